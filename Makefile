@@ -1,0 +1,35 @@
+# linetwin — two commands: `make demo` and `make test`. Each creates .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean venv
+
+venv: $(STAMP)
+
+# torch is installed first, pinned to the CPU build on this machine's disk, so that the open
+# range in pyproject (torch>=2.3) does not pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/linetwin demo $(DEMO_ARGS)
+
+test: $(STAMP)
+	bash tools/test_setup.sh
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) benchmarks/mirror_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

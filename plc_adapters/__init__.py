@@ -1,0 +1,1 @@
+"""Talking to equipment: Modbus TCP / OPC UA adapters, tag maps, codecs, quality codes."""

@@ -1,0 +1,27 @@
+"""Errors raised by adapters. Each refusal names the tag and says why, and nothing was written."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class WriteRefusal(str, Enum):
+    """Why a write was refused (maps 1:1 onto OPC UA Bad status codes at the server)."""
+
+    UNKNOWN_TAG = "unknown_tag"  # BadNodeIdUnknown
+    NOT_WRITABLE = "not_writable"  # BadNotWritable
+    OUT_OF_RANGE = "out_of_range"  # BadOutOfRange
+    RATE_LIMIT = "rate_limit"  # BadOutOfRange (change faster than max_rate)
+    TYPE_MISMATCH = "type_mismatch"  # BadTypeMismatch (NaN, inf, not a number)
+    COMMUNICATION_ERROR = "communication_error"  # BadCommunicationError (PLC unreachable / timeout)
+    DEVICE_REFUSED = "device_refused"  # BadDeviceFailure (PLC answered with a Modbus exception)
+
+
+class WriteRefused(Exception):
+    """A commanded value was not written. Nothing was put on the wire unless reason says the PLC refused."""
+
+    def __init__(self, tag: str, reason: WriteRefusal, message: str) -> None:
+        super().__init__(f"write to '{tag}' refused ({reason.value}): {message}")
+        self.tag = tag
+        self.reason = reason
+        self.message = message

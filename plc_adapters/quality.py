@@ -1,0 +1,36 @@
+"""Quality codes carried by every sample.
+
+The numeric values are the OPC UA status codes (OPC 10000-4 §7.39 / StatusCode.csv of the
+OPC Foundation nodeset), so a quality can be handed to any OPC UA stack unchanged; this module
+itself knows nothing about OPC UA servers.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Quality(IntEnum):
+    """Truthful quality of a sampled value (value = OPC UA status code)."""
+
+    GOOD = 0x00000000
+    UNCERTAIN_LAST_USABLE_VALUE = 0x40900000
+    UNCERTAIN_SENSOR_NOT_ACCURATE = 0x40930000
+    BAD_COMMUNICATION_ERROR = 0x80050000
+    BAD_NOT_CONNECTED = 0x808A0000
+    BAD_DEVICE_FAILURE = 0x808B0000
+    BAD_OUT_OF_RANGE = 0x803C0000
+    BAD_WAITING_FOR_INITIAL_DATA = 0x80320000
+
+    @property
+    def is_good(self) -> bool:
+        return (self.value >> 30) == 0
+
+    @property
+    def is_bad(self) -> bool:
+        return (self.value >> 30) == 2
+
+    @property
+    def opcua_name(self) -> str:
+        """The OPC UA symbolic name, e.g. ``BadCommunicationError``."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
