@@ -1,0 +1,187 @@
+"""The line's OPC UA address space, built once from the config.
+
+Layout (namespace = ``[server] namespace``)::
+
+    Objects/
+      <line>                      (LineType)
+        <unit>                    (MixingTankType | CrystallizerType | ChromatographyColumnType,
+          <tag>  AnalogItemType     all subtypes of ProcessUnitType)
+            EURange, EngineeringUnits (properties)
+          plc_connected           Boolean: the adapter's view of the PLC link
+
+Nodes are created in one batch through the server's internal session (no per-node client calls);
+on the hot path only values are written (see :mod:`twin_server.runtime`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncua import Server, ua
+
+from plc_adapters.tag_map import Direction, TagSpec
+from twin_server.config import UNIT_KINDS, LineConfig
+from twin_server.engineering_units import UNECE_NAMESPACE_URI, UNITS_BY_CODE
+
+PROCESS_UNIT_TYPE = "ProcessUnitType"
+LINE_TYPE = "LineType"
+
+
+@dataclass(frozen=True, slots=True)
+class TagNode:
+    """A tag's variable node and the tag declaration behind it."""
+
+    unit: str
+    tag: TagSpec
+    node_id: ua.NodeId
+
+
+@dataclass(frozen=True)
+class LineAddressSpace:
+    """Node ids of everything the runtime writes to, by unit and tag name."""
+
+    namespace_index: int
+    line_node: ua.NodeId
+    type_nodes: dict[str, ua.NodeId]
+    unit_nodes: dict[str, ua.NodeId]
+    tag_nodes: dict[tuple[str, str], TagNode]
+    connection_nodes: dict[str, ua.NodeId]
+
+    def tag_by_node(self) -> dict[ua.NodeId, TagNode]:
+        return {tn.node_id: tn for tn in self.tag_nodes.values()}
+
+
+def _name(text: str) -> tuple[ua.LocalizedText, ua.LocalizedText]:
+    return ua.LocalizedText(text), ua.LocalizedText(text)
+
+
+def _object_type(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, description: str) -> ua.AddNodesItem:
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = node_id
+    item.BrowseName = ua.QualifiedName(name, idx)
+    item.NodeClass = ua.NodeClass.ObjectType
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasSubtype)
+    attrs = ua.ObjectTypeAttributes()
+    attrs.DisplayName = ua.LocalizedText(name)
+    attrs.Description = ua.LocalizedText(description)
+    attrs.IsAbstract = name == PROCESS_UNIT_TYPE
+    item.NodeAttributes = attrs
+    return item
+
+
+def _object(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, type_id: ua.NodeId,
+            description: str, reference: int = ua.ObjectIds.HasComponent) -> ua.AddNodesItem:
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = node_id
+    item.BrowseName = ua.QualifiedName(name, idx)
+    item.NodeClass = ua.NodeClass.Object
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(reference)
+    item.TypeDefinition = type_id
+    attrs = ua.ObjectAttributes()
+    attrs.DisplayName = ua.LocalizedText(name)
+    attrs.Description = ua.LocalizedText(description or name)
+    attrs.EventNotifier = 0
+    item.NodeAttributes = attrs
+    return item
+
+
+def _variable(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, value: ua.Variant, data_type: int,
+              type_def: int, description: str, writable: bool = False, is_property: bool = False,
+              sampling_ms: float = 0.0) -> ua.AddNodesItem:
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = node_id
+    item.BrowseName = ua.QualifiedName(name, 0 if is_property else idx)
+    item.NodeClass = ua.NodeClass.Variable
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasProperty if is_property else ua.ObjectIds.HasComponent)
+    item.TypeDefinition = ua.NodeId(type_def)
+    attrs = ua.VariableAttributes()
+    attrs.DisplayName = ua.LocalizedText(name)
+    attrs.Description = ua.LocalizedText(description or name)
+    attrs.DataType = ua.NodeId(data_type)
+    attrs.Value = value
+    attrs.ValueRank = ua.ValueRank.Scalar
+    attrs.ArrayDimensions = None
+    access = ua.AccessLevel.CurrentRead.mask | (ua.AccessLevel.CurrentWrite.mask if writable else 0)
+    attrs.AccessLevel = access
+    attrs.UserAccessLevel = access
+    attrs.MinimumSamplingInterval = sampling_ms
+    attrs.Historizing = False
+    attrs.WriteMask = 0
+    attrs.UserWriteMask = 0
+    item.NodeAttributes = attrs
+    return item
+
+
+def engineering_units(unit_code: str) -> ua.EUInformation:
+    """OPC UA EUInformation for a UNECE code (validated by the config loader)."""
+    unit = UNITS_BY_CODE[unit_code]
+    return ua.EUInformation(
+        NamespaceUri=UNECE_NAMESPACE_URI, UnitId=unit.unit_id,
+        DisplayName=ua.LocalizedText(unit.symbol), Description=ua.LocalizedText(unit.name),
+    )
+
+
+async def build_address_space(server: Server, config: LineConfig) -> LineAddressSpace:
+    """Create types, the line object, unit objects and tag variables in one batch of AddNodes."""
+    idx = await server.register_namespace(config.server.namespace)
+    items: list[ua.AddNodesItem] = []
+    type_nodes: dict[str, ua.NodeId] = {}
+    base = ua.NodeId(PROCESS_UNIT_TYPE, idx)
+    type_nodes[PROCESS_UNIT_TYPE] = base
+    items.append(_object_type(base, idx, PROCESS_UNIT_TYPE, ua.NodeId(ua.ObjectIds.BaseObjectType),
+                              "A process unit mirrored from its PLC (abstract supertype of all unit types)"))
+    line_type = ua.NodeId(LINE_TYPE, idx)
+    type_nodes[LINE_TYPE] = line_type
+    items.append(_object_type(line_type, idx, LINE_TYPE, ua.NodeId(ua.ObjectIds.BaseObjectType),
+                              "A process-manufacturing line: a group of process units"))
+    for kind, type_name in UNIT_KINDS.items():
+        nid = ua.NodeId(type_name, idx)
+        type_nodes[type_name] = nid
+        items.append(_object_type(nid, idx, type_name, base, f"Process unit of kind '{kind}'"))
+
+    line_id = ua.NodeId(config.name, idx)
+    items.append(_object(line_id, idx, config.name, ua.NodeId(ua.ObjectIds.ObjectsFolder), line_type,
+                         config.description, reference=ua.ObjectIds.Organizes))
+    unit_nodes: dict[str, ua.NodeId] = {}
+    tag_nodes: dict[tuple[str, str], TagNode] = {}
+    connection_nodes: dict[str, ua.NodeId] = {}
+    sampling_ms = config.scan_period_s * 1000.0
+    for unit in config.units:
+        unit_id = ua.NodeId(f"{config.name}.{unit.name}", idx)
+        unit_nodes[unit.name] = unit_id
+        items.append(_object(unit_id, idx, unit.name, line_id, type_nodes[UNIT_KINDS[unit.kind]], unit.description))
+        conn_id = ua.NodeId(f"{config.name}.{unit.name}.plc_connected", idx)
+        connection_nodes[unit.name] = conn_id
+        items.append(_variable(conn_id, idx, "plc_connected", unit_id, ua.Variant(False, ua.VariantType.Boolean),
+                               ua.ObjectIds.Boolean, ua.ObjectIds.BaseDataVariableType,
+                               f"True while the PLC at {unit.connection.host}:{unit.connection.port} answers"))
+        for tag in unit.tags:
+            tag_id = ua.NodeId(f"{config.name}.{unit.name}.{tag.name}", idx)
+            tag_nodes[(unit.name, tag.name)] = TagNode(unit.name, tag, tag_id)
+            items.append(_variable(
+                tag_id, idx, tag.name, unit_id, ua.Variant(0.0, ua.VariantType.Double), ua.ObjectIds.Double,
+                ua.ObjectIds.AnalogItemType, tag.description, writable=tag.direction is Direction.COMMANDED,
+                sampling_ms=sampling_ms,
+            ))
+            items.append(_variable(
+                ua.NodeId(f"{tag_id.Identifier}.EURange", idx), idx, "EURange", tag_id,
+                ua.Variant(ua.Range(Low=tag.eu_range.low, High=tag.eu_range.high), ua.VariantType.ExtensionObject),
+                ua.ObjectIds.Range, ua.ObjectIds.PropertyType, "Engineering range", is_property=True,
+            ))
+            items.append(_variable(
+                ua.NodeId(f"{tag_id.Identifier}.EngineeringUnits", idx), idx, "EngineeringUnits", tag_id,
+                ua.Variant(engineering_units(tag.unit_code), ua.VariantType.ExtensionObject),
+                ua.ObjectIds.EUInformation, ua.ObjectIds.PropertyType, "Engineering units (UNECE)",
+                is_property=True,
+            ))
+    results = await server.iserver.isession.add_nodes(items)
+    for item, res in zip(items, results, strict=True):
+        if not res.StatusCode.is_good():
+            raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
+    waiting = ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
+    for tn in tag_nodes.values():
+        await server.iserver.aspace.write_attribute_value(tn.node_id, ua.AttributeIds.Value, waiting)
+    return LineAddressSpace(idx, line_id, type_nodes, unit_nodes, tag_nodes, connection_nodes)

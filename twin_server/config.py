@@ -1,0 +1,376 @@
+"""Line configuration: one TOML file describes a line (server, units, PLC connections, tag maps).
+
+Loading validates everything up front and reports every problem at once, each naming the file, the
+key, what was found and what was expected. The server never starts half-configured.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from plc_adapters.tag_map import (
+    ByteOrder,
+    DataType,
+    Direction,
+    ModbusConnection,
+    Range,
+    RegisterTable,
+    TagSpec,
+    WordOrder,
+)
+from twin_server.engineering_units import UNITS_BY_CODE
+
+UNIT_KINDS: dict[str, str] = {
+    "mixing_tank": "MixingTankType",
+    "crystallizer": "CrystallizerType",
+    "chromatography_column": "ChromatographyColumnType",
+}
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a config file."""
+
+    file: str
+    key: str
+    got: str
+    expected: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: got {self.got}; expected {self.expected}"
+
+
+class ConfigError(Exception):
+    """The config has one or more problems; ``issues`` lists all of them."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  - {i}" for i in issues)
+        super().__init__(f"{len(issues)} configuration error(s):\n{lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """OPC UA endpoint (``opc.tcp://host:port/path``) and the namespace URI of the line's nodes."""
+
+    endpoint: str
+    namespace: str
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.endpoint).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urlparse(self.endpoint).port or 4840
+
+
+@dataclass(frozen=True, slots=True)
+class UnitConfig:
+    """One process unit: its kind, model parameters, PLC connection and tag map."""
+
+    name: str
+    kind: str
+    description: str
+    model: Mapping[str, Any]
+    plant: Mapping[str, Any]
+    connection: ModbusConnection
+    tags: tuple[TagSpec, ...]
+
+    def tag(self, name: str) -> TagSpec:
+        for t in self.tags:
+            if t.name == name:
+                return t
+        raise KeyError(f"unit '{self.name}' has no tag '{name}'")
+
+
+@dataclass(frozen=True, slots=True)
+class LineConfig:
+    """A whole line, validated. ``scan_period_s`` is the PLC polling period in seconds."""
+
+    name: str
+    description: str
+    scan_period_s: float
+    server: ServerConfig
+    units: tuple[UnitConfig, ...]
+    source: str = "<memory>"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def unit(self, name: str) -> UnitConfig:
+        for u in self.units:
+            if u.name == name:
+                return u
+        raise KeyError(f"line '{self.name}' has no unit '{name}'")
+
+
+class _Collector:
+    """Collects issues while reading a raw TOML mapping."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.issues: list[ConfigIssue] = []
+
+    def add(self, key: str, got: object, expected: str) -> None:
+        self.issues.append(ConfigIssue(self.file, key, _show(got), expected))
+
+    def table(self, data: Mapping[str, Any], key: str, required: bool = True) -> Mapping[str, Any]:
+        parts = key.split(".")
+        value = data.get(parts[-1]) if isinstance(data, Mapping) else None
+        if value is None:
+            if required:
+                self.add(key, "nothing", "a table [" + key + "]")
+            return {}
+        if not isinstance(value, Mapping):
+            self.add(key, value, "a table")
+            return {}
+        return value
+
+    def unknown_keys(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
+        for k in data:
+            if k not in allowed:
+                self.add(f"{prefix}.{k}" if prefix else k, "an unknown key", "one of " + ", ".join(sorted(allowed)))
+
+    def string(self, data: Mapping[str, Any], key: str, prefix: str, default: str | None = None,
+               pattern: re.Pattern[str] | None = None, what: str = "a string") -> str:
+        full = f"{prefix}.{key}"
+        value = data.get(key, default)
+        if value is None:
+            self.add(full, "nothing", what + " (required)")
+            return ""
+        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+            self.add(full, value, what)
+            return value if isinstance(value, str) else ""
+        return value
+
+    def number(self, data: Mapping[str, Any], key: str, prefix: str, default: float | None = None,
+               low: float = -math.inf, high: float = math.inf, low_exclusive: bool = False) -> float:
+        full = f"{prefix}.{key}"
+        value = data.get(key, default)
+        if value is None:
+            self.add(full, "nothing", "a number (required)")
+            return math.nan
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.add(full, value, "a finite number")
+            return math.nan
+        if value < low or value > high or (low_exclusive and value == low):
+            lo = f"> {low}" if low_exclusive else f">= {low}"
+            self.add(full, value, f"a number {lo} and <= {high}")
+        return float(value)
+
+    def integer(self, data: Mapping[str, Any], key: str, prefix: str, low: int, high: int,
+                default: int | None = None) -> int:
+        full = f"{prefix}.{key}"
+        value = data.get(key, default)
+        if value is None:
+            self.add(full, "nothing", f"an integer in [{low}, {high}] (required)")
+            return low
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.add(full, value, f"an integer in [{low}, {high}]")
+            return low
+        return value
+
+    def choice(self, data: Mapping[str, Any], key: str, prefix: str, options: list[str],
+               default: str | None = None) -> str | None:
+        full = f"{prefix}.{key}"
+        value = data.get(key, default)
+        if value is None:
+            self.add(full, "nothing", "one of " + ", ".join(options) + " (required)")
+            return None
+        if value not in options:
+            self.add(full, value, "one of " + ", ".join(options))
+            return None
+        return str(value)
+
+    def range(self, data: Mapping[str, Any], key: str, prefix: str, required: bool) -> Range | None:
+        full = f"{prefix}.{key}"
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.add(full, "nothing", "[low, high] (required)")
+            return None
+        if (not isinstance(value, list) or len(value) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) for v in value)):
+            self.add(full, value, "[low, high] with two finite numbers")
+            return None
+        if not value[0] < value[1]:
+            self.add(full, value, "[low, high] with low < high")
+            return None
+        return Range(float(value[0]), float(value[1]))
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str) and value in ("nothing", "an unknown key"):
+        return value
+    return repr(value)
+
+
+_TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
+             "word_order", "scale", "offset", "write_limits", "max_rate"}
+_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags"}
+_PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
+
+
+def _parse_tag(c: _Collector, unit: str, name: str, raw: Any) -> TagSpec | None:
+    prefix = f"units.{unit}.tags.{name}"
+    if not isinstance(raw, Mapping):
+        c.add(prefix, raw, "a table describing the tag")
+        return None
+    if not _NAME_RE.match(name):
+        c.add(prefix, name, "a tag name of letters, digits and _ starting with a letter")
+    c.unknown_keys(raw, prefix, _TAG_KEYS)
+    n_before = len(c.issues)
+    direction = c.choice(raw, "direction", prefix, [d.value for d in Direction])
+    unit_code = c.string(raw, "unit", prefix, what="a UNECE Rec. 20 common code")
+    if unit_code and unit_code not in UNITS_BY_CODE:
+        c.add(f"{prefix}.unit", unit_code, "a UNECE Rec. 20 common code known to linetwin: "
+              + ", ".join(sorted(UNITS_BY_CODE)))
+    eu_range = c.range(raw, "eu_range", prefix, required=True)
+    table = c.choice(raw, "table", prefix, [t.value for t in RegisterTable])
+    data_type = c.choice(raw, "data_type", prefix, [d.value for d in DataType])
+    address = c.integer(raw, "address", prefix, 0, 65535)
+    byte_order = c.choice(raw, "byte_order", prefix, [b.value for b in ByteOrder], default="big")
+    word_order = c.choice(raw, "word_order", prefix, [w.value for w in WordOrder], default="big")
+    scale = c.number(raw, "scale", prefix, default=1.0)
+    if scale == 0:
+        c.add(f"{prefix}.scale", 0, "a non-zero number")
+    offset = c.number(raw, "offset", prefix, default=0.0)
+    write_limits = c.range(raw, "write_limits", prefix, required=False)
+    max_rate = None
+    if "max_rate" in raw:
+        max_rate = c.number(raw, "max_rate", prefix, low=0.0, low_exclusive=True)
+    description = c.string(raw, "description", prefix, default="")
+    if len(c.issues) > n_before or None in (direction, table, data_type, eu_range):
+        return None
+    spec = TagSpec(
+        name=name, direction=Direction(direction), unit_code=unit_code, eu_range=eu_range,  # type: ignore[arg-type]
+        table=RegisterTable(table), address=address, data_type=DataType(data_type),
+        byte_order=ByteOrder(byte_order), word_order=WordOrder(word_order), scale=scale, offset=offset,
+        write_limits=write_limits, max_rate=max_rate, description=description,
+    )
+    ok = True
+    if spec.end_address > 65536:
+        c.add(f"{prefix}.address", address, f"an address leaving room for {spec.register_count} registers (<= 65535)")
+        ok = False
+    if spec.table.is_bit_table != (spec.data_type is DataType.BOOL):
+        c.add(f"{prefix}.data_type", spec.data_type.value,
+              "bool for coil/discrete tables, a numeric type for holding/input registers")
+        ok = False
+    if spec.direction is Direction.COMMANDED and not spec.table.writable:
+        c.add(f"{prefix}.table", spec.table.value, "holding or coil for a commanded tag (input/discrete are read-only)")
+        ok = False
+    if spec.direction is Direction.MEASURED and (write_limits is not None or max_rate is not None):
+        c.add(f"{prefix}.write_limits", "write_limits/max_rate on a measured tag", "these only on commanded tags")
+        ok = False
+    if write_limits is not None and not (eu_range.low <= write_limits.low and write_limits.high <= eu_range.high):
+        c.add(f"{prefix}.write_limits", [write_limits.low, write_limits.high],
+              f"limits inside eu_range [{eu_range.low}, {eu_range.high}]")
+        ok = False
+    return spec if ok else None
+
+
+def _check_overlaps(c: _Collector, unit: str, tags: list[TagSpec]) -> None:
+    by_table: dict[RegisterTable, list[TagSpec]] = {}
+    for t in tags:
+        by_table.setdefault(t.table, []).append(t)
+    for table, items in by_table.items():
+        items.sort(key=lambda t: t.address)
+        for a, b in zip(items, items[1:], strict=False):
+            if b.address < a.end_address:
+                c.add(f"units.{unit}.tags.{b.name}.address", b.address,
+                      f"no overlap with tag '{a.name}' ({table.value} {a.address}..{a.end_address - 1})")
+
+
+def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
+    prefix = f"units.{name}"
+    if not isinstance(raw, Mapping):
+        c.add(prefix, raw, "a table describing the unit")
+        return None
+    if not _NAME_RE.match(name):
+        c.add(prefix, name, "a unit name of letters, digits and _ starting with a letter")
+    c.unknown_keys(raw, prefix, _UNIT_KEYS)
+    kind = c.choice(raw, "kind", prefix, list(UNIT_KINDS))
+    description = c.string(raw, "description", prefix, default="")
+    model = c.table(raw, f"{prefix}.model", required=False)
+    plant = c.table(raw, f"{prefix}.plant", required=False)
+    for section_name, section in (("model", model), ("plant", plant)):
+        for k, v in section.items():
+            if not isinstance(v, int | float | str | bool | list):
+                c.add(f"{prefix}.{section_name}.{k}", v, "a number, string, boolean or list")
+    plc = c.table(raw, f"{prefix}.plc")
+    plc_prefix = f"{prefix}.plc"
+    c.unknown_keys(plc, plc_prefix, _PLC_KEYS)
+    protocol = c.choice(plc, "protocol", plc_prefix, ["modbus"], default="modbus") if plc else None
+    host = c.string(plc, "host", plc_prefix, what="a host name or IP address") if plc else ""
+    port = c.integer(plc, "port", plc_prefix, 1, 65535) if plc else 0
+    unit_id = c.integer(plc, "unit_id", plc_prefix, 0, 255, default=1) if plc else 1
+    timeout_s = c.number(plc, "timeout_s", plc_prefix, default=1.0, low=0.0, low_exclusive=True) if plc else 1.0
+    raw_tags = c.table(raw, f"{prefix}.tags")
+    tags: list[TagSpec] = []
+    for tag_name, tag_raw in raw_tags.items():
+        spec = _parse_tag(c, name, tag_name, tag_raw)
+        if spec is not None:
+            tags.append(spec)
+    if raw_tags and not tags and not c.issues:
+        c.add(f"{prefix}.tags", "no usable tags", "at least one tag")
+    _check_overlaps(c, name, tags)
+    if kind is None or protocol is None:
+        return None
+    return UnitConfig(
+        name=name, kind=kind, description=description, model=dict(model), plant=dict(plant),
+        connection=ModbusConnection(host=host, port=port, unit_id=unit_id, timeout_s=timeout_s),
+        tags=tuple(tags),
+    )
+
+
+def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> LineConfig:
+    """Validate a parsed TOML mapping. Raises :class:`ConfigError` listing every problem."""
+    c = _Collector(source)
+    c.unknown_keys(data, "", {"line", "server", "units"})
+    line = c.table(data, "line")
+    c.unknown_keys(line, "line", {"name", "description", "scan_period_s"})
+    name = c.string(line, "name", "line", pattern=_NAME_RE, what="a line name of letters, digits and _") if line else ""
+    description = c.string(line, "description", "line", default="") if line else ""
+    scan = c.number(line, "scan_period_s", "line", default=1.0, low=0.01, high=3600.0) if line else 1.0
+    server = c.table(data, "server")
+    c.unknown_keys(server, "server", {"endpoint", "namespace"})
+    endpoint = c.string(server, "endpoint", "server", default="opc.tcp://127.0.0.1:4840/linetwin/")
+    parsed = urlparse(endpoint) if endpoint else None
+    if parsed is not None:
+        try:
+            port_ok = parsed.port is not None
+        except ValueError:
+            port_ok = False
+        if parsed.scheme != "opc.tcp" or not parsed.hostname or not port_ok:
+            c.add("server.endpoint", endpoint, "an OPC UA endpoint URL like opc.tcp://0.0.0.0:4840/linetwin/")
+    namespace = c.string(server, "namespace", "server", default=f"urn:linetwin:{name or 'line'}")
+    units_raw = c.table(data, "units")
+    units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r)) is not None]
+    if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
+        c.add("units", "no units", "at least one [units.NAME] table")
+    if c.issues:
+        raise ConfigError(c.issues)
+    return LineConfig(name=name, description=description, scan_period_s=scan,
+                      server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source)
+
+
+def load_line_config(path: str | Path) -> LineConfig:
+    """Read and validate a line config file. Raises :class:`ConfigError` (all problems at once)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(p), "<file>", f"unreadable ({exc.strerror})", "a readable TOML file")]) \
+            from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigIssue(str(p), "<syntax>", str(exc), "valid TOML")]) from exc
+    return parse_line_config(data, source=str(p))

@@ -1,0 +1,119 @@
+"""The line runtime: owns one PLC adapter per unit and mirrors their samples into the address space.
+
+Mirror path (hot path): each adapter scan yields one list of samples; each becomes one DataValue
+(value, PLC status code, source timestamp) written straight into the server's address space
+(``AddressSpace.write_attribute_value``: no client-style service round trip, subscriptions are
+notified by the server's own data-change callbacks).
+
+Setpoint path: :meth:`LineRuntime.write_setpoint` forwards to the unit's adapter, which validates
+limits and rate before anything goes on the wire and raises ``WriteRefused`` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from asyncua import Server, ua
+
+from plc_adapters.errors import WriteRefusal, WriteRefused
+from plc_adapters.modbus_adapter import ModbusAdapter
+from plc_adapters.quality import Quality
+from plc_adapters.sample import Sample
+from twin_server.address_space import LineAddressSpace
+from twin_server.config import LineConfig, UnitConfig
+
+log = logging.getLogger("linetwin.runtime")
+
+AdapterFactory = Callable[..., ModbusAdapter]
+
+
+@dataclass
+class UnitHealth:
+    """What the runtime knows of a unit's PLC link, for status lines and the address space."""
+
+    connected: bool = False
+    samples_mirrored: int = 0
+    bad_samples: int = 0
+    last_scan: datetime | None = None
+
+
+class LineRuntime:
+    """Runs the line: adapters → address space, and setpoint writes → adapters."""
+
+    def __init__(self, config: LineConfig, server: Server, space: LineAddressSpace,
+                 adapter_factory: AdapterFactory = ModbusAdapter) -> None:
+        self.config = config
+        self._server = server
+        self._aspace = server.iserver.aspace
+        self._space = space
+        self._adapters: dict[str, ModbusAdapter] = {}
+        self.health: dict[str, UnitHealth] = {u.name: UnitHealth() for u in config.units}
+        self._node_of = {key: tn.node_id for key, tn in space.tag_nodes.items()}
+        for unit in config.units:
+            self._adapters[unit.name] = adapter_factory(
+                unit.name, unit.connection, unit.tags, config.scan_period_s, on_samples=self._mirror_for(unit),
+            )
+
+    @property
+    def adapters(self) -> dict[str, ModbusAdapter]:
+        return self._adapters
+
+    async def start(self) -> None:
+        for name, adapter in self._adapters.items():
+            await adapter.start()
+            conn = self.config.unit(name).connection
+            log.info("unit %s: polling %s:%d every %.3f s", name, conn.host, conn.port, self.config.scan_period_s)
+
+    async def stop(self) -> None:
+        for adapter in self._adapters.values():
+            await adapter.stop()
+
+    def _mirror_for(self, unit: UnitConfig) -> Callable[[list[Sample]], object]:
+        async def mirror(samples: list[Sample]) -> None:
+            await self.mirror_samples(unit.name, samples)
+        return mirror
+
+    async def mirror_samples(self, unit: str, samples: Sequence[Sample]) -> None:
+        """Write one scan's samples into the address space (value, status code, source timestamp)."""
+        server_ts = datetime.now(UTC)
+        health = self.health[unit]
+        bad = 0
+        write = self._aspace.write_attribute_value
+        for s in samples:
+            node_id = self._node_of.get((unit, s.tag))
+            if node_id is None:
+                continue
+            if s.quality.is_bad:
+                bad += 1
+            variant = ua.Variant(s.value, ua.VariantType.Double) if s.value is not None else ua.Variant()
+            dv = ua.DataValue(variant, StatusCode=ua.StatusCode(int(s.quality)),
+                              SourceTimestamp=s.source_timestamp, ServerTimestamp=server_ts)
+            await write(node_id, ua.AttributeIds.Value, dv)
+        connected = bad < len(samples) or not samples
+        if connected != health.connected:
+            await write(self._space.connection_nodes[unit], ua.AttributeIds.Value,
+                        ua.DataValue(ua.Variant(connected, ua.VariantType.Boolean), SourceTimestamp=server_ts,
+                                     ServerTimestamp=server_ts))
+            health.connected = connected
+        health.samples_mirrored += len(samples)
+        health.bad_samples += bad
+        health.last_scan = server_ts
+
+    async def write_setpoint(self, unit: str, tag: str, value: float) -> None:
+        """Forward a setpoint to the unit's PLC. Raises ``WriteRefused`` (nothing written) on refusal."""
+        adapter = self._adapters.get(unit)
+        if adapter is None:
+            raise WriteRefused(f"{unit}.{tag}", WriteRefusal.UNKNOWN_TAG, f"no unit '{unit}' in this line")
+        await adapter.write(tag, value)
+
+    def status_line(self) -> str:
+        parts = []
+        for name, h in self.health.items():
+            adapter = self._adapters[name]
+            good = sum(1 for s in adapter.last_samples.values() if s.quality is Quality.GOOD)
+            state = "OK " if h.connected else "DOWN"
+            parts.append(f"{name}: {state} {good}/{len(adapter.last_samples) or 0} good")
+        return " | ".join(parts)
