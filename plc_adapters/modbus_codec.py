@@ -34,7 +34,7 @@ def raw_to_registers(
         return [1 if raw else 0]
     try:
         packed = struct.pack(">" + _STRUCT_CODE[data_type], raw)
-    except struct.error as exc:
+    except (struct.error, OverflowError) as exc:  # float32 overflow raises OverflowError, not struct.error
         raise CodecError(f"{raw!r} does not fit {data_type.value}: {exc}") from exc
     words = [packed[i : i + 2] for i in range(0, len(packed), 2)]
     if word_order is WordOrder.LITTLE:
@@ -51,6 +51,8 @@ def registers_to_raw(
     """Unpack registers (in the given order) into the raw value."""
     if len(registers) != data_type.register_count:
         raise CodecError(f"{data_type.value} needs {data_type.register_count} registers, got {len(registers)}")
+    if any(not 0 <= int(r) <= 0xFFFF for r in registers):
+        raise CodecError(f"registers must be 16-bit values 0..65535, got {list(registers)}")
     if data_type is DataType.BOOL:
         return 1 if registers[0] else 0
     words = [int(r).to_bytes(2, "big") for r in registers]
@@ -65,7 +67,11 @@ def encode(tag: TagSpec, value: float) -> list[int]:
     """Engineering value → registers for ``tag`` (applies inverse scale/offset, rounds integers)."""
     if not math.isfinite(value):
         raise CodecError(f"tag '{tag.name}': value {value!r} is not finite")
+    if tag.scale == 0:
+        raise CodecError(f"tag '{tag.name}': scale must be non-zero")
     raw: float | int = (value - tag.offset) / tag.scale
+    if not math.isfinite(raw):
+        raise CodecError(f"tag '{tag.name}': value {value!r} scales to a non-finite raw value")
     if tag.data_type.is_integer or tag.data_type is DataType.BOOL:
         raw = int(round(raw))
     return raw_to_registers(raw, tag.data_type, tag.byte_order, tag.word_order)

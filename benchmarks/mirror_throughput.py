@@ -1,0 +1,219 @@
+"""Mirror throughput: Modbus → OPC UA tags per second, and notifications per second to one client.
+
+For 1,000 and 10,000 float32 tags on one Modbus unit (a real pymodbus server on 127.0.0.1 whose
+registers change continuously), the twin's runtime polls, decodes and mirrors every tag into the
+address space; one asyncua client subscribes to every tag and counts data-change notifications.
+The same two figures are measured for a bare asyncua server that only writes values into the same
+number of variables (no Modbus, no decoding): the ceiling. Printed as a table with the ratio, and
+written to ``benchmarks/results/mirror_throughput.json``.
+
+Everything runs in one process and one event loop (server, client and Modbus peer share the CPU),
+so figures are comparable between the twin and the ceiling, not absolute capacities.
+
+Usage: ``.venv/bin/python benchmarks/mirror_throughput.py [--tags 1000 10000] [--seconds 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from asyncua import Client, Server, ua
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType as SimDataType
+from pymodbus.simulator import SimData, SimDevice
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from plc_adapters.modbus_codec import encode  # noqa: E402
+from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec  # noqa: E402
+from twin_server.config import LineConfig, ServerConfig, UnitConfig  # noqa: E402
+from twin_server.server import TwinServer  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "mirror_throughput.json"
+
+
+class _Counter:
+    """asyncua subscription handler counting data-change notifications."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def datachange_notification(self, node: object, val: object, data: object) -> None:
+        self.count += 1
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tags(n: int) -> tuple[TagSpec, ...]:
+    return tuple(
+        TagSpec(name=f"tag_{i:05d}", direction=Direction.MEASURED, unit_code="CEL", eu_range=Range(-1e9, 1e9),
+                table=RegisterTable.INPUT, address=2 * i, data_type=DataType.FLOAT32)
+        for i in range(n)
+    )
+
+
+async def _count_notifications(url: str, node_ids: list[ua.NodeId], seconds: float) -> tuple[float, float]:
+    """Subscribe to all nodes; return (notifications per second, seconds measured) after a warm-up."""
+    client = Client(url, timeout=30)
+    await client.connect()
+    try:
+        handler = _Counter()
+        sub = await client.create_subscription(100, handler)
+        for i in range(0, len(node_ids), 1000):
+            await sub.subscribe_data_change([client.get_node(n) for n in node_ids[i:i + 1000]])
+        await asyncio.sleep(1.0)  # warm-up: initial values delivered (benchmark pacing, not test sync)
+        start_count, t0 = handler.count, time.perf_counter()
+        await asyncio.sleep(seconds)
+        elapsed = time.perf_counter() - t0
+        rate = (handler.count - start_count) / elapsed
+        await sub.delete()
+        return rate, elapsed
+    finally:
+        await client.disconnect()
+
+
+async def _modbus_peer(tags: tuple[TagSpec, ...]) -> tuple[ModbusTcpServer, asyncio.Task, int]:
+    """A real pymodbus server whose input registers hold every tag and change every 50 ms."""
+    n_regs = 2 * len(tags) + 2
+    bits = [SimData(0, values=[False] * 16, datatype=SimDataType.BITS)]
+    simdata = (bits, bits, [SimData(0, values=[0] * 16, datatype=SimDataType.REGISTERS)],
+               [SimData(0, values=[0] * n_regs, datatype=SimDataType.REGISTERS)])
+    server = ModbusTcpServer(SimDevice(id=0, simdata=simdata), address=("127.0.0.1", 0))
+    await server.serve_forever(background=True)
+    port = server.transport.sockets[0].getsockname()[1]
+
+    async def change_values() -> None:
+        k = 0
+        while True:
+            k += 1
+            regs: list[int] = []
+            for i, t in enumerate(tags):
+                regs += encode(t, float(k + i))
+            await server.context.async_setValues(1, 4, 0, regs)  # function code 4: input registers
+            await asyncio.sleep(0.05)
+
+    return server, asyncio.create_task(change_values()), port
+
+
+async def measure_twin(n: int, seconds: float, scan_period_s: float) -> dict:
+    tags = _tags(n)
+    modbus, tasks, mb_port = await _modbus_peer(tags)
+    port = _free_port()
+    config = LineConfig(
+        name="bench", description="", scan_period_s=scan_period_s,
+        server=ServerConfig(endpoint=f"opc.tcp://127.0.0.1:{port}/bench/", namespace="urn:linetwin:bench"),
+        units=(UnitConfig(name="unit", kind="mixing_tank", description="", model={}, plant={},
+                          connection=ModbusConnection("127.0.0.1", mb_port, timeout_s=5.0), tags=tags),),
+    )
+    twin = TwinServer(config)
+    await twin.start()
+    try:
+        assert twin.runtime is not None and twin.space is not None
+        health = twin.runtime.health["unit"]
+        await asyncio.sleep(1.0)
+        m0, t0 = health.samples_mirrored, time.perf_counter()
+        node_ids = [tn.node_id for tn in twin.space.tag_nodes.values()]
+        notif_rate, _ = await _count_notifications(twin.endpoint, node_ids, seconds)
+        mirror_rate = (health.samples_mirrored - m0) / (time.perf_counter() - t0)
+        stats = twin.runtime.adapters["unit"].stats
+        return {"tags": n, "mirrored_per_s": mirror_rate, "notifications_per_s": notif_rate,
+                "read_requests_per_scan": stats.read_requests_per_scan, "overruns": stats.overruns,
+                "bad_samples": health.bad_samples}
+    finally:
+        await twin.stop()
+        tasks.cancel()
+        await modbus.shutdown()
+
+
+async def measure_bare(n: int, seconds: float) -> dict:
+    port = _free_port()
+    server = Server()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bare/")
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    idx = await server.register_namespace("urn:bare")
+    folder = await server.nodes.objects.add_object(idx, "bare")
+    nodes = [await folder.add_variable(ua.NodeId(f"v{i}", idx), f"v{i}", 0.0) for i in range(n)]
+    await server.start()
+    written = 0
+    stop = asyncio.Event()
+
+    async def writer() -> None:
+        nonlocal written
+        k = 0
+        aspace = server.iserver.aspace
+        while not stop.is_set():
+            k += 1
+            now = datetime.now(UTC)
+            for i, node in enumerate(nodes):
+                dv = ua.DataValue(ua.Variant(float(k + i), ua.VariantType.Double), SourceTimestamp=now)
+                await aspace.write_attribute_value(node.nodeid, ua.AttributeIds.Value, dv)
+            written += n
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(writer())
+    try:
+        await asyncio.sleep(1.0)
+        w0, t0 = written, time.perf_counter()
+        notif_rate, _ = await _count_notifications(server.endpoint.geturl(), [x.nodeid for x in nodes], seconds)
+        write_rate = (written - w0) / (time.perf_counter() - t0)
+        return {"tags": n, "mirrored_per_s": write_rate, "notifications_per_s": notif_rate}
+    finally:
+        stop.set()
+        await task
+        await server.stop()
+
+
+async def main_async(args: argparse.Namespace) -> list[dict]:
+    rows = []
+    for n in args.tags:
+        print(f"measuring {n} tags: twin ...", file=sys.stderr, flush=True)
+        twin = await measure_twin(n, args.seconds, args.scan_period)
+        print(f"measuring {n} tags: bare asyncua ceiling ...", file=sys.stderr, flush=True)
+        bare = await measure_bare(n, args.seconds)
+        rows.append({"tags": n, "twin": twin, "bare_asyncua": bare,
+                     "mirror_ratio": twin["mirrored_per_s"] / bare["mirrored_per_s"],
+                     "notification_ratio": twin["notifications_per_s"] / bare["notifications_per_s"]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tags", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--scan-period", type=float, default=0.1, help="twin scan period in s (default 0.1)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows = asyncio.run(main_async(args))
+    print(f"\nscan period {args.scan_period} s, {args.seconds} s per measurement, one process\n")
+    print(f"{'tags':>6} | {'twin mirrored/s':>15} | {'bare writes/s':>13} | {'ratio':>5} | "
+          f"{'twin notif/s':>12} | {'bare notif/s':>12} | {'ratio':>5}")
+    print("-" * 90)
+    for r in rows:
+        twin, bare = r["twin"], r["bare_asyncua"]
+        print(f"{r['tags']:>6} | {twin['mirrored_per_s']:>15,.0f} | {bare['mirrored_per_s']:>13,.0f} | "
+              f"{r['mirror_ratio']:>5.2f} | {r['twin']['notifications_per_s']:>12,.0f} | "
+              f"{r['bare_asyncua']['notifications_per_s']:>12,.0f} | {r['notification_ratio']:>5.2f}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                                   "scan_period_s": args.scan_period, "seconds": args.seconds, "rows": rows},
+                                  indent=2))
+    print(f"\nwritten {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Plant simulations behind the HIL virtual PLCs (one module per unit kind)."""
+
+from hil.plants.column_standin import ColumnStandIn, ColumnStandInParameters
+from hil.plants.crystallizer_standin import CrystallizerStandIn, CrystallizerStandInParameters
+from hil.plants.mixing_tank import MixingTank, MixingTankParameters
+from hil.plants.parameters import PlantParameterError
+
+__all__ = [
+    "ColumnStandIn",
+    "ColumnStandInParameters",
+    "CrystallizerStandIn",
+    "CrystallizerStandInParameters",
+    "MixingTank",
+    "MixingTankParameters",
+    "PlantParameterError",
+]

@@ -1,0 +1,496 @@
+"""Modbus TCP adapter: polls a unit's PLC on a fixed scan period and writes guarded setpoints.
+
+Behaviour a plant engineer can rely on:
+
+* **Scans** run on absolute deadlines ``t0 + k·scan_period_s`` of the event-loop clock; an overrunning
+  scan skips the slots it missed (counted in ``stats.overruns``), lag never accumulates.
+* **One list per scan**: every scan reads the planned blocks (measured tags and the read-back of
+  commanded holding registers / coils, so the twin shows what the PLC really holds) and hands one list
+  of samples for all tags to ``on_samples``.
+* **Timestamps**: Modbus carries no timestamps, so a Good sample's source timestamp is the UTC time at
+  which the response of its read request was received; a Bad sample carries the UTC time of the scan
+  that found the source down.
+* **Quality**: Good when read and decoded; a value outside the tag's ``eu_range`` is kept and marked
+  ``UNCERTAIN_SENSOR_NOT_ACCURATE`` (the instrument reports beyond its calibrated range — usable with
+  care, not Bad); a non-finite float from the PLC becomes ``BAD_DEVICE_FAILURE`` with the last usable
+  value kept. Connection loss, timeout or a Modbus exception answer to a read make that scan and every
+  scan while the fault lasts ``BAD_COMMUNICATION_ERROR`` for every tag, with the last known value (or
+  None), never a stale Good. Before the first scan tags read ``BAD_WAITING_FOR_INITIAL_DATA``.
+* **Reconnect**: pymodbus' own reconnect is switched off (``reconnect_delay=0``); the adapter
+  reconnects in a background task with capped exponential backoff and jitter, while the scan task keeps
+  emitting Bad samples on schedule. One warning per outage, one info line on recovery with its duration.
+* **Writes** are checked before anything goes on the wire (see :meth:`ModbusAdapter.write`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import math
+import numbers
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
+
+from plc_adapters.backoff import Backoff
+from plc_adapters.errors import WriteRefusal, WriteRefused
+from plc_adapters.modbus_codec import CodecError, decode, encode
+from plc_adapters.quality import Quality
+from plc_adapters.read_plan import ReadBlock, plan_reads
+from plc_adapters.sample import Sample
+from plc_adapters.scan_schedule import ScanSchedule
+from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec
+
+logger = logging.getLogger(__name__)
+
+SamplesCallback = Callable[[list[Sample]], Awaitable[None] | None]
+
+OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_SENSOR_NOT_ACCURATE
+"""Quality of a value decoded outside its tag's eu_range (value kept)."""
+
+_READ_FUNCTIONS = {
+    RegisterTable.HOLDING: AsyncModbusTcpClient.read_holding_registers,  # function code 3
+    RegisterTable.INPUT: AsyncModbusTcpClient.read_input_registers,  # function code 4
+    RegisterTable.COIL: AsyncModbusTcpClient.read_coils,  # function code 1
+    RegisterTable.DISCRETE: AsyncModbusTcpClient.read_discrete_inputs,  # function code 2
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterStats:
+    """Counters of one adapter since start.
+
+    Attributes:
+        scans: scans run (good or bad).
+        failed_scans: scans whose samples were Bad_CommunicationError.
+        reconnects: successful reconnections after an outage (the first connection is not counted).
+        overruns: scan slots skipped because a scan (or the samples callback) ran past the next slot.
+        last_scan_duration_s: wall time of the last scan, reads and callback included, in seconds.
+        read_requests_per_scan: read requests one scan needs (blocks of the read plan).
+        writes: writes accepted by the PLC.
+        refused_writes: writes refused (by the checks, the connection or the PLC).
+    """
+
+    scans: int = 0
+    failed_scans: int = 0
+    reconnects: int = 0
+    overruns: int = 0
+    last_scan_duration_s: float = 0.0
+    read_requests_per_scan: int = 0
+    writes: int = 0
+    refused_writes: int = 0
+
+
+class _LinkError(Exception):
+    """The connection is unusable (closed, timed out, garbled): drop it and reconnect."""
+
+
+class _DeviceException(Exception):
+    """The PLC answered with a Modbus exception response (connection still fine)."""
+
+    def __init__(self, response: ModbusPDU) -> None:
+        code = getattr(response, "exception_code", None)
+        super().__init__(f"Modbus exception code {code} for function code {response.function_code & 0x7F}")
+
+
+class _Link:
+    """One TCP connection: the pymodbus client and a future resolved when the peer drops it."""
+
+    def __init__(self, connection: ModbusConnection) -> None:
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.client = AsyncModbusTcpClient(
+            connection.host,
+            port=connection.port,
+            timeout=connection.timeout_s,
+            retries=0,
+            reconnect_delay=0,  # the adapter does its own backoff
+            trace_connect=self._on_connection_change,
+        )
+
+    def _on_connection_change(self, connected: bool) -> None:
+        if not connected and not self.lost.done():
+            self.lost.set_result(None)
+
+    @property
+    def up(self) -> bool:
+        return self.client.connected and not self.lost.done()
+
+    def close(self) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self.client.close()
+
+
+class ModbusAdapter:
+    """Polls one unit's PLC over Modbus TCP and writes its commanded tags.
+
+    Args:
+        unit: unit name, used in logs.
+        connection: where the PLC listens; ``timeout_s`` bounds each connect and each request.
+        tags: the unit's tag map (measured and commanded).
+        scan_period_s: time between scan starts, in seconds.
+        on_samples: called (and awaited if it returns an awaitable) with one list of samples per scan.
+        backoff_initial_s / backoff_max_s: reconnect delays in seconds (initial → ×2 → max, ±10 % jitter).
+    """
+
+    def __init__(
+        self, unit: str, connection: ModbusConnection, tags: Sequence[TagSpec], scan_period_s: float,
+        on_samples: SamplesCallback | None = None, backoff_initial_s: float = 0.2, backoff_max_s: float = 5.0,
+    ) -> None:
+        if not (math.isfinite(scan_period_s) and scan_period_s > 0):
+            raise ValueError(
+                f"unit '{unit}': scan_period_s must be a finite number of seconds > 0, got {scan_period_s!r}"
+            )
+        if not tags:
+            raise ValueError(f"unit '{unit}': the tag map is empty")
+        try:
+            self._plan: list[ReadBlock] = plan_reads(tags)
+        except ValueError as exc:
+            raise ValueError(f"unit '{unit}': {exc}") from exc
+        Backoff(backoff_initial_s, backoff_max_s)  # validates the delays now rather than at the first outage
+        self.unit = unit
+        self.connection = connection
+        self.scan_period_s = scan_period_s
+        self._tags: dict[str, TagSpec] = {tag.name: tag for tag in tags}
+        self._on_samples = on_samples
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+
+        self._link: _Link | None = None
+        self._poll_task: asyncio.Task[None] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._outage_since: float | None = None
+        self._last_values: dict[str, float | None] = dict.fromkeys(self._tags)
+        now = datetime.now(UTC)
+        self._last_samples: dict[str, Sample] = {
+            name: Sample(name, None, Quality.BAD_WAITING_FOR_INITIAL_DATA, now) for name in self._tags
+        }
+        # Rate-limit reference per commanded tag: (value as the PLC holds it, loop time it took that value).
+        self._rate_reference: dict[str, tuple[float, float]] = {}
+        self._counters: dict[str, Any] = {}
+        self._reset_counters()
+        self._callback_failing = False
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def connected(self) -> bool:
+        """True while a TCP connection to the PLC is open and usable."""
+        return self._link is not None and self._link.up
+
+    @property
+    def last_samples(self) -> Mapping[str, Sample]:
+        """Latest sample per tag name (read-only snapshot of the last scan)."""
+        return MappingProxyType(self._last_samples)
+
+    @property
+    def stats(self) -> AdapterStats:
+        """Counters since start (a snapshot)."""
+        return AdapterStats(**self._counters)
+
+    async def start(self) -> None:
+        """Start polling in a background task; returns at once (does not wait for the connection)."""
+        if self._poll_task is not None and not self._poll_task.done():
+            raise RuntimeError(f"unit '{self.unit}': adapter already started")
+        self._reset_counters()
+        self._poll_task = asyncio.create_task(self._poll(), name=f"modbus-poll-{self.unit}")
+
+    async def stop(self) -> None:
+        """Stop polling and reconnecting and close the connection. Safe to call more than once."""
+        for task in (self._poll_task, self._reconnect_task):
+            if task is not None and not task.done():
+                task.cancel()
+        for task in (self._poll_task, self._reconnect_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._poll_task = self._reconnect_task = None
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+
+    async def write(self, tag: str, value: float) -> None:
+        """Write a commanded tag's engineering value to the PLC.
+
+        Checked before anything goes on the wire, in this order: the tag exists (UNKNOWN_TAG); it is a
+        commanded tag in a writable table (NOT_WRITABLE); the value is a finite real number
+        (TYPE_MISMATCH); it lies within ``tag.effective_write_limits`` and the raw type (OUT_OF_RANGE);
+        its change from the value the PLC holds — the last write, or the read-back if someone else changed
+        it since — divided by the seconds since that value was set does not exceed ``tag.max_rate``
+        (RATE_LIMIT; refused too while no read-back exists yet); the PLC is connected
+        (COMMUNICATION_ERROR). A Modbus exception answer gives DEVICE_REFUSED, a timeout or dropped
+        connection COMMUNICATION_ERROR.
+
+        Raises:
+            WriteRefused: with the reason; nothing was written unless the reason is DEVICE_REFUSED or
+                COMMUNICATION_ERROR after the request was sent.
+        """
+        spec = self._tags.get(tag)
+        if spec is None:
+            self._refuse(tag, value, WriteRefusal.UNKNOWN_TAG, f"unit '{self.unit}' has no tag '{tag}'")
+        if spec.direction is not Direction.COMMANDED or not spec.table.writable:
+            self._refuse(
+                tag, value, WriteRefusal.NOT_WRITABLE,
+                f"tag is {spec.direction.value} in the {spec.table.value} table; only commanded holding/coil "
+                "tags are writable",
+            )
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            self._refuse(tag, value, WriteRefusal.TYPE_MISMATCH, f"expected a finite real number, got {value!r}")
+        value = float(value)
+        limits = spec.effective_write_limits
+        if not limits.contains(value):
+            self._refuse(
+                tag, value, WriteRefusal.OUT_OF_RANGE,
+                f"{value:g} {spec.unit_code} is outside the write limits [{limits.low:g}, {limits.high:g}]",
+            )
+        try:
+            registers = encode(spec, value)
+        except CodecError as exc:
+            self._refuse(tag, value, WriteRefusal.OUT_OF_RANGE, str(exc))
+        held_value = decode(spec, registers)
+        loop_now = asyncio.get_running_loop().time()
+        if spec.max_rate is not None:
+            self._check_rate(spec, value, loop_now)
+        link = self._link
+        if link is None or not link.up:
+            self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, self._not_connected_text())
+
+        try:
+            if spec.table is RegisterTable.COIL:
+                await self._request(link, lambda c: c.write_coil(
+                    spec.address, bool(registers[0]), device_id=self.connection.unit_id))
+            elif len(registers) == 1:
+                await self._request(link, lambda c: c.write_register(
+                    spec.address, registers[0], device_id=self.connection.unit_id))
+            else:
+                await self._request(link, lambda c: c.write_registers(
+                    spec.address, registers, device_id=self.connection.unit_id))
+        except _LinkError as exc:
+            self._link_lost(link, exc)
+            self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, f"{self._endpoint()}: {exc}")
+        except _DeviceException as exc:
+            self._refuse(tag, value, WriteRefusal.DEVICE_REFUSED, f"PLC refused the write: {exc}")
+        self._rate_reference[tag] = (held_value, asyncio.get_running_loop().time())
+        self._counters["writes"] += 1
+        logger.info("unit %s: wrote %s = %g %s", self.unit, tag, value, spec.unit_code)
+
+    # ------------------------------------------------------------------ polling
+
+    async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._counters["read_requests_per_scan"] = len(self._plan)
+        if not await self._connect():
+            self._start_reconnecting()
+        schedule = ScanSchedule(loop.time(), self.scan_period_s)
+        while True:
+            delay = schedule.deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            started = loop.time()
+            await self._scan()
+            finished = loop.time()
+            self._counters["last_scan_duration_s"] = finished - started
+            self._counters["scans"] += 1
+            schedule.advance(finished)
+            self._counters["overruns"] = schedule.overruns
+
+    async def _scan(self) -> None:
+        link = self._link
+        samples: list[Sample] | None = None
+        if link is not None and link.up:
+            try:
+                samples = await self._read_all(link)
+            except _LinkError as exc:
+                self._link_lost(link, exc)
+            except _DeviceException as exc:
+                self._begin_outage(exc)  # the connection is fine: no reconnect
+        elif link is not None:
+            self._link_lost(link, "connection closed by the PLC")
+        else:
+            self._start_reconnecting()  # no-op while a reconnect task runs
+        if samples is None:
+            self._counters["failed_scans"] += 1
+            samples = self._bad_samples(Quality.BAD_COMMUNICATION_ERROR)
+        else:
+            self._end_outage()
+        self._last_samples = {sample.tag: sample for sample in samples}
+        await self._emit(samples)
+
+    async def _read_all(self, link: _Link) -> list[Sample]:
+        samples: list[Sample] = []
+        clock = asyncio.get_running_loop().time
+        for block in self._plan:
+            values = await self._read_block(link, block)
+            received = datetime.now(UTC)
+            for tag in block.tags:
+                samples.append(self._decode_sample(tag, values[block.slice_for(tag)], received, clock()))
+        return samples
+
+    async def _read_block(self, link: _Link, block: ReadBlock) -> list[int]:
+        device_id = self.connection.unit_id
+        start, count = block.start, block.count
+        read = _READ_FUNCTIONS[block.table]
+        response = await self._request(link, lambda client: read(client, start, count=count, device_id=device_id))
+        values = [int(bit) for bit in response.bits[:count]] if block.table.is_bit_table else list(response.registers)
+        if len(values) < count:
+            raise _LinkError(f"short response: asked {count} {block.table.value} values at {start}, got {len(values)}")
+        return values[:count]
+
+    def _decode_sample(self, tag: TagSpec, registers: list[int], received: datetime, loop_now: float) -> Sample:
+        try:
+            value = decode(tag, registers)
+        except CodecError as exc:
+            logger.warning("unit %s: tag %s: cannot decode %s: %s", self.unit, tag.name, registers, exc)
+            return Sample(tag.name, self._last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
+        if not math.isfinite(value):
+            return Sample(tag.name, self._last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
+        self._last_values[tag.name] = value
+        if tag.direction is Direction.COMMANDED:
+            reference = self._rate_reference.get(tag.name)
+            if reference is None or reference[0] != value:  # first read-back, or changed by someone else
+                self._rate_reference[tag.name] = (value, loop_now)
+        quality = Quality.GOOD if tag.eu_range.contains(value) else OUT_OF_EU_RANGE_QUALITY
+        return Sample(tag.name, value, quality, received)
+
+    def _bad_samples(self, quality: Quality) -> list[Sample]:
+        now = datetime.now(UTC)
+        return [Sample(name, self._last_values[name], quality, now) for name in self._tags]
+
+    async def _emit(self, samples: list[Sample]) -> None:
+        if self._on_samples is None:
+            return
+        try:
+            result = self._on_samples(samples)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            if not self._callback_failing:
+                logger.exception("unit %s: on_samples callback failed (further failures are not logged "
+                                 "until it succeeds again)", self.unit)
+            self._callback_failing = True
+        else:
+            self._callback_failing = False
+
+    # ------------------------------------------------------------------ connection
+
+    async def _request(self, link: _Link, send: Callable[[AsyncModbusTcpClient], Awaitable[ModbusPDU]]) -> ModbusPDU:
+        """Run one request; a dropped connection fails it at once, not after the timeout."""
+        if not link.up:
+            raise _LinkError("not connected")
+        request = asyncio.ensure_future(send(link.client))
+        try:
+            done, _ = await asyncio.wait(
+                {request, link.lost}, timeout=self.connection.timeout_s + 0.1, return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            if not request.done():
+                request.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await request
+        if request not in done:
+            raise _LinkError("connection closed by the PLC" if link.lost.done() else
+                             f"no response within {self.connection.timeout_s:g} s")
+        try:
+            response = request.result()
+        except (TimeoutError, ModbusException, OSError) as exc:
+            raise _LinkError(str(exc) or type(exc).__name__) from exc
+        if response.isError():
+            raise _DeviceException(response)
+        return response
+
+    async def _connect(self) -> bool:
+        link = _Link(self.connection)
+        try:
+            ok = await link.client.connect()
+        except asyncio.CancelledError:
+            link.close()
+            raise
+        except Exception as exc:  # pymodbus raises for e.g. unresolvable hosts
+            ok = False
+            error: object = exc
+        else:
+            error = "connection refused or timed out"
+        if ok and link.up:
+            self._link = link
+            return True
+        link.close()
+        self._begin_outage(error)
+        return False
+
+    def _start_reconnecting(self) -> None:
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.create_task(self._reconnect(), name=f"modbus-reconnect-{self.unit}")
+
+    async def _reconnect(self) -> None:
+        backoff = Backoff(self._backoff_initial_s, self._backoff_max_s)
+        try:
+            while True:
+                await asyncio.sleep(backoff.next_delay())
+                if await self._connect():
+                    self._counters["reconnects"] += 1
+                    return
+        finally:
+            self._reconnect_task = None
+
+    def _link_lost(self, link: _Link, error: object) -> None:
+        """Drop a broken connection (once) and start reconnecting."""
+        self._begin_outage(error)
+        if self._link is link:
+            self._link = None
+            link.close()
+        self._start_reconnecting()
+
+    def _begin_outage(self, error: object) -> None:
+        if self._outage_since is None:
+            self._outage_since = asyncio.get_running_loop().time()
+            logger.warning("unit %s: PLC %s unavailable: %s; samples are Bad_CommunicationError until it recovers",
+                           self.unit, self._endpoint(), error)
+
+    def _end_outage(self) -> None:
+        if self._outage_since is not None:
+            duration_s = asyncio.get_running_loop().time() - self._outage_since
+            self._outage_since = None
+            logger.info("unit %s: PLC %s recovered after %.2f s", self.unit, self._endpoint(), duration_s)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_rate(self, spec: TagSpec, value: float, loop_now: float) -> None:
+        reference = self._rate_reference.get(spec.name)
+        if reference is None:
+            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT,
+                         f"max_rate {spec.max_rate:g} {spec.unit_code}/s is set but the PLC's current value is not "
+                         "known yet (no read-back or write since start)")
+        held, since = reference
+        change = abs(value - held)
+        if change == 0:
+            return
+        elapsed_s = loop_now - since
+        rate = math.inf if elapsed_s <= 0 else change / elapsed_s
+        if rate > spec.max_rate:
+            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT,
+                         f"change {held:g} → {value:g} {spec.unit_code} in {elapsed_s:.3g} s asks {rate:.4g} "
+                         f"{spec.unit_code}/s, limit {spec.max_rate:g} {spec.unit_code}/s")
+
+    def _refuse(self, tag: str, value: object, reason: WriteRefusal, message: str) -> NoReturn:
+        self._counters["refused_writes"] += 1
+        logger.warning("unit %s: write %s = %r refused (%s): %s", self.unit, tag, value, reason.value, message)
+        raise WriteRefused(tag, reason, message)
+
+    def _endpoint(self) -> str:
+        return f"{self.connection.host}:{self.connection.port} (device id {self.connection.unit_id})"
+
+    def _not_connected_text(self) -> str:
+        return f"PLC {self._endpoint()} is not connected"
+
+    def _reset_counters(self) -> None:
+        self._counters = {name: 0 for name in AdapterStats.__dataclass_fields__}
+        self._counters["last_scan_duration_s"] = 0.0
+        self._counters["read_requests_per_scan"] = len(self._plan)

@@ -1,0 +1,292 @@
+"""Extended Kalman filter for any declared model, with random-walk parameter augmentation.
+
+The filter lives in ``process_models`` (not ``controllers``) because it is pure model maths: it needs the
+declaration's equations and Jacobians, does no I/O, and its estimates are used by more than the NMPC
+(historian, OPC UA estimate variables, surrogate checks).
+
+Discrete-time model: the declared continuous-time right-hand side integrated over one sample period with a
+casadi integrator (CVODES by default); the transition Jacobians d x(t+T) / d x(t) and d x(t+T) / d theta come
+from the integrator's forward sensitivities, the measurement Jacobian from the declared output expressions.
+The filter is the standard discrete EKF (e.g. D. Simon, *Optimal State Estimation*, Wiley 2006, ch. 13) with
+the Joseph-form covariance update for numerical robustness. Internally the covariance is kept in scaled
+coordinates (each state divided by its initial magnitude) so that models whose states differ by many orders of
+magnitude (moments of a crystal size distribution: 1e12 #/m3 beside 1e-3 m3/m3) stay well conditioned.
+
+Uncertain parameters listed in ``estimate_parameters`` are appended to the state as random walks
+(theta_{k+1} = theta_k + w_k). A measurement that is ``None`` or NaN (missing or Bad quality) is skipped; when
+none is usable the step is predict-only and the covariance grows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import casadi as ca
+import numpy as np
+
+from process_models.declaration import CompiledModel
+
+
+class EstimatorError(ValueError):
+    """The estimator was configured or called with inconsistent names or values."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One filter result at ``time_s`` (s).
+
+    ``states`` / ``std``: estimate and one-sigma standard deviation per state name (float for scalar states,
+    array for vector states), in the state's declared SI unit. ``parameters`` / ``parameter_std``: the same for
+    the estimated parameters. ``innovation``: measured minus predicted value per measured output actually used
+    this step (empty on a predict-only step). ``measurements_used``: names of the outputs used.
+    """
+
+    time_s: float
+    states: dict[str, float | np.ndarray]
+    std: dict[str, float | np.ndarray]
+    parameters: dict[str, float] = field(default_factory=dict)
+    parameter_std: dict[str, float] = field(default_factory=dict)
+    innovation: dict[str, float | np.ndarray] = field(default_factory=dict)
+    measurements_used: tuple[str, ...] = ()
+
+    @property
+    def predict_only(self) -> bool:
+        """True when no measurement was usable this step."""
+        return not self.measurements_used
+
+
+def _scalar_or_array(values: np.ndarray) -> float | np.ndarray:
+    return float(values[0]) if values.size == 1 else values.copy()
+
+
+class ExtendedKalmanFilter:
+    """Discrete-time EKF over one sample period of a :class:`CompiledModel`.
+
+    ``measured_outputs``: names of declared outputs that are measured. ``sample_period_s``: time between
+    steps (s). ``process_noise``: one-sigma random change per sample period for every state and every
+    estimated parameter (same unit as the state / parameter; missing names default to 0). ``measurement_noise``:
+    one-sigma noise per measured output (required for each). ``estimate_parameters``: parameter names appended
+    as random-walk states. ``parameters``: overrides of the declared parameter values (initial guesses for the
+    estimated ones). ``integrator``: casadi integrator plugin name.
+    """
+
+    def __init__(self, model: CompiledModel, measured_outputs: Sequence[str], sample_period_s: float,
+                 process_noise: Mapping[str, float], measurement_noise: Mapping[str, float],
+                 estimate_parameters: Sequence[str] = (), parameters: Mapping[str, float] | None = None,
+                 integrator: str = "cvodes", clip_to_bounds: bool = True) -> None:
+        self.model = model
+        decl = model.declaration
+        if not (sample_period_s > 0 and math.isfinite(sample_period_s)):
+            raise EstimatorError(f"sample_period_s must be a positive finite number (s), got {sample_period_s}")
+        self.sample_period_s = float(sample_period_s)
+        unknown_y = [n for n in measured_outputs if n not in model.output_slices]
+        if unknown_y or not measured_outputs:
+            raise EstimatorError(f"model '{decl.name}': measured_outputs {list(measured_outputs)} must be a "
+                                 f"non-empty subset of outputs {list(model.output_slices)}; unknown {unknown_y}")
+        self.measured_outputs = tuple(measured_outputs)
+        unknown_p = [n for n in estimate_parameters if n not in model.parameter_names]
+        if unknown_p:
+            raise EstimatorError(f"model '{decl.name}': estimate_parameters {unknown_p} unknown; expected some of "
+                                 f"{list(model.parameter_names)}")
+        self.estimate_parameters = tuple(estimate_parameters)
+        self._p_nominal = model.pack_parameters(parameters)
+        self._theta_index = [model.parameter_names.index(n) for n in self.estimate_parameters]
+        known_noise = set(model.state_slices) | set(self.estimate_parameters)
+        bad = sorted(set(process_noise) - known_noise)
+        if bad:
+            raise EstimatorError(f"model '{decl.name}': process_noise keys {bad} unknown; expected states or "
+                                 f"estimated parameters {sorted(known_noise)}")
+        missing_r = [n for n in self.measured_outputs if n not in measurement_noise]
+        extra_r = sorted(set(measurement_noise) - set(self.measured_outputs))
+        if missing_r or extra_r:
+            raise EstimatorError(f"model '{decl.name}': measurement_noise needs one std per measured output; "
+                                 f"missing {missing_r}, unknown {extra_r}")
+        for name, value in [*process_noise.items(), *measurement_noise.items()]:
+            if not (float(value) >= 0 and math.isfinite(float(value))):
+                raise EstimatorError(f"noise std for '{name}' must be finite and >= 0, got {value}")
+        self._nx = model.nx
+        self._nth = len(self.estimate_parameters)
+        self._nz = self._nx + self._nth
+        q = np.zeros(self._nz)
+        for name, sl in model.state_slices.items():
+            q[sl] = float(process_noise.get(name, 0.0)) ** 2
+        for i, name in enumerate(self.estimate_parameters):
+            q[self._nx + i] = float(process_noise.get(name, 0.0)) ** 2
+        self._q_diag = q
+        self._r_by_output = {n: float(measurement_noise[n]) ** 2 for n in self.measured_outputs}
+        self._lower = np.concatenate([np.full(v.size, v.lower) for v in decl.states])
+        self._upper = np.concatenate([np.full(v.size, v.upper) for v in decl.states])
+        self._clip = clip_to_bounds
+        self._transition = self._build_transition(integrator)
+        self._measurement = ca.Function(
+            "ekf_measurement", [model.x_sym, model.u_sym, model.p_sym, model.t_sym],
+            [model.y_expr, ca.jacobian(model.y_expr, model.x_sym), ca.jacobian(model.y_expr, model.p_sym)])
+        self._z: np.ndarray | None = None
+        self._cov_scaled: np.ndarray | None = None
+        self._scale = np.ones(self._nz)
+        self.time_s = 0.0
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build_transition(self, plugin: str) -> ca.Function:
+        m = self.model
+        tau = ca.SX.sym("tau")
+        t_start = ca.SX.sym("t_start")
+        p_int = ca.vertcat(m.u_sym, m.p_sym, t_start)
+        ode = ca.substitute(m.xdot_expr, m.t_sym, t_start + tau)
+        dae = {"x": m.x_sym, "p": p_int, "t": tau, "ode": ode}
+        opts: dict[str, object] = {}
+        if plugin == "cvodes":
+            opts = {"abstol": 1e-10, "reltol": 1e-8, "max_num_steps": 20000}
+        integ = ca.integrator("ekf_integrator", plugin, dae, 0.0, self.sample_period_s, opts)
+        x0 = ca.MX.sym("x0", m.nx)
+        u = ca.MX.sym("u", m.nu)
+        p = ca.MX.sym("p", m.np)
+        t0 = ca.MX.sym("t0")
+        xf = integ(x0=x0, p=ca.vertcat(u, p, t0))["xf"]
+        return ca.Function("ekf_transition", [x0, u, p, t0],
+                           [xf, ca.jacobian(xf, x0), ca.jacobian(xf, p)])
+
+    # -- public API -------------------------------------------------------------------------------
+    def initialize(self, x0: Mapping[str, float | np.ndarray], std0: Mapping[str, float | np.ndarray],
+                   time_s: float = 0.0) -> Estimate:
+        """Set the initial estimate (all states; estimated parameters start from ``parameters``) and its one-sigma
+        uncertainty (every state and every estimated parameter), at ``time_s`` (s)."""
+        x = self.model.pack_states(x0)
+        needed = list(self.model.state_slices) + list(self.estimate_parameters)
+        missing = [n for n in needed if n not in std0]
+        unknown = sorted(set(std0) - set(needed))
+        if missing or unknown:
+            raise EstimatorError(f"std0 needs a value for every state and estimated parameter; missing {missing}, "
+                                 f"unknown {unknown}")
+        sd = np.zeros(self._nz)
+        for v in self.model.declaration.states:
+            arr = np.atleast_1d(np.asarray(std0[v.name], dtype=float)).ravel()
+            sd[self.model.state_slices[v.name]] = arr if arr.size == v.size else np.full(v.size, arr[0])
+        for i, name in enumerate(self.estimate_parameters):
+            sd[self._nx + i] = float(std0[name])
+        if not np.all(np.isfinite(sd)) or np.any(sd < 0):
+            raise EstimatorError(f"std0 values must be finite and >= 0, got {dict(std0)}")
+        theta = self._p_nominal[self._theta_index]
+        z = np.concatenate([x, theta])
+        if not np.all(np.isfinite(z)):
+            raise EstimatorError(f"initial state / parameters must be finite, got {z}")
+        # Scale: the larger of |value| and its std (never zero) -> covariance near identity.
+        self._scale = np.maximum(np.maximum(np.abs(z), sd), 1e-300)
+        self._scale[self._scale == 1e-300] = 1.0
+        self._z = z
+        self._cov_scaled = np.diag((sd / self._scale) ** 2)
+        self.time_s = float(time_s)
+        return self._estimate({}, ())
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Full covariance of [states; estimated parameters] in SI units."""
+        self._require_initialized()
+        assert self._cov_scaled is not None
+        return self._cov_scaled * np.outer(self._scale, self._scale)
+
+    def step(self, inputs: Mapping[str, float | np.ndarray],
+             measurements: Mapping[str, float | np.ndarray | None]) -> Estimate:
+        """Advance one sample period with ``inputs`` held over it, then correct with ``measurements`` taken at
+        the end of the period. ``None`` / NaN measurements are skipped (predict-only when none is usable)."""
+        self._require_initialized()
+        assert self._z is not None and self._cov_scaled is not None
+        unknown = sorted(set(measurements) - set(self.measured_outputs))
+        if unknown:
+            raise EstimatorError(f"measurements {unknown} are not measured outputs {list(self.measured_outputs)}")
+        u = self.model.pack_inputs(inputs)
+        if not np.all(np.isfinite(u)):
+            raise EstimatorError(f"inputs must be finite, got {dict(inputs)}")
+        p = self._full_parameters(self._z)
+        x = self._z[: self._nx]
+        xf, a_x, a_p = self._transition(x, u, p, self.time_s)
+        xf = np.asarray(xf, dtype=float).ravel()
+        if not np.all(np.isfinite(xf)):
+            raise EstimatorError(f"model '{self.model.declaration.name}': prediction diverged (non-finite state) "
+                                 f"at t={self.time_s} s from x={x}, u={u}")
+        phi = np.eye(self._nz)
+        phi[: self._nx, : self._nx] = np.asarray(ca.DM(a_x))
+        if self._nth:
+            phi[: self._nx, self._nx:] = np.asarray(ca.DM(a_p))[:, self._theta_index]
+        s = self._scale
+        phi_s = phi * s[None, :] / s[:, None]
+        cov = phi_s @ self._cov_scaled @ phi_s.T + np.diag(self._q_diag / s**2)
+        z = np.concatenate([xf, self._z[self._nx:]])
+        self.time_s += self.sample_period_s
+
+        used, y_meas, r_diag = self._usable_measurements(measurements)
+        innovation: dict[str, float | np.ndarray] = {}
+        if used:
+            x_pred = z[: self._nx]
+            y_all, c_x, c_p = self._measurement(x_pred, u, self._full_parameters(z), self.time_s)
+            y_all = np.asarray(y_all, dtype=float).ravel()
+            rows = np.concatenate([np.arange(self.model.ny)[self.model.output_slices[n]] for n in used])
+            h = np.zeros((rows.size, self._nz))
+            h[:, : self._nx] = np.asarray(ca.DM(c_x))[rows, :]
+            if self._nth:
+                h[:, self._nx:] = np.asarray(ca.DM(c_p))[rows][:, self._theta_index]
+            h_s = h * s[None, :]
+            nu = y_meas - y_all[rows]
+            s_mat = h_s @ cov @ h_s.T + np.diag(r_diag)
+            gain = np.linalg.solve(s_mat, h_s @ cov).T
+            z = z + s * (gain @ nu)
+            i_kh = np.eye(self._nz) - gain @ h_s
+            cov = i_kh @ cov @ i_kh.T + gain @ np.diag(r_diag) @ gain.T
+            start = 0
+            for n in used:
+                size = self.model.output_slices[n].stop - self.model.output_slices[n].start
+                innovation[n] = _scalar_or_array(nu[start:start + size])
+                start += size
+        if self._clip:
+            z[: self._nx] = np.clip(z[: self._nx], self._lower, self._upper)
+            for i, k in enumerate(self._theta_index):
+                spec = self.model.declaration.parameters[k]
+                z[self._nx + i] = min(max(z[self._nx + i], spec.lower), spec.upper)
+        self._z = z
+        self._cov_scaled = 0.5 * (cov + cov.T)
+        return self._estimate(innovation, tuple(used))
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _require_initialized(self) -> None:
+        if self._z is None:
+            raise EstimatorError("ExtendedKalmanFilter.initialize(x0, std0) must be called before step()")
+
+    def _full_parameters(self, z: np.ndarray) -> np.ndarray:
+        p = self._p_nominal.copy()
+        p[self._theta_index] = z[self._nx:]
+        return p
+
+    def _usable_measurements(self, measurements: Mapping[str, float | np.ndarray | None]
+                             ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        used: list[str] = []
+        values: list[np.ndarray] = []
+        r: list[np.ndarray] = []
+        for name in self.measured_outputs:
+            raw = measurements.get(name)
+            if raw is None:
+                continue
+            arr = np.atleast_1d(np.asarray(raw, dtype=float)).ravel()
+            sl = self.model.output_slices[name]
+            size = sl.stop - sl.start
+            if arr.size != size:
+                raise EstimatorError(f"measurement '{name}' needs {size} values, got {arr.size}")
+            if not np.all(np.isfinite(arr)):
+                continue
+            used.append(name)
+            values.append(arr)
+            r.append(np.full(size, self._r_by_output[name]))
+        if not used:
+            return [], np.zeros(0), np.zeros(0)
+        return used, np.concatenate(values), np.concatenate(r)
+
+    def _estimate(self, innovation: dict[str, float | np.ndarray], used: tuple[str, ...]) -> Estimate:
+        assert self._z is not None and self._cov_scaled is not None
+        sd = np.sqrt(np.clip(np.diag(self._cov_scaled), 0.0, None)) * self._scale
+        states = {n: _scalar_or_array(self._z[sl]) for n, sl in self.model.state_slices.items()}
+        std = {n: _scalar_or_array(sd[sl]) for n, sl in self.model.state_slices.items()}
+        params = {n: float(self._z[self._nx + i]) for i, n in enumerate(self.estimate_parameters)}
+        params_sd = {n: float(sd[self._nx + i]) for i, n in enumerate(self.estimate_parameters)}
+        return Estimate(time_s=self.time_s, states=states, std=std, parameters=params, parameter_std=params_sd,
+                        innovation=innovation, measurements_used=used)

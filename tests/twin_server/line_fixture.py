@@ -1,0 +1,43 @@
+"""The demo line, live: HIL virtual PLCs + twin server on free loopback ports."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil.bench import HilBench
+from tests.conftest import free_tcp_port
+from twin_server.bench_launcher import build_bench, config_for_bench
+from twin_server.config import LineConfig, load_line_config
+from twin_server.server import TwinServer
+
+PILOT = Path(__file__).resolve().parents[2] / "examples" / "pilot_line.toml"
+NAMESPACE = "urn:linetwin:pilot_line"
+
+
+@dataclass
+class LiveLine:
+    config: LineConfig
+    bench: HilBench
+    twin: TwinServer
+
+    @property
+    def url(self) -> str:
+        return self.twin.endpoint
+
+
+@asynccontextmanager
+async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0) -> AsyncIterator[LiveLine]:
+    config = dataclasses.replace(load_line_config(PILOT), scan_period_s=scan_period_s)
+    bench = build_bench(config, speed=speed, free_ports=True)
+    await bench.start()
+    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
+    try:
+        await twin.start()
+        yield LiveLine(config_for_bench(config, bench), bench, twin)
+    finally:
+        await twin.stop()
+        await bench.stop()
