@@ -111,7 +111,7 @@ class NmpcConfig:
     economic: tuple[EconomicTerm, ...] = ()
     constraints: tuple[OutputConstraint, ...] = ()
     state_scales: Mapping[str, float] = field(default_factory=dict)
-    substeps: int = 4
+    substeps: int = 2
     max_cpu_time_s: float = 1.0
     max_iter: int = 200
     tolerance: float = 1e-6
@@ -354,7 +354,7 @@ class NonlinearMpc:
         self._lbw, self._ubw = lbw, ubw
         self._lbg, self._ubg = np.array(lbg, dtype=float), np.array(ubg, dtype=float)
         ipopt = {"print_level": 0, "sb": "yes", "max_cpu_time": float(c.max_cpu_time_s), "max_iter": int(c.max_iter),
-                 "tol": float(c.tolerance), "acceptable_tol": 1e-4, "mu_strategy": "adaptive"}
+                 "tol": float(c.tolerance), "acceptable_iter": 0, "mu_strategy": "adaptive"}
         ipopt.update(dict(c.ipopt_options))
         nlp = {"x": w, "p": params, "f": obj, "g": ca.vertcat(*g)}
         common = {"print_time": False, "error_on_fail": False}

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 _INPUT_FUNCTION_CODES = frozenset({4})
 _HOLDING_FUNCTION_CODES = frozenset({3, 6, 16, 22, 23})
 _MAX_BACKLOG_WALL_S = 1.0
+_MAX_BURST_WALL_S = 0.02
 
 
 class VirtualPlcConfigError(ValueError):
@@ -124,6 +125,8 @@ class VirtualPlc:
         self._publish_measurements()
         self._port = connection.port
         self._steps = 0
+        self._dropped_steps = 0
+        self._warned_non_finite: set[str] = set()
         self._server: ModbusTcpServer | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -138,6 +141,11 @@ class VirtualPlc:
     def plant_time_s(self) -> float:
         """Plant time advanced by the loop since construction, s."""
         return self._steps * self.step_s
+
+    @property
+    def dropped_steps(self) -> int:
+        """Steps skipped because the loop fell more than 1 s of wall time behind (0 on a healthy bench)."""
+        return self._dropped_steps
 
     @property
     def running(self) -> bool:
@@ -181,7 +189,12 @@ class VirtualPlc:
                         self.unit, self.plant.kind, self.connection.host, self._port, self.speed)
 
     async def stop(self) -> None:
-        """Stop the plant loop, close the listening socket and every client connection. Idempotent."""
+        """Stop the plant loop, close the listening socket and every client connection. Idempotent.
+
+        Like a PLC with retentive memory, the registers keep their contents; the plant is frozen until the
+        next start(), which listens on the same port again (pymodbus binds with SO_REUSEADDR, so the
+        server side's TIME_WAIT connections do not block it).
+        """
         async with self._lock:
             task, self._loop_task = self._loop_task, None
             server, self._server = self._server, None
@@ -191,6 +204,8 @@ class VirtualPlc:
                     await task
                 except asyncio.CancelledError:
                     pass
+                except Exception:  # already logged by the loop; stopping must still close the server
+                    pass
             if server is not None:
                 await server.shutdown()
                 await asyncio.sleep(0)  # let the transports run their close callbacks
@@ -198,23 +213,32 @@ class VirtualPlc:
 
     # ------------------------------------------------------------------ plant loop
     async def _plant_loop(self) -> None:
+        """Step k (counted from this start) is due at t0 + k·period; due steps run back to back, yielding to
+        the server at least every _MAX_BURST_WALL_S; a backlog over _MAX_BACKLOG_WALL_S is dropped."""
         loop = asyncio.get_running_loop()
         period = self.step_s / self.speed
         max_backlog = max(1, int(_MAX_BACKLOG_WALL_S / period))
-        start_steps = self._steps
+        origin = self._steps  # step count that corresponds to t0
         t0 = loop.time()
         try:
             while True:
-                due = start_steps + int((loop.time() - t0) / period)
+                now = loop.time()
+                due = origin + int((now - t0) / period)
                 if due - self._steps > max_backlog:
                     dropped = due - self._steps - 1
-                    logger.warning("virtual PLC '%s': plant loop %d steps behind; dropping the backlog",
-                                   self.unit, dropped)
-                    start_steps -= dropped
+                    self._dropped_steps += dropped
+                    log = logger.warning if self._dropped_steps == dropped else logger.debug
+                    log("virtual PLC '%s': plant loop %d steps behind (plant slower than %g× real time); "
+                        "dropping the backlog, plant time now lags", self.unit, dropped, self.speed)
+                    origin -= dropped
                     due -= dropped
-                while self._steps < due:
+                burst_end = now + _MAX_BURST_WALL_S
+                while self._steps < due and loop.time() < burst_end:
                     self._step_once()
-                next_deadline = t0 + (self._steps - start_steps + 1) * period
+                if self._steps < due:
+                    await asyncio.sleep(0)  # let Modbus requests in, then continue the burst
+                    continue
+                next_deadline = t0 + (self._steps - origin + 1) * period
                 await asyncio.sleep(max(0.0, next_deadline - loop.time()))
         except asyncio.CancelledError:
             raise
@@ -234,8 +258,10 @@ class VirtualPlc:
     def _publish_measurements(self) -> None:
         values = self.plant.measurements()
         for tag in self._measured:
-            if not self._image.set(tag.name, values[tag.name]):
-                logger.warning("virtual PLC '%s': plant gave non-finite '%s'; register kept", self.unit, tag.name)
+            if not self._image.set(tag.name, values[tag.name]) and tag.name not in self._warned_non_finite:
+                self._warned_non_finite.add(tag.name)
+                logger.warning("virtual PLC '%s': plant gave non-finite '%s'; register keeps its last value",
+                               self.unit, tag.name)
 
     # ------------------------------------------------------------------ Modbus server plumbing
     def _devices(self) -> list[SimDevice]:

@@ -3,7 +3,8 @@
 Behaviour a plant engineer can rely on:
 
 * **Scans** run on absolute deadlines ``t0 + k·scan_period_s`` of the event-loop clock; an overrunning
-  scan skips the slots it missed (counted in ``stats.overruns``), lag never accumulates.
+  scan skips the slots it missed (counted in ``stats.overruns``), lag never accumulates. ``t0`` is the
+  end of the first connection attempt (at most ``connection.timeout_s`` after ``start``).
 * **One list per scan**: every scan reads the planned blocks (measured tags and the read-back of
   commanded holding registers / coils, so the twin shows what the PLC really holds) and hands one list
   of samples for all tags to ``on_samples``.
@@ -11,7 +12,7 @@ Behaviour a plant engineer can rely on:
   which the response of its read request was received; a Bad sample carries the UTC time of the scan
   that found the source down.
 * **Quality**: Good when read and decoded; a value outside the tag's ``eu_range`` is kept and marked
-  ``UNCERTAIN_SENSOR_NOT_ACCURATE`` (the instrument reports beyond its calibrated range — usable with
+  ``UNCERTAIN_ENGINEERING_UNITS_EXCEEDED`` (the instrument reports beyond its range — usable with
   care, not Bad); a non-finite float from the PLC becomes ``BAD_DEVICE_FAILURE`` with the last usable
   value kept. Connection loss, timeout or a Modbus exception answer to a read make that scan and every
   scan while the fault lasts ``BAD_COMMUNICATION_ERROR`` for every tag, with the last known value (or
@@ -53,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 SamplesCallback = Callable[[list[Sample]], Awaitable[None] | None]
 
-OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_SENSOR_NOT_ACCURATE
+OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED
 """Quality of a value decoded outside its tag's eu_range (value kept)."""
 
 _READ_FUNCTIONS = {
@@ -87,6 +88,16 @@ class AdapterStats:
     read_requests_per_scan: int = 0
     writes: int = 0
     refused_writes: int = 0
+
+
+def _is_finite_real(value: object) -> bool:
+    """True for a real number (bool, int, float, numpy scalar) that converts to a finite float."""
+    if not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond the float range
+        return False
 
 
 class _LinkError(Exception):
@@ -178,6 +189,7 @@ class ModbusAdapter:
         self._counters: dict[str, Any] = {}
         self._reset_counters()
         self._callback_failing = False
+        self._write_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -213,6 +225,7 @@ class ModbusAdapter:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._poll_task = self._reconnect_task = None
+        self._outage_since = None
         if self._link is not None:
             self._link.close()
             self._link = None
@@ -242,9 +255,14 @@ class ModbusAdapter:
                 f"tag is {spec.direction.value} in the {spec.table.value} table; only commanded holding/coil "
                 "tags are writable",
             )
-        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+        if not _is_finite_real(value):
             self._refuse(tag, value, WriteRefusal.TYPE_MISMATCH, f"expected a finite real number, got {value!r}")
         value = float(value)
+        async with self._write_locks.setdefault(tag, asyncio.Lock()):  # one write per tag at a time: rate check
+            await self._checked_write(spec, value)
+
+    async def _checked_write(self, spec: TagSpec, value: float) -> None:
+        tag = spec.name
         limits = spec.effective_write_limits
         if not limits.contains(value):
             self._refuse(

@@ -226,7 +226,9 @@ def _check_inputs(declaration: ModelDeclaration, raw: Mapping[str, Any], out: di
             continue
         unknown = [k for k in entry if k not in ("value", "times_s", "values", "interpolation")]
         if unknown:
-            errors.append(f"{where}: unknown key(s) {unknown}; expected 'value' or 'times_s', 'values', 'interpolation'")
+            errors.append(
+                f"{where}: unknown key(s) {unknown}; expected 'value' or 'times_s', 'values', 'interpolation'"
+            )
         if "value" in entry:
             if any(k in entry for k in ("times_s", "values", "interpolation")):
                 errors.append(f"{where}: give either 'value' or 'times_s'/'values', not both")
@@ -294,7 +296,10 @@ def summary(case: CaseFile, result: SimulationResult) -> str:
 
 
 def cli_simulate(argv: Sequence[str]) -> int:
-    """``linetwin simulate CASE.toml [--until T] [--out results.csv] [--quiet]``: 0 ok, 2 bad case file, 1 failed run."""
+    """``linetwin simulate CASE.toml [--until T] [--out results.csv] [--quiet]``.
+
+    Returns 0 on success, 2 for an invalid case file, 1 when the simulation fails.
+    """
     parser = argparse.ArgumentParser(prog="linetwin simulate", description="Simulate one unit model from a case file.")
     parser.add_argument("case", type=Path, help="case file (TOML)")
     parser.add_argument("--until", type=float, default=None, help="end time in s (overrides [case] until_s)")

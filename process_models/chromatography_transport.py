@@ -22,8 +22,10 @@ that results can be compared at matched resolution):
   smoothness ``(c_i+1 - c_i)^2`` and ``(c_i - c_i-1)^2``, ``alpha = d / (eps + beta)^2``); at the first and last
   interior faces the order is lowered to upwind (CADET's ``BOUNDARY_MODEL = 0``); the inlet face carries
   ``u c_in`` (Danckwerts), dispersive flux is zero on both column ends; dispersion by central differences;
-* particle (GRM): ``particle_cells`` spherical shells equidistant in radius, diffusive flux between shell centres,
-  film flux ``k_f (c - c_p,outer shell)`` on the outer face; LRMP is the one-shell case.
+* particle (GRM): ``particle_cells`` spherical shells equidistant in radius, diffusive flux between shell centres;
+  on the outer face the film and the outer half shell act in series,
+  ``j = (c - c_p,outer) / (1/k_f + (dr/2) / (eps_p D_p))`` (the surface concentration eliminated by flux
+  continuity); LRMP is one well-mixed pore phase with ``j = k_f (c - c_p)``.
 
 Binding is ``kinetic`` (bound concentrations are states) or ``rapid_equilibrium`` (no bound states;
 ``(I + F dq*/dc) dc/dt = transport``, see :mod:`process_models.chromatography_isotherms`).
@@ -312,7 +314,15 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
         shells = layout.shells
         pore = _split(s.x["pore_concentration"], nc, shells)
         eps_c, eps_p, radius = p["column_porosity"], p["particle_porosity"], p["particle_radius"]
-        film = [p[f"film_diffusion_{c}"] * (bulk[k] - pore[shells - 1][k]) for k, c in enumerate(comps)]
+        if t is TransportModel.GENERAL_RATE:
+            # surface concentration eliminated by flux continuity over the outer half shell:
+            # k_f (c - c_s) = eps_p D_p (c_s - c_outer) / (dr / 2)  ->  series resistance 1/k_f + dr / (2 eps_p D_p)
+            half_shell = radius / shells / 2.0
+            film = [(bulk[k] - pore[shells - 1][k])
+                    / (1.0 / p[f"film_diffusion_{c}"] + half_shell / (eps_p * p[f"pore_diffusion_{c}"]))
+                    for k, c in enumerate(comps)]
+        else:
+            film = [p[f"film_diffusion_{c}"] * (bulk[k] - pore[shells - 1][k]) for k, c in enumerate(comps)]
         dbulk = [transport[k] - (1.0 - eps_c) / eps_c * 3.0 / radius * film[k] for k in range(nc)]
         derivs["bulk_concentration"] = _join([dbulk], nc)
         dr = radius / shells

@@ -48,7 +48,7 @@ __all__ = [
 
 RESOLUTIONS = ("moments", "population_balance")
 _OPTION_KEYS = {"resolution", "parameter_set", "thermal_mode", "n_bins", "size_max", "size_min", "limiter",
-                "parameters"}
+                "parameters", "volume_m3", "solvent_mass_kg"}
 
 
 def _density_and_shape(parameters: Mapping[str, float] | None, set_name: str) -> tuple[float, float]:
@@ -118,8 +118,9 @@ def population_balance_initial_state(solute_concentration: float, number_density
 def crystallizer_model(options: Mapping[str, Any]) -> ModelDeclaration:
     """Registry factory: a crystallizer declaration from a case/line ``[model]`` table.
 
-    Keys: ``resolution`` ("moments" | "population_balance", default "moments"), ``parameter_set``
-    (default "kdp_water"), ``thermal_mode`` ("jacket" | "slurry"), for the population balance ``n_bins``,
+    Keys: ``resolution`` ("moments" | "population_balance", default "moments"); ``parameter_set`` (default
+    "kdp_water"); ``volume_m3`` (working volume, taken as solvent volume) or ``solvent_mass_kg`` (batch size for
+    the ``crystal_mass`` output); ``thermal_mode`` ("jacket" | "slurry"); for the population balance ``n_bins``,
     ``size_max``/``size_min`` (m) and ``limiter`` ("van_leer" | "upwind"); ``parameters`` (a table of parameter
     overrides by name). Any other key is an error naming it.
     """
@@ -137,6 +138,10 @@ def crystallizer_model(options: Mapping[str, Any]) -> ModelDeclaration:
     overrides = options.get("parameters", {})
     if not isinstance(overrides, Mapping):
         raise CrystallizerOptionError(f"crystallizer option 'parameters' must be a table, got {overrides!r}")
+    overrides = dict(overrides)
+    batch = _solvent_mass(options, overrides, set_name)
+    if batch is not None:
+        overrides["solvent_mass"] = batch
     thermal_mode = str(options.get("thermal_mode", "jacket"))
     if resolution == "moments":
         extra = sorted({"n_bins", "size_max", "size_min", "limiter"} & set(options))
@@ -146,13 +151,28 @@ def crystallizer_model(options: Mapping[str, Any]) -> ModelDeclaration:
         return crystallizer_moments_model(overrides, thermal_mode=thermal_mode, parameter_set=set_name)
     if resolution == "population_balance":
         return crystallizer_population_balance_model(
-            overrides, n_bins=int(options.get("n_bins", 200)), size_max=float(options.get("size_max", 1e-3)),
+            overrides, n_bins=options.get("n_bins", 200), size_max=float(options.get("size_max", 1e-3)),
             size_min=float(options.get("size_min", 0.0)), thermal_mode=thermal_mode,
             limiter=str(options.get("limiter", "van_leer")), parameter_set=set_name,
         )
     raise CrystallizerOptionError(
         f"crystallizer option 'resolution' = {resolution!r}; expected one of {list(RESOLUTIONS)}"
     )
+
+
+def _solvent_mass(options: Mapping[str, Any], overrides: Mapping[str, Any], set_name: str) -> float | None:
+    """Solvent mass (kg) from ``solvent_mass_kg``, else ``volume_m3`` x solvent density (the working volume taken
+    as solvent volume, an approximation good to the dissolved-solute volume fraction)."""
+    for key in ("solvent_mass_kg", "volume_m3"):
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
+            raise CrystallizerOptionError(f"crystallizer option '{key}' = {value!r}; expected a number > 0")
+    if options.get("solvent_mass_kg") is not None:
+        return float(options["solvent_mass_kg"])
+    if options.get("volume_m3") is not None:
+        density = float(overrides.get("solvent_density", parameter_set(set_name).values["solvent_density"]))
+        return float(options["volume_m3"]) * density
+    return None
 
 
 def _register() -> None:

@@ -16,7 +16,7 @@ moment model is valid for dissolution only while no crystal vanishes.
 
 Derived outputs (regularised by tiny constants so they stay smooth when there are no crystals):
 
-* ``d10 = mu1/mu0`` (number-mean size), ``d43 = mu4/mu3`` (volume-weighted mean size), m;
+* ``d10 = mu1/mu0`` (number-mean size), ``d32 = mu3/mu2`` (Sauter), ``d43 = mu4/mu3`` (volume-weighted), m;
 * ``cv = sqrt(mu2 mu0 / mu1^2 - 1)``: the *number-based* coefficient of variation of the size distribution;
 * ``yield_fraction = rho_c kv mu3 / (c + rho_c kv mu3)``: fraction of all solute (dissolved + solid, seeds
   included) that is in the crystals.
@@ -50,6 +50,7 @@ MOMENT_ORDERS = (0, 1, 2, 3, 4)
 _MOMENT_UNITS = ("1/kg", "m/kg", "m2/kg", "m3/kg", "m4/kg")
 THERMAL_MODES = ("jacket", "slurry")
 _TINY_COUNT = 1e-12  # #/kg, regularises mu1/mu0
+_TINY_AREA = 1e-30  # m^2/kg, regularises mu3/mu2
 _TINY_VOLUME = 1e-30  # m^3/kg, regularises mu4/mu3
 _TINY_FIRST_MOMENT_SQ = 1e-60  # (m/kg)^2, regularises mu2 mu0/mu1^2
 _CV_SMOOTHING = 1e-8  # width of the smooth positive part under the CV square root
@@ -102,7 +103,10 @@ def summary_output_variables() -> tuple[Variable, ...]:
         Variable("supersaturation", "1", "relative supersaturation (c - c_sat)/c_sat"),
         Variable("temperature", "K", "slurry temperature"),
         *moments,
+        Variable("solute_mass_concentration", "kg/m3", "dissolved solute per m3 solvent, c * solvent_density"),
+        Variable("crystal_mass", "kg", "crystal mass in the batch, rho kv mu3 * solvent_mass"),
         Variable("d10", "m", "number-mean size mu1/mu0"),
+        Variable("d32", "m", "Sauter mean size mu3/mu2"),
         Variable("d43", "m", "volume-weighted mean size mu4/mu3"),
         Variable("cv", "1", "number-based coefficient of variation sqrt(mu2 mu0/mu1^2 - 1)"),
         Variable("yield_fraction", "1", "solid fraction of all solute, rho kv mu3/(c + rho kv mu3)"),
@@ -121,7 +125,10 @@ def summary_outputs(p: Mapping[str, ca.SX], concentration: ca.SX, temperature: c
         "saturation_concentration": solubility(temperature, p),
         "supersaturation": supersaturation,
         "temperature": temperature,
+        "solute_mass_concentration": concentration * p["solvent_density"],
+        "crystal_mass": solid * p["solvent_mass"],
         "d10": mu1 / (mu0 + _TINY_COUNT),
+        "d32": mu3 / (mu2 + _TINY_AREA),
         "d43": mu4 / (mu3 + _TINY_VOLUME),
         "cv": ca.sqrt(smooth_positive_part(cv_squared, _CV_SMOOTHING)),
         "yield_fraction": solid / (concentration + solid),
@@ -148,7 +155,7 @@ def crystallizer_moments_model(parameters: Mapping[str, float] | None = None, *,
         raise CrystallizerOptionError(f"crystallizer parameter 'nucleus_size' = {nucleus_size} m; expected [0, 1e-3]")
     params = kinetic_parameters(parameter_set, MOMENT_PARAMETER_NAMES, overrides) + (
         Parameter("nucleus_size", "m", nucleus_size, "size at which nuclei are born", 0.0, 1e-3,
-                  "0 = continuous PBE boundary; set to the first FV bin centre to match the FV model"),
+                  "0 = nuclei born at L = 0, the continuous PBE boundary (as in the finite-volume model)"),
     )
     t_states, t_inputs = thermal_variables(thermal_mode)
     moment_states = tuple(Variable(f"mu{k}", unit, f"{k}-th moment of the CSD per kg solvent", lower=0.0)

@@ -86,6 +86,8 @@ def _kdp() -> CrystallizerParameterSet:
         "heat_transfer_rate_constant": 1.0 / 300.0,
         "crystallization_temperature_rise": 0.0,
         "supersaturation_smoothing": 1e-4,
+        "solvent_density": 997.0,
+        "solvent_mass": 1.0,
     }
     sources = {name: KDP_SOURCE for name in values}
     for name in ("growth_activation_energy", "nucleation_activation_energy"):
@@ -97,6 +99,8 @@ def _kdp() -> CrystallizerParameterSet:
         sources[name] = KDP_SOURCE + " (mechanism absent from the source: off / neutral value)"
     for name in ("heat_transfer_rate_constant", "crystallization_temperature_rise", "supersaturation_smoothing"):
         sources[name] = ILLUSTRATIVE
+    sources["solvent_density"] = "water at 25 degC (IAPWS-95: 997.05 kg/m3)"
+    sources["solvent_mass"] = "batch size: set per unit (factory option 'volume_m3' or 'solvent_mass_kg')"
     sources["volume_shape_factor"] = "cube of edge L (1-D reduction of the 2-D KDP model, see module docstring)"
     return CrystallizerParameterSet(
         name="kdp_water",
@@ -138,12 +142,14 @@ _SPECS: dict[str, tuple[str, str, float, float]] = {
     "heat_transfer_rate_constant": ("1/s", "jacket heat transfer UA/(m cp) of the slurry", 0.0, 10.0),
     "crystallization_temperature_rise": ("K", "adiabatic temperature rise per kg crystallized per kg solvent "
                                               "(dH_cryst / cp_slurry), 0 to neglect", 0.0, 1e4),
+    "solvent_density": ("kg/m3", "solvent density (converts kg/kg solvent to kg/m3 solvent)", 100.0, 5000.0),
+    "solvent_mass": ("kg", "solvent mass in the batch (scales the per-kg results to the vessel)", 1e-9, 1e9),
     "supersaturation_smoothing": ("1", "width eps of the smooth positive part (S + sqrt(S^2 + eps^2))/2",
                                   1e-12, 1e-1),
 }
 
 
-class CrystallizerParameterError(KeyError):
+class CrystallizerParameterError(ValueError):
     """Unknown parameter set or parameter name."""
 
 

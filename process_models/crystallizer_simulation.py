@@ -22,7 +22,6 @@ from process_models.declaration import (
     Equations,
     ModelDeclaration,
     Symbols,
-    Variable,
     compile_model,
 )
 from process_models.simulator import InputSpec, SimulationResult, simulate

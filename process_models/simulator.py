@@ -54,10 +54,12 @@ __all__ = [
     "SimulationCase",
     "SimulationError",
     "SimulationResult",
+    "TrajectorySensitivity",
     "sensitivities",
     "simulate",
     "simulate_batch",
     "simulate_phases",
+    "trajectory_sensitivity",
 ]
 
 INTEGRATORS = ("cvodes", "idas", "rk", "collocation")
@@ -445,6 +447,7 @@ def simulate(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     x_start = prep.x0
+    bar = _ProgressBar(model.declaration.name, prep.grid[-1] - prep.grid[0], started)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         x_all, y_all = _run_chunk(prop, prep, x_start, start, stop)
@@ -452,10 +455,8 @@ def simulate(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
         ys.append(y_all if start == 0 else y_all[:, 1:])
         x_start = x_all[:, -1]
         if chunk < n:
-            _progress_bar(model.declaration.name, prep.grid[stop] - prep.grid[0], prep.grid[-1] - prep.grid[0],
-                          time.perf_counter() - started)
-    if chunk < n:
-        sys.stderr.write("\n")
+            bar.update(prep.grid[stop] - prep.grid[0])
+    bar.close()
     x_grid = np.hstack(xs)
     y_grid = np.hstack(ys)
     idx = prep.out_index
@@ -490,22 +491,41 @@ def _run_chunk(prop: _Propagator, prep: _Prepared, x_start: np.ndarray, start: i
     return x_arr, np.asarray(y_all, dtype=float).reshape(m.ny, stop - start + 1)
 
 
-def _progress_bar(label: str, done_s: float, total_s: float, elapsed_s: float) -> None:
-    frac = min(1.0, done_s / total_s) if total_s > 0 else 1.0
-    width = 30
-    filled = int(round(frac * width))
-    sys.stderr.write(
-        f"\r{label}: [{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}%  "
-        f"t={done_s:.6g}/{total_s:.6g} s  wall {elapsed_s:.2f} s"
-    )
-    sys.stderr.flush()
+class _ProgressBar:
+    """A one-line progress bar on stderr, shown only once the run has taken ``delay_s`` (short runs stay quiet)."""
+
+    def __init__(self, label: str, total: float, started: float, delay_s: float = 0.5, unit: str = "s") -> None:
+        self.label, self.total, self.started, self.delay_s, self.unit = label, total, started, delay_s, unit
+        self.shown = False
+        self._last = 0.0
+
+    def update(self, done: float) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.started
+        if elapsed < self.delay_s or (now - self._last < 0.1 and done < self.total):
+            return
+        self._last = now
+        self.shown = True
+        frac = min(1.0, done / self.total) if self.total > 0 else 1.0
+        width = 30
+        filled = int(round(frac * width))
+        sys.stderr.write(
+            f"\r{self.label}: [{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}%  "
+            f"{done:.6g}/{self.total:.6g} {self.unit}  wall {elapsed:.1f} s"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 def simulate_batch(model: CompiledModel, cases: Sequence[SimulationCase], integrator: str = "cvodes",
                    rtol: float = 1e-8, atol: float = 1e-10, progress: bool = False) -> list[SimulationResult]:
     """Simulate several cases of one model (the integrator is built once and reused)."""
     results = []
-    started = time.perf_counter()
+    bar = _ProgressBar(f"{model.declaration.name} batch", len(cases), time.perf_counter(), unit="cases")
     for i, case in enumerate(cases):
         try:
             results.append(simulate(model, case.initial_state, case.times_s, case.inputs, case.parameters,
@@ -513,9 +533,8 @@ def simulate_batch(model: CompiledModel, cases: Sequence[SimulationCase], integr
         except SimulationError as exc:
             raise SimulationError(f"case {i} {case.name!r}: {exc}") from exc
         if progress:
-            _progress_bar(f"{model.declaration.name} batch", i + 1, len(cases), time.perf_counter() - started)
-    if progress and cases:
-        sys.stderr.write("\n")
+            bar.update(i + 1)
+    bar.close()
     return results
 
 

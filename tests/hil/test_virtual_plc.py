@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
 from hil.plant import make_plant
+from hil.plants.mixing_tank import MixingTank
 from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError
-from plc_adapters.modbus_codec import decode, encode
+from plc_adapters.modbus_codec import decode, encode, raw_to_registers
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec
 from tests.conftest import wait_until
 from tests.hil.hil_helpers import loopback, pilot_line_unit
@@ -238,3 +239,42 @@ def test_unknown_tag_read_names_the_tags() -> None:
     plc = feed_tank_plc()
     with pytest.raises(KeyError, match="unknown tag 'pressure'.*level"):
         plc.read_tag("pressure")
+
+
+async def test_nan_written_to_a_setpoint_is_ignored_by_the_plant(client_factory) -> None:
+    plc = feed_tank_plc(speed=50.0)
+    await plc.start()
+    try:
+        client = await client_factory(plc.port)
+        setpoint = tag(plc, "jacket_temperature_setpoint")
+        nan_registers = raw_to_registers(float("nan"), setpoint.data_type, setpoint.byte_order, setpoint.word_order)
+        response = await client.write_registers(setpoint.address, nan_registers, device_id=UNIT_ID)
+        assert not response.isError()
+        start = plc.plant_time_s
+        await wait_until(lambda: plc.plant_time_s > start + 5.0, timeout_s=5.0, what="plant stepping past the NaN")
+        assert plc.read_tag("jacket_temperature") == pytest.approx(20.0, abs=0.5)  # last good setpoint kept
+    finally:
+        await plc.stop()
+
+
+class TankThatFails(MixingTank):
+    """A real tank whose model breaks at a given plant time (to check the loop's failure handling)."""
+
+    def step(self, dt_s: float, commands: Mapping[str, float]) -> None:
+        if self.time_s > 0.95:
+            raise FloatingPointError("model diverged")
+        super().step(dt_s, commands)
+
+
+async def test_a_failing_plant_freezes_its_registers_but_stop_still_closes_the_server(
+    client_factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, tags = pilot_line_unit("feed_tank")
+    plc = VirtualPlc("feed_tank", loopback(UNIT_ID), tags, TankThatFails(seed=1), speed=50.0)
+    await plc.start()
+    client = await client_factory(plc.port)
+    await wait_until(lambda: "model diverged" in caplog.text, timeout_s=5.0, what="plant failure logged")
+    assert plc.plant_time_s == pytest.approx(1.0)
+    assert await read_tag_over_modbus(client, tag(plc, "level")) == pytest.approx(0.5, abs=0.02)  # still served
+    await plc.stop()
+    await wait_until(lambda: not client.connected, timeout_s=5.0, what="client dropped after stop")

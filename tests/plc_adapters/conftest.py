@@ -1,10 +1,11 @@
-"""Shared helpers for plc_adapters tests: a real pymodbus TCP server on loopback, a samples recorder
-and a condition poller with a deadline (no sleeps as synchronisation)."""
+"""Fixtures for plc_adapters tests: a real pymodbus TCP server on loopback and a samples recorder.
+
+The condition poller and free-port helper come from tests/conftest.py and are offered here as fixtures too.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from pymodbus.simulator import DataType as SimDataType
 from pymodbus.simulator import SimData, SimDevice
 
 from plc_adapters import RegisterTable, Sample
+from tests.conftest import free_tcp_port, wait_until
 
 REGISTERS_PER_TABLE = 1000
 BITS_PER_TABLE = 2048
@@ -23,24 +25,6 @@ BITS_PER_TABLE = 2048
 # Modbus function codes that read (and write) each table, as used by the datastore API.
 _READ_CODE = {RegisterTable.COIL: 1, RegisterTable.DISCRETE: 2, RegisterTable.HOLDING: 3, RegisterTable.INPUT: 4}
 WRITE_FUNCTION_CODES = frozenset({5, 6, 15, 16})
-
-
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 5.0, interval_s: float = 0.01,
-    what: str = "condition",
-) -> None:
-    """Poll ``condition`` every ``interval_s`` until it is true; fail the test after ``timeout_s`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if loop.time() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(interval_s)
 
 
 @dataclass
@@ -177,13 +161,6 @@ class ModbusTestServer:
         return self.refuse_reads
 
 
-def free_tcp_port() -> int:
-    """A port nothing listens on (bound to port 0 and released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 async def modbus_server() -> AsyncIterator[ModbusTestServer]:
     """A running ModbusTestServer on a free loopback port, shut down after the test."""
@@ -221,7 +198,7 @@ def recorder() -> SampleRecorder:
 
 @pytest.fixture(name="wait_until")
 def wait_until_fixture() -> Callable[..., Awaitable[None]]:
-    """The :func:`wait_until` poller (condition, timeout_s, interval_s, what)."""
+    """tests.conftest.wait_until (condition, timeout_s, poll_s, what)."""
     return wait_until
 
 

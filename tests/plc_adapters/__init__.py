@@ -1,0 +1,1 @@
+"""Tests of plc_adapters (codec, read planning, backoff, Modbus adapter)."""
