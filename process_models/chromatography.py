@@ -45,6 +45,7 @@ from process_models.chromatography_transport import (
     ColumnSpec,
     Discretisation,
     TransportModel,
+    cell_major_order,
     column_declaration,
     column_initial_state,
     column_layout,
@@ -215,14 +216,18 @@ def load_case(name_or_path: str | Path, discretisation_overrides: Mapping[str, i
 # ----------------------------------------------------------------------------------------------
 # Section-wise simulation
 # ----------------------------------------------------------------------------------------------
-def _section_integrator_parts(model: CompiledModel, ncomp: int) -> tuple[dict[str, ca.SX], ca.SX]:
+def _section_dae(model: CompiledModel, ncomp: int, order: np.ndarray) -> dict[str, ca.SX]:
+    """The model's ODE in cell-major state order ``z = x[order]`` with the inlet ``c0 + slope (t - t_section)``;
+    parameters ``[p; c0; slope; t_section]``."""
     c0 = ca.SX.sym("c_in0", ncomp)
     slope = ca.SX.sym("c_in_slope", ncomp)
     t_start = ca.SX.sym("t_section")
-    c_in = c0 + slope * (model.t_sym - t_start)
-    ode = ca.substitute(model.xdot_expr, model.u_sym, c_in)
-    q = ca.vertcat(model.p_sym, c0, slope, t_start)
-    return {"x": model.x_sym, "p": q, "t": model.t_sym, "ode": ode}, q
+    z = ca.SX.sym("z", model.nx)
+    inverse = np.argsort(order)
+    x_of_z = z[inverse.tolist()]
+    ode = ca.substitute(model.xdot_expr, ca.vertcat(model.u_sym, model.x_sym),
+                        ca.vertcat(c0 + slope * (model.t_sym - t_start), x_of_z))[order.tolist()]
+    return {"x": z, "p": ca.vertcat(model.p_sym, c0, slope, t_start), "t": model.t_sym, "ode": ode}
 
 
 def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s: Sequence[float],
@@ -255,7 +260,8 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
         p = model.pack_parameters(parameters)
     except DeclarationError as exc:
         raise SimulationError(f"simulate_column(model '{model.declaration.name}'): {exc}") from exc
-    dae, _ = _section_integrator_parts(model, len(column.components))
+    order = cell_major_order(column.layout, model.state_slices)
+    dae = _section_dae(model, len(column.components), order)
     opts = {"abstol": atol, "reltol": rtol, "max_num_steps": 500000, "disable_internal_warnings": True}
     states = np.zeros((model.nx, times.size))
     if abs(times[0] - program.start_time_s) > tol:
@@ -272,10 +278,12 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
         integ = ca.integrator(f"{model.declaration.name}_section{k}", "cvodes", dae, t_now, list(grid), opts)
         q = np.concatenate([p, section.concentration, section.slopes(), [a]])
         try:
-            xf = np.asarray(integ(x0=x, p=q)["xf"], dtype=float).reshape(model.nx, grid.size)
+            zf = np.asarray(integ(x0=x[order], p=q)["xf"], dtype=float).reshape(model.nx, grid.size)
         except RuntimeError as exc:
             raise SimulationError(f"simulate_column(model '{model.declaration.name}'): integration failed in "
                                   f"section '{section.name}' [{a}, {b}] s: {str(exc).strip().splitlines()[-1]}") from exc
+        xf = np.empty_like(zf)
+        xf[order] = zf
         if not np.all(np.isfinite(xf)):
             raise SimulationError(f"simulate_column: non-finite state in section '{section.name}'")
         n_in = inside.size

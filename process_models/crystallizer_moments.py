@@ -49,11 +49,14 @@ from process_models.declaration import (
 MOMENT_ORDERS = (0, 1, 2, 3, 4)
 _MOMENT_UNITS = ("1/kg", "m/kg", "m2/kg", "m3/kg", "m4/kg")
 THERMAL_MODES = ("jacket", "slurry")
-_TINY_COUNT = 1e-12  # #/kg, regularises mu1/mu0
-_TINY_AREA = 1e-30  # m^2/kg, regularises mu3/mu2
-_TINY_VOLUME = 1e-30  # m^3/kg, regularises mu4/mu3
-_TINY_FIRST_MOMENT_SQ = 1e-60  # (m/kg)^2, regularises mu2 mu0/mu1^2
-_CV_SMOOTHING = 1e-8  # width of the smooth positive part under the CV square root
+# Regularisers of the size ratios (they keep outputs and Jacobians finite with no crystals at all); each is
+# < 1e-12 of the moment it guards for any real suspension (mu0 ~ 1e6 /kg, mu2 ~ 1e-2 m2/kg, mu3 ~ 1e-6 m3/kg).
+_TINY_COUNT = 1e-6  # #/kg, in mu1/mu0
+_TINY_AREA = 1e-18  # m^2/kg, in mu3/mu2
+_TINY_VOLUME = 1e-24  # m^3/kg, in mu4/mu3
+_TINY_FIRST_MOMENT_SQ = 1e-20  # (m/kg)^2, in mu2 mu0/mu1^2
+_CV_SMOOTHING = 1e-8  # width of the smooth positive part of cv^2
+_CV_FLOOR = 1e-8  # cv >= 1e-8 keeps d(cv) finite where cv^2 -> 0 (monodisperse or empty)
 
 MOMENT_PARAMETER_NAMES: tuple[str, ...] = tuple(n for n in SHARED_PARAMETER_NAMES if n != "growth_size_exponent")
 
@@ -130,7 +133,7 @@ def summary_outputs(p: Mapping[str, ca.SX], concentration: ca.SX, temperature: c
         "d10": mu1 / (mu0 + _TINY_COUNT),
         "d32": mu3 / (mu2 + _TINY_AREA),
         "d43": mu4 / (mu3 + _TINY_VOLUME),
-        "cv": ca.sqrt(smooth_positive_part(cv_squared, _CV_SMOOTHING)),
+        "cv": ca.sqrt(smooth_positive_part(cv_squared, _CV_SMOOTHING) + _CV_FLOOR**2),
         "yield_fraction": solid / (concentration + solid),
         "growth_rate": net_growth,
         "nucleation_rate": nucleation,

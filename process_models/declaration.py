@@ -114,6 +114,10 @@ class ModelDeclaration:
     equations: Callable[[Symbols], Equations]
     reference: str = ""
 
+    def nominal_inputs(self) -> dict[str, float]:
+        """Declared nominal value of every input, by name (SI units)."""
+        return {i.name: i.nominal for i in self.inputs}
+
     def parameter_values(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """Default parameter values with ``overrides`` applied; unknown names or out-of-bounds values raise."""
         values = {p.name: p.value for p in self.parameters}

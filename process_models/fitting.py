@@ -280,7 +280,7 @@ def fit_parameters(model: CompiledModel, data: FitData | Sequence[FitData], esti
         weighted_residuals=r,
         cost=0.5 * ssr,
         degrees_of_freedom=dof,
-        residual_variance=s2 if not absolute_sigma else ssr / dof,
+        residual_variance=ssr / dof,
         t_value=t_val,
         success=bool(solution.success),
         message=str(solution.message),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -228,7 +229,10 @@ class _Propagator:
 
     def __init__(self, model: CompiledModel, integrator: str, rtol: float, atol: float,
                  options: Mapping[str, Any]) -> None:
-        self.model = model
+        # no reference to the CompiledModel itself: the cache is weakly keyed by it
+        self.name = model.declaration.name
+        self.nx, self.nu, self.np, self.ny = model.nx, model.nu, model.np, model.ny
+        self.output = model.output
         nx, nu, npar = model.nx, model.nu, model.np
         s = ca.SX.sym("s")
         q = ca.SX.sym("q", nu + npar + 2)
@@ -247,19 +251,19 @@ class _Propagator:
         qm = ca.MX.sym("q", nu + npar + 2)
         self.step = ca.Function(f"{name}_step", [x0, qm], [self.integrator(x0=x0, p=qm)["xf"]], ["x0", "q"], ["xf"])
         self._trajectories: dict[int, ca.Function] = {}
-        self._jacobians: dict[int, ca.Function] = {}
+        self._jacobians: dict[tuple[int, tuple[int, ...]], ca.Function] = {}
 
-    def _symbolic_trajectory(self, n: int) -> tuple[list[ca.MX], ca.MX, ca.MX]:
-        m = self.model
+    def _symbolic_trajectory(self, n: int, p: ca.MX | None = None) -> tuple[list[ca.MX], ca.MX, ca.MX]:
+        m = self
         x0 = ca.MX.sym("x0", m.nx)
         u = ca.MX.sym("u", m.nu, n)
-        p = ca.MX.sym("p", m.np)
+        p = ca.MX.sym("p", m.np) if p is None else p
         t_k = ca.MX.sym("t_k", 1, n)
         dt_k = ca.MX.sym("dt_k", 1, n)
         u_pts = ca.MX.sym("u_pts", m.nu, n + 1)
         t_pts = ca.MX.sym("t_pts", 1, n + 1)
         q = ca.vertcat(u, ca.repmat(p, 1, n), t_k, dt_k)
-        x_steps = self.step.mapaccum(f"{m.declaration.name}_acc{n}", n)(x0, q)
+        x_steps = self.step.mapaccum(f"{m.name}_acc{n}", n)(x0, q)
         x_all = ca.horzcat(x0, x_steps)
         y_all = m.output.map(n + 1)(x_all, u_pts, ca.repmat(p, 1, n + 1), t_pts)
         return [x0, u, p, t_k, dt_k, u_pts, t_pts], x_all, y_all
@@ -271,16 +275,21 @@ class _Propagator:
             self._trajectories[n] = ca.Function(f"traj{n}", args, [x_all, y_all])
         return self._trajectories[n]
 
-    def jacobian(self, n: int) -> ca.Function:
-        """As :meth:`trajectory`, plus ``d vec(x)/d p`` and ``d vec(y)/d p`` (forward sensitivities)."""
-        if n not in self._jacobians:
-            args, x_all, y_all = self._symbolic_trajectory(n)
-            p = args[2]
-            self._jacobians[n] = ca.Function(
+    def jacobian(self, n: int, wrt: tuple[int, ...]) -> ca.Function:
+        """As :meth:`trajectory`, plus ``d vec(x)/d p[wrt]`` and ``d vec(y)/d p[wrt]`` (forward sensitivities)."""
+        key = (n, wrt)
+        if key not in self._jacobians:
+            p_rest = ca.MX.sym("p", self.np)
+            p_wrt = ca.MX.sym("p_wrt", len(wrt))
+            position = {i: j for j, i in enumerate(wrt)}
+            p_full = ca.vertcat(*[p_wrt[position[i]] if i in position else p_rest[i] for i in range(self.np)])
+            args, x_all, y_all = self._symbolic_trajectory(n, p_full)
+            args = [args[0], args[1], p_rest, p_wrt, *args[3:]]
+            self._jacobians[key] = ca.Function(
                 f"trajjac{n}", args,
-                [x_all, y_all, ca.jacobian(ca.vec(x_all), p), ca.jacobian(ca.vec(y_all), p)],
+                [x_all, y_all, ca.jacobian(ca.vec(x_all), p_wrt), ca.jacobian(ca.vec(y_all), p_wrt)],
             )
-        return self._jacobians[n]
+        return self._jacobians[key]
 
 
 _CACHE: weakref.WeakKeyDictionary[CompiledModel, dict[tuple, _Propagator]] = weakref.WeakKeyDictionary()
@@ -293,7 +302,9 @@ def _propagator(model: CompiledModel, integrator: str, rtol: float, atol: float,
     if not (rtol > 0 and atol > 0):
         raise SimulationError(f"rtol and atol must be > 0, got rtol={rtol}, atol={atol}")
     opts = dict(options or {})
-    key = (integrator, float(rtol), float(atol), tuple(sorted((k, repr(v)) for k, v in opts.items())))
+    # per thread: a casadi Function must not be evaluated from two threads at once
+    key = (threading.get_ident(), integrator, float(rtol), float(atol),
+           tuple(sorted((k, repr(v)) for k, v in opts.items())))
     per_model = _CACHE.setdefault(model, {})
     if key not in per_model:
         per_model[key] = _Propagator(model, integrator, rtol, atol, opts)
@@ -450,7 +461,7 @@ def simulate(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
     bar = _ProgressBar(model.declaration.name, prep.grid[-1] - prep.grid[0], started)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        x_all, y_all = _run_chunk(prop, prep, x_start, start, stop)
+        x_all, y_all = _run_chunk(model, prop, prep, x_start, start, stop)
         xs.append(x_all if start == 0 else x_all[:, 1:])
         ys.append(y_all if start == 0 else y_all[:, 1:])
         x_start = x_all[:, -1]
@@ -471,9 +482,9 @@ def simulate(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
     )
 
 
-def _run_chunk(prop: _Propagator, prep: _Prepared, x_start: np.ndarray, start: int,
+def _run_chunk(model: CompiledModel, prop: _Propagator, prep: _Prepared, x_start: np.ndarray, start: int,
                stop: int) -> tuple[np.ndarray, np.ndarray]:
-    m = prop.model
+    m = model
     grid = prep.grid[start:stop + 1]
     try:
         x_all, y_all = prop.trajectory(stop - start)(
@@ -539,12 +550,15 @@ def simulate_batch(model: CompiledModel, cases: Sequence[SimulationCase], integr
 
 
 def simulate_phases(model: CompiledModel, initial_state: Mapping[str, float | np.ndarray],
-                    phases: Sequence[Phase], output_interval_s: float, parameters: Mapping[str, float] | None = None,
-                    start_time_s: float = 0.0, integrator: str = "cvodes", rtol: float = 1e-8,
-                    atol: float = 1e-10, progress: bool = False) -> SimulationResult:
-    """Chain batch phases: phase *k* runs from the end of phase *k-1* (or ``start_time_s``) to its
-    ``end_time_s`` with its own inputs, starting from the previous final state. Outputs every
-    ``output_interval_s`` within each phase plus each phase boundary; the result is one trajectory.
+                    phases: Sequence[Phase | tuple[float, Mapping[str, InputSpec]]], output_interval_s: float,
+                    parameters: Mapping[str, float] | None = None, start_time_s: float = 0.0,
+                    integrator: str = "cvodes", rtol: float = 1e-8, atol: float = 1e-10,
+                    progress: bool = False) -> SimulationResult:
+    """Chain batch phases (:class:`Phase` or ``(end_time_s, inputs)`` pairs).
+
+    Phase *k* runs from the end of phase *k-1* (or ``start_time_s``) to its ``end_time_s`` with its
+    own inputs, starting from the previous final state. Outputs every ``output_interval_s`` within
+    each phase plus each phase boundary; the result is one trajectory.
     """
     if not phases:
         raise SimulationError(f"{_where(model)}: phases must not be empty")
@@ -554,7 +568,8 @@ def simulate_phases(model: CompiledModel, initial_state: Mapping[str, float | np
     state: Mapping[str, float | np.ndarray] = initial_state
     t0 = float(start_time_s)
     parts: list[SimulationResult] = []
-    for k, phase in enumerate(phases):
+    for k, item in enumerate(phases):
+        phase = item if isinstance(item, Phase) else Phase(float(item[0]), item[1])
         t1 = float(phase.end_time_s)
         if not t1 > t0:
             raise SimulationError(f"{_where(model)}: phase {k} {phase.name!r} ends at {t1} s, not after {t0} s")
@@ -603,7 +618,7 @@ def trajectory_sensitivity(model: CompiledModel, initial_state: Mapping[str, flo
     """Simulate and return forward sensitivities (CVODES) of states and outputs to parameters ``wrt``."""
     started = time.perf_counter()
     unknown = [w for w in wrt if w not in model.parameter_names]
-    if unknown or not wrt:
+    if unknown or not wrt or len(set(wrt)) != len(wrt):
         raise SimulationError(
             f"{_where(model)}: sensitivities wrt {unknown or list(wrt)}: expected parameter names from "
             f"{list(model.parameter_names)}"
@@ -611,21 +626,22 @@ def trajectory_sensitivity(model: CompiledModel, initial_state: Mapping[str, flo
     prep = _prepare(model, initial_state, times_s, inputs, parameters)
     prop = _propagator(model, integrator, rtol, atol, None)
     n = prep.grid.size - 1
+    cols = tuple(model.parameter_names.index(w) for w in wrt)
     try:
-        x_all, y_all, dx, dy = prop.jacobian(n)(
-            prep.x0, prep.u_intervals, prep.p, prep.grid[None, :-1], np.diff(prep.grid)[None, :],
+        x_all, y_all, dx, dy = prop.jacobian(n, cols)(
+            prep.x0, prep.u_intervals, prep.p, prep.p[list(cols)], prep.grid[None, :-1], np.diff(prep.grid)[None, :],
             prep.u_points, prep.grid[None, :],
         )
     except RuntimeError as exc:
         raise SimulationError(
             f"{_where(model)}: sensitivity integration failed: {str(exc).strip().splitlines()[-1]}"
         ) from exc
-    cols = [model.parameter_names.index(w) for w in wrt]
     idx = prep.out_index
+    k = len(cols)
     x_arr = np.asarray(x_all, dtype=float).reshape(model.nx, n + 1)
     y_arr = np.asarray(y_all, dtype=float).reshape(model.ny, n + 1)
-    dx_arr = np.asarray(ca.DM(dx).full(), dtype=float).reshape(n + 1, model.nx, model.np)[idx][:, :, cols]
-    dy_arr = np.asarray(ca.DM(dy).full(), dtype=float).reshape(n + 1, model.ny, model.np)[idx][:, :, cols]
+    dx_arr = np.asarray(ca.DM(dx).full(), dtype=float).reshape(n + 1, model.nx, k)[idx]
+    dy_arr = np.asarray(ca.DM(dy).full(), dtype=float).reshape(n + 1, model.ny, k)[idx]
     result = SimulationResult(model, prep.times_out, x_arr[:, idx], y_arr[:, idx], prep.u_points[:, idx],
                               time.perf_counter() - started, prep.parameters)
     return TrajectorySensitivity(result, tuple(wrt), dx_arr, dy_arr)

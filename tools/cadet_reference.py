@@ -42,7 +42,7 @@ VENV = ROOT / "tools" / ".cadet-venv"
 REFERENCE_DIR = ROOT / "tests" / "reference" / "chromatography"
 SIDE_PYTHON_CANDIDATES = ("python3.13", "python3.12", "/root/.pyenv/versions/3.12.1/bin/python")
 PACKAGES = ("cadet-core", "cadet-python", "numpy", "h5py", "packaging")
-CASE_NAMES = ("langmuir_lrmp_breakthrough", "grm_langmuir_pulse", "sma_load_wash_elute")
+CASE_NAMES = ("ed_linear_pulse", "langmuir_lrmp_breakthrough", "grm_langmuir_pulse", "sma_load_wash_elute")
 
 
 def _log(message: str) -> None:

@@ -55,7 +55,7 @@ def _name(text: str) -> tuple[ua.LocalizedText, ua.LocalizedText]:
     return ua.LocalizedText(text), ua.LocalizedText(text)
 
 
-def _object_type(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, description: str) -> ua.AddNodesItem:
+def object_type_item(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, description: str) -> ua.AddNodesItem:
     item = ua.AddNodesItem()
     item.RequestedNewNodeId = node_id
     item.BrowseName = ua.QualifiedName(name, idx)
@@ -70,7 +70,7 @@ def _object_type(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, des
     return item
 
 
-def _object(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, type_id: ua.NodeId,
+def object_item(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, type_id: ua.NodeId,
             description: str, reference: int = ua.ObjectIds.HasComponent) -> ua.AddNodesItem:
     item = ua.AddNodesItem()
     item.RequestedNewNodeId = node_id
@@ -87,7 +87,7 @@ def _object(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, type_id:
     return item
 
 
-def _variable(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, value: ua.Variant, data_type: int,
+def variable_item(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, value: ua.Variant, data_type: int,
               type_def: int, description: str, writable: bool = False, is_property: bool = False,
               sampling_ms: float = 0.0) -> ua.AddNodesItem:
     item = ua.AddNodesItem()
@@ -124,6 +124,19 @@ def engineering_units(unit_code: str) -> ua.EUInformation:
     )
 
 
+def analog_properties(node_id: ua.NodeId, idx: int, unit_code: str, low: float, high: float) -> list[ua.AddNodesItem]:
+    """The ``EURange`` and ``EngineeringUnits`` properties of an AnalogItemType variable."""
+    return [
+        variable_item(ua.NodeId(f"{node_id.Identifier}.EURange", idx), idx, "EURange", node_id,
+                      ua.Variant(ua.Range(Low=low, High=high), ua.VariantType.ExtensionObject),
+                      ua.ObjectIds.Range, ua.ObjectIds.PropertyType, "Engineering range", is_property=True),
+        variable_item(ua.NodeId(f"{node_id.Identifier}.EngineeringUnits", idx), idx, "EngineeringUnits", node_id,
+                      ua.Variant(engineering_units(unit_code), ua.VariantType.ExtensionObject),
+                      ua.ObjectIds.EUInformation, ua.ObjectIds.PropertyType, "Engineering units (UNECE)",
+                      is_property=True),
+    ]
+
+
 async def build_address_space(server: Server, config: LineConfig) -> LineAddressSpace:
     """Create types, the line object, unit objects and tag variables in one batch of AddNodes."""
     idx = await server.register_namespace(config.server.namespace)
@@ -131,19 +144,19 @@ async def build_address_space(server: Server, config: LineConfig) -> LineAddress
     type_nodes: dict[str, ua.NodeId] = {}
     base = ua.NodeId(PROCESS_UNIT_TYPE, idx)
     type_nodes[PROCESS_UNIT_TYPE] = base
-    items.append(_object_type(base, idx, PROCESS_UNIT_TYPE, ua.NodeId(ua.ObjectIds.BaseObjectType),
+    items.append(object_type_item(base, idx, PROCESS_UNIT_TYPE, ua.NodeId(ua.ObjectIds.BaseObjectType),
                               "A process unit mirrored from its PLC (abstract supertype of all unit types)"))
     line_type = ua.NodeId(LINE_TYPE, idx)
     type_nodes[LINE_TYPE] = line_type
-    items.append(_object_type(line_type, idx, LINE_TYPE, ua.NodeId(ua.ObjectIds.BaseObjectType),
+    items.append(object_type_item(line_type, idx, LINE_TYPE, ua.NodeId(ua.ObjectIds.BaseObjectType),
                               "A process-manufacturing line: a group of process units"))
     for kind, type_name in UNIT_KINDS.items():
         nid = ua.NodeId(type_name, idx)
         type_nodes[type_name] = nid
-        items.append(_object_type(nid, idx, type_name, base, f"Process unit of kind '{kind}'"))
+        items.append(object_type_item(nid, idx, type_name, base, f"Process unit of kind '{kind}'"))
 
     line_id = ua.NodeId(config.name, idx)
-    items.append(_object(line_id, idx, config.name, ua.NodeId(ua.ObjectIds.ObjectsFolder), line_type,
+    items.append(object_item(line_id, idx, config.name, ua.NodeId(ua.ObjectIds.ObjectsFolder), line_type,
                          config.description, reference=ua.ObjectIds.Organizes))
     unit_nodes: dict[str, ua.NodeId] = {}
     tag_nodes: dict[tuple[str, str], TagNode] = {}
@@ -152,31 +165,21 @@ async def build_address_space(server: Server, config: LineConfig) -> LineAddress
     for unit in config.units:
         unit_id = ua.NodeId(f"{config.name}.{unit.name}", idx)
         unit_nodes[unit.name] = unit_id
-        items.append(_object(unit_id, idx, unit.name, line_id, type_nodes[UNIT_KINDS[unit.kind]], unit.description))
+        items.append(object_item(unit_id, idx, unit.name, line_id, type_nodes[UNIT_KINDS[unit.kind]], unit.description))
         conn_id = ua.NodeId(f"{config.name}.{unit.name}.plc_connected", idx)
         connection_nodes[unit.name] = conn_id
-        items.append(_variable(conn_id, idx, "plc_connected", unit_id, ua.Variant(False, ua.VariantType.Boolean),
+        items.append(variable_item(conn_id, idx, "plc_connected", unit_id, ua.Variant(False, ua.VariantType.Boolean),
                                ua.ObjectIds.Boolean, ua.ObjectIds.BaseDataVariableType,
                                f"True while the PLC at {unit.connection.host}:{unit.connection.port} answers"))
         for tag in unit.tags:
             tag_id = ua.NodeId(f"{config.name}.{unit.name}.{tag.name}", idx)
             tag_nodes[(unit.name, tag.name)] = TagNode(unit.name, tag, tag_id)
-            items.append(_variable(
+            items.append(variable_item(
                 tag_id, idx, tag.name, unit_id, ua.Variant(0.0, ua.VariantType.Double), ua.ObjectIds.Double,
                 ua.ObjectIds.AnalogItemType, tag.description, writable=tag.direction is Direction.COMMANDED,
                 sampling_ms=sampling_ms,
             ))
-            items.append(_variable(
-                ua.NodeId(f"{tag_id.Identifier}.EURange", idx), idx, "EURange", tag_id,
-                ua.Variant(ua.Range(Low=tag.eu_range.low, High=tag.eu_range.high), ua.VariantType.ExtensionObject),
-                ua.ObjectIds.Range, ua.ObjectIds.PropertyType, "Engineering range", is_property=True,
-            ))
-            items.append(_variable(
-                ua.NodeId(f"{tag_id.Identifier}.EngineeringUnits", idx), idx, "EngineeringUnits", tag_id,
-                ua.Variant(engineering_units(tag.unit_code), ua.VariantType.ExtensionObject),
-                ua.ObjectIds.EUInformation, ua.ObjectIds.PropertyType, "Engineering units (UNECE)",
-                is_property=True,
-            ))
+            items += analog_properties(tag_id, idx, tag.unit_code, tag.eu_range.low, tag.eu_range.high)
     results = await server.iserver.isession.add_nodes(items)
     for item, res in zip(items, results, strict=True):
         if not res.StatusCode.is_good():

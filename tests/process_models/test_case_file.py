@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from process_models import registry
 from process_models.case_file import CaseFileError, cli_simulate, load_case, simulate_case
 from process_models.declaration import Equations, ModelDeclaration, Parameter, Variable
 from process_models.registry import UnknownModelKindError, known_kinds, model_for_kind, register_model
@@ -128,8 +129,14 @@ def _decay_factory(options):
     )
 
 
-def test_registered_kind_is_usable_from_a_case_file(tmp_path):
+@pytest.fixture
+def decay_kind():
     register_model("test_decay", _decay_factory, "first-order decay (test)")
+    yield "test_decay"
+    registry._REGISTRY.pop("test_decay", None)
+
+
+def test_registered_kind_is_usable_from_a_case_file(tmp_path, decay_kind):
     assert "test_decay" in known_kinds()
     assert model_for_kind("test_decay", {"rate_per_s": 0.5}).parameter_values()["rate"] == 0.5
     path = tmp_path / "decay.toml"

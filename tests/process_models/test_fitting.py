@@ -74,3 +74,29 @@ def test_bad_requests_are_refused_with_names(tank, experiment):
         fit_parameters(tank, experiment, ["outlet_valve_coefficient"], weights={"level": -1.0})
     with pytest.raises(FitError, match="outside bounds"):
         fit_parameters(tank, experiment, ["outlet_valve_coefficient"], initial_guess={"outlet_valve_coefficient": -1})
+
+
+def test_fits_any_declared_model_from_an_output():
+    from process_models.declaration import Equations, Input, ModelDeclaration, Parameter, Variable
+
+    model = compile_model(ModelDeclaration(
+        name="first_order_tank", description="T' = (T_j - T)/tau",
+        states=(Variable("temperature", "K", "liquid temperature"),),
+        inputs=(Input("jacket_temperature", "K", "jacket temperature"),),
+        parameters=(Parameter("time_constant", "s", 100.0, "thermal time constant", lower=1.0, upper=1e4),),
+        outputs=(Variable("temperature_celsius", "degC", "liquid temperature"),),
+        equations=lambda s: Equations(
+            derivatives={"temperature": (s.u["jacket_temperature"] - s.x["temperature"]) / s.p["time_constant"]},
+            outputs={"temperature_celsius": s.x["temperature"] - 273.15}),
+    ))
+    times = np.linspace(0.0, 900.0, 91)
+    truth = 300.0 + 50.0 * (1.0 - np.exp(-times / 150.0)) - 273.15
+    rng = np.random.default_rng(7)
+    data = FitData(times, {"temperature_celsius": truth + rng.normal(0.0, 0.1, times.size)},
+                   {"jacket_temperature": 350.0}, {"temperature": 300.0})
+    fit = fit_parameters(model, data, ["time_constant"], weights={"temperature_celsius": 10.0}, absolute_sigma=True)
+    estimate, se = fit.estimates["time_constant"], fit.standard_errors["time_constant"]
+    assert abs(estimate - 150.0) < 3.0 * se          # within 3 standard errors of the truth
+    assert 0.05 < se < 0.5                            # the linearised error is neither absurd nor vanishing
+    lo, hi = fit.confidence_intervals["time_constant"]
+    assert (hi - lo) == pytest.approx(2 * fit.t_value * se)

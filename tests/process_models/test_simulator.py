@@ -157,7 +157,7 @@ def test_sensitivities_match_the_analytic_derivative(tank):
 
 
 def test_phases_chain_like_one_program(tank):
-    phases = [Phase(300.0, {"jacket_temperature": 350.0}, "heat"), Phase(900.0, {"jacket_temperature": 290.0}, "cool")]
+    phases = [Phase(300.0, {"jacket_temperature": 350.0}, "heat"), (900.0, {"jacket_temperature": 290.0})]
     chained = simulate_phases(tank, {"temperature": 300.0}, phases, output_interval_s=50.0)
     t = np.arange(0.0, 901.0, 50.0)
     single = simulate(tank, {"temperature": 300.0}, t,

@@ -1,0 +1,181 @@
+"""Process model speed: wall time per simulation and real-time factor, per model and case.
+
+Rows measured here (the mixing tank and the RTD dispersion vessel) plus rows contributed by the
+other model modules. Printed as a table and written to ``benchmarks/results/models.json``.
+
+Contract for contributed rows
+-----------------------------
+If ``benchmarks/bench_crystallizer.py`` and/or ``benchmarks/bench_chromatography.py`` exist, this
+script loads each (by file path; ``benchmarks`` need not be a package) and calls its ``rows()``
+function with no arguments. ``rows()`` returns ``list[dict]``; each dict has at least
+
+* ``model``: str — model name (e.g. ``"crystallizer"``)
+* ``case``: str — what was simulated (e.g. ``"PBE 200 bins, 2 h cooling"``)
+* ``wall_time_s``: float — wall-clock seconds per simulation (median of repeats, integrator built)
+* ``simulated_time_s``: float — process time covered by one simulation, s
+* ``realtime_factor``: float — ``simulated_time_s / wall_time_s``
+
+and may add reference fields (e.g. ``reference``: a name; ``reference_wall_time_s``,
+``speedup_vs_reference``, ``max_relative_error``); extra keys are kept in the JSON and shown in the
+table's ``notes`` column. A module that is missing is skipped; one that fails is reported and skipped.
+
+Figures are comparable only between rows measured on the same machine in the same run.
+
+Usage: ``.venv/bin/python benchmarks/models.py [--repeats 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import casadi as ca
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from process_models.case_file import load_case  # noqa: E402
+from process_models.declaration import compile_model  # noqa: E402
+from process_models.rtd import axial_dispersion_model  # noqa: E402
+from process_models.simulator import InputProgram, sensitivities, simulate  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
+CONTRIBUTED = ("bench_crystallizer.py", "bench_chromatography.py")
+REQUIRED_KEYS = ("model", "case", "wall_time_s", "simulated_time_s", "realtime_factor")
+
+
+def _timed(run: Any, repeats: int) -> tuple[float, float]:
+    """(first call s, median of ``repeats`` further calls s)."""
+    t0 = time.perf_counter()
+    run()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return first, statistics.median(times)
+
+
+def _row(model: str, case: str, simulated_s: float, first_s: float, wall_s: float, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "case": case, "wall_time_s": wall_s, "simulated_time_s": simulated_s,
+            "realtime_factor": simulated_s / wall_s, "first_call_s": first_s, **extra}
+
+
+def mixing_tank_rows(repeats: int) -> list[dict[str, Any]]:
+    case = load_case(ROOT / "examples" / "cases" / "mixing_tank.toml")
+    rows = []
+    for until, label in ((case.until_s, "example case 1 h, 10 s output"), (24 * 3600.0, "example inputs 24 h, 10 s")):
+        times = case.times_s(until)
+
+        def run(times: np.ndarray = times) -> None:
+            simulate(case.model, case.initial_state, times, case.inputs)
+
+        first, wall = _timed(run, repeats)
+        rows.append(_row("mixing_tank", label, float(times[-1] - times[0]), first, wall,
+                         n_states=case.model.nx, n_outputs_times=int(times.size)))
+    times = case.times_s()
+
+    def run_sens() -> None:
+        sensitivities(case.model, case.initial_state, times, case.inputs, None,
+                      ["overall_heat_transfer_coefficient", "outlet_valve_coefficient"])
+
+    first, wall = _timed(run_sens, max(3, repeats // 4))
+    rows.append(_row("mixing_tank", "1 h + forward sensitivities (2 parameters)", float(times[-1]), first, wall,
+                     n_states=case.model.nx))
+    return rows
+
+
+def dispersion_rows(repeats: int) -> list[dict[str, Any]]:
+    model = compile_model(axial_dispersion_model(n_cells=200, volume_m3=0.1, peclet_number=20.0))
+    times = np.linspace(0.0, 1000.0, 1001)
+    inputs = {"flow": 1e-3, "inlet_tracer_concentration": InputProgram((0.0, 1.0), (1.0, 0.0))}
+
+    def run() -> None:
+        simulate(model, {"tracer_concentration": 0.0}, times, inputs)
+
+    first, wall = _timed(run, max(3, repeats // 4))
+    return [_row("axial_dispersion", "200 cells, Pe 20, pulse, 10 tau, 1 s output", 1000.0, first, wall,
+                 n_states=model.nx)]
+
+
+def contributed_rows() -> tuple[list[dict[str, Any]], list[str]]:
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for filename in CONTRIBUTED:
+        path = Path(__file__).resolve().parent / filename
+        if not path.exists():
+            continue
+        try:
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            got = list(module.rows())
+        except Exception:  # a contributed benchmark failing must not hide the others
+            problems.append(f"{filename}: failed:\n{traceback.format_exc()}")
+            continue
+        for row in got:
+            missing = [k for k in REQUIRED_KEYS if k not in row]
+            if missing:
+                problems.append(f"{filename}: row {row.get('model')}/{row.get('case')} lacks {missing}; skipped")
+                continue
+            rows.append({**row, "source": filename})
+    return rows, problems
+
+
+def _notes(row: dict[str, Any]) -> str:
+    skip = set(REQUIRED_KEYS) | {"source"}
+    parts = []
+    for key, value in row.items():
+        if key in skip:
+            continue
+        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    return ", ".join(parts)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = f"{'model':<22}{'case':<48}{'wall/sim [s]':>14}{'simulated [s]':>15}{'real-time x':>14}  notes"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['model']:<22}{r['case'][:47]:<48}{r['wall_time_s']:>14.4g}{r['simulated_time_s']:>15.6g}"
+              f"{r['realtime_factor']:>14,.0f}  {_notes(r)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="timed repeats per row after a first (build) call")
+    args = parser.parse_args()
+    rows = mixing_tank_rows(args.repeats) + dispersion_rows(args.repeats)
+    extra, problems = contributed_rows()
+    rows += extra
+    print_table(rows)
+    for p in problems:
+        print(p, file=sys.stderr)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "benchmark": "models",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpu_count": os.cpu_count(), "casadi": ca.__version__},
+        "rows": rows,
+        "problems": problems,
+    }, indent=2, default=float) + "\n")
+    print(f"written {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""NMPC solve time per step on the batch cooling crystallizer: linetwin's NonlinearMpc beside do-mpc.
+
+Same problem for both, solved in the same run on the same machine:
+
+* model: method-of-moments KDP crystallizer (:func:`process_models.crystallizer.crystallizer_moments_model`,
+  7 states, input ``jacket_temperature``), seeded at 40 degC; do-mpc gets the same casadi right-hand side;
+* horizon N (10, 20, 40) of 120 s intervals, receding (do-mpc has no shrinking horizon);
+* objective: terminal (d43 - 400 um)^2 / (10 um)^2 x 1000 + terminal mu0 / seed count + 0.01 (move in K)^2;
+  jacket bounds [283.15, 313.15] K; no hard rate limit (do-mpc has none), no output constraints;
+* IPOPT: print_level 0, sb yes, tol 1e-6, max_iter 200, max_cpu_time 2 s, acceptable_iter 0, mu_strategy
+  adaptive; state scaling by the initial state for both.
+* discretisation: each tool's own default — linetwin multiple shooting with 2 RK4 steps per interval and a
+  primal-dual warm start; do-mpc orthogonal collocation (Radau, degree 2, 1 element per interval) and its own
+  warm start.
+
+Each controller closes its own loop on the simulated nominal plant for ``--steps`` samples; the time of a step is
+the wall time of the whole ``step()`` / ``make_step()`` call (the first, cold step included). Prints a table and
+the do-mpc / linetwin median ratio, writes ``benchmarks/results/mpc.json``.
+
+Usage: ``.venv/bin/python benchmarks/mpc.py [--steps 30] [--horizons 10 20 40]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import casadi as ca
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from controllers.nmpc import (  # noqa: E402
+    EconomicTerm,
+    HorizonMode,
+    ManipulatedInput,
+    NmpcConfig,
+    NonlinearMpc,
+    TerminalTarget,
+)
+from process_models.crystallization_kinetics import solubility  # noqa: E402
+from process_models.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments  # noqa: E402
+from process_models.crystallizer_params import parameter_set  # noqa: E402
+from process_models.declaration import CompiledModel, compile_model  # noqa: E402
+from process_models.simulator import simulate  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "mpc.json"
+SAMPLE_S = 120.0
+START_K = 313.15
+LOWER_K, UPPER_K = 283.15, 313.15
+TARGET_D43 = 400e-6
+D43_WEIGHT, D43_SCALE = 1000.0, 10e-6
+MOVE_WEIGHT = 0.01
+IPOPT = {"print_level": 0, "sb": "yes", "tol": 1e-6, "max_iter": 200, "max_cpu_time": 2.0, "acceptable_iter": 0,
+         "mu_strategy": "adaptive"}
+JACKET = "jacket_temperature"
+
+
+def _case() -> tuple[CompiledModel, dict[str, float]]:
+    model = compile_model(crystallizer_moments_model())
+    kdp = parameter_set("kdp_water").values
+    c0 = float(solubility(START_K, kdp))
+    x0 = moments_initial_state(c0, seed_moments(0.01 * c0, 150e-6, 15e-6, kdp["crystal_density"]), START_K)
+    return model, x0
+
+
+def _plant_step(model: CompiledModel, x: dict[str, float], k: int, jacket_k: float) -> dict[str, float]:
+    sim = simulate(model, x, [k * SAMPLE_S, (k + 1) * SAMPLE_S], {JACKET: jacket_k})
+    return {name: float(sim.states[sl, -1][0]) for name, sl in model.state_slices.items()}
+
+
+def _linetwin_loop(model: CompiledModel, x0: dict[str, float], horizon: int, steps: int) -> dict[str, object]:
+    config = NmpcConfig(
+        sample_period_s=SAMPLE_S, horizon=horizon, horizon_mode=HorizonMode.RECEDING,
+        inputs=(ManipulatedInput(JACKET, LOWER_K, UPPER_K, move_weight=MOVE_WEIGHT),),
+        terminal_targets=(TerminalTarget("d43", D43_WEIGHT, D43_SCALE),),
+        economic=(EconomicTerm("mu0", 1.0, x0["mu0"], terminal=True),),
+        state_scales={name: max(abs(v), 1.0) for name, v in x0.items()},
+        max_cpu_time_s=IPOPT["max_cpu_time"], max_iter=IPOPT["max_iter"], tolerance=IPOPT["tol"])
+    started = time.perf_counter()
+    mpc = NonlinearMpc(model, config)
+    build_s = time.perf_counter() - started
+    x, u = dict(x0), START_K
+    walls, ipopt_walls, iterations, failures = [], [], [], 0
+    for k in range(steps):
+        t0 = time.perf_counter()
+        result = mpc.step(k * SAMPLE_S, x, {JACKET: u}, {"d43": TARGET_D43})
+        walls.append(time.perf_counter() - t0)
+        ipopt_walls.append(result.solve_time_s)
+        iterations.append(result.iterations)
+        failures += not result.success
+        u = result.commands[0].value if result.success else u
+        x = _plant_step(model, x, k, u)
+    return {"build_s": build_s, "walls": walls, "ipopt_walls": ipopt_walls, "iterations": iterations,
+            "failures": failures, "final_jacket_k": u}
+
+
+def _dompc_loop(model: CompiledModel, x0: dict[str, float], horizon: int, steps: int) -> dict[str, object]:
+    import do_mpc
+
+    names = list(model.state_slices)
+    dm = do_mpc.model.Model("continuous", "SX")
+    xs = [dm.set_variable("_x", name) for name in names]
+    u = dm.set_variable("_u", JACKET)
+    x_vec = ca.vertcat(*xs)
+    p = model.pack_parameters()
+    xdot = model.rhs(x_vec, u, p, 0.0)
+    for i, name in enumerate(names):
+        dm.set_rhs(name, xdot[i])
+    y = model.output(x_vec, u, p, 0.0)
+    dm.set_expression("d43", y[model.output_slices["d43"]])
+    dm.set_expression("mu0_out", y[model.output_slices["mu0"]])
+    dm.setup()
+    mpc = do_mpc.controller.MPC(dm)
+    mpc.set_param(n_horizon=horizon, t_step=SAMPLE_S, store_full_solution=False, n_robust=0,
+                  nlpsol_opts={**{f"ipopt.{k}": v for k, v in IPOPT.items()}, "print_time": False})
+    mterm = D43_WEIGHT * ((dm.aux["d43"] - TARGET_D43) / D43_SCALE) ** 2 + dm.aux["mu0_out"] / x0["mu0"]
+    mpc.set_objective(mterm=mterm, lterm=ca.SX(0.0))
+    mpc.set_rterm(**{JACKET: MOVE_WEIGHT})
+    mpc.bounds["lower", "_u", JACKET] = LOWER_K
+    mpc.bounds["upper", "_u", JACKET] = UPPER_K
+    for name in names:
+        mpc.scaling["_x", name] = max(abs(x0[name]), 1.0)
+    started = time.perf_counter()
+    mpc.setup()
+    build_s = time.perf_counter() - started
+    x_arr = np.array([x0[n] for n in names]).reshape(-1, 1)
+    mpc.x0 = x_arr
+    mpc.u0 = np.array([[START_K]])
+    mpc.set_initial_guess()
+    x, u_val = dict(x0), START_K
+    walls, iterations, failures = [], [], 0
+    for k in range(steps):
+        x_arr = np.array([x[n] for n in names]).reshape(-1, 1)
+        t0 = time.perf_counter()
+        u_arr = mpc.make_step(x_arr)
+        walls.append(time.perf_counter() - t0)
+        stats = mpc.solver_stats
+        iterations.append(int(stats.get("iter_count", 0)))
+        ok = bool(stats.get("success", False)) and np.all(np.isfinite(u_arr))
+        failures += not ok
+        u_val = float(u_arr[0, 0]) if ok else u_val
+        x = _plant_step(model, x, k, u_val)
+    return {"build_s": build_s, "walls": walls, "iterations": iterations, "failures": failures,
+            "final_jacket_k": u_val}
+
+
+def _summary(walls: list[float]) -> dict[str, float]:
+    arr = np.asarray(walls) * 1e3
+    return {"median_ms": float(np.median(arr)), "p95_ms": float(np.percentile(arr, 95)), "max_ms": float(arr.max())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=30, help="closed-loop steps per controller and horizon")
+    parser.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40])
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.getLogger("do_mpc").setLevel(logging.ERROR)
+    model, x0 = _case()
+    rows = []
+    for horizon in args.horizons:
+        sys.stderr.write(f"[mpc bench] horizon {horizon}: linetwin ...\n")
+        ours = _linetwin_loop(model, x0, horizon, args.steps)
+        sys.stderr.write(f"[mpc bench] horizon {horizon}: do-mpc ...\n")
+        theirs = _dompc_loop(model, x0, horizon, args.steps)
+        row = {
+            "horizon": horizon,
+            "steps": args.steps,
+            "linetwin": {**_summary(ours["walls"]), "ipopt_median_ms": _summary(ours["ipopt_walls"])["median_ms"],
+                         "median_iterations": float(np.median(ours["iterations"])), "failures": ours["failures"],
+                         "build_s": ours["build_s"]},
+            "do_mpc": {**_summary(theirs["walls"]), "median_iterations": float(np.median(theirs["iterations"])),
+                       "failures": theirs["failures"], "build_s": theirs["build_s"]},
+        }
+        row["median_ratio_do_mpc_over_linetwin"] = row["do_mpc"]["median_ms"] / row["linetwin"]["median_ms"]
+        rows.append(row)
+    header = (f"{'N':>3} | {'linetwin med/p95/max ms':>24} {'it':>4} {'fail':>4} | "
+              f"{'do-mpc med/p95/max ms':>24} {'it':>4} {'fail':>4} | {'ratio':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        a, b = r["linetwin"], r["do_mpc"]
+        print(f"{r['horizon']:>3} | {a['median_ms']:7.1f} {a['p95_ms']:7.1f} {a['max_ms']:8.1f} "
+              f"{a['median_iterations']:4.0f} {a['failures']:4d} | {b['median_ms']:7.1f} {b['p95_ms']:7.1f} "
+              f"{b['max_ms']:8.1f} {b['median_iterations']:4.0f} {b['failures']:4d} | "
+              f"{r['median_ratio_do_mpc_over_linetwin']:6.2f}")
+    import do_mpc
+
+    payload = {
+        "benchmark": "nmpc_solve_time_crystallizer",
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine()},
+        "versions": {"casadi": ca.__version__, "do_mpc": do_mpc.__version__, "numpy": np.__version__},
+        "problem": {"sample_period_s": SAMPLE_S, "target_d43_m": TARGET_D43, "ipopt": IPOPT,
+                    "jacket_bounds_k": [LOWER_K, UPPER_K], "linetwin": "multiple shooting, RK4 x2 per interval",
+                    "do_mpc": "collocation radau deg 2, 1 element per interval (defaults)"},
+        "rows": rows,
+        "target": {"median_ms_at_horizon_20_below": 50.0,
+                   "met": any(r["horizon"] == 20 and r["linetwin"]["median_ms"] < 50.0
+                              and r["median_ratio_do_mpc_over_linetwin"] > 1.0 for r in rows)},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and
+                                  math.isnan(o) else str(o)))
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
