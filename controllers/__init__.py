@@ -3,6 +3,7 @@ write to a PLC."""
 
 from controllers.commands import ControlMode, SetpointCommand
 from controllers.nmpc import (
+    Discretization,
     EconomicTerm,
     HorizonMode,
     ManipulatedInput,
@@ -28,6 +29,7 @@ from controllers.supervisor import (
 
 __all__ = [
     "ControlMode",
+    "Discretization",
     "EconomicTerm",
     "Fallback",
     "HorizonMode",

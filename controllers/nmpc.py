@@ -44,6 +44,31 @@ class HorizonMode(str, Enum):
     SHRINKING = "shrinking"
 
 
+class Discretization(str, Enum):
+    MULTIPLE_SHOOTING = "multiple_shooting"
+    """Each interval integrated by ``substeps`` fixed RK4 steps; continuity constraints between intervals."""
+    COLLOCATION = "collocation"
+    """Direct collocation: Radau IIA collocation states (``collocation_degree`` per interval) are NLP variables."""
+
+
+def _radau_coefficients(degree: int) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """Collocation times tau_0=0, tau_1..tau_d (Radau), derivative matrix C[j, r] = l_j'(tau_r) and end weights
+    D[j] = l_j(1) of the Lagrange basis l_j (L. T. Biegler, *Nonlinear Programming*, SIAM 2010, sec. 10.2)."""
+    tau = [0.0, *ca.collocation_points(degree, "radau")]
+    c_mat = np.zeros((degree + 1, degree + 1))
+    d_vec = np.zeros(degree + 1)
+    for j in range(degree + 1):
+        basis = np.poly1d([1.0])
+        for r in range(degree + 1):
+            if r != j:
+                basis *= np.poly1d([1.0, -tau[r]]) / (tau[j] - tau[r])
+        d_vec[j] = basis(1.0)
+        derivative = np.polyder(basis)
+        for r in range(degree + 1):
+            c_mat[j, r] = derivative(tau[r])
+    return tau, c_mat, d_vec
+
+
 @dataclass(frozen=True, slots=True)
 class ManipulatedInput:
     """A model input the NMPC moves. Bounds in the input's unit; ``max_move``: largest change per sample period
@@ -100,7 +125,15 @@ class OutputConstraint:
 
 @dataclass(frozen=True)
 class NmpcConfig:
-    """Everything the NMPC needs besides the model. Immutable; validated against the model at construction."""
+    """Everything the NMPC needs besides the model. Immutable; validated against the model at construction.
+
+    ``sample_period_s``: time between moves (s); ``horizon``: number of control intervals N; ``state_scales``:
+    nominal magnitude per state (the NLP scales by ``max(|x0|, nominal)``, default 1); ``substeps``: RK4 steps per
+    interval; ``max_cpu_time_s`` / ``max_iter`` / ``tolerance``: IPOPT limits per solve; ``ipopt_options``: extra
+    IPOPT options (override the defaults); ``warm_start_duals``: start IPOPT from the previous primal-dual solution;
+    ``retry_cold``: when a warm-started solve fails, solve once more from the cold initial guess (a step may then
+    take up to twice ``max_cpu_time_s``; the supervisor's deadline still applies).
+    """
 
     sample_period_s: float
     horizon: int
@@ -111,12 +144,15 @@ class NmpcConfig:
     economic: tuple[EconomicTerm, ...] = ()
     constraints: tuple[OutputConstraint, ...] = ()
     state_scales: Mapping[str, float] = field(default_factory=dict)
-    substeps: int = 2
+    substeps: int = 1
     max_cpu_time_s: float = 1.0
     max_iter: int = 200
     tolerance: float = 1e-6
     ipopt_options: Mapping[str, object] = field(default_factory=dict)
     warm_start_duals: bool = True
+    retry_cold: bool = True
+    discretization: Discretization = Discretization.MULTIPLE_SHOOTING
+    collocation_degree: int = 3
 
     def __post_init__(self) -> None:
         for name in ("inputs", "tracking", "terminal_targets", "economic", "constraints"):
@@ -127,6 +163,8 @@ class NmpcConfig:
             object.__setattr__(self, name, tuple(value))
         if not isinstance(self.horizon_mode, HorizonMode):
             object.__setattr__(self, "horizon_mode", HorizonMode(self.horizon_mode))
+        if not isinstance(self.discretization, Discretization):
+            object.__setattr__(self, "discretization", Discretization(self.discretization))
 
 
 @dataclass(frozen=True)
@@ -177,6 +215,8 @@ class NonlinearMpc:
             raise NmpcConfigError(f"NMPC for '{name}': horizon must be >= 1 interval, got {c.horizon}")
         if c.substeps < 1:
             raise NmpcConfigError(f"NMPC for '{name}': substeps must be >= 1, got {c.substeps}")
+        if not 1 <= c.collocation_degree <= 9:
+            raise NmpcConfigError(f"NMPC for '{name}': collocation_degree must be 1..9, got {c.collocation_degree}")
         if not c.inputs:
             raise NmpcConfigError(f"NMPC for '{name}': at least one manipulated input is required")
         specs = {i.name: i for i in m.declaration.inputs}
@@ -251,6 +291,10 @@ class NonlinearMpc:
 
         # decision variables: scaled states Z_1..Z_N, scaled inputs V_0..V_{N-1}, slacks
         Z = ca.SX.sym("Z", nx, n)
+        collocation = c.discretization is Discretization.COLLOCATION
+        deg = c.collocation_degree if collocation else 0
+        XC = ca.SX.sym("XC", nx, deg * n)  # scaled collocation states, interval k in columns k*deg..k*deg+deg-1
+        tau, c_mat, d_vec = _radau_coefficients(deg) if collocation else ([0.0], np.zeros((1, 1)), np.ones(1))
         V = ca.SX.sym("V", nmv, n)
         lo = np.array([mi.lower for mi in c.inputs])
         hi = np.array([mi.upper for mi in c.inputs])
@@ -282,8 +326,19 @@ class NonlinearMpc:
         ts_ = c.sample_period_s
         for k in range(n):
             uk = full_input(U[:, k])
-            x_next = self._interval(x_prev, uk, P_p, t_node, P_dt[k])
-            g.append(Z[:, k] - x_next / P_sx)
+            if collocation:
+                h = P_dt[k]
+                points = [x_prev / P_sx] + [XC[:, k * deg + r] for r in range(deg)]
+                for r in range(1, deg + 1):
+                    slope = sum(c_mat[j, r] * points[j] for j in range(deg + 1))
+                    f_r = m.rhs(points[r] * P_sx, uk, P_p, t_node + tau[r] * h) / P_sx
+                    g.append(slope - h * f_r)
+                    lbg += [0.0] * nx
+                    ubg += [0.0] * nx
+                g.append(Z[:, k] - sum(d_vec[j] * points[j] for j in range(deg + 1)))
+            else:
+                x_next = self._interval(x_prev, uk, P_p, t_node, P_dt[k])
+                g.append(Z[:, k] - x_next / P_sx)
             lbg += [0.0] * nx
             ubg += [0.0] * nx
             t_node = t_node + P_dt[k]
@@ -343,13 +398,14 @@ class NonlinearMpc:
                 ubg.append(math.inf)
             obj += con.weight * (s + s**2)
 
-        w = ca.vertcat(ca.vec(Z), ca.vec(V), ca.vec(S_path), S_term)
+        w = ca.vertcat(ca.vec(Z), ca.vec(XC), ca.vec(V), ca.vec(S_path), S_term)
+        self._tau = tau
         self._nw = w.numel()
-        self._n_z, self._n_v = nx * n, nmv * n
+        self._n_z, self._n_c, self._n_v = nx * n, nx * deg * n, nmv * n
         self._n_sp, self._n_st = len(path_cons) * n, len(term_cons)
-        lbw = np.concatenate([np.full(self._n_z, -np.inf), np.full(self._n_v, -1.0),
+        lbw = np.concatenate([np.full(self._n_z + self._n_c, -np.inf), np.full(self._n_v, -1.0),
                               np.zeros(self._n_sp + self._n_st)])
-        ubw = np.concatenate([np.full(self._n_z, np.inf), np.full(self._n_v, 1.0),
+        ubw = np.concatenate([np.full(self._n_z + self._n_c, np.inf), np.full(self._n_v, 1.0),
                               np.full(self._n_sp + self._n_st, np.inf)])
         self._lbw, self._ubw = lbw, ubw
         self._lbg, self._ubg = np.array(lbg, dtype=float), np.array(ubg, dtype=float)
@@ -425,40 +481,48 @@ class NonlinearMpc:
         pvec = np.concatenate([x0, x_scale, u_prev, p, [float(time_s)], dt, ref_vec, dv])
         if not np.all(np.isfinite(pvec)):
             raise NmpcConfigError(f"non-finite NMPC inputs at t={time_s} s (state, inputs, parameters or references)")
-        w0 = self._initial_guess(x0, x_scale, u_prev, p, float(time_s), dt, dv)
         bounds = {"lbx": self._lbw, "ubx": self._ubw, "lbg": self._lbg, "ubg": self._ubg}
-        warm = self._previous is not None and self.config.warm_start_duals
-        solver = self._solver_warm if warm else self._solver
-        if warm:
-            assert self._previous is not None
-            bounds.update(lam_x0=self._previous["lam_x"], lam_g0=self._previous["lam_g"])
-        started = time.perf_counter()
-        sol = solver(x0=w0, p=pvec, **bounds)
-        elapsed = time.perf_counter() - started
-        stats = solver.stats()
-        status = str(stats.get("return_status", "unknown"))
-        w = np.asarray(sol["x"], dtype=float).ravel()
-        y_nodes, x_nodes, u_nodes = (np.asarray(a, dtype=float) for a in self._outputs_fn(w, pvec))
-        # IPOPT meets bounds/constraints to its tolerance: snap the first move into the hard box (bounds and rate
-        # limit from the last applied value); a violation larger than 1e-6 of the input span is a failure.
         lo = np.array([mi.lower for mi in c.inputs])
         hi = np.array([mi.upper for mi in c.inputs])
         move = np.array([mi.max_move for mi in c.inputs])
         box_lo = np.maximum(lo, u_prev - move)
         box_hi = np.minimum(hi, u_prev + move)
-        raw_first = u_nodes[:, 0]
-        u_first = np.clip(raw_first, box_lo, box_hi)
-        finite = bool(np.all(np.isfinite(w)))
-        within = bool(np.all(np.abs(u_first - raw_first) <= 1e-6 * (hi - lo)))
-        success = bool(stats.get("success", False)) and finite and within
+        elapsed, iterations, statuses = 0.0, 0, []
+        while True:
+            warm = self._previous is not None and self.config.warm_start_duals
+            w0 = self._initial_guess(x0, x_scale, u_prev, p, float(time_s), dt, dv)
+            solver = self._solver_warm if warm else self._solver
+            extra = {}
+            if warm:
+                assert self._previous is not None
+                extra = {"lam_x0": self._previous["lam_x"], "lam_g0": self._previous["lam_g"]}
+            started = time.perf_counter()
+            sol = solver(x0=w0, p=pvec, **bounds, **extra)
+            elapsed += time.perf_counter() - started
+            stats = solver.stats()
+            iterations += int(stats.get("iter_count", 0))
+            statuses.append(str(stats.get("return_status", "unknown")))
+            w = np.asarray(sol["x"], dtype=float).ravel()
+            y_nodes, x_nodes, u_nodes = (np.asarray(a, dtype=float) for a in self._outputs_fn(w, pvec))
+            # IPOPT meets bounds/constraints to its tolerance: snap the first move into the hard box (bounds and
+            # rate limit from the last applied value); a violation above 1e-6 of the input span is a failure.
+            raw_first = u_nodes[:, 0]
+            u_first = np.clip(raw_first, box_lo, box_hi)
+            finite = bool(np.all(np.isfinite(w)))
+            within = bool(np.all(np.abs(u_first - raw_first) <= 1e-6 * (hi - lo)))
+            success = bool(stats.get("success", False)) and finite and within
+            if success or not (warm and self.config.retry_cold):
+                break
+            self._previous = None  # a failed warm start is retried once from the cold initial guess
+        status = statuses[-1] if len(statuses) == 1 else f"{statuses[-1]} (cold retry after {statuses[0]})"
         if success:
-            self._previous = {"x": x_nodes, "u": u_nodes, "s": w[self._n_z + self._n_v:],
+            self._previous = {"x": x_nodes, "u": u_nodes, "s": w[self._n_z + self._n_c + self._n_v:],
                               "lam_x": np.asarray(sol["lam_x"], dtype=float).ravel(),
                               "lam_g": np.asarray(sol["lam_g"], dtype=float).ravel()}
         else:
             self._previous = None
         units = {i.name: i.unit for i in m.declaration.inputs}
-        reason = f"nmpc {status}, {int(stats.get('iter_count', 0))} iterations"
+        reason = f"nmpc {status}, {iterations} iterations"
         commands = tuple(SetpointCommand(name=nm, value=float(u_first[i]), unit=units[nm], reason=reason,
                                          source_mode=ControlMode.MPC, time_s=float(time_s))
                          for i, nm in enumerate(self._mv_names))
@@ -478,7 +542,7 @@ class NonlinearMpc:
         )
         objective = float(sol["f"]) if np.isfinite(float(sol["f"])) else math.nan
         return NmpcResult(time_s=float(time_s), commands=commands, success=success, status=status,
-                          solve_time_s=elapsed, iterations=int(stats.get("iter_count", 0)), objective=objective,
+                          solve_time_s=elapsed, iterations=iterations, objective=objective,
                           trajectory=trajectory)
 
     def _initial_guess(self, x0: np.ndarray, x_scale: np.ndarray, u_prev: np.ndarray, p: np.ndarray, t0: float,
@@ -511,7 +575,14 @@ class NonlinearMpc:
         v = (u_nodes - self._u_offset[:, None]) / self._u_span[:, None]
         z = x_nodes / x_scale[:, None]
         assert v.shape == (nmv, n)
-        return np.concatenate([z.ravel(order="F"), v.ravel(order="F"), slacks])
+        deg = len(self._tau) - 1
+        if deg:  # collocation states: linear between the interval's start and end node
+            starts = np.column_stack([x0 / x_scale, z[:, :-1]])
+            xc = np.concatenate([starts[:, [k]] + np.asarray(self._tau[1:])[None, :] * (z[:, [k]] - starts[:, [k]])
+                                 for k in range(n)], axis=1)
+        else:
+            xc = np.zeros((self.model.nx, 0))
+        return np.concatenate([z.ravel(order="F"), xc.ravel(order="F"), v.ravel(order="F"), slacks])
 
     def _full_input_numeric(self, u_mv: np.ndarray, dv: np.ndarray) -> np.ndarray:
         parts, dv_pos = [], 0

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from hil.plants.column_standin import ColumnStandIn, ColumnStandInParameters
+from hil.plants.crystallizer_physics import make_crystallizer_physics
 from hil.plants.crystallizer_standin import CrystallizerStandIn, CrystallizerStandInParameters
 from hil.plants.mixing_tank import MixingTank, MixingTankParameters
 from hil.plants.parameters import PlantParameterError, build_parameters
@@ -37,24 +38,55 @@ class Plant(Protocol):
         ...
 
 
-_FACTORIES: dict[str, tuple[type, Callable[..., Plant]]] = {
-    MixingTank.kind: (MixingTankParameters, MixingTank),
-    CrystallizerStandIn.kind: (CrystallizerStandInParameters, CrystallizerStandIn),
-    ColumnStandIn.kind: (ColumnStandInParameters, ColumnStandIn),
+def _numeric_factory(parameters_type: type, plant_type: Callable[..., Plant]) -> Callable[..., Plant]:
+    def build(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+        return plant_type(build_parameters(kind, parameters_type, parameters), seed=seed)
+
+    return build
+
+
+def _crystallizer_physics(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+    return make_crystallizer_physics(parameters, seed=seed)
+
+
+# kind -> plant model name -> builder; the first plant model of a kind is its default.
+_FACTORIES: dict[str, dict[str, Callable[[str, Mapping[str, Any], int | None], Plant]]] = {
+    MixingTank.kind: {"physics": _numeric_factory(MixingTankParameters, MixingTank)},
+    CrystallizerStandIn.kind: {
+        "physics": _crystallizer_physics,
+        "standin": _numeric_factory(CrystallizerStandInParameters, CrystallizerStandIn),
+    },
+    ColumnStandIn.kind: {"standin": _numeric_factory(ColumnStandInParameters, ColumnStandIn)},
 }
 
 PLANT_KINDS: tuple[str, ...] = tuple(_FACTORIES)
+PLANT_MODEL_KEY = "plant_model"
+
+
+def plant_models(kind: str) -> tuple[str, ...]:
+    """The plant models available for ``kind`` (the first is the default); KeyError for an unknown kind."""
+    return tuple(_FACTORIES[kind])
 
 
 def make_plant(kind: str, parameters: Mapping[str, Any], seed: int | None = None) -> Plant:
-    """Build the plant of ``kind`` with ``parameters`` (names as in ``[units.<unit>.model]``; missing ones
-    take their defaults) and a seeded sensor-noise generator.
+    """Build the plant of ``kind`` with ``parameters`` (names as in ``[units.<unit>.model]`` merged with
+    ``[units.<unit>.plant]``; missing ones take their defaults) and a seeded sensor-noise generator.
+
+    ``parameters["plant_model"]`` picks the simulation where a kind has several: the crystallizer has
+    ``"physics"`` (default: the ``process_models`` population balance, see
+    :mod:`hil.plants.crystallizer_physics`) and ``"standin"`` (:mod:`hil.plants.crystallizer_standin`).
 
     Raises:
-        PlantParameterError: unknown kind (lists the kinds), unknown parameter name (lists the allowed
-            names), non-numeric value, or a value outside its physical range.
+        PlantParameterError: unknown kind (lists the kinds), unknown plant model (lists the models), unknown
+            parameter name (lists the allowed names), non-numeric value, or a value outside its physical range.
     """
     if kind not in _FACTORIES:
         raise PlantParameterError(f"unknown plant kind {kind!r}; known kinds: {', '.join(PLANT_KINDS)}")
-    parameters_type, factory = _FACTORIES[kind]
-    return factory(build_parameters(kind, parameters_type, parameters), seed=seed)
+    models = _FACTORIES[kind]
+    values = dict(parameters)
+    model = values.pop(PLANT_MODEL_KEY, next(iter(models)))
+    if model not in models:
+        raise PlantParameterError(
+            f"plant '{kind}': parameter '{PLANT_MODEL_KEY}' = {model!r}; expected one of {', '.join(models)}"
+        )
+    return models[model](kind, values, seed)

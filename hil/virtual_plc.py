@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import math
 import socket
 from collections.abc import Sequence
 
@@ -27,7 +28,8 @@ from pymodbus.simulator import SimData, SimDevice
 
 from hil.plant import Plant
 from hil.register_image import RegisterImage
-from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec
+from plc_adapters.modbus_codec import raw_to_registers
+from plc_adapters.tag_map import DataType, Direction, ModbusConnection, RegisterTable, TagSpec
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ class VirtualPlc:
         self._commanded = tuple(t for t in self._tags if t.direction is Direction.COMMANDED)
         self._measured = tuple(t for t in self._tags if t.direction is Direction.MEASURED)
         self._image = RegisterImage(self._tags)
+        self._held: set[str] = set()
         self._commands = plant.initial_commands()
         for tag in self._commanded:
             self._image.set(tag.name, self._commands[tag.name])
@@ -127,6 +130,7 @@ class VirtualPlc:
         self._steps = 0
         self._dropped_steps = 0
         self._warned_non_finite: set[str] = set()
+        self._communicating = False
         self._server: ModbusTcpServer | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -168,6 +172,43 @@ class VirtualPlc:
         """Raw input registers ``address .. address+count-1`` (IndexError outside the served range)."""
         return self._image.read(RegisterTable.INPUT, address, count)
 
+    @property
+    def communicating(self) -> bool:
+        """True while the Modbus server answers (False after stop() and during suspend_communication())."""
+        return self._communicating
+
+    @property
+    def held_measurements(self) -> frozenset[str]:
+        """Measured tags currently held by :meth:`hold_measurement`."""
+        return frozenset(self._held)
+
+    def hold_measurement(self, name: str) -> None:
+        """Fault: the instrument behind measured tag ``name`` reports no new value until :meth:`release_measurement`.
+
+        A float tag's registers then hold NaN (what a PLC publishes for a failed analog input; the twin's
+        Modbus adapter marks a non-finite value ``Bad_DeviceFailure`` keeping the last usable value); an integer
+        tag cannot encode NaN, so its registers freeze at their last value. The plant keeps running.
+
+        Raises:
+            KeyError: ``name`` is not a measured tag of this PLC.
+        """
+        tag = self._measured_tag(name)
+        self._held.add(name)
+        if tag.data_type in (DataType.FLOAT32, DataType.FLOAT64):
+            registers = raw_to_registers(math.nan, tag.data_type, tag.byte_order, tag.word_order)
+            self._image.write(tag.table, tag.address, registers)
+        logger.info("virtual PLC '%s': measurement '%s' held (no new values) at plant time %.1f s",
+                    self.unit, name, self.plant_time_s)
+
+    def release_measurement(self, name: str) -> None:
+        """End :meth:`hold_measurement`: the tag gets the plant's current value again (KeyError if unknown)."""
+        self._measured_tag(name)
+        if name in self._held:
+            self._held.discard(name)
+            self._publish_measurements()
+            logger.info("virtual PLC '%s': measurement '%s' released at plant time %.1f s",
+                        self.unit, name, self.plant_time_s)
+
     async def start(self) -> None:
         """Listen on host:port (port 0 picks a free one, kept for later restarts) and start the plant loop.
 
@@ -176,14 +217,7 @@ class VirtualPlc:
         async with self._lock:
             if self._server is not None:
                 return
-            server = ModbusTcpServer(self._devices(), address=(self.connection.host, self._port))
-            if not await server.listen():
-                await server.shutdown()
-                raise self._bind_error()
-            sockets = getattr(server.transport, "sockets", None) or ()
-            if sockets:
-                self._port = sockets[0].getsockname()[1]
-            self._server = server
+            await self._listen()
             self._loop_task = asyncio.create_task(self._plant_loop(), name=f"hil-plant-{self.unit}")
             logger.info("virtual PLC '%s' (%s) listening on %s:%d, speed %g×",
                         self.unit, self.plant.kind, self.connection.host, self._port, self.speed)
@@ -197,7 +231,6 @@ class VirtualPlc:
         """
         async with self._lock:
             task, self._loop_task = self._loop_task, None
-            server, self._server = self._server, None
             if task is not None:
                 task.cancel()
                 try:
@@ -206,10 +239,57 @@ class VirtualPlc:
                     pass
                 except Exception:  # already logged by the loop; stopping must still close the server
                     pass
-            if server is not None:
-                await server.shutdown()
-                await asyncio.sleep(0)  # let the transports run their close callbacks
+            if self._server is not None:
+                await self._close_server()
                 logger.info("virtual PLC '%s' stopped at plant time %.1f s", self.unit, self.plant_time_s)
+
+    async def suspend_communication(self) -> None:
+        """Fault: the PLC drops off the network (server closed, every connection dropped) while the plant loop
+        keeps running on the last commanded values, as a real process does when its PLC's link fails.
+
+        Does nothing unless running and communicating.
+        """
+        async with self._lock:
+            if self._server is None or not self._communicating:
+                return
+            await self._close_server(keep_running=True)
+            logger.info("virtual PLC '%s': communication suspended at plant time %.1f s", self.unit,
+                        self.plant_time_s)
+
+    async def resume_communication(self) -> None:
+        """End :meth:`suspend_communication`: listen on the same port again. Does nothing unless suspended."""
+        async with self._lock:
+            if self._server is None or self._communicating:
+                return
+            await self._listen()
+            logger.info("virtual PLC '%s': communication resumed at plant time %.1f s", self.unit, self.plant_time_s)
+
+    async def _listen(self) -> None:
+        server = ModbusTcpServer(self._devices(), address=(self.connection.host, self._port))
+        if not await server.listen():
+            await server.shutdown()
+            raise self._bind_error()
+        sockets = getattr(server.transport, "sockets", None) or ()
+        if sockets:
+            self._port = sockets[0].getsockname()[1]
+        self._server = server
+        self._communicating = True
+
+    async def _close_server(self, keep_running: bool = False) -> None:
+        server, was_communicating = self._server, self._communicating
+        self._communicating = False
+        if not keep_running:
+            self._server = None
+        if server is not None and was_communicating:
+            await server.shutdown()
+            await asyncio.sleep(0)  # let the transports run their close callbacks
+
+    def _measured_tag(self, name: str) -> TagSpec:
+        for tag in self._measured:
+            if tag.name == name:
+                return tag
+        raise KeyError(f"virtual PLC '{self.unit}': no measured tag '{name}'; measured: "
+                       f"{', '.join(t.name for t in self._measured)}")
 
     # ------------------------------------------------------------------ plant loop
     async def _plant_loop(self) -> None:
@@ -258,6 +338,8 @@ class VirtualPlc:
     def _publish_measurements(self) -> None:
         values = self.plant.measurements()
         for tag in self._measured:
+            if tag.name in self._held:
+                continue
             if not self._image.set(tag.name, values[tag.name]) and tag.name not in self._warned_non_finite:
                 self._warned_non_finite.add(tag.name)
                 logger.warning("virtual PLC '%s': plant gave non-finite '%s'; register keeps its last value",

@@ -290,7 +290,13 @@ def summary(case: CaseFile, result: SimulationResult) -> str:
         for v in group:
             values = getter(v.name)
             final = values[-1] if v.size == 1 else values[:, -1]
-            text = f"{final:.6g}" if v.size == 1 else "[" + ", ".join(f"{x:.4g}" for x in final) + "]"
+            if v.size == 1:
+                text = f"{final:.6g}"
+            elif v.size <= 8:
+                text = "[" + ", ".join(f"{x:.4g}" for x in final) + "]"
+            else:
+                peak = int(np.argmax(final))
+                text = f"[{v.size} values: min {final.min():.4g}, max {final.max():.4g} at index {peak}; full in CSV]"
             lines.append(f"  {v.name:<32} {text} {v.unit}")
     return "\n".join(lines)
 

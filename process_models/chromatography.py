@@ -1,20 +1,20 @@
 """Chromatography column: factory (from a case file or a line's ``[model]`` table), section-wise simulator and
 registry entry.
 
-A *case file* (``examples/cases/chromatography_*.toml``) describes one column run completely::
+A *case file* (``examples/cases/chromatography_*.toml``) is a generic case file of
+:mod:`process_models.case_file` (so ``linetwin simulate`` runs it) whose ``[model]`` table holds the column::
 
-    [case]            name, description, source, output_interval_s
-    [column]          transport = "equilibrium_dispersive" | "lumped_rate_with_pores" | "general_rate",
-                      components, length_m, interstitial_velocity_m_per_s, axial_dispersion_m2_per_s,
-                      column_porosity | total_porosity, particle_porosity, particle_radius_m,
-                      film_diffusion_m_per_s, pore_diffusion_m2_per_s, binding = "kinetic" | "rapid_equilibrium"
-    [isotherm]        kind = "linear" | "langmuir" | "sma" and its values (see chromatography_isotherms)
-    [discretisation]  axial_cells, particle_cells, weno_order
-    [initial]         liquid_mol_per_m3, bound_mol_per_m3 (optional: equilibrium with the liquid)
-    [inlet]           end_time_s, [[inlet.sections]] name, start_time_s, concentration, slope
-    [solver]          rtol, atol (optional)
+    [case]            name, kind = "chromatography_column", until_s, output_interval_s, description
+    [model]           transport = "equilibrium_dispersive" | "lumped_rate_with_pores" | "general_rate",
+                      binding = "kinetic" | "rapid_equilibrium", components, length_m,
+                      interstitial_velocity_m_per_s, axial_dispersion_m2_per_s, column_porosity | total_porosity,
+                      particle_porosity, particle_radius_m, film_diffusion_m_per_s, pore_diffusion_m2_per_s
+    [model.isotherm]  kind = "linear" | "langmuir" | "sma" and its values (see chromatography_isotherms)
+    [model.discretisation]  axial_cells, particle_cells, weno_order
+    [initial_state]   bulk_concentration_<c>, pore_concentration_<c>, bound_concentration_<c> (number or list)
+    [inputs.inlet_concentration_<c>]  value, or times_s + values + interpolation ("zoh" steps, "linear" ramps)
 
-The same case file drives CADET-Core in ``tools/cadet_reference.py``, which is how the model is validated.
+The same case files drive CADET-Core in ``tools/cadet_reference.py``, which is how the model is validated.
 
 :func:`simulate_column` integrates the declared model section by section with one CVODES integrator per
 section (sparse direct linear solver on the banded Jacobian, the inlet polynomial exact inside a section).
@@ -36,7 +36,7 @@ from typing import Any
 import casadi as ca
 import numpy as np
 
-from process_models.chromatography_inlet import InletProgram, inlet_program_from_mapping
+from process_models.chromatography_inlet import InletProgram, inlet_program_from_inputs
 from process_models.chromatography_isotherms import AnyIsotherm, isotherm_from_mapping
 from process_models.chromatography_transport import (
     BindingMode,
@@ -51,7 +51,7 @@ from process_models.chromatography_transport import (
     column_layout,
 )
 from process_models.declaration import CompiledModel, DeclarationError, ModelDeclaration, compile_model
-from process_models.simulator import SimulationError, SimulationResult
+from process_models.simulator import InputProgram, SimulationError, SimulationResult
 
 CASES_DIR = Path(__file__).resolve().parent.parent / "examples" / "cases"
 DEFAULT_CASE = "sma_load_wash_elute"
@@ -94,100 +94,122 @@ def build_column(spec: ColumnSpec, isotherm: AnyIsotherm, discretisation: Discre
 
 
 # ----------------------------------------------------------------------------------------------
-# Case files
+# Column from a [model] table, case files
 # ----------------------------------------------------------------------------------------------
+_COLUMN_KEYS = {f.name for f in dataclasses.fields(ColumnSpec)}
+_DISC_KEYS = {f.name for f in dataclasses.fields(Discretisation)}
+_MODEL_KEYS = _COLUMN_KEYS | {"isotherm", "discretisation", "parameters", "column_volume_ml", "case", "name",
+                              "axial_cells", "particle_cells", "weno_order"}
+
+
+def column_from_options(options: Mapping[str, Any], where: str = "chromatography_column model",
+                        name: str = "chromatography_column", description: str = "") -> ChromatographyColumn:
+    """A column from a ``[model]`` table: either the full definition (column keys, ``isotherm`` and
+    ``discretisation`` tables) or ``case = "<short name or path>"`` naming a case file whose ``[model]`` is used.
+    ``axial_cells``, ``particle_cells``, ``weno_order`` override the discretisation, ``parameters`` (a table by
+    parameter name) overrides parameter defaults; ``column_volume_ml`` is informational (the equations are per unit
+    volume). Errors name ``where`` and the key."""
+    unknown = sorted(set(options) - _MODEL_KEYS)
+    if unknown:
+        raise ChromatographyCaseError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(_MODEL_KEYS)}")
+    opts = dict(options)
+    if "case" in opts:
+        path = case_path(str(opts.pop("case")))
+        base = dict(_read_toml(path).get("model", {}))
+        if "case" in base:
+            raise ChromatographyCaseError(f"{path}: [model] 'case' may not refer to another case")
+        base.update({k: v for k, v in opts.items()})
+        opts = base
+        where = f"{where} (case file {path})"
+    volume = opts.pop("column_volume_ml", None)
+    if volume is not None and not (isinstance(volume, int | float) and volume > 0):
+        raise ChromatographyCaseError(f"{where}: 'column_volume_ml' = {volume!r}, expected a number > 0")
+    name = str(opts.pop("name", name))
+    disc_table = dict(opts.pop("discretisation", {}))
+    for key in ("axial_cells", "particle_cells", "weno_order"):
+        if key in opts:
+            disc_table[key] = opts.pop(key)
+    bad = sorted(set(disc_table) - _DISC_KEYS)
+    if bad:
+        raise ChromatographyCaseError(f"{where}: [discretisation] unknown key(s) {bad}; expected {sorted(_DISC_KEYS)}")
+    overrides = opts.pop("parameters", {})
+    if not isinstance(overrides, Mapping):
+        raise ChromatographyCaseError(f"{where}: 'parameters' must be a table of parameter values, got {overrides!r}")
+    iso_table = opts.pop("isotherm", None)
+    if not isinstance(iso_table, Mapping):
+        raise ChromatographyCaseError(f"{where}: missing table 'isotherm' (kind = linear | langmuir | sma, ...)")
+    col = dict(opts)
+    try:
+        col["transport"] = TransportModel(col.get("transport"))
+        col["binding"] = BindingMode(col.get("binding", "kinetic"))
+    except ValueError as exc:
+        raise ChromatographyCaseError(f"{where}: {exc}; 'transport' one of {[t.value for t in TransportModel]}, "
+                                      f"'binding' one of {[b.value for b in BindingMode]}") from exc
+    for key in ("components", "film_diffusion_m_per_s", "pore_diffusion_m2_per_s"):
+        if key in col:
+            col[key] = tuple(col[key])
+    try:
+        spec = ColumnSpec(**col)
+        isotherm = isotherm_from_mapping(iso_table, spec.components)
+        disc = Discretisation(**disc_table)
+        declaration = column_declaration(spec, isotherm, disc, name=name, description=description)
+        values = declaration.parameter_values(overrides)
+    except (TypeError, ValueError) as exc:
+        raise ChromatographyCaseError(f"{where}: {exc}") from exc
+    if overrides:
+        declaration = dataclasses.replace(declaration, parameters=tuple(
+            dataclasses.replace(p, value=values[p.name]) for p in declaration.parameters))
+    return ChromatographyColumn(spec, isotherm, disc, declaration, compile_model(declaration),
+                                column_layout(spec, disc))
+
+
 @dataclass(frozen=True, eq=False)
 class ChromatographyCase:
-    """One run: a column, its inlet program, initial state and output grid."""
+    """One run: a column, its inlet program, initial state (by state name) and output grid."""
 
     name: str
     description: str
-    source: str
+    path: Path
     column: ChromatographyColumn
     program: InletProgram
-    initial_liquid: tuple[float, ...]
-    initial_bound: tuple[float, ...] | None
+    initial_state: Mapping[str, float | np.ndarray]
+    start_s: float
+    until_s: float
     output_interval_s: float
     rtol: float = 1e-6
     atol: float = 1e-8
 
     def output_times(self) -> np.ndarray:
-        """Output grid (s) from the program start to its end, every ``output_interval_s``."""
-        t0, t1 = self.program.start_time_s, self.program.end_time_s
-        n = int(round((t1 - t0) / self.output_interval_s))
-        return np.linspace(t0, t1, n + 1)
+        """Output grid (s) from ``start_s`` to ``until_s`` every ``output_interval_s`` (end included)."""
+        times = np.arange(self.start_s, self.until_s, self.output_interval_s)
+        times = times[times < self.until_s - 1e-9 * max(1.0, abs(self.until_s))]
+        return np.append(times, self.until_s)
+
+    def uniform_initial(self) -> dict[str, tuple[float, ...]]:
+        """Per quantity (``bulk``, ``pore``, ``bound``) the initial value of each component, for solvers that take
+        one value per component (CADET's INIT_C / INIT_CP / INIT_Q); raises if a profile is not uniform."""
+        out: dict[str, tuple[float, ...]] = {}
+        full = self.column.model.unpack_states(self.column.model.pack_states(self.initial_state))
+        for quantity in ("bulk", "pore", "bound"):
+            values = []
+            for c in self.column.components:
+                key = f"{quantity}_concentration_{c}"
+                if key not in full:
+                    break
+                arr = np.asarray(full[key])
+                if not np.allclose(arr, arr[0], rtol=0, atol=0):
+                    raise ChromatographyCaseError(f"{self.path}: [initial_state] '{key}' is not uniform")
+                values.append(float(arr[0]))
+            if len(values) == len(self.column.components):
+                out[quantity] = tuple(values)
+        return out
 
     def simulate(self, times_s: Sequence[float] | None = None, parameters: Mapping[str, float] | None = None,
                  progress: bool = False) -> SimulationResult:
+        """Section-wise simulation (:func:`simulate_column`) on ``times_s`` (default: the case's grid)."""
         return simulate_column(self.column, self.program, self.output_times() if times_s is None else times_s,
-                               initial_state=self.column.initial_state(self.initial_liquid, self.initial_bound),
-                               parameters=parameters, rtol=self.rtol, atol=self.atol, progress=progress)
-
-
-_TOP_KEYS = {"case", "column", "isotherm", "discretisation", "initial", "inlet", "solver"}
-_COLUMN_KEYS = {f.name for f in dataclasses.fields(ColumnSpec)}
-_DISC_KEYS = {f.name for f in dataclasses.fields(Discretisation)}
-
-
-def _table(doc: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    value = doc.get(key)
-    if not isinstance(value, Mapping):
-        raise ChromatographyCaseError(f"{where}: missing table [{key}]")
-    return value
-
-
-def case_from_mapping(doc: Mapping[str, Any], where: str = "case",
-                      discretisation_overrides: Mapping[str, int] | None = None) -> ChromatographyCase:
-    """Parse a case document (see the module docstring); errors name ``where`` and the key."""
-    unknown = sorted(set(doc) - _TOP_KEYS)
-    if unknown:
-        raise ChromatographyCaseError(f"{where}: unknown table(s) {unknown}; expected {sorted(_TOP_KEYS)}")
-    meta = _table(doc, "case", where)
-    col = dict(_table(doc, "column", where))
-    bad = sorted(set(col) - _COLUMN_KEYS)
-    if bad:
-        raise ChromatographyCaseError(f"{where}: [column] unknown key(s) {bad}; expected {sorted(_COLUMN_KEYS)}")
-    try:
-        col["transport"] = TransportModel(col.get("transport"))
-        col["binding"] = BindingMode(col.get("binding", "kinetic"))
-    except ValueError as exc:
-        raise ChromatographyCaseError(f"{where}: [column] {exc}; transport one of "
-                                      f"{[t.value for t in TransportModel]}, binding one of "
-                                      f"{[b.value for b in BindingMode]}") from exc
-    for key in ("components", "film_diffusion_m_per_s", "pore_diffusion_m2_per_s"):
-        if key in col:
-            col[key] = tuple(col[key])
-    disc_table = dict(doc.get("discretisation", {}))
-    disc_table.update(discretisation_overrides or {})
-    bad = sorted(set(disc_table) - _DISC_KEYS)
-    if bad:
-        raise ChromatographyCaseError(f"{where}: [discretisation] unknown key(s) {bad}; expected {sorted(_DISC_KEYS)}")
-    try:
-        spec = ColumnSpec(**col)
-        components = spec.components
-        isotherm = isotherm_from_mapping(_table(doc, "isotherm", where), components)
-        disc = Discretisation(**disc_table)
-        program = inlet_program_from_mapping(_table(doc, "inlet", where), components)
-        name = str(meta.get("name", "chromatography_column"))
-        column = build_column(spec, isotherm, disc, name=name, description=str(meta.get("description", "")))
-    except (TypeError, ValueError) as exc:
-        raise ChromatographyCaseError(f"{where}: {exc}") from exc
-    init = _table(doc, "initial", where)
-    liquid = tuple(float(v) for v in init.get("liquid_mol_per_m3", [0.0] * len(components)))
-    bound = init.get("bound_mol_per_m3")
-    if len(liquid) != len(components) or (bound is not None and len(bound) != len(components)):
-        raise ChromatographyCaseError(f"{where}: [initial] liquid_mol_per_m3 / bound_mol_per_m3 need one value per "
-                                      f"component {list(components)}")
-    solver = doc.get("solver", {})
-    interval = float(meta.get("output_interval_s", 1.0))
-    if not interval > 0:
-        raise ChromatographyCaseError(f"{where}: [case] output_interval_s = {interval}, expected > 0")
-    return ChromatographyCase(
-        name=name, description=str(meta.get("description", "")), source=str(meta.get("source", "")),
-        column=column, program=program, initial_liquid=liquid,
-        initial_bound=None if bound is None else tuple(float(v) for v in bound),
-        output_interval_s=interval, rtol=float(solver.get("rtol", 1e-6)), atol=float(solver.get("atol", 1e-8)),
-    )
+                               initial_state=self.initial_state, parameters=parameters, rtol=self.rtol,
+                               atol=self.atol, progress=progress)
 
 
 def case_path(name_or_path: str | Path) -> Path:
@@ -199,18 +221,71 @@ def case_path(name_or_path: str | Path) -> Path:
     return CASES_DIR / f"chromatography_{name_or_path}.toml"
 
 
-def load_case(name_or_path: str | Path, discretisation_overrides: Mapping[str, int] | None = None) -> ChromatographyCase:
-    """Load a chromatography case file (path or short name, see :func:`case_path`)."""
-    path = case_path(name_or_path)
+def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         available = sorted(f.stem.removeprefix("chromatography_") for f in CASES_DIR.glob("chromatography_*.toml"))
-        raise ChromatographyCaseError(f"chromatography case '{name_or_path}': no file {path}; available: {available}")
-    with path.open("rb") as fh:
+        raise ChromatographyCaseError(f"chromatography case file {path} not found; available: {available}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ChromatographyCaseError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _input_spec(where: str, entry: Any) -> float | InputProgram:
+    if isinstance(entry, int | float):
+        return float(entry)
+    if not isinstance(entry, Mapping):
+        raise ChromatographyCaseError(f"{where}: expected a number or a table with 'value' or 'times_s'/'values'")
+    if "value" in entry:
+        return float(entry["value"])
+    try:
+        return InputProgram(tuple(entry["times_s"]), tuple(entry["values"]), entry.get("interpolation", "zoh"))
+    except (KeyError, TypeError, SimulationError) as exc:
+        raise ChromatographyCaseError(f"{where}: {exc}; expected 'times_s', 'values', 'interpolation'") from exc
+
+
+def load_case(name_or_path: str | Path,
+              discretisation_overrides: Mapping[str, int] | None = None) -> ChromatographyCase:
+    """Load a chromatography case file (path or short name, see :func:`case_path`), optionally with another
+    discretisation (``axial_cells``, ``particle_cells``, ``weno_order``)."""
+    path = case_path(name_or_path)
+    doc = _read_toml(path)
+    meta = doc.get("case", {})
+    if meta.get("kind", "chromatography_column") != "chromatography_column":
+        raise ChromatographyCaseError(f"{path}: [case] kind = {meta.get('kind')!r}, expected 'chromatography_column'")
+    model_table = doc.get("model")
+    if not isinstance(model_table, Mapping):
+        raise ChromatographyCaseError(f"{path}: missing table [model] (the column definition)")
+    options = dict(model_table)
+    options.update(discretisation_overrides or {})
+    name = str(meta.get("name", path.stem))
+    column = column_from_options(options, where=f"{path}: [model]", name=name,
+                                 description=str(meta.get("description", "")))
+    try:
+        start, until = float(meta.get("start_s", 0.0)), float(meta["until_s"])
+        interval = float(meta["output_interval_s"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChromatographyCaseError(f"{path}: [case] needs numbers 'until_s' and 'output_interval_s': {exc}") from exc
+    if not (until > start and interval > 0):
+        raise ChromatographyCaseError(f"{path}: [case] expected until_s > start_s and output_interval_s > 0")
+    raw_inputs = doc.get("inputs", {})
+    inputs = {key: _input_spec(f"{path}: [inputs.{key}]", entry) for key, entry in raw_inputs.items()}
+    try:
+        program = inlet_program_from_inputs(column.components, inputs, start, until)
+    except ValueError as exc:
+        raise ChromatographyCaseError(f"{path}: [inputs] {exc}") from exc
+    raw_state = doc.get("initial_state")
+    if raw_state is None:
+        state: dict[str, float | np.ndarray] = dict(column.initial_state([0.0] * len(column.components)))
+    else:
+        state = {k: np.asarray(v, dtype=float) if isinstance(v, list) else float(v) for k, v in raw_state.items()}
         try:
-            doc = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ChromatographyCaseError(f"{path}: {exc}") from exc
-    return case_from_mapping(doc, where=str(path), discretisation_overrides=discretisation_overrides)
+            column.model.pack_states(state)
+        except DeclarationError as exc:
+            raise ChromatographyCaseError(f"{path}: [initial_state] {exc}") from exc
+    return ChromatographyCase(name=name, description=str(meta.get("description", "")), path=path, column=column,
+                              program=program, initial_state=state, start_s=start, until_s=until,
+                              output_interval_s=interval)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -280,8 +355,9 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
         try:
             zf = np.asarray(integ(x0=x[order], p=q)["xf"], dtype=float).reshape(model.nx, grid.size)
         except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[-1]
             raise SimulationError(f"simulate_column(model '{model.declaration.name}'): integration failed in "
-                                  f"section '{section.name}' [{a}, {b}] s: {str(exc).strip().splitlines()[-1]}") from exc
+                                  f"section '{section.name}' [{a}, {b}] s: {reason}") from exc
         xf = np.empty_like(zf)
         xf[order] = zf
         if not np.all(np.isfinite(xf)):
@@ -308,33 +384,13 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
 # ----------------------------------------------------------------------------------------------
 # Registry factory
 # ----------------------------------------------------------------------------------------------
-_OPTION_KEYS = {"case", "axial_cells", "particle_cells", "weno_order", "column_volume_ml", "parameters"}
-
-
 def chromatography_model(options: Mapping[str, Any]) -> ModelDeclaration:
-    """Registry factory: a column declaration from a line's ``[model]`` table.
-
-    Keys: ``case`` (short name or path of a case file, default ``"sma_load_wash_elute"``), ``axial_cells``,
-    ``particle_cells``, ``weno_order`` (override the case's discretisation), ``column_volume_ml`` (informational:
-    the equations are per unit volume, so the volume only scales flow rates and amounts outside the model),
-    ``parameters`` (table of parameter default overrides by name). Any other key is an error naming it.
-    """
-    unknown = sorted(set(options) - _OPTION_KEYS)
-    if unknown:
-        raise ChromatographyCaseError(f"chromatography_column model option(s) {unknown} unknown; expected some of "
-                                      f"{sorted(_OPTION_KEYS)}")
-    volume = options.get("column_volume_ml")
-    if volume is not None and not (isinstance(volume, int | float) and volume > 0):
-        raise ChromatographyCaseError(f"chromatography_column option 'column_volume_ml' = {volume!r}, expected > 0")
-    overrides = {k: int(options[k]) for k in ("axial_cells", "particle_cells", "weno_order") if k in options}
-    case = load_case(str(options.get("case", DEFAULT_CASE)), discretisation_overrides=overrides)
-    declaration = case.column.declaration
-    params = options.get("parameters", {})
-    if not isinstance(params, Mapping):
-        raise ChromatographyCaseError(f"chromatography_column option 'parameters' must be a table, got {params!r}")
-    values = declaration.parameter_values(params)  # validates names and bounds
-    new_params = tuple(dataclasses.replace(p, value=values[p.name]) for p in declaration.parameters)
-    return dataclasses.replace(declaration, parameters=new_params)
+    """Registry factory: a column declaration from a line's or case file's ``[model]`` table (see
+    :func:`column_from_options`; an empty table gives the ``sma_load_wash_elute`` case's column)."""
+    opts = dict(options)
+    if not (_COLUMN_KEYS & set(opts)) and "case" not in opts:
+        opts["case"] = DEFAULT_CASE
+    return column_from_options(opts).declaration
 
 
 def _register() -> None:
@@ -355,7 +411,7 @@ __all__ = [
     "ChromatographyColumn",
     "ColumnError",
     "build_column",
-    "case_from_mapping",
+    "column_from_options",
     "case_path",
     "chromatography_model",
     "load_case",

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from process_models.simulator import InputProgram as InputProgram_
+
 
 class InletProgramError(ValueError):
     """An inlet program is malformed (ordering, sizes, non-finite values)."""
@@ -158,22 +160,45 @@ def load_wash_elute(components: Sequence[str], load_concentration: Mapping[str, 
     return InletProgram(comps, tuple(sections), float(elution_end_s))
 
 
-def inlet_program_from_mapping(table: Mapping[str, object], components: Sequence[str]) -> InletProgram:
-    """Build from a case-file table ``{end_time_s, sections = [{name, start_time_s, concentration, slope}]}``."""
-    try:
-        end = float(table["end_time_s"])  # type: ignore[arg-type]
-        raw = table["sections"]
-    except KeyError as exc:
-        raise InletProgramError(f"inlet: missing key {exc}; expected 'end_time_s' and 'sections'") from exc
-    if not isinstance(raw, list):
-        raise InletProgramError("inlet.sections: expected an array of tables")
+def inlet_program_from_inputs(components: Sequence[str], inputs: Mapping[str, float | InputProgram_],
+                              start_time_s: float, end_time_s: float) -> InletProgram:
+    """Sections from the generic per-input description ``inlet_concentration_<component>`` -> a number or a
+    :class:`process_models.simulator.InputProgram` (``"zoh"``: steps, ``"linear"``: ramps between knots).
+
+    Every knot of every component inside ``(start, end)`` starts a section; inside a section each component is
+    constant or linear, so the result is exact. A jump in a ``"linear"`` program is written as two knots a short
+    time apart (e.g. 1e-6 s), which becomes a short ramp section.
+    """
+    comps = tuple(components)
+    names = [f"inlet_concentration_{c}" for c in comps]
+    missing = [n for n in names if n not in inputs]
+    unknown = sorted(set(inputs) - set(names))
+    if missing or unknown:
+        raise InletProgramError(f"inlet inputs: missing {missing}, unknown {unknown}; expected {names}")
+    knots = {float(start_time_s)}
+    for spec in inputs.values():
+        if isinstance(spec, InputProgram_):
+            knots.update(t for t in spec.times_s if start_time_s < t < end_time_s)
+    starts = sorted(knots)
+    ends = starts[1:] + [float(end_time_s)]
     sections = []
-    for i, s in enumerate(raw):
-        unknown = sorted(set(s) - {"name", "start_time_s", "concentration", "slope"})
-        if unknown or "start_time_s" not in s or "concentration" not in s:
-            raise InletProgramError(f"inlet.sections[{i}]: expected keys name, start_time_s, concentration, "
-                                    f"slope (optional); unknown {unknown}")
-        sections.append(InletSection(str(s.get("name", f"section_{i}")), float(s["start_time_s"]),
-                                     tuple(float(v) for v in s["concentration"]),
-                                     tuple(float(v) for v in s.get("slope", ()))))
-    return InletProgram(tuple(components), tuple(sections), end)
+    for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        conc, slope = [], []
+        for name in names:
+            spec = inputs[name]
+            if isinstance(spec, InputProgram_):
+                va = spec.at(a)
+                if spec.interpolation == "linear":
+                    slope.append((spec.at(b) - va) / (b - a))
+                else:
+                    slope.append(0.0)
+                conc.append(va)
+            else:
+                try:
+                    conc.append(float(spec))
+                except (TypeError, ValueError) as exc:
+                    raise InletProgramError(f"inlet input '{name}': expected a number or an InputProgram, "
+                                            f"got {spec!r}") from exc
+                slope.append(0.0)
+        sections.append(InletSection(f"section_{k}", a, tuple(conc), tuple(slope)))
+    return InletProgram(comps, tuple(sections), float(end_time_s))

@@ -66,7 +66,8 @@ def _per_component(kind: str, field_name: str, values: Sequence[float], componen
         )
     for comp, v in zip(components, vals, strict=True):
         if not math.isfinite(v) or v < minimum:
-            raise IsothermError(f"{kind} isotherm: '{field_name}' of '{comp}' = {v}, expected a finite value >= {minimum}")
+            raise IsothermError(f"{kind} isotherm: '{field_name}' of '{comp}' = {v}, "
+                                f"expected a finite value >= {minimum}")
     return vals
 
 

@@ -30,9 +30,9 @@ that results can be compared at matched resolution):
 Binding is ``kinetic`` (bound concentrations are states) or ``rapid_equilibrium`` (no bound states;
 ``(I + F dq*/dc) dc/dt = transport``, see :mod:`process_models.chromatography_isotherms`).
 
-State layout (flat vectors, cell-major so the Jacobian is banded): ``bulk_concentration[cell*ncomp + comp]``,
-``pore_concentration[(cell*npar + shell)*ncomp + comp]`` (shell 0 innermost), ``bound_concentration`` like the pore
-(ED: like the bulk). Units mol/m3 (liquid) and mol/m3 solid (bound).
+States, one vector per quantity and component: ``bulk_concentration_<comp>[cell]``,
+``pore_concentration_<comp>[cell*shells + shell]`` (shell 0 innermost), ``bound_concentration_<comp>`` laid out like
+the pore (ED: like the bulk). Units mol/m3 (liquid) and mol/m3 solid (bound). Cell 0 is at the inlet.
 """
 
 from __future__ import annotations
@@ -165,12 +165,14 @@ def column_layout(spec: ColumnSpec, disc: Discretisation) -> ColumnLayout:
     shells = {TransportModel.EQUILIBRIUM_DISPERSIVE: 0, TransportModel.LUMPED_RATE_WITH_PORES: 1,
               TransportModel.GENERAL_RATE: int(disc.particle_cells)}[t]
     kinetic = BindingMode(spec.binding) is BindingMode.KINETIC
-    n, nc = int(disc.axial_cells), len(spec.components)
-    sizes = {"bulk_concentration": n * nc}
-    if shells:
-        sizes["pore_concentration"] = n * shells * nc
-    if kinetic:
-        sizes["bound_concentration"] = n * max(shells, 1) * nc
+    n = int(disc.axial_cells)
+    sizes: dict[str, int] = {}
+    for c in spec.components:
+        sizes[f"bulk_concentration_{c}"] = n
+        if shells:
+            sizes[f"pore_concentration_{c}"] = n * shells
+        if kinetic:
+            sizes[f"bound_concentration_{c}"] = n * max(shells, 1)
     return ColumnLayout(t, tuple(spec.components), n, shells, kinetic, sizes)
 
 
@@ -242,20 +244,20 @@ def _column_parameters(spec: ColumnSpec) -> list[Parameter]:
     return out
 
 
-def _split(vector: ca.SX, ncomp: int, groups: int) -> list[list[ca.SX]]:
-    """Flat ``[(cell*groups + g)*ncomp + comp]`` -> ``[g][comp]`` vectors over cells."""
-    total = vector.numel() // (ncomp * groups)
-    return [[vector[[(cell * groups + g) * ncomp + k for cell in range(total)]] for k in range(ncomp)]
-            for g in range(groups)]
+def _shell_indices(cells: int, shells: int, shell: int) -> list[int]:
+    return [cell * shells + shell for cell in range(cells)]
 
 
-def _join(parts: list[list[ca.SX]], ncomp: int) -> ca.SX:
-    groups = len(parts)
-    total = parts[0][0].numel()
-    out = ca.SX.zeros(total * groups * ncomp)
-    for g in range(groups):
-        for k in range(ncomp):
-            out[[(cell * groups + g) * ncomp + k for cell in range(total)]] = parts[g][k]
+def _split_shells(vector: ca.SX, cells: int, shells: int) -> list[ca.SX]:
+    """``[cell*shells + shell]`` -> one vector over cells per shell."""
+    return [vector[_shell_indices(cells, shells, j)] for j in range(shells)]
+
+
+def _join_shells(parts: Sequence[ca.SX], cells: int) -> ca.SX:
+    shells = len(parts)
+    out = ca.SX.zeros(cells * shells)
+    for j, part in enumerate(parts):
+        out[_shell_indices(cells, shells, j)] = part
     return out
 
 
@@ -279,14 +281,16 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
         isotherm.rapid_equilibrium_derivatives(probe, probe, ca.SX(1.0), {p.name: ca.SX(p.value) for p in iso_params},
                                                comps)  # raises for isotherms without explicit q*(c)
     parameters = tuple(_column_parameters(spec)) + iso_params
-    states = [Variable("bulk_concentration", "mol/m3", "interstitial liquid concentration per axial cell "
-                       "[cell*ncomp + comp]", size=layout.state_sizes["bulk_concentration"])]
-    if layout.shells:
-        states.append(Variable("pore_concentration", "mol/m3", "pore liquid concentration "
-                               "[(cell*shells + shell)*ncomp + comp]", size=layout.state_sizes["pore_concentration"]))
-    if layout.kinetic:
-        states.append(Variable("bound_concentration", "mol/m3", "bound concentration per m3 solid (layout as pore, "
-                               "ED: as bulk)", size=layout.state_sizes["bound_concentration"]))
+    states: list[Variable] = []
+    for c in comps:
+        states.append(Variable(f"bulk_concentration_{c}", "mol/m3", f"interstitial liquid concentration of {c} per "
+                               "axial cell (cell 0 at the inlet)", size=n))
+        if layout.shells:
+            states.append(Variable(f"pore_concentration_{c}", "mol/m3", f"pore liquid concentration of {c} "
+                                   "[cell*shells + shell], shell 0 innermost", size=n * layout.shells))
+        if layout.kinetic:
+            states.append(Variable(f"bound_concentration_{c}", "mol/m3", f"bound concentration of {c} per m3 solid "
+                                   "(layout as the pore; ED: as the bulk)", size=n * max(layout.shells, 1)))
     inputs = tuple(Input(f"inlet_concentration_{c}", "mol/m3", f"inlet concentration of {c}",
                          role=InputRole.MANIPULATED, lower=0.0) for c in comps)
     outputs = tuple(Variable(f"outlet_concentration_{c}", "mol/m3", f"outlet concentration of {c}") for c in comps)
@@ -295,24 +299,25 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
     def equations(s: Symbols) -> Equations:
         p = s.p
         h = p["column_length"] / n
-        bulk = _split(s.x["bulk_concentration"], nc, 1)[0]
+        bulk = [s.x[f"bulk_concentration_{c}"] for c in comps]
         transport = [axial_transport(bulk[k], s.u[f"inlet_concentration_{c}"], p["interstitial_velocity"],
                                      p["axial_dispersion"], h, disc) for k, c in enumerate(comps)]
         derivs: dict[str, ca.SX] = {}
         if t is TransportModel.EQUILIBRIUM_DISPERSIVE:
             phase_ratio = (1.0 - p["total_porosity"]) / p["total_porosity"]
             if layout.kinetic:
-                bound = _split(s.x["bound_concentration"], nc, 1)[0]
+                bound = [s.x[f"bound_concentration_{c}"] for c in comps]
                 rates = isotherm.binding_rates(bulk, bound, p, comps)
-                derivs["bound_concentration"] = _join([rates], nc)
+                derivs.update({f"bound_concentration_{c}": rates[k] for k, c in enumerate(comps)})
                 dbulk = [transport[k] - phase_ratio * rates[k] for k in range(nc)]
             else:
                 dbulk = isotherm.rapid_equilibrium_derivatives(bulk, transport, phase_ratio, p, comps)
-            derivs["bulk_concentration"] = _join([dbulk], nc)
+            derivs.update({f"bulk_concentration_{c}": dbulk[k] for k, c in enumerate(comps)})
             return Equations(derivs, _outlets(bulk, comps, n))
 
         shells = layout.shells
-        pore = _split(s.x["pore_concentration"], nc, shells)
+        by_comp = [_split_shells(s.x[f"pore_concentration_{c}"], n, shells) for c in comps]
+        pore = [[by_comp[k][j] for k in range(nc)] for j in range(shells)]  # [shell][comp]
         eps_c, eps_p, radius = p["column_porosity"], p["particle_porosity"], p["particle_radius"]
         if t is TransportModel.GENERAL_RATE:
             # surface concentration eliminated by flux continuity over the outer half shell:
@@ -323,8 +328,8 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
                     for k, c in enumerate(comps)]
         else:
             film = [p[f"film_diffusion_{c}"] * (bulk[k] - pore[shells - 1][k]) for k, c in enumerate(comps)]
-        dbulk = [transport[k] - (1.0 - eps_c) / eps_c * 3.0 / radius * film[k] for k in range(nc)]
-        derivs["bulk_concentration"] = _join([dbulk], nc)
+        for k, c in enumerate(comps):
+            derivs[f"bulk_concentration_{c}"] = transport[k] - (1.0 - eps_c) / eps_c * 3.0 / radius * film[k]
         dr = radius / shells
         particle_transport: list[list[ca.SX]] = []
         for j in range(shells):
@@ -341,14 +346,17 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
             particle_transport.append(row)
         phase_ratio = (1.0 - eps_p) / eps_p
         if layout.kinetic:
-            bound = _split(s.x["bound_concentration"], nc, shells)
-            rates = [isotherm.binding_rates(pore[j], bound[j], p, comps) for j in range(shells)]
-            derivs["bound_concentration"] = _join(rates, nc)
+            bound_by_comp = [_split_shells(s.x[f"bound_concentration_{c}"], n, shells) for c in comps]
+            rates = [isotherm.binding_rates(pore[j], [bound_by_comp[k][j] for k in range(nc)], p, comps)
+                     for j in range(shells)]
+            for k, c in enumerate(comps):
+                derivs[f"bound_concentration_{c}"] = _join_shells([rates[j][k] for j in range(shells)], n)
             dpore = [[particle_transport[j][k] - phase_ratio * rates[j][k] for k in range(nc)] for j in range(shells)]
         else:
             dpore = [isotherm.rapid_equilibrium_derivatives(pore[j], particle_transport[j], phase_ratio, p, comps)
                      for j in range(shells)]
-        derivs["pore_concentration"] = _join(dpore, nc)
+        for k, c in enumerate(comps):
+            derivs[f"pore_concentration_{c}"] = _join_shells([dpore[j][k] for j in range(shells)], n)
         return Equations(derivs, _outlets(bulk, comps, n))
 
     return ModelDeclaration(
@@ -378,48 +386,33 @@ def column_initial_state(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discreti
     nc = layout.ncomp
     if len(liquid) != nc or (bound is not None and len(bound) != nc):
         raise ColumnError(f"initial state: liquid/bound need {nc} values (components {list(layout.components)})")
-    liq = np.asarray(liquid, dtype=float)
-    out = {"bulk_concentration": np.tile(liq, layout.axial_cells)}
-    if layout.shells:
-        out["pore_concentration"] = np.tile(liq, layout.axial_cells * layout.shells)
+    q: list[float] | None = None
     if layout.kinetic:
-        q = np.asarray(bound if bound is not None else isotherm.equilibrium_bound(list(liq), layout.components))
-        out["bound_concentration"] = np.tile(q, layout.axial_cells * max(layout.shells, 1))
+        q = list(bound) if bound is not None else isotherm.equilibrium_bound([float(v) for v in liquid],
+                                                                            layout.components)
+    out: dict[str, np.ndarray] = {}
+    for k, c in enumerate(layout.components):
+        for name, size in layout.state_sizes.items():
+            if name == f"bulk_concentration_{c}" or name == f"pore_concentration_{c}":
+                out[name] = np.full(size, float(liquid[k]))
+            elif name == f"bound_concentration_{c}" and q is not None:
+                out[name] = np.full(size, float(q[k]))
     return out
 
 
 def cell_major_order(layout: ColumnLayout, state_slices: Mapping[str, slice]) -> np.ndarray:
     """Permutation of the flat state vector that groups every axial cell's unknowns (bulk, then per shell pore and
-    bound) together: ``x[order]`` has a block-banded Jacobian, which keeps the sparse LU of the implicit
-    integrator cheap (the declaration keeps one named vector per quantity)."""
-    nc, n, shells = layout.ncomp, layout.axial_cells, layout.shells
-    bulk = state_slices["bulk_concentration"].start
-    pore = state_slices["pore_concentration"].start if shells else None
-    bound = state_slices["bound_concentration"].start if layout.kinetic else None
+    bound of every component) together: ``x[order]`` has a block-banded Jacobian, which keeps the sparse LU of the
+    implicit integrator cheap (the declaration keeps one named vector per quantity and component)."""
+    comps, n, shells = layout.components, layout.axial_cells, layout.shells
     order: list[int] = []
     for cell in range(n):
-        order += [bulk + cell * nc + k for k in range(nc)]
-        if not shells and bound is not None:
-            order += [bound + cell * nc + k for k in range(nc)]
+        order += [state_slices[f"bulk_concentration_{c}"].start + cell for c in comps]
+        if not shells and layout.kinetic:
+            order += [state_slices[f"bound_concentration_{c}"].start + cell for c in comps]
         for j in range(shells):
-            base = (cell * shells + j) * nc
-            for k in range(nc):
-                order.append(pore + base + k)
-                if bound is not None:
-                    order.append(bound + base + k)
+            for c in comps:
+                order.append(state_slices[f"pore_concentration_{c}"].start + cell * shells + j)
+                if layout.kinetic:
+                    order.append(state_slices[f"bound_concentration_{c}"].start + cell * shells + j)
     return np.asarray(order, dtype=int)
-
-
-def state_profiles(layout: ColumnLayout, name: str, values: np.ndarray) -> np.ndarray:
-    """Reshape a state (``(size,)`` or ``(size, n_times)``) to ``(cells, shells, ncomp[, n_times])`` (ED/bulk:
-    shells = 1)."""
-    groups = layout.shells if name == "pore_concentration" or (name == "bound_concentration" and layout.shells) else 1
-    arr = np.asarray(values)
-    if arr.ndim == 2:
-        return arr.reshape(layout.axial_cells, groups, layout.ncomp, arr.shape[1])
-    return arr.reshape(layout.axial_cells, groups, layout.ncomp)
-
-
-def parameters_mapping(declaration: ModelDeclaration) -> Mapping[str, float]:
-    """Default parameter values by name (a convenience for reports)."""
-    return {p.name: p.value for p in declaration.parameters}

@@ -151,13 +151,20 @@ def crystallizer_model(options: Mapping[str, Any]) -> ModelDeclaration:
         return crystallizer_moments_model(overrides, thermal_mode=thermal_mode, parameter_set=set_name)
     if resolution == "population_balance":
         return crystallizer_population_balance_model(
-            overrides, n_bins=options.get("n_bins", 200), size_max=float(options.get("size_max", 1e-3)),
-            size_min=float(options.get("size_min", 0.0)), thermal_mode=thermal_mode,
+            overrides, n_bins=options.get("n_bins", 200), size_max=_number_option(options, "size_max", 1e-3),
+            size_min=_number_option(options, "size_min", 0.0), thermal_mode=thermal_mode,
             limiter=str(options.get("limiter", "van_leer")), parameter_set=set_name,
         )
     raise CrystallizerOptionError(
         f"crystallizer option 'resolution' = {resolution!r}; expected one of {list(RESOLUTIONS)}"
     )
+
+
+def _number_option(options: Mapping[str, Any], key: str, default: float) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CrystallizerOptionError(f"crystallizer option '{key}' = {value!r}; expected a number (m)")
+    return float(value)
 
 
 def _solvent_mass(options: Mapping[str, Any], overrides: Mapping[str, Any], set_name: str) -> float | None:

@@ -114,6 +114,7 @@ def cadet_input(case: Any) -> dict[str, Any]:
     spec, iso, disc = col.spec, col.isotherm, col.discretisation
     ncomp = len(col.components)
     transport = TransportModel(spec.transport)
+    initial = case.uniform_initial()
     area = 1.0e-4  # m2; any value: the flow rate below gives the case's interstitial velocity
     unit: dict[str, Any] = {
         "ncomp": ncomp,
@@ -122,8 +123,10 @@ def cadet_input(case: Any) -> dict[str, Any]:
         "velocity": 1.0,  # direction only: with CROSS_SECTION_AREA set, CADET derives u from the flow rate
         "cross_section_area": area,
         "nbound": [1] * ncomp,
-        "init_c": list(case.initial_liquid),
+        "init_c": list(initial["bulk"]),
     }
+    if "pore" in initial:
+        unit["init_cp"] = list(initial["pore"])
     if transport is TransportModel.EQUILIBRIUM_DISPERSIVE:
         unit["unit_type"] = "LUMPED_RATE_MODEL_WITHOUT_PORES"
         unit["total_porosity"] = spec.total_porosity
@@ -138,10 +141,9 @@ def cadet_input(case: Any) -> dict[str, Any]:
         if transport is TransportModel.GENERAL_RATE:
             unit["par_diffusion"] = list(spec.pore_diffusion_m2_per_s)
             unit["par_surfdiffusion"] = [0.0] * ncomp
-    bound = case.initial_bound
-    if bound is None:
-        bound = tuple(iso.equilibrium_bound(list(case.initial_liquid), col.components))
-    unit["init_q"] = list(bound)
+    liquid_phase = initial.get("pore", initial["bulk"])
+    unit["init_q"] = list(initial["bound"]) if "bound" in initial else list(
+        iso.equilibrium_bound(list(liquid_phase), col.components))
     kinetic = BindingMode(spec.binding) is BindingMode.KINETIC
     if isinstance(iso, LinearIsotherm):
         unit["adsorption_model"] = "LINEAR"

@@ -9,6 +9,7 @@ import pytest
 
 from controllers import (
     ControlMode,
+    Discretization,
     HorizonMode,
     ManipulatedInput,
     NmpcConfig,
@@ -146,3 +147,15 @@ def test_configuration_errors_name_the_offending_key():
     with pytest.raises(NmpcConfigError, match="non-finite"):
         mpc.step(0.0, {"temperature": math.nan}, {"jacket_temperature": 300.0}, {"temperature_celsius": 40.0},
                  disturbances=AMBIENT)
+
+
+def test_direct_collocation_tracks_like_multiple_shooting():
+    model = thermal_tank()
+    mpc = NonlinearMpc(model, _tank_config(discretization=Discretization.COLLOCATION, collocation_degree=3))
+    results, final_k = _closed_loop(mpc, model, 60, reference=45.0)
+    assert final_k - 273.15 == pytest.approx(45.0, abs=0.3)
+    shooting = NonlinearMpc(model, _tank_config(substeps=4)).step(
+        0.0, {"temperature": 293.15}, {"jacket_temperature": 300.0}, {"temperature_celsius": 45.0},
+        disturbances=AMBIENT)
+    np.testing.assert_allclose(results[0].trajectory.outputs["temperature_celsius"],
+                               shooting.trajectory.outputs["temperature_celsius"], atol=0.05)

@@ -7,6 +7,7 @@ import pytest
 from hil.plant import make_plant
 
 CRYSTALLIZER_QUIET = {
+    "plant_model": "standin",
     "temperature_noise_std_c": 0.0, "jacket_temperature_noise_std_c": 0.0,
     "solute_concentration_noise_std_kg_per_m3": 0.0, "chord_count_rate_noise_std": 0.0,
     "mean_chord_length_noise_std_um": 0.0,

@@ -45,3 +45,13 @@ async def test_serve_with_broken_config_reports_errors_and_does_not_listen(tmp_p
     assert f"{broken}: units.feed_tank.tags.agitator_power.unit: got 'kilowatt'" in err
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "nothing may listen on the endpoint"
+
+
+def test_simulate_command_writes_csv_with_units(tmp_path, capsys):
+    from twin_server.cli import main
+
+    out = tmp_path / "tank.csv"
+    assert main(["simulate", str(REPO / "examples" / "cases" / "mixing_tank.toml"), "--out", str(out), "--quiet"]) == 0
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[0] == "time [s]" and "temperature [K]" in header and "level [m]" in header
+    assert "final state" in capsys.readouterr().out
