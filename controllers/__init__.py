@@ -2,6 +2,7 @@
 write to a PLC."""
 
 from controllers.commands import ControlMode, SetpointCommand
+from controllers.crystallization import CrystallizationObjective, crystallizer_nmpc_config, linear_cooling_recipe
 from controllers.nmpc import (
     Discretization,
     EconomicTerm,
@@ -29,6 +30,7 @@ from controllers.supervisor import (
 
 __all__ = [
     "ControlMode",
+    "CrystallizationObjective",
     "Discretization",
     "EconomicTerm",
     "Fallback",
@@ -52,4 +54,6 @@ __all__ = [
     "SupervisorError",
     "SupervisorEvent",
     "TerminalTarget",
+    "crystallizer_nmpc_config",
+    "linear_cooling_recipe",
 ]

@@ -1,12 +1,13 @@
-"""Nonlinear model-predictive control (multiple shooting, casadi + IPOPT) on any declared model.
+"""Nonlinear model-predictive control (casadi + IPOPT) on any declared model.
 
-Formulation (direct multiple shooting, H. G. Bock & K. J. Plitt, IFAC 1984; see also J. B. Rawlings,
-D. Q. Mayne, M. M. Diehl, *Model Predictive Control: Theory, Computation and Design*, 2nd ed., 2017, ch. 8):
+Formulation (direct multiple shooting, H. G. Bock & K. J. Plitt, IFAC 1984; direct collocation, L. T. Biegler,
+*Nonlinear Programming*, SIAM 2010, ch. 10; see also J. B. Rawlings, D. Q. Mayne, M. M. Diehl, *Model Predictive
+Control: Theory, Computation and Design*, 2nd ed., 2017, ch. 8):
 
-* N control intervals with piecewise-constant manipulated inputs; each interval integrated by fixed-step RK4
-  (``substeps`` steps) of the declared right-hand side; continuity (defect) constraints between intervals.
-  States are scaled by ``max(|x0|, state_scale)`` (a parameter of the NLP) so moments spanning 1e-3..1e12
-  remain well conditioned.
+* N control intervals with piecewise-constant manipulated inputs. ``MULTIPLE_SHOOTING`` (default): each interval
+  integrated by fixed-step RK4 (``substeps`` steps) of the declared right-hand side, continuity constraints between
+  intervals. ``COLLOCATION``: Radau IIA collocation states per interval are NLP variables. States are scaled by
+  ``max(|x0|, state_scale)`` (a parameter of the NLP) so moments spanning 1e-3..1e12 remain well conditioned.
 * Horizon: ``RECEDING`` (N intervals of one sample period) or ``SHRINKING`` (batch processes: the first interval
   is one sample period, the other N-1 split the time left to ``batch_end_s`` evenly, so the terminal target is
   always at batch end and the problem size never changes).
@@ -17,7 +18,8 @@ D. Q. Mayne, M. M. Diehl, *Model Predictive Control: Theory, Computation and Des
 
 The NLP is built once, parametric in current state, state scales, last inputs, model parameters, time, interval
 lengths, references and disturbance inputs; :meth:`NonlinearMpc.step` costs one IPOPT solve, warm-started from
-the previous solution shifted by one interval.
+the previous primal-dual solution (shifted by one interval for a receding horizon; as is for a shrinking one,
+whose nodes stay at the same fractions of the remaining batch). A failed warm-started solve is retried once cold.
 """
 
 from __future__ import annotations
@@ -255,11 +257,9 @@ class NonlinearMpc:
         m, c = self.model, self.config
         n, nx, ns = c.horizon, m.nx, c.substeps
         self._mv_names = [mi.name for mi in c.inputs]
-        self._mv_index = [m.input_slices[nm].start for nm in self._mv_names]
         self._dv_names = [i.name for i in m.declaration.inputs if i.name not in self._mv_names]
         nmv = len(self._mv_names)
         ndv = sum(i.size for i in m.declaration.inputs if i.name in self._dv_names)
-        self._ndv = ndv
         self._ref_names = [f"track:{t.output}" for t in c.tracking] + [f"terminal:{t.output}"
                                                                       for t in c.terminal_targets]
         # integrator over one interval of (parametric) length dt: RK4 with ns substeps
@@ -286,8 +286,6 @@ class NonlinearMpc:
         P_ref = ca.SX.sym("ref", len(self._ref_names))
         P_dv = ca.SX.sym("dv", ndv)
         params = ca.vertcat(P_x0, P_sx, P_uprev, P_p, P_t0, P_dt, P_ref, P_dv)
-        self._param_layout = [("x0", nx), ("x_scale", nx), ("u_prev", nmv), ("p", m.np), ("t0", 1), ("dt", n),
-                              ("ref", len(self._ref_names)), ("dv", ndv)]
 
         # decision variables: scaled states Z_1..Z_N, scaled inputs V_0..V_{N-1}, slacks
         Z = ca.SX.sym("Z", nx, n)

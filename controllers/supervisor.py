@@ -139,7 +139,11 @@ class _InputState:
 
 
 class Supervisor:
-    """Turns the active mode's requests into guarded setpoint commands (one per configured input per update)."""
+    """Turns the active mode's requests into guarded setpoint commands (one per configured input per update).
+
+    ``initial_setpoints``: the values in force now (must lie inside the limits); ``start_time_s``: when they were
+    written (s) — the first update may move them by ``max_rate_per_s`` x (its time - ``start_time_s``).
+    """
 
     def __init__(self, config: SupervisorConfig, initial_setpoints: Mapping[str, float],
                  mode: ControlMode = ControlMode.MANUAL, start_time_s: float = 0.0) -> None:

@@ -142,9 +142,10 @@ class _Validator:
         self.errors.append(f"{self.path}: {key}: got {got!r}, expected {expected}")
 
     def unknown_keys(self, where: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-        for key in table:
+        for key, value in table.items():
             if key not in allowed:
-                self.error(f"{where}.{key}" if where else key, "(unknown key)", f"one of {', '.join(allowed)}")
+                self.errors.append(f"{self.path}: {f'{where}.{key}' if where else key}: got {value!r} (unknown key), "
+                                   f"expected one of {', '.join(allowed)}")
 
     def table(self, data: Mapping[str, Any], key: str, required: bool) -> dict[str, Any]:
         value = data.get(key)
@@ -273,7 +274,7 @@ class _Validator:
             end = self.number(f, where, "end_s", minimum=0.0)
             if math.isfinite(start) and math.isfinite(end) and end <= start:
                 self.error(f"{where}.end_s", end, f"> start_s ({start:g})")
-            if math.isfinite(end) and math.isfinite(duration) and end > duration:
+            if math.isfinite(end) and duration > 0 and end > duration:
                 self.error(f"{where}.end_s", end, f"<= scenario.batch_duration_s ({duration:g})")
             tag = f.get("tag")
             if kind == FaultKind.MEASUREMENT_DROPOUT.value:

@@ -11,6 +11,8 @@ A *case file* (``examples/cases/chromatography_*.toml``) is a generic case file 
                       particle_porosity, particle_radius_m, film_diffusion_m_per_s, pore_diffusion_m2_per_s
     [model.isotherm]  kind = "linear" | "langmuir" | "sma" and its values (see chromatography_isotherms)
     [model.discretisation]  axial_cells, particle_cells, weno_order
+    [model.detector]  uv_absorptivity_m2_per_mol, uv_path_length_m, molar_conductivity_s_m2_per_mol,
+                      viscosity_pa_s (optional; see chromatography_detectors)
     [initial_state]   bulk_concentration_<c>, pore_concentration_<c>, bound_concentration_<c> (number or list)
     [inputs.inlet_concentration_<c>]  value, or times_s + values + interpolation ("zoh" steps, "linear" ramps)
 
@@ -25,6 +27,7 @@ The generic :func:`process_models.simulator.simulate` works on the same compiled
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import time
 import tomllib
@@ -36,6 +39,7 @@ from typing import Any
 import casadi as ca
 import numpy as np
 
+from process_models.chromatography_detectors import detector_from_mapping
 from process_models.chromatography_inlet import InletProgram, inlet_program_from_inputs
 from process_models.chromatography_isotherms import AnyIsotherm, isotherm_from_mapping
 from process_models.chromatography_transport import (
@@ -149,6 +153,10 @@ def column_from_options(options: Mapping[str, Any], where: str = "chromatography
         if key in col:
             col[key] = tuple(col[key])
     try:
+        if "detector" in col:
+            if not isinstance(col["detector"], Mapping):
+                raise ChromatographyCaseError(f"{where}: 'detector' must be a table")
+            col["detector"] = detector_from_mapping(col["detector"])
         spec = ColumnSpec(**col)
         isotherm = isotherm_from_mapping(iso_table, spec.components)
         disc = Discretisation(**disc_table)
@@ -335,6 +343,7 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
         p = model.pack_parameters(parameters)
     except DeclarationError as exc:
         raise SimulationError(f"simulate_column(model '{model.declaration.name}'): {exc}") from exc
+    label = re.sub(r"\W", "_", model.declaration.name)
     order = cell_major_order(column.layout, model.state_slices)
     dae = _section_dae(model, len(column.components), order)
     opts = {"abstol": atol, "reltol": rtol, "max_num_steps": 500000, "disable_internal_warnings": True}
@@ -350,7 +359,7 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
             continue
         inside = times[done:][times[done:] <= b + tol]
         grid = np.unique(np.concatenate([inside, [b]])) if (inside.size == 0 or inside[-1] < b - tol) else inside
-        integ = ca.integrator(f"{model.declaration.name}_section{k}", "cvodes", dae, t_now, list(grid), opts)
+        integ = ca.integrator(f"{label}_section{k}", "cvodes", dae, t_now, list(grid), opts)
         q = np.concatenate([p, section.concentration, section.slopes(), [a]])
         try:
             zf = np.asarray(integ(x0=x[order], p=q)["xf"], dtype=float).reshape(model.nx, grid.size)

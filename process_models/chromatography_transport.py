@@ -38,6 +38,7 @@ the pore (ED: like the bulk). Units mol/m3 (liquid) and mol/m3 solid (bound). Ce
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -45,6 +46,12 @@ from enum import Enum
 import casadi as ca
 import numpy as np
 
+from process_models.chromatography_detectors import (
+    DetectorSpec,
+    detector_outputs,
+    detector_parameters,
+    detector_variables,
+)
 from process_models.chromatography_isotherms import AnyIsotherm, check_component_names
 from process_models.declaration import (
     DeclarationError,
@@ -79,7 +86,8 @@ class ColumnSpec:
 
     ``column_porosity``: interstitial porosity eps_c (LRMP, GRM). ``total_porosity``: eps_t (ED only).
     ``particle_porosity`` eps_p, ``particle_radius_m`` r_p, ``film_diffusion_m_per_s`` k_f (LRMP, GRM),
-    ``pore_diffusion_m2_per_s`` D_p (GRM).
+    ``pore_diffusion_m2_per_s`` D_p (GRM). ``detector``: UV / conductivity / viscosity constants for the
+    measured outputs (see :mod:`process_models.chromatography_detectors`).
     """
 
     transport: TransportModel
@@ -94,9 +102,11 @@ class ColumnSpec:
     film_diffusion_m_per_s: tuple[float, ...] = ()
     pore_diffusion_m2_per_s: tuple[float, ...] = ()
     binding: BindingMode = BindingMode.KINETIC
+    detector: DetectorSpec = DetectorSpec()
 
     def check(self) -> None:
         check_component_names(self.components)
+        self.detector.check(self.components)
         t = TransportModel(self.transport)
         positive = {"length_m": self.length_m, "interstitial_velocity_m_per_s": self.interstitial_velocity_m_per_s}
         if t is TransportModel.EQUILIBRIUM_DISPERSIVE:
@@ -268,6 +278,8 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
     Inputs: ``inlet_concentration_<component>`` (mol/m3). Outputs: ``outlet_concentration_<component>`` (mol/m3,
     the last axial cell). Parameters: column/transport parameters plus the isotherm's (see the modules).
     """
+    if not re.fullmatch(r"[A-Za-z](?:_?[A-Za-z0-9])*", name):
+        raise ColumnError(f"model name {name!r}: expected a letter, then letters, digits and single underscores")
     spec.check()
     t = TransportModel(spec.transport)
     disc.check(t)
@@ -280,7 +292,8 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
         probe = [ca.SX.sym("c") for _ in comps]
         isotherm.rapid_equilibrium_derivatives(probe, probe, ca.SX(1.0), {p.name: ca.SX(p.value) for p in iso_params},
                                                comps)  # raises for isotherms without explicit q*(c)
-    parameters = tuple(_column_parameters(spec)) + iso_params
+    with_pressure = t is not TransportModel.EQUILIBRIUM_DISPERSIVE
+    parameters = tuple(_column_parameters(spec)) + iso_params + tuple(detector_parameters(spec.detector, comps))
     states: list[Variable] = []
     for c in comps:
         states.append(Variable(f"bulk_concentration_{c}", "mol/m3", f"interstitial liquid concentration of {c} per "
@@ -293,7 +306,8 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
                                    "(layout as the pore; ED: as the bulk)", size=n * max(layout.shells, 1)))
     inputs = tuple(Input(f"inlet_concentration_{c}", "mol/m3", f"inlet concentration of {c}",
                          role=InputRole.MANIPULATED, lower=0.0) for c in comps)
-    outputs = tuple(Variable(f"outlet_concentration_{c}", "mol/m3", f"outlet concentration of {c}") for c in comps)
+    outputs = tuple(Variable(f"outlet_concentration_{c}", "mol/m3", f"outlet concentration of {c}")
+                    for c in comps) + detector_variables(with_pressure)
     faces, volume_factor = shell_geometry(max(layout.shells, 1))
 
     def equations(s: Symbols) -> Equations:
@@ -313,7 +327,7 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
             else:
                 dbulk = isotherm.rapid_equilibrium_derivatives(bulk, transport, phase_ratio, p, comps)
             derivs.update({f"bulk_concentration_{c}": dbulk[k] for k, c in enumerate(comps)})
-            return Equations(derivs, _outlets(bulk, comps, n))
+            return Equations(derivs, _outlets(bulk, comps, n, p, with_pressure))
 
         shells = layout.shells
         by_comp = [_split_shells(s.x[f"pore_concentration_{c}"], n, shells) for c in comps]
@@ -357,7 +371,7 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
                      for j in range(shells)]
         for k, c in enumerate(comps):
             derivs[f"pore_concentration_{c}"] = _join_shells([dpore[j][k] for j in range(shells)], n)
-        return Equations(derivs, _outlets(bulk, comps, n))
+        return Equations(derivs, _outlets(bulk, comps, n, p, with_pressure))
 
     return ModelDeclaration(
         name=name,
@@ -374,8 +388,12 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
     )
 
 
-def _outlets(bulk: Sequence[ca.SX], comps: Sequence[str], n: int) -> dict[str, ca.SX]:
-    return {f"outlet_concentration_{c}": bulk[k][n - 1] for k, c in enumerate(comps)}
+def _outlets(bulk: Sequence[ca.SX], comps: Sequence[str], n: int, p: Mapping[str, ca.SX],
+             with_pressure: bool) -> dict[str, ca.SX]:
+    outlet = [bulk[k][n - 1] for k in range(len(comps))]
+    out = {f"outlet_concentration_{c}": outlet[k] for k, c in enumerate(comps)}
+    out.update(detector_outputs(outlet, p, comps, with_pressure))
+    return out
 
 
 def column_initial_state(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisation,

@@ -12,12 +12,12 @@ Potassium dihydrogen phosphate (KDP, KH2PO4) in water
 ------------------------------------------------------
 Kinetics and solubility as tabulated for the KDP example of
 
-* S. Gunawan, I. Fusman, R. D. Braatz, "High resolution algorithms for multidimensional population
-  balance equations", AIChE J. 50 (2004) 2738-2749, Table 1, which takes them from
+* R. Gunawan, I. Fusman, R. D. Braatz, "High resolution algorithms for multidimensional population
+  balance equations", AIChE J. 50 (2004) 2738-2749, doi:10.1002/aic.10228, Table 1, which takes them from
 * R. Gunawan, D. L. Ma, M. Fujiwara, R. D. Braatz, "Identification of kinetic parameters in
   multidimensional crystallization processes", Int. J. Mod. Phys. B 16 (2002) 367-374; the same set is used in
   D. L. Ma, D. K. Tafti, R. D. Braatz, "High-resolution simulation of multidimensional crystal growth",
-  Ind. Eng. Chem. Res. 41 (2002) 6217-6223:
+  Ind. Eng. Chem. Res. 41 (2002) 6217-6223, doi:10.1021/ie010680u:
 
   - solubility ``c_sat = 9.3027e-5 T^2 - 9.7629e-5 T + 0.2087`` g/g water, T in degC;
   - growth along the first internal coordinate ``G1 = 12.21 S^1.48`` um/s;
@@ -29,6 +29,18 @@ Reduction to one internal coordinate (a deviation from the 2-D source): the mode
 crystals are treated as cubes of edge ``L`` (``kv = 1``) growing with the first-coordinate law ``G1``;
 the second-coordinate law (``G2 = 100.75 S^1.74`` um/s) is not used. The source kinetics are
 temperature independent (``E_g = 0``).
+
+Verification status (checked 2026-11 against what could be read; see tests/process_models/
+test_crystallizer_published.py):
+
+* first author corrected to R. (Rudiyanto) Gunawan (was "S. Gunawan"); DOIs added;
+* crystal density 2338 kg/m3: agrees with the handbook density of KH2PO4, 2.338 g/cm3 (as quoted in the
+  "Monopotassium phosphate" data box of Wikipedia);
+* solubility basis: the polynomial gives 0.244 g/g at 20 degC, within 8 % of the handbook solubility
+  22.6 g/100 mL water at 20 degC (same data box); read as g per g *solution* it would be 42 % off, so the
+  per-kg-water basis used here is the consistent reading;
+* kinetic constants (12.21, 1.48, 7.49e-8, 2.04) and the polynomial coefficients: NOT verified against the
+  text of the papers, which could not be consulted; they are kept as the colleague recorded them.
 
 Values without a literature source are marked "illustrative" (thermal lag of a pilot vessel, smoothing
 width); they are engineering choices, not measurements.
@@ -43,9 +55,11 @@ from dataclasses import dataclass
 from process_models.declaration import Parameter
 
 KDP_SOURCE = (
-    "Gunawan, Fusman & Braatz, AIChE J. 50 (2004) 2738, Table 1 (from Gunawan, Ma, Fujiwara & Braatz, "
-    "Int. J. Mod. Phys. B 16 (2002) 367); also Ma, Tafti & Braatz, Ind. Eng. Chem. Res. 41 (2002) 6217"
+    "R. Gunawan, Fusman & Braatz, AIChE J. 50 (2004) 2738, doi:10.1002/aic.10228, Table 1 (from Gunawan, Ma, "
+    "Fujiwara & Braatz, Int. J. Mod. Phys. B 16 (2002) 367); also Ma, Tafti & Braatz, Ind. Eng. Chem. Res. 41 "
+    "(2002) 6217, doi:10.1021/ie010680u"
 )
+KDP_HANDBOOK = "KH2PO4 handbook data (Wikipedia 'Monopotassium phosphate' data box): density 2.338 g/cm3"
 ILLUSTRATIVE = "illustrative engineering value (no literature source)"
 
 
@@ -99,6 +113,7 @@ def _kdp() -> CrystallizerParameterSet:
         sources[name] = KDP_SOURCE + " (mechanism absent from the source: off / neutral value)"
     for name in ("heat_transfer_rate_constant", "crystallization_temperature_rise", "supersaturation_smoothing"):
         sources[name] = ILLUSTRATIVE
+    sources["crystal_density"] = f"{KDP_SOURCE}; agrees with {KDP_HANDBOOK}"
     sources["solvent_density"] = "water at 25 degC (IAPWS-95: 997.05 kg/m3)"
     sources["solvent_mass"] = "batch size: set per unit (factory option 'volume_m3' or 'solvent_mass_kg')"
     sources["volume_shape_factor"] = "cube of edge L (1-D reduction of the 2-D KDP model, see module docstring)"

@@ -181,6 +181,13 @@ class ExtendedKalmanFilter:
         return self._estimate({}, ())
 
     @property
+    def mean(self) -> np.ndarray:
+        """Current estimate of [states; estimated parameters] as one flat vector (SI units)."""
+        self._require_initialized()
+        assert self._z is not None
+        return self._z.copy()
+
+    @property
     def covariance(self) -> np.ndarray:
         """Full covariance of [states; estimated parameters] in SI units."""
         self._require_initialized()

@@ -84,6 +84,8 @@ class UnitConfig:
     plant: Mapping[str, Any]
     connection: ModbusConnection
     tags: tuple[TagSpec, ...]
+    control: Mapping[str, Any] = field(default_factory=dict)
+    """``[units.<unit>.control]``: estimator/NMPC/supervisor options (validated per kind); empty = no control loop."""
 
     def tag(self, name: str) -> TagSpec:
         for t in self.tags:
@@ -214,7 +216,8 @@ def _show(value: object) -> str:
 
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
              "word_order", "scale", "offset", "write_limits", "max_rate"}
-_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags"}
+_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control"}
+CONTROLLED_KINDS = ("crystallizer",)
 _PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 
@@ -288,6 +291,19 @@ def _check_overlaps(c: _Collector, unit: str, tags: list[TagSpec]) -> None:
                       f"no overlap with tag '{a.name}' ({table.value} {a.address}..{a.end_address - 1})")
 
 
+def _check_control(c: _Collector, kind: str, prefix: str, control: Mapping[str, Any], tags: set[str]) -> None:
+    """Validate a unit's control table with its kind's option parser (imported only when a line has one)."""
+    if kind not in CONTROLLED_KINDS:
+        c.add(prefix, f"a control table on a {kind} unit",
+              "control only on units of kind " + ", ".join(CONTROLLED_KINDS))
+        return
+    from twin_server.crystallizer_control import parse_options
+
+    _, issues = parse_options(control, prefix, tags)
+    for key, got, expected in issues:
+        c.add(key, got, expected)
+
+
 def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     prefix = f"units.{name}"
     if not isinstance(raw, Mapping):
@@ -321,12 +337,15 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     if raw_tags and not tags and not c.issues:
         c.add(f"{prefix}.tags", "no usable tags", "at least one tag")
     _check_overlaps(c, name, tags)
+    control = c.table(raw, f"{prefix}.control", required=False)
+    if control and kind is not None:
+        _check_control(c, kind, f"{prefix}.control", control, {t.name for t in tags})
     if kind is None or protocol is None:
         return None
     return UnitConfig(
         name=name, kind=kind, description=description, model=dict(model), plant=dict(plant),
         connection=ModbusConnection(host=host, port=port, unit_id=unit_id, timeout_s=timeout_s),
-        tags=tuple(tags),
+        tags=tuple(tags), control=dict(control),
     )
 
 

@@ -114,13 +114,11 @@ class ControlNodes:
                 raise RuntimeError(f"could not create control node {it.RequestedNewNodeId}: {res.StatusCode}")
         control = self._server.get_node(self.object_id)
 
-        async def start(_parent: ua.NodeId) -> list[ua.Variant]:
-            await on_start_batch()
-            return []
+        async def start(_parent: ua.NodeId) -> list[ua.Variant] | ua.StatusCode:
+            return await _call_status(on_start_batch)
 
-        async def stop(_parent: ua.NodeId) -> list[ua.Variant]:
-            await on_stop_batch()
-            return []
+        async def stop(_parent: ua.NodeId) -> list[ua.Variant] | ua.StatusCode:
+            return await _call_status(on_stop_batch)
 
         await control.add_method(self.node_id("StartBatch"), "StartBatch", start, [], [])
         await control.add_method(self.node_id("StopBatch"), "StopBatch", stop, [], [])
@@ -133,3 +131,12 @@ class ControlNodes:
             self.node_id(name), ua.AttributeIds.Value,
             ua.DataValue(variant, StatusCode=ua.StatusCode(status), SourceTimestamp=now, ServerTimestamp=now),
         )
+
+
+async def _call_status(action: Callable[[], Awaitable[None]]) -> list[ua.Variant] | ua.StatusCode:
+    """Run a method's action; a refusal (``UaStatusCodeError``) becomes the call's Bad status."""
+    try:
+        await action()
+    except ua.UaStatusCodeError as exc:
+        return ua.StatusCode(exc.code)
+    return []

@@ -9,6 +9,8 @@ from asyncua import Server, ua
 
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.config import LineConfig
+from twin_server.control_loop import UnitControlLoop
+from twin_server.control_nodes import ControlNodes
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.write_guard import GuardedAttributeService
 
@@ -38,6 +40,7 @@ class TwinServer:
         self._server: Server | None = None
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
+        self.control_loops: dict[str, UnitControlLoop] = {}
 
     @property
     def server(self) -> Server:
@@ -56,16 +59,39 @@ class TwinServer:
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
-        server.iserver.attribute_service = GuardedAttributeService(
-            server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint,
-        )
+        guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint)
+        server.iserver.attribute_service = guard
+        for unit in self.config.units:
+            if unit.control:
+                loop = await self._build_control_loop(server, unit.name)
+                guard.handlers.update(loop.writable_handlers)
+                self.control_loops[unit.name] = loop
         await server.start()
         self._server = server
         await self.runtime.start()
+        for loop in self.control_loops.values():
+            await loop.start()
         log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
                  len(self.config.units), len(self.space.tag_nodes))
 
+    async def _build_control_loop(self, server: Server, unit_name: str) -> UnitControlLoop:
+        from twin_server.crystallizer_control import build_crystallizer_plan
+
+        assert self.space is not None and self.runtime is not None
+        unit = self.config.unit(unit_name)
+        plan = build_crystallizer_plan(unit.model, unit.control, f"units.{unit.name}.control",
+                                       {t.name for t in unit.tags})
+        nodes = ControlNodes(server, self.space.namespace_index, self.config.name, unit.name,
+                             self.space.unit_nodes[unit.name])
+        loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)
+        await loop.build_nodes()
+        log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
+                 plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
+        return loop
+
     async def stop(self) -> None:
+        for loop in self.control_loops.values():
+            await loop.stop()
         if self.runtime is not None:
             await self.runtime.stop()
         if self._server is not None:

@@ -28,6 +28,9 @@ log = logging.getLogger("linetwin.audit")
 SetpointWriter = Callable[[str, str, float], Awaitable[None]]
 """``(unit, tag, value)`` → writes to the PLC, raises :class:`WriteRefused`."""
 
+WriteHandler = Callable[[ua.Variant], Awaitable[ua.StatusCode]]
+"""A writable non-tag node (control mode, targets): validates, applies, updates its node, returns the status."""
+
 _INTERNAL_ADMIN = User(role=UserRole.Admin)
 _NUMERIC_VARIANTS = {ua.VariantType.Double, ua.VariantType.Float}
 
@@ -36,14 +39,19 @@ class GuardedAttributeService(AttributeService):
     """AttributeService that routes writes of tag nodes through the PLC adapters."""
 
     def __init__(self, aspace: AddressSpace, tags_by_node: dict[ua.NodeId, TagNode],
-                 write_setpoint: SetpointWriter) -> None:
+                 write_setpoint: SetpointWriter, handlers: dict[ua.NodeId, WriteHandler] | None = None) -> None:
         super().__init__(aspace)
         self._tags = tags_by_node
         self._write_setpoint = write_setpoint
+        self.handlers: dict[ua.NodeId, WriteHandler] = dict(handlers or {})
 
     async def write(self, params: ua.WriteParameters, user: User = _INTERNAL_ADMIN) -> list[ua.StatusCode]:
         results: list[ua.StatusCode] = []
         for wv in params.NodesToWrite:
+            handler = self.handlers.get(wv.NodeId)
+            if handler is not None:
+                results.append(await self._write_handled(handler, wv, user))
+                continue
             tag_node = self._tags.get(wv.NodeId)
             if tag_node is None:
                 results.extend(await super().write(ua.WriteParameters(NodesToWrite=[wv]), user))
@@ -76,6 +84,18 @@ class GuardedAttributeService(AttributeService):
         await self._aspace.write_attribute_value(tn.node_id, ua.AttributeIds.Value, accepted)
         log.info("write %s = %g by %s: accepted by the PLC", where, value, who)
         return ua.StatusCode(ua.StatusCodes.Good)
+
+    async def _write_handled(self, handler: WriteHandler, wv: ua.WriteValue, user: User) -> ua.StatusCode:
+        who = getattr(user, "name", None) or user.role.name
+        where = str(wv.NodeId.Identifier)
+        if wv.AttributeId != ua.AttributeIds.Value or wv.Value is None or wv.Value.Value is None:
+            return self._refuse(who, where, None, ua.StatusCodes.BadNotWritable, "only a Value can be written")
+        status = await handler(wv.Value.Value)
+        if status.is_good():
+            log.info("write %s = %r by %s: accepted", where, wv.Value.Value.Value, who)
+        else:
+            log.warning("write %s = %r by %s refused with %s", where, wv.Value.Value.Value, who, status.name)
+        return status
 
     @staticmethod
     def _refuse(who: str, where: str, value: float | None, code: int, why: str) -> ua.StatusCode:

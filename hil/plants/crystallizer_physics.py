@@ -75,6 +75,7 @@ _NUCLEATION_CONSTANTS = ("secondary_nucleation_rate_constant", "primary_nucleati
                          "homogeneous_nucleation_prefactor")
 _ANALYSER_TAGS = ("solute_concentration", "chord_count_rate", "mean_chord_length")
 _UM = 1e-6
+_MAX_UNROLLED_SUBSTEPS = 10  # longer PLC steps call the 10-substep Function repeatedly
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +246,6 @@ class CrystallizerPhysics:
             self.model: CompiledModel = compile_model(crystallizer_model(model_options))
         except ValueError as exc:
             raise PlantParameterError(f"plant '{KIND}' (physics): {exc}") from exc
-        self._p = self.model.pack_parameters({})
         values = self.model.declaration.parameter_values({})
         self._solvent_density = float(values["solvent_density"])
         self._crystal_density = float(values["crystal_density"])
@@ -253,12 +253,14 @@ class CrystallizerPhysics:
         self.grid = size_grid(o.n_bins, o.size_max, o.size_min) if p.plant_resolution == "population_balance" \
             else None
         self._rng = np.random.default_rng(seed)
-        self._x = self._initial_state(values)
+        initial_state = self._initial_state(values)
         self._jacket_k = p.initial_temperature_c + ZERO_CELSIUS
         self._time_s = 0.0
         self._commands = self.initial_commands()
-        self._step = _rk4_step(self.model, p.jacket_time_constant_s)
-        self._y = self._outputs()
+        self._integrator = _Integrator(self.model, p.jacket_time_constant_s)
+        self._xa = ca.DM(np.append(initial_state, self._jacket_k))
+        self._p_dm = ca.DM(self.model.pack_parameters({}))
+        self._y = self._integrator.outputs(self._xa, self._p_dm)
         self.initial_concentration_kg_per_kg = float(self._y["solute_concentration"])
         self._history: deque[tuple[float, dict[str, float]]] = deque([(0.0, self._analyser_values())])
 
@@ -279,18 +281,14 @@ class CrystallizerPhysics:
         if dt_s <= 0.0:
             return
         n = max(1, math.ceil(dt_s / self.parameters.integration_substep_s - 1e-9))
-        h = dt_s / n
         setpoint_k = self._commands["jacket_temperature_setpoint"] + ZERO_CELSIUS
-        xa = np.append(self._x, self._jacket_k)
-        for _ in range(n):
-            xa = self._step(xa, setpoint_k, self._p, h)
-        xa = np.asarray(ca.DM(xa).full(), dtype=float).ravel()
-        if not np.all(np.isfinite(xa)):
+        xa, y = self._integrator.advance(self._xa, setpoint_k, self._p_dm, dt_s, n)
+        if not all(math.isfinite(v) for v in y.values()):
             raise FloatingPointError(f"plant '{KIND}': state became non-finite at plant time {self._time_s:.1f} s "
                                      f"(reduce integration_substep_s)")
-        self._x, self._jacket_k = xa[:-1], float(xa[-1])
+        self._xa, self._y = xa, y
+        self._jacket_k = float(xa[-1])
         self._time_s += dt_s
-        self._y = self._outputs()
         self._history.append((self._time_s, self._analyser_values()))
         horizon = self._time_s - self.parameters.measurement_delay_s
         while len(self._history) > 1 and self._history[1][0] <= horizon + 1e-9:
@@ -367,13 +365,9 @@ class CrystallizerPhysics:
             state = population_balance_initial_state(c0, n, t0_k)
         return self.model.pack_states(state)
 
-    def _outputs(self) -> dict[str, float]:
-        """Scalar outputs of the model at the current state (vector outputs such as the CSD are left out)."""
-        y = self.model.output(self._x, self._jacket_k, self._p, self._time_s).full().ravel()
-        return {name: float(v[0]) for name, v in self.model.unpack_outputs(y).items() if v.size == 1}
-
     def _number_density(self) -> np.ndarray:
-        return np.asarray(self._x[self.model.state_slices["number_density"]], dtype=float)
+        x = np.asarray(self._xa.full(), dtype=float).ravel()
+        return x[self.model.state_slices["number_density"]]
 
     def _fines_fraction(self) -> float | None:
         if self.grid is None:
@@ -395,22 +389,65 @@ class CrystallizerPhysics:
         }
 
 
-def _rk4_step(model: CompiledModel, jacket_time_constant_s: float) -> ca.Function:
-    """One RK4 step ``(x_aug, setpoint_K, p, h) -> x_aug`` of the model plus the jacket lag (last element)."""
-    xa = ca.SX.sym("x", model.nx + 1)
-    setpoint = ca.SX.sym("setpoint")
-    p = ca.SX.sym("p", model.np)
-    h = ca.SX.sym("h")
+class _Integrator:
+    """RK4 steps of the model plus the jacket lag (last state element), as casadi Functions built once per substep
+    count and returning the scalar outputs of the new state in the same call (one call per PLC step)."""
 
-    def f(z: ca.SX) -> ca.SX:
-        jacket = z[model.nx]
-        return ca.vertcat(model.rhs(z[: model.nx], jacket, p, 0.0), (setpoint - jacket) / jacket_time_constant_s)
+    def __init__(self, model: CompiledModel, jacket_time_constant_s: float) -> None:
+        self.model = model
+        self.xa = ca.SX.sym("x", model.nx + 1)
+        self.setpoint = ca.SX.sym("setpoint")
+        self.p = ca.SX.sym("p", model.np)
+        self.h = ca.SX.sym("h")
+        self.tau = jacket_time_constant_s
+        rows: list[int] = []
+        self.output_names: list[str] = []
+        for name, sl in model.output_slices.items():
+            if sl.stop - sl.start == 1:
+                self.output_names.append(name)
+                rows.append(sl.start)
+        self._rows = rows
+        self._output_fn = ca.Function("plant_outputs", [self.xa, self.p], [self._selected_outputs(self.xa)])
+        self._advance: dict[int, ca.Function] = {}
 
-    k1 = f(xa)
-    k2 = f(xa + 0.5 * h * k1)
-    k3 = f(xa + 0.5 * h * k2)
-    k4 = f(xa + h * k3)
-    return ca.Function("crystallizer_plant_rk4", [xa, setpoint, p, h], [xa + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)])
+    def _selected_outputs(self, xa: ca.SX) -> ca.SX:
+        nx = self.model.nx
+        y = self.model.output(xa[:nx], xa[nx], self.p, 0.0)
+        return y[self._rows]
+
+    def _rhs(self, z: ca.SX) -> ca.SX:
+        nx = self.model.nx
+        jacket = z[nx]
+        return ca.vertcat(self.model.rhs(z[:nx], jacket, self.p, 0.0), (self.setpoint - jacket) / self.tau)
+
+    def _function(self, n: int) -> ca.Function:
+        if n not in self._advance:
+            z = self.xa
+            sub = self.h / n
+            for _ in range(n):
+                k1 = self._rhs(z)
+                k2 = self._rhs(z + 0.5 * sub * k1)
+                k3 = self._rhs(z + 0.5 * sub * k2)
+                k4 = self._rhs(z + sub * k3)
+                z = z + sub / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+            self._advance[n] = ca.Function(f"crystallizer_plant_rk4_{n}", [self.xa, self.setpoint, self.p, self.h],
+                                           [z, self._selected_outputs(z)])
+        return self._advance[n]
+
+    def advance(self, xa: ca.DM, setpoint_k: float, p: ca.DM, dt_s: float, n: int) -> tuple[ca.DM, dict[str, float]]:
+        """State after ``dt_s`` s in ``n`` RK4 substeps holding the jacket setpoint, and its scalar outputs."""
+        if n > _MAX_UNROLLED_SUBSTEPS:
+            for _ in range(n // _MAX_UNROLLED_SUBSTEPS):
+                xa, _ = self._function(_MAX_UNROLLED_SUBSTEPS)(xa, setpoint_k, p, dt_s * _MAX_UNROLLED_SUBSTEPS / n)
+            n_rest = n % _MAX_UNROLLED_SUBSTEPS
+            if n_rest == 0:
+                return xa, self.outputs(xa, p)
+            dt_s, n = dt_s * n_rest / n, n_rest
+        xa, y = self._function(n)(xa, setpoint_k, p, dt_s)
+        return xa, dict(zip(self.output_names, y.nonzeros(), strict=True))
+
+    def outputs(self, xa: ca.DM, p: ca.DM) -> dict[str, float]:
+        return dict(zip(self.output_names, self._output_fn(xa, p).nonzeros(), strict=True))
 
 
 def make_crystallizer_physics(values: Mapping[str, Any], seed: int | None = None) -> CrystallizerPhysics:

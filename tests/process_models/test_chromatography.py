@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from process_models.chromatography import (
+    CASES_DIR,
     ChromatographyCaseError,
     build_column,
     chromatography_model,
@@ -21,7 +22,6 @@ from process_models.chromatography_transport import (
     Discretisation,
     TransportModel,
 )
-from process_models.declaration import DeclarationError
 from process_models.simulator import SimulationError, simulate
 
 
@@ -37,14 +37,42 @@ def test_declaration_names_outputs_inputs_and_states_per_component():
     d = case.column.declaration
     comps = ("salt", "lysozyme", "cytochrome", "ribonuclease")
     assert case.column.components == comps
-    assert [o.name for o in d.outputs] == [f"outlet_concentration_{c}" for c in comps]
+    assert [o.name for o in d.outputs] == [f"outlet_concentration_{c}" for c in comps] + [
+        "outlet_uv_absorbance", "outlet_conductivity", "column_pressure_drop"]
     assert [i.name for i in d.inputs] == [f"inlet_concentration_{c}" for c in comps]
-    assert [s.name for s in d.states] == ["bulk_concentration", "pore_concentration", "bound_concentration"]
     n, shells = case.column.discretisation.axial_cells, case.column.discretisation.particle_cells
-    assert case.column.model.nx == n * 4 + 2 * n * shells * 4
+    sizes = {s.name: s.size for s in d.states}
+    assert sizes["bulk_concentration_salt"] == n
+    assert sizes["pore_concentration_lysozyme"] == n * shells
+    assert sizes["bound_concentration_ribonuclease"] == n * shells
+    assert case.column.model.nx == 4 * n + 2 * 4 * n * shells
     names = set(case.column.model.parameter_names)
     assert {"characteristic_charge_lysozyme", "pore_diffusion_salt", "ionic_capacity"} <= names
-    assert all(o.unit == "mol/m3" for o in d.outputs)
+    assert all(o.unit == "mol/m3" for o in d.outputs[:4])
+
+
+def test_detector_outputs_follow_beer_lambert_kohlrausch_and_blake_kozeny():
+    case = load_case("sma_load_wash_elute", discretisation_overrides={"axial_cells": 8, "particle_cells": 2})
+    result = case.simulate(times_s=np.linspace(0.0, 1500.0, 76))
+    outlet = {c: result.output(f"outlet_concentration_{c}") for c in case.column.components}
+    uv = 0.002 * (3797.0 * outlet["lysozyme"] + 2300.0 * outlet["cytochrome"] + 980.0 * outlet["ribonuclease"])
+    np.testing.assert_allclose(result.output("outlet_uv_absorbance"), uv, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(result.output("outlet_conductivity"), 0.01264 * outlet["salt"], rtol=1e-12)
+    # Blake-Kozeny by hand for the LWE column: v_s = 0.37 * 5.75e-4 m/s, d_p = 90 um, L = 14 mm
+    dp = 150 * 1e-3 * 0.37 * 5.75e-4 * 0.014 * 0.63**2 / (9e-5**2 * 0.37**3)
+    np.testing.assert_allclose(result.output("column_pressure_drop"), dp, rtol=1e-12)
+    assert np.max(result.output("outlet_uv_absorbance")) > 0.05  # the three protein peaks show on the UV trace
+
+
+def test_sma_column_keeps_ionic_capacity_during_load_wash_elute():
+    """Electroneutrality of the SMA resin: bound salt + sum nu_i q_i = Lambda in every shell at all times."""
+    case = load_case("sma_load_wash_elute", discretisation_overrides={"axial_cells": 8, "particle_cells": 2})
+    result = case.simulate(times_s=np.linspace(0.0, 600.0, 31))
+    charges = {"lysozyme": 4.7, "cytochrome": 5.29, "ribonuclease": 3.7}
+    total = result.state("bound_concentration_salt") + sum(
+        nu * result.state(f"bound_concentration_{c}") for c, nu in charges.items())
+    np.testing.assert_allclose(total, 1200.0, rtol=1e-6)
+    assert np.max(result.state("bound_concentration_lysozyme")) > 1.0  # protein was bound during the load
 
 
 def test_pulse_mass_is_conserved_and_peak_time_matches_retention_theory():
@@ -70,48 +98,66 @@ def test_kinetic_binding_with_fast_rates_approaches_rapid_equilibrium():
     times = np.linspace(0.0, 600.0, 301)
     rapid = simulate_column(_ed_column(BindingMode.RAPID_EQUILIBRIUM, 40), program, times)
     column = _ed_column(BindingMode.KINETIC, 40)
-    kinetic = simulate_column(column, program, times, parameters={"adsorption_rate_tracer": 2000.0,
-                                                                   "desorption_rate_tracer": 1000.0})
+    kinetic = simulate_column(column, program, times, initial_state=column.initial_state([0.0]),
+                              parameters={"adsorption_rate_tracer": 2000.0, "desorption_rate_tracer": 1000.0})
     a, b = rapid.output("outlet_concentration_tracer"), kinetic.output("outlet_concentration_tracer")
     assert np.linalg.norm(a - b) / np.linalg.norm(a) < 1e-2
 
 
-def test_generic_simulator_runs_the_same_declaration():
-    """process_models.simulator.simulate (zero-order hold per output interval) on the same compiled model agrees with
-    the section-wise simulator when the program's steps fall on output times."""
-    case = load_case("langmuir_lrmp_breakthrough", discretisation_overrides={"axial_cells": 24})
-    times = np.linspace(0.0, 600.0, 61)
+def test_generic_simulator_runs_the_same_declaration_with_a_gradient():
+    """process_models.simulator.simulate (inputs held per output interval, a ramp sampled at interval midpoints) on
+    the same compiled model agrees with the section-wise simulator (exact ramp) to the second-order hold error."""
+    case = load_case("sma_load_wash_elute", discretisation_overrides={"axial_cells": 8, "particle_cells": 2})
+    times = case.output_times()[:301]  # 0 .. 600 s, through load, wash and the start of the gradient
     ours = case.simulate(times_s=times)
-    initial = case.column.initial_state(case.initial_liquid)
-    generic = simulate(case.column.model, initial, times, case.column.input_functions(case.program), rtol=1e-7,
-                       atol=1e-9)
-    a = ours.output("outlet_concentration_protein")
-    b = generic.output("outlet_concentration_protein")
-    assert np.linalg.norm(a - b) / np.linalg.norm(a) < 1e-4
+    generic = simulate(case.column.model, case.initial_state, times, case.column.input_functions(case.program),
+                       rtol=1e-6, atol=1e-8)
+    for comp in ("salt", "ribonuclease"):
+        a = ours.output(f"outlet_concentration_{comp}")
+        b = generic.output(f"outlet_concentration_{comp}")
+        assert np.linalg.norm(a - b) / np.linalg.norm(a) < 1e-3
 
 
 def test_registry_factory_builds_declarations_and_rejects_bad_options():
     d = chromatography_model({"case": "grm_langmuir_pulse", "axial_cells": 10, "particle_cells": 3,
                               "column_volume_ml": 1.0, "parameters": {"column_porosity": 0.4}})
     assert d.parameter_values()["column_porosity"] == 0.4
-    assert next(s for s in d.states if s.name == "bulk_concentration").size == 10 * 2
-    with pytest.raises(ChromatographyCaseError, match="unknown"):
+    assert next(s for s in d.states if s.name == "bulk_concentration_product").size == 10
+    default = chromatography_model({"column_volume_ml": 1.0})  # the pilot line's table: the LWE column
+    assert "outlet_concentration_lysozyme" in [o.name for o in default.outputs]
+    with pytest.raises(ChromatographyCaseError, match="unknown key"):
         chromatography_model({"colum_volume_ml": 1.0})
     with pytest.raises(ChromatographyCaseError, match="available"):
         chromatography_model({"case": "no_such_case"})
-    with pytest.raises(DeclarationError, match="column_porosity"):
+    with pytest.raises(ChromatographyCaseError, match="column_porosity"):
         chromatography_model({"case": "grm_langmuir_pulse", "parameters": {"column_porosity": 1.5}})
+    with pytest.raises(ChromatographyCaseError, match="transport"):
+        chromatography_model({"case": "grm_langmuir_pulse", "transport": "plug_flow"})
 
 
-def test_registry_entry_when_registry_exists():
-    registry = pytest.importorskip("process_models.registry")
-    import process_models.chromatography  # noqa: F401  (registers on import)
+def test_registry_serves_the_chromatography_kind():
+    from process_models.registry import known_kinds, model_for_kind
 
-    names = [n for n in dir(registry) if not n.startswith("_")]
-    getter = next((getattr(registry, n) for n in ("get_model", "model_factory", "lookup") if n in names), None)
-    if getter is None:
-        pytest.skip(f"registry has no lookup function among {names}")
-    assert getter("chromatography_column") is not None
+    assert "chromatography_column" in known_kinds()
+    d = model_for_kind("chromatography_column", {"case": "ed_linear_pulse", "axial_cells": 12})
+    assert next(s for s in d.states if s.name == "bulk_concentration_impurity").size == 12
+
+
+def test_case_files_are_generic_case_files_too(tmp_path):
+    """`linetwin simulate` (process_models.case_file) loads the chromatography case files and its generic simulator
+    reproduces the section-wise simulation."""
+    from process_models.case_file import load_case as load_generic_case
+
+    generic = load_generic_case(CASES_DIR / "chromatography_langmuir_lrmp_breakthrough.toml")
+    assert generic.kind == "chromatography_column"
+    ours = load_case("langmuir_lrmp_breakthrough")
+    times = np.linspace(0.0, 700.0, 71)
+    a = ours.simulate(times_s=times).output("outlet_concentration_protein")
+    b = simulate(generic.model, generic.initial_state, times, generic.inputs, rtol=1e-7,
+                 atol=1e-9).output("outlet_concentration_protein")
+    assert np.linalg.norm(a - b) / np.linalg.norm(a) < 1e-4
+    for path in sorted(CASES_DIR.glob("chromatography_*.toml")):
+        assert load_generic_case(path).model.nx > 0
 
 
 def test_bad_column_values_raise_naming_the_key():

@@ -57,3 +57,33 @@ def test_sma_case_elutes_proteins_in_cadet_order_during_the_gradient():
     times = np.asarray(ref["times_s"])
     peaks = {c: times[int(np.argmax(ref["outlet"][c]))] for c in ("lysozyme", "cytochrome", "ribonuclease")}
     assert 90.0 < peaks["ribonuclease"] < peaks["cytochrome"] < peaks["lysozyme"] < 1500.0
+
+
+def _cadet_tool():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "cadet_reference.py"
+    spec = importlib.util.spec_from_file_location("cadet_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cadet_input_describes_the_same_column_and_inlet():
+    """The CADET translation (tools/cadet_reference.py) carries the case file's model, discretisation and program."""
+    case = load_case("sma_load_wash_elute")
+    cadet = _cadet_tool().cadet_input(case)
+    unit = cadet["model"]["unit_000"]
+    assert unit["unit_type"] == "GENERAL_RATE_MODEL"
+    assert unit["adsorption_model"] == "STERIC_MASS_ACTION"
+    assert unit["adsorption"]["sma_nu"] == [0.0, 4.7, 5.29, 3.7]
+    assert unit["init_c"] == [50.0, 0.0, 0.0, 0.0] and unit["init_q"] == [1200.0, 0.0, 0.0, 0.0]
+    disc = unit["discretization"]
+    assert (disc["ncol"], disc["npar"], disc["weno"]["weno_order"]) == (32, 8, 2)
+    flow = cadet["model"]["connections"]["switch_000"]["connections"][-1]
+    assert flow / (unit["cross_section_area"] * unit["col_porosity"]) == pytest.approx(5.75e-4)
+    sections = cadet["solver"]["sections"]
+    assert sections["section_times"][0] == 0.0 and sections["section_times"][-1] == 1500.0
+    last = cadet["model"]["unit_001"][f"sec_{sections['nsec'] - 1:03d}"]
+    assert last["const_coeff"][0] == pytest.approx(100.0) and last["lin_coeff"][0] == pytest.approx(0.2)
+    assert cadet["solver"]["time_integrator"]["reltol"] == case.rtol

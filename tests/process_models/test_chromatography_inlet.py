@@ -9,7 +9,7 @@ from process_models.chromatography_inlet import (
     InletProgram,
     InletProgramError,
     InletSection,
-    inlet_program_from_mapping,
+    inlet_program_from_inputs,
     load_wash_elute,
 )
 
@@ -52,5 +52,20 @@ def test_malformed_programs_are_refused_with_the_section_named():
         InletProgram(COMPS, (InletSection("load", 0.0, (1.0, 1.0)),), 0.0)
     with pytest.raises(InletProgramError, match="unknown component"):
         load_wash_elute(COMPS, {"proteinn": 1.0}, 10.0, 10.0, 100.0)
-    with pytest.raises(InletProgramError, match="sections\\[0\\]"):
-        inlet_program_from_mapping({"end_time_s": 10.0, "sections": [{"start": 0.0}]}, COMPS)
+    with pytest.raises(InletProgramError, match="missing"):
+        inlet_program_from_inputs(COMPS, {"inlet_concentration_salt": 1.0}, 0.0, 10.0)
+
+
+def test_generic_input_programs_become_exact_sections():
+    from process_models.simulator import InputProgram
+
+    inputs = {
+        "inlet_concentration_salt": InputProgram((0.0, 90.0, 1500.0), (50.0, 50.0, 332.0), "linear"),
+        "inlet_concentration_protein": InputProgram((0.0, 10.0), (1.0, 0.0), "zoh"),
+    }
+    program = inlet_program_from_inputs(COMPS, inputs, 0.0, 1500.0)
+    assert [s.start_time_s for s in program.sections] == [0.0, 10.0, 90.0]
+    assert program.sections[2].slopes() == pytest.approx((0.2, 0.0))
+    for t in (0.0, 5.0, 10.0, 50.0, 90.0, 700.0, 1500.0):
+        expected = [inputs["inlet_concentration_salt"].at(t), inputs["inlet_concentration_protein"].at(t)]
+        np.testing.assert_allclose(program.concentration_at(t), expected, rtol=1e-12)

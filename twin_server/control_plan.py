@@ -1,0 +1,94 @@
+"""What a unit's control loop needs, independent of the unit's kind.
+
+A :class:`ControlPlan` binds a declared model to the unit's tags (with unit conversions between the
+tag's engineering units and the model's SI units), and carries the estimator factory, the NMPC, the
+supervisor configuration, and the published quantities. Plans are built per unit kind from the
+``[units.<unit>.control]`` table (see :mod:`twin_server.crystallizer_control`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from controllers import NonlinearMpc, SupervisorConfig
+from process_models.declaration import CompiledModel
+from process_models.estimator import ExtendedKalmanFilter
+from twin_server.engineering_units import EngineeringUnit
+
+
+@dataclass(frozen=True)
+class MeasurementBinding:
+    """A measured tag feeding a model output. ``unit``: the tag's engineering unit (converted to SI);
+    ``model_factor``: extra factor from the SI value to the model output's unit (e.g. kg/m³ → kg/kg)."""
+
+    output: str
+    tag: str
+    unit: EngineeringUnit
+    model_factor: float = 1.0
+
+    def to_model(self, tag_value: float) -> float:
+        return self.unit.to_si(tag_value) * self.model_factor
+
+
+@dataclass(frozen=True)
+class ManipulatedBinding:
+    """A model input written to a commanded tag; ``measured_tag`` reads the value actually applied."""
+
+    input: str
+    tag: str
+    unit: EngineeringUnit
+    measured_tag: str | None = None
+
+    def to_tag(self, model_value: float) -> float:
+        return self.unit.from_si(model_value)
+
+    def to_model(self, tag_value: float) -> float:
+        return self.unit.to_si(tag_value)
+
+
+@dataclass(frozen=True)
+class PublishedOutput:
+    """A model output published as ``estimated_<name>`` in ``unit`` (UNECE code) on the OPC UA server."""
+
+    output: str
+    name: str
+    unit_code: str
+    from_si: Callable[[float], float]
+    description: str
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The writable quality target: node ``target_<name>``, engineering unit, accepted range, default."""
+
+    name: str
+    output: str
+    unit: EngineeringUnit
+    low: float
+    high: float
+    default: float
+
+
+@dataclass(frozen=True)
+class ControlPlan:
+    """Everything one unit's control loop runs. Periods and durations in seconds of (plant) time."""
+
+    model: CompiledModel
+    make_estimator: Callable[[], ExtendedKalmanFilter]
+    nmpc: NonlinearMpc
+    supervisor_config: SupervisorConfig
+    measurements: tuple[MeasurementBinding, ...]
+    manipulated: tuple[ManipulatedBinding, ...]
+    initial_estimate: Callable[[Mapping[str, float]], tuple[dict[str, float], dict[str, float]]]
+    """``measured model outputs (SI) → (x0, std0)`` at StartBatch."""
+    estimated_parameters: tuple[str, ...]
+    target: TargetSpec
+    published: tuple[PublishedOutput, ...]
+    strategy: str
+    estimator_period_s: float
+    controller_period_s: float
+    batch_duration_s: float
+    solve_deadline_s: float
+    time_scale: float
+    initial_mode: str
