@@ -39,7 +39,8 @@ from plc_adapters.tag_map import Direction
 SAMPLED_CONTROL_NODES = (
     "mode", "batch_active", "batch_time_s", "estimated_d43", "estimated_d43_std", "estimated_cv",
     "estimated_supersaturation", "estimated_supersaturation_std", "estimated_solute_concentration",
-    "estimated_solute_concentration_std", "solve_time_ms", "solve_status", "solves", "failed_solves",
+    "estimated_solute_concentration_std", "estimated_yield", "estimated_crystal_count", "solve_time_ms",
+    "solve_status", "solves", "failed_solves",
     "setpoints_written", "fallbacks_used", "last_event",
 )
 REQUIRED_CONTROL_NODES = ("mode", "target_d43", "batch_active", "solves", "setpoints_written", "fallbacks_used")

@@ -40,3 +40,11 @@ def config_for_bench(config: LineConfig, bench: HilBench) -> LineConfig:
         for u in config.units
     )
     return dataclasses.replace(config, units=units)
+
+
+def with_time_scale(config: LineConfig, speed: float) -> LineConfig:
+    """The config with every control loop's clock scaled to a bench running ``speed``× real time."""
+    units = tuple(
+        dataclasses.replace(u, control={**u.control, "time_scale": speed}) if u.control else u for u in config.units
+    )
+    return dataclasses.replace(config, units=units)

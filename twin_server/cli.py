@@ -59,10 +59,10 @@ async def _wait_for_stop(duration_s: float | None, status: object | None = None)
 
 
 async def _run_demo(args: argparse.Namespace) -> int:
-    from twin_server.bench_launcher import build_bench, config_for_bench
+    from twin_server.bench_launcher import build_bench, config_for_bench, with_time_scale
     from twin_server.server import TwinServer, endpoint_with_port
 
-    config = _load(Path(args.config) if args.config else _demo_config_path())
+    config = with_time_scale(_load(Path(args.config) if args.config else _demo_config_path()), args.speed)
     bench = build_bench(config, speed=args.speed, free_ports=True)
     await bench.start()
     twin: TwinServer | None = None

@@ -19,14 +19,16 @@ by default at the finite-volume population-balance resolution (full CSD, hence a
   reported ``measurement_delay_s`` plant seconds late (a FIFO of past values: sampling line / spectral
   averaging); temperatures are not delayed.
 
-FBRM measurement model — an ASSUMPTION, not a fitted chord-length-distribution model:
+FBRM measurement model — an ASSUMPTION, not a fitted chord-length-distribution model; it is
+:func:`process_models.instruments.fbrm_instruments` (the same form the twin's estimator uses), with the plant's
+own "true" calibration constants:
 
 * chord count rate [1/s] = ``fbrm_count_coefficient_m2_per_s`` × mu1 × solvent density, i.e. proportional to the
-  total crystal length per m³ (the probability that the scanning beam cuts a particle grows with its size and
-  the number of particles in the focal volume); the default coefficient gives a few thousand counts/s for the
-  seed bed, the order an FBRM shows for a seeded lab batch;
-* mean chord length [µm] = ``fbrm_chord_length_factor`` × mu3/mu2 (area-weighted mean size); the default
-  2/3 is Cauchy's mean chord 4V/S of a convex body evaluated for a cube of edge L (4L³/6L² = 2L/3).
+  total crystal length per m³ (the chance that the scanning beam cuts a particle grows with its size; Ruf,
+  Worlitschek & Mazzotti, Part. Part. Syst. Charact. 17 (2000) 167); the default coefficient gives a few
+  thousand counts/s for the seed bed;
+* mean chord length [µm] = ``fbrm_chord_length_factor`` × mu3/mu2 (Sauter mean size); the default 2/3 is
+  Cauchy's mean chord 4V/S of a convex body evaluated for a cube of edge L (4L³/6L² = 2L/3).
 
 The agitator speed setpoint is held and reported back only: the model has no agitation dependence.
 
@@ -66,6 +68,7 @@ from process_models.crystallizer import (
 )
 from process_models.crystallizer_params import PARAMETER_SETS
 from process_models.declaration import CompiledModel, compile_model
+from process_models.instruments import fbrm_instruments, with_instruments
 
 KIND = "crystallizer"
 PLANT_RESOLUTIONS = ("population_balance", "moments")
@@ -243,7 +246,9 @@ class CrystallizerPhysics:
         if p.plant_resolution == "population_balance":
             model_options.update(n_bins=o.n_bins, size_max=o.size_max, size_min=o.size_min, limiter=o.limiter)
         try:
-            self.model: CompiledModel = compile_model(crystallizer_model(model_options))
+            declaration = with_instruments(crystallizer_model(model_options), fbrm_instruments(
+                p.fbrm_count_coefficient_m2_per_s, p.fbrm_chord_length_factor))
+            self.model: CompiledModel = compile_model(declaration)
         except ValueError as exc:
             raise PlantParameterError(f"plant '{KIND}' (physics): {exc}") from exc
         values = self.model.declaration.parameter_values({})
@@ -340,6 +345,7 @@ class CrystallizerPhysics:
             "d43_um": float(y["d43"]) / _UM,
             "cv": float(y["cv"]),
             "yield": (self.initial_concentration_kg_per_kg - c) / self.initial_concentration_kg_per_kg,
+            "yield_fraction": float(y["yield_fraction"]),
             "crystal_mass_kg": float(y["crystal_mass"]),
             "fines_fraction": self._fines_fraction(),
         }
@@ -379,13 +385,11 @@ class CrystallizerPhysics:
         return float(volume[self.grid.centres < self.parameters.fines_size_um * _UM].sum()) / total
 
     def _analyser_values(self) -> dict[str, float]:
-        p, y = self.parameters, self._y
-        mu1, mu2, mu3 = float(y["mu1"]), float(y["mu2"]), float(y["mu3"])
-        mean_size_m = mu3 / mu2 if mu2 > 0.0 else 0.0
+        y = self._y
         return {
-            "solute_concentration": float(y["solute_mass_concentration"]),
-            "chord_count_rate": p.fbrm_count_coefficient_m2_per_s * max(mu1, 0.0) * self._solvent_density,
-            "mean_chord_length": p.fbrm_chord_length_factor * mean_size_m / _UM,
+            "solute_concentration": y["solute_mass_concentration"],
+            "chord_count_rate": max(y["chord_count_rate"], 0.0),
+            "mean_chord_length": max(y["mean_chord_length"], 0.0) / _UM,
         }
 
 
