@@ -77,9 +77,7 @@ async def _run_demo(args: argparse.Namespace) -> int:
                   flush=True)
         print(f"  plant speed {args.speed:g}x real time; browse Objects/{config.name} with any OPC UA client; "
               "Ctrl-C stops", flush=True)
-        runtime = twin.runtime
-        assert runtime is not None
-        await _wait_for_stop(args.duration, runtime.status_line)
+        await _wait_for_stop(args.duration, twin.status_line)
     finally:
         if twin is not None:
             await twin.stop()
@@ -97,8 +95,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
     await twin.start()
     print(f"linetwin: line '{config.name}' served at {twin.endpoint}", flush=True)
     try:
-        assert twin.runtime is not None
-        await _wait_for_stop(args.duration, twin.runtime.status_line)
+        await _wait_for_stop(args.duration, twin.status_line)
     finally:
         await twin.stop()
     return 0
@@ -173,8 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not args.verbose:
-        for noisy in ("asyncua", "pymodbus"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger("asyncua").setLevel(logging.WARNING)
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)  # linetwin logs outages and recoveries itself
     if args.command == "check":
         return _check(args)
     runners = {"demo": _run_demo, "serve": _run_serve}

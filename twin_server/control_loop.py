@@ -166,6 +166,13 @@ class UnitControlLoop:
         await self._nodes.set("batch_active", False, ua.VariantType.Boolean)
         await self._nodes.set("mode", self._mode.value, ua.VariantType.String)
 
+    def status_text(self) -> str:
+        """One-line state for the CLI status line."""
+        if self._batch_start_wall is None:
+            return f"{self.unit} control: {self._mode.value}, no batch"
+        target = f"target {self.plan.target.name} {self._target_value:g} {self.plan.target.unit.symbol}"
+        return f"{self.unit} control: {self._mode.value}, batch t={self.batch_time_s():.0f} s, {target}"
+
     def batch_time_s(self) -> float:
         if self._batch_start_wall is None:
             return 0.0

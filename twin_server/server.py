@@ -89,6 +89,12 @@ class TwinServer:
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
 
+    def status_line(self) -> str:
+        """The runtime's PLC status plus each control loop's state (for the CLI)."""
+        parts = [self.runtime.status_line()] if self.runtime is not None else []
+        parts += [loop.status_text() for loop in self.control_loops.values()]
+        return " | ".join(parts)
+
     async def stop(self) -> None:
         for loop in self.control_loops.values():
             await loop.stop()
