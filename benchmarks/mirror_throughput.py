@@ -49,6 +49,9 @@ class _Counter:
     def datachange_notification(self, node: object, val: object, data: object) -> None:
         self.count += 1
 
+    def status_change_notification(self, status: object) -> None:
+        pass
+
 
 def _free_port() -> int:
     import socket
@@ -162,7 +165,9 @@ async def measure_bare(n: int, seconds: float) -> dict:
             for i, node in enumerate(nodes):
                 dv = ua.DataValue(ua.Variant(float(k + i), ua.VariantType.Double), SourceTimestamp=now)
                 await aspace.write_attribute_value(node.nodeid, ua.AttributeIds.Value, dv)
-            written += n
+                written += 1
+                if i % 250 == 249:
+                    await asyncio.sleep(0)  # let the server answer its clients, as the twin's scan loop does
             await asyncio.sleep(0)
 
     task = asyncio.create_task(writer())

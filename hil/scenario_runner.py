@@ -116,25 +116,34 @@ class _Operator:
 
 
 class _Progress:
-    """A one-line percentage on stderr, redrawn at most every 0.5 s wall."""
+    """Batch percentage on stderr: one redrawn line on a terminal (at most every 0.5 s wall), else one line per
+    10 % of the batch."""
 
     def __init__(self, name: str, enabled: bool, stream: TextIO | None = None) -> None:
         self.name, self.enabled = name, enabled
         self.stream = stream if stream is not None else sys.stderr
-        self._last = -math.inf
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last_wall = -math.inf
+        self._last_decile = -1
 
     def update(self, elapsed_s: float, duration_s: float, wall_s: float, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < 0.5):
+        if not self.enabled:
             return
-        self._last = now
-        percent = 100.0 * min(elapsed_s / duration_s, 1.0)
-        self.stream.write(f"\r[hil] {self.name}: {percent:5.1f} % of batch (plant {elapsed_s:7.0f} s, "
-                          f"wall {wall_s:6.1f} s)")
-        self.stream.flush()
+        percent = 100.0 * min(max(elapsed_s, 0.0) / duration_s, 1.0)
+        text = f"[hil] {self.name}: {percent:5.1f} % of batch (plant {elapsed_s:7.0f} s, wall {wall_s:6.1f} s)"
+        if self.interactive:
+            now = time.monotonic()
+            if force or now - self._last_wall >= 0.5:
+                self._last_wall = now
+                self.stream.write("\r" + text)
+                self.stream.flush()
+        elif int(percent // 10) > self._last_decile:
+            self._last_decile = int(percent // 10)
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and self.interactive:
             self.stream.write("\n")
             self.stream.flush()
 

@@ -10,8 +10,9 @@ import dataclasses
 
 from hil.bench import HilBench
 from hil.plant import make_plant
+from hil.scenario import Scenario
 from hil.virtual_plc import VirtualPlc
-from twin_server.config import LineConfig
+from twin_server.config import LineConfig, load_line_config
 
 
 def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:
@@ -48,3 +49,25 @@ def with_time_scale(config: LineConfig, speed: float) -> LineConfig:
         dataclasses.replace(u, control={**u.control, "time_scale": speed}) if u.control else u for u in config.units
     )
     return dataclasses.replace(config, units=units)
+
+
+def scenario_line_config(scenario: Scenario) -> LineConfig:
+    """The line for a HIL scenario: only the scenario's unit, its true plant from ``[plant]``, and a control loop
+    configured from the scenario (recipe, target, batch duration, twin clock scaled to the bench speed).
+
+    An MPC scenario falls back to (and its AUTO mode follows) linear cooling; ``[control]`` overrides anything.
+    """
+    config = load_line_config(scenario.line_path)
+    control = {
+        "strategy": "linear_cooling" if scenario.strategy == "mpc" else scenario.strategy,
+        "target_d43_um": scenario.target_d43_um,
+        "batch_duration_s": scenario.batch_duration_s,
+        "initial_temperature_c": scenario.recipe.initial_temperature_c,
+        "final_temperature_c": scenario.recipe.final_temperature_c,
+        **dict(scenario.control),
+        "time_scale": scenario.speed,
+    }
+    unit = dataclasses.replace(config.unit(scenario.unit), plant=dict(scenario.plant), control=control)
+    # Poll often enough that a scan spans at most ~10 s of plant time at the bench's speed.
+    scan_period_s = max(0.02, min(config.scan_period_s, 10.0 / scenario.speed))
+    return dataclasses.replace(config, units=(unit,), scan_period_s=scan_period_s)

@@ -117,6 +117,52 @@ async def _run_hil_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_hil_scenario(args: argparse.Namespace) -> int:
+    from hil.scenario import ScenarioError, load_scenario
+    from hil.scenario_runner import ScenarioRunError, run_scenario
+    from twin_server.bench_launcher import build_bench, config_for_bench, scenario_line_config
+    from twin_server.server import TwinServer, endpoint_with_port
+
+    try:
+        scenario = load_scenario(args.scenario)
+        if args.speed is not None:
+            scenario = scenario.with_speed(args.speed)
+        config = scenario_line_config(scenario)
+    except (ScenarioError, ConfigError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
+    plot = report.with_suffix(".png")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed, step_s=scenario.plant_step_s)
+    await bench.start()
+    twin: TwinServer | None = None
+    try:
+        endpoint = endpoint_with_port(config.server.endpoint, args.port)
+        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint)
+        await twin.start()
+        print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "
+              f"{scenario.speed:g}x; twin at {twin.endpoint}", flush=True)
+        result = await run_scenario(scenario, bench, twin.endpoint, config.server.namespace, config.name, report, plot)
+    except ScenarioRunError as exc:
+        print(f"scenario '{scenario.name}' failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if twin is not None:
+            await twin.stop()
+        await bench.stop()
+    k = result.kpis
+    median = (k.get("solve_time_ms") or {}).get("median")
+    fines = k.get("fines_fraction")
+    print(f"final d43 {k['final_d43_um']:.1f} µm (target {scenario.target_d43_um:g}, "
+          f"error {k['d43_error_percent']:.2f} %), CV {k['final_cv']:.3f}, yield {k['yield']:.3f}, "
+          f"fines {'n/a' if fines is None else f'{100 * fines:.2f} %'}, setpoints written {k['setpoints_written']}, "
+          f"fallbacks {k['fallbacks_used']}, NMPC solve median {'n/a' if median is None else f'{median:.1f} ms'}",
+          flush=True)
+    print(f"report {report}, plot {plot}")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     try:
         config = load_line_config(args.config)
@@ -155,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     hil_serve.add_argument("--speed", type=float, default=1.0)
     hil_serve.add_argument("--duration", type=float, default=None)
 
+    hil_run = hil_sub.add_parser("run", help="run one HIL scenario (batch) and write its KPI report and plot")
+    hil_run.add_argument("scenario")
+    hil_run.add_argument("--speed", type=float, default=None, help="plant speed (default: the scenario's)")
+    hil_run.add_argument("--report", default=None, help="report JSON (default hil_reports/<name>.json; PNG beside it)")
+    hil_run.add_argument("--port", type=int, default=4840, help="OPC UA port of the twin (default 4840)")
+
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file", add_help=False)
     simulate.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -176,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args)
     runners = {"demo": _run_demo, "serve": _run_serve}
     if args.command == "hil":
-        return asyncio.run(_run_hil_serve(args))
+        return asyncio.run(_run_hil_serve(args) if args.hil_command == "serve" else _run_hil_scenario(args))
     return asyncio.run(runners[args.command](args))
 
 

@@ -31,7 +31,7 @@ def bench_for(plant_overrides: dict, speed: float, seed: int = 1) -> HilBench:
     return HilBench([VirtualPlc("crystallizer", loopback(), tags, plant, speed=speed, step_s=1.0)])
 
 
-async def test_runner_operates_a_batch_with_faults_and_writes_report_and_plot(tmp_path: Path) -> None:
+async def test_runner_operates_a_batch_with_faults_and_writes_report_and_plot(tmp_path: Path, capsys) -> None:
     scenario = load_scenario(REPO_ROOT / "examples" / "scenarios" / "nominal_linear_cooling.toml")
     scenario = dataclasses.replace(
         scenario, batch_duration_s=900.0, speed=300.0, sample_interval_s=30.0,
@@ -43,11 +43,13 @@ async def test_runner_operates_a_batch_with_faults_and_writes_report_and_plot(tm
                             start_c=40.0, end_c=25.0, batch_s=900.0, time_scale=scenario.speed, period_s=30.0)
         async with twin.running(free_tcp_port()) as endpoint:
             report = await run_scenario(scenario, bench, endpoint, NAMESPACE, "pilot_line",
-                                        tmp_path / "report.json", tmp_path / "report.png", progress=False)
+                                        tmp_path / "report.json", tmp_path / "report.png", progress=True)
             target = await twin.nodes["target_d43"].read_value()  # type: ignore[attr-defined]
             assert (twin.starts, twin.stops, target) == (1, 1, 400.0)
             plc = bench.plc("crystallizer")
             assert plc.communicating and not plc.held_measurements  # faults cleared after the batch
+    progress = capsys.readouterr().err
+    assert "[hil] nominal_linear_cooling:   0.0 % of batch" in progress and "100.0 % of batch" in progress
     timeline = report.timeline
     assert timeline[0].batch_time_s < 30.0 and timeline[-1].batch_time_s >= 900.0
     assert timeline[-1].jacket_setpoint_c < 30.0  # the stand-in's ramp reached the plant over Modbus
