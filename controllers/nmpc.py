@@ -35,6 +35,7 @@ import numpy as np
 
 from controllers.commands import ControlMode, SetpointCommand
 from process_models.declaration import CompiledModel, InputRole
+from process_models.discretization import rk4_interval
 
 
 class NmpcConfigError(ValueError):
@@ -197,6 +198,21 @@ class NmpcResult:
     trajectory: PredictedTrajectory
 
 
+def _soft_band(g: list, lbg: list[float], ubg: list[float], y: ca.SX, con: OutputConstraint, slack: ca.SX) -> ca.SX:
+    """Append ``lower - s <= y <= upper + s`` (scaled by ``con.scale``) to the constraints; return its penalty
+    ``weight * (s + s^2)`` (L1 + L2 exact-penalty slack)."""
+    yv = y / con.scale
+    if math.isfinite(con.upper):
+        g.append(yv - con.upper / con.scale - slack)
+        lbg.append(-math.inf)
+        ubg.append(0.0)
+    if math.isfinite(con.lower):
+        g.append(yv - con.lower / con.scale + slack)
+        lbg.append(0.0)
+        ubg.append(math.inf)
+    return con.weight * (slack + slack**2)
+
+
 class NonlinearMpc:
     """NMPC for a :class:`CompiledModel`; the NLP is built once in the constructor and reused by :meth:`step`."""
 
@@ -263,18 +279,7 @@ class NonlinearMpc:
         self._ref_names = [f"track:{t.output}" for t in c.tracking] + [f"terminal:{t.output}"
                                                                       for t in c.terminal_targets]
         # integrator over one interval of (parametric) length dt: RK4 with ns substeps
-        xs, us, ps, ts, dts = (ca.SX.sym("x", nx), ca.SX.sym("u", m.nu), ca.SX.sym("p", m.np), ca.SX.sym("t"),
-                               ca.SX.sym("dt"))
-        h = dts / ns
-        xk, tk = xs, ts
-        for _ in range(ns):
-            k1 = m.rhs(xk, us, ps, tk)
-            k2 = m.rhs(xk + h / 2 * k1, us, ps, tk + h / 2)
-            k3 = m.rhs(xk + h / 2 * k2, us, ps, tk + h / 2)
-            k4 = m.rhs(xk + h * k3, us, ps, tk + h)
-            xk = xk + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-            tk = tk + h
-        self._interval = ca.Function("nmpc_interval", [xs, us, ps, ts, dts], [xk])
+        self._interval = rk4_interval(m, ns, "nmpc_interval")
 
         # parameters
         P_x0 = ca.SX.sym("x0", nx)
@@ -350,17 +355,7 @@ class NonlinearMpc:
                 if not term.terminal:
                     obj += term.weight * weight_k * y[y_index[term.output]] / term.scale
             for j, con in enumerate(path_cons):
-                s = S_path[j, k]
-                yv = y[y_index[con.output]] / con.scale
-                if math.isfinite(con.upper):
-                    g.append(yv - con.upper / con.scale - s)
-                    lbg.append(-math.inf)
-                    ubg.append(0.0)
-                if math.isfinite(con.lower):
-                    g.append(yv - con.lower / con.scale + s)
-                    lbg.append(0.0)
-                    ubg.append(math.inf)
-                obj += con.weight * weight_k * (s + s**2)
+                obj += weight_k * _soft_band(g, lbg, ubg, y[y_index[con.output]], con, S_path[j, k])
             # rate limits (hard): first move from the last applied value, later moves scaled by interval length
             move = U[:, k] - (P_uprev if k == 0 else U[:, k - 1])
             for i, mi in enumerate(c.inputs):
@@ -384,17 +379,7 @@ class NonlinearMpc:
             if term.terminal:
                 obj += term.weight * y_end[y_index[term.output]] / term.scale
         for j, con in enumerate(term_cons):
-            s = S_term[j]
-            yv = y_end[y_index[con.output]] / con.scale
-            if math.isfinite(con.upper):
-                g.append(yv - con.upper / con.scale - s)
-                lbg.append(-math.inf)
-                ubg.append(0.0)
-            if math.isfinite(con.lower):
-                g.append(yv - con.lower / con.scale + s)
-                lbg.append(0.0)
-                ubg.append(math.inf)
-            obj += con.weight * (s + s**2)
+            obj += _soft_band(g, lbg, ubg, y_end[y_index[con.output]], con, S_term[j])
 
         w = ca.vertcat(ca.vec(Z), ca.vec(XC), ca.vec(V), ca.vec(S_path), S_term)
         self._tau = tau

@@ -27,6 +27,7 @@ import casadi as ca
 import numpy as np
 
 from process_models.declaration import CompiledModel
+from process_models.discretization import rk4_interval
 from process_models.estimator import Estimate, EstimatorError, ExtendedKalmanFilter
 
 
@@ -71,18 +72,7 @@ class MovingHorizonEstimator:
     def _build(self, substeps: int, max_cpu_time_s: float, max_iter: int) -> None:
         m = self.model
         n, nx, nth, ny = self.horizon, m.nx, len(self.estimate_parameters), self._rows.size
-        xs, us, ps, ts, dts = (ca.SX.sym("x", nx), ca.SX.sym("u", m.nu), ca.SX.sym("p", m.np), ca.SX.sym("t"),
-                               ca.SX.sym("dt"))
-        h = dts / substeps
-        xk, tk = xs, ts
-        for _ in range(substeps):
-            k1 = m.rhs(xk, us, ps, tk)
-            k2 = m.rhs(xk + h / 2 * k1, us, ps, tk + h / 2)
-            k3 = m.rhs(xk + h / 2 * k2, us, ps, tk + h / 2)
-            k4 = m.rhs(xk + h * k3, us, ps, tk + h)
-            xk = xk + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-            tk = tk + h
-        step = ca.Function("mhe_interval", [xs, us, ps, ts, dts], [xk])
+        step = rk4_interval(m, substeps, "mhe_interval")
 
         P_xbar = ca.SX.sym("x_bar", nx + nth)
         P_arrival_chol = ca.SX.sym("arrival_inv_chol", nx + nth, nx + nth)

@@ -246,10 +246,13 @@ class _Propagator:
         self.nx, self.nu, self.np, self.ny = model.nx, model.nu, model.np, model.ny
         self.output = model.output
         nx, nu, npar = model.nx, model.nu, model.np
+        self.nq = 2 * nu + npar + 2
         s = ca.SX.sym("s")
-        q = ca.SX.sym("q", nu + npar + 2)
-        u, p, t_k, dt_k = q[:nu], q[nu:nu + npar], q[nu + npar], q[nu + npar + 1]
-        ode = dt_k * model.rhs(model.x_sym, u, p, t_k + s * dt_k)
+        q = ca.SX.sym("q", self.nq)
+        u0, du = q[:nu], q[nu:2 * nu]
+        p, t_k, dt_k = q[2 * nu:2 * nu + npar], q[2 * nu + npar], q[2 * nu + npar + 1]
+        # inputs affine in time on the span: u(t) = u0 + du * (t - t_k), exact for zoh and linear programs
+        ode = dt_k * model.rhs(model.x_sym, u0 + du * (s * dt_k), p, t_k + s * dt_k)
         dae = {"x": model.x_sym, "p": q, "t": s, "ode": ode}
         opts: dict[str, Any] = {}
         if integrator in ("cvodes", "idas"):
@@ -260,7 +263,7 @@ class _Propagator:
         name = f"{model.declaration.name}_{integrator}"
         self.integrator = ca.integrator(name, integrator, dae, 0.0, 1.0, opts)
         x0 = ca.MX.sym("x0", nx)
-        qm = ca.MX.sym("q", nu + npar + 2)
+        qm = ca.MX.sym("q", self.nq)
         self.step = ca.Function(f"{name}_step", [x0, qm], [self.integrator(x0=x0, p=qm)["xf"]], ["x0", "q"], ["xf"])
         self._trajectories: dict[int, ca.Function] = {}
         self._jacobians: dict[tuple[int, tuple[int, ...]], ca.Function] = {}
@@ -271,15 +274,15 @@ class _Propagator:
         self.continuous = integrator in ("cvodes", "idas")
 
     def segment(self, s_grid: tuple[float, ...]) -> ca.Function:
-        """``(x0, q) -> x[nx, m]``: one integration over a span with constant inputs, reporting at the
-        normalised times ``s_grid`` (increasing, in (0, 1], last 1) without restarting the solver."""
+        """``(x0, q) -> x[nx, m]``: one integration over a span on which every input is affine in time,
+        reporting at the normalised times ``s_grid`` (increasing, in (0, 1], last 1) without restarting."""
         if s_grid not in self._segments:
             if len(self._segments) >= _MAX_SEGMENT_FUNCTIONS:
                 self._segments.pop(next(iter(self._segments)))
             integ = ca.integrator(f"{self._fullname}_seg{len(s_grid)}", self._kind, self._dae, 0.0, list(s_grid),
                                   self._opts)
             x0 = ca.MX.sym("x0", self.nx)
-            q = ca.MX.sym("q", self.nu + self.np + 2)
+            q = ca.MX.sym("q", self.nq)
             self._segments[s_grid] = ca.Function(f"{self._fullname}_segment", [x0, q], [integ(x0=x0, p=q)["xf"]])
         return self._segments[s_grid]
 
@@ -293,19 +296,22 @@ class _Propagator:
         m = self
         x0 = ca.MX.sym("x0", m.nx)
         u = ca.MX.sym("u", m.nu, n)
+        du = ca.MX.sym("du", m.nu, n)
         p = ca.MX.sym("p", m.np) if p is None else p
         t_k = ca.MX.sym("t_k", 1, n)
         dt_k = ca.MX.sym("dt_k", 1, n)
         u_pts = ca.MX.sym("u_pts", m.nu, n + 1)
         t_pts = ca.MX.sym("t_pts", 1, n + 1)
-        q = ca.vertcat(u, ca.repmat(p, 1, n), t_k, dt_k)
+        q = ca.vertcat(u, du, ca.repmat(p, 1, n), t_k, dt_k)
         x_steps = self.step.mapaccum(f"{m.name}_acc{n}", n)(x0, q)
         x_all = ca.horzcat(x0, x_steps)
         y_all = m.output.map(n + 1)(x_all, u_pts, ca.repmat(p, 1, n + 1), t_pts)
-        return [x0, u, p, t_k, dt_k, u_pts, t_pts], x_all, y_all
+        return [x0, u, du, p, t_k, dt_k, u_pts, t_pts], x_all, y_all
 
     def trajectory(self, n: int) -> ca.Function:
-        """``(x0, u[nu,n], p, t_k[1,n], dt_k[1,n], u_pts[nu,n+1], t_pts[1,n+1]) -> (x[nx,n+1], y[ny,n+1])``."""
+        """``(x0, u[nu,n], du[nu,n], p, t_k[1,n], dt_k[1,n], u_pts[nu,n+1], t_pts[1,n+1]) -> (x[nx,n+1], y[ny,n+1])``.
+
+        ``u``: inputs at each interval start, ``du``: their slopes (1/s) on the interval."""
         if n not in self._trajectories:
             args, x_all, y_all = self._symbolic_trajectory(n)
             self._trajectories[n] = ca.Function(f"traj{n}", args, [x_all, y_all])
@@ -320,7 +326,7 @@ class _Propagator:
             position = {i: j for j, i in enumerate(wrt)}
             p_full = ca.vertcat(*[p_wrt[position[i]] if i in position else p_rest[i] for i in range(self.np)])
             args, x_all, y_all = self._symbolic_trajectory(n, p_full)
-            args = [args[0], args[1], p_rest, p_wrt, *args[3:]]
+            args = [args[0], args[1], args[2], p_rest, p_wrt, *args[4:]]
             self._jacobians[key] = ca.Function(
                 f"trajjac{n}", args,
                 [x_all, y_all, ca.jacobian(ca.vec(x_all), p_wrt), ca.jacobian(ca.vec(y_all), p_wrt)],
@@ -358,7 +364,9 @@ class _Prepared:
     times_out: np.ndarray
     grid: np.ndarray          # integration grid (n+1 points) containing times_out
     out_index: np.ndarray     # positions of times_out in grid
-    u_intervals: np.ndarray   # (nu, n)
+    u_intervals: np.ndarray   # (nu, n) inputs at each interval start (callables: the held midpoint value)
+    u_slopes: np.ndarray      # (nu, n) input slopes on each interval (1/s; non-zero only for linear programs)
+    segment_keys: np.ndarray  # (nu, n) equal in consecutive intervals <=> the same affine input piece
     u_points: np.ndarray      # (nu, n+1) inputs at the grid points
 
 
@@ -457,14 +465,38 @@ def _prepare(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
 
     mid = 0.5 * (grid[:-1] + grid[1:])
     u_int = np.zeros((model.nu, grid.size - 1))
+    u_slope = np.zeros((model.nu, grid.size - 1))
+    keys = np.zeros((model.nu, grid.size - 1))
     u_pts = np.zeros((model.nu, grid.size))
     for v in d.inputs:
         sl = model.input_slices[v.name]
         spec = inputs[v.name]
-        at_start = isinstance(spec, InputProgram) and spec.interpolation == "zoh"
-        u_int[sl] = _input_value(model, v.name, spec, grid[:-1] if at_start else mid, v.size)
+        if isinstance(spec, InputProgram) and spec.interpolation == "linear":
+            _input_value(model, v.name, spec, grid[:1], v.size)  # checks the size
+            u_int[sl], u_slope[sl], keys[sl] = _linear_pieces(spec, grid[:-1], mid)
+        else:
+            at_start = isinstance(spec, InputProgram)
+            u_int[sl] = _input_value(model, v.name, spec, grid[:-1] if at_start else mid, v.size)
+            keys[sl] = u_int[sl]
         u_pts[sl] = _input_value(model, v.name, spec, grid, v.size)
-    return _Prepared(x0, p, values, times, grid, out_index, u_int, u_pts)
+    return _Prepared(x0, p, values, times, grid, out_index, u_int, u_slope, keys, u_pts)
+
+
+def _linear_pieces(program: InputProgram, starts: np.ndarray, mids: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A linear program on intervals ``[starts[k], ...]`` with midpoints ``mids[k]``: the value at each start and
+    the slope (1/s) of the knot-to-knot piece that holds the interval, and the piece index (-1 before the first
+    knot, ``len - 1`` after the last). Intervals never straddle a knot (knots are grid points)."""
+    times = np.asarray(program.times_s)
+    values = np.asarray(program.values)
+    piece = np.searchsorted(times, mids, side="right") - 1
+    inside = (piece >= 0) & (piece < times.size - 1)
+    i = np.clip(piece, 0, max(times.size - 2, 0))
+    if times.size > 1:
+        slope = np.where(inside, (values[i + 1] - values[i]) / (times[i + 1] - times[i]), 0.0)
+    else:
+        slope = np.zeros(mids.size)
+    start = np.where(inside, values[i] + slope * (starts - times[i]), values[np.clip(piece, 0, times.size - 1)])
+    return start[None, :], slope[None, :], piece.astype(float)[None, :]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -491,7 +523,7 @@ def simulate(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
     prop = _propagator(model, integrator, rtol, atol, integrator_options)
     n = prep.grid.size - 1
     chunk = math.ceil(n / _PROGRESS_CHUNKS) if progress and n >= _PROGRESS_MIN_INTERVALS else n
-    segments = _constant_input_segments(prep.u_intervals)
+    segments = _affine_input_segments(prep.segment_keys)
     by_segment = prop.continuous and len(segments) <= max(8, n // 4)
     if not by_segment:
         segments = [(0, n)]
@@ -530,12 +562,14 @@ def simulate(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
     )
 
 
-def _constant_input_segments(u_intervals: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of consecutive intervals with identical inputs, as (first interval, one past last)."""
-    n = u_intervals.shape[1]
-    if u_intervals.shape[0] == 0 or n == 1:
+def _affine_input_segments(keys: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of consecutive intervals on which every input is one affine function of time (a constant, one zoh
+    step level, one knot-to-knot piece of a linear program, one held callable value), as (first interval, one
+    past last). The solver restarts only between runs: at program knots and where a held callable changes."""
+    n = keys.shape[1]
+    if keys.shape[0] == 0 or n == 1:
         return [(0, n)]
-    change = np.nonzero(np.any(u_intervals[:, 1:] != u_intervals[:, :-1], axis=0))[0] + 1
+    change = np.nonzero(np.any(keys[:, 1:] != keys[:, :-1], axis=0))[0] + 1
     bounds = [0, *change.tolist(), n]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
@@ -552,7 +586,7 @@ def _run_segment(model: CompiledModel, prop: _Propagator, prep: _Prepared, x_sta
         s_grid = tuple(uniform.tolist())
     else:
         s_grid = tuple(np.round(rel, 13).tolist())
-    q = np.concatenate([prep.u_intervals[:, start], prep.p, [grid[0], span]])
+    q = np.concatenate([prep.u_intervals[:, start], prep.u_slopes[:, start], prep.p, [grid[0], span]])
     try:
         x_new = prop.segment(s_grid)(x_start, q)
     except RuntimeError as exc:
@@ -572,7 +606,8 @@ def _run_chunk(model: CompiledModel, prop: _Propagator, prep: _Prepared, x_start
     grid = prep.grid[start:stop + 1]
     try:
         x_all, y_all = prop.trajectory(stop - start)(
-            x_start, prep.u_intervals[:, start:stop], prep.p, grid[None, :-1], np.diff(grid)[None, :],
+            x_start, prep.u_intervals[:, start:stop], prep.u_slopes[:, start:stop], prep.p, grid[None, :-1],
+            np.diff(grid)[None, :],
             prep.u_points[:, start:stop + 1], grid[None, :],
         )
     except RuntimeError as exc:
@@ -713,7 +748,8 @@ def trajectory_sensitivity(model: CompiledModel, initial_state: Mapping[str, flo
     cols = tuple(model.parameter_names.index(w) for w in wrt)
     try:
         x_all, y_all, dx, dy = prop.jacobian(n, cols)(
-            prep.x0, prep.u_intervals, prep.p, prep.p[list(cols)], prep.grid[None, :-1], np.diff(prep.grid)[None, :],
+            prep.x0, prep.u_intervals, prep.u_slopes, prep.p, prep.p[list(cols)], prep.grid[None, :-1],
+            np.diff(prep.grid)[None, :],
             prep.u_points, prep.grid[None, :],
         )
     except RuntimeError as exc:

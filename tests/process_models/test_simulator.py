@@ -14,6 +14,8 @@ from process_models.simulator import (
     Phase,
     SimulationCase,
     SimulationError,
+    _affine_input_segments,
+    _prepare,
     _ProgressBar,
     sensitivities,
     simulate,
@@ -94,6 +96,68 @@ def test_linear_program_is_integrated_exactly(integrator_model):
     assert res.input("u") == pytest.approx([0.0, 1.4, 0.5, 0.0])
 
 
+def _ramp_response(t, x0, a, b, tau=TAU):
+    """Closed form of x' = (a + b t - x) / tau, x(0) = x0."""
+    return a + b * (t - tau) + (x0 - a + b * tau) * np.exp(-t / tau)
+
+
+def test_linear_ramp_integrates_to_the_quadratic_over_one_long_run(integrator_model):
+    ramp = InputProgram((0.0, 7200.0), (1.0, 5.0), "linear")   # u = 1 + t/1800
+    t = np.arange(0.0, 7201.0, 60.0)
+    res = simulate(integrator_model, {"x": 0.0, "z": 0.0, "v": 0.0}, t, {"u": ramp})
+    assert res.state("x") == pytest.approx(t + t**2 / 3600.0, rel=1e-8, abs=1e-8)
+    assert res.input("u") == pytest.approx(1.0 + t / 1800.0, rel=1e-12)
+
+
+def test_linear_ramp_drives_a_first_order_lag_exactly(tank):
+    """Exact to a few times rtol (1e-8); holding the ramp at interval midpoints is off by 1e-3 (relative) here."""
+    a, b = 350.0, -0.05   # jacket 350 K falling 0.05 K/s
+    ramp = InputProgram((0.0, 600.0), (a, a + b * 600.0), "linear")
+    t = np.linspace(0.0, 600.0, 7)
+    expected = _ramp_response(t, 300.0, a, b)
+    for integrator, rel in (("cvodes", 1e-7), ("idas", 1e-7), ("rk", 1e-7), ("collocation", 1e-7)):
+        res = simulate(tank, {"temperature": 300.0}, t, {"jacket_temperature": ramp}, integrator=integrator)
+        assert res.state("temperature") == pytest.approx(expected, rel=rel), integrator
+    sens = trajectory_sensitivity(tank, {"temperature": 300.0}, t, {"jacket_temperature": ramp}, None,
+                                  ["time_constant"])
+    assert sens.result.state("temperature") == pytest.approx(expected, rel=1e-7)
+
+
+def test_linear_program_kink_inside_an_output_interval_lands_at_its_time(tank):
+    a, b, t_kink = 350.0, -0.2, 55.0   # ramp 350 -> 339 K over 0..55 s, then held
+    ramp = InputProgram((0.0, t_kink), (a, a + b * t_kink), "linear")
+    t = np.linspace(0.0, 600.0, 7)
+    res = simulate(tank, {"temperature": 300.0}, t, {"jacket_temperature": ramp})
+    at_kink = _ramp_response(t_kink, 300.0, a, b)
+    after = _step_response(t, t_kink, at_kink, a + b * t_kink)
+    expected = np.where(t <= t_kink, _ramp_response(t, 300.0, a, b), after)
+    assert res.state("temperature") == pytest.approx(expected, rel=1e-7)   # midpoint hold: 3e-4 off
+
+
+def test_several_zoh_steps_inside_one_output_interval_land_at_their_times(integrator_model):
+    steps = InputProgram.steps((0.0, 1.0), (12.5, 3.0), (31.25, -2.0), (40.0, 0.5))
+    t = np.array([0.0, 50.0, 100.0])
+    res = simulate(integrator_model, {"x": 0.0, "z": 0.0, "v": 0.0}, t, {"u": steps})
+    expected_50 = 1.0 * 12.5 + 3.0 * 18.75 - 2.0 * 8.75 + 0.5 * 10.0
+    assert res.state("x") == pytest.approx([0.0, expected_50, expected_50 + 25.0], rel=1e-10)
+    assert res.input("u") == pytest.approx([1.0, 0.5, 0.5])
+
+
+def test_solver_restarts_only_at_program_knots(integrator_model):
+    x0 = {"x": 0.0, "z": 0.0, "v": 0.0}
+    t = np.arange(0.0, 7201.0, 60.0)   # 120 output intervals
+
+    def runs(u):
+        return _affine_input_segments(_prepare(integrator_model, x0, t, {"u": u}, None).segment_keys)
+
+    assert runs(InputProgram((0.0, 7200.0), (1.0, 5.0), "linear")) == [(0, 120)]
+    assert runs(InputProgram((0.0, 3000.0, 7200.0), (1.0, 5.0, 0.0), "linear")) == [(0, 50), (50, 120)]
+    assert runs(InputProgram((-100.0, 7300.0), (1.0, 5.0), "linear")) == [(0, 120)]
+    # a knot between output times becomes a grid point (121 intervals) and the only restart
+    assert runs(InputProgram.steps((0.0, 1.0), (1000.0, 2.0))) == [(0, 17), (17, 121)]
+    assert len(runs(lambda ts: ts)) == 120   # a callable is held per interval
+
+
 def test_time_dependent_rhs_and_vector_state(integrator_model):
     t = np.linspace(0.0, 20.0, 41)
     res = simulate(integrator_model, {"x": 0.0, "z": 0.0, "v": [1.0, 2.0]}, t, {"u": 1.0}, {"k": 0.2})
@@ -107,6 +171,8 @@ def test_callable_input_is_sampled_at_interval_midpoints(integrator_model):
     t = np.linspace(0.0, 10.0, 101)
     res = simulate(integrator_model, {"x": 0.0, "z": 0.0, "v": 0.0}, t, {"u": lambda ts: 2.0 * ts})
     assert res.state("x") == pytest.approx(t**2, rel=1e-8, abs=1e-10)   # midpoint rule is exact for a ramp
+    quad = simulate(integrator_model, {"x": 0.0, "z": 0.0, "v": 0.0}, [0.0, 2.0], {"u": lambda ts: ts**2})
+    assert quad.state("x")[-1] == pytest.approx(2.0 * 1.0**2, rel=1e-10)   # held at t = 1 s, not the exact 8/3
 
 
 def test_missing_and_unknown_names_are_reported(tank):
