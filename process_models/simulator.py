@@ -5,32 +5,39 @@ How a simulation is carried out
 * **One integrator per model, reused.** The right-hand side is integrated over a *normalised*
   interval ``s in [0, 1]`` with ``t = t_k + s * dt_k``, so a single casadi integrator (CVODES by
   default, IDAS / fixed-step ``rk`` / ``collocation`` on request) serves every interval length.
-  Its parameter vector is ``q = [u; p; t_k; dt_k]``.
-* **No Python per-step loop.** Two strategies, chosen per call:
-
-  - *segments* (CVODES/IDAS, when the inputs change on at most ``max(8, n/4)`` of the ``n``
-    intervals): each run of intervals with constant inputs is one solver run that reports at all
-    its output times without restarting (an integrator with an output grid on the normalised span,
-    cached by that normalised grid); outputs are then evaluated for all times in one mapped call.
-    This is the fast path (tens of times faster than restarting at every output time);
-  - *mapaccum* (inputs changing on most intervals, fixed-step integrators, and all sensitivity
-    runs): the one-interval step is wrapped in ``Function.mapaccum`` over all intervals, so a whole
-    trajectory (states *and* outputs) is still one casadi call, restarting the solver per interval.
-
-  Functions are cached per (model, thread, integrator, tolerances) and then per grid shape.
-* **Inputs are piecewise constant over each integration interval (zero-order hold).** The
-  integration grid is the union of the requested output times and every switching time / knot
-  of the :class:`InputProgram` inputs, so a program step is never smeared over an output interval.
-  On each interval ``[a, b]``:
+  Its parameter vector is ``q = [u_k; du_k; p; t_k; dt_k]``: on the span every input is the affine
+  function of time ``u(t) = u_k + du_k * (t - t_k)``.
+* **Programmed inputs are exact functions of time; the solver restarts only at their knots.** The
+  integration grid is the union of the requested output times and every knot of the
+  :class:`InputProgram` inputs (a knot within 1e-9 relative of an output time is that time), so
+  no grid interval straddles a knot. On each interval ``[a, b]``:
 
   - a constant input keeps its value;
-  - a ``"zoh"`` program takes its value at ``a`` (right-continuous steps);
-  - a ``"linear"`` program and a plain callable are sampled at the interval midpoint ``(a+b)/2``;
-    for a linear program (whose knots are grid points) this is exactly the interval mean, so the
-    integral of the input is exact; a callable is approximated to second order in the interval.
+  - a ``"zoh"`` program takes the value of the step that holds the interval (right-continuous steps);
+  - a ``"linear"`` program is its knot-to-knot line (value at ``a`` and the piece's slope), so a ramp
+    is applied exactly, not sampled;
+  - a plain callable (a Python function of ``t``, which cannot be made symbolic) is **held** at its
+    value at the interval midpoint ``(a+b)/2``: second-order accurate in the interval length, and
+    exact in the integral of a callable that is linear in time.
 
   The ``inputs`` array of a :class:`SimulationResult` holds the input values *at* the output
   times (``program.at(t)``, ``callable(t)``) and outputs are evaluated with them.
+* **No Python per-step loop.** Two strategies, chosen per call:
+
+  - *segments* (CVODES/IDAS, when the affine input pieces change on at most ``max(8, n/4)`` of the
+    ``n`` grid intervals): each run of intervals on which every input is one affine function of time
+    (between program knots, callables unchanged) is one solver run that reports at all its output
+    times without restarting (an integrator with an output grid on the normalised span, cached by
+    that grid); outputs are then evaluated for all times in one mapped call. A batch driven by one
+    linear ramp is therefore one continuous CVODES run, and a discontinuity (a zoh step, the kink of
+    a ramp) is always a restart point, so the solver never steps across it. This is the fast path
+    (several times faster than restarting at every output time on stiff models);
+  - *mapaccum* (callables or programs changing on most intervals, fixed-step integrators, and all
+    sensitivity runs): the one-interval step is wrapped in ``Function.mapaccum`` over all intervals,
+    so a whole trajectory (states *and* outputs) is still one casadi call, restarting the solver per
+    interval (inputs still affine in time on each interval).
+
+  Functions are cached per (model, thread, integrator, tolerances) and then per grid shape.
 * **Threads.** The cache is per thread (a casadi Function must not be evaluated from two threads at
   once), and it is weakly keyed by the compiled model: dropping the model frees its integrators.
 * **Batch phases** (charge, heat, hold, cool ...) are chained with :func:`simulate_phases`: each
@@ -474,9 +481,8 @@ def _prepare(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
         if isinstance(spec, InputProgram) and spec.interpolation == "linear":
             _input_value(model, v.name, spec, grid[:1], v.size)  # checks the size
             u_int[sl], u_slope[sl], keys[sl] = _linear_pieces(spec, grid[:-1], mid)
-        else:
-            at_start = isinstance(spec, InputProgram)
-            u_int[sl] = _input_value(model, v.name, spec, grid[:-1] if at_start else mid, v.size)
+        else:   # constants, zoh programs (no knot inside an interval: the midpoint's step) and held callables
+            u_int[sl] = _input_value(model, v.name, spec, mid, v.size)
             keys[sl] = u_int[sl]
         u_pts[sl] = _input_value(model, v.name, spec, grid, v.size)
     return _Prepared(x0, p, values, times, grid, out_index, u_int, u_slope, keys, u_pts)
@@ -509,8 +515,9 @@ def simulate(model: CompiledModel, initial_state: Mapping[str, float | np.ndarra
     """Integrate ``model`` from ``initial_state`` at ``times_s[0]`` and report at every time in ``times_s``.
 
     ``initial_state``: every state by name (SI; a scalar fills a vector state). ``inputs``: every
-    input by name, as a number, an :class:`InputProgram` or a callable of time (s) — see the module
-    docstring for how each is held over an interval. ``parameters``: overrides of the declared
+    input by name, as a number, an :class:`InputProgram` (applied exactly in time: steps at their knot
+    times, ramps as lines) or a callable of time (s), held at each interval's midpoint value — see the
+    module docstring. ``parameters``: overrides of the declared
     defaults. ``progress``: for grids of 200+ intervals, integrate in 40 chunks and show a progress
     bar on stderr once the run has taken 0.5 s. ``integrator``: ``"cvodes"`` (BDF, default),
     ``"idas"``, ``"rk"`` (20 fixed RK4 steps per interval) or ``"collocation"``;

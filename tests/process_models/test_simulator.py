@@ -141,6 +141,11 @@ def test_several_zoh_steps_inside_one_output_interval_land_at_their_times(integr
     expected_50 = 1.0 * 12.5 + 3.0 * 18.75 - 2.0 * 8.75 + 0.5 * 10.0
     assert res.state("x") == pytest.approx([0.0, expected_50, expected_50 + 25.0], rel=1e-10)
     assert res.input("u") == pytest.approx([1.0, 0.5, 0.5])
+    # a knot within rounding of an output time steps there, on whichever side of it it lies
+    for knot in (50.0 - 1e-9, 50.0 + 1e-9):
+        step = InputProgram.steps((0.0, 1.0), (knot, 2.0))
+        late = simulate(integrator_model, {"x": 0.0, "z": 0.0, "v": 0.0}, t, {"u": step})
+        assert late.state("x") == pytest.approx([0.0, 50.0, 150.0], rel=1e-9)
 
 
 def test_solver_restarts_only_at_program_knots(integrator_model):
