@@ -12,7 +12,7 @@ from tests.conftest import free_tcp_port
 from twin_server.cli import main
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
-SPEED = "600"
+SPEED = "400"
 
 
 def run(name: str, tmp_path: Path) -> dict:
