@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 from hil.plants.column_standin import ColumnStandIn, ColumnStandInParameters
 from hil.plants.crystallizer_physics import make_crystallizer_physics
 from hil.plants.crystallizer_standin import CrystallizerStandIn, CrystallizerStandInParameters
-from hil.plants.mixing_tank import MixingTank, MixingTankParameters
+from hil.plants.mixing_tank import MixingTank, make_mixing_tank
 from hil.plants.parameters import PlantParameterError, build_parameters
 
 
@@ -45,13 +45,17 @@ def _numeric_factory(parameters_type: type, plant_type: Callable[..., Plant]) ->
     return build
 
 
+def _mixing_tank(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+    return make_mixing_tank(parameters, seed=seed)
+
+
 def _crystallizer_physics(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
     return make_crystallizer_physics(parameters, seed=seed)
 
 
 # kind -> plant model name -> builder; the first plant model of a kind is its default.
 _FACTORIES: dict[str, dict[str, Callable[[str, Mapping[str, Any], int | None], Plant]]] = {
-    MixingTank.kind: {"physics": _numeric_factory(MixingTankParameters, MixingTank)},
+    MixingTank.kind: {"physics": _mixing_tank},
     CrystallizerStandIn.kind: {
         "physics": _crystallizer_physics,
         "standin": _numeric_factory(CrystallizerStandInParameters, CrystallizerStandIn),

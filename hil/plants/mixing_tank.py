@@ -1,75 +1,105 @@
 """Jacketed stirred mixing/feed tank: the plant behind the ``mixing_tank`` virtual PLC.
 
-Model (SI inside; temperatures in kelvin inside, °C at the tag map), one well-mixed liquid phase:
+The plant is the twin's own declared model, :func:`process_models.mixing_tank.mixing_tank_model` (volume balance
+with a Torricelli outlet valve, solute and energy balances, jacket lag, agitator power number; equations and
+sources in that module), run by :class:`hil.plants.declared_plant.DeclaredPlant` with the plant's "true"
+parameters, its initial state and sensor noise. It always carries the model's inventory totals (cumulative
+liquid, solute and energy in/out) so that benches and tests can check the balances.
 
-* Mass (volume) balance, constant density, gravity-drained outlet valve (Torricelli's law,
-  F_out = Cv·sqrt(h); Bird, Stewart & Lightfoot, *Transport Phenomena*, 2nd ed., Wiley 2002, §7.6;
-  Seborg, Edgar, Mellichamp & Doyle, *Process Dynamics and Control*, 4th ed., Wiley 2016, §2.4.5)::
+Tags (engineering units of the demo line's tag map) and the model quantities behind them:
 
-      A dh/dt = F_in − Cv·sqrt(h)
+=========================== =========== ===========================================================
+tag                         unit        model quantity (SI)
+=========================== =========== ===========================================================
+level                       m           state ``level`` (m)
+temperature                 °C          state ``temperature`` (K)
+concentration               kg/m³       output ``outlet_concentration`` (kg/m³; the refractometer sits
+                                        on the outlet, = the tank's concentration when well mixed)
+jacket_temperature          °C          state ``jacket_temperature`` (K)
+outlet_flow                 m³/h        output ``outlet_flow`` (m³/s)
+agitator_power              kW          output ``agitator_power`` (W)
+inlet_flow_setpoint         m³/h        input ``inlet_flow`` (m³/s), saturated at 0 (a pump)
+jacket_temperature_setpoint °C          input ``jacket_temperature_setpoint`` (K)
+agitator_speed_setpoint     rpm         input ``agitator_speed`` (1/s), saturated at 0 (a drive)
+=========================== =========== ===========================================================
 
-* Solute balance (Seborg et al. 2016, §2.4.6)::
+The feed (``feed_concentration``, ``feed_temperature``) is held at the configured values.
 
-      d(V c)/dt = F_in c_feed − F_out c      ⇔   V dc/dt = F_in (c_feed − c)
-
-* Energy balance with jacket heat transfer and agitator power dissipated as heat (Seborg et al. 2016,
-  §2.4.4)::
-
-      ρ cp V dT/dt = ρ cp F_in (T_feed − T) + U A_j (T_jacket − T) + P_agitator
-
-* Jacket temperature follows its setpoint as a first-order lag (a temperature control unit holding the
-  jacket supply; default time constant 60 s)::
-
-      τ_j dT_jacket/dt = T_jacket,sp − T_jacket
-
-* Agitator shaft power from the power-number correlation P = Np ρ N³ D⁵ with Np ≈ 5 for a six-blade
-  Rushton turbine in the fully turbulent regime (Re = ρ N D²/μ > ~10⁴), Paul, Atiemo-Obeng & Kresta,
-  *Handbook of Industrial Mixing*, Wiley 2004, ch. 6 (power curves). With the defaults (D = 0.35 m,
-  water) Re ≈ 3·10⁵ at 150 rpm, so the constant-Np regime holds for every speed the tag map allows.
-
-Simplifications, stated: the jacket area and the agitator power do not depend on the level; when the
-tank is nearly empty the concentration and energy balances use a small minimum mixing volume so that
-they stay finite (the level itself is exact down to zero). Integration: fixed-step RK4 in substeps of
-at most 0.5 s (the fastest mode, a nearly empty tank at full feed, has a time constant of ~4 s), stable
-for plant steps of 1 s and beyond.
-
-The parameter names are those of ``[units.<unit>.model]`` in the line configuration.
-Later the physics will come from ``process_models``; this class only holds state, noise and tag names.
+Parameter names: the unit's ``[model]`` table (the model's option keys, see
+:func:`process_models.mixing_tank.option_keys`) merged with its ``[plant]`` table (initial state, sensor noise,
+integration substep): the fields of :class:`MixingTankParameters`. Defaults of the model's parameters are the
+declaration's own. ``outlet`` must be ``"valve"`` (the tag map commands no outlet pump); ``inventory_totals``
+is accepted for the twin's sake and changes nothing here (the plant always integrates the totals).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-
-from hil.plants.integration import rk4
-from hil.plants.parameters import check_ranges
+from hil.plants.declared_plant import (
+    CUBIC_METRE_PER_HOUR,
+    DEGREE_CELSIUS,
+    KILOWATT,
+    REVOLUTION_PER_MINUTE,
+    SI,
+    CommandedSignal,
+    DeclaredPlant,
+    MeasuredSignal,
+)
+from hil.plants.parameters import PlantParameterError, check_ranges
+from process_models.declaration import CompiledModel, DeclarationError, compile_model
+from process_models.mixing_tank import KELVIN_OFFSET, mixing_tank_model
 
 KIND = "mixing_tank"
-_KELVIN = 273.15
 _SECONDS_PER_HOUR = 3600.0
-_MAX_SUBSTEP_S = 0.5
+
+# option key of [units.<unit>.model] -> the declared parameter it sets (same SI value)
+_MODEL_PARAMETER_KEYS: dict[str, str] = {
+    "tank_cross_section_m2": "tank_cross_section",
+    "outlet_valve_coefficient_m2_5_per_s": "outlet_valve_coefficient",
+    "overall_heat_transfer_coefficient_w_per_m2_k": "overall_heat_transfer_coefficient",
+    "jacket_area_m2": "jacket_area",
+    "impeller_diameter_m": "impeller_diameter",
+    "power_number": "power_number",
+    "liquid_density_kg_per_m3": "liquid_density",
+    "liquid_heat_capacity_j_per_kg_k": "liquid_heat_capacity",
+    "jacket_time_constant_s": "jacket_time_constant",
+    "minimum_mixing_volume_m3": "minimum_mixing_volume",
+}
+_FEED_KEYS = ("feed_concentration_kg_per_m3", "feed_temperature_c")
+_STRUCTURE_KEYS = ("outlet", "concentration_compartments", "inventory_totals")
+
+_DECLARED = mixing_tank_model()
+_DEFAULT = _DECLARED.parameter_values()
+_NOMINAL = _DECLARED.nominal_inputs()
 
 
 @dataclass(frozen=True, slots=True)
 class MixingTankParameters:
-    """True parameters of the simulated tank (units in the names)."""
+    """True parameters of the simulated tank (units in the names). Model options default to the declared
+    model's values (:mod:`process_models.mixing_tank`); the rest are plant-only."""
 
-    tank_cross_section_m2: float = 1.0
-    outlet_valve_coefficient_m2_5_per_s: float = 0.0008
-    overall_heat_transfer_coefficient_w_per_m2_k: float = 450.0
-    jacket_area_m2: float = 4.0
-    feed_concentration_kg_per_m3: float = 120.0
-    feed_temperature_c: float = 20.0
-    impeller_diameter_m: float = 0.35
-    power_number: float = 5.0  # Rushton turbine, turbulent (Paul et al. 2004, ch. 6)
-    liquid_density_kg_per_m3: float = 1000.0  # water
-    liquid_heat_capacity_j_per_kg_k: float = 4180.0  # water at 20–40 °C
-    jacket_time_constant_s: float = 60.0
-    minimum_mixing_volume_m3: float = 0.01
+    # -- the model's options ([units.<unit>.model])
+    tank_cross_section_m2: float = _DEFAULT["tank_cross_section"]
+    outlet_valve_coefficient_m2_5_per_s: float = _DEFAULT["outlet_valve_coefficient"]
+    overall_heat_transfer_coefficient_w_per_m2_k: float = _DEFAULT["overall_heat_transfer_coefficient"]
+    jacket_area_m2: float = _DEFAULT["jacket_area"]
+    feed_concentration_kg_per_m3: float = _NOMINAL["feed_concentration"]
+    feed_temperature_c: float = _NOMINAL["feed_temperature"] - KELVIN_OFFSET
+    impeller_diameter_m: float = _DEFAULT["impeller_diameter"]
+    power_number: float = _DEFAULT["power_number"]
+    liquid_density_kg_per_m3: float = _DEFAULT["liquid_density"]
+    liquid_heat_capacity_j_per_kg_k: float = _DEFAULT["liquid_heat_capacity"]
+    jacket_time_constant_s: float = _DEFAULT["jacket_time_constant"]
+    minimum_mixing_volume_m3: float = _DEFAULT["minimum_mixing_volume"]
+    outlet: str = "valve"
+    concentration_compartments: int = 1
+    inventory_totals: bool = False
+    # -- plant only ([units.<unit>.plant])
     initial_level_m: float = 0.5
     initial_temperature_c: float = 20.0
     initial_concentration_kg_per_m3: float = 100.0
@@ -81,6 +111,7 @@ class MixingTankParameters:
     jacket_temperature_noise_std_c: float = 0.05
     outlet_flow_noise_std_m3_per_h: float = 0.01
     agitator_power_noise_std_kw: float = 0.01
+    integration_substep_s: float = 0.5  # RK4; the fastest mode (nearly empty tank, full feed) is ~4 s
 
     def __post_init__(self) -> None:
         check_ranges(
@@ -89,6 +120,7 @@ class MixingTankParameters:
             positive=(
                 "tank_cross_section_m2", "impeller_diameter_m", "power_number", "liquid_density_kg_per_m3",
                 "liquid_heat_capacity_j_per_kg_k", "jacket_time_constant_s", "minimum_mixing_volume_m3",
+                "integration_substep_s",
             ),
             non_negative=(
                 "outlet_valve_coefficient_m2_5_per_s", "overall_heat_transfer_coefficient_w_per_m2_k",
@@ -97,139 +129,155 @@ class MixingTankParameters:
             ),
         )
 
+    def model_options(self) -> dict[str, Any]:
+        """The options of :func:`process_models.mixing_tank.mixing_tank_model` these parameters set (with the
+        inventory totals the plant always carries)."""
+        options: dict[str, Any] = {key: getattr(self, key) for key in (*_MODEL_PARAMETER_KEYS, *_FEED_KEYS)}
+        options.update(outlet=self.outlet, concentration_compartments=self.concentration_compartments,
+                       inventory_totals=True)
+        return options
 
-class MixingTank:
-    """Jacketed stirred tank with Torricelli drain; see the module docstring for the equations."""
+
+def mixing_tank_parameters(values: Mapping[str, Any]) -> MixingTankParameters:
+    """Check a merged ``[model]`` + ``[plant]`` table and build the parameters.
+
+    Raises:
+        PlantParameterError: every problem found (unknown name with the allowed ones, a value of the wrong type),
+            then the first value outside its physical range.
+    """
+    allowed = [f.name for f in dataclasses.fields(MixingTankParameters)]
+    errors: list[str] = []
+    unknown = sorted(name for name in values if name not in allowed)
+    if unknown:
+        errors.append(f"unknown parameter(s) {', '.join(repr(n) for n in unknown)}; allowed: {', '.join(allowed)}")
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in unknown:
+            continue
+        if name == "outlet":
+            if value != "valve":
+                errors.append(f"parameter 'outlet' must be 'valve' (the tag map commands no outlet pump), "
+                              f"got {value!r}")
+        elif name == "concentration_compartments":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                errors.append(f"parameter 'concentration_compartments' must be an integer >= 1, got {value!r}")
+        elif name == "inventory_totals":
+            if not isinstance(value, bool):
+                errors.append(f"parameter 'inventory_totals' must be true or false, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            errors.append(f"parameter '{name}' must be a finite number, got {value!r}")
+            continue
+        else:
+            value = float(value)
+        checked[name] = value
+    if errors:
+        raise PlantParameterError(f"plant '{KIND}': " + "; ".join(errors))
+    return MixingTankParameters(**checked)
+
+
+def make_mixing_tank(values: Mapping[str, Any], seed: int | None = None) -> MixingTank:
+    """Build the tank plant from a merged ``[model]`` + ``[plant]`` table (``plant_model`` already removed)."""
+    return MixingTank(mixing_tank_parameters(values), seed=seed)
+
+
+_COMMANDED = (
+    CommandedSignal("inlet_flow_setpoint", "inlet_flow", CUBIC_METRE_PER_HOUR, minimum=0.0),
+    CommandedSignal("jacket_temperature_setpoint", "jacket_temperature_setpoint", DEGREE_CELSIUS),
+    CommandedSignal("agitator_speed_setpoint", "agitator_speed", REVOLUTION_PER_MINUTE, minimum=0.0),
+)
+
+
+class MixingTank(DeclaredPlant):
+    """Jacketed stirred tank on the declared ``mixing_tank`` model; see the module docstring."""
 
     kind = KIND
-    measured_names = (
-        "level", "temperature", "concentration", "jacket_temperature", "outlet_flow", "agitator_power",
-    )
-    commanded_names = ("inlet_flow_setpoint", "jacket_temperature_setpoint", "agitator_speed_setpoint")
 
     def __init__(self, parameters: MixingTankParameters | None = None, seed: int | None = None) -> None:
         self.parameters = parameters if parameters is not None else MixingTankParameters()
         p = self.parameters
-        self._rng = np.random.default_rng(seed)
-        # state: level m, concentration kg/m3, temperature K, jacket temperature K,
-        # cumulative solute fed kg, cumulative solute drained kg
-        self._state = [
-            p.initial_level_m,
-            p.initial_concentration_kg_per_m3,
-            p.initial_temperature_c + _KELVIN,
-            p.initial_jacket_temperature_c + _KELVIN,
-            0.0,
-            0.0,
-        ]
-        self._commands = self.initial_commands()
-        self._time_s = 0.0
-
-    # ------------------------------------------------------------------ Plant protocol
-    def initial_commands(self) -> dict[str, float]:
-        """Inlet flow that holds the initial level (m³/h), jacket setpoint = initial jacket temperature (°C),
-        initial agitator speed (rpm)."""
-        p = self.parameters
-        return {
+        try:
+            model: CompiledModel = compile_model(mixing_tank_model(**p.model_options()))
+        except DeclarationError as exc:
+            raise PlantParameterError(f"plant '{KIND}': {exc}") from exc
+        measured = (
+            MeasuredSignal("level", "level", "state", SI, p.level_noise_std_m),
+            MeasuredSignal("temperature", "temperature", "state", DEGREE_CELSIUS, p.temperature_noise_std_c),
+            MeasuredSignal("concentration", "outlet_concentration", "output", SI, p.concentration_noise_std_kg_per_m3),
+            MeasuredSignal("jacket_temperature", "jacket_temperature", "state", DEGREE_CELSIUS,
+                           p.jacket_temperature_noise_std_c),
+            MeasuredSignal("outlet_flow", "outlet_flow", "output", CUBIC_METRE_PER_HOUR,
+                           p.outlet_flow_noise_std_m3_per_h),
+            MeasuredSignal("agitator_power", "agitator_power", "output", KILOWATT, p.agitator_power_noise_std_kw),
+        )
+        initial_state = {
+            "level": p.initial_level_m,
+            "concentration": p.initial_concentration_kg_per_m3,
+            "temperature": p.initial_temperature_c + KELVIN_OFFSET,
+            "jacket_temperature": p.initial_jacket_temperature_c + KELVIN_OFFSET,
+            "liquid_fed": 0.0, "liquid_drained": 0.0, "solute_fed": 0.0, "solute_drained": 0.0, "energy_added": 0.0,
+        }
+        initial_commands = {
+            # the inlet flow that holds the initial level: F = Cv sqrt(h0)
             "inlet_flow_setpoint": p.outlet_valve_coefficient_m2_5_per_s * math.sqrt(p.initial_level_m)
             * _SECONDS_PER_HOUR,
             "jacket_temperature_setpoint": p.initial_jacket_temperature_c,
             "agitator_speed_setpoint": p.initial_agitator_speed_rpm,
         }
-
-    def step(self, dt_s: float, commands: Mapping[str, float]) -> None:
-        """Advance by ``dt_s`` seconds holding ``commands`` (engineering units of the tag map).
-
-        Missing commands keep their last value; a non-finite command is ignored (last value kept);
-        a negative flow or speed is saturated at zero, as a pump or drive would.
-        """
-        for name, value in commands.items():
-            if name not in self._commands:
-                raise KeyError(f"plant '{KIND}': unknown command '{name}'; commands: {', '.join(self.commanded_names)}")
-            if math.isfinite(value):
-                self._commands[name] = float(value)
-        self._state = rk4(self._rhs, self._state, dt_s, _MAX_SUBSTEP_S)
-        self._state[0] = max(self._state[0], 0.0)
-        self._time_s += dt_s
-
-    def measurements(self) -> dict[str, float]:
-        """Measured values in tag-map units (m, °C, kg/m³, °C, m³/h, kW) with Gaussian sensor noise."""
-        p = self.parameters
-        level, conc, temp_k, jacket_k = self._state[:4]
-        noise = self._rng.normal
-        return {
-            "level": level + noise(0.0, p.level_noise_std_m),
-            "temperature": temp_k - _KELVIN + noise(0.0, p.temperature_noise_std_c),
-            "concentration": conc + noise(0.0, p.concentration_noise_std_kg_per_m3),
-            "jacket_temperature": jacket_k - _KELVIN + noise(0.0, p.jacket_temperature_noise_std_c),
-            "outlet_flow": self._outlet_flow_m3_per_s(level) * _SECONDS_PER_HOUR
-            + noise(0.0, p.outlet_flow_noise_std_m3_per_h),
-            "agitator_power": self._agitator_power_w() / 1000.0 + noise(0.0, p.agitator_power_noise_std_kw),
-        }
+        super().__init__(model, initial_state, _COMMANDED, measured, initial_commands, p.integration_substep_s,
+                         seed=seed)
 
     # ------------------------------------------------------------------ true state (tests, benches)
     @property
-    def time_s(self) -> float:
-        """Plant time since construction, s."""
-        return self._time_s
-
-    @property
     def level_m(self) -> float:
-        return self._state[0]
+        """True liquid level, m."""
+        return float(self.state_value("level")[0])
 
     @property
     def concentration_kg_per_m3(self) -> float:
-        return self._state[1]
+        """True solute concentration leaving the tank (= in the tank when well mixed), kg/m³."""
+        return float(self.output_value("outlet_concentration")[0])
 
     @property
     def temperature_c(self) -> float:
-        return self._state[2] - _KELVIN
+        """True liquid temperature, °C."""
+        return float(self.state_value("temperature")[0]) - KELVIN_OFFSET
 
     @property
     def jacket_temperature_c(self) -> float:
-        return self._state[3] - _KELVIN
+        """True jacket temperature, °C."""
+        return float(self.state_value("jacket_temperature")[0]) - KELVIN_OFFSET
 
     @property
     def solute_mass_kg(self) -> float:
         """Solute held in the tank, kg (V·c)."""
-        return self.parameters.tank_cross_section_m2 * self._state[0] * self._state[1]
+        return float(self.output_value("solute_mass")[0])
 
     @property
     def solute_fed_kg(self) -> float:
         """Solute brought in by the feed since construction, kg (∫ F_in c_feed dt)."""
-        return self._state[4]
+        return float(self.state_value("solute_fed")[0])
 
     @property
     def solute_drained_kg(self) -> float:
         """Solute carried out by the outlet since construction, kg (∫ F_out c dt)."""
-        return self._state[5]
+        return float(self.state_value("solute_drained")[0])
 
-    # ------------------------------------------------------------------ model
-    def _outlet_flow_m3_per_s(self, level_m: float) -> float:
-        return self.parameters.outlet_valve_coefficient_m2_5_per_s * math.sqrt(max(level_m, 0.0))
-
-    def _agitator_power_w(self) -> float:
-        p = self.parameters
-        speed_rps = max(self._commands["agitator_speed_setpoint"], 0.0) / 60.0
-        return p.power_number * p.liquid_density_kg_per_m3 * speed_rps**3 * p.impeller_diameter_m**5
-
-    def _rhs(self, x: Sequence[float]) -> list[float]:
-        p = self.parameters
-        level, conc, temp_k, jacket_k = x[0], x[1], x[2], x[3]
-        inlet = max(self._commands["inlet_flow_setpoint"], 0.0) / _SECONDS_PER_HOUR
-        jacket_setpoint_k = self._commands["jacket_temperature_setpoint"] + _KELVIN
-        outlet = self._outlet_flow_m3_per_s(level)
-        volume = max(p.tank_cross_section_m2 * level, p.minimum_mixing_volume_m3)
-        rho_cp = p.liquid_density_kg_per_m3 * p.liquid_heat_capacity_j_per_kg_k
-        heat_w = (
-            rho_cp * inlet * (p.feed_temperature_c + _KELVIN - temp_k)
-            + p.overall_heat_transfer_coefficient_w_per_m2_k * p.jacket_area_m2 * (jacket_k - temp_k)
-            + self._agitator_power_w()
-        )
-        return [
-            (inlet - outlet) / p.tank_cross_section_m2,
-            inlet * (p.feed_concentration_kg_per_m3 - conc) / volume,
-            heat_w / (rho_cp * volume),
-            (jacket_setpoint_k - jacket_k) / p.jacket_time_constant_s,
-            inlet * p.feed_concentration_kg_per_m3,
-            outlet * conc,
-        ]
+    def truth(self) -> dict[str, float]:
+        """The TRUE state and flows (no noise): the measured tags' quantities in tag units plus the inventory
+        totals (m³, kg, J since construction)."""
+        return {
+            "time_s": self.time_s,
+            "level_m": self.level_m,
+            "temperature_c": self.temperature_c,
+            "concentration_kg_per_m3": self.concentration_kg_per_m3,
+            "jacket_temperature_c": self.jacket_temperature_c,
+            "outlet_flow_m3_per_h": float(self.output_value("outlet_flow")[0]) * _SECONDS_PER_HOUR,
+            "agitator_power_kw": float(self.output_value("agitator_power")[0]) / 1000.0,
+            "liquid_volume_m3": float(self.output_value("liquid_volume")[0]),
+            "solute_mass_kg": self.solute_mass_kg,
+            "liquid_fed_m3": float(self.state_value("liquid_fed")[0]),
+            "liquid_drained_m3": float(self.state_value("liquid_drained")[0]),
+            "solute_fed_kg": self.solute_fed_kg,
+            "solute_drained_kg": self.solute_drained_kg,
+            "energy_added_j": float(self.state_value("energy_added")[0]),
+        }
