@@ -24,6 +24,7 @@ Options (all optional; units in the names)::
     final_temperature_c = 25.0         # recipe end / natural cooling coolant temperature
     jacket_limits_c = [10.0, 40.0]     # NMPC / supervisor bounds of the jacket setpoint
     max_jacket_move_c = 1.0            # largest change per controller period
+    max_supersaturation = 0.0          # > 0: soft NMPC path bound on relative supersaturation (fewer fines)
     seed_loading_kg_per_kg = 0.0035    # seed mass per kg solvent at StartBatch
     seed_mean_size_um = 150.0
     seed_std_size_um = 15.0
@@ -88,6 +89,7 @@ class CrystallizerControlOptions:
     final_temperature_c: float = 25.0
     jacket_limits_c: tuple[float, float] = (10.0, 40.0)
     max_jacket_move_c: float = 1.0
+    max_supersaturation: float = 0.0
     seed_loading_kg_per_kg: float = 0.0035
     seed_mean_size_um: float = 150.0
     seed_std_size_um: float = 15.0
@@ -201,8 +203,9 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
     recipe = recipe_profile(options)
     baseline = simulate(model, seed, [0.0, options.batch_duration_s], {JACKET: lambda t: recipe.value(JACKET, t)})
     baseline_cv = float(baseline.output("cv")[-1])
-    objective = CrystallizationObjective(target_d43_m=um.to_si(options.target_d43_um), seed_count_per_kg=seed["mu0"],
-                                         max_cv=baseline_cv)
+    objective = CrystallizationObjective(
+        target_d43_m=um.to_si(options.target_d43_um), seed_count_per_kg=seed["mu0"], max_cv=baseline_cv,
+        max_supersaturation=options.max_supersaturation if options.max_supersaturation > 0 else math.inf)
     low_k, high_k = (cel.to_si(v) for v in options.jacket_limits_c)
     nmpc = NonlinearMpc(model, crystallizer_nmpc_config(
         objective, options.controller_period_s, options.horizon, low_k, high_k, options.max_jacket_move_c,

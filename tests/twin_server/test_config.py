@@ -104,3 +104,24 @@ def test_check_command_prints_errors_and_fails(tmp_path, capsys):
     assert f"{broken}: units.feed_tank.tags.level.data_type: got 'int99'" in err
     assert main(["check", str(PILOT)]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_control_table_errors_are_reported_with_the_rest():
+    data = pilot_data()
+    control = data["units"]["crystallizer"]["control"]
+    control["initial_mode"] = "autopilot"
+    control["controller_period_s"] = 90.0  # not a multiple of the 60 s estimator period
+    control["jacket_limits_c"] = [30.0, 20.0]
+    control["measurment_std"] = {}
+    data["units"]["feed_tank"]["control"] = {"strategy": "linear_cooling"}
+    with pytest.raises(ConfigError) as err:
+        parse_line_config(data, source="line.toml")
+    keys = {i.key for i in err.value.issues}
+    assert keys == {
+        "units.crystallizer.control.initial_mode",
+        "units.crystallizer.control.controller_period_s",
+        "units.crystallizer.control.jacket_limits_c",
+        "units.crystallizer.control.measurment_std",
+        "units.feed_tank.control",
+    }
+    assert "got 'autopilot'; expected one of manual, auto, mpc" in str(err.value)
