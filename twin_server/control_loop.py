@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import statistics
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,6 +30,7 @@ from process_models.estimator import Estimate, ExtendedKalmanFilter
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.control_plan import ControlPlan
 from twin_server.runtime import LineRuntime
+from twin_server.write_guard import WriteHandler
 
 log = logging.getLogger("linetwin.control")
 
@@ -50,7 +50,6 @@ class UnitControlLoop:
         self._estimator: ExtendedKalmanFilter | None = None
         self._supervisor: Supervisor | None = None
         self._estimate: Estimate | None = None
-        self._last_result: NmpcResult | None = None
         self.counters = {"solves": 0, "failed_solves": 0, "setpoints_written": 0, "fallbacks_used": 0}
         self.solve_times_ms: list[float] = []
         self.events: list[str] = []
@@ -75,7 +74,7 @@ class UnitControlLoop:
         await self._nodes.set("strategy", p.strategy, ua.VariantType.String)
 
     @property
-    def writable_handlers(self) -> dict[ua.NodeId, object]:
+    def writable_handlers(self) -> dict[ua.NodeId, WriteHandler]:
         return {self._nodes.node_id("mode"): self.write_mode,
                 self._nodes.node_id(f"target_{self.plan.target.name}"): self.write_target}
 
@@ -132,6 +131,7 @@ class UnitControlLoop:
                                       start_time_s=0.0)
         self.counters = dict.fromkeys(self.counters, 0)
         self.solve_times_ms = []
+        await self._nodes.set("solve_times_ms", [])
         self._tick = 0
         self._batch_start_wall = asyncio.get_running_loop().time()
         await self._record(f"batch started in mode {self._mode.value}, target {self._target_value:g} "
@@ -284,7 +284,7 @@ class UnitControlLoop:
         if not result.success:
             self.counters["failed_solves"] += 1
         self.solve_times_ms.append(result.solve_time_s * 1000.0)
-        self._last_result = result
+        await self._nodes.set("solve_times_ms", list(self.solve_times_ms))
         await self._publish_solve(result, t)
         return result
 
@@ -336,13 +336,6 @@ class UnitControlLoop:
         self.events.append(text)
         log.info("unit %s: %s", self.unit, text)
         await self._nodes.set("last_event", f"{stamp} {text}"[:500], ua.VariantType.String)
-
-    def solve_time_summary(self) -> dict[str, float]:
-        """Median / p95 / max NMPC solve time (ms) of this batch."""
-        if not self.solve_times_ms:
-            return {"median": math.nan, "p95": math.nan, "max": math.nan}
-        ordered = sorted(self.solve_times_ms)
-        return {"median": statistics.median(ordered), "p95": float(np.percentile(ordered, 95)), "max": ordered[-1]}
 
 
 def _usable(sample: Sample | None, convert: object) -> float | None:

@@ -75,6 +75,13 @@ class ControlNodes:
                 low, high = eu_range if eu_range else (-1e300, 1e300)
                 props.extend(analog_properties(nid, idx, unit_code, low, high))
 
+        def array(name: str, description: str) -> None:
+            item = variable_item(self.node_id(name), idx, name, self.object_id, ua.Variant([], ua.VariantType.Double),
+                                 ua.ObjectIds.Double, ua.ObjectIds.BaseDataVariableType, description)
+            item.NodeAttributes.ValueRank = ua.ValueRank.OneDimension
+            item.NodeAttributes.ArrayDimensions = [0]
+            items.append(item)
+
         for w in writable:
             initial = ua.Variant("manual" if w.variant_type == ua.VariantType.String else 0.0, w.variant_type)
             dtype = ua.ObjectIds.String if w.variant_type == ua.VariantType.String else ua.ObjectIds.Double
@@ -92,16 +99,11 @@ class ControlNodes:
             if q.with_std:
                 scalar(f"estimated_{q.name}_std", ua.Variant(0.0, ua.VariantType.Double), ua.ObjectIds.Double,
                        f"Standard deviation (1σ) of the estimate of {q.description}", q.unit_code)
-        arr = ua.Variant([], ua.VariantType.Double)
         for q in (PublishedQuantity("time_s", "SEC", "prediction time grid, s from now", False), *trajectory):
-            nid = self.node_id(f"predicted_{q.name}")
-            item = variable_item(nid, idx, f"predicted_{q.name}", self.object_id, arr, ua.ObjectIds.Double,
-                             ua.ObjectIds.BaseDataVariableType, f"NMPC predicted {q.description} ({q.unit_code})")
-            item.NodeAttributes.ValueRank = ua.ValueRank.OneDimension
-            item.NodeAttributes.ArrayDimensions = [0]
-            items.append(item)
+            array(f"predicted_{q.name}", f"NMPC predicted {q.description} ({q.unit_code})")
         scalar("solve_time_ms", ua.Variant(0.0, ua.VariantType.Double), ua.ObjectIds.Double,
                "Wall time of the last NMPC solve (ms)")
+        array("solve_times_ms", "Wall time of every NMPC solve of the current batch (ms)")
         scalar("solve_status", ua.Variant("none", ua.VariantType.String), ua.ObjectIds.String,
                "IPOPT return status of the last NMPC solve")
         for c in COUNTERS:
