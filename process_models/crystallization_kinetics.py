@@ -102,7 +102,9 @@ def nucleation_rate(supersaturation: Num, temperature: Num, crystal_volume: Num,
     s_pos = smooth_positive_part(supersaturation, eps)
     primary = p["primary_nucleation_rate_constant"] * s_pos ** p["primary_nucleation_order"]
     ln_s = ca.log(1.0 + s_pos)
-    homogeneous = p["homogeneous_nucleation_prefactor"] * ca.exp(-p["homogeneous_nucleation_exponent"] / (ln_s * ln_s))
+    # the 1e-30 floor keeps exp(-B/ln^2) and its derivatives finite (= 0) where ln(1+S+) underflows to 0
+    homogeneous = p["homogeneous_nucleation_prefactor"] * ca.exp(
+        -p["homogeneous_nucleation_exponent"] / (ln_s * ln_s + 1e-30))
     suspension = smooth_positive_part(crystal_volume, 1e-30)
     secondary = (p["secondary_nucleation_rate_constant"] * s_pos ** p["secondary_nucleation_order"]
                  * suspension ** p["secondary_nucleation_suspension_exponent"])

@@ -44,9 +44,16 @@ def config_for_bench(config: LineConfig, bench: HilBench) -> LineConfig:
 
 
 def with_time_scale(config: LineConfig, speed: float) -> LineConfig:
-    """The config with every control loop's clock scaled to a bench running ``speed``× real time."""
+    """The config for a bench running ``speed``× real time: control loops' clocks scaled, and write rate limits
+    (``max_rate``, per plant second) turned into per-wall-second limits."""
     units = tuple(
-        dataclasses.replace(u, control={**u.control, "time_scale": speed}) if u.control else u for u in config.units
+        dataclasses.replace(
+            u,
+            control={**u.control, "time_scale": speed} if u.control else u.control,
+            tags=tuple(dataclasses.replace(t, max_rate=t.max_rate * speed) if t.max_rate is not None else t
+                       for t in u.tags),
+        )
+        for u in config.units
     )
     return dataclasses.replace(config, units=units)
 
@@ -65,9 +72,8 @@ def scenario_line_config(scenario: Scenario) -> LineConfig:
         "initial_temperature_c": scenario.recipe.initial_temperature_c,
         "final_temperature_c": scenario.recipe.final_temperature_c,
         **dict(scenario.control),
-        "time_scale": scenario.speed,
     }
     unit = dataclasses.replace(config.unit(scenario.unit), plant=dict(scenario.plant), control=control)
     # Poll often enough that a scan spans at most ~10 s of plant time at the bench's speed.
     scan_period_s = max(0.02, min(config.scan_period_s, 10.0 / scenario.speed))
-    return dataclasses.replace(config, units=(unit,), scan_period_s=scan_period_s)
+    return with_time_scale(dataclasses.replace(config, units=(unit,), scan_period_s=scan_period_s), scenario.speed)
