@@ -25,6 +25,7 @@ Options (all optional; units in the names)::
     jacket_limits_c = [10.0, 40.0]     # NMPC / supervisor bounds of the jacket setpoint
     max_jacket_move_c = 1.0            # largest change per controller period
     max_supersaturation = 0.0          # > 0: soft NMPC path bound on relative supersaturation (fewer fines)
+    fines_weight = 1.0                 # NMPC weight of the batch-end crystal count (mu0 / seed count)
     seed_loading_kg_per_kg = 0.0035    # seed mass per kg solvent at StartBatch
     seed_mean_size_um = 150.0
     seed_std_size_um = 15.0
@@ -90,6 +91,7 @@ class CrystallizerControlOptions:
     jacket_limits_c: tuple[float, float] = (10.0, 40.0)
     max_jacket_move_c: float = 1.0
     max_supersaturation: float = 0.0
+    fines_weight: float = 1.0
     seed_loading_kg_per_kg: float = 0.0035
     seed_mean_size_um: float = 150.0
     seed_std_size_um: float = 15.0
@@ -101,7 +103,8 @@ class CrystallizerControlOptions:
 _CHOICES = {"strategy": ("linear_cooling", "natural_cooling"), "initial_mode": ("manual", "auto", "mpc"),
             "fallback": ("recipe", "hold_last")}
 _POSITIVE = ("target_d43_um", "batch_duration_s", "estimator_period_s", "controller_period_s", "time_scale",
-             "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "seed_mean_size_um", "seed_std_size_um")
+             "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "fines_weight", "seed_mean_size_um",
+             "seed_std_size_um")
 
 
 def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[CrystallizerControlOptions,
@@ -205,7 +208,8 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
     baseline_cv = float(baseline.output("cv")[-1])
     objective = CrystallizationObjective(
         target_d43_m=um.to_si(options.target_d43_um), seed_count_per_kg=seed["mu0"], max_cv=baseline_cv,
-        max_supersaturation=options.max_supersaturation if options.max_supersaturation > 0 else math.inf)
+        max_supersaturation=options.max_supersaturation if options.max_supersaturation > 0 else math.inf,
+        fines_weight=options.fines_weight)
     low_k, high_k = (cel.to_si(v) for v in options.jacket_limits_c)
     nmpc = NonlinearMpc(model, crystallizer_nmpc_config(
         objective, options.controller_period_s, options.horizon, low_k, high_k, options.max_jacket_move_c,
