@@ -297,12 +297,12 @@ async def test_server_stop_turns_samples_bad_within_two_scans_and_restart_recove
     await adapter.start()
     try:
         await recorder.wait_for(_all(Quality.GOOD), what="good scan")
-        loop = asyncio.get_running_loop()
-        stopped_at = loop.time()
+        batches_at_stop = len(recorder.batches)
         await modbus_server.stop()
-        index, bad_at, bad = await recorder.wait_for(_all(Quality.BAD_COMMUNICATION_ERROR), after=len(recorder.batches),
-                                                     what="Bad_CommunicationError samples")
-        assert bad_at - stopped_at <= 2 * period_s
+        index, _, bad = await recorder.wait_for(_all(Quality.BAD_COMMUNICATION_ERROR), after=batches_at_stop,
+                                                what="Bad_CommunicationError samples")
+        # counted in scans, not wall seconds, so a loaded machine cannot make it flaky
+        assert index - batches_at_stop < 2, "Bad within 2 scans of the PLC going away"
         assert bad["reactor_temperature"].value == 37.5  # last known value kept, quality tells the truth
         # while the PLC is down every scan stays Bad, at the scan period
         await recorder.wait_for(lambda s: True, after=index + 3, what="three more scans while down")
