@@ -3,7 +3,7 @@
 JSON layout: ``{"scenario": {...}, "kpis": {...}, "counters": {...}, "fault_events": [...], "run": {...},
 "timeline": [sample, ...], "final_csd": {...} | null}``; non-finite floats are written as null (strict JSON).
 
-Plot (matplotlib, Agg backend, no display needed), four panels over batch time in minutes: slurry and jacket
+Plot (a matplotlib ``Figure`` without pyplot), four panels over batch time in minutes: slurry and jacket
 temperature with the jacket setpoint; solute concentration vs solubility (true) and the twin's estimate;
 d43 true vs the twin's estimate with its ±1σ band and the target; true vs estimated relative supersaturation
 with the constraint limit. Fault intervals are shaded on every panel.
@@ -18,12 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend chosen first)
-
-from hil.scenario_kpis import TimelineSample  # noqa: E402
+from hil.scenario_kpis import TimelineSample
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,8 @@ def plot_report(report: ScenarioReport, path: Path) -> None:
     """Write the four-panel trajectory PNG (see the module docstring)."""
     timeline = report.timeline
     minutes = [s.batch_time_s / 60.0 for s in timeline]
-    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    fig = Figure(figsize=(9, 11))  # no pyplot: no global backend or figure state is touched
+    axes = fig.subplots(4, 1, sharex=True)
     title = f"{report.scenario.get('name', '')} ({report.scenario.get('strategy', '')})"
     fig.suptitle(title)
     ax = axes[0]
@@ -119,7 +117,6 @@ def plot_report(report: ScenarioReport, path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _fault_spans(events: Sequence[Mapping[str, Any]], timeline: Sequence[TimelineSample]) -> list[tuple[float, float]]:
