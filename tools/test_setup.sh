@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Set-up the test suite needs beyond the venv: the independent OPC UA client (node-opcua, from npm) for
-# the interop test. Idempotent; reinstalls only when package.json changes.
+# Set-up the test suite needs beyond the venv: the independent peers of the interop tests — an OPC UA
+# client (node-opcua, from npm) and a Modbus TCP client (mbpoll, from Debian). Idempotent.
 set -euo pipefail
+if ! command -v mbpoll >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test set-up: installing mbpoll for the Modbus interop test (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mbpoll >/dev/null
+  else
+    echo "test set-up: mbpoll not found; install it (Debian/Ubuntu: sudo apt-get install -y mbpoll)" >&2
+    exit 1
+  fi
+fi
 cd "$(dirname "$0")/node_interop"
 stamp=node_modules/.linetwin-installed
 if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ]; then
