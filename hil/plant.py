@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from hil.plants.column_physics import make_column_physics
 from hil.plants.column_standin import ColumnStandIn, ColumnStandInParameters
 from hil.plants.crystallizer_physics import make_crystallizer_physics
 from hil.plants.crystallizer_standin import CrystallizerStandIn, CrystallizerStandInParameters
@@ -53,6 +54,10 @@ def _crystallizer_physics(kind: str, parameters: Mapping[str, Any], seed: int | 
     return make_crystallizer_physics(parameters, seed=seed)
 
 
+def _column_physics(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+    return make_column_physics(parameters, seed=seed)
+
+
 # kind -> plant model name -> builder; the first plant model of a kind is its default.
 _FACTORIES: dict[str, dict[str, Callable[[str, Mapping[str, Any], int | None], Plant]]] = {
     MixingTank.kind: {"physics": _mixing_tank},
@@ -60,7 +65,10 @@ _FACTORIES: dict[str, dict[str, Callable[[str, Mapping[str, Any], int | None], P
         "physics": _crystallizer_physics,
         "standin": _numeric_factory(CrystallizerStandInParameters, CrystallizerStandIn),
     },
-    ColumnStandIn.kind: {"standin": _numeric_factory(ColumnStandInParameters, ColumnStandIn)},
+    ColumnStandIn.kind: {
+        "standin": _numeric_factory(ColumnStandInParameters, ColumnStandIn),
+        "physics": _column_physics,
+    },
 }
 
 PLANT_KINDS: tuple[str, ...] = tuple(_FACTORIES)
@@ -78,7 +86,9 @@ def make_plant(kind: str, parameters: Mapping[str, Any], seed: int | None = None
 
     ``parameters["plant_model"]`` picks the simulation where a kind has several: the crystallizer has
     ``"physics"`` (default: the ``process_models`` population balance, see
-    :mod:`hil.plants.crystallizer_physics`) and ``"standin"`` (:mod:`hil.plants.crystallizer_standin`).
+    :mod:`hil.plants.crystallizer_physics`) and ``"standin"`` (:mod:`hil.plants.crystallizer_standin`); the
+    chromatography column has ``"standin"`` (default, :mod:`hil.plants.column_standin`) and ``"physics"`` (the
+    declared column model, :mod:`hil.plants.column_physics`).
 
     Raises:
         PlantParameterError: unknown kind (lists the kinds), unknown plant model (lists the models), unknown
