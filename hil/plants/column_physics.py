@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import casadi as ca
 import numpy as np
 
-from hil.plants.parameters import PlantParameterError, build_parameters, check_ranges
+from hil.plants.parameters import PlantParameterError, build_parameters, check_ranges, hold_commands
 from process_models.chromatography import DEFAULT_CASE, ChromatographyColumn, column_from_options
 from process_models.declaration import CompiledModel
 
@@ -146,11 +146,7 @@ class ColumnPhysics:
             KeyError: a command names no commanded tag (the message lists them).
             FloatingPointError: the integration failed (the plant keeps its last state).
         """
-        for name, value in commands.items():
-            if name not in self._commands:
-                raise KeyError(f"plant '{KIND}': unknown command '{name}'; commands: {', '.join(self.commanded_names)}")
-            if math.isfinite(value):
-                self._commands[name] = float(value)
+        hold_commands(KIND, self._commands, commands)
         if dt_s <= 0.0:
             self._set_inlet()
             self._y = self._outputs()

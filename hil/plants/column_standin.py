@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hil.plants.integration import rk4
-from hil.plants.parameters import check_ranges
+from hil.plants.parameters import check_ranges, hold_commands
 
 KIND = "chromatography_column"
 _MAX_SUBSTEP_S = 0.2
@@ -93,11 +93,7 @@ class ColumnStandIn:
     def step(self, dt_s: float, commands: Mapping[str, float]) -> None:
         """Advance by ``dt_s`` s holding ``commands`` (mL/min, %); non-finite commands are ignored,
         flow is saturated at >= 0 and the B fraction to 0–100 % as a pump and mixer would."""
-        for name, value in commands.items():
-            if name not in self._commands:
-                raise KeyError(f"plant '{KIND}': unknown command '{name}'; commands: {', '.join(self.commanded_names)}")
-            if math.isfinite(value):
-                self._commands[name] = float(value)
+        hold_commands(KIND, self._commands, commands)
         x = rk4(self._rhs, self._state, dt_s, _MAX_SUBSTEP_S)
         x[0] = max(x[0], 0.0)
         x[2] = max(x[2], 0.0)

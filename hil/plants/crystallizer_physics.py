@@ -56,7 +56,7 @@ from typing import Any
 import casadi as ca
 import numpy as np
 
-from hil.plants.parameters import PlantParameterError
+from hil.plants.parameters import PlantParameterError, hold_commands
 from process_models.crystallization_kinetics import ZERO_CELSIUS, solubility
 from process_models.crystallizer import (
     crystallizer_model,
@@ -278,11 +278,7 @@ class CrystallizerPhysics:
 
     def step(self, dt_s: float, commands: Mapping[str, float]) -> None:
         """Advance by ``dt_s`` plant seconds holding ``commands`` (°C, rpm); non-finite commands are ignored."""
-        for name, value in commands.items():
-            if name not in self._commands:
-                raise KeyError(f"plant '{KIND}': unknown command '{name}'; commands: {', '.join(self.commanded_names)}")
-            if math.isfinite(value):
-                self._commands[name] = float(value)
+        hold_commands(KIND, self._commands, commands)
         if dt_s <= 0.0:
             return
         n = max(1, math.ceil(dt_s / self.parameters.integration_substep_s - 1e-9))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hil.plants.integration import rk4
-from hil.plants.parameters import check_ranges
+from hil.plants.parameters import check_ranges, hold_commands
 
 KIND = "crystallizer"
 _MAX_SUBSTEP_S = 0.5
@@ -105,11 +105,7 @@ class CrystallizerStandIn:
 
     def step(self, dt_s: float, commands: Mapping[str, float]) -> None:
         """Advance by ``dt_s`` s holding ``commands`` (°C, rpm); non-finite commands are ignored."""
-        for name, value in commands.items():
-            if name not in self._commands:
-                raise KeyError(f"plant '{KIND}': unknown command '{name}'; commands: {', '.join(self.commanded_names)}")
-            if math.isfinite(value):
-                self._commands[name] = float(value)
+        hold_commands(KIND, self._commands, commands)
         x = rk4(self._rhs, self._state, dt_s, _MAX_SUBSTEP_S)
         x[2] = min(max(x[2], 0.0), self._total_solute_kg_per_m3)
         x[3] = max(x[3], 0.0)

@@ -65,3 +65,16 @@ def check_ranges(
             require_positive(kind, field.name, value)
         elif "_noise_std" in field.name or field.name in non_negative:
             require_non_negative(kind, field.name, value)
+
+
+def hold_commands(kind: str, held: dict[str, float], commands: Mapping[str, float]) -> None:
+    """Update the commands in force (``held``, keyed by commanded tag) from a PLC scan's ``commands``.
+
+    An unknown name raises ``KeyError`` naming it and the plant's commands; a non-finite value is ignored, so the
+    plant keeps the last good command, as a drive or thermostat keeps its last valid setpoint.
+    """
+    for name, value in commands.items():
+        if name not in held:
+            raise KeyError(f"plant '{kind}': unknown command '{name}'; commands: {', '.join(held)}")
+        if math.isfinite(value):
+            held[name] = float(value)
