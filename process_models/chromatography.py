@@ -55,6 +55,7 @@ from process_models.chromatography_transport import (
     column_layout,
 )
 from process_models.declaration import CompiledModel, DeclarationError, ModelDeclaration, compile_model
+from process_models.registry import register_model
 from process_models.simulator import InputProgram, SimulationError, SimulationResult
 
 CASES_DIR = Path(__file__).resolve().parent.parent / "examples" / "cases"
@@ -402,16 +403,8 @@ def chromatography_model(options: Mapping[str, Any]) -> ModelDeclaration:
     return column_from_options(opts).declaration
 
 
-def _register() -> None:
-    try:
-        from process_models.registry import register_model
-    except ImportError:  # the registry module is optional until it lands
-        return
-    register_model("chromatography_column", chromatography_model,
-                   "packed-bed chromatography column (ED, LRMP or GRM; linear, Langmuir or SMA binding)")
-
-
-_register()
+register_model("chromatography_column", chromatography_model,
+               "packed-bed chromatography column (ED, LRMP or GRM; linear, Langmuir or SMA binding)")
 
 __all__ = [
     "CASES_DIR",

@@ -30,6 +30,7 @@ from process_models.crystallizer_population_balance import (
     size_grid,
 )
 from process_models.declaration import ModelDeclaration
+from process_models.registry import register_model
 
 __all__ = [
     "RESOLUTIONS",
@@ -182,13 +183,5 @@ def _solvent_mass(options: Mapping[str, Any], overrides: Mapping[str, Any], set_
     return None
 
 
-def _register() -> None:
-    try:
-        from process_models.registry import register_model
-    except ImportError:  # the registry module is optional until it lands
-        return
-    register_model("crystallizer", crystallizer_model,
-                   "batch cooling crystallizer (method of moments or finite-volume population balance)")
-
-
-_register()
+register_model("crystallizer", crystallizer_model,
+               "batch cooling crystallizer (method of moments or finite-volume population balance)")
