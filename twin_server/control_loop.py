@@ -41,6 +41,7 @@ class UnitControlLoop:
     def __init__(self, unit: str, plan: ControlPlan, runtime: LineRuntime, nodes: ControlNodes) -> None:
         self.unit = unit
         self.plan = plan
+        self._binding = {m.input: m for m in plan.manipulated}
         self._runtime = runtime
         self._nodes = nodes
         self._mode = ControlMode(plan.initial_mode)
@@ -212,7 +213,7 @@ class UnitControlLoop:
     def _applied_input(self, name: str) -> float:
         """The value the plant actually gets: the measured tag if Good, else the setpoint read-back."""
         samples = self._runtime.adapters[self.unit].last_samples
-        binding = next(m for m in self.plan.manipulated if m.input == name)
+        binding = self._binding[name]
         for tag in (binding.measured_tag, binding.tag):
             value = _usable(samples.get(tag) if tag else None, binding.to_model)
             if value is not None:
@@ -243,7 +244,7 @@ class UnitControlLoop:
             await self._record(f"t={event.time_s:.0f} s {event.mode.value}: {event.reason} -> {event.used_source} "
                          f"{event.used:.4g}")
         for cmd in commands:
-            binding = next(m for m in self.plan.manipulated if m.input == cmd.name)
+            binding = self._binding[cmd.name]
             value = binding.to_tag(cmd.value)
             try:
                 await self._runtime.write_setpoint(self.unit, binding.tag, value)
@@ -255,7 +256,7 @@ class UnitControlLoop:
         await self._publish_counters()
 
     def _applied_setpoint(self, name: str, sup: Supervisor) -> float:
-        binding = next(m for m in self.plan.manipulated if m.input == name)
+        binding = self._binding[name]
         samples = self._runtime.adapters[self.unit].last_samples
         value = _usable(samples.get(binding.tag), binding.to_model)
         return value if value is not None else sup.last_written[name]
