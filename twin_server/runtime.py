@@ -24,6 +24,7 @@ from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
 from twin_server.config import LineConfig, UnitConfig
+from twin_server.status_codes import status_for_quality
 
 log = logging.getLogger("linetwin.runtime")
 
@@ -89,7 +90,7 @@ class LineRuntime:
             if s.quality.is_bad:
                 bad += 1
             variant = ua.Variant(s.value, ua.VariantType.Double) if s.value is not None else ua.Variant()
-            dv = ua.DataValue(variant, StatusCode=ua.StatusCode(int(s.quality)),
+            dv = ua.DataValue(variant, StatusCode=status_for_quality(s.quality),
                               SourceTimestamp=s.source_timestamp, ServerTimestamp=server_ts)
             await write(node_id, ua.AttributeIds.Value, dv)
         connected = bad < len(samples) or not samples
