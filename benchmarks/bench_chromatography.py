@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from process_models.chromatography import load_case  # noqa: E402
+from process_models.chromatography.column import load_case  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chromatography.json"
 REFERENCES = ROOT / "tests" / "reference" / "chromatography"

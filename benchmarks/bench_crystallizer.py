@@ -4,7 +4,7 @@ Rows (``rows()``, the contract of ``benchmarks/models.py``):
 
 * the shipped case files run exactly as ``linetwin simulate`` runs them (SI states, 60 s output, simulator
   defaults rtol 1e-8 / atol 1e-10);
-* the same models with scaled states (:mod:`process_models.crystallizer_simulation`), 60 s and 300 s output;
+* the same models with scaled states (:mod:`process_models.crystallization.simulation`), 60 s and 300 s output;
 * the FV model at rtol 1e-6 (scaled, 60 s output);
 * a reference: the scaled FV model integrated by one CVODES call over the whole batch with a 60 s output grid
   (no restart at every output time, the jacket ramp applied exactly), which bounds what the simulator's
@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from process_models.case_file import load_case  # noqa: E402
-from process_models.crystallizer import discrete_moments, size_grid  # noqa: E402
-from process_models.crystallizer_simulation import ScaledModel, scale_model, simulate_scaled  # noqa: E402
+from process_models.crystallization.crystallizer import discrete_moments, size_grid  # noqa: E402
+from process_models.crystallization.simulation import ScaledModel, scale_model, simulate_scaled  # noqa: E402
 from process_models.simulator import InputProgram, simulate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "crystallizer.json"

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from process_models.case_file import load_case  # noqa: E402
 from process_models.declaration import compile_model  # noqa: E402
-from process_models.rtd import axial_dispersion_model  # noqa: E402
+from process_models.mixing.rtd import axial_dispersion_model  # noqa: E402
 from process_models.simulator import InputProgram, sensitivities, simulate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"

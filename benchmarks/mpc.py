@@ -2,7 +2,8 @@
 
 Same problem for both, solved in the same run on the same machine:
 
-* model: method-of-moments KDP crystallizer (:func:`process_models.crystallizer.crystallizer_moments_model`,
+* model: method-of-moments KDP crystallizer
+  (:func:`process_models.crystallization.crystallizer.crystallizer_moments_model`,
   7 states, input ``jacket_temperature``), seeded at 40 degC; do-mpc gets the same casadi right-hand side;
 * horizon N (10, 20, 40) of 120 s intervals, receding (do-mpc has no shrinking horizon);
 * objective: supersaturation control (track S = 0.015 at every node: ((S - 0.015)/0.001)^2, plus
@@ -43,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controllers.crystallization import CrystallizationObjective, crystallizer_nmpc_config  # noqa: E402
+from controllers.crystallization.objective import CrystallizationObjective, crystallizer_nmpc_config  # noqa: E402
 from controllers.nmpc import (  # noqa: E402
     HorizonMode,
     ManipulatedInput,
@@ -51,9 +52,9 @@ from controllers.nmpc import (  # noqa: E402
     NonlinearMpc,
     OutputTracking,
 )
-from process_models.crystallization_kinetics import solubility  # noqa: E402
-from process_models.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments  # noqa: E402
-from process_models.crystallizer_params import parameter_set  # noqa: E402
+from process_models.crystallization.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments  # noqa: E402
+from process_models.crystallization.kinetics import solubility  # noqa: E402
+from process_models.crystallization.params import parameter_set  # noqa: E402
 from process_models.declaration import CompiledModel, compile_model  # noqa: E402
 from process_models.simulator import simulate  # noqa: E402
 

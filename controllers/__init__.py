@@ -2,7 +2,12 @@
 write to a PLC."""
 
 from controllers.commands import ControlMode, SetpointCommand
-from controllers.crystallization import CrystallizationObjective, crystallizer_nmpc_config, linear_cooling_recipe
+from controllers.control_plan import ControlPlan, ManipulatedBinding, MeasurementBinding, PublishedOutput, TargetSpec
+from controllers.crystallization.objective import (
+    CrystallizationObjective,
+    crystallizer_nmpc_config,
+    linear_cooling_recipe,
+)
 from controllers.nmpc import (
     Discretization,
     EconomicTerm,
@@ -18,6 +23,12 @@ from controllers.nmpc import (
     TerminalTarget,
 )
 from controllers.pid import PidConfigError, PidController, PidTuning
+from controllers.plan_registry import (
+    UnknownControlKindError,
+    control_plan_for_kind,
+    controlled_kinds,
+    register_control_plan,
+)
 from controllers.supervisor import (
     Fallback,
     RecipeProfile,
@@ -30,12 +41,15 @@ from controllers.supervisor import (
 
 __all__ = [
     "ControlMode",
+    "ControlPlan",
     "CrystallizationObjective",
     "Discretization",
     "EconomicTerm",
     "Fallback",
     "HorizonMode",
+    "ManipulatedBinding",
     "ManipulatedInput",
+    "MeasurementBinding",
     "NmpcConfig",
     "NmpcConfigError",
     "NmpcResult",
@@ -46,6 +60,7 @@ __all__ = [
     "PidController",
     "PidTuning",
     "PredictedTrajectory",
+    "PublishedOutput",
     "RecipeProfile",
     "SetpointCommand",
     "SetpointLimits",
@@ -53,7 +68,12 @@ __all__ = [
     "SupervisorConfig",
     "SupervisorError",
     "SupervisorEvent",
+    "TargetSpec",
     "TerminalTarget",
+    "UnknownControlKindError",
+    "control_plan_for_kind",
+    "controlled_kinds",
     "crystallizer_nmpc_config",
     "linear_cooling_recipe",
+    "register_control_plan",
 ]

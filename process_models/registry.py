@@ -29,6 +29,7 @@ __all__ = [
     "model_for_kind",
     "register_model",
     "registered_model",
+    "unit_kinds",
 ]
 
 _log = logging.getLogger(__name__)
@@ -37,10 +38,10 @@ ModelFactory = Callable[[Mapping[str, Any]], ModelDeclaration]
 
 #: unit kind -> module that registers it when imported
 KNOWN_KIND_MODULES: Mapping[str, str] = {
-    "mixing_tank": "process_models.mixing_tank",
-    "crystallizer": "process_models.crystallizer",
-    "chromatography_column": "process_models.chromatography",
-    "axial_dispersion": "process_models.rtd",
+    "mixing_tank": "process_models.mixing.mixing_tank",
+    "crystallizer": "process_models.crystallization.crystallizer",
+    "chromatography_column": "process_models.chromatography.column",
+    "axial_dispersion": "process_models.mixing.rtd",
 }
 
 
@@ -53,12 +54,14 @@ class RegisteredModel:
     kind: str
     factory: ModelFactory
     description: str
+    line_unit: bool = True
+    """True: a process unit a line config may name (``[units.X] kind``); False: a model only (case files)."""
 
 
 _REGISTRY: dict[str, RegisteredModel] = {}
 
 
-def register_model(kind: str, factory: ModelFactory, description: str) -> None:
+def register_model(kind: str, factory: ModelFactory, description: str, *, line_unit: bool = True) -> None:
     """Register ``factory`` for unit kind ``kind``. Registering the same kind again from the same
     module (a reload) replaces the entry; a different module claiming a taken kind is refused."""
     if not kind or not isinstance(kind, str):
@@ -71,7 +74,7 @@ def register_model(kind: str, factory: ModelFactory, description: str) -> None:
             f"register_model: kind '{kind}' is already registered by module "
             f"{getattr(existing.factory, '__module__', '?')}"
         )
-    _REGISTRY[kind] = RegisteredModel(kind, factory, description)
+    _REGISTRY[kind] = RegisteredModel(kind, factory, description, line_unit)
 
 
 def _ensure_imported(kind: str) -> None:
@@ -114,3 +117,10 @@ def known_kinds() -> dict[str, str]:
         except UnknownModelKindError as exc:
             _log.warning("model kind '%s' unavailable (module %s): %s", kind, module, exc)
     return {k: v.description for k, v in sorted(_REGISTRY.items())}
+
+
+def unit_kinds() -> dict[str, str]:
+    """kind -> description of the kinds a line config may give a unit (models such as ``axial_dispersion``,
+    used only in case files, are left out)."""
+    known_kinds()
+    return {k: v.description for k, v in sorted(_REGISTRY.items()) if v.line_unit}

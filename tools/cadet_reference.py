@@ -107,8 +107,8 @@ def _import_project() -> Any:
 
 def cadet_input(case: Any) -> dict[str, Any]:
     """CADET-Core input (``/input`` group as nested dict, keys lower-case) for a loaded ChromatographyCase."""
-    from process_models.chromatography_isotherms import LangmuirIsotherm, LinearIsotherm, StericMassActionIsotherm
-    from process_models.chromatography_transport import BindingMode, TransportModel
+    from process_models.chromatography.isotherms import LangmuirIsotherm, LinearIsotherm, StericMassActionIsotherm
+    from process_models.chromatography.transport import BindingMode, TransportModel
 
     col = case.column
     spec, iso, disc = col.spec, col.isotherm, col.discretisation

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from asyncua import Server, ua
 
 from plc_adapters.tag_map import Direction, TagSpec
-from twin_server.config import UNIT_KINDS, LineConfig
-from twin_server.engineering_units import UNECE_NAMESPACE_URI, UNITS_BY_CODE
+from process_models.engineering_units import UNECE_NAMESPACE_URI, UNITS_BY_CODE
+from process_models.registry import unit_kinds
+from twin_server.config import LineConfig
 
 PROCESS_UNIT_TYPE = "ProcessUnitType"
 LINE_TYPE = "LineType"
@@ -49,6 +50,11 @@ class LineAddressSpace:
 
     def tag_by_node(self) -> dict[ua.NodeId, TagNode]:
         return {tn.node_id: tn for tn in self.tag_nodes.values()}
+
+
+def unit_type_name(kind: str) -> str:
+    """The ObjectType name of a unit kind: ``chromatography_column`` -> ``ChromatographyColumnType``."""
+    return "".join(part.capitalize() for part in kind.split("_")) + "Type"
 
 
 def _name(text: str) -> tuple[ua.LocalizedText, ua.LocalizedText]:
@@ -150,10 +156,11 @@ async def build_address_space(server: Server, config: LineConfig) -> LineAddress
     type_nodes[LINE_TYPE] = line_type
     items.append(object_type_item(line_type, idx, LINE_TYPE, ua.NodeId(ua.ObjectIds.BaseObjectType),
                               "A process-manufacturing line: a group of process units"))
-    for kind, type_name in UNIT_KINDS.items():
+    for kind, description in unit_kinds().items():
+        type_name = unit_type_name(kind)
         nid = ua.NodeId(type_name, idx)
         type_nodes[type_name] = nid
-        items.append(object_type_item(nid, idx, type_name, base, f"Process unit of kind '{kind}'"))
+        items.append(object_type_item(nid, idx, type_name, base, f"Process unit of kind '{kind}': {description}"))
 
     line_id = ua.NodeId(config.name, idx)
     items.append(object_item(line_id, idx, config.name, ua.NodeId(ua.ObjectIds.ObjectsFolder), line_type,
@@ -165,7 +172,8 @@ async def build_address_space(server: Server, config: LineConfig) -> LineAddress
     for unit in config.units:
         unit_id = ua.NodeId(f"{config.name}.{unit.name}", idx)
         unit_nodes[unit.name] = unit_id
-        items.append(object_item(unit_id, idx, unit.name, line_id, type_nodes[UNIT_KINDS[unit.kind]], unit.description))
+        items.append(object_item(unit_id, idx, unit.name, line_id, type_nodes[unit_type_name(unit.kind)],
+                                 unit.description))
         conn_id = ua.NodeId(f"{config.name}.{unit.name}.plc_connected", idx)
         connection_nodes[unit.name] = conn_id
         items.append(variable_item(conn_id, idx, "plc_connected", unit_id, ua.Variant(False, ua.VariantType.Boolean),

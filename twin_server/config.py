@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from controllers.plan_registry import control_plan_for_kind, controlled_kinds
 from plc_adapters.tag_map import (
     ByteOrder,
     DataType,
@@ -25,13 +26,9 @@ from plc_adapters.tag_map import (
     TagSpec,
     WordOrder,
 )
-from twin_server.engineering_units import UNITS_BY_CODE
+from process_models.engineering_units import UNITS_BY_CODE
+from process_models.registry import unit_kinds
 
-UNIT_KINDS: dict[str, str] = {
-    "mixing_tank": "MixingTankType",
-    "crystallizer": "CrystallizerType",
-    "chromatography_column": "ChromatographyColumnType",
-}
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
@@ -217,7 +214,6 @@ def _show(value: object) -> str:
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
              "word_order", "scale", "offset", "write_limits", "max_rate"}
 _UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control"}
-CONTROLLED_KINDS = ("crystallizer",)
 _PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 
@@ -293,13 +289,11 @@ def _check_overlaps(c: _Collector, unit: str, tags: list[TagSpec]) -> None:
 
 def _check_control(c: _Collector, kind: str, prefix: str, control: Mapping[str, Any], tags: set[str]) -> None:
     """Validate a unit's control table with its kind's option parser (imported only when a line has one)."""
-    if kind not in CONTROLLED_KINDS:
+    if kind not in controlled_kinds():
         c.add(prefix, f"a control table on a {kind} unit",
-              "control only on units of kind " + ", ".join(CONTROLLED_KINDS))
+              "control only on units of kind " + ", ".join(controlled_kinds()))
         return
-    from twin_server.crystallizer_control import parse_options
-
-    _, issues = parse_options(control, prefix, tags)
+    _, issues = control_plan_for_kind(kind).parse_options(control, prefix, tags)
     for key, got, expected in issues:
         c.add(key, got, expected)
 
@@ -312,7 +306,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     if not _NAME_RE.match(name):
         c.add(prefix, name, "a unit name of letters, digits and _ starting with a letter")
     c.unknown_keys(raw, prefix, _UNIT_KEYS)
-    kind = c.choice(raw, "kind", prefix, list(UNIT_KINDS))
+    kind = c.choice(raw, "kind", prefix, list(unit_kinds()))
     description = c.string(raw, "description", prefix, default="")
     model = c.table(raw, f"{prefix}.model", required=False)
     plant = c.table(raw, f"{prefix}.plant", required=False)

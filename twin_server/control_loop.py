@@ -24,11 +24,11 @@ import numpy as np
 from asyncua import ua
 
 from controllers import ControlMode, NmpcResult, Supervisor
+from controllers.control_plan import ControlPlan
 from plc_adapters.errors import WriteRefused
 from plc_adapters.sample import Sample
 from process_models.estimator import Estimate, ExtendedKalmanFilter
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
-from twin_server.control_plan import ControlPlan
 from twin_server.runtime import LineRuntime
 from twin_server.write_guard import WriteHandler
 

@@ -7,6 +7,7 @@ from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server, ua
 
+from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
@@ -75,12 +76,10 @@ class TwinServer:
                  len(self.config.units), len(self.space.tag_nodes))
 
     async def _build_control_loop(self, server: Server, unit_name: str) -> UnitControlLoop:
-        from twin_server.crystallizer_control import build_crystallizer_plan
-
         assert self.space is not None and self.runtime is not None
         unit = self.config.unit(unit_name)
-        plan = build_crystallizer_plan(unit.model, unit.control, f"units.{unit.name}.control",
-                                       {t.name for t in unit.tags})
+        plan = control_plan_for_kind(unit.kind).build_plan(unit.model, unit.control, f"units.{unit.name}.control",
+                                                           {t.name for t in unit.tags})
         nodes = ControlNodes(server, self.space.namespace_index, self.config.name, unit.name,
                              self.space.unit_nodes[unit.name])
         loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)

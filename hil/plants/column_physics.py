@@ -1,4 +1,5 @@
-"""HIL chromatography skid running the declared, CADET-validated column model (``process_models.chromatography``).
+"""HIL chromatography skid running the declared, CADET-validated column model
+(``process_models.chromatography.column``).
 
 The column is the registry's column for a ``[model]`` table without column keys: the ``sma_load_wash_elute`` case
 (general rate model, steric mass action binding, salt + lysozyme, cytochrome c, ribonuclease A; CADET-Core's
@@ -19,7 +20,7 @@ instead of the case's 32 x 8. What the skid adds around the column:
   3. *elute*: ``elution_volume_ml`` without protein; elution follows whatever buffer B fraction the twin or the
      operator commands (the salt always follows the command, in every phase), then the next cycle loads again.
   A phase boundary inside a PLC step splits the step at the volume where it falls;
-* **measurements** from the model's detector outputs (:mod:`process_models.chromatography_detectors`): UV
+* **measurements** from the model's detector outputs (:mod:`process_models.chromatography.detectors`): UV
   absorbance AU -> mAU (x 1000), conductivity S/m -> mS/cm (x 10), Blake-Kozeny pressure drop Pa -> bar (x 1e-5,
   plus an optional constant ``system_back_pressure_bar``), the pump's actual flow in mL/min; each with Gaussian
   noise from one seeded generator.
@@ -40,7 +41,7 @@ import casadi as ca
 import numpy as np
 
 from hil.plants.parameters import PlantParameterError, build_parameters, check_ranges, hold_commands
-from process_models.chromatography import DEFAULT_CASE, ChromatographyColumn, column_from_options
+from process_models.chromatography.column import DEFAULT_CASE, ChromatographyColumn, column_from_options
 from process_models.declaration import CompiledModel
 
 KIND = "chromatography_column"

@@ -1,6 +1,7 @@
 """Physics crystallizer plant for the HIL bench: the ``process_models`` crystallizer with its own "true" kinetics.
 
-The plant is the same declared model the twin uses (:func:`process_models.crystallizer.crystallizer_model`),
+The plant is the same declared model the twin uses
+(:func:`process_models.crystallization.crystallizer.crystallizer_model`),
 by default at the finite-volume population-balance resolution (full CSD, hence a fines fraction), with
 
 * **true kinetics** = the literature parameter set (and the unit's ``[model] parameters`` overrides, i.e. the
@@ -57,8 +58,7 @@ import casadi as ca
 import numpy as np
 
 from hil.plants.parameters import PlantParameterError, hold_commands
-from process_models.crystallization_kinetics import ZERO_CELSIUS, solubility
-from process_models.crystallizer import (
+from process_models.crystallization.crystallizer import (
     crystallizer_model,
     moments_initial_state,
     population_balance_initial_state,
@@ -66,7 +66,8 @@ from process_models.crystallizer import (
     seed_number_density,
     size_grid,
 )
-from process_models.crystallizer_params import PARAMETER_SETS
+from process_models.crystallization.kinetics import ZERO_CELSIUS, solubility
+from process_models.crystallization.params import PARAMETER_SETS
 from process_models.declaration import CompiledModel, compile_model
 from process_models.instruments import fbrm_instruments, with_instruments
 

@@ -1,6 +1,6 @@
 """Jacketed stirred mixing/feed tank: the plant behind the ``mixing_tank`` virtual PLC.
 
-The plant is the twin's own declared model, :func:`process_models.mixing_tank.mixing_tank_model` (volume balance
+The plant is the twin's own declared model, :func:`process_models.mixing.mixing_tank.mixing_tank_model` (volume balance
 with a Torricelli outlet valve, solute and energy balances, jacket lag, agitator power number; equations and
 sources in that module), run by :class:`hil.plants.declared_plant.DeclaredPlant` with the plant's "true"
 parameters, its initial state and sensor noise. It always carries the model's inventory totals (cumulative
@@ -26,7 +26,7 @@ agitator_speed_setpoint     rpm         input ``agitator_speed`` (1/s), saturate
 The feed (``feed_concentration``, ``feed_temperature``) is held at the configured values.
 
 Parameter names: the unit's ``[model]`` table (the model's option keys, see
-:func:`process_models.mixing_tank.option_keys`) merged with its ``[plant]`` table (initial state, sensor noise,
+:func:`process_models.mixing.mixing_tank.option_keys`) merged with its ``[plant]`` table (initial state, sensor noise,
 integration substep): the fields of :class:`MixingTankParameters`. Defaults of the model's parameters are the
 declaration's own. ``outlet`` must be ``"valve"`` (the tag map commands no outlet pump); ``inventory_totals``
 is accepted for the twin's sake and changes nothing here (the plant always integrates the totals).
@@ -52,7 +52,7 @@ from hil.plants.declared_plant import (
 )
 from hil.plants.parameters import PlantParameterError, check_ranges
 from process_models.declaration import CompiledModel, DeclarationError, compile_model
-from process_models.mixing_tank import KELVIN_OFFSET, mixing_tank_model
+from process_models.mixing.mixing_tank import KELVIN_OFFSET, mixing_tank_model
 
 KIND = "mixing_tank"
 _SECONDS_PER_HOUR = 3600.0
@@ -81,7 +81,7 @@ _NOMINAL = _DECLARED.nominal_inputs()
 @dataclass(frozen=True, slots=True)
 class MixingTankParameters:
     """True parameters of the simulated tank (units in the names). Model options default to the declared
-    model's values (:mod:`process_models.mixing_tank`); the rest are plant-only."""
+    model's values (:mod:`process_models.mixing.mixing_tank`); the rest are plant-only."""
 
     # -- the model's options ([units.<unit>.model])
     tank_cross_section_m2: float = _DEFAULT["tank_cross_section"]
@@ -130,7 +130,7 @@ class MixingTankParameters:
         )
 
     def model_options(self) -> dict[str, Any]:
-        """The options of :func:`process_models.mixing_tank.mixing_tank_model` these parameters set (with the
+        """The options of :func:`process_models.mixing.mixing_tank.mixing_tank_model` these parameters set (with the
         inventory totals the plant always carries)."""
         options: dict[str, Any] = {key: getattr(self, key) for key in (*_MODEL_PARAMETER_KEYS, *_FEED_KEYS)}
         options.update(outlet=self.outlet, concentration_compartments=self.concentration_compartments,

@@ -10,7 +10,7 @@ from hil.plant import make_plant, plant_models
 from hil.plants.crystallizer_physics import CrystallizerPhysics
 from hil.plants.crystallizer_standin import CrystallizerStandIn
 from hil.plants.parameters import PlantParameterError
-from process_models.crystallizer_params import parameter_set
+from process_models.crystallization.params import parameter_set
 from tests.hil.hil_helpers import pilot_line_unit
 
 KDP = parameter_set("kdp_water").values

@@ -12,7 +12,7 @@ from hil.plants.declared_plant import DeclaredPlant, MeasuredSignal
 from hil.plants.mixing_tank import MixingTank
 from hil.plants.parameters import PlantParameterError
 from process_models.declaration import compile_model
-from process_models.mixing_tank import mixing_tank_model
+from process_models.mixing.mixing_tank import mixing_tank_model
 from process_models.simulator import InputProgram, simulate
 from tests.hil.hil_helpers import pilot_line_unit
 

@@ -7,7 +7,7 @@ import pytest
 
 from process_models.declaration import compile_model
 from process_models.fitting import FitData, FitError, fit_parameters
-from process_models.mixing_tank import mixing_tank_model, mixing_tank_steady_state
+from process_models.mixing.mixing_tank import mixing_tank_model, mixing_tank_steady_state
 from process_models.simulator import InputProgram, simulate
 
 TRUE = {"overall_heat_transfer_coefficient": 520.0, "outlet_valve_coefficient": 0.0009}

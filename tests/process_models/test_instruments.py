@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from process_models.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
+from process_models.crystallization.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
 from process_models.declaration import compile_model
 from process_models.instruments import fbrm_instruments, with_instruments
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from asyncua import Client, ua
 
+from process_models.engineering_units import UNECE_NAMESPACE_URI
 from tests.conftest import wait_until
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
-from twin_server.engineering_units import UNECE_NAMESPACE_URI
 
 
 class Recorder:

@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 from process_models.case_file import load_case
-from process_models.crystallization_kinetics import (
+from process_models.crystallization.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
+from process_models.crystallization.kinetics import (
     SolubilityInversionError,
     constant_growth_concentration,
     controlled_cooling_temperature,
@@ -34,13 +35,12 @@ from process_models.crystallization_kinetics import (
     seeded_product_size,
     solubility,
 )
-from process_models.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
-from process_models.crystallizer_params import parameter_set
-from process_models.crystallizer_simulation import scale_model, simulate_scaled
+from process_models.crystallization.params import parameter_set
+from process_models.crystallization.simulation import scale_model, simulate_scaled
 from process_models.simulator import InputProgram, simulate
 
 KDP = dict(parameter_set("kdp_water").values)
-CASE = Path(__file__).resolve().parents[2] / "examples" / "cases" / "crystallizer_kdp_controlled_cooling.toml"
+CASE = Path(__file__).resolve().parents[3] / "examples" / "cases" / "crystallizer_kdp_controlled_cooling.toml"
 # the recipe of the shipped case (its header states the same numbers)
 T_START, T_END = 308.15, 298.15  # K: 35 -> 25 degC
 BATCH_S, HOLD_S = 7200.0, 3600.0

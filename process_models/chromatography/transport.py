@@ -28,7 +28,7 @@ that results can be compared at matched resolution):
   continuity); LRMP is one well-mixed pore phase with ``j = k_f (c - c_p)``.
 
 Binding is ``kinetic`` (bound concentrations are states) or ``rapid_equilibrium`` (no bound states;
-``(I + F dq*/dc) dc/dt = transport``, see :mod:`process_models.chromatography_isotherms`).
+``(I + F dq*/dc) dc/dt = transport``, see :mod:`process_models.chromatography.isotherms`).
 
 States, one vector per quantity and component: ``bulk_concentration_<comp>[cell]``,
 ``pore_concentration_<comp>[cell*shells + shell]`` (shell 0 innermost), ``bound_concentration_<comp>`` laid out like
@@ -46,13 +46,13 @@ from enum import Enum
 import casadi as ca
 import numpy as np
 
-from process_models.chromatography_detectors import (
+from process_models.chromatography.detectors import (
     DetectorSpec,
     detector_outputs,
     detector_parameters,
     detector_variables,
 )
-from process_models.chromatography_isotherms import AnyIsotherm, check_component_names
+from process_models.chromatography.isotherms import AnyIsotherm, check_component_names
 from process_models.declaration import (
     DeclarationError,
     Equations,
@@ -87,7 +87,7 @@ class ColumnSpec:
     ``column_porosity``: interstitial porosity eps_c (LRMP, GRM). ``total_porosity``: eps_t (ED only).
     ``particle_porosity`` eps_p, ``particle_radius_m`` r_p, ``film_diffusion_m_per_s`` k_f (LRMP, GRM),
     ``pore_diffusion_m2_per_s`` D_p (GRM). ``detector``: UV / conductivity / viscosity constants for the
-    measured outputs (see :mod:`process_models.chromatography_detectors`).
+    measured outputs (see :mod:`process_models.chromatography.detectors`).
     """
 
     transport: TransportModel

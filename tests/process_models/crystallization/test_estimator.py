@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from process_models.crystallization_kinetics import solubility
-from process_models.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
-from process_models.crystallizer_params import parameter_set
+from process_models.crystallization.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
+from process_models.crystallization.kinetics import solubility
+from process_models.crystallization.params import parameter_set
 from process_models.declaration import compile_model
 from process_models.estimator import ExtendedKalmanFilter
 from process_models.simulator import InputProgram, simulate

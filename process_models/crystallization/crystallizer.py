@@ -1,7 +1,7 @@
 """Batch cooling crystallizer: the public entry point (model factories, seeding, registry factory).
 
-Two resolutions of one process, sharing kinetics (:mod:`process_models.crystallization_kinetics`),
-literature parameter sets (:mod:`process_models.crystallizer_params`) and output names:
+Two resolutions of one process, sharing kinetics (:mod:`process_models.crystallization.kinetics`),
+literature parameter sets (:mod:`process_models.crystallization.params`) and output names:
 
 * :func:`crystallizer_moments_model` — method of moments (mu0..mu4), smooth, for NMPC/EKF;
 * :func:`crystallizer_population_balance_model` — high-resolution finite-volume population balance (full CSD).
@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from process_models.crystallizer_moments import (
+from process_models.crystallization.moments import (
     MOMENT_ORDERS,
     CrystallizerOptionError,
     crystallizer_moments_model,
 )
-from process_models.crystallizer_params import PARAMETER_SETS, parameter_set
-from process_models.crystallizer_population_balance import (
+from process_models.crystallization.params import PARAMETER_SETS, parameter_set
+from process_models.crystallization.population_balance import (
     SizeGrid,
     crystallizer_population_balance_model,
     size_grid,

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from process_models.chromatography import load_case
+from process_models.chromatography.column import load_case
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference" / "chromatography"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reference" / "chromatography"
 CASES = ["ed_linear_pulse", "langmuir_lrmp_breakthrough", "grm_langmuir_pulse", "sma_load_wash_elute"]
 TOLERANCE = 1e-3
 
@@ -62,7 +62,7 @@ def test_sma_case_elutes_proteins_in_cadet_order_during_the_gradient():
 def _cadet_tool():
     import importlib.util
 
-    path = Path(__file__).resolve().parents[2] / "tools" / "cadet_reference.py"
+    path = Path(__file__).resolve().parents[3] / "tools" / "cadet_reference.py"
     spec = importlib.util.spec_from_file_location("cadet_reference", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

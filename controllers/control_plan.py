@@ -3,7 +3,8 @@
 A :class:`ControlPlan` binds a declared model to the unit's tags (with unit conversions between the
 tag's engineering units and the model's SI units), and carries the estimator factory, the NMPC, the
 supervisor configuration, and the published quantities. Plans are built per unit kind from the
-``[units.<unit>.control]`` table (see :mod:`twin_server.crystallizer_control`).
+``[units.<unit>.control]`` table by the kind's control module, which registers its builder in
+:mod:`controllers.plan_registry` (e.g. :mod:`controllers.crystallization.control_plan`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from controllers import NonlinearMpc, SupervisorConfig
+from controllers.nmpc import NonlinearMpc
+from controllers.supervisor import SupervisorConfig
 from process_models.declaration import CompiledModel
+from process_models.engineering_units import EngineeringUnit
 from process_models.estimator import ExtendedKalmanFilter
-from twin_server.engineering_units import EngineeringUnit
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ path (soft) to stay inside the metastable zone. The manipulated input is ``jacke
 rate-limited. Seeded-batch control of this kind: Z. K. Nagy, R. D. Braatz, "Advances and new directions in
 crystallization control", Annu. Rev. Chem. Biomol. Eng. 3 (2012) 55-75.
 
-The output names are those of :func:`process_models.crystallizer.crystallizer_moments_model`.
+The output names are those of :func:`process_models.crystallization.crystallizer.crystallizer_moments_model`.
 """
 
 from __future__ import annotations

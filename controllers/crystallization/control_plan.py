@@ -5,7 +5,7 @@ estimates the unmeasured moments, d43 and two kinetic constants from the slurry 
 ATR-FTIR solute concentration and the FBRM chord count rate / mean chord length; an NMPC with a
 shrinking horizon to batch end moves the jacket temperature setpoint to reach the target d43 with as
 few fines as possible and a CV no worse than the baseline recipe's (objective:
-:mod:`controllers.crystallization`). The recipe (linear or natural cooling) is what AUTO mode follows
+:mod:`controllers.crystallization.objective`). The recipe (linear or natural cooling) is what AUTO mode follows
 and what the supervisor falls back to.
 
 Options (all optional; units in the names)::
@@ -44,30 +44,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controllers import (
-    CrystallizationObjective,
-    Fallback,
-    NonlinearMpc,
-    RecipeProfile,
-    SetpointLimits,
-    SupervisorConfig,
-    crystallizer_nmpc_config,
-    linear_cooling_recipe,
-)
-from process_models.crystallization_kinetics import solubility
-from process_models.crystallizer import crystallizer_model, moments_initial_state, seed_moments
-from process_models.declaration import compile_model
-from process_models.estimator import ExtendedKalmanFilter
-from process_models.instruments import fbrm_instruments, with_instruments
-from process_models.simulator import simulate
-from twin_server.control_plan import (
+from controllers.control_plan import (
     ControlPlan,
     ManipulatedBinding,
     MeasurementBinding,
     PublishedOutput,
     TargetSpec,
 )
-from twin_server.engineering_units import UNITS_BY_CODE
+from controllers.crystallization.objective import (
+    CrystallizationObjective,
+    crystallizer_nmpc_config,
+    linear_cooling_recipe,
+)
+from controllers.nmpc import NonlinearMpc
+from controllers.plan_registry import register_control_plan
+from controllers.supervisor import Fallback, RecipeProfile, SetpointLimits, SupervisorConfig
+from process_models.crystallization.crystallizer import crystallizer_model, moments_initial_state, seed_moments
+from process_models.crystallization.kinetics import solubility
+from process_models.declaration import compile_model
+from process_models.engineering_units import UNITS_BY_CODE
+from process_models.estimator import ExtendedKalmanFilter
+from process_models.instruments import fbrm_instruments, with_instruments
+from process_models.simulator import simulate
 
 JACKET = "jacket_temperature"
 REQUIRED_TAGS = ("temperature", "jacket_temperature", "solute_concentration", "chord_count_rate",
@@ -278,3 +276,6 @@ def _seed_state(options: CrystallizerControlOptions, nominal: Mapping[str, float
                            um.to_si(options.seed_std_size_um), nominal["crystal_density"],
                            nominal.get("volume_shape_factor", 1.0))
     return moments_initial_state(c0, moments, t_k)
+
+
+register_control_plan("crystallizer", parse_options, build_crystallizer_plan)

@@ -13,7 +13,7 @@ and within eps^2/(4|S|) of it for |S| >> eps.
 Rate laws (SI units; concentrations in kg solute / kg solvent, moments per kg solvent):
 
 * solubility ``c_sat(T) = a0 + a1 T_C + a2 T_C^2`` with T_C = T - 273.15 (polynomial form of the KDP
-  correlation, Gunawan et al. 2004, see :mod:`process_models.crystallizer_params`);
+  correlation, Gunawan et al. 2004, see :mod:`process_models.crystallization.params`);
 * relative supersaturation ``S = (c - c_sat) / c_sat`` (Mullin, *Crystallization*, 4th ed., 2001, §3.12);
 * growth ``G0 = k_g exp(-E_g/(R T)) S+^g - k_d (S-)^d`` (power-law growth, Mullin §6.3; dissolution as negative
   growth, first-order by default), and the Abegg-Stevens-Larson size dependence

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from process_models.chromatography_pooling import PoolingError, cut_points_by_threshold, pool_fraction
+from process_models.chromatography.pooling import PoolingError, cut_points_by_threshold, pool_fraction
 
 TIMES = np.linspace(0.0, 100.0, 1001)
 

@@ -28,14 +28,14 @@ from collections.abc import Mapping
 
 import casadi as ca
 
-from process_models.crystallization_kinetics import (
+from process_models.crystallization.kinetics import (
     growth_rate,
     nucleation_rate,
     relative_supersaturation,
     smooth_positive_part,
     solubility,
 )
-from process_models.crystallizer_params import SHARED_PARAMETER_NAMES, kinetic_parameters
+from process_models.crystallization.params import SHARED_PARAMETER_NAMES, kinetic_parameters
 from process_models.declaration import (
     Equations,
     Input,
@@ -190,5 +190,5 @@ def crystallizer_moments_model(parameters: Mapping[str, float] | None = None, *,
         parameters=params,
         outputs=summary_output_variables(),
         equations=equations,
-        reference="Randolph & Larson 1988 (moment equations); kinetics: see process_models.crystallizer_params",
+        reference="Randolph & Larson 1988 (moment equations); kinetics: see process_models.crystallization.params",
     )

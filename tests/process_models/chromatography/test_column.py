@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from process_models.chromatography import (
+from process_models.chromatography.column import (
     CASES_DIR,
     ChromatographyCaseError,
     build_column,
@@ -13,9 +13,9 @@ from process_models.chromatography import (
     load_case,
     simulate_column,
 )
-from process_models.chromatography_inlet import InletProgram, InletSection
-from process_models.chromatography_isotherms import IsothermError, LinearIsotherm, StericMassActionIsotherm
-from process_models.chromatography_transport import (
+from process_models.chromatography.inlet import InletProgram, InletSection
+from process_models.chromatography.isotherms import IsothermError, LinearIsotherm, StericMassActionIsotherm
+from process_models.chromatography.transport import (
     BindingMode,
     ColumnError,
     ColumnSpec,
@@ -198,7 +198,7 @@ def test_result_exports_csv_with_outlet_columns(tmp_path):
 def test_pooling_a_simulated_load_wash_elute_run():
     """Each protein loaded (1 mol/m3 for 10 s) leaves the column; a 10 %-of-peak cut of ribonuclease collects most
     of it, with the neighbouring cytochrome peak lowering the purity (pooling on a SimulationResult)."""
-    from process_models.chromatography_pooling import cut_points_by_threshold, outlet_curves, pool_result
+    from process_models.chromatography.pooling import cut_points_by_threshold, outlet_curves, pool_result
 
     case = load_case("sma_load_wash_elute", discretisation_overrides={"axial_cells": 8, "particle_cells": 2})
     result = case.simulate()

@@ -22,7 +22,7 @@ is the matching closure; 0 by default); crystals leaving through the upper face 
 
 Solute balance: ``dc/dt = -rho_c kv sum_i L_i^3 dL dn_i/dt`` with cell-centre sizes ``L_i``, so that
 ``c + rho_c kv mu3`` (mu3 by the same midpoint sum) is conserved to integrator accuracy. Moments are midpoint
-sums ``mu_k = sum_i L_i^k n_i dL``. Energy balance and outputs as in :mod:`process_models.crystallizer_moments`.
+sums ``mu_k = sum_i L_i^k n_i dL``. Energy balance and outputs as in :mod:`process_models.crystallization.moments`.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from dataclasses import dataclass
 import casadi as ca
 import numpy as np
 
-from process_models.crystallization_kinetics import (
+from process_models.crystallization.kinetics import (
     growth_rate,
     nucleation_rate,
     relative_supersaturation,
     size_dependence,
 )
-from process_models.crystallizer_moments import (
+from process_models.crystallization.moments import (
     MOMENT_ORDERS,
     CrystallizerOptionError,
     check_thermal_mode,
@@ -49,7 +49,7 @@ from process_models.crystallizer_moments import (
     temperature_derivative,
     thermal_variables,
 )
-from process_models.crystallizer_params import SHARED_PARAMETER_NAMES, kinetic_parameters
+from process_models.crystallization.params import SHARED_PARAMETER_NAMES, kinetic_parameters
 from process_models.declaration import Equations, ModelDeclaration, Symbols, Variable
 
 LIMITERS = ("van_leer", "koren", "upwind")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from process_models.declaration import DeclarationError, compile_model
-from process_models.mixing_tank import mixing_tank_model, mixing_tank_steady_state
-from process_models.rtd import (
+from process_models.mixing.mixing_tank import mixing_tank_model, mixing_tank_steady_state
+from process_models.mixing.rtd import (
     axial_dispersion_model,
     dispersion_moments,
     moments_from_response,
@@ -20,7 +20,7 @@ from process_models.rtd import (
 )
 from process_models.simulator import InputProgram, simulate
 
-PILOT_LINE = Path(__file__).resolve().parents[2] / "examples" / "pilot_line.toml"
+PILOT_LINE = Path(__file__).resolve().parents[3] / "examples" / "pilot_line.toml"
 FEED = 8e-4                  # m3/s -> level (F/Cv)^2 = 1 m with the default valve
 OPERATING = {"inlet_flow": FEED, "jacket_temperature_setpoint": 333.15, "agitator_speed": 4.0,
              "feed_concentration": 120.0, "feed_temperature": 293.15}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from process_models.chromatography_inlet import (
+from process_models.chromatography.inlet import (
     InletProgram,
     InletProgramError,
     InletSection,

@@ -39,10 +39,10 @@ from typing import Any
 import casadi as ca
 import numpy as np
 
-from process_models.chromatography_detectors import detector_from_mapping
-from process_models.chromatography_inlet import InletProgram, inlet_program_from_inputs
-from process_models.chromatography_isotherms import AnyIsotherm, isotherm_from_mapping
-from process_models.chromatography_transport import (
+from process_models.chromatography.detectors import detector_from_mapping
+from process_models.chromatography.inlet import InletProgram, inlet_program_from_inputs
+from process_models.chromatography.isotherms import AnyIsotherm, isotherm_from_mapping
+from process_models.chromatography.transport import (
     BindingMode,
     ColumnError,
     ColumnLayout,
@@ -58,7 +58,7 @@ from process_models.declaration import CompiledModel, DeclarationError, ModelDec
 from process_models.registry import register_model
 from process_models.simulator import InputProgram, SimulationError, SimulationResult
 
-CASES_DIR = Path(__file__).resolve().parent.parent / "examples" / "cases"
+CASES_DIR = Path(__file__).resolve().parents[2] / "examples" / "cases"
 DEFAULT_CASE = "sma_load_wash_elute"
 
 

@@ -13,10 +13,14 @@ import numpy as np
 import pytest
 
 from controllers import ControlMode, Fallback, NmpcConfig, NonlinearMpc, SetpointLimits, Supervisor, SupervisorConfig
-from controllers.crystallization import CrystallizationObjective, crystallizer_nmpc_config, linear_cooling_recipe
-from process_models.crystallization_kinetics import solubility
-from process_models.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
-from process_models.crystallizer_params import parameter_set
+from controllers.crystallization.objective import (
+    CrystallizationObjective,
+    crystallizer_nmpc_config,
+    linear_cooling_recipe,
+)
+from process_models.crystallization.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
+from process_models.crystallization.kinetics import solubility
+from process_models.crystallization.params import parameter_set
 from process_models.declaration import CompiledModel, compile_model
 from process_models.estimator import ExtendedKalmanFilter
 from process_models.simulator import simulate

@@ -6,7 +6,7 @@ import casadi as ca
 import numpy as np
 import pytest
 
-from process_models.crystallization_kinetics import (
+from process_models.crystallization.kinetics import (
     growth_rate,
     nucleation_rate,
     relative_supersaturation,
@@ -14,7 +14,7 @@ from process_models.crystallization_kinetics import (
     smooth_positive_part,
     solubility,
 )
-from process_models.crystallizer_params import (
+from process_models.crystallization.params import (
     CrystallizerParameterError,
     kinetic_parameters,
     parameter_set,

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from process_models.case_file import load_case, simulate_case
-from process_models.crystallization_kinetics import solubility
-from process_models.crystallizer import (
+from process_models.crystallization.crystallizer import (
     CrystallizerOptionError,
     crystallizer_model,
     crystallizer_moments_model,
@@ -29,15 +28,16 @@ from process_models.crystallizer import (
     seed_number_density,
     size_grid,
 )
-from process_models.crystallizer_params import parameter_set
-from process_models.crystallizer_simulation import scale_model, simulate_scaled
+from process_models.crystallization.kinetics import solubility
+from process_models.crystallization.params import parameter_set
+from process_models.crystallization.simulation import scale_model, simulate_scaled
 from process_models.declaration import compile_model
 from process_models.registry import model_for_kind
 from process_models.simulator import InputProgram
 
 KDP = dict(parameter_set("kdp_water").values)
 RHO = KDP["crystal_density"]
-CASES = Path(__file__).resolve().parents[2] / "examples" / "cases"
+CASES = Path(__file__).resolve().parents[3] / "examples" / "cases"
 TIMES = np.arange(0.0, 7200.0 + 1.0, 300.0)
 JACKET_RAMP = InputProgram((0.0, 7200.0), (306.15, 295.15), "linear")
 C0 = solubility(305.15, KDP)  # saturated at 32 degC

@@ -2,7 +2,7 @@
 
 import pytest
 
-from twin_server.engineering_units import UNITS_BY_CODE, lookup_unit
+from process_models.engineering_units import UNITS_BY_CODE, lookup_unit
 
 
 @pytest.mark.parametrize(("code", "unit_id"), [("CEL", 4408652), ("MTR", 5067858), ("41", 13361), ("4H", 13384)])

@@ -6,7 +6,7 @@ import casadi as ca
 import numpy as np
 import pytest
 
-from process_models.chromatography_isotherms import (
+from process_models.chromatography.isotherms import (
     IsothermError,
     LangmuirIsotherm,
     LinearIsotherm,

@@ -136,4 +136,4 @@ def _factory(options: Mapping[str, Any]) -> ModelDeclaration:
     return axial_dispersion_model(**options)
 
 
-register_model("axial_dispersion", _factory, "closed-closed axial dispersion vessel (tracer RTD)")
+register_model("axial_dispersion", _factory, "closed-closed axial dispersion vessel (tracer RTD)", line_unit=False)
