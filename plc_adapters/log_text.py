@@ -1,0 +1,68 @@
+"""Log hygiene shared by every package: values shortened before they reach a log line, and repeated
+messages rate-limited, so a hostile client or a misbehaving peer cannot flood the log.
+
+* :func:`shorten` renders any value for a log line (``repr`` for strings), cut to ``limit`` characters
+  with the full length said (``'xxxx…' (1048576 chars)``).
+* :class:`RepeatLimiter` lets the first ``burst`` occurrences of a message key through per ``window_s``
+  and counts the rest; the next line that passes says how many were suppressed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+DEFAULT_LIMIT = 80
+"""Characters of a value kept in a log line or a config error."""
+
+
+def shorten(value: object, limit: int = DEFAULT_LIMIT) -> str:
+    """``value`` as text for a log line, at most about ``limit`` characters (strings quoted)."""
+    text = repr(value) if isinstance(value, str | bytes) else str(value)
+    if len(text) <= limit:
+        return text
+    if isinstance(value, list | tuple | dict | set):
+        what = f"{len(value)} items"
+    elif isinstance(value, bytes):
+        what = f"{len(value)} bytes"
+    elif isinstance(value, str):
+        what = f"{len(value)} chars"
+    else:
+        what = f"{len(text)} chars"
+    return f"{text[: max(limit - 1, 1)]}… ({what})"
+
+
+@dataclass
+class _Window:
+    start: float
+    passed: int = 0
+    suppressed: int = 0
+
+
+@dataclass
+class RepeatLimiter:
+    """Per-key rate limit for log lines: at most ``burst`` lines per ``window_s`` seconds for one key.
+
+    ``allow(key)`` returns ``None`` when the line must be dropped, else the number of lines of that key
+    dropped since the last one that passed (0 usually), to be mentioned in the line.
+    """
+
+    burst: int = 5
+    window_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _windows: dict[str, _Window] = field(default_factory=dict)
+
+    def allow(self, key: str) -> int | None:
+        now = self.clock()
+        w = self._windows.get(key)
+        if w is None or now - w.start >= self.window_s:
+            suppressed = w.suppressed if w is not None else 0
+            self._windows[key] = _Window(start=now, passed=1)
+            return suppressed
+        if w.passed < self.burst:
+            w.passed += 1
+            suppressed, w.suppressed = w.suppressed, 0
+            return suppressed
+        w.suppressed += 1
+        return None
