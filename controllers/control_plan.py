@@ -58,6 +58,8 @@ class PublishedOutput:
     unit_code: str
     from_si: Callable[[float], float]
     description: str
+    eu_range: tuple[float, float] | None = None
+    """(low, high) in ``unit_code`` where a display range is meaningful (published as EURange); None if not."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ written value, or follow the recipe) replaces it and a :class:`SupervisorEvent` 
 emitted is always moved from the last written value by at most ``max_rate_per_s`` x elapsed time (so a mode
 switch never jumps the setpoint: bumpless transfer) and always inside the limits. Events are kept in
 :attr:`Supervisor.events` and logged.
+
+Values are SI (the model's units) throughout; log lines, event descriptions and command reasons show them in
+each input's display unit (``display_units``, e.g. the tag's °C for a jacket temperature the model holds in K).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 from controllers.commands import ControlMode, SetpointCommand
 from controllers.nmpc import NmpcResult
@@ -31,6 +35,24 @@ _LOG = logging.getLogger(__name__)
 
 class SupervisorError(ValueError):
     """Bad supervisor configuration or call (unknown input, limits, recipe)."""
+
+
+class DisplayUnit(Protocol):
+    """How an operator reads an input's value: ``from_si`` converts an SI value, ``symbol`` names the unit
+    (:class:`process_models.engineering_units.EngineeringUnit` is one)."""
+
+    @property
+    def symbol(self) -> str: ...
+
+    def from_si(self, value_si: float) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _SiUnit:
+    symbol: str
+
+    def from_si(self, value_si: float) -> float:
+        return value_si
 
 
 class Fallback(str, Enum):
@@ -143,19 +165,28 @@ class Supervisor:
 
     ``initial_setpoints``: the values in force now (must lie inside the limits); ``start_time_s``: when they were
     written (s) — the first update may move them by ``max_rate_per_s`` x (its time - ``start_time_s``).
+    ``display_units``: per input, the unit its values are shown in (logs, event descriptions, command reasons);
+    inputs without one are shown in the unit of their limits.
     """
 
     def __init__(self, config: SupervisorConfig, initial_setpoints: Mapping[str, float],
-                 mode: ControlMode = ControlMode.MANUAL, start_time_s: float = 0.0) -> None:
+                 mode: ControlMode = ControlMode.MANUAL, start_time_s: float = 0.0,
+                 display_units: Mapping[str, DisplayUnit] | None = None) -> None:
         self.config = config
+        self._display: dict[str, DisplayUnit] = {lim.name: _SiUnit(lim.unit) for lim in config.limits}
+        unknown_display = sorted(set(display_units or {}) - set(self._display))
+        if unknown_display:
+            raise SupervisorError(f"display_units for unknown inputs {unknown_display}; configured "
+                                  f"{list(self._display)}")
+        self._display.update(display_units or {})
         self._inputs: dict[str, _InputState] = {}
         for lim in config.limits:
             if lim.name not in initial_setpoints:
                 raise SupervisorError(f"initial_setpoints missing '{lim.name}'")
             v = float(initial_setpoints[lim.name])
             if not (math.isfinite(v) and lim.lower <= v <= lim.upper):
-                raise SupervisorError(f"initial setpoint of '{lim.name}' = {v} {lim.unit} outside "
-                                      f"[{lim.lower}, {lim.upper}]")
+                raise SupervisorError(f"initial setpoint of '{lim.name}' = {self.show(lim.name, v)} outside "
+                                      f"{self._show_limits(lim)}")
             self._inputs[lim.name] = _InputState(lim, v)
         unknown = sorted(set(initial_setpoints) - set(self._inputs))
         if unknown:
@@ -212,7 +243,7 @@ class Supervisor:
                 if not math.isfinite(proposed):
                     problem = "not a finite number"
                 elif not lim.lower <= proposed <= lim.upper:
-                    problem = f"outside limits [{lim.lower}, {lim.upper}] {lim.unit}"
+                    problem = f"outside limits {self._show_limits(lim)}"
             if problem is not None:
                 target, used_source = self._fallback_value(name, time_s)
                 self._record(SupervisorEvent(time_s=time_s, mode=self._mode, name=name, reason=problem,
@@ -225,7 +256,7 @@ class Supervisor:
                 source_mode = self._mode
             value = self._rate_limited(st, target, elapsed)
             if value != target:
-                reason += f" (rate-limited to {lim.max_rate_per_s} {lim.unit}/s)"
+                reason += f" (rate-limited to {self._show_rate(name, lim.max_rate_per_s)})"
             st.last_value = value
             st.history.append(value)
             commands.append(SetpointCommand(name=name, value=value, unit=lim.unit, reason=reason,
@@ -280,10 +311,29 @@ class Supervisor:
         value = min(max(target, st.last_value - step), st.last_value + step)
         return min(max(value, lim.lower), lim.upper)
 
+    def show(self, name: str, value_si: float) -> str:
+        """An SI value of input ``name`` as the operator reads it, e.g. ``25.5 °C`` (``none`` if NaN)."""
+        if math.isnan(value_si):
+            return "none"
+        unit = self._display[name]
+        return f"{unit.from_si(value_si):.4g} {unit.symbol}"
+
+    def _show_limits(self, lim: SetpointLimits) -> str:
+        unit = self._display[lim.name]
+        return f"[{unit.from_si(lim.lower):.4g}, {unit.from_si(lim.upper):.4g}] {unit.symbol}"
+
+    def _show_rate(self, name: str, rate_si_per_s: float) -> str:
+        unit = self._display[name]  # a difference: the offset of an affine unit (°C) cancels
+        return f"{unit.from_si(rate_si_per_s) - unit.from_si(0.0):.4g} {unit.symbol}/s"
+
+    def describe(self, event: SupervisorEvent) -> str:
+        """One line for logs and the twin's ``last_event``, in the input's display unit."""
+        return (f"{event.name}: {event.reason}; proposed {self.show(event.name, event.proposed)}, "
+                f"used {self.show(event.name, event.used)} ({event.used_source})")
+
     def _record(self, event: SupervisorEvent) -> None:
         self.events.append(event)
-        _LOG.warning("supervisor t=%.1f s mode=%s %s: %s; proposed %r, used %r (%s)", event.time_s,
-                     event.mode.value, event.name, event.reason, event.proposed, event.used, event.used_source)
+        _LOG.warning("supervisor t=%.1f s mode=%s %s", event.time_s, event.mode.value, self.describe(event))
 
     def history(self, name: str) -> Sequence[float]:
         """Every value emitted for ``name`` so far."""

@@ -68,6 +68,7 @@ _UNITS = [
     EngineeringUnit("P1", "%", "percent", "1", 0.01),
     EngineeringUnit("C62", "1", "one (dimensionless)", "1"),
     EngineeringUnit("SEC", "s", "second [unit of time]", "s"),
+    EngineeringUnit("C26", "ms", "millisecond", "s", 1e-3),
     EngineeringUnit("MIN", "min", "minute [unit of time]", "s", 60.0),
     EngineeringUnit("HUR", "h", "hour", "s", 3600.0),
     EngineeringUnit("C38", "mol/l", "mole per litre", "mol/m3", 1e3),

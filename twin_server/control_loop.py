@@ -29,6 +29,7 @@ from plc_adapters.errors import WriteRefused
 from plc_adapters.sample import Sample
 from process_models.estimator import Estimate, ExtendedKalmanFilter
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
+from twin_server.method_calls import MethodRefused
 from twin_server.runtime import LineRuntime
 from twin_server.write_guard import WriteHandler
 
@@ -59,7 +60,7 @@ class UnitControlLoop:
     # -- set-up ---------------------------------------------------------------------------------
     async def build_nodes(self) -> None:
         p = self.plan
-        estimates = [PublishedQuantity(o.name, o.unit_code, o.description) for o in p.published]
+        estimates = [PublishedQuantity(o.name, o.unit_code, o.description, eu_range=o.eu_range) for o in p.published]
         estimates += [PublishedQuantity(f"{name}_factor", "C62", f"{name} relative to its nominal value")
                       for name in p.estimated_parameters]
         writable = [
@@ -67,8 +68,12 @@ class UnitControlLoop:
             WritableControl(f"target_{p.target.name}", ua.VariantType.Double, f"Batch-end target of {p.target.output}",
                             p.target.unit.code, p.target.low, p.target.high),
         ]
-        trajectory = [PublishedQuantity(p.target.name, p.target.unit.code, p.target.output, False)]
-        trajectory += [PublishedQuantity(m.input, m.unit.code, f"{m.input} setpoint", False) for m in p.manipulated]
+        target_range = next((o.eu_range for o in p.published if o.output == p.target.output), None)
+        limits = {lim.name: lim for lim in p.supervisor_config.limits}
+        trajectory = [PublishedQuantity(p.target.name, p.target.unit.code, p.target.output, False, target_range)]
+        trajectory += [PublishedQuantity(m.input, m.unit.code, f"{m.input} setpoint", False,
+                                         (m.to_tag(limits[m.input].lower), m.to_tag(limits[m.input].upper)))
+                       for m in p.manipulated]
         await self._nodes.build(estimates, writable, trajectory, self.start_batch, self.stop_batch)
         await self._nodes.set("mode", self._mode.value, ua.VariantType.String)
         await self._nodes.set(f"target_{p.target.name}", self._target_value)
@@ -118,21 +123,22 @@ class UnitControlLoop:
 
     async def start_batch(self) -> None:
         if self._batch_start_wall is not None:
-            raise ua.uaerrors.BadInvalidState()
+            raise MethodRefused(ua.StatusCodes.BadInvalidState, "a batch is running; StopBatch first")
         measured = self._measurements()
         if any(v is None for v in measured.values()):
             missing = [k for k, v in measured.items() if v is None]
             await self._record(f"StartBatch refused: no Good measurement of {missing}")
-            raise ua.uaerrors.BadWaitingForInitialData()
+            raise MethodRefused(ua.StatusCodes.BadWaitingForInitialData, f"no Good measurement of {missing}")
         x0, std0 = self.plan.initial_estimate({k: v for k, v in measured.items() if v is not None})
         self._estimator = self.plan.make_estimator()
         self._estimate = self._estimator.initialize(x0, std0)
         self.plan.nmpc.reset()
         self._supervisor = Supervisor(self.plan.supervisor_config, await self._initial_setpoints(), mode=self._mode,
-                                      start_time_s=0.0)
+                                      start_time_s=0.0, display_units={m.input: m.unit for m in self.plan.manipulated})
         self.counters = dict.fromkeys(self.counters, 0)
         self.solve_times_ms = []
         await self._nodes.set("solve_times_ms", [])
+        await self._nodes.reset_predictions()
         self._tick = 0
         self._batch_start_wall = asyncio.get_running_loop().time()
         await self._record(f"batch started in mode {self._mode.value}, target {self._target_value:g} "
@@ -241,8 +247,7 @@ class UnitControlLoop:
         commands = sup.update(t, result)
         for event in sup.events[n_events:]:
             self.counters["fallbacks_used"] += 1
-            await self._record(f"t={event.time_s:.0f} s {event.mode.value}: {event.reason} -> {event.used_source} "
-                         f"{event.used:.4g}")
+            await self._record(f"t={event.time_s:.0f} s {event.mode.value}: {sup.describe(event)}")
         for cmd in commands:
             binding = self._binding[cmd.name]
             value = binding.to_tag(cmd.value)

@@ -24,7 +24,7 @@ from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
 from twin_server.config import LineConfig, UnitConfig
-from twin_server.status_codes import status_for_quality
+from twin_server.status_codes import published_status
 
 log = logging.getLogger("linetwin.runtime")
 
@@ -78,7 +78,11 @@ class LineRuntime:
         return mirror
 
     async def mirror_samples(self, unit: str, samples: Sequence[Sample]) -> None:
-        """Write one scan's samples into the address space (value, status code, source timestamp)."""
+        """Write one scan's samples into the address space (value, status code, source timestamp).
+
+        A Bad sample that keeps the last usable value is published as Uncertain with that value
+        (:func:`~twin_server.status_codes.published_status`); the samples themselves stay Bad.
+        """
         server_ts = datetime.now(UTC)
         health = self.health[unit]
         bad = 0
@@ -89,8 +93,9 @@ class LineRuntime:
                 continue
             if s.quality.is_bad:
                 bad += 1
-            variant = ua.Variant(s.value, ua.VariantType.Double) if s.value is not None else ua.Variant()
-            dv = ua.DataValue(variant, StatusCode=status_for_quality(s.quality),
+            has_value = s.value is not None
+            variant = ua.Variant(s.value, ua.VariantType.Double) if has_value else ua.Variant()
+            dv = ua.DataValue(variant, StatusCode=published_status(s.quality, has_value),
                               SourceTimestamp=s.source_timestamp, ServerTimestamp=server_ts)
             await write(node_id, ua.AttributeIds.Value, dv)
         connected = bad < len(samples) or not samples

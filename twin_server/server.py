@@ -9,9 +9,11 @@ from asyncua import Server, ua
 
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
+from twin_server.audit import AuditTrail
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
+from twin_server.method_calls import track_method_callers
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.write_guard import GuardedAttributeService
 
@@ -42,6 +44,7 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
+        self.audit = AuditTrail()
 
     @property
     def server(self) -> Server:
@@ -57,6 +60,7 @@ class TwinServer:
         await server.set_application_uri(f"urn:linetwin:{self.config.name}")
         server.product_uri = PRODUCT_URI
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        track_method_callers(server.iserver)
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
@@ -81,7 +85,7 @@ class TwinServer:
         plan = control_plan_for_kind(unit.kind).build_plan(unit.model, unit.control, f"units.{unit.name}.control",
                                                            {t.name for t in unit.tags})
         nodes = ControlNodes(server, self.space.namespace_index, self.config.name, unit.name,
-                             self.space.unit_nodes[unit.name])
+                             self.space.unit_nodes[unit.name], audit=self.audit)
         loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)
         await loop.build_nodes()
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,

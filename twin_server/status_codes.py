@@ -25,3 +25,31 @@ def status_for_refusal(reason: WriteRefusal) -> ua.StatusCode:
 def status_for_quality(quality: Quality) -> ua.StatusCode:
     """Quality values are OPC UA status codes already."""
     return ua.StatusCode(int(quality))
+
+
+def _published(quality: Quality, has_value: bool) -> ua.StatusCode:
+    if not quality.is_bad or not has_value:
+        return ua.StatusCode(int(quality))
+    if quality in (Quality.BAD_COMMUNICATION_ERROR, Quality.BAD_NOT_CONNECTED):
+        return ua.StatusCode(ua.StatusCodes.UncertainNoCommunicationLastUsableValue)
+    return ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)
+
+
+_PUBLISHED_STATUS: dict[tuple[Quality, bool], ua.StatusCode] = {
+    (q, has_value): _published(q, has_value) for q in Quality for has_value in (False, True)
+}
+
+
+def published_status(quality: Quality, has_value: bool) -> ua.StatusCode:
+    """The status a client sees for a sample: its quality, except a Bad sample that still carries the last
+    usable value, which is published as Uncertain with that value.
+
+    OPC 10000-4 §7.11 (DataValue): a Bad value is to be ignored and the server sets it to null, so a Bad
+    status cannot carry the last known value. OPC 10000-8 §7.3.2 (Table 62) has the Uncertain codes made for
+    this: ``Uncertain_NoCommunicationLastUsableValue`` ("communication to the data source has failed; the
+    value is the last value that had a good quality") for a lost PLC link, ``Uncertain_LastUsableValue``
+    ("whatever was updating this value has stopped doing so") for other source failures (NaN/inf from the
+    PLC). Without a last value the Bad quality is published as it is (value null). One dict lookup: this is
+    on the mirror hot path.
+    """
+    return _PUBLISHED_STATUS[(quality, has_value)]

@@ -68,6 +68,10 @@ from process_models.instruments import fbrm_instruments, with_instruments
 from process_models.simulator import simulate
 
 JACKET = "jacket_temperature"
+TARGET_D43_RANGE_UM = (20.0, 3000.0)
+"""Accepted batch-end d43 targets (µm)."""
+SIZE_RANGE_UM = (0.0, TARGET_D43_RANGE_UM[1])
+"""EURange of the published crystal sizes (µm): from nothing to the largest target."""
 REQUIRED_TAGS = ("temperature", "jacket_temperature", "solute_concentration", "chord_count_rate",
                  "mean_chord_length", "jacket_temperature_setpoint")
 
@@ -243,14 +247,15 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
         return x0, std0
 
     published = (
-        PublishedOutput("d43", "d43", "4H", um.from_si, "volume-weighted mean crystal size d43"),
-        PublishedOutput("d10", "d10", "4H", um.from_si, "number-mean crystal size d10"),
+        PublishedOutput("d43", "d43", "4H", um.from_si, "volume-weighted mean crystal size d43", SIZE_RANGE_UM),
+        PublishedOutput("d10", "d10", "4H", um.from_si, "number-mean crystal size d10", SIZE_RANGE_UM),
         PublishedOutput("cv", "cv", "C62", lambda v: v, "number-based coefficient of variation of the CSD"),
         PublishedOutput("supersaturation", "supersaturation", "C62", lambda v: v,
                         "relative supersaturation (c - c*)/c*"),
         PublishedOutput("solute_mass_concentration", "solute_concentration", "KMQ", lambda v: v,
                         "dissolved solute concentration"),
-        PublishedOutput("yield_fraction", "yield", "C62", lambda v: v, "crystallized fraction of all solute"),
+        PublishedOutput("yield_fraction", "yield", "C62", lambda v: v, "crystallized fraction of all solute",
+                        (0.0, 1.0)),
         PublishedOutput("mu0", "crystal_count", "C62", lambda v: v, "crystal count per kg solvent (mu0)"),
     )
     return ControlPlan(
@@ -258,7 +263,7 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
         measurements=measurements,
         manipulated=(ManipulatedBinding(JACKET, "jacket_temperature_setpoint", cel, "jacket_temperature"),),
         initial_estimate=initial_estimate, estimated_parameters=options.estimate_parameters,
-        target=TargetSpec("d43", "d43", um, 20.0, 3000.0, options.target_d43_um),
+        target=TargetSpec("d43", "d43", um, TARGET_D43_RANGE_UM[0], TARGET_D43_RANGE_UM[1], options.target_d43_um),
         published=published, strategy=options.strategy,
         estimator_period_s=options.estimator_period_s, controller_period_s=options.controller_period_s,
         batch_duration_s=options.batch_duration_s, solve_deadline_s=options.solve_deadline_s,

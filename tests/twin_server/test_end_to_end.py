@@ -141,11 +141,13 @@ async def test_comms_loss_turns_only_that_unit_bad_and_recovers():
         scans_at_stop = adapter.stats.scans
         await line.bench.plc("crystallizer").stop()
 
-        async def cryst_bad() -> bool:
-            statuses = [(await n.read_data_value(raise_on_bad_status=False)).StatusCode for n in (cryst_temp, cryst_sp)]
-            return all(s.value == ua.StatusCodes.BadCommunicationError for s in statuses)
+        async def cryst_bad() -> bool:  # the last usable value, flagged: see test_last_usable_value.py
+            values = [await n.read_data_value(raise_on_bad_status=False) for n in (cryst_temp, cryst_sp)]
+            return all(dv.StatusCode.value == ua.StatusCodes.UncertainNoCommunicationLastUsableValue
+                       and dv.Value.Value is not None for dv in values)
 
-        await wait_until(cryst_bad, timeout_s=5, poll_s=0.005, what="crystallizer tags Bad_CommunicationError")
+        await wait_until(cryst_bad, timeout_s=5, poll_s=0.005,
+                         what="crystallizer tags Uncertain_NoCommunicationLastUsableValue")
         assert adapter.stats.scans - scans_at_stop <= 2, "Bad within 2 scans of the PLC going away"
         assert await connected.read_value() is False
         assert await _is_good(tank_level) and await _is_good(column_uv), "other units stay Good"
