@@ -149,7 +149,7 @@ def caller_of(user: User | None) -> Caller:
         return Caller("anonymous", UserRole.Anonymous.name.lower())
     name = getattr(user, "name", None)
     role = user.role.name.lower() if getattr(user, "role", None) is not None else ""
-    return Caller(str(name) if name else ("anonymous" if user.role is UserRole.Anonymous else role), role)
+    return Caller(str(name) if name else "anonymous", role)  # no user name: an anonymous login
 
 
 def track_method_callers(iserver: InternalServer) -> None:

@@ -23,6 +23,7 @@ from controllers import (
     SupervisorError,
 )
 from controllers.nmpc import NmpcResult, PredictedTrajectory
+from process_models.engineering_units import UNITS_BY_CODE
 from tests.controllers.models import thermal_tank
 
 JACKET = "jacket_temperature"
@@ -136,3 +137,24 @@ def test_real_solver_forced_to_fail_never_emits_out_of_limit_values():
         assert emitted == pytest.approx([RECIPE.value(JACKET, 10.0 * (k + 1)) for k in range(5)])
         assert all(LIMITS.lower <= v <= LIMITS.upper for v in emitted)
         assert len(sup.events) == 5 and all(e.used_source == "recipe" for e in sup.events)
+
+
+def test_logs_events_and_reasons_show_the_display_unit_while_values_stay_si(caplog):
+    celsius = UNITS_BY_CODE["CEL"]
+    config = SupervisorConfig(limits=(LIMITS,), fallback=Fallback.HOLD_LAST, recipe=RECIPE, solve_deadline_s=1.0)
+    sup = Supervisor(config, {JACKET: 300.0}, mode=ControlMode.MPC, display_units={JACKET: celsius})
+    with caplog.at_level(logging.WARNING, logger="controllers.supervisor"):
+        commands = sup.update(10.0, _result(400.0))  # 400 K: outside [280, 360] K
+    (event,) = sup.events
+    assert event.proposed == 400.0 and event.used == 300.0  # SI, as the model and the NMPC use them
+    text = caplog.text
+    assert "outside limits [6.85, 86.85] °C" in text and "proposed 126.9 °C" in text and "used 26.85 °C" in text
+    assert " K" not in text
+    assert sup.describe(event) == ("jacket_temperature: outside limits [6.85, 86.85] °C; proposed 126.9 °C, "
+                                   "used 26.85 °C (hold_last)")
+    assert "outside limits [6.85, 86.85] °C" in commands[0].reason
+    rate_limited = sup.update(20.0, _result(340.0))[0]
+    assert rate_limited.value == pytest.approx(301.0) and rate_limited.unit == "K"
+    assert rate_limited.reason.endswith("(rate-limited to 0.1 °C/s)")
+    with pytest.raises(SupervisorError, match="display_units for unknown inputs"):
+        Supervisor(config, {JACKET: 300.0}, display_units={"agitator_speed": celsius})
