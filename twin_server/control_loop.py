@@ -84,6 +84,11 @@ class UnitControlLoop:
         return {self._nodes.node_id("mode"): self.write_mode,
                 self._nodes.node_id(f"target_{self.plan.target.name}"): self.write_target}
 
+    @property
+    def method_roles(self) -> dict[ua.NodeId, str]:
+        """StartBatch / StopBatch node → the role that may call them (for the security layer)."""
+        return dict(self._nodes.method_roles)
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"control-{self.unit}")
 
