@@ -53,6 +53,8 @@ class LineRuntime:
         self._adapters: dict[str, ModbusAdapter] = {}
         self.health: dict[str, UnitHealth] = {u.name: UnitHealth() for u in config.units}
         self._node_of = {key: tn.node_id for key, tn in space.tag_nodes.items()}
+        self._last_read: dict[ua.NodeId, datetime] = {}
+        """Source timestamp of each tag's last usable (not Bad) sample: what a held value is stamped with."""
         for unit in config.units:
             self._adapters[unit.name] = adapter_factory(
                 unit.name, unit.connection, unit.tags, config.scan_period_s, on_samples=self._mirror_for(unit),
@@ -80,13 +82,15 @@ class LineRuntime:
     async def mirror_samples(self, unit: str, samples: Sequence[Sample]) -> None:
         """Write one scan's samples into the address space (value, status code, source timestamp).
 
-        A Bad sample that keeps the last usable value is published as Uncertain with that value
-        (:func:`~twin_server.status_codes.published_status`); the samples themselves stay Bad.
+        A Bad sample that keeps the last usable value is published as Uncertain with that value and the source
+        timestamp of the scan that read it (:func:`~twin_server.status_codes.published_status`); the samples
+        themselves stay Bad.
         """
         server_ts = datetime.now(UTC)
         health = self.health[unit]
         bad = 0
         write = self._aspace.write_attribute_value
+        last_read = self._last_read
         for s in samples:
             node_id = self._node_of.get((unit, s.tag))
             if node_id is None:
@@ -94,9 +98,14 @@ class LineRuntime:
             if s.quality.is_bad:
                 bad += 1
             has_value = s.value is not None
+            source_ts = s.source_timestamp
+            if not s.quality.is_bad:
+                last_read[node_id] = source_ts
+            elif has_value:  # the last usable value, stamped with the time it was read (not this scan's)
+                source_ts = last_read.get(node_id, source_ts)
             variant = ua.Variant(s.value, ua.VariantType.Double) if has_value else ua.Variant()
             dv = ua.DataValue(variant, StatusCode=published_status(s.quality, has_value),
-                              SourceTimestamp=s.source_timestamp, ServerTimestamp=server_ts)
+                              SourceTimestamp=source_ts, ServerTimestamp=server_ts)
             await write(node_id, ua.AttributeIds.Value, dv)
         connected = bad < len(samples) or not samples
         if connected != health.connected:

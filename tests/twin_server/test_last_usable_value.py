@@ -112,6 +112,9 @@ async def test_comms_loss_shows_last_usable_value_to_asyncua_and_node_opcua_then
     assert lost.Value.VariantType == ua.VariantType.Double and lost.Value.Value is not None
     assert lost.Value.Value == last_good.Value.Value
     assert during.StatusCode.value == NO_COMMS and during.Value.Value == last_good.Value.Value
+    # the held value keeps the time it was read: it does not look like fresh data
+    assert lost.SourceTimestamp == last_good.SourceTimestamp
+    assert during.SourceTimestamp == last_good.SourceTimestamp
     recovered = recorder.changes[-1]
     assert recovered.StatusCode.is_good() and math.isfinite(recovered.Value.Value)
     assert recovered.SourceTimestamp > lost.SourceTimestamp
