@@ -175,6 +175,7 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     except (ScenarioError, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    _endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")
     report.parent.mkdir(parents=True, exist_ok=True)
