@@ -323,10 +323,12 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     description = c.string(raw, "description", prefix, default="")
     model = c.table(raw, f"{prefix}.model", required=False)
     plant = c.table(raw, f"{prefix}.plant", required=False)
+    n_before = len(c.issues)
     for section_name, section in (("model", model), ("plant", plant)):
         for k, v in section.items():
             if not isinstance(v, int | float | str | bool | list):
                 c.add(f"{prefix}.{section_name}.{k}", v, "a number, string, boolean or list")
+    parameters_typed = len(c.issues) == n_before
     plc = c.table(raw, f"{prefix}.plc")
     plc_prefix = f"{prefix}.plc"
     c.unknown_keys(plc, plc_prefix, _PLC_KEYS)
@@ -351,7 +353,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     n_before = len(c.issues)
     if control and kind is not None:
         _check_control(c, kind, f"{prefix}.control", control, {t.name for t in tags})
-    if kind is not None and len(c.issues) == n_before:
+    if kind is not None and parameters_typed and len(c.issues) == n_before:
         for key, got, expected in build_issues(name, kind, model, plant, control, {t.name for t in tags}):
             c.add(key, got, expected)
     if kind is None or protocol is None:
@@ -375,10 +377,10 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     server = c.table(data, "server")
     c.unknown_keys(server, "server", {"endpoint", "namespace"})
     endpoint = c.string(server, "endpoint", "server", default="opc.tcp://127.0.0.1:4840/linetwin/")
-    if endpoint and (problem := endpoint_problem(endpoint)):
+    if isinstance(server.get("endpoint", ""), str) and (problem := endpoint_problem(endpoint)):
         c.add("server.endpoint", endpoint, problem)
     namespace = c.string(server, "namespace", "server", default=f"urn:linetwin:{name or 'line'}")
-    if isinstance(namespace, str) and namespace and (problem := namespace_problem(namespace)):
+    if isinstance(server.get("namespace"), str) and (problem := namespace_problem(namespace)):
         c.add("server.namespace", namespace, problem)
     units_raw = c.table(data, "units")
     units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r)) is not None]

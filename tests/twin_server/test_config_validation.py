@@ -137,10 +137,23 @@ def test_two_units_on_one_plc_without_overlap_are_fine_for_the_twin_but_not_for_
 def test_endpoint_port_zero_and_bad_endpoints_are_refused():
     for endpoint in ("opc.tcp://127.0.0.1:0/linetwin/", "opc.tcp://127.0.0.1/linetwin/",
                      "opc.tcp://127.0.0.1:4840/line twin/", "opc.tcp://" + "h" * 300 + ":4840/",
-                     "opc.tcp://127.0.0.1:4840/linetwin/\n"):
+                     "opc.tcp://127.0.0.1:4840/linetwin/\n", ""):
         data = pilot_data()
         data["server"]["endpoint"] = endpoint
         assert list(issues_of(data)) == ["server.endpoint"], endpoint
+
+
+def test_empty_or_spaced_namespace_is_refused():
+    for namespace in ("", "urn:linetwin: pilot", "urn:" + "n" * 2000):
+        data = pilot_data()
+        data["server"]["namespace"] = namespace
+        assert list(issues_of(data)) == ["server.namespace"], namespace
+
+
+def test_a_model_value_of_the_wrong_type_is_reported_once():
+    data = pilot_data()
+    data["units"]["crystallizer"]["model"]["volume_m3"] = {"litres": 20}
+    assert list(issues_of(data)) == ["units.crystallizer.model.volume_m3"]
 
 
 @pytest.mark.parametrize("where", ["line", "unit", "tag"])
