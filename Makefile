@@ -11,9 +11,13 @@ venv: $(STAMP)
 # torch is installed first, pinned to the CPU build on this machine's disk, so that the open
 # range in pyproject (torch>=2.3) does not pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
+	@echo "set-up: creating $(VENV) with $(PYTHON) (once; later runs reuse it)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	@echo "set-up: installing torch 2.13.0 first (neural surrogates; pinned so that the open range does not pull a multi-GB CUDA build)"
 	$(PY) -m pip install -q torch==2.13.0
+	@echo "set-up: installing linetwin and its dependencies (asyncua, pymodbus, casadi, ...) with the dev extra" \
+		"(pytest, ruff, do-mpc) into $(VENV)"
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 

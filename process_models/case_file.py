@@ -289,7 +289,7 @@ def summary(case: CaseFile, result: SimulationResult) -> str:
         lines.append(f"{title}:")
         for v in group:
             values = getter(v.name)
-            final = values[-1] if v.size == 1 else values[:, -1]
+            final = (values[-1] if v.size == 1 else values[:, -1]) + 0.0  # + 0.0: -0.0 prints as 0
             if v.size == 1:
                 text = f"{final:.6g}"
             elif v.size <= 8:

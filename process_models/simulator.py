@@ -192,15 +192,22 @@ class SimulationResult:
         return self.simulated_time_s / self.wall_time_s if self.wall_time_s > 0 else math.inf
 
     def column_names(self) -> list[str]:
-        """CSV header: ``time [s]``, then states, outputs and inputs as ``name [unit]`` (vectors as ``name[i]``)."""
+        """CSV header: ``time [s]``, then states, outputs and inputs as ``name [unit]`` (vectors as ``name[i]``).
+
+        An output or input named like an earlier column (the crystallizer reports its moment states ``mu0``..``mu4``
+        as outputs too) is marked with its group, ``mu0 (output) [1/kg]``, so that every column name is unique.
+        """
         d = self.model.declaration
         names = ["time [s]"]
-        for group in (d.states, d.outputs, d.inputs):
+        taken: set[str] = set()
+        for group_name, group in (("state", d.states), ("output", d.outputs), ("input", d.inputs)):
             for v in group:
+                name = v.name if v.name not in taken else f"{v.name} ({group_name})"
+                taken.add(v.name)
                 if v.size == 1:
-                    names.append(f"{v.name} [{v.unit}]")
+                    names.append(f"{name} [{v.unit}]")
                 else:
-                    names.extend(f"{v.name}[{i}] [{v.unit}]" for i in range(v.size))
+                    names.extend(f"{v.name}[{i}]{name[len(v.name):]} [{v.unit}]" for i in range(v.size))
         return names
 
     def to_csv(self, path: str | Path) -> None:
@@ -210,7 +217,7 @@ class SimulationResult:
             writer = csv.writer(fh)
             writer.writerow(self.column_names())
             for row in table:
-                writer.writerow([repr(float(v)) for v in row])
+                writer.writerow([repr(float(v) + 0.0) for v in row])  # + 0.0: no "-0.0"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ import dataclasses
 from hil.bench import HilBench
 from hil.plant import make_plant
 from hil.scenario import Scenario
-from hil.virtual_plc import VirtualPlc
-from twin_server.config import LineConfig, load_line_config
+from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError, validate_tags
+from twin_server.config import ConfigIssue, LineConfig, load_line_config
+from twin_server.config_checks import brief
 
 
 def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:
@@ -32,6 +33,28 @@ def build_bench(config: LineConfig, speed: float = 1.0, free_ports: bool = False
         connection = dataclasses.replace(unit.connection, port=0) if free_ports else unit.connection
         plcs.append(VirtualPlc(unit.name, connection, unit.tags, plant, speed=speed, step_s=step_s))
     return HilBench(plcs)
+
+
+def bench_issues(config: LineConfig, free_ports: bool = False) -> list[ConfigIssue]:
+    """What keeps ``hil serve`` (or, with ``free_ports``, ``demo``) from running this line's virtual PLCs, though
+    the twin could serve it: a tag the unit's HIL plant does not simulate (or in a table the virtual PLC does not
+    serve), or two units on one host:port (each virtual PLC listens on its own port)."""
+    issues: list[ConfigIssue] = []
+    by_address: dict[tuple[str, int], str] = {}
+    for unit in config.units:
+        try:
+            plant = make_plant(unit.kind, plant_parameters(dict(unit.model), dict(unit.plant)), seed=0)
+            validate_tags(unit.name, unit.tags, plant)
+        except (VirtualPlcConfigError, ValueError) as exc:
+            issues.append(ConfigIssue(config.source, f"units.{unit.name}.tags", brief(exc),
+                                      "tags the HIL plant simulates, in holding/input registers"))
+        address = (unit.connection.host.lower(), unit.connection.port)
+        if not free_ports and address in by_address:
+            issues.append(ConfigIssue(config.source, f"units.{unit.name}.plc.port",
+                                      f"{unit.connection.host}:{unit.connection.port}, as unit '{by_address[address]}'",
+                                      "a port of its own for each unit's virtual PLC"))
+        by_address.setdefault(address, unit.name)
+    return issues
 
 
 def config_for_bench(config: LineConfig, bench: HilBench) -> LineConfig:

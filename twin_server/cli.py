@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 from twin_server.config import ConfigError, LineConfig, load_line_config
+from twin_server.listen_check import ListenError, listen_error_line, require_listenable
 
 log = logging.getLogger("linetwin.cli")
 
@@ -32,6 +35,43 @@ def _load(path: Path) -> LineConfig:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(2) from exc
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("linetwin")
+    except PackageNotFoundError:
+        return "unknown (not installed; run `pip install -e .`)"
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port 1..65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a TCP port 1..65535")
+    return port
+
+
+def _positive(text: str) -> float:
+    """argparse type: a finite number > 0 (seconds, speed factor)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a finite number > 0")
+    return value
+
+
+def _endpoint_free(endpoint: str, hint: str) -> None:
+    """One clear line (ListenError) if the OPC UA endpoint's port cannot be listened on."""
+    parsed = urlparse(endpoint)
+    require_listenable(parsed.hostname or "127.0.0.1", parsed.port or 4840, "the OPC UA endpoint", hint)
 
 
 async def _wait_for_stop(duration_s: float | None, status: object | None = None) -> None:
@@ -63,6 +103,8 @@ async def _run_demo(args: argparse.Namespace) -> int:
     from twin_server.server import TwinServer, endpoint_with_port
 
     config = with_time_scale(_load(Path(args.config) if args.config else _demo_config_path()), args.speed)
+    _endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
+    _bench_ready(config, free_ports=True)
     bench = build_bench(config, speed=args.speed, free_ports=True)
     await bench.start()
     twin: TwinServer | None = None
@@ -92,6 +134,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
     config = _load(Path(args.config))
     endpoint = endpoint_with_port(config.server.endpoint, args.port) if args.port else None
     twin = TwinServer(config, endpoint=endpoint)
+    _endpoint_free(twin.endpoint, "choose another port with --port or in [server] endpoint")
     await twin.start()
     print(f"linetwin: line '{config.name}' served at {twin.endpoint}", flush=True)
     try:
@@ -105,6 +148,7 @@ async def _run_hil_serve(args: argparse.Namespace) -> int:
     from twin_server.bench_launcher import build_bench
 
     config = _load(Path(args.config))
+    _bench_ready(config, free_ports=False)
     bench = build_bench(config, speed=args.speed, free_ports=False)
     await bench.start()
     try:
@@ -131,6 +175,7 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     except (ScenarioError, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    _endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")
     report.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +208,17 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_ready(config: LineConfig, free_ports: bool) -> None:
+    """Exit 2 with every reason (one line each) why the config's virtual PLCs cannot run."""
+    from twin_server.bench_launcher import bench_issues
+
+    issues = bench_issues(config, free_ports=free_ports)
+    if issues:
+        lines = "\n".join(f"  - {i}" for i in issues)
+        print(f"{len(issues)} problem(s) for the HIL bench:\n{lines}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _check(args: argparse.Namespace) -> int:
     try:
         config = load_line_config(args.config)
@@ -172,43 +228,58 @@ def _check(args: argparse.Namespace) -> int:
     n_tags = sum(len(u.tags) for u in config.units)
     print(f"{args.config}: OK — line '{config.name}', {len(config.units)} units, {n_tags} tags, "
           f"scan {config.scan_period_s:g} s, endpoint {config.server.endpoint}")
+    from twin_server.bench_launcher import bench_issues
+
+    for issue in bench_issues(config):
+        print(f"note (hil serve only, the twin can serve this): {issue}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linetwin", description="OPC UA digital twin for process lines")
+    parser.add_argument("--version", action="version", version=f"linetwin {_version()}",
+                        help="print the installed linetwin version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="virtual PLCs + twin for the example pilot line, in one command")
-    demo.add_argument("--port", type=int, default=4840, help="OPC UA port (default 4840)")
-    demo.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: until Ctrl-C)")
-    demo.add_argument("--speed", type=float, default=1.0, help="plant time per wall time (default 1)")
-    demo.add_argument("--config", default=None, help="line config (default examples/pilot_line.toml)")
+    demo.add_argument("--port", type=_port, metavar="P", default=4840, help="OPC UA port of the twin (default 4840)")
+    demo.add_argument("--duration", type=_positive, metavar="S", default=None,
+                      help="stop after S wall-clock seconds (default: run until Ctrl-C)")
+    demo.add_argument("--speed", type=_positive, metavar="N", default=1.0,
+                      help="plant seconds per wall-clock second: 10 runs the plants 10x faster (default 1)")
+    demo.add_argument("--config", default=None, metavar="FILE", help="line config (default examples/pilot_line.toml)")
 
     serve = sub.add_parser("serve", help="run the twin against the PLCs named in a config")
-    serve.add_argument("config")
-    serve.add_argument("--port", type=int, default=None, help="override the endpoint's port")
-    serve.add_argument("--duration", type=float, default=None)
+    serve.add_argument("config", help="line config (TOML), see docs/configuration.md")
+    serve.add_argument("--port", type=_port, metavar="P", default=None,
+                       help="OPC UA port (default: the port of [server] endpoint)")
+    serve.add_argument("--duration", type=_positive, metavar="S", default=None,
+                       help="stop after S wall-clock seconds (default: run until Ctrl-C)")
 
     check = sub.add_parser("check", help="validate a line config and print its errors")
-    check.add_argument("config")
+    check.add_argument("config", help="line config (TOML) to validate; exit 2 when it has errors")
 
     hil = sub.add_parser("hil", help="hardware-in-the-loop bench")
     hil_sub = hil.add_subparsers(dest="hil_command", required=True)
     hil_serve = hil_sub.add_parser("serve", help="run the config's virtual PLCs alone")
-    hil_serve.add_argument("config")
-    hil_serve.add_argument("--speed", type=float, default=1.0)
-    hil_serve.add_argument("--duration", type=float, default=None)
+    hil_serve.add_argument("config", help="line config (TOML); each unit's virtual PLC listens on its [plc] host:port")
+    hil_serve.add_argument("--speed", type=_positive, metavar="N", default=1.0,
+                           help="plant seconds per wall-clock second: 10 runs the plants 10x faster (default 1)")
+    hil_serve.add_argument("--duration", type=_positive, metavar="S", default=None,
+                           help="stop after S wall-clock seconds (default: run until Ctrl-C)")
 
     hil_run = hil_sub.add_parser("run", help="run one HIL scenario (batch) and write its KPI report and plot")
-    hil_run.add_argument("scenario")
-    hil_run.add_argument("--speed", type=float, default=None, help="plant speed (default: the scenario's)")
-    hil_run.add_argument("--report", default=None, help="report JSON (default hil_reports/<name>.json; PNG beside it)")
-    hil_run.add_argument("--port", type=int, default=4840, help="OPC UA port of the twin (default 4840)")
+    hil_run.add_argument("scenario", help="scenario file (TOML), see docs/hil.md")
+    hil_run.add_argument("--speed", type=_positive, metavar="N", default=None,
+                         help="plant seconds per wall-clock second (default: the scenario's)")
+    hil_run.add_argument("--report", default=None, metavar="FILE",
+                         help="report JSON (default hil_reports/<name>.json; PNG beside it)")
+    hil_run.add_argument("--port", type=_port, metavar="P", default=4840, help="OPC UA port of the twin (default 4840)")
 
-    simulate = sub.add_parser("simulate", help="simulate one unit model from a case file", add_help=False)
-    simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    simulate = sub.add_parser("simulate", help="simulate one unit model from a case file "
+                              "(linetwin simulate --help for its options)", add_help=False)
+    simulate.add_argument("rest", nargs=argparse.REMAINDER, help="CASE.toml [--until T] [--out results.csv] [--quiet]")
     return parser
 
 
@@ -227,9 +298,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     runners = {"demo": _run_demo, "serve": _run_serve}
-    if args.command == "hil":
-        return asyncio.run(_run_hil_serve(args) if args.hil_command == "serve" else _run_hil_scenario(args))
-    return asyncio.run(runners[args.command](args))
+    hint = ("change the unit's [plc] port in the config" if args.command == "hil" and args.hil_command == "serve"
+            else "choose another port with --port")
+    try:
+        if args.command == "hil":
+            return asyncio.run(_run_hil_serve(args) if args.hil_command == "serve" else _run_hil_scenario(args))
+        return asyncio.run(runners[args.command](args))
+    except ListenError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        line = listen_error_line(exc, hint)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

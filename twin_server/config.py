@@ -28,8 +28,18 @@ from plc_adapters.tag_map import (
 )
 from process_models.engineering_units import UNITS_BY_CODE
 from process_models.registry import unit_kinds
+from twin_server.config_checks import (
+    brief,
+    build_issues,
+    endpoint_problem,
+    host_problem,
+    is_finite_number,
+    namespace_problem,
+    shared_plc_issues,
+    show,
+)
 
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +166,7 @@ class _Collector:
         if value is None:
             self.add(full, "nothing", "a number (required)")
             return math.nan
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not is_finite_number(value):
             self.add(full, value, "a finite number")
             return math.nan
         if value < low or value > high or (low_exclusive and value == low):
@@ -196,7 +206,7 @@ class _Collector:
                 self.add(full, "nothing", "[low, high] (required)")
             return None
         if (not isinstance(value, list) or len(value) != 2
-                or any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) for v in value)):
+                or not all(is_finite_number(v) for v in value)):
             self.add(full, value, "[low, high] with two finite numbers")
             return None
         if not value[0] < value[1]:
@@ -208,7 +218,7 @@ class _Collector:
 def _show(value: object) -> str:
     if isinstance(value, str) and value in ("nothing", "an unknown key"):
         return value
-    return repr(value)
+    return show(value)
 
 
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
@@ -228,7 +238,7 @@ def _parse_tag(c: _Collector, unit: str, name: str, raw: Any) -> TagSpec | None:
     n_before = len(c.issues)
     direction = c.choice(raw, "direction", prefix, [d.value for d in Direction])
     unit_code = c.string(raw, "unit", prefix, what="a UNECE Rec. 20 common code")
-    if unit_code and unit_code not in UNITS_BY_CODE:
+    if isinstance(raw.get("unit"), str) and unit_code not in UNITS_BY_CODE:
         c.add(f"{prefix}.unit", unit_code, "a UNECE Rec. 20 common code known to linetwin: "
               + ", ".join(sorted(UNITS_BY_CODE)))
     eu_range = c.range(raw, "eu_range", prefix, required=True)
@@ -293,7 +303,10 @@ def _check_control(c: _Collector, kind: str, prefix: str, control: Mapping[str, 
         c.add(prefix, f"a control table on a {kind} unit",
               "control only on units of kind " + ", ".join(controlled_kinds()))
         return
-    _, issues = control_plan_for_kind(kind).parse_options(control, prefix, tags)
+    try:
+        _, issues = control_plan_for_kind(kind).parse_options(control, prefix, tags)
+    except Exception as exc:  # noqa: BLE001 - a kind's option parser must not crash `check`
+        issues = [(prefix, control, f"options the {kind} control plan accepts ({brief(exc)})")]
     for key, got, expected in issues:
         c.add(key, got, expected)
 
@@ -310,18 +323,23 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     description = c.string(raw, "description", prefix, default="")
     model = c.table(raw, f"{prefix}.model", required=False)
     plant = c.table(raw, f"{prefix}.plant", required=False)
+    n_before = len(c.issues)
     for section_name, section in (("model", model), ("plant", plant)):
         for k, v in section.items():
             if not isinstance(v, int | float | str | bool | list):
                 c.add(f"{prefix}.{section_name}.{k}", v, "a number, string, boolean or list")
+    parameters_typed = len(c.issues) == n_before
     plc = c.table(raw, f"{prefix}.plc")
     plc_prefix = f"{prefix}.plc"
     c.unknown_keys(plc, plc_prefix, _PLC_KEYS)
     protocol = c.choice(plc, "protocol", plc_prefix, ["modbus"], default="modbus") if plc else None
     host = c.string(plc, "host", plc_prefix, what="a host name or IP address") if plc else ""
+    if isinstance(plc.get("host"), str) and (problem := host_problem(host)):
+        c.add(f"{plc_prefix}.host", host, problem)
     port = c.integer(plc, "port", plc_prefix, 1, 65535) if plc else 0
     unit_id = c.integer(plc, "unit_id", plc_prefix, 0, 255, default=1) if plc else 1
-    timeout_s = c.number(plc, "timeout_s", plc_prefix, default=1.0, low=0.0, low_exclusive=True) if plc else 1.0
+    timeout_s = c.number(plc, "timeout_s", plc_prefix, default=1.0, low=0.0, high=600.0, low_exclusive=True) \
+        if plc else 1.0
     raw_tags = c.table(raw, f"{prefix}.tags")
     tags: list[TagSpec] = []
     for tag_name, tag_raw in raw_tags.items():
@@ -332,8 +350,12 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
         c.add(f"{prefix}.tags", "no usable tags", "at least one tag")
     _check_overlaps(c, name, tags)
     control = c.table(raw, f"{prefix}.control", required=False)
+    n_before = len(c.issues)
     if control and kind is not None:
         _check_control(c, kind, f"{prefix}.control", control, {t.name for t in tags})
+    if kind is not None and parameters_typed and len(c.issues) == n_before:
+        for key, got, expected in build_issues(name, kind, model, plant, control, {t.name for t in tags}):
+            c.add(key, got, expected)
     if kind is None or protocol is None:
         return None
     return UnitConfig(
@@ -355,19 +377,18 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     server = c.table(data, "server")
     c.unknown_keys(server, "server", {"endpoint", "namespace"})
     endpoint = c.string(server, "endpoint", "server", default="opc.tcp://127.0.0.1:4840/linetwin/")
-    parsed = urlparse(endpoint) if endpoint else None
-    if parsed is not None:
-        try:
-            port_ok = parsed.port is not None
-        except ValueError:
-            port_ok = False
-        if parsed.scheme != "opc.tcp" or not parsed.hostname or not port_ok:
-            c.add("server.endpoint", endpoint, "an OPC UA endpoint URL like opc.tcp://0.0.0.0:4840/linetwin/")
+    if isinstance(server.get("endpoint", ""), str) and (problem := endpoint_problem(endpoint)):
+        c.add("server.endpoint", endpoint, problem)
     namespace = c.string(server, "namespace", "server", default=f"urn:linetwin:{name or 'line'}")
+    if isinstance(server.get("namespace"), str) and (problem := namespace_problem(namespace)):
+        c.add("server.namespace", namespace, problem)
     units_raw = c.table(data, "units")
     units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r)) is not None]
     if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
         c.add("units", "no units", "at least one [units.NAME] table")
+    for key, got, expected in shared_plc_issues([(u.name, u.connection.host, u.connection.port, u.connection.unit_id,
+                                                  u.tags) for u in units]):
+        c.add(key, got, expected)
     if c.issues:
         raise ConfigError(c.issues)
     return LineConfig(name=name, description=description, scan_period_s=scan,
@@ -378,12 +399,20 @@ def load_line_config(path: str | Path) -> LineConfig:
     """Read and validate a line config file. Raises :class:`ConfigError` (all problems at once)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(p), "<file>", f"unreadable ({exc.strerror})", "a readable TOML file")]) \
             from exc
     try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        got = f"a byte 0x{raw[exc.start]:02x} at offset {exc.start} that is not UTF-8"
+        raise ConfigError([ConfigIssue(str(p), "<file>", got, "a UTF-8 encoded TOML file")]) from exc
+    try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigIssue(str(p), "<syntax>", str(exc), "valid TOML")]) from exc
+        raise ConfigError([ConfigIssue(str(p), "<syntax>", brief(exc), "valid TOML")]) from exc
+    except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits; arrays nested too deep
+        raise ConfigError([ConfigIssue(str(p), "<syntax>", brief(exc), "valid TOML with integers of at most "
+                                       "4300 digits and arrays nested a few levels deep")]) from exc
     return parse_line_config(data, source=str(p))

@@ -176,7 +176,13 @@ def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[
 
 
 def _is_number(v: object) -> bool:
-    return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+    """A finite int or float (not a bool); an int too large for a float is not a number here."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def recipe_profile(options: CrystallizerControlOptions) -> RecipeProfile:

@@ -1,0 +1,122 @@
+"""Property test (issue 7): the pilot line mutated many ways (wrong types, huge numbers, NaN, empty strings,
+unicode, deleted keys and tables). `linetwin check` never raises: it exits 0 or 2, and every error line reads
+`FILE: KEY: got …; expected …`, shortened. Whatever it accepts builds as `serve` and `hil serve` build it: the
+address space on an asyncua server (not started: no socket), the HIL plants and virtual PLCs (not started)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import random
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+from asyncua import Server
+
+from twin_server.address_space import build_address_space
+from twin_server.bench_launcher import bench_issues, build_bench
+from twin_server.cli import main
+from twin_server.config import load_line_config
+
+PILOT = Path(__file__).resolve().parents[2] / "examples" / "pilot_line.toml"
+LINE_RE = re.compile(r"^  - (?P<file>[^:]+): (?P<key>\S+): got .+; expected .+$")
+N_MUTATIONS = 160
+SEED = 20261130
+
+REPLACEMENTS: tuple[object, ...] = (
+    "text", "", "ünïcødé ✓ 温度", "x" * 50_000, "pilot_line\n", True, 0, -1, 1, 10**30, 10**400, -(10**400),
+    1e308, -1e308, math.nan, math.inf, -math.inf, -0.0, 1e-320, [], [1, 2], [0.0, math.nan], ["a", "b"], {},
+    {"a": 1},
+)
+
+
+def _paths(node: object, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*prefix, key)
+            yield from _paths(value, (*prefix, key))
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def to_toml(data: dict) -> str:
+    """A minimal TOML writer (enough for a line config): every table as an inline table under its parent key."""
+    return "\n".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in data.items()) + "\n"
+
+
+def mutations(base: dict) -> Iterator[tuple[str, dict]]:
+    rng = random.Random(SEED)
+    paths = list(_paths(base))
+    for i in range(N_MUTATIONS):
+        data = copy.deepcopy(base)
+        path = rng.choice(paths)
+        parent = data
+        for key in path[:-1]:
+            parent = parent[key]
+        if i % 5 == 0:
+            del parent[path[-1]]
+            yield f"delete {'.'.join(path)}", data
+        else:
+            value = rng.choice(REPLACEMENTS)
+            parent[path[-1]] = copy.deepcopy(value)
+            yield f"{'.'.join(path)} = {repr(value)[:40]}", data
+
+
+async def test_check_never_tracebacks_and_what_it_accepts_builds(tmp_path, capsys):
+    base = tomllib.loads(PILOT.read_text())
+    server = Server()
+    await server.init()
+    accepted = refused = 0
+    for i, (what, data) in enumerate(mutations(base)):
+        path = tmp_path / f"mutated_{i}.toml"
+        path.write_text(to_toml(data))
+        assert tomllib.loads(path.read_text()) == data or "nan" in path.read_text(), what  # the writer round-trips
+        try:
+            rc = main(["check", str(path)])
+        except BaseException as exc:  # noqa: BLE001 - the property: nothing escapes `check`
+            raise AssertionError(f"check raised {type(exc).__name__} for mutation {what!r}: {exc}") from exc
+        out = capsys.readouterr()
+        assert rc in (0, 2), what
+        if rc == 2:
+            refused += 1
+            lines = [ln for ln in out.err.splitlines() if ln.startswith("  - ")]
+            assert lines, (what, out.err[:500])
+            for ln in lines:
+                assert LINE_RE.match(ln), (what, ln[:300])
+                assert len(ln) < 1000, (what, ln[:300])
+            continue
+        accepted += 1
+        config = load_line_config(path)
+        # the address space, in a namespace of its own on the one (unstarted) server
+        config = dataclasses.replace(config, server=dataclasses.replace(
+            config.server, namespace=f"{config.server.namespace}/m{i}"))
+        space = await build_address_space(server, config)
+        assert len(space.tag_nodes) == sum(len(u.tags) for u in config.units), what
+        # the HIL bench: plants and virtual PLCs, built (not started) as `hil serve` builds them
+        issues = bench_issues(config)
+        if not issues:
+            bench = build_bench(config)
+            assert set(bench.units) == {u.name for u in config.units}, what
+        else:
+            for issue in issues:
+                assert LINE_RE.match(f"  - {issue}"), (what, str(issue)[:300])
+    print(f"{N_MUTATIONS} mutations: {accepted} accepted and built, {refused} refused")
+    assert accepted >= 10 and refused >= 50, (accepted, refused)

@@ -1,0 +1,232 @@
+"""Checks of a line config beyond the type of each key, used by :mod:`twin_server.config`.
+
+What ``linetwin check`` accepts, ``linetwin serve`` and ``linetwin hil serve`` must start, so loading also checks:
+
+* numbers: TOML integers too large for a float (``1e400`` written as digits) are refused like NaN and inf;
+* host names and endpoints: a DNS name (RFC 1123: labels of letters, digits and ``-``, 253 characters at most) or an
+  IP address; an endpoint ``opc.tcp://HOST:PORT/path`` with a port in 1..65535 (port 0 would make the OS pick one
+  that no client knows) and no whitespace;
+* one PLC shared by several units (same host, port and ``unit_id``): their registers may not overlap;
+* ``[units.X.model]``: built into the kind's model declaration (:func:`process_models.registry.model_for_kind`),
+  merged with ``[units.X.plant]`` into the HIL plant (:func:`hil.plant.make_plant`), and, with a
+  ``[units.X.control]`` table, into the kind's control plan, exactly as ``serve`` and ``hil serve`` build them; any
+  exception becomes a config issue naming the table.
+
+Values and exception texts that reach an error line are shortened (:func:`plc_adapters.log_text.shorten`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from plc_adapters.log_text import shorten
+
+if TYPE_CHECKING:
+    from plc_adapters.tag_map import TagSpec
+
+MAX_HOST_CHARS = 253
+"""Longest DNS name (RFC 1035 §2.3.4)."""
+MAX_URI_CHARS = 1024
+"""Longest endpoint URL or namespace URI accepted."""
+MAX_REASON_CHARS = 300
+"""Characters of an exception text kept in a config error's "expected" part."""
+
+_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+_WHITESPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+Issue = tuple[str, object, str]
+"""(key, got, expected) of one problem; the caller adds the file."""
+
+
+class Described(str):
+    """A "got" text that describes what was found (shown as is, not quoted like a string value)."""
+
+    __slots__ = ()
+
+
+def is_finite_number(value: object) -> bool:
+    """True for an int or float (not a bool) that is finite as a float (an int too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def show(value: object) -> str:
+    """A value as it appears after "got" in an error line: ``repr``, shortened; huge integers by their size."""
+    if isinstance(value, Described):
+        return brief(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        try:
+            return f"an integer of {len(str(abs(value)))} digits"
+        except ValueError:  # longer than Python converts to text
+            return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        return shorten(value)
+    except ValueError:  # e.g. a container holding an integer too long for str()
+        return f"a {type(value).__name__} that cannot be shown"
+
+
+def brief(text: object, limit: int = MAX_REASON_CHARS) -> str:
+    """An exception's text (or any text) cut to ``limit`` characters for an error line."""
+    try:
+        s = str(text)
+    except ValueError:
+        s = type(text).__name__
+    s = " ".join(s.split())
+    return s if len(s) <= limit else s[: limit - 1] + f"… ({len(s)} chars)"
+
+
+def host_problem(host: str) -> str | None:
+    """``None`` when ``host`` is an IP address or a DNS name; else what was expected."""
+    expected = f"a host name (letters, digits, '-' and '.', at most {MAX_HOST_CHARS} characters) or an IP address"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > MAX_HOST_CHARS or not all(_LABEL_RE.match(label) for label in name.split(".")):
+        return expected
+    return None
+
+
+def endpoint_problem(endpoint: str) -> str | None:
+    """``None`` when ``endpoint`` is a usable OPC UA endpoint URL; else what was expected."""
+    expected = "an OPC UA endpoint URL like opc.tcp://0.0.0.0:4840/linetwin/"
+    if len(endpoint) > MAX_URI_CHARS or _WHITESPACE_OR_CONTROL_RE.search(endpoint):
+        return f"{expected}, without spaces, at most {MAX_URI_CHARS} characters"
+    parsed = urlparse(endpoint)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme != "opc.tcp" or not parsed.hostname:
+        return expected
+    if port is None or not 1 <= port <= 65535:
+        return f"{expected} with a port in 1..65535"
+    if host_problem(parsed.hostname) is not None:
+        return f"{expected} whose host is a host name or an IP address"
+    return None
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """``None`` when ``namespace`` is a non-empty URI without spaces of at most MAX_URI_CHARS characters."""
+    if not namespace or len(namespace) > MAX_URI_CHARS or _WHITESPACE_OR_CONTROL_RE.search(namespace):
+        return f"a namespace URI like urn:linetwin:LINE (no spaces, 1..{MAX_URI_CHARS} characters)"
+    return None
+
+
+def shared_plc_issues(units: Sequence[tuple[str, str, int, int, Sequence[TagSpec]]]) -> list[Issue]:
+    """Units on one PLC (same host, port and unit_id) whose registers overlap.
+
+    ``units``: (unit name, host, port, unit_id, tags) in file order. One issue per pair of units, on the later one.
+    """
+    issues: list[Issue] = []
+    for i, (name_b, host_b, port_b, uid_b, tags_b) in enumerate(units):
+        for name_a, host_a, port_a, uid_a, tags_a in units[:i]:
+            if (host_a.lower(), port_a, uid_a) != (host_b.lower(), port_b, uid_b):
+                continue
+            clash = _first_overlap(tags_a, tags_b)
+            if clash is None:
+                continue
+            ta, tb = clash
+            issues.append((
+                f"units.{name_b}.plc",
+                Described(f"{host_b}:{port_b} unit_id {uid_b}, tag '{tb.name}' at {tb.table.value} "
+                f"{tb.address}..{tb.end_address - 1}"),
+                f"registers not used by unit '{name_a}' on the same PLC (its tag '{ta.name}' is at "
+                f"{ta.table.value} {ta.address}..{ta.end_address - 1}), or another port or unit_id",
+            ))
+    return issues
+
+
+def _first_overlap(tags_a: Sequence[TagSpec], tags_b: Sequence[TagSpec]) -> tuple[TagSpec, TagSpec] | None:
+    for tb in tags_b:
+        for ta in tags_a:
+            if ta.table is tb.table and ta.address < tb.end_address and tb.address < ta.end_address:
+                return ta, tb
+    return None
+
+
+_BUILD_CACHE: dict[str, list[tuple[str, object, str]]] = {}
+_BUILD_CACHE_SIZE = 64
+
+
+def build_issues(unit: str, kind: str, model: Mapping[str, Any], plant: Mapping[str, Any],
+                 control: Mapping[str, Any], tags: set[str]) -> list[Issue]:
+    """Build the unit's model declaration, HIL plant and (with a control table) control plan as ``serve`` and
+    ``hil serve`` do; each failure is one issue on ``units.UNIT.model``/``.plant``/``.control``.
+
+    Results are cached by content, so a line checked twice (or many mutated copies of one) builds each unit once.
+    """
+    try:
+        cache_key = repr((kind, sorted(model.items()), sorted(plant.items()), sorted(control.items()), sorted(tags)))
+    except ValueError:  # a value too long for repr (huge integer): not cached
+        cache_key = ""
+    found = _BUILD_CACHE.get(cache_key) if cache_key else None
+    if found is None:
+        found = _build(kind, model, plant, control, tags)
+        if cache_key:
+            if len(_BUILD_CACHE) >= _BUILD_CACHE_SIZE:
+                _BUILD_CACHE.pop(next(iter(_BUILD_CACHE)))
+            _BUILD_CACHE[cache_key] = found
+    return [(f"units.{unit}.{section}", got, expected) for section, got, expected in found]
+
+
+def _build(kind: str, model: Mapping[str, Any], plant: Mapping[str, Any], control: Mapping[str, Any],
+           tags: set[str]) -> list[tuple[str, object, str]]:
+    from controllers.plan_registry import control_plan_for_kind, controlled_kinds
+    from hil.plant import PLANT_KINDS, make_plant
+    from process_models.registry import model_for_kind
+
+    found: list[tuple[str, object, str]] = []
+    for section, table in (("model", model), ("plant", plant)):
+        for key, value in table.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and not is_finite_number(value):
+                found.append((f"{section}.{key}", value, "a finite number (a float holds up to about 1.8e308)"))
+    if found:
+        return found
+    try:
+        model_for_kind(kind, model)
+        model_ok = True
+    except Exception as exc:  # noqa: BLE001 - whatever the factory raises, serve would crash on it
+        model_ok = False
+        found.append(_blame("model", model, exc, f"parameters the {kind} model accepts"))
+    if kind in PLANT_KINDS and (model_ok or plant):
+        try:
+            make_plant(kind, {**model, **plant}, seed=0)
+        except Exception as exc:  # noqa: BLE001
+            section, table = ("plant", plant) if plant else ("model", model)
+            if plant and _named_key(model, exc) is not None and _named_key(plant, exc) is None:
+                section, table = "model", model
+            found.append(_blame(section, table, exc, f"parameters the HIL plant of a {kind} accepts"))
+    if control and model_ok and kind in controlled_kinds():
+        try:
+            control_plan_for_kind(kind).build_plan(model, control, "control", tags)
+        except Exception as exc:  # noqa: BLE001
+            found.append(_blame("control", control, exc,
+                                f"options the {kind} control plan can be built from with this [model]"))
+    return found
+
+
+def _named_key(table: Mapping[str, Any], exc: BaseException) -> str | None:
+    """The one key of ``table`` that the exception's text names in quotes, if exactly one."""
+    text = brief(exc, 10_000)
+    named = [k for k in table if f"'{k}'" in text or f'"{k}"' in text]
+    return named[0] if len(named) == 1 else None
+
+
+def _blame(section: str, table: Mapping[str, Any], exc: BaseException, expected: str) -> tuple[str, object, str]:
+    """An issue on the key the exception names (else on the whole table), with the exception's text."""
+    key = _named_key(table, exc)
+    if key is None:
+        return section, dict(table), f"{expected} ({brief(exc)})"
+    return f"{section}.{key}", table[key], f"{expected} ({brief(exc)})"
