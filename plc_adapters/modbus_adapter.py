@@ -54,6 +54,8 @@ from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, Tag
 logger = logging.getLogger(__name__)
 
 SamplesCallback = Callable[[list[Sample]], Awaitable[None] | None]
+ReconciledCallback = Callable[[str, float, float], None]
+"""``(tag, value sent, value the PLC holds)``: a write of unknown outcome was resolved by a read-back."""
 
 OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED
 """Quality of a value decoded outside its tag's eu_range (value kept)."""
@@ -202,6 +204,8 @@ class ModbusAdapter:
         # Commanded tags whose last write has an unknown outcome: tag → the value that was sent.
         self._unconfirmed: dict[str, float] = {}
         self._log_limiter = RepeatLimiter(burst=5, window_s=60.0)
+        self.on_write_reconciled: ReconciledCallback | None = None
+        """Called when a read-back resolves a write of unknown outcome (e.g. to audit it)."""
 
     # ------------------------------------------------------------------ public API
 
@@ -428,6 +432,11 @@ class ModbusAdapter:
                 applied = "applied" if value == pending else "not applied (or overwritten since)"
                 logger.warning("unit %s: write %s = %g of unknown outcome reconciled: the PLC holds %g (%s)",
                                self.unit, tag.name, pending, value, applied)
+                if self.on_write_reconciled is not None:
+                    try:
+                        self.on_write_reconciled(tag.name, pending, value)
+                    except Exception:
+                        logger.exception("unit %s: on_write_reconciled callback failed", self.unit)
                 self._rate_reference[tag.name] = (value, loop_now)
             reference = self._rate_reference.get(tag.name)
             if reference is None or reference[0] != value:  # first read-back, or changed by someone else

@@ -54,6 +54,21 @@ class AuditEntry:
 AuditSink = Callable[[AuditEntry], None]
 
 
+def audit_reconciliation(trail: AuditTrail, node_prefix: str) -> Callable[[str, float, float], None]:
+    """An adapter's ``on_write_reconciled`` callback recording how a write of unknown outcome was resolved by a
+    read-back (``write_reconciled``; new value = what the PLC holds, reason says applied or not)."""
+
+    def record(tag: str, sent: float, held: float) -> None:
+        applied = held == sent
+        trail.record(AuditEntry(
+            action="write_reconciled", user="linetwin", node=f"{node_prefix}.{tag}",
+            outcome=AuditOutcome.ACCEPTED if applied else AuditOutcome.FAILED, old_value=sent, new_value=held,
+            reason="read back after a write of unknown outcome: the PLC "
+                   + ("applied it" if applied else "did not apply it (or it was overwritten since)")))
+
+    return record
+
+
 def user_label(user: User | None) -> str:
     """The user as the audit trail names them: the login name, or ``anonymous`` for a session whose user
     manager gave it no name (asyncua's default manager authenticates nobody: any name, any password)."""

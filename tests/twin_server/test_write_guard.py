@@ -211,6 +211,9 @@ async def test_write_of_unknown_outcome_is_bad_timeout_audited_unknown_and_read_
     assert len(unknown) == 1 and unknown[0].status == "BadTimeout" and unknown[0].new_value == 41.5
     assert "may or may not" in unknown[0].reason
     assert not [e for e in entries if e.outcome is AuditOutcome.REFUSED]
+    reconciled = [e for e in entries if e.action == "write_reconciled"]
+    assert len(reconciled) == 1 and reconciled[0].node == SETPOINT
+    assert (reconciled[0].old_value, reconciled[0].new_value) == (41.5, 41.5) and "applied it" in reconciled[0].reason
 
 
 async def test_rate_limit_bounds_the_step_of_a_write_after_a_pause():
