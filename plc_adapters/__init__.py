@@ -1,7 +1,7 @@
 """Talking to equipment: Modbus TCP / OPC UA adapters, tag maps, codecs, quality codes."""
 
 from plc_adapters.backoff import Backoff
-from plc_adapters.errors import WriteRefusal, WriteRefused
+from plc_adapters.errors import WriteOutcomeUnknown, WriteRefusal, WriteRefused
 from plc_adapters.modbus_adapter import AdapterStats, ModbusAdapter
 from plc_adapters.modbus_codec import CodecError, decode, encode, raw_to_registers, registers_to_raw
 from plc_adapters.quality import Quality
@@ -38,6 +38,7 @@ __all__ = [
     "ScanSchedule",
     "TagSpec",
     "WordOrder",
+    "WriteOutcomeUnknown",
     "WriteRefusal",
     "WriteRefused",
     "decode",

@@ -25,3 +25,17 @@ class WriteRefused(Exception):
         self.tag = tag
         self.reason = reason
         self.message = message
+
+
+class WriteOutcomeUnknown(Exception):
+    """A write request left for the PLC but no answer came back (timeout, connection lost mid-request).
+
+    The PLC may or may not have applied it. The adapter reads the register back before it accepts the next
+    write to that tag (and every scan reports what the PLC really holds), so the twin reconciles by itself.
+    """
+
+    def __init__(self, tag: str, value: float, message: str) -> None:
+        super().__init__(f"write of {value!r} to '{tag}': outcome unknown: {message}")
+        self.tag = tag
+        self.value = value
+        self.message = message

@@ -42,7 +42,8 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from plc_adapters.backoff import Backoff
-from plc_adapters.errors import WriteRefusal, WriteRefused
+from plc_adapters.errors import WriteOutcomeUnknown, WriteRefusal, WriteRefused
+from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.modbus_codec import CodecError, decode, encode
 from plc_adapters.quality import Quality
 from plc_adapters.read_plan import ReadBlock, plan_reads
@@ -53,9 +54,16 @@ from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, Tag
 logger = logging.getLogger(__name__)
 
 SamplesCallback = Callable[[list[Sample]], Awaitable[None] | None]
+ReconciledCallback = Callable[[str, float, float], None]
+"""``(tag, value sent, value the PLC holds)``: a write of unknown outcome was resolved by a read-back."""
 
 OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED
 """Quality of a value decoded outside its tag's eu_range (value kept)."""
+
+RATE_WINDOW_S = 1.0
+"""``max_rate`` (EU/s) is the most a setpoint may move within one second: one write moves it by at most
+``max_rate × min(seconds since the PLC took its current value, RATE_WINDOW_S)``. So max_rate bounds the step of
+a single write (a pause never allows a jump) as well as the average rate of a series of writes."""
 
 _READ_FUNCTIONS = {
     RegisterTable.HOLDING: AsyncModbusTcpClient.read_holding_registers,  # function code 3
@@ -78,6 +86,8 @@ class AdapterStats:
         read_requests_per_scan: read requests one scan needs (blocks of the read plan).
         writes: writes accepted by the PLC.
         refused_writes: writes refused (by the checks, the connection or the PLC).
+        unknown_outcome_writes: writes sent whose answer never came (timeout, connection lost mid-request);
+            each is reconciled by reading the register back.
     """
 
     scans: int = 0
@@ -88,6 +98,7 @@ class AdapterStats:
     read_requests_per_scan: int = 0
     writes: int = 0
     refused_writes: int = 0
+    unknown_outcome_writes: int = 0
 
 
 def _is_finite_real(value: object) -> bool:
@@ -190,6 +201,11 @@ class ModbusAdapter:
         self._reset_counters()
         self._callback_failing = False
         self._write_locks: dict[str, asyncio.Lock] = {}
+        # Commanded tags whose last write has an unknown outcome: tag → the value that was sent.
+        self._unconfirmed: dict[str, float] = {}
+        self._log_limiter = RepeatLimiter(burst=5, window_s=60.0)
+        self.on_write_reconciled: ReconciledCallback | None = None
+        """Called when a read-back resolves a write of unknown outcome (e.g. to audit it)."""
 
     # ------------------------------------------------------------------ public API
 
@@ -202,6 +218,11 @@ class ModbusAdapter:
     def last_samples(self) -> Mapping[str, Sample]:
         """Latest sample per tag name (read-only snapshot of the last scan)."""
         return MappingProxyType(self._last_samples)
+
+    @property
+    def unconfirmed_writes(self) -> Mapping[str, float]:
+        """Commanded tags whose last write has an unknown outcome (not yet read back): tag → value sent."""
+        return MappingProxyType(self._unconfirmed)
 
     @property
     def stats(self) -> AdapterStats:
@@ -236,15 +257,20 @@ class ModbusAdapter:
         Checked before anything goes on the wire, in this order: the tag exists (UNKNOWN_TAG); it is a
         commanded tag in a writable table (NOT_WRITABLE); the value is a finite real number
         (TYPE_MISMATCH); it lies within ``tag.effective_write_limits`` and the raw type (OUT_OF_RANGE);
-        its change from the value the PLC holds — the last write, or the read-back if someone else changed
-        it since — divided by the seconds since that value was set does not exceed ``tag.max_rate``
-        (RATE_LIMIT; refused too while no read-back exists yet); the PLC is connected
-        (COMMUNICATION_ERROR). A Modbus exception answer gives DEVICE_REFUSED, a timeout or dropped
-        connection COMMUNICATION_ERROR.
+        the PLC is connected (COMMUNICATION_ERROR); its step from the value the PLC holds — the last write,
+        or the read-back if someone else changed it since — is at most ``tag.max_rate`` ×
+        min(seconds since the PLC took that value, :data:`RATE_WINDOW_S`) (RATE_LIMIT): a rate limit bounds
+        the step of one write as well as the average rate, so a pause does not allow a full-range jump.
+
+        Before the rate check, and before any write that follows a write of unknown outcome, the register
+        is read back from the PLC (so the check and the reconciliation use what the PLC really holds); if
+        that read fails the write is refused with COMMUNICATION_ERROR. A Modbus exception answer gives
+        DEVICE_REFUSED.
 
         Raises:
-            WriteRefused: with the reason; nothing was written unless the reason is DEVICE_REFUSED or
-                COMMUNICATION_ERROR after the request was sent.
+            WriteRefused: with the reason; nothing was written unless the reason is DEVICE_REFUSED.
+            WriteOutcomeUnknown: the request was sent but no answer came (timeout, connection lost): the
+                PLC may have applied it. The tag is read back before the next write to it is accepted.
         """
         spec = self._tags.get(tag)
         if spec is None:
@@ -274,12 +300,13 @@ class ModbusAdapter:
         except CodecError as exc:
             self._refuse(tag, value, WriteRefusal.OUT_OF_RANGE, str(exc))
         held_value = decode(spec, registers)
-        loop_now = asyncio.get_running_loop().time()
-        if spec.max_rate is not None:
-            self._check_rate(spec, value, loop_now)
         link = self._link
         if link is None or not link.up:
             self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, self._not_connected_text())
+        if tag in self._unconfirmed or (spec.max_rate is not None and tag not in self._rate_reference):
+            await self._read_back(spec, link, value)
+        if spec.max_rate is not None:
+            self._check_rate(spec, value, asyncio.get_running_loop().time())
 
         try:
             if spec.table is RegisterTable.COIL:
@@ -292,13 +319,41 @@ class ModbusAdapter:
                 await self._request(link, lambda c: c.write_registers(
                     spec.address, registers, device_id=self.connection.unit_id))
         except _LinkError as exc:
+            # The request was on its way: the PLC may have applied it (e.g. it hung after receiving it).
             self._link_lost(link, exc)
-            self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, f"{self._endpoint()}: {exc}")
+            self._unconfirmed[tag] = held_value
+            self._counters["unknown_outcome_writes"] += 1
+            message = (f"{self._endpoint()}: {exc}; the PLC may or may not have applied it; the register is read "
+                       "back before the next write to this tag")
+            self._log(logging.WARNING, f"write-unknown|{tag}", "unit %s: write %s = %s: outcome unknown: %s",
+                      self.unit, tag, shorten(value), message)
+            raise WriteOutcomeUnknown(tag, value, message) from None
         except _DeviceException as exc:
             self._refuse(tag, value, WriteRefusal.DEVICE_REFUSED, f"PLC refused the write: {exc}")
         self._rate_reference[tag] = (held_value, asyncio.get_running_loop().time())
         self._counters["writes"] += 1
-        logger.info("unit %s: wrote %s = %g %s", self.unit, tag, value, spec.unit_code)
+        self._log(logging.INFO, f"wrote|{tag}", "unit %s: wrote %s = %g %s", self.unit, tag, value, spec.unit_code)
+
+    async def _read_back(self, spec: TagSpec, link: _Link, value: float) -> None:
+        """Read a commanded tag's register(s) from the PLC now: the value it holds becomes the rate reference,
+        the tag's last value and sample, and resolves a write of unknown outcome. Refuses the write (reason
+        COMMUNICATION_ERROR) when the read fails."""
+        block = ReadBlock(spec.table, spec.address, spec.register_count, (spec,))
+        try:
+            registers = await self._read_block(link, block)
+        except (_LinkError, _DeviceException) as exc:
+            if isinstance(exc, _LinkError):
+                self._link_lost(link, exc)
+            pending = self._unconfirmed.get(spec.name)
+            why = (f"the outcome of the earlier write of {pending:g} is unknown and " if pending is not None else
+                   "the PLC's current value is not known and ")
+            self._refuse(spec.name, value, WriteRefusal.COMMUNICATION_ERROR,
+                         f"{why}the register could not be read back from {self._endpoint()}: {exc}")
+        loop = asyncio.get_running_loop()
+        sample = self._decode_sample(spec, registers, datetime.now(UTC), loop.time())
+        self._last_samples = {**self._last_samples, spec.name: sample}
+        if sample.value is not None and sample.quality is not Quality.BAD_DEVICE_FAILURE:
+            self._rate_reference[spec.name] = (sample.value, loop.time())
 
     # ------------------------------------------------------------------ polling
 
@@ -372,6 +427,17 @@ class ModbusAdapter:
             return Sample(tag.name, self._last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
         self._last_values[tag.name] = value
         if tag.direction is Direction.COMMANDED:
+            pending = self._unconfirmed.pop(tag.name, None)
+            if pending is not None:
+                applied = "applied" if value == pending else "not applied (or overwritten since)"
+                logger.warning("unit %s: write %s = %g of unknown outcome reconciled: the PLC holds %g (%s)",
+                               self.unit, tag.name, pending, value, applied)
+                if self.on_write_reconciled is not None:
+                    try:
+                        self.on_write_reconciled(tag.name, pending, value)
+                    except Exception:
+                        logger.exception("unit %s: on_write_reconciled callback failed", self.unit)
+                self._rate_reference[tag.name] = (value, loop_now)
             reference = self._rate_reference.get(tag.name)
             if reference is None or reference[0] != value:  # first read-back, or changed by someone else
                 self._rate_reference[tag.name] = (value, loop_now)
@@ -490,17 +556,29 @@ class ModbusAdapter:
         change = abs(value - held)
         if change == 0:
             return
-        elapsed_s = loop_now - since
-        rate = math.inf if elapsed_s <= 0 else change / elapsed_s
-        if rate > spec.max_rate:
+        elapsed_s = max(loop_now - since, 0.0)
+        largest_step = spec.max_rate * min(elapsed_s, RATE_WINDOW_S)
+        if change > largest_step * (1 + 1e-9):
             self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT,
-                         f"change {held:g} → {value:g} {spec.unit_code} in {elapsed_s:.3g} s asks {rate:.4g} "
-                         f"{spec.unit_code}/s, limit {spec.max_rate:g} {spec.unit_code}/s")
+                         f"step {held:g} → {value:g} {spec.unit_code} is {change:.4g} {spec.unit_code}; allowed now "
+                         f"{largest_step:.4g} {spec.unit_code} = max_rate {spec.max_rate:g} {spec.unit_code}/s × "
+                         f"min({elapsed_s:.3g} s since the PLC took {held:g}, {RATE_WINDOW_S:g} s)")
 
     def _refuse(self, tag: str, value: object, reason: WriteRefusal, message: str) -> NoReturn:
         self._counters["refused_writes"] += 1
-        logger.warning("unit %s: write %s = %r refused (%s): %s", self.unit, tag, value, reason.value, message)
+        name = str(tag)[:80]
+        self._log(logging.WARNING, f"refused|{name}|{reason.value}", "unit %s: write %s = %s refused (%s): %s",
+                  self.unit, name, shorten(value), reason.value, message[:400])
         raise WriteRefused(tag, reason, message)
+
+    def _log(self, level: int, key: str, fmt: str, *args: object) -> None:
+        """A write log line, rate-limited per ``key`` (one bulk Write cannot flood the log)."""
+        suppressed = self._log_limiter.allow(key)
+        if suppressed is None:
+            return
+        if suppressed:
+            fmt += f" ({suppressed} similar lines suppressed)"
+        logger.log(level, fmt, *args)
 
     def _endpoint(self) -> str:
         return f"{self.connection.host}:{self.connection.port} (device id {self.connection.unit_id})"

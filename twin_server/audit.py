@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from asyncua import ua
+from asyncua.crypto.permission_rules import User
+
 from plc_adapters.log_text import RepeatLimiter, shorten
 
 log = logging.getLogger("linetwin.audit")
@@ -51,6 +54,43 @@ class AuditEntry:
 AuditSink = Callable[[AuditEntry], None]
 
 
+def audit_reconciliation(trail: AuditTrail, node_prefix: str) -> Callable[[str, float, float], None]:
+    """An adapter's ``on_write_reconciled`` callback recording how a write of unknown outcome was resolved by a
+    read-back (``write_reconciled``; new value = what the PLC holds, reason says applied or not)."""
+
+    def record(tag: str, sent: float, held: float) -> None:
+        applied = held == sent
+        trail.record(AuditEntry(
+            action="write_reconciled", user="linetwin", node=f"{node_prefix}.{tag}",
+            outcome=AuditOutcome.ACCEPTED if applied else AuditOutcome.FAILED, old_value=sent, new_value=held,
+            reason="read back after a write of unknown outcome: the PLC "
+                   + ("applied it" if applied else "did not apply it (or it was overwritten since)")))
+
+    return record
+
+
+def user_label(user: User | None) -> str:
+    """The user as the audit trail names them: the login name, or ``anonymous`` for a session whose user
+    manager gave it no name (asyncua's default manager authenticates nobody: any name, any password)."""
+    name = getattr(user, "name", None)
+    return _cut(str(name), 64) if name else "anonymous"
+
+
+def node_label(node_id: ua.NodeId) -> str:
+    """One consistent id for a node in audit lines: the string identifier of the twin's nodes
+    (``pilot_line.feed_tank.jacket_temperature_setpoint``), else the standard text form (``i=2259``,
+    ``ns=2;i=7``), shortened."""
+    if isinstance(node_id.Identifier, str) and node_id.NamespaceIndex:
+        return _cut(node_id.Identifier, 120)
+    return _cut(node_id.to_string(), 120)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` without control characters, at most ``limit`` characters (the full length said if cut)."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in text[: limit + 1])
+    return clean if len(text) <= limit else f"{clean[: limit - 1]}… ({len(text)} chars)"
+
+
 class AuditTrail:
     """Records audit entries: a shortened, rate-limited log line and the full entry to every sink."""
 
@@ -68,4 +108,4 @@ class AuditTrail:
         more = f" ({suppressed} similar lines suppressed)" if suppressed else ""
         log.log(level, "%s %s by %s%s: %s -> %s: %s (%s)%s%s", entry.action, entry.node, entry.user,
                 f" [{entry.role}]" if entry.role else "", shorten(entry.old_value), shorten(entry.new_value),
-                entry.outcome.value, entry.status, f": {shorten(entry.reason, 200)}" if entry.reason else "", more)
+                entry.outcome.value, entry.status, f": {_cut(entry.reason, 200)}" if entry.reason else "", more)

@@ -25,13 +25,13 @@ from asyncua import ua
 
 from controllers import ControlMode, NmpcResult, Supervisor
 from controllers.control_plan import ControlPlan
-from plc_adapters.errors import WriteRefused
+from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.sample import Sample
 from process_models.estimator import Estimate, ExtendedKalmanFilter
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.method_calls import MethodRefused
 from twin_server.runtime import LineRuntime
-from twin_server.write_guard import WriteHandler
+from twin_server.write_guard import HandlerResult, WriteHandler
 
 log = logging.getLogger("linetwin.control")
 
@@ -100,13 +100,23 @@ class UnitControlLoop:
             self._task = None
 
     # -- operator actions (OPC UA writes and methods) ----------------------------------------------
-    async def write_mode(self, variant: ua.Variant) -> ua.StatusCode:
+    def setpoint_owner(self, tag: str) -> str | None:
+        """Why a client may not write ``tag`` now (this loop writes it: auto/mpc mode during a batch), else None."""
+        if self._batch_start_wall is None or self._mode is ControlMode.MANUAL:
+            return None
+        if all(m.tag != tag for m in self.plan.manipulated):
+            return None
+        return (f"the {self.unit} control loop owns {tag} in {self._mode.value} mode during the batch; "
+                "write mode = manual first")
+
+    async def write_mode(self, variant: ua.Variant) -> HandlerResult:
         if variant.VariantType != ua.VariantType.String:
-            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch), f"expected a String, got {variant.VariantType.name}"
         try:
             mode = ControlMode(str(variant.Value).lower())
         except ValueError:
-            return ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+            modes = " | ".join(m.value for m in ControlMode)
+            return ua.StatusCode(ua.StatusCodes.BadOutOfRange), f"expected one of {modes}"
         if self._supervisor is not None:
             self._supervisor.set_mode(mode, self.batch_time_s(), reason="operator")
         await self._record(f"mode {self._mode.value} -> {mode.value} (operator)")
@@ -114,13 +124,13 @@ class UnitControlLoop:
         await self._nodes.set("mode", mode.value, ua.VariantType.String)
         return ua.StatusCode(ua.StatusCodes.Good)
 
-    async def write_target(self, variant: ua.Variant) -> ua.StatusCode:
-        if variant.VariantType not in (ua.VariantType.Double, ua.VariantType.Float):
-            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+    async def write_target(self, variant: ua.Variant) -> HandlerResult:
+        if variant.VariantType not in (ua.VariantType.Double, ua.VariantType.Float) or isinstance(variant.Value, list):
+            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch), f"expected a Double, got {variant.VariantType.name}"
         value = float(variant.Value)
         t = self.plan.target
         if not (math.isfinite(value) and t.low <= value <= t.high):
-            return ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+            return ua.StatusCode(ua.StatusCodes.BadOutOfRange), f"expected {t.low:g}..{t.high:g} {t.unit.symbol}"
         self._target_value = value
         await self._record(f"target {t.name} = {value:g} {t.unit.symbol} (operator)")
         await self._nodes.set(f"target_{t.name}", value)
@@ -258,8 +268,9 @@ class UnitControlLoop:
             value = binding.to_tag(cmd.value)
             try:
                 await self._runtime.write_setpoint(self.unit, binding.tag, value)
-            except WriteRefused as exc:
-                await self._record(f"t={t:.0f} s: setpoint {binding.tag} = {value:.4g} not written: {exc.message}")
+            except (WriteRefused, WriteOutcomeUnknown) as exc:
+                what = "outcome unknown" if isinstance(exc, WriteOutcomeUnknown) else "not written"
+                await self._record(f"t={t:.0f} s: setpoint {binding.tag} = {value:.4g} {what}: {exc.message}")
                 continue
             self.counters["setpoints_written"] += 1
             log.info("unit %s: %s = %.4g %s (%s)", self.unit, binding.tag, value, binding.unit.symbol, cmd.reason)

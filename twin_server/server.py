@@ -9,13 +9,13 @@ from asyncua import Server, ua
 
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
-from twin_server.audit import AuditTrail
+from twin_server.audit import AuditTrail, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
 from twin_server.method_calls import track_method_callers
 from twin_server.runtime import AdapterFactory, LineRuntime
-from twin_server.write_guard import GuardedAttributeService
+from twin_server.write_guard import GuardedAttributeService, NoNodeManagement
 
 log = logging.getLogger("linetwin.server")
 
@@ -45,6 +45,7 @@ class TwinServer:
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
         self.audit = AuditTrail()
+        self.guard: GuardedAttributeService | None = None
 
     @property
     def server(self) -> Server:
@@ -59,13 +60,17 @@ class TwinServer:
         server.set_server_name(f"linetwin — {self.config.name}")
         await server.set_application_uri(f"urn:linetwin:{self.config.name}")
         server.product_uri = PRODUCT_URI
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity], permission_ruleset=NoNodeManagement(self.audit))
         track_method_callers(server.iserver)
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
-        guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint)
-        server.iserver.attribute_service = guard
+        for unit_name, adapter in self.runtime.adapters.items():
+            adapter.on_write_reconciled = audit_reconciliation(self.audit, f"{self.config.name}.{unit_name}")
+        guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint,
+                                        audit=self.audit, setpoint_owner=self._setpoint_owner,
+                                        internal_user=server.iserver.isession.user)
+        server.iserver.attribute_service = self.guard = guard
         for unit in self.config.units:
             if unit.control:
                 loop = await self._build_control_loop(server, unit.name)
@@ -91,6 +96,10 @@ class TwinServer:
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
+
+    def _setpoint_owner(self, unit: str, tag: str) -> str | None:
+        loop = self.control_loops.get(unit)
+        return loop.setpoint_owner(tag) if loop is not None else None
 
     def status_line(self) -> str:
         """The runtime's PLC status plus each control loop's state (for the CLI)."""

@@ -17,6 +17,10 @@ WRITE_REFUSAL_STATUS: dict[WriteRefusal, int] = {
     WriteRefusal.DEVICE_REFUSED: ua.StatusCodes.BadDeviceFailure,
 }
 
+OUTCOME_UNKNOWN_STATUS = ua.StatusCodes.BadTimeout
+"""A write request left for the PLC but no answer came: it may or may not have been applied (reconciled by a
+read-back before the next write to the tag). Bad, because the client must not assume it took effect."""
+
 
 def status_for_refusal(reason: WriteRefusal) -> ua.StatusCode:
     return ua.StatusCode(WRITE_REFUSAL_STATUS[reason])

@@ -1,104 +1,241 @@
-"""Checked client writes.
+"""Checked client writes and the lock on the address space.
 
-asyncua's AttributeService is replaced by :class:`GuardedAttributeService`. A client write to a
-commanded tag is type-checked, handed to the unit's PLC adapter (which checks limits and rate
-before anything goes on the wire) and only reflected in the node once the PLC accepted it. A
-refused write returns the matching Bad status and changes nothing. Writes to measured tags are
-refused with ``BadNotWritable``. Every decision is logged (audit trail: user, node, value, result).
+asyncua's AttributeService is replaced by :class:`GuardedAttributeService`: the only things a client can
+ever change are the Value of a commanded tag (handed to the unit's PLC adapter, which checks limits and
+rate before anything goes on the wire, and shown in the node only once the PLC accepted it) and the Value
+of a control input the twin owns (``mode``, ``target_…``: validated by its handler). Everything else is
+refused, for every user and role (asyncua's ``admin`` included), and nothing changes:
+
+* a node id that does not exist → ``BadNodeIdUnknown``; an attribute the node does not have →
+  ``BadAttributeIdInvalid``;
+* a node or attribute the address space declares read-only (AccessLevel without CurrentWrite, WriteMask
+  bit clear: measured tags, ``plc_connected``, estimates, EURange, DisplayName, …) → ``BadNotWritable``;
+  one it declares writable but that the twin reserves to itself (asyncua's own server nodes) →
+  ``BadUserAccessDenied``;
+* a user the ``authorize`` hook (roles, see ``twin_server/security``) turns away → its status, normally
+  ``BadUserAccessDenied``;
+* an operator write to a setpoint a control loop owns (auto/mpc mode during a batch) → ``BadInvalidState``
+  (switch the loop to manual first);
+* a commanded-tag write: wrong type → ``BadTypeMismatch``; an index range → ``BadIndexRangeInvalid``;
+  NaN/inf, outside ``write_limits``, or a step beyond ``max_rate`` → ``BadOutOfRange``; PLC not reachable
+  → ``BadCommunicationError``; Modbus exception answer → ``BadDeviceFailure``; request sent but no answer
+  (outcome unknown: the PLC may have applied it) → ``BadTimeout``, reconciled by a read-back.
+
+AddNodes, DeleteNodes, AddReferences and DeleteReferences are refused for every client session
+(``BadUserAccessDenied``) by :class:`NoNodeManagement`, the permission ruleset asyncua's UA processor asks
+before it dispatches a request; the twin builds its own address space through the internal session, which
+the ruleset is never asked about.
+
+Every decision is recorded on the :class:`~twin_server.audit.AuditTrail`: user, node id, old and new
+value, outcome, status and the reason of a refusal.
 """
 
 from __future__ import annotations
 
-import logging
+import inspect
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asyncua import ua
-from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.crypto.permission_rules import PermissionRuleset, SimpleRoleRuleset, User, UserRole
 from asyncua.server.address_space import AddressSpace, AttributeService
 
-from plc_adapters.errors import WriteRefused
+from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.tag_map import Direction
 from twin_server.address_space import TagNode
-from twin_server.status_codes import status_for_refusal
-
-log = logging.getLogger("linetwin.audit")
+from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, node_label, user_label
+from twin_server.status_codes import OUTCOME_UNKNOWN_STATUS, status_for_refusal
 
 SetpointWriter = Callable[[str, str, float], Awaitable[None]]
-"""``(unit, tag, value)`` → writes to the PLC, raises :class:`WriteRefused`."""
+"""``(unit, tag, value)`` → writes to the PLC, raises :class:`WriteRefused` / :class:`WriteOutcomeUnknown`."""
 
-WriteHandler = Callable[[ua.Variant], Awaitable[ua.StatusCode]]
-"""A writable non-tag node (control mode, targets): validates, applies, updates its node, returns the status."""
+HandlerResult = ua.StatusCode | tuple[ua.StatusCode, str]
+WriteHandler = Callable[[ua.Variant], Awaitable[HandlerResult]]
+"""A writable non-tag node (control mode, targets): validates, applies, updates its node, returns the status
+(and, for a refusal, the reason)."""
 
-_INTERNAL_ADMIN = User(role=UserRole.Admin)
+Authorize = Callable[[User, ua.NodeId, int], "ua.StatusCode | int | None | Awaitable[ua.StatusCode | int | None]"]
+"""``(user, node_id, attribute_id)`` → ``None`` to let the write go on to the twin's own checks, or the Bad
+status to refuse it with (e.g. ``BadUserAccessDenied`` for a viewer). Plugged in by the security module."""
+
+SetpointOwner = Callable[[str, str], str | None]
+"""``(unit, tag)`` → ``None`` when a client may write the setpoint now, else why not (a loop owns it)."""
+
+_INTERNAL_ADMIN = User(role=UserRole.Admin, name="linetwin")
 _NUMERIC_VARIANTS = {ua.VariantType.Double, ua.VariantType.Float}
+
+NODE_MANAGEMENT_REQUESTS: dict[ua.NodeId, str] = {
+    ua.NodeId(ua.ObjectIds.AddNodesRequest_Encoding_DefaultBinary): "add_nodes",
+    ua.NodeId(ua.ObjectIds.DeleteNodesRequest_Encoding_DefaultBinary): "delete_nodes",
+    ua.NodeId(ua.ObjectIds.AddReferencesRequest_Encoding_DefaultBinary): "add_references",
+    ua.NodeId(ua.ObjectIds.DeleteReferencesRequest_Encoding_DefaultBinary): "delete_references",
+}
+
+
+@dataclass(frozen=True)
+class _Decision:
+    status: int
+    reason: str = ""
+    outcome: AuditOutcome = AuditOutcome.REFUSED
 
 
 class GuardedAttributeService(AttributeService):
-    """AttributeService that routes writes of tag nodes through the PLC adapters."""
+    """AttributeService that lets clients write only what the twin owns, and routes tag writes to the PLCs.
+
+    Args:
+        aspace: the server's address space.
+        tags_by_node: the tag nodes (commanded tags are writable, measured ones are not).
+        write_setpoint: forwards a commanded value to the unit's PLC adapter.
+        handlers: writable control nodes (node id → handler); more are added by ``handlers.update``.
+        audit: where every decision is recorded (a new :class:`AuditTrail` if not given).
+        authorize: optional role check, asked before the twin's own checks (see :data:`Authorize`).
+        setpoint_owner: optional; says whether a control loop owns a commanded tag now (see :data:`SetpointOwner`).
+        internal_user: the user of the server's internal session (``iserver.isession.user``): its writes (the
+            server's own status nodes) are the server's, not a client's, and pass unchecked and unaudited.
+    """
 
     def __init__(self, aspace: AddressSpace, tags_by_node: dict[ua.NodeId, TagNode],
-                 write_setpoint: SetpointWriter, handlers: dict[ua.NodeId, WriteHandler] | None = None) -> None:
+                 write_setpoint: SetpointWriter, handlers: dict[ua.NodeId, WriteHandler] | None = None,
+                 audit: AuditTrail | None = None, authorize: Authorize | None = None,
+                 setpoint_owner: SetpointOwner | None = None, internal_user: User | None = None) -> None:
         super().__init__(aspace)
         self._tags = tags_by_node
         self._write_setpoint = write_setpoint
         self.handlers: dict[ua.NodeId, WriteHandler] = dict(handlers or {})
+        self.audit = audit if audit is not None else AuditTrail()
+        self.authorize = authorize
+        self.setpoint_owner = setpoint_owner
+        self._internal_user = internal_user
 
     async def write(self, params: ua.WriteParameters, user: User = _INTERNAL_ADMIN) -> list[ua.StatusCode]:
-        results: list[ua.StatusCode] = []
-        for wv in params.NodesToWrite:
-            handler = self.handlers.get(wv.NodeId)
-            if handler is not None:
-                results.append(await self._write_handled(handler, wv, user))
-                continue
-            tag_node = self._tags.get(wv.NodeId)
-            if tag_node is None:
-                results.extend(await super().write(ua.WriteParameters(NodesToWrite=[wv]), user))
-                continue
-            results.append(await self._write_tag(tag_node, wv, user))
-        return results
+        if user is _INTERNAL_ADMIN or (self._internal_user is not None and user is self._internal_user):
+            return await super().write(params, user)
+        return [await self._write_one(wv, user) for wv in params.NodesToWrite]
 
-    async def _write_tag(self, tn: TagNode, wv: ua.WriteValue, user: User) -> ua.StatusCode:
-        who = getattr(user, "name", None) or user.role.name
-        where = f"{tn.unit}.{tn.tag.name}"
+    async def _write_one(self, wv: ua.WriteValue, user: User) -> ua.StatusCode:
+        new_value = _variant_value(wv)
+        current = self._aspace.read_attribute_value(wv.NodeId, wv.AttributeId)
+        old_value = current.Value.Value if current.Value is not None else None
+        decision = await self._decide(wv, user, current)
+        if decision is None:  # a tag write: decided (and audited) by _write_tag
+            tag_node = self._tags[wv.NodeId]
+            decision = await self._write_tag(tag_node, wv)
+        self.audit.record(AuditEntry(
+            action="write" if wv.AttributeId == ua.AttributeIds.Value else f"write {_attribute_name(wv.AttributeId)}",
+            user=user_label(user), node=node_label(wv.NodeId), outcome=decision.outcome,
+            status=ua.StatusCode(decision.status).name, old_value=old_value, new_value=new_value,
+            reason=decision.reason, role=user.role.name.lower() if user.role is not None else ""))
+        return ua.StatusCode(decision.status)
+
+    async def _decide(self, wv: ua.WriteValue, user: User, current: ua.DataValue) -> _Decision | None:
+        """Every check that does not need the PLC; ``None`` for a tag write that may go on to the adapter."""
+        code = current.StatusCode.value if current.StatusCode is not None else ua.StatusCodes.Good
+        if code == ua.StatusCodes.BadNodeIdUnknown:
+            return _Decision(code, "no such node")
+        if code == ua.StatusCodes.BadAttributeIdInvalid:
+            return _Decision(code, f"the node has no {_attribute_name(wv.AttributeId)} attribute")
+        if self.authorize is not None:
+            verdict = self.authorize(user, wv.NodeId, wv.AttributeId)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            if verdict is not None and not ua.StatusCode(int(getattr(verdict, "value", verdict))).is_good():
+                status = int(getattr(verdict, "value", verdict))
+                return _Decision(status, f"user {user_label(user)} may not write this node")
+        handler = self.handlers.get(wv.NodeId)
+        tag_node = self._tags.get(wv.NodeId)
+        if handler is None and (tag_node is None or tag_node.tag.direction is Direction.MEASURED):
+            return self._not_owned(wv)
         if wv.AttributeId != ua.AttributeIds.Value:
-            return self._refuse(who, where, None, ua.StatusCodes.BadNotWritable, "only the Value attribute is writable")
-        if tn.tag.direction is Direction.MEASURED:
-            return self._refuse(who, where, None, ua.StatusCodes.BadNotWritable, "measured tag (read-only)")
+            return _Decision(ua.StatusCodes.BadNotWritable,
+                             f"only the Value is writable, not the {_attribute_name(wv.AttributeId)}")
         if wv.IndexRange:
-            return self._refuse(who, where, None, ua.StatusCodes.BadIndexRangeInvalid, "scalar tag")
+            return _Decision(ua.StatusCodes.BadIndexRangeInvalid, "scalar node: no index range")
+        if handler is not None:
+            return await self._write_handled(handler, wv)
+        assert tag_node is not None
+        if self.setpoint_owner is not None:
+            owner = self.setpoint_owner(tag_node.unit, tag_node.tag.name)
+            if owner is not None:
+                return _Decision(ua.StatusCodes.BadInvalidState, owner)
+        return None
+
+    def _not_owned(self, wv: ua.WriteValue) -> _Decision:
+        """A node the twin does not let clients write: BadNotWritable when the node itself says it is read-only,
+        BadUserAccessDenied when it is declared writable but reserved to the server."""
+        if wv.AttributeId == ua.AttributeIds.Value:
+            level = self._aspace.read_attribute_value(wv.NodeId, ua.AttributeIds.AccessLevel)
+            declared = level.Value is not None and isinstance(level.Value.Value, int) and bool(
+                level.Value.Value & ua.AccessLevel.CurrentWrite.mask)
+        else:
+            mask = self._aspace.read_attribute_value(wv.NodeId, ua.AttributeIds.WriteMask)
+            bit = getattr(ua.WriteMask, _attribute_name(wv.AttributeId), None)
+            declared = (bit is not None and mask.Value is not None and isinstance(mask.Value.Value, int)
+                        and bool(mask.Value.Value & (1 << int(bit))))
+        if declared:
+            return _Decision(ua.StatusCodes.BadUserAccessDenied, "reserved to the server: no client may write it")
+        what = "Value" if wv.AttributeId == ua.AttributeIds.Value else _attribute_name(wv.AttributeId)
+        return _Decision(ua.StatusCodes.BadNotWritable, f"read-only: the {what} of this node is not writable")
+
+    async def _write_tag(self, tn: TagNode, wv: ua.WriteValue) -> _Decision:
         variant = wv.Value.Value if wv.Value is not None else None
         if variant is None or variant.VariantType not in _NUMERIC_VARIANTS or isinstance(variant.Value, list):
             got = variant.VariantType.name if variant is not None else "null"
-            return self._refuse(who, where, None, ua.StatusCodes.BadTypeMismatch, f"expected Double, got {got}")
+            return _Decision(ua.StatusCodes.BadTypeMismatch, f"expected a Double scalar, got {got}")
         value = float(variant.Value)
         if not math.isfinite(value):
-            return self._refuse(who, where, value, ua.StatusCodes.BadOutOfRange, "value is not finite")
+            return _Decision(ua.StatusCodes.BadOutOfRange, "value is not finite")
         try:
             await self._write_setpoint(tn.unit, tn.tag.name, value)
         except WriteRefused as exc:
-            return self._refuse(who, where, value, status_for_refusal(exc.reason).value, exc.message)
+            return _Decision(status_for_refusal(exc.reason).value, f"{exc.reason.value}: {exc.message}")
+        except WriteOutcomeUnknown as exc:
+            return _Decision(OUTCOME_UNKNOWN_STATUS, exc.message, AuditOutcome.UNKNOWN)
         now = datetime.now(UTC)
         accepted = ua.DataValue(ua.Variant(value, ua.VariantType.Double), SourceTimestamp=now, ServerTimestamp=now)
         await self._aspace.write_attribute_value(tn.node_id, ua.AttributeIds.Value, accepted)
-        log.info("write %s = %g by %s: accepted by the PLC", where, value, who)
-        return ua.StatusCode(ua.StatusCodes.Good)
-
-    async def _write_handled(self, handler: WriteHandler, wv: ua.WriteValue, user: User) -> ua.StatusCode:
-        who = getattr(user, "name", None) or user.role.name
-        where = str(wv.NodeId.Identifier)
-        if wv.AttributeId != ua.AttributeIds.Value or wv.Value is None or wv.Value.Value is None:
-            return self._refuse(who, where, None, ua.StatusCodes.BadNotWritable, "only a Value can be written")
-        status = await handler(wv.Value.Value)
-        if status.is_good():
-            log.info("write %s = %r by %s: accepted", where, wv.Value.Value.Value, who)
-        else:
-            log.warning("write %s = %r by %s refused with %s", where, wv.Value.Value.Value, who, status.name)
-        return status
+        return _Decision(ua.StatusCodes.Good, "accepted by the PLC", AuditOutcome.ACCEPTED)
 
     @staticmethod
-    def _refuse(who: str, where: str, value: float | None, code: int, why: str) -> ua.StatusCode:
-        status = ua.StatusCode(code)
-        log.warning("write %s = %s by %s refused with %s: %s", where, value, who, status.name, why)
-        return status
+    async def _write_handled(handler: WriteHandler, wv: ua.WriteValue) -> _Decision:
+        if wv.Value is None or wv.Value.Value is None:
+            return _Decision(ua.StatusCodes.BadTypeMismatch, "no value")
+        result = await handler(wv.Value.Value)
+        status, reason = result if isinstance(result, tuple) else (result, "")
+        if status.is_good():
+            return _Decision(status.value, reason, AuditOutcome.ACCEPTED)
+        return _Decision(status.value, reason or status.name)
+
+
+class NoNodeManagement(PermissionRuleset):
+    """asyncua permission ruleset: AddNodes/DeleteNodes/AddReferences/DeleteReferences are refused for every
+    client session (the UA processor answers ``BadUserAccessDenied``); every other request is left to
+    ``inner`` (asyncua's role ruleset by default). Each refusal is audited."""
+
+    def __init__(self, audit: AuditTrail, inner: PermissionRuleset | None = None) -> None:
+        self.audit = audit
+        self.inner = inner if inner is not None else SimpleRoleRuleset()
+
+    def check_validity(self, user: User, action_type_id: ua.NodeId, body: object) -> bool:
+        action = NODE_MANAGEMENT_REQUESTS.get(action_type_id)
+        if action is not None:
+            self.audit.record(AuditEntry(
+                action=action, user=user_label(user), node="(address space)", outcome=AuditOutcome.REFUSED,
+                status="BadUserAccessDenied", reason="the address space is built from the line config; "
+                "no client may add or delete nodes or references",
+                role=user.role.name.lower() if user is not None and user.role is not None else ""))
+            return False
+        return bool(self.inner.check_validity(user, action_type_id, body))
+
+
+def _variant_value(wv: ua.WriteValue) -> object:
+    variant = wv.Value.Value if wv.Value is not None else None
+    return variant.Value if variant is not None else None
+
+
+def _attribute_name(attribute_id: int) -> str:
+    try:
+        return ua.AttributeIds(attribute_id).name
+    except ValueError:
+        return f"attribute {attribute_id}"

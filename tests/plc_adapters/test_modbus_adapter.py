@@ -23,6 +23,7 @@ from plc_adapters import (
     RegisterTable,
     TagSpec,
     WordOrder,
+    WriteOutcomeUnknown,
     WriteRefusal,
     WriteRefused,
     encode,
@@ -206,18 +207,23 @@ async def test_writes_land_in_the_plc_registers_and_are_read_back(running, modbu
     assert any("agitator_speed_setpoint" in r.message and r.levelno == logging.INFO for r in caplog.records)
 
 
-async def test_rate_limit_follows_elapsed_time_since_the_value_was_set(running, modbus_server, wait_until):
+async def test_rate_limit_bounds_the_step_of_one_write_even_after_a_pause(running, modbus_server, wait_until):
+    """max_rate 2 °C/s: one write moves the setpoint by at most 2 °C/s × min(elapsed, 1 s), however long the
+    pause since the PLC took its value (a pause must not allow a jump)."""
     loop = asyncio.get_running_loop()
     seen_at = loop.time()  # the read-back of 40.0 °C is at least this old from here on
     with pytest.raises(WriteRefused) as refused:
         await running.write("jacket_temperature_setpoint", 60.0)
     assert refused.value.reason is WriteRefusal.RATE_LIMIT
-    assert "limit 2 CEL/s" in refused.value.message
-    await wait_until(lambda: loop.time() >= seen_at + 0.5, what="0.5 s to pass")  # 2 °C/s × 0.5 s = 1 °C allowed
-    await running.write("jacket_temperature_setpoint", 41.0)
-    assert await modbus_server.get(RegisterTable.HOLDING, 0, 2) == encode(JACKET_SETPOINT, 41.0)
-    with pytest.raises(WriteRefused) as again:  # 1 °C more right after the last write
-        await running.write("jacket_temperature_setpoint", 42.0)
+    assert "max_rate 2 CEL/s" in refused.value.message
+    await wait_until(lambda: loop.time() >= seen_at + 2.0, timeout_s=5, what="a 2 s pause")
+    with pytest.raises(WriteRefused) as jump:  # 3 °C in 2 s is only 1.5 °C/s, but a 3 °C step
+        await running.write("jacket_temperature_setpoint", 43.0)
+    assert jump.value.reason is WriteRefusal.RATE_LIMIT
+    await running.write("jacket_temperature_setpoint", 41.9)
+    assert await modbus_server.get(RegisterTable.HOLDING, 0, 2) == encode(JACKET_SETPOINT, 41.9)
+    with pytest.raises(WriteRefused) as again:  # 0.5 °C more right after the last write
+        await running.write("jacket_temperature_setpoint", 42.4)
     assert again.value.reason is WriteRefusal.RATE_LIMIT
     assert len(modbus_server.write_requests()) == 1
 
@@ -467,3 +473,62 @@ def test_before_the_first_scan_every_tag_waits_for_initial_data():
     adapter = ModbusAdapter("crystallizer_1", ModbusConnection("127.0.0.1", 502), TAGS, 0.1)
     assert {s.quality for s in adapter.last_samples.values()} == {Quality.BAD_WAITING_FOR_INITIAL_DATA}
     assert set(adapter.last_samples) == {t.name for t in TAGS}
+
+
+# ---------------------------------------------------------------------------------------------- write outcomes
+
+
+async def test_write_to_a_plc_never_reached_is_a_communication_error_not_a_rate_limit(free_tcp_port, recorder):
+    adapter = _adapter(free_tcp_port, recorder, timeout_s=0.2)  # nothing listens there
+    await adapter.start()
+    try:
+        await recorder.wait_for(lambda s: all(x.quality is Quality.BAD_COMMUNICATION_ERROR for x in s.values()),
+                                what="Bad samples of an unreachable PLC")
+        for tag, value in (("jacket_temperature_setpoint", 41.0), ("agitator_speed_setpoint", 200.0)):
+            with pytest.raises(WriteRefused) as refused:
+                await adapter.write(tag, value)
+            assert refused.value.reason is WriteRefusal.COMMUNICATION_ERROR, refused.value.message
+            assert f"127.0.0.1:{free_tcp_port}" in refused.value.message
+    finally:
+        await adapter.stop()
+
+
+async def test_write_whose_answer_never_comes_is_outcome_unknown_and_reconciled_by_a_read_back(
+        modbus_server, recorder, wait_until, caplog):
+    """The PLC hangs after the write request arrived and applies it when it resumes: the twin must not call it
+    refused; it says the outcome is unknown and reads the register back before it accepts the next write."""
+    caplog.set_level(logging.INFO, logger=ADAPTER_LOGGER)
+    await _load_plant_values(modbus_server)
+    # One scan at start and none during the test (30 s period): any read the PLC sees later is the write path's.
+    adapter = ModbusAdapter("crystallizer_1", ModbusConnection("127.0.0.1", modbus_server.port, unit_id=1,
+                                                               timeout_s=0.3),
+                            TAGS, 30.0, on_samples=recorder, backoff_initial_s=0.05, backoff_max_s=0.2)
+    await adapter.start()
+    try:
+        await recorder.wait_for(_all(Quality.GOOD), what="first good scan")
+        modbus_server.response_delay_s = 1.5  # the PLC hangs with the request in hand
+        with pytest.raises(WriteOutcomeUnknown) as unknown:
+            await adapter.write("agitator_speed_setpoint", 250.0)
+        assert unknown.value.tag == "agitator_speed_setpoint" and unknown.value.value == 250.0
+        assert "may or may not have applied it" in unknown.value.message
+        assert not isinstance(unknown.value, WriteRefused)
+        assert dict(adapter.unconfirmed_writes) == {"agitator_speed_setpoint": 250.0}
+        assert adapter.stats.unknown_outcome_writes == 1 and adapter.stats.refused_writes == 0
+
+        async def applied() -> bool:
+            return await modbus_server.get(RegisterTable.HOLDING, 2, 1) == [2500]
+
+        await wait_until(applied, timeout_s=10, what="the PLC to apply the write when it resumes")
+        modbus_server.response_delay_s = 0.0
+        await wait_until(lambda: adapter.connected, timeout_s=10, what="the adapter to reconnect")
+        seen = len(modbus_server.requests)
+        await adapter.write("agitator_speed_setpoint", 260.0)
+        after = modbus_server.requests[seen:]
+        assert [pdu.function_code for pdu in after] == [3, 6], "the register is read back before the next write"
+        assert (after[0].address, after[0].count) == (2, 1)
+        assert dict(adapter.unconfirmed_writes) == {}
+        assert await modbus_server.get(RegisterTable.HOLDING, 2, 1) == [2600]
+        reconciled = [r.getMessage() for r in caplog.records if "reconciled" in r.getMessage()]
+        assert len(reconciled) == 1 and "holds 250 (applied)" in reconciled[0]
+    finally:
+        await adapter.stop()
