@@ -6,10 +6,10 @@ measurements into their registers. Deadlines are absolute (step k is due at t0 +
 does not drift against the wall clock; a late loop catches up, and a loop more than one wall second behind
 drops the backlog rather than running in a burst: a warning if the plant's steps cost more CPU than the
 pace allows (the plant is slower than ``speed`` × real time), an info line if they do not (the machine or
-the event loop was busy elsewhere). Time the loop did not get at all because the event loop was blocked by
-something else (a single stall of ``max(0.1 s, 10 periods)`` or more, e.g. the twin building its NMPC at
-start-up in the same process) is not plant lag: the plant clock pauses for it (``paused_wall_s``, logged at
-debug level and in the stop line) instead of catching up or warning.
+the event loop was busy elsewhere). A single stall of the event loop longer than that second (e.g. the twin
+building its NMPC at start-up in the same process) is not plant lag: the plant clock pauses for it
+(``paused_wall_s``, logged at debug level and in the stop line) instead of warning; shorter stalls are
+caught up as before, so plant time stays in step with a twin clocked by the wall.
 
 The server is pymodbus's TCP server with a ``SimDevice`` per request target; the register contents live in
 a :class:`~hil.register_image.RegisterImage` that the device's access hook mirrors on every request, so
@@ -43,8 +43,6 @@ _INPUT_FUNCTION_CODES = frozenset({4})
 _HOLDING_FUNCTION_CODES = frozenset({3, 6, 16, 22, 23})
 _MAX_BACKLOG_WALL_S = 1.0
 _MAX_BURST_WALL_S = 0.02
-_MIN_STALL_WALL_S = 0.1
-_STALL_PERIODS = 10
 _WARM_UP_STEPS = 5
 
 
@@ -314,18 +312,18 @@ class VirtualPlc:
     async def _plant_loop(self) -> None:
         """Step k (counted from this start) is due at t0 + k·period; due steps run back to back, yielding to
         the server at least every _MAX_BURST_WALL_S; a backlog over _MAX_BACKLOG_WALL_S is dropped. A wake-up
-        later than asked by a stall (the event loop blocked elsewhere) shifts t0: the plant clock pauses."""
+        later than asked by more than _MAX_BACKLOG_WALL_S (the event loop was blocked elsewhere: too long to
+        catch up anyway) shifts t0: the plant clock pauses for the stall, which is not plant lag."""
         loop = asyncio.get_running_loop()
         period = self.step_s / self.speed
         max_backlog = max(1, int(_MAX_BACKLOG_WALL_S / period))
-        stall_s = max(_MIN_STALL_WALL_S, _STALL_PERIODS * period)
         origin = self._steps  # step count that corresponds to t0
         t0 = loop.time()
         wake_at: float | None = None  # when the loop asked to run again
         try:
             while True:
                 now = loop.time()
-                if wake_at is not None and now - wake_at >= stall_s:
+                if wake_at is not None and now - wake_at > _MAX_BACKLOG_WALL_S:
                     self._pause_for_stall(now - wake_at)
                     t0 += now - wake_at
                 due = origin + int((now - t0) / period)

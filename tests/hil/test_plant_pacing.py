@@ -1,8 +1,9 @@
 """The plant loop's lag warning tells the truth (issue #7: the demo started with "plant loop ~1000 steps
 behind" warnings while the twin, in the same process, blocked the event loop building its NMPC).
 
-A start-up that blocks the event loop pauses the plant clock (counted in ``paused_wall_s``), it is not
-plant lag; a plant whose steps cost more CPU than the pace allows still warns.
+A start-up that blocks the event loop for longer than the catch-up window pauses the plant clock (counted
+in ``paused_wall_s``), it is not plant lag; shorter stalls are caught up; a plant whose steps cost more CPU
+than the pace allows still warns.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ async def test_a_start_up_that_blocks_the_event_loop_is_not_reported_as_plant_la
         await plc.stop()
     assert not _lag_lines(caplog, logging.WARNING), _lag_lines(caplog, logging.WARNING)
     assert plc.dropped_steps == 0
-    assert plc.paused_wall_s >= 1.6 + 8 * 0.15 - 0.3  # the pause is accounted for, not silent
+    assert 1.5 <= plc.paused_wall_s < 1.6 + 8 * 0.15  # the long stall paused the clock (said so, not silent);
+    # the short ones were caught up, keeping plant time in step with the wall
     assert any("paused" in r.getMessage() for r in caplog.records if r.name == PLC_LOGGER)
 
 
