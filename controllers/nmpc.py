@@ -20,11 +20,18 @@ The NLP is built once, parametric in current state, state scales, last inputs, m
 lengths, references and disturbance inputs; :meth:`NonlinearMpc.step` costs one IPOPT solve, warm-started from
 the previous primal-dual solution (shifted by one interval for a receding horizon; as is for a shrinking one,
 whose nodes stay at the same fractions of the remaining batch). A failed warm-started solve is retried once cold.
+
+Threads: :meth:`NonlinearMpc.step` may run in a worker thread (the twin does, bounded by a deadline it cannot
+enforce on IPOPT). Steps are serialised by a lock (the casadi solvers' work memory is not safe for concurrent
+calls: overlapping solves gave ``Invalid_Number_Detected`` and heap corruption), and :meth:`NonlinearMpc.reset`
+takes effect at once: a solve still running when it is called (e.g. the last one of a finished batch) does not
+leave its solution behind as the next batch's warm start.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -222,6 +229,9 @@ class NonlinearMpc:
         self._validate()
         self._build()
         self._previous: dict[str, np.ndarray] | None = None
+        self._solve_lock = threading.Lock()  # one IPOPT call at a time on these solvers
+        self._state_lock = threading.Lock()  # guards _previous and _generation
+        self._generation = 0  # bumped by reset(): a step begun before it does not store its warm start
 
     # -- validation -------------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -412,8 +422,18 @@ class NonlinearMpc:
 
     # -- stepping ---------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the warm start (the next step initialises by simulating with the inputs held)."""
-        self._previous = None
+        """Forget the warm start (the next step initialises by simulating with the inputs held).
+
+        Returns at once, also while a step runs in another thread; that step's solution is then not kept.
+        """
+        with self._state_lock:
+            self._generation += 1
+            self._previous = None
+
+    @property
+    def has_warm_start(self) -> bool:
+        """True when the next step starts from the previous solution."""
+        return self._previous is not None
 
     def interval_lengths(self, time_s: float, batch_end_s: float | None) -> np.ndarray:
         """Interval lengths (s) of the horizon used at ``time_s``."""
@@ -439,7 +459,17 @@ class NonlinearMpc:
         ``parameters``: model parameter overrides (e.g. the estimator's parameter estimates).
         ``disturbances``: values of all non-manipulated inputs, held over the horizon.
         ``batch_end_s``: batch end time (s) for a SHRINKING horizon.
+
+        Thread-safe: concurrent calls run one after the other.
         """
+        with self._solve_lock:
+            return self._step(time_s, states, previous_inputs, references, parameters, disturbances, batch_end_s)
+
+    def _step(self, time_s: float, states: Mapping[str, float | np.ndarray], previous_inputs: Mapping[str, float],
+              references: Mapping[str, float] | None, parameters: Mapping[str, float] | None,
+              disturbances: Mapping[str, float | np.ndarray] | None, batch_end_s: float | None) -> NmpcResult:
+        with self._state_lock:
+            generation, previous = self._generation, self._previous
         m, c = self.model, self.config
         x0 = m.pack_states(states)
         missing_u = [nm for nm in self._mv_names if nm not in previous_inputs]
@@ -472,13 +502,13 @@ class NonlinearMpc:
         box_hi = np.minimum(hi, u_prev + move)
         elapsed, iterations, statuses = 0.0, 0, []
         while True:
-            warm = self._previous is not None and self.config.warm_start_duals
-            w0 = self._initial_guess(x0, x_scale, u_prev, p, float(time_s), dt, dv)
+            warm = previous is not None and self.config.warm_start_duals
+            w0 = self._initial_guess(x0, x_scale, u_prev, p, float(time_s), dt, dv, previous)
             solver = self._solver_warm if warm else self._solver
             extra = {}
             if warm:
-                assert self._previous is not None
-                extra = {"lam_x0": self._previous["lam_x"], "lam_g0": self._previous["lam_g"]}
+                assert previous is not None
+                extra = {"lam_x0": previous["lam_x"], "lam_g0": previous["lam_g"]}
             started = time.perf_counter()
             sol = solver(x0=w0, p=pvec, **bounds, **extra)
             elapsed += time.perf_counter() - started
@@ -496,14 +526,16 @@ class NonlinearMpc:
             success = bool(stats.get("success", False)) and finite and within
             if success or not (warm and self.config.retry_cold):
                 break
-            self._previous = None  # a failed warm start is retried once from the cold initial guess
+            previous = None  # a failed warm start is retried once from the cold initial guess
         status = statuses[-1] if len(statuses) == 1 else f"{statuses[-1]} (cold retry after {statuses[0]})"
+        kept = None
         if success:
-            self._previous = {"x": x_nodes, "u": u_nodes, "s": w[self._n_z + self._n_c + self._n_v:],
-                              "lam_x": np.asarray(sol["lam_x"], dtype=float).ravel(),
-                              "lam_g": np.asarray(sol["lam_g"], dtype=float).ravel()}
-        else:
-            self._previous = None
+            kept = {"x": x_nodes, "u": u_nodes, "s": w[self._n_z + self._n_c + self._n_v:],
+                    "lam_x": np.asarray(sol["lam_x"], dtype=float).ravel(),
+                    "lam_g": np.asarray(sol["lam_g"], dtype=float).ravel()}
+        with self._state_lock:
+            if generation == self._generation:  # else reset() was called meanwhile: keep nothing
+                self._previous = kept
         units = {i.name: i.unit for i in m.declaration.inputs}
         reason = f"nmpc {status}, {iterations} iterations"
         commands = tuple(SetpointCommand(name=nm, value=float(u_first[i]), unit=units[nm], reason=reason,
@@ -529,18 +561,18 @@ class NonlinearMpc:
                           trajectory=trajectory)
 
     def _initial_guess(self, x0: np.ndarray, x_scale: np.ndarray, u_prev: np.ndarray, p: np.ndarray, t0: float,
-                       dt: np.ndarray, dv: np.ndarray) -> np.ndarray:
+                       dt: np.ndarray, dv: np.ndarray, previous: dict[str, np.ndarray] | None) -> np.ndarray:
         n, nmv = self.config.horizon, len(self._mv_names)
         lo = self._u_offset - self._u_span
         hi = self._u_offset + self._u_span
-        if self._previous is not None and self.config.horizon_mode is HorizonMode.SHRINKING:
+        if previous is not None and self.config.horizon_mode is HorizonMode.SHRINKING:
             # shrinking horizon: node k stays at about the same fraction of the remaining batch -> reuse as is
-            u_nodes, x_nodes, slacks = self._previous["u"], self._previous["x"], self._previous["s"]
-        elif self._previous is not None:
+            u_nodes, x_nodes, slacks = previous["u"], previous["x"], previous["s"]
+        elif previous is not None:
             # receding horizon: shift the previous solution by one interval, repeating the last one
-            u_nodes = np.column_stack([self._previous["u"][:, 1:], self._previous["u"][:, -1:]])
-            x_nodes = np.column_stack([self._previous["x"][:, 1:], self._previous["x"][:, -1:]])
-            slacks = self._previous["s"]
+            u_nodes = np.column_stack([previous["u"][:, 1:], previous["u"][:, -1:]])
+            x_nodes = np.column_stack([previous["x"][:, 1:], previous["x"][:, -1:]])
+            slacks = previous["s"]
         else:
             u_hold = np.clip(u_prev, lo, hi)
             u_nodes = np.repeat(u_hold[:, None], n, axis=1)

@@ -4,7 +4,12 @@ The plant loop runs in paced real time (or ``speed`` × faster): every ``step_s 
 it decodes the commanded registers, advances the plant by ``step_s`` plant seconds and encodes the
 measurements into their registers. Deadlines are absolute (step k is due at t0 + k·period), so plant time
 does not drift against the wall clock; a late loop catches up, and a loop more than one wall second behind
-drops the backlog (logged) rather than running in a burst.
+drops the backlog rather than running in a burst: a warning if the plant's steps cost more CPU than the
+pace allows (the plant is slower than ``speed`` × real time), an info line if they do not (the machine or
+the event loop was busy elsewhere). A single stall of the event loop longer than that second (e.g. the twin
+building its NMPC at start-up in the same process) is not plant lag: the plant clock pauses for it
+(``paused_wall_s``, logged at debug level and in the stop line) instead of warning; shorter stalls are
+caught up as before, so plant time stays in step with a twin clocked by the wall.
 
 The server is pymodbus's TCP server with a ``SimDevice`` per request target; the register contents live in
 a :class:`~hil.register_image.RegisterImage` that the device's access hook mirrors on every request, so
@@ -19,6 +24,7 @@ import errno
 import logging
 import math
 import socket
+import time
 from collections.abc import Sequence
 
 from pymodbus.constants import ExcCodes
@@ -37,6 +43,7 @@ _INPUT_FUNCTION_CODES = frozenset({4})
 _HOLDING_FUNCTION_CODES = frozenset({3, 6, 16, 22, 23})
 _MAX_BACKLOG_WALL_S = 1.0
 _MAX_BURST_WALL_S = 0.02
+_WARM_UP_STEPS = 5
 
 
 class VirtualPlcConfigError(ValueError):
@@ -129,6 +136,9 @@ class VirtualPlc:
         self._port = connection.port
         self._steps = 0
         self._dropped_steps = 0
+        self._paused_wall_s = 0.0
+        self._step_cost_s = 0.0  # CPU time of one plant step (moving average after the warm-up), s
+        self._warned_slow = False
         self._warned_non_finite: set[str] = set()
         self._communicating = False
         self._server: ModbusTcpServer | None = None
@@ -150,6 +160,11 @@ class VirtualPlc:
     def dropped_steps(self) -> int:
         """Steps skipped because the loop fell more than 1 s of wall time behind (0 on a healthy bench)."""
         return self._dropped_steps
+
+    @property
+    def paused_wall_s(self) -> float:
+        """Wall seconds the plant clock paused because the event loop was blocked elsewhere (start-up, ...)."""
+        return self._paused_wall_s
 
     @property
     def running(self) -> bool:
@@ -241,7 +256,9 @@ class VirtualPlc:
                     pass
             if self._server is not None:
                 await self._close_server()
-                logger.info("virtual PLC '%s' stopped at plant time %.1f s", self.unit, self.plant_time_s)
+                logger.info("virtual PLC '%s' stopped at plant time %.1f s (plant clock paused %.1f s while the "
+                            "event loop was blocked elsewhere, %d steps dropped)", self.unit, self.plant_time_s,
+                            self._paused_wall_s, self._dropped_steps)
 
     async def suspend_communication(self) -> None:
         """Fault: the PLC drops off the network (server closed, every connection dropped) while the plant loop
@@ -294,31 +311,39 @@ class VirtualPlc:
     # ------------------------------------------------------------------ plant loop
     async def _plant_loop(self) -> None:
         """Step k (counted from this start) is due at t0 + k·period; due steps run back to back, yielding to
-        the server at least every _MAX_BURST_WALL_S; a backlog over _MAX_BACKLOG_WALL_S is dropped."""
+        the server at least every _MAX_BURST_WALL_S; a backlog over _MAX_BACKLOG_WALL_S is dropped. A wake-up
+        later than asked by more than _MAX_BACKLOG_WALL_S (the event loop was blocked elsewhere: too long to
+        catch up anyway) shifts t0: the plant clock pauses for the stall, which is not plant lag."""
         loop = asyncio.get_running_loop()
         period = self.step_s / self.speed
         max_backlog = max(1, int(_MAX_BACKLOG_WALL_S / period))
         origin = self._steps  # step count that corresponds to t0
         t0 = loop.time()
+        wake_at: float | None = None  # when the loop asked to run again
         try:
             while True:
                 now = loop.time()
+                if wake_at is not None and now - wake_at > _MAX_BACKLOG_WALL_S:
+                    self._pause_for_stall(now - wake_at)
+                    t0 += now - wake_at
                 due = origin + int((now - t0) / period)
                 if due - self._steps > max_backlog:
                     dropped = due - self._steps - 1
-                    self._dropped_steps += dropped
-                    log = logger.warning if self._dropped_steps == dropped else logger.debug
-                    log("virtual PLC '%s': plant loop %d steps behind (plant slower than %g× real time); "
-                        "dropping the backlog, plant time now lags", self.unit, dropped, self.speed)
+                    self._drop_backlog(dropped, period)
                     origin -= dropped
                     due -= dropped
                 burst_end = now + _MAX_BURST_WALL_S
                 while self._steps < due and loop.time() < burst_end:
+                    started = time.thread_time()
                     self._step_once()
+                    if self._steps - origin > _WARM_UP_STEPS:  # first calls pay one-off set-up (casadi)
+                        self._step_cost_s += 0.05 * (time.thread_time() - started - self._step_cost_s)
                 if self._steps < due:
+                    wake_at = loop.time()
                     await asyncio.sleep(0)  # let Modbus requests in, then continue the burst
                     continue
                 next_deadline = t0 + (self._steps - origin + 1) * period
+                wake_at = max(next_deadline, loop.time())
                 await asyncio.sleep(max(0.0, next_deadline - loop.time()))
         except asyncio.CancelledError:
             raise
@@ -326,6 +351,28 @@ class VirtualPlc:
             logger.exception("virtual PLC '%s': plant loop failed at plant time %.3f s; plant frozen",
                              self.unit, self.plant_time_s)
             raise
+
+    def _drop_backlog(self, dropped: int, period: float) -> None:
+        """Skip ``dropped`` steps; a warning if the plant's own steps cost more CPU than the pace allows."""
+        first = self._dropped_steps == 0
+        self._dropped_steps += dropped
+        if self._step_cost_s >= period:
+            log = logger.debug if self._warned_slow else logger.warning
+            self._warned_slow = True
+            log("virtual PLC '%s': plant loop %d steps behind (plant slower than %g× real time: one step costs "
+                "%.2f ms of CPU, the pace allows %.2f ms); dropping the backlog, plant time now lags", self.unit,
+                dropped, self.speed, 1e3 * self._step_cost_s, 1e3 * period)
+        else:
+            log = logger.info if first else logger.debug
+            log("virtual PLC '%s': plant loop %d steps behind although one step costs only %.2f ms of CPU for a "
+                "%.2f ms pace: the event loop or the machine was busy elsewhere; dropping the backlog, plant time "
+                "now lags", self.unit, dropped, 1e3 * self._step_cost_s, 1e3 * period)
+
+    def _pause_for_stall(self, stalled_s: float) -> None:
+        """The event loop was blocked by something else for ``stalled_s``: not plant lag, the clock pauses."""
+        self._paused_wall_s += stalled_s
+        logger.debug("virtual PLC '%s': event loop blocked elsewhere for %.2f s; plant clock paused at plant "
+                     "time %.1f s (not counted as plant lag)", self.unit, stalled_s, self.plant_time_s)
 
     def _step_once(self) -> None:
         for tag in self._commanded:

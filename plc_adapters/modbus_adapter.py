@@ -19,7 +19,14 @@ Behaviour a plant engineer can rely on:
   None), never a stale Good. Before the first scan tags read ``BAD_WAITING_FOR_INITIAL_DATA``.
 * **Reconnect**: pymodbus' own reconnect is switched off (``reconnect_delay=0``); the adapter
   reconnects in a background task with capped exponential backoff and jitter, while the scan task keeps
-  emitting Bad samples on schedule. One warning per outage, one info line on recovery with its duration.
+  emitting Bad samples on schedule. The backoff is reset only once the link has proven healthy
+  (``HEALTHY_SCANS_TO_RESET_BACKOFF`` good scans in a row), so a peer that accepts the connection and then
+  misbehaves sees delays grow to ``backoff_max_s``. One warning per outage, one info line on recovery
+  with its duration (both rate-limited per unit).
+* **Malformed responses** (wrong byte count, wrong protocol id, transaction or device id, undecodable
+  PDU) are a communication fault like a dropped connection: the link is closed and the outage warning
+  says what was wrong (shortened), with no traceback; pymodbus' own log output is kept at WARNING or
+  quieter and without frame dumps (:mod:`plc_adapters.pymodbus_logging`).
 * **Writes** are checked before anything goes on the wire (see :meth:`ModbusAdapter.write`).
 """
 
@@ -45,6 +52,7 @@ from plc_adapters.backoff import Backoff
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefusal, WriteRefused
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.modbus_codec import CodecError, decode, encode
+from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
 from plc_adapters.quality import Quality
 from plc_adapters.read_plan import ReadBlock, plan_reads
 from plc_adapters.sample import Sample
@@ -64,6 +72,15 @@ RATE_WINDOW_S = 1.0
 """``max_rate`` (EU/s) is the most a setpoint may move within one second: one write moves it by at most
 ``max_rate × min(seconds since the PLC took its current value, RATE_WINDOW_S)``. So max_rate bounds the step of
 a single write (a pause never allows a jump) as well as the average rate of a series of writes."""
+
+HEALTHY_SCANS_TO_RESET_BACKOFF = 3
+"""Good scans in a row after which the reconnect backoff starts again from its initial delay."""
+
+ERROR_TEXT_LIMIT = 200
+"""Characters of an error text (which may carry bytes from the peer) kept in a log line."""
+
+MAX_MBAP_LENGTH = 254
+"""Largest MBAP length field of a Modbus TCP frame (unit id + 253-byte PDU), Modbus Messaging on TCP/IP V1.0b."""
 
 _READ_FUNCTIONS = {
     RegisterTable.HOLDING: AsyncModbusTcpClient.read_holding_registers,  # function code 3
@@ -101,6 +118,11 @@ class AdapterStats:
     unknown_outcome_writes: int = 0
 
 
+def _suppressed_text(suppressed: int) -> str:
+    """Tail of a rate-limited log line: how many like it were dropped since the last one logged."""
+    return f" ({suppressed} similar lines suppressed)" if suppressed else ""
+
+
 def _is_finite_real(value: object) -> bool:
     """True for a real number (bool, int, float, numpy scalar) that converts to a finite float."""
     if not isinstance(value, numbers.Real):
@@ -123,11 +145,60 @@ class _DeviceException(Exception):
         super().__init__(f"Modbus exception code {code} for function code {response.function_code & 0x7F}")
 
 
+def _error_text(error: object) -> str:
+    """An error for a log line, cut to ``ERROR_TEXT_LIMIT`` characters (it may quote the peer)."""
+    text = str(error) or type(error).__name__
+    return text if len(text) <= ERROR_TEXT_LIMIT else f"{text[: ERROR_TEXT_LIMIT - 1]}… ({len(text)} chars)"
+
+
+def _hex_preview(data: bytes, limit: int = 16) -> str:
+    """The first ``limit`` bytes of a frame in hex, e.g. ``00 01 00 00 00 07 01 04 09 … (13 bytes)``."""
+    shown = data[:limit].hex(" ")
+    return shown if len(data) <= limit else f"{shown} … ({len(data)} bytes)"
+
+
+_READ_FUNCTION_CODES = frozenset({1, 2, 3, 4})
+
+
+def _mbap_problem(data: bytes, expected_transaction_id: int, expected_device_id: int) -> str | None:
+    """What is wrong with the frame at the start of ``data`` (None if nothing, or too short to tell).
+
+    Checks the MBAP header (Modbus Messaging on TCP/IP Implementation Guide V1.0b, 3.1.3) and, for a read
+    response (function codes 1-4), that its byte count matches the data that follows.
+    """
+    if len(data) < 7:
+        return None
+    transaction_id = int.from_bytes(data[0:2], "big")
+    protocol_id = int.from_bytes(data[2:4], "big")
+    length = int.from_bytes(data[4:6], "big")
+    device_id = data[6]
+    if protocol_id != 0:
+        return f"protocol id {protocol_id} in the MBAP header, expected 0"
+    if not 2 <= length <= MAX_MBAP_LENGTH:
+        return f"MBAP length {length}, expected 2..{MAX_MBAP_LENGTH}"
+    if expected_transaction_id and transaction_id and transaction_id != expected_transaction_id:
+        return f"answer to transaction {transaction_id}, expected {expected_transaction_id}"
+    if expected_device_id and device_id != expected_device_id:
+        return f"answer from device id {device_id}, expected {expected_device_id}"
+    if len(data) >= 6 + length and length >= 3 and data[7] in _READ_FUNCTION_CODES:
+        byte_count, data_bytes = data[8], length - 3  # MBAP length counts unit id, function code, byte count
+        if byte_count != data_bytes:
+            return f"byte count {byte_count} but {data_bytes} data bytes follow (function code {data[7]})"
+    return None
+
+
 class _Link:
-    """One TCP connection: the pymodbus client and a future resolved when the peer drops it."""
+    """One TCP connection: the pymodbus client and a future resolved when the peer drops it.
+
+    Bytes from the peer pass through :meth:`_checked_data` before pymodbus decodes them: a malformed frame
+    (bad MBAP header, or a PDU pymodbus cannot decode, e.g. a byte count that disagrees with the data)
+    closes the link with ``error`` saying what was wrong, instead of an exception escaping into the event
+    loop (a traceback per response) or a request left to time out.
+    """
 
     def __init__(self, connection: ModbusConnection) -> None:
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.error: str | None = None
         self.client = AsyncModbusTcpClient(
             connection.host,
             port=connection.port,
@@ -136,10 +207,30 @@ class _Link:
             reconnect_delay=0,  # the adapter does its own backoff
             trace_connect=self._on_connection_change,
         )
+        transaction = self.client.ctx
+        self._decode_frames = transaction.callback_data
+        transaction.callback_data = self._checked_data  # pymodbus' protocol calls it for every chunk received
 
     def _on_connection_change(self, connected: bool) -> None:
         if not connected and not self.lost.done():
             self.lost.set_result(None)
+
+    def _checked_data(self, data: bytes, addr: tuple[str, int] | None = None) -> int:
+        """pymodbus' ``callback_data``, guarded: returns the bytes consumed, or drops the link."""
+        if self.lost.done():
+            return len(data)
+        transaction = self.client.ctx
+        problem = _mbap_problem(data, getattr(transaction, "request_transaction_id", 0),
+                                getattr(transaction, "request_dev_id", 0))
+        if problem is None:
+            try:
+                return self._decode_frames(data, addr=addr)
+            except Exception as exc:  # noqa: BLE001 - any decoding failure is the peer's garbage, not ours
+                function_code = f" (function code {data[7]})" if len(data) > 7 else ""
+                problem = f"undecodable response{function_code}: {str(exc) or type(exc).__name__}"
+        self.error = f"malformed response from the PLC: {_error_text(problem)} (received {_hex_preview(data)})"
+        self.close()
+        return len(data)
 
     @property
     def up(self) -> bool:
@@ -177,7 +268,10 @@ class ModbusAdapter:
             self._plan: list[ReadBlock] = plan_reads(tags)
         except ValueError as exc:
             raise ValueError(f"unit '{unit}': {exc}") from exc
-        Backoff(backoff_initial_s, backoff_max_s)  # validates the delays now rather than at the first outage
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s)  # validates the delays now
+        self._healthy_scans = 0
+        self._log_limiter = RepeatLimiter(burst=5, window_s=60.0)
+        quiet_pymodbus_logging()
         self.unit = unit
         self.connection = connection
         self.scan_period_s = scan_period_s
@@ -234,6 +328,8 @@ class ModbusAdapter:
         if self._poll_task is not None and not self._poll_task.done():
             raise RuntimeError(f"unit '{self.unit}': adapter already started")
         self._reset_counters()
+        self._backoff.reset()
+        self._healthy_scans = 0
         self._poll_task = asyncio.create_task(self._poll(), name=f"modbus-poll-{self.unit}")
 
     async def stop(self) -> None:
@@ -391,9 +487,13 @@ class ModbusAdapter:
             self._start_reconnecting()  # no-op while a reconnect task runs
         if samples is None:
             self._counters["failed_scans"] += 1
+            self._healthy_scans = 0
             samples = self._bad_samples(Quality.BAD_COMMUNICATION_ERROR)
         else:
             self._end_outage()
+            self._healthy_scans += 1
+            if self._healthy_scans == HEALTHY_SCANS_TO_RESET_BACKOFF:
+                self._backoff.reset()  # the link has proven healthy: the next outage starts with short delays
         self._last_samples = {sample.tag: sample for sample in samples}
         await self._emit(samples)
 
@@ -421,7 +521,10 @@ class ModbusAdapter:
         try:
             value = decode(tag, registers)
         except CodecError as exc:
-            logger.warning("unit %s: tag %s: cannot decode %s: %s", self.unit, tag.name, registers, exc)
+            suppressed = self._log_limiter.allow(f"decode:{tag.name}")
+            if suppressed is not None:
+                logger.warning("unit %s: tag %s: cannot decode %s: %s%s", self.unit, tag.name, shorten(registers),
+                               _error_text(exc), _suppressed_text(suppressed))
             return Sample(tag.name, self._last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
         if not math.isfinite(value):
             return Sample(tag.name, self._last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
@@ -514,10 +617,11 @@ class ModbusAdapter:
             self._reconnect_task = asyncio.create_task(self._reconnect(), name=f"modbus-reconnect-{self.unit}")
 
     async def _reconnect(self) -> None:
-        backoff = Backoff(self._backoff_initial_s, self._backoff_max_s)
         try:
             while True:
-                await asyncio.sleep(backoff.next_delay())
+                delay_s = self._backoff.next_delay()
+                logger.debug("unit %s: reconnecting to %s in %.3f s", self.unit, self._endpoint(), delay_s)
+                await asyncio.sleep(delay_s)
                 if await self._connect():
                     self._counters["reconnects"] += 1
                     return
@@ -526,7 +630,7 @@ class ModbusAdapter:
 
     def _link_lost(self, link: _Link, error: object) -> None:
         """Drop a broken connection (once) and start reconnecting."""
-        self._begin_outage(error)
+        self._begin_outage(link.error or error)  # link.error: the malformed response that closed it
         if self._link is link:
             self._link = None
             link.close()
@@ -535,14 +639,20 @@ class ModbusAdapter:
     def _begin_outage(self, error: object) -> None:
         if self._outage_since is None:
             self._outage_since = asyncio.get_running_loop().time()
-            logger.warning("unit %s: PLC %s unavailable: %s; samples are Bad_CommunicationError until it recovers",
-                           self.unit, self._endpoint(), error)
+            suppressed = self._log_limiter.allow("outage")
+            if suppressed is not None:
+                logger.warning("unit %s: PLC %s unavailable: %s; samples are Bad_CommunicationError until it "
+                               "recovers%s", self.unit, self._endpoint(), _error_text(error),
+                               _suppressed_text(suppressed))
 
     def _end_outage(self) -> None:
         if self._outage_since is not None:
             duration_s = asyncio.get_running_loop().time() - self._outage_since
             self._outage_since = None
-            logger.info("unit %s: PLC %s recovered after %.2f s", self.unit, self._endpoint(), duration_s)
+            suppressed = self._log_limiter.allow("recovery")
+            if suppressed is not None:
+                logger.info("unit %s: PLC %s recovered after %.2f s%s", self.unit, self._endpoint(), duration_s,
+                            _suppressed_text(suppressed))
 
     # ------------------------------------------------------------------ helpers
 

@@ -294,7 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not args.verbose:
         logging.getLogger("asyncua").setLevel(logging.WARNING)
-        logging.getLogger("pymodbus").setLevel(logging.ERROR)  # linetwin logs outages and recoveries itself
+    from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
+
+    # linetwin logs outages and recoveries itself; no pymodbus DEBUG or frame dumps, even with -v
+    quiet_pymodbus_logging(logging.WARNING if args.verbose else logging.ERROR)
     if args.command == "check":
         return _check(args)
     runners = {"demo": _run_demo, "serve": _run_serve}

@@ -56,6 +56,7 @@ class UnitControlLoop:
         self.solve_times_ms: list[float] = []
         self.events: list[str] = []
         self._tick = 0
+        self._solve_in_flight: asyncio.Future[NmpcResult] | None = None  # may outlive its deadline (IPOPT runs on)
 
     # -- set-up ---------------------------------------------------------------------------------
     async def build_nodes(self) -> None:
@@ -218,7 +219,8 @@ class UnitControlLoop:
             t = self._tick * self.plan.estimator_period_s
             try:
                 await self._estimate_step()
-                if self._tick % per_control == 0 or self._tick == 1:
+                # at or past batch end the shrinking horizon has no time left: nothing to decide, the batch stops
+                if (self._tick % per_control == 0 or self._tick == 1) and t < self.plan.batch_duration_s:
                     await self._control_step(t)
             except Exception as exc:  # keep the loop alive; say what happened
                 await self._record(f"t={t:.0f} s: control step failed: {exc}")
@@ -289,11 +291,18 @@ class UnitControlLoop:
         refs = {self.plan.target.output: self.plan.target.unit.to_si(self._target_value)}
         wall_budget = min(self.plan.solve_deadline_s,
                           0.9 * self.plan.controller_period_s / self.plan.time_scale) + 1.0
+        if self._solve_in_flight is not None and not self._solve_in_flight.done():
+            # a solve past its deadline still runs in its thread: never start another on the same solver
+            await self._nodes.set("solve_status", "skipped: previous solve still running", ua.VariantType.String)
+            return None
         self.counters["solves"] += 1
+        solve = asyncio.ensure_future(asyncio.to_thread(
+            self.plan.nmpc.step, t, states, self._supervisor.last_written, refs,
+            parameters=est.parameters, batch_end_s=self.plan.batch_duration_s))
+        solve.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is not "never retrieved"
+        self._solve_in_flight = solve
         try:
-            result = await asyncio.wait_for(asyncio.to_thread(
-                self.plan.nmpc.step, t, states, self._supervisor.last_written, refs,
-                parameters=est.parameters, batch_end_s=self.plan.batch_duration_s), wall_budget)
+            result = await asyncio.wait_for(asyncio.shield(solve), wall_budget)
         except TimeoutError:
             self.counters["failed_solves"] += 1
             await self._nodes.set("solve_status", "timeout", ua.VariantType.String)

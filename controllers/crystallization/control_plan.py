@@ -221,7 +221,8 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
     low_k, high_k = (cel.to_si(v) for v in options.jacket_limits_c)
     nmpc = NonlinearMpc(model, crystallizer_nmpc_config(
         objective, options.controller_period_s, options.horizon, low_k, high_k, options.max_jacket_move_c,
-        max_cpu_time_s=options.solve_deadline_s))
+        max_cpu_time_s=options.solve_deadline_s,
+        state_scales={name: abs(value) for name, value in seed.items() if value}))  # NLP well scaled
     limits = SetpointLimits(JACKET, "K", low_k, high_k,
                             max_rate_per_s=options.max_jacket_move_c / options.controller_period_s)
     supervisor_config = SupervisorConfig(limits=(limits,), fallback=Fallback(options.fallback), recipe=recipe,

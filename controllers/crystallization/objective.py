@@ -13,6 +13,7 @@ The output names are those of :func:`process_models.crystallization.crystallizer
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controllers.nmpc import (
@@ -51,9 +52,13 @@ class CrystallizationObjective:
 def crystallizer_nmpc_config(objective: CrystallizationObjective, sample_period_s: float, horizon: int,
                              jacket_lower_k: float, jacket_upper_k: float, max_move_k: float,
                              move_weight: float = 0.01, substeps: int = 2, max_cpu_time_s: float = 2.0,
-                             horizon_mode: HorizonMode = HorizonMode.SHRINKING) -> NmpcConfig:
+                             horizon_mode: HorizonMode = HorizonMode.SHRINKING,
+                             state_scales: Mapping[str, float] | None = None) -> NmpcConfig:
     """NMPC configuration for ``objective``: jacket temperature in [lower, upper] K, at most ``max_move_k`` K per
-    sample period; horizon of ``horizon`` intervals to batch end (SHRINKING) or of one sample each (RECEDING)."""
+    sample period; horizon of ``horizon`` intervals to batch end (SHRINKING) or of one sample each (RECEDING).
+    ``state_scales``: nominal magnitude per state (e.g. the seeded initial state); moments span 1e-10..1e6 in
+    SI units, and scaling them by the default floor of 1 leaves Hessian entries near 1e23 that can overflow
+    at IPOPT's first iterate (``Invalid_Number_Detected``)."""
     constraints = []
     if math.isfinite(objective.max_cv):
         constraints.append(OutputConstraint("cv", upper=objective.max_cv, scale=0.1, weight=objective.cv_weight,
@@ -72,6 +77,7 @@ def crystallizer_nmpc_config(objective: CrystallizationObjective, sample_period_
         constraints=tuple(constraints),
         substeps=substeps,
         max_cpu_time_s=max_cpu_time_s,
+        state_scales=dict(state_scales or {}),
     )
 
 
