@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from twin_server.config import ConfigError, LineConfig, load_line_config
+from twin_server.security.cli import COMMANDS as SECURITY_COMMANDS
+from twin_server.security.cli import add_security_commands, run_security_command
 
 log = logging.getLogger("linetwin.cli")
 
@@ -60,6 +62,7 @@ async def _wait_for_stop(duration_s: float | None, status: object | None = None)
 
 async def _run_demo(args: argparse.Namespace) -> int:
     from twin_server.bench_launcher import build_bench, config_for_bench, with_time_scale
+    from twin_server.security.cli import demo_operator, demo_security_lines
     from twin_server.server import TwinServer, endpoint_with_port
 
     config = with_time_scale(_load(Path(args.config) if args.config else _demo_config_path()), args.speed)
@@ -69,9 +72,11 @@ async def _run_demo(args: argparse.Namespace) -> int:
     try:
         live_config = config_for_bench(config, bench)
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
+        operator = demo_operator(live_config)
         twin = TwinServer(live_config, endpoint=endpoint)
         await twin.start()
         print(f"linetwin demo: line '{config.name}' served at {endpoint}", flush=True)
+        print(demo_security_lines(twin.security, operator), flush=True)
         for unit in live_config.units:
             print(f"  virtual PLC {unit.name:<16} ({unit.kind}) modbus://{unit.connection.host}:{unit.connection.port}",
                   flush=True)
@@ -121,6 +126,7 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     from hil.scenario import ScenarioError, load_scenario
     from hil.scenario_runner import ScenarioRunError, run_scenario
     from twin_server.bench_launcher import build_bench, config_for_bench, scenario_line_config
+    from twin_server.security.cli import scenario_operator
     from twin_server.server import TwinServer, endpoint_with_port
 
     try:
@@ -134,6 +140,7 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")
     report.parent.mkdir(parents=True, exist_ok=True)
+    config, credentials = scenario_operator(config, report.parent / f"{scenario.name}.twin")
     bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed, step_s=scenario.plant_step_s)
     await bench.start()
     twin: TwinServer | None = None
@@ -143,7 +150,8 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
         await twin.start()
         print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "
               f"{scenario.speed:g}x; twin at {twin.endpoint}", flush=True)
-        result = await run_scenario(scenario, bench, twin.endpoint, config.server.namespace, config.name, report, plot)
+        result = await run_scenario(scenario, bench, twin.endpoint, config.server.namespace, config.name, report, plot,
+                                    credentials=credentials)
     except ScenarioRunError as exc:
         print(f"scenario '{scenario.name}' failed: {exc}", file=sys.stderr)
         return 1
@@ -207,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     hil_run.add_argument("--report", default=None, help="report JSON (default hil_reports/<name>.json; PNG beside it)")
     hil_run.add_argument("--port", type=int, default=4840, help="OPC UA port of the twin (default 4840)")
 
+    add_security_commands(sub)
+
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file", add_help=False)
     simulate.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -226,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("pymodbus").setLevel(logging.ERROR)  # linetwin logs outages and recoveries itself
     if args.command == "check":
         return _check(args)
+    if args.command in SECURITY_COMMANDS:
+        return run_security_command(args)
     runners = {"demo": _run_demo, "serve": _run_serve}
     if args.command == "hil":
         return asyncio.run(_run_hil_serve(args) if args.hil_command == "serve" else _run_hil_scenario(args))

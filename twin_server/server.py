@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlparse, urlunparse
 
-from asyncua import Server, ua
+from asyncua import Server
 
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
@@ -13,6 +13,7 @@ from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
 from twin_server.runtime import AdapterFactory, LineRuntime
+from twin_server.security.setup import TwinSecurity
 from twin_server.write_guard import GuardedAttributeService
 
 log = logging.getLogger("linetwin.server")
@@ -42,6 +43,7 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
+        self.security = TwinSecurity(config)
 
     @property
     def server(self) -> Server:
@@ -56,7 +58,7 @@ class TwinServer:
         server.set_server_name(f"linetwin — {self.config.name}")
         await server.set_application_uri(f"urn:linetwin:{self.config.name}")
         server.product_uri = PRODUCT_URI
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        await self.security.prepare(server, self.endpoint, f"urn:linetwin:{self.config.name}")
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
@@ -67,8 +69,10 @@ class TwinServer:
                 loop = await self._build_control_loop(server, unit.name)
                 guard.handlers.update(loop.writable_handlers)
                 self.control_loops[unit.name] = loop
+        await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
         await server.start()
         self._server = server
+        await self.security.started(server)
         await self.runtime.start()
         for loop in self.control_loops.values():
             await loop.start()
@@ -102,4 +106,5 @@ class TwinServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        await self.security.close()
         log.info("line '%s' stopped", self.config.name)

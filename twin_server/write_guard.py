@@ -31,6 +31,9 @@ SetpointWriter = Callable[[str, str, float], Awaitable[None]]
 WriteHandler = Callable[[ua.Variant], Awaitable[ua.StatusCode]]
 """A writable non-tag node (control mode, targets): validates, applies, updates its node, returns the status."""
 
+AccessCheck = Callable[[ua.WriteValue, User], "ua.StatusCode | None"]
+"""The role check (twin_server.security): a Bad status when the user may not write this node, else None."""
+
 _INTERNAL_ADMIN = User(role=UserRole.Admin)
 _NUMERIC_VARIANTS = {ua.VariantType.Double, ua.VariantType.Float}
 
@@ -44,10 +47,15 @@ class GuardedAttributeService(AttributeService):
         self._tags = tags_by_node
         self._write_setpoint = write_setpoint
         self.handlers: dict[ua.NodeId, WriteHandler] = dict(handlers or {})
+        self.access_check: AccessCheck | None = None
 
     async def write(self, params: ua.WriteParameters, user: User = _INTERNAL_ADMIN) -> list[ua.StatusCode]:
         results: list[ua.StatusCode] = []
         for wv in params.NodesToWrite:
+            refused = self.access_check(wv, user) if self.access_check is not None else None
+            if refused is not None:
+                results.append(refused)
+                continue
             handler = self.handlers.get(wv.NodeId)
             if handler is not None:
                 results.append(await self._write_handled(handler, wv, user))

@@ -1,0 +1,205 @@
+"""Wires the twin's security into an asyncua server (called from :class:`twin_server.server.TwinServer`).
+
+``prepare`` (before the address space is built): data dir, audit store, PKI and server certificate, endpoints
+(SecurityPolicy None only with ``[security] allow_none = true``), identity tokens, the user manager and the
+service-level ruleset. ``protect`` (once the address space, write guard and control loops exist): the node
+role table, RolePermissions attributes, the write-path role check, write auditing and the session hooks.
+``started`` (after ``server.start``): AuditEvents.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from asyncua import Server, ua
+from asyncua.crypto.permission_rules import User, UserRole
+
+from plc_adapters.tag_map import Direction
+from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
+from twin_server.config import LineConfig
+from twin_server.security.audit_events import AuditEventPublisher
+from twin_server.security.audit_store import AuditStore
+from twin_server.security.identity import TwinUserManager
+from twin_server.security.lockout import LoginLockout
+from twin_server.security.node_access import NodeAccess, is_internal
+from twin_server.security.pki import ClientCertificateValidator, PkiPaths, ensure_server_certificate
+from twin_server.security.roles import Role
+from twin_server.security.sessions import NoNodeManagement, SessionHooks, client_label, role_label, user_label
+
+log = logging.getLogger("linetwin.security")
+
+OPERATOR_METHODS = {"StartBatch", "StopBatch", "Acknowledge", "Confirm", "AddComment"}
+"""Methods an operator may call (by browse name, in the twin's namespace); any other twin method needs admin."""
+
+USERS_FILE = "users.toml"
+AUDIT_DB = "audit.sqlite"
+PKI_DIR = "pki"
+
+
+def data_paths(config: LineConfig) -> tuple[Path, Path, PkiPaths, Path]:
+    """``(data dir, users file, PKI, audit store)`` of a line."""
+    data_dir = config.security.resolved_data_dir(config.name)
+    return data_dir, data_dir / USERS_FILE, PkiPaths(data_dir / PKI_DIR), data_dir / AUDIT_DB
+
+
+class TwinSecurity:
+    """Users, roles, PKI and the audit trail of one twin server."""
+
+    def __init__(self, config: LineConfig) -> None:
+        self.config = config
+        self.settings = config.security
+        self.data_dir, self.users_path, self.pki, self.audit_path = data_paths(config)
+        self.store: AuditStore | None = None
+        self.audit = AuditTrail()
+        self.users: TwinUserManager | None = None
+        self.access: NodeAccess | None = None
+        self._events: AuditEventPublisher | None = None
+        self._refusal_reasons: dict[int, str] = {}
+
+    @property
+    def endpoint_summary(self) -> str:
+        policies = list(self.settings.policies) + (["None"] if self.settings.allow_none else [])
+        return ", ".join(policies)
+
+    async def prepare(self, server: Server, endpoint: str, application_uri: str) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = AuditStore(self.audit_path)
+        self.audit.sinks.append(self.store)
+        if self.settings.policies:
+            host = urlparse(endpoint).hostname or "127.0.0.1"
+            await ensure_server_certificate(self.pki, application_uri, host)
+            await server.load_certificate(str(self.pki.certificate))
+            await server.load_private_key(str(self.pki.private_key))
+            server.set_certificate_validator(ClientCertificateValidator(self.pki))  # type: ignore[arg-type]
+        server.set_security_policy(self.settings.policy_types(),
+                                   permission_ruleset=NoNodeManagement(self.audit))  # type: ignore[arg-type]
+        tokens: list[type] = [ua.UserNameIdentityToken, ua.X509IdentityToken]
+        if self.settings.anonymous == "viewer":
+            tokens.insert(0, ua.AnonymousIdentityToken)
+        server.set_identity_tokens(tokens)
+        server.iserver.allow_remote_admin = False
+        lockout = LoginLockout(max_failures=self.settings.max_failed_logins, lockout_s=self.settings.lockout_s)
+        self.users = TwinUserManager(self.users_path, self.settings.anonymous == "viewer", lockout)
+        server.iserver.set_user_manager(self.users)  # type: ignore[arg-type]
+        if self.settings.allow_none:
+            log.warning("SecurityPolicy None endpoint enabled ([security] allow_none = true): traffic on it is "
+                        "neither signed nor encrypted — for the demo only, not for production")
+        if not self.users.users().exists():
+            log.warning("no users file at %s: only anonymous (%s) access until `linetwin user add`",
+                        self.users_path, self.settings.anonymous)
+        self.audit.record(AuditEntry(action="config_load", user="server", node=self.config.source,
+                                     outcome=AuditOutcome.ACCEPTED, role="internal",
+                                     new_value={"line": self.config.name, "endpoints": self.endpoint_summary,
+                                                "anonymous": self.settings.anonymous},
+                                     reason=f"data dir {self.data_dir}"))
+
+    async def protect(self, server: Server, namespace_index: int, tag_nodes: dict[ua.NodeId, Any],
+                      guard: Any) -> None:
+        """Register client-writable nodes and operator methods, publish RolePermissions, hook writes and
+        sessions. ``tag_nodes``: node → TagNode; ``guard``: the GuardedAttributeService (its ``handlers``)."""
+        aspace = server.iserver.aspace
+        access = NodeAccess(aspace, namespace_index)
+        for node_id, tag_node in tag_nodes.items():
+            if tag_node.tag.direction is Direction.COMMANDED:
+                access.allow_write(node_id, Role.OPERATOR)
+        for node_id in getattr(guard, "handlers", {}):
+            access.allow_write(node_id, Role.OPERATOR)
+        for node_id in list(aspace.keys()):
+            if node_id.NamespaceIndex != namespace_index:
+                continue
+            node = aspace[node_id]
+            if node.attributes.get(ua.AttributeIds.NodeClass) is None:
+                continue
+            if node.attributes[ua.AttributeIds.NodeClass].value.Value.Value != ua.NodeClass.Method:
+                continue
+            name = node.attributes[ua.AttributeIds.BrowseName].value.Value.Value.Name
+            access.allow_call(node_id, Role.OPERATOR if name in OPERATOR_METHODS else Role.ADMIN)
+        count = access.publish_role_permissions()
+        self.access = access
+        guard.access_check = self.check_write
+        if hasattr(guard, "audit"):
+            guard.audit = self.audit  # the guard audits its own outcomes (old/new value, reason)
+            self._audit_refusals_here = True
+        else:
+            self._audit_refusals_here = False
+            self._audit_guard_writes(guard, aspace)
+        SessionHooks(server.iserver, access, self.audit, lambda peer: _channel_secured(server, peer)).install()
+        log.info("roles: %d writable nodes, %d methods, RolePermissions on %d nodes", len(access.write_roles),
+                 len(access.call_roles), count)
+
+    async def started(self, server: Server) -> None:
+        self._events = AuditEventPublisher(server)
+        await self._events.start()
+        self.audit.sinks.append(self._events)
+
+    async def close(self) -> None:
+        if self._events is not None:
+            await self._events.stop()
+            self.audit.sinks.remove(self._events)
+            self._events = None
+        if self.store is not None:
+            self.audit.sinks.remove(self.store)
+            self.store.close()
+            self.store = None
+
+    # --- write path ----------------------------------------------------------------------------------------
+
+    def check_write(self, wv: ua.WriteValue, user: User) -> ua.StatusCode | None:
+        """The role check at the top of the write guard: a Bad status when ``user`` may not write ``wv``."""
+        assert self.access is not None
+        refusal = self.access.write_refusal(user, wv)
+        if refusal is None:
+            return None
+        code, reason = refusal
+        self._refusal_reasons[id(wv)] = reason
+        if self._audit_refusals_here:
+            self._record_write(wv, user, ua.StatusCode(code), _old_value(self.access, wv), reason)
+        return ua.StatusCode(code)
+
+    def _audit_guard_writes(self, guard: Any, aspace: Any) -> None:
+        original = guard.write
+
+        async def write(params: ua.WriteParameters, user: User | None = None) -> list[ua.StatusCode]:
+            assert self.access is not None
+            if user is None or is_internal(user):  # the server's own writes (ServerStatus, …) are not audited
+                return await (original(params) if user is None else original(params, user))
+            old = [_old_value(self.access, wv) for wv in params.NodesToWrite]
+            results = await (original(params) if user is None else original(params, user))
+            for wv, status, before in zip(params.NodesToWrite, results, old, strict=False):
+                reason = self._refusal_reasons.pop(id(wv), "" if status.is_good() else status.name)
+                self._record_write(wv, user, status, before, reason)
+            return results
+
+        guard.write = write
+
+    def _record_write(self, wv: ua.WriteValue, user: User | None, status: ua.StatusCode, old: object,
+                      reason: str) -> None:
+        new = wv.Value.Value.Value if wv.Value is not None and wv.Value.Value is not None else None
+        user = user if user is not None else User(role=UserRole.Admin)
+        node = str(wv.NodeId.Identifier) if wv.NodeId.NamespaceIndex else wv.NodeId.to_string()
+        if wv.AttributeId != ua.AttributeIds.Value:
+            node += f" [{ua.AttributeIds(wv.AttributeId).name}]"
+        self.audit.record(AuditEntry(
+            action="write", user=user_label(user), role=role_label(user), client=client_label(user), node=node,
+            outcome=AuditOutcome.ACCEPTED if status.is_good() else AuditOutcome.REFUSED, status=status.name,
+            old_value=old, new_value=new, reason=reason))
+
+
+def _channel_secured(server: Server, peer: Any) -> bool:
+    """Whether the secure channel of the connection from ``peer`` signs (or signs and encrypts)."""
+    bserver = server.bserver
+    for protocol in getattr(bserver, "clients", []):
+        if protocol.peer_name == peer and protocol.processor is not None:
+            policy = protocol.processor._connection.security_policy  # noqa: SLF001 - asyncua keeps it private
+            return policy.Mode != ua.MessageSecurityMode.None_
+    return True
+
+
+def _old_value(access: NodeAccess, wv: ua.WriteValue) -> object:
+    if not access.exists(wv.NodeId):
+        return None
+    dv = access._aspace.read_attribute_value(wv.NodeId, wv.AttributeId)  # noqa: SLF001 - same package
+    return dv.Value.Value if dv.Value is not None else None
