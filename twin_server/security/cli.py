@@ -163,14 +163,16 @@ def _pki(args: argparse.Namespace, data_dir: Path, config: LineConfig | None) ->
     if args.pki_command == "show":
         print(f"PKI folder {paths.root}")
         for title, folder in (("own", paths.own), ("trusted", paths.trusted), ("rejected", paths.rejected)):
-            files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".der", ".pem", ".crt")) \
-                if folder.is_dir() else []
-            print(f"{title}: {len(files)}")
-            for f in files:
-                try:
-                    cert = load_certificate_file(f)
-                except ValueError:
+            certs = []
+            for f in sorted(folder.glob("*")) if folder.is_dir() else []:
+                if f.suffix.lower() not in (".der", ".pem", ".crt"):
                     continue
+                try:
+                    certs.append((f, load_certificate_file(f)))
+                except ValueError:
+                    continue  # the private key (own/key.pem)
+            print(f"{title}: {len(certs)}")
+            for f, cert in certs:
                 print(f"  {f.name}: CN={common_name(cert)} valid until {cert.not_valid_after_utc:%Y-%m-%d} "
                       f"SHA-256 {fingerprint(cert)}")
         return 0
