@@ -35,6 +35,14 @@ def _variant(value: object) -> ua.Variant:
     return ua.Variant(str(value), ua.VariantType.String)
 
 
+def _set_any(event: object, name: str, value: object) -> None:
+    """Set a BaseDataType field (OldValue, NewValue, InputArguments): asyncua encodes event fields with the
+    declared data type, which for BaseDataType is not a concrete VariantType, so the value's own type is used."""
+    variant = _variant(value)
+    setattr(event, name, variant.Value)
+    event.data_types[name] = variant.VariantType  # type: ignore[attr-defined]
+
+
 class AuditEventPublisher:
     """An audit sink publishing AuditEvents from the Server object."""
 
@@ -79,6 +87,7 @@ class AuditEventPublisher:
         event = gen.event  # type: ignore[attr-defined]
         ok = entry.outcome is AuditOutcome.ACCEPTED
         event.ActionTimeStamp = entry.time
+        event.data_types["ActionTimeStamp"] = ua.VariantType.DateTime  # declared UtcTime: asyncua needs the base
         event.Status = ok
         event.ServerId = "linetwin"
         event.ClientAuditEntryId = entry.client
@@ -90,8 +99,8 @@ class AuditEventPublisher:
         event.SourceName = entry.node
         if type_id == ua.ObjectIds.AuditWriteUpdateEventType:
             event.AttributeId = ua.AttributeIds.Value
-            event.OldValue = _variant(entry.old_value)
-            event.NewValue = _variant(entry.new_value)
+            _set_any(event, "OldValue", entry.old_value)
+            _set_any(event, "NewValue", entry.new_value)
         elif type_id == ua.ObjectIds.AuditUpdateMethodEventType:
-            event.InputArguments = [_variant(entry.new_value)] if entry.new_value is not None else []
+            _set_any(event, "InputArguments", None if entry.new_value is None else str(entry.new_value))
         await gen.trigger(time_attr=entry.time)  # type: ignore[attr-defined]
