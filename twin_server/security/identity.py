@@ -19,7 +19,6 @@ from typing import Any
 
 from asyncua.crypto.permission_rules import User, UserRole
 
-from plc_adapters.log_text import shorten
 from twin_server.security.lockout import LoginLockout
 from twin_server.security.roles import Role
 from twin_server.security.users_file import UsersFile, UsersFileError
@@ -110,7 +109,7 @@ class TwinUserManager:
             record = users.find_by_certificate(certificate) if isinstance(certificate, bytes | bytearray) else None
             attempt.user_name = record.name if record else "(unmapped certificate)"
         else:
-            attempt.user_name = shorten(username or "", 64)
+            attempt.user_name = (username or "")[:64]
             record = users.users.get(username or "")
         if record is not None:
             keys.insert(0, f"user:{record.name}")

@@ -149,7 +149,7 @@ class SessionHooks:
             elif isinstance(token, ua.X509IdentityToken):
                 kind = "certificate"
             attempt = LoginAttempt(token=kind, address=_address(session.name), client_uri=client_uri["uri"],
-                                   user_name=token.UserName if kind == "username" else "")
+                                   user_name=(token.UserName or "")[:256] if kind == "username" else "")
             reset = CURRENT_LOGIN.set(attempt)
             try:
                 result = orig_activate(params, peer_certificate)
