@@ -19,6 +19,7 @@ log = logging.getLogger("linetwin.security.events")
 
 EVENT_TYPES = {
     "write": ua.ObjectIds.AuditWriteUpdateEventType,
+    "mode_change": ua.ObjectIds.AuditWriteUpdateEventType,
     "call": ua.ObjectIds.AuditUpdateMethodEventType,
     "login": ua.ObjectIds.AuditActivateSessionEventType,
 }

@@ -182,8 +182,10 @@ class TwinSecurity:
         node = str(wv.NodeId.Identifier) if wv.NodeId.NamespaceIndex else wv.NodeId.to_string()
         if wv.AttributeId != ua.AttributeIds.Value:
             node += f" [{ua.AttributeIds(wv.AttributeId).name}]"
+        mode_change = wv.NodeId.NamespaceIndex and str(wv.NodeId.Identifier).endswith(".control.mode")
         self.audit.record(AuditEntry(
-            action="write", user=user_label(user), role=role_label(user), client=client_label(user), node=node,
+            action="mode_change" if mode_change else "write", user=user_label(user), role=role_label(user),
+            client=client_label(user), node=node,
             outcome=AuditOutcome.ACCEPTED if status.is_good() else AuditOutcome.REFUSED, status=status.name,
             old_value=old, new_value=new, reason=reason))
 

@@ -150,8 +150,13 @@ async def test_start_batch_needs_operator():
                 await mode.write_value(ua.DataValue(ua.Variant("auto", ua.VariantType.String)))
         async with client_as(twin.endpoint, _cred("operator", "operator-test-password")) as operator:
             assert (await operator.get_node(start).read_attribute(ua.AttributeIds.UserExecutable)).Value.Value
+            mode = operator.get_node(ua.NodeId("pilot_line.crystallizer.control.mode", idx))
+            await mode.write_value(ua.DataValue(ua.Variant("manual", ua.VariantType.String)))
     calls = audit_rows("call")
     assert calls[0]["outcome"] == "refused" and calls[0]["node"].endswith("StartBatch")
+    modes = audit_rows("mode_change")
+    assert [(r["user"], r["outcome"], r["old_value"], r["new_value"]) for r in modes] == [
+        ("anonymous", "refused", "manual", "auto"), ("operator", "accepted", "manual", "manual")]
 
 
 async def test_wrong_passwords_are_refused_and_lock_out_user_and_address():
