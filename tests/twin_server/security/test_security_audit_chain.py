@@ -103,3 +103,36 @@ def test_export_by_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["seq"] for r in rows] == [3, 4]
     assert rows[0]["old_value"] == 22.0 and rows[0]["new_value"] == 23.0 and rows[0]["user"] == "alice"
+
+
+def test_export_csv_keeps_values_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "audit.sqlite"
+    store = AuditStore(path)
+    long_value = "x" * 5000
+    store.store(AuditEntry(action="write", user="bob", node="n", outcome=AuditOutcome.REFUSED,
+                           status="BadTypeMismatch", new_value=long_value, reason="expected Double"))
+    store.close()
+    out = tmp_path / "audit.csv"
+    assert main(["audit", "export", "--data-dir", str(tmp_path), "--format", "csv", "--output", str(out)]) == 0
+    import csv
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == 1 and json.loads(rows[0]["new_value"]) == long_value
+    assert rows[0]["status"] == "BadTypeMismatch" and rows[0]["reason"] == "expected Double"
+    assert main(["audit", "export", "--data-dir", str(tmp_path), "--from", "yesterday"]) == 2
+    assert "--from: got 'yesterday'; expected an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_pki_create_keeps_and_replaces_the_server_certificate(linetwin_data_dir: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    pilot = Path(__file__).resolve().parents[3] / "examples" / "pilot_line.toml"
+    assert main(["pki", "create", "--config", str(pilot)]) == 0
+    cert = linetwin_data_dir / "pki" / "own" / "cert.der"
+    first = cert.read_bytes()
+    assert "created" in capsys.readouterr().out
+    assert (linetwin_data_dir / "pki" / "own" / "key.pem").stat().st_mode & 0o777 == 0o600
+    assert main(["pki", "create", "--config", str(pilot)]) == 0
+    assert "kept" in capsys.readouterr().out and cert.read_bytes() == first
+    assert main(["pki", "create", "--config", str(pilot), "--force"]) == 0
+    assert cert.read_bytes() != first
+    assert main(["audit", "verify", "--data-dir", str(linetwin_data_dir)]) == 0
