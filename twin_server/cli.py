@@ -180,6 +180,10 @@ def _check(args: argparse.Namespace) -> int:
     n_tags = sum(len(u.tags) for u in config.units)
     print(f"{args.config}: OK — line '{config.name}', {len(config.units)} units, {n_tags} tags, "
           f"scan {config.scan_period_s:g} s, endpoint {config.server.endpoint}")
+    sec = config.security
+    print(f"  security: {', '.join(sec.policies) or 'no encrypted endpoints'}"
+          f"{', None (unencrypted)' if sec.allow_none else ''}; anonymous {sec.anonymous}; "
+          f"data dir {sec.resolved_data_dir(config.name)}")
     return 0
 
 
