@@ -9,6 +9,7 @@ from asyncua import Server
 
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
+from twin_server.alarms.comms_loss import CommsLossAlarms
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
@@ -44,6 +45,7 @@ class TwinServer:
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
         self.security = TwinSecurity(config)
+        self.alarms: CommsLossAlarms | None = None
 
     @property
     def server(self) -> Server:
@@ -69,11 +71,15 @@ class TwinServer:
                 loop = await self._build_control_loop(server, unit.name)
                 guard.handlers.update(loop.writable_handlers)
                 self.control_loops[unit.name] = loop
+        self.alarms = CommsLossAlarms(server, self.space.namespace_index, self.config.name, self.space.unit_nodes,
+                                      self._plc_connected, self.security.audit)
+        await self.alarms.build()
         await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
         await server.start()
         self._server = server
         await self.security.started(server)
         await self.runtime.start()
+        await self.alarms.start()
         for loop in self.control_loops.values():
             await loop.start()
         log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
@@ -98,7 +104,14 @@ class TwinServer:
         parts += [loop.status_text() for loop in self.control_loops.values()]
         return " | ".join(parts)
 
+    def _plc_connected(self, unit: str) -> bool:
+        """True until the first scan said otherwise (no alarm before the twin has tried)."""
+        health = self.runtime.health[unit] if self.runtime is not None else None
+        return health is None or health.last_scan is None or health.connected
+
     async def stop(self) -> None:
+        if self.alarms is not None:
+            await self.alarms.stop()
         for loop in self.control_loops.values():
             await loop.stop()
         if self.runtime is not None:

@@ -17,6 +17,7 @@ session is wrapped when it is created (``iserver.create_session``):
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,9 @@ NODE_MANAGEMENT = {
     ua.NodeId(ua.ObjectIds.RegisterServerRequest_Encoding_DefaultBinary): "register_server",
     ua.NodeId(ua.ObjectIds.RegisterServer2Request_Encoding_DefaultBinary): "register_server",
 }
+CURRENT_CALLER: contextvars.ContextVar[User | None] = contextvars.ContextVar("linetwin_caller", default=None)
+"""The session user while a method call runs (asyncua's method service does not pass it to the method)."""
+
 NODE_MANAGEMENT_REASON = "the address space is built from the line config; no client may add or delete nodes"
 
 
@@ -184,7 +188,11 @@ class SessionHooks:
                 hooks._record("call", user, _node_text(req.MethodId), AuditOutcome.REFUSED, "BadUserAccessDenied",
                               new=_args(req), reason=why)
             if allowed:
-                done = await orig_call([params[i] for i in allowed])
+                caller = CURRENT_CALLER.set(user)
+                try:
+                    done = await orig_call([params[i] for i in allowed])
+                finally:
+                    CURRENT_CALLER.reset(caller)
                 for i, res in zip(allowed, done, strict=True):
                     results[i] = res
                     good = res.StatusCode.is_good()

@@ -117,6 +117,9 @@ class TwinSecurity:
                 continue
             name = node.attributes[ua.AttributeIds.BrowseName].value.Value.Value.Name
             access.allow_call(node_id, Role.OPERATOR if name in OPERATOR_METHODS else Role.ADMIN)
+        for method in (ua.ObjectIds.AcknowledgeableConditionType_Acknowledge,
+                       ua.ObjectIds.AcknowledgeableConditionType_Confirm):
+            access.allow_call(ua.NodeId(method), Role.OPERATOR)
         count = access.publish_role_permissions()
         self.access = access
         guard.access_check = self.check_write

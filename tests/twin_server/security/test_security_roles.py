@@ -32,6 +32,7 @@ async def twin_line(**security: object) -> AsyncIterator[TwinServer]:
     bench = build_bench(config, speed=20.0, free_ports=True)
     await bench.start()
     twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
+    twin.bench = bench  # type: ignore[attr-defined]  # for tests that stop a PLC
     try:
         await twin.start()
         yield twin
