@@ -111,7 +111,7 @@ async def test_node_opcua_sees_and_acknowledges_the_alarm_and_a_reconnected_clie
             proc.kill()
             pytest.fail("node-opcua alarm client did not finish within 60 s")
         assert proc.returncode == 0, stderr.decode()[-3000:]
-        result = json.loads(stdout.decode().splitlines()[-1])
+        result = json.loads([ln for ln in stdout.decode().splitlines() if ln.startswith("{")][-1])
         assert result["acknowledgeStatus"] == "Good"
         assert result["active"] == {"severity": 700, "retain": True, "acked": False}
         assert result["acked"] == {"comment": "seen from node-opcua", "user": "operator", "retain": True}
