@@ -28,6 +28,7 @@ from plc_adapters.tag_map import (
 )
 from process_models.engineering_units import UNITS_BY_CODE
 from process_models.registry import unit_kinds
+from twin_server.alarms.limits import LimitAlarmSpec, parse_limit_alarms
 from twin_server.security.settings import SecuritySettings, parse_security
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -104,6 +105,8 @@ class LineConfig:
     source: str = "<memory>"
     extra: Mapping[str, Any] = field(default_factory=dict)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    alarms: tuple[LimitAlarmSpec, ...] = ()
+    """``[alarms.<unit>.<tag>]``: limit alarms (HH/H/L/LL); see twin_server/alarms/limits.py."""
     """``[security]``: endpoints, anonymous access, data dir (users, PKI, audit store); see docs/security.md."""
 
     def unit(self, name: str) -> UnitConfig:
@@ -349,7 +352,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
 def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> LineConfig:
     """Validate a parsed TOML mapping. Raises :class:`ConfigError` listing every problem."""
     c = _Collector(source)
-    c.unknown_keys(data, "", {"line", "server", "units", "security"})
+    c.unknown_keys(data, "", {"line", "server", "units", "security", "alarms"})
     line = c.table(data, "line")
     c.unknown_keys(line, "line", {"name", "description", "scan_period_s"})
     name = c.string(line, "name", "line", pattern=_NAME_RE, what="a line name of letters, digits and _") if line else ""
@@ -372,11 +375,12 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
         c.add("units", "no units", "at least one [units.NAME] table")
     security = parse_security(data.get("security"), None if source == "<memory>" else Path(source).parent, c.add)
+    alarms = parse_limit_alarms(data.get("alarms"), {u.name: {t.name for t in u.tags} for u in units}, c.add)
     if c.issues:
         raise ConfigError(c.issues)
     return LineConfig(name=name, description=description, scan_period_s=scan,
                       server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source,
-                      security=security)
+                      security=security, alarms=alarms)
 
 
 def load_line_config(path: str | Path) -> LineConfig:

@@ -9,7 +9,7 @@ from asyncua import Server
 
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
-from twin_server.alarms.comms_loss import CommsLossAlarms
+from twin_server.alarms.conditions import TwinAlarms
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
@@ -45,7 +45,7 @@ class TwinServer:
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
         self.security = TwinSecurity(config)
-        self.alarms: CommsLossAlarms | None = None
+        self.alarms: TwinAlarms | None = None
 
     @property
     def server(self) -> Server:
@@ -71,8 +71,8 @@ class TwinServer:
                 loop = await self._build_control_loop(server, unit.name)
                 guard.handlers.update(loop.writable_handlers)
                 self.control_loops[unit.name] = loop
-        self.alarms = CommsLossAlarms(server, self.space.namespace_index, self.config.name, self.space.unit_nodes,
-                                      self._plc_connected, self.security.audit)
+        self.alarms = TwinAlarms(server, self.space.namespace_index, self.config.name, self.space.unit_nodes,
+                                 self._plc_connected, self.security.audit, limits=self.config.alarms)
         await self.alarms.build()
         await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
         await server.start()
