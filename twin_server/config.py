@@ -105,9 +105,9 @@ class LineConfig:
     source: str = "<memory>"
     extra: Mapping[str, Any] = field(default_factory=dict)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    """``[security]``: endpoints, anonymous access, data dir (users, PKI, audit store); see docs/security.md."""
     alarms: tuple[LimitAlarmSpec, ...] = ()
     """``[alarms.<unit>.<tag>]``: limit alarms (HH/H/L/LL); see twin_server/alarms/limits.py."""
-    """``[security]``: endpoints, anonymous access, data dir (users, PKI, audit store); see docs/security.md."""
 
     def unit(self, name: str) -> UnitConfig:
         for u in self.units:
