@@ -21,6 +21,7 @@ import json
 import logging
 import platform
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from plc_adapters.modbus_codec import encode  # noqa: E402
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec  # noqa: E402
 from twin_server.config import LineConfig, ServerConfig, UnitConfig  # noqa: E402
+from twin_server.security.settings import SecuritySettings  # noqa: E402
 from twin_server.server import TwinServer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mirror_throughput.json"
@@ -121,6 +123,7 @@ async def measure_twin(n: int, seconds: float, scan_period_s: float) -> dict:
         server=ServerConfig(endpoint=f"opc.tcp://127.0.0.1:{port}/bench/", namespace="urn:linetwin:bench"),
         units=(UnitConfig(name="unit", kind="mixing_tank", description="", model={}, plant={},
                           connection=ModbusConnection("127.0.0.1", mb_port, timeout_s=5.0), tags=tags),),
+        security=SecuritySettings(allow_none=True, data_dir=Path(tempfile.mkdtemp(prefix="linetwin-bench-"))),
     )
     twin = TwinServer(config)
     await twin.start()

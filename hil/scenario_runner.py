@@ -150,8 +150,10 @@ class _Progress:
 
 async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, namespace: str, line_name: str,
                        report_path: Path | None, plot_path: Path | None, progress: bool = True,
-                       ready_timeout_s: float = 60.0) -> ScenarioReport:
+                       ready_timeout_s: float = 60.0, credentials: tuple[str, str] | None = None) -> ScenarioReport:
     """Operate one batch of ``scenario`` against the running twin at ``endpoint`` (see the module docstring).
+
+    ``credentials``: ``(user, password)`` of an operator on the twin (its writes and StartBatch need that role).
 
     Raises:
         ScenarioRunError: the plant has no ``truth()`` (needs ``plant_model = "physics"``), the tags never get
@@ -167,7 +169,11 @@ async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, names
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in plc.tags)
     bar = _Progress(scenario.name, progress)
     wall_start = time.monotonic()
-    async with Client(endpoint) as client:
+    client = Client(endpoint)
+    if credentials is not None:
+        client.set_user(credentials[0])
+        client.set_password(credentials[1])
+    async with client:
         idx = await client.get_namespace_index(namespace)
         operator = _Operator(client, idx, line_name, scenario.unit)
         await operator.require(REQUIRED_CONTROL_NODES)

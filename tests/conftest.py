@@ -38,3 +38,11 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's twin keeps its users file, PKI and audit store in its own tmp dir (not ~/.local/share)."""
+    data_dir = tmp_path / "linetwin_data"
+    monkeypatch.setenv("LINETWIN_DATA_DIR", str(data_dir))
+    return data_dir

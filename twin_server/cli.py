@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 from twin_server.config import ConfigError, LineConfig, load_line_config
 from twin_server.listen_check import ListenError, listen_error_line, require_listenable
+from twin_server.security.cli import COMMANDS as SECURITY_COMMANDS
+from twin_server.security.cli import add_security_commands, run_security_command
 
 log = logging.getLogger("linetwin.cli")
 
@@ -100,6 +102,7 @@ async def _wait_for_stop(duration_s: float | None, status: object | None = None)
 
 async def _run_demo(args: argparse.Namespace) -> int:
     from twin_server.bench_launcher import build_bench, config_for_bench, with_time_scale
+    from twin_server.security.cli import demo_operator, demo_security_lines
     from twin_server.server import TwinServer, endpoint_with_port
 
     config = with_time_scale(_load(Path(args.config) if args.config else _demo_config_path()), args.speed)
@@ -111,9 +114,11 @@ async def _run_demo(args: argparse.Namespace) -> int:
     try:
         live_config = config_for_bench(config, bench)
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
+        operator = demo_operator(live_config)
         twin = TwinServer(live_config, endpoint=endpoint)
         await twin.start()
         print(f"linetwin demo: line '{config.name}' served at {endpoint}", flush=True)
+        print(demo_security_lines(twin.security, operator), flush=True)
         for unit in live_config.units:
             print(f"  virtual PLC {unit.name:<16} ({unit.kind}) modbus://{unit.connection.host}:{unit.connection.port}",
                   flush=True)
@@ -165,6 +170,7 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     from hil.scenario import ScenarioError, load_scenario
     from hil.scenario_runner import ScenarioRunError, run_scenario
     from twin_server.bench_launcher import build_bench, config_for_bench, scenario_line_config
+    from twin_server.security.cli import scenario_operator
     from twin_server.server import TwinServer, endpoint_with_port
 
     try:
@@ -179,6 +185,7 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")
     report.parent.mkdir(parents=True, exist_ok=True)
+    config, credentials = scenario_operator(config, report.parent / f"{scenario.name}.twin")
     bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed, step_s=scenario.plant_step_s)
     await bench.start()
     twin: TwinServer | None = None
@@ -188,7 +195,8 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
         await twin.start()
         print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "
               f"{scenario.speed:g}x; twin at {twin.endpoint}", flush=True)
-        result = await run_scenario(scenario, bench, twin.endpoint, config.server.namespace, config.name, report, plot)
+        result = await run_scenario(scenario, bench, twin.endpoint, config.server.namespace, config.name, report, plot,
+                                    credentials=credentials)
     except ScenarioRunError as exc:
         print(f"scenario '{scenario.name}' failed: {exc}", file=sys.stderr)
         return 1
@@ -228,6 +236,10 @@ def _check(args: argparse.Namespace) -> int:
     n_tags = sum(len(u.tags) for u in config.units)
     print(f"{args.config}: OK — line '{config.name}', {len(config.units)} units, {n_tags} tags, "
           f"scan {config.scan_period_s:g} s, endpoint {config.server.endpoint}")
+    sec = config.security
+    print(f"  security: {', '.join(sec.policies) or 'no encrypted endpoints'}"
+          f"{', None (unencrypted)' if sec.allow_none else ''}; anonymous {sec.anonymous}; "
+          f"data dir {sec.resolved_data_dir(config.name)}")
     from twin_server.bench_launcher import bench_issues
 
     for issue in bench_issues(config):
@@ -277,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="report JSON (default hil_reports/<name>.json; PNG beside it)")
     hil_run.add_argument("--port", type=_port, metavar="P", default=4840, help="OPC UA port of the twin (default 4840)")
 
+    add_security_commands(sub)
+
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file "
                               "(linetwin simulate --help for its options)", add_help=False)
     simulate.add_argument("rest", nargs=argparse.REMAINDER, help="CASE.toml [--until T] [--out results.csv] [--quiet]")
@@ -300,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_pymodbus_logging(logging.WARNING if args.verbose else logging.ERROR)
     if args.command == "check":
         return _check(args)
+    if args.command in SECURITY_COMMANDS:
+        return run_security_command(args)
     runners = {"demo": _run_demo, "serve": _run_serve}
     hint = ("change the unit's [plc] port in the config" if args.command == "hil" and args.hil_command == "serve"
             else "choose another port with --port")

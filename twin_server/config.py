@@ -38,6 +38,7 @@ from twin_server.config_checks import (
     shared_plc_issues,
     show,
 )
+from twin_server.security.settings import SecuritySettings, parse_security
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
@@ -112,6 +113,8 @@ class LineConfig:
     units: tuple[UnitConfig, ...]
     source: str = "<memory>"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    """``[security]``: endpoints, anonymous access, data dir (users, PKI, audit store); see docs/security.md."""
 
     def unit(self, name: str) -> UnitConfig:
         for u in self.units:
@@ -368,7 +371,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
 def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> LineConfig:
     """Validate a parsed TOML mapping. Raises :class:`ConfigError` listing every problem."""
     c = _Collector(source)
-    c.unknown_keys(data, "", {"line", "server", "units"})
+    c.unknown_keys(data, "", {"line", "server", "units", "security"})
     line = c.table(data, "line")
     c.unknown_keys(line, "line", {"name", "description", "scan_period_s"})
     name = c.string(line, "name", "line", pattern=_NAME_RE, what="a line name of letters, digits and _") if line else ""
@@ -389,10 +392,12 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     for key, got, expected in shared_plc_issues([(u.name, u.connection.host, u.connection.port, u.connection.unit_id,
                                                   u.tags) for u in units]):
         c.add(key, got, expected)
+    security = parse_security(data.get("security"), None if source == "<memory>" else Path(source).parent, c.add)
     if c.issues:
         raise ConfigError(c.issues)
     return LineConfig(name=name, description=description, scan_period_s=scan,
-                      server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source)
+                      server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source,
+                      security=security)
 
 
 def load_line_config(path: str | Path) -> LineConfig:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlparse, urlunparse
 
-from asyncua import Server, ua
+from asyncua import Server
 
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
-from twin_server.audit import AuditTrail, audit_reconciliation
+from twin_server.audit import audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
 from twin_server.method_calls import track_method_callers
 from twin_server.runtime import AdapterFactory, LineRuntime
-from twin_server.write_guard import GuardedAttributeService, NoNodeManagement
+from twin_server.security.setup import TwinSecurity
+from twin_server.write_guard import GuardedAttributeService
 
 log = logging.getLogger("linetwin.server")
 
@@ -44,7 +45,8 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
-        self.audit = AuditTrail()
+        self.security = TwinSecurity(config)
+        self.audit = self.security.audit
         self.guard: GuardedAttributeService | None = None
 
     @property
@@ -60,7 +62,7 @@ class TwinServer:
         server.set_server_name(f"linetwin — {self.config.name}")
         await server.set_application_uri(f"urn:linetwin:{self.config.name}")
         server.product_uri = PRODUCT_URI
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity], permission_ruleset=NoNodeManagement(self.audit))
+        await self.security.prepare(server, self.endpoint, f"urn:linetwin:{self.config.name}")
         track_method_callers(server.iserver)
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
@@ -76,8 +78,10 @@ class TwinServer:
                 loop = await self._build_control_loop(server, unit.name)
                 guard.handlers.update(loop.writable_handlers)
                 self.control_loops[unit.name] = loop
+        await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
         await server.start()
         self._server = server
+        await self.security.started(server)
         await self.runtime.start()
         for loop in self.control_loops.values():
             await loop.start()
@@ -115,4 +119,5 @@ class TwinServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        await self.security.close()
         log.info("line '%s' stopped", self.config.name)

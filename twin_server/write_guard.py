@@ -22,9 +22,9 @@ refused, for every user and role (asyncua's ``admin`` included), and nothing cha
   (outcome unknown: the PLC may have applied it) → ``BadTimeout``, reconciled by a read-back.
 
 AddNodes, DeleteNodes, AddReferences and DeleteReferences are refused for every client session
-(``BadUserAccessDenied``) by :class:`NoNodeManagement`, the permission ruleset asyncua's UA processor asks
-before it dispatches a request; the twin builds its own address space through the internal session, which
-the ruleset is never asked about.
+(``BadUserAccessDenied``) by :class:`twin_server.security.sessions.NoNodeManagement`, the permission ruleset
+asyncua's UA processor asks before it dispatches a request; the twin builds its own address space through the
+internal session, which the ruleset is never asked about.
 
 Every decision is recorded on the :class:`~twin_server.audit.AuditTrail`: user, node id, old and new
 value, outcome, status and the reason of a refusal.
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asyncua import ua
-from asyncua.crypto.permission_rules import PermissionRuleset, SimpleRoleRuleset, User, UserRole
+from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AddressSpace, AttributeService
 
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
@@ -65,14 +65,6 @@ SetpointOwner = Callable[[str, str], str | None]
 
 _INTERNAL_ADMIN = User(role=UserRole.Admin, name="linetwin")
 _NUMERIC_VARIANTS = {ua.VariantType.Double, ua.VariantType.Float}
-
-NODE_MANAGEMENT_REQUESTS: dict[ua.NodeId, str] = {
-    ua.NodeId(ua.ObjectIds.AddNodesRequest_Encoding_DefaultBinary): "add_nodes",
-    ua.NodeId(ua.ObjectIds.DeleteNodesRequest_Encoding_DefaultBinary): "delete_nodes",
-    ua.NodeId(ua.ObjectIds.AddReferencesRequest_Encoding_DefaultBinary): "add_references",
-    ua.NodeId(ua.ObjectIds.DeleteReferencesRequest_Encoding_DefaultBinary): "delete_references",
-}
-
 
 @dataclass(frozen=True)
 class _Decision:
@@ -206,27 +198,6 @@ class GuardedAttributeService(AttributeService):
         if status.is_good():
             return _Decision(status.value, reason, AuditOutcome.ACCEPTED)
         return _Decision(status.value, reason or status.name)
-
-
-class NoNodeManagement(PermissionRuleset):
-    """asyncua permission ruleset: AddNodes/DeleteNodes/AddReferences/DeleteReferences are refused for every
-    client session (the UA processor answers ``BadUserAccessDenied``); every other request is left to
-    ``inner`` (asyncua's role ruleset by default). Each refusal is audited."""
-
-    def __init__(self, audit: AuditTrail, inner: PermissionRuleset | None = None) -> None:
-        self.audit = audit
-        self.inner = inner if inner is not None else SimpleRoleRuleset()
-
-    def check_validity(self, user: User, action_type_id: ua.NodeId, body: object) -> bool:
-        action = NODE_MANAGEMENT_REQUESTS.get(action_type_id)
-        if action is not None:
-            self.audit.record(AuditEntry(
-                action=action, user=user_label(user), node="(address space)", outcome=AuditOutcome.REFUSED,
-                status="BadUserAccessDenied", reason="the address space is built from the line config; "
-                "no client may add or delete nodes or references",
-                role=user.role.name.lower() if user is not None and user.role is not None else ""))
-            return False
-        return bool(self.inner.check_validity(user, action_type_id, body))
 
 
 def _variant_value(wv: ua.WriteValue) -> object:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hil.bench import HilBench
 from tests.conftest import free_tcp_port
+from tests.security_helpers import add_operator
 from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import LineConfig, load_line_config
 from twin_server.server import TwinServer
@@ -31,6 +32,8 @@ class LiveLine:
 
 @asynccontextmanager
 async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0) -> AsyncIterator[LiveLine]:
+    """The pilot line with an ``operator`` user (tests.security_helpers.OPERATOR) in this test's data dir."""
+    add_operator()
     config = dataclasses.replace(load_line_config(PILOT), scan_period_s=scan_period_s)
     bench = build_bench(config, speed=speed, free_ports=True)
     await bench.start()

@@ -14,6 +14,7 @@ import pytest
 from asyncua import Client, ua
 
 from tests.conftest import free_tcp_port, wait_until
+from tests.security_helpers import add_operator, client_as
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
 from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import load_line_config
@@ -39,7 +40,7 @@ async def controlled_line(**control: object) -> AsyncIterator[tuple[TwinServer, 
     twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
     try:
         await twin.start()
-        async with Client(twin.endpoint) as client:
+        async with client_as(twin.endpoint, add_operator()) as client:
             idx = await client.get_namespace_index(NAMESPACE)
             yield twin, bench, client, idx
     finally:

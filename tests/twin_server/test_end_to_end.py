@@ -9,6 +9,7 @@ from asyncua import Client, ua
 
 from process_models.engineering_units import UNECE_NAMESPACE_URI
 from tests.conftest import wait_until
+from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
 
 
@@ -78,7 +79,7 @@ async def test_subscription_sees_live_good_values_with_source_timestamps():
 
 
 async def test_setpoint_write_reaches_plc_and_bad_writes_change_nothing():
-    async with live_pilot_line() as line, Client(line.url) as client:
+    async with live_pilot_line() as line, client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         plc = line.bench.plc("feed_tank")
         setpoint = await _tag(client, idx, "feed_tank", "jacket_temperature_setpoint")
@@ -105,7 +106,7 @@ async def test_setpoint_write_reaches_plc_and_bad_writes_change_nothing():
 
 
 async def test_plant_responds_to_jacket_setpoint():
-    async with live_pilot_line(speed=100.0) as line, Client(line.url) as client:
+    async with live_pilot_line(speed=100.0) as line, client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         temperature = await _tag(client, idx, "feed_tank", "temperature")
         setpoint = await _tag(client, idx, "feed_tank", "jacket_temperature_setpoint")

@@ -1,0 +1,66 @@
+"""OPC UA AuditEvents from the Server object, seen by an asyncua event subscriber: a write
+(AuditWriteUpdateEventType, old and new value), a method call (AuditUpdateMethodEventType) and a login
+(AuditActivateSessionEventType), each naming the user."""
+
+from __future__ import annotations
+
+import pytest
+from asyncua import ua
+
+from tests.conftest import wait_until
+from tests.security_helpers import OPERATOR, add_operator, client_as
+from tests.twin_server.line_fixture import NAMESPACE
+from tests.twin_server.security.test_security_roles import SETPOINT, twin_line
+
+
+class Events:
+    def __init__(self) -> None:
+        self.received: list[object] = []
+
+    def event_notification(self, event: object) -> None:
+        self.received.append(event)
+
+    def of_type(self, type_id: int) -> list[object]:
+        return [e for e in self.received if getattr(e, "EventType", None) == ua.NodeId(type_id)]
+
+
+async def test_write_call_and_login_are_published_as_audit_events():
+    add_operator()
+    async with twin_line() as twin, client_as(twin.endpoint, OPERATOR) as client:
+        idx = await client.get_namespace_index(NAMESPACE)
+        events = Events()
+        sub = await client.create_subscription(50, events)
+        types = [client.get_node(ua.NodeId(t)) for t in (ua.ObjectIds.AuditWriteUpdateEventType,
+                                                          ua.ObjectIds.AuditUpdateMethodEventType,
+                                                          ua.ObjectIds.AuditActivateSessionEventType)]
+        await sub.subscribe_events(client.nodes.server, types)
+
+        setpoint = client.get_node(ua.NodeId(SETPOINT, idx))
+        await wait_until(lambda: _good(setpoint), what="setpoint read back")
+        before = await setpoint.read_value()
+        await setpoint.write_value(ua.DataValue(ua.Variant(before + 2.0, ua.VariantType.Double)))
+        await wait_until(lambda: events.of_type(ua.ObjectIds.AuditWriteUpdateEventType),
+                         what=f"AuditWriteUpdateEvent (got {events.received})")
+        write = events.of_type(ua.ObjectIds.AuditWriteUpdateEventType)[-1]
+        assert write.SourceName == SETPOINT and write.ClientUserId == "operator" and write.Status is True
+        assert write.OldValue == pytest.approx(before) and write.NewValue == pytest.approx(before + 2.0)
+
+        control = client.get_node(ua.NodeId("pilot_line.crystallizer.control", idx))
+        try:
+            await control.call_method(ua.NodeId("pilot_line.crystallizer.control.StopBatch", idx))
+        except ua.UaStatusCodeError:
+            pass  # no batch running: the call is still audited (with its status)
+        await wait_until(lambda: events.of_type(ua.ObjectIds.AuditUpdateMethodEventType),
+                         what="AuditUpdateMethodEvent")
+        assert events.of_type(ua.ObjectIds.AuditUpdateMethodEventType)[-1].SourceName.endswith("StopBatch")
+
+        async with client_as(twin.endpoint, None):
+            await wait_until(lambda: events.of_type(ua.ObjectIds.AuditActivateSessionEventType),
+                             what="AuditActivateSessionEvent")
+        login = events.of_type(ua.ObjectIds.AuditActivateSessionEventType)[-1]
+        assert login.ClientUserId == "anonymous" and login.Status is True
+        await sub.delete()
+
+
+async def _good(node) -> bool:
+    return (await node.read_data_value(raise_on_bad_status=False)).StatusCode.is_good()

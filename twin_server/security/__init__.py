@@ -1,0 +1,18 @@
+"""Security of the twin: users and roles, per-node permissions, PKI and encrypted endpoints, the audit store.
+
+Modules (one job each):
+
+- :mod:`.roles` — the four roles (viewer < operator < engineer < admin) and their OPC UA well-known role ids;
+- :mod:`.passwords` — scrypt password hashes;
+- :mod:`.users_file` — the users file (TOML): users, roles, password hashes, X.509 user certificates;
+- :mod:`.lockout` — failed-login lock-out per user and per client address;
+- :mod:`.identity` — the asyncua user manager that turns a login into a :class:`~.identity.TwinUser`;
+- :mod:`.node_access` — which role may write / call / read history of which node; RolePermissions attributes;
+- :mod:`.sessions` — hooks into asyncua's sessions (Call, HistoryRead, node management, login/logout audit);
+- :mod:`.settings` — the ``[security]`` table of the line config;
+- :mod:`.pki` — the PKI folder (own / trusted / rejected) and the client-certificate validator;
+- :mod:`.audit_store` — the append-only SQLite audit store with a SHA-256 hash chain;
+- :mod:`.audit_events` — OPC UA AuditEvents for event subscribers of the Server object;
+- :mod:`.setup` — wires all of it into an asyncua server (called by :mod:`twin_server.server`);
+- :mod:`.cli` — ``linetwin user | pki | audit``.
+"""

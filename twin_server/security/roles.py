@@ -1,0 +1,45 @@
+"""The twin's roles, ordered: each role may do everything the one before it may.
+
+- ``viewer``: browse, read, subscribe, HistoryRead;
+- ``operator``: + write commanded tags, control mode and targets, StartBatch / StopBatch, acknowledge alarms;
+- ``engineer``: + model parameters, limits, surrogate management (where exposed);
+- ``admin``: + users and PKI.
+
+Each role maps to the OPC UA well-known role (OPC 10000-3 §4.9.2 / 10000-5 Annex F) a client sees in the
+``RolePermissions`` attribute: Observer, Operator, Engineer, SecurityAdmin.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from asyncua import ua
+
+
+class Role(IntEnum):
+    VIEWER = 1
+    OPERATOR = 2
+    ENGINEER = 3
+    ADMIN = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        """``"operator"`` → :attr:`OPERATOR`; ValueError naming the choices otherwise."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown role {text!r}; expected one of {', '.join(ROLE_NAMES)}") from None
+
+
+ROLE_NAMES = tuple(r.label for r in Role)
+
+WELL_KNOWN_ROLE_IDS: dict[Role, ua.NodeId] = {
+    Role.VIEWER: ua.NodeId(ua.ObjectIds.WellKnownRole_Observer),
+    Role.OPERATOR: ua.NodeId(ua.ObjectIds.WellKnownRole_Operator),
+    Role.ENGINEER: ua.NodeId(ua.ObjectIds.WellKnownRole_Engineer),
+    Role.ADMIN: ua.NodeId(ua.ObjectIds.WellKnownRole_SecurityAdmin),
+}

@@ -1,0 +1,164 @@
+"""Wires the twin's security into an asyncua server (called from :class:`twin_server.server.TwinServer`).
+
+``prepare`` (before the address space is built): data dir, audit store, PKI and server certificate, endpoints
+(SecurityPolicy None only with ``[security] allow_none = true``), identity tokens, the user manager and the
+service-level ruleset. ``protect`` (once the address space, write guard and control loops exist): the node
+role table, RolePermissions attributes, the write-path role check, write auditing and the session hooks.
+``started`` (after ``server.start``): AuditEvents.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from asyncua import Server, ua
+from asyncua.crypto.permission_rules import User
+
+from plc_adapters.tag_map import Direction
+from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
+from twin_server.config import LineConfig
+from twin_server.security.audit_events import AuditEventPublisher
+from twin_server.security.audit_store import AuditStore
+from twin_server.security.identity import TwinUserManager
+from twin_server.security.lockout import LoginLockout
+from twin_server.security.node_access import NodeAccess
+from twin_server.security.pki import ClientCertificateValidator, PkiPaths, ensure_server_certificate
+from twin_server.security.roles import Role
+from twin_server.security.sessions import NoNodeManagement, SessionHooks
+
+log = logging.getLogger("linetwin.security")
+
+OPERATOR_METHODS = {"StartBatch", "StopBatch", "Acknowledge", "Confirm", "AddComment"}
+"""Methods an operator may call (by browse name, in the twin's namespace); any other twin method needs admin."""
+
+USERS_FILE = "users.toml"
+AUDIT_DB = "audit.sqlite"
+PKI_DIR = "pki"
+
+
+def data_paths(config: LineConfig) -> tuple[Path, Path, PkiPaths, Path]:
+    """``(data dir, users file, PKI, audit store)`` of a line."""
+    data_dir = config.security.resolved_data_dir(config.name)
+    return data_dir, data_dir / USERS_FILE, PkiPaths(data_dir / PKI_DIR), data_dir / AUDIT_DB
+
+
+class TwinSecurity:
+    """Users, roles, PKI and the audit trail of one twin server."""
+
+    def __init__(self, config: LineConfig) -> None:
+        self.config = config
+        self.settings = config.security
+        self.data_dir, self.users_path, self.pki, self.audit_path = data_paths(config)
+        self.store: AuditStore | None = None
+        self.audit = AuditTrail()
+        self.users: TwinUserManager | None = None
+        self.access: NodeAccess | None = None
+        self._events: AuditEventPublisher | None = None
+
+    @property
+    def endpoint_summary(self) -> str:
+        policies = list(self.settings.policies) + (["None"] if self.settings.allow_none else [])
+        return ", ".join(policies)
+
+    async def prepare(self, server: Server, endpoint: str, application_uri: str) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = AuditStore(self.audit_path)
+        self.audit.sinks.append(self.store)
+        if self.settings.policies:
+            host = urlparse(endpoint).hostname or "127.0.0.1"
+            await ensure_server_certificate(self.pki, application_uri, host)
+            await server.load_certificate(str(self.pki.certificate))
+            await server.load_private_key(str(self.pki.private_key))
+            server.set_certificate_validator(ClientCertificateValidator(self.pki))  # type: ignore[arg-type]
+        server.set_security_policy(self.settings.policy_types(),
+                                   permission_ruleset=NoNodeManagement(self.audit))  # type: ignore[arg-type]
+        tokens: list[type] = [ua.UserNameIdentityToken, ua.X509IdentityToken]
+        if self.settings.anonymous == "viewer":
+            tokens.insert(0, ua.AnonymousIdentityToken)
+        server.set_identity_tokens(tokens)
+        server.iserver.allow_remote_admin = False
+        lockout = LoginLockout(max_failures=self.settings.max_failed_logins, lockout_s=self.settings.lockout_s)
+        self.users = TwinUserManager(self.users_path, self.settings.anonymous == "viewer", lockout)
+        server.iserver.set_user_manager(self.users)  # type: ignore[arg-type]
+        if self.settings.allow_none:
+            log.warning("SecurityPolicy None endpoint enabled ([security] allow_none = true): traffic on it is "
+                        "neither signed nor encrypted — for the demo only, not for production")
+        if not self.users.users().exists():
+            log.warning("no users file at %s: only anonymous (%s) access until `linetwin user add`",
+                        self.users_path, self.settings.anonymous)
+        self.audit.record(AuditEntry(action="config_load", user="server", node=self.config.source,
+                                     outcome=AuditOutcome.ACCEPTED, role="internal",
+                                     new_value={"line": self.config.name, "endpoints": self.endpoint_summary,
+                                                "anonymous": self.settings.anonymous},
+                                     reason=f"data dir {self.data_dir}"))
+
+    async def protect(self, server: Server, namespace_index: int, tag_nodes: dict[ua.NodeId, Any],
+                      guard: Any) -> None:
+        """Register client-writable nodes and operator methods, publish RolePermissions, hook writes and
+        sessions. ``tag_nodes``: node → TagNode; ``guard``: the GuardedAttributeService (its ``handlers``)."""
+        aspace = server.iserver.aspace
+        access = NodeAccess(aspace, namespace_index)
+        for node_id, tag_node in tag_nodes.items():
+            if tag_node.tag.direction is Direction.COMMANDED:
+                access.allow_write(node_id, Role.OPERATOR)
+        for node_id in getattr(guard, "handlers", {}):
+            access.allow_write(node_id, Role.OPERATOR)
+        for node_id in list(aspace.keys()):
+            if node_id.NamespaceIndex != namespace_index:
+                continue
+            node = aspace[node_id]
+            if node.attributes.get(ua.AttributeIds.NodeClass) is None:
+                continue
+            if node.attributes[ua.AttributeIds.NodeClass].value.Value.Value != ua.NodeClass.Method:
+                continue
+            name = node.attributes[ua.AttributeIds.BrowseName].value.Value.Value.Name
+            access.allow_call(node_id, Role.OPERATOR if name in OPERATOR_METHODS else Role.ADMIN)
+        for method in (ua.ObjectIds.AcknowledgeableConditionType_Acknowledge,
+                       ua.ObjectIds.AcknowledgeableConditionType_Confirm):
+            access.allow_call(ua.NodeId(method), Role.OPERATOR)
+        count = access.publish_role_permissions()
+        self.access = access
+        guard.authorize = self.authorize_write
+        guard.audit = self.audit  # the guard audits every decision (old/new value, reason), role refusals included
+        SessionHooks(server.iserver, access, self.audit, lambda peer: _channel_secured(server, peer)).install()
+        log.info("roles: %d writable nodes, %d methods, RolePermissions on %d nodes", len(access.write_roles),
+                 len(access.call_roles), count)
+
+    async def started(self, server: Server) -> None:
+        self._events = AuditEventPublisher(server)
+        await self._events.start()
+        self.audit.sinks.append(self._events)
+
+    async def close(self) -> None:
+        if self._events is not None:
+            await self._events.stop()
+            self.audit.sinks.remove(self._events)
+            self._events = None
+        if self.store is not None:
+            self.audit.sinks.remove(self.store)
+            self.store.close()
+            self.store = None
+
+    # --- write path ----------------------------------------------------------------------------------------
+
+    def authorize_write(self, user: User, node_id: ua.NodeId, attribute_id: int) -> ua.StatusCode | None:
+        """The role check the write guard asks first: a Bad status when ``user`` may not write the node.
+        Attributes other than Value are left to the guard (it refuses them all, with the truthful code)."""
+        assert self.access is not None
+        if attribute_id != ua.AttributeIds.Value:
+            return None
+        refusal = self.access.write_refusal(user, ua.WriteValue(NodeId=node_id, AttributeId=attribute_id))
+        return None if refusal is None else ua.StatusCode(refusal[0])
+
+
+def _channel_secured(server: Server, peer: Any) -> bool:
+    """Whether the secure channel of the connection from ``peer`` signs (or signs and encrypts)."""
+    bserver = server.bserver
+    for protocol in getattr(bserver, "clients", []):
+        if protocol.peer_name == peer and protocol.processor is not None:
+            policy = protocol.processor._connection.security_policy  # noqa: SLF001 - asyncua keeps it private
+            return policy.Mode != ua.MessageSecurityMode.None_
+    return True
