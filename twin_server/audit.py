@@ -70,10 +70,23 @@ def audit_reconciliation(trail: AuditTrail, node_prefix: str) -> Callable[[str, 
 
 
 def user_label(user: User | None) -> str:
-    """The user as the audit trail names them: the login name, or ``anonymous`` for a session whose user
-    manager gave it no name (asyncua's default manager authenticates nobody: any name, any password)."""
+    """The user as the audit trail names them: the login name, or ``anonymous`` for a session without one."""
     name = getattr(user, "name", None)
     return _cut(str(name), 64) if name else "anonymous"
+
+
+def role_label(user: User | None) -> str:
+    """The twin role of the user (``viewer`` … ``admin``, from :mod:`twin_server.security`), else asyncua's role."""
+    twin_role = getattr(user, "twin_role", None)
+    if twin_role is not None:
+        return str(getattr(twin_role, "label", twin_role))
+    role = getattr(user, "role", None)
+    return role.name.lower() if role is not None else ""
+
+
+def client_label(user: User | None) -> str:
+    """The client's application URI and address where the session knows them (``""`` otherwise)."""
+    return str(getattr(user, "client", "") or "")
 
 
 def node_label(node_id: ua.NodeId) -> str:

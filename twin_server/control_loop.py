@@ -86,6 +86,11 @@ class UnitControlLoop:
                 self._nodes.node_id(f"target_{self.plan.target.name}"): self.write_target}
 
     @property
+    def audit_actions(self) -> dict[ua.NodeId, str]:
+        """Writable node → the action its writes are audited as (a mode write is a ``mode_change``)."""
+        return {self._nodes.node_id("mode"): "mode_change"}
+
+    @property
     def method_roles(self) -> dict[ua.NodeId, str]:
         """StartBatch / StopBatch node → the role that may call them (for the security layer)."""
         return dict(self._nodes.method_roles)

@@ -28,7 +28,7 @@ from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.internal_server import InternalServer
 
-from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
+from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, role_label, user_label
 
 log = logging.getLogger("linetwin.methods")
 
@@ -39,6 +39,7 @@ class Caller:
 
     name: str
     role: str = ""
+    client: str = ""
 
 
 SERVER_CALLER = Caller("server")
@@ -116,7 +117,8 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
         values = [v.Value if isinstance(v, ua.Variant) else v for v in arguments]
 
         def record(outcome: AuditOutcome, status: int, reason: str = "") -> None:
-            audit.record(AuditEntry(action="call", user=caller.name, role=caller.role, node=node_text,
+            audit.record(AuditEntry(action="call", user=caller.name, role=caller.role, client=caller.client,
+                                    node=node_text,
                                     outcome=outcome, status=ua.StatusCode(status).name, new_value=values or None,
                                     reason=reason))
 
@@ -144,12 +146,10 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
 
 
 def caller_of(user: User | None) -> Caller:
-    """The audit name and role of a session's user (``anonymous`` when nobody logged in)."""
+    """The audit name, twin role and client of a session's user (``anonymous`` when nobody logged in)."""
     if user is None:
         return Caller("anonymous", UserRole.Anonymous.name.lower())
-    name = getattr(user, "name", None)
-    role = user.role.name.lower() if getattr(user, "role", None) is not None else ""
-    return Caller(str(name) if name else "anonymous", role)  # no user name: an anonymous login
+    return Caller(user_label(user), role_label(user), client_label(user))
 
 
 def track_method_callers(iserver: InternalServer) -> None:

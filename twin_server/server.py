@@ -77,6 +77,7 @@ class TwinServer:
             if unit.control:
                 loop = await self._build_control_loop(server, unit.name)
                 guard.handlers.update(loop.writable_handlers)
+                guard.action_names.update(loop.audit_actions)
                 self.control_loops[unit.name] = loop
         await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
         await server.start()

@@ -45,7 +45,7 @@ from asyncua.server.address_space import AddressSpace, AttributeService
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.tag_map import Direction
 from twin_server.address_space import TagNode
-from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, node_label, user_label
+from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, node_label, role_label, user_label
 from twin_server.status_codes import OUTCOME_UNKNOWN_STATUS, status_for_refusal
 
 SetpointWriter = Callable[[str, str, float], Awaitable[None]]
@@ -56,9 +56,11 @@ WriteHandler = Callable[[ua.Variant], Awaitable[HandlerResult]]
 """A writable non-tag node (control mode, targets): validates, applies, updates its node, returns the status
 (and, for a refusal, the reason)."""
 
-Authorize = Callable[[User, ua.NodeId, int], "ua.StatusCode | int | None | Awaitable[ua.StatusCode | int | None]"]
+Verdict = "ua.StatusCode | int | tuple[ua.StatusCode | int, str] | None"
+Authorize = Callable[[User, ua.NodeId, int], "Verdict | Awaitable[Verdict]"]
 """``(user, node_id, attribute_id)`` → ``None`` to let the write go on to the twin's own checks, or the Bad
-status to refuse it with (e.g. ``BadUserAccessDenied`` for a viewer). Plugged in by the security module."""
+status to refuse it with (e.g. ``BadUserAccessDenied`` for a viewer), optionally with the reason for the audit
+trail as ``(status, reason)``. Plugged in by the security module."""
 
 SetpointOwner = Callable[[str, str], str | None]
 """``(unit, tag)`` → ``None`` when a client may write the setpoint now, else why not (a loop owns it)."""
@@ -99,6 +101,8 @@ class GuardedAttributeService(AttributeService):
         self.audit = audit if audit is not None else AuditTrail()
         self.authorize = authorize
         self.setpoint_owner = setpoint_owner
+        self.action_names: dict[ua.NodeId, str] = {}
+        """The audit action of writes to particular nodes (e.g. ``mode_change`` for a control loop's mode)."""
         self._internal_user = internal_user
 
     async def write(self, params: ua.WriteParameters, user: User = _INTERNAL_ADMIN) -> list[ua.StatusCode]:
@@ -115,10 +119,11 @@ class GuardedAttributeService(AttributeService):
             tag_node = self._tags[wv.NodeId]
             decision = await self._write_tag(tag_node, wv)
         self.audit.record(AuditEntry(
-            action="write" if wv.AttributeId == ua.AttributeIds.Value else f"write {_attribute_name(wv.AttributeId)}",
+            action=(self.action_names.get(wv.NodeId, "write") if wv.AttributeId == ua.AttributeIds.Value
+                    else f"write {_attribute_name(wv.AttributeId)}"),
             user=user_label(user), node=node_label(wv.NodeId), outcome=decision.outcome,
             status=ua.StatusCode(decision.status).name, old_value=old_value, new_value=new_value,
-            reason=decision.reason, role=user.role.name.lower() if user.role is not None else ""))
+            reason=decision.reason, role=role_label(user), client=client_label(user)))
         return ua.StatusCode(decision.status)
 
     async def _decide(self, wv: ua.WriteValue, user: User, current: ua.DataValue) -> _Decision | None:
@@ -132,9 +137,12 @@ class GuardedAttributeService(AttributeService):
             verdict = self.authorize(user, wv.NodeId, wv.AttributeId)
             if inspect.isawaitable(verdict):
                 verdict = await verdict
+            reason = f"user {user_label(user)} may not write this node"
+            if isinstance(verdict, tuple):
+                verdict, reason = verdict
             if verdict is not None and not ua.StatusCode(int(getattr(verdict, "value", verdict))).is_good():
                 status = int(getattr(verdict, "value", verdict))
-                return _Decision(status, f"user {user_label(user)} may not write this node")
+                return _Decision(status, reason)
         handler = self.handlers.get(wv.NodeId)
         tag_node = self._tags.get(wv.NodeId)
         if handler is None and (tag_node is None or tag_node.tag.direction is Direction.MEASURED):

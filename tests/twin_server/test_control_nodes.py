@@ -10,6 +10,7 @@ import pytest
 from asyncua import Client, ua
 
 from tests.conftest import wait_until
+from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
 from twin_server.audit import AuditEntry, AuditOutcome
 
@@ -38,7 +39,7 @@ async def _good_crystallizer(line) -> None:
 
 
 async def test_control_values_wait_for_an_estimate_and_carry_engineering_units():
-    async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, Client(line.url) as client:
+    async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         control = client.get_node(ua.NodeId(CONTROL, idx))
         variables = {(await v.read_browse_name()).Name: v
@@ -87,7 +88,7 @@ async def test_control_values_wait_for_an_estimate_and_carry_engineering_units()
 
 async def test_batch_methods_check_object_and_arguments_and_are_audited(caplog):
     audited: list[AuditEntry] = []
-    async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, Client(line.url) as client:
+    async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, client_as(line.url, OPERATOR) as client:
         line.twin.audit.sinks.append(audited.append)
         idx = await client.get_namespace_index(NAMESPACE)
         control = client.get_node(ua.NodeId(CONTROL, idx))
@@ -130,7 +131,7 @@ async def test_batch_methods_check_object_and_arguments_and_are_audited(caplog):
         ("StartBatch", AuditOutcome.REFUSED, "BadInvalidState"),
         ("StopBatch", AuditOutcome.ACCEPTED, "Good"),
     ]
-    assert all(e.user == "anonymous" for e in calls)
+    assert all(e.user == "operator" and e.role == "operator" for e in calls)
     assert "pilot_line.feed_tank" in calls[0].reason
     assert "batch is running" in calls[5].reason
     assert calls[2].new_value == [1.0]

@@ -15,6 +15,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 from plc_adapters import RegisterTable, encode
 from tests.conftest import free_tcp_port, wait_until
 from tests.plc_adapters.conftest import ModbusTestServer
+from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_pilot_line
 from tests.twin_server.test_control_loop import control_node, controlled_line, start_batch, wait_for_good_measurements
 from twin_server.audit import AuditEntry, AuditOutcome
@@ -22,6 +23,12 @@ from twin_server.config import LineConfig, load_line_config
 from twin_server.server import TwinServer
 
 SETPOINT = "pilot_line.feed_tank.jacket_temperature_setpoint"
+SESSION_ACTIONS = {"login", "logout", "config_load"}
+
+
+def collect_writes(entries: list[AuditEntry]):
+    """An audit sink keeping the entries of write decisions (not the logins/logouts around them)."""
+    return lambda e: entries.append(e) if e.action not in SESSION_ACTIONS else None
 
 
 class NamedUsers:
@@ -43,9 +50,10 @@ def feed_tank_line(port: int, timeout_s: float = 0.3, scan_period_s: float = 0.1
 
 @asynccontextmanager
 async def serving(config: LineConfig) -> AsyncIterator[tuple[TwinServer, list[AuditEntry]]]:
+    add_operator()
     twin = TwinServer(config, endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
     entries: list[AuditEntry] = []
-    twin.audit.sinks.append(entries.append)
+    twin.audit.sinks.append(collect_writes(entries))
     await twin.start()
     try:
         yield twin, entries
@@ -61,14 +69,13 @@ def double(value: float) -> ua.DataValue:
     return ua.DataValue(ua.Variant(value, ua.VariantType.Double))
 
 
-async def test_admin_with_any_password_can_change_nothing_the_twin_does_not_own():
+async def test_operator_can_change_nothing_the_twin_does_not_own():
     async with live_pilot_line() as line:
         entries: list[AuditEntry] = []
-        line.twin.audit.sinks.append(entries.append)
-        client = Client(line.url)
-        client.set_user("Admin")
-        client.set_password("not-the-password")
-        async with client:
+        line.twin.audit.sinks.append(collect_writes(entries))
+        # "Admin" with any password cannot even log in (tests/twin_server/security); an operator, the role that
+        # may write setpoints, can still change nothing else
+        async with client_as(line.url, OPERATOR) as client:
             idx = await client.get_namespace_index(NAMESPACE)
             connected = node(client, idx, "pilot_line.feed_tank.plc_connected")
             await wait_until(connected.read_value, what="feed_tank connected")
@@ -162,7 +169,8 @@ async def test_authorize_hook_and_audit_lines_name_user_node_old_and_new_value(c
 
 
 async def test_write_to_a_unit_whose_plc_was_never_reached_is_bad_communication_error():
-    async with serving(feed_tank_line(free_tcp_port())) as (twin, entries), Client(twin.endpoint) as client:
+    async with (serving(feed_tank_line(free_tcp_port())) as (twin, entries),
+                client_as(twin.endpoint, OPERATOR) as client):
         idx = await client.get_namespace_index(NAMESPACE)
         setpoint = node(client, idx, SETPOINT)  # max_rate 20 °C/s: no current value is known
 
@@ -184,7 +192,7 @@ async def test_write_of_unknown_outcome_is_bad_timeout_audited_unknown_and_read_
         config = feed_tank_line(plc.port, timeout_s=0.3)
         spec = next(t for t in config.unit("feed_tank").tags if t.name == "jacket_temperature_setpoint")
         await plc.set(RegisterTable.HOLDING, spec.address, encode(spec, 40.0))
-        async with serving(config) as (twin, entries), Client(twin.endpoint, timeout=10) as client:
+        async with serving(config) as (twin, entries), client_as(twin.endpoint, OPERATOR, timeout=10) as client:
             idx = await client.get_namespace_index(NAMESPACE)
             setpoint = node(client, idx, SETPOINT)
             await wait_until(lambda: _is_good(setpoint), what="setpoint read back")
@@ -224,7 +232,7 @@ async def test_rate_limit_bounds_the_step_of_a_write_after_a_pause():
         config = feed_tank_line(plc.port, scan_period_s=0.1)
         spec = next(t for t in config.unit("feed_tank").tags if t.name == "jacket_temperature_setpoint")
         await plc.set(RegisterTable.HOLDING, spec.address, encode(spec, 5.0))
-        async with serving(config) as (twin, entries), Client(twin.endpoint) as client:
+        async with serving(config) as (twin, entries), client_as(twin.endpoint, OPERATOR) as client:
             idx = await client.get_namespace_index(NAMESPACE)
             setpoint = node(client, idx, SETPOINT)
             await wait_until(lambda: _is_good(setpoint), what="setpoint read back")
@@ -249,7 +257,7 @@ async def test_bulk_and_huge_writes_give_a_few_short_log_lines_but_every_entry_t
     await plc.start()
     try:
         config = feed_tank_line(plc.port)
-        async with serving(config) as (twin, entries), Client(twin.endpoint) as client:
+        async with serving(config) as (twin, entries), client_as(twin.endpoint, OPERATOR) as client:
             idx = await client.get_namespace_index(NAMESPACE)
             setpoint = node(client, idx, SETPOINT)
             await wait_until(lambda: _is_good(setpoint), what="setpoint read back")
@@ -290,7 +298,7 @@ async def _write_ok(n, value: float) -> bool:
 async def test_operator_write_to_a_setpoint_the_loop_owns_is_refused_until_manual(mode):
     async with controlled_line() as (twin, bench, client, idx):
         entries: list[AuditEntry] = []
-        twin.audit.sinks.append(entries.append)
+        twin.audit.sinks.append(collect_writes(entries))
         sp_id = "pilot_line.crystallizer.jacket_temperature_setpoint"
         setpoint = node(client, idx, sp_id)
         mode_node = control_node(client, idx, "mode")

@@ -195,6 +195,8 @@ class SessionHooks:
                     CURRENT_CALLER.reset(caller)
                 for i, res in zip(allowed, done, strict=True):
                     results[i] = res
+                    if params[i].MethodId.NamespaceIndex == hooks.access.namespace_index:
+                        continue  # the twin's own methods audit themselves, with their reason (method_calls)
                     good = res.StatusCode.is_good()
                     hooks._record("call", user, _node_text(params[i].MethodId),
                                   AuditOutcome.ACCEPTED if good else AuditOutcome.REFUSED, res.StatusCode.name,

@@ -144,14 +144,15 @@ class TwinSecurity:
 
     # --- write path ----------------------------------------------------------------------------------------
 
-    def authorize_write(self, user: User, node_id: ua.NodeId, attribute_id: int) -> ua.StatusCode | None:
+    def authorize_write(self, user: User, node_id: ua.NodeId,
+                        attribute_id: int) -> tuple[ua.StatusCode, str] | None:
         """The role check the write guard asks first: a Bad status when ``user`` may not write the node.
         Attributes other than Value are left to the guard (it refuses them all, with the truthful code)."""
         assert self.access is not None
         if attribute_id != ua.AttributeIds.Value:
             return None
         refusal = self.access.write_refusal(user, ua.WriteValue(NodeId=node_id, AttributeId=attribute_id))
-        return None if refusal is None else ua.StatusCode(refusal[0])
+        return None if refusal is None else (ua.StatusCode(refusal[0]), refusal[1])
 
 
 def _channel_secured(server: Server, peer: Any) -> bool:

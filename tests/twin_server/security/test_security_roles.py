@@ -125,7 +125,7 @@ async def test_node_management_and_attribute_writes_refused_for_every_role():
         tag = admin.get_node(ua.NodeId(SETPOINT, idx))
         with pytest.raises(ua.uaerrors.BadUserAccessDenied):
             await admin.delete_nodes([tag])
-        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+        with pytest.raises(ua.uaerrors.BadNotWritable):  # no role may: the node's WriteMask says read-only
             await tag.write_attribute(ua.AttributeIds.DisplayName,
                                       ua.DataValue(ua.Variant(ua.LocalizedText("x"), ua.VariantType.LocalizedText)))
         connected = admin.get_node(ua.NodeId("pilot_line.feed_tank.plc_connected", idx))
