@@ -44,6 +44,8 @@ class Caller:
 SERVER_CALLER = Caller("server")
 CALLER: ContextVar[Caller] = ContextVar("linetwin_method_caller", default=SERVER_CALLER)
 """The caller of the method being run (``server`` when the twin calls a method itself)."""
+CALLER_USER: ContextVar[User | None] = ContextVar("linetwin_method_user", default=None)
+"""The asyncua user of the session whose Call request is being run (``None``: the twin itself)."""
 
 
 class MethodRefused(Exception):
@@ -166,9 +168,11 @@ def track_method_callers(iserver: InternalServer) -> None:
 
         async def call_as_user(params: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
             token = CALLER.set(caller_of(session.user))
+            user_token = CALLER_USER.set(session.user)
             try:
                 return await call(params)
             finally:
+                CALLER_USER.reset(user_token)
                 CALLER.reset(token)
 
         session.call = call_as_user

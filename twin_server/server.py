@@ -9,6 +9,7 @@ from asyncua import Server, ua
 
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
+from twin_server.alarms.manager import AlarmManager
 from twin_server.audit import AuditTrail, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
@@ -46,6 +47,7 @@ class TwinServer:
         self.control_loops: dict[str, UnitControlLoop] = {}
         self.audit = AuditTrail()
         self.guard: GuardedAttributeService | None = None
+        self.alarms: AlarmManager | None = None
 
     @property
     def server(self) -> Server:
@@ -67,6 +69,9 @@ class TwinServer:
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
         for unit_name, adapter in self.runtime.adapters.items():
             adapter.on_write_reconciled = audit_reconciliation(self.audit, f"{self.config.name}.{unit_name}")
+        self.alarms = AlarmManager(server, self.config, self.space, self.audit)
+        await self.alarms.build()
+        self.runtime.alarm_hook = self.alarms.on_scan
         guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint,
                                         audit=self.audit, setpoint_owner=self._setpoint_owner,
                                         internal_user=server.iserver.isession.user)
@@ -93,6 +98,9 @@ class TwinServer:
                              self.space.unit_nodes[unit.name], audit=self.audit)
         loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)
         await loop.build_nodes()
+        if self.alarms is not None:
+            loop.alarms = await self.alarms.loop_alarms(unit.name, {m.tag: m.to_model for m in plan.measurements},
+                                                        {m.tag: m.output for m in plan.measurements})
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
