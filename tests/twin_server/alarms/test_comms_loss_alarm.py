@@ -1,0 +1,58 @@
+"""Communication loss: the unit's OffNormalAlarm goes active when its virtual PLC stops and clears when it is back;
+Acknowledge is refused by the role check (audited), and with an EventId the condition never had."""
+
+from __future__ import annotations
+
+import pytest
+from asyncua import Client, ua
+
+from tests.conftest import wait_until
+from tests.twin_server.alarms.alarm_line import COMMS, EventRecorder, live_alarm_line, subscribe_events
+from twin_server.audit import AuditEntry
+
+ACK = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
+
+
+async def test_comms_loss_alarm_when_the_virtual_plc_stops_and_clears_when_it_is_back():
+    async with live_alarm_line() as line:
+        audit: list[AuditEntry] = []
+        line.twin.audit.sinks.append(audit.append)
+        async with Client(line.url, timeout=30) as client:
+            ns = await client.get_namespace_index("urn:linetwin:pilot_line")
+            events = EventRecorder()
+            await subscribe_events(client, client.get_node(ua.NodeId("pilot_line", ns)), events)
+            await wait_until(lambda: line.twin.runtime.health["feed_tank"].connected, 30, what="PLC link up")
+            assert events.of(COMMS) == [], "no comms alarm while the PLC answers"
+
+            plc = line.bench.plc("feed_tank")
+            await plc.stop()
+            await wait_until(lambda: any(e["ActiveState/Id"] for e in events.of(COMMS)), 60,
+                             what="the comms-loss alarm at the line's notifier")
+            down = events.of(COMMS)[-1]
+            assert down["EventType"] == ua.NodeId(ua.ObjectIds.OffNormalAlarmType)
+            assert down["SourceName"] == "feed_tank" and down["Severity"] == 800
+            assert "PLC link down" in down["Message"].Text
+            assert down["InputNode"] == ua.NodeId("pilot_line.feed_tank.plc_connected", ns)
+
+            condition = client.get_node(ua.NodeId(COMMS, ns))
+            with pytest.raises(ua.uaerrors.BadEventIdUnknown):
+                await condition.call_method(ACK, ua.Variant(b"not an event", ua.VariantType.ByteString),
+                                            ua.Variant(ua.LocalizedText("x"), ua.VariantType.LocalizedText))
+            with pytest.raises(ua.uaerrors.BadInvalidArgument):
+                await condition.call_method(ACK, ua.Variant(down["EventId"], ua.VariantType.ByteString),
+                                            ua.Variant(42, ua.VariantType.Int32))
+            assert line.twin.alarms is not None
+            line.twin.alarms.authorize = lambda user: ua.StatusCodes.BadUserAccessDenied  # e.g. a viewer
+            with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                await condition.call_method(ACK, ua.Variant(down["EventId"], ua.VariantType.ByteString),
+                                            ua.Variant(ua.LocalizedText("viewer tries"), ua.VariantType.LocalizedText))
+            refused = [a for a in audit if a.action == "acknowledge"]
+            assert [a.status for a in refused] == ["BadEventIdUnknown", "BadInvalidArgument", "BadUserAccessDenied"]
+            assert all(a.outcome.value == "refused" and a.node == COMMS for a in refused)
+            assert not line.twin.alarms.conditions[ua.NodeId(COMMS, ns)].state.acked
+
+            await plc.start()
+            await wait_until(lambda: not events.of(COMMS)[-1]["ActiveState/Id"], 60,
+                             what="the comms-loss alarm clearing")
+            assert "PLC link back up" in events.of(COMMS)[-1]["Message"].Text
+            assert events.of(COMMS)[-1]["Retain"] is True, "not acknowledged: retained"
