@@ -14,7 +14,8 @@ from typing import Any
 from asyncua import Client, Node, ua
 
 from hil.bench import HilBench
-from tests.conftest import free_tcp_port
+from plc_adapters.errors import WriteRefusal, WriteRefused
+from tests.conftest import free_tcp_port, wait_until
 from tests.twin_server.line_fixture import PILOT
 from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import LineConfig, parse_line_config
@@ -90,3 +91,19 @@ async def subscribe_events(client: Client, source: Node, recorder: EventRecorder
 async def condition_refresh(client: Client, subscription_id: int) -> None:
     await client.get_node(ua.ObjectIds.ConditionType).call_method(
         ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh), ua.Variant(subscription_id, ua.VariantType.UInt32))
+
+
+async def drive_jacket(twin: TwinServer, value: float) -> None:
+    """Write the feed tank's jacket setpoint, waiting out the rate limit (one second's worth of max_rate per
+    write) if the previous write was too recent."""
+
+    async def accepted() -> bool:
+        try:
+            await twin.runtime.write_setpoint("feed_tank", "jacket_temperature_setpoint", value)  # type: ignore[union-attr]
+        except WriteRefused as exc:
+            if exc.reason is not WriteRefusal.RATE_LIMIT:
+                raise
+            return False
+        return True
+
+    await wait_until(accepted, 30, poll_s=0.2, what=f"jacket setpoint {value} accepted")

@@ -21,7 +21,16 @@ CONFIRM = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Confirm)
 
 
 async def _write_setpoint(client: Client, ns: int, value: float) -> None:
-    await client.get_node(ua.NodeId(SETPOINT, ns)).write_value(ua.Variant(value, ua.VariantType.Double))
+    """A client write of the jacket setpoint, repeated while the rate limit refuses it (BadOutOfRange)."""
+
+    async def accepted() -> bool:
+        try:
+            await client.get_node(ua.NodeId(SETPOINT, ns)).write_value(ua.Variant(value, ua.VariantType.Double))
+        except ua.uaerrors.BadOutOfRange:
+            return False
+        return True
+
+    await wait_until(accepted, 30, poll_s=0.2, what=f"jacket setpoint {value} accepted")
 
 
 async def _call(client: Client, ns: int, method: ua.NodeId, event_id: bytes, comment: str) -> None:
