@@ -103,8 +103,6 @@ class AlarmManager:
 
     async def _add_nodes(self, conditions: list[AlarmCondition]) -> None:
         folders = {c.source_node: self._folders[c.source_node] for c in conditions}
-        aspace = self._server.iserver.aspace
-        folders = {s: f for s, f in folders.items() if f not in aspace}  # a unit's folder exists after build()
         await add_condition_nodes(self._server, self._space.namespace_index, folders, conditions)
 
     async def loop_alarms(self, unit: str, measured_to_si: dict[str, Callable[[float], float]],

@@ -50,11 +50,13 @@ async def build_notifier_chain(server: Server, line_node: ua.NodeId, unit_nodes:
 
 async def add_condition_nodes(server: Server, idx: int, folders: dict[ua.NodeId, ua.NodeId],
                               conditions: list[AlarmCondition]) -> None:
-    """One ``alarms`` folder per source (``folders``: source node → folder node id) and one object per condition,
-    typed by its standard condition type, with HasCondition from its source."""
+    """One object per condition, typed by its standard condition type, in its source's ``alarms`` folder
+    (``folders``: source node → folder node id; a folder not yet in the address space is created), with
+    HasCondition from its source."""
+    aspace = server.iserver.aspace
     items = [object_item(folder, idx, "alarms", source, ua.NodeId(ua.ObjectIds.FolderType),
                          "Alarm conditions of this unit (see docs/alarms.md)")
-             for source, folder in folders.items()]
+             for source, folder in folders.items() if folder not in aspace]
     items += [object_item(c.node_id, idx, c.name, folders[c.source_node], c.type_id, c.state.message or c.name)
               for c in conditions]
     for item, res in zip(items, await server.iserver.isession.add_nodes(items), strict=True):
