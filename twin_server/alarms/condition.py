@@ -90,7 +90,7 @@ class AlarmCondition:
         event = _EVENT_CLASS[self.kind]()
         event.emitting_node = emitting_node
         now = datetime.now(UTC)
-        severity = self.severity if s.active else max(1, self.severity // 4)
+        severity = self.severity
         put = event.add_property
         put("EventId", self.last_event_id, ua.VariantType.ByteString)
         put("SourceNode", self.source_node, ua.VariantType.NodeId)
