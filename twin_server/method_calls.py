@@ -44,8 +44,9 @@ class Caller:
 SERVER_CALLER = Caller("server")
 CALLER: ContextVar[Caller] = ContextVar("linetwin_method_caller", default=SERVER_CALLER)
 """The caller of the method being run (``server`` when the twin calls a method itself)."""
-CALLER_USER: ContextVar[User | None] = ContextVar("linetwin_method_user", default=None)
-"""The asyncua user of the session whose Call request is being run (``None``: the twin itself)."""
+CALLER_SESSION: ContextVar[Any] = ContextVar("linetwin_method_session", default=None)
+"""The asyncua InternalSession whose Call request is being run (``None``: the twin itself); its ``user`` is the
+asyncua User (what role checks take), its ``session_id`` what owns a subscription."""
 
 
 class MethodRefused(Exception):
@@ -168,11 +169,11 @@ def track_method_callers(iserver: InternalServer) -> None:
 
         async def call_as_user(params: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
             token = CALLER.set(caller_of(session.user))
-            user_token = CALLER_USER.set(session.user)
+            session_token = CALLER_SESSION.set(session)
             try:
                 return await call(params)
             finally:
-                CALLER_USER.reset(user_token)
+                CALLER_SESSION.reset(session_token)
                 CALLER.reset(token)
 
         session.call = call_as_user

@@ -12,7 +12,8 @@
   MonitoredItemId)`` (i=12912), role: **viewer** (anyone who may subscribe). For each event monitored item of the
   subscription (or the one named): a RefreshStartEvent, the current state of every retained condition whose
   notifier chain includes the item's node, then a RefreshEndEvent (§5.5.7). Not audited (it changes nothing).
-  ``BadSubscriptionIdInvalid`` / ``BadMonitoredItemIdInvalid`` for unknown ids.
+  ``BadSubscriptionIdInvalid`` / ``BadMonitoredItemIdInvalid`` for unknown ids, ``BadUserAccessDenied`` for a
+  subscription of another session.
 
 asyncua binds its own ConditionRefresh, which only replays a condition to the one notifier it was last emitted
 from; the callbacks here replace it.
@@ -29,7 +30,7 @@ from asyncua.common import event_objects
 
 from twin_server.alarms.condition_state import ConditionRefused
 from twin_server.audit import AuditEntry, AuditOutcome
-from twin_server.method_calls import CALLER, CALLER_USER
+from twin_server.method_calls import CALLER, CALLER_SESSION
 
 if TYPE_CHECKING:
     from twin_server.alarms.condition import AlarmCondition
@@ -98,7 +99,8 @@ async def _state_method(manager: AlarmManager, action: str, object_id: ua.NodeId
                       results)
     if cond is None:
         return refuse(ua.StatusCodes.BadNodeIdInvalid, "not one of the twin's alarm conditions")
-    denied = manager.authorize(CALLER_USER.get())
+    session = CALLER_SESSION.get()
+    denied = manager.authorize(getattr(session, "user", None))
     if denied is not None:
         return refuse(denied, f"{action} needs the operator role or higher")
     if args[0].Value not in cond.recent_event_ids:
@@ -148,6 +150,9 @@ async def _refresh(server: Server, manager: AlarmManager, args: tuple[ua.Variant
     subscription = server.iserver.subscription_service.subscriptions.get(args[0].Value)
     if subscription is None:
         return _status(ua.StatusCodes.BadSubscriptionIdInvalid)
+    session = CALLER_SESSION.get()
+    if session is not None and subscription.session_id != session.session_id:
+        return _status(ua.StatusCodes.BadUserAccessDenied)  # §5.5.7: only the session that owns the subscription
     items = subscription.monitored_item_srv
     by_node: dict[ua.NodeId, list[int]] = items._monitored_events  # asyncua keeps no public view of these
     targets = [(node, mid) for node, mids in by_node.items() for mid in mids]

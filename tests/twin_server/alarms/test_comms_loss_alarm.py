@@ -1,5 +1,6 @@
 """Communication loss: the unit's OffNormalAlarm goes active when its virtual PLC stops and clears when it is back;
-Acknowledge is refused by the role check (audited), and with an EventId the condition never had."""
+Acknowledge is refused by the role check (audited), and with an EventId the condition never had; ConditionRefresh
+is refused for another session's subscription."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import pytest
 from asyncua import Client, ua
 
 from tests.conftest import wait_until
-from tests.twin_server.alarms.alarm_line import COMMS, EventRecorder, live_alarm_line, subscribe_events
+from tests.twin_server.alarms.alarm_line import (
+    COMMS,
+    EventRecorder,
+    condition_refresh,
+    live_alarm_line,
+    subscribe_events,
+)
 from twin_server.audit import AuditEntry
 
 ACK = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
@@ -20,7 +27,7 @@ async def test_comms_loss_alarm_when_the_virtual_plc_stops_and_clears_when_it_is
         async with Client(line.url, timeout=30) as client:
             ns = await client.get_namespace_index("urn:linetwin:pilot_line")
             events = EventRecorder()
-            await subscribe_events(client, client.get_node(ua.NodeId("pilot_line", ns)), events)
+            sub = await subscribe_events(client, client.get_node(ua.NodeId("pilot_line", ns)), events)
             await wait_until(lambda: line.twin.runtime.health["feed_tank"].connected, 30, what="PLC link up")
             assert events.of(COMMS) == [], "no comms alarm while the PLC answers"
 
@@ -50,6 +57,12 @@ async def test_comms_loss_alarm_when_the_virtual_plc_stops_and_clears_when_it_is
             assert [a.status for a in refused] == ["BadEventIdUnknown", "BadInvalidArgument", "BadUserAccessDenied"]
             assert all(a.outcome.value == "refused" and a.node == COMMS for a in refused)
             assert not line.twin.alarms.conditions[ua.NodeId(COMMS, ns)].state.acked
+
+            async with Client(line.url, timeout=30) as other:  # ConditionRefresh of another session's subscription
+                with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                    await condition_refresh(other, sub.subscription_id)
+                with pytest.raises(ua.uaerrors.BadSubscriptionIdInvalid):
+                    await condition_refresh(other, 999_999)
 
             await plc.start()
             await wait_until(lambda: not events.of(COMMS)[-1]["ActiveState/Id"], 60,
