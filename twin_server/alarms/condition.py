@@ -122,6 +122,24 @@ class AlarmCondition:
             self._limit_fields(event)
         return event
 
+    def variable_values(self) -> dict[str, ua.Variant]:
+        """The condition object's state variables (``ActiveState``, ``ActiveState.Id``, ``Retain``, …; the key is
+        the node id suffix after the condition's id), as a client reads them between events."""
+        s = self.state
+        values = {
+            "Retain": ua.Variant(s.retain, ua.VariantType.Boolean),
+            "Severity": ua.Variant(self.severity, ua.VariantType.UInt16),
+            "Message": ua.Variant(ua.LocalizedText(s.message or self.name), ua.VariantType.LocalizedText),
+            "Comment": ua.Variant(ua.LocalizedText(s.comment), ua.VariantType.LocalizedText),
+            "ClientUserId": ua.Variant(s.comment_user, ua.VariantType.String),
+        }
+        for name, value in (("Enabled", True), ("Active", s.active), ("Acked", s.acked), ("Confirmed", s.confirmed)):
+            true_text, false_text = _STATE_NAMES[name]
+            values[f"{name}State"] = ua.Variant(ua.LocalizedText(true_text if value else false_text),
+                                                ua.VariantType.LocalizedText)
+            values[f"{name}State.Id"] = ua.Variant(value, ua.VariantType.Boolean)
+        return values
+
     def _limit_fields(self, event: Any) -> None:
         cfg, s = self.limits, self.state
         assert cfg is not None

@@ -169,8 +169,14 @@ class AlarmManager:
 
     # -- reporting -----------------------------------------------------------------------------
     async def emit(self, cond: AlarmCondition) -> None:
-        """Report the condition's state: a new EventId, one event per notifier, then the sinks."""
+        """Report the condition's state: its state variables, a new EventId, one event per notifier, then the
+        sinks."""
         cond.new_event_id()
+        aspace = self._server.iserver.aspace
+        for suffix, value in cond.variable_values().items():
+            await aspace.write_attribute_value(ua.NodeId(f"{cond.node_id.Identifier}.{suffix}",
+                                                         cond.node_id.NamespaceIndex),
+                                               ua.AttributeIds.Value, ua.DataValue(value))
         service = self._server.iserver.subscription_service
         event = None
         for notifier in cond.notifiers:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from asyncua import Server, ua
 
-from twin_server.address_space import object_item
+from twin_server.address_space import object_item, variable_item
 from twin_server.alarms.condition import AlarmCondition
 
 
@@ -57,10 +57,38 @@ async def add_condition_nodes(server: Server, idx: int, folders: dict[ua.NodeId,
     items = [object_item(folder, idx, "alarms", source, ua.NodeId(ua.ObjectIds.FolderType),
                          "Alarm conditions of this unit (see docs/alarms.md)")
              for source, folder in folders.items() if folder not in aspace]
-    items += [object_item(c.node_id, idx, c.name, folders[c.source_node], c.type_id, c.state.message or c.name)
-              for c in conditions]
+    for c in conditions:
+        items.append(object_item(c.node_id, idx, c.name, folders[c.source_node], c.type_id, c.state.message or c.name))
+        items += _state_variables(c, idx)
     for item, res in zip(items, await server.iserver.isession.add_nodes(items), strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
     await _add_references(server, [_reference(c.source_node, ua.ObjectIds.HasCondition, c.node_id,
                                               ua.NodeClass.Object) for c in conditions])
+
+
+
+_PROPERTIES = {"Retain", "Severity", "Message", "ClientUserId"}
+_DATA_TYPES = {ua.VariantType.Boolean: ua.ObjectIds.Boolean, ua.VariantType.UInt16: ua.ObjectIds.UInt16,
+               ua.VariantType.LocalizedText: ua.ObjectIds.LocalizedText, ua.VariantType.String: ua.ObjectIds.String}
+
+
+def _state_variables(cond: AlarmCondition, idx: int) -> list[ua.AddNodesItem]:
+    """The condition's state as read-only variables with the standard browse names (namespace 0): ``Retain``,
+    ``Severity``, ``Message``, ``ClientUserId`` (properties), ``Comment`` (ConditionVariableType), ``EnabledState``,
+    ``ActiveState``, ``AckedState``, ``ConfirmedState`` (TwoStateVariableType, each with its ``Id`` property).
+    Node ids: ``<condition id>.<name>`` and ``<condition id>.<name>.Id``. Updated at every event."""
+    items = []
+    base = str(cond.node_id.Identifier)
+    for suffix, value in cond.variable_values().items():
+        owner, _, last = suffix.rpartition(".")
+        parent = ua.NodeId(f"{base}.{owner}", idx) if owner else cond.node_id
+        is_property = bool(owner) or suffix in _PROPERTIES
+        type_def = (ua.ObjectIds.PropertyType if is_property else
+                    ua.ObjectIds.ConditionVariableType if suffix == "Comment" else ua.ObjectIds.TwoStateVariableType)
+        item = variable_item(ua.NodeId(f"{base}.{suffix}", idx), idx, last, parent, value,
+                             _DATA_TYPES[value.VariantType], type_def, f"{cond.name}: {suffix}",
+                             is_property=is_property)
+        item.BrowseName = ua.QualifiedName(last, 0)
+        items.append(item)
+    return items

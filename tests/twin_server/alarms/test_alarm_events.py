@@ -74,6 +74,11 @@ async def test_limit_alarm_raised_acknowledged_confirmed_cleared_and_refreshed()
             assert entry.node == CONDITION and entry.reason == "jacket test, operator aware"
             assert entry.outcome.value == "accepted" and entry.status == "Good"
             assert entry.old_value.startswith("active, unacknowledged")
+            condition = client.get_node(ua.NodeId(CONDITION, ns))  # the state as variables of the condition object
+            acked_id = await condition.get_child(["0:AckedState", "0:Id"])
+            assert await acked_id.read_value() is True
+            assert await (await condition.get_child("0:ActiveState")).read_value() == ua.LocalizedText("Active")
+            assert await (await condition.get_child("0:Retain")).read_value() is True
 
             try:  # a second acknowledgement is refused, and audited as refused
                 await _call(client, ns, ACK, acked["EventId"], "again")
