@@ -113,6 +113,8 @@ class TwinServer:
         """The runtime's PLC status plus each control loop's state (for the CLI)."""
         parts = [self.runtime.status_line()] if self.runtime is not None else []
         parts += [loop.status_text() for loop in self.control_loops.values()]
+        if self.alarms is not None:
+            parts.append(self.alarms.status_text())
         return " | ".join(parts)
 
     async def stop(self) -> None:

@@ -188,6 +188,13 @@ class AlarmManager:
             except Exception:  # a broken sink must not stop alarms; say so
                 log.exception("alarm sink %r failed for %s", sink, cond.label)
 
+    def status_text(self) -> str:
+        """One line for the CLI's status: how many conditions are active and unacknowledged, and which are active."""
+        active = [f"{c.unit}.{c.name}" for c in self.conditions.values() if c.state.active]
+        unacked = sum(1 for c in self.conditions.values() if not c.state.acked)
+        listed = f" ({', '.join(active[:3])}{', …' if len(active) > 3 else ''})" if active else ""
+        return f"alarms: {len(active)} active{listed}, {unacked} unacknowledged"
+
     def retained(self) -> list[AlarmCondition]:
         """Conditions a client should know of (Retain = True), for ConditionRefresh."""
         return [c for c in self.conditions.values() if c.state.retain]

@@ -43,6 +43,9 @@ async def test_limit_alarm_raised_acknowledged_confirmed_cleared_and_refreshed()
     async with live_alarm_line() as line:
         audit: list[AuditEntry] = []
         line.twin.audit.sinks.append(audit.append)
+        historized: list[tuple[str, bool]] = []  # the alarm-event sink hook (for a historian)
+        assert line.twin.alarms is not None
+        line.twin.alarms.sinks.append(lambda cond, event: historized.append((cond.name, event.Retain)))
         async with Client(line.url, timeout=30) as client:
             ns = await client.get_namespace_index("urn:linetwin:pilot_line")
             on_server, on_unit = EventRecorder(), EventRecorder()
@@ -62,6 +65,7 @@ async def test_limit_alarm_raised_acknowledged_confirmed_cleared_and_refreshed()
             assert raised["LimitState/CurrentState/Id"] == ua.NodeId(ua.ObjectIds.ExclusiveLimitStateMachineType_High)
             assert raised["HighLimit"] == 30.0 and raised["HighHighLimit"] == 60.0
             assert "above high limit" in raised["Message"].Text
+            assert ("jacket_temperature_limit", True) in historized
             await wait_until(lambda: any(e["ActiveState/Id"] for e in on_unit.of(CONDITION)), 10,
                              what="the same event at the unit's notifier")
 

@@ -36,6 +36,7 @@ async def test_comms_loss_alarm_when_the_virtual_plc_stops_and_clears_when_it_is
             await wait_until(lambda: any(e["ActiveState/Id"] for e in events.of(COMMS)), 60,
                              what="the comms-loss alarm at the line's notifier")
             down = events.of(COMMS)[-1]
+            assert "alarms: 1 active (feed_tank.comms_loss), 1 unacknowledged" in line.twin.status_line()
             assert down["EventType"] == ua.NodeId(ua.ObjectIds.OffNormalAlarmType)
             assert down["SourceName"] == "feed_tank" and down["Severity"] == 800
             assert "PLC link down" in down["Message"].Text
