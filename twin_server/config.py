@@ -28,6 +28,7 @@ from plc_adapters.tag_map import (
 )
 from process_models.engineering_units import UNITS_BY_CODE
 from process_models.registry import unit_kinds
+from twin_server.alarms.alarm_config import UnitAlarmConfig, parse_unit_alarms
 from twin_server.config_checks import (
     brief,
     build_issues,
@@ -94,6 +95,8 @@ class UnitConfig:
     tags: tuple[TagSpec, ...]
     control: Mapping[str, Any] = field(default_factory=dict)
     """``[units.<unit>.control]``: estimator/NMPC/supervisor options (validated per kind); empty = no control loop."""
+    alarms: UnitAlarmConfig = field(default_factory=UnitAlarmConfig)
+    """Limit alarms per tag and the unit's alarm options (:mod:`twin_server.alarms.alarm_config`)."""
 
     def tag(self, name: str) -> TagSpec:
         for t in self.tags:
@@ -225,8 +228,8 @@ def _show(value: object) -> str:
 
 
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
-             "word_order", "scale", "offset", "write_limits", "max_rate"}
-_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control"}
+             "word_order", "scale", "offset", "write_limits", "max_rate", "alarms"}
+_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control", "alarms"}
 _PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 
@@ -352,6 +355,9 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     if raw_tags and not tags and not c.issues:
         c.add(f"{prefix}.tags", "no usable tags", "at least one tag")
     _check_overlaps(c, name, tags)
+    alarms, alarm_issues = parse_unit_alarms(raw, prefix, tags)
+    for key, got, expected in alarm_issues:
+        c.add(key, got, expected)
     control = c.table(raw, f"{prefix}.control", required=False)
     n_before = len(c.issues)
     if control and kind is not None:
@@ -364,7 +370,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     return UnitConfig(
         name=name, kind=kind, description=description, model=dict(model), plant=dict(plant),
         connection=ModbusConnection(host=host, port=port, unit_id=unit_id, timeout_s=timeout_s),
-        tags=tuple(tags), control=dict(control),
+        tags=tuple(tags), control=dict(control), alarms=alarms,
     )
 
 

@@ -28,6 +28,7 @@ from controllers.control_plan import ControlPlan
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.sample import Sample
 from process_models.estimator import Estimate, ExtendedKalmanFilter
+from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.method_calls import MethodRefused
 from twin_server.runtime import LineRuntime
@@ -57,6 +58,8 @@ class UnitControlLoop:
         self.events: list[str] = []
         self._tick = 0
         self._solve_in_flight: asyncio.Future[NmpcResult] | None = None  # may outlive its deadline (IPOPT runs on)
+        self.alarms: LoopAlarms | None = None
+        """The loop's alarm conditions (NMPC fallback in use, estimator divergence), when the server has alarms."""
 
     # -- set-up ---------------------------------------------------------------------------------
     async def build_nodes(self) -> None:
@@ -255,6 +258,8 @@ class UnitControlLoop:
         inputs = {m.input: self._applied_input(m.input) for m in self.plan.manipulated}
         self._estimate = await asyncio.to_thread(self._estimator.step, inputs, self._measurements())
         await self._publish_estimate()
+        if self.alarms is not None:
+            await self.alarms.estimate(self._estimate)
 
     async def _control_step(self, t: float) -> None:
         assert self._supervisor is not None and self._estimate is not None
@@ -263,6 +268,8 @@ class UnitControlLoop:
             for m in self.plan.manipulated:  # track the PLC so a switch to auto/mpc is bumpless
                 sup.set_manual(m.input, self._applied_setpoint(m.input, sup))
             sup.update(t)
+            if self.alarms is not None:
+                await self.alarms.fallback([])
             return
         result = await self._solve(t) if self._mode is ControlMode.MPC else None
         n_events = len(sup.events)
@@ -270,6 +277,8 @@ class UnitControlLoop:
         for event in sup.events[n_events:]:
             self.counters["fallbacks_used"] += 1
             await self._record(f"t={event.time_s:.0f} s {event.mode.value}: {sup.describe(event)}")
+        if self.alarms is not None:
+            await self.alarms.supervisor_step(sup, sup.events[n_events:])
         for cmd in commands:
             binding = self._binding[cmd.name]
             value = binding.to_tag(cmd.value)

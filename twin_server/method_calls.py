@@ -45,6 +45,9 @@ class Caller:
 SERVER_CALLER = Caller("server")
 CALLER: ContextVar[Caller] = ContextVar("linetwin_method_caller", default=SERVER_CALLER)
 """The caller of the method being run (``server`` when the twin calls a method itself)."""
+CALLER_SESSION: ContextVar[Any] = ContextVar("linetwin_method_session", default=None)
+"""The asyncua InternalSession whose Call request is being run (``None``: the twin itself); its ``user`` is the
+asyncua User (what role checks take), its ``session_id`` what owns a subscription."""
 
 
 class MethodRefused(Exception):
@@ -166,9 +169,11 @@ def track_method_callers(iserver: InternalServer) -> None:
 
         async def call_as_user(params: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
             token = CALLER.set(caller_of(session.user))
+            session_token = CALLER_SESSION.set(session)
             try:
                 return await call(params)
             finally:
+                CALLER_SESSION.reset(session_token)
                 CALLER.reset(token)
 
         session.call = call_as_user

@@ -12,7 +12,7 @@ limits and rate before anything goes on the wire and raises ``WriteRefused`` oth
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,6 +29,8 @@ from twin_server.status_codes import published_status
 log = logging.getLogger("linetwin.runtime")
 
 AdapterFactory = Callable[..., ModbusAdapter]
+AlarmHook = Callable[[str, Sequence[Sample], bool], Awaitable[None]]
+"""Awaited after each mirrored scan with (unit, samples, PLC connected): the alarm conditions' input."""
 
 
 @dataclass
@@ -55,6 +57,7 @@ class LineRuntime:
         self._node_of = {key: tn.node_id for key, tn in space.tag_nodes.items()}
         self._last_read: dict[ua.NodeId, datetime] = {}
         """Source timestamp of each tag's last usable (not Bad) sample: what a held value is stamped with."""
+        self.alarm_hook: AlarmHook | None = None
         for unit in config.units:
             self._adapters[unit.name] = adapter_factory(
                 unit.name, unit.connection, unit.tags, config.scan_period_s, on_samples=self._mirror_for(unit),
@@ -116,6 +119,8 @@ class LineRuntime:
         health.samples_mirrored += len(samples)
         health.bad_samples += bad
         health.last_scan = server_ts
+        if self.alarm_hook is not None:
+            await self.alarm_hook(unit, samples, connected)
 
     async def write_setpoint(self, unit: str, tag: str, value: float) -> None:
         """Forward a setpoint to the unit's PLC. Raises ``WriteRefused`` (nothing written) on refusal."""

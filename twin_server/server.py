@@ -9,6 +9,7 @@ from asyncua import Server
 
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
+from twin_server.alarms.manager import AlarmManager
 from twin_server.audit import audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
@@ -48,6 +49,7 @@ class TwinServer:
         self.security = TwinSecurity(config)
         self.audit = self.security.audit
         self.guard: GuardedAttributeService | None = None
+        self.alarms: AlarmManager | None = None
 
     @property
     def server(self) -> Server:
@@ -69,6 +71,9 @@ class TwinServer:
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
         for unit_name, adapter in self.runtime.adapters.items():
             adapter.on_write_reconciled = audit_reconciliation(self.audit, f"{self.config.name}.{unit_name}")
+        self.alarms = AlarmManager(server, self.config, self.space, self.audit)
+        await self.alarms.build()
+        self.runtime.alarm_hook = self.alarms.on_scan
         guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint,
                                         audit=self.audit, setpoint_owner=self._setpoint_owner,
                                         internal_user=server.iserver.isession.user)
@@ -80,6 +85,7 @@ class TwinServer:
                 guard.action_names.update(loop.audit_actions)
                 self.control_loops[unit.name] = loop
         await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
+        self.alarms.authorize = self.security.operator_or_above
         await server.start()
         self._server = server
         await self.security.started(server)
@@ -98,6 +104,9 @@ class TwinServer:
                              self.space.unit_nodes[unit.name], audit=self.audit)
         loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)
         await loop.build_nodes()
+        if self.alarms is not None:
+            loop.alarms = await self.alarms.loop_alarms(unit.name, {m.tag: m.to_model for m in plan.measurements},
+                                                        {m.tag: m.output for m in plan.measurements})
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
@@ -110,6 +119,8 @@ class TwinServer:
         """The runtime's PLC status plus each control loop's state (for the CLI)."""
         parts = [self.runtime.status_line()] if self.runtime is not None else []
         parts += [loop.status_text() for loop in self.control_loops.values()]
+        if self.alarms is not None:
+            parts.append(self.alarms.status_text())
         return " | ".join(parts)
 
     async def stop(self) -> None:

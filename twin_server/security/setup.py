@@ -24,7 +24,7 @@ from twin_server.security.audit_events import AuditEventPublisher
 from twin_server.security.audit_store import AuditStore
 from twin_server.security.identity import TwinUserManager
 from twin_server.security.lockout import LoginLockout
-from twin_server.security.node_access import NodeAccess
+from twin_server.security.node_access import NodeAccess, is_internal, role_of
 from twin_server.security.pki import ClientCertificateValidator, PkiPaths, ensure_server_certificate
 from twin_server.security.roles import Role
 from twin_server.security.sessions import NoNodeManagement, SessionHooks
@@ -143,6 +143,15 @@ class TwinSecurity:
             self.store = None
 
     # --- write path ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def operator_or_above(user: User | None) -> int | None:
+        """Role check for operator actions outside the write path (alarm Acknowledge / Confirm):
+        ``BadUserAccessDenied`` below operator, else None."""
+        if user is not None and is_internal(user):
+            return None
+        role = (role_of(user) if user is not None else None) or Role.VIEWER
+        return None if role >= Role.OPERATOR else ua.StatusCodes.BadUserAccessDenied
 
     def authorize_write(self, user: User, node_id: ua.NodeId,
                         attribute_id: int) -> tuple[ua.StatusCode, str] | None:

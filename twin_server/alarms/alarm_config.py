@@ -1,0 +1,146 @@
+"""The alarm keys of a line config, validated (``FILE: KEY: got …; expected …`` issues, all at once).
+
+Per tag, ``[units.<unit>.tags.<tag>.alarms]`` (a limit alarm, in the tag's engineering unit)::
+
+    high_high = 80.0     # any of the four limits may be left out, at least one is needed
+    high = 70.0
+    low = 5.0
+    low_low = 2.0
+    deadband = 0.5       # >= 0, default 0
+    on_delay_s = 2.0     # >= 0 s, default 0
+    severity = 700       # 1..1000, default 500
+
+Per unit, ``[units.<unit>.alarms]`` (all optional)::
+
+    comms_loss = true              # the communication-loss condition (default true)
+    comms_loss_severity = 800
+    fallback_severity = 600        # control loop: NMPC fallback in use
+    divergence_severity = 600      # control loop: estimator divergence
+    innovation_bounds = { concentration = 20.0 }   # |measured - predicted| per measured tag, tag units
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from plc_adapters.tag_map import TagSpec
+from twin_server.alarms.limits import LimitAlarmConfig
+from twin_server.config_checks import is_finite_number
+
+Issue = tuple[str, object, str]
+
+_LIMIT_KEYS = ("low_low", "low", "high", "high_high")
+_TAG_ALARM_KEYS = {*_LIMIT_KEYS, "deadband", "on_delay_s", "severity"}
+_UNIT_ALARM_KEYS = {"comms_loss", "comms_loss_severity", "fallback_severity", "divergence_severity",
+                    "innovation_bounds"}
+
+
+@dataclass(frozen=True, slots=True)
+class UnitAlarmConfig:
+    """A unit's alarms: limit alarms by tag name, and the unit/loop conditions' options."""
+
+    limits: Mapping[str, LimitAlarmConfig] = field(default_factory=dict)
+    comms_loss: bool = True
+    comms_loss_severity: int = 800
+    fallback_severity: int = 600
+    divergence_severity: int = 600
+    innovation_bounds: Mapping[str, float] = field(default_factory=dict)
+    """Largest acceptable |innovation| per measured tag, in the tag's engineering unit."""
+
+
+def _severity(raw: Mapping[str, Any], key: str, prefix: str, default: int, issues: list[Issue]) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        issues.append((f"{prefix}.{key}", value, "an integer severity in [1, 1000]"))
+        return default
+    return value
+
+
+def _non_negative(raw: Mapping[str, Any], key: str, prefix: str, issues: list[Issue]) -> float:
+    value = raw.get(key, 0.0)
+    if not is_finite_number(value) or value < 0:
+        issues.append((f"{prefix}.{key}", value, "a finite number >= 0"))
+        return 0.0
+    return float(value)
+
+
+def parse_tag_alarms(raw: Any, prefix: str, tag: TagSpec) -> tuple[LimitAlarmConfig | None, list[Issue]]:
+    """Validate one tag's ``alarms`` table (``prefix`` = ``units.<unit>.tags.<tag>.alarms``)."""
+    issues: list[Issue] = []
+    if not isinstance(raw, Mapping):
+        return None, [(prefix, raw, "a table of limit alarm settings (high_high, high, low, low_low, ...)")]
+    issues += [(f"{prefix}.{k}", "an unknown key", "one of " + ", ".join(sorted(_TAG_ALARM_KEYS)))
+               for k in raw if k not in _TAG_ALARM_KEYS]
+    limits: dict[str, float] = {}
+    for key in _LIMIT_KEYS:
+        if key not in raw:
+            continue
+        value = raw[key]
+        if not is_finite_number(value):
+            issues.append((f"{prefix}.{key}", value, "a finite number in the tag's unit"))
+        elif not tag.eu_range.low <= value <= tag.eu_range.high:
+            issues.append((f"{prefix}.{key}", value,
+                           f"a limit inside eu_range [{tag.eu_range.low}, {tag.eu_range.high}]"))
+        else:
+            limits[key] = float(value)
+    if not any(k in raw for k in _LIMIT_KEYS):
+        issues.append((prefix, "no limit", "at least one of high_high, high, low, low_low"))
+    ordered = [(k, limits[k]) for k in _LIMIT_KEYS if k in limits]
+    for (k1, v1), (k2, v2) in zip(ordered, ordered[1:], strict=False):
+        if not v1 < v2:
+            issues.append((f"{prefix}.{k2}", v2, f"a limit above {k1} ({v1}): low_low < low < high < high_high"))
+    deadband = _non_negative(raw, "deadband", prefix, issues)
+    on_delay = _non_negative(raw, "on_delay_s", prefix, issues)
+    severity = _severity(raw, "severity", prefix, 500, issues)
+    if issues:
+        return None, issues
+    return LimitAlarmConfig(high_high=limits.get("high_high"), high=limits.get("high"), low=limits.get("low"),
+                            low_low=limits.get("low_low"), deadband=deadband, on_delay_s=on_delay,
+                            severity=severity), []
+
+
+def parse_unit_alarms(unit_raw: Mapping[str, Any], prefix: str,
+                      tags: list[TagSpec]) -> tuple[UnitAlarmConfig, list[Issue]]:
+    """Every alarm key of one unit (``prefix`` = ``units.<unit>``): the tags' ``alarms`` tables and the unit's."""
+    issues: list[Issue] = []
+    by_name = {t.name: t for t in tags}
+    limits: dict[str, LimitAlarmConfig] = {}
+    raw_tags = unit_raw.get("tags")
+    for name, raw_tag in (raw_tags.items() if isinstance(raw_tags, Mapping) else ()):
+        if not isinstance(raw_tag, Mapping) or "alarms" not in raw_tag or name not in by_name:
+            continue
+        config, tag_issues = parse_tag_alarms(raw_tag["alarms"], f"{prefix}.tags.{name}.alarms", by_name[name])
+        issues += tag_issues
+        if config is not None:
+            limits[name] = config
+    raw = unit_raw.get("alarms", {})
+    p = f"{prefix}.alarms"
+    if not isinstance(raw, Mapping):
+        return UnitAlarmConfig(limits=limits), [*issues, (p, raw, "a table of unit alarm settings")]
+    issues += [(f"{p}.{k}", "an unknown key", "one of " + ", ".join(sorted(_UNIT_ALARM_KEYS)))
+               for k in raw if k not in _UNIT_ALARM_KEYS]
+    comms_loss = raw.get("comms_loss", True)
+    if not isinstance(comms_loss, bool):
+        issues.append((f"{p}.comms_loss", comms_loss, "true or false"))
+        comms_loss = True
+    bounds: dict[str, float] = {}
+    raw_bounds = raw.get("innovation_bounds", {})
+    if not isinstance(raw_bounds, Mapping):
+        issues.append((f"{p}.innovation_bounds", raw_bounds, "a table of measured tag = bound (tag units)"))
+    else:
+        for name, bound in raw_bounds.items():
+            if name not in by_name:
+                issues.append((f"{p}.innovation_bounds.{name}", name, "a tag of this unit: " + ", ".join(by_name)))
+            elif not is_finite_number(bound) or not bound > 0 or math.isinf(bound):
+                issues.append((f"{p}.innovation_bounds.{name}", bound, "a finite number > 0 (tag units)"))
+            else:
+                bounds[name] = float(bound)
+    return UnitAlarmConfig(
+        limits=limits, comms_loss=comms_loss,
+        comms_loss_severity=_severity(raw, "comms_loss_severity", p, 800, issues),
+        fallback_severity=_severity(raw, "fallback_severity", p, 600, issues),
+        divergence_severity=_severity(raw, "divergence_severity", p, 600, issues),
+        innovation_bounds=bounds), issues
