@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from asyncua import Client, ua
 
 from tests.conftest import free_tcp_port, wait_until
-from tests.security_helpers import OPERATOR, client_as
+from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.alarms.alarm_line import EventRecorder, subscribe_events
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
 from twin_server.alarms.alarm_config import UnitAlarmConfig
