@@ -78,7 +78,9 @@ class GuardedAttributeService(AttributeService):
         try:
             await self._write_setpoint(tn.unit, tn.tag.name, value)
         except WriteRefused as exc:
-            return self._refuse(who, where, value, status_for_refusal(exc.reason).value, exc.message)
+            # an OPC UA PLC's own Bad status (or BadTimeout for an unknown outcome) passes through to the client
+            code = getattr(exc, "status_code", None) or status_for_refusal(exc.reason).value
+            return self._refuse(who, where, value, code, exc.message)
         now = datetime.now(UTC)
         accepted = ua.DataValue(ua.Variant(value, ua.VariantType.Double), SourceTimestamp=now, ServerTimestamp=now)
         await self._aspace.write_attribute_value(tn.node_id, ua.AttributeIds.Value, accepted)
