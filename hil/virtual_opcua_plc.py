@@ -117,17 +117,17 @@ class VirtualOpcUaPlc:
         self._values: dict[str, float] = {}
         self._status: dict[str, int] = {}
         self._stamps: dict[str, datetime] = {}
+        self._held: set[str] = set()
+        self._server: Server | None = None
+        self._node_ids: dict[str, ua.NodeId] = {}
         for name, value in plant.initial_commands().items():
             if name in self._by_name:
                 self._set_memory(name, value, now)
-        self._held: set[str] = set()
         self._refusing: dict[str, int] = {}
         self._publish_measurements(now)
         self._port = connection.port
         self._steps = 0
         self._dropped_steps = 0
-        self._server: Server | None = None
-        self._node_ids: dict[str, ua.NodeId] = {}
         self._tag_of_node: dict[ua.NodeId, str] = {}
         self._running = False
         self._hung: list[Any] = []

@@ -205,6 +205,10 @@ def _code_of(unit_id: int) -> str:
 
 async def close_client(client: Client, timeout_s: float) -> None:
     """Close the session politely within ``timeout_s``; a hung PLC gets its socket dropped instead."""
+    session = getattr(client.uaclient, "session", None)
+    publish = getattr(session, "_publish_task", None)  # stop asking for publishes first: no retry noise after this
+    if publish is not None and not publish.done():
+        publish.cancel()
     try:
         await asyncio.wait_for(client.disconnect(), timeout_s)
     except Exception:  # TimeoutError included: a hung PLC never answers CloseSession
