@@ -130,6 +130,8 @@ class VirtualOpcUaPlc:
         self._dropped_steps = 0
         self._tag_of_node: dict[ua.NodeId, str] = {}
         self._running = False
+        self._listening = False
+        self._built_with: tuple[str, ...] | None = None
         self._hung: list[Any] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -158,7 +160,7 @@ class VirtualOpcUaPlc:
 
     @property
     def communicating(self) -> bool:
-        return self._server is not None and not self._hung
+        return self._listening and not self._hung
 
     @property
     def tags(self) -> tuple[OpcUaTagSpec, ...]:
@@ -235,8 +237,8 @@ class VirtualOpcUaPlc:
     async def suspend_communication(self) -> None:
         """Fault: the PLC drops off the network (server gone, connections closed); the plant keeps running."""
         async with self._lock:
-            if self._running and self._server is not None:
-                await self._close_server()
+            if self._running and self._listening:
+                await self._close_server(keep_server=True)
                 logger.info("virtual OPC UA PLC '%s': communication suspended at plant time %.1f s", self.unit,
                             self.plant_time_s)
 
@@ -246,7 +248,7 @@ class VirtualOpcUaPlc:
             if self._hung:
                 self._unhang()
                 return
-            if self._running and self._server is None:
+            if self._running and not self._listening:
                 await self._listen()
                 logger.info("virtual OPC UA PLC '%s': communication resumed at plant time %.1f s", self.unit,
                             self.plant_time_s)
@@ -256,7 +258,7 @@ class VirtualOpcUaPlc:
         connections are accepted and never answered. :meth:`resume_communication` ends it (the hung connections
         are then closed, as a PLC's watchdog restart would)."""
         server = self._server
-        if server is None or self._hung:
+        if server is None or self._hung or not self._listening:
             return
         bserver = server.bserver
         assert bserver is not None
@@ -294,6 +296,17 @@ class VirtualOpcUaPlc:
 
     # ------------------------------------------------------------------ server
     async def _listen(self) -> None:
+        """Serve again: the same server (only its network side was closed) unless the namespace layout changed
+        (building the standard address space of a new server takes seconds)."""
+        if self._server is not None and self._built_with == tuple(self.extra_namespaces):
+            assert self._server.bserver is not None
+            await self._server.bserver.start()
+            self._listening = True
+            for name in self._node_ids:
+                self._push(name)
+            return
+        if self._server is not None:
+            await self._close_server()
         server = Server()
         await server.init()
         server.set_endpoint(f"opc.tcp://{self.connection.host}:{self._port}{self.connection.path}")
@@ -344,6 +357,8 @@ class VirtualOpcUaPlc:
         if bserver is not None:
             self._port = bserver.port
         self._server = server
+        self._built_with = tuple(self.extra_namespaces)
+        self._listening = True
         for name in self._node_ids:
             self._push(name)
 
@@ -380,9 +395,15 @@ class VirtualOpcUaPlc:
             return ua.StatusCodes.BadOutOfRange
         return None
 
-    async def _close_server(self) -> None:
+    async def _close_server(self, keep_server: bool = False) -> None:
+        """Close the network side (``keep_server``: listening socket and connections only) or the whole server."""
         if self._hung:
             self._unhang()
+        self._listening = False
+        if keep_server and self._server is not None and self._server.bserver is not None:
+            await self._server.bserver.stop()
+            await asyncio.sleep(0)
+            return
         server, self._server = self._server, None
         if server is not None:
             try:

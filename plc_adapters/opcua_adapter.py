@@ -16,7 +16,8 @@ OPC UA adds:
   sends none). The twin's own codes are used only for what the PLC cannot say: ``Bad_CommunicationError`` while
   the link is down, ``Bad_WaitingForInitialData`` before the first value, BadNodeIdUnknown for a node the PLC
   lacks, BadTypeMismatch for a non-numeric value, Bad_DeviceFailure for a NaN under a Good status.
-* **Link supervision**: no publish response (data or keep-alive) for 1.75 publishing intervals, a Bad
+* **Link supervision**: no publish response (data or keep-alive) for 1.75 publishing intervals (at least
+  0.25 s; a stall of the twin's own event loop is not counted), a Bad
   subscription status change, or a failed poll ends the session: every tag becomes ``Bad_CommunicationError``
   (last value kept) at once — within two publishing intervals of the last sign of life. The adapter reconnects
   with :class:`~plc_adapters.backoff.Backoff` (capped exponential, jitter); on each connect the session, the
@@ -78,6 +79,8 @@ SamplesCallback = Callable[[list[Sample]], Awaitable[None] | None]
 
 WATCHDOG_INTERVALS = 1.75
 """Publishing intervals without any publish response after which the link is declared lost."""
+MIN_WATCHDOG_S = 0.25
+"""Floor of that silence, seconds: below it event-loop latency, not the PLC, decides (publishing intervals < 0.15 s)."""
 _REFUSE_SUBSCRIPTIONS = frozenset({
     ua.StatusCodes.BadServiceUnsupported, ua.StatusCodes.BadTooManySubscriptions, ua.StatusCodes.BadNotSupported,
     ua.StatusCodes.BadNotImplemented, ua.StatusCodes.BadUserAccessDenied,
@@ -588,16 +591,25 @@ class OpcUaAdapter:
         period = self.publishing_interval_s
         if session.mode is AcquisitionMode.POLL:
             return await self._poll(session)
-        limit = WATCHDOG_INTERVALS * period * max(1, self.connection.keep_alive_count)
-        tick = period / 10.0
+        limit = max(WATCHDOG_INTERVALS * period * max(1, self.connection.keep_alive_count), MIN_WATCHDOG_S)
+        tick = max(0.02, period / 10.0)
+        previous = loop.time()
         while session.alive:
-            silent = loop.time() - session.last_alive
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(session.lost), timeout=max(0.005, tick))
+            now = loop.time()
+            late, previous = now - previous > 3 * tick + 0.05, now
+            if late:
+                # this event loop itself stalled (a long computation elsewhere): publish responses may sit unread
+                # in the socket; let them in before judging the PLC
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                previous = loop.time()
+                continue
+            silent = now - session.last_alive
             if silent > limit:
                 session.fail(f"no publish response (data or keep-alive) for {silent:.2f} s "
                              f"(publishing interval {period:g} s)")
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(session.lost), timeout=max(0.005, min(tick, limit - silent)))
         return session.lost.result()
 
     async def _poll(self, session: _Session) -> str:
