@@ -57,9 +57,11 @@ from plc_adapters.opcua_session import (
     SessionInfo,
     SessionSetupError,
     close_client,
-    learn_nodes,
+    learn_details,
     make_client,
     read_values,
+    read_variant_type,
+    resolve_nodes,
 )
 from plc_adapters.opcua_spec import AcquisitionMode, DeadbandKind, OpcUaConnection, OpcUaTagSpec
 from plc_adapters.opcua_values import (
@@ -300,6 +302,12 @@ class OpcUaAdapter:
         if node.node_id is None or node.status:
             self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR,
                          f"node {spec.node} is unknown to the PLC ({status_name(node.status)})")
+        if not node.typed:  # the DataType is read in the background after connect; this write needs it now
+            try:
+                node.variant_type = await read_variant_type(session.client, node.node_id, self.connection.timeout_s)
+                node.typed = True
+            except Exception as exc:  # noqa: BLE001
+                self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, f"cannot read the node's DataType: {exc}")
         if node.variant_type not in WRITABLE_VARIANT_TYPES:
             what = node.variant_type.name if node.variant_type is not None else "not a built-in type"
             self._refuse(tag, value, WriteRefusal.TYPE_MISMATCH, f"the PLC node's DataType is {what}")
@@ -341,6 +349,23 @@ class OpcUaAdapter:
         logger.warning("unit %s: write %s = %g refused by the PLC: %s", self.unit, spec.name, value, message)
         raise PlcRefusedWrite(spec.name, code, name, message)
 
+    async def _learn_details(self, session: _Session) -> None:
+        """DataType and EngineeringUnits/EURange of every node, after the data flows; then report mismatches."""
+        try:
+            await learn_details(session.client, list(self._tags.values()), session.info, self.connection.timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the session is failing; the next connect tries again
+            logger.debug("unit %s: reading node details failed: %s", self.unit, exc)
+            return
+        if session.alive:
+            self._report_mismatches(session.info)
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _reconcile_later(self, session: _Session, spec: OpcUaTagSpec, value: float) -> None:
         async def reconcile() -> None:
             node = session.info.nodes[spec.name]
@@ -365,9 +390,7 @@ class OpcUaAdapter:
             logger.warning("unit %s: write %s = %g: outcome still unknown (PLC unreachable)", self.unit, spec.name,
                            value)
 
-        task = asyncio.create_task(reconcile(), name=f"opcua-reconcile-{self.unit}-{spec.name}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(reconcile(), f"opcua-reconcile-{self.unit}-{spec.name}")
 
     def _check_rate(self, spec: OpcUaTagSpec, value: float, loop_now: float) -> None:
         assert spec.max_rate is not None
@@ -429,7 +452,11 @@ class OpcUaAdapter:
                 task = getattr(client, name, None)
                 if task is not None:
                     task.cancel()
-            info = await learn_nodes(client, list(self._tags.values()), self.connection.timeout_s)
+            tags = list(self._tags.values())
+            info = await resolve_nodes(client, tags, self.connection.timeout_s)
+            percent = [t for t in tags if t.deadband and t.deadband_kind is DeadbandKind.PERCENT]
+            if percent:  # their deadband needs the PLC's EURange before the monitored items are created
+                await learn_details(client, percent, info, self.connection.timeout_s)
             session = _Session(client, info, loop.time())
             await self._acquire(session)
         except BaseException:
@@ -440,24 +467,17 @@ class OpcUaAdapter:
         if self._counters["sessions"] > 1:
             self._counters["reconnects"] += 1
         self._counters["mode"] = session.mode.value
-        self._report_mismatches(info)
         if self._outage_since is not None:
             logger.info("unit %s: PLC %s recovered after %.2f s (%s)", self.unit, self.connection.endpoint,
                         loop.time() - self._outage_since, session.mode.value)
         self._outage_since = None
         self._down_emitted = False
-        # initial values as read on connect, each with the PLC's own status and source timestamp
         received = datetime.now(UTC)
-        initial = []
-        for name in self._tags:
-            node = info.nodes[name]
-            if node.status or node.node_id is None:
-                initial.append(Sample(name, self._last_values[name], Quality(node.status or BAD_NODE_ID_UNKNOWN),
-                                      received))
-            elif node.initial is not None and session.mode is AcquisitionMode.POLL:
-                initial.append(self._sample(name, node.initial, received))
-        if initial:
-            self._enqueue(initial)
+        unknown = [Sample(n, self._last_values[n], Quality(info.nodes[n].status or BAD_NODE_ID_UNKNOWN), received)
+                   for n in self._tags if info.nodes[n].node_id is None]
+        if unknown:
+            self._enqueue(unknown)
+        self._spawn(self._learn_details(session), f"opcua-details-{self.unit}")
         return session
 
     async def _acquire(self, session: _Session) -> None:

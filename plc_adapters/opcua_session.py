@@ -2,8 +2,9 @@
 
 On every connect: the client is set up (security policy/mode, user name with the password from the environment,
 or an X.509 identity), the NamespaceArray is read and each tag's namespace URI resolved to the index it has *now*,
-and the nodes' Value, DataType and their EngineeringUnits / EURange properties (OPC 10000-8 §5.6.2) are read in
-batches. A node or namespace the PLC lacks makes that tag Bad_NodeIdUnknown; it does not fail the session.
+and, once the subscription delivers data, the nodes' DataType and their EngineeringUnits / EURange properties
+(OPC 10000-8 §5.6.2) are read in batches. A node or namespace the PLC lacks makes that tag Bad_NodeIdUnknown; it
+does not fail the session.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ class NodeInfo:
     status: int = 0
     """Bad status when the node cannot be used (BadNodeIdUnknown ...), else 0."""
     variant_type: ua.VariantType | None = None
+    typed: bool = False
+    """True once the DataType was read (``variant_type`` is then final)."""
     eu_range: Range | None = None
     unit_id: int | None = None
-    initial: ua.DataValue | None = None
 
 
 @dataclass
@@ -105,8 +107,8 @@ async def read_values(client: Client, node_ids: Sequence[ua.NodeId], timeout_s: 
                        timeout_s)
 
 
-async def learn_nodes(client: Client, tags: Sequence[OpcUaTagSpec], timeout_s: float) -> SessionInfo:
-    """Resolve namespaces, read each node's Value/DataType and its EngineeringUnits/EURange properties."""
+async def resolve_nodes(client: Client, tags: Sequence[OpcUaTagSpec], timeout_s: float) -> SessionInfo:
+    """Read the NamespaceArray and resolve each tag's namespace URI to its index on this session (one request)."""
     info = SessionInfo()
     ns_value = await _read(client, [ua.ReadValueId(NodeId=ua.NodeId(ua.ObjectIds.Server_NamespaceArray),
                                                    AttributeId=ua.AttributeIds.Value)], timeout_s)
@@ -118,29 +120,38 @@ async def learn_nodes(client: Client, tags: Sequence[OpcUaTagSpec], timeout_s: f
             info.nodes[tag.name] = NodeInfo(None, ua.StatusCodes.BadNodeIdUnknown)
             continue
         info.nodes[tag.name] = NodeInfo(ua.NodeId.from_string(f"ns={index};{tag.node.identifier}"))
-    known = [t for t in tags if info.nodes[t.name].node_id is not None]
-    reads: list[ua.ReadValueId] = []
-    for tag in known:
-        node_id = info.nodes[tag.name].node_id
-        reads.append(ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.Value))
-        reads.append(ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.DataType))
-    results = await _read(client, reads, timeout_s)
-    for i, tag in enumerate(known):
-        value_dv, type_dv = results[2 * i], results[2 * i + 1]
+    return info
+
+
+async def learn_details(client: Client, tags: Sequence[OpcUaTagSpec], info: SessionInfo, timeout_s: float) -> None:
+    """Read the nodes' DataType and EngineeringUnits/EURange properties into ``info`` and note the mismatches with
+    the config (batched; run after the subscription is up so data flows first)."""
+    known = [t for t in tags if info.nodes[t.name].node_id is not None and not info.nodes[t.name].status]
+    types = await _read(client, [ua.ReadValueId(NodeId=info.nodes[t.name].node_id,
+                                                AttributeId=ua.AttributeIds.DataType) for t in known], timeout_s)
+    for tag, type_dv in zip(known, types, strict=True):
         node = info.nodes[tag.name]
-        if value_dv.StatusCode is not None and value_dv.StatusCode.value in (
-                ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdInvalid):
-            node.status = value_dv.StatusCode.value
-            continue
-        node.initial = value_dv
         if type_dv.StatusCode is None or type_dv.StatusCode.is_good():
             node.variant_type = variant_type_of_data_type(type_dv.Value.Value if type_dv.Value else None)
-    await _read_eu_properties(client, [t for t in known if not info.nodes[t.name].status], info, timeout_s)
+            node.typed = True
+        elif type_dv.StatusCode.value in (ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdInvalid):
+            node.status = type_dv.StatusCode.value
+    known = [t for t in known if not info.nodes[t.name].status]
+    await _read_eu_properties(client, known, info, timeout_s)
     for tag in known:
         text = _mismatch(tag, info.nodes[tag.name])
         if text:
             info.mismatches[tag.name] = text
-    return info
+        else:
+            info.mismatches.pop(tag.name, None)
+
+
+async def read_variant_type(client: Client, node_id: ua.NodeId, timeout_s: float) -> ua.VariantType | None:
+    """The built-in VariantType of one node's DataType (``None`` when not a built-in type)."""
+    dv = (await _read(client, [ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.DataType)], timeout_s))[0]
+    if dv.StatusCode is not None and not dv.StatusCode.is_good():
+        return None
+    return variant_type_of_data_type(dv.Value.Value if dv.Value else None)
 
 
 async def _read_eu_properties(client: Client, tags: Sequence[OpcUaTagSpec], info: SessionInfo,
@@ -185,7 +196,7 @@ def _mismatch(tag: OpcUaTagSpec, node: NodeInfo) -> str:
             not _close(node.eu_range.low, tag.eu_range.low) or not _close(node.eu_range.high, tag.eu_range.high)):
         problems.append(f"EURange [{node.eu_range.low:g}, {node.eu_range.high:g}] on the PLC, "
                         f"[{tag.eu_range.low:g}, {tag.eu_range.high:g}] in the config")
-    if tag.direction is Direction.COMMANDED and node.variant_type is None and node.initial is not None:
+    if tag.direction is Direction.COMMANDED and node.variant_type is None and node.typed:
         problems.append("the node's DataType is not a number type (writes will be refused)")
     return "; ".join(problems)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -174,18 +175,28 @@ async def test_namespace_index_change_on_plc_restart_is_followed(plc: PlcServer)
 
 
 async def test_guarded_writes_converted_to_the_node_data_type(plc: PlcServer) -> None:
-    adapter = _adapter(plc.port, Recorder())
+    tags = [dataclasses.replace(t, max_rate=10.0) if t.max_rate else t for t in _tags()]  # 10 °C/s
+    adapter = _adapter(plc.port, Recorder(), tags=tags)
     await adapter.start()
     try:
         await wait_until(lambda: _all_good(adapter), what="all tags Good")
         await adapter.write("agitator_speed_setpoint", 301.4)  # UInt16 on the PLC
         assert plc.value(SPEED) == 301
-        await adapter.write("jacket_temperature_setpoint", 31.25)  # Float on the PLC
+
+        async def jacket_written() -> bool:  # 30 → 31.25 °C is within 10 °C/s once 0.125 s have passed
+            try:
+                await adapter.write("jacket_temperature_setpoint", 31.25)  # Float on the PLC
+            except WriteRefused as exc:
+                assert exc.reason is WriteRefusal.RATE_LIMIT
+                return False
+            return True
+
+        await wait_until(jacket_written, what="rate-limited write accepted")
         assert plc.value(SETPOINT) == pytest.approx(31.25)
         cases = [("nope", 1.0, WriteRefusal.UNKNOWN_TAG), ("temperature", 1.0, WriteRefusal.NOT_WRITABLE),
                  ("jacket_temperature_setpoint", float("nan"), WriteRefusal.TYPE_MISMATCH),
                  ("jacket_temperature_setpoint", 85.0, WriteRefusal.OUT_OF_RANGE),
-                 ("jacket_temperature_setpoint", 79.0, WriteRefusal.RATE_LIMIT),
+                 ("jacket_temperature_setpoint", 79.0, WriteRefusal.RATE_LIMIT),  # 47.75 °C in < 4.7 s
                  ("agitator_speed_setpoint", -3.0, WriteRefusal.OUT_OF_RANGE)]
         for tag, value, reason in cases:
             with pytest.raises(WriteRefused) as refused:
