@@ -28,7 +28,8 @@ class PlcServer:
     """The test PLC. ``start()`` serves on ``port`` (0 = pick one, kept for restarts)."""
 
     def __init__(self, port: int = 0, extra_namespaces: Sequence[str] = (), temperature_range: tuple[float, float] =
-                 (-10.0, 100.0)) -> None:
+                 (-10.0, 100.0), user_manager: object | None = None) -> None:
+        self.user_manager = user_manager
         self.port = port
         self.extra_namespaces = list(extra_namespaces)
         self.temperature_range = temperature_range
@@ -42,7 +43,7 @@ class PlcServer:
         return f"opc.tcp://127.0.0.1:{self.port}/"
 
     async def start(self) -> None:
-        server = Server()
+        server = Server(user_manager=self.user_manager)  # type: ignore[arg-type]
         await server.init()
         server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}/")
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])

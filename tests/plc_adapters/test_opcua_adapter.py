@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from asyncua import ua
+from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.internal_session import InternalSession
 
 from plc_adapters.errors import WriteRefusal, WriteRefused
@@ -346,3 +347,34 @@ async def test_write_outcome_unknown_when_the_plc_does_not_answer(
         os.kill(proc.pid, signal.SIGCONT)
     finally:
         await adapter.stop()
+
+
+class _Passwords:
+    """The PLC's users: only 'twin' with password 'plc-secret'."""
+
+    def get_user(self, iserver: object, username: str | None = None, password: str | None = None,
+                 certificate: object = None) -> User | None:
+        return User(role=UserRole.User) if (username, password) == ("twin", "plc-secret") else None
+
+
+async def test_user_name_identity_with_the_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LINETWIN_TEST_PLC_PASSWORD", raising=False)
+    plc = PlcServer(user_manager=_Passwords())
+    await plc.start()
+    connection = OpcUaConnection("127.0.0.1", plc.port, publishing_interval_s=PERIOD_S, timeout_s=1.0, user="twin",
+                                 password_env="LINETWIN_TEST_PLC_PASSWORD")
+    adapter = OpcUaAdapter("crystallizer", connection, _tags(), PERIOD_S, backoff_initial_s=0.05, backoff_max_s=0.2)
+    await adapter.start()
+    try:
+        await wait_until(lambda: adapter.stats.outages >= 2, what="refused while the password is not set")
+        assert not adapter.connected
+        assert adapter.last_samples["temperature"].quality is Quality.BAD_COMMUNICATION_ERROR
+        monkeypatch.setenv("LINETWIN_TEST_PLC_PASSWORD", "wrong")
+        outages = adapter.stats.outages
+        await wait_until(lambda: adapter.stats.outages >= outages + 2, what="refused with a wrong password")
+        assert not adapter.connected
+        monkeypatch.setenv("LINETWIN_TEST_PLC_PASSWORD", "plc-secret")
+        await wait_until(lambda: _all_good(adapter), timeout_s=20, what="connected with the right password")
+    finally:
+        await adapter.stop()
+        await plc.stop()
