@@ -74,7 +74,7 @@ def _tags(n: int) -> tuple[TagSpec, ...]:
 
 async def _count_notifications(url: str, node_ids: list[ua.NodeId], seconds: float) -> tuple[float, float]:
     """Subscribe to all nodes; return (notifications per second, seconds measured) after a warm-up."""
-    client = Client(url, timeout=30)
+    client = Client(url, timeout=30, watchdog_intervall=3600.0)  # no 1 s liveness probe under full load
     await client.connect()
     try:
         handler = _Counter()

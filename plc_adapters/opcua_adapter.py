@@ -148,6 +148,9 @@ class _Session:
         self.lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.mode = AcquisitionMode.SUBSCRIBE
         self.subscription_ids: list[int] = []
+        self.revised_interval_s = 0.0
+        """Longest publishing interval the PLC granted (it may revise the one asked), seconds."""
+        self.revised_keep_alive = 1
 
     def fail(self, reason: str) -> None:
         if not self.lost.done():
@@ -426,7 +429,12 @@ class OpcUaAdapter:
                 session = await self._open()
                 backoff.reset()
                 reason = await self._supervise(session)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # stop(): close this session's client here, nobody else holds it
+                if session is not None:
+                    session.fail("adapter stopped")
+                    if self._session is session:
+                        self._session = None
+                    await close_client(session.client, min(self.connection.timeout_s, 1.0))
                 raise
             except (SessionSetupError, _LinkLost) as exc:
                 reason = str(exc)
@@ -462,6 +470,7 @@ class OpcUaAdapter:
         except BaseException:
             await close_client(client, min(self.connection.timeout_s, 1.0))
             raise
+        session.last_alive = loop.time()  # the watchdog counts from now, not from before the items were created
         self._session = session
         self._counters["sessions"] += 1
         if self._counters["sessions"] > 1:
@@ -512,6 +521,8 @@ class OpcUaAdapter:
                 self.connection.timeout_s)
             session.subscription_ids.append(result.SubscriptionId)
             revised_s = result.RevisedPublishingInterval / 1000.0
+            session.revised_interval_s = max(session.revised_interval_s, revised_s)
+            session.revised_keep_alive = max(session.revised_keep_alive, int(result.RevisedMaxKeepAliveCount or 1))
             if revised_s > self.publishing_interval_s * 1.01 and start == 0:
                 logger.warning("unit %s: PLC revised the publishing interval to %.3g s (asked %.3g s)", self.unit,
                                revised_s, self.publishing_interval_s)
@@ -608,10 +619,11 @@ class OpcUaAdapter:
     async def _supervise(self, session: _Session) -> str:
         """Wait until the session is lost; returns why."""
         loop = asyncio.get_running_loop()
-        period = self.publishing_interval_s
         if session.mode is AcquisitionMode.POLL:
             return await self._poll(session)
-        limit = max(WATCHDOG_INTERVALS * period * max(1, self.connection.keep_alive_count), MIN_WATCHDOG_S)
+        period = max(self.publishing_interval_s, session.revised_interval_s)  # as granted by the PLC
+        keep_alive = max(1, self.connection.keep_alive_count, session.revised_keep_alive)
+        limit = max(WATCHDOG_INTERVALS * period * keep_alive, MIN_WATCHDOG_S)
         tick = max(0.02, period / 10.0)
         previous = loop.time()
         while session.alive:
