@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from asyncua import ua
@@ -19,7 +20,14 @@ from asyncua.server.internal_session import InternalSession
 from plc_adapters.errors import WriteRefusal, WriteRefused
 from plc_adapters.opcua_adapter import OpcUaAdapter
 from plc_adapters.opcua_errors import PlcRefusedWrite, WriteOutcomeUnknown
-from plc_adapters.opcua_spec import AcquisitionMode, DeadbandKind, NodeAddress, OpcUaConnection, OpcUaTagSpec
+from plc_adapters.opcua_spec import (
+    AcquisitionMode,
+    DeadbandKind,
+    NodeAddress,
+    OpcUaConnection,
+    OpcUaTagSpec,
+    SecurityMode,
+)
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from plc_adapters.tag_map import Direction, Range
@@ -125,16 +133,24 @@ async def test_stopped_plc_is_bad_within_two_intervals_and_recovers_by_itself(pl
     await adapter.start()
     try:
         await wait_until(lambda: _all_good(adapter), what="all tags Good")
+        measured_at = datetime.now(UTC) - timedelta(seconds=30)
+        await plc.set(TEMPERATURE, 27.0, source_timestamp=measured_at)
+        await wait_until(lambda: adapter.last_samples["temperature"].value == 27.0, what="value before the outage")
         loop = asyncio.get_running_loop()
         stopped = loop.time()
         await plc.stop()
         await _bad_within_two_intervals(adapter, recorder, stopped)
+        bad = adapter.last_samples["temperature"]
+        assert bad.value == 27.0  # last value kept beside the Bad
         with pytest.raises(WriteRefused) as refused:
             await adapter.write("jacket_temperature_setpoint", 31.0)
         assert refused.value.reason is WriteRefusal.COMMUNICATION_ERROR
         await plc.start()
         await wait_until(lambda: _all_good(adapter), timeout_s=20.0, what="recovery")
         assert adapter.stats.reconnects >= 1
+        # the recovered value is the PLC's, measured 30 s ago: it keeps that time, not the reconnect time
+        recovered = adapter.last_samples["temperature"]
+        assert recovered.value == 27.0 and recovered.source_timestamp == measured_at < bad.source_timestamp
     finally:
         await adapter.stop()
 
@@ -378,3 +394,53 @@ async def test_user_name_identity_with_the_password_from_the_environment(monkeyp
     finally:
         await adapter.stop()
         await plc.stop()
+
+
+async def test_signed_and_encrypted_channel_with_a_client_certificate(tmp_path: Path) -> None:
+    import socket
+
+    from asyncua import Server
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    host = socket.gethostname()
+    server_key, server_cert = tmp_path / "plc-key.pem", tmp_path / "plc-cert.der"
+    client_key, client_cert = tmp_path / "twin-key.pem", tmp_path / "twin-cert.der"
+    await setup_self_signed_certificate(server_key, server_cert, "urn:linetwin:test:plc", host,
+                                        [ExtendedKeyUsageOID.SERVER_AUTH], {"commonName": "test PLC"})
+    await setup_self_signed_certificate(client_key, client_cert, "urn:linetwin:plc-adapter", host,
+                                        [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "linetwin"})
+    server = Server()
+    await server.init()
+    server.set_endpoint("opc.tcp://127.0.0.1:0/")
+    server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+    await server.load_certificate(str(server_cert))
+    await server.load_private_key(str(server_key))
+    idx = await server.register_namespace(VENDOR_URI)
+    await server.nodes.objects.add_variable(ua.NodeId(TEMPERATURE, idx), "Temperature", 21.5, ua.VariantType.Float)
+    await server.start()
+    assert server.bserver is not None
+    port = server.bserver.port
+    try:
+        connection = OpcUaConnection("127.0.0.1", port, publishing_interval_s=PERIOD_S, timeout_s=2.0,
+                                     security_policy="Basic256Sha256", security_mode=SecurityMode.SIGN_AND_ENCRYPT,
+                                     certificate=str(client_cert), private_key=str(client_key),
+                                     server_certificate=str(server_cert))
+        adapter = OpcUaAdapter("crystallizer", connection, _tags()[:1], PERIOD_S, backoff_initial_s=0.05,
+                               backoff_max_s=0.3)
+        await adapter.start()
+        try:
+            await wait_until(lambda: _all_good(adapter), timeout_s=20, what="Good over an encrypted channel")
+            assert adapter.last_samples["temperature"].value == pytest.approx(21.5)
+        finally:
+            await adapter.stop()
+        plain = OpcUaAdapter("crystallizer", OpcUaConnection("127.0.0.1", port, publishing_interval_s=PERIOD_S),
+                             _tags()[:1], PERIOD_S, backoff_initial_s=0.05, backoff_max_s=0.3)
+        await plain.start()
+        try:  # the PLC offers no SecurityPolicy None endpoint: an unsecured client never connects
+            await wait_until(lambda: plain.stats.outages >= 2, timeout_s=20, what="unsecured client refused")
+            assert not plain.connected
+        finally:
+            await plain.stop()
+    finally:
+        await server.stop()
