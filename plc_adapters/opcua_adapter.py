@@ -77,6 +77,22 @@ from plc_adapters.tag_map import Direction
 
 logger = logging.getLogger(__name__)
 
+
+class _LostLinkPublishFilter(logging.Filter):
+    """asyncua's publish loop logs a traceback at ERROR each second while a link is down ("Publish iteration
+    crashed" with a ConnectionError/TimeoutError); the adapter reports the outage itself (one warning, then
+    rate-limited lines), so these are demoted to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("Publish iteration crashed") and \
+                record.exc_info and isinstance(record.exc_info[1], ConnectionError | TimeoutError | OSError):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("asyncua.client.ua_session.UaSession").addFilter(_LostLinkPublishFilter())
+
 SamplesCallback = Callable[[list[Sample]], Awaitable[None] | None]
 
 WATCHDOG_INTERVALS = 1.75

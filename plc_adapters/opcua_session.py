@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from asyncua import Client, ua
+from asyncua.client.ua_client import UASocketState
 from asyncua.crypto import security_policies
 
 from plc_adapters.opcua_spec import OpcUaConnection, OpcUaTagSpec
@@ -220,8 +221,10 @@ async def close_client(client: Client, timeout_s: float) -> None:
     publish = getattr(session, "_publish_task", None)  # stop asking for publishes first: no retry noise after this
     if publish is not None and not publish.done():
         publish.cancel()
+    protocol = getattr(client.uaclient, "protocol", None)
     try:
-        await asyncio.wait_for(client.disconnect(), timeout_s)
+        if protocol is not None and getattr(protocol, "state", None) == UASocketState.OPEN:
+            await asyncio.wait_for(client.disconnect(), timeout_s)
     except Exception:  # TimeoutError included: a hung PLC never answers CloseSession
         pass
     finally:
@@ -231,5 +234,5 @@ async def close_client(client: Client, timeout_s: float) -> None:
                 task.cancel()
         try:
             client.disconnect_socket()
-        except Exception:
+        except Exception:  # noqa: BLE001 - already closed
             pass
