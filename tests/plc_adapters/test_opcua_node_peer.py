@@ -91,7 +91,7 @@ async def test_adapter_mirrors_and_writes_a_node_opcua_plc(node_plc: tuple[async
                          timeout_s=10, what="Bad_CommunicationError after the PLC died")
         bad_at = next(t for t, batch in batches if t >= killed and
                       any(s.quality is Quality.BAD_COMMUNICATION_ERROR for s in batch))
-        assert bad_at - killed <= 2 * PERIOD_S + 0.35
+        assert bad_at - killed <= 2 * PERIOD_S + 0.5  # slack for event-loop latency on a loaded machine
         with pytest.raises(WriteRefused) as down:
             await adapter.write("jacket_temperature_setpoint", 34.0)
         assert down.value.reason is WriteRefusal.COMMUNICATION_ERROR
