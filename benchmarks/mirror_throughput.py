@@ -1,9 +1,11 @@
-"""Mirror throughput: Modbus → OPC UA tags per second, and notifications per second to one client.
+"""Mirror throughput: Modbus → OPC UA and OPC UA → OPC UA tags per second, and notifications per second to one client.
 
 For 1,000 and 10,000 float32 tags on one Modbus unit (a real pymodbus server on 127.0.0.1 whose
 registers change continuously), the twin's runtime polls, decodes and mirrors every tag into the
 address space; one asyncua client subscribes to every tag and counts data-change notifications.
-The same two figures are measured for a bare asyncua server that only writes values into the same
+The same figures are measured with the PLC on OPC UA (an asyncua server playing the PLC, with string node ids in a
+vendor namespace, every value changing continuously; the twin's OPC UA adapter subscribes to every node). The same
+two figures are measured for a bare asyncua server that only writes values into the same
 number of variables (no Modbus, no decoding): the ceiling. Printed as a table with the ratio, and
 written to ``benchmarks/results/mirror_throughput.json``.
 
@@ -34,6 +36,7 @@ from pymodbus.simulator import SimData, SimDevice
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plc_adapters.modbus_codec import encode  # noqa: E402
+from plc_adapters.opcua_spec import NodeAddress, OpcUaConnection, OpcUaTagSpec  # noqa: E402
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec  # noqa: E402
 from twin_server.config import LineConfig, ServerConfig, UnitConfig  # noqa: E402
 from twin_server.security.settings import SecuritySettings  # noqa: E402
@@ -73,7 +76,7 @@ def _tags(n: int) -> tuple[TagSpec, ...]:
 
 async def _count_notifications(url: str, node_ids: list[ua.NodeId], seconds: float) -> tuple[float, float]:
     """Subscribe to all nodes; return (notifications per second, seconds measured) after a warm-up."""
-    client = Client(url, timeout=30)
+    client = Client(url, timeout=30, watchdog_intervall=3600.0)  # no 1 s liveness probe under full load
     await client.connect()
     try:
         handler = _Counter()
@@ -145,6 +148,78 @@ async def measure_twin(n: int, seconds: float, scan_period_s: float) -> dict:
         await modbus.shutdown()
 
 
+PLC_URI = "http://linetwin.example/bench-plc"
+
+
+async def _opcua_peer(n: int) -> tuple[Server, asyncio.Task, asyncio.Event, int]:
+    """An asyncua server playing a PLC: n Float nodes ``"DB_Bench"."v<i>"`` rewritten in rounds every 50 ms."""
+    port = _free_port()
+    server = Server()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/")
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    idx = await server.register_namespace(PLC_URI)
+    folder = await server.nodes.objects.add_object(idx, "DB_Bench")
+    node_ids = []
+    for i in range(n):
+        node = await folder.add_variable(ua.NodeId(f'"DB_Bench"."v{i}"', idx), f"v{i}", 0.0, ua.VariantType.Float)
+        node_ids.append(node.nodeid)
+    await server.start()
+    stop = asyncio.Event()
+
+    async def change_values() -> None:
+        k = 0
+        aspace = server.iserver.aspace
+        while not stop.is_set():
+            k += 1
+            now = datetime.now(UTC)
+            for i, node_id in enumerate(node_ids):
+                dv = ua.DataValue(ua.Variant(float(k + i), ua.VariantType.Float), SourceTimestamp=now)
+                await aspace.write_attribute_value(node_id, ua.AttributeIds.Value, dv)
+                if i % 250 == 249:
+                    await asyncio.sleep(0)
+            await asyncio.sleep(0.05)
+
+    return server, asyncio.create_task(change_values()), stop, port
+
+
+async def measure_twin_opcua(n: int, seconds: float, scan_period_s: float) -> dict:
+    plc, task, stop, plc_port = await _opcua_peer(n)
+    tags = tuple(OpcUaTagSpec(name=f"tag_{i:05d}", direction=Direction.MEASURED, unit_code="CEL",
+                              eu_range=Range(-1e9, 1e9), node=NodeAddress(PLC_URI, f's="DB_Bench"."v{i}"'))
+                 for i in range(n))
+    port = _free_port()
+    config = LineConfig(
+        name="bench", description="", scan_period_s=scan_period_s,
+        server=ServerConfig(endpoint=f"opc.tcp://127.0.0.1:{port}/bench/", namespace="urn:linetwin:bench"),
+        units=(UnitConfig(name="unit", kind="mixing_tank", description="", model={}, plant={},
+                          connection=OpcUaConnection("127.0.0.1", plc_port, timeout_s=30.0), tags=tags),),
+    )
+    twin = TwinServer(config)
+    await twin.start()
+    try:
+        assert twin.runtime is not None and twin.space is not None
+        health = twin.runtime.health["unit"]
+        adapter = twin.runtime.adapters["unit"]
+        deadline = time.perf_counter() + 120.0
+        while not (adapter.connected and health.samples_mirrored >= n) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.2)  # benchmark pacing: wait for the subscriptions' initial values
+        await asyncio.sleep(1.0)
+        m0, t0 = health.samples_mirrored, time.perf_counter()
+        node_ids = [tn.node_id for tn in twin.space.tag_nodes.values()]
+        notif_rate, _ = await _count_notifications(twin.endpoint, node_ids, seconds)
+        mirror_rate = (health.samples_mirrored - m0) / (time.perf_counter() - t0)
+        stats = adapter.stats
+        return {"tags": n, "mirrored_per_s": mirror_rate, "notifications_per_s": notif_rate,
+                "subscriptions": stats.subscriptions, "publishes": stats.publishes, "outages": stats.outages,
+                "bad_samples": health.bad_samples}
+    finally:
+        await twin.stop()
+        stop.set()
+        task.cancel()
+        await plc.stop()
+
+
 async def measure_bare(n: int, seconds: float) -> dict:
     port = _free_port()
     server = Server()
@@ -191,11 +266,15 @@ async def main_async(args: argparse.Namespace) -> list[dict]:
     for n in args.tags:
         print(f"measuring {n} tags: twin ...", file=sys.stderr, flush=True)
         twin = await measure_twin(n, args.seconds, args.scan_period)
+        print(f"measuring {n} tags: twin with the PLC on OPC UA ...", file=sys.stderr, flush=True)
+        twin_opcua = await measure_twin_opcua(n, args.seconds, args.scan_period)
         print(f"measuring {n} tags: bare asyncua ceiling ...", file=sys.stderr, flush=True)
         bare = await measure_bare(n, args.seconds)
-        rows.append({"tags": n, "twin": twin, "bare_asyncua": bare,
+        rows.append({"tags": n, "twin": twin, "twin_opcua": twin_opcua, "bare_asyncua": bare,
                      "mirror_ratio": twin["mirrored_per_s"] / bare["mirrored_per_s"],
-                     "notification_ratio": twin["notifications_per_s"] / bare["notifications_per_s"]})
+                     "notification_ratio": twin["notifications_per_s"] / bare["notifications_per_s"],
+                     "opcua_mirror_ratio": twin_opcua["mirrored_per_s"] / bare["mirrored_per_s"],
+                     "opcua_notification_ratio": twin_opcua["notifications_per_s"] / bare["notifications_per_s"]})
     return rows
 
 
@@ -208,14 +287,17 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     rows = asyncio.run(main_async(args))
     print(f"\nscan period {args.scan_period} s, {args.seconds} s per measurement, one process\n")
-    print(f"{'tags':>6} | {'twin mirrored/s':>15} | {'bare writes/s':>13} | {'ratio':>5} | "
+    print(f"{'tags':>6} | {'PLC':>6} | {'twin mirrored/s':>15} | {'bare writes/s':>13} | {'ratio':>5} | "
           f"{'twin notif/s':>12} | {'bare notif/s':>12} | {'ratio':>5}")
-    print("-" * 90)
+    print("-" * 99)
     for r in rows:
-        twin, bare = r["twin"], r["bare_asyncua"]
-        print(f"{r['tags']:>6} | {twin['mirrored_per_s']:>15,.0f} | {bare['mirrored_per_s']:>13,.0f} | "
-              f"{r['mirror_ratio']:>5.2f} | {r['twin']['notifications_per_s']:>12,.0f} | "
-              f"{r['bare_asyncua']['notifications_per_s']:>12,.0f} | {r['notification_ratio']:>5.2f}")
+        bare = r["bare_asyncua"]
+        for source, twin, mirror_ratio, notif_ratio in (
+                ("Modbus", r["twin"], r["mirror_ratio"], r["notification_ratio"]),
+                ("OPC UA", r["twin_opcua"], r["opcua_mirror_ratio"], r["opcua_notification_ratio"])):
+            print(f"{r['tags']:>6} | {source:>6} | {twin['mirrored_per_s']:>15,.0f} | "
+                  f"{bare['mirrored_per_s']:>13,.0f} | {mirror_ratio:>5.2f} | {twin['notifications_per_s']:>12,.0f} | "
+                  f"{bare['notifications_per_s']:>12,.0f} | {notif_ratio:>5.2f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
                                    "scan_period_s": args.scan_period, "seconds": args.seconds, "rows": rows},

@@ -1,4 +1,4 @@
-"""Hardware-in-the-loop bench: virtual PLCs (Modbus TCP servers) driven by plant simulations, fault injection,
+"""Hardware-in-the-loop bench: virtual PLCs (Modbus TCP or OPC UA servers) driven by plant simulations, fault injection,
 scenario files and KPI reports."""
 
 from hil.bench import HilBench
@@ -9,6 +9,7 @@ from hil.scenario import STRATEGIES, Recipe, Scenario, ScenarioError, load_scena
 from hil.scenario_kpis import TimelineSample, compute_kpis
 from hil.scenario_report import ScenarioReport, plot_report, write_report
 from hil.scenario_runner import ScenarioRunError, run_scenario
+from hil.virtual_opcua_plc import VirtualOpcUaPlc
 from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError, validate_tags
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ScenarioReport",
     "ScenarioRunError",
     "TimelineSample",
+    "VirtualOpcUaPlc",
     "VirtualPlc",
     "VirtualPlcConfigError",
     "compute_kpis",

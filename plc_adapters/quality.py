@@ -35,3 +35,14 @@ class Quality(IntEnum):
     def opcua_name(self) -> str:
         """The OPC UA symbolic name, e.g. ``BadCommunicationError``."""
         return "".join(part.capitalize() for part in self.name.split("_"))
+
+    @classmethod
+    def _missing_(cls, value: object) -> Quality | None:
+        """Any other 32-bit status code (e.g. a PLC's own ``BadSensorFailure``) passes through unchanged as a
+        pseudo-member named ``STATUS_XXXXXXXX``: sources that carry status codes must not have them rewritten."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
+            member = int.__new__(cls, value)
+            member._name_ = f"STATUS_{value:08X}"
+            member._value_ = value
+            return member
+        return None

@@ -11,7 +11,9 @@ import dataclasses
 from hil.bench import HilBench
 from hil.plant import make_plant
 from hil.scenario import Scenario
+from hil.virtual_opcua_plc import VirtualOpcUaPlc
 from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError, validate_tags
+from plc_adapters.opcua_spec import OpcUaConnection
 from twin_server.config import ConfigIssue, LineConfig, load_line_config
 from twin_server.config_checks import brief
 
@@ -26,12 +28,13 @@ def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:
 def build_bench(config: LineConfig, speed: float = 1.0, free_ports: bool = False, seed: int | None = 0,
                 step_s: float = 0.1) -> HilBench:
     """One virtual PLC per unit. ``free_ports`` binds port 0 (the OS picks) instead of the configured port."""
-    plcs = []
+    plcs: list = []  # VirtualPlc (Modbus) or VirtualOpcUaPlc, by the unit's protocol
     for i, unit in enumerate(config.units):
         plant = make_plant(unit.kind, plant_parameters(dict(unit.model), dict(unit.plant)),
                            seed=None if seed is None else seed + i)
         connection = dataclasses.replace(unit.connection, port=0) if free_ports else unit.connection
-        plcs.append(VirtualPlc(unit.name, connection, unit.tags, plant, speed=speed, step_s=step_s))
+        plc_type = VirtualOpcUaPlc if isinstance(connection, OpcUaConnection) else VirtualPlc
+        plcs.append(plc_type(unit.name, connection, unit.tags, plant, speed=speed, step_s=step_s))  # type: ignore[arg-type]
     return HilBench(plcs)
 
 
@@ -55,6 +58,13 @@ def bench_issues(config: LineConfig, free_ports: bool = False) -> list[ConfigIss
                                       "a port of its own for each unit's virtual PLC"))
         by_address.setdefault(address, unit.name)
     return issues
+
+
+def plc_address(unit_connection: object, port: int) -> str:
+    """How a unit's (virtual) PLC is reached, for status lines: ``modbus://host:port`` or the OPC UA endpoint."""
+    if isinstance(unit_connection, OpcUaConnection):
+        return dataclasses.replace(unit_connection, port=port).endpoint
+    return f"modbus://{unit_connection.host}:{port}"  # type: ignore[attr-defined]
 
 
 def config_for_bench(config: LineConfig, bench: HilBench) -> LineConfig:

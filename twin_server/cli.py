@@ -101,7 +101,7 @@ async def _wait_for_stop(duration_s: float | None, status: object | None = None)
 
 
 async def _run_demo(args: argparse.Namespace) -> int:
-    from twin_server.bench_launcher import build_bench, config_for_bench, with_time_scale
+    from twin_server.bench_launcher import build_bench, config_for_bench, plc_address, with_time_scale
     from twin_server.security.cli import demo_operator, demo_security_lines
     from twin_server.server import TwinServer, endpoint_with_port
 
@@ -120,7 +120,7 @@ async def _run_demo(args: argparse.Namespace) -> int:
         print(f"linetwin demo: line '{config.name}' served at {endpoint}", flush=True)
         print(demo_security_lines(twin.security, operator), flush=True)
         for unit in live_config.units:
-            print(f"  virtual PLC {unit.name:<16} ({unit.kind}) modbus://{unit.connection.host}:{unit.connection.port}",
+            print(f"  virtual PLC {unit.name:<16} ({unit.kind}) {plc_address(unit.connection, unit.connection.port)}",
                   flush=True)
         print(f"  plant speed {args.speed:g}x real time; browse Objects/{config.name} with any OPC UA client; "
               "Ctrl-C stops", flush=True)
@@ -150,7 +150,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 
 
 async def _run_hil_serve(args: argparse.Namespace) -> int:
-    from twin_server.bench_launcher import build_bench
+    from twin_server.bench_launcher import build_bench, plc_address
 
     config = _load(Path(args.config))
     _bench_ready(config, free_ports=False)
@@ -158,7 +158,7 @@ async def _run_hil_serve(args: argparse.Namespace) -> int:
     await bench.start()
     try:
         for unit in config.units:
-            print(f"virtual PLC {unit.name} ({unit.kind}) on modbus://{unit.connection.host}:{bench.plc(unit.name).port}",
+            print(f"virtual PLC {unit.name} ({unit.kind}) on {plc_address(unit.connection, bench.plc(unit.name).port)}",
                   flush=True)
         await _wait_for_stop(args.duration)
     finally:

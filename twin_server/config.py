@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from controllers.plan_registry import control_plan_for_kind, controlled_kinds
+from plc_adapters.opcua_spec import OpcUaConnection, OpcUaTagSpec
 from plc_adapters.tag_map import (
     ByteOrder,
     DataType,
@@ -91,14 +92,14 @@ class UnitConfig:
     description: str
     model: Mapping[str, Any]
     plant: Mapping[str, Any]
-    connection: ModbusConnection
-    tags: tuple[TagSpec, ...]
+    connection: ModbusConnection | OpcUaConnection
+    tags: tuple[TagSpec | OpcUaTagSpec, ...]
     control: Mapping[str, Any] = field(default_factory=dict)
     """``[units.<unit>.control]``: estimator/NMPC/supervisor options (validated per kind); empty = no control loop."""
     alarms: UnitAlarmConfig = field(default_factory=UnitAlarmConfig)
     """Limit alarms per tag and the unit's alarm options (:mod:`twin_server.alarms.alarm_config`)."""
 
-    def tag(self, name: str) -> TagSpec:
+    def tag(self, name: str) -> TagSpec | OpcUaTagSpec:
         for t in self.tags:
             if t.name == name:
                 return t
@@ -337,24 +338,36 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     parameters_typed = len(c.issues) == n_before
     plc = c.table(raw, f"{prefix}.plc")
     plc_prefix = f"{prefix}.plc"
-    c.unknown_keys(plc, plc_prefix, _PLC_KEYS)
-    protocol = c.choice(plc, "protocol", plc_prefix, ["modbus"], default="modbus") if plc else None
-    host = c.string(plc, "host", plc_prefix, what="a host name or IP address") if plc else ""
-    if isinstance(plc.get("host"), str) and (problem := host_problem(host)):
-        c.add(f"{plc_prefix}.host", host, problem)
-    port = c.integer(plc, "port", plc_prefix, 1, 65535) if plc else 0
-    unit_id = c.integer(plc, "unit_id", plc_prefix, 0, 255, default=1) if plc else 1
-    timeout_s = c.number(plc, "timeout_s", plc_prefix, default=1.0, low=0.0, high=600.0, low_exclusive=True) \
-        if plc else 1.0
-    raw_tags = c.table(raw, f"{prefix}.tags")
-    tags: list[TagSpec] = []
-    for tag_name, tag_raw in raw_tags.items():
-        spec = _parse_tag(c, name, tag_name, tag_raw)
-        if spec is not None:
-            tags.append(spec)
+    protocol = c.choice(plc, "protocol", plc_prefix, ["modbus", "opcua"], default="modbus") if plc else None
+    if protocol == "opcua":
+        from twin_server.config_opcua import check_unique_nodes, parse_opcua_plc, parse_opcua_tag
+
+        connection: ModbusConnection | OpcUaConnection | None = parse_opcua_plc(c, plc, plc_prefix)
+        default_uri = plc.get("namespace_uri") if isinstance(plc.get("namespace_uri"), str) else None
+        raw_tags = c.table(raw, f"{prefix}.tags")
+        ua_tags = [t for n, r in raw_tags.items() if (t := parse_opcua_tag(c, name, n, r, default_uri)) is not None]
+        check_unique_nodes(c, name, ua_tags)
+        tags: list[TagSpec | OpcUaTagSpec] = list(ua_tags)
+    else:
+        c.unknown_keys(plc, plc_prefix, _PLC_KEYS)
+        host = c.string(plc, "host", plc_prefix, what="a host name or IP address") if plc else ""
+        if isinstance(plc.get("host"), str) and (problem := host_problem(host)):
+            c.add(f"{plc_prefix}.host", host, problem)
+        port = c.integer(plc, "port", plc_prefix, 1, 65535) if plc else 0
+        unit_id = c.integer(plc, "unit_id", plc_prefix, 0, 255, default=1) if plc else 1
+        timeout_s = c.number(plc, "timeout_s", plc_prefix, default=1.0, low=0.0, high=600.0, low_exclusive=True) \
+            if plc else 1.0
+        connection = ModbusConnection(host=host, port=port, unit_id=unit_id, timeout_s=timeout_s)
+        raw_tags = c.table(raw, f"{prefix}.tags")
+        modbus_tags: list[TagSpec] = []
+        for tag_name, tag_raw in raw_tags.items():
+            spec = _parse_tag(c, name, tag_name, tag_raw)
+            if spec is not None:
+                modbus_tags.append(spec)
+        _check_overlaps(c, name, modbus_tags)
+        tags = list(modbus_tags)
     if raw_tags and not tags and not c.issues:
         c.add(f"{prefix}.tags", "no usable tags", "at least one tag")
-    _check_overlaps(c, name, tags)
     alarms, alarm_issues = parse_unit_alarms(raw, prefix, tags)
     for key, got, expected in alarm_issues:
         c.add(key, got, expected)
@@ -365,12 +378,11 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     if kind is not None and parameters_typed and len(c.issues) == n_before:
         for key, got, expected in build_issues(name, kind, model, plant, control, {t.name for t in tags}):
             c.add(key, got, expected)
-    if kind is None or protocol is None:
+    if kind is None or protocol is None or connection is None:
         return None
     return UnitConfig(
         name=name, kind=kind, description=description, model=dict(model), plant=dict(plant),
-        connection=ModbusConnection(host=host, port=port, unit_id=unit_id, timeout_s=timeout_s),
-        tags=tuple(tags), control=dict(control), alarms=alarms,
+        connection=connection, tags=tuple(tags), control=dict(control), alarms=alarms,
     )
 
 

@@ -15,11 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from asyncua import Server, ua
 
 from plc_adapters.errors import WriteRefusal, WriteRefused
 from plc_adapters.modbus_adapter import ModbusAdapter
+from plc_adapters.opcua_adapter import OpcUaAdapter
+from plc_adapters.opcua_spec import OpcUaConnection
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
@@ -28,9 +31,18 @@ from twin_server.status_codes import published_status
 
 log = logging.getLogger("linetwin.runtime")
 
-AdapterFactory = Callable[..., ModbusAdapter]
+AdapterFactory = Callable[..., ModbusAdapter | OpcUaAdapter]
 AlarmHook = Callable[[str, Sequence[Sample], bool], Awaitable[None]]
 """Awaited after each mirrored scan with (unit, samples, PLC connected): the alarm conditions' input."""
+
+_LINK_LOSS = (Quality.BAD_COMMUNICATION_ERROR, Quality.BAD_NOT_CONNECTED)
+
+
+def adapter_for_protocol(unit: str, connection: object, *args: Any, **kwargs: Any) -> ModbusAdapter | OpcUaAdapter:
+    """The adapter of a unit's PLC protocol: OPC UA for an :class:`OpcUaConnection`, Modbus TCP otherwise."""
+    if isinstance(connection, OpcUaConnection):
+        return OpcUaAdapter(unit, connection, *args, **kwargs)  # type: ignore[arg-type]
+    return ModbusAdapter(unit, connection, *args, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -47,12 +59,12 @@ class LineRuntime:
     """Runs the line: adapters → address space, and setpoint writes → adapters."""
 
     def __init__(self, config: LineConfig, server: Server, space: LineAddressSpace,
-                 adapter_factory: AdapterFactory = ModbusAdapter) -> None:
+                 adapter_factory: AdapterFactory = adapter_for_protocol) -> None:
         self.config = config
         self._server = server
         self._aspace = server.iserver.aspace
         self._space = space
-        self._adapters: dict[str, ModbusAdapter] = {}
+        self._adapters: dict[str, ModbusAdapter | OpcUaAdapter] = {}
         self.health: dict[str, UnitHealth] = {u.name: UnitHealth() for u in config.units}
         self._node_of = {key: tn.node_id for key, tn in space.tag_nodes.items()}
         self._last_read: dict[ua.NodeId, datetime] = {}
@@ -64,14 +76,15 @@ class LineRuntime:
             )
 
     @property
-    def adapters(self) -> dict[str, ModbusAdapter]:
+    def adapters(self) -> dict[str, ModbusAdapter | OpcUaAdapter]:
         return self._adapters
 
     async def start(self) -> None:
         for name, adapter in self._adapters.items():
             await adapter.start()
             conn = self.config.unit(name).connection
-            log.info("unit %s: polling %s:%d every %.3f s", name, conn.host, conn.port, self.config.scan_period_s)
+            log.info("unit %s: %s %s:%d every %.3f s", name, "subscribed to" if isinstance(conn, OpcUaConnection)
+                     else "polling", conn.host, conn.port, self.config.scan_period_s)
 
     async def stop(self) -> None:
         for adapter in self._adapters.values():
@@ -91,7 +104,7 @@ class LineRuntime:
         """
         server_ts = datetime.now(UTC)
         health = self.health[unit]
-        bad = 0
+        bad = lost = 0
         write = self._aspace.write_attribute_value
         last_read = self._last_read
         for s in samples:
@@ -100,6 +113,7 @@ class LineRuntime:
                 continue
             if s.quality.is_bad:
                 bad += 1
+                lost += s.quality in _LINK_LOSS  # a Bad from the PLC itself (sensor failure ...) is no lost link
             has_value = s.value is not None
             source_ts = s.source_timestamp
             if not s.quality.is_bad:
@@ -110,7 +124,7 @@ class LineRuntime:
             dv = ua.DataValue(variant, StatusCode=published_status(s.quality, has_value),
                               SourceTimestamp=source_ts, ServerTimestamp=server_ts)
             await write(node_id, ua.AttributeIds.Value, dv)
-        connected = bad < len(samples) or not samples
+        connected = lost < len(samples) or not samples
         if connected != health.connected:
             await write(self._space.connection_nodes[unit], ua.AttributeIds.Value,
                         ua.DataValue(ua.Variant(connected, ua.VariantType.Boolean), SourceTimestamp=server_ts,
@@ -135,5 +149,7 @@ class LineRuntime:
             adapter = self._adapters[name]
             good = sum(1 for s in adapter.last_samples.values() if s.quality is Quality.GOOD)
             state = "OK " if h.connected else "DOWN"
+            if getattr(adapter, "eu_mismatches", None):
+                state += " EU-MISMATCH"
             parts.append(f"{name}: {state} {good}/{len(adapter.last_samples) or 0} good")
         return " | ".join(parts)

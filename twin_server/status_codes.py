@@ -26,17 +26,14 @@ def status_for_refusal(reason: WriteRefusal) -> ua.StatusCode:
     return ua.StatusCode(WRITE_REFUSAL_STATUS[reason])
 
 
-def status_for_quality(quality: Quality) -> ua.StatusCode:
-    """Quality values are OPC UA status codes already."""
-    return ua.StatusCode(int(quality))
-
-
 def _published(quality: Quality, has_value: bool) -> ua.StatusCode:
     if not quality.is_bad or not has_value:
         return ua.StatusCode(int(quality))
     if quality in (Quality.BAD_COMMUNICATION_ERROR, Quality.BAD_NOT_CONNECTED):
         return ua.StatusCode(ua.StatusCodes.UncertainNoCommunicationLastUsableValue)
-    return ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)
+    if quality is Quality.BAD_DEVICE_FAILURE:  # the twin's own verdict on a NaN/inf from a Modbus PLC
+        return ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)
+    return ua.StatusCode(int(quality))  # a PLC's own Bad code (OPC UA source) passes through unchanged
 
 
 _PUBLISHED_STATUS: dict[tuple[Quality, bool], ua.StatusCode] = {
@@ -56,4 +53,5 @@ def published_status(quality: Quality, has_value: bool) -> ua.StatusCode:
     PLC). Without a last value the Bad quality is published as it is (value null). One dict lookup: this is
     on the mirror hot path.
     """
-    return _PUBLISHED_STATUS[(quality, has_value)]
+    status = _PUBLISHED_STATUS.get((quality, has_value))
+    return status if status is not None else _published(quality, has_value)  # a PLC's own code (OPC UA source)

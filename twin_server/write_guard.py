@@ -189,7 +189,9 @@ class GuardedAttributeService(AttributeService):
         try:
             await self._write_setpoint(tn.unit, tn.tag.name, value)
         except WriteRefused as exc:
-            return _Decision(status_for_refusal(exc.reason).value, f"{exc.reason.value}: {exc.message}")
+            # an OPC UA PLC's own Bad status passes through to the client
+            code = getattr(exc, "status_code", None) or status_for_refusal(exc.reason).value
+            return _Decision(code, f"{exc.reason.value}: {exc.message}")
         except WriteOutcomeUnknown as exc:
             return _Decision(OUTCOME_UNKNOWN_STATUS, exc.message, AuditOutcome.UNKNOWN)
         now = datetime.now(UTC)
