@@ -20,6 +20,7 @@ from hil.plant import make_plant
 from hil.virtual_opcua_plc import VirtualOpcUaPlc
 from plc_adapters.opcua_spec import OpcUaConnection
 from tests.conftest import REPO_ROOT, free_tcp_port, wait_until
+from tests.security_helpers import OPERATOR, add_operator, client_as
 from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import LineConfig, load_line_config
 from twin_server.server import TwinServer
@@ -88,6 +89,7 @@ async def test_plc_shaped_server_with_its_own_status_codes() -> None:
 
 @asynccontextmanager
 async def _live_mixed_line(speed: float = 20.0) -> AsyncIterator[tuple[LineConfig, HilBench, TwinServer]]:
+    add_operator()
     config = dataclasses.replace(load_line_config(MIXED), scan_period_s=0.2)
     bench = build_bench(config, speed=speed, free_ports=True)
     await bench.start()
@@ -102,7 +104,7 @@ async def _live_mixed_line(speed: float = 20.0) -> AsyncIterator[tuple[LineConfi
 
 
 async def test_mixed_line_mirrors_every_unit_and_passes_the_plcs_status_through() -> None:
-    async with _live_mixed_line() as (config, bench, twin), Client(twin.endpoint) as client:
+    async with _live_mixed_line() as (config, bench, twin), client_as(twin.endpoint, OPERATOR) as client:
         idx = await client.get_namespace_index(TWIN_NAMESPACE)
 
         async def status(unit: str, tag: str) -> ua.DataValue:
@@ -146,11 +148,11 @@ async def test_mixed_line_mirrors_every_unit_and_passes_the_plcs_status_through(
 
         await plc.hang()
 
-        async def comm_error() -> bool:
+        async def comm_error() -> bool:  # the last usable value, flagged: no communication (docs/quality-and-writes.md)
             return (await status("crystallizer", "temperature")).StatusCode.value == \
-                ua.StatusCodes.BadCommunicationError
+                ua.StatusCodes.UncertainNoCommunicationLastUsableValue
 
-        await wait_until(comm_error, timeout_s=10, what="Bad_CommunicationError while the PLC hangs")
+        await wait_until(comm_error, timeout_s=10, what="Uncertain_NoCommunicationLastUsableValue while the PLC hangs")
         assert await good("feed_tank", "level")  # the Modbus units are unaffected
         await plc.resume_communication()
         await wait_until(lambda: good("crystallizer", "temperature"), timeout_s=20, what="recovery after the hang")
