@@ -1,4 +1,4 @@
-"""``linetwin`` command line: demo, serve, check, hil serve, simulate."""
+"""``linetwin`` command line: demo, serve, check, hil serve, simulate, history export."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ async def _run_demo(args: argparse.Namespace) -> int:
     try:
         live_config = config_for_bench(config, bench)
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
-        twin = TwinServer(live_config, endpoint=endpoint)
+        twin = TwinServer(live_config, endpoint=endpoint, data_dir=_data_dir(args, config))
         await twin.start()
         print(f"linetwin demo: line '{config.name}' served at {endpoint}", flush=True)
         for unit in live_config.units:
@@ -91,7 +91,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 
     config = _load(Path(args.config))
     endpoint = endpoint_with_port(config.server.endpoint, args.port) if args.port else None
-    twin = TwinServer(config, endpoint=endpoint)
+    twin = TwinServer(config, endpoint=endpoint, data_dir=_data_dir(args, config))
     await twin.start()
     print(f"linetwin: line '{config.name}' served at {twin.endpoint}", flush=True)
     try:
@@ -163,6 +163,34 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_dir(args: argparse.Namespace, config: LineConfig) -> Path | None:
+    """The historian's directory: ``--data-dir``, else ``[historian] data_dir``, else beside the config."""
+    return Path(args.data_dir) if args.data_dir else config.historian.resolved_data_dir(config.source)
+
+
+def _history_export(args: argparse.Namespace) -> int:
+    from twin_server.historian.export import ExportError, export_history, parse_time
+
+    config = _load(Path(args.config))
+    data_dir = _data_dir(args, config)
+    if data_dir is None or (config.historian.backend == "sqlite" and not data_dir.is_dir()):
+        print(f"--data-dir: got {data_dir}; expected the historian's data directory", file=sys.stderr)
+        return 2
+    try:
+        start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")
+        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+        try:
+            n = export_history(config, data_dir, args.node, start, end, out, args.format, args.kind)
+        finally:
+            if args.output:
+                out.close()
+    except ExportError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"{n} rows exported", file=sys.stderr)
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     try:
         config = load_line_config(args.config)
@@ -185,11 +213,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: until Ctrl-C)")
     demo.add_argument("--speed", type=float, default=1.0, help="plant time per wall time (default 1)")
     demo.add_argument("--config", default=None, help="line config (default examples/pilot_line.toml)")
+    demo.add_argument("--data-dir", default=None, help="historian data directory (default: beside the config)")
 
     serve = sub.add_parser("serve", help="run the twin against the PLCs named in a config")
     serve.add_argument("config")
     serve.add_argument("--port", type=int, default=None, help="override the endpoint's port")
     serve.add_argument("--duration", type=float, default=None)
+    serve.add_argument("--data-dir", default=None, help="historian data directory (default: beside the config)")
+
+    history = sub.add_parser("history", help="the historian's data")
+    history_sub = history.add_subparsers(dest="history_command", required=True)
+    export = history_sub.add_parser("export", help="export a node's history (values, setpoints or events)")
+    export.add_argument("config")
+    export.add_argument("--node", default=None, help="node id: unit.tag or line.unit.tag (events: a unit)")
+    export.add_argument("--from", dest="start", default="1h",
+                        help="ISO 8601, 'now' or an age: 15m, 2h, 1d (default 1h)")
+    export.add_argument("--to", dest="end", default="now", help="ISO 8601, 'now' or relative (default now)")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export.add_argument("--kind", choices=["values", "setpoints", "events"], default="values")
+    export.add_argument("--output", default=None, help="file (default: standard output)")
+    export.add_argument("--data-dir", default=None, help="historian data directory (default: beside the config)")
 
     check = sub.add_parser("check", help="validate a line config and print its errors")
     check.add_argument("config")
@@ -226,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("pymodbus").setLevel(logging.ERROR)  # linetwin logs outages and recoveries itself
     if args.command == "check":
         return _check(args)
+    if args.command == "history":
+        return _history_export(args)
     runners = {"demo": _run_demo, "serve": _run_serve}
     if args.command == "hil":
         return asyncio.run(_run_hil_serve(args) if args.hil_command == "serve" else _run_hil_scenario(args))

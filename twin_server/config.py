@@ -28,6 +28,8 @@ from plc_adapters.tag_map import (
 )
 from process_models.engineering_units import UNITS_BY_CODE
 from process_models.registry import unit_kinds
+from twin_server.historian.settings import TAG_KEYS as _HISTORY_TAG_KEYS
+from twin_server.historian.settings import HistorianSettings, parse_historian
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -102,6 +104,8 @@ class LineConfig:
     units: tuple[UnitConfig, ...]
     source: str = "<memory>"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    historian: HistorianSettings = field(default_factory=HistorianSettings)
+    """``[historian]`` and per-tag ``historize`` / ``deadband`` (see :mod:`twin_server.historian.settings`)."""
 
     def unit(self, name: str) -> UnitConfig:
         for u in self.units:
@@ -212,7 +216,7 @@ def _show(value: object) -> str:
 
 
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
-             "word_order", "scale", "offset", "write_limits", "max_rate"}
+             "word_order", "scale", "offset", "write_limits", "max_rate"} | _HISTORY_TAG_KEYS
 _UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control"}
 _PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
@@ -346,7 +350,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
 def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> LineConfig:
     """Validate a parsed TOML mapping. Raises :class:`ConfigError` listing every problem."""
     c = _Collector(source)
-    c.unknown_keys(data, "", {"line", "server", "units"})
+    c.unknown_keys(data, "", {"line", "server", "units", "historian"})
     line = c.table(data, "line")
     c.unknown_keys(line, "line", {"name", "description", "scan_period_s"})
     name = c.string(line, "name", "line", pattern=_NAME_RE, what="a line name of letters, digits and _") if line else ""
@@ -368,10 +372,12 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r)) is not None]
     if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
         c.add("units", "no units", "at least one [units.NAME] table")
+    historian = parse_historian(c, data)
     if c.issues:
         raise ConfigError(c.issues)
     return LineConfig(name=name, description=description, scan_period_s=scan,
-                      server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source)
+                      server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source,
+                      historian=historian)
 
 
 def load_line_config(path: str | Path) -> LineConfig:

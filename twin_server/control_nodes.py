@@ -39,6 +39,7 @@ class WritableControl:
 
 
 COUNTERS = ("solves", "failed_solves", "setpoints_written", "fallbacks_used")
+_NUMERIC = (ua.VariantType.Double, ua.VariantType.UInt32)
 
 
 class ControlNodes:
@@ -52,6 +53,10 @@ class ControlNodes:
         self._unit_node = unit_node
         self.object_id = ua.NodeId(self._prefix, namespace_index)
         self.writable: dict[ua.NodeId, WritableControl] = {}
+        self.numeric_scalars: list[ua.NodeId] = []
+        """Numeric scalar nodes (estimates, statistics, counters): the ones the historian keeps."""
+        self.on_value: Callable[[str, float | None, int, datetime], None] | None = None
+        """Called with ``(node key, value, status, time)`` for every numeric scalar set (the historian)."""
 
     def node_id(self, name: str) -> ua.NodeId:
         return ua.NodeId(f"{self._prefix}.{name}", self._idx)
@@ -71,6 +76,8 @@ class ControlNodes:
             type_def = ua.ObjectIds.AnalogItemType if unit_code else ua.ObjectIds.BaseDataVariableType
             items.append(variable_item(nid, idx, name, self.object_id, variant, data_type, type_def, description,
                                    writable=is_writable))
+            if data_type in (ua.ObjectIds.Double, ua.ObjectIds.UInt32):
+                self.numeric_scalars.append(nid)
             if unit_code:
                 low, high = eu_range if eu_range else (-1e300, 1e300)
                 props.extend(analog_properties(nid, idx, unit_code, low, high))
@@ -128,6 +135,8 @@ class ControlNodes:
     async def set(self, name: str, value: object, variant_type: ua.VariantType = ua.VariantType.Double,
                   status: int = ua.StatusCodes.Good) -> None:
         now = datetime.now(UTC)
+        if self.on_value is not None and variant_type in _NUMERIC and not isinstance(value, list):
+            self.on_value(f"{self._prefix}.{name}", None if value is None else float(value), status, now)  # type: ignore[arg-type]
         variant = ua.Variant(value, variant_type) if value is not None else ua.Variant()
         await self._aspace.write_attribute_value(
             self.node_id(name), ua.AttributeIds.Value,

@@ -24,6 +24,7 @@ from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
 from twin_server.config import LineConfig, UnitConfig
+from twin_server.historian.recorder import HistoryRecorder
 from twin_server.status_codes import status_for_quality
 
 log = logging.getLogger("linetwin.runtime")
@@ -53,6 +54,8 @@ class LineRuntime:
         self._adapters: dict[str, ModbusAdapter] = {}
         self.health: dict[str, UnitHealth] = {u.name: UnitHealth() for u in config.units}
         self._node_of = {key: tn.node_id for key, tn in space.tag_nodes.items()}
+        self.historian: HistoryRecorder | None = None
+        """Set by the server: every mirrored sample and accepted setpoint is recorded (twin_server.historian)."""
         for unit in config.units:
             self._adapters[unit.name] = adapter_factory(
                 unit.name, unit.connection, unit.tags, config.scan_period_s, on_samples=self._mirror_for(unit),
@@ -99,16 +102,23 @@ class LineRuntime:
                         ua.DataValue(ua.Variant(connected, ua.VariantType.Boolean), SourceTimestamp=server_ts,
                                      ServerTimestamp=server_ts))
             health.connected = connected
+        if self.historian is not None:
+            self.historian.record_scan(unit, samples, server_ts)
         health.samples_mirrored += len(samples)
         health.bad_samples += bad
         health.last_scan = server_ts
 
-    async def write_setpoint(self, unit: str, tag: str, value: float) -> None:
-        """Forward a setpoint to the unit's PLC. Raises ``WriteRefused`` (nothing written) on refusal."""
+    async def write_setpoint(self, unit: str, tag: str, value: float, source: str = "operator",
+                             user: str = "") -> None:
+        """Forward a setpoint to the unit's PLC. Raises ``WriteRefused`` (nothing written) on refusal.
+
+        ``source`` (operator / mpc / recipe / fallback) and ``user`` go to the historian with the value."""
         adapter = self._adapters.get(unit)
         if adapter is None:
             raise WriteRefused(f"{unit}.{tag}", WriteRefusal.UNKNOWN_TAG, f"no unit '{unit}' in this line")
         await adapter.write(tag, value)
+        if self.historian is not None and (node_id := self._node_of.get((unit, tag))) is not None:
+            self.historian.record_setpoint(str(node_id.Identifier), value, source, user)
 
     def status_line(self) -> str:
         parts = []

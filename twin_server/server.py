@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server, ua
@@ -12,6 +14,7 @@ from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
+from twin_server.historian.service import Historian
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.write_guard import GuardedAttributeService
 
@@ -31,10 +34,11 @@ class TwinServer:
     """Serves one line over OPC UA and mirrors its PLCs.
 
     ``endpoint`` overrides ``[server] endpoint`` of the config (e.g. another port for tests).
+    ``data_dir``: the historian's directory (default: ``[historian] data_dir``, else a temporary one).
     """
 
     def __init__(self, config: LineConfig, endpoint: str | None = None,
-                 adapter_factory: AdapterFactory | None = None) -> None:
+                 adapter_factory: AdapterFactory | None = None, data_dir: Path | None = None) -> None:
         self.config = config
         self.endpoint = endpoint or config.server.endpoint
         self._adapter_factory = adapter_factory
@@ -42,6 +46,8 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
+        self._data_dir = data_dir
+        self.historian: Historian | None = None
 
     @property
     def server(self) -> Server:
@@ -60,6 +66,9 @@ class TwinServer:
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
+        self.historian = Historian(self.config, self._data_dir)
+        await self.historian.attach(server, self.space)
+        self.runtime.historian = self.historian.recorder
         guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint)
         server.iserver.attribute_service = guard
         for unit in self.config.units:
@@ -69,6 +78,7 @@ class TwinServer:
                 self.control_loops[unit.name] = loop
         await server.start()
         self._server = server
+        self.historian.start()
         await self.runtime.start()
         for loop in self.control_loops.values():
             await loop.start()
@@ -84,6 +94,9 @@ class TwinServer:
                              self.space.unit_nodes[unit.name])
         loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)
         await loop.build_nodes()
+        if self.historian is not None:
+            nodes.on_value = self.historian.recorder.record_value
+            await self.historian.historize_values(server, nodes.numeric_scalars)
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
@@ -92,6 +105,8 @@ class TwinServer:
         """The runtime's PLC status plus each control loop's state (for the CLI)."""
         parts = [self.runtime.status_line()] if self.runtime is not None else []
         parts += [loop.status_text() for loop in self.control_loops.values()]
+        if self.historian is not None:
+            parts.append(self.historian.status_text())
         return " | ".join(parts)
 
     async def stop(self) -> None:
@@ -102,4 +117,7 @@ class TwinServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if self.historian is not None:
+            await asyncio.to_thread(self.historian.close)
+            self.historian = None
         log.info("line '%s' stopped", self.config.name)

@@ -25,8 +25,8 @@ from twin_server.status_codes import status_for_refusal
 
 log = logging.getLogger("linetwin.audit")
 
-SetpointWriter = Callable[[str, str, float], Awaitable[None]]
-"""``(unit, tag, value)`` → writes to the PLC, raises :class:`WriteRefused`."""
+SetpointWriter = Callable[..., Awaitable[None]]
+"""``(unit, tag, value, source=, user=)`` → writes to the PLC, raises :class:`WriteRefused`."""
 
 WriteHandler = Callable[[ua.Variant], Awaitable[ua.StatusCode]]
 """A writable non-tag node (control mode, targets): validates, applies, updates its node, returns the status."""
@@ -76,7 +76,7 @@ class GuardedAttributeService(AttributeService):
         if not math.isfinite(value):
             return self._refuse(who, where, value, ua.StatusCodes.BadOutOfRange, "value is not finite")
         try:
-            await self._write_setpoint(tn.unit, tn.tag.name, value)
+            await self._write_setpoint(tn.unit, tn.tag.name, value, source="operator", user=who)
         except WriteRefused as exc:
             return self._refuse(who, where, value, status_for_refusal(exc.reason).value, exc.message)
         now = datetime.now(UTC)
