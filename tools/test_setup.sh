@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up the test suite needs beyond the venv: the independent peers of the interop tests — an OPC UA
-# client (node-opcua, from npm) and a Modbus TCP client (mbpoll, from Debian). Idempotent.
+# client (node-opcua, from npm) and a Modbus TCP client (mbpoll, from Debian), and the historian's real
+# InfluxDB 1.x server (influxd, from Debian; its tests are skipped with the reason when it is missing). Idempotent.
 set -euo pipefail
 if ! command -v mbpoll >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -9,6 +10,15 @@ if ! command -v mbpoll >/dev/null 2>&1; then
   else
     echo "test set-up: mbpoll not found; install it (Debian/Ubuntu: sudo apt-get install -y mbpoll)" >&2
     exit 1
+  fi
+fi
+if ! command -v influxd >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test set-up: installing influxd (InfluxDB 1.x) for the historian tests (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
+  else
+    echo "test set-up: influxd not found; the InfluxDB historian tests will be skipped" \
+      "(install it: sudo apt-get install -y influxdb)" >&2
   fi
 fi
 cd "$(dirname "$0")/node_interop"

@@ -97,7 +97,7 @@ class HistorianHistoryManager(HistoryManager):
             try:
                 results.append(await self._read_one(details, rv, key, i))
             except Exception as exc:  # one node's failure must not fail the others
-                log.error("HistoryRead of %s failed: %s", key, shorten(str(exc), 200))
+                log.error("HistoryRead of %s failed: %s", key, shorten(str(exc), 200), exc_info=True)
                 results.append(_bad(ua.StatusCodes.BadHistoryOperationInvalid))
         return results
 

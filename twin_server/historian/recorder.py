@@ -190,6 +190,7 @@ class HistoryRecorder:
             setpoints = _take(self._setpoints, len(self._setpoints))
             events = _take(self._events, len(self._events))
             if not rows and not setpoints and not events:
+                self.backend.idle()
                 return
             t0 = time.perf_counter()
             try:

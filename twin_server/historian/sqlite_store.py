@@ -94,6 +94,9 @@ class SqliteStore:
             raise
         self._stored += len(samples)
 
+    def idle(self) -> None:
+        return None
+
     def purge_before(self, t_us: int) -> int:
         w = self._writer
         n = 0
