@@ -26,7 +26,6 @@ import asyncio
 import logging
 import struct
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -151,12 +150,12 @@ class HistorianHistoryManager(HistoryManager):
         more = len(raw) > cap
         if more:
             raw = _slice(raw, 0, cap)
-        values = _data_values(raw)
         bounds = bool(d.ReturnBounds) and start is not None and end is not None
+        head = tail = None
         if bounds and first:
             edge = hi if reverse else lo
             if not raw.times_us or raw.times_us[0] != edge:
-                values.insert(0, self._bound(key, edge, before=not reverse))
+                head = self._bound(key, edge, before=not reverse)
         result = ua.HistoryReadResult()
         if more:
             last = raw.times_us[-1]
@@ -165,18 +164,14 @@ class HistorianHistoryManager(HistoryManager):
         elif bounds:
             edge = lo if reverse else hi
             if not raw.times_us or raw.times_us[-1] != edge:
-                values.append(self._bound(key, edge, before=reverse))
-        result.HistoryData = ua.HistoryData(DataValues=values)
+                tail = self._bound(key, edge, before=reverse)
+        result.HistoryData = encode_history_data(raw, head, tail)
         return result
 
-    def _bound(self, key: str, edge: int, before: bool) -> ua.DataValue:
+    def _bound(self, key: str, edge: int, before: bool) -> RawSeries:
         found = (self.backend.read_raw(key, T_MIN, edge - 1, 1, reverse=True) if before
                  else self.backend.read_raw(key, edge + 1, T_MAX, 1))
-        if found:
-            return _data_values(found)[0]
-        ts = from_us(edge)
-        return ua.DataValue(StatusCode=_status(ua.StatusCodes.BadBoundNotFound), SourceTimestamp=ts,
-                            ServerTimestamp=ts)
+        return found if found else RawSeries([edge], [None], [ua.StatusCodes.BadBoundNotFound], [edge])
 
     def _series_around(self, key: str, lo: int, hi: int) -> Series:
         before = self.backend.read_raw(key, T_MIN, lo - 1, LOOKAROUND, reverse=True)
@@ -239,23 +234,36 @@ def _slice(raw: RawSeries, a: int, b: int) -> RawSeries:
 _VARIANT_DOUBLE = ua.VariantType.Double
 
 
-def _to_datetime(t_us: int) -> datetime:
-    return from_us(t_us)
+_HISTORY_DATA_ENCODING = ua.NodeId(ua.ObjectIds.HistoryData_Encoding_DefaultBinary)
+_DV_VALUE = struct.Struct("<BBdIqq")
+"""DataValue with Value (Variant Double), StatusCode, SourceTimestamp, ServerTimestamp (OPC 10000-6 §5.2.2.17)."""
+_DV_NO_VALUE = struct.Struct("<BIqq")
+_FILETIME_UNIX_EPOCH = 116_444_736_000_000_000
+"""OPC UA DateTime: 100 ns ticks since 1601-01-01; the Unix epoch in those ticks."""
 
 
-def _data_values(raw: RawSeries) -> list[ua.DataValue]:
-    """DataValues of raw history (both timestamps: the source's and when the twin received it)."""
-    out = []
-    dv = ua.DataValue
-    variant = ua.Variant
-    cache: dict[int, datetime] = {}
-    for t, v, st, srv in zip(raw.times_us, raw.values, raw.statuses, raw.server_times_us, strict=True):
-        src = from_us(t)
-        server = cache.get(srv)
-        if server is None:
-            server = cache[srv] = from_us(srv)
-        out.append(dv(variant(v, _VARIANT_DOUBLE) if v is not None else variant(), _status(st), src, server))
-    return out
+def encode_history_data(raw: RawSeries, head: RawSeries | None = None,
+                        tail: RawSeries | None = None) -> ua.ExtensionObject:
+    """Raw history as a binary-encoded ``HistoryData`` (both timestamps: the source's and the twin's).
+
+    Encoded here in one pass (``struct``) instead of building one ``DataValue`` object per value for
+    asyncua to encode: this is what makes 86,400 values answer in well under a second."""
+    parts = [b""]
+    pack_value, pack_empty = _DV_VALUE.pack, _DV_NO_VALUE.pack
+    off = _FILETIME_UNIX_EPOCH
+    n = 0
+    for series in (head, raw, tail):
+        if not series:
+            continue
+        n += len(series)
+        for t, v, st, srv in zip(series.times_us, series.values, series.statuses, series.server_times_us,
+                                 strict=True):
+            if v is None:
+                parts.append(pack_empty(0x0E, st, max(t * 10 + off, 0), max(srv * 10 + off, 0)))
+            else:
+                parts.append(pack_value(0x0F, 11, v, st, max(t * 10 + off, 0), max(srv * 10 + off, 0)))
+    parts[0] = struct.pack("<i", n)
+    return ua.ExtensionObject(TypeId=_HISTORY_DATA_ENCODING, Body=b"".join(parts))
 
 
 def _processed_values(rows: list[tuple[int, float | None, int]],

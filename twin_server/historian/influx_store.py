@@ -57,14 +57,14 @@ class SinkRefused(Exception):
     """InfluxDB refused the batch's content (HTTP 400): retrying cannot help."""
 
 
-def sample_lines(samples: Sequence[SampleRow]) -> list[str]:
+def sample_lines(samples: Sequence[SampleRow], keys: Sequence[str]) -> list[str]:
     out = []
-    for key, t, v, st, srv in samples:
-        p = Point(VALUES).tag("node", key)
+    for sid, t, v, st, srv in samples:
+        p = Point(VALUES).tag("node", keys[sid])
         if v is not None:
             p = p.field("value", float(v))
-        out.append(p.field("status", int(st)).field("server_ts", int(srv)).time(t, WritePrecision.US)
-                   .to_line_protocol())
+        out.append(p.field("status", int(st)).field("server_ts", round(srv * 1e6))
+                   .time(round(t * 1e6), WritePrecision.US).to_line_protocol())
     return out
 
 
@@ -221,11 +221,20 @@ class InfluxStore:
         self._written = 0
         self.refused = 0
         self._limiter = RepeatLimiter(burst=3, window_s=60.0)
+        self._keys: list[str] = []
+        self._ids: dict[str, int] = {}
+
+    def series_id(self, key: str) -> int:
+        sid = self._ids.get(key)
+        if sid is None:
+            sid = self._ids[key] = len(self._keys)
+            self._keys.append(key)
+        return sid
 
     # -- writing (the recorder's thread) ------------------------------------------------------------------
     def write(self, samples: Sequence[SampleRow], setpoints: Sequence[SetpointRow],
               events: Sequence[EventRow]) -> None:
-        lines = sample_lines(samples) + setpoint_lines(setpoints) + event_lines(events)
+        lines = sample_lines(samples, self._keys) + setpoint_lines(setpoints) + event_lines(events)
         if not lines:
             return
         body = "\n".join(lines)

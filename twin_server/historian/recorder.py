@@ -1,9 +1,11 @@
 """The recorder: cheap calls on the twin's hot paths, a bounded queue, and one thread writing batches.
 
 Hot path (:meth:`HistoryRecorder.record_scan`, called once per PLC scan by the runtime): per sample one dict
-look-up, the deadband test and one ``deque.append`` of a tuple; no I/O, no timestamp conversion. The
-writer thread wakes every ``flush_interval_s`` (or as soon as ``batch_size`` samples wait), converts the
-timestamps and hands the batch to the backend in one transaction. A ``kill -9`` therefore loses at most
+look-up, the deadband test and one tuple of plain numbers (series id, POSIX seconds); one ``deque.append``
+of the scan's list; no I/O, no locks. The writer thread wakes every ``flush_interval_s`` (or as soon as
+``batch_size`` samples wait) and hands the rows unchanged to the backend, in one transaction (SQLite
+converts the times in SQL, with the GIL released, so the writer thread barely competes with the event loop).
+A ``kill -9`` therefore loses at most
 what was queued since the last flush (≤ ``flush_interval_s``, 0.5 s by default).
 
 The queue is bounded (``queue_size`` samples). If the backend falls that far behind, the oldest queued
@@ -20,6 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.sample import Sample
@@ -33,9 +36,10 @@ RETENTION_CHECK_S = 60.0
 
 @dataclass(slots=True)
 class _TagFilter:
-    """Per historized tag: its history key, deadband and the last recorded value/status."""
+    """Per historized tag: its history key and series id, deadband and the last recorded value/status."""
 
     key: str
+    sid: int
     deadband: float
     last_value: float | None = None
     last_status: int = -1
@@ -53,7 +57,11 @@ class HistoryRecorder:
         self.retention_s = retention_s
         self._tags: dict[str, dict[str, _TagFilter]] = {}
         self._values: dict[str, _TagFilter] = {}
-        self._samples: deque[tuple[str, datetime, float | None, int, int]] = deque()
+        self._chunks: deque[list[SampleRow]] = deque()
+        self._produced = 0  # samples queued (event loop thread only)
+        self._consumed = 0  # samples taken by the writer (writer thread only)
+        self._dropped_queue = 0  # oldest queued samples dropped when full (event loop thread only)
+        self._dropped_pending = 0  # refused batch trimmed to the bound (writer thread only)
         self._setpoints: deque[SetpointRow] = deque()
         self._events: deque[EventRow] = deque()
         self._pending: list[SampleRow] = []
@@ -61,7 +69,6 @@ class HistoryRecorder:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._limiter = RepeatLimiter(burst=3, window_s=60.0)
-        self.dropped = 0
         self.written = 0
         self.failed_batches = 0
         self.last_error = ""
@@ -70,11 +77,11 @@ class HistoryRecorder:
     # -- what is historized ------------------------------------------------------------------------------
     def historize_tag(self, unit: str, tag: str, key: str, deadband: float = 0.0) -> None:
         """Record mirrored samples of ``unit``/``tag`` under ``key`` (the node's string id)."""
-        self._tags.setdefault(unit, {})[tag] = _TagFilter(key, deadband)
+        self._tags.setdefault(unit, {})[tag] = _TagFilter(key, self.backend.series_id(key), deadband)
 
     def historize_value(self, key: str, deadband: float = 0.0) -> None:
         """Record values written to the node ``key`` by the twin itself (estimates, solve statistics)."""
-        self._values[key] = _TagFilter(key, deadband)
+        self._values[key] = _TagFilter(key, self.backend.series_id(key), deadband)
 
     @property
     def historized_keys(self) -> list[str]:
@@ -86,9 +93,9 @@ class HistoryRecorder:
         filters = self._tags.get(unit)
         if filters is None:
             return
-        server_us = to_us(server_ts)
-        queue = self._samples
-        append = queue.append
+        server_s = server_ts.timestamp()
+        rows: list[SampleRow] = []
+        append = rows.append
         for s in samples:
             f = filters.get(s.tag)
             if f is None:
@@ -100,8 +107,14 @@ class HistoryRecorder:
                 continue
             f.last_value = v
             f.last_status = st
-            append((f.key, s.source_timestamp, v, st, server_us))
-        n = len(queue)
+            append((f.sid, s.source_timestamp.timestamp(), v, st, server_s))
+        if rows:
+            self._queue(rows)
+
+    def _queue(self, rows: list[SampleRow]) -> None:
+        self._chunks.append(rows)
+        self._produced += len(rows)
+        n = self._produced - self._consumed - self._dropped_queue
         if n >= self.batch_size:
             if n > self.queue_size:
                 self._drop_oldest(n - self.queue_size)
@@ -117,7 +130,8 @@ class HistoryRecorder:
             return
         f.last_value = value
         f.last_status = status
-        self._samples.append((key, ts, value, status, to_us(ts)))
+        t = ts.timestamp()
+        self._queue([(f.sid, t, value, status, t)])
 
     def record_setpoint(self, key: str, value: float, source: str, user: str = "", ts: datetime | None = None) -> None:
         """Queue a setpoint the PLC accepted, with who decided it (operator / mpc / recipe / fallback)."""
@@ -128,8 +142,15 @@ class HistoryRecorder:
         self._events.append((to_us(ts or datetime.now(UTC)), unit, source, message))
 
     def _drop_oldest(self, n: int) -> None:
-        n = len(_take(self._samples, n))
-        self.dropped += n
+        """Drop whole scans, oldest first, until ``n`` samples are gone (event loop thread)."""
+        dropped = 0
+        while dropped < n:
+            try:
+                dropped += len(self._chunks.popleft())
+            except IndexError:
+                break
+        self._dropped_queue += dropped
+        n = dropped
         suppressed = self._limiter.allow("queue-full")
         if suppressed is not None:
             log.warning("historian queue full (%d samples): dropped the %d oldest (%d dropped in all)%s",
@@ -153,7 +174,12 @@ class HistoryRecorder:
             self.flush()
 
     def queue_depth(self) -> int:
-        return len(self._samples) + len(self._pending)
+        return max(self._produced - self._consumed - self._dropped_queue, 0) + len(self._pending)
+
+    @property
+    def dropped(self) -> int:
+        """Samples lost because the queue was full (oldest first)."""
+        return self._dropped_queue + self._dropped_pending
 
     def _run(self) -> None:
         next_retention = time.monotonic()
@@ -183,10 +209,19 @@ class HistoryRecorder:
         """Write everything queued so far (called by the writer thread; directly only when no thread runs)."""
         while True:
             rows = self._pending
-            queue = self._samples
-            n = min(len(queue), max(self.batch_size - len(rows), 0))
-            if n:
-                rows = rows + [(k, to_us(ts), v, st, srv) for k, ts, v, st, srv in _take(queue, n)]
+            chunks: list[list[SampleRow]] = []
+            n = len(rows)
+            while n < self.batch_size:
+                try:
+                    chunk = self._chunks.popleft()
+                except IndexError:
+                    break
+                chunks.append(chunk)
+                n += len(chunk)
+            if chunks:
+                taken = n - len(rows)
+                self._consumed += taken
+                rows = list(chain(rows, *chunks))
             setpoints = _take(self._setpoints, len(self._setpoints))
             events = _take(self._events, len(self._events))
             if not rows and not setpoints and not events:
@@ -205,15 +240,15 @@ class HistoryRecorder:
                 if suppressed is not None:
                     log.error("historian %s write failed (%d samples kept for retry): %s", self.backend.name,
                               len(rows), self.last_error)
-                if len(rows) + len(self._samples) > self.queue_size:
-                    excess = len(rows) + len(self._samples) - self.queue_size
+                if len(rows) > self.queue_size:
+                    excess = len(rows) - self.queue_size
                     self._pending = rows[excess:]
-                    self.dropped += min(excess, len(rows))
+                    self._dropped_pending += excess
                 return
             self._pending = []
             self.written += len(rows)
             self.last_flush_s = time.perf_counter() - t0
-            if len(self._samples) < self.batch_size:
+            if self._produced - self._consumed - self._dropped_queue < self.batch_size:
                 return
 
     def status_text(self) -> str:

@@ -1,8 +1,11 @@
 """What the historian keeps, as plain tuples (cheap to build on the hot path, cheap to bind in SQL).
 
-- sample row ``(key, t_us, value, status, server_t_us)``: a value of a historized node. ``key`` is the node's
-  string identifier (``pilot_line.tank.level``), ``t_us`` the source timestamp, ``value`` ``None`` when the
-  source had no value, ``status`` the OPC UA status code (0 = Good).
+- sample row ``(series, t_s, value, status, server_t_s)``: a value of a historized node. ``series`` is the
+  backend's integer id of the node's key (its string identifier, ``pilot_line.tank.level``, registered once
+  with :meth:`HistoryBackend.series_id`), ``t_s`` the source timestamp and ``server_t_s`` the server's, as
+  POSIX seconds (float: exact to the µs for present-day times), ``value`` ``None`` when the source had no
+  value, ``status`` the OPC UA status code (0 = Good). Built on the hot path with no conversions: the
+  store converts (SQLite does it in SQL, outside the GIL).
 - setpoint row ``(key, t_us, value, source, user)``: a setpoint accepted by the PLC, with who decided it:
   ``source`` is one of :data:`SETPOINT_SOURCES`.
 - event row ``(t_us, unit, source, message)``: a control event (mode change, fallback, refused write, batch).
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-SampleRow = tuple[str, int, float | None, int, int]
+SampleRow = tuple[int, float, float | None, int, float]
 SetpointRow = tuple[str, int, float, str, str]
 EventRow = tuple[int, str, str, str]
 
@@ -38,6 +41,10 @@ class HistoryBackend(Protocol):
     """A store of history. ``write`` runs on the recorder's thread, reads on worker threads."""
 
     name: str
+
+    def series_id(self, key: str) -> int:
+        """The integer id of a history key (registered on first use)."""
+        ...
 
     def write(self, samples: Sequence[SampleRow], setpoints: Sequence[SetpointRow],
               events: Sequence[EventRow]) -> None:

@@ -35,6 +35,8 @@ CREATE INDEX IF NOT EXISTS events_by_time ON events (t);
 """
 
 FILE_NAME = "history.sqlite"
+_INSERT_SAMPLE = ("INSERT INTO samples VALUES (?, CAST(round(? * 1000000.0) AS INTEGER), ?, ?, "
+                  "CAST(round(? * 1000000.0) AS INTEGER))")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -63,7 +65,8 @@ class SqliteStore:
         self._readers_lock = threading.Lock()
 
     # -- writing (one thread) -----------------------------------------------------------------------
-    def _series_id(self, key: str) -> int:
+    def series_id(self, key: str) -> int:
+        """The id of ``key`` (inserted on first use; call before writing samples of it)."""
         sid = self._series.get(key)
         if sid is None:
             cur = self._writer.execute("INSERT INTO series (key) VALUES (?)", (key,))
@@ -75,13 +78,12 @@ class SqliteStore:
               events: Sequence[EventRow]) -> None:
         ids = self._series
         w = self._writer
+        for key in {s[0] for s in setpoints if s[0] not in ids}:
+            self.series_id(key)
         w.execute("BEGIN")
         try:
-            for key in {s[0] for s in samples if s[0] not in ids} | {s[0] for s in setpoints if s[0] not in ids}:
-                self._series_id(key)
-            if samples:
-                w.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?)",
-                              [(ids[k], t, v, st, srv) for k, t, v, st, srv in samples])
+            if samples:  # seconds -> µs in SQL: no per-row Python work
+                w.executemany(_INSERT_SAMPLE, samples)
             if setpoints:
                 w.executemany("INSERT INTO setpoints VALUES (?, ?, ?, ?, ?)",
                               [(ids[k], t, v, src, user) for k, t, v, src, user in setpoints])

@@ -32,8 +32,9 @@ def _store(influxd, tmp_path, buffer_samples: int = 10_000_000) -> InfluxStore:
 def test_samples_setpoints_and_events_round_trip(influxd, tmp_path):
     store = _store(influxd, tmp_path)
     t0 = 1_700_000_000_000_000
-    store.write([("line.tank.level", t0 + i, float(i) / 3, 0 if i != 2 else 0x80050000, t0 + i + 5)
-                 for i in range(5)] + [("line.tank.level", t0 + 10, None, 0x80320000, t0 + 10)],
+    sid = store.series_id("line.tank.level")
+    store.write([(sid, (t0 + i) / 1e6, float(i) / 3, 0 if i != 2 else 0x80050000, (t0 + i + 5) / 1e6)
+                 for i in range(5)] + [(sid, (t0 + 10) / 1e6, None, 0x80320000, (t0 + 10) / 1e6)],
                 [("line.tank.sp", t0, 21.5, "operator", "alice")],
                 [(t0, "tank", "control", 'mode manual -> mpc, "quoted"')])
     raw = store.read_raw("line.tank.level", 0, T_MAX)
@@ -100,7 +101,7 @@ def test_forward_buffer_full_drops_the_oldest_and_counts(influxd, tmp_path):
     influxd.stop()
     store = _store(influxd, tmp_path, buffer_samples=1_000)
     for b in range(5):  # 5 batches of 400 samples while influxd is down: room for 2
-        store.write([("k", b * 1000 + i, float(b), 0, 0) for i in range(400)], [], [])
+        store.write([(store.series_id("k"), (b * 1000 + i) / 1e6, float(b), 0, 0.0) for i in range(400)], [], [])
     assert store.buffer.dropped == 1_200 and store.buffer.samples == 800
     influxd.start()
     store._retry_at = 0.0

@@ -41,7 +41,8 @@ def test_recorder_batches_applies_deadband_and_reopening_appends(tmp_path):
     store.close()
     again = SqliteStore(tmp_path)  # a restart appends to the same file
     assert again.stored_samples() == 3 + len(levels)
-    again.write([("line.tank.level", to_us(t0 + timedelta(seconds=100)), 5.0, 0, 0)], [], [])
+    again.write([(again.series_id("line.tank.level"), (t0 + timedelta(seconds=100)).timestamp(), 5.0, 0, 0.0)],
+                [], [])
     assert again.read_raw("line.tank.level", 0, T_MAX).values == [1.0, 1.6, 3.0, 5.0]
     again.close()
 
@@ -49,7 +50,7 @@ def test_recorder_batches_applies_deadband_and_reopening_appends(tmp_path):
 def test_retention_deletes_only_what_is_older_than_the_age(tmp_path):
     store = SqliteStore(tmp_path)
     now = datetime.now(UTC)
-    rows = [("k", to_us(now - timedelta(days=d)), float(d), 0, 0) for d in (40, 31, 29, 1, 0)]
+    rows = [(store.series_id("k"), (now - timedelta(days=d)).timestamp(), float(d), 0, 0.0) for d in (40, 31, 29, 1, 0)]
     store.write(rows, [("k", to_us(now - timedelta(days=40)), 1.0, "operator", "admin")],
                 [(to_us(now - timedelta(days=40)), "tank", "control", "old"), (to_us(now), "tank", "control", "new")])
     rec = HistoryRecorder(store, retention_s=30 * 86400.0)
