@@ -109,9 +109,8 @@ async def read_latency(data_dir: Path) -> dict:
     """One tag with a day of 1 s values: raw read and 1-min Averages, server side and from a client."""
     store = SqliteStore(data_dir)
     key = "bench.day"
-    start_us = int(T0.timestamp() * 1e6)
-    store.write([(key, start_us + i * 1_000_000, 20.0 + (i % 600) / 60.0, 0, start_us + i * 1_000_000)
-                 for i in range(DAY)], [], [])
+    sid, start = store.series_id(key), T0.timestamp()
+    store.write([(sid, start + i, 20.0 + (i % 600) / 60.0, 0, start + i) for i in range(DAY)], [], [])
     server = Server()
     await server.init()
     port = _free_port()

@@ -4,9 +4,9 @@ Hot path (:meth:`HistoryRecorder.record_scan`, called once per PLC scan by the r
 look-up, the deadband test and one tuple of plain numbers (series id, POSIX seconds); one ``deque.append``
 of the scan's list; no I/O, no locks. The writer thread wakes every ``flush_interval_s`` (or as soon as
 ``batch_size`` samples wait) and hands the rows unchanged to the backend, in one transaction (SQLite
-converts the times in SQL, with the GIL released, so the writer thread barely competes with the event loop).
-A ``kill -9`` therefore loses at most
-what was queued since the last flush (≤ ``flush_interval_s``, 0.5 s by default).
+converts the times in SQL, with the GIL released, so the writer thread barely competes with the event
+loop). A ``kill -9`` therefore loses at most what was queued since the last flush (≤ ``flush_interval_s``,
+0.5 s by default).
 
 The queue is bounded (``queue_size`` samples). If the backend falls that far behind, the oldest queued
 samples are dropped, counted (``dropped``) and logged (rate-limited) — nothing stops silently. A batch the
