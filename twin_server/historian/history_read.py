@@ -12,6 +12,10 @@ every HistoryRead request to :meth:`HistorianHistoryManager.read_history`. Suppo
   (:mod:`.aggregates`, Part 13), with the request's AggregateConfiguration.
 - ``ReadAtTimeDetails``: values at the requested instants (raw if one exists, else interpolated),
   ``UseSimpleBounds`` honoured.
+- ``ReadEventDetails`` on a unit object (``EventNotifier`` has the HistoryRead bit): the unit's control
+  events as BaseEventType events (EventId, EventType, SourceNode, SourceName, Time, ReceiveTime, Message,
+  Severity; other select clauses answer null), oldest first, at most ``NumValuesPerNode`` (or
+  ``max_values_per_read``) of them; the ``WhereClause`` is not applied.
 
 ``ReleaseContinuationPoints`` releases (answers Good, no data) the nodes that carry a continuation point;
 a node without one is read as usual (asyncua's client sends the flag set by default).
@@ -68,6 +72,8 @@ class HistorianHistoryManager(HistoryManager):
         super().__init__(iserver)
         self.backend = backend
         self.keys = keys
+        self.event_sources: dict[ua.NodeId, str] = {}
+        """Unit object node → unit name, for event history."""
         self.max_values_per_read = max_values_per_read
         self._data_end_us = data_end_us
 
@@ -86,6 +92,11 @@ class HistorianHistoryManager(HistoryManager):
         for i, rv in enumerate(params.NodesToRead):
             if params.ReleaseContinuationPoints and rv.ContinuationPoint:
                 results.append(ua.HistoryReadResult())  # stateless continuation points: nothing to release
+                continue
+            if isinstance(details, ua.ReadEventDetails):
+                unit = self.event_sources.get(rv.NodeId)
+                results.append(_bad(ua.StatusCodes.BadHistoryOperationUnsupported) if unit is None else
+                               await asyncio.to_thread(self.read_events, unit, rv.NodeId, details))
                 continue
             key = self.keys.get(rv.NodeId)
             if key is None:
@@ -182,6 +193,21 @@ class HistorianHistoryManager(HistoryManager):
         statuses = before.statuses[::-1] + inside.statuses + after.statuses
         return Series.from_lists(times, values, statuses)
 
+    # -- events ------------------------------------------------------------------------------------
+    def read_events(self, unit: str, source: ua.NodeId, d: ua.ReadEventDetails) -> ua.HistoryReadResult:
+        start = T_MIN if is_unspecified(d.StartTime) else to_us(d.StartTime)
+        end = T_MAX if is_unspecified(d.EndTime) else to_us(d.EndTime)
+        lo, hi = min(start, end), max(start, end)
+        rows = self.backend.read_events(unit, lo, hi)
+        cap = min(int(d.NumValuesPerNode), self.max_values_per_read) if d.NumValuesPerNode else \
+            self.max_values_per_read
+        if start > end:
+            rows.reverse()
+        clauses = d.Filter.SelectClauses if d.Filter is not None else []
+        events = [ua.HistoryEventFieldList(EventFields=[_event_field(c, row, unit, source, n) for c in clauses])
+                  for n, row in enumerate(rows[:cap])]
+        return ua.HistoryReadResult(HistoryData=ua.HistoryEvent(Events=events))
+
     # -- processed ----------------------------------------------------------------------------------
     def read_processed(self, key: str, d: ua.ReadProcessedDetails, i: int) -> ua.HistoryReadResult:
         types = d.AggregateType or []
@@ -218,6 +244,29 @@ class HistorianHistoryManager(HistoryManager):
         rows = interpolate(series, times, AggregateSettings(), simple_bounds=bool(d.UseSimpleBounds),
                            data_end_us=self._data_end_us())
         return ua.HistoryReadResult(HistoryData=ua.HistoryData(DataValues=_processed_values(rows)))
+
+
+def _event_field(clause: ua.SimpleAttributeOperand, row: tuple[int, str, str, str], unit: str,
+                 source: ua.NodeId, n: int) -> ua.Variant:
+    """One select clause of a BaseEventType event made from a control event row ``(t_us, unit, source, text)``."""
+    name = clause.BrowsePath[-1].Name if clause.BrowsePath else ""
+    t_us, _, origin, message = row
+    if name == "EventId":
+        return ua.Variant(f"{unit}:{t_us}:{n}".encode(), ua.VariantType.ByteString)
+    if name == "EventType":
+        return ua.Variant(ua.NodeId(ua.ObjectIds.BaseEventType), ua.VariantType.NodeId)
+    if name == "SourceNode":
+        return ua.Variant(source, ua.VariantType.NodeId)
+    if name == "SourceName":
+        return ua.Variant(f"{unit} {origin}", ua.VariantType.String)
+    if name in ("Time", "ReceiveTime"):
+        return ua.Variant(from_us(t_us), ua.VariantType.DateTime)
+    if name == "Message":
+        return ua.Variant(ua.LocalizedText(message), ua.VariantType.LocalizedText)
+    if name == "Severity":
+        severity = 700 if "fallback" in message or "failed" in message or "refused" in message else 300
+        return ua.Variant(severity, ua.VariantType.UInt16)
+    return ua.Variant()
 
 
 def _aggregate_settings(cfg: ua.AggregateConfiguration | None) -> AggregateSettings:

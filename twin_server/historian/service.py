@@ -75,8 +75,15 @@ class Historian:
             self.keys[tn.node_id] = key
         for node_id in list(self.keys):
             await mark_historizing(server, node_id)
-        server.iserver.history_manager = HistorianHistoryManager(
-            server.iserver, self.backend, self.keys, self.settings.max_values_per_read, now_us)
+        manager = HistorianHistoryManager(server.iserver, self.backend, self.keys, self.settings.max_values_per_read,
+                                          now_us)
+        aspace = server.iserver.aspace
+        for unit, node_id in space.unit_nodes.items():  # control events: event history of the unit object
+            manager.event_sources[node_id] = unit
+            notifier = aspace.read_attribute_value(node_id, ua.AttributeIds.EventNotifier).Value.Value or 0
+            await aspace.write_attribute_value(node_id, ua.AttributeIds.EventNotifier, ua.DataValue(
+                ua.Variant(int(notifier) | ua.EventNotifier.HistoryRead.mask, ua.VariantType.Byte)))
+        server.iserver.history_manager = manager
         await _advertise_capabilities(server)
 
     async def historize_values(self, server: Server, node_ids: list[ua.NodeId]) -> None:
@@ -119,6 +126,7 @@ async def _advertise_capabilities(server: Server) -> None:
     aspace = server.iserver.aspace
     flags = {
         ua.ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability: True,
+        ua.ObjectIds.HistoryServerCapabilities_AccessHistoryEventsCapability: True,
         ua.ObjectIds.HistoryServerCapabilities_InsertDataCapability: False,
         ua.ObjectIds.HistoryServerCapabilities_ReplaceDataCapability: False,
         ua.ObjectIds.HistoryServerCapabilities_UpdateDataCapability: False,

@@ -242,3 +242,29 @@ async def test_live_values_are_recorded_and_readable():
             StartTime=since, EndTime=datetime.now(UTC), NumValuesPerNode=0),
             ua.NodeId("pilot_line.crystallizer.plc_connected", idx))
         assert res.StatusCode.value == ua.StatusCodes.BadHistoryOperationUnsupported
+
+
+async def test_operator_setpoints_and_control_events_are_kept_and_events_are_history_readable():
+    async with live_pilot_line() as line, Client(line.url) as client:
+        idx = await client.get_namespace_index(NAMESPACE)
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        sp = client.get_node(ua.NodeId("pilot_line.feed_tank.jacket_temperature_setpoint", idx))
+        await wait_until(lambda: line.twin.runtime.health["feed_tank"].connected, timeout_s=30.0, what="PLC link")
+        await wait_until(lambda: line.twin.runtime.adapters["feed_tank"].last_samples.get(
+            "jacket_temperature_setpoint") is not None, timeout_s=30.0, what="the setpoint's read-back")
+        current = line.twin.runtime.adapters["feed_tank"].last_samples["jacket_temperature_setpoint"].value
+        await sp.write_value(ua.DataValue(ua.Variant(current, ua.VariantType.Double)))  # within the rate limit
+        mode = client.get_node(ua.NodeId("pilot_line.crystallizer.control.mode", idx))
+        await mode.write_value(ua.DataValue(ua.Variant("auto", ua.VariantType.String)))
+        backend = line.twin.historian.backend
+        end_us = int((datetime.now(UTC) + timedelta(hours=1)).timestamp() * 1e6)
+        await wait_until(lambda: backend.read_setpoints(None, 0, end_us) and backend.read_events(None, 0, end_us),
+                         timeout_s=10.0, what="the setpoint and the event in the historian")
+        (key, _, value, source, user) = backend.read_setpoints(None, 0, end_us)[0]
+        assert (key, value, source) == ("pilot_line.feed_tank.jacket_temperature_setpoint", current, "operator")
+        unit = client.get_node(ua.NodeId("pilot_line.crystallizer", idx))
+        assert (await unit.read_event_notifier()) & {ua.EventNotifier.HistoryRead}
+        events = await unit.read_event_history(since, datetime.now(UTC) + timedelta(seconds=5))
+        messages = [e.Message.Text for e in events]
+        assert any("mode manual -> auto (operator)" in m for m in messages), messages
+        assert all(e.SourceNode == unit.nodeid for e in events)
