@@ -168,29 +168,6 @@ def _data_dir(args: argparse.Namespace, config: LineConfig) -> Path | None:
     return Path(args.data_dir) if args.data_dir else config.historian.resolved_data_dir(config.source)
 
 
-def _history_export(args: argparse.Namespace) -> int:
-    from twin_server.historian.export import ExportError, export_history, parse_time
-
-    config = _load(Path(args.config))
-    data_dir = _data_dir(args, config)
-    if data_dir is None or (config.historian.backend == "sqlite" and not data_dir.is_dir()):
-        print(f"--data-dir: got {data_dir}; expected the historian's data directory", file=sys.stderr)
-        return 2
-    try:
-        start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")
-        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
-        try:
-            n = export_history(config, data_dir, args.node, start, end, out, args.format, args.kind)
-        finally:
-            if args.output:
-                out.close()
-    except ExportError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    print(f"{n} rows exported", file=sys.stderr)
-    return 0
-
-
 def _check(args: argparse.Namespace) -> int:
     try:
         config = load_line_config(args.config)
@@ -270,7 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     if args.command == "history":
-        return _history_export(args)
+        from twin_server.historian.export import cli_export
+
+        config = _load(Path(args.config))
+        return cli_export(config, _data_dir(args, config), args)
     runners = {"demo": _run_demo, "serve": _run_serve}
     if args.command == "hil":
         return asyncio.run(_run_hil_serve(args) if args.hil_command == "serve" else _run_hil_scenario(args))

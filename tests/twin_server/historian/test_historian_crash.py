@@ -15,7 +15,7 @@ from tests.conftest import free_tcp_port, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 FLUSH_INTERVAL_S = 0.5  # the default [historian] flush_interval_s
-MARGIN_S = 1.5  # scheduling slack on a loaded machine (the writer thread shares 2 cores with the suite)
+MARGIN_S = 2.5  # scheduling slack: on a loaded machine the demo's event loop itself may lag the wall clock
 
 
 def _stats(db: Path) -> tuple[int, float]:
