@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up the test suite needs beyond the venv: the independent peers of the interop tests — an OPC UA
-# client (node-opcua, from npm) and a Modbus TCP client (mbpoll, from Debian). Idempotent; each step says what
-# it installs and why.
+# client (node-opcua, from npm) and a Modbus TCP client (mbpoll, from Debian), and the historian's real
+# InfluxDB 1.x server (influxd, from Debian; its tests are skipped with the reason when it is missing).
+# Idempotent; each step says what it installs and why.
 set -euo pipefail
 if ! command -v mbpoll >/dev/null 2>&1; then
   mbpoll_skip="tests/hil/test_interop_mbpoll.py (mbpoll as an independent Modbus TCP client) will be skipped"
@@ -14,6 +15,15 @@ if ! command -v mbpoll >/dev/null 2>&1; then
   else
     echo "test set-up: mbpoll not found and not root, so not installed; $mbpoll_skip" \
       "(to run it: sudo apt-get install -y mbpoll)" >&2
+  fi
+fi
+if ! command -v influxd >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test set-up: installing influxd (InfluxDB 1.x) for the historian tests (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
+  else
+    echo "test set-up: influxd not found; the InfluxDB historian tests will be skipped" \
+      "(install it: sudo apt-get install -y influxdb)" >&2
   fi
 fi
 cd "$(dirname "$0")/node_interop"

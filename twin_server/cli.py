@@ -1,4 +1,4 @@
-"""``linetwin`` command line: demo, serve, check, hil serve, simulate."""
+"""``linetwin`` command line: demo, serve, check, hil serve, simulate, history export."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ async def _run_demo(args: argparse.Namespace) -> int:
         live_config = config_for_bench(config, bench)
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
         operator = demo_operator(live_config)
-        twin = TwinServer(live_config, endpoint=endpoint)
+        twin = TwinServer(live_config, endpoint=endpoint, data_dir=_data_dir(args, config))
         await twin.start()
         print(f"linetwin demo: line '{config.name}' served at {endpoint}", flush=True)
         print(demo_security_lines(twin.security, operator), flush=True)
@@ -138,7 +138,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 
     config = _load(Path(args.config))
     endpoint = endpoint_with_port(config.server.endpoint, args.port) if args.port else None
-    twin = TwinServer(config, endpoint=endpoint)
+    twin = TwinServer(config, endpoint=endpoint, data_dir=_data_dir(args, config))
     _endpoint_free(twin.endpoint, "choose another port with --port or in [server] endpoint")
     await twin.start()
     print(f"linetwin: line '{config.name}' served at {twin.endpoint}", flush=True)
@@ -227,6 +227,11 @@ def _bench_ready(config: LineConfig, free_ports: bool) -> None:
         raise SystemExit(2)
 
 
+def _data_dir(args: argparse.Namespace, config: LineConfig) -> Path | None:
+    """The historian's directory: ``--data-dir``, else ``[historian] data_dir``, else beside the config."""
+    return Path(args.data_dir) if args.data_dir else config.historian.resolved_data_dir(config.source)
+
+
 def _check(args: argparse.Namespace) -> int:
     try:
         config = load_line_config(args.config)
@@ -268,6 +273,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="OPC UA port (default: the port of [server] endpoint)")
     serve.add_argument("--duration", type=_positive, metavar="S", default=None,
                        help="stop after S wall-clock seconds (default: run until Ctrl-C)")
+    demo.add_argument("--data-dir", default=None, metavar="DIR",
+                      help="historian data directory (default: beside the config)")
+    serve.add_argument("--data-dir", default=None, metavar="DIR",
+                       help="historian data directory (default: beside the config)")
+
+    history = sub.add_parser("history", help="the historian's data")
+    history_sub = history.add_subparsers(dest="history_command", required=True)
+    export = history_sub.add_parser("export", help="export a node's history (values, setpoints or events)")
+    export.add_argument("config")
+    export.add_argument("--node", default=None, help="node id: unit.tag or line.unit.tag (events: a unit)")
+    export.add_argument("--from", dest="start", default="1h",
+                        help="ISO 8601, 'now' or an age: 15m, 2h, 1d (default 1h)")
+    export.add_argument("--to", dest="end", default="now", help="ISO 8601, 'now' or relative (default now)")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export.add_argument("--kind", choices=["values", "setpoints", "events"], default="values")
+    export.add_argument("--output", default=None, help="file (default: standard output)")
+    export.add_argument("--data-dir", default=None, help="historian data directory (default: beside the config)")
 
     check = sub.add_parser("check", help="validate a line config and print its errors")
     check.add_argument("config", help="line config (TOML) to validate; exit 2 when it has errors")
@@ -316,6 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args)
     if args.command in SECURITY_COMMANDS:
         return run_security_command(args)
+    if args.command == "history":
+        from twin_server.historian.export import cli_export
+
+        config = _load(Path(args.config))
+        return cli_export(config, _data_dir(args, config), args)
     runners = {"demo": _run_demo, "serve": _run_serve}
     hint = ("change the unit's [plc] port in the config" if args.command == "hil" and args.hil_command == "serve"
             else "choose another port with --port")

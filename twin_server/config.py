@@ -40,6 +40,8 @@ from twin_server.config_checks import (
     shared_plc_issues,
     show,
 )
+from twin_server.historian.settings import TAG_KEYS as _HISTORY_TAG_KEYS
+from twin_server.historian.settings import HistorianSettings, parse_historian
 from twin_server.security.settings import SecuritySettings, parse_security
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
@@ -119,6 +121,8 @@ class LineConfig:
     extra: Mapping[str, Any] = field(default_factory=dict)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     """``[security]``: endpoints, anonymous access, data dir (users, PKI, audit store); see docs/security.md."""
+    historian: HistorianSettings = field(default_factory=HistorianSettings)
+    """``[historian]`` and per-tag ``historize`` / ``deadband`` (see :mod:`twin_server.historian.settings`)."""
 
     def unit(self, name: str) -> UnitConfig:
         for u in self.units:
@@ -229,7 +233,7 @@ def _show(value: object) -> str:
 
 
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
-             "word_order", "scale", "offset", "write_limits", "max_rate", "alarms"}
+             "word_order", "scale", "offset", "write_limits", "max_rate", "alarms"} | _HISTORY_TAG_KEYS
 _UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control", "alarms"}
 _PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
@@ -389,7 +393,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
 def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> LineConfig:
     """Validate a parsed TOML mapping. Raises :class:`ConfigError` listing every problem."""
     c = _Collector(source)
-    c.unknown_keys(data, "", {"line", "server", "units", "security"})
+    c.unknown_keys(data, "", {"line", "server", "units", "security", "historian"})
     line = c.table(data, "line")
     c.unknown_keys(line, "line", {"name", "description", "scan_period_s"})
     name = c.string(line, "name", "line", pattern=_NAME_RE, what="a line name of letters, digits and _") if line else ""
@@ -412,11 +416,12 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
                                                   u.tags) for u in modbus_units]):
         c.add(key, got, expected)
     security = parse_security(data.get("security"), None if source == "<memory>" else Path(source).parent, c.add)
+    historian = parse_historian(c, data)
     if c.issues:
         raise ConfigError(c.issues)
     return LineConfig(name=name, description=description, scan_period_s=scan,
                       server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source,
-                      security=security)
+                      security=security, historian=historian)
 
 
 def load_line_config(path: str | Path) -> LineConfig:

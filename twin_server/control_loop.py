@@ -24,6 +24,7 @@ import numpy as np
 from asyncua import ua
 
 from controllers import ControlMode, NmpcResult, Supervisor
+from controllers.commands import SetpointCommand
 from controllers.control_plan import ControlPlan
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.sample import Sample
@@ -283,7 +284,7 @@ class UnitControlLoop:
             binding = self._binding[cmd.name]
             value = binding.to_tag(cmd.value)
             try:
-                await self._runtime.write_setpoint(self.unit, binding.tag, value)
+                await self._runtime.write_setpoint(self.unit, binding.tag, value, source=_setpoint_source(cmd))
             except (WriteRefused, WriteOutcomeUnknown) as exc:
                 what = "outcome unknown" if isinstance(exc, WriteOutcomeUnknown) else "not written"
                 await self._record(f"t={t:.0f} s: setpoint {binding.tag} = {value:.4g} {what}: {exc.message}")
@@ -380,7 +381,16 @@ class UnitControlLoop:
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         self.events.append(text)
         log.info("unit %s: %s", self.unit, text)
+        if self._runtime.historian is not None:
+            self._runtime.historian.record_event(self.unit, text)
         await self._nodes.set("last_event", f"{stamp} {text}"[:500], ua.VariantType.String)
+
+
+def _setpoint_source(cmd: SetpointCommand) -> str:
+    """Who decided a command, for the historian: fallback, mpc, recipe (auto mode) or operator (manual)."""
+    if cmd.reason.startswith("fallback"):
+        return "fallback"
+    return {ControlMode.MPC: "mpc", ControlMode.AUTO: "recipe"}.get(cmd.source_mode, "operator")
 
 
 def _usable(sample: Sample | None, convert: object) -> float | None:

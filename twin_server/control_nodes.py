@@ -52,6 +52,7 @@ COUNTERS = ("solves", "failed_solves", "setpoints_written", "fallbacks_used")
 METHOD_ROLE = "operator"
 """The role a user needs to call StartBatch / StopBatch (enforced by the security layer)."""
 WAITING = ua.StatusCodes.BadWaitingForInitialData
+_NUMERIC = (ua.VariantType.Double, ua.VariantType.UInt32)
 
 
 class ControlNodes:
@@ -70,6 +71,10 @@ class ControlNodes:
         self.method_roles: dict[ua.NodeId, str] = {}
         """Method node → the role that may call it (for the security layer)."""
         self.prediction_names: list[str] = []
+        self.numeric_scalars: list[ua.NodeId] = []
+        """Numeric scalar nodes (estimates, statistics, counters): the ones the historian keeps."""
+        self.on_value: Callable[[str, float | None, int, datetime], None] | None = None
+        """Called with ``(node key, value, status, time)`` for every numeric scalar set (the historian)."""
 
     def node_id(self, name: str) -> ua.NodeId:
         return ua.NodeId(f"{self._prefix}.{name}", self._idx)
@@ -111,6 +116,8 @@ class ControlNodes:
                 unit_properties(nid, unit_code, eu_range)
             if initially_waiting:
                 waiting.append(name)
+            if data_type in (ua.ObjectIds.Double, ua.ObjectIds.UInt32):
+                self.numeric_scalars.append(nid)
 
         def array(name: str, description: str, unit_code: str | None = None,
                   eu_range: tuple[float, float] | None = None, initially_waiting: bool = False) -> None:
@@ -177,6 +184,8 @@ class ControlNodes:
     async def set(self, name: str, value: object, variant_type: ua.VariantType = ua.VariantType.Double,
                   status: int = ua.StatusCodes.Good) -> None:
         now = datetime.now(UTC)
+        if self.on_value is not None and variant_type in _NUMERIC and not isinstance(value, list):
+            self.on_value(f"{self._prefix}.{name}", None if value is None else float(value), status, now)  # type: ignore[arg-type]
         variant = ua.Variant(value, variant_type) if value is not None else ua.Variant()
         await self._aspace.write_attribute_value(
             self.node_id(name), ua.AttributeIds.Value,

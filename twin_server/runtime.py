@@ -27,6 +27,7 @@ from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
 from twin_server.config import LineConfig, UnitConfig
+from twin_server.historian.recorder import HistoryRecorder
 from twin_server.status_codes import published_status
 
 log = logging.getLogger("linetwin.runtime")
@@ -70,6 +71,8 @@ class LineRuntime:
         self._last_read: dict[ua.NodeId, datetime] = {}
         """Source timestamp of each tag's last usable (not Bad) sample: what a held value is stamped with."""
         self.alarm_hook: AlarmHook | None = None
+        self.historian: HistoryRecorder | None = None
+        """Set by the server: every mirrored sample and accepted setpoint is recorded (twin_server.historian)."""
         for unit in config.units:
             self._adapters[unit.name] = adapter_factory(
                 unit.name, unit.connection, unit.tags, config.scan_period_s, on_samples=self._mirror_for(unit),
@@ -130,18 +133,25 @@ class LineRuntime:
                         ua.DataValue(ua.Variant(connected, ua.VariantType.Boolean), SourceTimestamp=server_ts,
                                      ServerTimestamp=server_ts))
             health.connected = connected
+        if self.historian is not None:
+            self.historian.record_scan(unit, samples, server_ts)
         health.samples_mirrored += len(samples)
         health.bad_samples += bad
         health.last_scan = server_ts
         if self.alarm_hook is not None:
             await self.alarm_hook(unit, samples, connected)
 
-    async def write_setpoint(self, unit: str, tag: str, value: float) -> None:
-        """Forward a setpoint to the unit's PLC. Raises ``WriteRefused`` (nothing written) on refusal."""
+    async def write_setpoint(self, unit: str, tag: str, value: float, source: str = "operator",
+                             user: str = "") -> None:
+        """Forward a setpoint to the unit's PLC. Raises ``WriteRefused`` (nothing written) on refusal.
+
+        ``source`` (operator / mpc / recipe / fallback) and ``user`` go to the historian with the value."""
         adapter = self._adapters.get(unit)
         if adapter is None:
             raise WriteRefused(f"{unit}.{tag}", WriteRefusal.UNKNOWN_TAG, f"no unit '{unit}' in this line")
         await adapter.write(tag, value)
+        if self.historian is not None and (node_id := self._node_of.get((unit, tag))) is not None:
+            self.historian.record_setpoint(str(node_id.Identifier), value, source, user)
 
     def status_line(self) -> str:
         parts = []

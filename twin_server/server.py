@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
@@ -14,6 +16,7 @@ from twin_server.audit import audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
+from twin_server.historian.service import Historian
 from twin_server.method_calls import track_method_callers
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
@@ -35,10 +38,11 @@ class TwinServer:
     """Serves one line over OPC UA and mirrors its PLCs.
 
     ``endpoint`` overrides ``[server] endpoint`` of the config (e.g. another port for tests).
+    ``data_dir``: the historian's directory (default: ``[historian] data_dir``, else a temporary one).
     """
 
     def __init__(self, config: LineConfig, endpoint: str | None = None,
-                 adapter_factory: AdapterFactory | None = None) -> None:
+                 adapter_factory: AdapterFactory | None = None, data_dir: Path | None = None) -> None:
         self.config = config
         self.endpoint = endpoint or config.server.endpoint
         self._adapter_factory = adapter_factory
@@ -50,6 +54,8 @@ class TwinServer:
         self.audit = self.security.audit
         self.guard: GuardedAttributeService | None = None
         self.alarms: AlarmManager | None = None
+        self._data_dir = data_dir
+        self.historian: Historian | None = None
 
     @property
     def server(self) -> Server:
@@ -69,6 +75,9 @@ class TwinServer:
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
+        self.historian = Historian(self.config, self._data_dir)
+        await self.historian.attach(server, self.space)
+        self.runtime.historian = self.historian.recorder
         for unit_name, adapter in self.runtime.adapters.items():
             adapter.on_write_reconciled = audit_reconciliation(self.audit, f"{self.config.name}.{unit_name}")
         self.alarms = AlarmManager(server, self.config, self.space, self.audit)
@@ -89,6 +98,7 @@ class TwinServer:
         await server.start()
         self._server = server
         await self.security.started(server)
+        self.historian.start()
         await self.runtime.start()
         for loop in self.control_loops.values():
             await loop.start()
@@ -107,6 +117,9 @@ class TwinServer:
         if self.alarms is not None:
             loop.alarms = await self.alarms.loop_alarms(unit.name, {m.tag: m.to_model for m in plan.measurements},
                                                         {m.tag: m.output for m in plan.measurements})
+        if self.historian is not None:
+            nodes.on_value = self.historian.recorder.record_value
+            await self.historian.historize_values(server, nodes.numeric_scalars)
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
@@ -121,6 +134,8 @@ class TwinServer:
         parts += [loop.status_text() for loop in self.control_loops.values()]
         if self.alarms is not None:
             parts.append(self.alarms.status_text())
+        if self.historian is not None:
+            parts.append(self.historian.status_text())
         return " | ".join(parts)
 
     async def stop(self) -> None:
@@ -131,5 +146,8 @@ class TwinServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if self.historian is not None:
+            await asyncio.to_thread(self.historian.close)
+            self.historian = None
         await self.security.close()
         log.info("line '%s' stopped", self.config.name)

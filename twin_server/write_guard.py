@@ -48,8 +48,9 @@ from twin_server.address_space import TagNode
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, node_label, role_label, user_label
 from twin_server.status_codes import OUTCOME_UNKNOWN_STATUS, status_for_refusal
 
-SetpointWriter = Callable[[str, str, float], Awaitable[None]]
-"""``(unit, tag, value)`` → writes to the PLC, raises :class:`WriteRefused` / :class:`WriteOutcomeUnknown`."""
+SetpointWriter = Callable[..., Awaitable[None]]
+"""``(unit, tag, value, source=, user=)`` → writes to the PLC, raises :class:`WriteRefused` /
+:class:`WriteOutcomeUnknown`."""
 
 HandlerResult = ua.StatusCode | tuple[ua.StatusCode, str]
 WriteHandler = Callable[[ua.Variant], Awaitable[HandlerResult]]
@@ -117,7 +118,7 @@ class GuardedAttributeService(AttributeService):
         decision = await self._decide(wv, user, current)
         if decision is None:  # a tag write: decided (and audited) by _write_tag
             tag_node = self._tags[wv.NodeId]
-            decision = await self._write_tag(tag_node, wv)
+            decision = await self._write_tag(tag_node, wv, user)
         self.audit.record(AuditEntry(
             action=(self.action_names.get(wv.NodeId, "write") if wv.AttributeId == ua.AttributeIds.Value
                     else f"write {_attribute_name(wv.AttributeId)}"),
@@ -178,7 +179,7 @@ class GuardedAttributeService(AttributeService):
         what = "Value" if wv.AttributeId == ua.AttributeIds.Value else _attribute_name(wv.AttributeId)
         return _Decision(ua.StatusCodes.BadNotWritable, f"read-only: the {what} of this node is not writable")
 
-    async def _write_tag(self, tn: TagNode, wv: ua.WriteValue) -> _Decision:
+    async def _write_tag(self, tn: TagNode, wv: ua.WriteValue, user: User) -> _Decision:
         variant = wv.Value.Value if wv.Value is not None else None
         if variant is None or variant.VariantType not in _NUMERIC_VARIANTS or isinstance(variant.Value, list):
             got = variant.VariantType.name if variant is not None else "null"
@@ -187,7 +188,7 @@ class GuardedAttributeService(AttributeService):
         if not math.isfinite(value):
             return _Decision(ua.StatusCodes.BadOutOfRange, "value is not finite")
         try:
-            await self._write_setpoint(tn.unit, tn.tag.name, value)
+            await self._write_setpoint(tn.unit, tn.tag.name, value, source="operator", user=user_label(user))
         except WriteRefused as exc:
             # an OPC UA PLC's own Bad status passes through to the client
             code = getattr(exc, "status_code", None) or status_for_refusal(exc.reason).value

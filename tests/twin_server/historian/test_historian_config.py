@@ -1,0 +1,65 @@
+"""``[historian]`` and per-tag ``historize`` / ``deadband``: defaults, and every mistake reported with file and key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from twin_server.config import ConfigError, parse_line_config
+
+PILOT = Path(__file__).resolve().parents[3] / "examples" / "pilot_line.toml"
+
+
+def pilot_data() -> dict:
+    return tomllib.loads(PILOT.read_text())
+
+
+def test_defaults_historize_every_tag_in_sqlite_beside_the_config():
+    config = parse_line_config(pilot_data(), source=str(PILOT))
+    h = config.historian
+    assert h.backend == "sqlite" and h.retention_days == 0 and h.flush_interval_s <= 1.0
+    assert h.tag("feed_tank", "level").historize and h.tag("feed_tank", "level").deadband == 0
+    assert h.resolved_data_dir(config.source) == PILOT.parent / "pilot_line.history"
+
+
+def test_per_tag_settings_and_influx_credentials_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TEST_INFLUX_USER", "twin")
+    monkeypatch.setenv("TEST_INFLUX_PASSWORD", "secret")
+    data = pilot_data()
+    data["units"]["feed_tank"]["tags"]["level"]["deadband"] = 0.01
+    data["units"]["feed_tank"]["tags"]["temperature"]["historize"] = False
+    data["historian"] = {"backend": "influxdb", "url": "http://127.0.0.1:8086", "database": "plant",
+                         "username_env": "TEST_INFLUX_USER", "password_env": "TEST_INFLUX_PASSWORD",
+                         "retention_days": 7, "data_dir": "/var/lib/linetwin"}
+    h = parse_line_config(data, source="line.toml").historian
+    assert h.tag("feed_tank", "level").deadband == 0.01
+    assert not h.tag("feed_tank", "temperature").historize
+    assert h.influx.database == "plant" and h.influx.username() == "twin" and h.influx.password() == "secret"
+    assert h.resolved_data_dir("line.toml") == Path("/var/lib/linetwin")
+
+
+def test_mistakes_are_reported_with_file_key_got_expected(monkeypatch):
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    data = pilot_data()
+    data["units"]["feed_tank"]["tags"]["level"]["deadband"] = -1
+    data["units"]["feed_tank"]["tags"]["temperature"]["historize"] = "yes"
+    data["historian"] = {"backend": "influxdb", "url": "ftp://x", "api": "v2", "org": "plant", "bucket": "twin",
+                         "token_env": "NOT_SET_ANYWHERE", "token": "abc", "flush_interval_s": 5}
+    with pytest.raises(ConfigError) as err:
+        parse_line_config(data, source="line.toml")
+    text = str(err.value)
+    for line in [
+        "line.toml: units.feed_tank.tags.level.deadband: got -1; expected a number >= 0",
+        "line.toml: units.feed_tank.tags.temperature.historize: got 'yes'; expected true or false",
+        "line.toml: historian.url: got 'ftp://x'; expected an http(s) URL",
+        "line.toml: historian.token_env: got \"'NOT_SET_ANYWHERE' (not set in the environment)\"; "
+        "expected environment variable NOT_SET_ANYWHERE set to the credential",
+        "line.toml: historian.token: got an unknown key",
+        "line.toml: historian.flush_interval_s: got 5; expected a number >= 0.01 and <= 1",
+    ]:
+        assert line in text, text
+    data["historian"] = {"backend": "mysql"}
+    with pytest.raises(ConfigError, match=r"historian.backend: got 'mysql'; expected one of sqlite, influxdb"):
+        parse_line_config(data, source="line.toml")

@@ -1,0 +1,140 @@
+"""Wiring the historian into the twin server: open the backend, choose what is historized, mark the nodes
+(``Historizing`` = True, ``AccessLevel`` HistoryRead bit) and install the HistoryRead service.
+
+What is historized: every tag of the line config whose ``historize`` is not false (mirrored samples: value,
+status code, source and server timestamps), the numeric control nodes (estimates and their 1σ, target,
+batch time, NMPC solve time, counters), every setpoint the PLC accepted (value and source: operator / mpc /
+recipe / fallback) and every control event. Security: HistoryRead is allowed to every role (viewer and up).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from asyncua import Server, ua
+
+from twin_server.historian.history_read import HistorianHistoryManager
+from twin_server.historian.recorder import HistoryRecorder
+from twin_server.historian.records import HistoryBackend
+from twin_server.historian.settings import HistorianSettings
+from twin_server.historian.timebase import now_us
+
+if TYPE_CHECKING:
+    from twin_server.address_space import LineAddressSpace
+    from twin_server.config import LineConfig
+
+log = logging.getLogger("linetwin.historian")
+
+
+def open_backend(settings: HistorianSettings, data_dir: Path) -> HistoryBackend:
+    """The configured store (SQLite file in ``data_dir``, or InfluxDB with its forward buffer there)."""
+    if settings.backend == "influxdb":
+        from twin_server.historian.influx_store import InfluxStore
+
+        return InfluxStore(settings.influx, data_dir, settings.forward_buffer_samples)
+    from twin_server.historian.sqlite_store import SqliteStore
+
+    return SqliteStore(data_dir)
+
+
+class Historian:
+    """The twin's historian: a recorder (hot-path calls) in front of a backend, and its HistoryRead service.
+
+    ``data_dir`` ``None``: the ``[historian] data_dir`` of the config, else a temporary directory removed at
+    :meth:`close` (said so in the log; the CLI always passes a directory).
+    """
+
+    def __init__(self, config: LineConfig, data_dir: Path | None = None) -> None:
+        self.settings = config.historian
+        resolved = data_dir if data_dir is not None else (
+            config.historian.resolved_data_dir(config.source) if config.historian.data_dir else None)
+        self._temporary = resolved is None
+        if resolved is None:
+            resolved = Path(tempfile.mkdtemp(prefix=f"linetwin-{config.name}-history-"))
+            log.info("history kept in a temporary directory %s (removed at stop; pass --data-dir to keep it)",
+                     resolved)
+        self.data_dir = resolved
+        self.backend = open_backend(self.settings, resolved)
+        self.recorder = HistoryRecorder(self.backend, self.settings.flush_interval_s, self.settings.batch_size,
+                                        self.settings.queue_size, self.settings.retention_days * 86400.0)
+        self.keys: dict[ua.NodeId, str] = {}
+        self._config = config
+
+    async def attach(self, server: Server, space: LineAddressSpace) -> None:
+        """Historize the config's tags, mark their nodes and install the HistoryRead service."""
+        for (unit, tag), tn in space.tag_nodes.items():
+            th = self.settings.tag(unit, tag)
+            if not th.historize:
+                continue
+            key = str(tn.node_id.Identifier)
+            self.recorder.historize_tag(unit, tag, key, th.deadband)
+            self.keys[tn.node_id] = key
+        for node_id in list(self.keys):
+            await mark_historizing(server, node_id)
+        manager = HistorianHistoryManager(server.iserver, self.backend, self.keys, self.settings.max_values_per_read,
+                                          now_us)
+        aspace = server.iserver.aspace
+        for unit, node_id in space.unit_nodes.items():  # control events: event history of the unit object
+            manager.event_sources[node_id] = unit
+            notifier = aspace.read_attribute_value(node_id, ua.AttributeIds.EventNotifier).Value.Value or 0
+            await aspace.write_attribute_value(node_id, ua.AttributeIds.EventNotifier, ua.DataValue(
+                ua.Variant(int(notifier) | ua.EventNotifier.HistoryRead.mask, ua.VariantType.Byte)))
+        server.iserver.history_manager = manager
+        await _advertise_capabilities(server)
+
+    async def historize_values(self, server: Server, node_ids: list[ua.NodeId]) -> None:
+        """Historize nodes the twin writes itself (control estimates, statistics)."""
+        for node_id in node_ids:
+            key = str(node_id.Identifier)
+            self.recorder.historize_value(key)
+            self.keys[node_id] = key
+            await mark_historizing(server, node_id)
+
+    def start(self) -> None:
+        self.recorder.start()
+        log.info("historian: %s in %s (%d nodes historized, flush every %g s)", self.backend.name, self.data_dir,
+                 len(self.keys), self.settings.flush_interval_s)
+
+    def close(self) -> None:
+        """Flush, close the store (and remove a temporary data directory)."""
+        self.recorder.stop()
+        self.backend.close()
+        if self._temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def status_text(self) -> str:
+        return self.recorder.status_text()
+
+
+async def mark_historizing(server: Server, node_id: ua.NodeId) -> None:
+    """``Historizing`` = True and the HistoryRead bit in ``AccessLevel`` / ``UserAccessLevel``."""
+    aspace = server.iserver.aspace
+    await aspace.write_attribute_value(node_id, ua.AttributeIds.Historizing,
+                                       ua.DataValue(ua.Variant(True, ua.VariantType.Boolean)))
+    for attr in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
+        current = aspace.read_attribute_value(node_id, attr).Value.Value or 0
+        await aspace.write_attribute_value(node_id, attr, ua.DataValue(
+            ua.Variant(int(current) | ua.AccessLevel.HistoryRead.mask, ua.VariantType.Byte)))
+
+
+async def _advertise_capabilities(server: Server) -> None:
+    """HistoryServerCapabilities: raw, processed and at-time reads are supported; nothing is updated."""
+    aspace = server.iserver.aspace
+    flags = {
+        ua.ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability: True,
+        ua.ObjectIds.HistoryServerCapabilities_AccessHistoryEventsCapability: True,
+        ua.ObjectIds.HistoryServerCapabilities_InsertDataCapability: False,
+        ua.ObjectIds.HistoryServerCapabilities_ReplaceDataCapability: False,
+        ua.ObjectIds.HistoryServerCapabilities_UpdateDataCapability: False,
+        ua.ObjectIds.HistoryServerCapabilities_DeleteRawCapability: False,
+        ua.ObjectIds.HistoryServerCapabilities_DeleteAtTimeCapability: False,
+    }
+    for oid, value in flags.items():
+        nid = ua.NodeId(oid)
+        if aspace.get(nid) is not None:
+            await aspace.write_attribute_value(nid, ua.AttributeIds.Value,
+                                               ua.DataValue(ua.Variant(value, ua.VariantType.Boolean)))
