@@ -40,9 +40,12 @@ async def _add_references(server: Server, refs: list[ua.AddReferencesItem]) -> N
 
 async def build_notifier_chain(server: Server, line_node: ua.NodeId, unit_nodes: list[ua.NodeId]) -> None:
     """Make the line and its units event notifiers, linked from the Server object by HasNotifier."""
-    notifier = ua.DataValue(ua.Variant(ua.EventNotifier.SubscribeToEvents.mask, ua.VariantType.Byte))
-    for node in (line_node, *unit_nodes):
-        await server.iserver.aspace.write_attribute_value(node, ua.AttributeIds.EventNotifier, notifier)
+    aspace = server.iserver.aspace
+    for node in (line_node, *unit_nodes):  # keep other bits (the historian's HistoryRead)
+        current = aspace.read_attribute_value(node, ua.AttributeIds.EventNotifier).Value.Value or 0
+        notifier = int(current) | ua.EventNotifier.SubscribeToEvents.mask
+        await aspace.write_attribute_value(node, ua.AttributeIds.EventNotifier,
+                                           ua.DataValue(ua.Variant(notifier, ua.VariantType.Byte)))
     refs = [_reference(ua.NodeId(ua.ObjectIds.Server), ua.ObjectIds.HasNotifier, line_node, ua.NodeClass.Object)]
     refs += [_reference(line_node, ua.ObjectIds.HasNotifier, u, ua.NodeClass.Object) for u in unit_nodes]
     await _add_references(server, refs)

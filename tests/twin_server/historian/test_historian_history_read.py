@@ -16,6 +16,7 @@ from asyncua import Client, ua
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from tests.conftest import wait_until
+from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
@@ -245,7 +246,7 @@ async def test_live_values_are_recorded_and_readable():
 
 
 async def test_operator_setpoints_and_control_events_are_kept_and_events_are_history_readable():
-    async with live_pilot_line() as line, Client(line.url) as client:
+    async with live_pilot_line() as line, client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         since = datetime.now(UTC) - timedelta(seconds=1)
         sp = client.get_node(ua.NodeId("pilot_line.feed_tank.jacket_temperature_setpoint", idx))
