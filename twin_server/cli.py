@@ -1,4 +1,4 @@
-"""``linetwin`` command line: demo, serve, check, hil serve, simulate."""
+"""``linetwin`` command line: demo, serve, check, hil serve, simulate, surrogate."""
 
 from __future__ import annotations
 
@@ -209,11 +209,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file", add_help=False)
     simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    surrogate = sub.add_parser("surrogate", help="train / evaluate neural surrogates (docs/surrogates.md)",
+                               add_help=False)
+    surrogate.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "surrogate":
+        from process_models.surrogates.cli import cli_surrogate
+
+        return cli_surrogate(argv[1:])
     if argv and argv[0] == "simulate":
         from process_models.case_file import cli_simulate
 

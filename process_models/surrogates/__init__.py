@@ -1,0 +1,1 @@
+"""Neural surrogates (torch) trained from the declared physics models; see docs/surrogates.md."""
