@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,16 @@ def predict_dataset(surrogate: Any, model: CompiledModel, dataset: TrainingDatas
     return outputs_of_states(model, dataset, runs, states)
 
 
+_OUTPUT_MAPS: weakref.WeakKeyDictionary[CompiledModel, dict[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def _output_map(model: CompiledModel, n: int) -> Any:
+    maps = _OUTPUT_MAPS.setdefault(model, {})
+    if n not in maps:
+        maps[n] = model.output.map(n)
+    return maps[n]
+
+
 def outputs_of_states(model: CompiledModel, dataset: TrainingDataset, runs: np.ndarray, states: np.ndarray
                       ) -> np.ndarray:
     """The model's (kept) outputs evaluated on state trajectories (B, nx, T) with the runs' inputs."""
@@ -148,7 +159,7 @@ def outputs_of_states(model: CompiledModel, dataset: TrainingDataset, runs: np.n
     t = dataset.arrays["times_s"]
     rows = [i for n in dataset.metadata["outputs"] for i in range(model.output_slices[n].start,
                                                                   model.output_slices[n].stop)]
-    fmap = model.output.map(t.size)
+    fmap = _output_map(model, t.size)
     out = []
     for j, run in enumerate(runs):
         p = model.pack_parameters({**design.base_parameters,
