@@ -23,16 +23,19 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from controllers.nmpc import NmpcConfig, NmpcResult, NonlinearMpc
 from process_models.declaration import CompiledModel
 from process_models.discretization import rk4_interval
-from process_models.surrogates.artifact import SurrogateArtifact
-from process_models.surrogates.state_transition import StateTransitionSurrogate
 
-__all__ = ["PredictionSwitchEvent", "SurrogateFallbackNmpc", "TrustSettings"]
+if TYPE_CHECKING:  # torch is imported only where a surrogate is actually used
+    from process_models.surrogates.artifact import SurrogateArtifact
+    from process_models.surrogates.state_transition import StateTransitionSurrogate
+
+__all__ = ["PredictionSwitchEvent", "SurrogateFallbackNmpc", "TrustSettings", "prediction_switches"]
 
 _LOG = logging.getLogger(__name__)
 SURROGATE = "surrogate"
@@ -62,6 +65,8 @@ class SurrogateFallbackNmpc:
 
     def __init__(self, model: CompiledModel, config: NmpcConfig, artifact: SurrogateArtifact,
                  trust: TrustSettings = TrustSettings(), steps_per_interval: int | None = None) -> None:
+        from process_models.surrogates.state_transition import StateTransitionSurrogate
+
         surrogate = artifact.surrogate
         if not isinstance(surrogate, StateTransitionSurrogate):
             raise ValueError(f"surrogate NMPC needs a state_transition surrogate, got {artifact.kind!r}")
@@ -175,3 +180,9 @@ class SurrogateFallbackNmpc:
         else:
             self._trusted_steps = 0
         return replace(result, status=f"physics: {result.status}", solve_time_s=result.solve_time_s + spent)
+
+
+def prediction_switches(nmpc: object, seen: int) -> list[PredictionSwitchEvent]:
+    """Prediction-model switches of ``nmpc`` after the first ``seen`` (none for a plain NMPC)."""
+    events = getattr(nmpc, "events", None)
+    return list(events[seen:]) if isinstance(events, list) else []

@@ -25,6 +25,7 @@ from asyncua import ua
 
 from controllers import ControlMode, NmpcResult, Supervisor
 from controllers.control_plan import ControlPlan
+from controllers.surrogate_prediction import prediction_switches
 from plc_adapters.errors import WriteRefused
 from plc_adapters.sample import Sample
 from process_models.estimator import Estimate, ExtendedKalmanFilter
@@ -54,6 +55,7 @@ class UnitControlLoop:
         self.counters = {"solves": 0, "failed_solves": 0, "setpoints_written": 0, "fallbacks_used": 0}
         self.solve_times_ms: list[float] = []
         self.events: list[str] = []
+        self._prediction_events_seen = 0
         self._tick = 0
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -284,6 +286,9 @@ class UnitControlLoop:
             return None
         if not result.success:
             self.counters["failed_solves"] += 1
+        for event in prediction_switches(self.plan.nmpc, self._prediction_events_seen):
+            self._prediction_events_seen += 1
+            await self._record(f"t={event.time_s:.0f} s: NMPC prediction model -> {event.used}: {event.reason}")
         self.solve_times_ms.append(result.solve_time_s * 1000.0)
         await self._nodes.set("solve_times_ms", list(self.solve_times_ms))
         await self._publish_solve(result, t)
