@@ -264,6 +264,8 @@ def main() -> None:
     parser.add_argument("--no-nmpc", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the artifacts in this directory")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other models' rows (and the NMPC figures unless re-run) of the existing JSON")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows, nmpc = [], None
@@ -298,6 +300,10 @@ def main() -> None:
               f"difference {nmpc['final_d43_error_difference_pp']:.2f} pp); "
               f"failed solves {p['failed_solves']} / {s['failed_solves']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge and RESULTS.is_file():
+        previous = json.loads(RESULTS.read_text())
+        rows = [r for r in previous.get("models", []) if r["model"] not in args.models] + rows
+        nmpc = nmpc if nmpc is not None else previous.get("nmpc")
     payload = {"benchmark": "surrogates", "when": datetime.now(UTC).isoformat(), "machine": platform.platform(),
                "python": platform.python_version(), "torch": torch.__version__, "torch_threads": 1,
                "quick": args.quick, "models": rows, "nmpc": nmpc}

@@ -83,6 +83,8 @@ class UnitConfig:
     tags: tuple[TagSpec, ...]
     control: Mapping[str, Any] = field(default_factory=dict)
     """``[units.<unit>.control]``: estimator/NMPC/supervisor options (validated per kind); empty = no control loop."""
+    surrogate: Mapping[str, Any] = field(default_factory=dict)
+    """``[units.<unit>.surrogate]``: a surrogate run beside the physics model (docs/surrogates.md); empty = none."""
 
     def tag(self, name: str) -> TagSpec:
         for t in self.tags:
@@ -213,7 +215,7 @@ def _show(value: object) -> str:
 
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
              "word_order", "scale", "offset", "write_limits", "max_rate"}
-_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control"}
+_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control", "surrogate"}
 _PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 
@@ -334,12 +336,21 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     control = c.table(raw, f"{prefix}.control", required=False)
     if control and kind is not None:
         _check_control(c, kind, f"{prefix}.control", control, {t.name for t in tags})
+    surrogate = c.table(raw, f"{prefix}.surrogate", required=False)
+    if surrogate:
+        from process_models.surrogates.twin_options import parse_surrogate_options
+
+        for key, got, expected in parse_surrogate_options(surrogate, f"{prefix}.surrogate")[1]:
+            c.add(key, got, expected)
+        if not control:
+            c.add(f"{prefix}.surrogate", "a surrogate on a unit without [control]",
+                  "a [units.<unit>.control] table (its state estimator supplies the live states)")
     if kind is None or protocol is None:
         return None
     return UnitConfig(
         name=name, kind=kind, description=description, model=dict(model), plant=dict(plant),
         connection=ModbusConnection(host=host, port=port, unit_id=unit_id, timeout_s=timeout_s),
-        tags=tuple(tags), control=dict(control),
+        tags=tuple(tags), control=dict(control), surrogate=dict(surrogate),
     )
 
 

@@ -31,6 +31,7 @@ from plc_adapters.sample import Sample
 from process_models.estimator import Estimate, ExtendedKalmanFilter
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.runtime import LineRuntime
+from twin_server.surrogate_nodes import SurrogateWatch
 from twin_server.write_guard import WriteHandler
 
 log = logging.getLogger("linetwin.control")
@@ -56,6 +57,7 @@ class UnitControlLoop:
         self.solve_times_ms: list[float] = []
         self.events: list[str] = []
         self._prediction_events_seen = 0
+        self.surrogate_watch: SurrogateWatch | None = None
         self._tick = 0
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -227,8 +229,13 @@ class UnitControlLoop:
     async def _estimate_step(self) -> None:
         assert self._estimator is not None
         inputs = {m.input: self._applied_input(m.input) for m in self.plan.manipulated}
+        previous = self._estimate
         self._estimate = await asyncio.to_thread(self._estimator.step, inputs, self._measurements())
         await self._publish_estimate()
+        if self.surrogate_watch is not None and previous is not None:
+            await self.surrogate_watch.update(previous.time_s, dict(previous.states), inputs,
+                                              dict(previous.parameters), self.plan.estimator_period_s,
+                                              getattr(self.plan.nmpc, "prediction_model", "physics"))
 
     async def _control_step(self, t: float) -> None:
         assert self._supervisor is not None and self._estimate is not None
@@ -335,6 +342,10 @@ class UnitControlLoop:
     async def _publish_counters(self) -> None:
         for name, value in self.counters.items():
             await self._nodes.set(name, value, ua.VariantType.UInt32)
+
+    async def record_event(self, text: str) -> None:
+        """Record an event of a component attached to this loop (e.g. a surrogate drift)."""
+        await self._record(text)
 
     async def _record(self, text: str) -> None:
         """Keep, log and publish (``last_event``) what the loop did or refused."""

@@ -13,6 +13,7 @@ from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
 from twin_server.runtime import AdapterFactory, LineRuntime
+from twin_server.surrogate_watch import build_surrogate_watch
 from twin_server.write_guard import GuardedAttributeService
 
 log = logging.getLogger("linetwin.server")
@@ -84,6 +85,10 @@ class TwinServer:
                              self.space.unit_nodes[unit.name])
         loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)
         await loop.build_nodes()
+        if unit.surrogate:
+            loop.surrogate_watch = await build_surrogate_watch(server, self.space.namespace_index, self.config.name,
+                                                               unit.name, self.space.unit_nodes[unit.name],
+                                                               unit.surrogate, plan, loop.record_event)
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop

@@ -26,7 +26,7 @@ def _rhs_parameters(model: CompiledModel, include_outputs: bool) -> list[int]:
     exprs = [model.xdot_expr] + ([model.y_expr] if include_outputs and model.ny else [])
     used: set[int] = set()
     for expr in exprs:
-        flags = ca.which_depends(expr, model.p_sym, 1, True)
+        flags = ca.which_depends(expr, model.p_sym, 1, False)  # one flag per parameter
         used.update(i for i, f in enumerate(flags) if f)
     return sorted(used)
 
