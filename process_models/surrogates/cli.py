@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +61,13 @@ def _source_from_case(path: Path) -> tuple[ModelSource, Any]:
                                              case.until_s, case.output_interval_s)
 
 
-def _source_from_line(config: Path, unit: str, until_s: float, interval_s: float) -> tuple[ModelSource, Any]:
-    from process_models.declaration import compile_model
-    from process_models.registry import model_for_kind
+def _source_from_line(config: Path, unit: str, until_s: float | None, interval_s: float | None
+                      ) -> tuple[ModelSource, Any, list[Any]]:
+    """A unit of a line config with a ``[control]`` table: its control plan's model, seeded initial state, the
+    NMPC's input bounds and rate limits (zoh programmes, a knot every 10 min), the estimated parameters x (1 ± 0.2),
+    over the batch (``until_s`` overrides it) on the estimator period (``interval_s`` overrides it)."""
+    from controllers.plan_registry import control_plan_for_kind
+    from process_models.surrogates.design import InputRange, StateRange, TrainingDesign
 
     try:
         raw = tomllib.loads(config.read_text())
@@ -71,16 +77,31 @@ def _source_from_line(config: Path, unit: str, until_s: float, interval_s: float
     if unit not in units:
         raise _UsageError(f"{config}: [units.{unit}] not found; units: {sorted(units)}")
     entry = units[unit]
-    kind, options = entry.get("kind"), dict(entry.get("model", {}))
-    if kind == "crystallizer":
-        options["resolution"] = "moments"  # the resolution the twin's estimator and NMPC use
-    model = compile_model(model_for_kind(kind, options))
-    state = {}
-    for v in model.declaration.states:
-        lo, hi = v.lower, v.upper
-        state[v.name] = (lo + hi) / 2 if abs(lo) < 1e300 and abs(hi) < 1e300 else max(lo, 0.0)
-    inputs = model.declaration.nominal_inputs()
-    return ModelSource(kind, options), (model, state, inputs, 0.0, until_s, interval_s)
+    kind, options, control = entry.get("kind"), dict(entry.get("model", {})), dict(entry.get("control", {}))
+    if not control:
+        raise _UsageError(f"{config}: [units.{unit}] has no [control] table, so no operating regime to train over; "
+                          "give a case file of `linetwin simulate` instead")
+    tags = set(entry.get("tags", {}))
+    plan = control_plan_for_kind(kind).build_plan(options, control, f"units.{unit}.control", tags)
+    model = plan.model
+    x0, _ = plan.initial_estimate({})
+    until = float(until_s or plan.batch_duration_s)
+    step = float(interval_s or plan.estimator_period_s)
+    knots = max(2, int(round(until / 600.0)))
+    nmpc_config = plan.nmpc.config
+    inputs = tuple(InputRange(mi.name, mi.lower, mi.upper, knots, "zoh",
+                              mi.max_move / nmpc_config.sample_period_s if math.isfinite(mi.max_move) else math.inf)
+                   for mi in nmpc_config.inputs)
+    manipulated = {mi.name for mi in nmpc_config.inputs}
+    base_inputs = {k: v for k, v in model.declaration.nominal_inputs().items() if k not in manipulated}
+    nominal = model.declaration.parameter_values()
+    params = [ParameterRange(n, 0.8 * nominal[n], 1.2 * nominal[n]) for n in plan.estimated_parameters]
+    design = TrainingDesign(base_state={k: float(v) for k, v in x0.items()}, base_inputs=base_inputs, start_s=0.0,
+                            until_s=until, interval_s=step,
+                            states=tuple(StateRange(n, 0.98, 1.02) for n in x0), inputs=inputs,
+                            parameters=tuple(params))
+    model_options = {**options, "resolution": "moments"} if kind == "crystallizer" else options
+    return ModelSource(kind, model_options), model, [design]
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -89,12 +110,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.config is not None:
         if not args.unit:
             raise _UsageError("--config needs --unit NAME")
-        source, case = _source_from_line(args.config, args.unit, args.until, args.interval)
+        source, model, (design,) = _source_from_line(args.config, args.unit, args.until, args.interval)
+        if args.vary:
+            design = replace(design, parameters=tuple(_parse_vary(args.vary, model)))
+        design = replace(design, seed=args.seed)
     else:
         source, case = _source_from_case(args.case)
-    model = case[0]
-    design = design_for_source(source.kind, *case, seed=args.seed, parameter_ranges=_parse_vary(args.vary, model),
-                               state_spread=args.state_spread)
+        model = case[0]
+        design = design_for_source(source.kind, *case, seed=args.seed,
+                                   parameter_ranges=_parse_vary(args.vary, model), state_spread=args.state_spread)
     hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None
     kind = args.kind
     settings = TrainingSettings(seed=args.seed, epochs=args.epochs,
@@ -147,8 +171,9 @@ def cli_surrogate(argv: Sequence[str]) -> int:
     train.add_argument("case", type=Path, nargs="?", help="case file of `linetwin simulate` (TOML)")
     train.add_argument("--config", type=Path, help="line config (with --unit) instead of a case file")
     train.add_argument("--unit", help="unit of the line config")
-    train.add_argument("--until", type=float, default=7200.0, help="run length in s (--config only)")
-    train.add_argument("--interval", type=float, default=60.0, help="surrogate step in s (--config only)")
+    train.add_argument("--until", type=float, help="run length in s (--config only; default the batch duration)")
+    train.add_argument("--interval", type=float,
+                       help="surrogate step in s (--config only; default the estimator period)")
     train.add_argument("--samples", type=int, required=True, help="number of simulated runs")
     train.add_argument("--epochs", type=int, default=300)
     train.add_argument("--out", type=Path, help="artifact directory (default surrogates/<case or unit>)")

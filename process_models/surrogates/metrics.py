@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nrmse", "nrmse_per_row"]
+__all__ = ["nrmse", "nrmse_by_output", "nrmse_per_row"]
 
 
 def nrmse(predicted: np.ndarray, reference: np.ndarray) -> float:
@@ -21,3 +21,13 @@ def nrmse(predicted: np.ndarray, reference: np.ndarray) -> float:
 def nrmse_per_row(predicted: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """NRMSE of each row ``i`` of (runs, rows, times) arrays, over all runs and times."""
     return np.array([nrmse(predicted[:, i], reference[:, i]) for i in range(reference.shape[1])])
+
+
+def nrmse_by_output(predicted: np.ndarray, reference: np.ndarray, names: list[str], sizes: list[int]
+                    ) -> dict[str, float]:
+    """NRMSE of each named output over its rows (a vector output, e.g. a size distribution, as one quantity)."""
+    out, start = {}, 0
+    for name, size in zip(names, sizes, strict=True):
+        out[name] = nrmse(predicted[:, start:start + size], reference[:, start:start + size])
+        start += size
+    return out

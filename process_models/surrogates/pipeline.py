@@ -32,7 +32,7 @@ from process_models.surrogates.design import (
 )
 from process_models.surrogates.envelope import fit_envelope
 from process_models.surrogates.fingerprint import declaration_hash
-from process_models.surrogates.metrics import nrmse_per_row
+from process_models.surrogates.metrics import nrmse_by_output
 from process_models.surrogates.outlet_curve import OutletCurveSurrogate, train_outlet_curve
 from process_models.surrogates.state_transition import StateTransitionSurrogate, train_state_transition
 
@@ -110,6 +110,17 @@ def design_for_source(model_kind: str, model: CompiledModel, initial_state: Mapp
         return chromatography_design(model, initial_state, inputs, start_s, until_s, interval_s, seed=seed)
     return design_for_case(model, initial_state, inputs, start_s, until_s, interval_s, seed=seed,
                            parameters=parameter_ranges, state_spread=state_spread)
+
+
+def output_sizes(model: CompiledModel, names: Sequence[str]) -> list[int]:
+    """Rows of each named output (1 for a scalar)."""
+    return [model.output_slices[n].stop - model.output_slices[n].start for n in names]
+
+
+def row_labels(model: CompiledModel, names: Sequence[str]) -> list[str]:
+    """A label per output row: the name, or ``name[i]`` for a vector output."""
+    return [n if size == 1 else f"{n}[{i}]" for n, size in zip(names, output_sizes(model, names), strict=True)
+            for i in range(size)]
 
 
 def _outlet_outputs(model: CompiledModel) -> list[str]:
@@ -207,13 +218,13 @@ def train_surrogate(source: ModelSource, design: TrainingDesign, samples: int, o
     test = split["test"]
     predicted = predict_dataset(surrogate, model, dataset, test)
     reference = dataset.arrays["outputs"][test]
-    per_output = nrmse_per_row(predicted, reference)
     names = dataset.metadata["outputs"]
+    per_output = nrmse_by_output(predicted, reference, names, output_sizes(model, names))
     metrics = {
         "test_runs": int(test.size),
-        "test_nrmse": {n: float(v) for n, v in zip(names, per_output, strict=True)},
-        "test_nrmse_max": float(np.max(per_output)),
-        "test_nrmse_mean": float(np.mean(per_output)),
+        "test_nrmse": per_output,
+        "test_nrmse_max": float(max(per_output.values())),
+        "test_nrmse_mean": float(np.mean(list(per_output.values()))),
         "test_in_envelope_fraction": float(np.mean(envelope.check(features["test"]).inside)),
     }
     metadata = {
@@ -232,7 +243,7 @@ def train_surrogate(source: ModelSource, design: TrainingDesign, samples: int, o
     save_artifact(artifact, out)
     from process_models.surrogates.report import write_report  # matplotlib only when a report is written
 
-    write_report(out / "report.png", model, dataset, test, predicted, reference, names, artifact)
+    write_report(out / "report.png", model, dataset, test, predicted, reference, row_labels(model, names), artifact)
     return artifact
 
 
@@ -280,11 +291,10 @@ def evaluate_artifact(directory: str | Path) -> tuple[SurrogateArtifact, Evaluat
     t0 = time.perf_counter()
     predicted = predict_dataset(artifact.surrogate, model, dataset, test)
     surrogate_wall = time.perf_counter() - t0
-    per_output = nrmse_per_row(predicted, np.stack(physics))
+    names = dataset.metadata["outputs"]
+    per_output = nrmse_by_output(predicted, np.stack(physics), names, output_sizes(model, names))
     s = artifact.surrogate
     features = (s.features(dataset.arrays["points"][test]) if isinstance(s, OutletCurveSurrogate)
                 else _state_features(s, dataset, test))
     inside = float(np.mean(artifact.envelope.check(features).inside))
-    names = dataset.metadata["outputs"]
-    return artifact, Evaluation({n: float(v) for n, v in zip(names, per_output, strict=True)}, inside,
-                                physics_wall, surrogate_wall, int(test.size))
+    return artifact, Evaluation(per_output, inside, physics_wall, surrogate_wall, int(test.size))

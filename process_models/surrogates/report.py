@@ -42,7 +42,7 @@ def write_report(path: str | Path, model: CompiledModel, dataset: TrainingDatase
         lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
         ax.set_title(f"{names[i]}  NRMSE {nrmse(predicted[:, i], reference[:, i]):.2%}", fontsize=8)
-        ax.set_xlabel(f"physics [{units.get(names[i], '')}]", fontsize=7)
+        ax.set_xlabel(f"physics [{units.get(names[i].split('[')[0], '')}]", fontsize=7)
         ax.set_ylabel("surrogate", fontsize=7)
         ax.tick_params(labelsize=6)
     key = picked[0]

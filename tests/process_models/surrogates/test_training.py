@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +98,17 @@ def test_tampered_weights_are_refused(artifact_dir, tmp_path):
 def test_cli_train_refuses_bad_input(tmp_path, capsys):
     assert cli_surrogate(["train", str(tmp_path / "missing.toml"), "--samples", "8"]) == 2
     assert "missing.toml" in capsys.readouterr().err
+
+
+def test_cli_trains_over_a_line_units_control_regime(tmp_path, capsys):
+    line = Path(__file__).resolve().parents[3] / "examples" / "pilot_line.toml"
+    out = tmp_path / "crystallizer"
+    assert cli_surrogate(["train", "--config", str(line), "--unit", "crystallizer", "--samples", "6", "--epochs", "1",
+                          "--hidden", "4", "--until", "600", "--out", str(out), "--quiet"]) == 0
+    meta = json.loads((out / "surrogate.json").read_text())
+    design = meta["dataset"]["design"]
+    assert design["inputs"][0]["name"] == "jacket_temperature" and design["inputs"][0]["interpolation"] == "zoh"
+    assert [p["name"] for p in design["parameters"]] == ["growth_rate_constant", "secondary_nucleation_rate_constant"]
+    assert "written to" in capsys.readouterr().out
+    assert cli_surrogate(["train", "--config", str(line), "--unit", "feed_tank", "--samples", "6"]) == 2
+    assert "no [control] table" in capsys.readouterr().err
