@@ -71,9 +71,14 @@ class Scaler:
                    np.asarray(doc["log"], dtype=bool))
 
 
-def fit_scaler(samples: np.ndarray, allow_log: bool = True, log_ratio: float = 100.0) -> Scaler:
+def fit_scaler(samples: np.ndarray, allow_log: bool = True, log_ratio: float = 100.0,
+               groups: list[slice] | None = None, group_floor: float = 0.01) -> Scaler:
     """Scaler of ``samples`` ``(n, size)``: log for elements that are all > 0 and span more than ``log_ratio``
-    (max/min), then mean 0 and standard deviation 1 (a constant element gets scale 1 x its magnitude or 1)."""
+    (max/min), then mean 0 and standard deviation 1 (a constant element gets scale 1 x its magnitude or 1).
+
+    ``groups``: element slices of one vector quantity (a size distribution's bins); the scale of an element is at
+    least ``group_floor`` x the largest scale of its group, so a bin that is almost always empty in the data
+    does not blow up when it fills."""
     x = np.asarray(samples, dtype=float).reshape(-1, samples.shape[-1]) if samples.size else np.zeros((1, 0))
     if x.shape[1] == 0:
         return Scaler(np.zeros(0), np.ones(0), np.zeros(0, dtype=bool))
@@ -84,4 +89,8 @@ def fit_scaler(samples: np.ndarray, allow_log: bool = True, log_ratio: float = 1
     scale = phi.std(axis=0)
     tiny = scale <= 1e-12 * np.maximum(np.abs(offset), 1e-300)
     scale = np.where(tiny, np.where(np.abs(offset) > 0, np.abs(offset), 1.0), scale)
+    for group in groups or []:
+        if group.stop - group.start > 1:
+            part = scale[group]
+            scale[group] = np.maximum(part, group_floor * np.max(np.where(log[group], 0.0, part)))
     return Scaler(offset, scale, log)

@@ -147,6 +147,14 @@ def _windows(states: np.ndarray, inputs: np.ndarray, params: np.ndarray, window:
     return z0, uu, pp, zz
 
 
+def _state_groups(dataset: TrainingDataset, nx: int) -> list[slice]:
+    """Slices of the model's vector states (a size distribution's bins)."""
+    model = dataset.source.build()
+    if model.nx != nx:
+        return []
+    return [sl for sl in model.state_slices.values() if sl.stop - sl.start > 1]
+
+
 def train_state_transition(dataset: TrainingDataset, *, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
                            epochs: int = 300, window: int = 16, batch_size: int = 128, learning_rate: float = 3e-3,
                            patience: int = 40, seed: int = 0, progress: bool = True
@@ -164,7 +172,8 @@ def train_state_transition(dataset: TrainingDataset, *, hidden: Sequence[int] = 
         raise DatasetError(f"state-transition training needs >= 3 runs of >= 2 times, got {s} runs of {t}")
     split = split_runs(s, seed)
     tr = split["train"]
-    xs = fit_scaler(x[tr].reshape(-1, nx))
+    groups = _state_groups(dataset, nx)
+    xs = fit_scaler(x[tr].reshape(-1, nx), groups=groups)
     us = fit_scaler(u[tr].reshape(-1, u.shape[2]), allow_log=False)
     ps = fit_scaler(p[tr], allow_log=False) if p.shape[1] else fit_scaler(np.zeros((1, 0)))
     z = xs.forward(x)
@@ -172,6 +181,8 @@ def train_state_transition(dataset: TrainingDataset, *, hidden: Sequence[int] = 
     pz = ps.forward(p) if p.shape[1] else np.zeros((s, 0))
     inc = np.diff(z[tr], axis=1).reshape(-1, nx).std(axis=0)
     inc = np.where(inc > 1e-9, inc, 1e-9)
+    for group in groups:  # as for the states: no near-zero increment scale inside a vector quantity
+        inc[group] = np.maximum(inc[group], 0.01 * np.max(inc[group]))
     spec = MlpSpec(nx + u.shape[2] + pz.shape[1], nx, tuple(hidden), activation)
     net = build_mlp(spec)
     design = dataset.design
