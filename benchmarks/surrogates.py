@@ -229,9 +229,14 @@ def run_model(name: str, args: argparse.Namespace, work: Path) -> tuple[dict[str
         settings = TrainingSettings(hidden=(64, 64), epochs=20 if quick else min(args.epochs, 200), window=16,
                                     batch_size=256, patience=40)
     out = work / name
+    reused = None
+    if args.reuse is not None and (args.reuse / name / "dataset").is_dir():
+        reused = load_dataset(args.reuse / name / "dataset")  # hash-checked; same design and model required
+        if reused.metadata["design"] != design.to_json() or reused.sample_count != samples:
+            raise SystemExit(f"--reuse {args.reuse / name / 'dataset'}: another design or sample count")
     t0 = time.perf_counter()
     artifact = train_surrogate(source, design, samples, out, settings=settings, workers=args.workers,
-                               progress=not args.quiet)
+                               progress=not args.quiet, dataset=reused)
     wall = time.perf_counter() - t0
     model = source.build()
     dataset = load_dataset(out / "dataset")
@@ -263,6 +268,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-nmpc", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the artifacts in this directory")
+    parser.add_argument("--reuse", type=Path,
+                        help="train on the datasets of an earlier --keep directory (same design and sample count)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other models' rows (and the NMPC figures unless re-run) of the existing JSON")
