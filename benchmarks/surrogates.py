@@ -217,8 +217,8 @@ def run_model(name: str, args: argparse.Namespace, work: Path) -> tuple[dict[str
         design = design_for_source(source.kind, case.model, case.initial_state, case.inputs, case.start_s,
                                    case.until_s, case.output_interval_s)
         samples = 16 if quick else args.chromatography_samples
-        settings = TrainingSettings(hidden=(128, 128), epochs=100 if quick else 3000, batch_size=32, patience=400,
-                                    learning_rate=2e-3)
+        settings = TrainingSettings(hidden=(128, 128, 128), activation="silu", epochs=100 if quick else 3000,
+                                    batch_size=32, patience=600, learning_rate=2e-3)
     else:
         case_name = {"mixing_tank": "mixing_tank",
                      "crystallizer_population_balance": "crystallizer_kdp_population_balance"}[name]
@@ -232,7 +232,7 @@ def run_model(name: str, args: argparse.Namespace, work: Path) -> tuple[dict[str
     reused = None
     if args.reuse is not None and (args.reuse / name / "dataset").is_dir():
         reused = load_dataset(args.reuse / name / "dataset")  # hash-checked; same design and model required
-        if reused.metadata["design"] != design.to_json() or reused.sample_count != samples:
+        if reused.metadata["design"] != json.loads(json.dumps(design.to_json())) or reused.sample_count != samples:
             raise SystemExit(f"--reuse {args.reuse / name / 'dataset'}: another design or sample count")
     t0 = time.perf_counter()
     artifact = train_surrogate(source, design, samples, out, settings=settings, workers=args.workers,

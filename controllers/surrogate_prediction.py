@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -83,6 +84,9 @@ class SurrogateFallbackNmpc:
         self.last_disagreement = math.nan
         self.last_in_envelope = True
         self._trusted_steps = 0
+        # a solve abandoned at its deadline keeps running in its worker thread: the next step waits for it
+        # instead of using the same casadi functions from two threads at once
+        self._lock = threading.Lock()
 
     @property
     def prediction_model(self) -> str:
@@ -146,6 +150,12 @@ class SurrogateFallbackNmpc:
              disturbances: Mapping[str, float | np.ndarray] | None = None,
              batch_end_s: float | None = None) -> NmpcResult:
         """One NMPC step with the trusted prediction model (arguments as :meth:`NonlinearMpc.step`)."""
+        with self._lock:
+            return self._step(time_s, states, previous_inputs, references, parameters, disturbances, batch_end_s)
+
+    def _step(self, time_s: float, states: Mapping[str, float | np.ndarray], previous_inputs: Mapping[str, float],
+              references: Mapping[str, float] | None, parameters: Mapping[str, float] | None,
+              disturbances: Mapping[str, float | np.ndarray] | None, batch_end_s: float | None) -> NmpcResult:
         dist = dict(disturbances or {})
         kwargs = {"references": references, "parameters": parameters, "disturbances": disturbances,
                   "batch_end_s": batch_end_s}

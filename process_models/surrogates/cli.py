@@ -124,7 +124,8 @@ def _train(args: argparse.Namespace) -> int:
     settings = TrainingSettings(seed=args.seed, epochs=args.epochs,
                                 **({"hidden": hidden} if hidden else {}))
     if (kind or ("outlet_curve" if source.kind == "chromatography_column" else "")) == "outlet_curve":
-        settings = TrainingSettings(seed=args.seed, epochs=args.epochs, hidden=hidden or (128, 128), patience=300)
+        settings = TrainingSettings(seed=args.seed, epochs=args.epochs, hidden=hidden or (128, 128, 128),
+                                    activation="silu", patience=600, learning_rate=2e-3)
     out = args.out or Path("surrogates") / (args.unit or args.case.stem)
     artifact = train_surrogate(source, design, args.samples, out, kind=kind, settings=settings,
                                workers=args.workers, progress=not args.quiet)

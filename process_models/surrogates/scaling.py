@@ -51,15 +51,17 @@ class Scaler:
         return torch.where(lg.bool(), torch.exp(torch.where(lg.bool(), phi, torch.zeros_like(phi))), phi)
 
     def forward_casadi(self, x: ca.SX | ca.MX) -> ca.SX | ca.MX:
-        parts = [((ca.log(x[i]) if self.log[i] else x[i]) - float(self.offset[i])) / float(self.scale[i])
-                 for i in range(self.size)]
+        # log|x| (floored) instead of log x: equal for x > 0, and no NaN when an optimiser's trial point makes a
+        # positive quantity negative (IPOPT would stop with Invalid_Number_Detected)
+        parts = [((ca.log(ca.fmax(ca.fabs(x[i]), 1e-300)) if self.log[i] else x[i]) - float(self.offset[i]))
+                 / float(self.scale[i]) for i in range(self.size)]
         return ca.vertcat(*parts) if parts else x[0:0]
 
     def inverse_casadi(self, z: ca.SX | ca.MX) -> ca.SX | ca.MX:
         parts = []
         for i in range(self.size):
             phi = z[i] * float(self.scale[i]) + float(self.offset[i])
-            parts.append(ca.exp(phi) if self.log[i] else phi)
+            parts.append(ca.exp(ca.fmin(phi, 700.0)) if self.log[i] else phi)  # no overflow to inf
         return ca.vertcat(*parts) if parts else z[0:0]
 
     def to_json(self) -> dict[str, Any]:
