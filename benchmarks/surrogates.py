@@ -288,8 +288,9 @@ def main() -> None:
           f"{'x':>8}{'1000 phys':>11}{'1000 sur':>10}{'x':>10}")
     for r in rows:
         extrap = "*" if r["physics_1000_measured_runs"] < 1000 else " "
+        err = f"{r['test_nrmse_max']:.2%}" if r["test_nrmse_max"] < 10 else f"{r['test_nrmse_max'] * 100:.1e}%"
         print(f"{r['model']:<34}{r['surrogate']:<18}{r['samples']:>5}{r['train_wall_s']:>9.1f}"
-              f"{r['test_nrmse_max']:>10.2%} {r['physics_one_run_s']:>11.4f}{r['surrogate_one_run_s']:>11.5f}"
+              f"{err:>11} {r['physics_one_run_s']:>11.4f}{r['surrogate_one_run_s']:>11.5f}"
               f"{r['speedup_one_run']:>8.1f}{r['physics_1000_runs_s']:>10.1f}{extrap}{r['surrogate_1000_runs_s']:>10.4f}"
               f"{r['speedup_1000_runs']:>10.0f}")
     print("* physics time for 1,000 runs scaled from the runs measured (physics_1000_measured_runs)")
