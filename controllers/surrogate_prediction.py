@@ -12,7 +12,8 @@ when
   ``disagreement_threshold`` (NRMSE of the states over the horizon, each normalised by its largest magnitude).
 
 On the physics NMPC it keeps checking the surrogate against each physics solution; after ``recover_steps``
-consecutive trusted steps (inside the envelope, agreement within the threshold) it switches back, with an event.
+consecutive trusted steps (inside the envelope, disagreement within ``recover_fraction`` x the threshold: a
+hysteresis against flapping) it switches back, with an event.
 It has the :class:`~controllers.nmpc.NonlinearMpc` interface (``step``, ``reset``, ``interval_lengths``), so a
 control plan uses it in place of one.
 """
@@ -46,10 +47,13 @@ PHYSICS = "physics"
 @dataclass(frozen=True)
 class TrustSettings:
     """``disagreement_threshold``: largest state NRMSE (surrogate vs physics over the horizon, fraction);
-    ``recover_steps``: consecutive trusted steps before switching back to the surrogate."""
+    ``recover_steps``: consecutive trusted steps before switching back to the surrogate, each with a disagreement
+    of at most ``recover_fraction`` x the threshold (hysteresis, so the NMPC does not flap between models)."""
 
     disagreement_threshold: float = 0.02
     recover_steps: int = 2
+    recover_fraction: float = 0.5
+    """hysteresis: back to the surrogate only while disagreement <= recover_fraction x threshold"""
 
 
 @dataclass(frozen=True)
@@ -181,11 +185,11 @@ class SurrogateFallbackNmpc:
         result = self.physics.step(time_s, states, previous_inputs, **kwargs)
         if inside and result.success:
             self.last_disagreement = self.disagreement(result, states, parameters, dist, batch_end_s)
-            trusted = self.last_disagreement <= self.trust.disagreement_threshold
+            limit = self.trust.disagreement_threshold * (self.trust.recover_fraction if self.active == PHYSICS else 1.0)
+            trusted = self.last_disagreement <= limit
             self._trusted_steps = self._trusted_steps + 1 if trusted else 0
             if self.active == PHYSICS and self._trusted_steps >= self.trust.recover_steps:
-                self._switch(time_s, SURROGATE, f"trust returned: in envelope and within "
-                                                f"{self.trust.disagreement_threshold:.2%} for "
+                self._switch(time_s, SURROGATE, f"trust returned: in envelope and within {limit:.2%} for "
                                                 f"{self._trusted_steps} steps")
         else:
             self._trusted_steps = 0
