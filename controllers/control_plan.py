@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from controllers.nmpc import NonlinearMpc
 from controllers.supervisor import SupervisorConfig
 from process_models.declaration import CompiledModel
 from process_models.engineering_units import EngineeringUnit
 from process_models.estimator import ExtendedKalmanFilter
+
+if TYPE_CHECKING:
+    from controllers.surrogate_prediction import SurrogateFallbackNmpc
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class ControlPlan:
 
     model: CompiledModel
     make_estimator: Callable[[], ExtendedKalmanFilter]
-    nmpc: NonlinearMpc
+    nmpc: NonlinearMpc | SurrogateFallbackNmpc
     supervisor_config: SupervisorConfig
     measurements: tuple[MeasurementBinding, ...]
     manipulated: tuple[ManipulatedBinding, ...]

@@ -223,9 +223,18 @@ def _soft_band(g: list, lbg: list[float], ubg: list[float], y: ca.SX, con: Outpu
 class NonlinearMpc:
     """NMPC for a :class:`CompiledModel`; the NLP is built once in the constructor and reused by :meth:`step`."""
 
-    def __init__(self, model: CompiledModel, config: NmpcConfig) -> None:
+    def __init__(self, model: CompiledModel, config: NmpcConfig, prediction: ca.Function | None = None,
+                 prediction_model: str = "physics") -> None:
+        """``prediction``: an interval function ``(x, u, p, t, dt) -> x(t+dt)`` replacing the RK4 integration of the
+        declared right-hand side (e.g. a surrogate's, :mod:`controllers.surrogate_prediction`); multiple shooting
+        only. ``prediction_model`` names it (``"physics"`` or ``"surrogate"``) in results and logs."""
         self.model = model
         self.config = config
+        self.prediction_model = prediction_model
+        self._prediction = prediction
+        if prediction is not None and config.discretization is Discretization.COLLOCATION:
+            raise NmpcConfigError(f"NMPC for '{model.declaration.name}': a {prediction_model} prediction function "
+                                  "needs multiple shooting, not collocation")
         self._validate()
         self._build()
         self._previous: dict[str, np.ndarray] | None = None
@@ -289,7 +298,7 @@ class NonlinearMpc:
         self._ref_names = [f"track:{t.output}" for t in c.tracking] + [f"terminal:{t.output}"
                                                                       for t in c.terminal_targets]
         # integrator over one interval of (parametric) length dt: RK4 with ns substeps
-        self._interval = rk4_interval(m, ns, "nmpc_interval")
+        self._interval = self._prediction if self._prediction is not None else rk4_interval(m, ns, "nmpc_interval")
 
         # parameters
         P_x0 = ca.SX.sym("x0", nx)

@@ -1,4 +1,4 @@
-"""``linetwin`` command line: demo, serve, check, hil serve, simulate, history export."""
+"""``linetwin`` command line: demo, serve, check, hil serve, simulate, history export, surrogate, user, pki, audit."""
 
 from __future__ import annotations
 
@@ -316,11 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file "
                               "(linetwin simulate --help for its options)", add_help=False)
     simulate.add_argument("rest", nargs=argparse.REMAINDER, help="CASE.toml [--until T] [--out results.csv] [--quiet]")
+    surrogate = sub.add_parser("surrogate", help="train / evaluate neural surrogates "
+                               "(linetwin surrogate --help for its options; docs/surrogates.md)", add_help=False)
+    surrogate.add_argument("rest", nargs=argparse.REMAINDER, help="train CASE.toml --samples N … | evaluate DIR …")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "surrogate":
+        from process_models.surrogates.cli import cli_surrogate
+
+        return cli_surrogate(argv[1:])
     if argv and argv[0] == "simulate":
         from process_models.case_file import cli_simulate
 

@@ -100,6 +100,8 @@ class UnitConfig:
     """``[units.<unit>.control]``: estimator/NMPC/supervisor options (validated per kind); empty = no control loop."""
     alarms: UnitAlarmConfig = field(default_factory=UnitAlarmConfig)
     """Limit alarms per tag and the unit's alarm options (:mod:`twin_server.alarms.alarm_config`)."""
+    surrogate: Mapping[str, Any] = field(default_factory=dict)
+    """``[units.<unit>.surrogate]``: a surrogate run beside the physics model (docs/surrogates.md); empty = none."""
 
     def tag(self, name: str) -> TagSpec | OpcUaTagSpec:
         for t in self.tags:
@@ -234,7 +236,7 @@ def _show(value: object) -> str:
 
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
              "word_order", "scale", "offset", "write_limits", "max_rate", "alarms"} | _HISTORY_TAG_KEYS
-_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control", "alarms"}
+_UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control", "alarms", "surrogate"}
 _PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 
@@ -379,6 +381,15 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     n_before = len(c.issues)
     if control and kind is not None:
         _check_control(c, kind, f"{prefix}.control", control, {t.name for t in tags})
+    surrogate = c.table(raw, f"{prefix}.surrogate", required=False)
+    if surrogate:
+        from process_models.surrogates.twin_options import parse_surrogate_options
+
+        for key, got, expected in parse_surrogate_options(surrogate, f"{prefix}.surrogate")[1]:
+            c.add(key, got, expected)
+        if not control:
+            c.add(f"{prefix}.surrogate", "a surrogate on a unit without [control]",
+                  "a [units.<unit>.control] table (its state estimator supplies the live states)")
     if kind is not None and parameters_typed and len(c.issues) == n_before:
         for key, got, expected in build_issues(name, kind, model, plant, control, {t.name for t in tags}):
             c.add(key, got, expected)
@@ -387,6 +398,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     return UnitConfig(
         name=name, kind=kind, description=description, model=dict(model), plant=dict(plant),
         connection=connection, tags=tuple(tags), control=dict(control), alarms=alarms,
+        surrogate=dict(surrogate),
     )
 
 

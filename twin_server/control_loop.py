@@ -26,6 +26,7 @@ from asyncua import ua
 from controllers import ControlMode, NmpcResult, Supervisor
 from controllers.commands import SetpointCommand
 from controllers.control_plan import ControlPlan
+from controllers.surrogate_prediction import prediction_switches
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.sample import Sample
 from process_models.estimator import Estimate, ExtendedKalmanFilter
@@ -33,6 +34,7 @@ from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.method_calls import MethodRefused
 from twin_server.runtime import LineRuntime
+from twin_server.surrogate_nodes import SurrogateWatch
 from twin_server.write_guard import HandlerResult, WriteHandler
 
 log = logging.getLogger("linetwin.control")
@@ -57,6 +59,8 @@ class UnitControlLoop:
         self.counters = {"solves": 0, "failed_solves": 0, "setpoints_written": 0, "fallbacks_used": 0}
         self.solve_times_ms: list[float] = []
         self.events: list[str] = []
+        self._prediction_events_seen = 0
+        self.surrogate_watch: SurrogateWatch | None = None
         self._tick = 0
         self._solve_in_flight: asyncio.Future[NmpcResult] | None = None  # may outlive its deadline (IPOPT runs on)
         self.alarms: LoopAlarms | None = None
@@ -257,10 +261,15 @@ class UnitControlLoop:
     async def _estimate_step(self) -> None:
         assert self._estimator is not None
         inputs = {m.input: self._applied_input(m.input) for m in self.plan.manipulated}
+        previous = self._estimate
         self._estimate = await asyncio.to_thread(self._estimator.step, inputs, self._measurements())
         await self._publish_estimate()
         if self.alarms is not None:
             await self.alarms.estimate(self._estimate)
+        if self.surrogate_watch is not None and previous is not None:
+            await self.surrogate_watch.update(previous.time_s, dict(previous.states), inputs,
+                                              dict(previous.parameters), self.plan.estimator_period_s,
+                                              getattr(self.plan.nmpc, "prediction_model", "physics"))
 
     async def _control_step(self, t: float) -> None:
         assert self._supervisor is not None and self._estimate is not None
@@ -329,6 +338,9 @@ class UnitControlLoop:
             return None
         if not result.success:
             self.counters["failed_solves"] += 1
+        for event in prediction_switches(self.plan.nmpc, self._prediction_events_seen):
+            self._prediction_events_seen += 1
+            await self._record(f"t={event.time_s:.0f} s: NMPC prediction model -> {event.used}: {event.reason}")
         self.solve_times_ms.append(result.solve_time_s * 1000.0)
         await self._nodes.set("solve_times_ms", list(self.solve_times_ms))
         await self._publish_solve(result, t)
@@ -375,6 +387,10 @@ class UnitControlLoop:
     async def _publish_counters(self) -> None:
         for name, value in self.counters.items():
             await self._nodes.set(name, value, ua.VariantType.UInt32)
+
+    async def record_event(self, text: str) -> None:
+        """Record an event of a component attached to this loop (e.g. a surrogate drift)."""
+        await self._record(text)
 
     async def _record(self, text: str) -> None:
         """Keep, log and publish (``last_event``) what the loop did or refused."""

@@ -20,6 +20,7 @@ from twin_server.historian.service import Historian
 from twin_server.method_calls import track_method_callers
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
+from twin_server.surrogate_watch import build_surrogate_watch
 from twin_server.write_guard import GuardedAttributeService
 
 log = logging.getLogger("linetwin.server")
@@ -120,6 +121,10 @@ class TwinServer:
         if self.historian is not None:
             nodes.on_value = self.historian.recorder.record_value
             await self.historian.historize_values(server, nodes.numeric_scalars)
+        if unit.surrogate:
+            loop.surrogate_watch = await build_surrogate_watch(server, self.space.namespace_index, self.config.name,
+                                                               unit.name, self.space.unit_nodes[unit.name],
+                                                               unit.surrogate, plan, loop.record_event)
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop

@@ -30,6 +30,9 @@ Options (all optional; units in the names)::
     seed_mean_size_um = 150.0
     seed_std_size_um = 15.0
     estimate_parameters = ["growth_rate_constant", "secondary_nucleation_rate_constant"]
+    prediction_model = "physics"       # physics | surrogate: NMPC prediction model (docs/surrogates.md)
+    surrogate_path = ""                # surrogate artifact directory (prediction_model = "surrogate")
+    disagreement_threshold = 0.02      # surrogate vs physics state NRMSE above which the NMPC uses physics
     [units.<unit>.control.measurement_std]   # 1 sigma, in the tags' engineering units
     temperature = 0.1
     solute_concentration = 0.5
@@ -42,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from controllers.control_plan import (
@@ -59,6 +63,7 @@ from controllers.crystallization.objective import (
 from controllers.nmpc import NonlinearMpc
 from controllers.plan_registry import register_control_plan
 from controllers.supervisor import Fallback, RecipeProfile, SetpointLimits, SupervisorConfig
+from controllers.surrogate_prediction import SurrogateFallbackNmpc, TrustSettings
 from process_models.crystallization.crystallizer import crystallizer_model, moments_initial_state, seed_moments
 from process_models.crystallization.kinetics import solubility
 from process_models.declaration import compile_model
@@ -98,15 +103,18 @@ class CrystallizerControlOptions:
     seed_mean_size_um: float = 150.0
     seed_std_size_um: float = 15.0
     estimate_parameters: tuple[str, ...] = ("growth_rate_constant", "secondary_nucleation_rate_constant")
+    prediction_model: str = "physics"
+    surrogate_path: str = ""
+    disagreement_threshold: float = 0.02
     measurement_std: Mapping[str, float] = field(default_factory=lambda: {
         "temperature": 0.1, "solute_concentration": 0.5, "mean_chord_length": 3.0, "chord_count_rate": 50.0})
 
 
 _CHOICES = {"strategy": ("linear_cooling", "natural_cooling"), "initial_mode": ("manual", "auto", "mpc"),
-            "fallback": ("recipe", "hold_last")}
+            "fallback": ("recipe", "hold_last"), "prediction_model": ("physics", "surrogate")}
 _POSITIVE = ("target_d43_um", "batch_duration_s", "estimator_period_s", "controller_period_s", "time_scale",
              "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "fines_weight", "seed_mean_size_um",
-             "seed_std_size_um")
+             "seed_std_size_um", "disagreement_threshold")
 
 
 def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[CrystallizerControlOptions,
@@ -136,6 +144,14 @@ def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[
                 issues.append((full, value, "[low, high] in °C with low < high"))
             else:
                 values[key] = (float(value[0]), float(value[1]))
+        elif key == "surrogate_path":
+            if not isinstance(value, str) or not value:
+                issues.append((full, value, "the path of a surrogate artifact directory"))
+            elif not (Path(value) / "surrogate.json").is_file():
+                issues.append((full, value, "a surrogate artifact directory (with surrogate.json; "
+                                            "`linetwin surrogate train`)"))
+            else:
+                values[key] = value
         elif key == "estimate_parameters":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 issues.append((full, value, "a list of model parameter names"))
@@ -165,6 +181,9 @@ def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[
             options.controller_period_s % options.estimator_period_s) > 1e-9:
         issues.append((f"{prefix}.controller_period_s", options.controller_period_s,
                        f"a whole multiple of estimator_period_s ({options.estimator_period_s:g} s)"))
+    if options.prediction_model == "surrogate" and not options.surrogate_path and "surrogate_path" not in raw:
+        issues.append((f"{prefix}.surrogate_path", "nothing", 'a surrogate artifact directory when prediction_model '
+                                                              '= "surrogate"'))
     low, high = options.jacket_limits_c
     for key in ("initial_temperature_c", "final_temperature_c"):
         if not low <= getattr(options, key) <= high:
@@ -219,10 +238,21 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
         max_supersaturation=options.max_supersaturation if options.max_supersaturation > 0 else math.inf,
         fines_weight=options.fines_weight)
     low_k, high_k = (cel.to_si(v) for v in options.jacket_limits_c)
-    nmpc = NonlinearMpc(model, crystallizer_nmpc_config(
+    nmpc_config = crystallizer_nmpc_config(
         objective, options.controller_period_s, options.horizon, low_k, high_k, options.max_jacket_move_c,
         max_cpu_time_s=options.solve_deadline_s,
-        state_scales={name: abs(value) for name, value in seed.items() if value}))  # NLP well scaled
+        state_scales={name: abs(value) for name, value in seed.items() if value})  # NLP well scaled
+    nmpc: NonlinearMpc | SurrogateFallbackNmpc
+    if options.prediction_model == "surrogate":
+        from process_models.surrogates.artifact import SurrogateArtifactError, load_artifact
+
+        try:
+            artifact = load_artifact(options.surrogate_path, model)
+        except SurrogateArtifactError as exc:
+            raise ValueError(f"{prefix}.surrogate_path: {exc}") from exc
+        nmpc = SurrogateFallbackNmpc(model, nmpc_config, artifact, TrustSettings(options.disagreement_threshold))
+    else:
+        nmpc = NonlinearMpc(model, nmpc_config)
     limits = SetpointLimits(JACKET, "K", low_k, high_k,
                             max_rate_per_s=options.max_jacket_move_c / options.controller_period_s)
     supervisor_config = SupervisorConfig(limits=(limits,), fallback=Fallback(options.fallback), recipe=recipe,
