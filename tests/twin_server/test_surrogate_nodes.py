@@ -7,7 +7,7 @@ import dataclasses
 import math
 
 import pytest
-from asyncua import Client, ua
+from asyncua import ua
 
 from process_models.crystallization.crystallizer import crystallizer_model, moments_initial_state, seed_moments
 from process_models.crystallization.kinetics import solubility
@@ -16,6 +16,7 @@ from process_models.surrogates.dataset import ModelSource, generate_dataset
 from process_models.surrogates.design import InputRange, StateRange, TrainingDesign
 from process_models.surrogates.pipeline import TrainingSettings, train_surrogate
 from tests.conftest import free_tcp_port, wait_until
+from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
 from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import ConfigError, load_line_config
@@ -64,10 +65,11 @@ async def test_surrogate_nodes_show_both_models_disagreement_and_drift(artifact_
     config = dataclasses.replace(base, units=units, scan_period_s=0.05)
     bench = build_bench(config, speed=SPEED, free_ports=True, step_s=1.0)
     await bench.start()
+    add_operator()
     twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
     try:
         await twin.start()
-        async with Client(twin.endpoint) as client:
+        async with client_as(twin.endpoint, OPERATOR) as client:
             idx = await client.get_namespace_index(NAMESPACE)
 
             def node(name: str):
@@ -92,7 +94,7 @@ async def test_surrogate_nodes_show_both_models_disagreement_and_drift(artifact_
             assert "surrogate drift" in await node("last_event").read_value()
             assert await node("prediction_model").read_value() == "physics"
             assert isinstance(await node("in_envelope").read_value(), bool)
-            with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+            with pytest.raises(ua.uaerrors.BadNotWritable):  # read-only for every role
                 await node("disagreement_threshold").write_value(ua.DataValue(ua.Variant(0.5,
                                                                                          ua.VariantType.Double)))
     finally:
