@@ -281,13 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", help="the historian's data")
     history_sub = history.add_subparsers(dest="history_command", required=True)
     export = history_sub.add_parser("export", help="export a node's history (values, setpoints or events)")
-    export.add_argument("config")
+    export.add_argument("config", help="line config (TOML) whose historian to read")
     export.add_argument("--node", default=None, help="node id: unit.tag or line.unit.tag (events: a unit)")
     export.add_argument("--from", dest="start", default="1h",
                         help="ISO 8601, 'now' or an age: 15m, 2h, 1d (default 1h)")
     export.add_argument("--to", dest="end", default="now", help="ISO 8601, 'now' or relative (default now)")
-    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
-    export.add_argument("--kind", choices=["values", "setpoints", "events"], default="values")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="output format (default csv)")
+    export.add_argument("--kind", choices=["values", "setpoints", "events"], default="values",
+                        help="what to export: tag values, setpoints written, or a unit's events (default values)")
     export.add_argument("--output", default=None, help="file (default: standard output)")
     export.add_argument("--data-dir", default=None, help="historian data directory (default: beside the config)")
 

@@ -169,7 +169,8 @@ async def test_pymodbus_frame_dumps_stay_out_of_a_debug_log(modbus_server, recor
         await wait_until(lambda: len(modbus_server.requests) >= 5, what="five reads")
     finally:
         await adapter.stop()
-    assert not [r for r in caplog.records if r.name.startswith("pymodbus")]
+    # no pymodbus DEBUG/INFO at all (a WARNING such as a late answer on a loaded machine may pass, shortened)
+    assert not [r for r in caplog.records if r.name.startswith("pymodbus") and r.levelno < logging.WARNING]
     _no_tracebacks_nor_frame_dumps(caplog)
 
 

@@ -49,6 +49,10 @@ def test_samples_setpoints_and_events_round_trip(influxd, tmp_path):
     store.close()
 
 
+OUTAGE_S = 30.0
+"""How long influxd stays down under load in the outage test (issue 9: a 30 s outage)."""
+
+
 def test_outage_under_load_loses_nothing_and_doubles_nothing(influxd, tmp_path):
     store = _store(influxd, tmp_path)
     rec = HistoryRecorder(store, flush_interval_s=0.1)
@@ -74,11 +78,13 @@ def test_outage_under_load_loses_nothing_and_doubles_nothing(influxd, tmp_path):
         while store.stored_samples() < 2_000 and time.monotonic() < deadline:
             time.sleep(0.05)
         influxd.stop()  # the outage
-        deadline = time.monotonic() + 30
+        outage_start = time.monotonic()
+        deadline = outage_start + 30
         while store.buffer.samples < 5_000 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert store.state().startswith("DOWN") and "history: influxdb DOWN" in rec.status_text()
-        time.sleep(5.0)  # stay down a while under load (not a synchronisation)
+        # stay down OUTAGE_S in all under load (the length of the outage, not a synchronisation)
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_start)))
         influxd.start()
         deadline = time.monotonic() + 30
         while store.buffer.samples > 0 and time.monotonic() < deadline:
@@ -90,7 +96,7 @@ def test_outage_under_load_loses_nothing_and_doubles_nothing(influxd, tmp_path):
         producer.join()
     rec.stop()
     raw = store.read_raw("line.tank.level", 0, T_MAX)
-    assert len(sent) > 10_000
+    assert len(sent) > 30_000  # ≥ 30 s of 2,000 samples/s went through the buffer
     assert raw.values == sent  # every sample, in order, exactly once
     assert raw.times_us == sorted(set(raw.times_us))
     assert rec.dropped == 0 and store.buffer.dropped == 0
