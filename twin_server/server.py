@@ -83,6 +83,7 @@ class TwinServer:
             adapter.on_write_reconciled = audit_reconciliation(self.audit, f"{self.config.name}.{unit_name}")
         self.alarms = AlarmManager(server, self.config, self.space, self.audit)
         await self.alarms.build()
+        await self.historian.attach_alarms(self.alarms)
         self.runtime.alarm_hook = self.alarms.on_scan
         guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint,
                                         audit=self.audit, setpoint_owner=self._setpoint_owner,
@@ -125,6 +126,9 @@ class TwinServer:
             loop.surrogate_watch = await build_surrogate_watch(server, self.space.namespace_index, self.config.name,
                                                                unit.name, self.space.unit_nodes[unit.name],
                                                                unit.surrogate, plan, loop.record_event)
+            if self.alarms is not None:
+                loop.surrogate_watch.drift_alarm = await self.alarms.surrogate_drift_alarm(
+                    unit.name, loop.surrogate_watch.options.disagreement_threshold)
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
@@ -152,6 +156,7 @@ class TwinServer:
             await self._server.stop()
             self._server = None
         if self.historian is not None:
+            await self.historian.stop_alarms()
             await asyncio.to_thread(self.historian.close)
             self.historian = None
         await self.security.close()

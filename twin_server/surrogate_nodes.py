@@ -11,6 +11,9 @@ included, may read them; there is nothing to write, so no management role is inv
 * ``prediction_model``: the model the unit's NMPC predicts with now (``physics`` or ``surrogate``);
 * ``last_event``: the last drift event (also in the control loop's events and the log).
 
+With alarms, :attr:`SurrogateWatch.drift_alarm` is the unit's ``surrogate_drift`` condition: active while
+``drift`` is True (see :mod:`twin_server.alarms.surrogate_alarm`).
+
 :class:`SurrogateWatch` is driven by the unit's control loop after every estimator step
 (:mod:`process_models.surrogates.monitor` does the numerics).
 """
@@ -28,6 +31,7 @@ from controllers.control_plan import PublishedOutput
 from process_models.declaration import CompiledModel
 from process_models.surrogates.twin_options import SurrogateOptions
 from twin_server.address_space import analog_properties, object_item, variable_item
+from twin_server.alarms.surrogate_alarm import SurrogateDriftAlarm
 
 log = logging.getLogger("linetwin.surrogate")
 
@@ -52,6 +56,8 @@ class SurrogateWatch:
         self._record = record
         self.object_id = ua.NodeId(self._prefix, namespace_index)
         self.readings = 0
+        self.drift_alarm: SurrogateDriftAlarm | None = None
+        """The unit's ``surrogate_drift`` condition (set by the server when the line has alarms)."""
 
     def node_id(self, name: str) -> ua.NodeId:
         return ua.NodeId(f"{self._prefix}.{name}", self._idx)
@@ -121,6 +127,8 @@ class SurrogateWatch:
         await self.set("drift", reading.drift, ua.VariantType.Boolean)
         await self.set("in_envelope", reading.in_envelope, ua.VariantType.Boolean)
         await self.set("prediction_model", prediction_model, ua.VariantType.String)
+        if self.drift_alarm is not None:
+            await self.drift_alarm.update(reading.drift, reading.disagreement)
         if reading.drift_started:
             text = (f"t={time_s:.0f} s: surrogate drift: disagreement {reading.disagreement:.2%} > "
                     f"{self.options.disagreement_threshold:.2%} over the last {self.monitor.window} comparisons")

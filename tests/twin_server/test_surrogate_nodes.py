@@ -1,5 +1,6 @@
-"""The twin runs a unit's surrogate beside its physics model on live data: ``<unit>/surrogate`` over OPC UA
-(real sockets: virtual PLC running the crystallizer plant, asyncua server and client on loopback)."""
+"""The twin runs a unit's surrogate beside its physics model on live data: ``<unit>/surrogate`` over OPC UA, and
+its ``surrogate_drift`` alarm condition (real sockets: virtual PLC running the crystallizer plant, asyncua server
+and client on loopback)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from process_models.surrogates.design import InputRange, StateRange, TrainingDes
 from process_models.surrogates.pipeline import TrainingSettings, train_surrogate
 from tests.conftest import free_tcp_port, wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as
+from tests.twin_server.alarms.alarm_line import EventRecorder, subscribe_events
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
 from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import ConfigError, load_line_config
@@ -82,6 +84,9 @@ async def test_surrogate_nodes_show_both_models_disagreement_and_drift(artifact_
             await wait_until(lambda: len(adapter.last_samples) > 0
                              and all(s.quality.is_good for s in adapter.last_samples.values()),
                              what="Good crystallizer tags")
+            drift_events = EventRecorder()  # the surrogate_drift condition, at the unit's notifier
+            await subscribe_events(client, client.get_node(ua.NodeId("pilot_line.crystallizer", idx)), drift_events)
+            condition_id = "pilot_line.crystallizer.alarms.surrogate_drift"
             control_obj = client.get_node(ua.NodeId("pilot_line.crystallizer.control", idx))
             await control_obj.call_method(ua.NodeId("pilot_line.crystallizer.control.StartBatch", idx))
             watch = twin.control_loops["crystallizer"].surrogate_watch
@@ -93,6 +98,21 @@ async def test_surrogate_nodes_show_both_models_disagreement_and_drift(artifact_
             assert await node("drift").read_value() is True
             assert "surrogate drift" in await node("last_event").read_value()
             assert await node("prediction_model").read_value() == "physics"
+            # drift raises the condition (AlarmConditionType, default severity 500) ...
+            await wait_until(lambda: any(e["ActiveState/Id"] for e in drift_events.of(condition_id)), 30,
+                             what="the surrogate_drift condition's active event")
+            raised = next(e for e in drift_events.of(condition_id) if e["ActiveState/Id"])
+            assert raised["EventType"] == ua.NodeId(ua.ObjectIds.AlarmConditionType)
+            assert raised["ConditionName"] == "surrogate_drift" and raised["SourceName"] == "crystallizer"
+            assert raised["Severity"] == 500 and "surrogate drift" in raised["Message"].Text
+            active_id = client.get_node(ua.NodeId(f"{condition_id}.ActiveState.Id", idx))
+            assert await active_id.read_value() is True
+            # ... and it clears at the first comparison back within the threshold (raised here on the running monitor)
+            watch.monitor.threshold = 1e9
+            await wait_until(lambda: any(not e["ActiveState/Id"] for e in drift_events.of(condition_id)), 120,
+                             what="the surrogate_drift condition's return to normal")
+            assert await active_id.read_value() is False
+            assert await node("drift").read_value() is False
             assert isinstance(await node("in_envelope").read_value(), bool)
             with pytest.raises(ua.uaerrors.BadNotWritable):  # read-only for every role
                 await node("disagreement_threshold").write_value(ua.DataValue(ua.Variant(0.5,

@@ -16,6 +16,7 @@ Per unit, ``[units.<unit>.alarms]`` (all optional)::
     comms_loss_severity = 800
     fallback_severity = 600        # control loop: NMPC fallback in use
     divergence_severity = 600      # control loop: estimator divergence
+    surrogate_drift_severity = 500 # [units.<unit>.surrogate]: surrogate disagrees with physics
     innovation_bounds = { concentration = 20.0 }   # |measured - predicted| per measured tag, tag units
 """
 
@@ -35,7 +36,7 @@ Issue = tuple[str, object, str]
 _LIMIT_KEYS = ("low_low", "low", "high", "high_high")
 _TAG_ALARM_KEYS = {*_LIMIT_KEYS, "deadband", "on_delay_s", "severity"}
 _UNIT_ALARM_KEYS = {"comms_loss", "comms_loss_severity", "fallback_severity", "divergence_severity",
-                    "innovation_bounds"}
+                    "innovation_bounds", "surrogate_drift_severity"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ class UnitAlarmConfig:
     comms_loss_severity: int = 800
     fallback_severity: int = 600
     divergence_severity: int = 600
+    surrogate_drift_severity: int = 500
+    """Severity of the surrogate-drift condition (units with ``[units.<unit>.surrogate]``)."""
     innovation_bounds: Mapping[str, float] = field(default_factory=dict)
     """Largest acceptable |innovation| per measured tag, in the tag's engineering unit."""
 
@@ -143,4 +146,5 @@ def parse_unit_alarms(unit_raw: Mapping[str, Any], prefix: str,
         comms_loss_severity=_severity(raw, "comms_loss_severity", p, 800, issues),
         fallback_severity=_severity(raw, "fallback_severity", p, 600, issues),
         divergence_severity=_severity(raw, "divergence_severity", p, 600, issues),
+        surrogate_drift_severity=_severity(raw, "surrogate_drift_severity", p, 500, issues),
         innovation_bounds=bounds), issues

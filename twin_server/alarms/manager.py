@@ -28,9 +28,11 @@ from process_models.engineering_units import UNITS_BY_CODE
 from twin_server.address_space import LineAddressSpace
 from twin_server.alarms.condition import AlarmCondition, ConditionKind
 from twin_server.alarms.condition_methods import install_condition_methods
+from twin_server.alarms.history_loss_alarm import HistoryLossAlarm
 from twin_server.alarms.limits import LimitEvaluator, LimitState
 from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.alarms.nodes import add_condition_nodes, build_notifier_chain
+from twin_server.alarms.surrogate_alarm import SurrogateDriftAlarm
 from twin_server.audit import AuditTrail
 from twin_server.config import LineConfig
 
@@ -124,6 +126,30 @@ class AlarmManager:
             created.append(divergence)
         await self._add_nodes(created)
         return LoopAlarms(self, unit, fallback, divergence, bounds_si)
+
+    async def surrogate_drift_alarm(self, unit: str, threshold: float) -> SurrogateDriftAlarm:
+        """The ``surrogate_drift`` condition of a unit with ``[units.<unit>.surrogate]``."""
+        cond = self._condition(unit, "surrogate_drift", ConditionKind.ALARM,
+                               self._config.unit(unit).alarms.surrogate_drift_severity,
+                               f"{unit}: surrogate agrees with physics")
+        await self._add_nodes([cond])
+        return SurrogateDriftAlarm(self, unit, cond, threshold)
+
+    async def history_loss_alarm(self, lost: Callable[[], int], severity: int,
+                                 clear_after_s: float) -> HistoryLossAlarm:
+        """The line's ``historian_data_loss`` condition (source: the line object; events to the line and the
+        Server object)."""
+        line, idx = self._config.name, self._space.namespace_index
+        source = self._space.line_node
+        self._folders.setdefault(source, ua.NodeId(f"{line}.alarms", idx))
+        cond = AlarmCondition(name="historian_data_loss", kind=ConditionKind.ALARM,
+                              node_id=ua.NodeId(f"{line}.alarms.historian_data_loss", idx), unit=line,
+                              source_node=source, source_name=line, severity=severity,
+                              notifiers=(source, ua.NodeId(ua.ObjectIds.Server)))
+        cond.state.message = f"{line}: historian keeps every sample"
+        self.conditions[cond.node_id] = cond
+        await self._add_nodes([cond])
+        return HistoryLossAlarm(self, cond, lost, clear_after_s)
 
     # -- feeding -------------------------------------------------------------------------------
     async def on_scan(self, unit: str, samples: Sequence[Sample], connected: bool) -> None:

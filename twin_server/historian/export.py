@@ -1,5 +1,5 @@
-"""``linetwin history export``: a node's history (values, setpoints written, or control events) as CSV or JSON
-lines, read straight from the configured store (the twin need not run; SQLite allows reading while it does).
+"""``linetwin history export``: a node's history (values, setpoints written, or control and alarm events) as CSV
+or JSON lines, read straight from the configured store (the twin need not run; SQLite allows reading while it does).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TextIO
 from asyncua import ua
 
 from twin_server.config import LineConfig
+from twin_server.historian.alarm_history import decode_alarm
 from twin_server.historian.service import open_backend
 from twin_server.historian.timebase import from_us, to_us
 
@@ -51,6 +52,18 @@ def node_key(config: LineConfig, node: str) -> str:
 
 def _iso(t_us: int) -> str:
     return from_us(t_us).isoformat().replace("+00:00", "Z")
+
+
+ALARM_COLUMNS = ["condition", "transition", "active", "acked", "confirmed", "severity", "user", "comment"]
+"""Extra columns of ``--kind events``: filled for alarm events (:mod:`.alarm_history`), empty for control events."""
+
+
+def _event_row(t: int, unit: str, source: str, message: str) -> list[str]:
+    alarm = decode_alarm(source, message)
+    if alarm is None:
+        return [_iso(t), unit, source, message, *([""] * len(ALARM_COLUMNS))]
+    return [_iso(t), unit, source, str(alarm["message"]), *(str(alarm[c]).lower() if isinstance(alarm[c], bool)
+                                                            else str(alarm[c]) for c in ALARM_COLUMNS)]
 
 
 def cli_export(config: LineConfig, data_dir: Path | None, args: argparse.Namespace) -> int:
@@ -94,8 +107,8 @@ def export_history(config: LineConfig, data_dir: Path, node: str | None, start: 
             header = ["timestamp", "node", "value", "source", "user"]
             rows = [[_iso(t), k, repr(v), src, user] for k, t, v, src, user in backend.read_setpoints(key, lo, hi)]
         else:
-            header = ["timestamp", "unit", "source", "message"]
-            rows = [[_iso(t), unit, src, msg] for t, unit, src, msg in backend.read_events(node, lo, hi)]
+            header = ["timestamp", "unit", "source", "message", *ALARM_COLUMNS]
+            rows = [_event_row(t, unit, src, msg) for t, unit, src, msg in backend.read_events(node, lo, hi)]
     finally:
         backend.close()
     if fmt == "csv":

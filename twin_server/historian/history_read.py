@@ -15,7 +15,10 @@ every HistoryRead request to :meth:`HistorianHistoryManager.read_history`. Suppo
 - ``ReadEventDetails`` on a unit object (``EventNotifier`` has the HistoryRead bit): the unit's control
   events as BaseEventType events (EventId, EventType, SourceNode, SourceName, Time, ReceiveTime, Message,
   Severity; other select clauses answer null), oldest first, at most ``NumValuesPerNode`` (or
-  ``max_values_per_read``) of them; the ``WhereClause`` is not applied.
+  ``max_values_per_read``) of them; the ``WhereClause`` is not applied. Alarm events (every condition state
+  change, :mod:`.alarm_history`) come back as condition events: EventType the condition's type, ConditionId (the
+  NodeId clause), ConditionName, Message, Severity, Retain, ActiveState/AckedState/ConfirmedState (and ``/Id``),
+  Comment and ClientUserId; on the line object, the line's own conditions (historian data loss).
 
 ``ReleaseContinuationPoints`` releases (answers Good, no data) the nodes that carry a continuation point;
 a node without one is read as usual (asyncua's client sends the flag set by default).
@@ -29,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,7 @@ from asyncua.server.history import HistoryManager
 
 from plc_adapters.log_text import shorten
 from twin_server.historian.aggregates import AGGREGATES, AggregateSettings, Series, compute, interpolate, interval_edges
+from twin_server.historian.alarm_history import decode_alarm
 from twin_server.historian.records import HistoryBackend, RawSeries
 from twin_server.historian.timebase import EPOCH, from_us, is_unspecified, now_us, to_us
 
@@ -251,6 +255,9 @@ def _event_field(clause: ua.SimpleAttributeOperand, row: tuple[int, str, str, st
     """One select clause of a BaseEventType event made from a control event row ``(t_us, unit, source, text)``."""
     name = clause.BrowsePath[-1].Name if clause.BrowsePath else ""
     t_us, _, origin, message = row
+    alarm = decode_alarm(origin, message)
+    if alarm is not None:
+        return _alarm_field(clause, alarm, t_us, unit, source, n)
     if name == "EventId":
         return ua.Variant(f"{unit}:{t_us}:{n}".encode(), ua.VariantType.ByteString)
     if name == "EventType":
@@ -266,6 +273,49 @@ def _event_field(clause: ua.SimpleAttributeOperand, row: tuple[int, str, str, st
     if name == "Severity":
         severity = 700 if "fallback" in message or "failed" in message or "refused" in message else 300
         return ua.Variant(severity, ua.VariantType.UInt16)
+    return ua.Variant()
+
+
+_ALARM_STATES = {"ActiveState": ("active", "Active", "Inactive"), "AckedState": ("acked", "Acknowledged",
+                                                                                  "Unacknowledged"),
+                 "ConfirmedState": ("confirmed", "Confirmed", "Unconfirmed")}
+
+
+def _alarm_field(clause: ua.SimpleAttributeOperand, alarm: Mapping[str, Any], t_us: int, unit: str,
+                 source: ua.NodeId, n: int) -> ua.Variant:
+    """One select clause of a condition event made from an alarm event row (:mod:`.alarm_history`)."""
+    path = "/".join(q.Name for q in clause.BrowsePath or [])
+    if clause.AttributeId == ua.AttributeIds.NodeId and not path:  # ConditionId
+        return ua.Variant(ua.NodeId(str(alarm["condition"]), source.NamespaceIndex), ua.VariantType.NodeId)
+    if path == "EventId":
+        return ua.Variant(f"{alarm['condition']}:{t_us}:{n}".encode(), ua.VariantType.ByteString)
+    if path == "EventType":
+        return ua.Variant(ua.NodeId(int(alarm["type"])), ua.VariantType.NodeId)
+    if path == "SourceNode":
+        return ua.Variant(source, ua.VariantType.NodeId)
+    if path == "SourceName":
+        return ua.Variant(unit, ua.VariantType.String)
+    if path in ("Time", "ReceiveTime"):
+        return ua.Variant(from_us(t_us), ua.VariantType.DateTime)
+    if path == "Message":
+        return ua.Variant(ua.LocalizedText(str(alarm["message"])), ua.VariantType.LocalizedText)
+    if path in ("Severity", "LastSeverity"):
+        return ua.Variant(int(alarm["severity"]), ua.VariantType.UInt16)
+    if path == "ConditionName":
+        return ua.Variant(str(alarm["name"]), ua.VariantType.String)
+    if path == "Retain":
+        return ua.Variant(bool(alarm["retain"]), ua.VariantType.Boolean)
+    if path == "Comment":
+        return ua.Variant(ua.LocalizedText(str(alarm["comment"])), ua.VariantType.LocalizedText)
+    if path == "ClientUserId":
+        return ua.Variant(str(alarm["user"]), ua.VariantType.String)
+    state, _, leaf = path.partition("/")
+    if state in _ALARM_STATES:
+        key, true_text, false_text = _ALARM_STATES[state]
+        if leaf == "Id":
+            return ua.Variant(bool(alarm[key]), ua.VariantType.Boolean)
+        if not leaf:
+            return ua.Variant(ua.LocalizedText(true_text if alarm[key] else false_text), ua.VariantType.LocalizedText)
     return ua.Variant()
 
 

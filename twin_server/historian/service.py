@@ -4,7 +4,11 @@
 What is historized: every tag of the line config whose ``historize`` is not false (mirrored samples: value,
 status code, source and server timestamps), the numeric control nodes (estimates and their 1σ, target,
 batch time, NMPC solve time, counters), every setpoint the PLC accepted (value and source: operator / mpc /
-recipe / fallback) and every control event. Security: HistoryRead is allowed to every role (viewer and up).
+recipe / fallback), every control event and every alarm state change (:mod:`.alarm_history`). Security:
+HistoryRead is allowed to every role (viewer and up).
+
+With alarms (:meth:`Historian.attach_alarms`): the alarm-event sink, and the line's ``historian_data_loss``
+condition, active while samples are being lost (queue or store-and-forward buffer full).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from twin_server.historian.timebase import now_us
 
 if TYPE_CHECKING:
     from twin_server.address_space import LineAddressSpace
+    from twin_server.alarms.history_loss_alarm import HistoryLossAlarm
+    from twin_server.alarms.manager import AlarmManager
     from twin_server.config import LineConfig
 
 log = logging.getLogger("linetwin.historian")
@@ -63,6 +69,7 @@ class Historian:
                                         self.settings.queue_size, self.settings.retention_days * 86400.0)
         self.keys: dict[ua.NodeId, str] = {}
         self._config = config
+        self.loss_alarm: HistoryLossAlarm | None = None
 
     async def attach(self, server: Server, space: LineAddressSpace) -> None:
         """Historize the config's tags, mark their nodes and install the HistoryRead service."""
@@ -78,7 +85,8 @@ class Historian:
         manager = HistorianHistoryManager(server.iserver, self.backend, self.keys, self.settings.max_values_per_read,
                                           now_us)
         aspace = server.iserver.aspace
-        for unit, node_id in space.unit_nodes.items():  # control events: event history of the unit object
+        sources = {**space.unit_nodes, self._config.name: space.line_node}  # the line: its own alarms
+        for unit, node_id in sources.items():  # control and alarm events: event history of the unit object
             manager.event_sources[node_id] = unit
             notifier = aspace.read_attribute_value(node_id, ua.AttributeIds.EventNotifier).Value.Value or 0
             await aspace.write_attribute_value(node_id, ua.AttributeIds.EventNotifier, ua.DataValue(
@@ -94,8 +102,29 @@ class Historian:
             self.keys[node_id] = key
             await mark_historizing(server, node_id)
 
+    async def attach_alarms(self, alarms: AlarmManager) -> None:
+        """Historize every alarm event, and create the ``historian_data_loss`` condition."""
+        from twin_server.historian.alarm_history import AlarmHistorySink
+
+        alarms.sinks.append(AlarmHistorySink(self.recorder))
+        self.loss_alarm = await alarms.history_loss_alarm(self.lost_samples, self.settings.loss_alarm_severity,
+                                                          self.settings.loss_alarm_clear_s)
+
+    def lost_samples(self) -> int:
+        """Samples lost since the start: dropped from the full queue, from the full store-and-forward buffer, or
+        refused by InfluxDB as malformed."""
+        buffer = getattr(self.backend, "buffer", None)
+        return (self.recorder.dropped + (buffer.dropped if buffer is not None else 0)
+                + int(getattr(self.backend, "refused", 0)))
+
+    async def stop_alarms(self) -> None:
+        if self.loss_alarm is not None:
+            await self.loss_alarm.stop()
+
     def start(self) -> None:
         self.recorder.start()
+        if self.loss_alarm is not None:
+            self.loss_alarm.start()
         log.info("historian: %s in %s (%d nodes historized, flush every %g s)", self.backend.name, self.data_dir,
                  len(self.keys), self.settings.flush_interval_s)
 

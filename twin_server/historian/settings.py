@@ -6,6 +6,8 @@ Example::
     backend = "sqlite"            # or "influxdb"
     retention_days = 30           # SQLite: samples older than this are deleted (0 = keep forever)
     flush_interval_s = 0.5        # at most this much is lost by a kill -9 (one batch)
+    loss_alarm_clear_s = 60       # the data-loss alarm clears after this long without a lost sample
+    loss_alarm_severity = 800
 
     # InfluxDB 1.x (v1 /write and /query endpoints)
     backend = "influxdb"
@@ -52,7 +54,7 @@ INFLUX_APIS = ("v1", "v2")
 
 HISTORIAN_KEYS = {"backend", "data_dir", "retention_days", "flush_interval_s", "batch_size", "queue_size",
                   "max_values_per_read", "url", "api", "database", "org", "bucket", "username_env", "password_env",
-                  "token_env", "forward_buffer_samples", "timeout_s"}
+                  "token_env", "forward_buffer_samples", "timeout_s", "loss_alarm_clear_s", "loss_alarm_severity"}
 TAG_KEYS = {"historize", "deadband"}
 
 
@@ -101,6 +103,9 @@ class HistorianSettings:
     queue_size: int = 1_000_000
     max_values_per_read: int = 100_000
     forward_buffer_samples: int = 10_000_000
+    loss_alarm_clear_s: float = 60.0
+    """The ``historian_data_loss`` alarm clears after this long without a lost sample."""
+    loss_alarm_severity: int = 800
     influx: InfluxSettings = field(default_factory=InfluxSettings)
     tags: Mapping[tuple[str, str], TagHistory] = field(default_factory=dict)
     """Per ``(unit, tag)``; a tag missing here is historized with no deadband."""
@@ -208,7 +213,9 @@ def parse_historian(c: IssueCollector, data: Mapping[str, Any]) -> HistorianSett
         batch_size=_int(c, raw, "batch_size", p, 20_000, 1, 1_000_000),
         queue_size=_int(c, raw, "queue_size", p, 1_000_000, 1_000, 100_000_000),
         max_values_per_read=_int(c, raw, "max_values_per_read", p, 100_000, 100, 10_000_000),
-        forward_buffer_samples=_int(c, raw, "forward_buffer_samples", p, 10_000_000, 1_000, 1_000_000_000),
+        forward_buffer_samples=_int(c, raw, "forward_buffer_samples", p, 10_000_000, 100, 1_000_000_000),
+        loss_alarm_clear_s=_num(c, raw, "loss_alarm_clear_s", p, 60.0, 0.1, 86_400.0),
+        loss_alarm_severity=_int(c, raw, "loss_alarm_severity", p, 800, 1, 1000),
         tags=tags,
     )
     influx_keys = {"url", "api", "database", "org", "bucket", "username_env", "password_env", "token_env"}

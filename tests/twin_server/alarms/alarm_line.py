@@ -28,9 +28,13 @@ CONDITION = "pilot_line.feed_tank.alarms.jacket_temperature_limit"
 COMMS = "pilot_line.feed_tank.alarms.comms_loss"
 
 
-def feed_tank_config(tag_alarms: Mapping[str, Any] | None = None) -> LineConfig:
+def feed_tank_config(tag_alarms: Mapping[str, Any] | None = None,
+                     historian: Mapping[str, Any] | None = None) -> LineConfig:
+    """The feed tank alone, with ``tag_alarms`` on its jacket temperature (and ``historian`` as ``[historian]``)."""
     raw = tomllib.loads(PILOT.read_text())
     raw["units"] = {"feed_tank": copy.deepcopy(raw["units"]["feed_tank"])}
+    if historian is not None:
+        raw["historian"] = dict(historian)
     raw["units"]["feed_tank"]["tags"]["jacket_temperature"]["alarms"] = dict(tag_alarms or JACKET_ALARM)
     return parse_line_config(raw, source=str(PILOT))
 
@@ -47,10 +51,10 @@ class AlarmLine:
 
 
 @asynccontextmanager
-async def live_alarm_line(speed: float = 50.0, tag_alarms: Mapping[str, Any] | None = None
-                          ) -> AsyncIterator[AlarmLine]:
+async def live_alarm_line(speed: float = 50.0, tag_alarms: Mapping[str, Any] | None = None,
+                          historian: Mapping[str, Any] | None = None) -> AsyncIterator[AlarmLine]:
     add_operator()
-    config = feed_tank_config(tag_alarms)
+    config = feed_tank_config(tag_alarms, historian)
     config = dataclasses.replace(config, scan_period_s=0.1)
     bench = build_bench(config, speed=speed, free_ports=True)
     await bench.start()

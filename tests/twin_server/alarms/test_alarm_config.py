@@ -33,18 +33,20 @@ def _issues(raw: dict) -> list[str]:
 def test_alarm_tables_are_parsed():
     config = parse_line_config(_with(
         {"high_high": 80.0, "high": 70.0, "low": 10, "deadband": 0.5, "on_delay_s": 2.0, "severity": 700},
-        {"comms_loss_severity": 900, "innovation_bounds": {"concentration": 5.0}}))
+        {"comms_loss_severity": 900, "surrogate_drift_severity": 650, "innovation_bounds": {"concentration": 5.0}}))
     alarms = config.unit("feed_tank").alarms
     assert alarms.limits == {"temperature": LimitAlarmConfig(high_high=80.0, high=70.0, low=10.0, deadband=0.5,
                                                              on_delay_s=2.0, severity=700)}
     assert alarms.comms_loss and alarms.comms_loss_severity == 900
+    assert alarms.surrogate_drift_severity == 650 and config.unit("crystallizer").alarms.surrogate_drift_severity == 500
     assert alarms.innovation_bounds == {"concentration": 5.0}
     assert config.unit("crystallizer").alarms.limits == {}
 
 
 def test_every_alarm_mistake_is_reported_with_file_key_got_expected():
     issues = _issues(_with({"high": 70.0, "high_high": 60.0, "low": 500.0, "deadband": -1, "severity": 0,
-                            "on_delay": 2}, {"comms_loss": "yes", "innovation_bounds": {"nope": 1.0}}))
+                            "on_delay": 2}, {"comms_loss": "yes", "innovation_bounds": {"nope": 1.0},
+                                             "surrogate_drift_severity": 2000}))
     p = "line.toml: units.feed_tank.tags.temperature.alarms"
     assert f"{p}.on_delay: got an unknown key; expected one of deadband, high, high_high, low, low_low, " \
            "on_delay_s, severity" in issues
@@ -53,6 +55,8 @@ def test_every_alarm_mistake_is_reported_with_file_key_got_expected():
     assert f"{p}.deadband: got -1; expected a finite number >= 0" in issues
     assert f"{p}.severity: got 0; expected an integer severity in [1, 1000]" in issues
     assert "line.toml: units.feed_tank.alarms.comms_loss: got 'yes'; expected true or false" in issues
+    assert "line.toml: units.feed_tank.alarms.surrogate_drift_severity: got 2000; expected an integer severity in " \
+           "[1, 1000]" in issues
     assert any(i.startswith("line.toml: units.feed_tank.alarms.innovation_bounds.nope: got 'nope'; expected a tag")
                for i in issues)
 

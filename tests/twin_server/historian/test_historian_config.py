@@ -63,3 +63,15 @@ def test_mistakes_are_reported_with_file_key_got_expected(monkeypatch):
     data["historian"] = {"backend": "mysql"}
     with pytest.raises(ConfigError, match=r"historian.backend: got 'mysql'; expected one of sqlite, influxdb"):
         parse_line_config(data, source="line.toml")
+
+
+def test_the_data_loss_alarm_keys_have_defaults_and_are_checked():
+    h = parse_line_config(pilot_data(), source=str(PILOT)).historian
+    assert h.loss_alarm_clear_s == 60.0 and h.loss_alarm_severity == 800
+    data = pilot_data()
+    data["historian"] = {"loss_alarm_clear_s": 0, "loss_alarm_severity": 1001}
+    with pytest.raises(ConfigError) as info:
+        parse_line_config(data, source="line.toml")
+    text = str(info.value)
+    assert "line.toml: historian.loss_alarm_clear_s: got 0" in text
+    assert "line.toml: historian.loss_alarm_severity: got 1001; expected an integer in [1, 1000]" in text
