@@ -31,8 +31,9 @@ async def test_client_browses_typed_units_with_units_and_ranges():
     async with live_pilot_line() as line, Client(line.url) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         line_node = client.get_node(ua.NodeId("pilot_line", idx))
-        units = {(await n.read_browse_name()).Name: n for n in await line_node.get_children()}
-        assert set(units) == {"feed_tank", "crystallizer", "capture_column"}
+        children = {(await n.read_browse_name()).Name: n for n in await line_node.get_children()}
+        assert set(children) == {"feed_tank", "crystallizer", "capture_column", "alarms"}  # + the line's conditions
+        units = {name: n for name, n in children.items() if name != "alarms"}
         expected_types = {"feed_tank": "MixingTankType", "crystallizer": "CrystallizerType",
                           "capture_column": "ChromatographyColumnType"}
         process_unit_type = client.get_node(ua.NodeId("ProcessUnitType", idx))
