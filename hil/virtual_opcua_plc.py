@@ -14,9 +14,9 @@ Shape (as an S7-1500-style PLC server presents its data blocks):
   ``BadOutOfRange``; a setpoint locked by :meth:`VirtualOpcUaPlc.refuse_writes` (PLC in local mode) is refused
   with the status given (``BadUserAccessDenied`` by default).
 
-The plant loop is the virtual Modbus PLC's: paced real time × ``speed`` on absolute deadlines. The plant state
-and the node values live in the PLC's memory (retentive), not in the server: the server is only the PLC's
-communication front end, re-created on every (re)start.
+The plant loop is the virtual Modbus PLC's (:class:`~hil.plant_pacing.PlantPacer`): paced real time × ``speed``.
+The plant state and the node values live in the PLC's memory (retentive), not in the server: the server is only
+the PLC's communication front end, re-created on every (re)start.
 
 Fault primitives (the virtual Modbus PLC's, plus what OPC UA adds): :meth:`hold_measurement`,
 :meth:`suspend_communication` (drops off the network), :meth:`hang` (TCP stays open, nothing is answered),
@@ -37,6 +37,7 @@ from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
 from hil.plant import Plant
+from hil.plant_pacing import PlantPacer
 from hil.virtual_plc import VirtualPlcConfigError
 from plc_adapters.opcua_spec import OpcUaConnection, OpcUaTagSpec
 from plc_adapters.tag_map import Direction
@@ -50,8 +51,6 @@ _VARIANTS = {"float32": ua.VariantType.Float, "float64": ua.VariantType.Double, 
              "uint16": ua.VariantType.UInt16, "int32": ua.VariantType.Int32, "uint32": ua.VariantType.UInt32,
              "bool": ua.VariantType.Boolean}
 _ADMIN = User(role=UserRole.Admin)
-_MAX_BACKLOG_WALL_S = 1.0
-_MAX_BURST_WALL_S = 0.02
 
 
 class _NullTransport:
@@ -126,8 +125,8 @@ class VirtualOpcUaPlc:
         self._refusing: dict[str, int] = {}
         self._publish_measurements(now)
         self._port = connection.port
-        self._steps = 0
-        self._dropped_steps = 0
+        self._pacer = PlantPacer(unit, self.step_s, self.speed, self._step_once, logger,
+                                 after_burst=lambda: self._publish_measurements(datetime.now(UTC)))
         self._tag_of_node: dict[ua.NodeId, str] = {}
         self._running = False
         self._listening = False
@@ -148,11 +147,11 @@ class VirtualOpcUaPlc:
 
     @property
     def plant_time_s(self) -> float:
-        return self._steps * self.step_s
+        return self._pacer.plant_time_s
 
     @property
     def dropped_steps(self) -> int:
-        return self._dropped_steps
+        return self._pacer.dropped_steps
 
     @property
     def running(self) -> bool:
@@ -217,7 +216,7 @@ class VirtualOpcUaPlc:
                 return
             await self._listen()
             self._running = True
-            self._loop_task = asyncio.create_task(self._plant_loop(), name=f"hil-opcua-plant-{self.unit}")
+            self._loop_task = asyncio.create_task(self._pacer.run(), name=f"hil-opcua-plant-{self.unit}")
             logger.info("virtual OPC UA PLC '%s' (%s) at %s, speed %g×", self.unit, self.plant.kind, self.endpoint,
                         self.speed)
 
@@ -487,42 +486,7 @@ class VirtualOpcUaPlc:
                 self._set_memory(tag.name, value, stamp)
                 self._push(tag.name)
 
-    # ------------------------------------------------------------------ plant loop
-    async def _plant_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        period = self.step_s / self.speed
-        max_backlog = max(1, int(_MAX_BACKLOG_WALL_S / period))
-        origin = self._steps
-        t0 = loop.time()
-        try:
-            while True:
-                now = loop.time()
-                due = origin + int((now - t0) / period)
-                if due - self._steps > max_backlog:
-                    dropped = due - self._steps - 1
-                    self._dropped_steps += dropped
-                    origin -= dropped
-                    due -= dropped
-                burst_end = now + _MAX_BURST_WALL_S
-                ran = False
-                while self._steps < due and loop.time() < burst_end:
-                    self._step_once()
-                    ran = True
-                if ran:
-                    self._publish_measurements(datetime.now(UTC))
-                if self._steps < due:
-                    await asyncio.sleep(0)
-                    continue
-                next_deadline = t0 + (self._steps - origin + 1) * period
-                await asyncio.sleep(max(0.0, next_deadline - loop.time()))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("virtual OPC UA PLC '%s': plant loop failed at plant time %.3f s; plant frozen",
-                             self.unit, self.plant_time_s)
-            raise
-
+    # ------------------------------------------------------------------ plant loop (paced by PlantPacer)
     def _step_once(self) -> None:
         commands = {t.name: self._values[t.name] for t in self._commanded}
         self.plant.step(self.step_s, commands)
-        self._steps += 1

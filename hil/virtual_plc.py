@@ -24,7 +24,6 @@ import errno
 import logging
 import math
 import socket
-import time
 from collections.abc import Sequence
 
 from pymodbus.constants import ExcCodes
@@ -33,6 +32,7 @@ from pymodbus.simulator import DataType as SimDataType
 from pymodbus.simulator import SimData, SimDevice
 
 from hil.plant import Plant
+from hil.plant_pacing import PlantPacer
 from hil.register_image import RegisterImage
 from plc_adapters.modbus_codec import raw_to_registers
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, RegisterTable, TagSpec
@@ -41,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 _INPUT_FUNCTION_CODES = frozenset({4})
 _HOLDING_FUNCTION_CODES = frozenset({3, 6, 16, 22, 23})
-_MAX_BACKLOG_WALL_S = 1.0
-_MAX_BURST_WALL_S = 0.02
-_WARM_UP_STEPS = 5
 
 
 class VirtualPlcConfigError(ValueError):
@@ -134,11 +131,7 @@ class VirtualPlc:
             self._image.set(tag.name, self._commands[tag.name])
         self._publish_measurements()
         self._port = connection.port
-        self._steps = 0
-        self._dropped_steps = 0
-        self._paused_wall_s = 0.0
-        self._step_cost_s = 0.0  # CPU time of one plant step (moving average after the warm-up), s
-        self._warned_slow = False
+        self._pacer = PlantPacer(unit, self.step_s, self.speed, self._step_once, logger)
         self._warned_non_finite: set[str] = set()
         self._communicating = False
         self._server: ModbusTcpServer | None = None
@@ -154,17 +147,17 @@ class VirtualPlc:
     @property
     def plant_time_s(self) -> float:
         """Plant time advanced by the loop since construction, s."""
-        return self._steps * self.step_s
+        return self._pacer.plant_time_s
 
     @property
     def dropped_steps(self) -> int:
         """Steps skipped because the loop fell more than 1 s of wall time behind (0 on a healthy bench)."""
-        return self._dropped_steps
+        return self._pacer.dropped_steps
 
     @property
     def paused_wall_s(self) -> float:
         """Wall seconds the plant clock paused because the event loop was blocked elsewhere (start-up, ...)."""
-        return self._paused_wall_s
+        return self._pacer.paused_wall_s
 
     @property
     def running(self) -> bool:
@@ -233,7 +226,7 @@ class VirtualPlc:
             if self._server is not None:
                 return
             await self._listen()
-            self._loop_task = asyncio.create_task(self._plant_loop(), name=f"hil-plant-{self.unit}")
+            self._loop_task = asyncio.create_task(self._pacer.run(), name=f"hil-plant-{self.unit}")
             logger.info("virtual PLC '%s' (%s) listening on %s:%d, speed %g×",
                         self.unit, self.plant.kind, self.connection.host, self._port, self.speed)
 
@@ -258,7 +251,7 @@ class VirtualPlc:
                 await self._close_server()
                 logger.info("virtual PLC '%s' stopped at plant time %.1f s (plant clock paused %.1f s while the "
                             "event loop was blocked elsewhere, %d steps dropped)", self.unit, self.plant_time_s,
-                            self._paused_wall_s, self._dropped_steps)
+                            self.paused_wall_s, self.dropped_steps)
 
     async def suspend_communication(self) -> None:
         """Fault: the PLC drops off the network (server closed, every connection dropped) while the plant loop
@@ -308,78 +301,12 @@ class VirtualPlc:
         raise KeyError(f"virtual PLC '{self.unit}': no measured tag '{name}'; measured: "
                        f"{', '.join(t.name for t in self._measured)}")
 
-    # ------------------------------------------------------------------ plant loop
-    async def _plant_loop(self) -> None:
-        """Step k (counted from this start) is due at t0 + k·period; due steps run back to back, yielding to
-        the server at least every _MAX_BURST_WALL_S; a backlog over _MAX_BACKLOG_WALL_S is dropped. A wake-up
-        later than asked by more than _MAX_BACKLOG_WALL_S (the event loop was blocked elsewhere: too long to
-        catch up anyway) shifts t0: the plant clock pauses for the stall, which is not plant lag."""
-        loop = asyncio.get_running_loop()
-        period = self.step_s / self.speed
-        max_backlog = max(1, int(_MAX_BACKLOG_WALL_S / period))
-        origin = self._steps  # step count that corresponds to t0
-        t0 = loop.time()
-        wake_at: float | None = None  # when the loop asked to run again
-        try:
-            while True:
-                now = loop.time()
-                if wake_at is not None and now - wake_at > _MAX_BACKLOG_WALL_S:
-                    self._pause_for_stall(now - wake_at)
-                    t0 += now - wake_at
-                due = origin + int((now - t0) / period)
-                if due - self._steps > max_backlog:
-                    dropped = due - self._steps - 1
-                    self._drop_backlog(dropped, period)
-                    origin -= dropped
-                    due -= dropped
-                burst_end = now + _MAX_BURST_WALL_S
-                while self._steps < due and loop.time() < burst_end:
-                    started = time.thread_time()
-                    self._step_once()
-                    if self._steps - origin > _WARM_UP_STEPS:  # first calls pay one-off set-up (casadi)
-                        self._step_cost_s += 0.05 * (time.thread_time() - started - self._step_cost_s)
-                if self._steps < due:
-                    wake_at = loop.time()
-                    await asyncio.sleep(0)  # let Modbus requests in, then continue the burst
-                    continue
-                next_deadline = t0 + (self._steps - origin + 1) * period
-                wake_at = max(next_deadline, loop.time())
-                await asyncio.sleep(max(0.0, next_deadline - loop.time()))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("virtual PLC '%s': plant loop failed at plant time %.3f s; plant frozen",
-                             self.unit, self.plant_time_s)
-            raise
-
-    def _drop_backlog(self, dropped: int, period: float) -> None:
-        """Skip ``dropped`` steps; a warning if the plant's own steps cost more CPU than the pace allows."""
-        first = self._dropped_steps == 0
-        self._dropped_steps += dropped
-        if self._step_cost_s >= period:
-            log = logger.debug if self._warned_slow else logger.warning
-            self._warned_slow = True
-            log("virtual PLC '%s': plant loop %d steps behind (plant slower than %g× real time: one step costs "
-                "%.2f ms of CPU, the pace allows %.2f ms); dropping the backlog, plant time now lags", self.unit,
-                dropped, self.speed, 1e3 * self._step_cost_s, 1e3 * period)
-        else:
-            log = logger.info if first else logger.debug
-            log("virtual PLC '%s': plant loop %d steps behind although one step costs only %.2f ms of CPU for a "
-                "%.2f ms pace: the event loop or the machine was busy elsewhere; dropping the backlog, plant time "
-                "now lags", self.unit, dropped, 1e3 * self._step_cost_s, 1e3 * period)
-
-    def _pause_for_stall(self, stalled_s: float) -> None:
-        """The event loop was blocked by something else for ``stalled_s``: not plant lag, the clock pauses."""
-        self._paused_wall_s += stalled_s
-        logger.debug("virtual PLC '%s': event loop blocked elsewhere for %.2f s; plant clock paused at plant "
-                     "time %.1f s (not counted as plant lag)", self.unit, stalled_s, self.plant_time_s)
-
+    # ------------------------------------------------------------------ plant loop (paced by PlantPacer)
     def _step_once(self) -> None:
         for tag in self._commanded:
             value = self._image.get(tag.name)
             self._commands[tag.name] = value
         self.plant.step(self.step_s, self._commands)
-        self._steps += 1
         self._publish_measurements()
 
     def _publish_measurements(self) -> None:
