@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import math
 import numbers
@@ -56,12 +55,12 @@ from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
 from plc_adapters.quality import Quality
 from plc_adapters.read_plan import ReadBlock, plan_reads
 from plc_adapters.sample import Sample
+from plc_adapters.sample_delivery import SampleDelivery, SamplesCallback
 from plc_adapters.scan_schedule import ScanSchedule
 from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec
 
 logger = logging.getLogger(__name__)
 
-SamplesCallback = Callable[[list[Sample]], Awaitable[None] | None]
 ReconciledCallback = Callable[[str, float, float], None]
 """``(tag, value sent, value the PLC holds)``: a write of unknown outcome was resolved by a read-back."""
 
@@ -276,7 +275,7 @@ class ModbusAdapter:
         self.connection = connection
         self.scan_period_s = scan_period_s
         self._tags: dict[str, TagSpec] = {tag.name: tag for tag in tags}
-        self._on_samples = on_samples
+        self._delivery = SampleDelivery(unit, on_samples, logger)
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
 
@@ -293,7 +292,6 @@ class ModbusAdapter:
         self._rate_reference: dict[str, tuple[float, float]] = {}
         self._counters: dict[str, Any] = {}
         self._reset_counters()
-        self._callback_failing = False
         self._write_locks: dict[str, asyncio.Lock] = {}
         # Commanded tags whose last write has an unknown outcome: tag → the value that was sent.
         self._unconfirmed: dict[str, float] = {}
@@ -495,7 +493,7 @@ class ModbusAdapter:
             if self._healthy_scans == HEALTHY_SCANS_TO_RESET_BACKOFF:
                 self._backoff.reset()  # the link has proven healthy: the next outage starts with short delays
         self._last_samples = {sample.tag: sample for sample in samples}
-        await self._emit(samples)
+        await self._delivery.deliver(samples)
 
     async def _read_all(self, link: _Link) -> list[Sample]:
         samples: list[Sample] = []
@@ -550,21 +548,6 @@ class ModbusAdapter:
     def _bad_samples(self, quality: Quality) -> list[Sample]:
         now = datetime.now(UTC)
         return [Sample(name, self._last_values[name], quality, now) for name in self._tags]
-
-    async def _emit(self, samples: list[Sample]) -> None:
-        if self._on_samples is None:
-            return
-        try:
-            result = self._on_samples(samples)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            if not self._callback_failing:
-                logger.exception("unit %s: on_samples callback failed (further failures are not logged "
-                                 "until it succeeds again)", self.unit)
-            self._callback_failing = True
-        else:
-            self._callback_failing = False
 
     # ------------------------------------------------------------------ connection
 

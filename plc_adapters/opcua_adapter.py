@@ -36,11 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import math
 import numbers
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -73,6 +72,7 @@ from plc_adapters.opcua_values import (
 )
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
+from plc_adapters.sample_delivery import SampleDelivery, SamplesCallback
 from plc_adapters.tag_map import Direction
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,6 @@ class _LostLinkPublishFilter(logging.Filter):
 
 logging.getLogger("asyncua.client.ua_session.UaSession").addFilter(_LostLinkPublishFilter())
 
-SamplesCallback = Callable[[list[Sample]], Awaitable[None] | None]
 
 WATCHDOG_INTERVALS = 1.75
 """Publishing intervals without any publish response after which the link is declared lost."""
@@ -206,7 +205,7 @@ class OpcUaAdapter:
         self.connection = connection
         self.publishing_interval_s = connection.publishing_interval_s or scan_period_s
         self._tags: dict[str, OpcUaTagSpec] = {t.name: t for t in tags}
-        self._on_samples = on_samples
+        self._delivery = SampleDelivery(unit, on_samples, logger)
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._session: _Session | None = None
@@ -224,7 +223,6 @@ class OpcUaAdapter:
         self._reset_counters()
         self._outage_since: float | None = None
         self._down_emitted = False
-        self._callback_failing = False
         self._log_limit = RepeatLimiter(burst=3, window_s=60.0)
         self._background: set[asyncio.Task[None]] = set()
 
@@ -736,22 +734,7 @@ class OpcUaAdapter:
     async def _emitter(self) -> None:
         while True:
             samples = await self._queue.get()
-            await self._emit(samples)
-
-    async def _emit(self, samples: list[Sample]) -> None:
-        if self._on_samples is None:
-            return
-        try:
-            result = self._on_samples(samples)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            if not self._callback_failing:
-                logger.exception("unit %s: on_samples callback failed (further failures are not logged until it "
-                                 "succeeds again)", self.unit)
-            self._callback_failing = True
-        else:
-            self._callback_failing = False
+            await self._delivery.deliver(samples)
 
     def _reset_counters(self) -> None:
         self._counters = {name: 0 for name in OpcUaAdapterStats.__dataclass_fields__}
