@@ -119,6 +119,11 @@ class AuditTrail:
             return
         level = logging.INFO if entry.outcome is AuditOutcome.ACCEPTED else logging.WARNING
         more = f" ({suppressed} similar lines suppressed)" if suppressed else ""
-        log.log(level, "%s %s by %s%s: %s -> %s: %s (%s)%s%s", entry.action, entry.node, entry.user,
-                f" [{entry.role}]" if entry.role else "", shorten(entry.old_value), shorten(entry.new_value),
-                entry.outcome.value, entry.status, f": {_cut(entry.reason, 200)}" if entry.reason else "", more)
+        log.log(level, "%s%s", describe(entry), more)
+
+
+def describe(entry: AuditEntry) -> str:
+    """One line saying what happened (values and reason shortened): the log line and the historian's event text."""
+    return (f"{entry.action} {entry.node} by {entry.user}{f' [{entry.role}]' if entry.role else ''}: "
+            f"{shorten(entry.old_value)} -> {shorten(entry.new_value)}: {entry.outcome.value} ({entry.status})"
+            f"{f': {_cut(entry.reason, 200)}' if entry.reason else ''}")

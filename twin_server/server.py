@@ -78,6 +78,7 @@ class TwinServer:
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
         self.historian = Historian(self.config, self._data_dir)
         await self.historian.attach(server, self.space)
+        self.historian.attach_audit(self.audit)
         self.runtime.historian = self.historian.recorder
         for unit_name, adapter in self.runtime.adapters.items():
             adapter.on_write_reconciled = audit_reconciliation(self.audit, f"{self.config.name}.{unit_name}")

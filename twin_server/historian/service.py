@@ -4,8 +4,8 @@
 What is historized: every tag of the line config whose ``historize`` is not false (mirrored samples: value,
 status code, source and server timestamps), the numeric control nodes (estimates and their 1σ, target,
 batch time, NMPC solve time, counters), every setpoint the PLC accepted (value and source: operator / mpc /
-recipe / fallback), every control event and every alarm state change (:mod:`.alarm_history`). Security:
-HistoryRead is allowed to every role (viewer and up).
+recipe / fallback), every control event, every alarm state change (:mod:`.alarm_history`) and every audit entry
+(:mod:`.audit_history`). Security: HistoryRead is allowed to every role (viewer and up).
 
 With alarms (:meth:`Historian.attach_alarms`): the alarm-event sink, and the line's ``historian_data_loss``
 condition, active while samples are being lost (queue or store-and-forward buffer full).
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from twin_server.address_space import LineAddressSpace
     from twin_server.alarms.history_loss_alarm import HistoryLossAlarm
     from twin_server.alarms.manager import AlarmManager
+    from twin_server.audit import AuditTrail
     from twin_server.config import LineConfig
 
 log = logging.getLogger("linetwin.historian")
@@ -109,6 +110,12 @@ class Historian:
         alarms.sinks.append(AlarmHistorySink(self.recorder))
         self.loss_alarm = await alarms.history_loss_alarm(self.lost_samples, self.settings.loss_alarm_severity,
                                                           self.settings.loss_alarm_clear_s)
+
+    def attach_audit(self, audit: AuditTrail) -> None:
+        """Keep every audit entry as an event of its unit (or of the line): :mod:`.audit_history`."""
+        from twin_server.historian.audit_history import AuditHistorySink
+
+        audit.sinks.append(AuditHistorySink(self.recorder, self._config.name, [u.name for u in self._config.units]))
 
     def lost_samples(self) -> int:
         """Samples lost since the start: dropped from the full queue, from the full store-and-forward buffer, or

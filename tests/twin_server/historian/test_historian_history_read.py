@@ -269,3 +269,11 @@ async def test_operator_setpoints_and_control_events_are_kept_and_events_are_his
         messages = [e.Message.Text for e in events]
         assert any("mode manual -> auto (operator)" in m for m in messages), messages
         assert all(e.SourceNode == unit.nodeid for e in events)
+        # the audit trail is in the history too: the operator's mode change as an audit event of the unit
+        assert any(m.startswith("mode_change pilot_line.crystallizer.control.mode by operator [operator]: "
+                                "'manual' -> 'auto': accepted") for m in messages), messages
+        feed_tank = client.get_node(ua.NodeId("pilot_line.feed_tank", idx))
+        tank_messages = [e.Message.Text for e in await feed_tank.read_event_history(since, datetime.now(UTC)
+                                                                                     + timedelta(seconds=5))]
+        assert any(m.startswith("write pilot_line.feed_tank.jacket_temperature_setpoint by operator") and
+                   "accepted" in m for m in tank_messages), tank_messages
