@@ -53,6 +53,7 @@ from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.modbus_codec import CodecError, decode, encode
 from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
 from plc_adapters.quality import Quality
+from plc_adapters.rate_limit import rate_limit_refusal
 from plc_adapters.read_plan import ReadBlock, plan_reads
 from plc_adapters.sample import Sample
 from plc_adapters.sample_delivery import SampleDelivery, SamplesCallback
@@ -66,11 +67,6 @@ ReconciledCallback = Callable[[str, float, float], None]
 
 OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED
 """Quality of a value decoded outside its tag's eu_range (value kept)."""
-
-RATE_WINDOW_S = 1.0
-"""``max_rate`` (EU/s) is the most a setpoint may move within one second: one write moves it by at most
-``max_rate × min(seconds since the PLC took its current value, RATE_WINDOW_S)``. So max_rate bounds the step of
-a single write (a pause never allows a jump) as well as the average rate of a series of writes."""
 
 HEALTHY_SCANS_TO_RESET_BACKOFF = 3
 """Good scans in a row after which the reconnect backoff starts again from its initial delay."""
@@ -352,8 +348,8 @@ class ModbusAdapter:
         commanded tag in a writable table (NOT_WRITABLE); the value is a finite real number
         (TYPE_MISMATCH); it lies within ``tag.effective_write_limits`` and the raw type (OUT_OF_RANGE);
         the PLC is connected (COMMUNICATION_ERROR); its step from the value the PLC holds — the last write,
-        or the read-back if someone else changed it since — is at most ``tag.max_rate`` ×
-        min(seconds since the PLC took that value, :data:`RATE_WINDOW_S`) (RATE_LIMIT): a rate limit bounds
+        or the read-back if someone else changed it since — is at most ``tag.max_rate`` × min(seconds since the
+        PLC took that value, :data:`~plc_adapters.rate_limit.RATE_WINDOW_S`) (RATE_LIMIT): a rate limit bounds
         the step of one write as well as the average rate, so a pause does not allow a full-range jump.
 
         Before the rate check, and before any write that follows a write of unknown outcome, the register
@@ -640,22 +636,10 @@ class ModbusAdapter:
     # ------------------------------------------------------------------ helpers
 
     def _check_rate(self, spec: TagSpec, value: float, loop_now: float) -> None:
-        reference = self._rate_reference.get(spec.name)
-        if reference is None:
-            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT,
-                         f"max_rate {spec.max_rate:g} {spec.unit_code}/s is set but the PLC's current value is not "
-                         "known yet (no read-back or write since start)")
-        held, since = reference
-        change = abs(value - held)
-        if change == 0:
-            return
-        elapsed_s = max(loop_now - since, 0.0)
-        largest_step = spec.max_rate * min(elapsed_s, RATE_WINDOW_S)
-        if change > largest_step * (1 + 1e-9):
-            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT,
-                         f"step {held:g} → {value:g} {spec.unit_code} is {change:.4g} {spec.unit_code}; allowed now "
-                         f"{largest_step:.4g} {spec.unit_code} = max_rate {spec.max_rate:g} {spec.unit_code}/s × "
-                         f"min({elapsed_s:.3g} s since the PLC took {held:g}, {RATE_WINDOW_S:g} s)")
+        assert spec.max_rate is not None
+        why = rate_limit_refusal(spec.max_rate, spec.unit_code, self._rate_reference.get(spec.name), value, loop_now)
+        if why is not None:
+            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT, why)
 
     def _refuse(self, tag: str, value: object, reason: WriteRefusal, message: str) -> NoReturn:
         self._counters["refused_writes"] += 1

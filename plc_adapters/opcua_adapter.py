@@ -71,6 +71,7 @@ from plc_adapters.opcua_values import (
     status_name,
 )
 from plc_adapters.quality import Quality
+from plc_adapters.rate_limit import rate_limit_refusal
 from plc_adapters.sample import Sample
 from plc_adapters.sample_delivery import SampleDelivery, SamplesCallback
 from plc_adapters.tag_map import Direction
@@ -411,21 +412,9 @@ class OpcUaAdapter:
 
     def _check_rate(self, spec: OpcUaTagSpec, value: float, loop_now: float) -> None:
         assert spec.max_rate is not None
-        reference = self._rate_reference.get(spec.name)
-        if reference is None:
-            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT,
-                         f"max_rate {spec.max_rate:g} {spec.unit_code}/s is set but the PLC's current value is not "
-                         "known yet (no read-back or write since start)")
-        held, since = reference
-        change = abs(value - held)
-        if change == 0:
-            return
-        elapsed_s = loop_now - since
-        rate = math.inf if elapsed_s <= 0 else change / elapsed_s
-        if rate > spec.max_rate:
-            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT,
-                         f"change {held:g} → {value:g} {spec.unit_code} in {elapsed_s:.3g} s asks {rate:.4g} "
-                         f"{spec.unit_code}/s, limit {spec.max_rate:g} {spec.unit_code}/s")
+        why = rate_limit_refusal(spec.max_rate, spec.unit_code, self._rate_reference.get(spec.name), value, loop_now)
+        if why is not None:
+            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT, why)
 
     def _refuse(self, tag: str, value: object, reason: WriteRefusal, message: str) -> NoReturn:
         self._counters["refused_writes"] += 1
