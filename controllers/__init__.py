@@ -22,6 +22,7 @@ from controllers.nmpc import (
     PredictedTrajectory,
     TerminalTarget,
 )
+from controllers.nmpc_solvers import Hessian, SolverMethod, SolverOptions
 from controllers.pid import PidConfigError, PidController, PidTuning
 from controllers.plan_registry import (
     UnknownControlKindError,
@@ -40,6 +41,9 @@ from controllers.supervisor import (
 )
 
 __all__ = [
+    "Hessian",
+    "SolverMethod",
+    "SolverOptions",
     "ControlMode",
     "ControlPlan",
     "CrystallizationObjective",

@@ -33,6 +33,7 @@ Options (all optional; units in the names)::
     prediction_model = "physics"       # physics | surrogate: NMPC prediction model (docs/surrogates.md)
     surrogate_path = ""                # surrogate artifact directory (prediction_model = "surrogate")
     disagreement_threshold = 0.02      # surrogate vs physics state NRMSE above which the NMPC uses physics
+    solver = "ipopt"                   # ipopt | fatrop | sqp_hpipm | sqp_qrqp: NMPC solver (docs/control.md)
     [units.<unit>.control.measurement_std]   # 1 sigma, in the tags' engineering units
     temperature = 0.1
     solute_concentration = 0.5
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ from controllers.crystallization.objective import (
     linear_cooling_recipe,
 )
 from controllers.nmpc import NonlinearMpc
+from controllers.nmpc_solvers import SolverMethod, SolverOptions
 from controllers.plan_registry import register_control_plan
 from controllers.supervisor import Fallback, RecipeProfile, SetpointLimits, SupervisorConfig
 from controllers.surrogate_prediction import SurrogateFallbackNmpc, TrustSettings
@@ -106,12 +108,14 @@ class CrystallizerControlOptions:
     prediction_model: str = "physics"
     surrogate_path: str = ""
     disagreement_threshold: float = 0.02
+    solver: str = "ipopt"
     measurement_std: Mapping[str, float] = field(default_factory=lambda: {
         "temperature": 0.1, "solute_concentration": 0.5, "mean_chord_length": 3.0, "chord_count_rate": 50.0})
 
 
 _CHOICES = {"strategy": ("linear_cooling", "natural_cooling"), "initial_mode": ("manual", "auto", "mpc"),
-            "fallback": ("recipe", "hold_last"), "prediction_model": ("physics", "surrogate")}
+            "fallback": ("recipe", "hold_last"), "prediction_model": ("physics", "surrogate"),
+            "solver": tuple(m.value for m in SolverMethod)}
 _POSITIVE = ("target_d43_um", "batch_duration_s", "estimator_period_s", "controller_period_s", "time_scale",
              "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "fines_weight", "seed_mean_size_um",
              "seed_std_size_um", "disagreement_threshold")
@@ -242,6 +246,7 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
         objective, options.controller_period_s, options.horizon, low_k, high_k, options.max_jacket_move_c,
         max_cpu_time_s=options.solve_deadline_s,
         state_scales={name: abs(value) for name, value in seed.items() if value})  # NLP well scaled
+    nmpc_config = replace(nmpc_config, solver=SolverOptions(options.solver))
     nmpc: NonlinearMpc | SurrogateFallbackNmpc
     if options.prediction_model == "surrogate":
         from process_models.surrogates.artifact import SurrogateArtifactError, load_artifact
