@@ -17,9 +17,10 @@ terms' curvature (H. G. Bock, 1983; generalised Gauss-Newton for MPC: M. Diehl e
 iteration (M. Diehl, H. G. Bock, J. P. Schloeder, SIAM J. Control Optim. 43 (2005) 1714-1736): one full SQP
 step per sample from the shifted previous solution, no line search.
 
-Cold solves (first step of a batch, after a reset, retry of a failed warm solve) of the SQP methods are IPOPT's:
+Cold solves (first step of a batch, after a reset, retry of a failed warm solve) are IPOPT's for every method:
 from a simulated initial guess an SQP with a line search is not robust on the batch crystallizer (it diverged in
-trials); once warm, the previous solution is close and SQP converges in a few iterations.
+trials), and on this nonconvex problem fatrop from a cold guess may end in another local optimum than IPOPT; once
+warm, every method continues from the same solution.
 
 ``codegen``: compile the solver's functions to C and cache them (:mod:`controllers.codegen_cache`).
 """
@@ -170,7 +171,7 @@ def build_solvers(nlp: dict, residual: ca.SX, solver: SolverOptions, structure: 
         fatrop = {**common, "structure_detection": "auto", "equality": [bool(e) for e in equality],
                   "fatrop": {"print_level": 0, "tol": float(tolerance), "max_iter": int(ipopt.get("max_iter", 200))}}
         built = _build("nmpc_fatrop", "fatrop", nlp, fatrop, solver, outcomes)
-        return NlpSolvers(built, built, codegen=outcomes)
+        return NlpSolvers(ca.nlpsol("nmpc", "ipopt", nlp, ipopt_opts), built, codegen=outcomes)
     cold = ca.nlpsol("nmpc", "ipopt", nlp, ipopt_opts)
     sqp: dict[str, object] = {**common, "print_header": False, "print_iteration": False, "print_status": False,
                               "max_iter": 1 if solver.rti else int(solver.max_sqp_iter),

@@ -44,11 +44,12 @@ def crystallizer():
     return model, x0
 
 
-def _batch_config(x0: dict[str, float], horizon: int = 5) -> NmpcConfig:
+def _batch_config(x0: dict[str, float], horizon: int = 10) -> NmpcConfig:
     """The control plan's batch problem (shrinking horizon, terminal d43, fines, soft CV, rate limit)."""
     objective = CrystallizationObjective(target_d43_m=TARGET_D43_M, seed_count_per_kg=x0["mu0"], max_cv=0.94)
-    return crystallizer_nmpc_config(objective, SAMPLE_S, horizon, 283.15, 313.15, max_move_k=1.0,
-                                    max_cpu_time_s=10.0, state_scales={k: abs(v) for k, v in x0.items() if v})
+    config = crystallizer_nmpc_config(objective, SAMPLE_S, horizon, 283.15, 313.15, max_move_k=1.0,
+                                      max_cpu_time_s=10.0, state_scales={k: abs(v) for k, v in x0.items() if v})
+    return replace(config, tolerance=1e-8)
 
 
 def _tracking_config(x0: dict[str, float], horizon: int = 5) -> NmpcConfig:
@@ -77,10 +78,22 @@ PROBLEMS = {
 }
 
 
-@pytest.mark.parametrize("problem", sorted(PROBLEMS))
-@pytest.mark.parametrize("solver", [SolverOptions("fatrop"), SolverOptions("sqp_hpipm"),
-                                    SolverOptions("sqp_hpipm", hessian="gauss_newton"), SolverOptions("sqp_qrqp")],
-                         ids=lambda s: s.label)
+_SQP_GAP = pytest.mark.xfail(strict=True, reason="casadi sqpmethod's line search fails from the warm start on this "
+                             "problem (steps into NaN regions of the moments model, or stalls); the step is then "
+                             "IPOPT's cold retry (docs/control.md, 'Solvers')")
+SOLVER_CASES = [
+    pytest.param(SolverOptions("fatrop"), "batch", id="fatrop-batch"),
+    pytest.param(SolverOptions("fatrop"), "tracking", id="fatrop-tracking"),
+    pytest.param(SolverOptions("sqp_hpipm", hessian="gauss_newton"), "tracking", id="sqp_hpipm+gn-tracking"),
+    pytest.param(SolverOptions("sqp_hpipm", hessian="gauss_newton"), "batch", id="sqp_hpipm+gn-batch",
+                 marks=_SQP_GAP),
+    pytest.param(SolverOptions("sqp_hpipm"), "tracking", id="sqp_hpipm-tracking", marks=_SQP_GAP),
+    pytest.param(SolverOptions("sqp_hpipm"), "batch", id="sqp_hpipm-batch", marks=_SQP_GAP),
+    pytest.param(SolverOptions("sqp_qrqp"), "tracking", id="sqp_qrqp-tracking", marks=_SQP_GAP),
+]
+
+
+@pytest.mark.parametrize(("solver", "problem"), SOLVER_CASES)
 def test_every_solver_reaches_the_ipopt_optimum(crystallizer, problem, solver):
     model, x0 = crystallizer
     make_config, references, batch_end_s = PROBLEMS[problem]
@@ -88,6 +101,7 @@ def test_every_solver_reaches_the_ipopt_optimum(crystallizer, problem, solver):
     reference = _two_steps(model, x0, config, references, batch_end_s)
     result = _two_steps(model, x0, replace(config, solver=solver), references, batch_end_s)
     assert reference.success and result.success, (reference.status, result.status)
+    assert "cold retry" not in result.status  # solved by the solver under test, warm, not by IPOPT's retry
     assert result.objective == pytest.approx(reference.objective, rel=OBJECTIVE_RTOL)
     np.testing.assert_allclose(result.trajectory.inputs[JACKET], reference.trajectory.inputs[JACKET],
                                atol=INPUT_ATOL_K)
