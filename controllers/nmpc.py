@@ -452,11 +452,13 @@ class NonlinearMpc:
         self._nw = w.numel()
         self._n_path = len(path_cons)
         lbw, ubw = np.full(self._nw, -np.inf), np.full(self._nw, np.inf)
+        # bounds on the controls only: the copies in the next stage's state (Vprev, Sprev) are bounded through the
+        # gap constraints, and bounding them twice makes the bound multipliers degenerate (IPOPT's warm start
+        # then needed ~5x the iterations)
         lbw[self._idx_v.ravel()], ubw[self._idx_v.ravel()] = -1.0, 1.0
-        lbw[self._idx_vprev.ravel()], ubw[self._idx_vprev.ravel()] = -1.0, 1.0
-        lbw[self._idx_s.ravel()], lbw[self._idx_sprev.ravel()] = 0.0, 0.0
+        lbw[self._idx_s.ravel()] = 0.0
         # slacks a stage does not use (terminal slacks before the end, path slacks at node 0) are fixed at 0
-        ubw[self._idx_sprev[:, 0]] = 0.0
+        lbw[self._idx_sprev[:, 0]] = ubw[self._idx_sprev[:, 0]] = 0.0
         ubw[self._idx_s[len(path_cons):, :-1].ravel()] = 0.0
         self._lbw, self._ubw = lbw, ubw
         self._lbg, self._ubg = np.array(lbg, dtype=float), np.array(ubg, dtype=float)
@@ -602,7 +604,7 @@ class NonlinearMpc:
         status = statuses[-1] if len(statuses) == 1 else f"{statuses[-1]} (cold retry after {statuses[0]})"
         kept = None
         if success:
-            kept = {"w": w, "lam_x": np.asarray(sol["lam_x"], dtype=float).ravel(),
+            kept = {"w": w, "x_scale": x_scale, "lam_x": np.asarray(sol["lam_x"], dtype=float).ravel(),
                     "lam_g": np.asarray(sol["lam_g"], dtype=float).ravel()}
         with self._state_lock:
             if generation == self._generation:  # else reset() was called meanwhile: keep nothing
@@ -643,6 +645,10 @@ class NonlinearMpc:
             if self.config.horizon_mode is HorizonMode.RECEDING:
                 stage = sum(self._stage_sizes)  # shift by one stage; the last control and node repeat
                 w[:-stage] = previous["w"][stage:]
+            # the state scale follows |x0|: re-express the previous nodes in this step's scale
+            w[self._idx_z] *= (previous["x_scale"] / x_scale)[:, None]
+            if len(self._tau) > 1:
+                w[self._idx_xc] *= np.tile(previous["x_scale"] / x_scale, len(self._tau) - 1)[:, None]
         else:
             lo = self._u_offset - self._u_span
             hi = self._u_offset + self._u_span

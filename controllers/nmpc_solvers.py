@@ -125,9 +125,12 @@ class NlpSolvers:
         stats = solver.stats()
         status = str(stats.get("return_status", "unknown"))
         iterations = int(stats.get("iter_count", 0))
+        success = bool(stats.get("success", False))
         if rti and status == "Maximum_Iterations_Exceeded":
             return True, "RTI step", iterations
-        return bool(stats.get("success", False)), status, iterations
+        if status == "0":  # fatrop reports its return code
+            status = "Solve_Succeeded" if success else "fatrop return code 0"
+        return success, status, iterations
 
 
 def _gauss_newton_hessian(nlp: dict, residual: ca.SX) -> ca.Function:
