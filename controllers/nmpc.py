@@ -452,11 +452,9 @@ class NonlinearMpc:
         self._nw = w.numel()
         self._n_path = len(path_cons)
         lbw, ubw = np.full(self._nw, -np.inf), np.full(self._nw, np.inf)
-        # bounds on the controls only: the copies in the next stage's state (Vprev, Sprev) are bounded through the
-        # gap constraints, and bounding them twice makes the bound multipliers degenerate (IPOPT's warm start
-        # then needed ~5x the iterations)
         lbw[self._idx_v.ravel()], ubw[self._idx_v.ravel()] = -1.0, 1.0
-        lbw[self._idx_s.ravel()] = 0.0
+        lbw[self._idx_vprev.ravel()], ubw[self._idx_vprev.ravel()] = -1.0, 1.0
+        lbw[self._idx_s.ravel()], lbw[self._idx_sprev.ravel()] = 0.0, 0.0
         # slacks a stage does not use (terminal slacks before the end, path slacks at node 0) are fixed at 0
         lbw[self._idx_sprev[:, 0]] = ubw[self._idx_sprev[:, 0]] = 0.0
         ubw[self._idx_s[len(path_cons):, :-1].ravel()] = 0.0
