@@ -30,7 +30,6 @@ from process_models.crystallization.population_balance import (
     size_grid,
 )
 from process_models.declaration import ModelDeclaration
-from process_models.registry import register_model
 
 __all__ = [
     "RESOLUTIONS",
@@ -183,5 +182,3 @@ def _solvent_mass(options: Mapping[str, Any], overrides: Mapping[str, Any], set_
     return None
 
 
-register_model("crystallizer", crystallizer_model,
-               "batch cooling crystallizer (method of moments or finite-volume population balance)")

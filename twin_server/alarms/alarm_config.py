@@ -30,6 +30,7 @@ from typing import Any
 from plc_adapters.tag_map import TagSpec
 from twin_server.alarms.limits import LimitAlarmConfig
 from twin_server.config_checks import is_finite_number
+from twin_server.config_issues import IssueCollector
 
 Issue = tuple[str, object, str]
 
@@ -105,8 +106,16 @@ def parse_tag_alarms(raw: Any, prefix: str, tag: TagSpec) -> tuple[LimitAlarmCon
                             severity=severity), []
 
 
-def parse_unit_alarms(unit_raw: Mapping[str, Any], prefix: str,
-                      tags: list[TagSpec]) -> tuple[UnitAlarmConfig, list[Issue]]:
+def parse_unit_alarms(c: IssueCollector, unit_raw: Mapping[str, Any], prefix: str,
+                      tags: list[TagSpec]) -> UnitAlarmConfig:
+    """A unit's alarm settings (its tags' ``alarms`` tables and ``[units.X.alarms]``); problems go to ``c``."""
+    config, issues = _unit_alarms(unit_raw, prefix, tags)
+    c.extend(issues)
+    return config
+
+
+def _unit_alarms(unit_raw: Mapping[str, Any], prefix: str,
+                 tags: list[TagSpec]) -> tuple[UnitAlarmConfig, list[Issue]]:
     """Every alarm key of one unit (``prefix`` = ``units.<unit>``): the tags' ``alarms`` tables and the unit's."""
     issues: list[Issue] = []
     by_name = {t.name: t for t in tags}

@@ -87,7 +87,7 @@ def add_security_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
 def _data_dir(args: argparse.Namespace) -> tuple[Path, LineConfig | None]:
     if args.data_dir:
         return Path(args.data_dir), None
-    from twin_server.cli import DEFAULT_DEMO_CONFIG
+    from linetwin_cli.common import DEFAULT_DEMO_CONFIG
 
     path = Path(args.config) if args.config else DEFAULT_DEMO_CONFIG
     config = load_line_config(path)
