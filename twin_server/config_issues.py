@@ -68,11 +68,6 @@ class IssueCollector:
         for key, got, expected in issues:
             self.add(key, got, expected)
 
-    def raise_if_any(self) -> None:
-        """Raise :class:`ConfigError` listing every issue collected, if there is one."""
-        if self.issues:
-            raise ConfigError(self.issues)
-
     def table(self, data: Mapping[str, Any], key: str, required: bool = True) -> Mapping[str, Any]:
         parts = key.split(".")
         value = data.get(parts[-1]) if isinstance(data, Mapping) else None

@@ -51,12 +51,6 @@ _OPTION_KEYS = {"resolution", "parameter_set", "thermal_mode", "n_bins", "size_m
                 "parameters", "volume_m3", "solvent_mass_kg"}
 
 
-def _density_and_shape(parameters: Mapping[str, float] | None, set_name: str) -> tuple[float, float]:
-    values = dict(parameter_set(set_name).values)
-    values.update(parameters or {})
-    return float(values["crystal_density"]), float(values["volume_shape_factor"])
-
-
 def seed_moments(seed_mass: float, mean_size: float, std_size: float, crystal_density: float,
                  volume_shape_factor: float = 1.0) -> np.ndarray:
     """mu0..mu4 (per kg solvent) of ``seed_mass`` kg seed/kg solvent with a Gaussian size distribution.
