@@ -64,7 +64,7 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     from hil.scenario import ScenarioError, load_scenario
     from hil.scenario_runner import ScenarioRunError, run_scenario
     from linetwin_cli.bench_launcher import build_bench, config_for_bench, scenario_line_config
-    from linetwin_cli.security import scenario_operator
+    from linetwin_cli.operators import scenario_operator
     from twin_server.server import TwinServer, endpoint_with_port
 
     try:

@@ -43,7 +43,7 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 async def run_demo(args: argparse.Namespace) -> int:
     from linetwin_cli.bench_launcher import build_bench, config_for_bench, plc_address, with_time_scale
-    from linetwin_cli.security import demo_operator, demo_security_lines
+    from linetwin_cli.operators import demo_operator, demo_security_lines
     from twin_server.server import TwinServer, endpoint_with_port
 
     config = with_time_scale(load_or_exit(Path(args.config) if args.config else demo_config_path()), args.speed)
