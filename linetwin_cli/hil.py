@@ -65,6 +65,7 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     from hil.scenario_runner import ScenarioRunError, run_scenario
     from linetwin_cli.bench_launcher import build_bench, config_for_bench, scenario_line_config
     from linetwin_cli.operators import scenario_operator
+    from twin_server.line_build import build_line_or_raise
     from twin_server.server import TwinServer, endpoint_with_port
 
     try:
@@ -72,6 +73,7 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
         if args.speed is not None:
             scenario = scenario.with_speed(args.speed)
         config = scenario_line_config(scenario)
+        plans = build_line_or_raise(config)  # the NMPC, once; a failure is a config error like any other
     except (ScenarioError, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -85,7 +87,7 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     twin: TwinServer | None = None
     try:
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
-        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint)
+        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, plans=plans)
         await twin.start()
         print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "
               f"{scenario.speed:g}x; twin at {twin.endpoint}", flush=True)
