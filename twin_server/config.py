@@ -305,8 +305,8 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
         c.add("units", "no units", "at least one [units.NAME] table")
     modbus_units = [u for u in units if isinstance(u.connection, ModbusConnection)]
-    c.extend(shared_plc_issues([(u.name, u.connection.host, u.connection.port, u.connection.unit_id, u.tags)
-                                for u in modbus_units]))
+    shared_plc_issues(c, [(u.name, u.connection.host, u.connection.port, u.connection.unit_id, u.tags)
+                          for u in modbus_units])
     security = parse_security(c, data.get("security"), None if source == "<memory>" else Path(source).parent)
     historian = parse_historian(c, data)
     if c.issues:

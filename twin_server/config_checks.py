@@ -28,6 +28,7 @@ from plc_adapters.log_text import shorten
 
 if TYPE_CHECKING:
     from plc_adapters.tag_map import TagSpec
+    from twin_server.config_issues import IssueCollector
 
 MAX_HOST_CHARS = 253
 """Longest DNS name (RFC 1035 §2.3.4)."""
@@ -38,10 +39,6 @@ MAX_REASON_CHARS = 300
 
 _LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 _WHITESPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f]")
-
-Issue = tuple[str, object, str]
-"""(key, got, expected) of one problem; the caller adds the file."""
-
 
 class Described(str):
     """A "got" text that describes what was found (shown as is, not quoted like a string value)."""
@@ -124,12 +121,11 @@ def namespace_problem(namespace: str) -> str | None:
     return None
 
 
-def shared_plc_issues(units: Sequence[tuple[str, str, int, int, Sequence[TagSpec]]]) -> list[Issue]:
+def shared_plc_issues(c: IssueCollector, units: Sequence[tuple[str, str, int, int, Sequence[TagSpec]]]) -> None:
     """Units on one PLC (same host, port and unit_id) whose registers overlap.
 
     ``units``: (unit name, host, port, unit_id, tags) in file order. One issue per pair of units, on the later one.
     """
-    issues: list[Issue] = []
     for i, (name_b, host_b, port_b, uid_b, tags_b) in enumerate(units):
         for name_a, host_a, port_a, uid_a, tags_a in units[:i]:
             if (host_a.lower(), port_a, uid_a) != (host_b.lower(), port_b, uid_b):
@@ -138,14 +134,13 @@ def shared_plc_issues(units: Sequence[tuple[str, str, int, int, Sequence[TagSpec
             if clash is None:
                 continue
             ta, tb = clash
-            issues.append((
+            c.add(
                 f"units.{name_b}.plc",
                 Described(f"{host_b}:{port_b} unit_id {uid_b}, tag '{tb.name}' at {tb.table.value} "
                 f"{tb.address}..{tb.end_address - 1}"),
                 f"registers not used by unit '{name_a}' on the same PLC (its tag '{ta.name}' is at "
                 f"{ta.table.value} {ta.address}..{ta.end_address - 1}), or another port or unit_id",
-            ))
-    return issues
+            )
 
 
 def _first_overlap(tags_a: Sequence[TagSpec], tags_b: Sequence[TagSpec]) -> tuple[TagSpec, TagSpec] | None:
