@@ -237,28 +237,28 @@ class SessionServiceHooks:
     """Hook only sessions of clients (not sessions the server creates for itself)."""
 
     async def on_create(self, session: SessionView, params: ua.CreateSessionParameters,
-                             proceed: Callable[[ua.CreateSessionParameters], Awaitable[Any]]) -> Any:
+                        proceed: Callable[[ua.CreateSessionParameters], Awaitable[Any]]) -> Any:
         return await proceed(params)
 
     def on_activate(self, session: SessionView, params: ua.ActivateSessionParameters,
-                         proceed: Callable[[ua.ActivateSessionParameters], Any]) -> Any:
+                    proceed: Callable[[ua.ActivateSessionParameters], Any]) -> Any:
         return proceed(params)
 
     async def on_close(self, session: SessionView, proceed: Callable[[], Awaitable[None]]) -> None:
         await proceed()
 
     async def on_call(self, session: SessionView, params: list[ua.CallMethodRequest],
-                   proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
-                   ) -> list[ua.CallMethodResult]:
+                      proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
+                      ) -> list[ua.CallMethodResult]:
         return await proceed(params)
 
     async def on_history_read(self, session: SessionView, params: ua.HistoryReadParameters,
-                           proceed: Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]],
-                           ) -> list[ua.HistoryReadResult]:
+                              proceed: Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]],
+                              ) -> list[ua.HistoryReadResult]:
         return await proceed(params)
 
     async def on_read(self, session: SessionView, params: ua.ReadParameters,
-                   proceed: Callable[[ua.ReadParameters], Awaitable[list[ua.DataValue]]]) -> list[ua.DataValue]:
+                      proceed: Callable[[ua.ReadParameters], Awaitable[list[ua.DataValue]]]) -> list[ua.DataValue]:
         return await proceed(params)
 
 

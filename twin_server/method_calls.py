@@ -162,8 +162,8 @@ class _CallerTracking(SessionServiceHooks):
     external_only = False
 
     async def on_call(self, session: SessionView, params: list[ua.CallMethodRequest],
-                   proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
-                   ) -> list[ua.CallMethodResult]:
+                      proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
+                      ) -> list[ua.CallMethodResult]:
         token = CALLER.set(caller_of(session.user))
         session_token = CALLER_SESSION.set(session)
         try:

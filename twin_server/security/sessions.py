@@ -109,7 +109,7 @@ class SessionHooks(SessionServiceHooks):
         return " ".join(x for x in (session.notes.get("client_uri", ""), _address(session.peer)) if x)
 
     async def on_create(self, session: SessionView, params: ua.CreateSessionParameters,
-                             proceed: Callable[[ua.CreateSessionParameters], Awaitable[Any]]) -> Any:
+                        proceed: Callable[[ua.CreateSessionParameters], Awaitable[Any]]) -> Any:
         desc = params.ClientDescription
         session.notes["client_uri"] = (desc.ApplicationUri or "") if desc is not None else ""
         secured = self.channel_secured(session.peer) if self.channel_secured is not None else True
@@ -125,7 +125,7 @@ class SessionHooks(SessionServiceHooks):
             CHANNEL_SECURED.reset(token)
 
     def on_activate(self, session: SessionView, params: ua.ActivateSessionParameters,
-                         proceed: Callable[[ua.ActivateSessionParameters], Any]) -> Any:
+                    proceed: Callable[[ua.ActivateSessionParameters], Any]) -> Any:
         token = params.UserIdentityToken
         kind = "anonymous"
         if isinstance(token, ua.UserNameIdentityToken):
@@ -156,8 +156,8 @@ class SessionHooks(SessionServiceHooks):
             self._record("logout", session.user, "(session)", AuditOutcome.ACCEPTED, "Good")
 
     async def on_call(self, session: SessionView, params: list[ua.CallMethodRequest],
-                   proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
-                   ) -> list[ua.CallMethodResult]:
+                      proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
+                      ) -> list[ua.CallMethodResult]:
         user = session.user
         results: list[ua.CallMethodResult | None] = [None] * len(params)
         allowed: list[int] = []
@@ -186,8 +186,8 @@ class SessionHooks(SessionServiceHooks):
         return [r for r in results if r is not None]
 
     async def on_history_read(self, session: SessionView, params: ua.HistoryReadParameters,
-                           proceed: Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]],
-                           ) -> list[ua.HistoryReadResult]:
+                              proceed: Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]],
+                              ) -> list[ua.HistoryReadResult]:
         why = self.access.history_refusal(session.user)
         if why is not None:
             for rv in params.NodesToRead:
@@ -198,7 +198,7 @@ class SessionHooks(SessionServiceHooks):
         return await proceed(params)
 
     async def on_read(self, session: SessionView, params: ua.ReadParameters,
-                   proceed: Callable[[ua.ReadParameters], Awaitable[list[ua.DataValue]]]) -> list[ua.DataValue]:
+                      proceed: Callable[[ua.ReadParameters], Awaitable[list[ua.DataValue]]]) -> list[ua.DataValue]:
         results = await proceed(params)
         for i, rv in enumerate(params.NodesToRead):
             if rv.AttributeId in _USER_ATTRIBUTES and i < len(results) and results[i].StatusCode.is_good() \
