@@ -14,9 +14,10 @@ from controllers import (
     NmpcConfig,
     NonlinearMpc,
     OutputTracking,
+    SolverMethod,
     SolverOptions,
 )
-from controllers.crystallization.control_plan import parse_options
+from controllers.crystallization.control_options import SOLVER_METHODS, parse_options
 from controllers.crystallization.objective import CrystallizationObjective, crystallizer_nmpc_config
 from process_models.crystallization.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments
 from process_models.crystallization.kinetics import solubility
@@ -173,5 +174,6 @@ def test_bad_solver_options_are_refused_with_the_choices():
         SolverOptions("acados")
     with pytest.raises(ValueError, match="rti needs an SQP method"):
         SolverOptions("ipopt", rti=True)
+    assert SOLVER_METHODS == tuple(m.value for m in SolverMethod)  # the config parser's copy (no casadi import)
     _, issues = parse_options({"solver": "acados"}, "units.c1.control", set())
     assert ("units.c1.control.solver", "acados", "one of ipopt, fatrop, sqp_hpipm, sqp_qrqp") in issues
