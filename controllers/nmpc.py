@@ -16,8 +16,10 @@ Control: Theory, Computation and Design*, 2nd ed., 2017, ch. 8):
 * Objective: output tracking (interval-length weighted), terminal targets, economic terms (minimise a weighted
   output, path or terminal) and move suppression; every term normalised by a declared scale.
 
-The NLP is built once, parametric in current state, state scales, last inputs, model parameters, time, interval
-lengths, references and disturbance inputs; :meth:`NonlinearMpc.step` costs one IPOPT solve, warm-started from
+The NLP is built once in stages ``[x_0 u_0 x_1 u_1 ... x_N]`` (the layout structure-exploiting solvers read),
+parametric in current state, state scales, last inputs, model parameters, time, interval lengths, references and
+disturbance inputs; :meth:`NonlinearMpc.step` costs one solve (IPOPT unless ``NmpcConfig.solver`` says otherwise,
+:mod:`controllers.nmpc_solvers`), warm-started from
 the previous primal-dual solution (shifted by one interval for a receding horizon; as is for a shrinking one,
 whose nodes stay at the same fractions of the remaining batch). A failed warm-started solve is retried once cold.
 
@@ -144,7 +146,9 @@ class NmpcConfig:
     interval; ``max_cpu_time_s`` / ``max_iter`` / ``tolerance``: IPOPT limits per solve; ``ipopt_options``: extra
     IPOPT options (override the defaults); ``warm_start_duals``: start IPOPT from the previous primal-dual solution;
     ``retry_cold``: when a warm-started solve fails, solve once more from the cold initial guess (a step may then
-    take up to twice ``max_cpu_time_s``; the supervisor's deadline still applies).
+    take up to twice ``max_cpu_time_s``; the supervisor's deadline still applies); ``solver``: how the NLP is solved
+    (:class:`controllers.nmpc_solvers.SolverOptions`: IPOPT by default, fatrop, SQP with HPIPM or qrqp, RTI,
+    compiled C).
     """
 
     sample_period_s: float
