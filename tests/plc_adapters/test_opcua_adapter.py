@@ -359,7 +359,7 @@ async def test_write_outcome_unknown_when_the_plc_does_not_answer(
         with pytest.raises(WriteOutcomeUnknown) as unknown:
             await adapter.write("agitator_speed_setpoint", 250.0)
         assert unknown.value.tag == "agitator_speed_setpoint" and unknown.value.value == 250.0
-        assert adapter.stats.unknown_writes == 1
+        assert adapter.stats.unknown_outcome_writes == 1
         os.kill(proc.pid, signal.SIGCONT)
     finally:
         await adapter.stop()
