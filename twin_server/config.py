@@ -423,9 +423,8 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r)) is not None]
     if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
         c.add("units", "no units", "at least one [units.NAME] table")
-    modbus_units = [u for u in units if isinstance(u.connection, ModbusConnection)]
-    for key, got, expected in shared_plc_issues([(u.name, u.connection.host, u.connection.port, u.connection.unit_id,
-                                                  u.tags) for u in modbus_units]):
+    sharing = [(u.name, *space, u.tags) for u in units if (space := u.connection.register_space) is not None]
+    for key, got, expected in shared_plc_issues(sharing):  # units on one register space: tags must not overlap
         c.add(key, got, expected)
     security = parse_security(data.get("security"), None if source == "<memory>" else Path(source).parent, c.add)
     historian = parse_historian(c, data)

@@ -19,10 +19,8 @@ from typing import Any
 
 from asyncua import Server, ua
 
+from plc_adapters.adapter import AdapterFactory, PlcAdapter, adapter_for
 from plc_adapters.errors import WriteRefusal, WriteRefused
-from plc_adapters.modbus_adapter import ModbusAdapter
-from plc_adapters.opcua_adapter import OpcUaAdapter
-from plc_adapters.opcua_spec import OpcUaConnection
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
@@ -32,18 +30,15 @@ from twin_server.status_codes import published_status
 
 log = logging.getLogger("linetwin.runtime")
 
-AdapterFactory = Callable[..., ModbusAdapter | OpcUaAdapter]
 AlarmHook = Callable[[str, Sequence[Sample], bool], Awaitable[None]]
 """Awaited after each mirrored scan with (unit, samples, PLC connected): the alarm conditions' input."""
 
 _LINK_LOSS = (Quality.BAD_COMMUNICATION_ERROR, Quality.BAD_NOT_CONNECTED)
 
 
-def adapter_for_protocol(unit: str, connection: object, *args: Any, **kwargs: Any) -> ModbusAdapter | OpcUaAdapter:
-    """The adapter of a unit's PLC protocol: OPC UA for an :class:`OpcUaConnection`, Modbus TCP otherwise."""
-    if isinstance(connection, OpcUaConnection):
-        return OpcUaAdapter(unit, connection, *args, **kwargs)  # type: ignore[arg-type]
-    return ModbusAdapter(unit, connection, *args, **kwargs)  # type: ignore[arg-type]
+def adapter_for_protocol(unit: str, connection: Any, *args: Any, **kwargs: Any) -> PlcAdapter:
+    """The adapter registered for the unit's connection kind (:func:`plc_adapters.adapter.adapter_for`)."""
+    return adapter_for(unit, connection, *args, **kwargs)
 
 
 @dataclass
@@ -65,7 +60,7 @@ class LineRuntime:
         self._server = server
         self._aspace = server.iserver.aspace
         self._space = space
-        self._adapters: dict[str, ModbusAdapter | OpcUaAdapter] = {}
+        self._adapters: dict[str, PlcAdapter] = {}
         self.health: dict[str, UnitHealth] = {u.name: UnitHealth() for u in config.units}
         self._node_of = {key: tn.node_id for key, tn in space.tag_nodes.items()}
         self._last_read: dict[ua.NodeId, datetime] = {}
@@ -79,15 +74,14 @@ class LineRuntime:
             )
 
     @property
-    def adapters(self) -> dict[str, ModbusAdapter | OpcUaAdapter]:
+    def adapters(self) -> dict[str, PlcAdapter]:
         return self._adapters
 
     async def start(self) -> None:
         for name, adapter in self._adapters.items():
             await adapter.start()
             conn = self.config.unit(name).connection
-            log.info("unit %s: %s %s:%d every %.3f s", name, "subscribed to" if isinstance(conn, OpcUaConnection)
-                     else "polling", conn.host, conn.port, self.config.scan_period_s)
+            log.info("unit %s: mirroring %s (scan period %.3f s)", name, conn.endpoint, self.config.scan_period_s)
 
     async def stop(self) -> None:
         for adapter in self._adapters.values():
@@ -159,7 +153,7 @@ class LineRuntime:
             adapter = self._adapters[name]
             good = sum(1 for s in adapter.last_samples.values() if s.quality is Quality.GOOD)
             state = "OK " if h.connected else "DOWN"
-            if getattr(adapter, "eu_mismatches", None):
+            if adapter.eu_mismatches:
                 state += " EU-MISMATCH"
             parts.append(f"{name}: {state} {good}/{len(adapter.last_samples) or 0} good")
         return " | ".join(parts)
