@@ -69,7 +69,8 @@ class FaultProxy:
         return not self._flowing.is_set()
 
     async def bind(self) -> int:
-        """Bind the advertised address (not serving yet); returns the port. OSError names the PLC and address."""
+        """Bind the advertised address (clients are served from :meth:`listen` on); returns the port, so a server can
+        advertise it before it starts. OSError names the PLC and the address."""
         if self._server is None:
             try:
                 self._server = await asyncio.start_server(self._accept, self.host, self.port, start_serving=False)
