@@ -59,9 +59,6 @@ class Counters(Generic[StatsT]):
         return self._stats_type(**self._values)
 
 
-T = TypeVar("T")
-
-
 class SampleStore:
     """The last sample of each tag and its last usable value (what a Bad sample carries on)."""
 
@@ -86,8 +83,7 @@ class SampleStore:
         """Some tags changed (a publish, a read-back): a new mapping, so earlier views stay snapshots."""
         self._samples = {**self._samples, **{sample.tag: sample for sample in samples}}
 
-    def bad(self, quality: Quality, names: Iterable[str] | None = None) -> list[Sample]:
-        """Samples of ``quality`` (a Bad code) carrying each tag's last usable value, stamped now."""
+    def bad(self, quality: Quality) -> list[Sample]:
+        """Every tag's sample of ``quality`` (a Bad code) carrying its last usable value, stamped now."""
         now = datetime.now(UTC)
-        return [Sample(name, self.last_values[name], quality, now) for name in (self._names if names is None
-                                                                              else names)]
+        return [Sample(name, self.last_values[name], quality, now) for name in self._names]

@@ -661,8 +661,7 @@ class OpcUaAdapter:
             logger.info("unit %s: PLC %s still unavailable: %s", self.unit, self.connection.endpoint, reason)
         if not self._down_emitted:
             self._down_emitted = True
-            now = datetime.now(UTC)
-            self._enqueue([Sample(n, self._last_values[n], Quality.BAD_COMMUNICATION_ERROR, now) for n in self._tags])
+            self._enqueue(self._store.bad(Quality.BAD_COMMUNICATION_ERROR))
 
     def _report_mismatches(self, info: SessionInfo) -> None:
         self._mismatches = dict(info.mismatches)

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from asyncua import Server, ua
 
@@ -36,11 +35,6 @@ AlarmHook = Callable[[str, Sequence[Sample], bool], Awaitable[None]]
 _LINK_LOSS = (Quality.BAD_COMMUNICATION_ERROR, Quality.BAD_NOT_CONNECTED)
 
 
-def adapter_for_protocol(unit: str, connection: Any, *args: Any, **kwargs: Any) -> PlcAdapter:
-    """The adapter registered for the unit's connection kind (:func:`plc_adapters.adapter.adapter_for`)."""
-    return adapter_for(unit, connection, *args, **kwargs)
-
-
 @dataclass
 class UnitHealth:
     """What the runtime knows of a unit's PLC link, for status lines and the address space."""
@@ -52,10 +46,13 @@ class UnitHealth:
 
 
 class LineRuntime:
-    """Runs the line: adapters → address space, and setpoint writes → adapters."""
+    """Runs the line: adapters → address space, and setpoint writes → adapters.
+
+    ``adapter_factory`` builds each unit's adapter; by default the one registered for the unit's connection kind
+    (:func:`plc_adapters.adapter.adapter_for`)."""
 
     def __init__(self, config: LineConfig, server: Server, space: LineAddressSpace,
-                 adapter_factory: AdapterFactory = adapter_for_protocol) -> None:
+                 adapter_factory: AdapterFactory = adapter_for) -> None:
         self.config = config
         self._server = server
         self._aspace = server.iserver.aspace
