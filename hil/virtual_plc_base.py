@@ -26,8 +26,6 @@ from hil.plant import Plant
 from hil.plant_pacing import PlantPacer
 from plc_adapters.tag import Direction, TagDescription
 
-logger = logging.getLogger(__name__)
-
 INTERNAL_HOST = "127.0.0.1"
 """Where a virtual PLC's own server listens, behind its fault proxy (loopback, a port the OS picks)."""
 
@@ -100,8 +98,10 @@ class VirtualPlcBase(ABC):
         self._commanded = tuple(t for t in self._tags if t.direction is Direction.COMMANDED)
         self._measured = tuple(t for t in self._tags if t.direction is Direction.MEASURED)
         self._held: set[str] = set()
+        self._log = logging.getLogger(type(self).__module__)
+        """The protocol module's logger: each kind of PLC logs under its own module, as before the base existed."""
         self._proxy = FaultProxy(f"{self.kind_text} '{unit}'", connection.host, connection.port)
-        self._pacer = PlantPacer(unit, self.step_s, self.speed, self._step_once, logger,
+        self._pacer = PlantPacer(unit, self.step_s, self.speed, self._step_once, self._log,
                                  after_burst=self._after_burst)
         self._running = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -163,7 +163,7 @@ class VirtualPlcBase(ABC):
         tag = self._measured_tag(name)
         self._held.add(name)
         self._show_held(tag)
-        logger.info("%s '%s': measurement '%s' held at plant time %.1f s", self.kind_text, self.unit, name,
+        self._log.info("%s '%s': measurement '%s' held at plant time %.1f s", self.kind_text, self.unit, name,
                     self.plant_time_s)
 
     def release_measurement(self, name: str) -> None:
@@ -172,7 +172,7 @@ class VirtualPlcBase(ABC):
         if name in self._held:
             self._held.discard(name)
             self._publish_measurements()
-            logger.info("%s '%s': measurement '%s' released at plant time %.1f s", self.kind_text, self.unit, name,
+            self._log.info("%s '%s': measurement '%s' released at plant time %.1f s", self.kind_text, self.unit, name,
                         self.plant_time_s)
 
     async def start(self) -> None:
@@ -191,7 +191,7 @@ class VirtualPlcBase(ABC):
                 raise
             self._running = True
             self._loop_task = asyncio.create_task(self._pacer.run(), name=f"hil-plant-{self.unit}")
-            logger.info("%s '%s' (%s) listening on %s:%d, speed %g×", self.kind_text, self.unit, self.plant.kind,
+            self._log.info("%s '%s' (%s) listening on %s:%d, speed %g×", self.kind_text, self.unit, self.plant.kind,
                         self.connection.host, self.port, self.speed)
 
     async def stop(self) -> None:
@@ -212,7 +212,7 @@ class VirtualPlcBase(ABC):
             await self._proxy.drop()
             await self._close()
             if was_running:
-                logger.info("%s '%s' stopped at plant time %.1f s (plant clock paused %.1f s while the event loop "
+                self._log.info("%s '%s' stopped at plant time %.1f s (plant clock paused %.1f s while the event loop "
                             "was blocked elsewhere, %d steps dropped)", self.kind_text, self.unit, self.plant_time_s,
                             self.paused_wall_s, self.dropped_steps)
 
@@ -222,7 +222,7 @@ class VirtualPlcBase(ABC):
         async with self._lock:
             if self._running and self._proxy.listening:
                 await self._proxy.drop()
-                logger.info("%s '%s': communication suspended at plant time %.1f s", self.kind_text, self.unit,
+                self._log.info("%s '%s': communication suspended at plant time %.1f s", self.kind_text, self.unit,
                             self.plant_time_s)
 
     async def resume_communication(self) -> None:
@@ -230,10 +230,10 @@ class VirtualPlcBase(ABC):
         async with self._lock:
             if self._proxy.hung:
                 self._proxy.unhang()
-                logger.info("%s '%s': hang ended at plant time %.1f s", self.kind_text, self.unit, self.plant_time_s)
+                self._log.info("%s '%s': hang ended at plant time %.1f s", self.kind_text, self.unit, self.plant_time_s)
             elif self._running and not self._proxy.listening:
                 await self._proxy.listen()
-                logger.info("%s '%s': communication resumed at plant time %.1f s", self.kind_text, self.unit,
+                self._log.info("%s '%s': communication resumed at plant time %.1f s", self.kind_text, self.unit,
                             self.plant_time_s)
 
     async def hang(self) -> None:
@@ -242,7 +242,7 @@ class VirtualPlcBase(ABC):
         are then closed, as a PLC's watchdog restart would)."""
         if self._running and self._proxy.listening and not self._proxy.hung:
             self._proxy.hang()
-            logger.info("%s '%s': hung at plant time %.1f s", self.kind_text, self.unit, self.plant_time_s)
+            self._log.info("%s '%s': hung at plant time %.1f s", self.kind_text, self.unit, self.plant_time_s)
 
     def _measured_tag(self, name: str) -> Any:
         for tag in self._measured:
