@@ -253,6 +253,10 @@ class VirtualPlcBase(ABC):
 
     # ------------------------------------------------------------------ the protocol's part
     @abstractmethod
+    def read_tag(self, name: str) -> float:
+        """The PLC's current value of tag ``name`` in engineering units (KeyError if unknown)."""
+
+    @abstractmethod
     async def _serve(self, advertised_port: int) -> int:
         """Start the protocol's server on :data:`INTERNAL_HOST` (a port the OS picks); clients are told
         ``advertised_port`` (the proxy's). Returns the internal port."""
