@@ -83,7 +83,7 @@ class GuardedWrites(Generic[TagT]):
         """Check ``value`` for ``tag``, then run the protocol's ``send(spec, value)`` under the tag's lock."""
         spec = self._tags.get(tag)
         if spec is None:
-            self.refuse(tag, value, WriteRefusal.UNKNOWN_TAG, f"unit '{self.unit}' has no tag '{shorten(tag)}'")
+            self.refuse(tag, value, WriteRefusal.UNKNOWN_TAG, f"unit '{self.unit}' has no tag {shorten(tag)}")
         why = spec.not_writable_reason
         if why is not None:
             self.refuse(tag, value, WriteRefusal.NOT_WRITABLE, why)
