@@ -1,4 +1,5 @@
-"""Starting HIL virtual PLCs for the units of a line config (used by ``linetwin demo`` and ``hil serve``).
+"""Starting HIL virtual PLCs for the units of a line config (used by ``linetwin demo``, ``hil serve`` and ``hil run``;
+it lives in the CLI layer so that ``twin_server`` never imports ``hil``).
 
 The bench only ever sees plain declarations (tag maps, connections, plant parameters); the twin talks to it over
 the unit's protocol like to any real PLC. The virtual PLC of a unit is the one registered for its connection kind
@@ -14,8 +15,9 @@ from hil.plant import make_plant
 from hil.scenario import Scenario
 from hil.virtual_plc_base import VirtualPlcBase, VirtualPlcConfigError, virtual_plc_class
 from plc_adapters.adapter import PlcConnection
-from twin_server.config import ConfigIssue, LineConfig, load_line_config
+from twin_server.config import LineConfig, load_line_config
 from twin_server.config_checks import brief
+from twin_server.config_issues import ConfigIssue
 
 
 def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:
