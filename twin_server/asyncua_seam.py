@@ -354,3 +354,24 @@ def signature_drift() -> list[str]:
     """One line per hooked asyncua function whose parameters are not those the seam was written for."""
     return [f"{hook}: asyncua now has {parameter_list(fn)}, the seam was written for {expected}"
             for hook, (fn, expected) in HOOKED_SIGNATURES.items() if parameter_list(fn) != expected]
+
+
+# --- what the metrics endpoint reads at scrape time ---------------------------------------------------------
+
+def activated_session_users(server: Server) -> list[User]:
+    """The user of every activated client session (the twin's own internal sessions are not counted)."""
+    bserver = server.bserver
+    if bserver is None:
+        return []
+    users = []
+    for protocol in list(bserver.clients):
+        session = protocol.processor.session if protocol.processor is not None else None
+        if session is not None and session.state == SessionState.Activated and session.user is not None:
+            users.append(session.user)
+    return users
+
+
+def subscription_counts(server: Server) -> tuple[int, int]:
+    """(live subscriptions, notification messages they have published so far)."""
+    subscriptions = list(server.iserver.subscription_service.subscriptions.values())
+    return len(subscriptions), sum(max(int(getattr(s, "_notification_seq", 1)) - 1, 0) for s in subscriptions)

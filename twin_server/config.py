@@ -40,6 +40,7 @@ from twin_server.config_checks import (
 from twin_server.config_issues import NAME_RE, ConfigError, ConfigIssue, IssueCollector
 from twin_server.historian.settings import TAG_KEYS as _HISTORY_TAG_KEYS
 from twin_server.historian.settings import HistorianSettings, parse_historian
+from twin_server.metrics.settings import MetricsSettings, parse_metrics
 from twin_server.security.settings import SecuritySettings, parse_security
 
 __all__ = ["ConfigError", "ConfigIssue", "LineConfig", "ServerConfig", "UnitConfig", "load_line_config",
@@ -102,6 +103,8 @@ class LineConfig:
     """``[security]``: endpoints, anonymous access, data dir (users, PKI, audit store); see docs/security.md."""
     historian: HistorianSettings = field(default_factory=HistorianSettings)
     """``[historian]`` and per-tag ``historize`` / ``deadband`` (see :mod:`twin_server.historian.settings`)."""
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    """``[metrics]``: the Prometheus / health endpoint, off by default (:mod:`twin_server.metrics.settings`)."""
 
     def unit(self, name: str) -> UnitConfig:
         for u in self.units:
@@ -285,7 +288,7 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     """Validate a parsed TOML mapping (keys and values only; nothing is built). Raises :class:`ConfigError` listing
     every problem."""
     c = IssueCollector(source)
-    c.unknown_keys(data, "", {"line", "server", "units", "security", "historian"})
+    c.unknown_keys(data, "", {"line", "server", "units", "security", "historian", "metrics"})
     line = c.table(data, "line")
     c.unknown_keys(line, "line", {"name", "description", "scan_period_s"})
     name = c.string(line, "name", "line", pattern=NAME_RE, what="a line name of letters, digits and _") if line else ""
@@ -308,11 +311,12 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     shared_plc_issues(c, sharing)  # units on one register space (a Modbus PLC's): their tags must not overlap
     security = parse_security(c, data.get("security"), None if source == "<memory>" else Path(source).parent)
     historian = parse_historian(c, data)
+    metrics = parse_metrics(c, data)
     if c.issues:
         raise ConfigError(c.issues, buildable_units=tuple(buildable))
     return LineConfig(name=name, description=description, scan_period_s=scan,
                       server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source,
-                      security=security, historian=historian)
+                      security=security, historian=historian, metrics=metrics)
 
 
 def load_line_config(path: str | Path) -> LineConfig:

@@ -14,13 +14,14 @@ from asyncua import Server
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
 from twin_server.asyncua_seam import address_space, install_write_hook
-from twin_server.audit import audit_reconciliation
+from twin_server.audit import AuditEntry, AuditOutcome, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
 from twin_server.historian.service import Historian
 from twin_server.line_build import build_line_or_raise
 from twin_server.method_calls import track_method_callers
+from twin_server.metrics.endpoint import MetricsEndpoint
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
 from twin_server.surrogate_watch import build_surrogate_watch
@@ -67,6 +68,10 @@ class TwinServer:
         self.alarms: AlarmManager | None = None
         self._data_dir = data_dir
         self.historian: Historian | None = None
+        self.metrics: MetricsEndpoint | None = None
+        """The ``/metrics`` and ``/health`` endpoint while serving, when ``[metrics] enabled``."""
+        self.serving = False
+        """True from the end of :meth:`start` to the beginning of :meth:`stop` (the health check's *ready*)."""
 
     @property
     def server(self) -> Server:
@@ -117,6 +122,10 @@ class TwinServer:
         await self.runtime.start()
         for loop in self.control_loops.values():
             await loop.start()
+        if self.config.metrics.enabled:
+            self.metrics = MetricsEndpoint(self, self.config.metrics)
+            await self.metrics.start()
+        self.serving = True
         log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
                  len(self.config.units), len(self.space.tag_nodes))
 
@@ -161,6 +170,12 @@ class TwinServer:
         return " | ".join(parts)
 
     async def stop(self) -> None:
+        """Stop cleanly: control loops, PLC links closed, OPC UA server, historian flushed and closed, an audit
+        entry ``server_stop`` (when the server had started), the audit store closed."""
+        was_serving, self.serving = self.serving, False
+        if self.metrics is not None:
+            await self.metrics.stop()
+            self.metrics = None
         for loop in self.control_loops.values():
             await loop.stop()
         if self.runtime is not None:
@@ -168,6 +183,9 @@ class TwinServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if was_serving:
+            self.audit.record(AuditEntry("server_stop", "server", self.config.name, AuditOutcome.ACCEPTED,
+                                         reason="clean stop (PLC links closed, history flushed)"))
         if self.historian is not None:
             await self.historian.stop_alarms()
             await asyncio.to_thread(self.historian.close)
