@@ -1,7 +1,7 @@
 """``linetwin``: the command line. One module per command group; this one builds the parser and dispatches.
 
 demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), health
-(:mod:`linetwin_cli.health`), hil serve | run
+(:mod:`linetwin_cli.health`), models (:mod:`linetwin_cli.models`), hil serve | run
 (:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
 (:mod:`linetwin_cli.security`), simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
@@ -21,6 +21,7 @@ from linetwin_cli.check import add_check_command
 from linetwin_cli.health import add_health_command
 from linetwin_cli.hil import add_hil_commands
 from linetwin_cli.history import add_history_commands
+from linetwin_cli.models import add_models_commands
 from linetwin_cli.security import COMMANDS as SECURITY_COMMANDS
 from linetwin_cli.security import add_security_commands
 from linetwin_cli.serve import add_serve_commands
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_history_commands(sub)
     add_check_command(sub)
     add_health_command(sub)
+    add_models_commands(sub)
     add_hil_commands(sub)
     add_security_commands(sub)
 
@@ -83,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from linetwin_cli.check import run_check
 
         return run_check(args)
+    if args.command == "models":
+        from linetwin_cli.models import run_models
+
+        return run_models(args)
     if args.command == "health":
         from linetwin_cli.health import run_health
 
