@@ -13,17 +13,22 @@ from process_models.simulator import SimulationError, simulate
 __all__ = ["cli_simulate"]
 
 
-def cli_simulate(argv: Sequence[str]) -> int:
-    """``linetwin simulate CASE.toml [--until T] [--out results.csv] [--quiet]``.
-
-    Returns 0 on success, 2 for an invalid case file, 1 when the simulation fails.
-    """
+def simulate_parser() -> argparse.ArgumentParser:
+    """The options of ``linetwin simulate``."""
     parser = argparse.ArgumentParser(prog="linetwin simulate", description="Simulate one unit model from a case file.")
     parser.add_argument("case", type=Path, help="case file (TOML)")
     parser.add_argument("--until", type=float, default=None, help="end time in s (overrides [case] until_s)")
     parser.add_argument("--out", type=Path, default=None, help="write the trajectory to this CSV file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(list(argv))
+    return parser
+
+
+def cli_simulate(argv: Sequence[str]) -> int:
+    """``linetwin simulate CASE.toml [--until T] [--out results.csv] [--quiet]``.
+
+    Returns 0 on success, 2 for an invalid case file, 1 when the simulation fails.
+    """
+    args = simulate_parser().parse_args(list(argv))
     try:
         case = load_case(args.case)
         if args.until is not None and not args.until > case.start_s:

@@ -164,8 +164,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cli_surrogate(argv: Sequence[str]) -> int:
-    """Entry point of ``linetwin surrogate``."""
+def surrogate_parser() -> argparse.ArgumentParser:
+    """The sub-commands and options of ``linetwin surrogate``."""
     parser = argparse.ArgumentParser(prog="linetwin surrogate", description="Neural surrogates of the physics models.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="generate data from a model, train a surrogate, write its artifact")
@@ -188,7 +188,12 @@ def cli_surrogate(argv: Sequence[str]) -> int:
     ev = sub.add_parser("evaluate", help="test NRMSE, envelope and speed-up over the physics model")
     ev.add_argument("directory", type=Path)
     ev.add_argument("--json", action="store_true")
-    args = parser.parse_args(list(argv))
+    return parser
+
+
+def cli_surrogate(argv: Sequence[str]) -> int:
+    """Entry point of ``linetwin surrogate``."""
+    args = surrogate_parser().parse_args(list(argv))
     try:
         if args.command == "train" and args.samples < 5:
             raise _UsageError(f"--samples: expected >= 5 runs, got {args.samples}")
