@@ -18,7 +18,9 @@ from pathlib import Path
 
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.config import ConfigError, LineConfig, load_line_config
-from twin_server.security.audit_store import AuditStore, export_entries, verify_chain
+from twin_server.security.audit_admin import record_admin_entry, verify_lines
+from twin_server.security.audit_key import AuditKeyError
+from twin_server.security.audit_store import AuditStoreError, export_entries, segment_paths
 from twin_server.security.passwords import generate_password
 from twin_server.security.pki import (
     PkiPaths,
@@ -75,7 +77,9 @@ def add_security_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
 
     audit = sub.add_parser("audit", help="the tamper-evident audit trail (audit.sqlite)")
     aus = audit.add_subparsers(dest="audit_command", required=True)
-    _common(aus.add_parser("verify", help="check the hash chain; names any edited, deleted or reordered entry"))
+    ve = aus.add_parser("verify", help="check the keyed hash chain; names any edited, deleted or reordered entry")
+    ve.add_argument("--key-file", default=None, help="the chain's key (default: audit.key beside the store)")
+    _common(ve)
     ex = aus.add_parser("export", help="export entries between two UTC times (ISO 8601) as JSON lines or CSV")
     ex.add_argument("--from", dest="start", default=None, help="first time (inclusive), e.g. 2026-11-30T06:00:00Z")
     ex.add_argument("--to", dest="end", default=None, help="last time (exclusive)")
@@ -95,12 +99,9 @@ def _data_dir(args: argparse.Namespace) -> tuple[Path, LineConfig | None]:
 
 
 def _audit_admin(data_dir: Path, action: str, node: str, new: object = None, reason: str = "") -> None:
-    store = AuditStore(data_dir / AUDIT_DB)
-    try:
-        store.store(AuditEntry(action=action, user=f"{getpass.getuser()} (local)", role="admin", node=node,
-                               outcome=AuditOutcome.ACCEPTED, new_value=new, reason=reason, client="linetwin CLI"))
-    finally:
-        store.close()
+    record_admin_entry(data_dir, AuditEntry(action=action, user=f"{getpass.getuser()} (local)", role="admin",
+                                            node=node, outcome=AuditOutcome.ACCEPTED, new_value=new, reason=reason,
+                                            client="linetwin CLI"))
 
 
 def run_security_command(args: argparse.Namespace) -> int:
@@ -111,7 +112,7 @@ def run_security_command(args: argparse.Namespace) -> int:
         if args.command == "pki":
             return _pki(args, data_dir, config)
         return _audit(args, data_dir)
-    except (UsersFileError, ConfigError) as exc:
+    except (UsersFileError, ConfigError, AuditKeyError, AuditStoreError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
 
@@ -212,18 +213,13 @@ def _parse_time(text: str | None, flag: str) -> datetime | None:
 
 def _audit(args: argparse.Namespace, data_dir: Path) -> int:
     path = data_dir / AUDIT_DB
-    if not path.is_file():
+    if not segment_paths(path):
         print(f"{path}: no audit store here", file=sys.stderr)
         return 2
     if args.audit_command == "verify":
-        result = verify_chain(path)
-        if result.ok:
-            print(f"{path}: OK — {result.entries} entries, hash chain intact")
-            return 0
-        print(f"{path}: TAMPERED — {len(result.problems)} problem(s) in {result.entries} entries:")
-        for problem in result.problems:
-            print(f"  - {problem}")
-        return 1
+        code, lines = verify_lines(data_dir, Path(args.key_file) if args.key_file else None)
+        print("\n".join(lines))
+        return code
     rows = export_entries(path, _parse_time(args.start, "--from"), _parse_time(args.end, "--to"))
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
     try:
