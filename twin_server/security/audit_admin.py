@@ -58,7 +58,8 @@ def verify_lines(data_dir: Path, key_file: Path | None = None) -> tuple[int, lis
     unkeyed = (f"; {result.unkeyed_entries} round-2 entries checked by SHA-256 only"
                if result.keyed and result.unkeyed_entries else "")
     if result.ok:
-        return 0, [f"{path}: OK — {result.entries} entries{segments}, {how}{unkeyed}{pruned}"]
+        return 0, [f"{path}: OK — {result.entries} entries{segments}, {how}{unkeyed}{pruned}; last entry "
+                   f"{result.last_seq}, head {result.head[:16]}"]
     lines = [f"{path}: TAMPERED — {len(result.problems)} problem(s) in {result.entries} entries{segments}:"]
     lines += [f"  - {problem}" for problem in result.problems]
     return 1, lines

@@ -20,6 +20,10 @@ UNKEYED = "none"
 """``keyed_from`` of a store written without a key."""
 
 
+class AuditStoreError(ValueError):
+    """A store that cannot be opened or read as asked (e.g. a keyed store opened without its key)."""
+
+
 def _json_value(value: object) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, default=repr)

@@ -32,6 +32,7 @@ from twin_server.security.audit_chain import (
     FORMAT,
     GENESIS,
     UNKEYED,
+    AuditStoreError,
     chain_hash,
     entry_row,
     meta_value,
@@ -71,10 +72,6 @@ _SCHEMA = (
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
 )
 """Statements run one by one inside the opening transaction (``executescript`` would commit it first)."""
-
-
-class AuditStoreError(ValueError):
-    """A store that cannot be opened as asked (e.g. a keyed store opened without its key)."""
 
 
 def _private_file(path: Path) -> None:

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from twin_server.security.audit_chain import FIELDS, GENESIS, UNKEYED, chain_hash, read_meta, segment_paths
+from twin_server.security.audit_chain import (
+    FIELDS,
+    GENESIS,
+    UNKEYED,
+    AuditStoreError,
+    chain_hash,
+    read_meta,
+    segment_paths,
+)
 from twin_server.security.audit_key import AuditKeyError, key_beside, key_id
 
 RETRIES = 5
@@ -46,6 +54,9 @@ class VerifyResult:
     segments: tuple[str, ...] = ()
     pruned: tuple[str, ...] = field(default=())
     """Segments deleted by rotation (each recorded by an ``audit_prune`` entry)."""
+    last_seq: int = 0
+    head: str = GENESIS
+    """The last entry's number and hash: kept outside the store (a cron log), they reveal a cut tail later."""
 
     @property
     def ok(self) -> bool:
@@ -96,7 +107,7 @@ def _read_all(base: Path) -> list[_Segment]:
             continue
         if segment_paths(base) == listed:
             return segments
-    raise RuntimeError(f"{base}: the audit store changed segments {RETRIES} times while being read; try again")
+    raise AuditStoreError(f"{base}: the audit store changed segments {RETRIES} times while being read; try again")
 
 
 def _describe(row: sqlite3.Row) -> str:
@@ -182,7 +193,8 @@ def verify_chain(path: Path, key: bytes | None = None) -> VerifyResult:
         _check_head(seg, problems, by_hash)
     return VerifyResult(len(all_rows), tuple(problems), keyed=key is not None and bool(keyed_ids),
                         unkeyed_entries=unkeyed, segments=tuple(s.path.name for s in segments),
-                        pruned=tuple(str(r.get("file", "?")) for _, r in sorted(pruned.items())))
+                        pruned=tuple(str(r.get("file", "?")) for _, r in sorted(pruned.items())),
+                        last_seq=prev_seq, head=prev_hash)
 
 
 def _pruned(rows: list[sqlite3.Row]) -> dict[int, dict[str, object]]:
