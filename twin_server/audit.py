@@ -131,18 +131,22 @@ class AuditTrail:
     def record(self, entry: AuditEntry) -> None:
         admitted, summaries = self.refusals.admit(entry)
         for summary in summaries:
-            self._record(summary)
+            self._record(summary, bound=False)
         if admitted:
             self._record(entry)
 
     def flush(self) -> None:
         """Record the summaries of refusals still being counted (call before the sinks close)."""
         for summary in self.refusals.flush():
-            self._record(summary)
+            self._record(summary, bound=False)
 
-    def _record(self, entry: AuditEntry) -> None:
-        entry = dataclasses.replace(entry, old_value=bounded_value(entry.old_value, self.value_chars),
-                                    new_value=bounded_value(entry.new_value, self.value_chars))
+    def _record(self, entry: AuditEntry, bound: bool = True) -> None:
+        """``bound``: False for the aggregator's summaries (bounded by construction, kept readable)."""
+        if bound:
+            entry = dataclasses.replace(
+                entry, old_value=bounded_value(entry.old_value, self.value_chars),
+                new_value=bounded_value(entry.new_value, self.value_chars),
+                **{name: _bounded_text(getattr(entry, name), limit) for name, limit in TEXT_LIMITS.items()})
         for sink in self.sinks:
             sink(entry)
         suppressed = self._limiter.allow(f"{entry.user}|{entry.node}|{entry.outcome}|{entry.action}")
@@ -151,6 +155,18 @@ class AuditTrail:
         level = logging.INFO if entry.outcome is AuditOutcome.ACCEPTED else logging.WARNING
         more = f" ({suppressed} similar lines suppressed)" if suppressed else ""
         log.log(level, "%s%s", describe(entry), more)
+
+
+TEXT_LIMITS = {"action": 100, "user": 128, "role": 64, "client": 400, "node": 400, "status": 100, "reason": 1000}
+"""Characters kept of each text field of an entry (client application URIs and user names come from clients)."""
+
+
+def _bounded_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (its length said); a client label keeps its address (the last word)."""
+    if len(text) <= limit:
+        return text
+    address = text.rsplit(" ", 1)[-1][:80] if " " in text else ""
+    return f"{text[:limit]}… ({len(text)} chars){f' {address}' if address else ''}"
 
 
 def describe(entry: AuditEntry) -> str:

@@ -1,10 +1,11 @@
 """Refused requests from one client aggregated beyond a rate, so a flood of refusals costs the audit trail one
 summary row, not a row each.
 
-Per client address (port ignored: a reconnecting script is the same client) and user, the first ``burst`` refused
-entries in a window of ``window_s`` seconds are recorded one by one; the rest of that window are counted (how
-many, first and last time, actions, status codes, distinct nodes) and recorded as one ``refusals_aggregated``
-entry when the window ends (at the next entry of any kind, or at :meth:`RefusalAggregator.flush`).
+Per client address (port ignored: a reconnecting script is the same client; guessed user names do not make new
+clients), the first ``burst`` refused entries in a window of ``window_s`` seconds are recorded one by one; the rest
+of that window are counted (how many, first and last time, actions, status codes, up to five nodes and user names)
+and recorded as one ``refusals_aggregated`` entry when the window ends (at the next entry of any kind, or at
+:meth:`RefusalAggregator.flush`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from twin_server.audit import AuditEntry, AuditOutcome
 
 AGGREGATED_ACTION = "refusals_aggregated"
 MAX_NODES_NAMED = 5
+NAME_CHARS = 120
+"""Characters of a node or user name kept in a summary (so a summary stays small whatever the names)."""
 
 
 def client_address(client: str) -> str:
@@ -38,6 +41,7 @@ class _Window:
     actions: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     nodes: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -47,7 +51,8 @@ class RefusalAggregator:
     burst: int = 20
     window_s: float = 60.0
     clock: Callable[[], float] = time.monotonic
-    _windows: dict[tuple[str, str], _Window] = field(default_factory=dict)
+    _windows: dict[str, _Window] = field(default_factory=dict)
+    _next_sweep: float = float("-inf")
 
     def admit(self, entry: AuditEntry) -> tuple[bool, list[AuditEntry]]:
         """``(record this entry?, summaries of ended windows to record first)``."""
@@ -55,7 +60,7 @@ class RefusalAggregator:
         summaries = self._expire(now)
         if entry.outcome is not AuditOutcome.REFUSED or entry.action == AGGREGATED_ACTION:
             return True, summaries
-        key = (client_address(entry.client), entry.user)
+        key = client_address(entry.client) or f"user {entry.user}"
         w = self._windows.get(key)
         if w is None:
             w = self._windows[key] = _Window(start=now)
@@ -68,7 +73,9 @@ class RefusalAggregator:
         w.actions[entry.action] += 1
         w.statuses[entry.status] += 1
         if len(w.nodes) <= MAX_NODES_NAMED:
-            w.nodes.add(entry.node)
+            w.nodes.add(entry.node[:NAME_CHARS])
+        if len(w.users) <= MAX_NODES_NAMED:
+            w.users.add(entry.user[:NAME_CHARS])
         return False, summaries
 
     def flush(self) -> list[AuditEntry]:
@@ -76,6 +83,12 @@ class RefusalAggregator:
         return self._expire(None)
 
     def _expire(self, now: float | None) -> list[AuditEntry]:
+        """Summaries of windows that ended (all with ``now`` None); the windows are swept at most every tenth of a
+        window, so many clients cost no scan per entry."""
+        if now is not None and now < self._next_sweep:
+            return []
+        if now is not None:
+            self._next_sweep = now + self.window_s / 10
         summaries = []
         for key, w in list(self._windows.items()):
             if now is not None and now - w.start < self.window_s:
@@ -94,7 +107,8 @@ class RefusalAggregator:
             action=AGGREGATED_ACTION, user=w.last.user, role=w.last.role, client=w.last.client, node=node,
             outcome=AuditOutcome.REFUSED, status=w.statuses.most_common(1)[0][0],
             new_value={"count": w.count, "first": first, "last": last, "actions": dict(w.actions),
-                       "statuses": dict(w.statuses), "nodes": nodes},
+                       "statuses": dict(w.statuses), "nodes": nodes,
+                       "users": sorted(w.users)[:MAX_NODES_NAMED]},
             reason=f"{w.count} further refused request(s) from {client_address(w.last.client) or 'this client'} "
                    f"between {first} and {last}, beyond {self.burst} per {self.window_s:g} s (not recorded singly)",
             time=w.last.time)

@@ -69,6 +69,17 @@ def test_values_are_kept_in_bounded_form() -> None:
                                           "sha256": hashlib.sha256(b"\x01\x02").hexdigest(), "hex": "0102"}
 
 
+def test_text_fields_from_clients_are_bounded_too(tmp_path: Path) -> None:
+    store, _ = keyed_store(tmp_path)
+    AuditTrail([store]).record(AuditEntry(action="login", user="u" * 100_000, node="pilot_line",
+                                          outcome=AuditOutcome.REFUSED, client="urn:" + "a" * 100_000 + " 1.2.3.4:5",
+                                          reason="r" * 100_000))
+    store.close()
+    (row,) = export_entries(tmp_path / "audit.sqlite", None, None)
+    assert len(row["user"]) < 200 and len(row["client"]) < 500 and len(row["reason"]) < 1100
+    assert row["client"].endswith("(100014 chars) 1.2.3.4:5")
+
+
 async def test_megabyte_bytestring_writes_grow_the_store_by_kilobytes_not_megabytes() -> None:
     viewer = add_user("vera", Role.VIEWER, "viewer-password")
     store = data_dir() / "audit.sqlite"
@@ -113,6 +124,20 @@ def test_refusals_beyond_the_rate_become_one_summary_entry(tmp_path: Path) -> No
     assert summary["new_value"]["last"] == (T0 + timedelta(seconds=999)).isoformat(timespec="microseconds")
     assert "980 further refused" in summary["reason"] and rows[-1]["outcome"] == "accepted"
     assert verify_chain(tmp_path / "audit.sqlite").ok
+
+
+def test_guessed_user_names_from_one_address_are_one_client(tmp_path: Path) -> None:
+    store, _ = keyed_store(tmp_path)
+    trail = AuditTrail([store])
+    for i in range(300):
+        trail.record(AuditEntry(action="login", user=f"guess{i}", node="pilot_line", outcome=AuditOutcome.REFUSED,
+                                status="BadUserAccessDenied", reason="unknown user",
+                                client=f"urn:scan 10.0.0.8:{6000 + i}"))
+    trail.flush()
+    store.close()
+    rows = list(export_entries(tmp_path / "audit.sqlite", None, None))
+    assert len(rows) == 21 and rows[-1]["action"] == AGGREGATED_ACTION
+    assert rows[-1]["new_value"]["count"] == 280 and len(rows[-1]["new_value"]["users"]) == 5
 
 
 def test_flush_records_the_summary_still_being_counted(tmp_path: Path) -> None:
