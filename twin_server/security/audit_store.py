@@ -292,7 +292,18 @@ class AuditStore:
         for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             f.unlink(missing_ok=True)
 
+    def head(self) -> tuple[int, str]:
+        """``(number, hash)`` of the last entry written (in the written segment)."""
+        with self._lock:
+            assert self._db is not None, "the audit store is closed"
+            count, last_hash = self._db.execute("SELECT count, last_hash FROM audit_head WHERE id = 1").fetchone()
+            return int(meta_value(self._db, "start_seq") or 0) + int(count), str(last_hash)
+
     def close(self) -> None:
+        """Close the store, logging its head (a copy outside the store that reveals a cut tail later)."""
+        if self._db is not None:
+            seq, digest = self.head()
+            log.info("audit store %s closed at entry %d, head %s", self.path, seq, digest)
         with self._lock:
             if self._db is not None:
                 self._db.close()

@@ -120,6 +120,14 @@ def parse_security(raw: Mapping[str, Any] | None, config_dir: Path | None, add: 
     if isinstance(lockout_s, bool) or not isinstance(lockout_s, int | float) or not 0 < lockout_s <= 86400:
         add("security.lockout_s", lockout_s, "a number of seconds > 0 and <= 86400")
         lockout_s = defaults.lockout_s
+    return SecuritySettings(allow_none=allow_none, policies=tuple(policies), anonymous=anonymous, data_dir=data_dir,
+                            max_failed_logins=max_failed, lockout_s=float(lockout_s),
+                            **parse_audit_keys(raw, config_dir, add))
+
+
+def parse_audit_keys(raw: Mapping[str, Any], config_dir: Path | None, add: Issue) -> dict[str, Any]:
+    """The ``audit_*`` keys of ``[security]`` (wrong ones reported to ``add`` and left at their defaults)."""
+    defaults = SecuritySettings()
     audit: dict[str, Any] = {}
     for key, (low, high) in AUDIT_INTS.items():
         value = raw.get(key, getattr(defaults, key))
@@ -134,5 +142,4 @@ def parse_security(raw: Mapping[str, Any] | None, config_dir: Path | None, add: 
         else:
             path = Path(value).expanduser()
             audit["audit_key_file"] = path if path.is_absolute() or config_dir is None else config_dir / path
-    return SecuritySettings(allow_none=allow_none, policies=tuple(policies), anonymous=anonymous, data_dir=data_dir,
-                            max_failed_logins=max_failed, lockout_s=float(lockout_s), **audit)
+    return audit

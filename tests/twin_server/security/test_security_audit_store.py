@@ -206,6 +206,18 @@ def test_a_cut_tail_of_a_sealed_segment_is_reported(tmp_path: Path) -> None:
     assert problems and "the segment before it ends" in problems[0].detail
 
 
+def test_audit_settings_are_validated(tmp_path: Path) -> None:
+    from twin_server.security.settings import parse_security
+
+    issues: list[tuple[str, object, str]] = []
+    settings = parse_security({"audit_max_bytes": 10, "audit_segments": "8", "audit_value_chars": 64,
+                               "audit_key_file": "keys/audit.key"}, tmp_path, lambda *i: issues.append(i))
+    assert [key for key, _, _ in issues] == ["security.audit_max_bytes", "security.audit_segments"]
+    assert "an integer in [1048576, 1099511627776]" in issues[0][2]
+    assert settings.audit_max_bytes == 256 * MiB and settings.audit_value_chars == 64
+    assert settings.resolved_audit_key_file("l") == tmp_path / "keys" / "audit.key"
+
+
 # --- 4. file modes ------------------------------------------------------------------------------------------
 
 def test_store_segments_and_key_are_private(tmp_path: Path) -> None:
