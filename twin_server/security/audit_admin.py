@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from twin_server.audit import AuditEntry
-from twin_server.security.audit_chain import UNKEYED, meta_value
+from twin_server.security.audit_chain import UNKEYED, key_file_of, meta_value
 from twin_server.security.audit_key import KEY_FILE, load_key, load_or_create_key
 from twin_server.security.audit_store import AuditStore, AuditStoreError
 from twin_server.security.audit_verify import verify_chain
@@ -29,17 +29,17 @@ def _store_keyed(path: Path) -> bool:
 
 def record_admin_entry(data_dir: Path, entry: AuditEntry, key_file: Path | None = None) -> None:
     """Append ``entry`` to the store in ``data_dir`` with the chain's key (``key_file``, default ``audit.key`` in
-    ``data_dir``, created for a new store)."""
+    ``data_dir`` or the key file the twin recorded in the store, created beside a new store)."""
     path = data_dir / AUDIT_DB
-    key_path = key_file or data_dir / KEY_FILE
+    key_path = key_file or key_file_of(path) or data_dir / KEY_FILE
     if key_path.is_file():
         key = load_key(key_path)
     elif _store_keyed(path):
-        raise AuditStoreError(f"{path}: this audit store is keyed, but its key is not at {key_path}; expected the "
-                              "key file of [security] audit_key_file (give --config LINE.toml)")
+        raise AuditStoreError(f"{path}: this audit store is keyed, but its key file {key_path} is not there; "
+                              "expected the key file of [security] audit_key_file, readable by this account")
     else:
         key = load_or_create_key(key_path)
-    store = AuditStore(path, key)
+    store = AuditStore(path, key, key_file=key_path)
     try:
         store.store(entry)
     finally:

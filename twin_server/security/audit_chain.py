@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from twin_server.audit import AuditEntry
-from twin_server.security.audit_key import entry_mac
+from twin_server.security.audit_key import KEY_FILE, entry_mac, load_key
 
 GENESIS = "0" * 64
 FORMAT = "3"
@@ -109,3 +109,31 @@ def read_meta(db: sqlite3.Connection) -> dict[str, str]:
         return {str(k): str(v) for k, v in db.execute("SELECT name, value FROM audit_meta")}
     except sqlite3.OperationalError:
         return {}
+
+
+def key_file_of(base: Path) -> Path | None:
+    """Where the store ``base`` keeps its key: ``audit.key`` beside it, else the key file its writer recorded
+    (``[security] audit_key_file``, in the newest segment's meta), else None."""
+    beside = base.with_name(KEY_FILE)
+    if beside.is_file():
+        return beside
+    found = segment_paths(base)
+    if not found:
+        return None
+    try:
+        db = sqlite3.connect(f"file:{found[-1][1]}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        recorded = meta_value(db, "key_file")
+    except sqlite3.Error:
+        recorded = None
+    finally:
+        db.close()
+    return Path(recorded) if recorded else None
+
+
+def find_key(base: Path) -> bytes | None:
+    """The key of the store ``base`` (see :func:`key_file_of`), None if it has none."""
+    path = key_file_of(base)
+    return load_key(path) if path is not None else None

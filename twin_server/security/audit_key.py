@@ -65,8 +65,3 @@ def load_or_create_key(path: Path) -> bytes:
     os.chmod(path, 0o600)
     return load_key(path)
 
-
-def key_beside(store: Path) -> bytes | None:
-    """The key in the key file beside the store ``store`` (``audit.key``), None if there is none."""
-    beside = store.with_name(KEY_FILE)
-    return load_key(beside) if beside.is_file() else None

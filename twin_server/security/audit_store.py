@@ -35,13 +35,14 @@ from twin_server.security.audit_chain import (
     AuditStoreError,
     chain_hash,
     entry_row,
+    find_key,
     meta_value,
     segment_bytes,
     segment_path,
     segment_paths,
     store_bytes,
 )
-from twin_server.security.audit_key import key_beside, key_id
+from twin_server.security.audit_key import KEY_FILE, key_id
 from twin_server.security.audit_verify import ChainProblem, VerifyResult, export_entries, verify_chain
 
 __all__ = ["AuditStore", "AuditStoreError", "ChainProblem", "VerifyResult", "export_entries", "verify_chain",
@@ -95,13 +96,15 @@ class AuditStore:
     """An :data:`~twin_server.audit.AuditSink`: ``store(entry)`` appends one chained row (and commits).
 
     ``path``: the store (segment 1, ``audit.sqlite``); ``key``: the HMAC key (None: the key file ``audit.key``
-    beside the store if there is one, else plain SHA-256 as in round 2); ``max_bytes``/``segments``: the size
-    budget (``max_bytes`` 0: unbounded)."""
+    beside the store or the one its writer recorded, else plain SHA-256 as in round 2); ``max_bytes``/``segments``:
+    the size budget (``max_bytes`` 0: unbounded); ``key_file``: where the key is kept, recorded in the store so the
+    admin commands find it (the path only, never the key)."""
 
     def __init__(self, path: Path, key: bytes | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 segments: int = DEFAULT_SEGMENTS) -> None:
+                 segments: int = DEFAULT_SEGMENTS, key_file: Path | None = None) -> None:
         self.path = path
-        self.key = key if key is not None else key_beside(path)
+        self.key = key if key is not None else find_key(path)
+        self.key_file = key_file
         self.max_bytes = max_bytes
         self.segments = max(1, segments)
         self._lock = threading.Lock()
@@ -130,6 +133,7 @@ class AuditStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 migrated = self._init_segment(db, path, SegmentStart(number, 0, GENESIS) if number == 1 else None)
+                self._record_key_file(db)
                 sealed = meta_value(db, "sealed")
                 db.execute("COMMIT")
             except BaseException:
@@ -202,9 +206,16 @@ class AuditStore:
                                 ("keyed_from", UNKEYED if self.key is None else str(start.start_seq + 1)),
                                 ("key_id", key_id(self.key) if self.key is not None else "")):
                 db.execute("INSERT OR IGNORE INTO audit_meta (name, value) VALUES (?, ?)", (name, value))
+            self._record_key_file(db)
             db.execute("COMMIT")
         finally:
             db.close()
+
+    def _record_key_file(self, db: sqlite3.Connection) -> None:
+        beside = self.path.with_name(KEY_FILE)
+        if self.key_file is not None and self.key is not None and self.key_file.resolve() != beside.resolve():
+            db.execute("INSERT OR REPLACE INTO audit_meta (name, value) VALUES ('key_file', ?)",
+                       (str(self.key_file.resolve()),))
 
     # --- writing ------------------------------------------------------------------------------------------
 

@@ -22,10 +22,11 @@ from twin_server.security.audit_chain import (
     UNKEYED,
     AuditStoreError,
     chain_hash,
+    find_key,
     read_meta,
     segment_paths,
 )
-from twin_server.security.audit_key import AuditKeyError, key_beside, key_id
+from twin_server.security.audit_key import AuditKeyError, key_id
 
 RETRIES = 5
 
@@ -117,12 +118,12 @@ def _describe(row: sqlite3.Row) -> str:
 def verify_chain(path: Path, key: bytes | None = None) -> VerifyResult:
     """Walk the chain of the store ``path`` (``audit.sqlite``) across its segments in ``seq`` order; name every entry
     that was edited (or re-chained, with ``key``), deleted (gap), moved, and segments deleted without a prune
-    record. A keyed store needs its ``key`` (default: the key file beside the store; :class:`~.audit_key.AuditKeyError`
+    record. A keyed store needs its ``key`` (default: :func:`~.audit_chain.find_key`; :class:`~.audit_key.AuditKeyError`
     if there is none)."""
     if not segment_paths(path):
         raise FileNotFoundError(f"{path}: no audit store here")
     if key is None:
-        key = key_beside(path)
+        key = find_key(path)
     segments = _read_all(path)
     problems: list[ChainProblem] = []
     keyed_ids = {s.meta.get("key_id") for s in segments if s.meta.get("keyed_from", UNKEYED) != UNKEYED}

@@ -68,9 +68,9 @@ class TwinSecurity:
 
     async def prepare(self, server: Server, endpoint: str, application_uri: str) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = load_or_create_key(self.settings.resolved_audit_key_file(self.config.name))
-        self.store = AuditStore(self.audit_path, key, max_bytes=self.settings.audit_max_bytes,
-                                segments=self.settings.audit_segments)
+        key_file = self.settings.resolved_audit_key_file(self.config.name)
+        self.store = AuditStore(self.audit_path, load_or_create_key(key_file), max_bytes=self.settings.audit_max_bytes,
+                                segments=self.settings.audit_segments, key_file=key_file)
         self.audit.sinks.append(self.store)
         if self.settings.policies:
             host = urlparse(endpoint).hostname or "127.0.0.1"

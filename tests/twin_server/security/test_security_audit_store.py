@@ -302,6 +302,24 @@ def test_verify_needs_the_right_key(tmp_path: Path, capsys: pytest.CaptureFixtur
                  str(tmp_path / "kept-apart.key")]) == 0
 
 
+def test_a_key_kept_apart_is_found_by_the_admin_commands_and_verify(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from twin_server.security.audit_admin import record_admin_entry
+
+    data, keys = tmp_path / "data", tmp_path / "keys"
+    key_file = keys / "line.audit.key"
+    store = AuditStore(data / "audit.sqlite", load_or_create_key(key_file), key_file=key_file)
+    store.store(entry(1))
+    store.close()
+    assert not (data / KEY_FILE).exists() and mode(keys) == 0o700 and mode(key_file) == 0o600
+    record_admin_entry(data, entry(2))
+    assert main(["audit", "verify", "--data-dir", str(data)]) == 0
+    assert "OK — 2 entries" in capsys.readouterr().out
+    key_file.rename(keys / "moved.key")
+    assert main(["user", "add", "bob", "--role", "viewer", "--no-password", "--data-dir", str(data)]) == 2
+    assert f"its key file {key_file} is not there" in capsys.readouterr().err
+
+
 # --- 6. snapshot verify on a live trail ---------------------------------------------------------------------
 
 def test_verify_is_never_wrong_about_a_trail_being_written_and_rotated(tmp_path: Path) -> None:
