@@ -176,6 +176,8 @@ class AuditStore:
                 self._insert(db, _migration_entry(path, count))
             return count if self.key is not None else 0
         keyed_from = meta_value(db, "keyed_from")
+        if meta_value(db, "sealed") is not None:
+            return 0  # a sealed segment is never written again (its successor is)
         if self.key is None and keyed_from not in (None, UNKEYED):
             raise AuditStoreError(f"{path}: this audit store is keyed (HMAC-SHA256, key id "
                                   f"{meta_value(db, 'key_id')}); expected its key file (default audit.key in the "
