@@ -101,7 +101,9 @@ async def test_megabyte_bytestring_writes_grow_the_store_by_kilobytes_not_megaby
     assert all(r["new_value"]["type"] == "ByteString" and r["new_value"]["bytes"] == MiB
                and len(r["new_value"]["sha256"]) == 64 for r in refused)
     assert grown < 200 * 1024, f"the store grew by {grown} bytes for ten refused 1 MiB writes"
-    assert verify_chain(store).ok
+    result = verify_chain(store)
+    assert result.ok and result.keyed  # the twin created its key and keys every entry
+    assert mode(data_dir()) == 0o700 and mode(store) == 0o600 and mode(data_dir() / KEY_FILE) == 0o600
 
 
 # --- 2. refusals aggregated ---------------------------------------------------------------------------------
