@@ -20,6 +20,8 @@ Modules (one job each):
 - :mod:`.audit_verify` — ``audit verify`` (one snapshot per segment, across segments) and ``audit export``;
 - :mod:`.audit_admin` — the audit store as the admin commands use it;
 - :mod:`.audit_events` — OPC UA AuditEvents for event subscribers of the Server object;
-- :mod:`.setup` — wires all of it into an asyncua server (called by :mod:`twin_server.server`);
-- :mod:`.cli` — ``linetwin user | pki | audit``.
+- :mod:`.setup` — wires all of it into an asyncua server (called by :mod:`twin_server.server`).
+
+The ``linetwin user | pki | audit`` commands are :mod:`linetwin_cli.user`, :mod:`linetwin_cli.pki` and
+:mod:`linetwin_cli.audit`.
 """

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from asyncua import ua
 
+from linetwin_cli.main import main
 from tests.conftest import wait_until
 from tests.security_helpers import add_user, client_as, data_dir
 from tests.twin_server.line_fixture import NAMESPACE
 from tests.twin_server.security.test_security_roles import SETPOINT, twin_line
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
-from twin_server.cli import main
 from twin_server.security.audit_admin import verify_lines
 from twin_server.security.audit_chain import FIELDS, GENESIS, chain_hash
 from twin_server.security.audit_key import KEY_FILE, load_or_create_key
@@ -209,13 +209,14 @@ def test_a_cut_tail_of_a_sealed_segment_is_reported(tmp_path: Path) -> None:
 
 
 def test_audit_settings_are_validated(tmp_path: Path) -> None:
+    from twin_server.config_issues import IssueCollector
     from twin_server.security.settings import parse_security
 
-    issues: list[tuple[str, object, str]] = []
-    settings = parse_security({"audit_max_bytes": 10, "audit_segments": "8", "audit_value_chars": 64,
-                               "audit_key_file": "keys/audit.key"}, tmp_path, lambda *i: issues.append(i))
-    assert [key for key, _, _ in issues] == ["security.audit_max_bytes", "security.audit_segments"]
-    assert "an integer in [1048576, 1099511627776]" in issues[0][2]
+    c = IssueCollector("line.toml")
+    settings = parse_security(c, {"audit_max_bytes": 10, "audit_segments": "8", "audit_value_chars": 64,
+                                  "audit_key_file": "keys/audit.key"}, tmp_path)
+    assert [issue.key for issue in c.issues] == ["security.audit_max_bytes", "security.audit_segments"]
+    assert "an integer in [1048576, 1099511627776]" in c.issues[0].expected
     assert settings.audit_max_bytes == 256 * MiB and settings.audit_value_chars == 64
     assert settings.resolved_audit_key_file("l") == tmp_path / "keys" / "audit.key"
 
