@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from tests.ports import free_tcp_port
+
+__all__ = ["REPO_ROOT", "free_tcp_port", "wait_until"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-
-def free_tcp_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0,
