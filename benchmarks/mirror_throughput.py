@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import logging
 import platform
+import socket
 import sys
 import tempfile
 import time
@@ -60,6 +61,15 @@ from twin_server.server import TwinServer  # noqa: E402
 POLICY = "Basic256Sha256"
 """The channel of every measurement: Basic256Sha256, SignAndEncrypt (one of the twin's default policies)."""
 OPERATOR = Credentials("operator", "bench-operator-password")
+
+
+@dataclass
+class Pacing:
+    warm_up_s: float = 1.0
+    """before each measurement window (initial values delivered); 0.2 s in a smoke run"""
+
+
+pacing = Pacing()
 
 
 @dataclass(frozen=True)
@@ -109,10 +119,12 @@ class BenchSecurity:
         server = Server()
         await server.init()
         server.set_endpoint(f"opc.tcp://127.0.0.1:{free_tcp_port()}/{path}/")
+        uri = f"urn:linetwin-bench:{path}"
+        await server.set_application_uri(uri)
         pki = self.data_dir / f"bare-{path}"
         pki.mkdir(parents=True, exist_ok=True)
         await cert_gen.setup_self_signed_certificate(
-            pki / "key.pem", pki / "cert.der", f"urn:linetwin-bench:{path}", "127.0.0.1",
+            pki / "key.pem", pki / "cert.der", uri, socket.gethostname(),
             [ExtendedKeyUsageOID.SERVER_AUTH], {"organizationName": "linetwin bench"})
         await server.load_certificate(str(pki / "cert.der"))
         await server.load_private_key(str(pki / "key.pem"))
@@ -150,7 +162,7 @@ async def _count_notifications(client: Client, node_ids: list[ua.NodeId], second
         sub = await client.create_subscription(100, handler)
         for i in range(0, len(node_ids), 1000):
             await sub.subscribe_data_change([client.get_node(n) for n in node_ids[i:i + 1000]])
-        await asyncio.sleep(1.0)  # warm-up: initial values delivered (benchmark pacing, not test sync)
+        await asyncio.sleep(pacing.warm_up_s)  # warm-up: initial values delivered (benchmark pacing, not test sync)
         start_count, t0 = handler.count, time.perf_counter()
         await asyncio.sleep(seconds)
         elapsed = time.perf_counter() - t0
@@ -194,7 +206,7 @@ async def measure_twin(n: int, seconds: float, scan_period_s: float, security: B
     try:
         assert twin.runtime is not None and twin.space is not None
         health = twin.runtime.health["unit"]
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(pacing.warm_up_s)
         m0, t0 = health.samples_mirrored, time.perf_counter()
         node_ids = [tn.node_id for tn in twin.space.tag_nodes.values()]
         notif_rate, _ = await _count_notifications(await security.client(twin.endpoint), node_ids, seconds)
@@ -260,7 +272,7 @@ async def measure_twin_opcua(n: int, seconds: float, scan_period_s: float, secur
         deadline = time.perf_counter() + 120.0
         while not (adapter.connected and health.samples_mirrored >= n) and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)  # benchmark pacing: wait for the subscriptions' initial values
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(pacing.warm_up_s)
         m0, t0 = health.samples_mirrored, time.perf_counter()
         node_ids = [tn.node_id for tn in twin.space.tag_nodes.values()]
         notif_rate, _ = await _count_notifications(await security.client(twin.endpoint), node_ids, seconds)
@@ -302,7 +314,7 @@ async def measure_bare(n: int, seconds: float, security: BenchSecurity) -> dict:
 
     task = asyncio.create_task(writer())
     try:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(pacing.warm_up_s)
         w0, t0 = written, time.perf_counter()
         client = await security.client(server.endpoint.geturl())
         notif_rate, _ = await _count_notifications(client, [x.nodeid for x in nodes], seconds)
@@ -340,7 +352,7 @@ def main() -> None:
     add_run_options(parser)
     args = parse_args(parser)
     if args.smoke:
-        args.tags, args.seconds = [20], 0.5
+        args.tags, args.seconds, pacing.warm_up_s = [20], 0.5, 0.2
     logging.basicConfig(level=logging.WARNING)
     rows = asyncio.run(main_async(args))
     print(f"\nscan period {args.scan_period} s, {args.seconds} s per measurement, one process, "

@@ -28,7 +28,6 @@ Usage: ``.venv/bin/python benchmarks/mpc.py [--steps 30] [--horizons 10 20 40]``
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import platform
@@ -43,6 +42,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from controllers.crystallization.objective import CrystallizationObjective, crystallizer_nmpc_config  # noqa: E402
 from controllers.nmpc import (  # noqa: E402
@@ -58,7 +58,6 @@ from process_models.crystallization.params import parameter_set  # noqa: E402
 from process_models.declaration import CompiledModel, compile_model  # noqa: E402
 from process_models.simulator import simulate  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "mpc.json"
 SAMPLE_S = 120.0
 START_K = 313.15
 LOWER_K, UPPER_K = 283.15, 313.15
@@ -179,7 +178,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=30, help="closed-loop steps per controller and horizon")
     parser.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40])
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:
+        args.steps, args.horizons = 2, [5]
     warnings.filterwarnings("ignore")
     logging.getLogger("do_mpc").setLevel(logging.ERROR)
     model, x0 = _case()
@@ -233,10 +235,7 @@ def main() -> None:
                    "met": any(r["horizon"] == 20 and r["linetwin"]["median_ms"] < 50.0
                               and r["median_ratio_do_mpc_over_linetwin"] > 1.0 for r in rows)},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and
-                                  math.isnan(o) else str(o)))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_results(args, "mpc", payload, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o))
 
 
 if __name__ == "__main__":
