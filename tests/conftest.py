@@ -32,6 +32,14 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
         await asyncio.sleep(poll_s)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``serial`` (heavy, timing-sensitive) share one xdist group, so that under ``-n N --dist
+    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once."""
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
