@@ -276,8 +276,8 @@ def main() -> None:
                         help="keep the other models' rows (and the NMPC figures unless re-run) of the existing JSON")
     add_run_options(parser)
     args = parse_args(parser)
-    if args.smoke:  # --quick sizes, two models, no NMPC comparison, no merge with the published JSON
-        args.quick, args.models, args.no_nmpc, args.merge = True, ["mixing_tank", "crystallizer_moments"], True, False
+    if args.smoke:  # --quick sizes, one model, no NMPC comparison, no merge with the published JSON
+        args.quick, args.models, args.no_nmpc, args.merge = True, ["mixing_tank"], True, False
         args.physics_runs, args.workers = 2, 1
     torch.set_num_threads(1)
     rows, nmpc = [], None

@@ -45,9 +45,18 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture(scope="session")
+def peer_config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``XDG_CONFIG_HOME`` of the independent peers the tests start (node-opcua keeps its client PKI in
+    ``$XDG_CONFIG_HOME/node-opcua-default-nodejs``): one per session and worker, never the user's ``~/.config``."""
+    return tmp_path_factory.mktemp("xdg_config")
+
+
 @pytest.fixture(autouse=True)
-def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test's twin keeps its users file, PKI and audit store in its own tmp dir (not ~/.local/share)."""
+def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, peer_config_home: Path) -> Path:
+    """Each test's twin keeps its users file, PKI and audit store in its own tmp dir (not ~/.local/share), and the
+    peers it starts keep their configuration out of $HOME too."""
     data_dir = tmp_path / "linetwin_data"
     monkeypatch.setenv("LINETWIN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(peer_config_home))
     return data_dir
