@@ -104,12 +104,13 @@ def _influxd(tmp: Path) -> object | None:
     return server
 
 
-async def read_latency(data_dir: Path) -> dict:
-    """One tag with a day of 1 s values: raw read and 1-min Averages, server side and from a client."""
+async def read_latency(data_dir: Path, values: int = DAY) -> dict:
+    """One tag with a day of 1 s values (``values`` of them: fewer in a smoke run): raw read and 1-min Averages over
+    the day, server side and from a client."""
     store = SqliteStore(data_dir)
     key = "bench.day"
     sid, start = store.series_id(key), T0.timestamp()
-    store.write([(sid, start + i, 20.0 + (i % 600) / 60.0, 0, start + i) for i in range(DAY)], [], [])
+    store.write([(sid, start + i, 20.0 + (i % 600) / 60.0, 0, start + i) for i in range(values)], [], [])
     server = Server()
     await server.init()
     port = free_tcp_port()
@@ -123,7 +124,7 @@ async def read_latency(data_dir: Path) -> dict:
     await server.start()
     out: dict[str, float] = {}
     try:
-        raw = ua.ReadRawModifiedDetails(IsReadModified=False, StartTime=T0, EndTime=T0 + timedelta(seconds=DAY - 1),
+        raw = ua.ReadRawModifiedDetails(IsReadModified=False, StartTime=T0, EndTime=T0 + timedelta(seconds=values - 1),
                                         NumValuesPerNode=0, ReturnBounds=False)
         avg = ua.ReadProcessedDetails(StartTime=T0, EndTime=T0 + timedelta(days=1), ProcessingInterval=60_000.0,
                                       AggregateType=[ua.NodeId(ua.ObjectIds.AggregateFunction_Average)])
@@ -136,9 +137,9 @@ async def read_latency(data_dir: Path) -> dict:
             data = res.HistoryData
             raw_body = isinstance(data, ua.ExtensionObject)
             n = int.from_bytes(data.Body[:4], "little") if raw_body else len(data.DataValues)
-            assert n in (DAY, 1440), n
+            assert n in (values, 1440), n
         async with Client(server.endpoint.geturl(), timeout=60) as client:
-            for label, details, expected in (("raw_client_s", raw, DAY), ("average_client_s", avg, 1440)):
+            for label, details, expected in (("raw_client_s", raw, values), ("average_client_s", avg, 1440)):
                 params = ua.HistoryReadParameters(HistoryReadDetails=details, ReleaseContinuationPoints=False,
                                                   TimestampsToReturn=ua.TimestampsToReturn.Both,
                                                   NodesToRead=[ua.HistoryReadValueId(NodeId=node.nodeid)])
@@ -206,7 +207,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     else:
         result["influxdb1_samples_per_s"] = None
     print("HistoryRead latency (86,400 raw values, 1,440 one-minute Averages) ...", file=sys.stderr, flush=True)
-    result["read"] = await read_latency(tmp / "read")
+    result["read"] = await read_latency(tmp / "read", 3_600 if args.smoke else DAY)
     rates: dict[str, list[float]] = {"on": [], "off": []}
     for rnd in range(args.rounds):
         for mode in ("off", "on"):
