@@ -12,6 +12,7 @@ from asyncua import Server
 from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
+from twin_server.asyncua_seam import address_space, install_write_hook
 from twin_server.audit import audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
@@ -72,7 +73,7 @@ class TwinServer:
         await server.set_application_uri(f"urn:linetwin:{self.config.name}")
         server.product_uri = PRODUCT_URI
         await self.security.prepare(server, self.endpoint, f"urn:linetwin:{self.config.name}")
-        track_method_callers(server.iserver)
+        track_method_callers(server)
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
@@ -86,10 +87,10 @@ class TwinServer:
         await self.alarms.build()
         await self.historian.attach_alarms(self.alarms)
         self.runtime.alarm_hook = self.alarms.on_scan
-        guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint,
-                                        audit=self.audit, setpoint_owner=self._setpoint_owner,
-                                        internal_user=server.iserver.isession.user)
-        server.iserver.attribute_service = self.guard = guard
+        guard = GuardedAttributeService(address_space(server), self.space.tag_by_node(), self.runtime.write_setpoint,
+                                        audit=self.audit, setpoint_owner=self._setpoint_owner)
+        install_write_hook(server, guard.write)
+        self.guard = guard
         for unit in self.config.units:
             if unit.control:
                 loop = await self._build_control_loop(server, unit.name)
