@@ -228,9 +228,8 @@ async def test_read_at_time_interpolates_between_mirrored_values(line_with_histo
         assert values[2].StatusCode.value & 0xFFFF0000 == ua.StatusCodes.UncertainDataSubNormal
 
 
-async def test_live_values_are_recorded_and_readable(line_with_history):
-    line = line_with_history
-    async with Client(line.url) as client:
+async def test_live_values_are_recorded_and_readable():
+    async with live_pilot_line() as line, Client(line.url) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         node = client.get_node(ua.NodeId("pilot_line.crystallizer.temperature", idx))
         since = datetime.now(UTC) - timedelta(seconds=1)
