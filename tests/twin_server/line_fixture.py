@@ -33,11 +33,15 @@ class LiveLine:
 
 @asynccontextmanager
 async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0,
+                          data_dir: Path | None = None,
                           metrics: MetricsSettings | None = None) -> AsyncIterator[LiveLine]:
-    """The pilot line with an ``operator`` user (tests.security_helpers.OPERATOR) in this test's data dir
-    (and ``metrics``: its ``[metrics]`` endpoint)."""
-    add_operator()
+    """The pilot line with an ``operator`` user (tests.security_helpers.OPERATOR) in this test's data dir, or in
+    ``data_dir`` (users file, PKI, audit store) — a module- or session-scoped line, which outlives the per-test
+    ``LINETWIN_DATA_DIR`` of tests/conftest.py, must name its own — and ``metrics``: its ``[metrics]`` endpoint."""
+    add_operator(data_dir)
     config = dataclasses.replace(load_line_config(PILOT), scan_period_s=scan_period_s)
+    if data_dir is not None:
+        config = dataclasses.replace(config, security=dataclasses.replace(config.security, data_dir=data_dir))
     if metrics is not None:
         config = dataclasses.replace(config, metrics=metrics)
     bench = build_bench(config, speed=speed, free_ports=True)
