@@ -127,8 +127,13 @@ class AuditTrail:
         self._limiter = limiter or RepeatLimiter(burst=20, window_s=10.0)
         self.value_chars = value_chars
         self.refusals = refusals if refusals is not None else RefusalAggregator()
+        self.counters: list[AuditSink] = []
+        """Called with every entry as recorded, before refusals are aggregated: for counters (the metrics
+        endpoint's refused writes), which must keep no entry."""
 
     def record(self, entry: AuditEntry) -> None:
+        for count in self.counters:
+            count(entry)
         admitted, summaries = self.refusals.admit(entry)
         for summary in summaries:
             self._record(summary, bound=False)

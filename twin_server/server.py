@@ -184,6 +184,7 @@ class TwinServer:
             await self._server.stop()
             self._server = None
         if was_serving:
+            self.audit.flush()  # refusal summaries still being counted: into the history too, before it closes
             self.audit.record(AuditEntry("server_stop", "server", self.config.name, AuditOutcome.ACCEPTED,
                                          reason="clean stop (PLC links closed, history flushed)"))
         if self.historian is not None:

@@ -112,3 +112,20 @@ def test_bad_metrics_table_names_each_key():
         parse_line_config(raw)
     keys = {issue.key for issue in info.value.issues if isinstance(issue, ConfigIssue)}
     assert {"metrics.enabled", "metrics.port", "metrics.hots"} <= keys
+
+
+def test_refused_writes_are_counted_one_by_one_even_when_the_audit_trail_summarises_them():
+    from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
+    from twin_server.metrics.collector import RefusalCounter
+
+    trail = AuditTrail()
+    counter = RefusalCounter()
+    trail.counters.append(counter)
+    recorded: list[AuditEntry] = []
+    trail.sinks.append(recorded.append)
+    for _ in range(30):
+        trail.record(AuditEntry("write", "op1", "pilot_line.feed_tank.inlet_flow_setpoint", AuditOutcome.REFUSED,
+                                status="BadOutOfRange", client="opc.tcp 10.0.0.9:50000"))
+    trail.record(AuditEntry("write", "op1", "pilot_line.feed_tank.inlet_flow_setpoint", AuditOutcome.ACCEPTED))
+    assert counter.by_status == {"BadOutOfRange": 30}
+    assert len(recorded) < 31, "the audit trail summarised the refusals beyond its rate"

@@ -2,8 +2,9 @@
 
 Nothing is added to the hot paths: the adapters' stats, the runtime's per-unit health, the historian's queue,
 forward buffer and loss counts, the alarm conditions and the control loops' counters are read when Prometheus
-scrapes. Only write refusals are counted as they happen, by an audit sink (:class:`RefusalCounter`), because
-the audit trail is where every refusal, with its status code, already passes.
+scrapes. Only write refusals are counted as they happen, by an audit counter (:class:`RefusalCounter`, called by
+the audit trail for every entry before refusals beyond a rate are summarised), because the audit trail is where
+every refusal, with its status code, already passes.
 
 Every metric is prefixed ``linetwin_`` and labelled ``line``; per-unit metrics also carry ``unit``.
 """
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 
 class RefusalCounter:
-    """Audit sink: refused writes (value writes and mode changes) by the OPC UA status code returned."""
+    """Audit counter (:attr:`~twin_server.audit.AuditTrail.counters`): refused writes (value writes and mode
+    changes) by the OPC UA status code returned."""
 
     ACTIONS = frozenset({"write", "mode_change"})
 

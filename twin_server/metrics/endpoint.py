@@ -39,7 +39,7 @@ class MetricsEndpoint:
         self.settings = settings
         self.health = HealthCheck(twin)
         self.refusals = RefusalCounter()
-        twin.audit.sinks.append(self.refusals)
+        twin.audit.counters.append(self.refusals)  # every refusal, also those the audit store summarises
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(TwinCollector(twin, self.health, self.refusals))
         self._server: asyncio.Server | None = None
