@@ -27,8 +27,18 @@ async def test_the_write_the_readme_suggests_raises_the_level_alarm(repo_root):
             assert runtime is not None
             await wait_until(lambda: runtime.health["feed_tank"].connected, 30, what="feed_tank link up")
             node, value = README_WRITE
-            await client.get_node(ua.NodeId(node, ns)).write_value(ua.DataValue(ua.Variant(value,
-                                                                                          ua.VariantType.Double)))
+            setpoint = client.get_node(ua.NodeId(node, ns))
+
+            async def written() -> bool:
+                # the step 2.04 -> 1.0 m3/h is within max_rate x 1 s once the PLC has held its value for 0.52 s:
+                # right after the twin's first scan the guard still refuses it (BadOutOfRange), a user never sees that
+                try:
+                    await setpoint.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Double)))
+                except ua.uaerrors.BadOutOfRange:
+                    return False
+                return True
+
+            await wait_until(written, 10, poll_s=0.2, what="the README's write accepted")
             await wait_until(lambda: any(e["ActiveState/Id"] for e in events.of(LEVEL)), 90,
                              what="the feed tank's level alarm after the README's write")
             active = [e for e in events.of(LEVEL) if e["ActiveState/Id"]][0]
