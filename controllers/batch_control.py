@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from controllers.commands import ControlMode, SetpointCommand
 from controllers.control_plan import ControlPlan, ManipulatedBinding
 from controllers.nmpc import NmpcResult
@@ -149,6 +151,34 @@ class BatchControl:
         assert self.estimator is not None, "start() first"
         self.estimate = self.estimator.step(inputs, measurements)
         return self.estimate
+
+    def published_estimate(self) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+        """The published outputs of the current estimate, ``name → (value, 1σ)`` in their engineering units (σ
+        through the output Jacobian and the state covariance), and each estimated parameter relative to its
+        nominal value, ``parameter → (estimate / nominal, σ / nominal)``. Both empty before StartBatch."""
+        est, model, estimator = self.estimate, self.plan.model, self.estimator
+        if est is None or estimator is None:
+            return {}, {}
+        x = model.pack_states(est.states)
+        inputs = {m.input: self.supervisor.last_written[m.input] if self.supervisor else 0.0
+                  for m in self.plan.manipulated}
+        u = model.pack_inputs(inputs)
+        params = model.declaration.parameter_values({**est.parameters})
+        p = np.array([params[n] for n in model.parameter_names])
+        y = np.asarray(model.output(x, u, p, est.time_s), dtype=float).ravel()
+        jac = np.asarray(model.output_jacobian(x, u, p, est.time_s), dtype=float)
+        cov = estimator.covariance[: model.nx, : model.nx]
+        out: dict[str, tuple[float, float]] = {}
+        factors: dict[str, tuple[float, float]] = {}
+        for o in self.plan.published:
+            i = model.output_slices[o.output].start
+            value = o.from_si(float(y[i]))
+            std = float(np.sqrt(max(jac[i] @ cov @ jac[i], 0.0)))
+            out[o.name] = (value, abs(o.from_si(float(y[i]) + std) - value))
+        nominal = model.declaration.parameter_values()
+        for name, value in est.parameters.items():
+            factors[name] = (value / nominal[name], est.parameter_std[name] / nominal[name])
+        return out, factors
 
     # -- NMPC -------------------------------------------------------------------------------------
     def solve_call(self, batch_time_s: float) -> Callable[[], NmpcResult]:

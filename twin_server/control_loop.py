@@ -25,7 +25,6 @@ import logging
 import math
 from datetime import UTC, datetime
 
-import numpy as np
 from asyncua import ua
 
 from controllers import ControlMode, NmpcResult
@@ -323,30 +322,14 @@ class UnitControlLoop:
 
     # -- publishing -------------------------------------------------------------------------------
     async def _publish_estimate(self) -> None:
-        est, model, estimator = self._estimate, self.plan.model, self.core.estimator
-        if est is None or estimator is None:
-            return
-        x = model.pack_states(est.states)
-        inputs = {m.input: self._supervisor.last_written[m.input] if self._supervisor else 0.0
-                  for m in self.plan.manipulated}
-        u = model.pack_inputs(inputs)
-        params = model.declaration.parameter_values({**est.parameters})
-        p = np.array([params[n] for n in model.parameter_names])
-        y = np.asarray(model.output(x, u, p, est.time_s), dtype=float).ravel()
-        jac = np.asarray(model.output_jacobian(x, u, p, est.time_s), dtype=float)
-        cov = estimator.covariance[: model.nx, : model.nx]
-        for o in self.plan.published:
-            i = model.output_slices[o.output].start
-            value = o.from_si(float(y[i]))
-            std = float(np.sqrt(max(jac[i] @ cov @ jac[i], 0.0)))
-            std_eu = abs(o.from_si(float(y[i]) + std) - value)
-            await self._nodes.set(f"estimated_{o.name}", value if math.isfinite(value) else None,
+        outputs, factors = self.core.published_estimate()
+        for name, (value, std) in outputs.items():
+            await self._nodes.set(f"estimated_{name}", value if math.isfinite(value) else None,
                                   status=ua.StatusCodes.Good if math.isfinite(value) else ua.StatusCodes.BadOutOfRange)
-            await self._nodes.set(f"estimated_{o.name}_std", std_eu)
-        nominal = model.declaration.parameter_values()
-        for name, value in est.parameters.items():
-            await self._nodes.set(f"estimated_{name}_factor", value / nominal[name])
-            await self._nodes.set(f"estimated_{name}_factor_std", est.parameter_std[name] / nominal[name])
+            await self._nodes.set(f"estimated_{name}_std", std)
+        for name, (factor, std) in factors.items():
+            await self._nodes.set(f"estimated_{name}_factor", factor)
+            await self._nodes.set(f"estimated_{name}_factor_std", std)
 
     async def _publish_solve(self, result: NmpcResult, t: float) -> None:
         n = self._nodes
