@@ -86,7 +86,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     batch = _Batch(core, plc)
     batch.start()
     origin = clock.now()
-    injector = FaultInjector(plc, scenario.faults, origin_s=origin)  # type: ignore[arg-type]
+    injector = FaultInjector(plc, scenario.faults, origin_s=origin)
     timeline: list[TimelineSample] = []
     next_sample = 0.0
     try:

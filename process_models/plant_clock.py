@@ -63,6 +63,11 @@ class WallPacedClock:
     def wall_seconds(self, plant_s: float) -> float:
         return plant_s / self.speed
 
+    def hold(self, wall_s: float) -> None:
+        """Plant time stands still for ``wall_s`` wall seconds that already passed (e.g. a stalled event loop):
+        ``now()`` drops by ``wall_s × speed``."""
+        self._origin += wall_s
+
 
 class SteppedClock:
     """Plant time advanced explicitly by the loop that owns it; never sleeps, never reads the wall clock."""

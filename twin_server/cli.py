@@ -10,14 +10,18 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from twin_server.config import ConfigError, LineConfig, load_line_config
 from twin_server.listen_check import ListenError, listen_error_line, require_listenable
 from twin_server.security.cli import COMMANDS as SECURITY_COMMANDS
 from twin_server.security.cli import add_security_commands, run_security_command
+
+if TYPE_CHECKING:
+    from hil.scenario import Scenario
 
 log = logging.getLogger("linetwin.cli")
 
@@ -181,9 +185,11 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     except (ScenarioError, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    _endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")
+    if args.stepped:
+        return await _run_stepped_scenario(scenario, report, plot)
+    _endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     report.parent.mkdir(parents=True, exist_ok=True)
     config, credentials = scenario_operator(config, report.parent / f"{scenario.name}.twin")
     bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed, step_s=scenario.plant_step_s)
@@ -204,16 +210,36 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
         if twin is not None:
             await twin.stop()
         await bench.stop()
-    k = result.kpis
+    _print_scenario_result(result.kpis, scenario.target_d43_um, report, plot)
+    return 0
+
+
+async def _run_stepped_scenario(scenario: Scenario, report: Path, plot: Path) -> int:
+    """``hil run --stepped``: the batch in the stepped lockstep loop (no twin server, no sockets)."""
+    from hil.scenario_runner import ScenarioRunError
+    from hil.stepped_batch import run_stepped_batch_async
+
+    report.parent.mkdir(parents=True, exist_ok=True)
+    print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch on the stepped "
+          "plant clock", flush=True)
+    try:
+        result = await run_stepped_batch_async(scenario, report_path=report, plot_path=plot)
+    except ScenarioRunError as exc:
+        print(f"scenario '{scenario.name}' failed: {exc}", file=sys.stderr)
+        return 1
+    _print_scenario_result(result.kpis, scenario.target_d43_um, report, plot)
+    return 0
+
+
+def _print_scenario_result(k: Mapping[str, Any], target_d43_um: float, report: Path, plot: Path) -> None:
     median = (k.get("solve_time_ms") or {}).get("median")
     fines = k.get("fines_fraction")
-    print(f"final d43 {k['final_d43_um']:.1f} µm (target {scenario.target_d43_um:g}, "
+    print(f"final d43 {k['final_d43_um']:.1f} µm (target {target_d43_um:g}, "
           f"error {k['d43_error_percent']:.2f} %), CV {k['final_cv']:.3f}, yield {k['yield']:.3f}, "
           f"fines {'n/a' if fines is None else f'{100 * fines:.2f} %'}, setpoints written {k['setpoints_written']}, "
           f"fallbacks {k['fallbacks_used']}, NMPC solve median {'n/a' if median is None else f'{median:.1f} ms'}",
           flush=True)
     print(f"report {report}, plot {plot}")
-    return 0
 
 
 def _bench_ready(config: LineConfig, free_ports: bool) -> None:
@@ -310,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="plant seconds per wall-clock second (default: the scenario's)")
     hil_run.add_argument("--report", default=None, metavar="FILE",
                          help="report JSON (default hil_reports/<name>.json; PNG beside it)")
+    hil_run.add_argument("--stepped", action="store_true",
+                         help="run the batch on the stepped plant clock: plant, estimator, NMPC and supervisor in "
+                              "lockstep, no sockets, as fast as the CPU allows (deterministic for the seed)")
     hil_run.add_argument("--port", type=_port, metavar="P", default=4840, help="OPC UA port of the twin (default 4840)")
 
     add_security_commands(sub)
