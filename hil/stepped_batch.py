@@ -23,18 +23,20 @@ Solve times in the KPIs are the IPOPT calls' wall times (the only non-determinis
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import controllers.crystallization  # noqa: F401 - registers the crystallizer plan (as the twin's config does)
 from controllers.batch_control import BatchControl, Decision
 from controllers.commands import ControlMode
+from controllers.control_plan import ControlPlan
 from controllers.nmpc import NmpcResult
 from controllers.plan_registry import control_plan_for_kind
 from hil.faults import FaultInjector
-from hil.line_unit import read_line_unit
+from hil.line_unit import LineUnit, read_line_unit
 from hil.plant import make_plant
 from hil.scenario import Scenario
 from hil.scenario_kpis import TimelineSample, compute_kpis
@@ -77,8 +79,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     if not callable(truth_of):
         raise ScenarioRunError(f"unit '{scenario.unit}': the plant '{type(plant).__name__}' exposes no truth() for "
                                f"KPIs; use plant_model = \"physics\"")
-    plan = control_plan_for_kind(unit.kind).build_plan(unit.model, scenario.control_options(),
-                                                       f"units.{unit.name}.control", {t.name for t in unit.tags})
+    plan = _plan(scenario.line_path, unit, scenario.control_options())
     clock = SteppedClock()
     plc = SteppedPlc(unit.name, unit.tags, plant, scenario.plant_step_s, clock)
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in unit.tags)
@@ -129,6 +130,22 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     if plot_path is not None:
         plot_report(report, plot_path)
     return report
+
+
+_PLANS: dict[str, ControlPlan] = {}
+_PLAN_CACHE_SIZE = 8
+
+
+def _plan(line_path: Path, unit: LineUnit, options: Mapping[str, Any]) -> ControlPlan:
+    """The unit's control plan for ``options``, built once per process and options (as the twin builds it once per
+    ``serve`` and runs batch after batch on it: StartBatch makes a fresh EKF and resets the NMPC's warm start)."""
+    key = json.dumps([str(line_path), unit.name, unit.model, options], sort_keys=True, default=str)
+    if key not in _PLANS:
+        if len(_PLANS) >= _PLAN_CACHE_SIZE:
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[key] = control_plan_for_kind(unit.kind).build_plan(unit.model, options, f"units.{unit.name}.control",
+                                                                  {t.name for t in unit.tags})
+    return _PLANS[key]
 
 
 class _Batch:

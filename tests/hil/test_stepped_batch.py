@@ -8,7 +8,7 @@ socket path is tested in tests/twin_server/test_hil_scenarios.py.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -102,22 +102,24 @@ def test_plc_disconnect_refuses_writes_then_resumes(stepped, name: str) -> None:
 
 
 def test_same_seed_same_kpis_and_strategy_override(stepped) -> None:
-    """Deterministic for a seed: the API's strategy override of the MPC scenario reproduces the shipped linear
-    cooling run (the two files differ only in name and strategy) to the last bit, solve times aside."""
-    mpc = load_scenario(SCENARIOS / "nominal_mpc.toml")
-    again = run_stepped_batch(mpc, seed=mpc.seed, strategy="linear_cooling")
-    reference = stepped("nominal_linear_cooling")
+    """Deterministic for a seed: the API's strategy override of the linear cooling scenario reproduces the shipped
+    MPC run (the two files differ only in name and strategy) to the last bit, solve times aside, although the
+    plan's NMPC has solved other batches in between."""
+    stepped("dropout_mpc")  # the same control options: the same plan, used by another batch first
+    linear = load_scenario(SCENARIOS / "nominal_linear_cooling.toml")
+    again = run_stepped_batch(linear, seed=linear.seed, strategy="mpc")
+    reference = stepped("nominal_mpc")
     assert {k: again.kpis[k] for k in PLANT_KPIS} == {k: reference.kpis[k] for k in PLANT_KPIS}
     assert [s.truth for s in again.timeline] == [s.truth for s in reference.timeline]
+    assert [s.jacket_setpoint_c for s in again.timeline] == [s.jacket_setpoint_c for s in reference.timeline]
     assert again.final_csd == reference.final_csd
 
 
-def test_a_seed_changes_the_sensor_noise_and_so_the_estimate(stepped) -> None:
-    scenario = load_scenario(SCENARIOS / "nominal_linear_cooling.toml")
-    other = run_stepped_batch(scenario, seed=scenario.seed + 1)
-    reference = stepped("nominal_linear_cooling")
-    assert other.kpis["estimated_final_d43_um"] != reference.kpis["estimated_final_d43_um"]
-    assert math.isclose(other.kpis["final_d43_um"], reference.kpis["final_d43_um"], rel_tol=1e-9)  # same recipe
+def test_a_seed_changes_the_sensor_noise_not_the_plant() -> None:
+    scenario = dataclasses.replace(load_scenario(SCENARIOS / "nominal_linear_cooling.toml"), batch_duration_s=1200.0)
+    one, two = run_stepped_batch(scenario, seed=1), run_stepped_batch(scenario, seed=2)
+    assert one.kpis["estimated_final_d43_um"] != two.kpis["estimated_final_d43_um"]
+    assert one.kpis["final_d43_um"] == two.kpis["final_d43_um"]  # the recipe ignores the measurements
 
 
 def test_bad_overrides_are_refused_naming_the_key() -> None:
