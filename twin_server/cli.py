@@ -105,6 +105,7 @@ async def _wait_for_stop(duration_s: float | None, status: object | None = None)
 
 
 async def _run_demo(args: argparse.Namespace) -> int:
+    from process_models.plant_clock import WallPacedClock
     from twin_server.bench_launcher import build_bench, config_for_bench, plc_address, with_time_scale
     from twin_server.security.cli import demo_operator, demo_security_lines
     from twin_server.server import TwinServer, endpoint_with_port
@@ -119,7 +120,8 @@ async def _run_demo(args: argparse.Namespace) -> int:
         live_config = config_for_bench(config, bench)
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
         operator = demo_operator(live_config)
-        twin = TwinServer(live_config, endpoint=endpoint, data_dir=_data_dir(args, config))
+        twin = TwinServer(live_config, endpoint=endpoint, data_dir=_data_dir(args, config),
+                          plant_clock=WallPacedClock(args.speed))
         await twin.start()
         print(f"linetwin demo: line '{config.name}' served at {endpoint}", flush=True)
         print(demo_security_lines(twin.security, operator), flush=True)
@@ -173,6 +175,7 @@ async def _run_hil_serve(args: argparse.Namespace) -> int:
 async def _run_hil_scenario(args: argparse.Namespace) -> int:
     from hil.scenario import ScenarioError, load_scenario
     from hil.scenario_runner import ScenarioRunError, run_scenario
+    from process_models.plant_clock import WallPacedClock
     from twin_server.bench_launcher import build_bench, config_for_bench, scenario_line_config
     from twin_server.security.cli import scenario_operator
     from twin_server.server import TwinServer, endpoint_with_port
@@ -197,7 +200,8 @@ async def _run_hil_scenario(args: argparse.Namespace) -> int:
     twin: TwinServer | None = None
     try:
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
-        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint)
+        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint,
+                          plant_clock=WallPacedClock(scenario.speed))
         await twin.start()
         print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "
               f"{scenario.speed:g}x; twin at {twin.endpoint}", flush=True)
