@@ -60,6 +60,7 @@ def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: 
         ScenarioRunError: the plant exposes no ``truth()`` (needs ``plant_model = "physics"``) or the unit has no
             usable measurement at StartBatch.
         ScenarioError: an invalid ``seed`` or ``strategy``.
+        ValueError: the unit's control plan refuses the scenario's control options (every problem listed).
     """
     return asyncio.run(run_stepped_batch_async(scenario, seed=seed, strategy=strategy, report_path=report_path,
                                                plot_path=plot_path))

@@ -2,7 +2,7 @@
 
 Mirror path (hot path): each adapter scan yields one list of samples; each becomes one DataValue
 (value, PLC status code, source timestamp) written straight into the server's address space
-(``AddressSpace.write_attribute_value``: no client-style service round trip, subscriptions are
+(the asyncua seam's ``address_space(server).write``: no client-style service round trip, subscriptions are
 notified by the server's own data-change callbacks).
 
 Setpoint path: :meth:`LineRuntime.write_setpoint` forwards to the unit's adapter, which validates
@@ -26,6 +26,7 @@ from plc_adapters.opcua_spec import OpcUaConnection
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
+from twin_server.asyncua_seam import address_space
 from twin_server.config import LineConfig, UnitConfig
 from twin_server.historian.recorder import HistoryRecorder
 from twin_server.status_codes import published_status
@@ -63,7 +64,7 @@ class LineRuntime:
                  adapter_factory: AdapterFactory = adapter_for_protocol) -> None:
         self.config = config
         self._server = server
-        self._aspace = server.iserver.aspace
+        self._write_attribute = address_space(server).write
         self._space = space
         self._adapters: dict[str, ModbusAdapter | OpcUaAdapter] = {}
         self.health: dict[str, UnitHealth] = {u.name: UnitHealth() for u in config.units}
@@ -108,7 +109,7 @@ class LineRuntime:
         server_ts = datetime.now(UTC)
         health = self.health[unit]
         bad = lost = 0
-        write = self._aspace.write_attribute_value
+        write = self._write_attribute
         last_read = self._last_read
         for s in samples:
             node_id = self._node_of.get((unit, s.tag))

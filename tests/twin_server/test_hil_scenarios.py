@@ -22,8 +22,8 @@ import pytest
 
 from hil.scenario import load_scenario
 from hil.stepped_batch import run_stepped_batch
+from linetwin_cli.main import main
 from tests.conftest import free_tcp_port
-from twin_server.cli import main
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
 SPEED = "200"  # the scenario's own speed: the twin's wall budget per solve is 1.5 s (1.3 s at 400×)

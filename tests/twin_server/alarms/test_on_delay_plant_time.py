@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+from linetwin_cli.bench_launcher import with_time_scale
 from process_models.plant_clock import WallPacedClock
 from tests.twin_server.line_fixture import PILOT
 from twin_server.alarms.limits import LimitAlarmConfig, LimitEvaluator, LimitState
-from twin_server.bench_launcher import with_time_scale
 from twin_server.config import load_line_config
 from twin_server.server import TwinServer, bench_speed
 
