@@ -3,12 +3,14 @@
 Kinds (plant seconds counted from an origin, usually the batch start):
 
 * ``measurement_dropout`` (needs ``tag``): the instrument behind a measured tag reports no new value for the
-  interval — :meth:`hil.virtual_plc.VirtualPlc.hold_measurement`: a float tag's registers hold NaN (the twin's
-  adapter then marks the tag ``Bad_DeviceFailure`` with its last usable value), an integer tag's registers
-  freeze. This is how an ATR-FTIR (or any analyser) dropout looks at the PLC: the channel has no valid value.
+  interval — :meth:`hil.virtual_plc_base.VirtualPlcBase.hold_measurement`: on the Modbus PLC a float tag's
+  registers hold NaN (the twin's adapter then marks the tag ``Bad_DeviceFailure`` with its last usable value), an
+  integer tag's registers freeze; the OPC UA PLC keeps the last value with ``Bad_SensorFailure``. This is how an
+  ATR-FTIR (or any analyser) dropout looks at the PLC: the channel has no valid value.
 * ``plc_disconnect``: the PLC drops off the network for the interval —
-  :meth:`hil.virtual_plc.VirtualPlc.suspend_communication`: the Modbus server closes every connection and stops
-  answering while the plant keeps running on the last commanded setpoints, then listens on the same port again.
+  :meth:`hil.virtual_plc_base.VirtualPlcBase.suspend_communication`: the PLC's listening socket closes and every
+  connection is cut while the plant keeps running on the last commanded setpoints, then it listens on the same
+  port again.
 
 :class:`FaultInjector` is driven by its caller (the scenario runner) polling :meth:`FaultInjector.update` with
 the PLC's plant time; a fault starts at the first poll at or after its ``start_s`` and ends at the first poll at
@@ -21,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from plc_adapters.tag_map import Direction, TagSpec
+from plc_adapters.tag_map import Direction
 
 
 class FaultKind(StrEnum):
@@ -61,13 +63,13 @@ class FaultEvent:
 
 
 class FaultTarget(Protocol):
-    """What a fault acts on: a virtual PLC on the wire (:class:`hil.virtual_plc.VirtualPlc`) or the stepped
-    loop's PLC image (:class:`hil.stepped_plc.SteppedPlc`)."""
+    """What a fault acts on: a virtual PLC on the wire (:class:`hil.virtual_plc_base.VirtualPlcBase`) or the
+    stepped loop's PLC image (:class:`hil.stepped_plc.SteppedPlc`)."""
 
     unit: str
 
     @property
-    def tags(self) -> Sequence[TagSpec]: ...
+    def tags(self) -> Sequence[Any]: ...  # tags with ``name`` and ``direction`` (Modbus or OPC UA)
 
     @property
     def plant_time_s(self) -> float: ...
