@@ -32,6 +32,7 @@ def shortened(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # a wall-paced socket batch: not beside another heavy test under xdist
 def test_closed_loop_over_opcua_rides_through_a_plc_disconnect(tmp_path: Path) -> None:
     report = tmp_path / "opcua.json"
     assert main(["hil", "run", str(shortened(tmp_path)), "--speed", "200", "--report", str(report),

@@ -18,6 +18,8 @@ from hil.scenario_report import ScenarioReport
 from hil.stepped_batch import run_stepped_batch
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.xdist_group("stepped_batches")  # one worker, so the module's reports are computed once
+
 SCENARIOS = REPO_ROOT / "examples" / "scenarios"
 SHIPPED = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
 PLANT_KPIS = ("final_d43_um", "d43_error_percent", "final_cv", "yield", "fines_fraction", "nucleated_number_fraction",

@@ -42,6 +42,7 @@ def run_over_sockets(name: str, tmp_path: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # a wall-paced socket batch: not beside another heavy test under xdist
 def test_socket_and_stepped_loops_give_the_same_batch_kpis(tmp_path):
     name = "mismatch_plus20_mpc"
     socket = run_over_sockets(name, tmp_path)
