@@ -269,7 +269,7 @@ async def test_bulk_and_huge_writes_give_a_few_short_log_lines_but_every_entry_t
             results = await client.uaclient.write(params)  # one Write request of 1000 values
             assert [r.value for r in results] == [ua.StatusCodes.BadOutOfRange] * 1000
             huge = "x" * 1_000_000
-            with pytest.raises(ua.uaerrors.BadTypeMismatch):
+            with pytest.raises(ua.uaerrors.BadEncodingLimitsExceeded):
                 await setpoint.write_value(ua.DataValue(ua.Variant(huge, ua.VariantType.String)))
     finally:
         await plc.stop()

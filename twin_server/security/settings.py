@@ -9,6 +9,13 @@
     data_dir = "/var/lib/linetwin/pilot_line"   # users.toml, pki/, audit.sqlite; relative = to the config file
     max_failed_logins = 5        # then the user and the client address are locked out …
     lockout_s = 300              # … for this many seconds
+    login_throttle_after = 3     # failed logins from one address before it must wait …
+    login_throttle_s = 1.0       # … this long, doubling with each further failure …
+    login_throttle_max_s = 60.0  # … up to this (an address is throttled, never locked)
+    audit_events_role = "engineer"   # who sees login/audit events (event history, event subscriptions)
+
+    [security.limits]            # every request bounded (twin_server/security/request_limits.py)
+    max_nodes_per_read = 10000
 
 Without ``data_dir`` the data directory is ``$LINETWIN_DATA_DIR`` if set, else
 ``$XDG_DATA_HOME/linetwin/<line>`` (``~/.local/share/linetwin/<line>``).
@@ -24,10 +31,15 @@ from typing import Any
 
 from asyncua import ua
 
+from twin_server.security.request_limits import RequestLimits, parse_request_limits
+
 SECURE_POLICIES = ("Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt",
                    "Aes256Sha256RsaPss_Sign", "Aes256Sha256RsaPss_SignAndEncrypt")
 ANONYMOUS_CHOICES = ("viewer", "off")
-SECURITY_KEYS = {"allow_none", "policies", "anonymous", "data_dir", "max_failed_logins", "lockout_s"}
+AUDIT_ROLE_CHOICES = ("viewer", "operator", "engineer", "admin")
+"""The roles of :mod:`.roles`, lowest first (named here: loading a config imports no asyncua)."""
+SECURITY_KEYS = {"allow_none", "policies", "anonymous", "data_dir", "max_failed_logins", "lockout_s",
+                 "login_throttle_after", "login_throttle_s", "login_throttle_max_s", "audit_events_role", "limits"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +50,11 @@ class SecuritySettings:
     data_dir: Path | None = None
     max_failed_logins: int = 5
     lockout_s: float = 300.0
+    login_throttle_after: int = 3
+    login_throttle_s: float = 1.0
+    login_throttle_max_s: float = 60.0
+    audit_events_role: str = "engineer"
+    limits: RequestLimits = RequestLimits()
 
     def resolved_data_dir(self, line_name: str) -> Path:
         if self.data_dir is not None:
@@ -101,4 +118,29 @@ def parse_security(raw: Mapping[str, Any] | None, config_dir: Path | None, add: 
         add("security.lockout_s", lockout_s, "a number of seconds > 0 and <= 86400")
         lockout_s = defaults.lockout_s
     return SecuritySettings(allow_none=allow_none, policies=tuple(policies), anonymous=anonymous, data_dir=data_dir,
-                            max_failed_logins=max_failed, lockout_s=float(lockout_s))
+                            max_failed_logins=max_failed, lockout_s=float(lockout_s),
+                            **parse_request_keys(raw, add))
+
+
+def parse_request_keys(raw: Mapping[str, Any], add: Issue) -> dict[str, Any]:
+    """The throttle, audit-role and request-limit keys of ``[security]`` (wrong ones reported to ``add`` and left
+    at their defaults)."""
+    defaults = SecuritySettings()
+    out: dict[str, Any] = {"limits": parse_request_limits(raw.get("limits"), add)}
+    after = raw.get("login_throttle_after", defaults.login_throttle_after)
+    if isinstance(after, bool) or not isinstance(after, int) or not 1 <= after <= 1000:
+        add("security.login_throttle_after", after, "an integer in [1, 1000]")
+        after = defaults.login_throttle_after
+    out["login_throttle_after"] = after
+    for key in ("login_throttle_s", "login_throttle_max_s"):
+        value = raw.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
+            add(f"security.{key}", value, "a number of seconds > 0 and <= 86400")
+            value = getattr(defaults, key)
+        out[key] = float(value)
+    role = raw.get("audit_events_role", defaults.audit_events_role)
+    if role not in AUDIT_ROLE_CHOICES:
+        add("security.audit_events_role", role, "one of " + ", ".join(AUDIT_ROLE_CHOICES))
+        role = defaults.audit_events_role
+    out["audit_events_role"] = role
+    return out
