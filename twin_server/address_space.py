@@ -58,10 +58,6 @@ def unit_type_name(kind: str) -> str:
     return "".join(part.capitalize() for part in kind.split("_")) + "Type"
 
 
-def _name(text: str) -> tuple[ua.LocalizedText, ua.LocalizedText]:
-    return ua.LocalizedText(text), ua.LocalizedText(text)
-
-
 def object_type_item(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, description: str) -> ua.AddNodesItem:
     item = ua.AddNodesItem()
     item.RequestedNewNodeId = node_id

@@ -15,6 +15,8 @@ Modules (one job each):
 - :mod:`.pki` — the PKI folder (own / trusted / rejected) and the client-certificate validator;
 - :mod:`.audit_store` — the append-only SQLite audit store with a SHA-256 hash chain;
 - :mod:`.audit_events` — OPC UA AuditEvents for event subscribers of the Server object;
-- :mod:`.setup` — wires all of it into an asyncua server (called by :mod:`twin_server.server`);
-- :mod:`.cli` — ``linetwin user | pki | audit``.
+- :mod:`.setup` — wires all of it into an asyncua server (called by :mod:`twin_server.server`).
+
+The ``linetwin user | pki | audit`` commands are :mod:`linetwin_cli.user`, :mod:`linetwin_cli.pki` and
+:mod:`linetwin_cli.audit`.
 """

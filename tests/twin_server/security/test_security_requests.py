@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from asyncua import Client, ua
 
+from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from tests.conftest import free_tcp_port, wait_until
 from tests.security_helpers import OPERATOR, Credentials, add_operator, add_user, client_as, data_dir
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
-from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import load_line_config
 from twin_server.security.audit_store import export_entries
 from twin_server.security.request_limits import RequestLimits

@@ -1,4 +1,5 @@
-"""Starting HIL virtual PLCs for the units of a line config (used by ``linetwin demo`` and ``hil serve``).
+"""Starting HIL virtual PLCs for the units of a line config (used by ``linetwin demo``, ``hil serve`` and ``hil run``;
+it lives in the CLI layer so that ``twin_server`` never imports ``hil``).
 
 The bench only ever sees plain declarations (tag maps, connections, plant parameters); the twin
 talks to it over Modbus TCP like to any real PLC.
@@ -14,8 +15,9 @@ from hil.scenario import Scenario
 from hil.virtual_opcua_plc import VirtualOpcUaPlc
 from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError, validate_tags
 from plc_adapters.opcua_spec import OpcUaConnection
-from twin_server.config import ConfigIssue, LineConfig, load_line_config
+from twin_server.config import LineConfig, load_line_config
 from twin_server.config_checks import brief
+from twin_server.config_issues import ConfigIssue
 
 
 def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:
