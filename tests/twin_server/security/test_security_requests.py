@@ -244,7 +244,9 @@ async def test_unknown_names_throttle_the_address_but_a_real_user_still_gets_in_
         # the operator's right password from the same address gets in once the delay has passed
         await wait_until(lambda: _login(twin.endpoint, OPERATOR), 30.0, poll_s=0.3,
                          what="the operator's login after the throttle delay")
-        for _ in range(3):  # guessing a real user's password locks that user …
+        lockout = twin.security.users.lockout
+        for _ in range(3):  # guessing a real user's password (each guess checked, after the throttle) locks the user …
+            await wait_until(lambda: lockout.refusal(None, "127.0.0.1") is None, 10.0, what="the throttle to pass")
             assert not await _login(twin.endpoint, Credentials(ENGINEER.user, "not-the-password"))
         await wait_until(lambda: _login(twin.endpoint, OPERATOR), 30.0, poll_s=0.3,
                          what="the operator's login after the second throttle")
