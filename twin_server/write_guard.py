@@ -29,9 +29,9 @@ internal session, which the ruleset is never asked about.
 
 Before any of these, the request and each value are bounded (:mod:`twin_server.security.request_limits`): more
 WriteValues than ``max_nodes_per_write`` → the whole request ``BadTooManyOperations``; a String / ByteString
-value beyond ``max_value_bytes`` → ``BadEncodingLimitsExceeded``; a client-supplied SourceTimestamp,
-ServerTimestamp or non-Good StatusCode → ``BadWriteNotSupported`` (the twin stamps values itself when the PLC
-accepted them); a fractional value to an integer register → ``BadOutOfRange`` (never rounded).
+value beyond ``max_value_bytes`` → ``BadEncodingLimitsExceeded``; a client-supplied non-Good StatusCode →
+``BadWriteNotSupported``; a client's SourceTimestamp / ServerTimestamp is ignored (documented: the node gets the
+time the PLC accepted the value); a fractional value to an integer register → ``BadOutOfRange`` (never rounded).
 
 A write that changes nothing (a control node written with the value it already has, e.g. ``mode`` manual →
 manual) is acknowledged Good without calling the handler, without an audit entry and without a log line.
@@ -148,20 +148,16 @@ class GuardedAttributeService:
         return ua.StatusCode(decision.status)
 
     def _bounded(self, wv: ua.WriteValue) -> _Decision | None:
-        """Refuse a value beyond ``max_value_bytes`` or a DataValue carrying the client's own timestamps or status
-        (checked before anything else, for every node and user)."""
+        """Refuse a value beyond ``max_value_bytes`` or a DataValue with a non-Good StatusCode (checked before
+        anything else, for every node and user). The client's timestamps are ignored (asyncua's client stamps every
+        write with its own SourceTimestamp); the twin stamps a value when the PLC accepted it."""
         too_large = self.limits.value_too_large(_variant_value(wv))
         if too_large is not None:
             return _Decision(ua.StatusCodes.BadEncodingLimitsExceeded, f"value of {too_large}")
         dv = wv.Value
-        if dv is not None and wv.AttributeId == ua.AttributeIds.Value:
-            stamped = [name for name in ("SourceTimestamp", "ServerTimestamp") if getattr(dv, name) is not None]
-            if dv.StatusCode is not None and not dv.StatusCode.is_good():
-                stamped.append("StatusCode")
-            if stamped:
-                return _Decision(ua.StatusCodes.BadWriteNotSupported,
-                                 f"the client sent {' and '.join(stamped)}: only a value may be written "
-                                 "(the twin stamps it when the PLC accepted it)")
+        if dv is not None and dv.StatusCode is not None and not dv.StatusCode.is_good():
+            return _Decision(ua.StatusCodes.BadWriteNotSupported,
+                             f"the client sent the StatusCode {dv.StatusCode.name}: only a Good value may be written")
         return None
 
     async def _decide(self, wv: ua.WriteValue, user: User, current: ua.DataValue) -> _Decision | None:

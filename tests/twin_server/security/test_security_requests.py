@@ -131,6 +131,10 @@ async def test_event_history_and_event_subscriptions_carry_audit_content_only_fo
             assert not any(_text(e).startswith(("login", "logout", "write", "call")) for e in seen["viewer"])
 
 
+async def _good(node: Any) -> bool:
+    return (await node.read_data_value(raise_on_bad_status=False)).StatusCode.is_good()
+
+
 def _text(event: Any) -> str:
     message = getattr(event, "Message", None)
     return str(getattr(message, "Text", "") or "")
@@ -288,7 +292,7 @@ async def test_one_write_of_a_thousand_unknown_nodes_and_a_thousand_noop_mode_wr
 
 # --- finding 8: codes that match the docs ---------------------------------------------------------------------
 
-async def test_wrong_types_unknown_methods_history_update_attributes_fractions_and_timestamps_get_their_codes():
+async def test_wrong_types_unknown_methods_history_update_attributes_fractions_and_client_status_get_their_codes():
     async with twin_line() as twin, client_as(twin.endpoint, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         mode = client.get_node(ua.NodeId(MODE, idx))
@@ -312,17 +316,22 @@ async def test_wrong_types_unknown_methods_history_update_attributes_fractions_a
         before = twin.runtime.adapters["feed_tank"].last_samples[SPEED.rsplit(".", 1)[1]].value
         with pytest.raises(ua.uaerrors.BadOutOfRange):
             await speed.write_value(ua.DataValue(ua.Variant(before + 0.7, ua.VariantType.Double)))
-        stamped = ua.DataValue(ua.Variant(before, ua.VariantType.Double), SourceTimestamp=datetime(2020, 1, 1))
-        with pytest.raises(ua.uaerrors.BadWriteNotSupported):
-            await speed.write_value(stamped)
         bad_status = ua.DataValue(ua.Variant(before, ua.VariantType.Double),
                                   StatusCode=ua.StatusCode(ua.StatusCodes.UncertainInitialValue))
         with pytest.raises(ua.uaerrors.BadWriteNotSupported):
             await speed.write_value(bad_status)
         assert twin.runtime.adapters["feed_tank"].last_samples[SPEED.rsplit(".", 1)[1]].value == before
+        # a client's timestamps are ignored: the node carries the time the PLC accepted the value
+        setpoint = client.get_node(ua.NodeId(SETPOINT, idx))
+        await wait_until(lambda: _good(setpoint), 30.0, what="the setpoint's read-back")
+        held = await setpoint.read_value()
+        long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+        await setpoint.write_value(ua.DataValue(ua.Variant(held, ua.VariantType.Double), SourceTimestamp=long_ago,
+                                                ServerTimestamp=long_ago))
+        assert (await setpoint.read_data_value()).SourceTimestamp > datetime.now(UTC) - timedelta(minutes=5)
     refusals = {r["status"]: r["reason"] for r in audit_rows("write") if r["outcome"] == "refused"}
     assert "would be rounded" in refusals["BadOutOfRange"]
-    assert "SourceTimestamp" in refusals["BadWriteNotSupported"] or "StatusCode" in refusals["BadWriteNotSupported"]
+    assert "UncertainInitialValue" in refusals["BadWriteNotSupported"]
 
 
 def test_the_audit_log_is_limited_per_client_and_kind_and_sums_up_what_it_suppressed(caplog):
