@@ -242,7 +242,7 @@ async def test_oversized_values_garbage_continuation_points_and_nan_intervals_ge
 
 async def test_unknown_names_throttle_the_address_but_a_real_user_still_gets_in_and_known_users_lock():
     async with twin_line(max_failed_logins=3, lockout_s=600.0, login_throttle_after=3, login_throttle_s=0.5,
-                         login_throttle_max_s=2.0) as twin:
+                         login_throttle_max_s=2.0, audit_refusals_per_minute=1000) as twin:  # every refusal a row
         for n in range(6):  # a script guessing names from behind the plant's NAT
             assert not await _login(twin.endpoint, Credentials(f"guess{n}", "password"))
         # the operator's right password from the same address gets in once the delay has passed
@@ -339,12 +339,14 @@ def test_the_audit_log_is_limited_per_client_and_kind_and_sums_up_what_it_suppre
     and kind once the window ended; another client is limited separately; every entry still reaches the sinks."""
     from plc_adapters.log_text import RepeatLimiter
     from twin_server.audit import LOG_BURST, AuditEntry, AuditOutcome, AuditTrail
+    from twin_server.security.audit_refusals import RefusalAggregator
 
     caplog.set_level(logging.INFO, logger="linetwin.audit")
     now = [0.0]
     sunk: list[AuditEntry] = []
     trail = AuditTrail(sinks=[sunk.append], limiter=RepeatLimiter(burst=LOG_BURST, window_s=10.0,
-                                                                  clock=lambda: now[0]))
+                                                                  clock=lambda: now[0]),
+                       refusals=RefusalAggregator(burst=10_000))  # the log limit alone (the store aggregates too)
     for i in range(1000):
         trail.record(AuditEntry(action="write", user="anonymous", node=f"pilot_line.nowhere_{i}",
                                 outcome=AuditOutcome.REFUSED, status="BadNodeIdUnknown", client="urn:x 10.0.0.5:1"))
