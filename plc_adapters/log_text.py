@@ -4,7 +4,8 @@ messages rate-limited, so a hostile client or a misbehaving peer cannot flood th
 * :func:`shorten` renders any value for a log line (``repr`` for strings), cut to ``limit`` characters
   with the full length said (``'xxxx…' (1048576 chars)``).
 * :class:`RepeatLimiter` lets the first ``burst`` occurrences of a message key through per ``window_s``
-  and counts the rest; the next line that passes says how many were suppressed.
+  and counts the rest; the next line that passes says how many were suppressed, and
+  :meth:`RepeatLimiter.drain_suppressed` hands the counts of ended windows to a periodic summary.
 """
 
 from __future__ import annotations
@@ -66,3 +67,16 @@ class RepeatLimiter:
             return suppressed
         w.suppressed += 1
         return None
+
+    def drain_suppressed(self) -> dict[str, int]:
+        """Keys with lines dropped in windows that have ended, and how many (counted once: they are cleared);
+        for a periodic summary of what was suppressed. Forgets windows that ended with nothing dropped."""
+        now = self.clock()
+        out = {}
+        for key, w in list(self._windows.items()):
+            if now - w.start < self.window_s:
+                continue
+            if w.suppressed:
+                out[key] = w.suppressed
+            del self._windows[key]
+        return out
