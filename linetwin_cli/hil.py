@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from linetwin_cli.common import built_or_exit, endpoint_free, load_or_exit, port_arg, positive_arg, wait_for_stop
+from linetwin_cli.failures import config_error_text, problems_text
 from twin_server.config import ConfigError, LineConfig
 
 
@@ -74,8 +75,11 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
             scenario = scenario.with_speed(args.speed)
         config = scenario_line_config(scenario)
         plans = build_line_or_raise(config)  # the NMPC, once; a failure is a config error like any other
-    except (ScenarioError, ConfigError) as exc:
-        print(str(exc), file=sys.stderr)
+    except ScenarioError as exc:
+        print(problems_text(exc.errors, "invalid scenario:"), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(config_error_text(exc), file=sys.stderr)
         return 2
     endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
