@@ -58,7 +58,7 @@ from plc_adapters.read_plan import ReadBlock, plan_reads
 from plc_adapters.sample import Sample
 from plc_adapters.sample_delivery import SampleDelivery, SamplesCallback
 from plc_adapters.scan_schedule import ScanSchedule
-from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec
+from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec, quantity_text
 
 logger = logging.getLogger(__name__)
 
@@ -390,7 +390,8 @@ class ModbusAdapter:
         if not limits.contains(value):
             self._refuse(
                 tag, value, WriteRefusal.OUT_OF_RANGE,
-                f"{value:g} {spec.unit_code} is outside the write limits [{limits.low:g}, {limits.high:g}]",
+                f"{quantity_text(value, spec.symbol)} is outside the write limits [{limits.low:g}, "
+                f"{limits.high:g}] {spec.symbol}",
             )
         try:
             registers = encode(spec, value)
@@ -429,7 +430,8 @@ class ModbusAdapter:
             self._refuse(tag, value, WriteRefusal.DEVICE_REFUSED, f"PLC refused the write: {exc}")
         self._rate_reference[tag] = (held_value, asyncio.get_running_loop().time())
         self._counters["writes"] += 1
-        self._log(logging.INFO, f"wrote|{tag}", "unit %s: wrote %s = %g %s", self.unit, tag, value, spec.unit_code)
+        self._log(logging.INFO, f"wrote|{tag}", "unit %s: wrote %s = %s", self.unit, tag,
+                  quantity_text(value, spec.symbol))
 
     async def _read_back(self, spec: TagSpec, link: _Link, value: float) -> None:
         """Read a commanded tag's register(s) from the PLC now: the value it holds becomes the rate reference,
@@ -644,7 +646,7 @@ class ModbusAdapter:
 
     def _check_rate(self, spec: TagSpec, value: float, loop_now: float) -> None:
         assert spec.max_rate is not None
-        why = rate_limit_refusal(spec.max_rate, spec.unit_code, self._rate_reference.get(spec.name), value, loop_now)
+        why = rate_limit_refusal(spec.max_rate, spec.symbol, self._rate_reference.get(spec.name), value, loop_now)
         if why is not None:
             self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT, why)
 

@@ -74,7 +74,7 @@ from plc_adapters.quality import Quality
 from plc_adapters.rate_limit import rate_limit_refusal
 from plc_adapters.sample import Sample
 from plc_adapters.sample_delivery import SampleDelivery, SamplesCallback
-from plc_adapters.tag_map import Direction
+from plc_adapters.tag_map import Direction, quantity_text
 
 logger = logging.getLogger(__name__)
 
@@ -310,8 +310,8 @@ class OpcUaAdapter:
         tag = spec.name
         limits = spec.effective_write_limits
         if not limits.contains(value):
-            self._refuse(tag, value, WriteRefusal.OUT_OF_RANGE, f"{value:g} {spec.unit_code} is outside the write "
-                         f"limits [{limits.low:g}, {limits.high:g}]")
+            self._refuse(tag, value, WriteRefusal.OUT_OF_RANGE, f"{quantity_text(value, spec.symbol)} is outside the "
+                         f"write limits [{limits.low:g}, {limits.high:g}] {spec.symbol}")
         session = self._session
         node = session.info.nodes.get(tag) if session is not None and session.alive else None
         if session is None or node is None:
@@ -358,7 +358,7 @@ class OpcUaAdapter:
             self._plc_refused(spec, value, code)
         self._rate_reference[tag] = (held_value, asyncio.get_running_loop().time())
         self._counters["writes"] += 1
-        logger.info("unit %s: wrote %s = %g %s", self.unit, tag, value, spec.unit_code)
+        logger.info("unit %s: wrote %s = %s", self.unit, tag, quantity_text(value, spec.symbol))
 
     def _plc_refused(self, spec: OpcUaTagSpec, value: float, code: int) -> NoReturn:
         name = status_name(code)
@@ -412,7 +412,7 @@ class OpcUaAdapter:
 
     def _check_rate(self, spec: OpcUaTagSpec, value: float, loop_now: float) -> None:
         assert spec.max_rate is not None
-        why = rate_limit_refusal(spec.max_rate, spec.unit_code, self._rate_reference.get(spec.name), value, loop_now)
+        why = rate_limit_refusal(spec.max_rate, spec.symbol, self._rate_reference.get(spec.name), value, loop_now)
         if why is not None:
             self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT, why)
 

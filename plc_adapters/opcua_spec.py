@@ -151,7 +151,7 @@ class OpcUaTagSpec:
     """One tag of a unit whose PLC speaks OPC UA.
 
     The first fields mean what they mean in :class:`plc_adapters.tag_map.TagSpec` (name, direction, engineering
-    unit and range, write limits, max rate in engineering units per second, description).
+    unit and range, write limits, max rate in engineering units per second, description, unit symbol).
 
     Attributes:
         node: the PLC node (namespace URI + identifier).
@@ -175,6 +175,12 @@ class OpcUaTagSpec:
     write_limits: Range | None = None
     max_rate: float | None = None
     description: str = ""
+    unit_symbol: str = ""
+
+    @property
+    def symbol(self) -> str:
+        """The unit as messages show it: its symbol (``°C``), else its code."""
+        return self.unit_symbol or self.unit_code
 
     @property
     def effective_write_limits(self) -> Range:

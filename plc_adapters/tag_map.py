@@ -78,6 +78,12 @@ class Range:
         return self.low <= value <= self.high
 
 
+def quantity_text(value: float, unit_symbol: str, spec: str = "g") -> str:
+    """``value`` (format ``spec``) and its unit's symbol: ``95 °C``, ``412.3 µm``. The one way messages — write
+    refusals, alarms, the write log — show a quantity (a unit symbol, never a UNECE code like ``CEL``)."""
+    return f"{value:{spec}} {unit_symbol}"
+
+
 @dataclass(frozen=True, slots=True)
 class TagSpec:
     """One tag of a unit's PLC tag map.
@@ -96,6 +102,7 @@ class TagSpec:
         max_rate: largest accepted change between two writes, in engineering units per second
             (``None`` = unlimited).
         description: free text shown to operators.
+        unit_symbol: the unit's symbol (``°C``, ``µm``) for messages; empty: the code is shown.
     """
 
     name: str
@@ -112,6 +119,12 @@ class TagSpec:
     write_limits: Range | None = None
     max_rate: float | None = None
     description: str = ""
+    unit_symbol: str = ""
+
+    @property
+    def symbol(self) -> str:
+        """The unit as messages show it: its symbol (``°C``), else its code."""
+        return self.unit_symbol or self.unit_code
 
     @property
     def register_count(self) -> int:
