@@ -12,6 +12,7 @@ _EXPORTS: dict[str, str] = {
     "FaultEvent": "hil.faults",
     "FaultInjector": "hil.faults",
     "FaultKind": "hil.faults",
+    "FaultProxy": "hil.fault_proxy",
     "HilBench": "hil.bench",
     "PLANT_KINDS": "hil.plant",
     "Plant": "hil.plant",
@@ -25,7 +26,8 @@ _EXPORTS: dict[str, str] = {
     "TimelineSample": "hil.scenario_kpis",
     "VirtualOpcUaPlc": "hil.virtual_opcua_plc",
     "VirtualPlc": "hil.virtual_plc",
-    "VirtualPlcConfigError": "hil.virtual_plc",
+    "VirtualPlcBase": "hil.virtual_plc_base",
+    "VirtualPlcConfigError": "hil.virtual_plc_base",
     "compute_kpis": "hil.scenario_kpis",
     "load_scenario": "hil.scenario",
     "make_plant": "hil.plant",
@@ -33,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "plot_report": "hil.scenario_report",
     "run_scenario": "hil.scenario_runner",
     "validate_tags": "hil.virtual_plc",
+    "virtual_plc_class": "hil.virtual_plc_base",
     "write_report": "hil.scenario_report",
 }
 

@@ -305,9 +305,8 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r, buildable)) is not None]
     if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
         c.add("units", "no units", "at least one [units.NAME] table")
-    modbus_units = [u for u in units if isinstance(u.connection, ModbusConnection)]
-    shared_plc_issues(c, [(u.name, u.connection.host, u.connection.port, u.connection.unit_id, u.tags)
-                          for u in modbus_units])
+    sharing = [(u.name, *space, u.tags) for u in units if (space := u.connection.register_space) is not None]
+    shared_plc_issues(c, sharing)  # units on one register space (a Modbus PLC's): their tags must not overlap
     security = parse_security(c, data.get("security"), None if source == "<memory>" else Path(source).parent)
     historian = parse_historian(c, data)
     if c.issues:

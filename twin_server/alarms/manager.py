@@ -24,7 +24,7 @@ from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
 from plc_adapters.sample import Sample
-from plc_adapters.tag_map import quantity_text
+from plc_adapters.tag import quantity_text
 from process_models.engineering_units import UNITS_BY_CODE
 from twin_server.address_space import LineAddressSpace
 from twin_server.alarms.condition import AlarmCondition, ConditionKind
