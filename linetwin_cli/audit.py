@@ -12,7 +12,8 @@ from pathlib import Path
 
 from linetwin_cli.failures import CommandError
 from linetwin_cli.security import data_dir_options
-from twin_server.security.audit_store import export_entries, verify_chain
+from twin_server.security.audit_admin import verify_lines
+from twin_server.security.audit_store import export_entries, segment_paths
 from twin_server.security.setup import AUDIT_DB
 from twin_server.security.users_file import UsersFileError
 
@@ -21,7 +22,9 @@ def add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     """The ``audit`` command group."""
     audit = sub.add_parser("audit", help="the tamper-evident audit trail (audit.sqlite)")
     aus = audit.add_subparsers(dest="audit_command", required=True)
-    verify = aus.add_parser("verify", help="check the hash chain; names any edited, deleted or reordered entry")
+    verify = aus.add_parser("verify", help="check the keyed hash chain; names any edited, deleted or reordered entry")
+    verify.add_argument("--key-file", default=None, help="the chain's key (default: audit.key beside the store, or "
+                                                         "the key file the twin recorded in it)")
     data_dir_options(verify)
     ex = aus.add_parser("export", help="export entries between two UTC times (ISO 8601) as JSON lines or CSV")
     ex.add_argument("--from", dest="start", default=None, help="first time (inclusive), e.g. 2026-11-30T06:00:00Z")
@@ -43,28 +46,23 @@ def _parse_time(text: str | None, flag: str) -> datetime | None:
 
 
 def run_audit(args: argparse.Namespace, data_dir: Path) -> int:
-    """Run an ``audit`` command on the audit store of ``data_dir``: 0 OK, 1 tampered, 2 no store, an unreadable
-    store or bad options. A closed standard output ends an export quietly (:mod:`linetwin_cli.failures`)."""
+    """Run an ``audit`` command on the audit store of ``data_dir``: 0 OK, 1 tampered, 2 no store (or no key), an
+    unreadable store or bad options. A closed standard output ends an export quietly (:mod:`linetwin_cli.failures`)."""
     path = data_dir / AUDIT_DB
-    if not path.is_file():
+    if not segment_paths(path):
         print(f"{path}: no audit store here", file=sys.stderr)
         return 2
     try:
-        return _verify(path) if args.audit_command == "verify" else _export(args, path)
+        return _verify(args, data_dir) if args.audit_command == "verify" else _export(args, path)
     except sqlite3.DatabaseError as exc:
         raise CommandError(f"{path}: cannot read the audit store: {exc}; expected the SQLite audit trail "
                            "written by linetwin") from None
 
 
-def _verify(path: Path) -> int:
-    result = verify_chain(path)
-    if result.ok:
-        print(f"{path}: OK — {result.entries} entries, hash chain intact")
-        return 0
-    print(f"{path}: TAMPERED — {len(result.problems)} problem(s) in {result.entries} entries:")
-    for problem in result.problems:
-        print(f"  - {problem}")
-    return 1
+def _verify(args: argparse.Namespace, data_dir: Path) -> int:
+    code, lines = verify_lines(data_dir, Path(args.key_file) if args.key_file else None)
+    print("\n".join(lines))
+    return code
 
 
 def _export(args: argparse.Namespace, path: Path) -> int:
