@@ -71,8 +71,10 @@ def _bad_variant(rng: random.Random) -> ua.Variant:
 
 
 def _bad_time(rng: random.Random) -> datetime:
-    return rng.choice((datetime(1601, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
-                       datetime(9999, 12, 31, tzinfo=UTC), datetime.now(UTC) + timedelta(days=rng.randrange(-10, 10))))
+    """A time that is far off, unspecified (1601) or ordinary: one bad field at a time reaches deeper checks."""
+    return rng.choice((datetime.now(UTC) - timedelta(hours=1), datetime(1601, 1, 1, tzinfo=UTC),
+                       datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC),
+                       datetime.now(UTC) + timedelta(days=rng.randrange(-10, 10))))
 
 
 class Fuzzer:
@@ -208,9 +210,10 @@ async def test_malformed_requests_from_every_role_change_nothing_and_crash_nothi
         idx = await watcher.get_namespace_index(NAMESPACE)
         root = ua.NodeId("pilot_line", idx)
         nodes_before = await _node_set(watcher, root)
-        variables = [ua.NodeId.from_string(n) for n, c in nodes_before if c == ua.NodeClass.Variable.value]
-        objects = [root] + [ua.NodeId.from_string(n) for n, c in nodes_before if c == ua.NodeClass.Object.value]
-        methods = [ua.NodeId.from_string(n) for n, c in nodes_before if c == ua.NodeClass.Method.value]
+        in_order = sorted(nodes_before)  # the same seed picks the same nodes, whatever the set's hash order
+        variables = [ua.NodeId.from_string(n) for n, c in in_order if c == ua.NodeClass.Variable.value]
+        objects = [root] + [ua.NodeId.from_string(n) for n, c in in_order if c == ua.NodeClass.Object.value]
+        methods = [ua.NodeId.from_string(n) for n, c in in_order if c == ua.NodeClass.Method.value]
         assert len(variables) > 50 and methods, "the line's nodes were browsed"
         tag = watcher.get_node(ua.NodeId("pilot_line.feed_tank.level", idx))
         status = watcher.get_node(ua.NodeId(ua.ObjectIds.Server_ServerStatus_State))
