@@ -3,7 +3,7 @@
 Exit status: 0 done, 1 a failure while running (a tampered trail, a failed simulation or scenario), 2 a usage or
 input error (a missing or malformed file, a bad or conflicting option, no password source), 141 (128 + SIGPIPE,
 what a shell reports for ``seq 1e9 | head -1``) when the reader of standard output went away: then nothing more
-is printed, as the Unix tools do.
+is printed, as the Unix tools do; 130 (128 + SIGINT) after a Ctrl-C that came before the command's own handler.
 
 Every parser of the command is a :class:`OneLineParser`, so argparse's own refusals are one line too. Errors that
 list several problems (a config, a case file, a scenario) print one line for one problem and a header with one
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CLOSED_PIPE = 128 + int(signal.SIGPIPE)
+EXIT_INTERRUPTED = 128 + int(signal.SIGINT)
 
 
 class CommandError(Exception):
@@ -81,6 +82,9 @@ def run_reporting_failures(command: Callable[[], int]) -> int:
                 sys.stdout.flush()
     except BrokenPipeError:
         return _closed_pipe()
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handler is in place (a prompt, a start-up)
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code

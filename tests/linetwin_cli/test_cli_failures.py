@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from linetwin_cli.failures import EXIT_CLOSED_PIPE
+from linetwin_cli.failures import EXIT_CLOSED_PIPE, run_reporting_failures
 from linetwin_cli.main import main
 from tests.conftest import free_tcp_port
 from tests.linetwin_cli.test_cli_usability import line_with_ports
@@ -233,3 +233,11 @@ def test_pki_create_takes_the_line_from_config_and_the_folder_from_data_dir(tmp_
 def test_pki_trust_of_a_non_certificate_changes_nothing(files: dict[str, str], tmp_path: Path):
     assert main(["pki", "trust", files["not_a_certificate"], "--data-dir", str(tmp_path)]) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ctrl_c_before_the_command_handles_it_is_one_line(capsys):
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert run_reporting_failures(interrupted) == 130
+    assert capsys.readouterr().err == "interrupted\n"
