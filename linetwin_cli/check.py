@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from linetwin_cli.failures import config_error_text
 from twin_server.config import ConfigError, load_line_config
 
 
@@ -23,11 +24,11 @@ def run_check(args: argparse.Namespace) -> int:
         config = load_line_config(args.config)
     except ConfigError as exc:
         built = build_units(exc.buildable_units, str(args.config), make_plant, with_plans=False)
-        print(str(ConfigError(exc.issues + built.issues)), file=sys.stderr)
+        print(config_error_text(ConfigError(exc.issues + built.issues)), file=sys.stderr)
         return 2
     issues = build_line(config, make_plant, with_plans=False).issues
     if issues:
-        print(str(ConfigError(issues)), file=sys.stderr)
+        print(config_error_text(ConfigError(issues)), file=sys.stderr)
         return 2
     n_tags = sum(len(u.tags) for u in config.units)
     print(f"{args.config}: OK — line '{config.name}', {len(config.units)} units, {n_tags} tags, "

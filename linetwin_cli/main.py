@@ -5,7 +5,7 @@ demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), heal
 (:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
 (:mod:`linetwin_cli.security`), simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
-neither torch nor the NMPC.
+neither torch nor the NMPC. Every command fails in one line (:mod:`linetwin_cli.failures`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from linetwin_cli.check import add_check_command
+from linetwin_cli.failures import OneLineParser, run_reporting_failures
 from linetwin_cli.health import add_health_command
 from linetwin_cli.hil import add_hil_commands
 from linetwin_cli.history import add_history_commands
@@ -40,7 +41,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="linetwin", description="OPC UA digital twin for process lines")
+    parser = OneLineParser(prog="linetwin", description="OPC UA digital twin for process lines")
     parser.add_argument("--version", action="version", version=f"linetwin {_version()}",
                         help="print the installed linetwin version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -63,7 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the ``linetwin`` command ``argv`` (default: the process's arguments); the exit status
+    (:mod:`linetwin_cli.failures`)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run_reporting_failures(lambda: _run(args))
+
+
+def _run(argv: list[str]) -> int:
     if argv and argv[0] == "surrogate":
         from linetwin_cli.surrogate import cli_surrogate
 

@@ -2,8 +2,9 @@
 audit entry of an admin change) and their dispatch; each group is its own module (:mod:`linetwin_cli.user`,
 :mod:`linetwin_cli.pki`, :mod:`linetwin_cli.audit`).
 
-Every command takes ``--config LINE.toml`` (default: the demo line) or ``--data-dir DIR`` to say which line's
-data directory it works on. Changes to users and trust are themselves audited (user = the local OS account).
+Every command takes ``--config LINE.toml`` (default: the demo line) and/or ``--data-dir DIR`` to say which line's
+data directory it works on (``--data-dir`` wins; ``pki create`` reads the line's name and host from ``--config``).
+Changes to users and trust are themselves audited (user = the local OS account).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import getpass
 import sys
 from pathlib import Path
 
+from linetwin_cli.failures import config_error_text
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.config import ConfigError, LineConfig, load_line_config
 from twin_server.security.audit_admin import record_admin_entry
@@ -26,7 +28,8 @@ COMMANDS = ("user", "pki", "audit")
 def data_dir_options(p: argparse.ArgumentParser) -> None:
     """``--config`` / ``--data-dir``: which line's data dir a security command works on."""
     p.add_argument("--config", default=None, help="line config whose data dir to use (default: the demo line)")
-    p.add_argument("--data-dir", default=None, help="data dir (users.toml, pki/, audit.sqlite); overrides --config")
+    p.add_argument("--data-dir", default=None,
+                   help="data dir (users.toml, pki/, audit.sqlite); overrides the data dir of --config")
 
 
 def add_security_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,13 +44,14 @@ def add_security_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
 
 
 def _data_dir(args: argparse.Namespace) -> tuple[Path, LineConfig | None]:
-    if args.data_dir:
+    """The data dir (``--data-dir``, else the one of ``--config`` or the demo line) and the line config, if one was
+    given or no ``--data-dir`` was."""
+    if args.data_dir and not args.config:
         return Path(args.data_dir), None
     from linetwin_cli.common import DEFAULT_DEMO_CONFIG
 
-    path = Path(args.config) if args.config else DEFAULT_DEMO_CONFIG
-    config = load_line_config(path)
-    return config.security.resolved_data_dir(config.name), config
+    config = load_line_config(Path(args.config) if args.config else DEFAULT_DEMO_CONFIG)
+    return Path(args.data_dir) if args.data_dir else config.security.resolved_data_dir(config.name), config
 
 
 def audit_admin(data_dir: Path, action: str, node: str, new: object = None, reason: str = "") -> None:
@@ -69,6 +73,9 @@ def run_security_command(args: argparse.Namespace) -> int:
         if args.command == "pki":
             return run_pki(args, data_dir, config)
         return run_audit(args, data_dir)
-    except (UsersFileError, ConfigError, AuditKeyError, AuditStoreError) as exc:
+    except (UsersFileError, AuditKeyError, AuditStoreError) as exc:
         print(str(exc), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(config_error_text(exc), file=sys.stderr)
         return 2

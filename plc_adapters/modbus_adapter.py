@@ -218,6 +218,17 @@ class _Link:
         self.client.close()
 
 
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling it again while it runs on: a cancellation that lands
+    while a request is being torn down, or in Python 3.11's ``asyncio.wait_for`` race, can be swallowed, and a stop
+    requested right after the start then waited forever (found by a ``demo`` stopped by a closed stdout)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.cancelled():
+        task.result()  # an error it ended with is the caller's, as before
+
+
 class ModbusAdapter:
     """Polls one unit's PLC over Modbus TCP and writes its commanded tags.
 
@@ -312,12 +323,8 @@ class ModbusAdapter:
     async def stop(self) -> None:
         """Stop polling and reconnecting and close the connection. Safe to call more than once."""
         for task in (self._poll_task, self._reconnect_task):
-            if task is not None and not task.done():
-                task.cancel()
-        for task in (self._poll_task, self._reconnect_task):
             if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _cancel_and_wait(task)
         self._poll_task = self._reconnect_task = None
         self._outage_since = None
         if self._link is not None:

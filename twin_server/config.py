@@ -155,6 +155,7 @@ def _parse_tag(c: IssueCollector, unit: str, name: str, raw: Any) -> TagSpec | N
         table=RegisterTable(table), address=address, data_type=DataType(data_type),
         byte_order=ByteOrder(byte_order), word_order=WordOrder(word_order), scale=scale, offset=offset,
         write_limits=write_limits, max_rate=max_rate, description=description,
+        unit_symbol=UNITS_BY_CODE[unit_code].symbol,  # type: ignore[index]
     )
     ok = True
     if spec.end_address > 65536:

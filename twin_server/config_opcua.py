@@ -160,7 +160,8 @@ def parse_opcua_tag(c: IssueCollector, unit: str, name: str, raw: Any, default_u
     return OpcUaTagSpec(
         name=name, direction=Direction(direction), unit_code=unit_code, eu_range=eu_range, node=node,
         sampling_interval_s=sampling, deadband=deadband, deadband_kind=DeadbandKind(deadband_kind),
-        data_type=str(data_type), write_limits=write_limits, max_rate=max_rate, description=description)
+        data_type=str(data_type), write_limits=write_limits, max_rate=max_rate, description=description,
+        unit_symbol=UNITS_BY_CODE[unit_code].symbol if unit_code in UNITS_BY_CODE else "")
 
 
 def check_unique_nodes(c: IssueCollector, unit: str, tags: list[OpcUaTagSpec]) -> None:

@@ -107,9 +107,8 @@ class UnitControlLoop:
                                          (m.to_tag(limits[m.input].lower), m.to_tag(limits[m.input].upper)))
                        for m in p.manipulated]
         await self._nodes.build(estimates, writable, trajectory, self.start_batch, self.stop_batch)
-        await self._nodes.set("mode", self._mode.value, ua.VariantType.String)
+        await self._publish_mode()
         await self._nodes.set(f"target_{p.target.name}", self.core.target_value)
-        await self._nodes.set("strategy", p.strategy, ua.VariantType.String)
 
     @property
     def writable_handlers(self) -> dict[ua.NodeId, WriteHandler]:
@@ -157,7 +156,7 @@ class UnitControlLoop:
         previous = self._mode
         self.core.set_mode(mode, self.batch_time_s(), reason="operator")
         await self._record(f"mode {previous.value} -> {mode.value} (operator)")
-        await self._nodes.set("mode", mode.value, ua.VariantType.String)
+        await self._publish_mode()
         return ua.StatusCode(ua.StatusCodes.Good)
 
     async def write_target(self, variant: ua.Variant) -> HandlerResult:
@@ -204,7 +203,18 @@ class UnitControlLoop:
         self._batch_start = None
         self.core.mode = ControlMode.MANUAL
         await self._nodes.set("batch_active", False, ua.VariantType.Boolean)
+        await self._publish_mode()
+
+    @property
+    def strategy(self) -> str:
+        """Who decides the setpoints now: the recipe's name (e.g. ``linear_cooling``) in auto mode, ``mpc`` in MPC
+        mode (the recipe stays its fallback), ``manual`` in manual mode."""
+        return self.plan.strategy if self._mode is ControlMode.AUTO else self._mode.value
+
+    async def _publish_mode(self) -> None:
+        """The ``mode`` node and the ``strategy`` node that follows it."""
         await self._nodes.set("mode", self._mode.value, ua.VariantType.String)
+        await self._nodes.set("strategy", self.strategy, ua.VariantType.String)
 
     def status_text(self) -> str:
         """One-line state for the CLI status line."""

@@ -248,7 +248,7 @@ async def test_rate_limit_bounds_the_step_of_a_write_after_a_pause():
     finally:
         await plc.stop()
     assert [e.status for e in entries] == ["BadOutOfRange", "BadOutOfRange", "Good"]
-    assert "max_rate 20 CEL/s" in entries[0].reason
+    assert "max_rate 20 °C/s" in entries[0].reason
 
 
 async def test_bulk_and_huge_writes_give_a_few_short_log_lines_and_a_bounded_audit_trail(caplog):
