@@ -103,7 +103,7 @@ def build_column(spec: ColumnSpec, isotherm: AnyIsotherm, discretisation: Discre
 _COLUMN_KEYS = {f.name for f in dataclasses.fields(ColumnSpec)}
 _DISC_KEYS = {f.name for f in dataclasses.fields(Discretisation)}
 _MODEL_KEYS = _COLUMN_KEYS | {"isotherm", "discretisation", "parameters", "column_volume_ml", "case", "name",
-                              "axial_cells", "particle_cells", "weno_order"}
+                              "axial_cells", "particle_cells", "weno_order", "method", "polynomial_degree", "elements"}
 
 
 def column_from_options(options: Mapping[str, Any], where: str = "chromatography_column model",
@@ -130,7 +130,7 @@ def column_from_options(options: Mapping[str, Any], where: str = "chromatography
         raise ChromatographyCaseError(f"{where}: 'column_volume_ml' = {volume!r}, expected a number > 0")
     name = str(opts.pop("name", name))
     disc_table = dict(opts.pop("discretisation", {}))
-    for key in ("axial_cells", "particle_cells", "weno_order"):
+    for key in ("axial_cells", "particle_cells", "weno_order", "method", "polynomial_degree", "elements"):
         if key in opts:
             disc_table[key] = opts.pop(key)
     bad = sorted(set(disc_table) - _DISC_KEYS)
