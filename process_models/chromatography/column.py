@@ -10,7 +10,8 @@ A *case file* (``examples/cases/chromatography_*.toml``) is a generic case file 
                       interstitial_velocity_m_per_s, axial_dispersion_m2_per_s, column_porosity | total_porosity,
                       particle_porosity, particle_radius_m, film_diffusion_m_per_s, pore_diffusion_m2_per_s
     [model.isotherm]  kind = "linear" | "langmuir" | "sma" and its values (see chromatography_isotherms)
-    [model.discretisation]  axial_cells, particle_cells, weno_order
+    [model.discretisation]  method = "fv" (axial_cells, particle_cells, weno_order) | "dg" (polynomial_degree,
+                      elements, particle_cells = collocation points; see chromatography_spectral)
     [model.detector]  uv_absorptivity_m2_per_mol, uv_path_length_m, molar_conductivity_s_m2_per_mol,
                       viscosity_pa_s (optional; see chromatography_detectors)
     [initial_state]   bulk_concentration_<c>, pore_concentration_<c>, bound_concentration_<c> (number or list)

@@ -27,6 +27,11 @@ that results can be compared at matched resolution):
   ``j = (c - c_p,outer) / (1/k_f + (dr/2) / (eps_p D_p))`` (the surface concentration eliminated by flux
   continuity); LRMP is one well-mixed pore phase with ``j = k_f (c - c_p)``.
 
+``Discretisation(method="dg")`` replaces both by the high-order operators of
+:mod:`process_models.chromatography.spectral` (DG spectral elements along the column, orthogonal collocation in the
+GRM particle); the states keep their names, one per axial node (``elements * (polynomial_degree + 1)``) and per
+particle collocation point; binding and isotherms are the same pointwise terms.
+
 Binding is ``kinetic`` (bound concentrations are states) or ``rapid_equilibrium`` (no bound states;
 ``(I + F dq*/dc) dc/dt = transport``, see :mod:`process_models.chromatography.isotherms`).
 
@@ -170,7 +175,7 @@ class Discretisation:
         if self.dg:
             for key, low in (("polynomial_degree", 1), ("elements", 1)):
                 v = getattr(self, key)
-                if isinstance(v, bool) or int(v) != v or v < low:
+                if isinstance(v, bool) or not isinstance(v, int | float) or int(v) != v or v < low:
                     raise ColumnError(f"discretisation: '{key}' = {v}, expected an integer >= {low}")
             if transport is TransportModel.GENERAL_RATE and (int(self.particle_cells) != self.particle_cells
                                                              or self.particle_cells < 1):
@@ -430,8 +435,11 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
     return ModelDeclaration(
         name=name,
         description=description or f"{t.value} chromatography column, {isotherm.kind} isotherm "
-                                   f"({BindingMode(spec.binding).value}), {n} axial cells"
-                                   + (f", {layout.shells} particle shells" if t is TransportModel.GENERAL_RATE else ""),
+                                   f"({BindingMode(spec.binding).value}), "
+                                   + (f"DG degree {disc.polynomial_degree} x {disc.elements} elements" if disc.dg
+                                      else f"{n} axial cells")
+                                   + (f", {layout.shells} particle {'collocation points' if disc.dg else 'shells'}"
+                                      if t is TransportModel.GENERAL_RATE else ""),
         states=tuple(states),
         inputs=inputs,
         parameters=parameters,

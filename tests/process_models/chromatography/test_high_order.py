@@ -25,6 +25,7 @@ from process_models.chromatography.laplace_reference import (
 )
 from process_models.chromatography.transport import BindingMode, ColumnSpec, Discretisation, TransportModel
 from process_models.simulator import InputProgram
+from tests.process_models.chromatography.test_cadet import _cadet_tool
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "chromatography"
 PULSE_S = 10.0
@@ -126,3 +127,24 @@ def test_reference_refuses_a_nonlinear_isotherm():
     case = load_case("grm_langmuir_pulse")
     with pytest.raises(ValueError, match="expected 'linear'"):
         linear_component(case.column.spec, case.column.isotherm, "product")
+
+
+def test_dg_with_kinetic_binding_and_a_step_inlet_meets_the_exact_breakthrough():
+    spec = linear_spec(TransportModel.EQUILIBRIUM_DISPERSIVE, BindingMode.KINETIC)
+    times = np.linspace(0.0, 1500.0, 31)
+    exact = pulse_response(linear_component(spec, ISOTHERM, "a"), times, 2.0, float("inf"), digits=20)
+    column = build_column(spec, ISOTHERM, Discretisation(method="dg", polynomial_degree=6, elements=8))
+    program = inlet_program_from_inputs(("a",), {"inlet_concentration_a": 2.0}, 0.0, float(times[-1]))
+    outlet = simulate_column(column, program, times, rtol=1e-10, atol=1e-12).outputs[0]
+    assert exact[-1] == pytest.approx(2.0, rel=1e-3)                     # saturated: the inlet concentration
+    assert relative_l2(outlet, exact) <= 1e-5
+
+
+def test_cadet_mapping_refuses_the_dg_scheme():
+    with pytest.raises(ValueError, match="'dg' has no CADET mapping"):
+        _cadet_tool().cadet_input(load_case("ed_linear_pulse", {"method": "dg"}))
+
+
+def test_non_numeric_degree_names_the_key():
+    with pytest.raises(ChromatographyCaseError, match="'polynomial_degree'"):
+        column_from_options({"case": "ed_linear_pulse", "method": "dg", "polynomial_degree": "four"})
