@@ -162,3 +162,14 @@ def test_dg_on_the_sharp_ed_case_beats_the_fine_finite_volumes_against_de_hoog()
                            1.0, 20.0, digits=15)
     fine_fv = np.asarray(ref["outlet"]["product"])[window]              # 1600 cells, WENO3 (CADET)
     assert relative_l2(dg[window], exact) <= 2e-5 < relative_l2(fine_fv, exact)
+
+
+def test_the_dg_case_file_runs_and_meets_the_exact_solution():
+    case = load_case("grm_linear_pulse_dg")
+    disc = case.column.discretisation
+    assert disc.dg and case.column.layout.axial_cells == disc.elements * (disc.polynomial_degree + 1)
+    times = np.linspace(0.0, 2500.0, 26)
+    outlet = case.simulate(times_s=times).outputs[0]
+    exact = pulse_response(linear_component(case.column.spec, case.column.isotherm, "product"), times, 1.0, 10.0,
+                           method="talbot")
+    assert relative_l2(outlet, exact) <= 1e-5
