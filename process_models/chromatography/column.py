@@ -137,6 +137,10 @@ def column_from_options(options: Mapping[str, Any], where: str = "chromatography
     bad = sorted(set(disc_table) - _DISC_KEYS)
     if bad:
         raise ChromatographyCaseError(f"{where}: [discretisation] unknown key(s) {bad}; expected {sorted(_DISC_KEYS)}")
+    dg_only = sorted({"polynomial_degree", "elements"} & set(disc_table))
+    if dg_only and disc_table.get("method", "fv") != "dg":
+        raise ChromatographyCaseError(f"{where}: [discretisation] {dg_only} apply only with method = 'dg' "
+                                      f"(method is {disc_table.get('method', 'fv')!r})")
     overrides = opts.pop("parameters", {})
     if not isinstance(overrides, Mapping):
         raise ChromatographyCaseError(f"{where}: 'parameters' must be a table of parameter values, got {overrides!r}")

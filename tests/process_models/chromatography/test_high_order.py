@@ -173,3 +173,8 @@ def test_the_dg_case_file_runs_and_meets_the_exact_solution():
     exact = pulse_response(linear_component(case.column.spec, case.column.isotherm, "product"), times, 1.0, 10.0,
                            method="talbot")
     assert relative_l2(outlet, exact) <= 1e-5
+
+
+def test_dg_keys_without_the_dg_method_are_refused():
+    with pytest.raises(ChromatographyCaseError, match=r"\['elements', 'polynomial_degree'\] apply only with method"):
+        column_from_options({"case": "ed_linear_pulse", "polynomial_degree": 4, "elements": 8})
