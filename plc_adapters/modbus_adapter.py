@@ -52,6 +52,7 @@ from plc_adapters.errors import WriteRefusal
 from plc_adapters.guarded_write import GuardedWrites, ReconciledCallback
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.modbus_codec import CodecError, decode, encode
+from plc_adapters.modbus_sample import sample_from_registers
 from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
 from plc_adapters.quality import Quality
 from plc_adapters.read_plan import ReadBlock, plan_reads
@@ -61,9 +62,6 @@ from plc_adapters.scan_schedule import ScanSchedule
 from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec
 
 logger = logging.getLogger(__name__)
-
-OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED
-"""Quality of a value decoded outside its tag's eu_range (value kept)."""
 
 HEALTHY_SCANS_TO_RESET_BACKOFF = 3
 """Good scans in a row after which the reconnect backoff starts again from its initial delay."""
@@ -471,22 +469,22 @@ class ModbusAdapter:
         return values[:count]
 
     def _decode_sample(self, tag: TagSpec, registers: list[int], received: datetime) -> Sample:
+        """The decode rule (:func:`~plc_adapters.modbus_sample.sample_from_registers`), then its effects here: a
+        usable value becomes the tag's last value and, for a commanded tag, an observation of the PLC's setpoint."""
         last_values = self._store.last_values
-        try:
-            value = decode(tag, registers)
-        except CodecError as exc:
+
+        def log_codec_error(exc: CodecError) -> None:
             suppressed = self._log_limiter.allow(f"decode:{tag.name}")
             if suppressed is not None:
                 logger.warning("unit %s: tag %s: cannot decode %s: %s%s", self.unit, tag.name, shorten(registers),
                                _error_text(exc), _suppressed_text(suppressed))
-            return Sample(tag.name, last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
-        if not math.isfinite(value):
-            return Sample(tag.name, last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
-        last_values[tag.name] = value
-        if tag.direction is Direction.COMMANDED:
-            self._writes.observed(tag, value)
-        quality = Quality.GOOD if tag.eu_range.contains(value) else OUT_OF_EU_RANGE_QUALITY
-        return Sample(tag.name, value, quality, received)
+
+        sample = sample_from_registers(tag, registers, received, last_values[tag.name], log_codec_error)
+        if not sample.quality.is_bad and sample.value is not None:
+            last_values[tag.name] = sample.value
+            if tag.direction is Direction.COMMANDED:
+                self._writes.observed(tag, sample.value)
+        return sample
 
     def _bad_samples(self, quality: Quality) -> list[Sample]:
         return self._store.bad(quality)
