@@ -46,10 +46,11 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from plc_adapters.adapter import register_adapter
+from plc_adapters.adapter_core import AdapterCore
 from plc_adapters.adapter_state import Counters, SampleStore, WriteStats
 from plc_adapters.backoff import Backoff
 from plc_adapters.errors import WriteRefusal
-from plc_adapters.guarded_write import GuardedWrites, ReconciledCallback
+from plc_adapters.guarded_write import GuardedWrites
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.modbus_codec import CodecError, decode, encode
 from plc_adapters.modbus_sample import sample_from_registers
@@ -216,7 +217,7 @@ class _Link:
         self.client.close()
 
 
-class ModbusAdapter:
+class ModbusAdapter(AdapterCore[AdapterStats]):
     """Polls one unit's PLC over Modbus TCP and writes its commanded tags.
 
     Args:
@@ -262,36 +263,12 @@ class ModbusAdapter:
         self._io_lock = asyncio.Lock()
         """Held by a scan (read, store, deliver) and by the register part of a write: never both at once."""
 
-    @property
-    def on_write_reconciled(self) -> ReconciledCallback | None:
-        """Called when a read-back resolves a write of unknown outcome (e.g. to audit it)."""
-        return self._writes.on_write_reconciled
-
-    @on_write_reconciled.setter
-    def on_write_reconciled(self, callback: ReconciledCallback | None) -> None:
-        self._writes.on_write_reconciled = callback
-
     # ------------------------------------------------------------------ public API
 
     @property
     def connected(self) -> bool:
         """True while a TCP connection to the PLC is open and usable."""
         return self._link is not None and self._link.up
-
-    @property
-    def last_samples(self) -> Mapping[str, Sample]:
-        """Latest sample per tag name (read-only snapshot of the last scan)."""
-        return self._store.view
-
-    @property
-    def unconfirmed_writes(self) -> Mapping[str, float]:
-        """Commanded tags whose last write has an unknown outcome (not yet read back): tag → value sent."""
-        return self._writes.unconfirmed
-
-    @property
-    def stats(self) -> AdapterStats:
-        """Counters since start (a snapshot)."""
-        return self._counters.snapshot()
 
     @property
     def eu_mismatches(self) -> Mapping[str, str]:
