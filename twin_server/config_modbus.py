@@ -55,6 +55,7 @@ PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 
 def parse_modbus_tag(c: IssueCollector, unit: str, name: str, raw: Any) -> TagSpec | None:
+    """One ``[units.UNIT.tags.NAME]`` of a Modbus unit; ``None`` after reporting problems."""
     prefix = f"units.{unit}.tags.{name}"
     if not isinstance(raw, Mapping):
         c.add(prefix, raw, "a table describing the tag")
@@ -113,6 +114,7 @@ def parse_modbus_tag(c: IssueCollector, unit: str, name: str, raw: Any) -> TagSp
 
 
 def check_overlaps(c: IssueCollector, unit: str, tags: list[TagSpec]) -> None:
+    """Two tags of a unit must not share a register of one table."""
     by_table: dict[RegisterTable, list[TagSpec]] = {}
     for t in tags:
         by_table.setdefault(t.table, []).append(t)
