@@ -20,7 +20,6 @@ down, limits) are logged and counted; the loop keeps running and retries at the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from plc_adapters.sample import Sample
 from process_models.estimator import Estimate
 from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.alarms.loop_alarms import LoopAlarms
+from twin_server.background_task import cancel_and_wait
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.method_calls import MethodRefused
 from twin_server.runtime import LineRuntime
@@ -129,11 +129,8 @@ class UnitControlLoop:
         self._task = asyncio.create_task(self._run(), name=f"control-{self.unit}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # -- operator actions (OPC UA writes and methods) ----------------------------------------------
     def setpoint_owner(self, tag: str) -> str | None:
