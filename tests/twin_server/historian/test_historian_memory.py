@@ -1,0 +1,65 @@
+"""The SQLite store's memory stays at its stated bound however large the history file grows (issue 21).
+
+SQLite keeps every page it reads or writes in the connection's page cache until the cache is full; with a
+cache of 64 MiB the twin's resident memory grew ~10 MB/h with the history file. The memory SQLite holds is
+measured with SQLite's own counter (``sqlite3_status64(SQLITE_STATUS_MEMORY_USED)``, process-wide) of the
+library the stdlib ``sqlite3`` module is linked against.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+import pytest
+
+from twin_server.historian.sqlite_store import FILE_NAME, WRITER_CACHE_KIB, SqliteStore
+
+SQLITE_STATUS_MEMORY_USED = 0
+MIB = 1024 * 1024
+HISTORY_MIB = 32
+"""History written by the test: four times the cache's bound, half the 64 MiB cache that let memory grow."""
+MEMORY_BOUND_MIB = 10
+"""What SQLite may hold more after writing it: the writer's cache (8 MiB) and 2 MiB of bookkeeping."""
+
+
+def _sqlite_memory_used() -> int:
+    """Bytes SQLite holds now in this process (all connections)."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        pytest.skip("libsqlite3 not found by ctypes (stdlib sqlite3 linked statically?): SQLite's counter unreadable")
+    lib = ctypes.CDLL(name)
+    current, highwater = ctypes.c_int64(), ctypes.c_int64()
+    if lib.sqlite3_status64(SQLITE_STATUS_MEMORY_USED, ctypes.byref(current), ctypes.byref(highwater), 0) != 0:
+        pytest.skip("sqlite3_status64 failed")
+    return current.value
+
+
+def test_writer_page_cache_is_the_stated_bound(tmp_path):
+    store = SqliteStore(tmp_path)
+    try:
+        assert store._writer.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB
+        assert WRITER_CACHE_KIB * 1024 <= (MEMORY_BOUND_MIB - 2) * MIB
+    finally:
+        store.close()
+
+
+def test_sqlite_memory_stays_at_its_bound_while_history_grows_past_it(tmp_path):
+    store = SqliteStore(tmp_path)
+    try:
+        sids = [store.series_id(f"line.unit.tag_{i:03d}") for i in range(200)]
+        before = _sqlite_memory_used()
+        t0 = 1.7e9
+        path = tmp_path / FILE_NAME
+        scan = 0
+        while path.stat().st_size < HISTORY_MIB * MIB:
+            rows = [(sid, t0 + (scan + k) * 0.5, float(scan + k) + sid * 1e-3, 0, t0 + (scan + k) * 0.5)
+                    for k in range(100) for sid in sids]
+            store.write(rows, [], [])
+            scan += 100
+        grown = _sqlite_memory_used() - before
+    finally:
+        store.close()
+    assert grown <= MEMORY_BOUND_MIB * MIB, (
+        f"SQLite holds {grown / MIB:.1f} MiB more after writing a {HISTORY_MIB} MiB history; expected at most "
+        f"{MEMORY_BOUND_MIB} MiB (the writer's page cache is {WRITER_CACHE_KIB / 1024:g} MiB)")
