@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections import deque
 from datetime import UTC, datetime
 
 import numpy as np
@@ -36,6 +37,9 @@ from twin_server.method_calls import MethodRefused
 from twin_server.runtime import LineRuntime
 from twin_server.surrogate_nodes import SurrogateWatch
 from twin_server.write_guard import HandlerResult, WriteHandler
+
+EVENTS_KEPT = 1000
+"""Events of a loop kept in memory (``UnitControlLoop.events``, ~100 bytes each): the newest 1000 (issue 21)."""
 
 log = logging.getLogger("linetwin.control")
 
@@ -58,7 +62,7 @@ class UnitControlLoop:
         self._estimate: Estimate | None = None
         self.counters = {"solves": 0, "failed_solves": 0, "setpoints_written": 0, "fallbacks_used": 0}
         self.solve_times_ms: list[float] = []
-        self.events: list[str] = []
+        self.events: deque[str] = deque(maxlen=EVENTS_KEPT)  # the newest; all are in the log and the historian
         self._prediction_events_seen = 0
         self.surrogate_watch: SurrogateWatch | None = None
         self._tick = 0
