@@ -211,7 +211,8 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
         loops = [f"{config.name}.{u}.control" for u in twin.control_loops]
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", endpoint, "--namespace",
                config.server.namespace, "--clients", str(args.clients), "--vars", str(args.vars), "--publish-ms",
-               str(args.publish_ms), "--drop-every", str(args.drop_every), *sum((["--loop", p] for p in loops), [])]
+               str(args.publish_ms), "--drop-every", str(args.drop_every), "--drop-session-timeout",
+               str(args.drop_session_timeout), *sum((["--loop", p] for p in loops), [])]
         env = {**os.environ, OPERATOR_ENV: f"{user}:{password}"}
         proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, env=env)
         assert proc.stdout is not None
@@ -253,6 +254,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
                 raise RuntimeError(f"the client worker exited ({proc.returncode}) before the soak ended")
             await asyncio.sleep(min(args.sample_every, max(0.0, end - loop.time())))
         after_snapshot = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
+        orphans = await _orphans_closed(twin.server, proc, worker, args) if args.drop_every > 0 else None
         after_types = object_types()
         steady = [r for r in rows if r.t_s >= args.warmup_minutes * 60.0]
         result = {
@@ -260,7 +262,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
             "notifications": worker.counts["notifications"], "batches_started": worker.counts["batches"],
             "clients_dropped": worker.counts["drops"], "clients": worker.counts["clients"],
             "vars_per_client": worker.counts["vars"], "distinct_variables": worker.counts["distinct"],
-            "status_line": twin.status_line(),
+            "status_line": twin.status_line(), "dropped_sessions_closed": orphans,
         }
         for key in ("rss_mb", "heap_mb", "disk_mb", "open_files", "objects"):
             pts = [(r.t_s, getattr(r, key)) for r in steady if getattr(r, key) is not None]
@@ -285,6 +287,23 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
     return result
 
 
+async def _orphans_closed(server: object, proc: asyncio.subprocess.Process, worker: WorkerOutput,
+                          args: argparse.Namespace) -> dict:
+    """Stop dropping clients, then wait (up to twice the dropped clients' session timeout, at most 10 min) until
+    the server holds only the worker's sessions again: the clients that vanished were cleaned up."""
+    proc.send_signal(signal.SIGUSR1)  # the worker stops its dropper (its clients stay)
+    keep = worker.counts["clients"] + 1  # subscribers + the operator
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    limit = min(600.0, 2 * (args.drop_session_timeout or 600.0) + 30.0)
+    sessions, subs, items = server_counts(server)
+    while (sessions > keep or subs > worker.counts["clients"]) and loop.time() - t0 < limit:
+        await asyncio.sleep(1.0)
+        sessions, subs, items = server_counts(server)
+    return {"closed": sessions <= keep and subs <= worker.counts["clients"], "waited_s": round(loop.time() - t0, 1),
+            "sessions": sessions, "subscriptions": subs, "monitored_items": items, "expected_sessions": keep}
+
+
 def report(result: dict) -> None:
     print()
     for key, label, unit in (("rss_mb", "RSS", "MB/h"), ("heap_mb", "Python heap", "MB/h"),
@@ -297,6 +316,11 @@ def report(result: dict) -> None:
     print(f"{'notifications':>24}: {result['notifications']:,} ({result['clients']} clients x "
           f"{result['vars_per_client']} variables); batches started {result['batches_started']}; clients dropped "
           f"{result['clients_dropped']}")
+    if result.get("dropped_sessions_closed"):
+        o = result["dropped_sessions_closed"]
+        print(f"{'dropped clients':>24}: {'cleaned up' if o['closed'] else 'NOT cleaned up'} after {o['waited_s']} s "
+              f"({o['sessions']} sessions, {o['subscriptions']} subscriptions, {o['monitored_items']} monitored "
+              f"items left; expected {o['expected_sessions']} sessions)")
     for site in result.get("top_growing_sites", [])[:10]:
         print(f"  +{site['grew_kb']:9.1f} KiB ({site['count_diff']:+d} blocks) {site['site']}")
     for t in result.get("top_growing_types", [])[:10]:
@@ -337,10 +361,12 @@ async def _line_variables(client: object, namespace: str, limit: int) -> list:
     return [found[k] for k in sorted(found)][:limit]
 
 
-async def _subscriber(url: str, nodes_ids: list[str], publish_ms: float) -> object:
+async def _subscriber(url: str, nodes_ids: list[str], publish_ms: float, session_timeout_s: float = 0.0) -> object:
     from asyncua import Client
 
     client = Client(url, timeout=30, watchdog_intervall=3600.0)
+    if session_timeout_s > 0:
+        client.session_timeout = int(session_timeout_s * 1000)  # requested; the server clamps it (5 s .. 600 s)
     await client.connect()
     sub = await client.create_subscription(publish_ms, _Count())
     await sub.subscribe_data_change([client.get_node(i) for i in nodes_ids], queuesize=1)
@@ -378,12 +404,14 @@ async def _batches(url: str, namespace: str, loops: list[str], stop: asyncio.Eve
                 await asyncio.wait_for(stop.wait(), 5.0)
 
 
-async def _dropper(url: str, node_ids: list[str], publish_ms: float, every_s: float, stop: asyncio.Event) -> None:
+async def _dropper(url: str, node_ids: list[str], publish_ms: float, every_s: float, session_timeout_s: float,
+                   stop: asyncio.Event) -> None:
     """Every ``every_s``: a client process connects, subscribes, and is killed without closing anything."""
     drops = 0
     while not stop.is_set():
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(Path(__file__).resolve()), "--drop-once", url, "--publish-ms", str(publish_ms),
+            "--drop-session-timeout", str(session_timeout_s),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(("\n".join(node_ids) + "\n\n").encode())
@@ -398,11 +426,11 @@ async def _dropper(url: str, node_ids: list[str], publish_ms: float, every_s: fl
             await asyncio.wait_for(stop.wait(), every_s)
 
 
-async def _drop_once(url: str, publish_ms: float) -> None:
+async def _drop_once(url: str, publish_ms: float, session_timeout_s: float) -> None:
     ids = []
     while line := sys.stdin.readline().strip():
         ids.append(line)
-    client = await _subscriber(url, ids, publish_ms)
+    client = await _subscriber(url, ids, publish_ms, session_timeout_s)
     print("subscribed", flush=True)
     await asyncio.Event().wait()
     del client
@@ -420,8 +448,11 @@ async def worker(args: argparse.Namespace) -> None:
     ids = [line[i % len(line)] for i in range(args.vars)]  # a line with fewer variables: some twice
     clients = [await _subscriber(args.worker, ids, args.publish_ms) for _ in range(args.clients)]
     tasks = [asyncio.create_task(_batches(args.worker, args.namespace, args.loop or [], stop))]
+    stop_dropping = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, stop_dropping.set)
     if args.drop_every > 0:
-        tasks.append(asyncio.create_task(_dropper(args.worker, ids, args.publish_ms, args.drop_every, stop)))
+        tasks.append(asyncio.create_task(_dropper(args.worker, ids, args.publish_ms, args.drop_every,
+                                                    args.drop_session_timeout, stop_dropping)))
     print(f"vars {len(ids)}", flush=True)
     print(f"distinct {len(line)}", flush=True)
     print(f"clients {len(clients)}", flush=True)
@@ -433,6 +464,7 @@ async def worker(args: argparse.Namespace) -> None:
         print(f"notifications {_Count.n}", flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
+    stop_dropping.set()
     for t in tasks:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(t, 10.0)
@@ -458,6 +490,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--speed", type=float, default=20.0, help="plant speed (× real time), as `linetwin demo --speed`")
     p.add_argument("--drop-every", type=float, default=0.0,
                    help="seconds between clients that connect, subscribe and vanish without closing (0: none)")
+    p.add_argument("--drop-session-timeout", type=float, default=0.0,
+                   help="session timeout (s) the dropping clients request (0: asyncua's 1 h, which the server clamps "
+                        "to its 600 s maximum); the soak ends by waiting for their sessions to be closed")
     p.add_argument("--trace-frames", type=int, default=1, help="tracemalloc frames per allocation (0: no tracing)")
     p.add_argument("--top", type=int, default=15, help="growing allocation sites / object types to report")
     p.add_argument("--out", help="write the rows and fits as JSON here")
@@ -471,6 +506,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.minutes, args.sample_every, args.clients, args.vars = 0.5, 3.0, 2, 50
         args.warmup_minutes = 0.1
         args.drop_every = args.drop_every or 10.0
+        args.drop_session_timeout = args.drop_session_timeout or 5.0
     if args.warmup_minutes is None:
         args.warmup_minutes = min(10.0, args.minutes / 4)
     for name in ("minutes", "sample_every", "publish_ms", "speed"):
@@ -487,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(worker(args))
         return 0
     if args.drop_once:
-        asyncio.run(_drop_once(args.drop_once, args.publish_ms))
+        asyncio.run(_drop_once(args.drop_once, args.publish_ms, args.drop_session_timeout))
         return 0
     logging.basicConfig(level=logging.ERROR)
     if args.trace_frames > 0:

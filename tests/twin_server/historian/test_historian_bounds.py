@@ -1,4 +1,5 @@
-"""The SQLite store's memory stays at its stated bound however large the history file grows (issue 21).
+"""The SQLite store stays bounded on a run of months (issue 21): its memory at the stated bound however large the
+history file grows, and its file flat once retention deletes as much as is recorded.
 
 SQLite keeps every page it reads or writes in the connection's page cache until the cache is full; with a
 cache of 64 MiB the twin's resident memory grew ~10 MB/h with the history file. The memory SQLite holds is
@@ -63,3 +64,28 @@ def test_sqlite_memory_stays_at_its_bound_while_history_grows_past_it(tmp_path):
     assert grown <= MEMORY_BOUND_MIB * MIB, (
         f"SQLite holds {grown / MIB:.1f} MiB more after writing a {HISTORY_MIB} MiB history; expected at most "
         f"{MEMORY_BOUND_MIB} MiB (the writer's page cache is {WRITER_CACHE_KIB / 1024:g} MiB)")
+
+
+def test_retention_holds_the_history_file_flat(tmp_path):
+    """Recorded for 8 days with 2 days of retention: SQLite reuses the pages retention frees, so the file stops
+    growing once a day's purge frees what a day records (~3 days: retention + the day being written)."""
+    store = SqliteStore(tmp_path)
+    path = tmp_path / FILE_NAME
+    day_s, per_day, retention_days = 86400.0, 2500, 2
+    sids = [store.series_id(f"line.unit.tag_{i:02d}") for i in range(20)]
+    t0 = 1.7e9
+    sizes = []
+    try:
+        for day in range(8):
+            for chunk in range(0, per_day, 500):
+                rows = [(sid, t0 + day * day_s + (chunk + k) * day_s / per_day, float(k), 0, t0)
+                        for k in range(500) for sid in sids]
+                store.write(rows, [], [(int((t0 + day * day_s) * 1e6), "unit", "control", f"day {day}")])
+            store.purge_before(int((t0 + (day + 1 - retention_days) * day_s) * 1e6))
+            store._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            sizes.append(path.stat().st_size)
+        assert store.stored_samples() == retention_days * per_day * len(sids)
+    finally:
+        store.close()
+    assert sizes[-1] > sizes[0]
+    assert max(sizes[3:]) <= 1.1 * sizes[3], f"history file grew under retention: {sizes} bytes after each day"
