@@ -217,7 +217,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
         proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, env=env)
         assert proc.stdout is not None
         worker = WorkerOutput(proc.stdout)
-        await asyncio.wait_for(worker.ready.wait(), 120.0)
+        await asyncio.wait_for(worker.ready.wait(), 600.0)  # browsing the line takes minutes on a loaded machine
         print(f"soak: line '{config.name}' at {endpoint}, {worker.counts['clients']} clients x "
               f"{worker.counts['vars']} monitored items ({worker.counts['distinct']} variables) at "
               f"{args.publish_ms:g} ms, speed {args.speed:g}x, drop every {args.drop_every:g} s, "
@@ -341,24 +341,27 @@ class _Count:
         pass
 
 
-async def _line_variables(client: object, namespace: str, limit: int) -> list:
-    """The first ``limit`` Variable nodes (by node id) under Objects in the line's namespace."""
+async def _line_variables(client: object, namespace: str, limit: int) -> list[str]:
+    """The first ``limit`` Variable node ids (by node id) under Objects in the line's namespace (one Browse per
+    object or variable: the node class comes with each reference)."""
     from asyncua import ua
 
     idx = await client.get_namespace_index(namespace)  # type: ignore[attr-defined]
-    found: dict[str, object] = {}
+    found: set[str] = set()
     todo = [client.nodes.objects]  # type: ignore[attr-defined]
     seen: set[str] = set()
+    mask = ua.NodeClass.Object | ua.NodeClass.Variable
     while todo:
         node = todo.pop()
-        for child in await node.get_children(nodeclassmask=ua.NodeClass.Object | ua.NodeClass.Variable):
-            if child.nodeid.NamespaceIndex != idx or child.nodeid.to_string() in seen:
+        for ref in await node.get_children_descriptions(nodeclassmask=mask):
+            nid = ref.NodeId
+            if nid.NamespaceIndex != idx or nid.to_string() in seen:
                 continue
-            seen.add(child.nodeid.to_string())
-            if await child.read_node_class() == ua.NodeClass.Variable:
-                found[child.nodeid.to_string()] = child
-            todo.append(child)
-    return [found[k] for k in sorted(found)][:limit]
+            seen.add(nid.to_string())
+            if ref.NodeClass == ua.NodeClass.Variable:
+                found.add(nid.to_string())
+            todo.append(client.get_node(nid))  # type: ignore[attr-defined]
+    return sorted(found)[:limit]
 
 
 async def _subscriber(url: str, nodes_ids: list[str], publish_ms: float, session_timeout_s: float = 0.0) -> object:
@@ -444,7 +447,7 @@ async def worker(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     async with Client(args.worker, timeout=60) as browser:
-        line = [n.nodeid.to_string() for n in await _line_variables(browser, args.namespace, args.vars)]
+        line = await _line_variables(browser, args.namespace, args.vars)
     ids = [line[i % len(line)] for i in range(args.vars)]  # a line with fewer variables: some twice
     clients = [await _subscriber(args.worker, ids, args.publish_ms) for _ in range(args.clients)]
     tasks = [asyncio.create_task(_batches(args.worker, args.namespace, args.loop or [], stop))]
