@@ -38,8 +38,9 @@ from mirror_throughput import _free_port, _modbus_peer, _tags  # noqa: E402
 from plc_adapters.quality import Quality  # noqa: E402
 from plc_adapters.sample import Sample  # noqa: E402
 from plc_adapters.tag_map import ModbusConnection  # noqa: E402
+from twin_server.asyncua_seam import address_space, install_history_reader  # noqa: E402
 from twin_server.config import LineConfig, ServerConfig, UnitConfig  # noqa: E402
-from twin_server.historian.history_read import HistorianHistoryManager  # noqa: E402
+from twin_server.historian.history_read import HistoryReadService  # noqa: E402
 from twin_server.historian.influx_store import InfluxStore  # noqa: E402
 from twin_server.historian.recorder import HistoryRecorder  # noqa: E402
 from twin_server.historian.service import mark_historizing  # noqa: E402
@@ -119,8 +120,8 @@ async def read_latency(data_dir: Path) -> dict:
     idx = await server.register_namespace("urn:bench")
     node = await server.nodes.objects.add_variable(ua.NodeId(key, idx), "day", 0.0)
     await mark_historizing(server, node.nodeid)
-    manager = HistorianHistoryManager(server.iserver, store, {node.nodeid: key}, 100_000)
-    server.iserver.history_manager = manager
+    manager = HistoryReadService(address_space(server).exists, store, {node.nodeid: key}, 100_000)
+    install_history_reader(server, manager.read_history)
     await server.start()
     out: dict[str, float] = {}
     try:

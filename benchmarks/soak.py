@@ -189,9 +189,9 @@ HEADER = (f"{'min':>7} {'RSS MB':>9} {'heap MB':>9} {'files':>6} {'disk MB':>8} 
 
 
 async def soak(args: argparse.Namespace, work: Path) -> dict:
-    from twin_server.bench_launcher import build_bench, config_for_bench, with_time_scale
+    from linetwin_cli.bench_launcher import build_bench, config_for_bench, with_time_scale
+    from linetwin_cli.operators import demo_operator
     from twin_server.config import load_line_config
-    from twin_server.security.cli import demo_operator
     from twin_server.server import TwinServer, endpoint_with_port
 
     os.environ["LINETWIN_DATA_DIR"] = str(work / "security")  # the demo's users file and audit store
@@ -419,12 +419,17 @@ async def _dropper(url: str, node_ids: list[str], publish_ms: float, every_s: fl
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(("\n".join(node_ids) + "\n\n").encode())
         await proc.stdin.drain()
+        line = b""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.stdout.readline(), 60.0)  # "subscribed"
-        proc.kill()  # SIGKILL: no CloseSession, no DeleteSubscriptions, no TCP goodbye from asyncua
+            line = await asyncio.wait_for(proc.stdout.readline(), 60.0)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()  # SIGKILL: no CloseSession, no DeleteSubscriptions, no TCP goodbye from asyncua
         await proc.wait()
-        drops += 1
-        print(f"drops {drops}", flush=True)
+        if line.strip() == b"subscribed":
+            drops += 1
+            print(f"drops {drops}", flush=True)
+        else:
+            print(f"a dropping client did not subscribe (exit {proc.returncode})", flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
 
@@ -479,7 +484,7 @@ async def worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------------------- main
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from twin_server.cli import DEFAULT_DEMO_CONFIG
+    from linetwin_cli.common import DEFAULT_DEMO_CONFIG
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default=str(DEFAULT_DEMO_CONFIG), help="line config (default: the demo line)")

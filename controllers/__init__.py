@@ -1,79 +1,60 @@
 """controllers: NMPC, PID fallback and supervisory logic. Controllers return setpoint commands; they never
 write to a PLC."""
 
-from controllers.commands import ControlMode, SetpointCommand
-from controllers.control_plan import ControlPlan, ManipulatedBinding, MeasurementBinding, PublishedOutput, TargetSpec
-from controllers.crystallization.objective import (
-    CrystallizationObjective,
-    crystallizer_nmpc_config,
-    linear_cooling_recipe,
-)
-from controllers.nmpc import (
-    Discretization,
-    EconomicTerm,
-    HorizonMode,
-    ManipulatedInput,
-    NmpcConfig,
-    NmpcConfigError,
-    NmpcResult,
-    NonlinearMpc,
-    OutputConstraint,
-    OutputTracking,
-    PredictedTrajectory,
-    TerminalTarget,
-)
-from controllers.pid import PidConfigError, PidController, PidTuning
-from controllers.plan_registry import (
-    UnknownControlKindError,
-    control_plan_for_kind,
-    controlled_kinds,
-    register_control_plan,
-)
-from controllers.supervisor import (
-    Fallback,
-    RecipeProfile,
-    SetpointLimits,
-    Supervisor,
-    SupervisorConfig,
-    SupervisorError,
-    SupervisorEvent,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ControlMode",
-    "ControlPlan",
-    "CrystallizationObjective",
-    "Discretization",
-    "EconomicTerm",
-    "Fallback",
-    "HorizonMode",
-    "ManipulatedBinding",
-    "ManipulatedInput",
-    "MeasurementBinding",
-    "NmpcConfig",
-    "NmpcConfigError",
-    "NmpcResult",
-    "NonlinearMpc",
-    "OutputConstraint",
-    "OutputTracking",
-    "PidConfigError",
-    "PidController",
-    "PidTuning",
-    "PredictedTrajectory",
-    "PublishedOutput",
-    "RecipeProfile",
-    "SetpointCommand",
-    "SetpointLimits",
-    "Supervisor",
-    "SupervisorConfig",
-    "SupervisorError",
-    "SupervisorEvent",
-    "TargetSpec",
-    "TerminalTarget",
-    "UnknownControlKindError",
-    "control_plan_for_kind",
-    "controlled_kinds",
-    "crystallizer_nmpc_config",
-    "linear_cooling_recipe",
-    "register_control_plan",
-]
+import importlib
+from typing import Any
+
+# public name -> module that defines it; imported on first use, so importing the package is cheap
+_EXPORTS: dict[str, str] = {
+    "ControlMode": "controllers.commands",
+    "ControlPlan": "controllers.control_plan",
+    "CrystallizationObjective": "controllers.crystallization.objective",
+    "Discretization": "controllers.nmpc",
+    "EconomicTerm": "controllers.nmpc",
+    "Fallback": "controllers.supervisor",
+    "HorizonMode": "controllers.nmpc",
+    "ManipulatedBinding": "controllers.control_plan",
+    "ManipulatedInput": "controllers.nmpc",
+    "MeasurementBinding": "controllers.control_plan",
+    "NmpcConfig": "controllers.nmpc",
+    "NmpcConfigError": "controllers.nmpc",
+    "NmpcResult": "controllers.nmpc",
+    "NonlinearMpc": "controllers.nmpc",
+    "OutputConstraint": "controllers.nmpc",
+    "OutputTracking": "controllers.nmpc",
+    "PidConfigError": "controllers.pid",
+    "PidController": "controllers.pid",
+    "PidTuning": "controllers.pid",
+    "PredictedTrajectory": "controllers.nmpc",
+    "PublishedOutput": "controllers.control_plan",
+    "RecipeProfile": "controllers.supervisor",
+    "SetpointCommand": "controllers.commands",
+    "SetpointLimits": "controllers.supervisor",
+    "Supervisor": "controllers.supervisor",
+    "SupervisorConfig": "controllers.supervisor",
+    "SupervisorError": "controllers.supervisor",
+    "SupervisorEvent": "controllers.supervisor",
+    "TargetSpec": "controllers.control_plan",
+    "TerminalTarget": "controllers.nmpc",
+    "UnknownControlKindError": "controllers.plan_registry",
+    "control_plan_for_kind": "controllers.plan_registry",
+    "controlled_kinds": "controllers.plan_registry",
+    "crystallizer_nmpc_config": "controllers.crystallization.objective",
+    "linear_cooling_recipe": "controllers.crystallization.objective",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -5,7 +5,6 @@ Controllers never write to a PLC; they return :class:`SetpointCommand` records.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -43,8 +42,3 @@ class SetpointCommand:
         if not isinstance(self.source_mode, ControlMode):
             raise ValueError(f"SetpointCommand '{self.name}': source_mode must be a ControlMode, "
                              f"got {self.source_mode!r}")
-
-    @property
-    def is_finite(self) -> bool:
-        """True when ``value`` is a finite number."""
-        return math.isfinite(self.value)

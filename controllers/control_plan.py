@@ -3,8 +3,9 @@
 A :class:`ControlPlan` binds a declared model to the unit's tags (with unit conversions between the
 tag's engineering units and the model's SI units), and carries the estimator factory, the NMPC, the
 supervisor configuration, and the published quantities. Plans are built per unit kind from the
-``[units.<unit>.control]`` table by the kind's control module, which registers its builder in
-:mod:`controllers.plan_registry` (e.g. :mod:`controllers.crystallization.control_plan`).
+``[units.<unit>.control]`` table by the kind's control module, named in the unit-kind table
+(:mod:`process_models.registry`, looked up by :mod:`controllers.plan_registry`; e.g.
+:mod:`controllers.crystallization.control_plan`).
 """
 
 from __future__ import annotations

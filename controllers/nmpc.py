@@ -402,7 +402,6 @@ class NonlinearMpc:
 
         w = ca.vertcat(ca.vec(Z), ca.vec(XC), ca.vec(V), ca.vec(S_path), S_term)
         self._tau = tau
-        self._nw = w.numel()
         self._n_z, self._n_c, self._n_v = nx * n, nx * deg * n, nmv * n
         self._n_sp, self._n_st = len(path_cons) * n, len(term_cons)
         lbw = np.concatenate([np.full(self._n_z + self._n_c, -np.inf), np.full(self._n_v, -1.0),

@@ -1,42 +1,54 @@
 """Hardware-in-the-loop bench: virtual PLCs (Modbus TCP or OPC UA servers) driven by plant simulations, fault injection,
 scenario files and KPI reports."""
 
-from hil.bench import HilBench
-from hil.faults import Fault, FaultEvent, FaultInjector, FaultKind
-from hil.plant import PLANT_KINDS, Plant, make_plant, plant_models
-from hil.plants.parameters import PlantParameterError
-from hil.scenario import STRATEGIES, Recipe, Scenario, ScenarioError, load_scenario
-from hil.scenario_kpis import TimelineSample, compute_kpis
-from hil.scenario_report import ScenarioReport, plot_report, write_report
-from hil.scenario_runner import ScenarioRunError, run_scenario
-from hil.virtual_opcua_plc import VirtualOpcUaPlc
-from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError, validate_tags
+from __future__ import annotations
 
-__all__ = [
-    "PLANT_KINDS",
-    "STRATEGIES",
-    "Fault",
-    "FaultEvent",
-    "FaultInjector",
-    "FaultKind",
-    "HilBench",
-    "Plant",
-    "PlantParameterError",
-    "Recipe",
-    "Scenario",
-    "ScenarioError",
-    "ScenarioReport",
-    "ScenarioRunError",
-    "TimelineSample",
-    "VirtualOpcUaPlc",
-    "VirtualPlc",
-    "VirtualPlcConfigError",
-    "compute_kpis",
-    "load_scenario",
-    "make_plant",
-    "plant_models",
-    "plot_report",
-    "run_scenario",
-    "validate_tags",
-    "write_report",
-]
+import importlib
+from typing import Any
+
+# public name -> module that defines it; imported on first use, so importing the package is cheap
+_EXPORTS: dict[str, str] = {
+    "Fault": "hil.faults",
+    "FaultEvent": "hil.faults",
+    "FaultInjector": "hil.faults",
+    "FaultKind": "hil.faults",
+    "FaultProxy": "hil.fault_proxy",
+    "HilBench": "hil.bench",
+    "PLANT_KINDS": "hil.plant",
+    "Plant": "hil.plant",
+    "PlantParameterError": "hil.plants.parameters",
+    "Recipe": "hil.scenario",
+    "STRATEGIES": "hil.scenario",
+    "Scenario": "hil.scenario",
+    "ScenarioError": "hil.scenario",
+    "ScenarioReport": "hil.scenario_report",
+    "ScenarioRunError": "hil.scenario_runner",
+    "TimelineSample": "hil.scenario_kpis",
+    "VirtualOpcUaPlc": "hil.virtual_opcua_plc",
+    "VirtualPlc": "hil.virtual_plc",
+    "VirtualPlcBase": "hil.virtual_plc_base",
+    "VirtualPlcConfigError": "hil.virtual_plc_base",
+    "compute_kpis": "hil.scenario_kpis",
+    "load_scenario": "hil.scenario",
+    "make_plant": "hil.plant",
+    "plant_models": "hil.plant",
+    "plot_report": "hil.scenario_report",
+    "run_scenario": "hil.scenario_runner",
+    "validate_tags": "hil.virtual_plc",
+    "virtual_plc_class": "hil.virtual_plc_base",
+    "write_report": "hil.scenario_report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import TracebackType
 
-from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError
+from hil.virtual_plc_base import VirtualPlcBase, VirtualPlcConfigError
 
 
 class HilBench:
-    """Several virtual PLCs (one per unit), started and stopped as one bench.
+    """Several virtual PLCs (one per unit, any protocol), started and stopped as one bench.
 
     Usable as ``async with HilBench(plcs) as bench: ...``.
     """
 
-    def __init__(self, plcs: Sequence[VirtualPlc]) -> None:
-        by_unit: dict[str, VirtualPlc] = {}
+    def __init__(self, plcs: Sequence[VirtualPlcBase]) -> None:
+        by_unit: dict[str, VirtualPlcBase] = {}
         for plc in plcs:
             if plc.unit in by_unit:
                 raise VirtualPlcConfigError(f"unit '{plc.unit}': two virtual PLCs for the same unit")
@@ -26,7 +26,7 @@ class HilBench:
     def units(self) -> tuple[str, ...]:
         return tuple(self._plcs)
 
-    def plc(self, unit: str) -> VirtualPlc:
+    def plc(self, unit: str) -> VirtualPlcBase:
         """The virtual PLC of ``unit`` (KeyError naming the known units otherwise)."""
         try:
             return self._plcs[unit]
@@ -35,7 +35,7 @@ class HilBench:
 
     async def start(self) -> None:
         """Start every PLC in order; if one fails, stop those already started and re-raise."""
-        started: list[VirtualPlc] = []
+        started: list[VirtualPlcBase] = []
         try:
             for plc in self._plcs.values():
                 await plc.start()

@@ -3,12 +3,14 @@
 Kinds (plant seconds counted from an origin, usually the batch start):
 
 * ``measurement_dropout`` (needs ``tag``): the instrument behind a measured tag reports no new value for the
-  interval — :meth:`hil.virtual_plc.VirtualPlc.hold_measurement`: a float tag's registers hold NaN (the twin's
-  adapter then marks the tag ``Bad_DeviceFailure`` with its last usable value), an integer tag's registers
-  freeze. This is how an ATR-FTIR (or any analyser) dropout looks at the PLC: the channel has no valid value.
+  interval — :meth:`hil.virtual_plc_base.VirtualPlcBase.hold_measurement`: on the Modbus PLC a float tag's
+  registers hold NaN (the twin's adapter then marks the tag ``Bad_DeviceFailure`` with its last usable value), an
+  integer tag's registers freeze; the OPC UA PLC keeps the last value with ``Bad_SensorFailure``. This is how an
+  ATR-FTIR (or any analyser) dropout looks at the PLC: the channel has no valid value.
 * ``plc_disconnect``: the PLC drops off the network for the interval —
-  :meth:`hil.virtual_plc.VirtualPlc.suspend_communication`: the Modbus server closes every connection and stops
-  answering while the plant keeps running on the last commanded setpoints, then listens on the same port again.
+  :meth:`hil.virtual_plc_base.VirtualPlcBase.suspend_communication`: the PLC's listening socket closes and every
+  connection is cut while the plant keeps running on the last commanded setpoints, then it listens on the same
+  port again.
 
 :class:`FaultInjector` is driven by its caller (the scenario runner) polling :meth:`FaultInjector.update` with
 the PLC's plant time; a fault starts at the first poll at or after its ``start_s`` and ends at the first poll at
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hil.virtual_plc import VirtualPlc
+from hil.virtual_plc_base import VirtualPlcBase
 from plc_adapters.tag_map import Direction
 
 
@@ -62,7 +64,7 @@ class FaultEvent:
 class FaultInjector:
     """Executes ``faults`` on ``plc`` as plant time passes ``origin_s + start_s`` / ``origin_s + end_s``."""
 
-    def __init__(self, plc: VirtualPlc, faults: tuple[Fault, ...] | list[Fault], origin_s: float = 0.0) -> None:
+    def __init__(self, plc: VirtualPlcBase, faults: tuple[Fault, ...] | list[Fault], origin_s: float = 0.0) -> None:
         for fault in faults:
             if fault.tag is not None:
                 measured = {t.name for t in plc.tags if t.direction is Direction.MEASURED}

@@ -14,8 +14,9 @@ from hil.plants.column_physics import make_column_physics
 from hil.plants.column_standin import ColumnStandIn, ColumnStandInParameters
 from hil.plants.crystallizer_physics import make_crystallizer_physics
 from hil.plants.crystallizer_standin import CrystallizerStandIn, CrystallizerStandInParameters
-from hil.plants.mixing_tank import MixingTank, make_mixing_tank
+from hil.plants.mixing_tank import make_mixing_tank
 from hil.plants.parameters import PlantParameterError, build_parameters
+from process_models.registry import UNIT_KINDS, resolve
 
 
 @runtime_checkable
@@ -58,26 +59,39 @@ def _column_physics(kind: str, parameters: Mapping[str, Any], seed: int | None) 
     return make_column_physics(parameters, seed=seed)
 
 
-# kind -> plant model name -> builder; the first plant model of a kind is its default.
-_FACTORIES: dict[str, dict[str, Callable[[str, Mapping[str, Any], int | None], Plant]]] = {
-    MixingTank.kind: {"physics": _mixing_tank},
-    CrystallizerStandIn.kind: {
-        "physics": _crystallizer_physics,
-        "standin": _numeric_factory(CrystallizerStandInParameters, CrystallizerStandIn),
-    },
-    ColumnStandIn.kind: {
-        "standin": _numeric_factory(ColumnStandInParameters, ColumnStandIn),
-        "physics": _column_physics,
-    },
+PlantBuilder = Callable[[str, Mapping[str, Any], int | None], Plant]
+"""``(kind, parameters, seed) -> plant``."""
+
+# plant model name -> builder, per kind; the first plant model of a kind is its default. The unit-kind table
+# (:data:`process_models.registry.UNIT_KINDS`, column ``hil_plants``) names these.
+MIXING_TANK_PLANTS: Mapping[str, PlantBuilder] = {"physics": _mixing_tank}
+CRYSTALLIZER_PLANTS: Mapping[str, PlantBuilder] = {
+    "physics": _crystallizer_physics,
+    "standin": _numeric_factory(CrystallizerStandInParameters, CrystallizerStandIn),
+}
+COLUMN_PLANTS: Mapping[str, PlantBuilder] = {
+    "standin": _numeric_factory(ColumnStandInParameters, ColumnStandIn),
+    "physics": _column_physics,
 }
 
-PLANT_KINDS: tuple[str, ...] = tuple(_FACTORIES)
+PLANT_KINDS: tuple[str, ...] = tuple(k for k, v in sorted(UNIT_KINDS.items()) if v.hil_plants is not None)
+"""Unit kinds with a HIL plant (from the unit-kind table)."""
 PLANT_MODEL_KEY = "plant_model"
+
+
+def _plants(kind: str) -> Mapping[str, PlantBuilder]:
+    entry = UNIT_KINDS.get(kind)
+    if entry is None or entry.hil_plants is None:
+        raise PlantParameterError(f"unknown plant kind {kind!r}; known kinds: {', '.join(PLANT_KINDS)}")
+    plants: Mapping[str, PlantBuilder] = resolve(kind, entry.hil_plants)
+    return plants
 
 
 def plant_models(kind: str) -> tuple[str, ...]:
     """The plant models available for ``kind`` (the first is the default); KeyError for an unknown kind."""
-    return tuple(_FACTORIES[kind])
+    if kind not in PLANT_KINDS:
+        raise KeyError(kind)
+    return tuple(_plants(kind))
 
 
 def make_plant(kind: str, parameters: Mapping[str, Any], seed: int | None = None) -> Plant:
@@ -94,9 +108,7 @@ def make_plant(kind: str, parameters: Mapping[str, Any], seed: int | None = None
         PlantParameterError: unknown kind (lists the kinds), unknown plant model (lists the models), unknown
             parameter name (lists the allowed names), non-numeric value, or a value outside its physical range.
     """
-    if kind not in _FACTORIES:
-        raise PlantParameterError(f"unknown plant kind {kind!r}; known kinds: {', '.join(PLANT_KINDS)}")
-    models = _FACTORIES[kind]
+    models = _plants(kind)
     values = dict(parameters)
     model = values.pop(PLANT_MODEL_KEY, next(iter(models)))
     if model not in models:

@@ -1,50 +1,57 @@
 """Talking to equipment: Modbus TCP / OPC UA adapters, tag maps, codecs, quality codes."""
 
-from plc_adapters.backoff import Backoff
-from plc_adapters.errors import WriteOutcomeUnknown, WriteRefusal, WriteRefused
-from plc_adapters.modbus_adapter import AdapterStats, ModbusAdapter
-from plc_adapters.modbus_codec import CodecError, decode, encode, raw_to_registers, registers_to_raw
-from plc_adapters.quality import Quality
-from plc_adapters.read_plan import MAX_READ_BITS, MAX_READ_REGISTERS, ReadBlock, plan_reads, validate_tags
-from plc_adapters.sample import Sample
-from plc_adapters.scan_schedule import ScanSchedule
-from plc_adapters.tag_map import (
-    ByteOrder,
-    DataType,
-    Direction,
-    ModbusConnection,
-    Range,
-    RegisterTable,
-    TagSpec,
-    WordOrder,
-)
+from __future__ import annotations
 
-__all__ = [
-    "MAX_READ_BITS",
-    "MAX_READ_REGISTERS",
-    "AdapterStats",
-    "Backoff",
-    "ByteOrder",
-    "CodecError",
-    "DataType",
-    "Direction",
-    "ModbusAdapter",
-    "ModbusConnection",
-    "Quality",
-    "Range",
-    "ReadBlock",
-    "RegisterTable",
-    "Sample",
-    "ScanSchedule",
-    "TagSpec",
-    "WordOrder",
-    "WriteOutcomeUnknown",
-    "WriteRefusal",
-    "WriteRefused",
-    "decode",
-    "encode",
-    "plan_reads",
-    "raw_to_registers",
-    "registers_to_raw",
-    "validate_tags",
-]
+import importlib
+from typing import Any
+
+# public name -> module that defines it; imported on first use, so importing the package is cheap
+_EXPORTS: dict[str, str] = {
+    "AdapterStats": "plc_adapters.modbus_adapter",
+    "Backoff": "plc_adapters.backoff",
+    "ByteOrder": "plc_adapters.tag_map",
+    "CodecError": "plc_adapters.modbus_codec",
+    "DataType": "plc_adapters.tag_map",
+    "Direction": "plc_adapters.tag_map",
+    "MAX_READ_BITS": "plc_adapters.read_plan",
+    "MAX_READ_REGISTERS": "plc_adapters.read_plan",
+    "ModbusAdapter": "plc_adapters.modbus_adapter",
+    "ModbusConnection": "plc_adapters.tag_map",
+    "PlcAdapter": "plc_adapters.adapter",
+    "Quality": "plc_adapters.quality",
+    "Range": "plc_adapters.tag_map",
+    "ReadBlock": "plc_adapters.read_plan",
+    "RegisterTable": "plc_adapters.tag_map",
+    "Sample": "plc_adapters.sample",
+    "ScanSchedule": "plc_adapters.scan_schedule",
+    "TagDescription": "plc_adapters.tag",
+    "TagSpec": "plc_adapters.tag_map",
+    "WordOrder": "plc_adapters.tag_map",
+    "WriteNotConfirmed": "plc_adapters.errors",
+    "WriteOutcomeUnknown": "plc_adapters.errors",
+    "WriteRefusal": "plc_adapters.errors",
+    "WriteRefused": "plc_adapters.errors",
+    "WriteStats": "plc_adapters.adapter_state",
+    "adapter_for": "plc_adapters.adapter",
+    "decode": "plc_adapters.modbus_codec",
+    "encode": "plc_adapters.modbus_codec",
+    "plan_reads": "plc_adapters.read_plan",
+    "raw_to_registers": "plc_adapters.modbus_codec",
+    "register_adapter": "plc_adapters.adapter",
+    "registers_to_raw": "plc_adapters.modbus_codec",
+    "validate_tags": "plc_adapters.read_plan",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

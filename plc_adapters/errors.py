@@ -17,7 +17,18 @@ class WriteRefusal(str, Enum):
     DEVICE_REFUSED = "device_refused"  # BadDeviceFailure (PLC answered with a Modbus exception)
 
 
-class WriteRefused(Exception):
+class WriteNotConfirmed(Exception):
+    """The one outcome type of a guarded write that did not end Good (every adapter, every protocol): a write
+    returns normally when the PLC accepted it, else raises one of the two subclasses — :class:`WriteRefused`
+    (not applied) or :class:`WriteOutcomeUnknown` (sent, no answer: reconciled by a read-back)."""
+
+    tag: str
+    message: str
+    status_code: int | None = None
+    """The PLC's own OPC UA status code when the PLC answered with one (else the twin maps the reason)."""
+
+
+class WriteRefused(WriteNotConfirmed):
     """A commanded value was not written. Nothing was put on the wire unless reason says the PLC refused."""
 
     def __init__(self, tag: str, reason: WriteRefusal, message: str) -> None:
@@ -27,7 +38,7 @@ class WriteRefused(Exception):
         self.message = message
 
 
-class WriteOutcomeUnknown(Exception):
+class WriteOutcomeUnknown(WriteNotConfirmed):
     """A write request left for the PLC but no answer came back (timeout, connection lost mid-request).
 
     The PLC may or may not have applied it. The adapter reads the register back before it accepts the next

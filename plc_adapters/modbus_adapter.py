@@ -36,24 +36,24 @@ import asyncio
 import contextlib
 import logging
 import math
-import numbers
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, NoReturn
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
+from plc_adapters.adapter import register_adapter
+from plc_adapters.adapter_state import Counters, SampleStore, WriteStats
 from plc_adapters.backoff import Backoff
-from plc_adapters.errors import WriteOutcomeUnknown, WriteRefusal, WriteRefused
+from plc_adapters.errors import WriteRefusal
+from plc_adapters.guarded_write import GuardedWrites, ReconciledCallback
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.modbus_codec import CodecError, decode, encode
 from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
 from plc_adapters.quality import Quality
-from plc_adapters.rate_limit import rate_limit_refusal
 from plc_adapters.read_plan import ReadBlock, plan_reads
 from plc_adapters.sample import Sample
 from plc_adapters.sample_delivery import SampleDelivery, SamplesCallback
@@ -61,9 +61,6 @@ from plc_adapters.scan_schedule import ScanSchedule
 from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec
 
 logger = logging.getLogger(__name__)
-
-ReconciledCallback = Callable[[str, float, float], None]
-"""``(tag, value sent, value the PLC holds)``: a write of unknown outcome was resolved by a read-back."""
 
 OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED
 """Quality of a value decoded outside its tag's eu_range (value kept)."""
@@ -86,8 +83,9 @@ _READ_FUNCTIONS = {
 
 
 @dataclass(frozen=True, slots=True)
-class AdapterStats:
-    """Counters of one adapter since start.
+class AdapterStats(WriteStats):
+    """Counters of one Modbus adapter since start (and :class:`~plc_adapters.adapter_state.WriteStats`' write
+    counters).
 
     Attributes:
         scans: scans run (good or bad).
@@ -96,10 +94,6 @@ class AdapterStats:
         overruns: scan slots skipped because a scan (or the samples callback) ran past the next slot.
         last_scan_duration_s: wall time of the last scan, reads and callback included, in seconds.
         read_requests_per_scan: read requests one scan needs (blocks of the read plan).
-        writes: writes accepted by the PLC.
-        refused_writes: writes refused (by the checks, the connection or the PLC).
-        unknown_outcome_writes: writes sent whose answer never came (timeout, connection lost mid-request);
-            each is reconciled by reading the register back.
     """
 
     scans: int = 0
@@ -108,24 +102,11 @@ class AdapterStats:
     overruns: int = 0
     last_scan_duration_s: float = 0.0
     read_requests_per_scan: int = 0
-    writes: int = 0
-    refused_writes: int = 0
-    unknown_outcome_writes: int = 0
 
 
 def _suppressed_text(suppressed: int) -> str:
     """Tail of a rate-limited log line: how many like it were dropped since the last one logged."""
     return f" ({suppressed} similar lines suppressed)" if suppressed else ""
-
-
-def _is_finite_real(value: object) -> bool:
-    """True for a real number (bool, int, float, numpy scalar) that converts to a finite float."""
-    if not isinstance(value, numbers.Real):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:  # an int beyond the float range
-        return False
 
 
 class _LinkError(Exception):
@@ -272,28 +253,23 @@ class ModbusAdapter:
         self.scan_period_s = scan_period_s
         self._tags: dict[str, TagSpec] = {tag.name: tag for tag in tags}
         self._delivery = SampleDelivery(unit, on_samples, logger)
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
 
         self._link: _Link | None = None
         self._poll_task: asyncio.Task[None] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
         self._outage_since: float | None = None
-        self._last_values: dict[str, float | None] = dict.fromkeys(self._tags)
-        now = datetime.now(UTC)
-        self._last_samples: dict[str, Sample] = {
-            name: Sample(name, None, Quality.BAD_WAITING_FOR_INITIAL_DATA, now) for name in self._tags
-        }
-        # Rate-limit reference per commanded tag: (value as the PLC holds it, loop time it took that value).
-        self._rate_reference: dict[str, tuple[float, float]] = {}
-        self._counters: dict[str, Any] = {}
-        self._reset_counters()
-        self._write_locks: dict[str, asyncio.Lock] = {}
-        # Commanded tags whose last write has an unknown outcome: tag → the value that was sent.
-        self._unconfirmed: dict[str, float] = {}
-        self._log_limiter = RepeatLimiter(burst=5, window_s=60.0)
-        self.on_write_reconciled: ReconciledCallback | None = None
+        self._store = SampleStore(self._tags)
+        self._counters = Counters(AdapterStats, read_requests_per_scan=len(self._plan))
+        self._writes = GuardedWrites(unit, self._tags, self._counters, logger)
+
+    @property
+    def on_write_reconciled(self) -> ReconciledCallback | None:
         """Called when a read-back resolves a write of unknown outcome (e.g. to audit it)."""
+        return self._writes.on_write_reconciled
+
+    @on_write_reconciled.setter
+    def on_write_reconciled(self, callback: ReconciledCallback | None) -> None:
+        self._writes.on_write_reconciled = callback
 
     # ------------------------------------------------------------------ public API
 
@@ -305,23 +281,28 @@ class ModbusAdapter:
     @property
     def last_samples(self) -> Mapping[str, Sample]:
         """Latest sample per tag name (read-only snapshot of the last scan)."""
-        return MappingProxyType(self._last_samples)
+        return self._store.view
 
     @property
     def unconfirmed_writes(self) -> Mapping[str, float]:
         """Commanded tags whose last write has an unknown outcome (not yet read back): tag → value sent."""
-        return MappingProxyType(self._unconfirmed)
+        return self._writes.unconfirmed
 
     @property
     def stats(self) -> AdapterStats:
         """Counters since start (a snapshot)."""
-        return AdapterStats(**self._counters)
+        return self._counters.snapshot()
+
+    @property
+    def eu_mismatches(self) -> Mapping[str, str]:
+        """Always empty: Modbus carries no engineering units to compare with the config."""
+        return MappingProxyType({})
 
     async def start(self) -> None:
         """Start polling in a background task; returns at once (does not wait for the connection)."""
         if self._poll_task is not None and not self._poll_task.done():
             raise RuntimeError(f"unit '{self.unit}': adapter already started")
-        self._reset_counters()
+        self._counters.reset()
         self._backoff.reset()
         self._healthy_scans = 0
         self._poll_task = asyncio.create_task(self._poll(), name=f"modbus-poll-{self.unit}")
@@ -362,41 +343,22 @@ class ModbusAdapter:
             WriteOutcomeUnknown: the request was sent but no answer came (timeout, connection lost): the
                 PLC may have applied it. The tag is read back before the next write to it is accepted.
         """
-        spec = self._tags.get(tag)
-        if spec is None:
-            self._refuse(tag, value, WriteRefusal.UNKNOWN_TAG, f"unit '{self.unit}' has no tag '{tag}'")
-        if spec.direction is not Direction.COMMANDED or not spec.table.writable:
-            self._refuse(
-                tag, value, WriteRefusal.NOT_WRITABLE,
-                f"tag is {spec.direction.value} in the {spec.table.value} table; only commanded holding/coil "
-                "tags are writable",
-            )
-        if not _is_finite_real(value):
-            self._refuse(tag, value, WriteRefusal.TYPE_MISMATCH, f"expected a finite real number, got {value!r}")
-        value = float(value)
-        async with self._write_locks.setdefault(tag, asyncio.Lock()):  # one write per tag at a time: rate check
-            await self._checked_write(spec, value)
+        await self._writes.write(tag, value, self._send)
 
-    async def _checked_write(self, spec: TagSpec, value: float) -> None:
+    async def _send(self, spec: TagSpec, value: float) -> None:
+        """The Modbus part of a guarded write: encode, read back if needed, rate check, write the registers."""
         tag = spec.name
-        limits = spec.effective_write_limits
-        if not limits.contains(value):
-            self._refuse(
-                tag, value, WriteRefusal.OUT_OF_RANGE,
-                f"{value:g} {spec.unit_code} is outside the write limits [{limits.low:g}, {limits.high:g}]",
-            )
         try:
             registers = encode(spec, value)
         except CodecError as exc:
-            self._refuse(tag, value, WriteRefusal.OUT_OF_RANGE, str(exc))
+            self._writes.refuse(tag, value, WriteRefusal.OUT_OF_RANGE, str(exc))
         held_value = decode(spec, registers)
         link = self._link
         if link is None or not link.up:
-            self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, self._not_connected_text())
-        if tag in self._unconfirmed or (spec.max_rate is not None and tag not in self._rate_reference):
+            self._writes.refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, self._not_connected_text())
+        if self._writes.needs_read_back(spec):
             await self._read_back(spec, link, value)
-        if spec.max_rate is not None:
-            self._check_rate(spec, value, asyncio.get_running_loop().time())
+        self._writes.check_rate(spec, held_value)
 
         try:
             if spec.table is RegisterTable.COIL:
@@ -411,18 +373,12 @@ class ModbusAdapter:
         except _LinkError as exc:
             # The request was on its way: the PLC may have applied it (e.g. it hung after receiving it).
             self._link_lost(link, exc)
-            self._unconfirmed[tag] = held_value
-            self._counters["unknown_outcome_writes"] += 1
             message = (f"{self._endpoint()}: {exc}; the PLC may or may not have applied it; the register is read "
                        "back before the next write to this tag")
-            self._log(logging.WARNING, f"write-unknown|{tag}", "unit %s: write %s = %s: outcome unknown: %s",
-                      self.unit, tag, shorten(value), message)
-            raise WriteOutcomeUnknown(tag, value, message) from None
+            raise self._writes.outcome_unknown(spec, value, held_value, message) from None
         except _DeviceException as exc:
-            self._refuse(tag, value, WriteRefusal.DEVICE_REFUSED, f"PLC refused the write: {exc}")
-        self._rate_reference[tag] = (held_value, asyncio.get_running_loop().time())
-        self._counters["writes"] += 1
-        self._log(logging.INFO, f"wrote|{tag}", "unit %s: wrote %s = %g %s", self.unit, tag, value, spec.unit_code)
+            self._writes.refuse(tag, value, WriteRefusal.DEVICE_REFUSED, f"PLC refused the write: {exc}")
+        self._writes.accepted(spec, value, held_value)
 
     async def _read_back(self, spec: TagSpec, link: _Link, value: float) -> None:
         """Read a commanded tag's register(s) from the PLC now: the value it holds becomes the rate reference,
@@ -434,16 +390,13 @@ class ModbusAdapter:
         except (_LinkError, _DeviceException) as exc:
             if isinstance(exc, _LinkError):
                 self._link_lost(link, exc)
-            pending = self._unconfirmed.get(spec.name)
+            pending = self._writes.unconfirmed.get(spec.name)
             why = (f"the outcome of the earlier write of {pending:g} is unknown and " if pending is not None else
                    "the PLC's current value is not known and ")
-            self._refuse(spec.name, value, WriteRefusal.COMMUNICATION_ERROR,
-                         f"{why}the register could not be read back from {self._endpoint()}: {exc}")
-        loop = asyncio.get_running_loop()
-        sample = self._decode_sample(spec, registers, datetime.now(UTC), loop.time())
-        self._last_samples = {**self._last_samples, spec.name: sample}
-        if sample.value is not None and sample.quality is not Quality.BAD_DEVICE_FAILURE:
-            self._rate_reference[spec.name] = (sample.value, loop.time())
+            self._writes.refuse(spec.name, value, WriteRefusal.COMMUNICATION_ERROR,
+                                f"{why}the register could not be read back from {self._endpoint()}: {exc}")
+        sample = self._decode_sample(spec, registers, datetime.now(UTC))
+        self._store.update([sample])
 
     # ------------------------------------------------------------------ polling
 
@@ -488,17 +441,16 @@ class ModbusAdapter:
             self._healthy_scans += 1
             if self._healthy_scans == HEALTHY_SCANS_TO_RESET_BACKOFF:
                 self._backoff.reset()  # the link has proven healthy: the next outage starts with short delays
-        self._last_samples = {sample.tag: sample for sample in samples}
+        self._store.replace_all(samples)
         await self._delivery.deliver(samples)
 
     async def _read_all(self, link: _Link) -> list[Sample]:
         samples: list[Sample] = []
-        clock = asyncio.get_running_loop().time
         for block in self._plan:
             values = await self._read_block(link, block)
             received = datetime.now(UTC)
             for tag in block.tags:
-                samples.append(self._decode_sample(tag, values[block.slice_for(tag)], received, clock()))
+                samples.append(self._decode_sample(tag, values[block.slice_for(tag)], received))
         return samples
 
     async def _read_block(self, link: _Link, block: ReadBlock) -> list[int]:
@@ -511,7 +463,8 @@ class ModbusAdapter:
             raise _LinkError(f"short response: asked {count} {block.table.value} values at {start}, got {len(values)}")
         return values[:count]
 
-    def _decode_sample(self, tag: TagSpec, registers: list[int], received: datetime, loop_now: float) -> Sample:
+    def _decode_sample(self, tag: TagSpec, registers: list[int], received: datetime) -> Sample:
+        last_values = self._store.last_values
         try:
             value = decode(tag, registers)
         except CodecError as exc:
@@ -519,31 +472,17 @@ class ModbusAdapter:
             if suppressed is not None:
                 logger.warning("unit %s: tag %s: cannot decode %s: %s%s", self.unit, tag.name, shorten(registers),
                                _error_text(exc), _suppressed_text(suppressed))
-            return Sample(tag.name, self._last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
+            return Sample(tag.name, last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
         if not math.isfinite(value):
-            return Sample(tag.name, self._last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
-        self._last_values[tag.name] = value
+            return Sample(tag.name, last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
+        last_values[tag.name] = value
         if tag.direction is Direction.COMMANDED:
-            pending = self._unconfirmed.pop(tag.name, None)
-            if pending is not None:
-                applied = "applied" if value == pending else "not applied (or overwritten since)"
-                logger.warning("unit %s: write %s = %g of unknown outcome reconciled: the PLC holds %g (%s)",
-                               self.unit, tag.name, pending, value, applied)
-                if self.on_write_reconciled is not None:
-                    try:
-                        self.on_write_reconciled(tag.name, pending, value)
-                    except Exception:
-                        logger.exception("unit %s: on_write_reconciled callback failed", self.unit)
-                self._rate_reference[tag.name] = (value, loop_now)
-            reference = self._rate_reference.get(tag.name)
-            if reference is None or reference[0] != value:  # first read-back, or changed by someone else
-                self._rate_reference[tag.name] = (value, loop_now)
+            self._writes.observed(tag, value)
         quality = Quality.GOOD if tag.eu_range.contains(value) else OUT_OF_EU_RANGE_QUALITY
         return Sample(tag.name, value, quality, received)
 
     def _bad_samples(self, quality: Quality) -> list[Sample]:
-        now = datetime.now(UTC)
-        return [Sample(name, self._last_values[name], quality, now) for name in self._tags]
+        return self._store.bad(quality)
 
     # ------------------------------------------------------------------ connection
 
@@ -635,35 +574,11 @@ class ModbusAdapter:
 
     # ------------------------------------------------------------------ helpers
 
-    def _check_rate(self, spec: TagSpec, value: float, loop_now: float) -> None:
-        assert spec.max_rate is not None
-        why = rate_limit_refusal(spec.max_rate, spec.unit_code, self._rate_reference.get(spec.name), value, loop_now)
-        if why is not None:
-            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT, why)
-
-    def _refuse(self, tag: str, value: object, reason: WriteRefusal, message: str) -> NoReturn:
-        self._counters["refused_writes"] += 1
-        name = str(tag)[:80]
-        self._log(logging.WARNING, f"refused|{name}|{reason.value}", "unit %s: write %s = %s refused (%s): %s",
-                  self.unit, name, shorten(value), reason.value, message[:400])
-        raise WriteRefused(tag, reason, message)
-
-    def _log(self, level: int, key: str, fmt: str, *args: object) -> None:
-        """A write log line, rate-limited per ``key`` (one bulk Write cannot flood the log)."""
-        suppressed = self._log_limiter.allow(key)
-        if suppressed is None:
-            return
-        if suppressed:
-            fmt += f" ({suppressed} similar lines suppressed)"
-        logger.log(level, fmt, *args)
-
     def _endpoint(self) -> str:
         return f"{self.connection.host}:{self.connection.port} (device id {self.connection.unit_id})"
 
     def _not_connected_text(self) -> str:
         return f"PLC {self._endpoint()} is not connected"
 
-    def _reset_counters(self) -> None:
-        self._counters = {name: 0 for name in AdapterStats.__dataclass_fields__}
-        self._counters["last_scan_duration_s"] = 0.0
-        self._counters["read_requests_per_scan"] = len(self._plan)
+
+register_adapter(ModbusConnection.protocol, ModbusAdapter)

@@ -47,8 +47,11 @@ from typing import Any, NoReturn
 
 from asyncua import Client, ua
 
+from plc_adapters.adapter import register_adapter
+from plc_adapters.adapter_state import Counters, SampleStore, WriteStats
 from plc_adapters.backoff import Backoff
-from plc_adapters.errors import WriteOutcomeUnknown, WriteRefusal, WriteRefused
+from plc_adapters.errors import WriteRefusal
+from plc_adapters.guarded_write import GuardedWrites, ReconciledCallback
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.opcua_errors import PlcRefusedWrite
 from plc_adapters.opcua_session import (
@@ -71,7 +74,6 @@ from plc_adapters.opcua_values import (
     status_name,
 )
 from plc_adapters.quality import Quality
-from plc_adapters.rate_limit import rate_limit_refusal
 from plc_adapters.sample import Sample
 from plc_adapters.sample_delivery import SampleDelivery, SamplesCallback
 from plc_adapters.tag_map import Direction
@@ -110,8 +112,9 @@ _FILTER_REFUSED = frozenset({
 
 
 @dataclass(frozen=True, slots=True)
-class OpcUaAdapterStats:
-    """Counters of one OPC UA adapter since start.
+class OpcUaAdapterStats(WriteStats):
+    """Counters of one OPC UA adapter since start (and :class:`~plc_adapters.adapter_state.WriteStats`' write
+    counters).
 
     Attributes:
         mode: ``subscribe`` or ``poll`` (the mode of the current or last session).
@@ -121,9 +124,6 @@ class OpcUaAdapterStats:
         reconnects: sessions opened after an outage.
         outages: times the link was declared lost (or could not be opened).
         subscriptions: subscriptions of the current session.
-        writes: writes the PLC answered Good.
-        refused_writes: writes refused (by the checks, the link or the PLC).
-        unknown_writes: writes whose outcome is unknown (no answer).
         eu_mismatches: tags whose EngineeringUnits/EURange on the PLC disagree with the config.
     """
 
@@ -134,19 +134,7 @@ class OpcUaAdapterStats:
     reconnects: int = 0
     outages: int = 0
     subscriptions: int = 0
-    writes: int = 0
-    refused_writes: int = 0
-    unknown_writes: int = 0
     eu_mismatches: int = 0
-
-
-def _is_finite_real(value: object) -> bool:
-    if not isinstance(value, numbers.Real):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
 
 
 class _LinkLost(Exception):
@@ -213,15 +201,11 @@ class OpcUaAdapter:
         self._run_task: asyncio.Task[None] | None = None
         self._emit_task: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[list[Sample]] = asyncio.Queue()
-        self._last_values: dict[str, float | None] = dict.fromkeys(self._tags)
-        now = datetime.now(UTC)
-        self._last_samples: dict[str, Sample] = {
-            n: Sample(n, None, Quality.BAD_WAITING_FOR_INITIAL_DATA, now) for n in self._tags}
-        self._rate_reference: dict[str, tuple[float, float]] = {}
-        self._write_locks: dict[str, asyncio.Lock] = {}
+        self._store = SampleStore(self._tags)
+        self._last_values = self._store.last_values
         self._mismatches: dict[str, str] = {}
-        self._counters: dict[str, Any] = {}
-        self._reset_counters()
+        self._counters = Counters(OpcUaAdapterStats, mode=connection.mode.value)
+        self._writes = GuardedWrites(unit, self._tags, self._counters, logger)
         self._outage_since: float | None = None
         self._down_emitted = False
         self._log_limit = RepeatLimiter(burst=3, window_s=60.0)
@@ -237,11 +221,26 @@ class OpcUaAdapter:
     @property
     def last_samples(self) -> Mapping[str, Sample]:
         """Latest sample per tag (read-only view)."""
-        return MappingProxyType(self._last_samples)
+        return self._store.view
 
     @property
     def stats(self) -> OpcUaAdapterStats:
-        return OpcUaAdapterStats(**self._counters)
+        return self._counters.snapshot()
+
+    @property
+    def unconfirmed_writes(self) -> Mapping[str, float]:
+        """Commanded tags whose last write has an unknown outcome (not yet read back): tag → value the PLC would
+        hold."""
+        return self._writes.unconfirmed
+
+    @property
+    def on_write_reconciled(self) -> ReconciledCallback | None:
+        """Called when a read-back resolves a write of unknown outcome (e.g. to audit it)."""
+        return self._writes.on_write_reconciled
+
+    @on_write_reconciled.setter
+    def on_write_reconciled(self, callback: ReconciledCallback | None) -> None:
+        self._writes.on_write_reconciled = callback
 
     @property
     def eu_mismatches(self) -> Mapping[str, str]:
@@ -260,7 +259,7 @@ class OpcUaAdapter:
         """Start connecting and mirroring in background tasks; returns at once."""
         if self._run_task is not None and not self._run_task.done():
             raise RuntimeError(f"unit '{self.unit}': adapter already started")
-        self._reset_counters()
+        self._counters.reset()
         self._emit_task = asyncio.create_task(self._emitter(), name=f"opcua-emit-{self.unit}")
         self._run_task = asyncio.create_task(self._run(), name=f"opcua-run-{self.unit}")
 
@@ -281,60 +280,46 @@ class OpcUaAdapter:
     async def write(self, tag: str, value: float) -> None:
         """Write a commanded tag's engineering value to the PLC node.
 
-        Checked before anything goes on the wire, in this order: the tag exists (UNKNOWN_TAG); it is commanded
-        (NOT_WRITABLE); the value is a finite real number (TYPE_MISMATCH); it lies within the write limits and
-        fits the node's DataType (OUT_OF_RANGE); the change from the value the PLC holds, per second since that
-        value was set, does not exceed ``max_rate`` (RATE_LIMIT; refused while no value is known yet); a session
-        is open and the node known (COMMUNICATION_ERROR). The PLC's answer: Good → done; a Bad status →
+        The checks of :mod:`plc_adapters.guarded_write` (UNKNOWN_TAG, NOT_WRITABLE, TYPE_MISMATCH, write limits
+        OUT_OF_RANGE), then here: a session is open and the node known (COMMUNICATION_ERROR); the value fits the
+        node's DataType (OUT_OF_RANGE); the step-bounded rate rule against the value the PLC holds (RATE_LIMIT;
+        refused while no value is known yet). The PLC's answer: Good → done; a Bad status →
         :class:`~plc_adapters.opcua_errors.PlcRefusedWrite` carrying that status; no answer within
-        ``timeout_s`` → :class:`~plc_adapters.errors.WriteOutcomeUnknown` (the node is then read back and
-        the outcome logged).
+        ``timeout_s`` → :class:`~plc_adapters.errors.WriteOutcomeUnknown` (the node is then read back, the
+        outcome logged and handed to ``on_write_reconciled``).
 
         Raises:
             WriteRefused: or one of its subclasses above.
         """
-        spec = self._tags.get(tag)
-        if spec is None:
-            self._refuse(tag, value, WriteRefusal.UNKNOWN_TAG, f"unit '{self.unit}' has no tag '{shorten(tag)}'")
-        if spec.direction is not Direction.COMMANDED:
-            self._refuse(tag, value, WriteRefusal.NOT_WRITABLE, "measured tag (only commanded tags are writable)")
-        if not _is_finite_real(value):
-            self._refuse(tag, value, WriteRefusal.TYPE_MISMATCH, f"expected a finite real number, got "
-                         f"{shorten(value)}")
-        async with self._write_locks.setdefault(tag, asyncio.Lock()):
-            await self._checked_write(spec, float(value))
+        await self._writes.write(tag, value, self._send)
 
     # ------------------------------------------------------------------ writes
 
-    async def _checked_write(self, spec: OpcUaTagSpec, value: float) -> None:
+    async def _send(self, spec: OpcUaTagSpec, value: float) -> None:
+        """The OPC UA part of a guarded write: the node and its DataType, rate check, Write, the PLC's answer."""
         tag = spec.name
-        limits = spec.effective_write_limits
-        if not limits.contains(value):
-            self._refuse(tag, value, WriteRefusal.OUT_OF_RANGE, f"{value:g} {spec.unit_code} is outside the write "
-                         f"limits [{limits.low:g}, {limits.high:g}]")
+        refuse = self._writes.refuse
         session = self._session
         node = session.info.nodes.get(tag) if session is not None and session.alive else None
         if session is None or node is None:
-            self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR,
-                         f"PLC {self.connection.endpoint} is not connected")
+            refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, f"PLC {self.connection.endpoint} is not connected")
         if node.node_id is None or node.status:
-            self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR,
-                         f"node {spec.node} is unknown to the PLC ({status_name(node.status)})")
+            refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR,
+                   f"node {spec.node} is unknown to the PLC ({status_name(node.status)})")
         if not node.typed:  # the DataType is read in the background after connect; this write needs it now
             try:
                 node.variant_type = await read_variant_type(session.client, node.node_id, self.connection.timeout_s)
                 node.typed = True
             except Exception as exc:  # noqa: BLE001
-                self._refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, f"cannot read the node's DataType: {exc}")
+                refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, f"cannot read the node's DataType: {exc}")
         if node.variant_type not in WRITABLE_VARIANT_TYPES:
             what = node.variant_type.name if node.variant_type is not None else "not a built-in type"
-            self._refuse(tag, value, WriteRefusal.TYPE_MISMATCH, f"the PLC node's DataType is {what}")
+            refuse(tag, value, WriteRefusal.TYPE_MISMATCH, f"the PLC node's DataType is {what}")
         try:
             variant, held_value = setpoint_variant(value, node.variant_type)
         except ValueError as exc:
-            self._refuse(tag, value, WriteRefusal.OUT_OF_RANGE, str(exc))
-        if spec.max_rate is not None:
-            self._check_rate(spec, held_value, asyncio.get_running_loop().time())
+            refuse(tag, value, WriteRefusal.OUT_OF_RANGE, str(exc))
+        self._writes.check_rate(spec, held_value)
         params = ua.WriteParameters()
         params.NodesToWrite = [ua.WriteValue(NodeId=node.node_id, AttributeId=ua.AttributeIds.Value,
                                              Value=ua.DataValue(variant))]
@@ -347,25 +332,20 @@ class OpcUaAdapter:
             if isinstance(exc, ua.UaStatusCodeError) and code is not None and code not in (
                     ua.StatusCodes.BadTimeout, ua.StatusCodes.BadRequestTimeout):
                 self._plc_refused(spec, value, int(code))  # the PLC answered the request with a Bad service result
-            self._counters["unknown_writes"] += 1
-            self._reconcile_later(session, spec, value)
             message = (f"no answer from {self.connection.endpoint} within {self.connection.timeout_s:g} s "
                        f"({type(exc).__name__}); the PLC may or may not hold {value:g}, reading it back")
-            logger.warning("unit %s: write %s = %g: outcome unknown: %s", self.unit, tag, value, message)
-            raise WriteOutcomeUnknown(tag, value, message) from exc
+            unknown = self._writes.outcome_unknown(spec, value, held_value, message)
+            self._reconcile_later(session, spec)
+            raise unknown from exc
         code = int(results[0].value) if results else ua.StatusCodes.BadUnexpectedError
         if code >> 30 != 0:
             self._plc_refused(spec, value, code)
-        self._rate_reference[tag] = (held_value, asyncio.get_running_loop().time())
-        self._counters["writes"] += 1
-        logger.info("unit %s: wrote %s = %g %s", self.unit, tag, value, spec.unit_code)
+        self._writes.accepted(spec, value, held_value)
 
     def _plc_refused(self, spec: OpcUaTagSpec, value: float, code: int) -> NoReturn:
         name = status_name(code)
-        self._counters["refused_writes"] += 1
-        message = f"the PLC answered {name} for node {spec.node}"
-        logger.warning("unit %s: write %s = %g refused by the PLC: %s", self.unit, spec.name, value, message)
-        raise PlcRefusedWrite(spec.name, code, name, message)
+        self._writes.refused(PlcRefusedWrite(spec.name, code, name, f"the PLC answered {name} for node {spec.node}"),
+                             value)
 
     async def _learn_details(self, session: _Session) -> None:
         """DataType and EngineeringUnits/EURange of every node, after the data flows; then report mismatches."""
@@ -384,10 +364,14 @@ class OpcUaAdapter:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _reconcile_later(self, session: _Session, spec: OpcUaTagSpec, value: float) -> None:
+    def _reconcile_later(self, session: _Session, spec: OpcUaTagSpec) -> None:
+        """Read the node back until the PLC answers (this session or a later one); the value it holds resolves the
+        write of unknown outcome (unless a publish of the node did first)."""
         async def reconcile() -> None:
             node = session.info.nodes[spec.name]
-            for _ in range(20):  # until the link answers again (this session or a later one)
+            for _ in range(20):
+                if spec.name not in self._writes.unconfirmed:
+                    return  # a publish of the node reconciled it
                 current = self._session
                 if current is not None and current.alive:
                     node = current.info.nodes.get(spec.name, node)
@@ -397,30 +381,15 @@ class OpcUaAdapter:
                         pass
                     else:
                         held = dvs[0].Value.Value if dvs and dvs[0].Value is not None else None
-                        outcome = "was written" if isinstance(held, numbers.Real) and math.isclose(
-                            float(held), value, rel_tol=1e-6, abs_tol=1e-9) else "was NOT written"
-                        logger.warning("unit %s: write %s = %g (outcome was unknown) reconciled: the PLC holds %s, "
-                                       "so it %s", self.unit, spec.name, value, shorten(held), outcome)
-                        if isinstance(held, numbers.Real):
-                            self._rate_reference[spec.name] = (float(held), asyncio.get_running_loop().time())
-                        return
+                        if isinstance(held, numbers.Real) and math.isfinite(float(held)) and \
+                                spec.name in self._writes.unconfirmed:
+                            self._writes.observed(spec, float(held))
+                            return
                 await asyncio.sleep(max(self.publishing_interval_s, 0.2))
-            logger.warning("unit %s: write %s = %g: outcome still unknown (PLC unreachable)", self.unit, spec.name,
-                           value)
+            if spec.name in self._writes.unconfirmed:
+                logger.warning("unit %s: write %s: outcome still unknown (PLC unreachable)", self.unit, spec.name)
 
         self._spawn(reconcile(), f"opcua-reconcile-{self.unit}-{spec.name}")
-
-    def _check_rate(self, spec: OpcUaTagSpec, value: float, loop_now: float) -> None:
-        assert spec.max_rate is not None
-        why = rate_limit_refusal(spec.max_rate, spec.unit_code, self._rate_reference.get(spec.name), value, loop_now)
-        if why is not None:
-            self._refuse(spec.name, value, WriteRefusal.RATE_LIMIT, why)
-
-    def _refuse(self, tag: str, value: object, reason: WriteRefusal, message: str) -> NoReturn:
-        self._counters["refused_writes"] += 1
-        logger.warning("unit %s: write %s = %s refused (%s): %s", self.unit, shorten(tag), shorten(value),
-                       reason.value, message)
-        raise WriteRefused(tag, reason, message)
 
     # ------------------------------------------------------------------ session life cycle
 
@@ -692,8 +661,7 @@ class OpcUaAdapter:
             logger.info("unit %s: PLC %s still unavailable: %s", self.unit, self.connection.endpoint, reason)
         if not self._down_emitted:
             self._down_emitted = True
-            now = datetime.now(UTC)
-            self._enqueue([Sample(n, self._last_values[n], Quality.BAD_COMMUNICATION_ERROR, now) for n in self._tags])
+            self._enqueue(self._store.bad(Quality.BAD_COMMUNICATION_ERROR))
 
     def _report_mismatches(self, info: SessionInfo) -> None:
         self._mismatches = dict(info.mismatches)
@@ -708,15 +676,13 @@ class OpcUaAdapter:
         sample = sample_from_data_value(name, dv, self._last_values[name], received)
         if sample.value is not None and not sample.quality.is_bad:
             self._last_values[name] = sample.value
-            if self._tags[name].direction is Direction.COMMANDED:
-                reference = self._rate_reference.get(name)
-                if reference is None or reference[0] != sample.value:
-                    self._rate_reference[name] = (sample.value, asyncio.get_running_loop().time())
+            spec = self._tags[name]
+            if spec.direction is Direction.COMMANDED:
+                self._writes.observed(spec, sample.value)
         return sample
 
     def _enqueue(self, samples: list[Sample]) -> None:
-        for s in samples:
-            self._last_samples[s.tag] = s
+        self._store.update(samples)
         self._counters["samples"] += len(samples)
         self._queue.put_nowait(samples)
 
@@ -725,6 +691,5 @@ class OpcUaAdapter:
             samples = await self._queue.get()
             await self._delivery.deliver(samples)
 
-    def _reset_counters(self) -> None:
-        self._counters = {name: 0 for name in OpcUaAdapterStats.__dataclass_fields__}
-        self._counters["mode"] = self.connection.mode.value
+
+register_adapter(OpcUaConnection.protocol, OpcUaAdapter)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from plc_adapters.errors import WriteRefusal, WriteRefused
 
-BAD_TIMEOUT = 0x800A0000
-"""OPC UA BadTimeout: returned to a client whose write's outcome at the PLC is unknown."""
-
 
 class PlcRefusedWrite(WriteRefused):
     """The PLC answered the Write with a Bad status (``status_code``, e.g. BadOutOfRange, BadUserAccessDenied):

@@ -21,7 +21,6 @@ from asyncua.crypto import security_policies
 from plc_adapters.opcua_spec import OpcUaConnection, OpcUaTagSpec
 from plc_adapters.opcua_values import variant_type_of_data_type
 from plc_adapters.tag_map import Direction, Range
-from process_models.engineering_units import UNITS_BY_CODE
 
 BATCH = 1000
 """Nodes per Read / TranslateBrowsePaths / CreateMonitoredItems request (within common PLC server limits)."""
@@ -188,11 +187,10 @@ async def _read_eu_properties(client: Client, tags: Sequence[OpcUaTagSpec], info
 def _mismatch(tag: OpcUaTagSpec, node: NodeInfo) -> str:
     """Why the PLC node's EngineeringUnits / EURange disagree with the config ("" when they agree or are absent)."""
     problems = []
-    expected_unit = UNITS_BY_CODE.get(tag.unit_code)
-    if node.unit_id is not None and node.unit_id != -1 and expected_unit is not None \
-            and node.unit_id != expected_unit.unit_id:
+    # a UnitId packs the UNECE code's characters (OPC 10000-8 §5.6.3): compare codes, not a table of units
+    if node.unit_id is not None and node.unit_id != -1 and _code_of(node.unit_id) != tag.unit_code.upper():
         problems.append(f"EngineeringUnits UnitId {node.unit_id} ({_code_of(node.unit_id)}) on the PLC, "
-                        f"'{tag.unit_code}' ({expected_unit.unit_id}) in the config")
+                        f"'{tag.unit_code}' in the config")
     if node.eu_range is not None and (
             not _close(node.eu_range.low, tag.eu_range.low) or not _close(node.eu_range.high, tag.eu_range.high)):
         problems.append(f"EURange [{node.eu_range.low:g}, {node.eu_range.high:g}] on the PLC, "

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from plc_adapters.tag_map import Direction, Range
+from plc_adapters.tag import TagDescription
 
 _IDENTIFIER_RE = re.compile(r"^(?:[isgb]=.+)$", re.DOTALL)
 _NS_PREFIX_RE = re.compile(r"^ns=(\d+);(.*)$", re.DOTALL)
@@ -141,17 +141,19 @@ class OpcUaConnection:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"opc.tcp://{host}:{self.port}{path}"
 
-    @property
-    def protocol(self) -> str:
-        return "opcua"
+    protocol = "opcua"
+    """Connection kind: the key of the adapter and virtual-PLC registries."""
+
+    register_space = None
+    """OPC UA nodes are not a register space that several units' tag maps could overlap in."""
 
 
 @dataclass(frozen=True, slots=True)
-class OpcUaTagSpec:
-    """One tag of a unit whose PLC speaks OPC UA.
+class OpcUaTagSpec(TagDescription):
+    """One tag of a unit whose PLC speaks OPC UA: the neutral description plus its node spec.
 
-    The first fields mean what they mean in :class:`plc_adapters.tag_map.TagSpec` (name, direction, engineering
-    unit and range, write limits, max rate in engineering units per second, description).
+    The neutral fields (name, direction, unit_code, eu_range, and keyword-only write_limits, max_rate,
+    description) are :class:`~plc_adapters.tag.TagDescription`'s.
 
     Attributes:
         node: the PLC node (namespace URI + identifier).
@@ -163,22 +165,15 @@ class OpcUaTagSpec:
             reads the real DataType from the PLC and converts writes to it.
     """
 
-    name: str
-    direction: Direction
-    unit_code: str
-    eu_range: Range
     node: NodeAddress
     sampling_interval_s: float | None = None
     deadband: float | None = None
     deadband_kind: DeadbandKind = DeadbandKind.ABSOLUTE
     data_type: str = "float32"
-    write_limits: Range | None = None
-    max_rate: float | None = None
-    description: str = ""
 
     @property
-    def effective_write_limits(self) -> Range:
-        return self.write_limits if self.write_limits is not None else self.eu_range
+    def address_text(self) -> str:
+        return f"node {self.node}"
 
 
 OPCUA_DATA_TYPES = ("float32", "float64", "int16", "uint16", "int32", "uint32", "bool")

@@ -31,11 +31,6 @@ class Quality(IntEnum):
     def is_bad(self) -> bool:
         return (self.value >> 30) == 2
 
-    @property
-    def opcua_name(self) -> str:
-        """The OPC UA symbolic name, e.g. ``BadCommunicationError``."""
-        return "".join(part.capitalize() for part in self.name.split("_"))
-
     @classmethod
     def _missing_(cls, value: object) -> Quality | None:
         """Any other 32-bit status code (e.g. a PLC's own ``BadSensorFailure``) passes through unchanged as a

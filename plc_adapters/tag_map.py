@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from plc_adapters.tag import Direction, Range, TagDescription
 
-class Direction(str, Enum):
-    MEASURED = "measured"
-    COMMANDED = "commanded"
+__all__ = ["ByteOrder", "DataType", "Direction", "ModbusConnection", "Range", "RegisterTable", "TagSpec", "WordOrder"]
 
 
 class RegisterTable(str, Enum):
@@ -68,40 +67,20 @@ class WordOrder(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Range:
-    """Closed interval [low, high] in engineering units."""
+class TagSpec(TagDescription):
+    """One tag of a unit whose PLC speaks Modbus: the neutral description plus its register spec.
 
-    low: float
-    high: float
-
-    def contains(self, value: float) -> bool:
-        return self.low <= value <= self.high
-
-
-@dataclass(frozen=True, slots=True)
-class TagSpec:
-    """One tag of a unit's PLC tag map.
+    The neutral fields (name, direction, unit_code, eu_range, and keyword-only write_limits, max_rate,
+    description) are :class:`~plc_adapters.tag.TagDescription`'s.
 
     Attributes:
-        name: tag name, unique within the unit (plant language, e.g. ``jacket_temperature_setpoint``).
-        direction: measured (read from the PLC) or commanded (written to the PLC).
-        unit_code: UNECE Rec. 20 common code of the engineering unit (``CEL`` = °C, ``MTQ`` = m³ ...).
-        eu_range: engineering range of the instrument / actuator.
         table: Modbus table.
         address: zero-based Modbus address of the first register.
         data_type: raw type in the registers.
         byte_order / word_order: register layout of the raw value.
         scale / offset: engineering value = raw * scale + offset.
-        write_limits: accepted setpoint interval for commanded tags (defaults to eu_range).
-        max_rate: largest accepted change between two writes, in engineering units per second
-            (``None`` = unlimited).
-        description: free text shown to operators.
     """
 
-    name: str
-    direction: Direction
-    unit_code: str
-    eu_range: Range
     table: RegisterTable
     address: int
     data_type: DataType
@@ -109,9 +88,6 @@ class TagSpec:
     word_order: WordOrder = WordOrder.BIG
     scale: float = 1.0
     offset: float = 0.0
-    write_limits: Range | None = None
-    max_rate: float | None = None
-    description: str = ""
 
     @property
     def register_count(self) -> int:
@@ -123,8 +99,15 @@ class TagSpec:
         return self.address + self.register_count
 
     @property
-    def effective_write_limits(self) -> Range:
-        return self.write_limits if self.write_limits is not None else self.eu_range
+    def not_writable_reason(self) -> str | None:
+        if self.direction is not Direction.COMMANDED or not self.table.writable:
+            return (f"tag is {self.direction.value} in the {self.table.value} table; only commanded holding/coil "
+                    "tags are writable")
+        return None
+
+    @property
+    def address_text(self) -> str:
+        return f"{self.table.value} {self.address}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +118,18 @@ class ModbusConnection:
     port: int
     unit_id: int = 1
     timeout_s: float = 1.0
+
+    protocol = "modbus"
+    """Connection kind: the key of the adapter and virtual-PLC registries."""
+
+    @property
+    def endpoint(self) -> str:
+        """``modbus://host:port`` (for status and log lines)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"modbus://{host}:{self.port}"
+
+    @property
+    def register_space(self) -> tuple[str, int, int]:
+        """The register space this connection addresses: units with the same one share a PLC's registers, so
+        their tags must not overlap (``(host, port, unit_id)``; None for protocols without shared registers)."""
+        return (self.host, self.port, self.unit_id)

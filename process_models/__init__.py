@@ -1,74 +1,61 @@
 """Process models: declared once (casadi), simulated, fitted and looked up by unit kind.
 
-Public names only; see the modules for details. Model modules (``mixing_tank``, ``crystallizer``,
-``chromatography``) register their unit kinds in :mod:`process_models.registry` when imported;
-:func:`model_for_kind` imports them on demand.
+Public names only, imported on first use; see the modules for details. The unit kinds are one declared table,
+:mod:`process_models.registry`; :func:`model_for_kind` imports a kind's model module on demand.
 """
 
-from process_models.case_file import CaseFile, CaseFileError, cli_simulate, load_case, simulate_case
-from process_models.declaration import (
-    CompiledModel,
-    DeclarationError,
-    Equations,
-    Input,
-    InputRole,
-    ModelDeclaration,
-    Parameter,
-    Symbols,
-    Variable,
-    compile_model,
-)
-from process_models.fitting import FitData, FitError, FitResult, fit_parameters
-from process_models.registry import UnknownModelKindError, known_kinds, model_for_kind, register_model
-from process_models.simulator import (
-    InputProgram,
-    InputSpec,
-    Phase,
-    SimulationCase,
-    SimulationError,
-    SimulationResult,
-    TrajectorySensitivity,
-    sensitivities,
-    simulate,
-    simulate_batch,
-    simulate_phases,
-    trajectory_sensitivity,
-)
+from __future__ import annotations
 
-__all__ = [
-    "CaseFile",
-    "CaseFileError",
-    "CompiledModel",
-    "DeclarationError",
-    "Equations",
-    "FitData",
-    "FitError",
-    "FitResult",
-    "Input",
-    "InputProgram",
-    "InputRole",
-    "InputSpec",
-    "ModelDeclaration",
-    "Parameter",
-    "Phase",
-    "SimulationCase",
-    "SimulationError",
-    "SimulationResult",
-    "Symbols",
-    "TrajectorySensitivity",
-    "UnknownModelKindError",
-    "Variable",
-    "cli_simulate",
-    "compile_model",
-    "fit_parameters",
-    "known_kinds",
-    "load_case",
-    "model_for_kind",
-    "register_model",
-    "sensitivities",
-    "simulate",
-    "simulate_batch",
-    "simulate_phases",
-    "simulate_case",
-    "trajectory_sensitivity",
-]
+import importlib
+from typing import Any
+
+# public name -> module that defines it; imported on first use, so importing the package is cheap
+_EXPORTS: dict[str, str] = {
+    "CaseFile": "process_models.case_file",
+    "CaseFileError": "process_models.case_file",
+    "CompiledModel": "process_models.declaration",
+    "DeclarationError": "process_models.declaration",
+    "Equations": "process_models.declaration",
+    "FitData": "process_models.fitting",
+    "FitError": "process_models.fitting",
+    "FitResult": "process_models.fitting",
+    "Input": "process_models.declaration",
+    "InputProgram": "process_models.simulator",
+    "InputRole": "process_models.declaration",
+    "InputSpec": "process_models.simulator",
+    "ModelDeclaration": "process_models.declaration",
+    "Parameter": "process_models.declaration",
+    "Phase": "process_models.simulator",
+    "SimulationCase": "process_models.simulator",
+    "SimulationError": "process_models.simulator",
+    "SimulationResult": "process_models.simulator",
+    "Symbols": "process_models.declaration",
+    "TrajectorySensitivity": "process_models.simulator",
+    "UnknownModelKindError": "process_models.registry",
+    "Variable": "process_models.declaration",
+    "compile_model": "process_models.declaration",
+    "fit_parameters": "process_models.fitting",
+    "known_kinds": "process_models.registry",
+    "load_case": "process_models.case_file",
+    "model_for_kind": "process_models.registry",
+    "sensitivities": "process_models.simulator",
+    "simulate": "process_models.simulator",
+    "simulate_batch": "process_models.simulator",
+    "simulate_case": "process_models.case_file",
+    "simulate_phases": "process_models.simulator",
+    "trajectory_sensitivity": "process_models.simulator",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -30,9 +30,7 @@ each with the file, the key and what was expected.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,9 +41,9 @@ import numpy as np
 
 from process_models.declaration import CompiledModel, DeclarationError, InputRole, ModelDeclaration, compile_model
 from process_models.registry import UnknownModelKindError, model_for_kind
-from process_models.simulator import InputProgram, InputSpec, SimulationError, SimulationResult, simulate
+from process_models.simulator import InputProgram, InputSpec, SimulationResult, simulate
 
-__all__ = ["CaseFile", "CaseFileError", "cli_simulate", "load_case", "simulate_case"]
+__all__ = ["CaseFile", "CaseFileError", "load_case", "simulate_case", "summary"]
 
 _SECTIONS = ("case", "model", "initial_state", "inputs")
 _CASE_KEYS = ("name", "kind", "until_s", "output_interval_s", "start_s", "description")
@@ -299,34 +297,3 @@ def summary(case: CaseFile, result: SimulationResult) -> str:
                 text = f"[{v.size} values: min {final.min():.4g}, max {final.max():.4g} at index {peak}; full in CSV]"
             lines.append(f"  {v.name:<32} {text} {v.unit}")
     return "\n".join(lines)
-
-
-def cli_simulate(argv: Sequence[str]) -> int:
-    """``linetwin simulate CASE.toml [--until T] [--out results.csv] [--quiet]``.
-
-    Returns 0 on success, 2 for an invalid case file, 1 when the simulation fails.
-    """
-    parser = argparse.ArgumentParser(prog="linetwin simulate", description="Simulate one unit model from a case file.")
-    parser.add_argument("case", type=Path, help="case file (TOML)")
-    parser.add_argument("--until", type=float, default=None, help="end time in s (overrides [case] until_s)")
-    parser.add_argument("--out", type=Path, default=None, help="write the trajectory to this CSV file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(list(argv))
-    try:
-        case = load_case(args.case)
-        if args.until is not None and not args.until > case.start_s:
-            raise CaseFileError(case.path, [f"--until: expected a time in s > {case.start_s}, got {args.until}"])
-        result = simulate(case.model, case.initial_state, case.times_s(args.until), case.inputs,
-                          progress=not args.quiet)
-    except CaseFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except SimulationError as exc:
-        print(f"error: simulation failed: {exc}", file=sys.stderr)
-        return 1
-    if args.out is not None:
-        result.to_csv(args.out)
-    print(summary(case, result))
-    if args.out is not None:
-        print(f"trajectory written to {args.out}")
-    return 0

@@ -112,7 +112,6 @@ class MovingHorizonEstimator:
         lower = np.concatenate([np.full(v.size, v.lower) for v in m.declaration.states])
         upper = np.concatenate([np.full(v.size, v.upper) for v in m.declaration.states])
         self._state_lower, self._state_upper = lower, upper
-        self._n_w = w.numel()
         ipopt = {"print_level": 0, "sb": "yes", "max_cpu_time": float(max_cpu_time_s), "max_iter": int(max_iter),
                  "tol": 1e-8, "acceptable_iter": 0}
         self._solver = ca.nlpsol("mhe", "ipopt", {"x": w, "p": params, "f": obj, "g": ca.vertcat(*g)},

@@ -1,126 +1,113 @@
-"""Model registry: a unit kind name (``"mixing_tank"``, ``"crystallizer"`` ...) -> a factory that builds the
-unit's :class:`~process_models.declaration.ModelDeclaration` from its ``[units.<unit>.model]`` options.
+"""The unit kinds linetwin knows, in one declared table: kind -> model factory, control plan, HIL plants,
+description.
 
-A model module registers itself when imported::
-
-    register_model("crystallizer", lambda options: crystallizer_model(**options), "batch cooling crystallizer")
-
-The kinds shipped with linetwin are listed in :data:`KNOWN_KIND_MODULES`; :func:`model_for_kind` imports
-the module of a kind on first use, so importing ``process_models`` stays cheap and a line config that
-names only a mixing tank never imports the chromatography code.
+Each entry names its implementations by ``"module:attribute"`` path and nothing is imported until a kind is used,
+so importing ``process_models`` stays cheap and a line config that names only a mixing tank never imports the
+chromatography code. Every layer resolves only its own column: :func:`model_for_kind` (here) the model factory,
+:func:`controllers.plan_registry.control_plan_for_kind` the control plan, :func:`hil.plant.make_plant` the HIL
+plants. The table is data (strings), so this module depends on none of those layers. Adding a kind is one entry
+here plus its modules (docs/architecture.md, "Unit kinds").
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from process_models.declaration import ModelDeclaration
+if TYPE_CHECKING:
+    from process_models.declaration import ModelDeclaration
 
 __all__ = [
-    "KNOWN_KIND_MODULES",
+    "UNIT_KINDS",
     "ModelFactory",
-    "RegisteredModel",
+    "UnitKind",
     "UnknownModelKindError",
+    "controlled_kinds",
     "known_kinds",
     "model_for_kind",
-    "register_model",
-    "registered_model",
+    "resolve",
+    "unit_kind",
     "unit_kinds",
 ]
 
-_log = logging.getLogger(__name__)
-
-ModelFactory = Callable[[Mapping[str, Any]], ModelDeclaration]
-
-#: unit kind -> module that registers it when imported
-KNOWN_KIND_MODULES: Mapping[str, str] = {
-    "mixing_tank": "process_models.mixing.mixing_tank",
-    "crystallizer": "process_models.crystallization.crystallizer",
-    "chromatography_column": "process_models.chromatography.column",
-    "axial_dispersion": "process_models.mixing.rtd",
-}
+ModelFactory = Callable[[Mapping[str, Any]], "ModelDeclaration"]
 
 
 class UnknownModelKindError(LookupError):
-    """No model is registered for a unit kind (or the module that provides it cannot be imported)."""
+    """No unit kind of that name (or the module that implements it cannot be imported)."""
 
 
-@dataclass(frozen=True)
-class RegisteredModel:
-    kind: str
-    factory: ModelFactory
+@dataclass(frozen=True, slots=True)
+class UnitKind:
+    """One unit kind. Paths are ``"module:attribute"``; ``None``: the kind has no such part."""
+
+    name: str
     description: str
+    model: str
+    """A :data:`ModelFactory`: ``[model]`` options -> :class:`~process_models.declaration.ModelDeclaration`."""
+    control_plan: str | None = None
+    """A :class:`controllers.plan_registry.ControlPlanSpec` (control-table parser and plan builder)."""
+    hil_plants: str | None = None
+    """A mapping plant model name -> plant builder (:mod:`hil.plant`; the first is the default)."""
     line_unit: bool = True
     """True: a process unit a line config may name (``[units.X] kind``); False: a model only (case files)."""
 
 
-_REGISTRY: dict[str, RegisteredModel] = {}
+UNIT_KINDS: Mapping[str, UnitKind] = {k.name: k for k in (
+    UnitKind("axial_dispersion", "closed-closed axial dispersion vessel (tracer RTD)",
+             model="process_models.mixing.rtd:axial_dispersion_from_options", line_unit=False),
+    UnitKind("chromatography_column",
+             "packed-bed chromatography column (ED, LRMP or GRM; linear, Langmuir or SMA binding)",
+             model="process_models.chromatography.column:chromatography_model",
+             hil_plants="hil.plant:COLUMN_PLANTS"),
+    UnitKind("crystallizer", "batch cooling crystallizer (method of moments or finite-volume population balance)",
+             model="process_models.crystallization.crystallizer:crystallizer_model",
+             control_plan="controllers.crystallization.control_options:CRYSTALLIZER_CONTROL",
+             hil_plants="hil.plant:CRYSTALLIZER_PLANTS"),
+    UnitKind("mixing_tank", "jacketed stirred mixing tank (level, solute, energy, jacket, agitator power)",
+             model="process_models.mixing.mixing_tank:mixing_tank_from_options",
+             hil_plants="hil.plant:MIXING_TANK_PLANTS"),
+)}
 
 
-def register_model(kind: str, factory: ModelFactory, description: str, *, line_unit: bool = True) -> None:
-    """Register ``factory`` for unit kind ``kind``. Registering the same kind again from the same
-    module (a reload) replaces the entry; a different module claiming a taken kind is refused."""
-    if not kind or not isinstance(kind, str):
-        raise ValueError(f"register_model: kind must be a non-empty string, got {kind!r}")
-    if not callable(factory):
-        raise TypeError(f"register_model('{kind}'): factory must be callable, got {factory!r}")
-    existing = _REGISTRY.get(kind)
-    if existing is not None and getattr(existing.factory, "__module__", None) != getattr(factory, "__module__", None):
-        raise ValueError(
-            f"register_model: kind '{kind}' is already registered by module "
-            f"{getattr(existing.factory, '__module__', '?')}"
-        )
-    _REGISTRY[kind] = RegisteredModel(kind, factory, description, line_unit)
-
-
-def _ensure_imported(kind: str) -> None:
-    if kind in _REGISTRY or kind not in KNOWN_KIND_MODULES:
-        return
-    module = KNOWN_KIND_MODULES[kind]
+def unit_kind(kind: str) -> UnitKind:
+    """The table entry of ``kind``; :class:`UnknownModelKindError` listing the known kinds."""
     try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        raise UnknownModelKindError(
-            f"model kind '{kind}' is provided by module '{module}', which could not be imported: {exc}"
-        ) from exc
-    if kind not in _REGISTRY:
-        raise UnknownModelKindError(f"module '{module}' was imported but did not register model kind '{kind}'")
+        return UNIT_KINDS[kind]
+    except (KeyError, TypeError):
+        raise UnknownModelKindError(f"unknown model kind {kind!r}; expected one of {sorted(UNIT_KINDS)}") from None
 
 
-def registered_model(kind: str) -> RegisteredModel:
-    """The registry entry of ``kind`` (importing its module if it is a known kind)."""
-    _ensure_imported(kind)
-    if kind not in _REGISTRY:
-        raise UnknownModelKindError(
-            f"unknown model kind '{kind}'; expected one of {sorted(set(_REGISTRY) | set(KNOWN_KIND_MODULES))}"
-        )
-    return _REGISTRY[kind]
+def resolve(kind: str, path: str) -> Any:
+    """Import ``"module:attribute"`` (a part of unit kind ``kind``) and return the attribute."""
+    module, _, attribute = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownModelKindError(f"unit kind '{kind}' is implemented by '{path}', which could not be "
+                                    f"imported: {exc}") from exc
 
 
 def model_for_kind(kind: str, options: Mapping[str, Any] | None = None) -> ModelDeclaration:
     """Build the declaration of a unit of kind ``kind`` from its model options (line config / case file)."""
-    return registered_model(kind).factory(dict(options or {}))
+    entry = unit_kind(kind)
+    factory: ModelFactory = resolve(kind, entry.model)
+    return factory(dict(options or {}))
 
 
 def known_kinds() -> dict[str, str]:
-    """kind -> description of every registered kind, importing the known modules first. A known module
-    that cannot be imported is left out with a warning naming it and the import error."""
-    for kind, module in KNOWN_KIND_MODULES.items():
-        if kind in _REGISTRY:
-            continue
-        try:
-            _ensure_imported(kind)
-        except UnknownModelKindError as exc:
-            _log.warning("model kind '%s' unavailable (module %s): %s", kind, module, exc)
-    return {k: v.description for k, v in sorted(_REGISTRY.items())}
+    """kind -> description of every kind (models used only in case files included)."""
+    return {k: v.description for k, v in sorted(UNIT_KINDS.items())}
 
 
 def unit_kinds() -> dict[str, str]:
     """kind -> description of the kinds a line config may give a unit (models such as ``axial_dispersion``,
     used only in case files, are left out)."""
-    known_kinds()
-    return {k: v.description for k, v in sorted(_REGISTRY.items()) if v.line_unit}
+    return {k: v.description for k, v in sorted(UNIT_KINDS.items()) if v.line_unit}
+
+
+def controlled_kinds() -> tuple[str, ...]:
+    """Unit kinds that can have a ``[units.<unit>.control]`` table."""
+    return tuple(sorted(k for k, v in UNIT_KINDS.items() if v.control_plan is not None))

@@ -1,19 +1,37 @@
-"""The twin: OPC UA server, address space, line runtime, control loops, config loading and the CLI.
+"""The twin: OPC UA server, address space, line runtime, control loops, config parsing and building.
 
-``TwinServer`` is imported on first use (it pulls in asyncua, the controllers and casadi), so that
-``linetwin check`` and config tooling stay light.
+Public names are imported on first use (``TwinServer`` pulls in asyncua, the controllers and casadi), so that
+loading a config and ``linetwin check`` stay light. The command line is :mod:`linetwin_cli`.
 """
 
+from __future__ import annotations
+
+import importlib
 from typing import Any
 
-from twin_server.config import ConfigError, ConfigIssue, LineConfig, ServerConfig, UnitConfig, load_line_config
+# public name -> module that defines it; imported on first use, so importing the package is cheap
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "twin_server.config_issues",
+    "ConfigIssue": "twin_server.config_issues",
+    "IssueCollector": "twin_server.config_issues",
+    "LineConfig": "twin_server.config",
+    "ServerConfig": "twin_server.config",
+    "TwinServer": "twin_server.server",
+    "UnitConfig": "twin_server.config",
+    "build_line": "twin_server.line_build",
+    "load_line_config": "twin_server.config",
+}
 
-__all__ = ["ConfigError", "ConfigIssue", "LineConfig", "ServerConfig", "TwinServer", "UnitConfig", "load_line_config"]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "TwinServer":
-        from twin_server.server import TwinServer
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
 
-        return TwinServer
-    raise AttributeError(f"module 'twin_server' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -22,6 +22,7 @@ from asyncua import Server, ua
 from plc_adapters.tag_map import Direction, TagSpec
 from process_models.engineering_units import UNECE_NAMESPACE_URI, UNITS_BY_CODE
 from process_models.registry import unit_kinds
+from twin_server.asyncua_seam import add_nodes, address_space
 from twin_server.config import LineConfig
 
 PROCESS_UNIT_TYPE = "ProcessUnitType"
@@ -55,10 +56,6 @@ class LineAddressSpace:
 def unit_type_name(kind: str) -> str:
     """The ObjectType name of a unit kind: ``chromatography_column`` -> ``ChromatographyColumnType``."""
     return "".join(part.capitalize() for part in kind.split("_")) + "Type"
-
-
-def _name(text: str) -> tuple[ua.LocalizedText, ua.LocalizedText]:
-    return ua.LocalizedText(text), ua.LocalizedText(text)
 
 
 def object_type_item(node_id: ua.NodeId, idx: int, name: str, parent: ua.NodeId, description: str) -> ua.AddNodesItem:
@@ -188,11 +185,12 @@ async def build_address_space(server: Server, config: LineConfig) -> LineAddress
                 sampling_ms=sampling_ms,
             ))
             items += analog_properties(tag_id, idx, tag.unit_code, tag.eu_range.low, tag.eu_range.high)
-    results = await server.iserver.isession.add_nodes(items)
+    results = await add_nodes(server, items)
     for item, res in zip(items, results, strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
     waiting = ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
+    write = address_space(server).write
     for tn in tag_nodes.values():
-        await server.iserver.aspace.write_attribute_value(tn.node_id, ua.AttributeIds.Value, waiting)
+        await write(tn.node_id, ua.AttributeIds.Value, waiting)
     return LineAddressSpace(idx, line_id, type_nodes, unit_nodes, tag_nodes, connection_nodes)

@@ -1,13 +1,14 @@
 """Line configuration: one TOML file describes a line (server, units, PLC connections, tag maps).
 
-Loading validates everything up front and reports every problem at once, each naming the file, the
-key, what was found and what was expected. The server never starts half-configured.
+Loading parses and validates every key up front and reports every problem at once, each naming the file, the key,
+what was found and what was expected (:mod:`twin_server.config_issues`). Loading builds nothing: the models, HIL
+plants and control plans a config names are built once, by ``check``, ``serve``, ``demo`` and ``hil serve``
+(:mod:`twin_server.line_build`), which report build failures as config issues too. The server never starts
+half-configured.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,58 +16,34 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from controllers.plan_registry import control_plan_for_kind, controlled_kinds
 from plc_adapters.opcua_spec import OpcUaConnection, OpcUaTagSpec
 from plc_adapters.tag_map import (
     ByteOrder,
     DataType,
     Direction,
     ModbusConnection,
-    Range,
     RegisterTable,
     TagSpec,
     WordOrder,
 )
 from process_models.engineering_units import UNITS_BY_CODE
-from process_models.registry import unit_kinds
+from process_models.registry import controlled_kinds, unit_kinds
 from twin_server.alarms.alarm_config import UnitAlarmConfig, parse_unit_alarms
 from twin_server.config_checks import (
     brief,
-    build_issues,
     endpoint_problem,
     host_problem,
     is_finite_number,
     namespace_problem,
     shared_plc_issues,
-    show,
 )
+from twin_server.config_issues import NAME_RE, ConfigError, ConfigIssue, IssueCollector
 from twin_server.historian.settings import TAG_KEYS as _HISTORY_TAG_KEYS
 from twin_server.historian.settings import HistorianSettings, parse_historian
 from twin_server.security.settings import SecuritySettings, parse_security
 
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigIssue:
-    """One problem in a config file."""
-
-    file: str
-    key: str
-    got: str
-    expected: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.key}: got {self.got}; expected {self.expected}"
-
-
-class ConfigError(Exception):
-    """The config has one or more problems; ``issues`` lists all of them."""
-
-    def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = issues
-        lines = "\n".join(f"  - {i}" for i in issues)
-        super().__init__(f"{len(issues)} configuration error(s):\n{lines}")
+__all__ = ["ConfigError", "ConfigIssue", "LineConfig", "ServerConfig", "UnitConfig", "load_line_config",
+           "parse_line_config"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,119 +110,18 @@ class LineConfig:
         raise KeyError(f"line '{self.name}' has no unit '{name}'")
 
 
-class _Collector:
-    """Collects issues while reading a raw TOML mapping."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.issues: list[ConfigIssue] = []
-
-    def add(self, key: str, got: object, expected: str) -> None:
-        self.issues.append(ConfigIssue(self.file, key, _show(got), expected))
-
-    def table(self, data: Mapping[str, Any], key: str, required: bool = True) -> Mapping[str, Any]:
-        parts = key.split(".")
-        value = data.get(parts[-1]) if isinstance(data, Mapping) else None
-        if value is None:
-            if required:
-                self.add(key, "nothing", "a table [" + key + "]")
-            return {}
-        if not isinstance(value, Mapping):
-            self.add(key, value, "a table")
-            return {}
-        return value
-
-    def unknown_keys(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
-        for k in data:
-            if k not in allowed:
-                self.add(f"{prefix}.{k}" if prefix else k, "an unknown key", "one of " + ", ".join(sorted(allowed)))
-
-    def string(self, data: Mapping[str, Any], key: str, prefix: str, default: str | None = None,
-               pattern: re.Pattern[str] | None = None, what: str = "a string") -> str:
-        full = f"{prefix}.{key}"
-        value = data.get(key, default)
-        if value is None:
-            self.add(full, "nothing", what + " (required)")
-            return ""
-        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-            self.add(full, value, what)
-            return value if isinstance(value, str) else ""
-        return value
-
-    def number(self, data: Mapping[str, Any], key: str, prefix: str, default: float | None = None,
-               low: float = -math.inf, high: float = math.inf, low_exclusive: bool = False) -> float:
-        full = f"{prefix}.{key}"
-        value = data.get(key, default)
-        if value is None:
-            self.add(full, "nothing", "a number (required)")
-            return math.nan
-        if not is_finite_number(value):
-            self.add(full, value, "a finite number")
-            return math.nan
-        if value < low or value > high or (low_exclusive and value == low):
-            lo = f"> {low}" if low_exclusive else f">= {low}"
-            self.add(full, value, f"a number {lo} and <= {high}")
-        return float(value)
-
-    def integer(self, data: Mapping[str, Any], key: str, prefix: str, low: int, high: int,
-                default: int | None = None) -> int:
-        full = f"{prefix}.{key}"
-        value = data.get(key, default)
-        if value is None:
-            self.add(full, "nothing", f"an integer in [{low}, {high}] (required)")
-            return low
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.add(full, value, f"an integer in [{low}, {high}]")
-            return low
-        return value
-
-    def choice(self, data: Mapping[str, Any], key: str, prefix: str, options: list[str],
-               default: str | None = None) -> str | None:
-        full = f"{prefix}.{key}"
-        value = data.get(key, default)
-        if value is None:
-            self.add(full, "nothing", "one of " + ", ".join(options) + " (required)")
-            return None
-        if value not in options:
-            self.add(full, value, "one of " + ", ".join(options))
-            return None
-        return str(value)
-
-    def range(self, data: Mapping[str, Any], key: str, prefix: str, required: bool) -> Range | None:
-        full = f"{prefix}.{key}"
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.add(full, "nothing", "[low, high] (required)")
-            return None
-        if (not isinstance(value, list) or len(value) != 2
-                or not all(is_finite_number(v) for v in value)):
-            self.add(full, value, "[low, high] with two finite numbers")
-            return None
-        if not value[0] < value[1]:
-            self.add(full, value, "[low, high] with low < high")
-            return None
-        return Range(float(value[0]), float(value[1]))
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str) and value in ("nothing", "an unknown key"):
-        return value
-    return show(value)
-
-
 _TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
              "word_order", "scale", "offset", "write_limits", "max_rate", "alarms"} | _HISTORY_TAG_KEYS
 _UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control", "alarms", "surrogate"}
 _PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 
-def _parse_tag(c: _Collector, unit: str, name: str, raw: Any) -> TagSpec | None:
+def _parse_tag(c: IssueCollector, unit: str, name: str, raw: Any) -> TagSpec | None:
     prefix = f"units.{unit}.tags.{name}"
     if not isinstance(raw, Mapping):
         c.add(prefix, raw, "a table describing the tag")
         return None
-    if not _NAME_RE.match(name):
+    if not NAME_RE.match(name):
         c.add(prefix, name, "a tag name of letters, digits and _ starting with a letter")
     c.unknown_keys(raw, prefix, _TAG_KEYS)
     n_before = len(c.issues)
@@ -298,7 +174,7 @@ def _parse_tag(c: _Collector, unit: str, name: str, raw: Any) -> TagSpec | None:
     return spec if ok else None
 
 
-def _check_overlaps(c: _Collector, unit: str, tags: list[TagSpec]) -> None:
+def _check_overlaps(c: IssueCollector, unit: str, tags: list[TagSpec]) -> None:
     by_table: dict[RegisterTable, list[TagSpec]] = {}
     for t in tags:
         by_table.setdefault(t.table, []).append(t)
@@ -310,26 +186,30 @@ def _check_overlaps(c: _Collector, unit: str, tags: list[TagSpec]) -> None:
                       f"no overlap with tag '{a.name}' ({table.value} {a.address}..{a.end_address - 1})")
 
 
-def _check_control(c: _Collector, kind: str, prefix: str, control: Mapping[str, Any], tags: set[str]) -> None:
+def _check_control(c: IssueCollector, kind: str, prefix: str, control: Mapping[str, Any], tags: set[str]) -> None:
     """Validate a unit's control table with its kind's option parser (imported only when a line has one)."""
     if kind not in controlled_kinds():
         c.add(prefix, f"a control table on a {kind} unit",
               "control only on units of kind " + ", ".join(controlled_kinds()))
         return
+    from controllers.plan_registry import control_plan_for_kind
+
     try:
         _, issues = control_plan_for_kind(kind).parse_options(control, prefix, tags)
     except Exception as exc:  # noqa: BLE001 - a kind's option parser must not crash `check`
         issues = [(prefix, control, f"options the {kind} control plan accepts ({brief(exc)})")]
-    for key, got, expected in issues:
-        c.add(key, got, expected)
+    c.extend(issues)
 
 
-def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
+def _parse_unit(c: IssueCollector, name: str, raw: Any, buildable: list[UnitConfig]) -> UnitConfig | None:
+    """One ``[units.NAME]``; ``None`` after reporting problems that leave no usable unit. A unit whose model, plant,
+    control and surrogate tables are free of problems is also appended to ``buildable`` (``check`` builds it even
+    when other keys of the file are wrong, to report every problem at once)."""
     prefix = f"units.{name}"
     if not isinstance(raw, Mapping):
         c.add(prefix, raw, "a table describing the unit")
         return None
-    if not _NAME_RE.match(name):
+    if not NAME_RE.match(name):
         c.add(prefix, name, "a unit name of letters, digits and _ starting with a letter")
     c.unknown_keys(raw, prefix, _UNIT_KEYS)
     kind = c.choice(raw, "kind", prefix, list(unit_kinds()))
@@ -341,6 +221,8 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
         for k, v in section.items():
             if not isinstance(v, int | float | str | bool | list):
                 c.add(f"{prefix}.{section_name}.{k}", v, "a number, string, boolean or list")
+            elif isinstance(v, int | float) and not isinstance(v, bool) and not is_finite_number(v):
+                c.add(f"{prefix}.{section_name}.{k}", v, "a finite number (a float holds up to about 1.8e308)")
     parameters_typed = len(c.issues) == n_before
     plc = c.table(raw, f"{prefix}.plc")
     plc_prefix = f"{prefix}.plc"
@@ -374,9 +256,7 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
         tags = list(modbus_tags)
     if raw_tags and not tags and not c.issues:
         c.add(f"{prefix}.tags", "no usable tags", "at least one tag")
-    alarms, alarm_issues = parse_unit_alarms(raw, prefix, tags)
-    for key, got, expected in alarm_issues:
-        c.add(key, got, expected)
+    alarms = parse_unit_alarms(c, raw, prefix, tags)
     control = c.table(raw, f"{prefix}.control", required=False)
     n_before = len(c.issues)
     if control and kind is not None:
@@ -385,30 +265,30 @@ def _parse_unit(c: _Collector, name: str, raw: Any) -> UnitConfig | None:
     if surrogate:
         from process_models.surrogates.twin_options import parse_surrogate_options
 
-        for key, got, expected in parse_surrogate_options(surrogate, f"{prefix}.surrogate")[1]:
-            c.add(key, got, expected)
+        c.extend(parse_surrogate_options(surrogate, f"{prefix}.surrogate")[1])
         if not control:
             c.add(f"{prefix}.surrogate", "a surrogate on a unit without [control]",
                   "a [units.<unit>.control] table (its state estimator supplies the live states)")
-    if kind is not None and parameters_typed and len(c.issues) == n_before:
-        for key, got, expected in build_issues(name, kind, model, plant, control, {t.name for t in tags}):
-            c.add(key, got, expected)
     if kind is None or protocol is None or connection is None:
         return None
-    return UnitConfig(
+    unit = UnitConfig(
         name=name, kind=kind, description=description, model=dict(model), plant=dict(plant),
         connection=connection, tags=tuple(tags), control=dict(control), alarms=alarms,
         surrogate=dict(surrogate),
     )
+    if parameters_typed and len(c.issues) == n_before:
+        buildable.append(unit)
+    return unit
 
 
 def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> LineConfig:
-    """Validate a parsed TOML mapping. Raises :class:`ConfigError` listing every problem."""
-    c = _Collector(source)
+    """Validate a parsed TOML mapping (keys and values only; nothing is built). Raises :class:`ConfigError` listing
+    every problem."""
+    c = IssueCollector(source)
     c.unknown_keys(data, "", {"line", "server", "units", "security", "historian"})
     line = c.table(data, "line")
     c.unknown_keys(line, "line", {"name", "description", "scan_period_s"})
-    name = c.string(line, "name", "line", pattern=_NAME_RE, what="a line name of letters, digits and _") if line else ""
+    name = c.string(line, "name", "line", pattern=NAME_RE, what="a line name of letters, digits and _") if line else ""
     description = c.string(line, "description", "line", default="") if line else ""
     scan = c.number(line, "scan_period_s", "line", default=1.0, low=0.01, high=3600.0) if line else 1.0
     server = c.table(data, "server")
@@ -420,24 +300,23 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     if isinstance(server.get("namespace"), str) and (problem := namespace_problem(namespace)):
         c.add("server.namespace", namespace, problem)
     units_raw = c.table(data, "units")
-    units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r)) is not None]
+    buildable: list[UnitConfig] = []
+    units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r, buildable)) is not None]
     if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
         c.add("units", "no units", "at least one [units.NAME] table")
-    modbus_units = [u for u in units if isinstance(u.connection, ModbusConnection)]
-    for key, got, expected in shared_plc_issues([(u.name, u.connection.host, u.connection.port, u.connection.unit_id,
-                                                  u.tags) for u in modbus_units]):
-        c.add(key, got, expected)
-    security = parse_security(data.get("security"), None if source == "<memory>" else Path(source).parent, c.add)
+    sharing = [(u.name, *space, u.tags) for u in units if (space := u.connection.register_space) is not None]
+    shared_plc_issues(c, sharing)  # units on one register space (a Modbus PLC's): their tags must not overlap
+    security = parse_security(c, data.get("security"), None if source == "<memory>" else Path(source).parent)
     historian = parse_historian(c, data)
     if c.issues:
-        raise ConfigError(c.issues)
+        raise ConfigError(c.issues, buildable_units=tuple(buildable))
     return LineConfig(name=name, description=description, scan_period_s=scan,
                       server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source,
                       security=security, historian=historian)
 
 
 def load_line_config(path: str | Path) -> LineConfig:
-    """Read and validate a line config file. Raises :class:`ConfigError` (all problems at once)."""
+    """Read and validate a line config file (nothing is built). Raises :class:`ConfigError` (all problems at once)."""
     p = Path(path)
     try:
         raw = p.read_bytes()

@@ -7,10 +7,10 @@ What ``linetwin check`` accepts, ``linetwin serve`` and ``linetwin hil serve`` m
   IP address; an endpoint ``opc.tcp://HOST:PORT/path`` with a port in 1..65535 (port 0 would make the OS pick one
   that no client knows) and no whitespace;
 * one PLC shared by several units (same host, port and ``unit_id``): their registers may not overlap;
-* ``[units.X.model]``: built into the kind's model declaration (:func:`process_models.registry.model_for_kind`),
-  merged with ``[units.X.plant]`` into the HIL plant (:func:`hil.plant.make_plant`), and, with a
-  ``[units.X.control]`` table, into the kind's control plan, exactly as ``serve`` and ``hil serve`` build them; any
-  exception becomes a config issue naming the table.
+* numbers in ``[units.X.model]`` / ``[units.X.plant]``: finite as a float.
+
+Building the models, HIL plants and control plans is not part of loading: :mod:`twin_server.line_build` does it
+once, in ``check``, ``serve``, ``demo`` and ``hil serve``, and reports failures as config issues.
 
 Values and exception texts that reach an error line are shortened (:func:`plc_adapters.log_text.shorten`).
 """
@@ -20,14 +20,15 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from plc_adapters.log_text import shorten
 
 if TYPE_CHECKING:
     from plc_adapters.tag_map import TagSpec
+    from twin_server.config_issues import IssueCollector
 
 MAX_HOST_CHARS = 253
 """Longest DNS name (RFC 1035 §2.3.4)."""
@@ -38,10 +39,6 @@ MAX_REASON_CHARS = 300
 
 _LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 _WHITESPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f]")
-
-Issue = tuple[str, object, str]
-"""(key, got, expected) of one problem; the caller adds the file."""
-
 
 class Described(str):
     """A "got" text that describes what was found (shown as is, not quoted like a string value)."""
@@ -124,12 +121,11 @@ def namespace_problem(namespace: str) -> str | None:
     return None
 
 
-def shared_plc_issues(units: Sequence[tuple[str, str, int, int, Sequence[TagSpec]]]) -> list[Issue]:
+def shared_plc_issues(c: IssueCollector, units: Sequence[tuple[str, str, int, int, Sequence[TagSpec]]]) -> None:
     """Units on one PLC (same host, port and unit_id) whose registers overlap.
 
     ``units``: (unit name, host, port, unit_id, tags) in file order. One issue per pair of units, on the later one.
     """
-    issues: list[Issue] = []
     for i, (name_b, host_b, port_b, uid_b, tags_b) in enumerate(units):
         for name_a, host_a, port_a, uid_a, tags_a in units[:i]:
             if (host_a.lower(), port_a, uid_a) != (host_b.lower(), port_b, uid_b):
@@ -138,14 +134,13 @@ def shared_plc_issues(units: Sequence[tuple[str, str, int, int, Sequence[TagSpec
             if clash is None:
                 continue
             ta, tb = clash
-            issues.append((
+            c.add(
                 f"units.{name_b}.plc",
                 Described(f"{host_b}:{port_b} unit_id {uid_b}, tag '{tb.name}' at {tb.table.value} "
                 f"{tb.address}..{tb.end_address - 1}"),
                 f"registers not used by unit '{name_a}' on the same PLC (its tag '{ta.name}' is at "
                 f"{ta.table.value} {ta.address}..{ta.end_address - 1}), or another port or unit_id",
-            ))
-    return issues
+            )
 
 
 def _first_overlap(tags_a: Sequence[TagSpec], tags_b: Sequence[TagSpec]) -> tuple[TagSpec, TagSpec] | None:
@@ -154,79 +149,3 @@ def _first_overlap(tags_a: Sequence[TagSpec], tags_b: Sequence[TagSpec]) -> tupl
             if ta.table is tb.table and ta.address < tb.end_address and tb.address < ta.end_address:
                 return ta, tb
     return None
-
-
-_BUILD_CACHE: dict[str, list[tuple[str, object, str]]] = {}
-_BUILD_CACHE_SIZE = 64
-
-
-def build_issues(unit: str, kind: str, model: Mapping[str, Any], plant: Mapping[str, Any],
-                 control: Mapping[str, Any], tags: set[str]) -> list[Issue]:
-    """Build the unit's model declaration, HIL plant and (with a control table) control plan as ``serve`` and
-    ``hil serve`` do; each failure is one issue on ``units.UNIT.model``/``.plant``/``.control``.
-
-    Results are cached by content, so a line checked twice (or many mutated copies of one) builds each unit once.
-    """
-    try:
-        cache_key = repr((kind, sorted(model.items()), sorted(plant.items()), sorted(control.items()), sorted(tags)))
-    except ValueError:  # a value too long for repr (huge integer): not cached
-        cache_key = ""
-    found = _BUILD_CACHE.get(cache_key) if cache_key else None
-    if found is None:
-        found = _build(kind, model, plant, control, tags)
-        if cache_key:
-            if len(_BUILD_CACHE) >= _BUILD_CACHE_SIZE:
-                _BUILD_CACHE.pop(next(iter(_BUILD_CACHE)))
-            _BUILD_CACHE[cache_key] = found
-    return [(f"units.{unit}.{section}", got, expected) for section, got, expected in found]
-
-
-def _build(kind: str, model: Mapping[str, Any], plant: Mapping[str, Any], control: Mapping[str, Any],
-           tags: set[str]) -> list[tuple[str, object, str]]:
-    from controllers.plan_registry import control_plan_for_kind, controlled_kinds
-    from hil.plant import PLANT_KINDS, make_plant
-    from process_models.registry import model_for_kind
-
-    found: list[tuple[str, object, str]] = []
-    for section, table in (("model", model), ("plant", plant)):
-        for key, value in table.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and not is_finite_number(value):
-                found.append((f"{section}.{key}", value, "a finite number (a float holds up to about 1.8e308)"))
-    if found:
-        return found
-    try:
-        model_for_kind(kind, model)
-        model_ok = True
-    except Exception as exc:  # noqa: BLE001 - whatever the factory raises, serve would crash on it
-        model_ok = False
-        found.append(_blame("model", model, exc, f"parameters the {kind} model accepts"))
-    if kind in PLANT_KINDS and (model_ok or plant):
-        try:
-            make_plant(kind, {**model, **plant}, seed=0)
-        except Exception as exc:  # noqa: BLE001
-            section, table = ("plant", plant) if plant else ("model", model)
-            if plant and _named_key(model, exc) is not None and _named_key(plant, exc) is None:
-                section, table = "model", model
-            found.append(_blame(section, table, exc, f"parameters the HIL plant of a {kind} accepts"))
-    if control and model_ok and kind in controlled_kinds():
-        try:
-            control_plan_for_kind(kind).build_plan(model, control, "control", tags)
-        except Exception as exc:  # noqa: BLE001
-            found.append(_blame("control", control, exc,
-                                f"options the {kind} control plan can be built from with this [model]"))
-    return found
-
-
-def _named_key(table: Mapping[str, Any], exc: BaseException) -> str | None:
-    """The one key of ``table`` that the exception's text names in quotes, if exactly one."""
-    text = brief(exc, 10_000)
-    named = [k for k in table if f"'{k}'" in text or f'"{k}"' in text]
-    return named[0] if len(named) == 1 else None
-
-
-def _blame(section: str, table: Mapping[str, Any], exc: BaseException, expected: str) -> tuple[str, object, str]:
-    """An issue on the key the exception names (else on the whole table), with the exception's text."""
-    key = _named_key(table, exc)
-    if key is None:
-        return section, dict(table), f"{expected} ({brief(exc)})"
-    return f"{section}.{key}", table[key], f"{expected} ({brief(exc)})"

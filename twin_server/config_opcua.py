@@ -43,7 +43,7 @@ from plc_adapters.opcua_spec import (
 )
 from plc_adapters.tag_map import Direction
 from process_models.engineering_units import UNITS_BY_CODE
-from twin_server.config import _NAME_RE, _Collector
+from twin_server.config_issues import NAME_RE, IssueCollector
 
 OPCUA_PLC_KEYS = {"protocol", "endpoint", "namespace_uri", "security_policy", "security_mode", "user", "password_env",
                   "certificate", "private_key", "server_certificate", "timeout_s", "publishing_interval_s",
@@ -52,7 +52,7 @@ OPCUA_TAG_KEYS = {"direction", "description", "unit", "eu_range", "node_id", "na
                   "deadband", "deadband_kind", "data_type", "write_limits", "max_rate"}
 
 
-def parse_opcua_plc(c: _Collector, plc: Mapping[str, Any], prefix: str) -> OpcUaConnection | None:
+def parse_opcua_plc(c: IssueCollector, plc: Mapping[str, Any], prefix: str) -> OpcUaConnection | None:
     """``[units.X.plc]`` of an OPC UA PLC; ``None`` after reporting problems."""
     n_before = len(c.issues)
     c.unknown_keys(plc, prefix, OPCUA_PLC_KEYS)
@@ -103,13 +103,13 @@ def parse_opcua_plc(c: _Collector, plc: Mapping[str, Any], prefix: str) -> OpcUa
         max_items_per_subscription=per_sub, session_timeout_s=session_timeout, mode=AcquisitionMode(acquisition))
 
 
-def parse_opcua_tag(c: _Collector, unit: str, name: str, raw: Any, default_uri: str | None) -> OpcUaTagSpec | None:
+def parse_opcua_tag(c: IssueCollector, unit: str, name: str, raw: Any, default_uri: str | None) -> OpcUaTagSpec | None:
     """One ``[units.X.tags.NAME]`` of an OPC UA unit; ``None`` after reporting problems."""
     prefix = f"units.{unit}.tags.{name}"
     if not isinstance(raw, Mapping):
         c.add(prefix, raw, "a table describing the tag")
         return None
-    if not _NAME_RE.match(name):
+    if not NAME_RE.match(name):
         c.add(prefix, name, "a tag name of letters, digits and _ starting with a letter")
     modbus_only = {"table", "address", "byte_order", "word_order", "scale", "offset"} & set(raw)
     for key in sorted(modbus_only):
@@ -163,7 +163,7 @@ def parse_opcua_tag(c: _Collector, unit: str, name: str, raw: Any, default_uri: 
         data_type=str(data_type), write_limits=write_limits, max_rate=max_rate, description=description)
 
 
-def check_unique_nodes(c: _Collector, unit: str, tags: list[OpcUaTagSpec]) -> None:
+def check_unique_nodes(c: IssueCollector, unit: str, tags: list[OpcUaTagSpec]) -> None:
     """Two tags of a unit must not name the same node."""
     seen: dict[tuple[str, str], str] = {}
     for t in tags:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from asyncua import Server, ua
 
 from twin_server.address_space import engineering_units, object_item, variable_item
+from twin_server.asyncua_seam import add_nodes, address_space
 from twin_server.audit import AuditTrail
 from twin_server.method_calls import add_checked_method
 
@@ -61,7 +62,7 @@ class ControlNodes:
     def __init__(self, server: Server, namespace_index: int, line: str, unit: str, unit_node: ua.NodeId,
                  audit: AuditTrail | None = None) -> None:
         self._server = server
-        self._aspace = server.iserver.aspace
+        self._write_attribute = address_space(server).write
         self._idx = namespace_index
         self._prefix = f"{line}.{unit}.control"
         self._unit_node = unit_node
@@ -164,7 +165,7 @@ class ControlNodes:
             scalar(c, ua.Variant(0, ua.VariantType.UInt32), ua.ObjectIds.UInt32, c.replace("_", " "))
         scalar("last_event", ua.Variant("", ua.VariantType.String), ua.ObjectIds.String,
                "Last supervisor event (fallbacks, mode changes)")
-        results = await self._server.iserver.isession.add_nodes(items + props)
+        results = await add_nodes(self._server, items + props)
         for it, res in zip(items + props, results, strict=True):
             if not res.StatusCode.is_good():
                 raise RuntimeError(f"could not create control node {it.RequestedNewNodeId}: {res.StatusCode}")
@@ -187,7 +188,7 @@ class ControlNodes:
         if self.on_value is not None and variant_type in _NUMERIC and not isinstance(value, list):
             self.on_value(f"{self._prefix}.{name}", None if value is None else float(value), status, now)  # type: ignore[arg-type]
         variant = ua.Variant(value, variant_type) if value is not None else ua.Variant()
-        await self._aspace.write_attribute_value(
+        await self._write_attribute(
             self.node_id(name), ua.AttributeIds.Value,
             ua.DataValue(variant, StatusCode=ua.StatusCode(status), SourceTimestamp=now, ServerTimestamp=now),
         )

@@ -26,8 +26,8 @@ from typing import Any
 
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.internal_server import InternalServer
 
+from twin_server.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, role_label, user_label
 
 log = logging.getLogger("linetwin.methods")
@@ -46,8 +46,9 @@ SERVER_CALLER = Caller("server")
 CALLER: ContextVar[Caller] = ContextVar("linetwin_method_caller", default=SERVER_CALLER)
 """The caller of the method being run (``server`` when the twin calls a method itself)."""
 CALLER_SESSION: ContextVar[Any] = ContextVar("linetwin_method_session", default=None)
-"""The asyncua InternalSession whose Call request is being run (``None``: the twin itself); its ``user`` is the
-asyncua User (what role checks take), its ``session_id`` what owns a subscription."""
+"""The session (:class:`~twin_server.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
+twin itself); its ``user`` is the asyncua User (what role checks take), its ``session_id`` what owns a
+subscription."""
 
 
 class MethodRefused(Exception):
@@ -155,28 +156,27 @@ def caller_of(user: User | None) -> Caller:
     return Caller(user_label(user), role_label(user), client_label(user))
 
 
-def track_method_callers(iserver: InternalServer) -> None:
+class _CallerTracking(SessionServiceHooks):
+    """Sets :data:`CALLER` and :data:`CALLER_SESSION` while a session's Call request runs."""
+
+    external_only = False
+
+    async def on_call(self, session: SessionView, params: list[ua.CallMethodRequest],
+                      proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
+                      ) -> list[ua.CallMethodResult]:
+        token = CALLER.set(caller_of(session.user))
+        session_token = CALLER_SESSION.set(session)
+        try:
+            return await proceed(params)
+        finally:
+            CALLER_SESSION.reset(session_token)
+            CALLER.reset(token)
+
+
+def track_method_callers(server: Server) -> None:
     """Make every session's Call request set :data:`CALLER` from the session's user while its methods run.
 
     asyncua hands a method callback only the object id and the arguments; the session is the one place
-    that knows the user, so each new session's ``call`` is wrapped.
+    that knows the user, so each new session's Call passes through the asyncua seam's session hook.
     """
-    create_session = iserver.create_session
-
-    def create_tracked_session(*args: Any, **kwargs: Any) -> Any:
-        session = create_session(*args, **kwargs)
-        call = session.call
-
-        async def call_as_user(params: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
-            token = CALLER.set(caller_of(session.user))
-            session_token = CALLER_SESSION.set(session)
-            try:
-                return await call(params)
-            finally:
-                CALLER_SESSION.reset(session_token)
-                CALLER.reset(token)
-
-        session.call = call_as_user
-        return session
-
-    iserver.create_session = create_tracked_session  # type: ignore[method-assign]
+    install_session_hooks(server, _CallerTracking())

@@ -2,7 +2,7 @@
 
 Mirror path (hot path): each adapter scan yields one list of samples; each becomes one DataValue
 (value, PLC status code, source timestamp) written straight into the server's address space
-(``AddressSpace.write_attribute_value``: no client-style service round trip, subscriptions are
+(the asyncua seam's ``address_space(server).write``: no client-style service round trip, subscriptions are
 notified by the server's own data-change callbacks).
 
 Setpoint path: :meth:`LineRuntime.write_setpoint` forwards to the unit's adapter, which validates
@@ -15,35 +15,25 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from asyncua import Server, ua
 
+from plc_adapters.adapter import AdapterFactory, PlcAdapter, adapter_for
 from plc_adapters.errors import WriteRefusal, WriteRefused
-from plc_adapters.modbus_adapter import ModbusAdapter
-from plc_adapters.opcua_adapter import OpcUaAdapter
-from plc_adapters.opcua_spec import OpcUaConnection
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
+from twin_server.asyncua_seam import address_space
 from twin_server.config import LineConfig, UnitConfig
 from twin_server.historian.recorder import HistoryRecorder
 from twin_server.status_codes import published_status
 
 log = logging.getLogger("linetwin.runtime")
 
-AdapterFactory = Callable[..., ModbusAdapter | OpcUaAdapter]
 AlarmHook = Callable[[str, Sequence[Sample], bool], Awaitable[None]]
 """Awaited after each mirrored scan with (unit, samples, PLC connected): the alarm conditions' input."""
 
 _LINK_LOSS = (Quality.BAD_COMMUNICATION_ERROR, Quality.BAD_NOT_CONNECTED)
-
-
-def adapter_for_protocol(unit: str, connection: object, *args: Any, **kwargs: Any) -> ModbusAdapter | OpcUaAdapter:
-    """The adapter of a unit's PLC protocol: OPC UA for an :class:`OpcUaConnection`, Modbus TCP otherwise."""
-    if isinstance(connection, OpcUaConnection):
-        return OpcUaAdapter(unit, connection, *args, **kwargs)  # type: ignore[arg-type]
-    return ModbusAdapter(unit, connection, *args, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -57,15 +47,18 @@ class UnitHealth:
 
 
 class LineRuntime:
-    """Runs the line: adapters → address space, and setpoint writes → adapters."""
+    """Runs the line: adapters → address space, and setpoint writes → adapters.
+
+    ``adapter_factory`` builds each unit's adapter; by default the one registered for the unit's connection kind
+    (:func:`plc_adapters.adapter.adapter_for`)."""
 
     def __init__(self, config: LineConfig, server: Server, space: LineAddressSpace,
-                 adapter_factory: AdapterFactory = adapter_for_protocol) -> None:
+                 adapter_factory: AdapterFactory = adapter_for) -> None:
         self.config = config
         self._server = server
-        self._aspace = server.iserver.aspace
+        self._write_attribute = address_space(server).write
         self._space = space
-        self._adapters: dict[str, ModbusAdapter | OpcUaAdapter] = {}
+        self._adapters: dict[str, PlcAdapter] = {}
         self.health: dict[str, UnitHealth] = {u.name: UnitHealth() for u in config.units}
         self._node_of = {key: tn.node_id for key, tn in space.tag_nodes.items()}
         self._last_read: dict[ua.NodeId, datetime] = {}
@@ -79,15 +72,14 @@ class LineRuntime:
             )
 
     @property
-    def adapters(self) -> dict[str, ModbusAdapter | OpcUaAdapter]:
+    def adapters(self) -> dict[str, PlcAdapter]:
         return self._adapters
 
     async def start(self) -> None:
         for name, adapter in self._adapters.items():
             await adapter.start()
             conn = self.config.unit(name).connection
-            log.info("unit %s: %s %s:%d every %.3f s", name, "subscribed to" if isinstance(conn, OpcUaConnection)
-                     else "polling", conn.host, conn.port, self.config.scan_period_s)
+            log.info("unit %s: mirroring %s (scan period %.3f s)", name, conn.endpoint, self.config.scan_period_s)
 
     async def stop(self) -> None:
         for adapter in self._adapters.values():
@@ -108,7 +100,7 @@ class LineRuntime:
         server_ts = datetime.now(UTC)
         health = self.health[unit]
         bad = lost = 0
-        write = self._aspace.write_attribute_value
+        write = self._write_attribute
         last_read = self._last_read
         for s in samples:
             node_id = self._node_of.get((unit, s.tag))
@@ -159,7 +151,7 @@ class LineRuntime:
             adapter = self._adapters[name]
             good = sum(1 for s in adapter.last_samples.values() if s.quality is Quality.GOOD)
             state = "OK " if h.connected else "DOWN"
-            if getattr(adapter, "eu_mismatches", None):
+            if adapter.eu_mismatches:
                 state += " EU-MISMATCH"
             parts.append(f"{name}: {state} {good}/{len(adapter.last_samples) or 0} good")
         return " | ".join(parts)

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
 
-from controllers.plan_registry import control_plan_for_kind
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
+from twin_server.asyncua_seam import address_space, install_write_hook
 from twin_server.audit import audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
 from twin_server.historian.service import Historian
+from twin_server.line_build import build_line_or_raise
 from twin_server.method_calls import track_method_callers
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
 from twin_server.surrogate_watch import build_surrogate_watch
 from twin_server.write_guard import GuardedAttributeService
+
+if TYPE_CHECKING:
+    from controllers.control_plan import ControlPlan
 
 log = logging.getLogger("linetwin.server")
 
@@ -40,11 +46,15 @@ class TwinServer:
 
     ``endpoint`` overrides ``[server] endpoint`` of the config (e.g. another port for tests).
     ``data_dir``: the historian's directory (default: ``[historian] data_dir``, else a temporary one).
+    ``plans``: the control plans (unit name -> plan) already built by :func:`twin_server.line_build.build_line`;
+    without them :meth:`start` builds them (once), raising :class:`~twin_server.config.ConfigError` on failure.
     """
 
     def __init__(self, config: LineConfig, endpoint: str | None = None,
-                 adapter_factory: AdapterFactory | None = None, data_dir: Path | None = None) -> None:
+                 adapter_factory: AdapterFactory | None = None, data_dir: Path | None = None,
+                 plans: Mapping[str, ControlPlan] | None = None) -> None:
         self.config = config
+        self._plans = dict(plans) if plans is not None else None
         self.endpoint = endpoint or config.server.endpoint
         self._adapter_factory = adapter_factory
         self._server: Server | None = None
@@ -65,6 +75,8 @@ class TwinServer:
         return self._server
 
     async def start(self) -> None:
+        if self._plans is None:
+            self._plans = build_line_or_raise(self.config)
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -72,7 +84,7 @@ class TwinServer:
         await server.set_application_uri(f"urn:linetwin:{self.config.name}")
         server.product_uri = PRODUCT_URI
         await self.security.prepare(server, self.endpoint, f"urn:linetwin:{self.config.name}")
-        track_method_callers(server.iserver)
+        track_method_callers(server)
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
@@ -86,10 +98,10 @@ class TwinServer:
         await self.alarms.build()
         await self.historian.attach_alarms(self.alarms)
         self.runtime.alarm_hook = self.alarms.on_scan
-        guard = GuardedAttributeService(server.iserver.aspace, self.space.tag_by_node(), self.runtime.write_setpoint,
-                                        audit=self.audit, setpoint_owner=self._setpoint_owner,
-                                        internal_user=server.iserver.isession.user)
-        server.iserver.attribute_service = self.guard = guard
+        guard = GuardedAttributeService(address_space(server), self.space.tag_by_node(), self.runtime.write_setpoint,
+                                        audit=self.audit, setpoint_owner=self._setpoint_owner)
+        install_write_hook(server, guard.write)
+        self.guard = guard
         for unit in self.config.units:
             if unit.control:
                 loop = await self._build_control_loop(server, unit.name)
@@ -111,8 +123,8 @@ class TwinServer:
     async def _build_control_loop(self, server: Server, unit_name: str) -> UnitControlLoop:
         assert self.space is not None and self.runtime is not None
         unit = self.config.unit(unit_name)
-        plan = control_plan_for_kind(unit.kind).build_plan(unit.model, unit.control, f"units.{unit.name}.control",
-                                                           {t.name for t in unit.tags})
+        assert self._plans is not None
+        plan = self._plans[unit.name]
         nodes = ControlNodes(server, self.space.namespace_index, self.config.name, unit.name,
                              self.space.unit_nodes[unit.name], audit=self.audit)
         loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)

@@ -32,6 +32,7 @@ from process_models.declaration import CompiledModel
 from process_models.surrogates.twin_options import SurrogateOptions
 from twin_server.address_space import analog_properties, object_item, variable_item
 from twin_server.alarms.surrogate_alarm import SurrogateDriftAlarm
+from twin_server.asyncua_seam import add_nodes, address_space
 
 log = logging.getLogger("linetwin.surrogate")
 
@@ -50,7 +51,7 @@ class SurrogateWatch:
         self.monitor = SurrogateMonitor(self.artifact, model, [o.output for o in self.published],
                                         options.disagreement_threshold, options.window)
         self.options = options
-        self._server, self._aspace, self._idx = server, server.iserver.aspace, namespace_index
+        self._server, self._write_attribute, self._idx = server, address_space(server).write, namespace_index
         self._prefix = f"{line}.{unit}.surrogate"
         self._unit, self._unit_node = unit, unit_node
         self._record = record
@@ -96,7 +97,7 @@ class SurrogateWatch:
             scalar(name, ua.Variant(value, ua.VariantType.String), ua.ObjectIds.String, text)
         scalar("artifact_test_nrmse_max", ua.Variant(float(meta["metrics"]["test_nrmse_max"]), ua.VariantType.Double),
                ua.ObjectIds.Double, "Largest held-out test NRMSE of the artifact (fraction)", "C62")
-        results = await self._server.iserver.isession.add_nodes(items + props)
+        results = await add_nodes(self._server, items + props)
         for it, res in zip(items + props, results, strict=True):
             if not res.StatusCode.is_good():
                 raise RuntimeError(f"could not create surrogate node {it.RequestedNewNodeId}: {res.StatusCode}")
@@ -105,7 +106,7 @@ class SurrogateWatch:
     async def set(self, name: str, value: object, variant_type: ua.VariantType = ua.VariantType.Double,
                   status: int = ua.StatusCodes.Good) -> None:
         now = datetime.now(UTC)
-        await self._aspace.write_attribute_value(
+        await self._write_attribute(
             self.node_id(name), ua.AttributeIds.Value,
             ua.DataValue(ua.Variant(value, variant_type), StatusCode=ua.StatusCode(status), SourceTimestamp=now,
                          ServerTimestamp=now))

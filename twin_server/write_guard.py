@@ -1,6 +1,7 @@
 """Checked client writes and the lock on the address space.
 
-asyncua's AttributeService is replaced by :class:`GuardedAttributeService`: the only things a client can
+Every client Write reaches :class:`GuardedAttributeService` through the asyncua seam's write hook
+(:func:`twin_server.asyncua_seam.install_write_hook`; the server's own writes do not): the only things a client can
 ever change are the Value of a commanded tag (handed to the unit's PLC adapter, which checks limits and
 rate before anything goes on the wire, and shown in the node only once the PLC accepted it) and the Value
 of a control input the twin owns (``mode``, ``target_…``: validated by its handler). Everything else is
@@ -39,12 +40,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asyncua import ua
-from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.address_space import AddressSpace, AttributeService
+from asyncua.crypto.permission_rules import User
 
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.tag_map import Direction
 from twin_server.address_space import TagNode
+from twin_server.asyncua_seam import AddressSpaceView
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, node_label, role_label, user_label
 from twin_server.status_codes import OUTCOME_UNKNOWN_STATUS, status_for_refusal
 
@@ -66,7 +67,6 @@ trail as ``(status, reason)``. Plugged in by the security module."""
 SetpointOwner = Callable[[str, str], str | None]
 """``(unit, tag)`` → ``None`` when a client may write the setpoint now, else why not (a loop owns it)."""
 
-_INTERNAL_ADMIN = User(role=UserRole.Admin, name="linetwin")
 _NUMERIC_VARIANTS = {ua.VariantType.Double, ua.VariantType.Float}
 
 @dataclass(frozen=True)
@@ -76,26 +76,25 @@ class _Decision:
     outcome: AuditOutcome = AuditOutcome.REFUSED
 
 
-class GuardedAttributeService(AttributeService):
-    """AttributeService that lets clients write only what the twin owns, and routes tag writes to the PLCs.
+class GuardedAttributeService:
+    """The write service of client sessions: lets clients write only what the twin owns, and routes tag writes
+    to the PLCs. Installed with :func:`~twin_server.asyncua_seam.install_write_hook` (its :meth:`write`).
 
     Args:
-        aspace: the server's address space.
+        nodes: the server's address space (:func:`~twin_server.asyncua_seam.address_space`).
         tags_by_node: the tag nodes (commanded tags are writable, measured ones are not).
         write_setpoint: forwards a commanded value to the unit's PLC adapter.
         handlers: writable control nodes (node id → handler); more are added by ``handlers.update``.
         audit: where every decision is recorded (a new :class:`AuditTrail` if not given).
         authorize: optional role check, asked before the twin's own checks (see :data:`Authorize`).
         setpoint_owner: optional; says whether a control loop owns a commanded tag now (see :data:`SetpointOwner`).
-        internal_user: the user of the server's internal session (``iserver.isession.user``): its writes (the
-            server's own status nodes) are the server's, not a client's, and pass unchecked and unaudited.
     """
 
-    def __init__(self, aspace: AddressSpace, tags_by_node: dict[ua.NodeId, TagNode],
+    def __init__(self, nodes: AddressSpaceView, tags_by_node: dict[ua.NodeId, TagNode],
                  write_setpoint: SetpointWriter, handlers: dict[ua.NodeId, WriteHandler] | None = None,
                  audit: AuditTrail | None = None, authorize: Authorize | None = None,
-                 setpoint_owner: SetpointOwner | None = None, internal_user: User | None = None) -> None:
-        super().__init__(aspace)
+                 setpoint_owner: SetpointOwner | None = None) -> None:
+        self._nodes = nodes
         self._tags = tags_by_node
         self._write_setpoint = write_setpoint
         self.handlers: dict[ua.NodeId, WriteHandler] = dict(handlers or {})
@@ -104,16 +103,14 @@ class GuardedAttributeService(AttributeService):
         self.setpoint_owner = setpoint_owner
         self.action_names: dict[ua.NodeId, str] = {}
         """The audit action of writes to particular nodes (e.g. ``mode_change`` for a control loop's mode)."""
-        self._internal_user = internal_user
 
-    async def write(self, params: ua.WriteParameters, user: User = _INTERNAL_ADMIN) -> list[ua.StatusCode]:
-        if user is _INTERNAL_ADMIN or (self._internal_user is not None and user is self._internal_user):
-            return await super().write(params, user)
+    async def write(self, params: ua.WriteParameters, user: User) -> list[ua.StatusCode]:
+        """A client session's Write request: one status per WriteValue, each decision audited."""
         return [await self._write_one(wv, user) for wv in params.NodesToWrite]
 
     async def _write_one(self, wv: ua.WriteValue, user: User) -> ua.StatusCode:
         new_value = _variant_value(wv)
-        current = self._aspace.read_attribute_value(wv.NodeId, wv.AttributeId)
+        current = self._nodes.read(wv.NodeId, wv.AttributeId)
         old_value = current.Value.Value if current.Value is not None else None
         decision = await self._decide(wv, user, current)
         if decision is None:  # a tag write: decided (and audited) by _write_tag
@@ -166,11 +163,11 @@ class GuardedAttributeService(AttributeService):
         """A node the twin does not let clients write: BadNotWritable when the node itself says it is read-only,
         BadUserAccessDenied when it is declared writable but reserved to the server."""
         if wv.AttributeId == ua.AttributeIds.Value:
-            level = self._aspace.read_attribute_value(wv.NodeId, ua.AttributeIds.AccessLevel)
+            level = self._nodes.read(wv.NodeId, ua.AttributeIds.AccessLevel)
             declared = level.Value is not None and isinstance(level.Value.Value, int) and bool(
                 level.Value.Value & ua.AccessLevel.CurrentWrite.mask)
         else:
-            mask = self._aspace.read_attribute_value(wv.NodeId, ua.AttributeIds.WriteMask)
+            mask = self._nodes.read(wv.NodeId, ua.AttributeIds.WriteMask)
             bit = getattr(ua.WriteMask, _attribute_name(wv.AttributeId), None)
             declared = (bit is not None and mask.Value is not None and isinstance(mask.Value.Value, int)
                         and bool(mask.Value.Value & (1 << int(bit))))
@@ -197,7 +194,7 @@ class GuardedAttributeService(AttributeService):
             return _Decision(OUTCOME_UNKNOWN_STATUS, exc.message, AuditOutcome.UNKNOWN)
         now = datetime.now(UTC)
         accepted = ua.DataValue(ua.Variant(value, ua.VariantType.Double), SourceTimestamp=now, ServerTimestamp=now)
-        await self._aspace.write_attribute_value(tn.node_id, ua.AttributeIds.Value, accepted)
+        await self._nodes.write(tn.node_id, ua.AttributeIds.Value, accepted)
         return _Decision(ua.StatusCodes.Good, "accepted by the PLC", AuditOutcome.ACCEPTED)
 
     @staticmethod

@@ -231,14 +231,6 @@ class ColumnPhysics:
         """TRUE value of model state ``name`` (SI; a copy)."""
         return self._x[self.model.state_slices[name]].copy()
 
-    def state_vector(self) -> np.ndarray:
-        """The whole model state vector (SI; a copy, the model's packing)."""
-        return self._x.copy()
-
-    def inlet_concentrations(self) -> dict[str, float]:
-        """Inlet concentration of each component now, mol/m3."""
-        return {c: float(v) for c, v in zip(self.column.components, self._u, strict=True)}
-
     # ------------------------------------------------------------------ internals
     def _phase_index(self, volume_ml: float) -> int:
         s = self.parameters

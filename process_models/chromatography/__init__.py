@@ -1,22 +1,33 @@
 """Chromatography: the packed column (unit kind ``chromatography_column``) — transport models (ED, LRMP, GRM),
 isotherms (linear, Langmuir, SMA), inlet programmes (load / wash / elute), detectors, pooling, and case files
 validated against CADET-Core. Modules: ``transport``, ``isotherms``, ``inlet``, ``detectors``, ``pooling``,
-``column`` (the declaration, registered as ``chromatography_column``)."""
+``column`` (the declaration; unit kind ``chromatography_column`` in :mod:`process_models.registry`)."""
 
-from process_models.chromatography.column import (
-    ChromatographyCase,
-    ChromatographyColumn,
-    chromatography_model,
-    column_from_options,
-    load_case,
-    simulate_column,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ChromatographyCase",
-    "ChromatographyColumn",
-    "chromatography_model",
-    "column_from_options",
-    "load_case",
-    "simulate_column",
-]
+import importlib
+from typing import Any
+
+# public name -> module that defines it; imported on first use, so importing the package is cheap
+_EXPORTS: dict[str, str] = {
+    "ChromatographyCase": "process_models.chromatography.column",
+    "ChromatographyColumn": "process_models.chromatography.column",
+    "chromatography_model": "process_models.chromatography.column",
+    "column_from_options": "process_models.chromatography.column",
+    "load_case": "process_models.chromatography.column",
+    "simulate_column": "process_models.chromatography.column",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -55,7 +55,6 @@ from process_models.chromatography.transport import (
     column_layout,
 )
 from process_models.declaration import CompiledModel, DeclarationError, ModelDeclaration, compile_model
-from process_models.registry import register_model
 from process_models.simulator import InputProgram, SimulationError, SimulationResult
 
 CASES_DIR = Path(__file__).resolve().parents[2] / "examples" / "cases"
@@ -403,8 +402,6 @@ def chromatography_model(options: Mapping[str, Any]) -> ModelDeclaration:
     return column_from_options(opts).declaration
 
 
-register_model("chromatography_column", chromatography_model,
-               "packed-bed chromatography column (ED, LRMP or GRM; linear, Langmuir or SMA binding)")
 
 __all__ = [
     "CASES_DIR",

@@ -1,27 +1,36 @@
 """Crystallization: the batch cooling crystallizer (unit kind ``crystallizer``) — KDP kinetics and solubility,
 method-of-moments and finite-volume population-balance models, the published parameter sets, and a scaled
 simulation helper. Modules: ``kinetics``, ``params``, ``moments``, ``population_balance``, ``crystallizer``
-(the declaration, registered as ``crystallizer``), ``simulation``."""
+(the declaration; unit kind ``crystallizer`` in :mod:`process_models.registry`), ``simulation``."""
 
-from process_models.crystallization.crystallizer import (
-    crystallizer_model,
-    discrete_moments,
-    moments_initial_state,
-    population_balance_initial_state,
-    seed_moments,
-    seed_number_density,
-)
-from process_models.crystallization.kinetics import solubility
-from process_models.crystallization.params import PARAMETER_SETS, parameter_set
+from __future__ import annotations
 
-__all__ = [
-    "PARAMETER_SETS",
-    "crystallizer_model",
-    "discrete_moments",
-    "moments_initial_state",
-    "parameter_set",
-    "population_balance_initial_state",
-    "seed_moments",
-    "seed_number_density",
-    "solubility",
-]
+import importlib
+from typing import Any
+
+# public name -> module that defines it; imported on first use, so importing the package is cheap
+_EXPORTS: dict[str, str] = {
+    "PARAMETER_SETS": "process_models.crystallization.params",
+    "crystallizer_model": "process_models.crystallization.crystallizer",
+    "discrete_moments": "process_models.crystallization.crystallizer",
+    "moments_initial_state": "process_models.crystallization.crystallizer",
+    "parameter_set": "process_models.crystallization.params",
+    "population_balance_initial_state": "process_models.crystallization.crystallizer",
+    "seed_moments": "process_models.crystallization.crystallizer",
+    "seed_number_density": "process_models.crystallization.crystallizer",
+    "solubility": "process_models.crystallization.kinetics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

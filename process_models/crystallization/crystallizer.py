@@ -30,7 +30,6 @@ from process_models.crystallization.population_balance import (
     size_grid,
 )
 from process_models.declaration import ModelDeclaration
-from process_models.registry import register_model
 
 __all__ = [
     "RESOLUTIONS",
@@ -50,12 +49,6 @@ __all__ = [
 RESOLUTIONS = ("moments", "population_balance")
 _OPTION_KEYS = {"resolution", "parameter_set", "thermal_mode", "n_bins", "size_max", "size_min", "limiter",
                 "parameters", "volume_m3", "solvent_mass_kg"}
-
-
-def _density_and_shape(parameters: Mapping[str, float] | None, set_name: str) -> tuple[float, float]:
-    values = dict(parameter_set(set_name).values)
-    values.update(parameters or {})
-    return float(values["crystal_density"]), float(values["volume_shape_factor"])
 
 
 def seed_moments(seed_mass: float, mean_size: float, std_size: float, crystal_density: float,
@@ -183,5 +176,3 @@ def _solvent_mass(options: Mapping[str, Any], overrides: Mapping[str, Any], set_
     return None
 
 
-register_model("crystallizer", crystallizer_model,
-               "batch cooling crystallizer (method of moments or finite-volume population balance)")

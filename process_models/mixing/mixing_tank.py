@@ -70,7 +70,6 @@ from process_models.declaration import (
     Symbols,
     Variable,
 )
-from process_models.registry import register_model
 
 KIND = "mixing_tank"
 KELVIN_OFFSET = 273.15
@@ -315,8 +314,8 @@ def mixing_tank_steady_state(parameters: Mapping[str, float], inlet_flow: float,
     }
 
 
-def _factory(options: Mapping[str, Any]) -> ModelDeclaration:
+def mixing_tank_from_options(options: Mapping[str, Any]) -> ModelDeclaration:
+    """Unit-kind factory (:mod:`process_models.registry`): :func:`mixing_tank_model` from a ``[model]`` table."""
     return mixing_tank_model(**options)
 
 
-register_model(KIND, _factory, "jacketed stirred mixing tank (level, solute, energy, jacket, agitator power)")

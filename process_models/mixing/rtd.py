@@ -34,7 +34,6 @@ from process_models.declaration import (
     Symbols,
     Variable,
 )
-from process_models.registry import register_model
 
 _LEVENSPIEL_14 = "Levenspiel, Chemical Reaction Engineering, 3rd ed., 1999, ch. 14"
 _LEVENSPIEL_13 = "Levenspiel, Chemical Reaction Engineering, 3rd ed., 1999, ch. 13"
@@ -128,7 +127,8 @@ def axial_dispersion_model(n_cells: int = 200, volume_m3: float = 0.1, peclet_nu
     )
 
 
-def _factory(options: Mapping[str, Any]) -> ModelDeclaration:
+def axial_dispersion_from_options(options: Mapping[str, Any]) -> ModelDeclaration:
+    """Unit-kind factory (:mod:`process_models.registry`): the declaration from a case file's ``[model]`` table."""
     allowed = ("n_cells", "volume_m3", "peclet_number")
     unknown = sorted(k for k in options if k not in allowed)
     if unknown:
@@ -136,4 +136,3 @@ def _factory(options: Mapping[str, Any]) -> ModelDeclaration:
     return axial_dispersion_model(**options)
 
 
-register_model("axial_dispersion", _factory, "closed-closed axial dispersion vessel (tracer RTD)", line_unit=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT, free_tcp_port
-from twin_server.cli import main
 
 SCENARIO = REPO_ROOT / "examples" / "scenarios" / "plc_disconnect_mpc_opcua.toml"
 

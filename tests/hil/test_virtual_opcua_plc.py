@@ -18,10 +18,10 @@ from asyncua import Client, ua
 from hil.bench import HilBench
 from hil.plant import make_plant
 from hil.virtual_opcua_plc import VirtualOpcUaPlc
+from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from plc_adapters.opcua_spec import OpcUaConnection
 from tests.conftest import REPO_ROOT, free_tcp_port, wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as
-from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import LineConfig, load_line_config
 from twin_server.server import TwinServer
 
@@ -170,7 +170,7 @@ def _config_with_free_ports(tmp_path: Path) -> Path:
 
 def test_hil_serve_serves_the_virtual_opcua_plc(tmp_path: Path) -> None:
     config = _config_with_free_ports(tmp_path)
-    out = subprocess.run([sys.executable, "-m", "twin_server.cli", "hil", "serve", str(config), "--duration", "3"],
+    out = subprocess.run([sys.executable, "-m", "linetwin_cli", "hil", "serve", str(config), "--duration", "3"],
                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
@@ -179,7 +179,7 @@ def test_hil_serve_serves_the_virtual_opcua_plc(tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_mixed_line(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "twin_server.cli", "demo", "--config", str(MIXED), "--duration", "8",
+    out = subprocess.run([sys.executable, "-m", "linetwin_cli", "demo", "--config", str(MIXED), "--duration", "8",
                           "--port", str(free_tcp_port())], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,
                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]

@@ -12,7 +12,9 @@ from pymodbus.pdu import ExceptionResponse
 from hil.plant import make_plant
 from hil.plants.mixing_tank import MixingTank
 from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError
+from plc_adapters.modbus_adapter import ModbusAdapter
 from plc_adapters.modbus_codec import decode, encode, raw_to_registers
+from plc_adapters.quality import Quality
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec
 from tests.conftest import wait_until
 from tests.hil.hil_helpers import loopback, pilot_line_unit
@@ -278,3 +280,41 @@ async def test_a_failing_plant_freezes_its_registers_but_stop_still_closes_the_s
     assert await read_tag_over_modbus(client, tag(plc, "level")) == pytest.approx(0.5, abs=0.02)  # still served
     await plc.stop()
     await wait_until(lambda: not client.connected, timeout_s=5.0, what="client dropped after stop")
+
+
+
+async def test_a_hung_modbus_plc_answers_nothing_until_it_resumes() -> None:
+    """The hang fault of the shared virtual-PLC base (a loopback proxy that stalls every connection) works for
+    Modbus as for OPC UA: the adapter's reads time out (Bad_CommunicationError), and it recovers after resume."""
+    plc = feed_tank_plc(speed=20.0)
+    await plc.start()
+    connection = ModbusConnection("127.0.0.1", plc.port, unit_id=UNIT_ID, timeout_s=0.3)
+    adapter = ModbusAdapter("feed_tank", connection, plc.tags, 0.05, backoff_initial_s=0.05, backoff_max_s=0.2)
+    await adapter.start()
+
+    def level_quality() -> Quality:
+        return adapter.last_samples["level"].quality
+
+    try:
+        await wait_until(lambda: level_quality() is Quality.GOOD, timeout_s=10.0, what="first good scan")
+        await plc.hang()
+        assert plc.running and not plc.communicating
+        await wait_until(lambda: level_quality() is Quality.BAD_COMMUNICATION_ERROR, timeout_s=10.0,
+                         what="Bad_CommunicationError while the PLC hangs")
+        assert adapter.last_samples["level"].value is not None  # the last usable value is kept
+        await plc.resume_communication()
+        assert plc.communicating
+        await wait_until(lambda: level_quality() is Quality.GOOD, timeout_s=10.0, what="recovery after the hang")
+    finally:
+        await adapter.stop()
+        await plc.stop()
+
+
+def test_the_virtual_plc_of_a_unit_is_picked_by_connection_kind() -> None:
+    from hil.virtual_opcua_plc import VirtualOpcUaPlc
+    from hil.virtual_plc_base import virtual_plc_class
+
+    assert virtual_plc_class("modbus") is VirtualPlc
+    assert virtual_plc_class("opcua") is VirtualOpcUaPlc
+    with pytest.raises(ValueError, match="no virtual PLC for protocol 's7'; known: modbus, opcua"):
+        virtual_plc_class("s7")

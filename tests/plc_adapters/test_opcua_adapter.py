@@ -355,12 +355,19 @@ async def test_write_outcome_unknown_when_the_plc_does_not_answer(
     try:
         await wait_until(lambda: adapter.connected and adapter.last_samples["agitator_speed_setpoint"].quality
                          is Quality.GOOD, timeout_s=20.0, what="connected")
+        reconciled: list[tuple[str, float, float]] = []
+        adapter.on_write_reconciled = lambda tag, sent, held: reconciled.append((tag, sent, held))
         os.kill(proc.pid, signal.SIGSTOP)
         with pytest.raises(WriteOutcomeUnknown) as unknown:
             await adapter.write("agitator_speed_setpoint", 250.0)
         assert unknown.value.tag == "agitator_speed_setpoint" and unknown.value.value == 250.0
-        assert adapter.stats.unknown_writes == 1
+        assert adapter.stats.unknown_outcome_writes == 1
+        assert dict(adapter.unconfirmed_writes) == {"agitator_speed_setpoint": 250.0}
         os.kill(proc.pid, signal.SIGCONT)
+        # the same reconciliation as the Modbus adapter's (one guarded-write core): read back, handed to the audit
+        await wait_until(lambda: bool(reconciled), timeout_s=30.0, what="the unknown write reconciled")
+        assert reconciled[0][:2] == ("agitator_speed_setpoint", 250.0)
+        assert dict(adapter.unconfirmed_writes) == {}
     finally:
         await adapter.stop()
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from process_models import registry
-from process_models.case_file import CaseFileError, cli_simulate, load_case, simulate_case
+from linetwin_cli.simulate import cli_simulate
+from process_models.case_file import CaseFileError, load_case, simulate_case
 from process_models.declaration import Equations, ModelDeclaration, Parameter, Variable
-from process_models.registry import UnknownModelKindError, known_kinds, model_for_kind, register_model
+from process_models.registry import UNIT_KINDS, UnitKind, UnknownModelKindError, known_kinds, model_for_kind
 from process_models.simulator import InputProgram
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cases" / "mixing_tank.toml"
@@ -130,10 +130,11 @@ def _decay_factory(options):
 
 
 @pytest.fixture
-def decay_kind():
-    register_model("test_decay", _decay_factory, "first-order decay (test)")
-    yield "test_decay"
-    registry._REGISTRY.pop("test_decay", None)
+def decay_kind(monkeypatch):
+    """A kind is one entry of the declared table, naming its factory by module path."""
+    entry = UnitKind("test_decay", "first-order decay (test)", model=f"{__name__}:_decay_factory", line_unit=False)
+    monkeypatch.setitem(UNIT_KINDS, "test_decay", entry)  # type: ignore[index]
+    return "test_decay"
 
 
 def test_registered_kind_is_usable_from_a_case_file(tmp_path, decay_kind):
@@ -146,8 +147,21 @@ def test_registered_kind_is_usable_from_a_case_file(tmp_path, decay_kind):
     assert result.state("amount") == pytest.approx(2.0 * np.exp(-0.2 * result.times_s), rel=1e-6)
 
 
-def test_registry_refuses_unknown_kinds_and_takeovers():
+def test_registry_refuses_unknown_kinds_and_names_unimportable_parts(monkeypatch):
     with pytest.raises(UnknownModelKindError, match="unknown model kind 'boiler'"):
         model_for_kind("boiler", {})
-    with pytest.raises(ValueError, match="already registered"):
-        register_model("mixing_tank", lambda options: _decay_factory(options), "impostor")
+    monkeypatch.setitem(UNIT_KINDS, "broken", UnitKind("broken", "x", model="process_models.nowhere:factory"))
+    with pytest.raises(UnknownModelKindError, match="'process_models.nowhere:factory', which could not be imported"):
+        model_for_kind("broken", {})
+
+
+def test_every_declared_kind_resolves_its_model_control_plan_and_hil_plants():
+    from controllers.plan_registry import control_plan_for_kind
+    from hil.plant import plant_models
+
+    for kind, entry in UNIT_KINDS.items():
+        assert model_for_kind(kind, {}).states, kind
+        if entry.control_plan is not None:
+            assert control_plan_for_kind(kind).kind == kind
+        if entry.hil_plants is not None:
+            assert plant_models(kind), kind

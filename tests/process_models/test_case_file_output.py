@@ -6,7 +6,7 @@ import csv
 import re
 from pathlib import Path
 
-from process_models.case_file import cli_simulate
+from linetwin_cli.simulate import cli_simulate
 
 CASES = Path(__file__).resolve().parents[2] / "examples" / "cases"
 

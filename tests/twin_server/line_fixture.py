@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.bench import HilBench
+from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from tests.conftest import free_tcp_port
 from tests.security_helpers import add_operator
-from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import LineConfig, load_line_config
 from twin_server.server import TwinServer
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from linetwin_cli.main import main
 from plc_adapters.tag_map import ByteOrder, DataType, Direction, RegisterTable, WordOrder
-from twin_server.cli import main
 from twin_server.config import ConfigError, load_line_config, parse_line_config
 
 PILOT = Path(__file__).resolve().parents[2] / "examples" / "pilot_line.toml"

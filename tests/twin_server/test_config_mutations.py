@@ -17,9 +17,9 @@ from pathlib import Path
 
 from asyncua import Server
 
+from linetwin_cli.bench_launcher import bench_issues, build_bench
+from linetwin_cli.main import main
 from twin_server.address_space import build_address_space
-from twin_server.bench_launcher import bench_issues, build_bench
-from twin_server.cli import main
 from twin_server.config import load_line_config
 
 PILOT = Path(__file__).resolve().parents[2] / "examples" / "pilot_line.toml"

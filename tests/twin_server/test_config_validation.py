@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from twin_server.cli import main
+from linetwin_cli.main import main
 from twin_server.config import ConfigError, load_line_config, parse_line_config
 
 PILOT = Path(__file__).resolve().parents[2] / "examples" / "pilot_line.toml"
@@ -44,6 +44,16 @@ def issues_of(data: dict) -> dict[str, str]:
     with pytest.raises(ConfigError) as err:
         parse_line_config(data, source="line.toml")
     return {i.key: str(i) for i in err.value.issues}
+
+
+def build_issues_of(data: dict) -> dict[str, str]:
+    """What `check` reports after parsing: building the models, HIL plants and control plans."""
+    from hil.plant import make_plant
+    from twin_server.line_build import build_line
+
+    issues = build_line(parse_line_config(data, source="line.toml"), make_plant).issues
+    assert issues
+    return {i.key: str(i) for i in issues}
 
 
 def test_integer_too_large_for_a_float_is_an_error_not_a_traceback(tmp_path, capsys):
@@ -97,7 +107,8 @@ def test_model_and_plant_parameters_that_crash_serve_or_hil_serve_are_config_err
                                                                                       expected):
     data = pilot_data()
     data["units"][unit].setdefault(section, {})[key] = value
-    found = issues_of(data)
+    parse_line_config(data, source="line.toml")  # loading parses only: the model is built by check / serve
+    found = build_issues_of(data)
     full = f"units.{unit}.{section}.{key}"
     assert full in found, found
     assert expected in found[full]
@@ -106,7 +117,7 @@ def test_model_and_plant_parameters_that_crash_serve_or_hil_serve_are_config_err
 def test_model_option_unknown_to_the_kind_is_named():
     data = pilot_data()
     data["units"]["crystallizer"]["model"]["volume_litres"] = 20
-    found = issues_of(data)
+    found = build_issues_of(data)
     assert any(k.startswith("units.crystallizer.model") for k in found), found
     assert "volume_litres" in next(v for k, v in found.items() if k.startswith("units.crystallizer.model"))
 
@@ -126,7 +137,7 @@ def test_two_units_on_one_plc_without_overlap_are_fine_for_the_twin_but_not_for_
     data["units"]["crystallizer"]["plc"]["unit_id"] = 2  # a gateway: another device id behind the same port
     config = parse_line_config(data, source="line.toml")
     assert config.unit("crystallizer").connection.unit_id == 2
-    from twin_server.bench_launcher import bench_issues
+    from linetwin_cli.bench_launcher import bench_issues
 
     issues = bench_issues(config)
     assert [i.key for i in issues] == ["units.crystallizer.plc.port"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from linetwin_cli.main import main
 from tests.conftest import free_tcp_port
-from twin_server.cli import main
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
 SPEED = "400"

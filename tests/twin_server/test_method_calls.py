@@ -43,7 +43,7 @@ async def method_server() -> AsyncIterator[Bench]:
     url = f"opc.tcp://127.0.0.1:{free_tcp_port()}/methods/"
     server.set_endpoint(url)
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-    track_method_callers(server.iserver)
+    track_method_callers(server)
     idx = await server.register_namespace(NS)
     objects = server.nodes.objects
     target = await objects.add_object(ua.NodeId("reactor.control", idx), ua.QualifiedName("control", idx))

@@ -10,6 +10,7 @@ import math
 import pytest
 from asyncua import ua
 
+from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from process_models.crystallization.crystallizer import crystallizer_model, moments_initial_state, seed_moments
 from process_models.crystallization.kinetics import solubility
 from process_models.declaration import compile_model
@@ -20,7 +21,6 @@ from tests.conftest import free_tcp_port, wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.alarms.alarm_line import EventRecorder, subscribe_events
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
-from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import ConfigError, load_line_config
 from twin_server.server import TwinServer
 

@@ -30,8 +30,7 @@ from typing import Any
 from plc_adapters.tag_map import TagSpec
 from twin_server.alarms.limits import LimitAlarmConfig
 from twin_server.config_checks import is_finite_number
-
-Issue = tuple[str, object, str]
+from twin_server.config_issues import IssueCollector
 
 _LIMIT_KEYS = ("low_low", "low", "high", "high_high")
 _TAG_ALARM_KEYS = {*_LIMIT_KEYS, "deadband", "on_delay_s", "severity"}
@@ -54,97 +53,97 @@ class UnitAlarmConfig:
     """Largest acceptable |innovation| per measured tag, in the tag's engineering unit."""
 
 
-def _severity(raw: Mapping[str, Any], key: str, prefix: str, default: int, issues: list[Issue]) -> int:
+def _severity(c: IssueCollector, raw: Mapping[str, Any], key: str, prefix: str, default: int) -> int:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-        issues.append((f"{prefix}.{key}", value, "an integer severity in [1, 1000]"))
+        c.add(f"{prefix}.{key}", value, "an integer severity in [1, 1000]")
         return default
     return value
 
 
-def _non_negative(raw: Mapping[str, Any], key: str, prefix: str, issues: list[Issue]) -> float:
+def _non_negative(c: IssueCollector, raw: Mapping[str, Any], key: str, prefix: str) -> float:
     value = raw.get(key, 0.0)
     if not is_finite_number(value) or value < 0:
-        issues.append((f"{prefix}.{key}", value, "a finite number >= 0"))
+        c.add(f"{prefix}.{key}", value, "a finite number >= 0")
         return 0.0
     return float(value)
 
 
-def parse_tag_alarms(raw: Any, prefix: str, tag: TagSpec) -> tuple[LimitAlarmConfig | None, list[Issue]]:
-    """Validate one tag's ``alarms`` table (``prefix`` = ``units.<unit>.tags.<tag>.alarms``)."""
-    issues: list[Issue] = []
+def parse_tag_alarms(c: IssueCollector, raw: Any, prefix: str, tag: TagSpec) -> LimitAlarmConfig | None:
+    """Validate one tag's ``alarms`` table (``prefix`` = ``units.<unit>.tags.<tag>.alarms``); ``None`` after
+    reporting problems."""
+    n_before = len(c.issues)
     if not isinstance(raw, Mapping):
-        return None, [(prefix, raw, "a table of limit alarm settings (high_high, high, low, low_low, ...)")]
-    issues += [(f"{prefix}.{k}", "an unknown key", "one of " + ", ".join(sorted(_TAG_ALARM_KEYS)))
-               for k in raw if k not in _TAG_ALARM_KEYS]
+        c.add(prefix, raw, "a table of limit alarm settings (high_high, high, low, low_low, ...)")
+        return None
+    c.unknown_keys(raw, prefix, _TAG_ALARM_KEYS)
     limits: dict[str, float] = {}
     for key in _LIMIT_KEYS:
         if key not in raw:
             continue
         value = raw[key]
         if not is_finite_number(value):
-            issues.append((f"{prefix}.{key}", value, "a finite number in the tag's unit"))
+            c.add(f"{prefix}.{key}", value, "a finite number in the tag's unit")
         elif not tag.eu_range.low <= value <= tag.eu_range.high:
-            issues.append((f"{prefix}.{key}", value,
-                           f"a limit inside eu_range [{tag.eu_range.low}, {tag.eu_range.high}]"))
+            c.add(f"{prefix}.{key}", value,
+                  f"a limit inside eu_range [{tag.eu_range.low}, {tag.eu_range.high}]")
         else:
             limits[key] = float(value)
     if not any(k in raw for k in _LIMIT_KEYS):
-        issues.append((prefix, "no limit", "at least one of high_high, high, low, low_low"))
+        c.add(prefix, "no limit", "at least one of high_high, high, low, low_low")
     ordered = [(k, limits[k]) for k in _LIMIT_KEYS if k in limits]
     for (k1, v1), (k2, v2) in zip(ordered, ordered[1:], strict=False):
         if not v1 < v2:
-            issues.append((f"{prefix}.{k2}", v2, f"a limit above {k1} ({v1}): low_low < low < high < high_high"))
-    deadband = _non_negative(raw, "deadband", prefix, issues)
-    on_delay = _non_negative(raw, "on_delay_s", prefix, issues)
-    severity = _severity(raw, "severity", prefix, 500, issues)
-    if issues:
-        return None, issues
+            c.add(f"{prefix}.{k2}", v2, f"a limit above {k1} ({v1}): low_low < low < high < high_high")
+    deadband = _non_negative(c, raw, "deadband", prefix)
+    on_delay = _non_negative(c, raw, "on_delay_s", prefix)
+    severity = _severity(c, raw, "severity", prefix, 500)
+    if len(c.issues) > n_before:
+        return None
     return LimitAlarmConfig(high_high=limits.get("high_high"), high=limits.get("high"), low=limits.get("low"),
                             low_low=limits.get("low_low"), deadband=deadband, on_delay_s=on_delay,
-                            severity=severity), []
+                            severity=severity)
 
 
-def parse_unit_alarms(unit_raw: Mapping[str, Any], prefix: str,
-                      tags: list[TagSpec]) -> tuple[UnitAlarmConfig, list[Issue]]:
-    """Every alarm key of one unit (``prefix`` = ``units.<unit>``): the tags' ``alarms`` tables and the unit's."""
-    issues: list[Issue] = []
+def parse_unit_alarms(c: IssueCollector, unit_raw: Mapping[str, Any], prefix: str,
+                      tags: list[TagSpec]) -> UnitAlarmConfig:
+    """Every alarm key of one unit (``prefix`` = ``units.<unit>``): the tags' ``alarms`` tables and
+    ``[units.X.alarms]``; problems go to ``c``."""
     by_name = {t.name: t for t in tags}
     limits: dict[str, LimitAlarmConfig] = {}
     raw_tags = unit_raw.get("tags")
     for name, raw_tag in (raw_tags.items() if isinstance(raw_tags, Mapping) else ()):
         if not isinstance(raw_tag, Mapping) or "alarms" not in raw_tag or name not in by_name:
             continue
-        config, tag_issues = parse_tag_alarms(raw_tag["alarms"], f"{prefix}.tags.{name}.alarms", by_name[name])
-        issues += tag_issues
+        config = parse_tag_alarms(c, raw_tag["alarms"], f"{prefix}.tags.{name}.alarms", by_name[name])
         if config is not None:
             limits[name] = config
     raw = unit_raw.get("alarms", {})
     p = f"{prefix}.alarms"
     if not isinstance(raw, Mapping):
-        return UnitAlarmConfig(limits=limits), [*issues, (p, raw, "a table of unit alarm settings")]
-    issues += [(f"{p}.{k}", "an unknown key", "one of " + ", ".join(sorted(_UNIT_ALARM_KEYS)))
-               for k in raw if k not in _UNIT_ALARM_KEYS]
+        c.add(p, raw, "a table of unit alarm settings")
+        return UnitAlarmConfig(limits=limits)
+    c.unknown_keys(raw, p, _UNIT_ALARM_KEYS)
     comms_loss = raw.get("comms_loss", True)
     if not isinstance(comms_loss, bool):
-        issues.append((f"{p}.comms_loss", comms_loss, "true or false"))
+        c.add(f"{p}.comms_loss", comms_loss, "true or false")
         comms_loss = True
     bounds: dict[str, float] = {}
     raw_bounds = raw.get("innovation_bounds", {})
     if not isinstance(raw_bounds, Mapping):
-        issues.append((f"{p}.innovation_bounds", raw_bounds, "a table of measured tag = bound (tag units)"))
+        c.add(f"{p}.innovation_bounds", raw_bounds, "a table of measured tag = bound (tag units)")
     else:
         for name, bound in raw_bounds.items():
             if name not in by_name:
-                issues.append((f"{p}.innovation_bounds.{name}", name, "a tag of this unit: " + ", ".join(by_name)))
+                c.add(f"{p}.innovation_bounds.{name}", name, "a tag of this unit: " + ", ".join(by_name))
             elif not is_finite_number(bound) or not bound > 0 or math.isinf(bound):
-                issues.append((f"{p}.innovation_bounds.{name}", bound, "a finite number > 0 (tag units)"))
+                c.add(f"{p}.innovation_bounds.{name}", bound, "a finite number > 0 (tag units)")
             else:
                 bounds[name] = float(bound)
     return UnitAlarmConfig(
         limits=limits, comms_loss=comms_loss,
-        comms_loss_severity=_severity(raw, "comms_loss_severity", p, 800, issues),
-        fallback_severity=_severity(raw, "fallback_severity", p, 600, issues),
-        divergence_severity=_severity(raw, "divergence_severity", p, 600, issues),
-        surrogate_drift_severity=_severity(raw, "surrogate_drift_severity", p, 500, issues),
-        innovation_bounds=bounds), issues
+        comms_loss_severity=_severity(c, raw, "comms_loss_severity", p, 800),
+        fallback_severity=_severity(c, raw, "fallback_severity", p, 600),
+        divergence_severity=_severity(c, raw, "divergence_severity", p, 600),
+        surrogate_drift_severity=_severity(c, raw, "surrogate_drift_severity", p, 500),
+        innovation_bounds=bounds)

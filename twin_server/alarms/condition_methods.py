@@ -29,6 +29,7 @@ from asyncua import Server, ua
 from asyncua.common import event_objects
 
 from twin_server.alarms.condition_state import ConditionRefused
+from twin_server.asyncua_seam import event_subscription
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.method_calls import CALLER, CALLER_SESSION
 
@@ -51,7 +52,6 @@ def _comment_text(value: ua.Variant) -> str | None:
 
 def install_condition_methods(server: Server, manager: AlarmManager) -> None:
     """Bind Acknowledge, Confirm, ConditionRefresh and ConditionRefresh2 to ``manager``'s conditions."""
-    session = server.iserver.isession
 
     async def acknowledge(object_id: ua.NodeId, *args: ua.Variant) -> Any:
         return await _state_method(manager, "acknowledge", object_id, args)
@@ -65,10 +65,10 @@ def install_condition_methods(server: Server, manager: AlarmManager) -> None:
     async def refresh2(object_id: ua.NodeId, *args: ua.Variant) -> Any:
         return await _refresh(server, manager, args, with_item=True)
 
-    session.add_method_callback(ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge), acknowledge)
-    session.add_method_callback(ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Confirm), confirm)
-    session.add_method_callback(ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh), refresh)
-    session.add_method_callback(ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh2), refresh2)
+    server.link_method(server.get_node(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge), acknowledge)
+    server.link_method(server.get_node(ua.ObjectIds.AcknowledgeableConditionType_Confirm), confirm)
+    server.link_method(server.get_node(ua.ObjectIds.ConditionType_ConditionRefresh), refresh)
+    server.link_method(server.get_node(ua.ObjectIds.ConditionType_ConditionRefresh2), refresh2)
 
 
 async def _state_method(manager: AlarmManager, action: str, object_id: ua.NodeId,
@@ -147,24 +147,22 @@ async def _refresh(server: Server, manager: AlarmManager, args: tuple[ua.Variant
         return _status(ua.StatusCodes.BadTooManyArguments)
     if any(not isinstance(a.Value, int) or isinstance(a.Value, bool) for a in args):
         return _status(ua.StatusCodes.BadInvalidArgument)
-    subscription = server.iserver.subscription_service.subscriptions.get(args[0].Value)
+    subscription = event_subscription(server, args[0].Value)
     if subscription is None:
         return _status(ua.StatusCodes.BadSubscriptionIdInvalid)
     session = CALLER_SESSION.get()
     if session is not None and subscription.session_id != session.session_id:
         return _status(ua.StatusCodes.BadUserAccessDenied)  # §5.5.7: only the session that owns the subscription
-    items = subscription.monitored_item_srv
-    by_node: dict[ua.NodeId, list[int]] = items._monitored_events  # asyncua keeps no public view of these
-    targets = [(node, mid) for node, mids in by_node.items() for mid in mids]
+    targets = subscription.items
     if with_item:
         targets = [(node, mid) for node, mid in targets if mid == args[1].Value]
         if not targets:
             return _status(ua.StatusCodes.BadMonitoredItemIdInvalid)
     retained = manager.retained()
     for node, mid in targets:
-        await items.trigger_event(_refresh_event(event_objects.RefreshStartEvent, node), mid)
+        await subscription.trigger(_refresh_event(event_objects.RefreshStartEvent, node), mid)
         for cond in retained:
             if node in cond.notifiers:
-                await items.trigger_event(cond.build_event(node), mid)
-        await items.trigger_event(_refresh_event(event_objects.RefreshEndEvent, node), mid)
+                await subscription.trigger(cond.build_event(node), mid)
+        await subscription.trigger(_refresh_event(event_objects.RefreshEndEvent, node), mid)
     return []

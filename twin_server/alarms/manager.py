@@ -33,6 +33,7 @@ from twin_server.alarms.limits import LimitEvaluator, LimitState
 from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.alarms.nodes import add_condition_nodes, build_notifier_chain
 from twin_server.alarms.surrogate_alarm import SurrogateDriftAlarm
+from twin_server.asyncua_seam import address_space, trigger_event
 from twin_server.audit import AuditTrail
 from twin_server.config import LineConfig
 
@@ -198,16 +199,14 @@ class AlarmManager:
         """Report the condition's state: its state variables, a new EventId, one event per notifier, then the
         sinks."""
         cond.new_event_id()
-        aspace = self._server.iserver.aspace
+        write = address_space(self._server).write
         for suffix, value in cond.variable_values().items():
-            await aspace.write_attribute_value(ua.NodeId(f"{cond.node_id.Identifier}.{suffix}",
-                                                         cond.node_id.NamespaceIndex),
-                                               ua.AttributeIds.Value, ua.DataValue(value))
-        service = self._server.iserver.subscription_service
+            await write(ua.NodeId(f"{cond.node_id.Identifier}.{suffix}", cond.node_id.NamespaceIndex),
+                        ua.AttributeIds.Value, ua.DataValue(value))
         event = None
         for notifier in cond.notifiers:
             event = cond.build_event(notifier)
-            await service.trigger_event(event)
+            await trigger_event(self._server, event)
         for sink in self.sinks:
             try:
                 sink(cond, event)

@@ -20,6 +20,7 @@ from asyncua import Server, ua
 
 from twin_server.address_space import object_item, variable_item
 from twin_server.alarms.condition import AlarmCondition
+from twin_server.asyncua_seam import add_nodes, add_references, address_space
 
 
 def _reference(source: ua.NodeId, ref_type: int, target: ua.NodeId, target_class: ua.NodeClass) -> ua.AddReferencesItem:
@@ -33,18 +34,18 @@ def _reference(source: ua.NodeId, ref_type: int, target: ua.NodeId, target_class
 
 
 async def _add_references(server: Server, refs: list[ua.AddReferencesItem]) -> None:
-    for ref, result in zip(refs, await server.iserver.isession.add_references(refs), strict=True):
+    for ref, result in zip(refs, await add_references(server, refs), strict=True):
         if not result.is_good():
             raise RuntimeError(f"could not add reference {ref.SourceNodeId} -> {ref.TargetNodeId}: {result}")
 
 
 async def build_notifier_chain(server: Server, line_node: ua.NodeId, unit_nodes: list[ua.NodeId]) -> None:
     """Make the line and its units event notifiers, linked from the Server object by HasNotifier."""
-    aspace = server.iserver.aspace
+    nodes = address_space(server)
     for node in (line_node, *unit_nodes):  # keep other bits (the historian's HistoryRead)
-        current = aspace.read_attribute_value(node, ua.AttributeIds.EventNotifier).Value.Value or 0
+        current = nodes.read(node, ua.AttributeIds.EventNotifier).Value.Value or 0
         notifier = int(current) | ua.EventNotifier.SubscribeToEvents.mask
-        await aspace.write_attribute_value(node, ua.AttributeIds.EventNotifier,
+        await nodes.write(node, ua.AttributeIds.EventNotifier,
                                            ua.DataValue(ua.Variant(notifier, ua.VariantType.Byte)))
     refs = [_reference(ua.NodeId(ua.ObjectIds.Server), ua.ObjectIds.HasNotifier, line_node, ua.NodeClass.Object)]
     refs += [_reference(line_node, ua.ObjectIds.HasNotifier, u, ua.NodeClass.Object) for u in unit_nodes]
@@ -56,14 +57,14 @@ async def add_condition_nodes(server: Server, idx: int, folders: dict[ua.NodeId,
     """One object per condition, typed by its standard condition type, in its source's ``alarms`` folder
     (``folders``: source node → folder node id; a folder not yet in the address space is created), with
     HasCondition from its source."""
-    aspace = server.iserver.aspace
+    nodes = address_space(server)
     items = [object_item(folder, idx, "alarms", source, ua.NodeId(ua.ObjectIds.FolderType),
                          "Alarm conditions of this unit (see docs/alarms.md)")
-             for source, folder in folders.items() if folder not in aspace]
+             for source, folder in folders.items() if not nodes.exists(folder)]
     for c in conditions:
         items.append(object_item(c.node_id, idx, c.name, folders[c.source_node], c.type_id, c.state.message or c.name))
         items += _state_variables(c, idx)
-    for item, res in zip(items, await server.iserver.isession.add_nodes(items), strict=True):
+    for item, res in zip(items, await add_nodes(server, items), strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
     await _add_references(server, [_reference(c.source_node, ua.ObjectIds.HasCondition, c.node_id,

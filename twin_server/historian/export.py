@@ -1,14 +1,13 @@
-"""``linetwin history export``: a node's history (values, setpoints written, or control and alarm events) as CSV
-or JSON lines, read straight from the configured store (the twin need not run; SQLite allows reading while it does).
+"""History export (the ``linetwin history export`` command is :mod:`linetwin_cli.history`): a node's history
+(values, setpoints written, or control and alarm events) as CSV or JSON lines, read straight from the configured
+store (the twin need not run; SQLite allows reading while it does).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -64,25 +63,6 @@ def _event_row(t: int, unit: str, source: str, message: str) -> list[str]:
         return [_iso(t), unit, source, message, *([""] * len(ALARM_COLUMNS))]
     return [_iso(t), unit, source, str(alarm["message"]), *(str(alarm[c]).lower() if isinstance(alarm[c], bool)
                                                             else str(alarm[c]) for c in ALARM_COLUMNS)]
-
-
-def cli_export(config: LineConfig, data_dir: Path | None, args: argparse.Namespace) -> int:
-    """``linetwin history export``: exit status 0, or 2 with the argument and what was expected on stderr."""
-    if data_dir is None or (config.historian.backend == "sqlite" and not data_dir.is_dir()):
-        print(f"--data-dir: got {data_dir}; expected the historian's data directory", file=sys.stderr)
-        return 2
-    try:
-        start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")
-        if args.output:
-            with open(args.output, "w", newline="", encoding="utf-8") as out:
-                n = export_history(config, data_dir, args.node, start, end, out, args.format, args.kind)
-        else:
-            n = export_history(config, data_dir, args.node, start, end, sys.stdout, args.format, args.kind)
-    except ExportError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    print(f"{n} rows exported", file=sys.stderr)
-    return 0
 
 
 def export_history(config: LineConfig, data_dir: Path, node: str | None, start: datetime, end: datetime,

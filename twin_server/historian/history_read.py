@@ -1,7 +1,7 @@
 """The OPC UA HistoryRead service of the twin, answered from the historian's backend.
 
-Installed in place of asyncua's ``HistoryManager`` (``iserver.history_manager``); asyncua's session hands
-every HistoryRead request to :meth:`HistorianHistoryManager.read_history`. Supported details (OPC 10000-11):
+Installed through the asyncua seam's history hook (:func:`twin_server.asyncua_seam.install_history_reader`):
+every HistoryRead request reaches :meth:`HistoryReadService.read_history`. Supported details (OPC 10000-11):
 
 - ``ReadRawModifiedDetails`` (raw only; ``IsReadModified`` is answered ``BadHistoryOperationUnsupported``:
   history is never modified): start/end in either order (end < start reads backwards), one of them open
@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 from asyncua import ua
-from asyncua.server.history import HistoryManager
 
 from plc_adapters.log_text import shorten
 from twin_server.historian.aggregates import AGGREGATES, AggregateSettings, Series, compute, interpolate, interval_edges
@@ -68,27 +67,21 @@ def _bad(code: int) -> ua.HistoryReadResult:
     return ua.HistoryReadResult(StatusCode=ua.StatusCode(code))
 
 
-class HistorianHistoryManager(HistoryManager):
-    """Answers HistoryRead for historized nodes (``keys``: node id → history key) from ``backend``."""
+class HistoryReadService:
+    """Answers HistoryRead for historized nodes (``keys``: node id → history key) from ``backend``;
+    ``node_exists`` tells a node without history (``BadHistoryOperationUnsupported``) from an unknown one
+    (``BadNodeIdUnknown``)."""
 
-    def __init__(self, iserver: Any, backend: HistoryBackend, keys: dict[ua.NodeId, str],
-                 max_values_per_read: int = 100_000, data_end_us: Callable[[], int] = now_us) -> None:
-        super().__init__(iserver)
+    def __init__(self, node_exists: Callable[[ua.NodeId], bool], backend: HistoryBackend,
+                 keys: dict[ua.NodeId, str], max_values_per_read: int = 100_000,
+                 data_end_us: Callable[[], int] = now_us) -> None:
+        self._node_exists = node_exists
         self.backend = backend
         self.keys = keys
         self.event_sources: dict[ua.NodeId, str] = {}
         """Unit object node → unit name, for event history."""
         self.max_values_per_read = max_values_per_read
         self._data_end_us = data_end_us
-
-    async def init(self) -> None:  # the historian opens its own store
-        return None
-
-    async def stop(self) -> None:  # the historian closes its own store
-        return None
-
-    async def historize_data_change(self, node: Any, period: Any = None, count: int = 0) -> None:
-        raise ua.UaError("linetwin historizes nodes from the line config ([historian], per-tag historize)")
 
     async def read_history(self, params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
         details = params.HistoryReadDetails
@@ -104,7 +97,7 @@ class HistorianHistoryManager(HistoryManager):
                 continue
             key = self.keys.get(rv.NodeId)
             if key is None:
-                known = self.iserver.aspace.get(rv.NodeId) is not None
+                known = self._node_exists(rv.NodeId)
                 results.append(_bad(ua.StatusCodes.BadHistoryOperationUnsupported if known
                                     else ua.StatusCodes.BadNodeIdUnknown))
                 continue

@@ -83,10 +83,6 @@ class HistoryRecorder:
         """Record values written to the node ``key`` by the twin itself (estimates, solve statistics)."""
         self._values[key] = _TagFilter(key, self.backend.series_id(key), deadband)
 
-    @property
-    def historized_keys(self) -> list[str]:
-        return [f.key for tags in self._tags.values() for f in tags.values()] + list(self._values)
-
     # -- hot path (event loop thread) ---------------------------------------------------------------------
     def record_scan(self, unit: str, samples: Sequence[Sample], server_ts: datetime) -> None:
         """Queue one scan's samples of ``unit`` (historized tags only, deadband applied)."""

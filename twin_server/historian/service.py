@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from asyncua import Server, ua
 
-from twin_server.historian.history_read import HistorianHistoryManager
+from twin_server.asyncua_seam import address_space, install_history_reader
+from twin_server.historian.history_read import HistoryReadService
 from twin_server.historian.recorder import HistoryRecorder
 from twin_server.historian.records import HistoryBackend
 from twin_server.historian.settings import HistorianSettings
@@ -83,16 +84,15 @@ class Historian:
             self.keys[tn.node_id] = key
         for node_id in list(self.keys):
             await mark_historizing(server, node_id)
-        manager = HistorianHistoryManager(server.iserver, self.backend, self.keys, self.settings.max_values_per_read,
-                                          now_us)
-        aspace = server.iserver.aspace
+        nodes = address_space(server)
+        service = HistoryReadService(nodes.exists, self.backend, self.keys, self.settings.max_values_per_read, now_us)
         sources = {**space.unit_nodes, self._config.name: space.line_node}  # the line: its own alarms
         for unit, node_id in sources.items():  # control and alarm events: event history of the unit object
-            manager.event_sources[node_id] = unit
-            notifier = aspace.read_attribute_value(node_id, ua.AttributeIds.EventNotifier).Value.Value or 0
-            await aspace.write_attribute_value(node_id, ua.AttributeIds.EventNotifier, ua.DataValue(
+            service.event_sources[node_id] = unit
+            notifier = nodes.read(node_id, ua.AttributeIds.EventNotifier).Value.Value or 0
+            await nodes.write(node_id, ua.AttributeIds.EventNotifier, ua.DataValue(
                 ua.Variant(int(notifier) | ua.EventNotifier.HistoryRead.mask, ua.VariantType.Byte)))
-        server.iserver.history_manager = manager
+        install_history_reader(server, service.read_history)
         await _advertise_capabilities(server)
 
     async def historize_values(self, server: Server, node_ids: list[ua.NodeId]) -> None:
@@ -148,18 +148,17 @@ class Historian:
 
 async def mark_historizing(server: Server, node_id: ua.NodeId) -> None:
     """``Historizing`` = True and the HistoryRead bit in ``AccessLevel`` / ``UserAccessLevel``."""
-    aspace = server.iserver.aspace
-    await aspace.write_attribute_value(node_id, ua.AttributeIds.Historizing,
-                                       ua.DataValue(ua.Variant(True, ua.VariantType.Boolean)))
+    nodes = address_space(server)
+    await nodes.write(node_id, ua.AttributeIds.Historizing, ua.DataValue(ua.Variant(True, ua.VariantType.Boolean)))
     for attr in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
-        current = aspace.read_attribute_value(node_id, attr).Value.Value or 0
-        await aspace.write_attribute_value(node_id, attr, ua.DataValue(
+        current = nodes.read(node_id, attr).Value.Value or 0
+        await nodes.write(node_id, attr, ua.DataValue(
             ua.Variant(int(current) | ua.AccessLevel.HistoryRead.mask, ua.VariantType.Byte)))
 
 
 async def _advertise_capabilities(server: Server) -> None:
     """HistoryServerCapabilities: raw, processed and at-time reads are supported; nothing is updated."""
-    aspace = server.iserver.aspace
+    nodes = address_space(server)
     flags = {
         ua.ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability: True,
         ua.ObjectIds.HistoryServerCapabilities_AccessHistoryEventsCapability: True,
@@ -171,6 +170,5 @@ async def _advertise_capabilities(server: Server) -> None:
     }
     for oid, value in flags.items():
         nid = ua.NodeId(oid)
-        if aspace.get(nid) is not None:
-            await aspace.write_attribute_value(nid, ua.AttributeIds.Value,
-                                               ua.DataValue(ua.Variant(value, ua.VariantType.Boolean)))
+        if nodes.exists(nid):
+            await nodes.write(nid, ua.AttributeIds.Value, ua.DataValue(ua.Variant(value, ua.VariantType.Boolean)))

@@ -37,17 +37,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
-
-class IssueCollector(Protocol):
-    """The part of the config loader's collector this parser uses."""
-
-    def add(self, key: str, got: object, expected: str) -> None: ...
-
-    def unknown_keys(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None: ...
-
+from twin_server.config_issues import IssueCollector
 
 BACKENDS = ("sqlite", "influxdb")
 INFLUX_APIS = ("v1", "v2")

@@ -8,11 +8,14 @@ Modules (one job each):
 - :mod:`.lockout` — failed-login lock-out per user and per client address;
 - :mod:`.identity` — the asyncua user manager that turns a login into a :class:`~.identity.TwinUser`;
 - :mod:`.node_access` — which role may write / call / read history of which node; RolePermissions attributes;
-- :mod:`.sessions` — hooks into asyncua's sessions (Call, HistoryRead, node management, login/logout audit);
+- :mod:`.sessions` — the session hooks (Call, HistoryRead, node management, login/logout audit), installed through
+  the asyncua seam (:mod:`twin_server.asyncua_seam`, the only module that touches asyncua's internals);
 - :mod:`.settings` — the ``[security]`` table of the line config;
 - :mod:`.pki` — the PKI folder (own / trusted / rejected) and the client-certificate validator;
 - :mod:`.audit_store` — the append-only SQLite audit store with a SHA-256 hash chain;
 - :mod:`.audit_events` — OPC UA AuditEvents for event subscribers of the Server object;
-- :mod:`.setup` — wires all of it into an asyncua server (called by :mod:`twin_server.server`);
-- :mod:`.cli` — ``linetwin user | pki | audit``.
+- :mod:`.setup` — wires all of it into an asyncua server (called by :mod:`twin_server.server`).
+
+The ``linetwin user | pki | audit`` commands are :mod:`linetwin_cli.user`, :mod:`linetwin_cli.pki` and
+:mod:`linetwin_cli.audit`.
 """

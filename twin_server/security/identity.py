@@ -86,7 +86,7 @@ class TwinUserManager:
             self._stamp = stamp
         return self._users
 
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+    def get_user(self, asyncua_server: Any, username: str | None = None, password: str | None = None,
                  certificate: Any = None) -> User | None:
         attempt = CURRENT_LOGIN.get()
         if attempt is None:  # an activation not seen by the session hook: grant nothing

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.address_space import AddressSpace, AttributeValue
 
+from twin_server.asyncua_seam import AddressSpaceView
 from twin_server.security.identity import TwinUser
 from twin_server.security.roles import WELL_KNOWN_ROLE_IDS, Role
 
@@ -46,8 +46,8 @@ def is_internal(user: User) -> bool:
 class NodeAccess:
     """The role table of one server's nodes."""
 
-    def __init__(self, aspace: AddressSpace, namespace_index: int) -> None:
-        self._aspace = aspace
+    def __init__(self, nodes: AddressSpaceView, namespace_index: int) -> None:
+        self._nodes = nodes
         self.namespace_index = namespace_index
         self.write_roles: dict[ua.NodeId, Role] = {}
         self.call_roles: dict[ua.NodeId, Role] = {}
@@ -59,7 +59,7 @@ class NodeAccess:
         self.call_roles[method] = role
 
     def exists(self, node: ua.NodeId) -> bool:
-        return node in self._aspace
+        return self._nodes.exists(node)
 
     def write_role(self, node: ua.NodeId) -> Role | None:
         """The least role that may write the node's Value; None: nobody (read-only)."""
@@ -128,11 +128,10 @@ class NodeAccess:
     def publish_role_permissions(self) -> int:
         """Set the ``RolePermissions`` attribute of every node in the twin's namespace; returns how many."""
         count = 0
-        for node_id in list(self._aspace.keys()):
+        for node_id in self._nodes.node_ids():
             if node_id.NamespaceIndex != self.namespace_index:
                 continue
-            node = self._aspace[node_id]
             value = ua.DataValue(ua.Variant(self.role_permissions(node_id), ua.VariantType.ExtensionObject))
-            node.attributes[ua.AttributeIds.RolePermissions] = AttributeValue(value)
+            self._nodes.set_attribute(node_id, ua.AttributeIds.RolePermissions, value)
             count += 1
         return count

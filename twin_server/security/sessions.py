@@ -1,16 +1,17 @@
 """Hooks into asyncua's sessions: logins, logouts, Call, HistoryRead, node management and per-user attributes.
 
-asyncua's ``InternalSession`` calls its method service without the user and has no audit. Every external
-session is wrapped when it is created (``iserver.create_session``):
+asyncua's session calls its method service without the user and has no audit. Every client session's services
+pass through :class:`SessionHooks`, installed by the asyncua seam (:func:`twin_server.asyncua_seam.
+install_session_hooks`, the only place that touches asyncua's sessions):
 
-- ``create_session``: a client certificate refused by the validator is audited (``login``, refused);
-- ``activate_session``: the identity token is checked by :class:`~.identity.TwinUserManager`; success and
+- CreateSession: a client certificate refused by the validator is audited (``login``, refused);
+- ActivateSession: the identity token is checked by :class:`~.identity.TwinUserManager`; success and
   failure are audited with user, role, client application URI and address, and the reason of a refusal;
-- ``close_session``: ``logout`` is audited;
-- ``call``: each method's role is checked (:class:`~.node_access.NodeAccess`); refused → BadUserAccessDenied;
+- CloseSession: ``logout`` is audited;
+- Call: each method's role is checked (:class:`~.node_access.NodeAccess`); refused → BadUserAccessDenied;
   every call is audited with its arguments and status;
-- ``history_read``: ``viewer`` and up;
-- ``read``: ``UserRolePermissions``, ``UserAccessLevel`` and ``UserExecutable`` are answered for the user;
+- HistoryRead: ``viewer`` and up;
+- Read: ``UserRolePermissions``, ``UserAccessLevel`` and ``UserExecutable`` are answered for the user;
 - node management (AddNodes, DeleteNodes, AddReferences, DeleteReferences) is refused for everyone, already at
   the service level (:class:`NoNodeManagement`), and audited.
 """
@@ -19,15 +20,13 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncua import ua
-from asyncua.common.utils import ServiceError
 from asyncua.crypto.permission_rules import PermissionRuleset, User, UserRole
-from asyncua.server.internal_server import InternalServer
-from asyncua.server.internal_session import InternalSession, SessionState
 
+from twin_server.asyncua_seam import SERVICE_REFUSALS, AddressSpaceView, SessionServiceHooks, SessionView
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
 from twin_server.security.identity import CURRENT_LOGIN, LoginAttempt, TwinUser
 from twin_server.security.node_access import NodeAccess, is_internal, role_of
@@ -87,27 +86,16 @@ class NoNodeManagement(PermissionRuleset):
         return False
 
 
-class SessionHooks:
-    """Installs the wrappers on every external session of ``iserver``."""
+class SessionHooks(SessionServiceHooks):
+    """The security hooks of every client session (installed through :func:`~twin_server.asyncua_seam.
+    install_session_hooks`)."""
 
-    def __init__(self, iserver: InternalServer, access: NodeAccess, audit: AuditTrail,
+    def __init__(self, nodes: AddressSpaceView, access: NodeAccess, audit: AuditTrail,
                  channel_secured: Callable[[Any], bool] | None = None) -> None:
-        self.iserver = iserver
+        self.nodes = nodes
         self.channel_secured = channel_secured
         self.access = access
         self.audit = audit
-
-    def install(self) -> None:
-        original = self.iserver.create_session
-
-        def create_session(name: str, user: User = User(role=UserRole.Anonymous),  # noqa: B008 (asyncua's default)
-                           external: bool = False) -> InternalSession:
-            session = original(name, user=user, external=external)
-            if external:
-                self._wrap(session)
-            return session
-
-        self.iserver.create_session = create_session  # type: ignore[method-assign]
 
     def _record(self, action: str, user: User | None, node: str, outcome: AuditOutcome, status: str,
                 old: object = None, new: object = None, reason: str = "", name: str | None = None,
@@ -117,118 +105,108 @@ class SessionHooks:
                                      role=role if role is not None else role_label(user),
                                      client=client if client is not None else client_label(user)))
 
-    def _wrap(self, session: InternalSession) -> None:  # noqa: C901 - one closure per wrapped service
-        hooks = self
-        client_uri = {"uri": ""}
-        orig_create = session.create_session
-        orig_activate = session.activate_session
-        orig_close = session.close_session
-        orig_call = session.call
-        orig_history = session.history_read
-        orig_read = session.read
+    def _client(self, session: SessionView) -> str:
+        return " ".join(x for x in (session.notes.get("client_uri", ""), _address(session.peer)) if x)
 
-        def client() -> str:
-            return " ".join(x for x in (client_uri["uri"], _address(session.name)) if x)
+    async def on_create(self, session: SessionView, params: ua.CreateSessionParameters,
+                        proceed: Callable[[ua.CreateSessionParameters], Awaitable[Any]]) -> Any:
+        desc = params.ClientDescription
+        session.notes["client_uri"] = (desc.ApplicationUri or "") if desc is not None else ""
+        secured = self.channel_secured(session.peer) if self.channel_secured is not None else True
+        token = CHANNEL_SECURED.set(secured)
+        try:
+            return await proceed(params)
+        except SERVICE_REFUSALS as exc:
+            code = ua.StatusCode(exc.code)
+            self._record("login", None, "(session)", AuditOutcome.REFUSED, code.name, name="(unknown)",
+                         role="", client=self._client(session), reason="client application certificate refused")
+            raise
+        finally:
+            CHANNEL_SECURED.reset(token)
 
-        async def create_session(params: ua.CreateSessionParameters, sockname: Any = None) -> Any:
-            desc = params.ClientDescription
-            client_uri["uri"] = (desc.ApplicationUri or "") if desc is not None else ""
-            secured = hooks.channel_secured(session.name) if hooks.channel_secured is not None else True
-            token = CHANNEL_SECURED.set(secured)
+    def on_activate(self, session: SessionView, params: ua.ActivateSessionParameters,
+                    proceed: Callable[[ua.ActivateSessionParameters], Any]) -> Any:
+        token = params.UserIdentityToken
+        kind = "anonymous"
+        if isinstance(token, ua.UserNameIdentityToken):
+            kind = "username"
+        elif isinstance(token, ua.X509IdentityToken):
+            kind = "certificate"
+        attempt = LoginAttempt(token=kind, address=_address(session.peer),
+                               client_uri=session.notes.get("client_uri", ""),
+                               user_name=(token.UserName or "")[:256] if kind == "username" else "")
+        reset = CURRENT_LOGIN.set(attempt)
+        try:
+            result = proceed(params)
+        except SERVICE_REFUSALS as exc:
+            code = ua.StatusCode(exc.code)
+            self._record("login", None, "(session)", AuditOutcome.REFUSED, code.name,
+                         name=attempt.user_name or kind, role="", client=self._client(session),
+                         reason=attempt.refusal or f"{kind} identity token refused", new=kind)
+            raise
+        finally:
+            CURRENT_LOGIN.reset(reset)
+        self._record("login", session.user, "(session)", AuditOutcome.ACCEPTED, "Good", new=kind)
+        return result
+
+    async def on_close(self, session: SessionView, proceed: Callable[[], Awaitable[None]]) -> None:
+        was_active = session.activated
+        await proceed()
+        if was_active:
+            self._record("logout", session.user, "(session)", AuditOutcome.ACCEPTED, "Good")
+
+    async def on_call(self, session: SessionView, params: list[ua.CallMethodRequest],
+                      proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
+                      ) -> list[ua.CallMethodResult]:
+        user = session.user
+        results: list[ua.CallMethodResult | None] = [None] * len(params)
+        allowed: list[int] = []
+        for i, req in enumerate(params):
+            why = self.access.call_refusal(user, req.MethodId)
+            if why is None:
+                allowed.append(i)
+                continue
+            results[i] = ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied))
+            self._record("call", user, _node_text(req.MethodId), AuditOutcome.REFUSED, "BadUserAccessDenied",
+                         new=_args(req), reason=why)
+        if allowed:
+            caller = CURRENT_CALLER.set(user)
             try:
-                return await orig_create(params, sockname=sockname)
-            except (ServiceError, ua.UaStatusCodeError) as exc:
-                code = ua.StatusCode(exc.code)
-                hooks._record("login", None, "(session)", AuditOutcome.REFUSED, code.name, name="(unknown)",
-                              role="", client=client(), reason="client application certificate refused")
-                raise
+                done = await proceed([params[i] for i in allowed])
             finally:
-                CHANNEL_SECURED.reset(token)
+                CURRENT_CALLER.reset(caller)
+            for i, res in zip(allowed, done, strict=True):
+                results[i] = res
+                if params[i].MethodId.NamespaceIndex == self.access.namespace_index:
+                    continue  # the twin's own methods audit themselves, with their reason (method_calls)
+                good = res.StatusCode.is_good()
+                self._record("call", user, _node_text(params[i].MethodId),
+                             AuditOutcome.ACCEPTED if good else AuditOutcome.REFUSED, res.StatusCode.name,
+                             new=_args(params[i]), reason="" if good else "the method refused the call")
+        return [r for r in results if r is not None]
 
-        def activate_session(params: ua.ActivateSessionParameters, peer_certificate: Any) -> Any:
-            token = params.UserIdentityToken
-            kind = "anonymous"
-            if isinstance(token, ua.UserNameIdentityToken):
-                kind = "username"
-            elif isinstance(token, ua.X509IdentityToken):
-                kind = "certificate"
-            attempt = LoginAttempt(token=kind, address=_address(session.name), client_uri=client_uri["uri"],
-                                   user_name=(token.UserName or "")[:256] if kind == "username" else "")
-            reset = CURRENT_LOGIN.set(attempt)
-            try:
-                result = orig_activate(params, peer_certificate)
-            except (ServiceError, ua.UaStatusCodeError) as exc:
-                code = ua.StatusCode(exc.code)
-                hooks._record("login", None, "(session)", AuditOutcome.REFUSED, code.name,
-                              name=attempt.user_name or kind, role="", client=client(),
-                              reason=attempt.refusal or f"{kind} identity token refused",
-                              new=kind)
-                raise
-            finally:
-                CURRENT_LOGIN.reset(reset)
-            hooks._record("login", session.user, "(session)", AuditOutcome.ACCEPTED, "Good", new=kind)
-            return result
+    async def on_history_read(self, session: SessionView, params: ua.HistoryReadParameters,
+                              proceed: Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]],
+                              ) -> list[ua.HistoryReadResult]:
+        why = self.access.history_refusal(session.user)
+        if why is not None:
+            for rv in params.NodesToRead:
+                self._record("history_read", session.user, _node_text(rv.NodeId), AuditOutcome.REFUSED,
+                             "BadUserAccessDenied", reason=why)
+            return [ua.HistoryReadResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied))
+                    for _ in params.NodesToRead]
+        return await proceed(params)
 
-        async def close_session(delete_subs: bool = True) -> None:
-            was_active = session.state == SessionState.Activated
-            await orig_close(delete_subs)
-            if was_active:
-                hooks._record("logout", session.user, "(session)", AuditOutcome.ACCEPTED, "Good")
-
-        async def call(params: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
-            user = session.user
-            results: list[ua.CallMethodResult | None] = [None] * len(params)
-            allowed: list[int] = []
-            for i, req in enumerate(params):
-                why = hooks.access.call_refusal(user, req.MethodId)
-                if why is None:
-                    allowed.append(i)
-                    continue
-                results[i] = ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied))
-                hooks._record("call", user, _node_text(req.MethodId), AuditOutcome.REFUSED, "BadUserAccessDenied",
-                              new=_args(req), reason=why)
-            if allowed:
-                caller = CURRENT_CALLER.set(user)
-                try:
-                    done = await orig_call([params[i] for i in allowed])
-                finally:
-                    CURRENT_CALLER.reset(caller)
-                for i, res in zip(allowed, done, strict=True):
-                    results[i] = res
-                    if params[i].MethodId.NamespaceIndex == hooks.access.namespace_index:
-                        continue  # the twin's own methods audit themselves, with their reason (method_calls)
-                    good = res.StatusCode.is_good()
-                    hooks._record("call", user, _node_text(params[i].MethodId),
-                                  AuditOutcome.ACCEPTED if good else AuditOutcome.REFUSED, res.StatusCode.name,
-                                  new=_args(params[i]), reason="" if good else "the method refused the call")
-            return [r for r in results if r is not None]
-
-        async def history_read(params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
-            why = hooks.access.history_refusal(session.user)
-            if why is not None:
-                for rv in params.NodesToRead:
-                    hooks._record("history_read", session.user, _node_text(rv.NodeId), AuditOutcome.REFUSED,
-                                  "BadUserAccessDenied", reason=why)
-                return [ua.HistoryReadResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied))
-                        for _ in params.NodesToRead]
-            return await orig_history(params)
-
-        async def read(params: ua.ReadParameters) -> list[ua.DataValue]:
-            results = await orig_read(params)
-            for i, rv in enumerate(params.NodesToRead):
-                if rv.AttributeId in _USER_ATTRIBUTES and i < len(results) and results[i].StatusCode.is_good() \
-                        or rv.AttributeId == ua.AttributeIds.UserRolePermissions:
-                    replaced = hooks._user_attribute(session.user, rv)
-                    if replaced is not None:
-                        results[i] = replaced
-            return results
-
-        session.create_session = create_session  # type: ignore[method-assign]
-        session.activate_session = activate_session  # type: ignore[method-assign]
-        session.close_session = close_session  # type: ignore[method-assign]
-        session.call = call  # type: ignore[method-assign]
-        session.history_read = history_read  # type: ignore[method-assign]
-        session.read = read  # type: ignore[method-assign]
+    async def on_read(self, session: SessionView, params: ua.ReadParameters,
+                      proceed: Callable[[ua.ReadParameters], Awaitable[list[ua.DataValue]]]) -> list[ua.DataValue]:
+        results = await proceed(params)
+        for i, rv in enumerate(params.NodesToRead):
+            if rv.AttributeId in _USER_ATTRIBUTES and i < len(results) and results[i].StatusCode.is_good() \
+                    or rv.AttributeId == ua.AttributeIds.UserRolePermissions:
+                replaced = self._user_attribute(session.user, rv)
+                if replaced is not None:
+                    results[i] = replaced
+        return results
 
     def _user_attribute(self, user: User, rv: ua.ReadValueId) -> ua.DataValue | None:
         access, node = self.access, rv.NodeId
@@ -240,7 +218,7 @@ class SessionHooks:
             perms = access.user_role_permissions(node, user)
             return ua.DataValue(ua.Variant(perms, ua.VariantType.ExtensionObject))
         if rv.AttributeId == ua.AttributeIds.UserAccessLevel:
-            level = self.iserver.aspace.read_attribute_value(node, ua.AttributeIds.AccessLevel)
+            level = self.nodes.read(node, ua.AttributeIds.AccessLevel)
             if level.Value is None or level.Value.Value is None:
                 return None
             mask = int(level.Value.Value)
@@ -249,7 +227,7 @@ class SessionHooks:
                 mask &= ~ua.AccessLevel.CurrentWrite.mask
             return ua.DataValue(ua.Variant(mask, ua.VariantType.Byte))
         if rv.AttributeId == ua.AttributeIds.UserExecutable:
-            executable = self.iserver.aspace.read_attribute_value(node, ua.AttributeIds.Executable)
+            executable = self.nodes.read(node, ua.AttributeIds.Executable)
             if executable.Value is None:
                 return None
             allowed = bool(executable.Value.Value) and access.call_refusal(user, node) is None

@@ -17,12 +17,15 @@ Without ``data_dir`` the data directory is ``$LINETWIN_DATA_DIR`` if set, else
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncua import ua
+from twin_server.config_issues import IssueCollector
+
+if TYPE_CHECKING:
+    from asyncua import ua
 
 SECURE_POLICIES = ("Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt",
                    "Aes256Sha256RsaPss_Sign", "Aes256Sha256RsaPss_SignAndEncrypt")
@@ -49,56 +52,56 @@ class SecuritySettings:
         return Path(base) / "linetwin" / line_name
 
     def policy_types(self) -> list[ua.SecurityPolicyType]:
+        from asyncua import ua
+
         types = [ua.SecurityPolicyType[p] for p in self.policies]
         return ([ua.SecurityPolicyType.NoSecurity] if self.allow_none else []) + types
 
 
-Issue = Callable[[str, object, str], None]
-"""``(key, got, expected)`` → records one config problem."""
 
 
-def parse_security(raw: Mapping[str, Any] | None, config_dir: Path | None, add: Issue) -> SecuritySettings:
-    """Validate the ``[security]`` table (``None``: defaults). Problems go to ``add``; the result uses defaults
+def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None, config_dir: Path | None) -> SecuritySettings:
+    """Validate the ``[security]`` table (``None``: defaults). Problems go to ``c``; the result uses defaults
     for keys that were wrong."""
     if raw is None:
         return SecuritySettings()
     if not isinstance(raw, Mapping):
-        add("security", raw, "a table [security]")
+        c.add("security", raw, "a table [security]")
         return SecuritySettings()
     defaults = SecuritySettings()
     for key in raw:
         if key not in SECURITY_KEYS:
-            add(f"security.{key}", "an unknown key", "one of " + ", ".join(sorted(SECURITY_KEYS)))
+            c.add(f"security.{key}", "an unknown key", "one of " + ", ".join(sorted(SECURITY_KEYS)))
     allow_none = raw.get("allow_none", False)
     if not isinstance(allow_none, bool):
-        add("security.allow_none", allow_none, "true or false")
+        c.add("security.allow_none", allow_none, "true or false")
         allow_none = False
     policies = raw.get("policies", list(SECURE_POLICIES))
     if (not isinstance(policies, list) or not all(isinstance(p, str) and p in SECURE_POLICIES for p in policies)
             or len(set(policies)) != len(policies)):
-        add("security.policies", policies, "a list of distinct names from " + ", ".join(SECURE_POLICIES))
+        c.add("security.policies", policies, "a list of distinct names from " + ", ".join(SECURE_POLICIES))
         policies = list(SECURE_POLICIES)
     if not policies and not allow_none:
-        add("security.policies", policies, "at least one policy (or allow_none = true)")
+        c.add("security.policies", policies, "at least one policy (or allow_none = true)")
     anonymous = raw.get("anonymous", "viewer")
     if anonymous not in ANONYMOUS_CHOICES:
-        add("security.anonymous", anonymous, "one of " + ", ".join(ANONYMOUS_CHOICES))
+        c.add("security.anonymous", anonymous, "one of " + ", ".join(ANONYMOUS_CHOICES))
         anonymous = "viewer"
     data_dir = None
     if "data_dir" in raw:
         value = raw["data_dir"]
         if not isinstance(value, str) or not value.strip() or len(value) > 4096 or "\x00" in value:
-            add("security.data_dir", value, "a directory path")
+            c.add("security.data_dir", value, "a directory path")
         else:
             path = Path(value).expanduser()
             data_dir = path if path.is_absolute() or config_dir is None else config_dir / path
     max_failed = raw.get("max_failed_logins", defaults.max_failed_logins)
     if isinstance(max_failed, bool) or not isinstance(max_failed, int) or not 1 <= max_failed <= 1000:
-        add("security.max_failed_logins", max_failed, "an integer in [1, 1000]")
+        c.add("security.max_failed_logins", max_failed, "an integer in [1, 1000]")
         max_failed = defaults.max_failed_logins
     lockout_s = raw.get("lockout_s", defaults.lockout_s)
     if isinstance(lockout_s, bool) or not isinstance(lockout_s, int | float) or not 0 < lockout_s <= 86400:
-        add("security.lockout_s", lockout_s, "a number of seconds > 0 and <= 86400")
+        c.add("security.lockout_s", lockout_s, "a number of seconds > 0 and <= 86400")
         lockout_s = defaults.lockout_s
     return SecuritySettings(allow_none=allow_none, policies=tuple(policies), anonymous=anonymous, data_dir=data_dir,
                             max_failed_logins=max_failed, lockout_s=float(lockout_s))

@@ -18,6 +18,7 @@ from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
 from plc_adapters.tag_map import Direction
+from twin_server.asyncua_seam import address_space, channel_secured, install_session_hooks, set_user_manager
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
 from twin_server.config import LineConfig
 from twin_server.security.audit_events import AuditEventPublisher
@@ -79,10 +80,10 @@ class TwinSecurity:
         if self.settings.anonymous == "viewer":
             tokens.insert(0, ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)
-        server.iserver.allow_remote_admin = False
+        server.allow_remote_admin(False)
         lockout = LoginLockout(max_failures=self.settings.max_failed_logins, lockout_s=self.settings.lockout_s)
         self.users = TwinUserManager(self.users_path, self.settings.anonymous == "viewer", lockout)
-        server.iserver.set_user_manager(self.users)  # type: ignore[arg-type]
+        set_user_manager(server, self.users)
         if self.settings.allow_none:
             log.warning("SecurityPolicy None endpoint enabled ([security] allow_none = true): traffic on it is "
                         "neither signed nor encrypted — for the demo only, not for production")
@@ -99,22 +100,19 @@ class TwinSecurity:
                       guard: Any) -> None:
         """Register client-writable nodes and operator methods, publish RolePermissions, hook writes and
         sessions. ``tag_nodes``: node → TagNode; ``guard``: the GuardedAttributeService (its ``handlers``)."""
-        aspace = server.iserver.aspace
-        access = NodeAccess(aspace, namespace_index)
+        nodes = address_space(server)
+        access = NodeAccess(nodes, namespace_index)
         for node_id, tag_node in tag_nodes.items():
             if tag_node.tag.direction is Direction.COMMANDED:
                 access.allow_write(node_id, Role.OPERATOR)
         for node_id in getattr(guard, "handlers", {}):
             access.allow_write(node_id, Role.OPERATOR)
-        for node_id in list(aspace.keys()):
+        for node_id in nodes.node_ids():
             if node_id.NamespaceIndex != namespace_index:
                 continue
-            node = aspace[node_id]
-            if node.attributes.get(ua.AttributeIds.NodeClass) is None:
+            if nodes.attribute(node_id, ua.AttributeIds.NodeClass) != ua.NodeClass.Method:
                 continue
-            if node.attributes[ua.AttributeIds.NodeClass].value.Value.Value != ua.NodeClass.Method:
-                continue
-            name = node.attributes[ua.AttributeIds.BrowseName].value.Value.Value.Name
+            name = nodes.attribute(node_id, ua.AttributeIds.BrowseName).Name
             access.allow_call(node_id, Role.OPERATOR if name in OPERATOR_METHODS else Role.ADMIN)
         for method in (ua.ObjectIds.AcknowledgeableConditionType_Acknowledge,
                        ua.ObjectIds.AcknowledgeableConditionType_Confirm):
@@ -123,7 +121,8 @@ class TwinSecurity:
         self.access = access
         guard.authorize = self.authorize_write
         guard.audit = self.audit  # the guard audits every decision (old/new value, reason), role refusals included
-        SessionHooks(server.iserver, access, self.audit, lambda peer: _channel_secured(server, peer)).install()
+        hooks = SessionHooks(nodes, access, self.audit, lambda peer: channel_secured(server, peer))
+        install_session_hooks(server, hooks)
         log.info("roles: %d writable nodes, %d methods, RolePermissions on %d nodes", len(access.write_roles),
                  len(access.call_roles), count)
 
@@ -163,12 +162,3 @@ class TwinSecurity:
         refusal = self.access.write_refusal(user, ua.WriteValue(NodeId=node_id, AttributeId=attribute_id))
         return None if refusal is None else (ua.StatusCode(refusal[0]), refusal[1])
 
-
-def _channel_secured(server: Server, peer: Any) -> bool:
-    """Whether the secure channel of the connection from ``peer`` signs (or signs and encrypts)."""
-    bserver = server.bserver
-    for protocol in getattr(bserver, "clients", []):
-        if protocol.peer_name == peer and protocol.processor is not None:
-            policy = protocol.processor._connection.security_policy  # noqa: SLF001 - asyncua keeps it private
-            return policy.Mode != ua.MessageSecurityMode.None_
-    return True

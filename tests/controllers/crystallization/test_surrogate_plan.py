@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from controllers.crystallization.control_plan import REQUIRED_TAGS, build_crystallizer_plan, parse_options
+from controllers.crystallization.control_options import REQUIRED_TAGS, parse_options
+from controllers.crystallization.control_plan import build_crystallizer_plan
 from controllers.surrogate_prediction import SurrogateFallbackNmpc
 from process_models.surrogates.dataset import ModelSource, generate_dataset
 from process_models.surrogates.design import InputRange, StateRange, TrainingDesign

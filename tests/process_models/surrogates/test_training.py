@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from linetwin_cli.surrogate import cli_surrogate
 from process_models.crystallization.crystallizer import crystallizer_model
 from process_models.declaration import compile_model
 from process_models.instruments import fbrm_instruments, with_instruments
 from process_models.surrogates.artifact import SurrogateArtifactError, SurrogateMismatchError, load_artifact
-from process_models.surrogates.cli import cli_surrogate
 from process_models.surrogates.pipeline import TrainingSettings, evaluate_artifact, train_surrogate
 from process_models.surrogates.state_transition import train_state_transition
 

@@ -14,11 +14,11 @@ from typing import Any
 from asyncua import Client, Node, ua
 
 from hil.bench import HilBench
+from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from plc_adapters.errors import WriteRefusal, WriteRefused
 from tests.conftest import free_tcp_port, wait_until
 from tests.security_helpers import add_operator
 from tests.twin_server.line_fixture import PILOT
-from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import LineConfig, parse_line_config
 from twin_server.server import TwinServer
 

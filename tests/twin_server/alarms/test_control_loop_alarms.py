@@ -10,12 +10,12 @@ from contextlib import asynccontextmanager
 
 from asyncua import Client, ua
 
+from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from tests.conftest import free_tcp_port, wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.alarms.alarm_line import EventRecorder, subscribe_events
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
 from twin_server.alarms.alarm_config import UnitAlarmConfig
-from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import load_line_config
 from twin_server.server import TwinServer
 

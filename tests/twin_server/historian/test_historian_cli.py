@@ -15,7 +15,7 @@ PILOT = REPO / "examples" / "pilot_line.toml"
 
 
 async def _run(*args: str, timeout: float = 90) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "twin_server.cli", *args,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "linetwin_cli", *args,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                 cwd=REPO)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout)

@@ -34,7 +34,7 @@ def _stats(db: Path) -> tuple[int, float]:
 
 async def _start_demo(data: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin_server.cli", "demo", "--port", str(free_tcp_port()), "--speed", "10",
+        sys.executable, "-m", "linetwin_cli", "demo", "--port", str(free_tcp_port()), "--speed", "10",
         "--data-dir", str(data), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=REPO)
 
 

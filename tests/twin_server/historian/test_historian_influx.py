@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asyncua import Client, ua
 
+from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from tests.conftest import free_tcp_port, wait_until
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
-from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import load_line_config
 from twin_server.historian.influx_store import InfluxStore
 from twin_server.historian.recorder import HistoryRecorder

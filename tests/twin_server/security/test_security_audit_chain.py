@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from linetwin_cli.main import main
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
-from twin_server.cli import main
 from twin_server.security.audit_store import AuditStore, verify_chain
 
 T0 = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ SETPOINT = "pilot_line.feed_tank.jacket_temperature_setpoint"
 async def test_demo_prints_operator_login_that_may_write_a_setpoint():
     port = free_tcp_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin_server.cli", "demo", "--port", str(port), "--duration", "120", "--speed", "10",
+        sys.executable, "-m", "linetwin_cli", "demo", "--port", str(port), "--duration", "120", "--speed", "10",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, cwd=REPO_ROOT)
     assert proc.stdout is not None
     lines: list[str] = []

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from asyncua import ua
 
+from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT, wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as, data_dir, make_certificate
 from tests.twin_server.line_fixture import NAMESPACE
 from tests.twin_server.security.test_security_roles import SETPOINT, audit_rows, twin_line
-from twin_server.cli import main
 
 SCRIPT = REPO_ROOT / "tools" / "node_interop" / "secure_client.js"
 

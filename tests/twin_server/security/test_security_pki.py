@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from asyncua import Client, ua
 
+from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT, wait_until
 from tests.security_helpers import data_dir, make_certificate, secure_client
 from tests.twin_server.line_fixture import NAMESPACE
 from tests.twin_server.security.test_security_roles import SETPOINT, audit_rows, twin_line
-from twin_server.cli import main
 from twin_server.config import load_line_config
 from twin_server.security.pki import fingerprint, load_certificate_file
 

@@ -11,10 +11,10 @@ from contextlib import asynccontextmanager
 import pytest
 from asyncua import ua
 
+from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from tests.conftest import free_tcp_port, wait_until
 from tests.security_helpers import add_operator, add_user, client_as, data_dir
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
-from twin_server.bench_launcher import build_bench, config_for_bench
 from twin_server.config import load_line_config
 from twin_server.security.audit_store import export_entries, verify_chain
 from twin_server.security.roles import WELL_KNOWN_ROLE_IDS, Role

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from twin_server.cli import main
+from linetwin_cli.main import main
 from twin_server.config import ConfigError, parse_line_config
 from twin_server.security.identity import CURRENT_LOGIN, LoginAttempt, TwinUserManager
 from twin_server.security.lockout import LoginLockout

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from linetwin_cli.main import build_parser, main
 from tests.conftest import free_tcp_port
-from twin_server.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
 PILOT = REPO / "examples" / "pilot_line.toml"
@@ -21,7 +21,7 @@ PILOT = REPO / "examples" / "pilot_line.toml"
 
 async def run_cli(*args: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin_server.cli", *args,
+        sys.executable, "-m", "linetwin_cli", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO,
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=timeout_s)

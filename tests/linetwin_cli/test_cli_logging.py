@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Configure logging through the CLI (`-v check` runs no server), then log as pymodbus and linetwin do.
 _SCRIPT = """
 import logging, sys
-from twin_server.cli import main
+from linetwin_cli.main import main
 assert main(["-v", "check", sys.argv[1]]) == 0
 from pymodbus.logging import Log
 Log.transport_dump(Log.SEND_DATA, bytes([0, 1, 0, 0, 0, 6, 1, 4]), b"")

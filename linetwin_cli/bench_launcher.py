@@ -1,7 +1,9 @@
-"""Starting HIL virtual PLCs for the units of a line config (used by ``linetwin demo`` and ``hil serve``).
+"""Starting HIL virtual PLCs for the units of a line config (used by ``linetwin demo``, ``hil serve`` and ``hil run``;
+it lives in the CLI layer so that ``twin_server`` never imports ``hil``).
 
-The bench only ever sees plain declarations (tag maps, connections, plant parameters); the twin
-talks to it over Modbus TCP like to any real PLC.
+The bench only ever sees plain declarations (tag maps, connections, plant parameters); the twin talks to it over
+the unit's protocol like to any real PLC. The virtual PLC of a unit is the one registered for its connection kind
+(:func:`hil.virtual_plc_base.virtual_plc_class`): nothing here knows a protocol.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import dataclasses
 from hil.bench import HilBench
 from hil.plant import make_plant
 from hil.scenario import Scenario
-from hil.virtual_opcua_plc import VirtualOpcUaPlc
-from hil.virtual_plc import VirtualPlc, VirtualPlcConfigError, validate_tags
-from plc_adapters.opcua_spec import OpcUaConnection
-from twin_server.config import ConfigIssue, LineConfig, load_line_config
+from hil.virtual_plc_base import VirtualPlcBase, VirtualPlcConfigError, virtual_plc_class
+from plc_adapters.adapter import PlcConnection
+from twin_server.config import LineConfig, load_line_config
 from twin_server.config_checks import brief
+from twin_server.config_issues import ConfigIssue
 
 
 def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:
@@ -28,13 +30,13 @@ def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:
 def build_bench(config: LineConfig, speed: float = 1.0, free_ports: bool = False, seed: int | None = 0,
                 step_s: float = 0.1) -> HilBench:
     """One virtual PLC per unit. ``free_ports`` binds port 0 (the OS picks) instead of the configured port."""
-    plcs: list = []  # VirtualPlc (Modbus) or VirtualOpcUaPlc, by the unit's protocol
+    plcs: list[VirtualPlcBase] = []
     for i, unit in enumerate(config.units):
         plant = make_plant(unit.kind, plant_parameters(dict(unit.model), dict(unit.plant)),
                            seed=None if seed is None else seed + i)
         connection = dataclasses.replace(unit.connection, port=0) if free_ports else unit.connection
-        plc_type = VirtualOpcUaPlc if isinstance(connection, OpcUaConnection) else VirtualPlc
-        plcs.append(plc_type(unit.name, connection, unit.tags, plant, speed=speed, step_s=step_s))  # type: ignore[arg-type]
+        plc_type = virtual_plc_class(connection.protocol)
+        plcs.append(plc_type(unit.name, connection, unit.tags, plant, speed=speed, step_s=step_s))
     return HilBench(plcs)
 
 
@@ -47,11 +49,11 @@ def bench_issues(config: LineConfig, free_ports: bool = False) -> list[ConfigIss
     for unit in config.units:
         try:
             plant = make_plant(unit.kind, plant_parameters(dict(unit.model), dict(unit.plant)), seed=0)
-            if not isinstance(unit.connection, OpcUaConnection):  # the virtual OPC UA PLC checks its own tags
-                validate_tags(unit.name, unit.tags, plant)
+            virtual_plc_class(unit.connection.protocol).check_tags(unit.name, unit.tags, plant)
         except (VirtualPlcConfigError, ValueError) as exc:
             issues.append(ConfigIssue(config.source, f"units.{unit.name}.tags", brief(exc),
-                                      "tags the HIL plant simulates, in holding/input registers"))
+                                      "tags the HIL plant simulates, in a form its virtual PLC serves (Modbus: "
+                                      "holding/input registers)"))
         address = (unit.connection.host.lower(), unit.connection.port)
         if not free_ports and address in by_address:
             issues.append(ConfigIssue(config.source, f"units.{unit.name}.plc.port",
@@ -61,11 +63,10 @@ def bench_issues(config: LineConfig, free_ports: bool = False) -> list[ConfigIss
     return issues
 
 
-def plc_address(unit_connection: object, port: int) -> str:
-    """How a unit's (virtual) PLC is reached, for status lines: ``modbus://host:port`` or the OPC UA endpoint."""
-    if isinstance(unit_connection, OpcUaConnection):
-        return dataclasses.replace(unit_connection, port=port).endpoint
-    return f"modbus://{unit_connection.host}:{port}"  # type: ignore[attr-defined]
+def plc_address(unit_connection: PlcConnection, port: int) -> str:
+    """How a unit's (virtual) PLC is reached, for status lines: its connection's endpoint on ``port``
+    (``modbus://host:port``, ``opc.tcp://host:port/path`` ...)."""
+    return dataclasses.replace(unit_connection, port=port).endpoint  # type: ignore[type-var]
 
 
 def config_for_bench(config: LineConfig, bench: HilBench) -> LineConfig:

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 async def test_demo_serves_prints_endpoint_and_stops_after_duration():
     port = free_tcp_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin_server.cli", "demo", "--port", str(port), "--duration", "4", "--speed", "10",
+        sys.executable, "-m", "linetwin_cli", "demo", "--port", str(port), "--duration", "4", "--speed", "10",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO,
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
@@ -34,7 +34,7 @@ async def test_serve_with_broken_config_reports_errors_and_does_not_listen(tmp_p
     broken = tmp_path / "broken.toml"
     broken.write_text(text)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin_server.cli", "serve", str(broken),
+        sys.executable, "-m", "linetwin_cli", "serve", str(broken),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO,
     )
     _, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
@@ -48,7 +48,7 @@ async def test_serve_with_broken_config_reports_errors_and_does_not_listen(tmp_p
 
 
 def test_simulate_command_writes_csv_with_units(tmp_path, capsys):
-    from twin_server.cli import main
+    from linetwin_cli.main import main
 
     out = tmp_path / "tank.csv"
     assert main(["simulate", str(REPO / "examples" / "cases" / "mixing_tank.toml"), "--out", str(out), "--quiet"]) == 0

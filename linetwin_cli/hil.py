@@ -1,0 +1,112 @@
+"""``linetwin hil serve`` (the config's virtual PLCs alone) and ``linetwin hil run`` (one HIL scenario)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from linetwin_cli.common import built_or_exit, endpoint_free, load_or_exit, port_arg, positive_arg, wait_for_stop
+from twin_server.config import ConfigError, LineConfig
+
+
+def add_hil_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The ``hil`` command group."""
+    hil = sub.add_parser("hil", help="hardware-in-the-loop bench")
+    hil_sub = hil.add_subparsers(dest="hil_command", required=True)
+    hil_serve = hil_sub.add_parser("serve", help="run the config's virtual PLCs alone")
+    hil_serve.add_argument("config", help="line config (TOML); each unit's virtual PLC listens on its [plc] host:port")
+    hil_serve.add_argument("--speed", type=positive_arg, metavar="N", default=1.0,
+                           help="plant seconds per wall-clock second: 10 runs the plants 10x faster (default 1)")
+    hil_serve.add_argument("--duration", type=positive_arg, metavar="S", default=None,
+                           help="stop after S wall-clock seconds (default: run until Ctrl-C)")
+
+    hil_run = hil_sub.add_parser("run", help="run one HIL scenario (batch) and write its KPI report and plot")
+    hil_run.add_argument("scenario", help="scenario file (TOML), see docs/hil.md")
+    hil_run.add_argument("--speed", type=positive_arg, metavar="N", default=None,
+                         help="plant seconds per wall-clock second (default: the scenario's)")
+    hil_run.add_argument("--report", default=None, metavar="FILE",
+                         help="report JSON (default hil_reports/<name>.json; PNG beside it)")
+    hil_run.add_argument("--port", type=port_arg, metavar="P", default=4840,
+                         help="OPC UA port of the twin (default 4840)")
+
+
+def bench_ready(config: LineConfig, free_ports: bool) -> None:
+    """Exit 2 with every reason (one line each) why the config's virtual PLCs cannot run."""
+    from linetwin_cli.bench_launcher import bench_issues
+
+    issues = bench_issues(config, free_ports=free_ports)
+    if issues:
+        lines = "\n".join(f"  - {i}" for i in issues)
+        print(f"{len(issues)} problem(s) for the HIL bench:\n{lines}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+async def run_hil_serve(args: argparse.Namespace) -> int:
+    from linetwin_cli.bench_launcher import build_bench, plc_address
+
+    config = load_or_exit(Path(args.config))
+    built_or_exit(config, with_plants=True, with_plans=False)
+    bench_ready(config, free_ports=False)
+    bench = build_bench(config, speed=args.speed, free_ports=False)
+    await bench.start()
+    try:
+        for unit in config.units:
+            print(f"virtual PLC {unit.name} ({unit.kind}) on {plc_address(unit.connection, bench.plc(unit.name).port)}",
+                  flush=True)
+        await wait_for_stop(args.duration)
+    finally:
+        await bench.stop()
+    return 0
+
+
+async def run_hil_scenario(args: argparse.Namespace) -> int:
+    from hil.scenario import ScenarioError, load_scenario
+    from hil.scenario_runner import ScenarioRunError, run_scenario
+    from linetwin_cli.bench_launcher import build_bench, config_for_bench, scenario_line_config
+    from linetwin_cli.operators import scenario_operator
+    from twin_server.line_build import build_line_or_raise
+    from twin_server.server import TwinServer, endpoint_with_port
+
+    try:
+        scenario = load_scenario(args.scenario)
+        if args.speed is not None:
+            scenario = scenario.with_speed(args.speed)
+        config = scenario_line_config(scenario)
+        plans = build_line_or_raise(config)  # the NMPC, once; a failure is a config error like any other
+    except (ScenarioError, ConfigError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
+    report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
+    plot = report.with_suffix(".png")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    config, credentials = scenario_operator(config, report.parent / f"{scenario.name}.twin")
+    bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed, step_s=scenario.plant_step_s)
+    await bench.start()
+    twin: TwinServer | None = None
+    try:
+        endpoint = endpoint_with_port(config.server.endpoint, args.port)
+        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, plans=plans)
+        await twin.start()
+        print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "
+              f"{scenario.speed:g}x; twin at {twin.endpoint}", flush=True)
+        result = await run_scenario(scenario, bench, twin.endpoint, config.server.namespace, config.name, report, plot,
+                                    credentials=credentials)
+    except ScenarioRunError as exc:
+        print(f"scenario '{scenario.name}' failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if twin is not None:
+            await twin.stop()
+        await bench.stop()
+    k = result.kpis
+    median = (k.get("solve_time_ms") or {}).get("median")
+    fines = k.get("fines_fraction")
+    print(f"final d43 {k['final_d43_um']:.1f} µm (target {scenario.target_d43_um:g}, "
+          f"error {k['d43_error_percent']:.2f} %), CV {k['final_cv']:.3f}, yield {k['yield']:.3f}, "
+          f"fines {'n/a' if fines is None else f'{100 * fines:.2f} %'}, setpoints written {k['setpoints_written']}, "
+          f"fallbacks {k['fallbacks_used']}, NMPC solve median {'n/a' if median is None else f'{median:.1f} ms'}",
+          flush=True)
+    print(f"report {report}, plot {plot}")
+    return 0

@@ -1,0 +1,361 @@
+"""Contract tests of the asyncua seam (twin_server.asyncua_seam): one per hook, each through a real asyncua server
+and client over loopback. Each fails when asyncua stops calling the hooked function or changes what it passes,
+so a new asyncua version that would silently bypass a role check or the write guard is caught here first.
+See the README, "Moving the asyncua / pymodbus pin".
+
+The tests share one server (module scope: starting an asyncua server is most of a test's time) with every hook
+installed once; each test looks only at what its own sessions did."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from asyncua import Client, Server, ua
+from asyncua.crypto.permission_rules import User, UserRole
+
+from tests.conftest import free_tcp_port, wait_until
+from twin_server import asyncua_seam as seam
+from twin_server.audit import AuditEntry, AuditTrail
+from twin_server.security.sessions import NoNodeManagement
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+NS = "urn:linetwin:test:seam"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Logins:
+    """The identity hook: a user manager that records every attempt; ``viewer`` / ``operator`` log in with the
+    password ``pw``, anyone else is refused."""
+
+    attempts: list[tuple[Any, str | None, str | None]] = field(default_factory=list)
+
+    def get_user(self, asyncua_server: Any, username: str | None = None, password: str | None = None,
+                 certificate: Any = None) -> User | None:
+        self.attempts.append((asyncua_server, username, password))
+        if username in ("viewer", "operator") and password == "pw":
+            return User(role=UserRole.User, name=username)
+        return None
+
+
+class Recorder(seam.SessionServiceHooks):
+    """Session hooks that record what reaches them (session id, step, detail), refuse Calls and HistoryReads by
+    viewers and answer UserAccessLevel 0."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[ua.NodeId, str, Any]] = []
+
+    def of(self, session_id: ua.NodeId) -> list[tuple[str, Any]]:
+        return [(step, detail) for sid, step, detail in self.events if sid == session_id]
+
+    def session_of(self, application_uri: str) -> ua.NodeId:
+        return next(sid for sid, step, detail in self.events if step == "create" and detail == application_uri)
+
+    async def on_create(self, session: seam.SessionView, params: ua.CreateSessionParameters, proceed: Any) -> Any:
+        self.events.append((session.session_id, "create", params.ClientDescription.ApplicationUri))
+        return await proceed(params)
+
+    def on_activate(self, session: seam.SessionView, params: ua.ActivateSessionParameters, proceed: Any) -> Any:
+        result = proceed(params)
+        self.events.append((session.session_id, "activate", session.user.name))
+        return result
+
+    async def on_close(self, session: seam.SessionView, proceed: Any) -> None:
+        self.events.append((session.session_id, "close", session.activated))
+        await proceed()
+
+    async def on_call(self, session: seam.SessionView, params: list[ua.CallMethodRequest],
+                      proceed: Any) -> list[ua.CallMethodResult]:
+        self.events.append((session.session_id, "call", session.user.name))
+        if session.user.name == "viewer":
+            return [ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied)) for _ in params]
+        return await proceed(params)
+
+    async def on_history_read(self, session: seam.SessionView, params: ua.HistoryReadParameters,
+                              proceed: Any) -> list[ua.HistoryReadResult]:
+        self.events.append((session.session_id, "history_read", session.user.name))
+        if session.user.name == "viewer":
+            return [ua.HistoryReadResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied))
+                    for _ in params.NodesToRead]
+        return await proceed(params)
+
+    async def on_read(self, session: seam.SessionView, params: ua.ReadParameters, proceed: Any) -> list[ua.DataValue]:
+        results = await proceed(params)
+        for i, rv in enumerate(params.NodesToRead):
+            if rv.AttributeId == ua.AttributeIds.UserAccessLevel:
+                results[i] = ua.DataValue(ua.Variant(0, ua.VariantType.Byte))
+        return results
+
+
+@dataclass
+class Bench:
+    server: Server
+    url: str
+    idx: int
+    tank: ua.NodeId
+    level: ua.NodeId
+    method: ua.NodeId
+    logins: Logins
+    sessions: Recorder
+    writes: list[tuple[list[ua.NodeId], str | None]] = field(default_factory=list)
+    history_asked: list[ua.HistoryReadParameters] = field(default_factory=list)
+    audited: list[AuditEntry] = field(default_factory=list)
+    peers: list[tuple[Any, ua.NodeId]] = field(default_factory=list)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bench() -> AsyncIterator[Bench]:
+    """A real asyncua server with every seam hook installed: writes refused and recorded, history answered with
+    three values, sessions recorded, node management refused and audited."""
+    server = Server()
+    await server.init()
+    url = f"opc.tcp://127.0.0.1:{free_tcp_port()}/seam/"
+    server.set_endpoint(url)
+    audited: list[AuditEntry] = []
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity],
+                               permission_ruleset=NoNodeManagement(AuditTrail(sinks=[audited.append])))
+    logins = Logins()
+    seam.set_user_manager(server, logins)
+    idx = await server.register_namespace(NS)
+    tank = await server.nodes.objects.add_object(ua.NodeId("tank", idx), ua.QualifiedName("tank", idx))
+    level = await tank.add_variable(ua.NodeId("tank.level", idx), ua.QualifiedName("level", idx), 1.5)
+    await level.set_writable()
+
+    async def drain(parent: ua.NodeId) -> list[ua.Variant]:
+        return [ua.Variant("drained", ua.VariantType.String)]
+
+    method = await tank.add_method(ua.NodeId("tank.Drain", idx), ua.QualifiedName("Drain", idx), drain, [],
+                                   [ua.VariantType.String])
+    b = Bench(server, url, idx, tank.nodeid, level.nodeid, method.nodeid, logins, Recorder(), audited=audited)
+
+    async def refuse_writes(params: ua.WriteParameters, user: User) -> list[ua.StatusCode]:
+        b.writes.append(([wv.NodeId for wv in params.NodesToWrite], user.name))
+        return [ua.StatusCode(ua.StatusCodes.BadUserAccessDenied) for _ in params.NodesToWrite]
+
+    async def three_values(params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
+        b.history_asked.append(params)
+        values = [ua.DataValue(ua.Variant(float(i), ua.VariantType.Double), SourceTimestamp=T0 + timedelta(seconds=i),
+                               ServerTimestamp=T0 + timedelta(seconds=i)) for i in range(3)]
+        return [ua.HistoryReadResult(HistoryData=ua.HistoryData(DataValues=values)) for _ in params.NodesToRead]
+
+    class Peers(seam.SessionServiceHooks):
+        async def on_create(self, session: seam.SessionView, params: ua.CreateSessionParameters,
+                            proceed: Any) -> Any:
+            b.peers.append((session.peer, session.session_id))
+            return await proceed(params)
+
+    seam.install_write_hook(server, refuse_writes)
+    seam.install_history_reader(server, three_values)
+    seam.install_session_hooks(server, b.sessions)
+    seam.install_session_hooks(server, Peers())
+    async with server:
+        yield b
+
+
+def _client(bench: Bench, user: str, application_uri: str) -> Client:
+    client = Client(bench.url)
+    client.application_uri = application_uri
+    client.set_user(user)
+    client.set_password("pw")
+    return client
+
+
+async def test_hooked_asyncua_signatures_are_those_the_seam_was_written_for():
+    """A change of any hooked signature is named here (hook, asyncua's new parameters, the expected ones)."""
+    assert seam.signature_drift() == []
+    assert seam.parameter_list(lambda a, b=1, *c, **d: None) == "(a, b=<default>, *c, **d)"
+
+
+async def test_a_write_by_a_viewer_is_refused_by_the_write_hook_and_the_server_own_writes_bypass_it(bench: Bench):
+    """Write hook (AttributeService.write): a client's write reaches the hook with its session's user; the hook's
+    BadUserAccessDenied reaches the client and nothing changes; the server's own writes never reach the hook."""
+    await bench.server.get_node(bench.level).write_value(2.5)  # the server's own write: not a client's
+    assert bench.writes == []
+    async with _client(bench, "viewer", "urn:test:write") as client:
+        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+            await client.get_node(bench.level).write_value(9.0)
+        assert await client.get_node(bench.level).read_value() == 2.5
+    assert bench.writes == [([bench.level], "viewer")]
+
+
+async def test_history_read_goes_through_our_history_reader(bench: Bench):
+    """History hook (HistoryManager.read_history): a client's HistoryRead reaches our reader, its answer the
+    client; asyncua's own history storage refuses to historize."""
+    with pytest.raises(ua.UaError, match="historizes nodes from the line config"):
+        await bench.server.historize_node_data_change(bench.server.get_node(bench.level))
+    async with _client(bench, "operator", "urn:test:history") as client:
+        got = await client.get_node(bench.level).read_raw_history(T0, T0 + timedelta(minutes=1))
+    assert [dv.Value.Value for dv in got] == [0.0, 1.0, 2.0]
+    assert [p.NodesToRead[0].NodeId for p in bench.history_asked] == [bench.level]
+    assert isinstance(bench.history_asked[0].HistoryReadDetails, ua.ReadRawModifiedDetails)
+
+
+async def test_a_login_attempt_reaches_the_identity_hook_and_its_refusal_refuses_the_session(bench: Bench):
+    """Identity hook (UserManager.get_user): every ActivateSession asks our user manager with the token's user
+    name and password; ``None`` refuses the login."""
+    before = len(bench.logins.attempts)
+    async with _client(bench, "operator", "urn:test:login"):
+        pass
+    stranger = Client(bench.url)
+    stranger.set_user("stranger")
+    stranger.set_password("wrong")
+    with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+        async with stranger:
+            pass
+    assert [(name, password) for _, name, password in bench.logins.attempts[before:]] == [("operator", "pw"),
+                                                                                       ("stranger", "wrong")]
+
+
+async def test_session_create_activate_and_close_reach_the_session_hooks(bench: Bench):
+    """Session hooks (InternalServer.create_session; the session's create/activate/close): each step of a
+    client's session passes through our hooks, with the client's description and the logged-in user."""
+    async with _client(bench, "operator", "urn:test:session"):
+        pass
+    session = bench.sessions.session_of("urn:test:session")
+    await wait_until(lambda: ("close", True) in bench.sessions.of(session), 10.0, what="the hook to see the close")
+    steps = bench.sessions.of(session)
+    assert steps[:3] == [("create", "urn:test:session"), ("activate", "operator"), ("close", True)]
+    assert set(steps[3:]) <= {("close", False)}  # asyncua closes again when the connection goes
+
+
+async def test_a_call_by_an_unauthorised_role_is_refused_by_the_call_hook(bench: Bench):
+    """Call hook (the session's call): a viewer's Call is refused with BadUserAccessDenied before the method runs;
+    an operator's runs."""
+    async with _client(bench, "viewer", "urn:test:call-viewer") as client:
+        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+            await client.get_node(bench.tank).call_method(bench.method)
+    async with _client(bench, "operator", "urn:test:call-operator") as client:
+        assert await client.get_node(bench.tank).call_method(bench.method) == "drained"
+    assert ("call", "viewer") in bench.sessions.of(bench.sessions.session_of("urn:test:call-viewer"))
+    assert ("call", "operator") in bench.sessions.of(bench.sessions.session_of("urn:test:call-operator"))
+
+
+async def test_history_read_and_read_of_a_client_pass_through_the_session_hooks(bench: Bench):
+    """HistoryRead and Read hooks (the session's history_read / read): the history hook's refusal of a viewer
+    reaches the client before our reader is asked; the read hook answers UserAccessLevel for the user."""
+    asked = len(bench.history_asked)
+    async with _client(bench, "viewer", "urn:test:read") as client:
+        node = client.get_node(bench.level)
+        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+            await node.read_raw_history(T0, T0 + timedelta(minutes=1))
+        assert (await node.read_attribute(ua.AttributeIds.UserAccessLevel)).Value.Value == 0
+        level = (await node.read_attribute(ua.AttributeIds.AccessLevel)).Value.Value
+        assert level & ua.AccessLevel.CurrentWrite.mask
+    assert ("history_read", "viewer") in bench.sessions.of(bench.sessions.session_of("urn:test:read"))
+    assert len(bench.history_asked) == asked
+
+
+async def test_node_management_is_refused_through_the_permission_ruleset(bench: Bench):
+    """Node management (PermissionRuleset.check_validity): a client's AddNodes is refused with
+    BadUserAccessDenied and audited; the twin still builds its space through the internal session."""
+    async with _client(bench, "operator", "urn:test:add-nodes") as client:
+        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+            await client.nodes.objects.add_folder(ua.NodeId("intruder", bench.idx), "intruder")
+    item = ua.AddNodesItem(RequestedNewNodeId=ua.NodeId("tank.note", bench.idx),
+                           BrowseName=ua.QualifiedName("note", bench.idx), NodeClass=ua.NodeClass.Variable,
+                           ParentNodeId=bench.tank, ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
+                           TypeDefinition=ua.NodeId(ua.ObjectIds.BaseDataVariableType))
+    item.NodeAttributes = ua.VariableAttributes(DisplayName=ua.LocalizedText("note"),
+                                                DataType=ua.NodeId(ua.ObjectIds.String),
+                                                Value=ua.Variant("", ua.VariantType.String))
+    (result,) = await seam.add_nodes(bench.server, [item])
+    assert result.StatusCode.is_good()
+    ref = ua.AddReferencesItem(SourceNodeId=bench.level, ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasProperty),
+                               IsForward=True, TargetNodeId=ua.NodeId("tank.note", bench.idx),
+                               TargetNodeClass=ua.NodeClass.Variable)
+    assert all(r.is_good() for r in await seam.add_references(bench.server, [ref]))
+    nodes = seam.address_space(bench.server)
+    assert nodes.exists(ua.NodeId("tank.note", bench.idx))
+    assert not nodes.exists(ua.NodeId("intruder", bench.idx))
+    assert [(e.action, e.status) for e in bench.audited] == [("add_nodes", "BadUserAccessDenied")]
+
+
+async def test_address_space_writes_reach_subscribers_and_set_attributes_are_read_by_clients(bench: Bench):
+    """The address space (AddressSpace.read/write_attribute_value, the node's attributes): the twin's direct
+    writes notify a client's subscription; an attribute the twin adds is readable by clients."""
+    nodes = seam.address_space(bench.server)
+    assert bench.level in nodes.node_ids()
+    assert nodes.attribute(bench.level, ua.AttributeIds.NodeClass) == ua.NodeClass.Variable
+    assert nodes.attribute(ua.NodeId("nowhere", bench.idx), ua.AttributeIds.NodeClass) is None
+    perms = [ua.RolePermissionType(RoleId=ua.NodeId(ua.ObjectIds.WellKnownRole_Observer),
+                                   Permissions=ua.PermissionType.Browse)]
+    nodes.set_attribute(bench.level, ua.AttributeIds.RolePermissions,
+                        ua.DataValue(ua.Variant(perms, ua.VariantType.ExtensionObject)))
+    await nodes.write(bench.level, ua.AttributeIds.Value, ua.DataValue(ua.Variant(3.0, ua.VariantType.Double)))
+    seen: list[float] = []
+
+    class Handler:
+        def datachange_notification(self, node: Any, value: float, data: Any) -> None:
+            seen.append(value)
+
+    async with _client(bench, "viewer", "urn:test:address-space") as client:
+        node = client.get_node(bench.level)
+        read_back = (await node.read_attribute(ua.AttributeIds.RolePermissions)).Value.Value
+        assert [p.RoleId for p in read_back] == [perms[0].RoleId]
+        subscription = await client.create_subscription(20, Handler())
+        await subscription.subscribe_data_change(node)
+        await wait_until(lambda: 3.0 in seen, 10.0, what="the initial value")
+        status = await nodes.write(bench.level, ua.AttributeIds.Value,
+                                   ua.DataValue(ua.Variant(4.0, ua.VariantType.Double)))
+        assert status.is_good()
+        await wait_until(lambda: 4.0 in seen, 10.0, what="the twin's direct write at the subscriber")
+    assert nodes.read(bench.level, ua.AttributeIds.Value).Value.Value == 4.0
+    assert seam.internal_user(bench.server).role is UserRole.Admin
+
+
+async def test_event_subscriptions_are_found_and_triggered_and_the_channel_security_is_known(bench: Bench):
+    """ConditionRefresh's view of a subscription (its event monitored items, the owning session) and the
+    secure channel of a session's connection (SecurityPolicy None: not secured)."""
+    events: list[Any] = []
+
+    class Handler:
+        def event_notification(self, event: Any) -> None:
+            events.append(event)
+
+    async with _client(bench, "viewer", "urn:test:events") as client:
+        subscription = await client.create_subscription(20, Handler())
+        await subscription.subscribe_events(client.nodes.server)
+        session_id = bench.sessions.session_of("urn:test:events")
+        peer = next(p for p, sid in bench.peers if sid == session_id)
+        assert seam.channel_secured(bench.server, peer) is False
+        assert seam.channel_secured(bench.server, ("192.0.2.1", 1)) is True  # no such connection
+        found = seam.event_subscription(bench.server, subscription.subscription_id)
+        assert found is not None and found.session_id == session_id
+        assert [node for node, _ in found.items] == [ua.NodeId(ua.ObjectIds.Server)]
+        assert seam.event_subscription(bench.server, 999_999) is None
+        generator = await bench.server.get_event_generator()
+        generator.event.Message = ua.LocalizedText("to one item")
+        await found.trigger(generator.event, found.items[0][1])
+        await wait_until(lambda: any(e.Message.Text == "to one item" for e in events), 10.0, what="the event")
+        generator.event.Message = ua.LocalizedText("to every subscriber")
+        await seam.trigger_event(bench.server, generator.event)
+        await wait_until(lambda: any(e.Message.Text == "to every subscriber" for e in events), 10.0,
+                         what="the broadcast event")
+
+
+async def test_hooks_installed_later_run_first_and_the_server_internal_session_is_never_hooked(bench: Bench):
+    """Runs last: it adds two more session hooks to the shared server (both pass everything on)."""
+    order: list[str] = []
+
+    class Tag(seam.SessionServiceHooks):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def on_call(self, session: seam.SessionView, params: list[ua.CallMethodRequest],
+                          proceed: Any) -> list[ua.CallMethodResult]:
+            order.append(self.name)
+            return await proceed(params)
+
+    seam.install_session_hooks(bench.server, Tag("first"))
+    seam.install_session_hooks(bench.server, Tag("second"))
+    assert await bench.server.get_node(bench.tank).call_method(bench.method) == "drained"
+    assert order == []  # the server's own call: internal session
+    async with _client(bench, "operator", "urn:test:order") as client:
+        await client.get_node(bench.tank).call_method(bench.method)
+    assert order == ["second", "first"]

@@ -1,0 +1,356 @@
+"""The one seam between the twin and asyncua's server internals.
+
+asyncua's public server API (``Server``, ``Node``, ``set_security_policy``, ``link_method`` …) has no hook for
+what the twin needs: a write path that routes client writes to the PLCs, a HistoryRead answered from the
+historian, per-user checks and audit of logins, logouts, Calls and HistoryReads, the address space written
+without a service round trip. Every use of something that is not public (``iserver``, ``attribute_service``,
+``history_manager``, wrapping ``create_session``, replacing session methods, the ``AddressSpace`` object, the
+internal session, the subscription service, ``_``-prefixed attributes) is in this module and nowhere else in
+``twin_server``. The rest of the twin calls the functions below.
+
+The hooks (each has a contract test in ``tests/twin_server/test_asyncua_seam.py``, through a real server and
+client, and a signature check against :data:`HOOKED_SIGNATURES`):
+
+- **write hook** (:func:`install_write_hook`): replaces ``InternalServer.attribute_service`` with a service
+  whose ``write(params, user)`` hands every client write to the twin's hook (the write guard); the server's
+  own writes (its internal session) go to asyncua's service unchanged.
+- **history hook** (:func:`install_history_reader`): replaces ``InternalServer.history_manager``; every
+  HistoryRead request reaches the twin's reader (the historian).
+- **session hooks** (:func:`install_session_hooks`): wraps ``InternalServer.create_session``; each new session's
+  ``create_session``, ``activate_session``, ``close_session``, ``call``, ``history_read`` and ``read`` pass
+  through a :class:`SessionServiceHooks` (security: login/logout audit, role checks of Call and HistoryRead,
+  per-user attributes; method calls: who is calling).
+- **identity hook** (:func:`set_user_manager`): asyncua asks the twin's user manager
+  (``get_user(iserver, username, password, certificate)``) on every ActivateSession.
+- **node management** is refused through asyncua's public ``permission_ruleset`` (``check_validity``); only
+  its signature is checked here.
+
+asyncua is pinned to the minor version these were written for (:data:`WRITTEN_FOR`, ``pyproject.toml``); the
+README section "Moving the asyncua / pymodbus pin" says how to move it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asyncua import Server, ua
+from asyncua.common.utils import ServiceError
+from asyncua.crypto.permission_rules import PermissionRuleset, User, UserRole
+from asyncua.server.address_space import AddressSpace, AttributeService, AttributeValue
+from asyncua.server.history import HistoryManager
+from asyncua.server.internal_server import InternalServer
+from asyncua.server.internal_session import InternalSession, SessionState
+from asyncua.server.user_managers import UserManager
+
+WRITTEN_FOR = "2.1"
+"""The asyncua minor version the hooks were written for (and the pin in ``pyproject.toml``)."""
+
+AttributeReader = Callable[[ua.NodeId, int], ua.DataValue]
+"""``(node, attribute)`` → its DataValue (Bad ``BadNodeIdUnknown`` / ``BadAttributeIdInvalid`` when missing)."""
+AttributeWriter = Callable[[ua.NodeId, int, ua.DataValue], Awaitable[ua.StatusCode]]
+"""``(node, attribute, value)`` → written straight into the address space (subscriptions see it); no service
+round trip, no access check: the twin's own writes."""
+WriteHook = Callable[[ua.WriteParameters, User], Awaitable[list[ua.StatusCode]]]
+"""A client's Write request and its session's user → one status per WriteValue."""
+SERVICE_REFUSALS: tuple[type[Exception], ...] = (ServiceError, ua.UaStatusCodeError)
+"""What asyncua's session services raise to refuse a request (each has the status in ``code``)."""
+HistoryReader = Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]]
+"""A HistoryRead request → one result per node to read."""
+
+
+# --- the address space, written by the twin itself -------------------------------------------------------
+
+class AddressSpaceView:
+    """The server's address space as the twin uses it: read, write (hot path: bound methods, no extra call),
+    existence, node ids, attributes the twin adds (RolePermissions)."""
+
+    def __init__(self, aspace: AddressSpace) -> None:
+        self._aspace = aspace
+        self.read: AttributeReader = aspace.read_attribute_value  # type: ignore[assignment]
+        self.write: AttributeWriter = aspace.write_attribute_value  # type: ignore[assignment]
+
+    def exists(self, node: ua.NodeId) -> bool:
+        return node in self._aspace
+
+    def node_ids(self) -> list[ua.NodeId]:
+        return list(self._aspace.keys())
+
+    def set_attribute(self, node: ua.NodeId, attribute: int, value: ua.DataValue) -> None:
+        """Set an attribute the node may not have yet (e.g. ``RolePermissions``); no data-change callbacks."""
+        self._aspace[node].attributes[attribute] = AttributeValue(value)
+
+    def attribute(self, node: ua.NodeId, attribute: int) -> Any:
+        """The Python value of an attribute, ``None`` when the node or the attribute is missing."""
+        data = self._aspace.get(node)
+        held = data.attributes.get(attribute) if data is not None else None
+        if held is None or held.value is None or held.value.Value is None:
+            return None
+        return held.value.Value.Value
+
+
+def address_space(server: Server) -> AddressSpaceView:
+    return AddressSpaceView(server.iserver.aspace)
+
+
+async def add_nodes(server: Server, items: list[ua.AddNodesItem]) -> list[ua.AddNodesResult]:
+    """AddNodes through the server's internal session (never refused: the twin builds its own space)."""
+    return await server.iserver.isession.add_nodes(items)
+
+
+async def add_references(server: Server, refs: list[ua.AddReferencesItem]) -> list[ua.StatusCode]:
+    """AddReferences through the server's internal session."""
+    return await server.iserver.isession.add_references(refs)
+
+
+def internal_user(server: Server) -> User:
+    """The user of the server's internal session (its writes are the server's own, never a client's)."""
+    return server.iserver.isession.user
+
+
+async def trigger_event(server: Server, event: Any) -> None:
+    """Send ``event`` to every subscription monitoring events of its source."""
+    await server.iserver.subscription_service.trigger_event(event)
+
+
+@dataclass(frozen=True)
+class EventSubscription:
+    """A subscription's event monitored items, for ConditionRefresh: the owning session and, per monitored
+    item, the node it monitors; ``trigger(event, item)`` sends one event to one monitored item."""
+
+    session_id: ua.NodeId
+    items: list[tuple[ua.NodeId, int]]
+    trigger: Callable[[Any, int], Awaitable[Any]]
+
+
+def event_subscription(server: Server, subscription_id: int) -> EventSubscription | None:
+    """The event monitored items of subscription ``subscription_id``; ``None`` when there is no such
+    subscription."""
+    subscription = server.iserver.subscription_service.subscriptions.get(subscription_id)
+    if subscription is None:
+        return None
+    service = subscription.monitored_item_srv
+    by_node: dict[ua.NodeId, list[int]] = service._monitored_events  # noqa: SLF001 - no public view of these
+    return EventSubscription(subscription.session_id, [(n, mid) for n, mids in by_node.items() for mid in mids],
+                             service.trigger_event)
+
+
+def channel_secured(server: Server, peer: Any) -> bool:
+    """Whether the secure channel of the connection from ``peer`` (a session's ``peer``) signs (or signs and
+    encrypts); ``True`` when no such connection is open."""
+    for protocol in getattr(server.bserver, "clients", []):
+        if protocol.peer_name == peer and protocol.processor is not None:
+            policy = protocol.processor._connection.security_policy  # noqa: SLF001 - asyncua keeps it private
+            return bool(policy.Mode != ua.MessageSecurityMode.None_)
+    return True
+
+
+def set_user_manager(server: Server, manager: Any) -> None:
+    """The identity hook: asyncua calls ``manager.get_user(iserver, username=, password=, certificate=)`` on
+    every ActivateSession with a user manager set; ``None`` refuses the login (BadUserAccessDenied)."""
+    server.iserver.set_user_manager(manager)
+
+
+# --- write hook -------------------------------------------------------------------------------------------
+
+_NO_USER = User(role=UserRole.Admin, name="asyncua-default")
+
+
+def install_write_hook(server: Server, hook: WriteHook) -> None:
+    """Every Write of a client session goes to ``hook``; the server's own writes (internal session, no user)
+    to asyncua's attribute service unchanged."""
+    iserver: InternalServer = server.iserver
+    own = iserver.isession.user
+
+    class HookedAttributeService(AttributeService):
+        async def write(self, params: ua.WriteParameters, user: User = _NO_USER) -> list[ua.StatusCode]:
+            if user is _NO_USER or user is own:
+                return await super().write(params) if user is _NO_USER else await super().write(params, user)
+            return await hook(params, user)
+
+    iserver.attribute_service = HookedAttributeService(iserver.aspace)
+
+
+# --- history hook -----------------------------------------------------------------------------------------
+
+def install_history_reader(server: Server, reader: HistoryReader) -> None:
+    """Every HistoryRead request goes to ``reader``; asyncua's own history storage is never opened (the twin
+    historizes from its config; ``historize_node_*`` are refused)."""
+    iserver: InternalServer = server.iserver
+
+    class HookedHistoryManager(HistoryManager):
+        async def init(self) -> None:  # the historian opens its own store
+            return None
+
+        async def stop(self) -> None:  # the historian closes its own store
+            return None
+
+        async def historize_data_change(self, node: Any, period: Any = None, count: int = 0) -> None:
+            raise ua.UaError("linetwin historizes nodes from the line config ([historian], per-tag historize)")
+
+        async def historize_event(self, source: Any, period: Any = None, count: int = 0) -> None:
+            raise ua.UaError("linetwin historizes events from the line config ([historian])")
+
+        async def read_history(self, params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
+            return await reader(params)
+
+    iserver.history_manager = HookedHistoryManager(iserver)
+
+
+# --- session hooks ----------------------------------------------------------------------------------------
+
+class SessionView:
+    """What a session hook may know of an asyncua session."""
+
+    __slots__ = ("_session", "notes")
+
+    def __init__(self, session: InternalSession) -> None:
+        self._session = session
+        self.notes: dict[str, Any] = {}
+        """What hooks keep per session (e.g. the client's ApplicationUri); lives as long as the session."""
+
+    @property
+    def user(self) -> User:
+        return self._session.user
+
+    @property
+    def peer(self) -> Any:
+        """The client's address (``(host, port)`` for a TCP connection)."""
+        return self._session.name
+
+    @property
+    def session_id(self) -> ua.NodeId:
+        return self._session.session_id
+
+    @property
+    def activated(self) -> bool:
+        return self._session.state == SessionState.Activated
+
+
+class SessionServiceHooks:
+    """Interceptors of one session's services; each gets the session, the request and ``proceed`` (asyncua's
+    service, or the next hook's). The defaults pass the request on unchanged; override what you need."""
+
+    external_only = True
+    """Hook only sessions of clients (not sessions the server creates for itself)."""
+
+    async def on_create(self, session: SessionView, params: ua.CreateSessionParameters,
+                        proceed: Callable[[ua.CreateSessionParameters], Awaitable[Any]]) -> Any:
+        return await proceed(params)
+
+    def on_activate(self, session: SessionView, params: ua.ActivateSessionParameters,
+                    proceed: Callable[[ua.ActivateSessionParameters], Any]) -> Any:
+        return proceed(params)
+
+    async def on_close(self, session: SessionView, proceed: Callable[[], Awaitable[None]]) -> None:
+        await proceed()
+
+    async def on_call(self, session: SessionView, params: list[ua.CallMethodRequest],
+                      proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
+                      ) -> list[ua.CallMethodResult]:
+        return await proceed(params)
+
+    async def on_history_read(self, session: SessionView, params: ua.HistoryReadParameters,
+                              proceed: Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]],
+                              ) -> list[ua.HistoryReadResult]:
+        return await proceed(params)
+
+    async def on_read(self, session: SessionView, params: ua.ReadParameters,
+                      proceed: Callable[[ua.ReadParameters], Awaitable[list[ua.DataValue]]]) -> list[ua.DataValue]:
+        return await proceed(params)
+
+
+def install_session_hooks(server: Server, hooks: SessionServiceHooks) -> None:
+    """Pass the services of every session created from now on through ``hooks``. Hooks installed later run
+    first (outermost)."""
+    iserver: InternalServer = server.iserver
+    original = iserver.create_session
+
+    def create_session(name: str, user: User = User(role=UserRole.Anonymous),  # noqa: B008 (asyncua's default)
+                       external: bool = False) -> InternalSession:
+        session = original(name, user=user, external=external)
+        if external or not hooks.external_only:
+            _wrap_session(session, hooks)
+        return session
+
+    iserver.create_session = create_session  # type: ignore[method-assign]
+
+
+def _wrap_session(session: InternalSession, hooks: SessionServiceHooks) -> None:
+    view = SessionView(session)
+    orig_create, orig_activate, orig_close = session.create_session, session.activate_session, session.close_session
+    orig_call, orig_history, orig_read = session.call, session.history_read, session.read
+
+    async def create_session(params: ua.CreateSessionParameters, sockname: Any = None) -> Any:
+        return await hooks.on_create(view, params, lambda p: orig_create(p, sockname=sockname))
+
+    def activate_session(params: ua.ActivateSessionParameters, peer_certificate: Any) -> Any:
+        return hooks.on_activate(view, params, lambda p: orig_activate(p, peer_certificate))
+
+    async def close_session(delete_subs: bool = True) -> None:
+        await hooks.on_close(view, lambda: orig_close(delete_subs))
+
+    async def call(params: list[ua.CallMethodRequest]) -> list[ua.CallMethodResult]:
+        return await hooks.on_call(view, params, orig_call)
+
+    async def history_read(params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
+        return await hooks.on_history_read(view, params, orig_history)
+
+    async def read(params: ua.ReadParameters) -> list[ua.DataValue]:
+        return await hooks.on_read(view, params, orig_read)
+
+    session.create_session = create_session  # type: ignore[method-assign]
+    session.activate_session = activate_session  # type: ignore[method-assign]
+    session.close_session = close_session  # type: ignore[method-assign]
+    session.call = call  # type: ignore[method-assign]
+    session.history_read = history_read  # type: ignore[method-assign]
+    session.read = read  # type: ignore[method-assign]
+
+
+# --- the asyncua signatures the hooks were written for ----------------------------------------------------
+
+HOOKED_SIGNATURES: dict[str, tuple[Callable[..., Any], str]] = {
+    "write hook: AttributeService.write": (AttributeService.write, "(self, params, user=<default>)"),
+    "write hook: InternalSession.write → attribute_service.write": (InternalSession.write, "(self, params)"),
+    "history hook: HistoryManager.read_history": (HistoryManager.read_history, "(self, params)"),
+    "history hook: HistoryManager.__init__": (HistoryManager.__init__, "(self, iserver)"),
+    "history hook: InternalSession.history_read": (InternalSession.history_read, "(self, params)"),
+    "session hooks: InternalServer.create_session": (InternalServer.create_session,
+                                                     "(self, name, user=<default>, external=<default>)"),
+    "session hooks: InternalSession.create_session": (InternalSession.create_session,
+                                                      "(self, params, sockname=<default>)"),
+    "session hooks: InternalSession.activate_session": (InternalSession.activate_session,
+                                                        "(self, params, peer_certificate)"),
+    "session hooks: InternalSession.close_session": (InternalSession.close_session, "(self, delete_subs=<default>)"),
+    "session hooks: InternalSession.call": (InternalSession.call, "(self, params)"),
+    "session hooks: InternalSession.read": (InternalSession.read, "(self, params)"),
+    "identity hook: UserManager.get_user": (UserManager.get_user,
+                                            "(self, iserver, username=<default>, password=<default>, "
+                                            "certificate=<default>)"),
+    "node management: PermissionRuleset.check_validity": (PermissionRuleset.check_validity,
+                                                          "(self, user, action_type, body)"),
+    "address space: AddressSpace.read_attribute_value": (AddressSpace.read_attribute_value, "(self, nodeid, attr)"),
+    "address space: AddressSpace.write_attribute_value": (AddressSpace.write_attribute_value,
+                                                          "(self, nodeid, attr, value)"),
+    "internal session: InternalSession.add_nodes": (InternalSession.add_nodes, "(self, params)"),
+    "internal session: InternalSession.add_references": (InternalSession.add_references, "(self, params)"),
+}
+"""Each hooked asyncua function and its parameter list (names and which have defaults) as the seam was written
+for it. :func:`signature_drift` compares them with the installed asyncua."""
+
+
+def parameter_list(function: Callable[..., Any]) -> str:
+    """``(a, b=<default>)``: a function's parameter names, defaults masked (their values may change freely)."""
+    params = []
+    for p in inspect.signature(function).parameters.values():
+        name = {p.VAR_POSITIONAL: f"*{p.name}", p.VAR_KEYWORD: f"**{p.name}"}.get(p.kind, p.name)
+        params.append(name if p.default is p.empty else f"{name}=<default>")
+    return f"({', '.join(params)})"
+
+
+def signature_drift() -> list[str]:
+    """One line per hooked asyncua function whose parameters are not those the seam was written for."""
+    return [f"{hook}: asyncua now has {parameter_list(fn)}, the seam was written for {expected}"
+            for hook, (fn, expected) in HOOKED_SIGNATURES.items() if parameter_list(fn) != expected]
