@@ -240,11 +240,12 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
                 base = (snap_path, object_types())
             n = worker.counts["notifications"]
             sessions, subs, items = server_counts(twin.server)
+            rate = (n - last_n) / max(now - last_t, 1e-9) if rows else 0.0
             row = Row(t_s=now - t0, rss_mb=rss_mb(),
                       heap_mb=tracemalloc.get_traced_memory()[0] / MB if tracemalloc.is_tracing() else None,
-                      open_files=open_files(), disk_mb=disk_mb(work), notifications_per_s=(n - last_n) / max(
-                          now - last_t, 1e-9) if rows else 0.0, sessions=sessions, subscriptions=subs,
-                      monitored_items=items, objects=len(gc.get_objects()))
+                      open_files=open_files(), disk_mb=disk_mb(work / "history") + disk_mb(work / "security"),
+                      notifications_per_s=rate, sessions=sessions, subscriptions=subs, monitored_items=items,
+                      objects=len(gc.get_objects()))
             last_t, last_n = now, n
             rows.append(row)
             _print_row(row)
