@@ -14,14 +14,20 @@ import ctypes.util
 
 import pytest
 
-from twin_server.historian.sqlite_store import FILE_NAME, WRITER_CACHE_KIB, SqliteStore
+from twin_server.historian.sqlite_store import (
+    FILE_NAME,
+    WRITER_CACHE_MAX_KIB,
+    WRITER_CACHE_MIN_KIB,
+    SqliteStore,
+    writer_cache_kib,
+)
 
 SQLITE_STATUS_MEMORY_USED = 0
 MIB = 1024 * 1024
 HISTORY_MIB = 32
-"""History written by the test: four times the cache's bound, half the 64 MiB cache that let memory grow."""
-MEMORY_BOUND_MIB = 10
-"""What SQLite may hold more after writing it: the writer's cache (8 MiB) and 2 MiB of bookkeeping."""
+"""History of 200 series written by the test: half the fixed 64 MiB cache that let memory grow with the file."""
+MEMORY_BOUND_MIB = 4
+"""What SQLite may hold more after writing it: the writer's cache for 200 series (2 MiB) and 2 MiB of bookkeeping."""
 
 
 def _sqlite_memory_used() -> int:
@@ -36,13 +42,25 @@ def _sqlite_memory_used() -> int:
     return current.value
 
 
-def test_writer_page_cache_is_the_stated_bound(tmp_path):
+def test_writer_page_cache_is_the_stated_bound_for_the_series_it_writes(tmp_path):
     store = SqliteStore(tmp_path)
     try:
-        assert store._writer.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB
-        assert WRITER_CACHE_KIB * 1024 <= (MEMORY_BOUND_MIB - 2) * MIB
+        def cache_kib() -> int:
+            return -int(store._writer.execute("PRAGMA cache_size").fetchone()[0])
+
+        assert cache_kib() == WRITER_CACHE_MIN_KIB
+        for i in range(1000):
+            store.series_id(f"line.unit.tag_{i:04d}")
+        assert cache_kib() == writer_cache_kib(1000) == 8000
     finally:
         store.close()
+    reopened = SqliteStore(tmp_path)
+    try:
+        assert reopened._writer.execute("PRAGMA cache_size").fetchone()[0] == -8000  # sized by the stored series
+    finally:
+        reopened.close()
+    assert writer_cache_kib(200) == WRITER_CACHE_MIN_KIB == 2048
+    assert writer_cache_kib(1_000_000) == WRITER_CACHE_MAX_KIB == 65536
 
 
 def test_sqlite_memory_stays_at_its_bound_while_history_grows_past_it(tmp_path):
@@ -63,7 +81,7 @@ def test_sqlite_memory_stays_at_its_bound_while_history_grows_past_it(tmp_path):
         store.close()
     assert grown <= MEMORY_BOUND_MIB * MIB, (
         f"SQLite holds {grown / MIB:.1f} MiB more after writing a {HISTORY_MIB} MiB history; expected at most "
-        f"{MEMORY_BOUND_MIB} MiB (the writer's page cache is {WRITER_CACHE_KIB / 1024:g} MiB)")
+        f"{MEMORY_BOUND_MIB} MiB (the writer's page cache is {writer_cache_kib(200) / 1024:g} MiB)")
 
 
 def test_retention_holds_the_history_file_flat(tmp_path):
