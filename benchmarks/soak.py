@@ -397,7 +397,12 @@ async def _batches(url: str, namespace: str, loops: list[str], stop: asyncio.Eve
                 while not stop.is_set():
                     for p in loops:
                         if not await client.get_node(ua.NodeId(f"{p}.batch_active", idx)).read_value():
-                            await client.get_node(ua.NodeId(p, idx)).call_method(ua.NodeId(f"{p}.StartBatch", idx))
+                            try:
+                                await client.get_node(ua.NodeId(p, idx)).call_method(
+                                    ua.NodeId(f"{p}.StartBatch", idx))
+                            except ua.UaStatusCodeError as exc:  # e.g. no Good measurement yet: try again
+                                print(f"batch driver: StartBatch refused ({exc!r})", flush=True)
+                                continue
                             started += 1
                             print(f"batches {started}", flush=True)
                     with contextlib.suppress(TimeoutError):
