@@ -42,8 +42,7 @@ WRITER_CACHE_MAX_KIB = 65536
 most 64 MiB (8,192 series and more). Appending a batch touches the last leaf page of each series in
 ``samples_by_series_time`` (4 KiB pages) and the table's last pages, so twice that hot set keeps every page it needs
 cached. SQLite keeps every page it has read or written until its cache is full, so the cache's bound, not the
-file, is what the writer can hold: a fixed 64 MiB grew the demo twin's memory with its file, ~5–10 MB/h for its
-first hours (issue 21)."""
+file, is what the writer can hold: with a fixed 64 MiB the twin's memory could follow its file for hours (issue 21)."""
 
 
 def writer_cache_kib(series: int) -> int:
