@@ -15,8 +15,9 @@ from pathlib import Path
 
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.config import ConfigError, LineConfig, load_line_config
-from twin_server.security.audit_store import AuditStore
-from twin_server.security.setup import AUDIT_DB
+from twin_server.security.audit_admin import record_admin_entry
+from twin_server.security.audit_key import AuditKeyError
+from twin_server.security.audit_store import AuditStoreError
 from twin_server.security.users_file import UsersFileError
 
 COMMANDS = ("user", "pki", "audit")
@@ -51,12 +52,9 @@ def _data_dir(args: argparse.Namespace) -> tuple[Path, LineConfig | None]:
 
 def audit_admin(data_dir: Path, action: str, node: str, new: object = None, reason: str = "") -> None:
     """Record an admin change made from the command line in the data dir's audit store."""
-    store = AuditStore(data_dir / AUDIT_DB)
-    try:
-        store.store(AuditEntry(action=action, user=f"{getpass.getuser()} (local)", role="admin", node=node,
-                               outcome=AuditOutcome.ACCEPTED, new_value=new, reason=reason, client="linetwin CLI"))
-    finally:
-        store.close()
+    record_admin_entry(data_dir, AuditEntry(action=action, user=f"{getpass.getuser()} (local)", role="admin",
+                                            node=node, outcome=AuditOutcome.ACCEPTED, new_value=new, reason=reason,
+                                            client="linetwin CLI"))
 
 
 def run_security_command(args: argparse.Namespace) -> int:
@@ -71,6 +69,6 @@ def run_security_command(args: argparse.Namespace) -> int:
         if args.command == "pki":
             return run_pki(args, data_dir, config)
         return run_audit(args, data_dir)
-    except (UsersFileError, ConfigError) as exc:
+    except (UsersFileError, ConfigError, AuditKeyError, AuditStoreError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -9,6 +9,11 @@
     data_dir = "/var/lib/linetwin/pilot_line"   # users.toml, pki/, audit.sqlite; relative = to the config file
     max_failed_logins = 5        # then the user and the client address are locked out …
     lockout_s = 300              # … for this many seconds
+    audit_max_bytes = 268435456  # audit store budget on disk (all segments); the oldest segment goes beyond it
+    audit_segments = 8           # segments the budget is split into (rotation when one is full)
+    audit_value_chars = 256      # characters of a text value kept in the audit trail (longer: head + SHA-256)
+    audit_refusals_per_minute = 20   # refusals per client recorded singly per minute; beyond, one summary entry
+    audit_key_file = "/etc/linetwin/pilot_line.audit.key"   # HMAC key of the chain (default: audit.key in data_dir)
 
 Without ``data_dir`` the data directory is ``$LINETWIN_DATA_DIR`` if set, else
 ``$XDG_DATA_HOME/linetwin/<line>`` (``~/.local/share/linetwin/<line>``).
@@ -30,7 +35,12 @@ if TYPE_CHECKING:
 SECURE_POLICIES = ("Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt",
                    "Aes256Sha256RsaPss_Sign", "Aes256Sha256RsaPss_SignAndEncrypt")
 ANONYMOUS_CHOICES = ("viewer", "off")
-SECURITY_KEYS = {"allow_none", "policies", "anonymous", "data_dir", "max_failed_logins", "lockout_s"}
+SECURITY_KEYS = {"allow_none", "policies", "anonymous", "data_dir", "max_failed_logins", "lockout_s",
+                 "audit_max_bytes", "audit_segments", "audit_value_chars", "audit_refusals_per_minute",
+                 "audit_key_file"}
+AUDIT_INTS = {"audit_max_bytes": (1 << 20, 1 << 40), "audit_segments": (2, 1000), "audit_value_chars": (16, 65536),
+              "audit_refusals_per_minute": (1, 100_000)}
+"""Integer audit keys and their ranges (inclusive)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,12 @@ class SecuritySettings:
     data_dir: Path | None = None
     max_failed_logins: int = 5
     lockout_s: float = 300.0
+    audit_max_bytes: int = 256 * 1024 * 1024
+    audit_segments: int = 8
+    audit_value_chars: int = 256
+    audit_refusals_per_minute: int = 20
+    audit_key_file: Path | None = None
+    """None: ``audit.key`` in the data dir."""
 
     def resolved_data_dir(self, line_name: str) -> Path:
         if self.data_dir is not None:
@@ -50,6 +66,10 @@ class SecuritySettings:
             return Path(env)
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(base) / "linetwin" / line_name
+
+    def resolved_audit_key_file(self, line_name: str) -> Path:
+        """The audit chain's key file: ``audit_key_file``, else ``audit.key`` in the data dir."""
+        return self.audit_key_file or self.resolved_data_dir(line_name) / "audit.key"
 
     def policy_types(self) -> list[ua.SecurityPolicyType]:
         from asyncua import ua
@@ -104,4 +124,25 @@ def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None, config_dir:
         c.add("security.lockout_s", lockout_s, "a number of seconds > 0 and <= 86400")
         lockout_s = defaults.lockout_s
     return SecuritySettings(allow_none=allow_none, policies=tuple(policies), anonymous=anonymous, data_dir=data_dir,
-                            max_failed_logins=max_failed, lockout_s=float(lockout_s))
+                            max_failed_logins=max_failed, lockout_s=float(lockout_s),
+                            **parse_audit_keys(c, raw, config_dir))
+
+
+def parse_audit_keys(c: IssueCollector, raw: Mapping[str, Any], config_dir: Path | None) -> dict[str, Any]:
+    """The ``audit_*`` keys of ``[security]`` (wrong ones reported to ``c`` and left at their defaults)."""
+    defaults = SecuritySettings()
+    audit: dict[str, Any] = {}
+    for key, (low, high) in AUDIT_INTS.items():
+        value = raw.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            c.add(f"security.{key}", value, f"an integer in [{low}, {high}]")
+            value = getattr(defaults, key)
+        audit[key] = value
+    if "audit_key_file" in raw:
+        value = raw["audit_key_file"]
+        if not isinstance(value, str) or not value.strip() or len(value) > 4096 or "\x00" in value:
+            c.add("security.audit_key_file", value, "a file path")
+        else:
+            path = Path(value).expanduser()
+            audit["audit_key_file"] = path if path.is_absolute() or config_dir is None else config_dir / path
+    return audit
