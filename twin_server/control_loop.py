@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from datetime import UTC, datetime
 
 from asyncua import ua
@@ -43,6 +44,9 @@ from twin_server.runtime import LineRuntime
 from twin_server.surrogate_nodes import SurrogateWatch
 from twin_server.write_guard import HandlerResult, WriteHandler
 
+EVENTS_KEPT = 1000
+"""Events of a loop kept in memory (``UnitControlLoop.events``, ~100 bytes each): the newest 1000 (issue 21)."""
+
 log = logging.getLogger("linetwin.control")
 
 
@@ -61,7 +65,7 @@ class UnitControlLoop:
         self._task: asyncio.Task[None] | None = None
         self._batch_start: float | None = None
         """Plant time (on ``clock``) of StartBatch; None while no batch runs."""
-        self.events: list[str] = []
+        self.events: deque[str] = deque(maxlen=EVENTS_KEPT)  # the newest; all are in the log and the historian
         self._prediction_events_seen = 0
         self.surrogate_watch: SurrogateWatch | None = None
         self._tick = 0
