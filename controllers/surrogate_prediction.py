@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -42,6 +43,9 @@ __all__ = ["PredictionSwitchEvent", "SurrogateFallbackNmpc", "TrustSettings", "p
 _LOG = logging.getLogger(__name__)
 SURROGATE = "surrogate"
 PHYSICS = "physics"
+SWITCHES_KEPT = 1000
+"""Prediction-model switches a :class:`SurrogateFallbackNmpc` keeps in ``events`` (~150 bytes each): the newest 1000,
+so a twin running for months holds a bounded record (issue 21); every switch is also logged."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,9 @@ class SurrogateFallbackNmpc:
         self._surrogate_interval = surrogate.interval_function(model, steps, "fallback_surrogate_interval")
         self._mv_names = [mi.name for mi in config.inputs]
         self.active = SURROGATE
-        self.events: list[PredictionSwitchEvent] = []
+        self.events: deque[PredictionSwitchEvent] = deque(maxlen=SWITCHES_KEPT)
+        """The newest switches (all are logged); ``switch_count`` counts every switch since construction."""
+        self.switch_count = 0
         self.last_disagreement = math.nan
         self.last_in_envelope = True
         self._trusted_steps = 0
@@ -146,6 +152,7 @@ class SurrogateFallbackNmpc:
         self._trusted_steps = 0
         event = PredictionSwitchEvent(float(time_s), used, reason)
         self.events.append(event)
+        self.switch_count += 1
         _LOG.warning("NMPC prediction model -> %s at t=%.0f s: %s", used, time_s, reason)
 
     # -- stepping ---------------------------------------------------------------------------------------
@@ -196,7 +203,12 @@ class SurrogateFallbackNmpc:
         return replace(result, status=f"physics: {result.status}", solve_time_s=result.solve_time_s + spent)
 
 
-def prediction_switches(nmpc: object, seen: int) -> list[PredictionSwitchEvent]:
-    """Prediction-model switches of ``nmpc`` after the first ``seen`` (none for a plain NMPC)."""
-    events = getattr(nmpc, "events", None)
-    return list(events[seen:]) if isinstance(events, list) else []
+def prediction_switches(nmpc: object, seen: int) -> tuple[list[PredictionSwitchEvent], int]:
+    """(the prediction-model switches of ``nmpc`` after the first ``seen`` that are still kept, the count seen
+    now): none for a plain NMPC. Switches counted from construction, so the newest are found after old ones
+    left the bounded ``events``."""
+    if not isinstance(nmpc, SurrogateFallbackNmpc):
+        return [], seen
+    new = nmpc.switch_count - seen
+    kept = list(nmpc.events)
+    return (kept[max(0, len(kept) - new):] if new > 0 else []), nmpc.switch_count

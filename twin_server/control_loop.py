@@ -324,8 +324,8 @@ class UnitControlLoop:
             await self._nodes.set("solve_status", f"error: {exc}"[:200], ua.VariantType.String)
             return None
         self.core.solve_finished(result)
-        for event in prediction_switches(self.plan.nmpc, self._prediction_events_seen):
-            self._prediction_events_seen += 1
+        switches, self._prediction_events_seen = prediction_switches(self.plan.nmpc, self._prediction_events_seen)
+        for event in switches:
             await self._record(f"t={event.time_s:.0f} s: NMPC prediction model -> {event.used}: {event.reason}")
         await self._nodes.set("solve_times_ms", list(self.solve_times_ms))
         await self._publish_solve(result, t)

@@ -10,7 +10,7 @@ import pytest
 
 from controllers.crystallization.objective import CrystallizationObjective, crystallizer_nmpc_config
 from controllers.nmpc import HorizonMode
-from controllers.surrogate_prediction import SurrogateFallbackNmpc, TrustSettings
+from controllers.surrogate_prediction import SWITCHES_KEPT, SurrogateFallbackNmpc, TrustSettings, prediction_switches
 from process_models.case_file import load_case
 from process_models.surrogates.dataset import ModelSource, generate_dataset
 from process_models.surrogates.design import design_for_case
@@ -48,7 +48,7 @@ def test_inside_the_envelope_the_surrogate_predicts(setup):
     nmpc = _controller(setup, threshold=math.inf)
     result = _step(nmpc, dict(case.initial_state))
     assert nmpc.last_in_envelope and result.status.startswith("surrogate")
-    assert nmpc.active == "surrogate" and nmpc.events == []
+    assert nmpc.active == "surrogate" and list(nmpc.events) == []
 
 
 def test_state_leaving_the_envelope_switches_to_physics_and_back(setup):
@@ -72,3 +72,20 @@ def test_disagreement_beyond_the_threshold_uses_physics(setup):
     result = _step(nmpc, dict(case.initial_state))
     assert result.status.startswith("physics") and nmpc.last_disagreement > 0
     assert "disagree" in nmpc.events[-1].reason
+
+
+def test_switch_record_stays_at_its_bound_and_the_newest_are_found(setup):
+    """Issue 21: a twin switching for months keeps the newest SWITCHES_KEPT switches, and the control loop, counting
+    every switch, still gets exactly the new ones."""
+    nmpc = _controller(setup, threshold=math.inf)
+    n = SWITCHES_KEPT + 500
+    for k in range(n):
+        nmpc._switch(float(k), "physics" if k % 2 else "surrogate", f"switch {k}")
+    assert len(nmpc.events) == SWITCHES_KEPT and nmpc.switch_count == n
+    assert nmpc.events[0].reason == "switch 500" and nmpc.events[-1].reason == f"switch {n - 1}"
+    new, seen = prediction_switches(nmpc, n - 2)
+    assert [e.reason for e in new] == [f"switch {n - 2}", f"switch {n - 1}"] and seen == n
+    assert prediction_switches(nmpc, n) == ([], n)
+    old, seen = prediction_switches(nmpc, 0)  # the first 500 left the record: the kept ones, and all counted
+    assert len(old) == SWITCHES_KEPT and seen == n
+    assert prediction_switches(object(), 3) == ([], 3)  # a plain NMPC has none
