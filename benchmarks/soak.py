@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import json
 import logging
@@ -61,6 +63,9 @@ class Row:
     subscriptions: int
     monitored_items: int
     objects: int
+    sqlite_mb: float | None = None
+    malloc_used_mb: float | None = None
+    malloc_free_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,42 @@ def rss_mb() -> float | None:
     except OSError:
         pass
     return None
+
+
+class _Mallinfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (glibc ≥ 2.33; all arenas), bytes."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+def malloc_mb() -> tuple[float, float] | None:
+    """(in use, free but kept) by glibc malloc in all arenas (mallinfo2: uordblks + hblkhd, fordblks), MB; None
+    without glibc ≥ 2.33. Free-but-kept memory growing while in-use memory is flat is fragmentation."""
+    libc = _libc()
+    fn = getattr(libc, "mallinfo2", None) if libc is not None else None
+    if fn is None:
+        return None
+    fn.restype = _Mallinfo2
+    m = fn()
+    return (m.uordblks + m.hblkhd) / MB, m.fordblks / MB
+
+
+def sqlite_memory_mb() -> float | None:
+    """Bytes SQLite's own allocator holds in this process (all connections; ``sqlite3_status64``), MB."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return None
+    lib = ctypes.CDLL(name)
+    current, high = ctypes.c_int64(), ctypes.c_int64()
+    if lib.sqlite3_status64(0, ctypes.byref(current), ctypes.byref(high), 0) != 0:
+        return None
+    return current.value / MB
 
 
 def open_files() -> int | None:
@@ -180,12 +221,13 @@ def _print_row(r: Row) -> None:
         return "-" if v is None else format(v, fmt)
 
     print(f"{r.t_s / 60:7.1f} {f(r.rss_mb, '9.1f')} {f(r.heap_mb, '9.2f')} {f(r.open_files, '6d')} {r.disk_mb:8.2f} "
-          f"{r.notifications_per_s:8.0f} {r.sessions:5d} {r.subscriptions:5d} {r.monitored_items:6d} {r.objects:9d}",
+          f"{r.notifications_per_s:8.0f} {r.sessions:5d} {r.subscriptions:5d} {r.monitored_items:6d} {r.objects:9d} "
+          f"{f(r.sqlite_mb, '7.2f')} {f(r.malloc_used_mb, '8.1f')} {f(r.malloc_free_mb, '8.1f')}",
           flush=True)
 
 
 HEADER = (f"{'min':>7} {'RSS MB':>9} {'heap MB':>9} {'files':>6} {'disk MB':>8} {'notif/s':>8} {'sess':>5} "
-          f"{'subs':>5} {'items':>6} {'objects':>9}")
+          f"{'subs':>5} {'items':>6} {'objects':>9} {'sqliteMB':>7} {'mallocMB':>8} {'freeMB':>8}")
 
 
 async def soak(args: argparse.Namespace, work: Path) -> dict:
@@ -206,7 +248,8 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
         live = config_for_bench(config, bench)
         endpoint = endpoint_with_port(config.server.endpoint, _free_port())
         user, password, _ = demo_operator(live)
-        twin = TwinServer(live, endpoint=endpoint, data_dir=work / "history")
+        twin = TwinServer(live, endpoint=endpoint, data_dir=work / "history",
+                          heap_trim_every_s=args.heap_trim_every or None)
         await twin.start()
         loops = [f"{config.name}.{u}.control" for u in twin.control_loops]
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", endpoint, "--namespace",
@@ -241,11 +284,13 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
             n = worker.counts["notifications"]
             sessions, subs, items = server_counts(twin.server)
             rate = (n - last_n) / max(now - last_t, 1e-9) if rows else 0.0
+            m = malloc_mb()
             row = Row(t_s=now - t0, rss_mb=rss_mb(),
                       heap_mb=tracemalloc.get_traced_memory()[0] / MB if tracemalloc.is_tracing() else None,
                       open_files=open_files(), disk_mb=disk_mb(work / "history") + disk_mb(work / "security"),
                       notifications_per_s=rate, sessions=sessions, subscriptions=subs, monitored_items=items,
-                      objects=len(gc.get_objects()))
+                      objects=len(gc.get_objects()), sqlite_mb=sqlite_memory_mb(),
+                      malloc_used_mb=m[0] if m else None, malloc_free_mb=m[1] if m else None)
             last_t, last_n = now, n
             rows.append(row)
             _print_row(row)
@@ -264,11 +309,19 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
             "clients_dropped": worker.counts["drops"], "clients": worker.counts["clients"],
             "vars_per_client": worker.counts["vars"], "distinct_variables": worker.counts["distinct"],
             "status_line": twin.status_line(), "dropped_sessions_closed": orphans,
+            "heap_trims": twin.heap_trimmer.trims if twin.heap_trimmer else 0,
+            "heap_trim_longest_ms": round(twin.heap_trimmer.longest_ms, 1) if twin.heap_trimmer else None,
         }
-        for key in ("rss_mb", "heap_mb", "disk_mb", "open_files", "objects"):
+        for key in ("rss_mb", "heap_mb", "disk_mb", "open_files", "objects", "sqlite_mb", "malloc_used_mb",
+                    "malloc_free_mb"):
             pts = [(r.t_s, getattr(r, key)) for r in steady if getattr(r, key) is not None]
             g = fit_growth([p[0] for p in pts], [float(p[1]) for p in pts])
             result[f"growth_{key}_per_h"] = asdict(g) if g else None
+        # SQLite's page caches fill up to their bounds (the historian writer's, the audit store's): RSS less what
+        # SQLite holds is the growth that no bound explains
+        pts = [(r.t_s, r.rss_mb - r.sqlite_mb) for r in steady if r.rss_mb is not None and r.sqlite_mb is not None]
+        g = fit_growth([p[0] for p in pts], [p[1] for p in pts])
+        result["growth_rss_less_sqlite_mb_per_h"] = asdict(g) if g else None
         if base is not None:
             if base[0] is not None and after_snapshot is not None:
                 result["top_growing_sites"] = top_sites(tracemalloc.Snapshot.load(str(base[0])), after_snapshot,
@@ -309,7 +362,10 @@ def report(result: dict) -> None:
     print()
     for key, label, unit in (("rss_mb", "RSS", "MB/h"), ("heap_mb", "Python heap", "MB/h"),
                              ("disk_mb", "disk (history + audit)", "MB/h"), ("open_files", "open files", "/h"),
-                             ("objects", "Python objects", "/h")):
+                             ("objects", "Python objects", "/h"), ("sqlite_mb", "SQLite memory", "MB/h"),
+                             ("rss_less_sqlite_mb", "RSS less SQLite's", "MB/h"),
+                             ("malloc_used_mb", "malloc in use", "MB/h"),
+                             ("malloc_free_mb", "malloc free, kept", "MB/h")):
         g = result.get(f"growth_{key}_per_h")
         if g:
             print(f"{label:>24}: {g['mb_per_h']:+10.3f} {unit}  (95 % CI {g['ci_low']:+.3f} .. {g['ci_high']:+.3f}, "
@@ -317,6 +373,8 @@ def report(result: dict) -> None:
     print(f"{'notifications':>24}: {result['notifications']:,} ({result['clients']} clients x "
           f"{result['vars_per_client']} variables); batches started {result['batches_started']}; clients dropped "
           f"{result['clients_dropped']}")
+    if result.get("heap_trims"):
+        print(f"{'heap trims':>24}: {result['heap_trims']} (longest {result['heap_trim_longest_ms']} ms)")
     if result.get("dropped_sessions_closed"):
         o = result["dropped_sessions_closed"]
         print(f"{'dropped clients':>24}: {'cleaned up' if o['closed'] else 'NOT cleaned up'} after {o['waited_s']} s "
@@ -507,6 +565,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drop-session-timeout", type=float, default=0.0,
                    help="session timeout (s) the dropping clients request (0: asyncua's 1 h, which the server clamps "
                         "to its 600 s maximum); the soak ends by waiting for their sessions to be closed")
+    p.add_argument("--heap-trim-every", type=float, default=60.0,
+                   help="seconds between the twin's malloc_trim calls (twin_server/heap_trim.py; 0: none)")
     p.add_argument("--trace-frames", type=int, default=1, help="tracemalloc frames per allocation (0: no tracing)")
     p.add_argument("--top", type=int, default=15, help="growing allocation sites / object types to report")
     p.add_argument("--out", help="write the rows and fits as JSON here")
@@ -551,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
                           "python": platform.python_version(), "machine": platform.machine(),
                           "cpus": os.cpu_count(), "minutes": args.minutes, "warmup_minutes": args.warmup_minutes,
                           "speed": args.speed, "publish_ms": args.publish_ms, "drop_every_s": args.drop_every,
+                          "heap_trim_every_s": args.heap_trim_every,
                           "trace_frames": args.trace_frames}
         report(result)
         if out is not None:

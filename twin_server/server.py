@@ -19,6 +19,7 @@ from twin_server.audit import AuditEntry, AuditOutcome, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
+from twin_server.heap_trim import TRIM_EVERY_S, HeapTrimmer
 from twin_server.historian.service import Historian
 from twin_server.line_build import build_line_or_raise
 from twin_server.method_calls import track_method_callers
@@ -50,12 +51,16 @@ class TwinServer:
     ``data_dir``: the historian's directory (default: ``[historian] data_dir``, else a temporary one).
     ``plans``: the control plans (unit name -> plan) already built by :func:`twin_server.line_build.build_line`;
     without them :meth:`start` builds them (once), raising :class:`~twin_server.config.ConfigError` on failure.
+    ``heap_trim_every_s``: seconds between two :func:`~twin_server.heap_trim.trim_heap` calls while serving (freed C
+    heap given back to the system, issue 21); None: never.
     """
 
     def __init__(self, config: LineConfig, endpoint: str | None = None,
                  adapter_factory: AdapterFactory | None = None, data_dir: Path | None = None,
-                 plans: Mapping[str, ControlPlan] | None = None, plant_clock: PlantClock | None = None) -> None:
+                 plans: Mapping[str, ControlPlan] | None = None, plant_clock: PlantClock | None = None,
+                 heap_trim_every_s: float | None = TRIM_EVERY_S) -> None:
         self.config = config
+        self.heap_trimmer = HeapTrimmer(heap_trim_every_s) if heap_trim_every_s is not None else None
         self._plans = dict(plans) if plans is not None else None
         self.plant_clock: PlantClock = plant_clock if plant_clock is not None else WallPacedClock(bench_speed(config))
         """The line's plant time: control loops' batch clocks and alarm on-delays (plant seconds)."""
@@ -128,6 +133,8 @@ class TwinServer:
         if self.config.metrics.enabled:
             self.metrics = MetricsEndpoint(self, self.config.metrics)
             await self.metrics.start()
+        if self.heap_trimmer is not None:
+            self.heap_trimmer.start()
         self.serving = True
         log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
                  len(self.config.units), len(self.space.tag_nodes))
@@ -176,6 +183,8 @@ class TwinServer:
         """Stop cleanly: control loops, PLC links closed, OPC UA server, historian flushed and closed, an audit
         entry ``server_stop`` (when the server had started), the audit store closed."""
         was_serving, self.serving = self.serving, False
+        if self.heap_trimmer is not None:
+            await self.heap_trimmer.stop()
         if self.metrics is not None:
             await self.metrics.stop()
             self.metrics = None
