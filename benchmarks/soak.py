@@ -234,6 +234,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
     from linetwin_cli.bench_launcher import build_bench, config_for_bench, with_time_scale
     from linetwin_cli.operators import demo_operator
     from twin_server.config import load_line_config
+    from twin_server.heap_trim import trim_heap
     from twin_server.server import TwinServer, endpoint_with_port
 
     os.environ["LINETWIN_DATA_DIR"] = str(work / "security")  # the demo's users file and audit store
@@ -280,6 +281,9 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
                     snap_path = work / "warmup.tracemalloc"
                     tracemalloc.take_snapshot().dump(str(snap_path))
                     gc.collect()
+                    # the snapshot took ~100 MB of C heap and freed it: give it back now, or the soak's own peak
+                    # sits in RSS until the twin's next trim (or for good with --heap-trim-every 0)
+                    trim_heap()
                 base = (snap_path, object_types())
             n = worker.counts["notifications"]
             sessions, subs, items = server_counts(twin.server)

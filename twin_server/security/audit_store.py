@@ -52,6 +52,10 @@ log = logging.getLogger("linetwin.audit.store")
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_SEGMENTS = 8
+CACHE_KIB = 256
+"""The live segment's SQLite page cache (``PRAGMA cache_size``), KiB. The store only appends one chained row at a
+time and reads the last one back, so a few pages are its hot set; SQLite's default (2 MiB) filled with pages that
+are never read again as the segment grew, and kept them (issue 21)."""
 WAL_PAGES = 256
 """Pages in the written segment's WAL before a checkpoint (about 1 MiB: what the live store may use beyond its
 budget)."""
@@ -120,6 +124,7 @@ class AuditStore:
         db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")  # the WAL stays small beside the budget …
         db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")  # … and is cut back after a checkpoint
         return db

@@ -430,3 +430,20 @@ def test_a_rechained_round2_part_is_caught_by_the_first_keyed_entry(tmp_path: Pa
     rechain_from(path, 3, {"user": "mallory"}, None)  # re-chains 3..10 with plain SHA-256
     problems = verify_chain(path).problems
     assert problems and problems[0].seq == 9 and problems[0].kind == "edited"
+
+
+def test_the_live_segments_page_cache_stays_at_its_bound(tmp_path):
+    """Issue 21: appending MiBs of entries leaves SQLite holding about the store's CACHE_KIB, not every page written
+    (SQLite's default 2 MiB cache kept filling as the segment grew)."""
+    from tests.twin_server.historian.test_historian_bounds import _sqlite_memory_used
+    from twin_server.security.audit_store import CACHE_KIB
+
+    store = AuditStore(tmp_path / "audit.sqlite")
+    before = _sqlite_memory_used()
+    for i in range(3000):
+        store.store(entry(i, value="v" * 1000))
+    grown = _sqlite_memory_used() - before
+    written = os.path.getsize(tmp_path / "audit.sqlite") + os.path.getsize(tmp_path / "audit.sqlite-wal")
+    store.close()
+    assert written > 3 * 1024 * 1024, f"only {written} bytes written: not enough to show the bound"
+    assert grown < (CACHE_KIB + 512) * 1024, f"SQLite holds {grown / 1024:.0f} KiB more after {written} bytes"
