@@ -44,7 +44,7 @@ def run_campaign_command(args: argparse.Namespace) -> int:
         raise CommandError(f"--scheduler: got {args.scheduler!r}; expected a scheduler address tcp://HOST:PORT")
     out = Path(args.out) if args.out else Path(f"campaign-{campaign.name}")
     try:
-        outcome = run_campaign(campaign, out, scheduler=args.scheduler, workers=args.workers)
+        outcome = run_campaign(campaign, out, scheduler=args.scheduler, workers=args.workers, progress=sys.stderr)
     except (OSError, TimeoutError) as exc:
         if args.scheduler is None or getattr(exc, "filename", None) is not None:
             raise

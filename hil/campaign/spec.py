@@ -244,6 +244,9 @@ class _Validator:
         point = {**fixed, **{t: d.centre() for d in dimensions for t in d.targets}}
         try:
             apply_point(scenario, point, check=True)
-        except (ScenarioError, ValueError) as exc:
+        except ScenarioError as exc:
             self.error("dimensions", point, f"values the scenario and its plant accept at the centre of the "
-                                            f"sampled ranges ({exc})")
+                                            f"sampled ranges ({'; '.join(exc.errors)})")
+        except ValueError as exc:
+            self.error("dimensions", point, f"values the scenario and its control table accept at the centre of "
+                                            f"the sampled ranges ({exc})")
