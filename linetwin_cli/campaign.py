@@ -43,6 +43,7 @@ def run_campaign_command(args: argparse.Namespace) -> int:
     if args.scheduler is not None and not args.scheduler.startswith(("tcp://", "tls://", "inproc://")):
         raise CommandError(f"--scheduler: got {args.scheduler!r}; expected a scheduler address tcp://HOST:PORT")
     out = Path(args.out) if args.out else Path(f"campaign-{campaign.name}")
+    _quiet_cluster_logs(verbose=bool(getattr(args, "verbose", False)))
     try:
         outcome = run_campaign(campaign, out, scheduler=args.scheduler, workers=args.workers, progress=sys.stderr)
     except (OSError, TimeoutError) as exc:
@@ -62,3 +63,14 @@ def run_campaign_command(args: argparse.Namespace) -> int:
         if row.get("status") != "ok":
             print(f"  failed: plant {row['plant']} {row['strategy']}: {row.get('error')}", file=sys.stderr)
     return 0
+
+
+def _quiet_cluster_logs(verbose: bool) -> None:
+    """Dask configures its own loggers when imported: keep its start/stop chatter (INFO) off stderr unless -v, so
+    stderr shows the campaign's progress."""
+    import logging
+
+    import distributed  # noqa: F401  (its import sets the levels this overrides)
+
+    if not verbose:
+        logging.getLogger("distributed").setLevel(logging.WARNING)

@@ -87,7 +87,6 @@ def _run(argv: list[str]) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not args.verbose:
         logging.getLogger("asyncua").setLevel(logging.WARNING)
-        logging.getLogger("distributed").setLevel(logging.WARNING)  # campaign: the cluster's start/stop chatter
     from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
 
     # linetwin logs outages and recoveries itself; no pymodbus DEBUG or frame dumps, even with -v

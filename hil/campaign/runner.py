@@ -71,7 +71,7 @@ def run_campaign(campaign: Campaign, out_dir: Path, *, scheduler: str | None = N
                    f"{len(campaign.strategies)} strategies), {len(stored)} stored, {len(todo)} to run")
     if todo:
         cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                      dashboard_address=None, silence_logs=40)
+                                                      dashboard_address=":0", silence_logs=40)
         try:
             with Client(scheduler or cluster) as client:
                 futures = {client.submit(run_task, t, key=f"run-{t.key}", pure=False): t for t in todo}
