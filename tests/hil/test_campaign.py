@@ -75,7 +75,11 @@ def dask_cluster() -> Iterator[str]:
         for proc in reversed(procs):
             proc.terminate()
         for proc in procs:
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a worker busy in a solve on a loaded machine
+                proc.kill()
+                proc.wait(timeout=30)
 
 
 class _Interrupt(Exception):
