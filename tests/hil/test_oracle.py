@@ -46,3 +46,14 @@ def test_the_oracle_reaches_the_target_on_a_mismatched_plant_at_least_as_closely
     assert oracle.kpis["failed_solves"] == 0
     assert abs(oracle.kpis["d43_error_percent"]) <= abs(mpc.kpis["d43_error_percent"]) + 0.1
     assert abs(oracle.kpis["d43_error_percent"]) < 1.0
+
+
+def test_the_socket_runner_refuses_the_oracle_before_touching_the_bench() -> None:
+    import asyncio
+
+    from hil.scenario_runner import run_scenario
+
+    scenario = load_scenario(SCENARIO).with_strategy("oracle")
+    with pytest.raises(ScenarioRunError, match="stepped loop"):
+        asyncio.run(run_scenario(scenario, None, "opc.tcp://127.0.0.1:1", "urn:none", "line",  # type: ignore[arg-type]
+                                 None, None))
