@@ -23,8 +23,10 @@ Format (TOML; every problem is reported at once as ``file: key: got …; expecte
 Targets: ``scenario.target_d43_um``, ``scenario.seed`` (the plant's sensor-noise seed; sampled values are rounded
 to integers >= 0), ``scenario.batch_duration_s``, ``scenario.max_supersaturation``, ``plant.<name>`` (a parameter
 of the scenario's plant, merged over its ``[plant]`` table), ``control.<name>`` (a key of the unit's control table,
-merged over the scenario's ``[control]``). Nothing here imports casadi: the plant is built once, at the centre of
-the sampled ranges, to check the ``plant.*`` names and values, when the campaign is loaded.
+merged over the scenario's ``[control]``). Loading a campaign builds the plant once (as loading its scenario does),
+at the centre of the sampled ranges, to check the ``plant.*`` names and values, and parses the control table there;
+a point elsewhere that the plant refuses becomes a failed run, not a file error. No NMPC is built and Dask is not
+imported here.
 """
 
 from __future__ import annotations
