@@ -6,8 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from linetwin_cli.common import built_or_exit, endpoint_free, load_or_exit, port_arg, positive_arg, wait_for_stop
+from linetwin_cli.common import (
+    built_or_exit,
+    endpoint_free,
+    load_or_exit,
+    port_arg,
+    positive_arg,
+    wait_for_stop,
+)
 from twin_server.config import ConfigError, LineConfig
+from twin_server.data_dir import line_data_dir
 
 
 def add_hil_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,6 +35,8 @@ def add_hil_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                          help="plant seconds per wall-clock second (default: the scenario's)")
     hil_run.add_argument("--report", default=None, metavar="FILE",
                          help="report JSON (default hil_reports/<name>.json; PNG beside it)")
+    hil_run.add_argument("--data-dir", default=None, metavar="DIR",
+                         help="the run's twin data directory (default: <report folder>/<scenario>.twin)")
     hil_run.add_argument("--port", type=port_arg, metavar="P", default=4840,
                          help="OPC UA port of the twin (default 4840)")
 
@@ -81,13 +91,14 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")
     report.parent.mkdir(parents=True, exist_ok=True)
-    config, credentials = scenario_operator(config, report.parent / f"{scenario.name}.twin")
+    data = line_data_dir(config, args.data_dir or report.parent / f"{scenario.name}.twin")
+    credentials = scenario_operator(data)
     bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed, step_s=scenario.plant_step_s)
     await bench.start()
     twin: TwinServer | None = None
     try:
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
-        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, plans=plans)
+        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, data_dir=data.root, plans=plans)
         await twin.start()
         print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "
               f"{scenario.speed:g}x; twin at {twin.endpoint}", flush=True)

@@ -23,6 +23,7 @@ from linetwin_cli.security import COMMANDS as SECURITY_COMMANDS
 from linetwin_cli.security import add_security_commands
 from linetwin_cli.serve import add_serve_commands
 from twin_server.listen_check import ListenError, listen_error_line
+from twin_server.pid_file import DataDirInUse
 
 log = logging.getLogger("linetwin.cli")
 
@@ -85,11 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_security_command(args)
     if args.command == "history":
-        from linetwin_cli.common import historian_data_dir, load_or_exit
+        from linetwin_cli.common import line_data, load_or_exit
         from linetwin_cli.history import cli_export
 
         config = load_or_exit(Path(args.config))
-        return cli_export(config, historian_data_dir(args, config), args)
+        return cli_export(config, line_data(args, config).history, args)
     from linetwin_cli.hil import run_hil_scenario, run_hil_serve
     from linetwin_cli.serve import run_demo, run_serve
 
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "hil":
             return asyncio.run(run_hil_serve(args) if args.hil_command == "serve" else run_hil_scenario(args))
         return asyncio.run(runners[args.command](args))
-    except ListenError as exc:
+    except (ListenError, DataDirInUse) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     except OSError as exc:

@@ -2,8 +2,9 @@
 audit entry of an admin change) and their dispatch; each group is its own module (:mod:`linetwin_cli.user`,
 :mod:`linetwin_cli.pki`, :mod:`linetwin_cli.audit`).
 
-Every command takes ``--config LINE.toml`` (default: the demo line) or ``--data-dir DIR`` to say which line's
-data directory it works on. Changes to users and trust are themselves audited (user = the local OS account).
+Every command takes ``--config LINE.toml`` (default: the demo line) and ``--data-dir DIR`` (the line's data
+directory, as for every command; :mod:`twin_server.data_dir`) and works on its ``security/`` folder.
+Changes to users and trust are themselves audited (user = the local OS account).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.config import ConfigError, LineConfig, load_line_config
+from twin_server.data_dir import layout, line_data_dir
 from twin_server.security.audit_store import AuditStore
 from twin_server.security.setup import AUDIT_DB
 from twin_server.security.users_file import UsersFileError
@@ -24,8 +26,10 @@ COMMANDS = ("user", "pki", "audit")
 
 def data_dir_options(p: argparse.ArgumentParser) -> None:
     """``--config`` / ``--data-dir``: which line's data dir a security command works on."""
+    from linetwin_cli.common import data_dir_arg
+
     p.add_argument("--config", default=None, help="line config whose data dir to use (default: the demo line)")
-    p.add_argument("--data-dir", default=None, help="data dir (users.toml, pki/, audit.sqlite); overrides --config")
+    data_dir_arg(p)
 
 
 def add_security_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,17 +44,18 @@ def add_security_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
 
 
 def _data_dir(args: argparse.Namespace) -> tuple[Path, LineConfig | None]:
-    if args.data_dir:
-        return Path(args.data_dir), None
-    from linetwin_cli.common import DEFAULT_DEMO_CONFIG
+    """The security folder of the line's data dir (``--data-dir`` alone: its default ``security/``), and the
+    config when one was read."""
+    if args.data_dir and not args.config:
+        return layout(Path(args.data_dir)).security, None
+    from linetwin_cli.common import demo_config_path
 
-    path = Path(args.config) if args.config else DEFAULT_DEMO_CONFIG
-    config = load_line_config(path)
-    return config.security.resolved_data_dir(config.name), config
+    config = load_line_config(Path(args.config) if args.config else demo_config_path())
+    return line_data_dir(config, args.data_dir).security, config
 
 
 def audit_admin(data_dir: Path, action: str, node: str, new: object = None, reason: str = "") -> None:
-    """Record an admin change made from the command line in the data dir's audit store."""
+    """Record an admin change made from the command line in the audit store of the security folder ``data_dir``."""
     store = AuditStore(data_dir / AUDIT_DB)
     try:
         store.store(AuditEntry(action=action, user=f"{getpass.getuser()} (local)", role="admin", node=node,

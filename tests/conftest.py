@@ -42,7 +42,10 @@ def repo_root() -> Path:
 
 @pytest.fixture(autouse=True)
 def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test's twin keeps its users file, PKI and audit store in its own tmp dir (not ~/.local/share)."""
+    """Each test's twin keeps its whole line data dir (history, users, PKI, audit) in its own tmp dir, never in the
+    repository or ~/.local/share: ``LINETWIN_DATA_DIR`` and ``XDG_DATA_HOME`` point into the test's tmp dir (and
+    so for every subprocess the test starts)."""
     data_dir = tmp_path / "linetwin_data"
     monkeypatch.setenv("LINETWIN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg_data"))
     return data_dir

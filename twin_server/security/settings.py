@@ -6,17 +6,17 @@
     allow_none = false           # serve a SecurityPolicy None endpoint too (default false; demo only)
     policies = ["Basic256Sha256_SignAndEncrypt", "Aes256Sha256RsaPss_SignAndEncrypt"]   # default: all four below
     anonymous = "viewer"         # "viewer" (browse/read/subscribe/HistoryRead) or "off"
-    data_dir = "/var/lib/linetwin/pilot_line"   # users.toml, pki/, audit.sqlite; relative = to the config file
+    data_dir = "security"        # users.toml, pki/, audit.sqlite; relative = to the line's data dir (the default)
     max_failed_logins = 5        # then the user and the client address are locked out …
     lockout_s = 300              # … for this many seconds
 
-Without ``data_dir`` the data directory is ``$LINETWIN_DATA_DIR`` if set, else
-``$XDG_DATA_HOME/linetwin/<line>`` (``~/.local/share/linetwin/<line>``).
+The folder is ``DATA/security`` of the line's data directory (:mod:`twin_server.data_dir`:
+``--data-dir``, else ``$LINETWIN_DATA_DIR``, else ``$XDG_DATA_HOME/linetwin/<line>``); ``data_dir`` moves it
+(relative to ``DATA``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +42,6 @@ class SecuritySettings:
     max_failed_logins: int = 5
     lockout_s: float = 300.0
 
-    def resolved_data_dir(self, line_name: str) -> Path:
-        if self.data_dir is not None:
-            return self.data_dir
-        env = os.environ.get("LINETWIN_DATA_DIR")
-        if env:
-            return Path(env)
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return Path(base) / "linetwin" / line_name
-
     def policy_types(self) -> list[ua.SecurityPolicyType]:
         from asyncua import ua
 
@@ -60,7 +51,7 @@ class SecuritySettings:
 
 
 
-def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None, config_dir: Path | None) -> SecuritySettings:
+def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None) -> SecuritySettings:
     """Validate the ``[security]`` table (``None``: defaults). Problems go to ``c``; the result uses defaults
     for keys that were wrong."""
     if raw is None:
@@ -93,8 +84,7 @@ def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None, config_dir:
         if not isinstance(value, str) or not value.strip() or len(value) > 4096 or "\x00" in value:
             c.add("security.data_dir", value, "a directory path")
         else:
-            path = Path(value).expanduser()
-            data_dir = path if path.is_absolute() or config_dir is None else config_dir / path
+            data_dir = Path(value).expanduser()  # relative: to the line's data dir (twin_server.data_dir)
     max_failed = raw.get("max_failed_logins", defaults.max_failed_logins)
     if isinstance(max_failed, bool) or not isinstance(max_failed, int) or not 1 <= max_failed <= 1000:
         c.add("security.max_failed_logins", max_failed, "an integer in [1, 1000]")

@@ -40,19 +40,18 @@ AUDIT_DB = "audit.sqlite"
 PKI_DIR = "pki"
 
 
-def data_paths(config: LineConfig) -> tuple[Path, Path, PkiPaths, Path]:
-    """``(data dir, users file, PKI, audit store)`` of a line."""
-    data_dir = config.security.resolved_data_dir(config.name)
-    return data_dir, data_dir / USERS_FILE, PkiPaths(data_dir / PKI_DIR), data_dir / AUDIT_DB
+def data_paths(security_dir: Path) -> tuple[Path, Path, PkiPaths, Path]:
+    """``(security dir, users file, PKI, audit store)`` of a line's security folder (``DATA/security``)."""
+    return security_dir, security_dir / USERS_FILE, PkiPaths(security_dir / PKI_DIR), security_dir / AUDIT_DB
 
 
 class TwinSecurity:
     """Users, roles, PKI and the audit trail of one twin server."""
 
-    def __init__(self, config: LineConfig) -> None:
+    def __init__(self, config: LineConfig, security_dir: Path) -> None:
         self.config = config
         self.settings = config.security
-        self.data_dir, self.users_path, self.pki, self.audit_path = data_paths(config)
+        self.data_dir, self.users_path, self.pki, self.audit_path = data_paths(security_dir)
         self.store: AuditStore | None = None
         self.audit = AuditTrail()
         self.users: TwinUserManager | None = None
