@@ -2,7 +2,8 @@
 
 demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), hil serve | run
 (:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
-(:mod:`linetwin_cli.security`), simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`).
+(:mod:`linetwin_cli.security`), backup | restore (:mod:`linetwin_cli.backup`), init (:mod:`linetwin_cli.init`),
+simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
 neither torch nor the NMPC.
 """
@@ -16,9 +17,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from linetwin_cli.backup import COMMANDS as BACKUP_COMMANDS
+from linetwin_cli.backup import add_backup_commands
 from linetwin_cli.check import add_check_command
 from linetwin_cli.hil import add_hil_commands
 from linetwin_cli.history import add_history_commands
+from linetwin_cli.init import add_init_command
 from linetwin_cli.security import COMMANDS as SECURITY_COMMANDS
 from linetwin_cli.security import add_security_commands
 from linetwin_cli.serve import add_serve_commands
@@ -48,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_command(sub)
     add_hil_commands(sub)
     add_security_commands(sub)
+    add_backup_commands(sub)
+    add_init_command(sub)
 
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file "
                               "(linetwin simulate --help for its options)", add_help=False)
@@ -85,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from linetwin_cli.security import run_security_command
 
         return run_security_command(args)
+    if args.command == "init":
+        from linetwin_cli.init import run_init
+
+        return run_init(args)
+    if args.command in BACKUP_COMMANDS:
+        from linetwin_cli.backup import run_backup_command
+
+        return run_backup_command(args)
     if args.command == "history":
         from linetwin_cli.common import line_data, load_or_exit
         from linetwin_cli.history import cli_export
