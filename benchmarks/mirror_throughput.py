@@ -126,9 +126,9 @@ async def measure_twin(n: int, seconds: float, scan_period_s: float) -> dict:
         server=ServerConfig(endpoint=f"opc.tcp://127.0.0.1:{port}/bench/", namespace="urn:linetwin:bench"),
         units=(UnitConfig(name="unit", kind="mixing_tank", description="", model={}, plant={},
                           connection=ModbusConnection("127.0.0.1", mb_port, timeout_s=5.0), tags=tags),),
-        security=SecuritySettings(allow_none=True, data_dir=Path(tempfile.mkdtemp(prefix="linetwin-bench-"))),
+        security=SecuritySettings(allow_none=True),
     )
-    twin = TwinServer(config)
+    twin = TwinServer(config, data_dir=Path(tempfile.mkdtemp(prefix="linetwin-bench-")))  # never the user's home
     await twin.start()
     try:
         assert twin.runtime is not None and twin.space is not None
@@ -195,7 +195,7 @@ async def measure_twin_opcua(n: int, seconds: float, scan_period_s: float) -> di
         units=(UnitConfig(name="unit", kind="mixing_tank", description="", model={}, plant={},
                           connection=OpcUaConnection("127.0.0.1", plc_port, timeout_s=30.0), tags=tags),),
     )
-    twin = TwinServer(config)
+    twin = TwinServer(config, data_dir=Path(tempfile.mkdtemp(prefix="linetwin-bench-")))  # never the user's home
     await twin.start()
     try:
         assert twin.runtime is not None and twin.space is not None
