@@ -13,6 +13,7 @@ import argparse
 import os
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 from linetwin_cli.common import data_dir_arg
@@ -57,7 +58,7 @@ def _admin_password(args: argparse.Namespace) -> str | None:
 def run_init(args: argparse.Namespace) -> int:
     from linetwin_cli.security import audit_admin
     from linetwin_examples import example_path
-    from twin_server.config import load_line_config
+    from twin_server.config import parse_line_config
     from twin_server.data_dir import line_data_dir
     from twin_server.security.roles import Role
     from twin_server.security.users_file import UsersFile, UsersFileError
@@ -73,21 +74,23 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"{target}: exists; expected a new file (init never overwrites a line config)", file=sys.stderr)
         return 2
     text = example_path(TEMPLATE).read_text(encoding="utf-8").replace(TEMPLATE_LINE, name)
+    config = parse_line_config(tomllib.loads(text), source=str(target))
+    data = line_data_dir(config, args.data_dir)
+    users = None
+    if password is not None:  # checked before anything is written: a refusal leaves nothing behind
+        try:
+            users = UsersFile.load(data.users_file)
+            users.add(args.admin, Role.ADMIN, password)
+        except UsersFileError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    config = load_line_config(target)
-    data = line_data_dir(config, args.data_dir)
     print(f"wrote {target}: line '{name}' (edit its PLC address and tag map, then `linetwin check {target}`)")
-    if password is None:
+    if users is None:
         print(f"no users file written (no --password-file, no ${PASSWORD_ENV}); add the first admin with "
               f"`linetwin user add {args.admin} --role admin --config {target}`")
         return 0
-    users = UsersFile.load(data.users_file)
-    try:
-        users.add(args.admin, Role.ADMIN, password)
-    except UsersFileError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
     users.save()
     audit_admin(data.security, "user_add", f"users.{args.admin}", {"role": "admin"}, "linetwin init")
     print(f"wrote {data.users_file}: admin user '{args.admin}'; data directory {data.root}")
