@@ -18,11 +18,16 @@ A third column times linetwin alone on the batch problem of the tests (shrinking
 d43 target, fines term, soft terminal CV constraint, hard rate limit of 1 K per sample), which do-mpc cannot
 state.
 
-Each controller closes its own loop on the simulated nominal plant for ``--steps`` samples; the time of a step is
-the wall time of the whole ``step()`` / ``make_step()`` call (the first, cold step included). Prints a table and
-the do-mpc / linetwin median ratio, writes ``benchmarks/results/mpc.json``.
+Every linetwin solver (``--solvers``: labels of :class:`controllers.nmpc_solvers.SolverOptions`, e.g. ``ipopt``,
+``fatrop``, ``sqp_hpipm+gn``, ``sqp_hpipm+rti+gn``) runs both problems; the batch problem is scaled by the seeded
+state as the control plan does (``state_scales``). Each controller closes its own loop on the simulated nominal
+plant for ``--steps`` samples; the time of a step is the wall time of the whole ``step()`` / ``make_step()`` call
+(the first, cold step included). Prints a table with median / p95 / max, the ratios to IPOPT and do-mpc measured
+in the same run, and writes JSON to ``--out`` (default: a new temporary directory; ``benchmarks/results/`` is
+git-ignored). ``--smoke``: a horizon of 5, 4 steps, seconds.
 
-Usage: ``.venv/bin/python benchmarks/mpc.py [--steps 30] [--horizons 10 20 40]``
+Usage: ``.venv/bin/python benchmarks/mpc.py [--steps 30] [--horizons 10 20 40] [--solvers ipopt fatrop]
+[--out DIR] [--smoke]``
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ import logging
 import math
 import platform
 import sys
+import tempfile
 import time
 import warnings
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,13 +59,14 @@ from controllers.nmpc import (  # noqa: E402
     NonlinearMpc,
     OutputTracking,
 )
+from controllers.nmpc_solvers import SolverOptions  # noqa: E402
 from process_models.crystallization.crystallizer import crystallizer_moments_model, moments_initial_state, seed_moments  # noqa: E402
 from process_models.crystallization.kinetics import solubility  # noqa: E402
 from process_models.crystallization.params import parameter_set  # noqa: E402
 from process_models.declaration import CompiledModel, compile_model  # noqa: E402
 from process_models.simulator import simulate  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "mpc.json"
+SOLVERS = ("ipopt", "fatrop", "sqp_hpipm+gn", "sqp_hpipm+rti+gn")
 SAMPLE_S = 120.0
 START_K = 313.15
 LOWER_K, UPPER_K = 283.15, 313.15
@@ -84,20 +92,34 @@ def _plant_step(model: CompiledModel, x: dict[str, float], k: int, jacket_k: flo
     return {name: float(sim.states[sl, -1][0]) for name, sl in model.state_slices.items()}
 
 
-def _linetwin_loop(model: CompiledModel, x0: dict[str, float], horizon: int, steps: int) -> dict[str, object]:
+def solver_options(label: str) -> SolverOptions:
+    """``sqp_hpipm+rti+gn`` -> SolverOptions("sqp_hpipm", rti=True, hessian="gauss_newton"); ``+c``: codegen."""
+    method, *flags = label.split("+")
+    unknown = set(flags) - {"rti", "gn", "c"}
+    if unknown:
+        raise SystemExit(f"--solvers {label!r}: unknown flags {sorted(unknown)}; expected rti, gn, c")
+    return SolverOptions(method, rti="rti" in flags, hessian="gauss_newton" if "gn" in flags else "exact",
+                         codegen="c" in flags)
+
+
+def _linetwin_loop(model: CompiledModel, x0: dict[str, float], horizon: int, steps: int,
+                   solver: SolverOptions) -> dict[str, object]:
     config = NmpcConfig(
         sample_period_s=SAMPLE_S, horizon=horizon, horizon_mode=HorizonMode.RECEDING,
         inputs=(ManipulatedInput(JACKET, LOWER_K, UPPER_K, move_weight=MOVE_WEIGHT),),
         tracking=(OutputTracking("supersaturation", 1.0, SUPERSATURATION_SCALE),),
         state_scales={name: max(abs(v), 1.0) for name, v in x0.items()},
-        max_cpu_time_s=IPOPT["max_cpu_time"], max_iter=IPOPT["max_iter"], tolerance=IPOPT["tol"])
+        max_cpu_time_s=IPOPT["max_cpu_time"], max_iter=IPOPT["max_iter"], tolerance=IPOPT["tol"], solver=solver)
     return _run_linetwin(model, x0, config, steps, {"supersaturation": SUPERSATURATION_REF}, None)
 
 
-def _linetwin_batch_loop(model: CompiledModel, x0: dict[str, float], horizon: int, steps: int) -> dict[str, object]:
+def _linetwin_batch_loop(model: CompiledModel, x0: dict[str, float], horizon: int, steps: int,
+                         solver: SolverOptions) -> dict[str, object]:
     objective = CrystallizationObjective(target_d43_m=TARGET_D43, seed_count_per_kg=x0["mu0"], max_cv=0.94)
     config = crystallizer_nmpc_config(objective, SAMPLE_S, horizon, LOWER_K, UPPER_K, max_move_k=1.0,
-                                      max_cpu_time_s=IPOPT["max_cpu_time"])
+                                      max_cpu_time_s=IPOPT["max_cpu_time"],
+                                      state_scales={k: abs(v) for k, v in x0.items() if v})  # as the control plan
+    config = replace(config, solver=solver)
     return _run_linetwin(model, x0, config, steps, {"d43": TARGET_D43}, BATCH_S)
 
 
@@ -107,7 +129,7 @@ def _run_linetwin(model: CompiledModel, x0: dict[str, float], config: NmpcConfig
     mpc = NonlinearMpc(model, config)
     build_s = time.perf_counter() - started
     x, u = dict(x0), START_K
-    walls, ipopt_walls, iterations, failures = [], [], [], 0
+    walls, ipopt_walls, iterations, failures, objectives, statuses = [], [], [], 0, [], {}
     for k in range(steps):
         t0 = time.perf_counter()
         result = mpc.step(k * SAMPLE_S, x, {JACKET: u}, references, batch_end_s=batch_end_s)
@@ -115,10 +137,12 @@ def _run_linetwin(model: CompiledModel, x0: dict[str, float], config: NmpcConfig
         ipopt_walls.append(result.solve_time_s)
         iterations.append(result.iterations)
         failures += not result.success
+        objectives.append(result.objective)
+        statuses[result.status] = statuses.get(result.status, 0) + 1
         u = result.commands[0].value if result.success else u
         x = _plant_step(model, x, k, u)
     return {"build_s": build_s, "walls": walls, "ipopt_walls": ipopt_walls, "iterations": iterations,
-            "failures": failures, "final_jacket_k": u}
+            "failures": failures, "final_jacket_k": u, "objectives": objectives, "statuses": statuses}
 
 
 def _dompc_loop(model: CompiledModel, x0: dict[str, float], horizon: int, steps: int) -> dict[str, object]:
@@ -175,68 +199,83 @@ def _summary(walls: list[float]) -> dict[str, float]:
     return {"median_ms": float(np.median(arr)), "p95_ms": float(np.percentile(arr, 95)), "max_ms": float(arr.max())}
 
 
+def _row(run: dict[str, object]) -> dict[str, object]:
+    out = {**_summary(run["walls"]), "median_iterations": float(np.median(run["iterations"])),
+           "failures": run["failures"], "build_s": run["build_s"], "final_jacket_k": run["final_jacket_k"]}
+    if "statuses" in run:
+        out["statuses"] = run["statuses"]
+        out["final_objective"] = run["objectives"][-1]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=30, help="closed-loop steps per controller and horizon")
     parser.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40])
+    parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), help="linetwin solver labels")
+    parser.add_argument("--no-dompc", action="store_true", help="skip do-mpc")
+    parser.add_argument("--out", type=Path, default=None, help="result directory (default: a new temp dir)")
+    parser.add_argument("--smoke", action="store_true", help="horizon 5, 4 steps: seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.horizons, args.steps = [5], 4
+    solvers = [solver_options(label) for label in args.solvers]
     warnings.filterwarnings("ignore")
     logging.getLogger("do_mpc").setLevel(logging.ERROR)
+    logging.getLogger("controllers").setLevel(logging.ERROR)
     model, x0 = _case()
     rows = []
     for horizon in args.horizons:
-        sys.stderr.write(f"[mpc bench] horizon {horizon}: linetwin ...\n")
-        ours = _linetwin_loop(model, x0, horizon, args.steps)
-        sys.stderr.write(f"[mpc bench] horizon {horizon}: do-mpc ...\n")
-        theirs = _dompc_loop(model, x0, horizon, args.steps)
-        sys.stderr.write(f"[mpc bench] horizon {horizon}: linetwin batch problem ...\n")
-        batch = _linetwin_batch_loop(model, x0, horizon, args.steps)
-        row = {
-            "horizon": horizon,
-            "steps": args.steps,
-            "linetwin": {**_summary(ours["walls"]), "ipopt_median_ms": _summary(ours["ipopt_walls"])["median_ms"],
-                         "median_iterations": float(np.median(ours["iterations"])), "failures": ours["failures"],
-                         "build_s": ours["build_s"]},
-            "do_mpc": {**_summary(theirs["walls"]), "median_iterations": float(np.median(theirs["iterations"])),
-                       "failures": theirs["failures"], "build_s": theirs["build_s"]},
-        }
-        row["linetwin_batch"] = {**_summary(batch["walls"]), "median_iterations": float(np.median(batch["iterations"])),
-                                 "failures": batch["failures"], "build_s": batch["build_s"]}
-        row["median_ratio_do_mpc_over_linetwin"] = row["do_mpc"]["median_ms"] / row["linetwin"]["median_ms"]
+        row: dict[str, object] = {"horizon": horizon, "steps": args.steps, "shared": {}, "batch": {}}
+        for solver in solvers:
+            sys.stderr.write(f"[mpc bench] N={horizon} {solver.label}: shared problem ...\n")
+            row["shared"][solver.label] = _row(_linetwin_loop(model, x0, horizon, args.steps, solver))
+            sys.stderr.write(f"[mpc bench] N={horizon} {solver.label}: batch problem ...\n")
+            row["batch"][solver.label] = _row(_linetwin_batch_loop(model, x0, horizon, args.steps, solver))
+        if not args.no_dompc:
+            sys.stderr.write(f"[mpc bench] N={horizon} do-mpc ...\n")
+            row["shared"]["do-mpc"] = _row(_dompc_loop(model, x0, horizon, args.steps))
         rows.append(row)
-    header = (f"{'N':>3} | {'linetwin med/p95/max ms':>24} {'it':>4} {'fail':>4} | "
-              f"{'do-mpc med/p95/max ms':>24} {'it':>4} {'fail':>4} | {'ratio':>6} | "
-              f"{'batch problem med/p95/max ms':>29} {'it':>4}")
+    header = (f"{'N':>3} {'problem':>7} {'controller':>18} | {'median':>8} {'p95':>8} {'max':>8} ms | {'it':>4} "
+              f"{'fail':>4} | {'ipopt/x':>7} {'do-mpc/x':>8} {'p95/med':>7}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        a, b, c = r["linetwin"], r["do_mpc"], r["linetwin_batch"]
-        print(f"{r['horizon']:>3} | {a['median_ms']:7.1f} {a['p95_ms']:7.1f} {a['max_ms']:8.1f} "
-              f"{a['median_iterations']:4.0f} {a['failures']:4d} | {b['median_ms']:7.1f} {b['p95_ms']:7.1f} "
-              f"{b['max_ms']:8.1f} {b['median_iterations']:4.0f} {b['failures']:4d} | "
-              f"{r['median_ratio_do_mpc_over_linetwin']:6.2f} | {c['median_ms']:9.1f} {c['p95_ms']:9.1f} "
-              f"{c['max_ms']:9.1f} {c['median_iterations']:4.0f}")
-    import do_mpc
+        for problem in ("shared", "batch"):
+            table = r[problem]
+            ipopt = table.get("ipopt", {}).get("median_ms", math.nan)
+            dompc = table.get("do-mpc", {}).get("median_ms", math.nan)
+            for name, a in table.items():
+                a["median_ratio_ipopt_over_this"] = ipopt / a["median_ms"]
+                a["median_ratio_dompc_over_this"] = dompc / a["median_ms"]
+                print(f"{r['horizon']:>3} {problem:>7} {name:>18} | {a['median_ms']:8.1f} {a['p95_ms']:8.1f} "
+                      f"{a['max_ms']:8.1f}    | {a['median_iterations']:4.0f} {a['failures']:4d} | "
+                      f"{a['median_ratio_ipopt_over_this']:7.2f} {a['median_ratio_dompc_over_this']:8.2f} "
+                      f"{a['p95_ms'] / a['median_ms']:7.2f}")
+    versions = {"casadi": ca.__version__, "numpy": np.__version__}
+    if not args.no_dompc:
+        import do_mpc
 
+        versions["do_mpc"] = do_mpc.__version__
     payload = {
         "benchmark": "nmpc_solve_time_crystallizer",
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine()},
-        "versions": {"casadi": ca.__version__, "do_mpc": do_mpc.__version__, "numpy": np.__version__},
+        "versions": versions,
         "problem": {"sample_period_s": SAMPLE_S, "supersaturation_reference": SUPERSATURATION_REF, "ipopt": IPOPT,
                     "jacket_bounds_k": [LOWER_K, UPPER_K],
-                    "linetwin": "multiple shooting, RK4 x1 per interval (batch problem: x2)",
+                    "linetwin": "multiple shooting, RK4 x1 per interval (batch problem: x2), staged NLP",
                     "do_mpc": "collocation radau deg 2, 1 element per interval (defaults)"},
         "rows": rows,
-        "target": {"median_ms_at_horizon_20_below": 50.0,
-                   "met": any(r["horizon"] == 20 and r["linetwin"]["median_ms"] < 50.0
-                              and r["median_ratio_do_mpc_over_linetwin"] > 1.0 for r in rows)},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and
-                                  math.isnan(o) else str(o)))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    out = args.out if args.out is not None else Path(tempfile.mkdtemp(prefix="linetwin-mpc-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "mpc.json"
+    path.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and
+                               math.isnan(o) else str(o)))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

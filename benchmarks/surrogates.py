@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from controllers.crystallization.objective import CrystallizationObjective, crystallizer_nmpc_config  # noqa: E402
 from controllers.nmpc import NonlinearMpc  # noqa: E402
+from controllers.nmpc_solvers import SolverOptions  # noqa: E402
 from process_models.case_file import load_case  # noqa: E402
 from process_models.crystallization.crystallizer import (  # noqa: E402
     crystallizer_model,
@@ -185,7 +187,8 @@ def closed_loop(nmpc: NonlinearMpc, plant: Any, x0: dict[str, float], target: fl
             "final_d43_error_pct": 100.0 * (d43 - target) / target}
 
 
-def nmpc_comparison(artifact: SurrogateArtifact) -> dict[str, Any]:
+def nmpc_comparison(artifact: SurrogateArtifact, solver: SolverOptions | None = None) -> dict[str, Any]:
+    """Physics vs surrogate NMPC on the same 2 h batch, both solved with ``solver`` (default IPOPT)."""
     model = compile_model(with_instruments(crystallizer_model(PLANT_OPTIONS), fbrm_instruments()))
     plant = compile_model(crystallizer_model(PLANT_OPTIONS))
     x0 = crystallizer_plan_state()
@@ -194,10 +197,12 @@ def nmpc_comparison(artifact: SurrogateArtifact) -> dict[str, Any]:
     objective = CrystallizationObjective(target_d43_m=target, seed_count_per_kg=x0["mu0"],
                                          max_cv=float(baseline.output("cv")[-1]), max_supersaturation=0.05)
     config = crystallizer_nmpc_config(objective, 120.0, 20, 288.15, 313.15, 1.0, max_cpu_time_s=5.0)
+    config = replace(config, solver=solver or SolverOptions())
     physics = NonlinearMpc(model, config)
     surrogate = NonlinearMpc(model, config, prediction=artifact.surrogate.interval_function(model, 1),
                              prediction_model="surrogate")
     out = {"physics": closed_loop(physics, plant, x0, target), "surrogate": closed_loop(surrogate, plant, x0, target)}
+    out["solver"] = config.solver.label
     out["speedup_median_solve"] = out["physics"]["median_solve_s"] / out["surrogate"]["median_solve_s"]
     out["final_d43_error_difference_pp"] = abs(out["surrogate"]["final_d43_error_pct"]
                                                - out["physics"]["final_d43_error_pct"])
@@ -267,6 +272,8 @@ def main() -> None:
     parser.add_argument("--physics-runs", type=int, default=100, help="physics runs timed for the 1,000-run figure")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-nmpc", action="store_true")
+    parser.add_argument("--nmpc-solvers", nargs="+", default=["ipopt"],
+                        help="solver labels for the NMPC comparison (benchmarks/mpc.py --solvers)")
     parser.add_argument("--keep", type=Path, help="keep the artifacts in this directory")
     parser.add_argument("--reuse", type=Path,
                         help="train on the datasets of an earlier --keep directory (same design and sample count)")
@@ -275,14 +282,17 @@ def main() -> None:
                         help="keep the other models' rows (and the NMPC figures unless re-run) of the existing JSON")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows, nmpc = [], None
+    rows, nmpc, nmpc_runs = [], None, []
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         for name in args.models:
             row, artifact = run_model(name, args, work)
             rows.append(row)
             if name == "crystallizer_moments" and not args.no_nmpc:
-                nmpc = nmpc_comparison(artifact)
+                from benchmarks.mpc import solver_options
+
+                nmpc_runs = [nmpc_comparison(artifact, solver_options(label)) for label in args.nmpc_solvers]
+                nmpc = nmpc_runs[0]
     print()
     print(f"{'model':<34}{'kind':<18}{'runs':>5}{'train s':>9}{'NRMSE max':>11}{'1 run phys':>12}{'1 run sur':>11}"
           f"{'x':>8}{'1000 phys':>11}{'1000 sur':>10}{'x':>10}")
@@ -299,13 +309,14 @@ def main() -> None:
             print(f"crystallizer 2 h batch, batch-end d43 vs physics over {r['test_runs']} test runs: median "
                   f"{r['d43_batch_end_rel_error_median']:.2%}, p90 {r['d43_batch_end_rel_error_p90']:.2%}, max "
                   f"{r['d43_batch_end_rel_error_max']:.2%} (target <= 1 %)")
-    if nmpc:
-        p, s = nmpc["physics"], nmpc["surrogate"]
-        print(f"NMPC crystallizer batch (60 solves each): median solve physics {p['median_solve_s'] * 1e3:.1f} ms, "
-              f"surrogate {s['median_solve_s'] * 1e3:.1f} ms -> {nmpc['speedup_median_solve']:.2f}x (target >= 3x); "
+    for run in nmpc_runs:
+        p, s = run["physics"], run["surrogate"]
+        print(f"NMPC crystallizer batch, solver {run['solver']} (60 solves each): median solve physics "
+              f"{p['median_solve_s'] * 1e3:.1f} ms, "
+              f"surrogate {s['median_solve_s'] * 1e3:.1f} ms -> {run['speedup_median_solve']:.2f}x (target >= 3x); "
               f"final d43 {p['final_d43_um']:.1f} / {s['final_d43_um']:.1f} um "
               f"(error {p['final_d43_error_pct']:+.2f} % / {s['final_d43_error_pct']:+.2f} %; "
-              f"difference {nmpc['final_d43_error_difference_pp']:.2f} pp); "
+              f"difference {run['final_d43_error_difference_pp']:.2f} pp); "
               f"failed solves {p['failed_solves']} / {s['failed_solves']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if args.merge and RESULTS.is_file():
@@ -314,7 +325,7 @@ def main() -> None:
         nmpc = nmpc if nmpc is not None else previous.get("nmpc")
     payload = {"benchmark": "surrogates", "when": datetime.now(UTC).isoformat(), "machine": platform.platform(),
                "python": platform.python_version(), "torch": torch.__version__, "torch_threads": 1,
-               "quick": args.quick, "models": rows, "nmpc": nmpc}
+               "quick": args.quick, "models": rows, "nmpc": nmpc, "nmpc_by_solver": nmpc_runs}
     RESULTS.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and
                                   not math.isfinite(o) else str(o)))
     print(f"written {RESULTS}")

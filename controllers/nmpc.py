@@ -16,8 +16,10 @@ Control: Theory, Computation and Design*, 2nd ed., 2017, ch. 8):
 * Objective: output tracking (interval-length weighted), terminal targets, economic terms (minimise a weighted
   output, path or terminal) and move suppression; every term normalised by a declared scale.
 
-The NLP is built once, parametric in current state, state scales, last inputs, model parameters, time, interval
-lengths, references and disturbance inputs; :meth:`NonlinearMpc.step` costs one IPOPT solve, warm-started from
+The NLP is built once in stages ``[x_0 u_0 x_1 u_1 ... x_N]`` (the layout structure-exploiting solvers read),
+parametric in current state, state scales, last inputs, model parameters, time, interval lengths, references and
+disturbance inputs; :meth:`NonlinearMpc.step` costs one solve (IPOPT unless ``NmpcConfig.solver`` says otherwise,
+:mod:`controllers.nmpc_solvers`), warm-started from
 the previous primal-dual solution (shifted by one interval for a receding horizon; as is for a shrinking one,
 whose nodes stay at the same fractions of the remaining batch). A failed warm-started solve is retried once cold.
 
@@ -40,7 +42,9 @@ from enum import Enum
 import casadi as ca
 import numpy as np
 
+from controllers.codegen_cache import CodegenOutcome
 from controllers.commands import ControlMode, SetpointCommand
+from controllers.nmpc_solvers import NlpSolvers, OcpStructure, SolverOptions, build_solvers
 from process_models.declaration import CompiledModel, InputRole
 from process_models.discretization import rk4_interval
 
@@ -142,7 +146,9 @@ class NmpcConfig:
     interval; ``max_cpu_time_s`` / ``max_iter`` / ``tolerance``: IPOPT limits per solve; ``ipopt_options``: extra
     IPOPT options (override the defaults); ``warm_start_duals``: start IPOPT from the previous primal-dual solution;
     ``retry_cold``: when a warm-started solve fails, solve once more from the cold initial guess (a step may then
-    take up to twice ``max_cpu_time_s``; the supervisor's deadline still applies).
+    take up to twice ``max_cpu_time_s``; the supervisor's deadline still applies); ``solver``: how the NLP is solved
+    (:class:`controllers.nmpc_solvers.SolverOptions`: IPOPT by default, fatrop, SQP with HPIPM or qrqp, RTI,
+    compiled C).
     """
 
     sample_period_s: float
@@ -163,6 +169,7 @@ class NmpcConfig:
     retry_cold: bool = True
     discretization: Discretization = Discretization.MULTIPLE_SHOOTING
     collocation_degree: int = 3
+    solver: SolverOptions = field(default_factory=SolverOptions)
 
     def __post_init__(self) -> None:
         for name in ("inputs", "tracking", "terminal_targets", "economic", "constraints"):
@@ -203,6 +210,11 @@ class NmpcResult:
     iterations: int
     objective: float
     trajectory: PredictedTrajectory
+
+
+def _part(vector: ca.SX, start: int, stop: int) -> ca.SX:
+    """``vector[start:stop]``, an empty column when ``start == stop`` (casadi's empty slice is not)."""
+    return vector[start:stop] if stop > start else ca.SX(0, 1)
 
 
 def _soft_band(g: list, lbg: list[float], ubg: list[float], y: ca.SX, con: OutputConstraint, slack: ca.SX) -> ca.SX:
@@ -311,21 +323,23 @@ class NonlinearMpc:
         P_dv = ca.SX.sym("dv", ndv)
         params = ca.vertcat(P_x0, P_sx, P_uprev, P_p, P_t0, P_dt, P_ref, P_dv)
 
-        # decision variables: scaled states Z_1..Z_N, scaled inputs V_0..V_{N-1}, slacks
-        Z = ca.SX.sym("Z", nx, n)
+        # Decision variables in stages (the layout structure-exploiting solvers need: [x_0 u_0 x_1 u_1 ... x_N]).
+        # Stage state x_k = [Z_k, Vprev_k, Sprev_k]: scaled model state at node k, scaled input of interval k-1,
+        # slacks chosen for node k; stage control u_k = [V_k, XC_k, S_k] (k < N): scaled input and collocation
+        # states of interval k, slacks of node k+1. x_0 is fixed by bounds (current state, last input, no slack),
+        # so every constraint and cost term involves one stage only (plus the gap x_{k+1} = F(x_k, u_k)).
         collocation = c.discretization is Discretization.COLLOCATION
         deg = c.collocation_degree if collocation else 0
-        XC = ca.SX.sym("XC", nx, deg * n)  # scaled collocation states, interval k in columns k*deg..k*deg+deg-1
         tau, c_mat, d_vec = _radau_coefficients(deg) if collocation else ([0.0], np.zeros((1, 1)), np.ones(1))
-        V = ca.SX.sym("V", nmv, n)
         lo = np.array([mi.lower for mi in c.inputs])
         hi = np.array([mi.upper for mi in c.inputs])
         self._u_offset, self._u_span = (lo + hi) / 2, (hi - lo) / 2
-        U = ca.repmat(ca.DM(self._u_offset), 1, n) + ca.diag(ca.DM(self._u_span)) @ V
         path_cons = [k for k in c.constraints if not k.terminal]
         term_cons = [k for k in c.constraints if k.terminal]
-        S_path = ca.SX.sym("S_path", len(path_cons), n)
-        S_term = ca.SX.sym("S_term", len(term_cons))
+        nsl = len(path_cons) + len(term_cons)
+        nxa, nua = nx + nmv + nsl, nmv + nx * deg + nsl
+        Xs = [ca.SX.sym(f"x{k}", nxa) for k in range(n + 1)]
+        Us = [ca.SX.sym(f"u{k}", nua) for k in range(n)]
 
         def full_input(u_mv: ca.SX) -> ca.SX:
             parts = []
@@ -339,94 +353,139 @@ class NonlinearMpc:
                     dv_pos += spec.size
             return ca.vertcat(*parts)
 
-        g, lbg, ubg = [], [], []
-        obj = ca.SX(0)
-        x_prev = P_x0
-        t_node = P_t0
-        outputs_at_nodes = []
+        def unscaled_input(v: ca.SX) -> ca.SX:
+            return ca.DM(self._u_offset) + ca.DM(self._u_span) * v
+
+        g, lbg, ubg = [], [], []  # in stage order: [gap_0, stage_0, gap_1, stage_1, ..., stage_N]
+        sg, slb, sub = [], [], []  # constraints of the current stage
+        stage_counts: list[int] = []
+        residuals: list[ca.SX] = []  # objective = sum of squared residuals + linear terms (Gauss-Newton split)
+        linear: list[ca.SX] = []
         y_index = {v.name: m.output_slices[v.name].start for v in m.declaration.outputs}
         ts_ = c.sample_period_s
-        for k in range(n):
-            uk = full_input(U[:, k])
+
+        def band(y: ca.SX, con: OutputConstraint, slack: ca.SX, weight: ca.SX | float) -> None:
+            _soft_band(sg, slb, sub, y, con, slack)
+            linear.append(weight * con.weight * slack)
+            residuals.append(ca.sqrt(weight * con.weight) * slack)
+
+        def flush_stage() -> None:
+            stage_counts.append(sum(e.numel() for e in sg))
+            g.extend(sg)
+            lbg.extend(slb)
+            ubg.extend(sub)
+            sg.clear()
+            slb.clear()
+            sub.clear()
+
+        outputs_at_nodes = []
+        t_node = P_t0
+        for k in range(n + 1):
+            zk, vprev, sprev = _part(Xs[k], 0, nx), _part(Xs[k], nx, nx + nmv), _part(Xs[k], nx + nmv, nxa)
+            if k >= 1:  # node k: outputs with the input of interval k-1, path terms, soft bands
+                x_node = zk * P_sx
+                y = m.output(x_node, full_input(unscaled_input(vprev)), P_p, t_node)
+                outputs_at_nodes.append(y)
+                weight_k = P_dt[k - 1] / ts_
+                for i, term in enumerate(c.tracking):
+                    residuals.append(ca.sqrt(term.weight * weight_k)
+                                     * (y[y_index[term.output]] - P_ref[i]) / term.scale)
+                for term in c.economic:
+                    if not term.terminal:
+                        linear.append(term.weight * weight_k * y[y_index[term.output]] / term.scale)
+                for j, con in enumerate(path_cons):
+                    band(y[y_index[con.output]], con, sprev[j], weight_k)
+            if k == n:  # terminal terms on the last node
+                n_track = len(c.tracking)
+                for i, term in enumerate(c.terminal_targets):
+                    residuals.append(math.sqrt(term.weight)
+                                     * (y[y_index[term.output]] - P_ref[n_track + i]) / term.scale)
+                for term in c.economic:
+                    if term.terminal:
+                        linear.append(term.weight * y[y_index[term.output]] / term.scale)
+                for j, con in enumerate(term_cons):
+                    band(y[y_index[con.output]], con, sprev[len(path_cons) + j], 1.0)
+                flush_stage()
+                break
+            vk, xck, sk = _part(Us[k], 0, nmv), _part(Us[k], nmv, nmv + nx * deg), _part(Us[k], nmv + nx * deg, nua)
+            uk = full_input(unscaled_input(vk))
+            h = P_dt[k]
+            # gap: x_{k+1} = F(x_k, u_k)
             if collocation:
-                h = P_dt[k]
-                points = [x_prev / P_sx] + [XC[:, k * deg + r] for r in range(deg)]
-                for r in range(1, deg + 1):
-                    slope = sum(c_mat[j, r] * points[j] for j in range(deg + 1))
-                    f_r = m.rhs(points[r] * P_sx, uk, P_p, t_node + tau[r] * h) / P_sx
-                    g.append(slope - h * f_r)
-                    lbg += [0.0] * nx
-                    ubg += [0.0] * nx
-                g.append(Z[:, k] - sum(d_vec[j] * points[j] for j in range(deg + 1)))
+                points = [zk] + [xck[r * nx:(r + 1) * nx] for r in range(deg)]
+                z_next = sum(d_vec[j] * points[j] for j in range(deg + 1))
             else:
-                x_next = self._interval(x_prev, uk, P_p, t_node, P_dt[k])
-                g.append(Z[:, k] - x_next / P_sx)
-            lbg += [0.0] * nx
-            ubg += [0.0] * nx
-            t_node = t_node + P_dt[k]
-            x_node = Z[:, k] * P_sx
-            y = m.output(x_node, uk, P_p, t_node)
-            outputs_at_nodes.append(y)
-            weight_k = P_dt[k] / ts_
-            for i, term in enumerate(c.tracking):
-                obj += term.weight * weight_k * ((y[y_index[term.output]] - P_ref[i]) / term.scale) ** 2
-            for term in c.economic:
-                if not term.terminal:
-                    obj += term.weight * weight_k * y[y_index[term.output]] / term.scale
-            for j, con in enumerate(path_cons):
-                obj += weight_k * _soft_band(g, lbg, ubg, y[y_index[con.output]], con, S_path[j, k])
-            # rate limits (hard): first move from the last applied value, later moves scaled by interval length
-            move = U[:, k] - (P_uprev if k == 0 else U[:, k - 1])
+                z_next = self._interval(zk * P_sx, uk, P_p, t_node, h) / P_sx
+            gap = Xs[k + 1] - ca.vertcat(z_next, vk, sk)
+            g.append(gap)
+            lbg.extend([0.0] * nxa)
+            ubg.extend([0.0] * nxa)
+            # stage k: collocation equations, rate limits and move suppression of interval k
+            for r in range(1, deg + 1):
+                slope = sum(c_mat[j, r] * points[j] for j in range(deg + 1))
+                sg.append(slope - h * m.rhs(points[r] * P_sx, uk, P_p, t_node + tau[r] * h) / P_sx)
+                slb.extend([0.0] * nx)
+                sub.extend([0.0] * nx)
+            move = unscaled_input(vk) - unscaled_input(vprev)
             for i, mi in enumerate(c.inputs):
                 if mi.move_weight > 0:
                     norm = mi.max_move if math.isfinite(mi.max_move) else 1.0
-                    obj += mi.move_weight * (move[i] / norm) ** 2
+                    residuals.append(math.sqrt(mi.move_weight) * move[i] / norm)
                 if math.isfinite(mi.max_move):
                     limit = mi.max_move if k == 0 else mi.max_move * P_dt[k - 1] / ts_
-                    g.append(move[i] - limit)
-                    lbg.append(-math.inf)
-                    ubg.append(0.0)
-                    g.append(move[i] + limit)
-                    lbg.append(0.0)
-                    ubg.append(math.inf)
-            x_prev = x_node
-        y_end = outputs_at_nodes[-1]
-        n_track = len(c.tracking)
-        for i, term in enumerate(c.terminal_targets):
-            obj += term.weight * ((y_end[y_index[term.output]] - P_ref[n_track + i]) / term.scale) ** 2
-        for term in c.economic:
-            if term.terminal:
-                obj += term.weight * y_end[y_index[term.output]] / term.scale
-        for j, con in enumerate(term_cons):
-            obj += _soft_band(g, lbg, ubg, y_end[y_index[con.output]], con, S_term[j])
+                    sg.append(move[i] - limit)
+                    slb.append(-math.inf)
+                    sub.append(0.0)
+                    sg.append(move[i] + limit)
+                    slb.append(0.0)
+                    sub.append(math.inf)
+            flush_stage()
+            t_node = t_node + h
 
-        w = ca.vertcat(ca.vec(Z), ca.vec(XC), ca.vec(V), ca.vec(S_path), S_term)
+        w = ca.vertcat(*[v for k in range(n) for v in (Xs[k], Us[k])], Xs[n])
+        residual = ca.vertcat(*residuals) if residuals else ca.SX(0, 1)
+        obj = ca.sumsqr(residual) + (sum(linear) if linear else 0)
+        # index maps into w
+        stage = nxa + nua
+        self._stage_sizes = (nxa, nua)
+        idx_x = np.array([[k * stage + i for k in range(n + 1)] for i in range(nxa)])
+        idx_u = np.array([[k * stage + nxa + i for k in range(n)] for i in range(nua)])
+        self._idx_z, self._idx_vprev, self._idx_sprev = idx_x[:nx], idx_x[nx:nx + nmv], idx_x[nx + nmv:]
+        self._idx_v, self._idx_xc, self._idx_s = idx_u[:nmv], idx_u[nmv:nmv + nx * deg], idx_u[nmv + nx * deg:]
         self._tau = tau
-        self._n_z, self._n_c, self._n_v = nx * n, nx * deg * n, nmv * n
-        self._n_sp, self._n_st = len(path_cons) * n, len(term_cons)
-        lbw = np.concatenate([np.full(self._n_z + self._n_c, -np.inf), np.full(self._n_v, -1.0),
-                              np.zeros(self._n_sp + self._n_st)])
-        ubw = np.concatenate([np.full(self._n_z + self._n_c, np.inf), np.full(self._n_v, 1.0),
-                              np.full(self._n_sp + self._n_st, np.inf)])
+        self._nw = w.numel()
+        self._n_path = len(path_cons)
+        lbw, ubw = np.full(self._nw, -np.inf), np.full(self._nw, np.inf)
+        lbw[self._idx_v.ravel()], ubw[self._idx_v.ravel()] = -1.0, 1.0
+        lbw[self._idx_vprev.ravel()], ubw[self._idx_vprev.ravel()] = -1.0, 1.0
+        lbw[self._idx_s.ravel()], lbw[self._idx_sprev.ravel()] = 0.0, 0.0
+        # slacks a stage does not use (terminal slacks before the end, path slacks at node 0) are fixed at 0
+        lbw[self._idx_sprev[:, 0]] = ubw[self._idx_sprev[:, 0]] = 0.0
+        ubw[self._idx_s[len(path_cons):, :-1].ravel()] = 0.0
         self._lbw, self._ubw = lbw, ubw
         self._lbg, self._ubg = np.array(lbg, dtype=float), np.array(ubg, dtype=float)
-        ipopt = {"print_level": 0, "sb": "yes", "max_cpu_time": float(c.max_cpu_time_s), "max_iter": int(c.max_iter),
-                 "tol": float(c.tolerance), "acceptable_iter": 0, "mu_strategy": "adaptive"}
-        ipopt.update(dict(c.ipopt_options))
-        nlp = {"x": w, "p": params, "f": obj, "g": ca.vertcat(*g)}
-        common = {"print_time": False, "error_on_fail": False}
-        self._solver = ca.nlpsol("nmpc", "ipopt", nlp, {"ipopt": ipopt, **common})
-        # Same NLP, IPOPT started from the previous primal-dual solution (few barrier iterations needed).
-        warm = {**ipopt, "warm_start_init_point": "yes", "warm_start_bound_push": 1e-6,
-                "warm_start_mult_bound_push": 1e-6, "mu_init": 1e-4}
-        warm.update(dict(c.ipopt_options))
-        self._solver_warm = (ca.nlpsol("nmpc_warm", "ipopt", nlp, {"ipopt": warm, **common})
-                             if c.warm_start_duals else self._solver)
+        self._nlp = {"x": w, "p": params, "f": obj, "g": ca.vertcat(*g)}
+        self._structure = OcpStructure(horizon=n, nx=[nxa] * (n + 1), nu=[nua] * n,
+                                       ng=stage_counts)
+        self._solvers: NlpSolvers = build_solvers(self._nlp, residual, c.solver, self._structure,
+                                                  self._ipopt_options(), self._lbg == self._ubg,
+                                                  model_name=m.declaration.name,
+                                                  warm_start_duals=c.warm_start_duals, tolerance=c.tolerance)
         Y = ca.horzcat(*outputs_at_nodes)
-        self._outputs_fn = ca.Function("nmpc_outputs", [w, params], [Y, ca.repmat(P_sx, 1, n) * Z, U])
+        Zs = ca.horzcat(*[Xs[k][:nx] for k in range(1, n + 1)])
+        Vs = ca.horzcat(*[Us[k][:nmv] for k in range(n)])
+        self._outputs_fn = ca.Function("nmpc_outputs", [w, params],
+                                       [Y, ca.repmat(P_sx, 1, n) * Zs, unscaled_input(Vs) if nmv else Vs])
         self._scale_floor = np.ones(nx)
         for name, sl in m.state_slices.items():
             self._scale_floor[sl] = float(c.state_scales.get(name, 1.0))
+
+    def _ipopt_options(self) -> dict[str, object]:
+        c = self.config
+        ipopt = {"print_level": 0, "sb": "yes", "max_cpu_time": float(c.max_cpu_time_s), "max_iter": int(c.max_iter),
+                 "tol": float(c.tolerance), "acceptable_iter": 0, "mu_strategy": "adaptive"}
+        ipopt.update(dict(c.ipopt_options))
+        return ipopt
 
     # -- stepping ---------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -437,6 +496,11 @@ class NonlinearMpc:
         with self._state_lock:
             self._generation += 1
             self._previous = None
+
+    @property
+    def codegen(self) -> list[CodegenOutcome]:
+        """How each code-generated solver was built (empty without ``SolverOptions.codegen``)."""
+        return list(self._solvers.codegen)
 
     @property
     def has_warm_start(self) -> bool:
@@ -502,7 +566,11 @@ class NonlinearMpc:
         pvec = np.concatenate([x0, x_scale, u_prev, p, [float(time_s)], dt, ref_vec, dv])
         if not np.all(np.isfinite(pvec)):
             raise NmpcConfigError(f"non-finite NMPC inputs at t={time_s} s (state, inputs, parameters or references)")
-        bounds = {"lbx": self._lbw, "ubx": self._ubw, "lbg": self._lbg, "ubg": self._ubg}
+        lbx, ubx = self._lbw.copy(), self._ubw.copy()
+        fixed = np.concatenate([x0 / x_scale, (u_prev - self._u_offset) / self._u_span])
+        lbx[self._idx_z[:, 0]] = ubx[self._idx_z[:, 0]] = fixed[:m.nx]  # stage 0: the current state,
+        lbx[self._idx_vprev[:, 0]] = ubx[self._idx_vprev[:, 0]] = fixed[m.nx:]  # the last applied input
+        bounds = {"lbx": lbx, "ubx": ubx, "lbg": self._lbg, "ubg": self._ubg}
         lo = np.array([mi.lower for mi in c.inputs])
         hi = np.array([mi.upper for mi in c.inputs])
         move = np.array([mi.max_move for mi in c.inputs])
@@ -512,7 +580,7 @@ class NonlinearMpc:
         while True:
             warm = previous is not None and self.config.warm_start_duals
             w0 = self._initial_guess(x0, x_scale, u_prev, p, float(time_s), dt, dv, previous)
-            solver = self._solver_warm if warm else self._solver
+            solver = self._solvers.warm if warm else self._solvers.cold
             extra = {}
             if warm:
                 assert previous is not None
@@ -520,26 +588,25 @@ class NonlinearMpc:
             started = time.perf_counter()
             sol = solver(x0=w0, p=pvec, **bounds, **extra)
             elapsed += time.perf_counter() - started
-            stats = solver.stats()
-            iterations += int(stats.get("iter_count", 0))
-            statuses.append(str(stats.get("return_status", "unknown")))
+            converged, solver_status, solver_iterations = NlpSolvers.outcome(solver, warm and self._solvers.rti)
+            iterations += solver_iterations
+            statuses.append(solver_status)
             w = np.asarray(sol["x"], dtype=float).ravel()
             y_nodes, x_nodes, u_nodes = (np.asarray(a, dtype=float) for a in self._outputs_fn(w, pvec))
-            # IPOPT meets bounds/constraints to its tolerance: snap the first move into the hard box (bounds and
+            # solvers meet bounds/constraints to their tolerance: snap the first move into the hard box (bounds and
             # rate limit from the last applied value); a violation above 1e-6 of the input span is a failure.
             raw_first = u_nodes[:, 0]
             u_first = np.clip(raw_first, box_lo, box_hi)
             finite = bool(np.all(np.isfinite(w)))
             within = bool(np.all(np.abs(u_first - raw_first) <= 1e-6 * (hi - lo)))
-            success = bool(stats.get("success", False)) and finite and within
+            success = converged and finite and within
             if success or not (warm and self.config.retry_cold):
                 break
             previous = None  # a failed warm start is retried once from the cold initial guess
         status = statuses[-1] if len(statuses) == 1 else f"{statuses[-1]} (cold retry after {statuses[0]})"
         kept = None
         if success:
-            kept = {"x": x_nodes, "u": u_nodes, "s": w[self._n_z + self._n_c + self._n_v:],
-                    "lam_x": np.asarray(sol["lam_x"], dtype=float).ravel(),
+            kept = {"w": w, "x_scale": x_scale, "lam_x": np.asarray(sol["lam_x"], dtype=float).ravel(),
                     "lam_g": np.asarray(sol["lam_g"], dtype=float).ravel()}
         with self._state_lock:
             if generation == self._generation:  # else reset() was called meanwhile: keep nothing
@@ -570,42 +637,47 @@ class NonlinearMpc:
 
     def _initial_guess(self, x0: np.ndarray, x_scale: np.ndarray, u_prev: np.ndarray, p: np.ndarray, t0: float,
                        dt: np.ndarray, dv: np.ndarray, previous: dict[str, np.ndarray] | None) -> np.ndarray:
-        n, nmv = self.config.horizon, len(self._mv_names)
-        lo = self._u_offset - self._u_span
-        hi = self._u_offset + self._u_span
-        if previous is not None and self.config.horizon_mode is HorizonMode.SHRINKING:
-            # shrinking horizon: node k stays at about the same fraction of the remaining batch -> reuse as is
-            u_nodes, x_nodes, slacks = previous["u"], previous["x"], previous["s"]
-        elif previous is not None:
-            # receding horizon: shift the previous solution by one interval, repeating the last one
-            u_nodes = np.column_stack([previous["u"][:, 1:], previous["u"][:, -1:]])
-            x_nodes = np.column_stack([previous["x"][:, 1:], previous["x"][:, -1:]])
-            slacks = previous["s"]
+        """Initial guess in the staged layout: the previous solution (shifted by one interval for a receding
+        horizon; as is for a shrinking one, whose nodes stay at the same fractions of the remaining batch), else a
+        simulation with the last inputs held. Stage 0 holds the current state and last input either way."""
+        n, nx = self.config.horizon, self.model.nx
+        v_prev = np.clip((u_prev - self._u_offset) / self._u_span, -1.0, 1.0)
+        if previous is not None:
+            w = previous["w"].copy()
+            if self.config.horizon_mode is HorizonMode.RECEDING:
+                stage = sum(self._stage_sizes)  # shift by one stage; the last control and node repeat
+                w[:-stage] = previous["w"][stage:]
+            # the state scale follows |x0|: re-express the previous nodes in this step's scale
+            w[self._idx_z] *= (previous["x_scale"] / x_scale)[:, None]
+            if len(self._tau) > 1:
+                w[self._idx_xc] *= np.tile(previous["x_scale"] / x_scale, len(self._tau) - 1)[:, None]
         else:
+            lo = self._u_offset - self._u_span
+            hi = self._u_offset + self._u_span
             u_hold = np.clip(u_prev, lo, hi)
-            u_nodes = np.repeat(u_hold[:, None], n, axis=1)
-            x_nodes = np.zeros((self.model.nx, n))
+            w = np.zeros(self._nw)
             x, t = x0, t0
+            z_nodes = np.zeros((nx, n + 1))
             for k in range(n):
-                u_full = self._full_input_numeric(u_nodes[:, k], dv)
-                x = np.asarray(self._interval(x, u_full, p, t, dt[k]), dtype=float).ravel()
-                if not np.all(np.isfinite(x)):
-                    x = x_nodes[:, k - 1] if k else x0
-                x_nodes[:, k] = x
+                u_full = self._full_input_numeric(u_hold, dv)
+                x_next = np.asarray(self._interval(x, u_full, p, t, dt[k]), dtype=float).ravel()
+                x = x_next if np.all(np.isfinite(x_next)) else x
+                z_nodes[:, k + 1] = x / x_scale
                 t += dt[k]
-            slacks = np.zeros(self._n_sp + self._n_st)
-        u_nodes = np.clip(u_nodes, lo[:, None], hi[:, None])
-        v = (u_nodes - self._u_offset[:, None]) / self._u_span[:, None]
-        z = x_nodes / x_scale[:, None]
-        assert v.shape == (nmv, n)
-        deg = len(self._tau) - 1
-        if deg:  # collocation states: linear between the interval's start and end node
-            starts = np.column_stack([x0 / x_scale, z[:, :-1]])
-            xc = np.concatenate([starts[:, [k]] + np.asarray(self._tau[1:])[None, :] * (z[:, [k]] - starts[:, [k]])
-                                 for k in range(n)], axis=1)
-        else:
-            xc = np.zeros((self.model.nx, 0))
-        return np.concatenate([z.ravel(order="F"), xc.ravel(order="F"), v.ravel(order="F"), slacks])
+            w[self._idx_z[:, 1:]] = z_nodes[:, 1:]
+            w[self._idx_v] = ((u_hold - self._u_offset) / self._u_span)[:, None]
+            w[self._idx_vprev[:, 1:]] = w[self._idx_v]
+            deg = len(self._tau) - 1
+            if deg:  # collocation states: linear between the interval's start and end node
+                z_nodes[:, 0] = x0 / x_scale
+                for k in range(n):
+                    for r in range(deg):
+                        w[self._idx_xc[r * nx:(r + 1) * nx, k]] = (z_nodes[:, k] + self._tau[r + 1]
+                                                                   * (z_nodes[:, k + 1] - z_nodes[:, k]))
+        w[self._idx_z[:, 0]] = x0 / x_scale
+        w[self._idx_vprev[:, 0]] = v_prev
+        w[self._idx_sprev[:, 0]] = 0.0
+        return w
 
     def _full_input_numeric(self, u_mv: np.ndarray, dv: np.ndarray) -> np.ndarray:
         parts, dv_pos = [], 0

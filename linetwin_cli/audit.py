@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from linetwin_cli.security import data_dir_options
-from twin_server.security.audit_store import export_entries, verify_chain
+from twin_server.security.audit_admin import verify_lines
+from twin_server.security.audit_store import export_entries, segment_paths
 from twin_server.security.setup import AUDIT_DB
 from twin_server.security.users_file import UsersFileError
 
@@ -19,7 +20,9 @@ def add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     """The ``audit`` command group."""
     audit = sub.add_parser("audit", help="the tamper-evident audit trail (audit.sqlite)")
     aus = audit.add_subparsers(dest="audit_command", required=True)
-    verify = aus.add_parser("verify", help="check the hash chain; names any edited, deleted or reordered entry")
+    verify = aus.add_parser("verify", help="check the keyed hash chain; names any edited, deleted or reordered entry")
+    verify.add_argument("--key-file", default=None, help="the chain's key (default: audit.key beside the store, or "
+                                                         "the key file the twin recorded in it)")
     data_dir_options(verify)
     ex = aus.add_parser("export", help="export entries between two UTC times (ISO 8601) as JSON lines or CSV")
     ex.add_argument("--from", dest="start", default=None, help="first time (inclusive), e.g. 2026-11-30T06:00:00Z")
@@ -41,20 +44,15 @@ def _parse_time(text: str | None, flag: str) -> datetime | None:
 
 
 def run_audit(args: argparse.Namespace, data_dir: Path) -> int:
-    """Run an ``audit`` command on the audit store of ``data_dir``: 0 OK, 1 tampered, 2 no store."""
+    """Run an ``audit`` command on the audit store of ``data_dir``: 0 OK, 1 tampered, 2 no store (or no key)."""
     path = data_dir / AUDIT_DB
-    if not path.is_file():
+    if not segment_paths(path):
         print(f"{path}: no audit store here", file=sys.stderr)
         return 2
     if args.audit_command == "verify":
-        result = verify_chain(path)
-        if result.ok:
-            print(f"{path}: OK — {result.entries} entries, hash chain intact")
-            return 0
-        print(f"{path}: TAMPERED — {len(result.problems)} problem(s) in {result.entries} entries:")
-        for problem in result.problems:
-            print(f"  - {problem}")
-        return 1
+        code, lines = verify_lines(data_dir, Path(args.key_file) if args.key_file else None)
+        print("\n".join(lines))
+        return code
     rows = export_entries(path, _parse_time(args.start, "--from"), _parse_time(args.end, "--to"))
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
     try:

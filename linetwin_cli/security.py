@@ -17,8 +17,9 @@ from pathlib import Path
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.config import ConfigError, LineConfig, load_line_config
 from twin_server.data_dir import layout, line_data_dir
-from twin_server.security.audit_store import AuditStore
-from twin_server.security.setup import AUDIT_DB
+from twin_server.security.audit_admin import record_admin_entry
+from twin_server.security.audit_key import AuditKeyError
+from twin_server.security.audit_store import AuditStoreError
 from twin_server.security.users_file import UsersFileError
 
 COMMANDS = ("user", "pki", "audit")
@@ -56,12 +57,9 @@ def _data_dir(args: argparse.Namespace) -> tuple[Path, LineConfig | None]:
 
 def audit_admin(data_dir: Path, action: str, node: str, new: object = None, reason: str = "") -> None:
     """Record an admin change made from the command line in the audit store of the security folder ``data_dir``."""
-    store = AuditStore(data_dir / AUDIT_DB)
-    try:
-        store.store(AuditEntry(action=action, user=f"{getpass.getuser()} (local)", role="admin", node=node,
-                               outcome=AuditOutcome.ACCEPTED, new_value=new, reason=reason, client="linetwin CLI"))
-    finally:
-        store.close()
+    record_admin_entry(data_dir, AuditEntry(action=action, user=f"{getpass.getuser()} (local)", role="admin",
+                                            node=node, outcome=AuditOutcome.ACCEPTED, new_value=new, reason=reason,
+                                            client="linetwin CLI"))
 
 
 def run_security_command(args: argparse.Namespace) -> int:
@@ -76,6 +74,6 @@ def run_security_command(args: argparse.Namespace) -> int:
         if args.command == "pki":
             return run_pki(args, data_dir, config)
         return run_audit(args, data_dir)
-    except (UsersFileError, ConfigError) as exc:
+    except (UsersFileError, ConfigError, AuditKeyError, AuditStoreError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -3,22 +3,30 @@
 Every write, method call, mode change, login and refusal is recorded here with who did it, on which node,
 the old and the new value, the outcome and the reason. :class:`AuditTrail` logs a shortened line on the
 ``linetwin.audit`` logger (rate-limited per user, node and outcome so one bulk Write cannot flood the log) and
-hands the full entry to every sink (e.g. a tamper-evident store, OPC UA AuditEvents); sinks see the entry
-unshortened.
+hands the entry to every sink (e.g. a tamper-evident store, OPC UA AuditEvents). Sinks see the values in bounded
+form (:func:`twin_server.security.audit_values.bounded_value`: short values whole, long text cut with its length
+and SHA-256, ByteStrings as size and SHA-256), and refusals from one client beyond a rate as one summary entry
+(:mod:`twin_server.security.audit_refusals`), so no client can fill the disk or flood the trail.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from asyncua import ua
 from asyncua.crypto.permission_rules import User
 
 from plc_adapters.log_text import RepeatLimiter, shorten
+from twin_server.security.audit_values import DEFAULT_TEXT_CHARS, bounded_value
+
+if TYPE_CHECKING:
+    from twin_server.security.audit_refusals import RefusalAggregator
 
 log = logging.getLogger("linetwin.audit")
 
@@ -105,13 +113,40 @@ def _cut(text: str, limit: int) -> str:
 
 
 class AuditTrail:
-    """Records audit entries: a shortened, rate-limited log line and the full entry to every sink."""
+    """Records audit entries: a shortened, rate-limited log line and the bounded entry to every sink.
 
-    def __init__(self, sinks: list[AuditSink] | None = None, limiter: RepeatLimiter | None = None) -> None:
+    ``value_chars``: characters of a text value kept (see :mod:`twin_server.security.audit_values`);
+    ``refusals``: the aggregator of refusals beyond a rate (default: 20 per client per 60 s).
+    """
+
+    def __init__(self, sinks: list[AuditSink] | None = None, limiter: RepeatLimiter | None = None,
+                 value_chars: int = DEFAULT_TEXT_CHARS, refusals: RefusalAggregator | None = None) -> None:
+        from twin_server.security.audit_refusals import RefusalAggregator  # it imports AuditEntry from here
+
         self.sinks: list[AuditSink] = list(sinks or [])
         self._limiter = limiter or RepeatLimiter(burst=20, window_s=10.0)
+        self.value_chars = value_chars
+        self.refusals = refusals if refusals is not None else RefusalAggregator()
 
     def record(self, entry: AuditEntry) -> None:
+        admitted, summaries = self.refusals.admit(entry)
+        for summary in summaries:
+            self._record(summary, bound=False)
+        if admitted:
+            self._record(entry)
+
+    def flush(self) -> None:
+        """Record the summaries of refusals still being counted (call before the sinks close)."""
+        for summary in self.refusals.flush():
+            self._record(summary, bound=False)
+
+    def _record(self, entry: AuditEntry, bound: bool = True) -> None:
+        """``bound``: False for the aggregator's summaries (bounded by construction, kept readable)."""
+        if bound:
+            entry = dataclasses.replace(
+                entry, old_value=bounded_value(entry.old_value, self.value_chars),
+                new_value=bounded_value(entry.new_value, self.value_chars),
+                **{name: _bounded_text(getattr(entry, name), limit) for name, limit in TEXT_LIMITS.items()})
         for sink in self.sinks:
             sink(entry)
         suppressed = self._limiter.allow(f"{entry.user}|{entry.node}|{entry.outcome}|{entry.action}")
@@ -120,6 +155,18 @@ class AuditTrail:
         level = logging.INFO if entry.outcome is AuditOutcome.ACCEPTED else logging.WARNING
         more = f" ({suppressed} similar lines suppressed)" if suppressed else ""
         log.log(level, "%s%s", describe(entry), more)
+
+
+TEXT_LIMITS = {"action": 100, "user": 128, "role": 64, "client": 400, "node": 400, "status": 100, "reason": 1000}
+"""Characters kept of each text field of an entry (client application URIs and user names come from clients)."""
+
+
+def _bounded_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (its length said); a client label keeps its address (the last word)."""
+    if len(text) <= limit:
+        return text
+    address = text.rsplit(" ", 1)[-1][:80] if " " in text else ""
+    return f"{text[:limit]}… ({len(text)} chars){f' {address}' if address else ''}"
 
 
 def describe(entry: AuditEntry) -> str:

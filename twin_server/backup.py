@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from twin_server.data_dir import PID_FILE, LineDataDir
 from twin_server.pid_file import running_pid
+from twin_server.security.audit_key import AuditKeyError
 from twin_server.security.audit_store import verify_chain
 
 MANIFEST = "manifest.json"
@@ -110,7 +111,10 @@ def _verify_audit(path: Path, where: str) -> int | None:
     """Entries of the audit chain at ``path`` (``None``: no audit store); :class:`BackupError` if it is broken."""
     if not path.is_file():
         return None
-    result = verify_chain(path)
+    try:
+        result = verify_chain(path)
+    except (AuditKeyError, FileNotFoundError, sqlite3.DatabaseError) as exc:
+        raise BackupError(f"{where}: the audit chain cannot be verified ({exc})") from exc
     if not result.ok:
         problems = "; ".join(str(p) for p in result.problems[:5])
         raise BackupError(f"{where}: the audit chain does not verify ({problems})")

@@ -328,7 +328,7 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
         c.add("units", "no units", "at least one [units.NAME] table")
     sharing = [(u.name, *space, u.tags) for u in units if (space := u.connection.register_space) is not None]
     shared_plc_issues(c, sharing)  # units on one register space (a Modbus PLC's): their tags must not overlap
-    security = parse_security(c, data.get("security"))
+    security = parse_security(c, data.get("security"), config_dir)
     historian = parse_historian(c, data)
     if c.issues:
         raise ConfigError(c.issues, buildable_units=tuple(buildable))

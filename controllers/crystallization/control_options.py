@@ -50,12 +50,16 @@ class CrystallizerControlOptions:
     prediction_model: str = "physics"
     surrogate_path: str = ""
     disagreement_threshold: float = 0.02
+    solver: str = "ipopt"
     measurement_std: Mapping[str, float] = field(default_factory=lambda: {
         "temperature": 0.1, "solute_concentration": 0.5, "mean_chord_length": 3.0, "chord_count_rate": 50.0})
 
 
+SOLVER_METHODS = ("ipopt", "fatrop", "sqp_hpipm", "sqp_qrqp")
+"""``controllers.nmpc_solvers.SolverMethod`` values, spelled out so that checking a config imports no casadi."""
 _CHOICES = {"strategy": ("linear_cooling", "natural_cooling"), "initial_mode": ("manual", "auto", "mpc"),
-            "fallback": ("recipe", "hold_last"), "prediction_model": ("physics", "surrogate")}
+            "fallback": ("recipe", "hold_last"), "prediction_model": ("physics", "surrogate"),
+            "solver": SOLVER_METHODS}
 _POSITIVE = ("target_d43_um", "batch_duration_s", "estimator_period_s", "controller_period_s", "time_scale",
              "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "fines_weight", "seed_mean_size_um",
              "seed_std_size_um", "disagreement_threshold")

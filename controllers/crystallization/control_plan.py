@@ -33,6 +33,7 @@ Options (all optional; units in the names)::
     prediction_model = "physics"       # physics | surrogate: NMPC prediction model (docs/surrogates.md)
     surrogate_path = ""                # surrogate artifact directory (prediction_model = "surrogate")
     disagreement_threshold = 0.02      # surrogate vs physics state NRMSE above which the NMPC uses physics
+    solver = "ipopt"                   # ipopt | fatrop | sqp_hpipm | sqp_qrqp: NMPC solver (docs/control.md)
     [units.<unit>.control.measurement_std]   # 1 sigma, in the tags' engineering units
     temperature = 0.1
     solute_concentration = 0.5
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from controllers.control_plan import (
@@ -66,6 +68,7 @@ from controllers.crystallization.objective import (
     linear_cooling_recipe,
 )
 from controllers.nmpc import NonlinearMpc
+from controllers.nmpc_solvers import SolverOptions
 from controllers.supervisor import Fallback, RecipeProfile, SetpointLimits, SupervisorConfig
 from controllers.surrogate_prediction import SurrogateFallbackNmpc, TrustSettings
 from process_models.crystallization.crystallizer import moments_initial_state, seed_moments
@@ -106,6 +109,7 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
         objective, options.controller_period_s, options.horizon, low_k, high_k, options.max_jacket_move_c,
         max_cpu_time_s=options.solve_deadline_s,
         state_scales={name: abs(value) for name, value in seed.items() if value})  # NLP well scaled
+    nmpc_config = replace(nmpc_config, solver=SolverOptions(options.solver))
     nmpc: NonlinearMpc | SurrogateFallbackNmpc
     if options.prediction_model == "surrogate":
         from process_models.surrogates.artifact import SurrogateArtifactError, load_artifact

@@ -12,7 +12,13 @@ Modules (one job each):
   the asyncua seam (:mod:`twin_server.asyncua_seam`, the only module that touches asyncua's internals);
 - :mod:`.settings` — the ``[security]`` table of the line config;
 - :mod:`.pki` — the PKI folder (own / trusted / rejected) and the client-certificate validator;
-- :mod:`.audit_store` — the append-only SQLite audit store with a SHA-256 hash chain;
+- :mod:`.audit_values` — values as the audit trail keeps them (bounded: size and SHA-256 of large ones);
+- :mod:`.audit_refusals` — refusals from one client beyond a rate aggregated into one summary entry;
+- :mod:`.audit_key` — the HMAC-SHA256 key of the audit chain (key file, 0600);
+- :mod:`.audit_chain` — the stored form of an entry, its keyed hash, the store's segment files;
+- :mod:`.audit_store` — the append-only SQLite audit store: keyed hash chain, size budget, segments, rotation;
+- :mod:`.audit_verify` — ``audit verify`` (one snapshot per segment, across segments) and ``audit export``;
+- :mod:`.audit_admin` — the audit store as the admin commands use it;
 - :mod:`.audit_events` — OPC UA AuditEvents for event subscribers of the Server object;
 - :mod:`.setup` — wires all of it into an asyncua server (called by :mod:`twin_server.server`).
 

@@ -1,206 +1,332 @@
-"""Append-only SQLite audit store with a SHA-256 hash chain (21 CFR Part 11 §11.10(e)).
+"""Append-only SQLite audit store: a hash chain keyed with HMAC-SHA256, in segments under a size budget
+(21 CFR Part 11 §11.10(e)).
 
-Each entry is one row of ``audit``; its ``hash`` is SHA-256 over the previous entry's hash and the entry's
-canonical JSON (every field, values unshortened). ``audit_head`` keeps the number of entries and the last hash,
-updated in the same transaction, so a deleted last entry is noticed too. Triggers refuse UPDATE and DELETE; a
-tamperer who drops them is caught by :func:`verify_chain`, which names the first entry that was edited,
-deleted or moved.
+Each entry is one row of ``audit``; its ``hash`` is HMAC-SHA256 (:mod:`.audit_key`) over the previous entry's hash
+and the entry's canonical JSON (every field as stored; values are already bounded by the trail). ``audit_head``
+keeps the segment's number of entries and last hash, updated in the same transaction, so a deleted last entry is
+noticed too. Triggers refuse UPDATE and DELETE.
+
+Segments: ``audit.sqlite`` is segment 1, ``audit.000002.sqlite`` … the next ones; the newest is written. When the
+written segment passes ``max_bytes / segments`` it is sealed with an ``audit_rotate`` entry and the next segment
+starts from its head (``audit_meta``: segment, start_seq, start_hash), so the chain runs on across segments. When
+all segments together pass ``max_bytes``, the oldest is deleted after an ``audit_prune`` entry naming it and its
+head, so :mod:`.audit_verify` can tell a pruned segment from a deleted one.
+
+A round-2 store (no ``audit_meta``, plain SHA-256 chain) opens as segment 1: its entries stay as they are, and
+when a key is given an ``audit_migrate`` entry (keyed) records how many entries before it are unkeyed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from twin_server.audit import AuditEntry
+from twin_server.audit import AuditEntry, AuditOutcome
+from twin_server.security.audit_chain import (
+    FIELDS,
+    FORMAT,
+    GENESIS,
+    UNKEYED,
+    AuditStoreError,
+    chain_hash,
+    entry_row,
+    find_key,
+    meta_value,
+    segment_bytes,
+    segment_path,
+    segment_paths,
+    store_bytes,
+)
+from twin_server.security.audit_key import KEY_FILE, key_id
+from twin_server.security.audit_verify import ChainProblem, VerifyResult, export_entries, verify_chain
+
+__all__ = ["AuditStore", "AuditStoreError", "ChainProblem", "VerifyResult", "export_entries", "verify_chain",
+           "GENESIS", "segment_paths", "store_bytes"]
 
 log = logging.getLogger("linetwin.audit.store")
 
-GENESIS = "0" * 64
-FIELDS = ("time", "action", "user", "role", "client", "node", "old_value", "new_value", "outcome", "status", "reason")
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_SEGMENTS = 8
+WAL_PAGES = 256
+"""Pages in the written segment's WAL before a checkpoint (about 1 MiB: what the live store may use beyond its
+budget)."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    time TEXT NOT NULL, action TEXT NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL, client TEXT NOT NULL,
-    node TEXT NOT NULL, old_value TEXT NOT NULL, new_value TEXT NOT NULL, outcome TEXT NOT NULL,
-    status TEXT NOT NULL, reason TEXT NOT NULL,
-    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
-CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL,
-                                       last_hash TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-"""
-
-
-def _json_value(value: object) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        return json.dumps(repr(value), ensure_ascii=False)
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS audit (
+        seq INTEGER PRIMARY KEY,
+        time TEXT NOT NULL, action TEXT NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL, client TEXT NOT NULL,
+        node TEXT NOT NULL, old_value TEXT NOT NULL, new_value TEXT NOT NULL, outcome TEXT NOT NULL,
+        status TEXT NOT NULL, reason TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS audit_time ON audit(time)",
+    """CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL,
+                                             last_hash TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
+)
+"""Statements run one by one inside the opening transaction (``executescript`` would commit it first)."""
 
 
-def entry_row(entry: AuditEntry) -> dict[str, str]:
-    """The stored text of each field (time as ISO 8601 UTC with microseconds, values as JSON)."""
-    return {
-        "time": entry.time.isoformat(timespec="microseconds"), "action": entry.action, "user": entry.user,
-        "role": entry.role, "client": entry.client, "node": entry.node,
-        "old_value": _json_value(entry.old_value), "new_value": _json_value(entry.new_value),
-        "outcome": str(entry.outcome.value), "status": entry.status, "reason": entry.reason,
-    }
+def _private_file(path: Path) -> None:
+    """``path`` (and its SQLite WAL and shared-memory files) mode 0600, its folder 0700; created empty if absent."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if f.exists():
+            os.chmod(f, 0o600)
 
 
-def chain_hash(prev_hash: str, row: dict[str, str]) -> str:
-    canonical = json.dumps([row[f] for f in FIELDS], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+@dataclass(frozen=True, slots=True)
+class SegmentStart:
+    number: int
+    start_seq: int
+    start_hash: str
 
 
 class AuditStore:
-    """An :data:`~twin_server.audit.AuditSink`: ``store(entry)`` appends one chained row (and commits)."""
+    """An :data:`~twin_server.audit.AuditSink`: ``store(entry)`` appends one chained row (and commits).
 
-    def __init__(self, path: Path) -> None:
+    ``path``: the store (segment 1, ``audit.sqlite``); ``key``: the HMAC key (None: the key file ``audit.key``
+    beside the store or the one its writer recorded, else plain SHA-256 as in round 2); ``max_bytes``/``segments``:
+    the size budget (``max_bytes`` 0: unbounded); ``key_file``: where the key is kept, recorded in the store so the
+    admin commands find it (the path only, never the key)."""
+
+    def __init__(self, path: Path, key: bytes | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 segments: int = DEFAULT_SEGMENTS, key_file: Path | None = None) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.key = key if key is not None else find_key(path)
+        self.key_file = key_file
+        self.max_bytes = max_bytes
+        self.segments = max(1, segments)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO audit_head (id, count, last_hash) VALUES (1, 0, ?)", (GENESIS,))
+        self._db: sqlite3.Connection | None = None
+        self.segment = 0
+        with self._lock:
+            self._open_live()
+
+    # --- opening ------------------------------------------------------------------------------------------
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        _private_file(path)
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")  # the WAL stays small beside the budget …
+        db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")  # … and is cut back after a checkpoint
+        return db
+
+    def _open_live(self) -> None:
+        """Open the newest segment (creating segment 1, or the successor of a sealed one, as needed)."""
+        while True:
+            found = segment_paths(self.path)
+            number, path = found[-1] if found else (1, self.path)
+            db = self._connect(path)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                migrated = self._init_segment(db, path, SegmentStart(number, 0, GENESIS) if number == 1 else None)
+                self._record_key_file(db)
+                sealed = meta_value(db, "sealed")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                db.close()
+                raise
+            if sealed is None:
+                break
+            head = db.execute("SELECT count, last_hash FROM audit_head WHERE id = 1").fetchone()
+            start = int(meta_value(db, "start_seq") or 0)
+            db.close()
+            self._create_successor(SegmentStart(number + 1, start + int(head[0]), str(head[1])))
+        if self._db is not None:
+            self._db.close()
+        self._db, self.segment = db, number
+        for _, p in found:
+            _private_file(p)
+        if migrated:
+            log.warning("%s: round-2 audit store: %d entries unkeyed (plain SHA-256 chain); keyed from entry %d",
+                        path, migrated, migrated + 1)
+
+    def _init_segment(self, db: sqlite3.Connection, path: Path, start: SegmentStart | None) -> int:
+        """Schema and meta of a segment (inside a write transaction). Returns the number of round-2 entries when a
+        keyed writer opens an unkeyed store (a migration entry follows), else 0."""
+        had_meta = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'").fetchone()
+        had_audit = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").fetchone()
+        for statement in _SCHEMA:
+            db.execute(statement)
+        db.execute("INSERT OR IGNORE INTO audit_head (id, count, last_hash) VALUES (1, 0, ?)",
+                   (start.start_hash if start else GENESIS,))
+        if not had_meta and start is not None:
+            count = int(db.execute("SELECT count FROM audit_head WHERE id = 1").fetchone()[0]) if had_audit else 0
+            keyed_from = UNKEYED if self.key is None else str(start.start_seq + count + 1)
+            for name, value in (("format", FORMAT), ("segment", str(start.number)),
+                                ("start_seq", str(start.start_seq)), ("start_hash", start.start_hash),
+                                ("keyed_from", keyed_from),
+                                ("key_id", key_id(self.key) if self.key is not None else "")):
+                db.execute("INSERT OR IGNORE INTO audit_meta (name, value) VALUES (?, ?)", (name, value))
+            if self.key is not None and count:
+                self._insert(db, _migration_entry(path, count))
+            return count if self.key is not None else 0
+        keyed_from = meta_value(db, "keyed_from")
+        if meta_value(db, "sealed") is not None:
+            return 0  # a sealed segment is never written again (its successor is)
+        if self.key is None and keyed_from not in (None, UNKEYED):
+            raise AuditStoreError(f"{path}: this audit store is keyed (HMAC-SHA256, key id "
+                                  f"{meta_value(db, 'key_id')}); expected its key file (default audit.key in the "
+                                  "data dir, or [security] audit_key_file)")
+        if self.key is not None and keyed_from not in (None, UNKEYED) and meta_value(db, "key_id") != key_id(self.key):
+            raise AuditStoreError(f"{path}: the audit key given (id {key_id(self.key)}) is not the store's "
+                                  f"(id {meta_value(db, 'key_id')}); expected the key file it was written with")
+        if self.key is not None and keyed_from == UNKEYED:
+            count = int(db.execute("SELECT count FROM audit_head WHERE id = 1").fetchone()[0])
+            start_seq = int(meta_value(db, "start_seq") or 0)
+            db.execute("UPDATE audit_meta SET value = ? WHERE name = 'keyed_from'", (str(start_seq + count + 1),))
+            db.execute("UPDATE audit_meta SET value = ? WHERE name = 'key_id'", (key_id(self.key),))
+            if count:
+                self._insert(db, _migration_entry(path, count))
+            return count
+        return 0
+
+    def _create_successor(self, start: SegmentStart) -> None:
+        """Segment ``start.number`` starting from the sealed segment's head (idempotent: any writer may do it)."""
+        db = self._connect(segment_path(self.path, start.number))
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute("INSERT OR IGNORE INTO audit_head (id, count, last_hash) VALUES (1, 0, ?)", (start.start_hash,))
+            for name, value in (("format", FORMAT), ("segment", str(start.number)),
+                                ("start_seq", str(start.start_seq)), ("start_hash", start.start_hash),
+                                ("keyed_from", UNKEYED if self.key is None else str(start.start_seq + 1)),
+                                ("key_id", key_id(self.key) if self.key is not None else "")):
+                db.execute("INSERT OR IGNORE INTO audit_meta (name, value) VALUES (?, ?)", (name, value))
+            self._record_key_file(db)
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def _record_key_file(self, db: sqlite3.Connection) -> None:
+        beside = self.path.with_name(KEY_FILE)
+        if self.key_file is not None and self.key is not None and self.key_file.resolve() != beside.resolve():
+            db.execute("INSERT OR REPLACE INTO audit_meta (name, value) VALUES ('key_file', ?)",
+                       (str(self.key_file.resolve()),))
+
+    # --- writing ------------------------------------------------------------------------------------------
 
     def __call__(self, entry: AuditEntry) -> None:
         self.store(entry)
 
     def store(self, entry: AuditEntry) -> None:
         """Append one entry. The chain head is read inside the write transaction, so the CLI (``linetwin user
-        add`` …) and a running server can both append to the same store."""
-        row = entry_row(entry)
-        cols = ", ".join(FIELDS)
-        marks = ", ".join("?" for _ in FIELDS)
+        add`` …) and a running server can both append to the same store; a segment another writer sealed is
+        left for its successor."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._append(entry)
+            if self.max_bytes and self._live_bytes() > self.max_bytes // self.segments:
+                self._rotate()
+
+    def _append(self, entry: AuditEntry, seal: bool = False) -> None:
+        """Append ``entry`` in one write transaction (and mark the segment sealed in it when ``seal``)."""
+        while True:
+            db = self._db
+            assert db is not None, "the audit store is closed"
+            db.execute("BEGIN IMMEDIATE")
             try:
-                last_hash = str(self._db.execute("SELECT last_hash FROM audit_head WHERE id = 1").fetchone()[0])
-                digest = chain_hash(last_hash, row)
-                self._db.execute(f"INSERT INTO audit ({cols}, prev_hash, hash) VALUES ({marks}, ?, ?)",
-                                 [row[f] for f in FIELDS] + [last_hash, digest])
-                self._db.execute("UPDATE audit_head SET count = count + 1, last_hash = ? WHERE id = 1", (digest,))
-                self._db.execute("COMMIT")
+                if meta_value(db, "sealed") is not None:
+                    db.execute("ROLLBACK")
+                    self._open_live()  # another writer rotated: go on in the newest segment
+                    continue
+                self._insert(db, entry)
+                if seal:
+                    db.execute("INSERT OR REPLACE INTO audit_meta (name, value) VALUES ('sealed', ?)",
+                               (datetime.now(UTC).isoformat(),))
+                db.execute("COMMIT")
+                return
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
 
-    def close(self) -> None:
+    def _insert(self, db: sqlite3.Connection, entry: AuditEntry) -> None:
+        """Insert one chained row and move the head (inside the caller's write transaction)."""
+        row = entry_row(entry)
+        count, last_hash = db.execute("SELECT count, last_hash FROM audit_head WHERE id = 1").fetchone()
+        seq = int(meta_value(db, "start_seq") or 0) + int(count) + 1
+        keyed_from = meta_value(db, "keyed_from")
+        key = self.key if keyed_from not in (None, UNKEYED) and seq >= int(keyed_from) else None  # type: ignore[arg-type]
+        digest = chain_hash(str(last_hash), row, key)
+        db.execute(f"INSERT INTO audit (seq, {', '.join(FIELDS)}, prev_hash, hash) "
+                   f"VALUES (?, {', '.join('?' for _ in FIELDS)}, ?, ?)",
+                   [seq] + [row[f] for f in FIELDS] + [last_hash, digest])
+        db.execute("UPDATE audit_head SET count = count + 1, last_hash = ? WHERE id = 1", (digest,))
+
+    def _live_bytes(self) -> int:
+        assert self._db is not None
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        return int(pages) * int(self._db.execute("PRAGMA page_size").fetchone()[0])
+
+    def _rotate(self) -> None:
+        """Seal the written segment with an ``audit_rotate`` entry, go on in its successor, prune the oldest
+        segments beyond the budget (each after an ``audit_prune`` entry)."""
+        assert self._db is not None
+        nxt = segment_path(self.path, self.segment + 1)
+        self._append(AuditEntry(action="audit_rotate", user="linetwin", node=str(self.path), role="internal",
+                                outcome=AuditOutcome.ACCEPTED, new_value={"next_segment": nxt.name},
+                                reason=f"segment {self.segment} full (budget {self.max_bytes} bytes in "
+                                       f"{self.segments} segments); the chain continues in {nxt.name}"), seal=True)
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._open_live()
+        while len(found := segment_paths(self.path)) > 1 and segment_bytes(self.path) > self.max_bytes:
+            self._prune(*found[0])
+
+    def _prune(self, number: int, path: Path) -> None:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            count, head = db.execute("SELECT count, last_hash FROM audit_head WHERE id = 1").fetchone()
+            start = int(meta_value(db, "start_seq") or 0)
+        finally:
+            db.close()
+        self._append(AuditEntry(
+            action="audit_prune", user="linetwin", node=str(path), role="internal", outcome=AuditOutcome.ACCEPTED,
+            old_value={"segment": number, "file": path.name, "first_seq": start + 1, "last_seq": start + int(count),
+                       "head": str(head)},
+            reason=f"segment {number} (entries {start + 1}..{start + int(count)}) deleted: the store passed its "
+                   f"budget of {self.max_bytes} bytes"))
+        log.warning("audit store over its budget of %d bytes: deleted segment %s (entries %d..%d)", self.max_bytes,
+                    path.name, start + 1, start + int(count))
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            f.unlink(missing_ok=True)
+
+    def head(self) -> tuple[int, str]:
+        """``(number, hash)`` of the last entry written (in the written segment)."""
         with self._lock:
-            self._db.close()
+            assert self._db is not None, "the audit store is closed"
+            count, last_hash = self._db.execute("SELECT count, last_hash FROM audit_head WHERE id = 1").fetchone()
+            return int(meta_value(self._db, "start_seq") or 0) + int(count), str(last_hash)
+
+    def close(self) -> None:
+        """Close the store, logging its head (a copy outside the store that reveals a cut tail later)."""
+        if self._db is not None:
+            seq, digest = self.head()
+            log.info("audit store %s closed at entry %d, head %s", self.path, seq, digest)
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
-@dataclass(frozen=True, slots=True)
-class ChainProblem:
-    seq: int | None
-    """The row (``seq``) named; None for a problem at the end of the chain."""
-    kind: str
-    """edited | deleted | reordered | truncated"""
-    detail: str
-
-    def __str__(self) -> str:
-        where = f"entry {self.seq}" if self.seq is not None else "end of trail"
-        return f"{where}: {self.kind}: {self.detail}"
+def _migration_entry(path: Path, unkeyed: int) -> AuditEntry:
+    return AuditEntry(action="audit_migrate", user="linetwin", node=str(path), outcome=AuditOutcome.ACCEPTED,
+                      new_value={"unkeyed_entries": unkeyed}, role="internal",
+                      reason=f"round-2 store: entries 1..{unkeyed} keep their plain SHA-256 chain; entries from "
+                             "here on are keyed (HMAC-SHA256)")
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    entries: int
-    problems: tuple[ChainProblem, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def _describe(row: sqlite3.Row) -> str:
-    return f"{row['time']} {row['action']} {row['node']} by {row['user'] or '?'} ({row['outcome']})"
-
-
-def verify_chain(path: Path) -> VerifyResult:
-    """Walk the chain in ``seq`` order; name every entry that was edited, deleted (gap) or moved."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no audit store here")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    try:
-        rows = db.execute("SELECT * FROM audit ORDER BY seq").fetchall()
-        head = db.execute("SELECT count, last_hash FROM audit_head WHERE id = 1").fetchone()
-    finally:
-        db.close()
-    by_hash = {r["hash"]: r for r in rows}
-    problems: list[ChainProblem] = []
-    prev_hash, prev_seq = GENESIS, 0
-    for row in rows:
-        content = {f: row[f] for f in FIELDS}
-        content_ok = chain_hash(row["prev_hash"], content) == row["hash"]
-        if not content_ok:
-            problems.append(ChainProblem(row["seq"], "edited",
-                                         f"its content does not match its hash ({_describe(row)})"))
-        elif row["prev_hash"] != prev_hash:
-            follows = by_hash.get(row["prev_hash"])
-            if follows is not None:
-                problems.append(ChainProblem(row["seq"], "reordered",
-                                             f"it follows entry {follows['seq']} in the chain, but is stored after "
-                                             f"entry {prev_seq} ({_describe(row)})"))
-            else:
-                gap = row["seq"] - prev_seq
-                missing = (f"entry {prev_seq + 1}" if gap == 2 else f"entries {prev_seq + 1}..{row['seq'] - 1}"
-                           if gap > 2 else f"the entry before it (after entry {prev_seq})")
-                problems.append(ChainProblem(row["seq"], "deleted",
-                                             f"{missing} missing: its predecessor's hash is gone "
-                                             f"({_describe(row)})"))
-        elif row["seq"] != prev_seq + 1 and prev_seq != 0:
-            problems.append(ChainProblem(row["seq"], "reordered", f"its number changed (was after entry {prev_seq})"))
-        prev_hash, prev_seq = row["hash"], row["seq"]
-    if head is not None:
-        count, last_hash = int(head[0]), str(head[1])
-        if count != len(rows) or (rows and last_hash != rows[-1]["hash"]) or (not rows and last_hash != GENESIS):
-            if last_hash in by_hash and by_hash[last_hash]["seq"] != (rows[-1]["seq"] if rows else None):
-                problems.append(ChainProblem(by_hash[last_hash]["seq"], "reordered",
-                                             "the last entry written is not stored last"))
-            elif count > len(rows) and last_hash not in by_hash:
-                problems.append(ChainProblem(None, "deleted", f"{count - len(rows)} entr(y/ies) missing: the store "
-                                             f"recorded {count}, holds {len(rows)} (last entries deleted after "
-                                             f"entry {rows[-1]['seq'] if rows else 0})"))
-            elif count != len(rows):
-                problems.append(ChainProblem(None, "truncated", f"the store recorded {count} entries, holds "
-                                                                f"{len(rows)}"))
-    return VerifyResult(len(rows), tuple(problems))
-
-
-def export_entries(path: Path, start: datetime | None, end: datetime | None) -> Iterator[dict[str, object]]:
-    """Rows with ``start <= time < end`` (UTC) in chain order, as dicts (values decoded from JSON)."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    try:
-        query, args = "SELECT * FROM audit WHERE 1=1", []
-        if start is not None:
-            query += " AND time >= ?"
-            args.append(start.isoformat(timespec="microseconds"))
-        if end is not None:
-            query += " AND time < ?"
-            args.append(end.isoformat(timespec="microseconds"))
-        for row in db.execute(query + " ORDER BY seq", args):
-            item: dict[str, object] = {k: row[k] for k in row.keys()}  # noqa: SIM118 (sqlite3.Row)
-            for key in ("old_value", "new_value"):
-                item[key] = json.loads(str(row[key]))
-            yield item
-    finally:
-        db.close()

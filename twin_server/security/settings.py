@@ -9,6 +9,11 @@
     data_dir = "security"        # users.toml, pki/, audit.sqlite; relative = to the line's data dir (the default)
     max_failed_logins = 5        # then the user and the client address are locked out …
     lockout_s = 300              # … for this many seconds
+    audit_max_bytes = 268435456  # audit store budget on disk (all segments); the oldest segment goes beyond it
+    audit_segments = 8           # segments the budget is split into (rotation when one is full)
+    audit_value_chars = 256      # characters of a text value kept in the audit trail (longer: head + SHA-256)
+    audit_refusals_per_minute = 20   # refusals per client recorded singly per minute; beyond, one summary entry
+    audit_key_file = "/etc/linetwin/pilot_line.audit.key"   # HMAC key of the chain (default: audit.key in the security folder); relative = to the config file
 
 The folder is ``DATA/security`` of the line's data directory (:mod:`twin_server.data_dir`:
 ``--data-dir``, else ``$LINETWIN_DATA_DIR``, else ``$XDG_DATA_HOME/linetwin/<line>``); ``data_dir`` moves it
@@ -30,7 +35,12 @@ if TYPE_CHECKING:
 SECURE_POLICIES = ("Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt",
                    "Aes256Sha256RsaPss_Sign", "Aes256Sha256RsaPss_SignAndEncrypt")
 ANONYMOUS_CHOICES = ("viewer", "off")
-SECURITY_KEYS = {"allow_none", "policies", "anonymous", "data_dir", "max_failed_logins", "lockout_s"}
+SECURITY_KEYS = {"allow_none", "policies", "anonymous", "data_dir", "max_failed_logins", "lockout_s",
+                 "audit_max_bytes", "audit_segments", "audit_value_chars", "audit_refusals_per_minute",
+                 "audit_key_file"}
+AUDIT_INTS = {"audit_max_bytes": (1 << 20, 1 << 40), "audit_segments": (2, 1000), "audit_value_chars": (16, 65536),
+              "audit_refusals_per_minute": (1, 100_000)}
+"""Integer audit keys and their ranges (inclusive)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,17 @@ class SecuritySettings:
     data_dir: Path | None = None
     max_failed_logins: int = 5
     lockout_s: float = 300.0
+    audit_max_bytes: int = 256 * 1024 * 1024
+    audit_segments: int = 8
+    audit_value_chars: int = 256
+    audit_refusals_per_minute: int = 20
+    audit_key_file: Path | None = None
+    """None: ``audit.key`` in the data dir."""
+
+    def resolved_audit_key_file(self, security_dir: Path) -> Path:
+        """The audit chain's key file: ``audit_key_file`` (relative: to the config file, kept apart from the data),
+        else ``audit.key`` in the line's security folder ``security_dir``."""
+        return self.audit_key_file or security_dir / "audit.key"
 
     def policy_types(self) -> list[ua.SecurityPolicyType]:
         from asyncua import ua
@@ -51,9 +72,10 @@ class SecuritySettings:
 
 
 
-def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None) -> SecuritySettings:
-    """Validate the ``[security]`` table (``None``: defaults). Problems go to ``c``; the result uses defaults
-    for keys that were wrong."""
+def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None, config_dir: Path | None) -> SecuritySettings:
+    """Validate the ``[security]`` table (``None``: defaults); ``config_dir``: the config file's folder (a relative
+    ``audit_key_file`` is relative to it; ``data_dir`` is relative to the line's data dir). Problems go to ``c``;
+    the result uses defaults for keys that were wrong."""
     if raw is None:
         return SecuritySettings()
     if not isinstance(raw, Mapping):
@@ -94,4 +116,25 @@ def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None) -> Security
         c.add("security.lockout_s", lockout_s, "a number of seconds > 0 and <= 86400")
         lockout_s = defaults.lockout_s
     return SecuritySettings(allow_none=allow_none, policies=tuple(policies), anonymous=anonymous, data_dir=data_dir,
-                            max_failed_logins=max_failed, lockout_s=float(lockout_s))
+                            max_failed_logins=max_failed, lockout_s=float(lockout_s),
+                            **parse_audit_keys(c, raw, config_dir))
+
+
+def parse_audit_keys(c: IssueCollector, raw: Mapping[str, Any], config_dir: Path | None) -> dict[str, Any]:
+    """The ``audit_*`` keys of ``[security]`` (wrong ones reported to ``c`` and left at their defaults)."""
+    defaults = SecuritySettings()
+    audit: dict[str, Any] = {}
+    for key, (low, high) in AUDIT_INTS.items():
+        value = raw.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            c.add(f"security.{key}", value, f"an integer in [{low}, {high}]")
+            value = getattr(defaults, key)
+        audit[key] = value
+    if "audit_key_file" in raw:
+        value = raw["audit_key_file"]
+        if not isinstance(value, str) or not value.strip() or len(value) > 4096 or "\x00" in value:
+            c.add("security.audit_key_file", value, "a file path")
+        else:
+            path = Path(value).expanduser()
+            audit["audit_key_file"] = path if path.is_absolute() or config_dir is None else config_dir / path
+    return audit

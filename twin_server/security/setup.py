@@ -22,6 +22,8 @@ from twin_server.asyncua_seam import address_space, channel_secured, install_ses
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
 from twin_server.config import LineConfig
 from twin_server.security.audit_events import AuditEventPublisher
+from twin_server.security.audit_key import load_or_create_key
+from twin_server.security.audit_refusals import RefusalAggregator
 from twin_server.security.audit_store import AuditStore
 from twin_server.security.identity import TwinUserManager
 from twin_server.security.lockout import LoginLockout
@@ -53,7 +55,8 @@ class TwinSecurity:
         self.settings = config.security
         self.data_dir, self.users_path, self.pki, self.audit_path = data_paths(security_dir)
         self.store: AuditStore | None = None
-        self.audit = AuditTrail()
+        self.audit = AuditTrail(value_chars=self.settings.audit_value_chars,
+                                refusals=RefusalAggregator(burst=self.settings.audit_refusals_per_minute))
         self.users: TwinUserManager | None = None
         self.access: NodeAccess | None = None
         self._events: AuditEventPublisher | None = None
@@ -65,7 +68,9 @@ class TwinSecurity:
 
     async def prepare(self, server: Server, endpoint: str, application_uri: str) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = AuditStore(self.audit_path)
+        key_file = self.settings.resolved_audit_key_file(self.data_dir)
+        self.store = AuditStore(self.audit_path, load_or_create_key(key_file), max_bytes=self.settings.audit_max_bytes,
+                                segments=self.settings.audit_segments, key_file=key_file)
         self.audit.sinks.append(self.store)
         if self.settings.policies:
             host = urlparse(endpoint).hostname or "127.0.0.1"
@@ -131,6 +136,7 @@ class TwinSecurity:
         self.audit.sinks.append(self._events)
 
     async def close(self) -> None:
+        self.audit.flush()  # summaries of refusals still being counted
         if self._events is not None:
             await self._events.stop()
             self.audit.sinks.remove(self._events)
