@@ -13,7 +13,7 @@
     audit_segments = 8           # segments the budget is split into (rotation when one is full)
     audit_value_chars = 256      # characters of a text value kept in the audit trail (longer: head + SHA-256)
     audit_refusals_per_minute = 20   # refusals per client recorded singly per minute; beyond, one summary entry
-    audit_key_file = "/etc/linetwin/pilot_line.audit.key"   # HMAC key of the chain (default: audit.key in the security folder); relative = to the config file
+    audit_key_file = "/etc/linetwin/pilot_line.audit.key"  # chain key (default security/audit.key); relative: to config
 
 The folder is ``DATA/security`` of the line's data directory (:mod:`twin_server.data_dir`:
 ``--data-dir``, else ``$LINETWIN_DATA_DIR``, else ``$XDG_DATA_HOME/linetwin/<line>``); ``data_dir`` moves it
