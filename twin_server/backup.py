@@ -125,6 +125,15 @@ def create_backup(data: LineDataDir, line: str, dest: Path) -> BackupManifest:
     """Snapshot ``data`` into the archive ``dest`` (written whole, then renamed into place)."""
     if not data.root.is_dir():
         raise BackupError(f"--data-dir: {data.root} is not a directory; expected the line's data directory")
+    if any(dest.resolve().is_relative_to(folder.resolve()) for _, folder in _sections(data)):
+        raise BackupError(f"--to: got {dest}, inside the data directory; expected a file outside {data.root}")
+    try:
+        return _create(data, line, dest)
+    except OSError as exc:  # e.g. a file removed while it was being copied
+        raise BackupError(f"backup of {data.root}: {exc}; nothing written to {dest} (run it again)") from exc
+
+
+def _create(data: LineDataDir, line: str, dest: Path) -> BackupManifest:
     files: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="linetwin-backup-") as tmp:
         stage = Path(tmp)

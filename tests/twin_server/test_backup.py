@@ -122,6 +122,8 @@ def test_tampered_or_foreign_backup_is_refused_and_changes_nothing(tmp_path: Pat
     archive = tmp_path / "good.tar.gz"
     assert main(["backup", str(PILOT), "--to", str(archive), "--data-dir", str(data)]) == 0
     capsys.readouterr()
+    assert main(["backup", str(PILOT), "--to", str(data / "inside.tar.gz"), "--data-dir", str(data)]) == 2
+    assert "inside the data directory" in capsys.readouterr().err and not (data / "inside.tar.gz").exists()
     target = tmp_path / "target"
     for i in range(2):
         audit_admin(target / "security", "existing", f"node{i}")
