@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test test-long lint bench clean venv
 
 venv: $(STAMP)
 
@@ -24,16 +24,25 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/linetwin demo $(DEMO_ARGS)
 
+# The suite runs on PYTEST_WORKERS pytest-xdist workers (default 2, this machine's cores; `make test
+# PYTEST_WORKERS=0` runs it in one process). `--dist loadgroup`: tests marked `serial` share one worker. Tests marked
+# `long` (the long forms of short default tests) are deselected by pyproject's addopts; `make test-long` runs them.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP)
 	bash tools/test_setup.sh
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+test-long: $(STAMP)
+	bash tools/test_setup.sh
+	$(PY) -m pytest -q -m long $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	$(PY) benchmarks/mirror_throughput.py
+	$(PY) benchmarks/mirror_throughput.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

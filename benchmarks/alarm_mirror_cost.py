@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import platform
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 from asyncua import Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from plc_adapters.quality import Quality  # noqa: E402
 from plc_adapters.sample import Sample  # noqa: E402
@@ -43,7 +43,6 @@ from twin_server.audit import AuditTrail  # noqa: E402
 from twin_server.config import LineConfig, ServerConfig, UnitConfig  # noqa: E402
 from twin_server.runtime import LineRuntime  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "alarm_mirror_cost.json"
 LIMITS = LimitAlarmConfig(high_high=900.0, high=800.0, low=-800.0, low_low=-900.0, deadband=1.0, on_delay_s=1.0)
 
 
@@ -83,10 +82,15 @@ async def _scans_per_s(runtime: LineRuntime, samples: list[Sample], scans: int) 
     return scans / (time.perf_counter() - t0)
 
 
-async def main_async(n: int, scans: int, rounds: int) -> list[dict]:
+VARIANTS = [("no hook", 0, False), ("comms only", 0, True), ("10% limits", 10, True), ("all limits", 1, True),
+            ("no hook 2", 0, False)]  # the reference again: the spread between the two is the noise
+"""(name, one tag in N alarmed (0: none), alarm hook installed)"""
+SMOKE_VARIANTS = [VARIANTS[0], VARIANTS[3]]
+"""A smoke run builds two runtimes (each an asyncua server), not five."""
+
+
+async def main_async(n: int, scans: int, rounds: int, variants: list[tuple[str, int, bool]] = VARIANTS) -> list[dict]:
     """Each variant measured ``rounds`` times, interleaved (a busy machine slows every variant alike); best kept."""
-    variants = [("no hook", 0, False), ("comms only", 0, True), ("10% limits", 10, True), ("all limits", 1, True),
-                ("no hook 2", 0, False)]  # the reference again: the spread between the two is the noise
     built = [await _runtime(n, every, hook) for _, every, hook in variants]
     best = [0.0] * len(variants)
     for r in range(rounds):
@@ -105,17 +109,18 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=1000)
     parser.add_argument("--scans", type=int, default=100, help="scans per measurement")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the best of each variant is kept")
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:
+        args.tags, args.scans, args.rounds = 20, 5, 1
     logging.basicConfig(level=logging.ERROR)
-    rows = asyncio.run(main_async(args.tags, args.scans, args.rounds))
+    rows = asyncio.run(main_async(args.tags, args.scans, args.rounds, SMOKE_VARIANTS if args.smoke else VARIANTS))
     print(f"{'variant':<12} {'tags':>6} {'alarmed':>8} {'scans/s':>10} {'ratio':>7}")
     for r in rows:
         print(f"{r['variant']:<12} {r['tags']:>6} {r['alarmed_tags']:>8} {r['scans_per_s']:>10.1f} "
               f"{r['ratio_to_no_hook']:>7.3f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                   "time": datetime.now(UTC).isoformat(), "rows": rows}, indent=2))
-    print(f"written {RESULTS}", file=sys.stderr)
+    write_results(args, "alarm_mirror_cost", {"machine": platform.platform(), "python": platform.python_version(),
+                                              "time": datetime.now(UTC).isoformat(), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -37,10 +37,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from process_models.chromatography.column import load_case  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "chromatography.json"
 REFERENCES = ROOT / "tests" / "reference" / "chromatography"
 CASES = ("ed_linear_pulse", "langmuir_lrmp_breakthrough", "grm_langmuir_pulse", "sma_load_wash_elute")
 
@@ -131,13 +131,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--stored", action="store_true", help="use the stored CADET wall times even if CADET runs")
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:
+        args.repeats, args.stored = 1, True
     data = rows(args.repeats, live_cadet=False if args.stored else None)
     print(_table(data))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"generated_utc": datetime.now(UTC).isoformat(), "machine": platform.platform(),
-                                   "python": platform.python_version(), "rows": data}, indent=2))
-    print(f"written {RESULTS.relative_to(ROOT)}")
+    write_results(args, "chromatography", {"generated_utc": datetime.now(UTC).isoformat(),
+                                           "machine": platform.platform(), "python": platform.python_version(),
+                                           "rows": data})
     return 0
 
 

@@ -20,7 +20,6 @@ Usage: ``.venv/bin/python benchmarks/bench_crystallizer.py [--repeats 5]`` (prin
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -35,13 +34,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from process_models.case_file import load_case  # noqa: E402
 from process_models.crystallization.crystallizer import discrete_moments, size_grid  # noqa: E402
 from process_models.crystallization.simulation import ScaledModel, scale_model, simulate_scaled  # noqa: E402
 from process_models.simulator import InputProgram, simulate  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "crystallizer.json"
 CASES = ROOT / "examples" / "cases"
 MOMENTS = [f"mu{k}" for k in range(5)]
 BATCH_S = 7200.0
@@ -135,17 +134,18 @@ def rows(repeats: int = 5) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:
+        args.repeats = 1
     table = rows(args.repeats)
     print(f"{'model':<22} {'wall [ms]':>10} {'x real time':>12} {'max rel dev':>12}  case")
     for r in table:
         print(f"{r['model']:<22} {r['wall_time_s'] * 1e3:>10.1f} {r['realtime_factor']:>12,.0f} "
               f"{r['max_relative_error']:>12.1e}  {r['case']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"generated": datetime.now(UTC).isoformat(), "machine": platform.platform(),
-                                   "python": platform.python_version(), "casadi": ca.__version__,
-                                   "repeats": args.repeats, "rows": table}, indent=2))
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    write_results(args, "crystallizer", {"generated": datetime.now(UTC).isoformat(), "machine": platform.platform(),
+                                         "python": platform.python_version(), "casadi": ca.__version__,
+                                         "repeats": args.repeats, "rows": table})
 
 
 if __name__ == "__main__":

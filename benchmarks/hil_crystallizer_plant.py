@@ -13,7 +13,6 @@ Usage: ``.venv/bin/python benchmarks/hil_crystallizer_plant.py [--batch-s 7200]`
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from hil.plant import make_plant  # noqa: E402
 
@@ -50,7 +50,10 @@ def run(parameters: dict, step_s: float, batch_s: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-s", type=float, default=7200.0)
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:
+        args.batch_s = 60.0
     rows = []
     for step_s in (0.1, 1.0):
         results = {name: run(params, step_s, args.batch_s) for name, params in PLANTS.items()}
@@ -62,12 +65,10 @@ def main() -> None:
     for r in rows:
         print(f"{r['plant']:30s} {r['step_s']:10.1f} {r['build_time_s']:10.3f} {r['wall_time_s']:10.2f} "
               f"{r['wall_per_step_us']:10.0f} {r['real_time_factor']:10.0f} {r['wall_ratio_vs_standin']:10.1f}")
-    out = ROOT / "benchmarks" / "results" / "hil_crystallizer_plant.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"when": datetime.now(UTC).isoformat(), "machine": platform.platform(),
-                               "python": platform.python_version(), "batch_s": args.batch_s, "rows": rows},
-                              indent=2) + "\n")
-    print(f"written {out.relative_to(ROOT)}")
+    write_results(args, "hil_crystallizer_plant", {"when": datetime.now(UTC).isoformat(),
+                                                   "machine": platform.platform(),
+                                                   "python": platform.python_version(), "batch_s": args.batch_s,
+                                                   "rows": rows})
 
 
 if __name__ == "__main__":

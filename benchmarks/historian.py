@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import platform
 import sys
@@ -32,12 +31,13 @@ from asyncua.server.history_sql import HistorySQLite
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mirror_throughput import _free_port, _modbus_peer, _tags  # noqa: E402
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
+from mirror_throughput import _modbus_peer, _tags  # noqa: E402
 
 from plc_adapters.quality import Quality  # noqa: E402
 from plc_adapters.sample import Sample  # noqa: E402
 from plc_adapters.tag_map import ModbusConnection  # noqa: E402
+from tests.ports import free_tcp_port  # noqa: E402
 from twin_server.asyncua_seam import address_space, install_history_reader  # noqa: E402
 from twin_server.config import LineConfig, ServerConfig, UnitConfig  # noqa: E402
 from twin_server.historian.history_read import HistoryReadService  # noqa: E402
@@ -48,7 +48,6 @@ from twin_server.historian.settings import HistorianSettings, InfluxSettings, Ta
 from twin_server.historian.sqlite_store import SqliteStore  # noqa: E402
 from twin_server.server import TwinServer  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "historian.json"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TAGS = 100
 DAY = 86_400
@@ -106,15 +105,16 @@ def _influxd(tmp: Path) -> object | None:
     return server
 
 
-async def read_latency(data_dir: Path) -> dict:
-    """One tag with a day of 1 s values: raw read and 1-min Averages, server side and from a client."""
+async def read_latency(data_dir: Path, values: int = DAY) -> dict:
+    """One tag with a day of 1 s values (``values`` of them: fewer in a smoke run): raw read and 1-min Averages over
+    the day, server side and from a client."""
     store = SqliteStore(data_dir)
     key = "bench.day"
     sid, start = store.series_id(key), T0.timestamp()
-    store.write([(sid, start + i, 20.0 + (i % 600) / 60.0, 0, start + i) for i in range(DAY)], [], [])
+    store.write([(sid, start + i, 20.0 + (i % 600) / 60.0, 0, start + i) for i in range(values)], [], [])
     server = Server()
     await server.init()
-    port = _free_port()
+    port = free_tcp_port()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench/")
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     idx = await server.register_namespace("urn:bench")
@@ -125,7 +125,7 @@ async def read_latency(data_dir: Path) -> dict:
     await server.start()
     out: dict[str, float] = {}
     try:
-        raw = ua.ReadRawModifiedDetails(IsReadModified=False, StartTime=T0, EndTime=T0 + timedelta(seconds=DAY - 1),
+        raw = ua.ReadRawModifiedDetails(IsReadModified=False, StartTime=T0, EndTime=T0 + timedelta(seconds=values - 1),
                                         NumValuesPerNode=0, ReturnBounds=False)
         avg = ua.ReadProcessedDetails(StartTime=T0, EndTime=T0 + timedelta(days=1), ProcessingInterval=60_000.0,
                                       AggregateType=[ua.NodeId(ua.ObjectIds.AggregateFunction_Average)])
@@ -138,9 +138,9 @@ async def read_latency(data_dir: Path) -> dict:
             data = res.HistoryData
             raw_body = isinstance(data, ua.ExtensionObject)
             n = int.from_bytes(data.Body[:4], "little") if raw_body else len(data.DataValues)
-            assert n in (DAY, 1440), n
+            assert n in (values, 1440), n
         async with Client(server.endpoint.geturl(), timeout=60) as client:
-            for label, details, expected in (("raw_client_s", raw, DAY), ("average_client_s", avg, 1440)):
+            for label, details, expected in (("raw_client_s", raw, values), ("average_client_s", avg, 1440)):
                 params = ua.HistoryReadParameters(HistoryReadDetails=details, ReleaseContinuationPoints=False,
                                                   TimestampsToReturn=ua.TimestampsToReturn.Both,
                                                   NodesToRead=[ua.HistoryReadValueId(NodeId=node.nodeid)])
@@ -161,7 +161,7 @@ async def mirror_rate(n: int, seconds: float, history: bool, data_dir: Path) -> 
         tags={("unit", t.name): TagHistory(historize=False) for t in tags})
     config = LineConfig(
         name="bench", description="", scan_period_s=0.001,
-        server=ServerConfig(endpoint=f"opc.tcp://127.0.0.1:{_free_port()}/bench/", namespace="urn:linetwin:bench"),
+        server=ServerConfig(endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/bench/", namespace="urn:linetwin:bench"),
         units=(UnitConfig(name="unit", kind="mixing_tank", description="", model={}, plant={},
                           connection=ModbusConnection("127.0.0.1", mb_port, timeout_s=5.0), tags=tags),),
         historian=settings,
@@ -208,7 +208,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     else:
         result["influxdb1_samples_per_s"] = None
     print("HistoryRead latency (86,400 raw values, 1,440 one-minute Averages) ...", file=sys.stderr, flush=True)
-    result["read"] = await read_latency(tmp / "read")
+    result["read"] = await read_latency(tmp / "read", 3_600 if args.smoke else DAY)
     rates: dict[str, list[float]] = {"on": [], "off": []}
     for rnd in range(args.rounds):
         for mode in ("off", "on"):
@@ -229,7 +229,10 @@ def main() -> None:
     parser.add_argument("--mirror-tags", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=4.0, help="per mirror measurement")
     parser.add_argument("--rounds", type=int, default=2, help="alternating off/on mirror rounds")
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:
+        args.scans, args.asyncua_samples, args.mirror_tags, args.seconds, args.rounds = 20, 100, 20, 0.3, 1
     logging.basicConfig(level=logging.WARNING)
     r = asyncio.run(main_async(args))
     sq, au, ix = r["sqlite_samples_per_s"], r["asyncua_history_sqlite_samples_per_s"], r["influxdb1_samples_per_s"]
@@ -249,10 +252,9 @@ def main() -> None:
     print(f"{'mirror, ' + str(r['mirror_tags']) + ' tags, history off (samples/s)':<52} | {mr['off']:>14,.0f} |")
     print(f"{'mirror, ' + str(r['mirror_tags']) + ' tags, history on (samples/s)':<52} | {mr['on']:>14,.0f} |")
     print(f"{'  ratio on / off':<52} | {mr['on'] / mr['off']:>14.2f} | {'>= 0.9':>12}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                   "args": vars(args), **r}, indent=2))
-    print(f"\nwritten {RESULTS}")
+    write_results(args, "historian", {"machine": platform.platform(), "python": platform.python_version(),
+                                      "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                                      **r})
 
 
 if __name__ == "__main__":

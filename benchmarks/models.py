@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
 import statistics
@@ -44,13 +43,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from process_models.case_file import load_case  # noqa: E402
 from process_models.declaration import compile_model  # noqa: E402
 from process_models.mixing.rtd import axial_dispersion_model  # noqa: E402
 from process_models.simulator import InputProgram, sensitivities, simulate  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 CONTRIBUTED = ("bench_crystallizer.py", "bench_chromatography.py")
 REQUIRED_KEYS = ("model", "case", "wall_time_s", "simulated_time_s", "realtime_factor")
 
@@ -157,23 +156,25 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed repeats per row after a first (build) call")
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:
+        args.repeats = 1
     rows = mixing_tank_rows(args.repeats) + dispersion_rows(args.repeats)
-    extra, problems = contributed_rows()
+    # a smoke run leaves the contributed rows to the contributing scripts' own smoke runs
+    extra, problems = ([], []) if args.smoke else contributed_rows()
     rows += extra
     print_table(rows)
     for p in problems:
         print(p, file=sys.stderr)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    write_results(args, "models", {
         "benchmark": "models",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpu_count": os.cpu_count(), "casadi": ca.__version__},
         "rows": rows,
         "problems": problems,
-    }, indent=2, default=float) + "\n")
-    print(f"written {RESULTS.relative_to(ROOT)}")
+    }, default=float)
     return 0
 
 

@@ -33,12 +33,10 @@ Usage: ``.venv/bin/python benchmarks/mpc.py [--steps 30] [--horizons 10 20 40] [
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import platform
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import replace
@@ -50,6 +48,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from controllers.crystallization.objective import CrystallizationObjective, crystallizer_nmpc_config  # noqa: E402
 from controllers.nmpc import (  # noqa: E402
@@ -214,10 +213,9 @@ def main() -> None:
     parser.add_argument("--horizons", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), help="linetwin solver labels")
     parser.add_argument("--no-dompc", action="store_true", help="skip do-mpc")
-    parser.add_argument("--out", type=Path, default=None, help="result directory (default: a new temp dir)")
-    parser.add_argument("--smoke", action="store_true", help="horizon 5, 4 steps: seconds")
-    args = parser.parse_args()
-    if args.smoke:
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:  # horizon 5, 4 steps: seconds
         args.horizons, args.steps = [5], 4
     solvers = [solver_options(label) for label in args.solvers]
     warnings.filterwarnings("ignore")
@@ -270,12 +268,7 @@ def main() -> None:
                     "do_mpc": "collocation radau deg 2, 1 element per interval (defaults)"},
         "rows": rows,
     }
-    out = args.out if args.out is not None else Path(tempfile.mkdtemp(prefix="linetwin-mpc-bench-"))
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "mpc.json"
-    path.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and
-                               math.isnan(o) else str(o)))
-    print(f"wrote {path}")
+    write_results(args, "mpc", payload, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o))
 
 
 if __name__ == "__main__":

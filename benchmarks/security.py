@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import platform
 import statistics
@@ -31,10 +30,11 @@ from asyncua import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mirror_throughput import _free_port, _modbus_peer, _tags  # noqa: E402
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
+from mirror_throughput import _modbus_peer, _tags  # noqa: E402
 
 from plc_adapters.tag_map import ModbusConnection  # noqa: E402
+from tests.ports import free_tcp_port  # noqa: E402
 from tests.security_helpers import Credentials, make_certificate  # noqa: E402
 from twin_server.config import LineConfig, ServerConfig, UnitConfig  # noqa: E402
 from twin_server.security.pki import trust_certificate  # noqa: E402
@@ -43,7 +43,6 @@ from twin_server.security.settings import SecuritySettings  # noqa: E402
 from twin_server.security.users_file import UsersFile  # noqa: E402
 from twin_server.server import TwinServer  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "security.json"
 CHANNELS = {"None": None, "Basic256Sha256/SignAndEncrypt": "Basic256Sha256",
             "Aes256_Sha256_RsaPss/SignAndEncrypt": "Aes256Sha256RsaPss"}
 OPERATOR = Credentials("operator", "bench-operator-password")
@@ -116,7 +115,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     app = make_certificate(data_dir / "client", "bench-client")
     tags = _tags(args.tags)
     modbus, changer, mb_port = await _modbus_peer(tags)
-    port = _free_port()
+    port = free_tcp_port()
     config = LineConfig(
         name="bench", description="", scan_period_s=args.scan_period,
         server=ServerConfig(endpoint=f"opc.tcp://127.0.0.1:{port}/bench/", namespace="urn:linetwin:bench"),
@@ -155,7 +154,10 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved windows per channel (mean reported)")
     parser.add_argument("--scan-period", type=float, default=0.1)
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:
+        args.tags, args.seconds, args.logins, args.rounds = 20, 0.3, 1, 1
     logging.basicConfig(level=logging.ERROR)
     r = asyncio.run(main_async(args))
     base = r["channels"]["None"]
@@ -175,10 +177,8 @@ def main() -> None:
     print("-" * 62)
     for label, ms in r["login_ms"].items():
         print(f"{label:<50} | {ms:>7.1f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                   "seconds": args.seconds, "scan_period_s": args.scan_period, **r}, indent=2))
-    print(f"\nwritten {RESULTS}")
+    write_results(args, "security", {"machine": platform.platform(), "python": platform.python_version(),
+                                     "seconds": args.seconds, "scan_period_s": args.scan_period, **r})
 
 
 if __name__ == "__main__":

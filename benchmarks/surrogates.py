@@ -43,6 +43,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from controllers.crystallization.objective import CrystallizationObjective, crystallizer_nmpc_config  # noqa: E402
 from controllers.nmpc import NonlinearMpc  # noqa: E402
@@ -280,7 +281,11 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other models' rows (and the NMPC figures unless re-run) of the existing JSON")
-    args = parser.parse_args()
+    add_run_options(parser)
+    args = parse_args(parser)
+    if args.smoke:  # --quick sizes, one model, no NMPC comparison, no merge with the published JSON
+        args.quick, args.models, args.no_nmpc, args.merge = True, ["mixing_tank"], True, False
+        args.physics_runs, args.workers = 2, 1
     torch.set_num_threads(1)
     rows, nmpc, nmpc_runs = [], None, []
     with tempfile.TemporaryDirectory() as tmp:
@@ -318,7 +323,6 @@ def main() -> None:
               f"(error {p['final_d43_error_pct']:+.2f} % / {s['final_d43_error_pct']:+.2f} %; "
               f"difference {run['final_d43_error_difference_pp']:.2f} pp); "
               f"failed solves {p['failed_solves']} / {s['failed_solves']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if args.merge and RESULTS.is_file():
         previous = json.loads(RESULTS.read_text())
         rows = [r for r in previous.get("models", []) if r["model"] not in args.models] + rows
@@ -326,9 +330,8 @@ def main() -> None:
     payload = {"benchmark": "surrogates", "when": datetime.now(UTC).isoformat(), "machine": platform.platform(),
                "python": platform.python_version(), "torch": torch.__version__, "torch_threads": 1,
                "quick": args.quick, "models": rows, "nmpc": nmpc, "nmpc_by_solver": nmpc_runs}
-    RESULTS.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and
-                                  not math.isfinite(o) else str(o)))
-    print(f"written {RESULTS}")
+    write_results(args, "surrogates", payload,
+                  default=lambda o: None if isinstance(o, float) and not math.isfinite(o) else str(o))
 
 
 if __name__ == "__main__":

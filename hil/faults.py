@@ -20,10 +20,11 @@ granularity is visible in the report.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
-from hil.virtual_plc_base import VirtualPlcBase
 from plc_adapters.tag_map import Direction
 
 
@@ -61,10 +62,31 @@ class FaultEvent:
     plant_time_s: float
 
 
+class FaultTarget(Protocol):
+    """What a fault acts on: a virtual PLC on the wire (:class:`hil.virtual_plc_base.VirtualPlcBase`) or the
+    stepped loop's PLC image (:class:`hil.stepped_plc.SteppedPlc`)."""
+
+    unit: str
+
+    @property
+    def tags(self) -> Sequence[Any]: ...  # tags with ``name`` and ``direction`` (Modbus or OPC UA)
+
+    @property
+    def plant_time_s(self) -> float: ...
+
+    def hold_measurement(self, name: str) -> None: ...
+
+    def release_measurement(self, name: str) -> None: ...
+
+    async def suspend_communication(self) -> None: ...
+
+    async def resume_communication(self) -> None: ...
+
+
 class FaultInjector:
     """Executes ``faults`` on ``plc`` as plant time passes ``origin_s + start_s`` / ``origin_s + end_s``."""
 
-    def __init__(self, plc: VirtualPlcBase, faults: tuple[Fault, ...] | list[Fault], origin_s: float = 0.0) -> None:
+    def __init__(self, plc: FaultTarget, faults: tuple[Fault, ...] | list[Fault], origin_s: float = 0.0) -> None:
         for fault in faults:
             if fault.tag is not None:
                 measured = {t.name for t in plc.tags if t.direction is Direction.MEASURED}

@@ -1,12 +1,15 @@
 """Pacing a plant simulation against the wall clock, for every kind of virtual PLC (Modbus or OPC UA).
 
-Step k (counted from a start) is due at ``t0 + k·period`` with ``period = step_s / speed`` wall seconds, so plant
-time does not drift against the wall clock. Due steps run back to back, yielding to the PLC's server at least
+The pace is a wall-paced plant clock (:class:`process_models.plant_clock.WallPacedClock` at ``speed``, started at
+each start of the loop): step k (counted from a start) is due when that clock reads ``k·step_s``, i.e. at
+``t0 + k·period`` wall seconds with ``period = step_s / speed``, so plant time does not drift against the wall
+clock. Due steps run back to back, yielding to the PLC's server at least
 every ``MAX_BURST_WALL_S``; a backlog over ``MAX_BACKLOG_WALL_S`` is dropped (counted in ``dropped_steps``, with a
 warning when the plant's own steps cost more CPU than the pace allows, else an info line: the machine was busy).
 A wake-up later than asked by more than ``MAX_BACKLOG_WALL_S`` means the event loop was blocked elsewhere (e.g.
 the twin building its solvers in the same process): the plant clock pauses for the stall (``paused_wall_s``,
-logged at debug level) instead of reporting plant lag.
+logged at debug level; :meth:`~process_models.plant_clock.WallPacedClock.hold`) instead of reporting plant lag.
+(The stepped lockstep loop does not pace: :mod:`hil.stepped_plc` steps the plant when told.)
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+
+from process_models.plant_clock import WallPacedClock
 
 MAX_BACKLOG_WALL_S = 1.0
 """Wall seconds of due steps kept; a larger backlog is dropped."""
@@ -32,7 +37,8 @@ class PlantPacer:
     """
 
     def __init__(self, name: str, step_s: float, speed: float, step_once: Callable[[], None],
-                 logger: logging.Logger, after_burst: Callable[[], None] | None = None) -> None:
+                 logger: logging.Logger, after_burst: Callable[[], None] | None = None,
+                 wall: Callable[[], float] | None = None) -> None:
         self.name = name
         self.step_s = step_s
         self.speed = speed
@@ -48,6 +54,8 @@ class PlantPacer:
         self.step_cost_s = 0.0
         """CPU time of one plant step (moving average after the warm-up), s."""
         self._warned_slow = False
+        self._wall = wall
+        """The wall clock the pace follows (default: the event loop's)."""
 
     @property
     def plant_time_s(self) -> float:
@@ -56,19 +64,19 @@ class PlantPacer:
 
     async def run(self) -> None:
         """Pace the plant until cancelled. An exception from the plant is logged and re-raised (plant frozen)."""
-        loop = asyncio.get_running_loop()
-        period = self.step_s / self.speed
+        wall = self._wall if self._wall is not None else asyncio.get_running_loop().time
+        clock = WallPacedClock(self.speed, wall=wall)  # plant seconds since this start
+        period = clock.wall_seconds(self.step_s)
         max_backlog = max(1, int(MAX_BACKLOG_WALL_S / period))
-        origin = self.steps  # step count that corresponds to t0
-        t0 = loop.time()
+        origin = self.steps  # step count at plant time 0 of the clock
         wake_at: float | None = None  # when the loop asked to run again
         try:
             while True:
-                now = loop.time()
+                now = wall()
                 if wake_at is not None and now - wake_at > MAX_BACKLOG_WALL_S:
                     self._pause_for_stall(now - wake_at)
-                    t0 += now - wake_at
-                due = origin + int((now - t0) / period)
+                    clock.hold(now - wake_at)
+                due = origin + int(clock.now() / self.step_s + 1e-9)
                 if due - self.steps > max_backlog:
                     dropped = due - self.steps - 1
                     self._drop_backlog(dropped, period)
@@ -76,7 +84,7 @@ class PlantPacer:
                     due -= dropped
                 burst_end = now + MAX_BURST_WALL_S
                 ran = False
-                while self.steps < due and loop.time() < burst_end:
+                while self.steps < due and wall() < burst_end:
                     started = time.thread_time()
                     self._step_once()
                     self.steps += 1
@@ -86,12 +94,12 @@ class PlantPacer:
                 if ran and self._after_burst is not None:
                     self._after_burst()
                 if self.steps < due:
-                    wake_at = loop.time()
+                    wake_at = wall()
                     await asyncio.sleep(0)  # let the server's requests in, then continue the burst
                     continue
-                next_deadline = t0 + (self.steps - origin + 1) * period
-                wake_at = max(next_deadline, loop.time())
-                await asyncio.sleep(max(0.0, next_deadline - loop.time()))
+                wait_s = clock.wall_seconds((self.steps - origin + 1) * self.step_s - clock.now())
+                wake_at = wall() + max(wait_s, 0.0)
+                await asyncio.sleep(max(0.0, wait_s))
         except asyncio.CancelledError:
             raise
         except Exception:

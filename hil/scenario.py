@@ -105,6 +105,31 @@ class Scenario:
         """The twin's ``control.mode`` for this strategy ("auto" for the recipes, "mpc")."""
         return _MODE_BY_STRATEGY[self.strategy]
 
+    def control_options(self) -> dict[str, Any]:
+        """The unit's ``[units.<unit>.control]`` table for this scenario (recipe, target, batch duration), used by
+        the twin on the socket bench and by the stepped loop alike. An MPC scenario falls back to (and its AUTO
+        mode follows) linear cooling; ``[control]`` overrides anything."""
+        return {
+            "strategy": "linear_cooling" if self.strategy == "mpc" else self.strategy,
+            "target_d43_um": self.target_d43_um,
+            "batch_duration_s": self.batch_duration_s,
+            "initial_temperature_c": self.recipe.initial_temperature_c,
+            "final_temperature_c": self.recipe.final_temperature_c,
+            **dict(self.control),
+        }
+
+    def with_strategy(self, strategy: str) -> Scenario:
+        """A copy run under ``strategy`` (one of STRATEGIES; ScenarioError otherwise)."""
+        if strategy not in STRATEGIES:
+            raise ScenarioError([f"{self.path}: strategy: got {strategy!r}, expected one of {', '.join(STRATEGIES)}"])
+        return replace(self, strategy=strategy)
+
+    def with_seed(self, seed: int) -> Scenario:
+        """A copy with the plant's sensor-noise ``seed`` (an integer >= 0; ScenarioError otherwise)."""
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ScenarioError([f"{self.path}: seed: got {seed!r}, expected an integer >= 0"])
+        return replace(self, seed=seed)
+
     def with_speed(self, speed: float) -> Scenario:
         """A copy with ``speed`` (the CLI's ``--speed``); ScenarioError unless speed > 0."""
         if not (_is_number(speed) and speed > 0):

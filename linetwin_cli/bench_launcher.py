@@ -100,15 +100,8 @@ def scenario_line_config(scenario: Scenario) -> LineConfig:
     An MPC scenario falls back to (and its AUTO mode follows) linear cooling; ``[control]`` overrides anything.
     """
     config = load_line_config(scenario.line_path)
-    control = {
-        "strategy": "linear_cooling" if scenario.strategy == "mpc" else scenario.strategy,
-        "target_d43_um": scenario.target_d43_um,
-        "batch_duration_s": scenario.batch_duration_s,
-        "initial_temperature_c": scenario.recipe.initial_temperature_c,
-        "final_temperature_c": scenario.recipe.final_temperature_c,
-        **dict(scenario.control),
-    }
-    unit = dataclasses.replace(config.unit(scenario.unit), plant=dict(scenario.plant), control=control)
+    unit = dataclasses.replace(config.unit(scenario.unit), plant=dict(scenario.plant),
+                               control=scenario.control_options())
     # Poll often enough that a scan spans at most ~10 s of plant time at the bench's speed.
     scan_period_s = max(0.02, min(config.scan_period_s, 10.0 / scenario.speed))
     return with_time_scale(dataclasses.replace(config, units=(unit,), scan_period_s=scan_period_s), scenario.speed)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from linetwin_cli.common import (
     built_or_exit,
@@ -16,6 +18,9 @@ from linetwin_cli.common import (
 )
 from twin_server.config import ConfigError, LineConfig
 from twin_server.data_dir import line_data_dir
+
+if TYPE_CHECKING:
+    from hil.scenario import Scenario
 
 
 def add_hil_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,6 +42,9 @@ def add_hil_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                          help="report JSON (default hil_reports/<name>.json; PNG beside it)")
     hil_run.add_argument("--data-dir", default=None, metavar="DIR",
                          help="the run's twin data directory (default: <report folder>/<scenario>.twin)")
+    hil_run.add_argument("--stepped", action="store_true",
+                         help="run the batch on the stepped plant clock: plant, estimator, NMPC and supervisor in "
+                              "lockstep, no sockets, as fast as the CPU allows (deterministic for the seed)")
     hil_run.add_argument("--port", type=port_arg, metavar="P", default=4840,
                          help="OPC UA port of the twin (default 4840)")
 
@@ -75,6 +83,7 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     from hil.scenario_runner import ScenarioRunError, run_scenario
     from linetwin_cli.bench_launcher import build_bench, config_for_bench, scenario_line_config
     from linetwin_cli.operators import scenario_operator
+    from process_models.plant_clock import WallPacedClock
     from twin_server.line_build import build_line_or_raise
     from twin_server.server import TwinServer, endpoint_with_port
 
@@ -83,13 +92,16 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
         if args.speed is not None:
             scenario = scenario.with_speed(args.speed)
         config = scenario_line_config(scenario)
-        plans = build_line_or_raise(config)  # the NMPC, once; a failure is a config error like any other
+        # the NMPC, once (the stepped loop builds its own); a failure is a config error like any other
+        plans = None if args.stepped else build_line_or_raise(config)
     except (ScenarioError, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")
+    if args.stepped:
+        return await run_stepped_scenario(scenario, report, plot)
+    endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     report.parent.mkdir(parents=True, exist_ok=True)
     data = line_data_dir(config, args.data_dir or report.parent / f"{scenario.name}.twin")
     credentials = scenario_operator(data)
@@ -98,7 +110,8 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     twin: TwinServer | None = None
     try:
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
-        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, data_dir=data.root, plans=plans)
+        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, data_dir=data.root, plans=plans,
+                          plant_clock=WallPacedClock(scenario.speed))
         await twin.start()
         print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "
               f"{scenario.speed:g}x; twin at {twin.endpoint}", flush=True)
@@ -111,13 +124,37 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
         if twin is not None:
             await twin.stop()
         await bench.stop()
-    k = result.kpis
+    print_scenario_result(result.kpis, scenario.target_d43_um, report, plot)
+    return 0
+
+
+async def run_stepped_scenario(scenario: Scenario, report: Path, plot: Path) -> int:
+    """``hil run --stepped``: the batch in the stepped lockstep loop (no twin server, no sockets)."""
+    from hil.scenario_runner import ScenarioRunError
+    from hil.stepped_batch import run_stepped_batch_async
+
+    report.parent.mkdir(parents=True, exist_ok=True)
+    print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch on the stepped "
+          "plant clock", flush=True)
+    try:
+        result = await run_stepped_batch_async(scenario, report_path=report, plot_path=plot)
+    except ScenarioRunError as exc:
+        print(f"scenario '{scenario.name}' failed: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # the control plan refused the scenario's options (every problem listed)
+        print(str(exc), file=sys.stderr)
+        return 2
+    print_scenario_result(result.kpis, scenario.target_d43_um, report, plot)
+    return 0
+
+
+def print_scenario_result(k: Mapping[str, Any], target_d43_um: float, report: Path, plot: Path) -> None:
+    """The batch KPIs in one line, and where the report and plot are."""
     median = (k.get("solve_time_ms") or {}).get("median")
     fines = k.get("fines_fraction")
-    print(f"final d43 {k['final_d43_um']:.1f} µm (target {scenario.target_d43_um:g}, "
+    print(f"final d43 {k['final_d43_um']:.1f} µm (target {target_d43_um:g}, "
           f"error {k['d43_error_percent']:.2f} %), CV {k['final_cv']:.3f}, yield {k['yield']:.3f}, "
           f"fines {'n/a' if fines is None else f'{100 * fines:.2f} %'}, setpoints written {k['setpoints_written']}, "
           f"fallbacks {k['fallbacks_used']}, NMPC solve median {'n/a' if median is None else f'{median:.1f} ms'}",
           flush=True)
     print(f"report {report}, plot {plot}")
-    return 0

@@ -44,6 +44,7 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 async def run_demo(args: argparse.Namespace) -> int:
     from linetwin_cli.bench_launcher import build_bench, config_for_bench, plc_address, with_time_scale
     from linetwin_cli.operators import demo_operator, demo_security_lines
+    from process_models.plant_clock import WallPacedClock
     from twin_server.server import TwinServer, endpoint_with_port
 
     config = with_time_scale(load_or_exit(Path(args.config) if args.config else demo_config_path()), args.speed)
@@ -58,7 +59,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
         data = line_data(args, config)
         operator = demo_operator(data)
-        twin = TwinServer(live_config, endpoint=endpoint, data_dir=data.root, plans=plans)
+        twin = TwinServer(live_config, endpoint=endpoint, data_dir=data.root, plans=plans,
+                          plant_clock=WallPacedClock(args.speed))
         await twin.start()
         print(f"linetwin demo: line '{config.name}' served at {endpoint}", flush=True)
         print(demo_security_lines(twin.security, operator), flush=True)

@@ -261,6 +261,8 @@ class ModbusAdapter:
         self._store = SampleStore(self._tags)
         self._counters = Counters(AdapterStats, read_requests_per_scan=len(self._plan))
         self._writes = GuardedWrites(unit, self._tags, self._counters, logger)
+        self._io_lock = asyncio.Lock()
+        """Held by a scan (read, store, deliver) and by the register part of a write: never both at once."""
 
     @property
     def on_write_reconciled(self) -> ReconciledCallback | None:
@@ -353,32 +355,33 @@ class ModbusAdapter:
         except CodecError as exc:
             self._writes.refuse(tag, value, WriteRefusal.OUT_OF_RANGE, str(exc))
         held_value = decode(spec, registers)
-        link = self._link
-        if link is None or not link.up:
-            self._writes.refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, self._not_connected_text())
-        if self._writes.needs_read_back(spec):
-            await self._read_back(spec, link, value)
-        self._writes.check_rate(spec, held_value)
+        async with self._io_lock:  # after any scan read in flight (see _scan)
+            link = self._link
+            if link is None or not link.up:
+                self._writes.refuse(tag, value, WriteRefusal.COMMUNICATION_ERROR, self._not_connected_text())
+            if self._writes.needs_read_back(spec):
+                await self._read_back(spec, link, value)
+            self._writes.check_rate(spec, held_value)
 
-        try:
-            if spec.table is RegisterTable.COIL:
-                await self._request(link, lambda c: c.write_coil(
-                    spec.address, bool(registers[0]), device_id=self.connection.unit_id))
-            elif len(registers) == 1:
-                await self._request(link, lambda c: c.write_register(
-                    spec.address, registers[0], device_id=self.connection.unit_id))
-            else:
-                await self._request(link, lambda c: c.write_registers(
-                    spec.address, registers, device_id=self.connection.unit_id))
-        except _LinkError as exc:
-            # The request was on its way: the PLC may have applied it (e.g. it hung after receiving it).
-            self._link_lost(link, exc)
-            message = (f"{self._endpoint()}: {exc}; the PLC may or may not have applied it; the register is read "
-                       "back before the next write to this tag")
-            raise self._writes.outcome_unknown(spec, value, held_value, message) from None
-        except _DeviceException as exc:
-            self._writes.refuse(tag, value, WriteRefusal.DEVICE_REFUSED, f"PLC refused the write: {exc}")
-        self._writes.accepted(spec, value, held_value)
+            try:
+                if spec.table is RegisterTable.COIL:
+                    await self._request(link, lambda c: c.write_coil(
+                        spec.address, bool(registers[0]), device_id=self.connection.unit_id))
+                elif len(registers) == 1:
+                    await self._request(link, lambda c: c.write_register(
+                        spec.address, registers[0], device_id=self.connection.unit_id))
+                else:
+                    await self._request(link, lambda c: c.write_registers(
+                        spec.address, registers, device_id=self.connection.unit_id))
+            except _LinkError as exc:
+                # The request was on its way: the PLC may have applied it (e.g. it hung after receiving it).
+                self._link_lost(link, exc)
+                message = (f"{self._endpoint()}: {exc}; the PLC may or may not have applied it; the register is read "
+                           "back before the next write to this tag")
+                raise self._writes.outcome_unknown(spec, value, held_value, message) from None
+            except _DeviceException as exc:
+                self._writes.refuse(tag, value, WriteRefusal.DEVICE_REFUSED, f"PLC refused the write: {exc}")
+            self._writes.accepted(spec, value, held_value)
 
     async def _read_back(self, spec: TagSpec, link: _Link, value: float) -> None:
         """Read a commanded tag's register(s) from the PLC now: the value it holds becomes the rate reference,
@@ -419,30 +422,34 @@ class ModbusAdapter:
             self._counters["overruns"] = schedule.overruns
 
     async def _scan(self) -> None:
-        link = self._link
-        samples: list[Sample] | None = None
-        if link is not None and link.up:
-            try:
-                samples = await self._read_all(link)
-            except _LinkError as exc:
-                self._link_lost(link, exc)
-            except _DeviceException as exc:
-                self._begin_outage(exc)  # the connection is fine: no reconnect
-        elif link is not None:
-            self._link_lost(link, "connection closed by the PLC")
-        else:
-            self._start_reconnecting()  # no-op while a reconnect task runs
-        if samples is None:
-            self._counters["failed_scans"] += 1
-            self._healthy_scans = 0
-            samples = self._bad_samples(Quality.BAD_COMMUNICATION_ERROR)
-        else:
-            self._end_outage()
-            self._healthy_scans += 1
-            if self._healthy_scans == HEALTHY_SCANS_TO_RESET_BACKOFF:
-                self._backoff.reset()  # the link has proven healthy: the next outage starts with short delays
-        self._store.replace_all(samples)
-        await self._delivery.deliver(samples)
+        """One scan: read every planned block, store and deliver the samples. Holds the I/O lock, so a write
+        waits for a read in flight: a value read before the write never lands after it (it would overwrite the
+        accepted value on the twin's node with the one the PLC held before)."""
+        async with self._io_lock:
+            link = self._link
+            samples: list[Sample] | None = None
+            if link is not None and link.up:
+                try:
+                    samples = await self._read_all(link)
+                except _LinkError as exc:
+                    self._link_lost(link, exc)
+                except _DeviceException as exc:
+                    self._begin_outage(exc)  # the connection is fine: no reconnect
+            elif link is not None:
+                self._link_lost(link, "connection closed by the PLC")
+            else:
+                self._start_reconnecting()  # no-op while a reconnect task runs
+            if samples is None:
+                self._counters["failed_scans"] += 1
+                self._healthy_scans = 0
+                samples = self._bad_samples(Quality.BAD_COMMUNICATION_ERROR)
+            else:
+                self._end_outage()
+                self._healthy_scans += 1
+                if self._healthy_scans == HEALTHY_SCANS_TO_RESET_BACKOFF:
+                    self._backoff.reset()  # the link has proven healthy: the next outage starts with short delays
+            self._store.replace_all(samples)
+            await self._delivery.deliver(samples)
 
     async def _read_all(self, link: _Link) -> list[Sample]:
         samples: list[Sample] = []

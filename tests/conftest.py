@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from tests.ports import free_tcp_port
+
+__all__ = ["REPO_ROOT", "free_tcp_port", "wait_until"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-
-def free_tcp_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0,
@@ -35,17 +32,33 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
         await asyncio.sleep(poll_s)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``serial`` (heavy, timing-sensitive) share one xdist group, so that under ``-n N --dist
+    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once."""
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture(scope="session")
+def peer_config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``XDG_CONFIG_HOME`` of the independent peers the tests start (node-opcua keeps its client PKI in
+    ``$XDG_CONFIG_HOME/node-opcua-default-nodejs``): one per session and worker, never the user's ``~/.config``."""
+    return tmp_path_factory.mktemp("xdg_config")
+
+
 @pytest.fixture(autouse=True)
-def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, peer_config_home: Path) -> Path:
     """Each test's twin keeps its whole line data dir (history, users, PKI, audit) in its own tmp dir, never in the
     repository or ~/.local/share: ``LINETWIN_DATA_DIR`` and ``XDG_DATA_HOME`` point into the test's tmp dir (and
-    so for every subprocess the test starts)."""
+    so for every subprocess the test starts); the peers it starts keep their configuration out of $HOME too."""
     data_dir = tmp_path / "linetwin_data"
     monkeypatch.setenv("LINETWIN_DATA_DIR", str(data_dir))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg_data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(peer_config_home))
     return data_dir

@@ -13,7 +13,7 @@ from asyncua import Client
 from twin_server.data_dir import SECURITY_DIR
 from twin_server.security.roles import Role
 from twin_server.security.setup import USERS_FILE
-from twin_server.security.users_file import UsersFile
+from twin_server.security.users_file import UserRecord, UsersFile
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,21 @@ def data_dir() -> Path:
     return line_root() / SECURITY_DIR
 
 
+_hashed: dict[tuple[str, Role, str], UserRecord] = {}
+"""Users already hashed in this session: scrypt costs ~60 ms a user (passwords.py), and most tests add the same
+operator; a later test reuses the record (same salt and hash — the tests check logins, not salts)."""
+
+
 def add_user(name: str, role: Role, password: str, directory: Path | None = None) -> Credentials:
     """Add (or replace) a user in the users file of ``directory`` (default: this test's data dir)."""
     path = (directory or data_dir()) / USERS_FILE
     users = UsersFile.load(path)
-    users.add(name, role, password, replace_existing=True)
+    key = (name, role, password)
+    cached = _hashed.get(key)
+    if cached is None or name in users.users:
+        _hashed[key] = users.add(name, role, password, replace_existing=True)
+    else:
+        users.users[name] = cached
     users.save()
     return Credentials(name, password)
 

@@ -1,15 +1,20 @@
 """A unit's control loop in the twin: estimator and controller at their own periods, from the mirrored
 tags, writing setpoint commands through the unit's PLC adapter.
 
-Clock: the loop's time is the wall clock × ``time_scale`` since StartBatch (for a HIL bench running N×
-faster than real time, time_scale = N keeps the twin's batch clock in plant time). Each estimator tick
-(absolute deadlines, no drift) takes the latest samples — only Good/Uncertain ones are used, a Bad tag
-counts as missing and the EKF predicts without it — and steps the EKF. Every controller period the
-supervisor decides the setpoint: in MPC mode from an NMPC solve run in a worker thread (the OPC UA
-server keeps serving), bounded by the solve deadline; a failed, late or non-finite solve is replaced
-by the fallback and said so (``last_event``, log). In MANUAL mode the loop writes nothing and tracks
-the PLC's read-back, so switching to AUTO/MPC is bumpless. Refused writes (PLC down, limits) are
-logged and counted; the loop keeps running and retries at the next period.
+The estimator tick, the supervisor/NMPC decision and the batch clock are :class:`controllers.batch_control.
+BatchControl` (the same core the stepped lockstep loop :mod:`hil.stepped_batch` runs); this module adds what is
+live: the tags from the adapter's last samples, the plant clock, the NMPC in a worker thread under a wall
+deadline, the OPC UA nodes, writes and events.
+
+Clock: the loop's time is plant time from a :class:`process_models.plant_clock.PlantClock` since StartBatch
+(default: a wall-paced clock at the plan's ``time_scale``: for a HIL bench running N× faster than real time,
+time_scale = N keeps the twin's batch clock in plant time). Each estimator tick (absolute plant-time deadlines, no
+drift) takes the latest samples — only Good/Uncertain ones are used, a Bad tag counts as missing and the EKF
+predicts without it — and steps the EKF. Every controller period the supervisor decides the setpoint: in MPC mode
+from an NMPC solve run in a worker thread (the OPC UA server keeps serving), bounded by the solve deadline; a
+failed, late or non-finite solve is replaced by the fallback and said so (``last_event``, log). In MANUAL mode the
+loop writes nothing and tracks the PLC's read-back, so switching to AUTO/MPC is bumpless. Refused writes (PLC
+down, limits) are logged and counted; the loop keeps running and retries at the next period.
 """
 
 from __future__ import annotations
@@ -20,16 +25,17 @@ import logging
 import math
 from datetime import UTC, datetime
 
-import numpy as np
 from asyncua import ua
 
-from controllers import ControlMode, NmpcResult, Supervisor
-from controllers.commands import SetpointCommand
+from controllers import ControlMode, NmpcResult
+from controllers.batch_control import BatchControl, MissingMeasurement, TagValues, setpoint_source
 from controllers.control_plan import ControlPlan
+from controllers.supervisor import Supervisor
 from controllers.surrogate_prediction import prediction_switches
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.sample import Sample
-from process_models.estimator import Estimate, ExtendedKalmanFilter
+from process_models.estimator import Estimate
+from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.method_calls import MethodRefused
@@ -43,21 +49,18 @@ log = logging.getLogger("linetwin.control")
 class UnitControlLoop:
     """Estimator + NMPC + supervisor for one unit, exposed through :class:`ControlNodes`."""
 
-    def __init__(self, unit: str, plan: ControlPlan, runtime: LineRuntime, nodes: ControlNodes) -> None:
+    def __init__(self, unit: str, plan: ControlPlan, runtime: LineRuntime, nodes: ControlNodes,
+                 clock: PlantClock | None = None) -> None:
         self.unit = unit
         self.plan = plan
-        self._binding = {m.input: m for m in plan.manipulated}
+        self.core = BatchControl(plan)
+        """Estimator, supervisor/NMPC decision and batch clock (shared with the stepped loop)."""
+        self.clock: PlantClock = clock if clock is not None else WallPacedClock(plan.time_scale)
         self._runtime = runtime
         self._nodes = nodes
-        self._mode = ControlMode(plan.initial_mode)
-        self._target_value = plan.target.default
         self._task: asyncio.Task[None] | None = None
-        self._batch_start_wall: float | None = None
-        self._estimator: ExtendedKalmanFilter | None = None
-        self._supervisor: Supervisor | None = None
-        self._estimate: Estimate | None = None
-        self.counters = {"solves": 0, "failed_solves": 0, "setpoints_written": 0, "fallbacks_used": 0}
-        self.solve_times_ms: list[float] = []
+        self._batch_start: float | None = None
+        """Plant time (on ``clock``) of StartBatch; None while no batch runs."""
         self.events: list[str] = []
         self._prediction_events_seen = 0
         self.surrogate_watch: SurrogateWatch | None = None
@@ -65,6 +68,26 @@ class UnitControlLoop:
         self._solve_in_flight: asyncio.Future[NmpcResult] | None = None  # may outlive its deadline (IPOPT runs on)
         self.alarms: LoopAlarms | None = None
         """The loop's alarm conditions (NMPC fallback in use, estimator divergence), when the server has alarms."""
+
+    @property
+    def _mode(self) -> ControlMode:
+        return self.core.mode
+
+    @property
+    def _supervisor(self) -> Supervisor | None:
+        return self.core.supervisor
+
+    @property
+    def _estimate(self) -> Estimate | None:
+        return self.core.estimate
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.core.counters
+
+    @property
+    def solve_times_ms(self) -> list[float]:
+        return self.core.solve_times_ms
 
     # -- set-up ---------------------------------------------------------------------------------
     async def build_nodes(self) -> None:
@@ -85,7 +108,7 @@ class UnitControlLoop:
                        for m in p.manipulated]
         await self._nodes.build(estimates, writable, trajectory, self.start_batch, self.stop_batch)
         await self._nodes.set("mode", self._mode.value, ua.VariantType.String)
-        await self._nodes.set(f"target_{p.target.name}", self._target_value)
+        await self._nodes.set(f"target_{p.target.name}", self.core.target_value)
         await self._nodes.set("strategy", p.strategy, ua.VariantType.String)
 
     @property
@@ -116,7 +139,7 @@ class UnitControlLoop:
     # -- operator actions (OPC UA writes and methods) ----------------------------------------------
     def setpoint_owner(self, tag: str) -> str | None:
         """Why a client may not write ``tag`` now (this loop writes it: auto/mpc mode during a batch), else None."""
-        if self._batch_start_wall is None or self._mode is ControlMode.MANUAL:
+        if self._batch_start is None or self._mode is ControlMode.MANUAL:
             return None
         if all(m.tag != tag for m in self.plan.manipulated):
             return None
@@ -131,10 +154,9 @@ class UnitControlLoop:
         except ValueError:
             modes = " | ".join(m.value for m in ControlMode)
             return ua.StatusCode(ua.StatusCodes.BadOutOfRange), f"expected one of {modes}"
-        if self._supervisor is not None:
-            self._supervisor.set_mode(mode, self.batch_time_s(), reason="operator")
-        await self._record(f"mode {self._mode.value} -> {mode.value} (operator)")
-        self._mode = mode
+        previous = self._mode
+        self.core.set_mode(mode, self.batch_time_s(), reason="operator")
+        await self._record(f"mode {previous.value} -> {mode.value} (operator)")
         await self._nodes.set("mode", mode.value, ua.VariantType.String)
         return ua.StatusCode(ua.StatusCodes.Good)
 
@@ -145,233 +167,169 @@ class UnitControlLoop:
         t = self.plan.target
         if not (math.isfinite(value) and t.low <= value <= t.high):
             return ua.StatusCode(ua.StatusCodes.BadOutOfRange), f"expected {t.low:g}..{t.high:g} {t.unit.symbol}"
-        self._target_value = value
+        self.core.target_value = value
         await self._record(f"target {t.name} = {value:g} {t.unit.symbol} (operator)")
         await self._nodes.set(f"target_{t.name}", value)
         return ua.StatusCode(ua.StatusCodes.Good)
 
     async def start_batch(self) -> None:
-        if self._batch_start_wall is not None:
+        if self._batch_start is not None:
             raise MethodRefused(ua.StatusCodes.BadInvalidState, "a batch is running; StopBatch first")
-        measured = self._measurements()
-        if any(v is None for v in measured.values()):
-            missing = [k for k, v in measured.items() if v is None]
+        tags = self._tag_values()
+        missing = [k for k, v in self.core.measurements(tags).items() if v is None]
+        if missing:
             await self._record(f"StartBatch refused: no Good measurement of {missing}")
             raise MethodRefused(ua.StatusCodes.BadWaitingForInitialData, f"no Good measurement of {missing}")
-        x0, std0 = self.plan.initial_estimate({k: v for k, v in measured.items() if v is not None})
-        self._estimator = self.plan.make_estimator()
-        self._estimate = self._estimator.initialize(x0, std0)
-        self.plan.nmpc.reset()
-        self._supervisor = Supervisor(self.plan.supervisor_config, await self._initial_setpoints(), mode=self._mode,
-                                      start_time_s=0.0, display_units={m.input: m.unit for m in self.plan.manipulated})
-        self.counters = dict.fromkeys(self.counters, 0)
-        self.solve_times_ms = []
+        try:
+            setpoints, notes = self.core.clip_setpoints(tags)
+        except MissingMeasurement:
+            raise ua.uaerrors.BadWaitingForInitialData() from None
+        for note in notes:
+            await self._record(note)
+        self.core.start(tags, setpoints)
         await self._nodes.set("solve_times_ms", [])
         await self._nodes.reset_predictions()
         self._tick = 0
-        self._batch_start_wall = asyncio.get_running_loop().time()
-        await self._record(f"batch started in mode {self._mode.value}, target {self._target_value:g} "
-                     f"{self.plan.target.unit.symbol}")
+        self._batch_start = self.clock.now()
+        await self._record(f"batch started in mode {self._mode.value}, target {self.core.target_value:g} "
+                           f"{self.plan.target.unit.symbol}")
         await self._nodes.set("batch_active", True, ua.VariantType.Boolean)
         await self._publish_estimate()
 
-    async def _initial_setpoints(self) -> dict[str, float]:
-        """The PLC's current setpoints (read-back), clipped into the supervisor's limits (said so if clipped)."""
-        limits = {lim.name: lim for lim in self.plan.supervisor_config.limits}
-        samples = self._runtime.adapters[self.unit].last_samples
-        out = {}
-        for m in self.plan.manipulated:
-            value = _usable(samples.get(m.tag), m.to_model)
-            if value is None:
-                raise ua.uaerrors.BadWaitingForInitialData()
-            lim = limits[m.input]
-            clipped = min(max(value, lim.lower), lim.upper)
-            if clipped != value:
-                await self._record(f"{m.tag} read back as {m.to_tag(value):.4g} {m.unit.symbol}, outside the control "
-                                   f"limits; the loop starts from {m.to_tag(clipped):.4g} {m.unit.symbol}")
-            out[m.input] = clipped
-        return out
-
     async def stop_batch(self, reason: str = "operator") -> None:
-        if self._batch_start_wall is None:
+        if self._batch_start is None:
             return
         await self._record(f"batch stopped at t={self.batch_time_s():.0f} s ({reason}); "
                            "mode manual, holding the last setpoint")
-        self._batch_start_wall = None
-        self._mode = ControlMode.MANUAL
+        self._batch_start = None
+        self.core.mode = ControlMode.MANUAL
         await self._nodes.set("batch_active", False, ua.VariantType.Boolean)
         await self._nodes.set("mode", self._mode.value, ua.VariantType.String)
 
     def status_text(self) -> str:
         """One-line state for the CLI status line."""
-        if self._batch_start_wall is None:
+        if self._batch_start is None:
             return f"{self.unit} control: {self._mode.value}, no batch"
-        target = f"target {self.plan.target.name} {self._target_value:g} {self.plan.target.unit.symbol}"
+        target = f"target {self.plan.target.name} {self.core.target_value:g} {self.plan.target.unit.symbol}"
         return f"{self.unit} control: {self._mode.value}, batch t={self.batch_time_s():.0f} s, {target}"
 
     def batch_time_s(self) -> float:
-        if self._batch_start_wall is None:
+        """Plant seconds since StartBatch (0 while no batch runs)."""
+        if self._batch_start is None:
             return 0.0
-        return (asyncio.get_running_loop().time() - self._batch_start_wall) * self.plan.time_scale
+        return self.clock.now() - self._batch_start
 
     # -- the loop ---------------------------------------------------------------------------------
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        wall_period = self.plan.estimator_period_s / self.plan.time_scale
-        per_control = max(1, round(self.plan.controller_period_s / self.plan.estimator_period_s))
+        period = self.plan.estimator_period_s
+        idle_wait_s = min(self.clock.wall_seconds(period), 0.05)
         while True:
-            if self._batch_start_wall is None:
-                await asyncio.sleep(min(wall_period, 0.05))
+            if self._batch_start is None:
+                await asyncio.sleep(idle_wait_s)
                 continue
-            start = self._batch_start_wall
-            deadline = start + (self._tick + 1) * wall_period
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            if self._batch_start_wall != start:
+            start = self._batch_start
+            await self.clock.sleep_until(start + self.core.tick_time_s(self._tick + 1))
+            if self._batch_start != start:
                 continue  # batch stopped or restarted meanwhile
-            self._tick = max(self._tick + 1, int((loop.time() - start) / wall_period))
-            t = self._tick * self.plan.estimator_period_s
+            self._tick = max(self._tick + 1, int((self.clock.now() - start) / period))
+            t = self.core.tick_time_s(self._tick)
             try:
                 await self._estimate_step()
                 # at or past batch end the shrinking horizon has no time left: nothing to decide, the batch stops
-                if (self._tick % per_control == 0 or self._tick == 1) and t < self.plan.batch_duration_s:
+                if self.core.decides_at(self._tick):
                     await self._control_step(t)
             except Exception as exc:  # keep the loop alive; say what happened
                 await self._record(f"t={t:.0f} s: control step failed: {exc}")
                 log.exception("unit %s: control step failed", self.unit)
             await self._nodes.set("batch_time_s", t)
-            if t >= self.plan.batch_duration_s:
+            if self.core.batch_over(t):
                 await self.stop_batch(reason="batch duration reached")
 
-    def _measurements(self) -> dict[str, float | None]:
-        samples = self._runtime.adapters[self.unit].last_samples
-        return {m.output: _usable(samples.get(m.tag), m.to_model) for m in self.plan.measurements}
-
-    def _applied_input(self, name: str) -> float:
-        """The value the plant actually gets: the measured tag if Good, else the setpoint read-back."""
-        samples = self._runtime.adapters[self.unit].last_samples
-        binding = self._binding[name]
-        for tag in (binding.measured_tag, binding.tag):
-            value = _usable(samples.get(tag) if tag else None, binding.to_model)
-            if value is not None:
-                return value
-        if self._supervisor is not None:
-            return self._supervisor.last_written[name]
-        raise ua.uaerrors.BadWaitingForInitialData()
+    def _tag_values(self) -> TagValues:
+        """Each tag's latest usable value (engineering units); None where missing or Bad."""
+        return {tag: _usable(sample) for tag, sample in self._runtime.adapters[self.unit].last_samples.items()}
 
     async def _estimate_step(self) -> None:
-        assert self._estimator is not None
-        inputs = {m.input: self._applied_input(m.input) for m in self.plan.manipulated}
+        tags = self._tag_values()
+        try:
+            inputs = self.core.applied_inputs(tags)
+        except MissingMeasurement:
+            raise ua.uaerrors.BadWaitingForInitialData() from None
         previous = self._estimate
-        self._estimate = await asyncio.to_thread(self._estimator.step, inputs, self._measurements())
+        estimate = await asyncio.to_thread(self.core.step_estimator, inputs, self.core.measurements(tags))
         await self._publish_estimate()
         if self.alarms is not None:
-            await self.alarms.estimate(self._estimate)
+            await self.alarms.estimate(estimate)
         if self.surrogate_watch is not None and previous is not None:
             await self.surrogate_watch.update(previous.time_s, dict(previous.states), inputs,
                                               dict(previous.parameters), self.plan.estimator_period_s,
                                               getattr(self.plan.nmpc, "prediction_model", "physics"))
 
     async def _control_step(self, t: float) -> None:
-        assert self._supervisor is not None and self._estimate is not None
-        sup = self._supervisor
+        tags = self._tag_values()
+        result = await self._solve(t) if self._mode is ControlMode.MPC else None
+        decision = self.core.decide(t, tags, result)
         if self._mode is ControlMode.MANUAL:
-            for m in self.plan.manipulated:  # track the PLC so a switch to auto/mpc is bumpless
-                sup.set_manual(m.input, self._applied_setpoint(m.input, sup))
-            sup.update(t)
             if self.alarms is not None:
                 await self.alarms.fallback([])
             return
-        result = await self._solve(t) if self._mode is ControlMode.MPC else None
-        n_events = len(sup.events)
-        commands = sup.update(t, result)
-        for event in sup.events[n_events:]:
-            self.counters["fallbacks_used"] += 1
-            await self._record(f"t={event.time_s:.0f} s {event.mode.value}: {sup.describe(event)}")
+        for text in decision.event_texts:
+            await self._record(text)
         if self.alarms is not None:
-            await self.alarms.supervisor_step(sup, sup.events[n_events:])
-        for cmd in commands:
-            binding = self._binding[cmd.name]
-            value = binding.to_tag(cmd.value)
+            assert self._supervisor is not None
+            await self.alarms.supervisor_step(self._supervisor, list(decision.events))
+        for cmd in decision.commands:
+            tag, value = self.core.tag_value(cmd)
+            unit = self.core.binding(cmd.name).unit
             try:
-                await self._runtime.write_setpoint(self.unit, binding.tag, value, source=_setpoint_source(cmd))
+                await self._runtime.write_setpoint(self.unit, tag, value, source=setpoint_source(cmd))
             except (WriteRefused, WriteOutcomeUnknown) as exc:
                 what = "outcome unknown" if isinstance(exc, WriteOutcomeUnknown) else "not written"
-                await self._record(f"t={t:.0f} s: setpoint {binding.tag} = {value:.4g} {what}: {exc.message}")
+                await self._record(f"t={t:.0f} s: setpoint {tag} = {value:.4g} {what}: {exc.message}")
                 continue
-            self.counters["setpoints_written"] += 1
-            log.info("unit %s: %s = %.4g %s (%s)", self.unit, binding.tag, value, binding.unit.symbol, cmd.reason)
+            self.core.written()
+            log.info("unit %s: %s = %.4g %s (%s)", self.unit, tag, value, unit.symbol, cmd.reason)
         await self._publish_counters()
 
-    def _applied_setpoint(self, name: str, sup: Supervisor) -> float:
-        binding = self._binding[name]
-        samples = self._runtime.adapters[self.unit].last_samples
-        value = _usable(samples.get(binding.tag), binding.to_model)
-        return value if value is not None else sup.last_written[name]
-
     async def _solve(self, t: float) -> NmpcResult | None:
-        assert self._supervisor is not None and self._estimate is not None
-        est = self._estimate
-        states = {k: v for k, v in est.states.items()}
-        refs = {self.plan.target.output: self.plan.target.unit.to_si(self._target_value)}
         wall_budget = min(self.plan.solve_deadline_s,
-                          0.9 * self.plan.controller_period_s / self.plan.time_scale) + 1.0
+                          0.9 * self.clock.wall_seconds(self.plan.controller_period_s)) + 1.0
         if self._solve_in_flight is not None and not self._solve_in_flight.done():
             # a solve past its deadline still runs in its thread: never start another on the same solver
             await self._nodes.set("solve_status", "skipped: previous solve still running", ua.VariantType.String)
             return None
-        self.counters["solves"] += 1
-        solve = asyncio.ensure_future(asyncio.to_thread(
-            self.plan.nmpc.step, t, states, self._supervisor.last_written, refs,
-            parameters=est.parameters, batch_end_s=self.plan.batch_duration_s))
+        solve = asyncio.ensure_future(asyncio.to_thread(self.core.solve_call(t)))
         solve.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is not "never retrieved"
         self._solve_in_flight = solve
         try:
             result = await asyncio.wait_for(asyncio.shield(solve), wall_budget)
         except TimeoutError:
-            self.counters["failed_solves"] += 1
+            self.core.solve_failed()
             await self._nodes.set("solve_status", "timeout", ua.VariantType.String)
             return None
         except Exception as exc:
-            self.counters["failed_solves"] += 1
+            self.core.solve_failed()
             await self._record(f"t={t:.0f} s: NMPC raised {exc}")
             await self._nodes.set("solve_status", f"error: {exc}"[:200], ua.VariantType.String)
             return None
-        if not result.success:
-            self.counters["failed_solves"] += 1
+        self.core.solve_finished(result)
         for event in prediction_switches(self.plan.nmpc, self._prediction_events_seen):
             self._prediction_events_seen += 1
             await self._record(f"t={event.time_s:.0f} s: NMPC prediction model -> {event.used}: {event.reason}")
-        self.solve_times_ms.append(result.solve_time_s * 1000.0)
         await self._nodes.set("solve_times_ms", list(self.solve_times_ms))
         await self._publish_solve(result, t)
         return result
 
     # -- publishing -------------------------------------------------------------------------------
     async def _publish_estimate(self) -> None:
-        est, model = self._estimate, self.plan.model
-        if est is None or self._estimator is None:
-            return
-        x = model.pack_states(est.states)
-        inputs = {m.input: self._supervisor.last_written[m.input] if self._supervisor else 0.0
-                  for m in self.plan.manipulated}
-        u = model.pack_inputs(inputs)
-        params = model.declaration.parameter_values({**est.parameters})
-        p = np.array([params[n] for n in model.parameter_names])
-        y = np.asarray(model.output(x, u, p, est.time_s), dtype=float).ravel()
-        jac = np.asarray(model.output_jacobian(x, u, p, est.time_s), dtype=float)
-        cov = self._estimator.covariance[: model.nx, : model.nx]
-        for o in self.plan.published:
-            i = model.output_slices[o.output].start
-            value = o.from_si(float(y[i]))
-            std = float(np.sqrt(max(jac[i] @ cov @ jac[i], 0.0)))
-            std_eu = abs(o.from_si(float(y[i]) + std) - value)
-            await self._nodes.set(f"estimated_{o.name}", value if math.isfinite(value) else None,
+        outputs, factors = self.core.published_estimate()
+        for name, (value, std) in outputs.items():
+            await self._nodes.set(f"estimated_{name}", value if math.isfinite(value) else None,
                                   status=ua.StatusCodes.Good if math.isfinite(value) else ua.StatusCodes.BadOutOfRange)
-            await self._nodes.set(f"estimated_{o.name}_std", std_eu)
-        nominal = model.declaration.parameter_values()
-        for name, value in est.parameters.items():
-            await self._nodes.set(f"estimated_{name}_factor", value / nominal[name])
-            await self._nodes.set(f"estimated_{name}_factor_std", est.parameter_std[name] / nominal[name])
+            await self._nodes.set(f"estimated_{name}_std", std)
+        for name, (factor, std) in factors.items():
+            await self._nodes.set(f"estimated_{name}_factor", factor)
+            await self._nodes.set(f"estimated_{name}_factor_std", std)
 
     async def _publish_solve(self, result: NmpcResult, t: float) -> None:
         n = self._nodes
@@ -402,15 +360,8 @@ class UnitControlLoop:
         await self._nodes.set("last_event", f"{stamp} {text}"[:500], ua.VariantType.String)
 
 
-def _setpoint_source(cmd: SetpointCommand) -> str:
-    """Who decided a command, for the historian: fallback, mpc, recipe (auto mode) or operator (manual)."""
-    if cmd.reason.startswith("fallback"):
-        return "fallback"
-    return {ControlMode.MPC: "mpc", ControlMode.AUTO: "recipe"}.get(cmd.source_mode, "operator")
-
-
-def _usable(sample: Sample | None, convert: object) -> float | None:
-    """SI value of a sample whose quality is Good or Uncertain; ``None`` when missing or Bad."""
+def _usable(sample: Sample | None) -> float | None:
+    """Engineering value of a sample whose quality is Good or Uncertain; ``None`` when missing or Bad."""
     if sample is None or sample.value is None or sample.quality.is_bad or not math.isfinite(sample.value):
         return None
-    return convert(sample.value)  # type: ignore[operator]
+    return sample.value

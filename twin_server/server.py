@@ -11,6 +11,7 @@ from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
 
+from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
 from twin_server.asyncua_seam import address_space, install_write_hook
@@ -56,9 +57,11 @@ class TwinServer:
 
     def __init__(self, config: LineConfig, endpoint: str | None = None,
                  adapter_factory: AdapterFactory | None = None, data_dir: Path | None = None,
-                 plans: Mapping[str, ControlPlan] | None = None) -> None:
+                 plans: Mapping[str, ControlPlan] | None = None, plant_clock: PlantClock | None = None) -> None:
         self.config = config
         self._plans = dict(plans) if plans is not None else None
+        self.plant_clock: PlantClock = plant_clock if plant_clock is not None else WallPacedClock(bench_speed(config))
+        """The line's plant time: control loops' batch clocks and alarm on-delays (plant seconds)."""
         self.endpoint = endpoint or config.server.endpoint
         self._adapter_factory = adapter_factory
         self._server: Server | None = None
@@ -100,7 +103,7 @@ class TwinServer:
         self.runtime.historian = self.historian.recorder
         for unit_name, adapter in self.runtime.adapters.items():
             adapter.on_write_reconciled = audit_reconciliation(self.audit, f"{self.config.name}.{unit_name}")
-        self.alarms = AlarmManager(server, self.config, self.space, self.audit)
+        self.alarms = AlarmManager(server, self.config, self.space, self.audit, clock=self.plant_clock.now)
         await self.alarms.build()
         await self.historian.attach_alarms(self.alarms)
         self.runtime.alarm_hook = self.alarms.on_scan
@@ -133,7 +136,7 @@ class TwinServer:
         plan = self._plans[unit.name]
         nodes = ControlNodes(server, self.space.namespace_index, self.config.name, unit.name,
                              self.space.unit_nodes[unit.name], audit=self.audit)
-        loop = UnitControlLoop(unit.name, plan, self.runtime, nodes)
+        loop = UnitControlLoop(unit.name, plan, self.runtime, nodes, clock=self.plant_clock)
         await loop.build_nodes()
         if self.alarms is not None:
             loop.alarms = await self.alarms.loop_alarms(unit.name, {m.tag: m.to_model for m in plan.measurements},
@@ -183,3 +186,10 @@ class TwinServer:
             self._pid_lock.release()
             self._pid_lock = None
         log.info("line '%s' stopped", self.config.name)
+
+
+def bench_speed(config: LineConfig) -> float:
+    """Plant seconds per wall second of the line: the control loops' ``time_scale`` (set for a HIL bench running
+    N× real time), 1 for a real plant."""
+    scales = {float(u.control["time_scale"]) for u in config.units if u.control and "time_scale" in u.control}
+    return max(scales) if scales else 1.0

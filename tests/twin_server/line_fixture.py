@@ -31,13 +31,19 @@ class LiveLine:
 
 
 @asynccontextmanager
-async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0) -> AsyncIterator[LiveLine]:
-    """The pilot line with an ``operator`` user (tests.security_helpers.OPERATOR) in this test's data dir."""
-    add_operator()
+async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0,
+                          data_dir: Path | None = None) -> AsyncIterator[LiveLine]:
+    """The pilot line with an ``operator`` user (tests.security_helpers.OPERATOR) in this test's data dir, or in
+    ``data_dir`` (users file, PKI, audit store) — a module- or session-scoped line, which outlives the per-test
+    ``LINETWIN_DATA_DIR`` of tests/conftest.py, must name its own."""
+    add_operator(data_dir)
     config = dataclasses.replace(load_line_config(PILOT), scan_period_s=scan_period_s)
+    if data_dir is not None:
+        config = dataclasses.replace(config, security=dataclasses.replace(config.security, data_dir=data_dir))
     bench = build_bench(config, speed=speed, free_ports=True)
     await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
+    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/",
+                      data_dir=data_dir)  # its history and twin.pid there too (None: this test's data dir)
     try:
         await twin.start()
         yield LiveLine(config_for_bench(config, bench), bench, twin)

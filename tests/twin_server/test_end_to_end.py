@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import pytest_asyncio
 from asyncua import Client, ua
 
 from process_models.engineering_units import UNECE_NAMESPACE_URI
 from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_line(tmp_path_factory):
+    """One live line for the module's checks that leave it as they found it for the others (browse, subscribe, a
+    setpoint step with refused bad writes); the comms-loss and plant-response checks start their own."""
+    async with live_pilot_line(data_dir=tmp_path_factory.mktemp("linetwin_data")) as line:
+        yield line
 
 
 class Recorder:
@@ -27,8 +36,10 @@ async def _tag(client: Client, idx: int, unit: str, tag: str):
     return client.get_node(ua.NodeId(f"pilot_line.{unit}.{tag}", idx))
 
 
-async def test_client_browses_typed_units_with_units_and_ranges():
-    async with live_pilot_line() as line, Client(line.url) as client:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_client_browses_typed_units_with_units_and_ranges(shared_line):
+    line = shared_line
+    async with Client(line.url) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         line_node = client.get_node(ua.NodeId("pilot_line", idx))
         children = {(await n.read_browse_name()).Name: n for n in await line_node.get_children()}
@@ -57,8 +68,10 @@ async def test_client_browses_typed_units_with_units_and_ranges():
         assert access.Value.Value & ua.AccessLevel.CurrentWrite.mask
 
 
-async def test_subscription_sees_live_good_values_with_source_timestamps():
-    async with live_pilot_line() as line, Client(line.url) as client:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_subscription_sees_live_good_values_with_source_timestamps(shared_line):
+    line = shared_line
+    async with Client(line.url) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         recorder = Recorder()
         sub = await client.create_subscription(50, recorder)
@@ -79,8 +92,10 @@ async def test_subscription_sees_live_good_values_with_source_timestamps():
         await sub.delete()
 
 
-async def test_setpoint_write_reaches_plc_and_bad_writes_change_nothing():
-    async with live_pilot_line() as line, client_as(line.url, OPERATOR) as client:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_setpoint_write_reaches_plc_and_bad_writes_change_nothing(shared_line):
+    line = shared_line
+    async with client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         plc = line.bench.plc("feed_tank")
         setpoint = await _tag(client, idx, "feed_tank", "jacket_temperature_setpoint")

@@ -1,5 +1,17 @@
-"""HIL scenarios end to end over real sockets, as `linetwin hil run` runs them: physics plant with mismatched
-"true" kinetics behind a virtual PLC, the twin's EKF + NMPC + supervisor, the runner as operator over OPC UA."""
+"""A HIL scenario end to end over real sockets, as `linetwin hil run` runs it (physics plant with mismatched "true"
+kinetics behind a virtual PLC, the twin's EKF + NMPC + supervisor, the runner as operator over OPC UA), against
+the same scenario in the stepped lockstep loop (hil/stepped_batch.py): both give the same batch KPIs within the
+tolerance below. The KPI assertions of every shipped scenario run stepped: tests/hil/test_stepped_batch.py.
+
+Tolerance (docs/hil.md, "Stepped or wall-paced"): on the socket bench the twin's adapter scans every 10 plant s
+and its ticks land on wall deadlines, so the EKF sees measurements up to ~10 plant s old and a setpoint reaches
+the plant up to a scan later; a busy machine also delays or skips plant steps, estimator ticks and NMPC solves
+(a solve past its wall budget is replaced by the recipe). Measured on this machine (mismatch_plus20_mpc, 400×,
+moderate load): |Δ final d43| 0.3 µm, |Δ CV| < 0.001, |Δ yield| 0.007, |Δ fines| 0.1 points; at 400× under a
+load average of 13 on 2 cores the socket run skipped 7 of 60 solves and fell back twice: Δ d43 2.9 µm, Δ CV 0.06.
+So the socket run goes at the scenario's 200× and the bounds are: final d43 within 1 % of the target, CV within
+0.05, yield within 0.02, fines within 0.5 percentage points.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +20,56 @@ from pathlib import Path
 
 import pytest
 
+from hil.scenario import load_scenario
+from hil.stepped_batch import run_stepped_batch
 from linetwin_cli.main import main
 from tests.conftest import free_tcp_port
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
-SPEED = "400"
+SPEED = "200"  # the scenario's own speed: the twin's wall budget per solve is 1.5 s (1.3 s at 400×)
+D43_TOLERANCE_OF_TARGET = 0.01
+CV_TOLERANCE = 0.05
+YIELD_TOLERANCE = 0.02
+FINES_TOLERANCE = 0.005
 
 
-def run(name: str, tmp_path: Path) -> dict:
+def run_over_sockets(name: str, tmp_path: Path) -> dict:
     report = tmp_path / f"{name}.json"
     assert main(["hil", "run", str(SCENARIOS / f"{name}.toml"), "--speed", SPEED, "--report", str(report),
                  "--port", str(free_tcp_port())]) == 0
     assert report.with_suffix(".png").stat().st_size > 10_000
-    return json.loads(report.read_text())["kpis"]
+    return json.loads(report.read_text())
 
 
 @pytest.mark.slow
-def test_mpc_beats_linear_cooling_under_plus_20_percent_kinetic_mismatch(tmp_path):
-    mpc = run("mismatch_plus20_mpc", tmp_path)
-    linear = run("mismatch_plus20_linear_cooling", tmp_path)
-    assert mpc["d43_error_percent"] < linear["d43_error_percent"]
-    assert mpc["d43_error_percent"] < 2.0
-    assert mpc["setpoints_written"] > 20 and mpc["solves"] > 20
-    assert mpc["solve_time_ms"]["median"] > 0
-    assert mpc["final_cv"] <= linear["final_cv"] + 0.01
-    assert linear["setpoints_written"] > 20 and linear["fallbacks_used"] == 0
+@pytest.mark.serial  # a wall-paced socket batch: not beside another heavy test under xdist
+def test_socket_and_stepped_loops_give_the_same_batch_kpis(tmp_path):
+    name = "mismatch_plus20_mpc"
+    socket = run_over_sockets(name, tmp_path)
+    wire, run = socket["kpis"], socket["run"]
+    stepped = run_stepped_batch(load_scenario(SCENARIOS / f"{name}.toml")).kpis
+    why = (f"socket {wire} (dropped plant steps {run['dropped_plant_steps']}, solves {wire['solves']}, fallbacks "
+           f"{wire['fallbacks_used']}) vs stepped {stepped}")
+    target = stepped["target_d43_um"]
+    assert abs(wire["final_d43_um"] - stepped["final_d43_um"]) <= D43_TOLERANCE_OF_TARGET * target, why
+    assert abs(wire["final_cv"] - stepped["final_cv"]) <= CV_TOLERANCE, why
+    assert abs(wire["yield"] - stepped["yield"]) <= YIELD_TOLERANCE, why
+    assert abs(wire["fines_fraction"] - stepped["fines_fraction"]) <= FINES_TOLERANCE, why
+    assert wire["d43_error_percent"] < 2.0 and stepped["d43_error_percent"] < 2.0, why
+    assert wire["setpoints_written"] > 20 and wire["solves"] > 20 and wire["solve_time_ms"]["median"] > 0, why
+
+
+def test_hil_run_stepped_writes_the_report_and_plot_without_a_twin(tmp_path, capsys):
+    text = (SCENARIOS / "nominal_mpc.toml").read_text()
+    text = text.replace("batch_duration_s = 7200", "batch_duration_s = 1200")
+    text = text.replace('line = "../pilot_line.toml"', f'line = "{SCENARIOS.parent / "pilot_line.toml"}"')
+    scenario = tmp_path / "short_mpc.toml"
+    scenario.write_text(text)
+    report = tmp_path / "out" / "short_mpc.json"
+    assert main(["hil", "run", str(scenario), "--stepped", "--report", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert data["run"]["clock"] == "stepped" and data["run"]["plant_time_s"] == 1200.0
+    assert data["kpis"]["solves"] == 10 and data["kpis"]["setpoints_written"] == 10
+    assert report.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    assert "1200 s batch on the stepped plant clock" in out and "final d43" in out

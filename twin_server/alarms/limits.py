@@ -8,11 +8,13 @@ is active at a time, the most severe one the value has crossed.
 - **Deadband** (in the tag's engineering unit): once a limit state is active, it stays active until the value has
   come back past its limit by more than the deadband (High at 70 with deadband 0.5 clears below 69.5), so a value
   hovering at a limit does not chatter (ISA-18.2 §10.4 calls this the alarm deadband).
-- **On-delay** (seconds): a value that crosses into a new or more severe limit state raises it only after staying
+- **On-delay** (plant seconds): a value that crosses into a new or more severe limit state raises it only after staying
   there for ``on_delay_s`` (ISA-18.2 "on-delay" against fleeting alarms). Going back to a less severe state or to
   normal is immediate. A value that leaves the pending state before the delay resets the delay.
 
-The clock is injected (``now`` in seconds, any monotonic origin), so the behaviour is unit-testable.
+The clock is injected (``now`` in plant seconds, any origin: the twin passes its
+:class:`~process_models.plant_clock.PlantClock`, so an on-delay is plant time on a bench running N× real time too),
+so the behaviour is unit-testable.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Feeding:
 Every state change is one event per notifier (asyncua delivers an event only to monitored items on the node it is
 emitted from, so the chain is walked here) and is handed to every sink in :attr:`AlarmManager.sinks` (e.g. an
 alarm-event historian).
+
+Time: limit on-delays count plant seconds read from ``clock`` (the twin passes its plant clock's ``now``; the
+default, ``time.monotonic``, is plant time of a real plant running at 1×).
 """
 
 from __future__ import annotations

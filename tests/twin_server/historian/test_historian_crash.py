@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_tcp_port, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
@@ -38,6 +40,7 @@ async def _start_demo(data: Path) -> asyncio.subprocess.Process:
         "--data-dir", str(data), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=REPO)
 
 
+@pytest.mark.serial  # its loss bound is in wall seconds: not beside another heavy test under xdist
 async def test_kill_9_loses_at_most_the_last_batch_and_restart_appends(tmp_path):
     data = tmp_path / "line"  # the line's data dir; a stale twin.pid after kill -9 is taken over at restart
     db = data / "history" / "history.sqlite"

@@ -11,6 +11,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import pytest_asyncio
 from asyncua import Client, ua
 
 from plc_adapters.quality import Quality
@@ -18,6 +19,8 @@ from plc_adapters.sample import Sample
 from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # the tests share the module's live line (and its loop)
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 N = 12_000
@@ -72,9 +75,11 @@ def _processed(start: datetime, end: datetime, interval_s: float, aggregate: int
     return d
 
 
-@pytest.fixture
-async def line_with_history():
-    async with live_pilot_line() as line:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def line_with_history(tmp_path_factory):
+    """One live line for the module's read-only HistoryRead checks (they read a past window that live scans do not
+    touch)."""
+    async with live_pilot_line(data_dir=tmp_path_factory.mktemp("linetwin_data")) as line:
         await _mirror_history(line)
         yield line
 

@@ -1,7 +1,7 @@
 """The historian's data-loss alarm: InfluxDB unreachable (a closed loopback port) with a tiny store-and-forward
-buffer, so the buffer fills within seconds and drops its oldest batches; the line's ``historian_data_loss``
-condition goes active (seen by an asyncua event subscriber on the line object and on the Server object), and
-clears once no sample was lost for ``loss_alarm_clear_s``."""
+buffer (shrunk to 100 samples once the event subscribers listen), so the buffer fills within seconds and drops its
+oldest batches; the line's ``historian_data_loss`` condition goes active (seen by an asyncua event subscriber on the
+line object and on the Server object), and clears once no sample was lost for ``loss_alarm_clear_s``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ CONDITION = "pilot_line.alarms.historian_data_loss"
 
 async def test_a_full_forward_buffer_raises_the_data_loss_alarm_which_clears_when_losses_stop():
     historian = {"backend": "influxdb", "url": f"http://127.0.0.1:{free_tcp_port()}", "database": "linetwin",
-                 "timeout_s": 1, "flush_interval_s": 0.1, "forward_buffer_samples": 100, "loss_alarm_clear_s": 1.0}
+                 "timeout_s": 1, "flush_interval_s": 0.1, "forward_buffer_samples": 10_000_000,
+                 "loss_alarm_clear_s": 1.0}
     async with live_alarm_line(historian=historian) as line:
         twin = line.twin
         assert twin.historian is not None
@@ -25,6 +26,9 @@ async def test_a_full_forward_buffer_raises_the_data_loss_alarm_which_clears_whe
             on_line, on_server = EventRecorder(), EventRecorder()
             await subscribe_events(client, client.get_node(ua.NodeId("pilot_line", ns)), on_line)
             await subscribe_events(client, client.nodes.server, on_server)
+            # the buffer shrinks to 100 samples only now, so it overflows after the subscriber listens (on a loaded
+            # machine the connect can take longer than a 100-sample buffer takes to fill: the event would be missed)
+            twin.historian.backend.buffer.max_samples = 100  # type: ignore[attr-defined]
 
             await wait_until(lambda: any(e["ActiveState/Id"] for e in on_line.of(CONDITION)), 60,
                              what="the data-loss condition's active event at the line object")

@@ -17,10 +17,11 @@ from tests.security_helpers import Credentials, client_as
 SETPOINT = "pilot_line.feed_tank.jacket_temperature_setpoint"
 
 
-async def test_demo_prints_operator_login_that_may_write_a_setpoint():
+async def test_demo_prints_operator_login_that_may_write_a_setpoint(tmp_path):
     port = free_tcp_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "linetwin_cli", "demo", "--port", str(port), "--duration", "120", "--speed", "10",
+        "--data-dir", str(tmp_path / "history"),  # not examples/pilot_line.history: tests never write into the repo
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, cwd=REPO_ROOT)
     assert proc.stdout is not None
     lines: list[str] = []
@@ -46,7 +47,11 @@ async def test_demo_prints_operator_login_that_may_write_a_setpoint():
             await wait_until(good, timeout_s=30, what="setpoint read back")
             target = await setpoint.read_value() + 1.0
             await setpoint.write_value(ua.DataValue(ua.Variant(target, ua.VariantType.Double)))
-            assert await setpoint.read_value() == pytest.approx(target)
+
+            async def written() -> bool:  # a scan that read the PLC before the write may still mirror the old value
+                return await setpoint.read_value() == pytest.approx(target)
+
+            await wait_until(written, timeout_s=10, what=f"the setpoint reading back {target}")
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)

@@ -1,0 +1,221 @@
+"""A HIL scenario's batch in lockstep on a stepped plant clock: no socket, no sleeping, deterministic for a seed.
+
+Plant, PLC image, adapter scan, estimator, NMPC and supervisor advance together, step by step, as fast as the CPU
+allows (:class:`~process_models.plant_clock.SteppedClock`):
+
+1. the line's unit (kind, the twin's ``[model]``, tag map: :mod:`hil.line_unit`) and the scenario's true plant
+   behind a :class:`~hil.stepped_plc.SteppedPlc` (the virtual PLC's register image, the adapter's decoding);
+2. the control plan built from the scenario's control options exactly as the twin builds it
+   (:meth:`hil.scenario.Scenario.control_options`, :mod:`controllers.plan_registry`), run by the same core as the
+   twin's control loop (:class:`controllers.batch_control.BatchControl`): target and mode written, StartBatch;
+3. per plant step: the scheduled faults (:class:`hil.faults.FaultInjector`, in plant seconds after StartBatch),
+   at each estimator tick a scan and an EKF step, at each controller period an NMPC solve — synchronously, no
+   deadline race — and the supervisor's decision written through the guarded write; every ``sample_interval_s``
+   a timeline sample (plant truth, what the twin would publish, the setpoint register);
+4. at batch end the KPIs (:mod:`hil.scenario_kpis`), as the socket runner computes them.
+
+Why here: the loop needs the HIL plant and PLC image (``hil``) and the control core (``controllers``, below
+``hil``); ``hil`` never imports ``twin_server`` (docs/architecture.md), and nothing here needs OPC UA.
+
+Solve times in the KPIs are the IPOPT calls' wall times (the only non-deterministic figures of a stepped run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from controllers.batch_control import BatchControl, Decision
+from controllers.commands import ControlMode
+from controllers.control_plan import ControlPlan
+from controllers.nmpc import NmpcResult
+from controllers.plan_registry import control_plan_for_kind
+from hil.faults import FaultInjector
+from hil.line_unit import LineUnit, read_line_unit
+from hil.plant import make_plant
+from hil.scenario import Scenario
+from hil.scenario_kpis import TimelineSample, compute_kpis
+from hil.scenario_report import ScenarioReport, plot_report, write_report
+from hil.scenario_runner import JACKET_SETPOINT_TAG, ScenarioRunError, scenario_summary
+from hil.stepped_plc import SteppedPlc, SteppedWriteRefused
+from process_models.plant_clock import SteppedClock
+
+_EPS_S = 1e-9
+
+
+def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
+                      report_path: Path | None = None, plot_path: Path | None = None) -> ScenarioReport:
+    """Run one batch of ``scenario`` in lockstep (see the module docstring) and return its report.
+
+    ``seed`` (plant sensor noise) and ``strategy`` (natural_cooling | linear_cooling | mpc) override the
+    scenario's. Usable from synchronous code (a campaign worker); inside an event loop use
+    :func:`run_stepped_batch_async`.
+
+    Raises:
+        ScenarioRunError: the plant exposes no ``truth()`` (needs ``plant_model = "physics"``) or the unit has no
+            usable measurement at StartBatch.
+        ScenarioError: an invalid ``seed`` or ``strategy``.
+        ValueError: the unit's control plan refuses the scenario's control options (every problem listed).
+    """
+    return asyncio.run(run_stepped_batch_async(scenario, seed=seed, strategy=strategy, report_path=report_path,
+                                               plot_path=plot_path))
+
+
+async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
+                                  report_path: Path | None = None, plot_path: Path | None = None) -> ScenarioReport:
+    """:func:`run_stepped_batch` for callers already in an event loop (it never awaits anything that waits)."""
+    if seed is not None:
+        scenario = scenario.with_seed(seed)
+    if strategy is not None:
+        scenario = scenario.with_strategy(strategy)
+    wall_start = time.perf_counter()
+    unit = read_line_unit(scenario.line_path, scenario.unit)
+    plant = make_plant(unit.kind, {**unit.model, **scenario.plant}, seed=scenario.seed)
+    truth_of = getattr(plant, "truth", None)
+    if not callable(truth_of):
+        raise ScenarioRunError(f"unit '{scenario.unit}': the plant '{type(plant).__name__}' exposes no truth() for "
+                               f"KPIs; use plant_model = \"physics\"")
+    plan = _plan(scenario.line_path, unit, scenario.control_options())
+    clock = SteppedClock()
+    plc = SteppedPlc(unit.name, unit.tags, plant, scenario.plant_step_s, clock)
+    has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in unit.tags)
+    core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um)
+    batch = _Batch(core, plc)
+    batch.start()
+    origin = clock.now()
+    injector = FaultInjector(plc, scenario.faults, origin_s=origin)
+    timeline: list[TimelineSample] = []
+    next_sample = 0.0
+    try:
+        while True:
+            elapsed = clock.now() - origin
+            await injector.update()
+            batch.tick_if_due(elapsed)
+            done = elapsed >= scenario.batch_duration_s - _EPS_S
+            if elapsed >= next_sample - _EPS_S or done:
+                timeline.append(TimelineSample(
+                    batch_time_s=elapsed, wall_time_s=time.perf_counter() - wall_start, truth=truth_of(),
+                    twin=batch.published(elapsed),
+                    jacket_setpoint_c=plc.read_tag(JACKET_SETPOINT_TAG) if has_setpoint_tag else math.nan,
+                    active_faults=tuple(f.describe() for f in injector.active)))
+                next_sample = (math.floor(elapsed / scenario.sample_interval_s + _EPS_S) + 1) \
+                    * scenario.sample_interval_s
+            if done:
+                break
+            plc.step()
+    finally:
+        await injector.clear()
+    counters: dict[str, Any] = {**core.counters, "last_event": batch.events[-1] if batch.events else None,
+                                "solve_status": batch.solve_status}
+    kpis = compute_kpis(timeline, scenario.target_d43_um, scenario.max_supersaturation, scenario.batch_duration_s,
+                        core.solve_times_ms, counters)
+    kpis["solves_unsampled"] = 0
+    wall_s = time.perf_counter() - wall_start
+    plant_s = clock.now() - origin
+    report = ScenarioReport(
+        scenario=scenario_summary(scenario), kpis=kpis, timeline=timeline, counters=counters,
+        fault_events=[{"fault": e.fault.describe(), "action": e.action, "plant_time_s": e.plant_time_s}
+                      for e in injector.log],
+        run={"clock": "stepped", "wall_time_s": wall_s, "plant_time_s": plant_s,
+             "real_time_factor": plant_s / wall_s if wall_s > 0 else None, "dropped_plant_steps": 0,
+             "events": list(batch.events)},
+        final_csd=truth_of(include_csd=True).get("csd"),
+    )
+    if report_path is not None:
+        write_report(report, report_path)
+    if plot_path is not None:
+        plot_report(report, plot_path)
+    return report
+
+
+_PLANS: dict[str, ControlPlan] = {}
+_PLAN_CACHE_SIZE = 8
+
+
+def _plan(line_path: Path, unit: LineUnit, options: Mapping[str, Any]) -> ControlPlan:
+    """The unit's control plan for ``options``, built once per process and options (as the twin builds it once per
+    ``serve`` and runs batch after batch on it: StartBatch makes a fresh EKF and resets the NMPC's warm start)."""
+    key = json.dumps([str(line_path), unit.name, unit.model, options], sort_keys=True, default=str)
+    if key not in _PLANS:
+        if len(_PLANS) >= _PLAN_CACHE_SIZE:
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[key] = control_plan_for_kind(unit.kind).build_plan(unit.model, options, f"units.{unit.name}.control",
+                                                                  {t.name for t in unit.tags})
+    return _PLANS[key]
+
+
+class _Batch:
+    """The twin's side of the batch on the control core: StartBatch, estimator ticks, decisions, writes."""
+
+    def __init__(self, core: BatchControl, plc: SteppedPlc) -> None:
+        self.core = core
+        self.plc = plc
+        self.tick = 0
+        self.active = False
+        self.events: list[str] = []
+        self.solve_status: str | None = None
+        self.solve_time_ms: float | None = None
+
+    def start(self) -> None:
+        tags = self.plc.scan()
+        missing = [k for k, v in self.core.measurements(tags).items() if v is None]
+        if missing:
+            raise ScenarioRunError(f"unit '{self.plc.unit}': StartBatch refused: no Good measurement of {missing}")
+        setpoints, notes = self.core.clip_setpoints(tags)
+        self.events.extend(notes)
+        self.core.start(tags, setpoints)
+        self.active = True
+        self.events.append(f"batch started in mode {self.core.mode.value}, target {self.core.target_value:g} "
+                           f"{self.core.plan.target.unit.symbol}")
+
+    def tick_if_due(self, batch_time_s: float) -> None:
+        """Run the estimator tick (and decision) due at ``batch_time_s``, if any; stop the batch at its end."""
+        if not self.active or batch_time_s < self.core.tick_time_s(self.tick + 1) - _EPS_S:
+            return
+        self.tick += 1
+        t = self.core.tick_time_s(self.tick)
+        try:
+            tags = self.plc.scan()
+            self.core.step_estimator(self.core.applied_inputs(tags), self.core.measurements(tags))
+            if self.core.decides_at(self.tick):
+                self._decide(t, tags)
+        except Exception as exc:  # as the twin: keep the batch going, say what happened
+            self.events.append(f"t={t:.0f} s: control step failed: {exc}")
+        if self.core.batch_over(t):
+            self.active = False
+            self.events.append(f"batch stopped at t={t:.0f} s (batch duration reached)")
+            self.core.mode = ControlMode.MANUAL
+
+    def _decide(self, t: float, tags: dict[str, float | None]) -> None:
+        result: NmpcResult | None = None
+        if self.core.mode is ControlMode.MPC:
+            result = self.core.solve(t)
+            self.solve_status = result.status if result is not None else "error"
+            self.solve_time_ms = result.solve_time_s * 1000.0 if result is not None else None
+        decision: Decision = self.core.decide(t, tags, result)
+        self.events.extend(decision.event_texts)
+        for cmd in decision.commands:
+            tag, value = self.core.tag_value(cmd)
+            try:
+                self.plc.write(tag, value)
+            except SteppedWriteRefused as exc:
+                self.events.append(f"t={t:.0f} s: setpoint {tag} = {value:.4g} not written: {exc}")
+                continue
+            self.core.written()
+
+    def published(self, batch_time_s: float) -> dict[str, Any]:
+        """What the twin's control nodes would show now (the names the socket runner samples)."""
+        outputs, _factors = self.core.published_estimate()
+        twin: dict[str, Any] = {"mode": self.core.mode.value, "batch_active": self.active,
+                                "batch_time_s": self.core.tick_time_s(self.tick),
+                                "solve_time_ms": self.solve_time_ms, "solve_status": self.solve_status,
+                                "last_event": self.events[-1] if self.events else None, **self.core.counters}
+        for name, (value, std) in outputs.items():
+            twin[f"estimated_{name}"] = value if math.isfinite(value) else None
+            twin[f"estimated_{name}_std"] = std
+        return twin
