@@ -19,6 +19,9 @@ and may add reference fields (e.g. ``reference``: a name; ``reference_wall_time_
 ``speedup_vs_reference``, ``max_relative_error``); extra keys are kept in the JSON and shown in the
 table's ``notes`` column. A module that is missing is skipped; one that fails is reported and skipped.
 
+A second table, *accuracy per second*, compares the chromatography column's finite volumes and DG scheme against
+the exact solution of :mod:`process_models.chromatography.laplace_reference` (GRM and LRMP, linear pulse).
+
 Figures are comparable only between rows measured on the same machine in the same run.
 
 Usage: ``.venv/bin/python benchmarks/models.py [--repeats 20]``
@@ -46,6 +49,16 @@ sys.path.insert(0, str(ROOT))
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from process_models.case_file import load_case  # noqa: E402
+from process_models.chromatography.column import build_column, simulate_column  # noqa: E402
+from process_models.chromatography.inlet import inlet_program_from_inputs  # noqa: E402
+from process_models.chromatography.isotherms import LinearIsotherm  # noqa: E402
+from process_models.chromatography.laplace_reference import linear_component, pulse_response  # noqa: E402
+from process_models.chromatography.transport import (  # noqa: E402
+    BindingMode,
+    ColumnSpec,
+    Discretisation,
+    TransportModel,
+)
 from process_models.declaration import compile_model  # noqa: E402
 from process_models.mixing.rtd import axial_dispersion_model  # noqa: E402
 from process_models.simulator import InputProgram, sensitivities, simulate  # noqa: E402
@@ -134,6 +147,62 @@ def contributed_rows() -> tuple[list[dict[str, Any]], list[str]]:
     return rows, problems
 
 
+def _linear_column(transport: TransportModel) -> ColumnSpec:
+    """CADET's LWE benchmark column, one component, linear rapid-equilibrium binding (H = 35.5)."""
+    return ColumnSpec(transport, components=("a",), length_m=0.014, interstitial_velocity_m_per_s=5.75e-4,
+                      axial_dispersion_m2_per_s=5.75e-8, column_porosity=0.37, particle_porosity=0.75,
+                      particle_radius_m=4.5e-5, film_diffusion_m_per_s=(6.9e-6,),
+                      pore_diffusion_m2_per_s=(6.07e-11,), binding=BindingMode.RAPID_EQUILIBRIUM)
+
+
+def accuracy_rows(repeats: int, smoke: bool) -> list[dict[str, Any]]:
+    """Error against the exact (Laplace) solution vs wall time: FV and DG, GRM and LRMP, a 10 s unit pulse.
+
+    Error: relative L2 of the outlet at the output times (2500 s, 51 times; smoke 11). Wall: median of the
+    timed simulations (integrator built per call, model compiled once; rtol 1e-10, atol 1e-12)."""
+    isotherm = LinearIsotherm(adsorption_rate_per_s=(3.55,), desorption_rate_per_s=(0.1,))
+    times = np.linspace(0.0, 2500.0, 11 if smoke else 51)
+    program = inlet_program_from_inputs(("a",), {"inlet_concentration_a": InputProgram((0.0, 10.0), (1.0, 0.0))},
+                                        0.0, float(times[-1]))
+    grids = [Discretisation(axial_cells=16, particle_cells=4), Discretisation(method="dg", polynomial_degree=4,
+                                                                              elements=8, particle_cells=4)]
+    if not smoke:
+        grids = [Discretisation(axial_cells=n, particle_cells=q) for n, q in ((16, 4), (64, 8), (128, 16))] + [
+            Discretisation(method="dg", polynomial_degree=p, elements=e, particle_cells=p)
+            for p, e in ((3, 4), (4, 8), (5, 8), (6, 8))]
+    rows = []
+    for transport in (TransportModel.GENERAL_RATE, TransportModel.LUMPED_RATE_WITH_PORES):
+        spec = _linear_column(transport)
+        exact = pulse_response(linear_component(spec, isotherm, "a"), times, 1.0, 10.0, digits=20)
+        for disc in grids:
+            column = build_column(spec, isotherm, disc)
+            outlet = simulate_column(column, program, times, rtol=1e-10, atol=1e-12).outputs[0]
+            walls = []
+            for _ in range(max(1, min(repeats, 3))):
+                started = time.perf_counter()
+                simulate_column(column, program, times, rtol=1e-10, atol=1e-12)
+                walls.append(time.perf_counter() - started)
+            error = float(np.linalg.norm(outlet - exact) / np.linalg.norm(exact))
+            grid = (f"DG p={disc.polynomial_degree} x {disc.elements} el" if disc.dg
+                    else f"FV {disc.axial_cells} cells WENO3")
+            if transport is TransportModel.GENERAL_RATE:
+                grid += f", {disc.particle_cells} {'coll. pts' if disc.dg else 'shells'}"
+            wall = statistics.median(walls)
+            rows.append({"model": transport.value, "scheme": grid, "states": column.model.nx,
+                         "relative_l2_error": error, "wall_time_s": wall})
+    return rows
+
+
+def print_accuracy_table(rows: list[dict[str, Any]]) -> None:
+    header = f"{'model':<24}{'scheme':<40}{'states':>8}{'rel. L2 vs exact':>18}{'wall [s]':>10}"
+    print("\naccuracy per second (linear pulse, exact solution by inverse Laplace transform)")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['model']:<24}{r['scheme']:<40}{r['states']:>8}{r['relative_l2_error']:>18.2e}"
+              f"{r['wall_time_s']:>10.3f}")
+
+
 def _notes(row: dict[str, Any]) -> str:
     skip = set(REQUIRED_KEYS) | {"source"}
     parts = []
@@ -165,6 +234,8 @@ def main() -> int:
     extra, problems = ([], []) if args.smoke else contributed_rows()
     rows += extra
     print_table(rows)
+    accuracy = accuracy_rows(args.repeats, args.smoke)
+    print_accuracy_table(accuracy)
     for p in problems:
         print(p, file=sys.stderr)
     write_results(args, "models", {
@@ -173,6 +244,7 @@ def main() -> int:
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpu_count": os.cpu_count(), "casadi": ca.__version__},
         "rows": rows,
+        "chromatography_accuracy": accuracy,
         "problems": problems,
     }, default=float)
     return 0

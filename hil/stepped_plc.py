@@ -1,13 +1,15 @@
 """A virtual PLC without a socket, for the stepped lockstep loop: plant + register image + the adapter's scan.
 
 What :class:`~hil.virtual_plc.VirtualPlc` does per plant step — decode the commanded registers, advance the plant
-by ``step_s`` holding them, encode the measurements (a held measurement keeps NaN / its frozen registers) — runs
-here when its owner calls :meth:`SteppedPlc.step`, on a :class:`~process_models.plant_clock.SteppedClock`. The
-twin's side of the wire is replaced by what its Modbus adapter does with the same registers:
+by ``step_s`` holding them, encode the measurements (a held measurement keeps NaN / its frozen registers) — is the
+same :class:`~hil.plant_image.PlantImage`; it runs here when its owner calls :meth:`SteppedPlc.step`, on a
+:class:`~process_models.plant_clock.SteppedClock`. The twin's side of the wire is replaced by what its Modbus
+adapter does with the same registers:
 
-* :meth:`SteppedPlc.scan` decodes every tag with ``plc_adapters.modbus_codec`` (as the adapter's scan does); a
-  non-finite or undecodable value is Bad (the control core sees ``None``), a value outside the tag's EURange is
-  Uncertain (still used). While the PLC is disconnected every tag is Bad.
+* :meth:`SteppedPlc.scan` decodes every tag with the adapter's rule
+  (:func:`plc_adapters.modbus_sample.sample_from_registers`); a non-finite or undecodable value is Bad (the
+  control core sees ``None``), a value outside the tag's EURange is Uncertain (still used).
+  While the PLC is disconnected every tag is Bad.
 * :meth:`SteppedPlc.write` is the guarded setpoint write: refused while disconnected, outside the tag's write
   limits, or against its ``max_rate`` (the shared step-bounded rule, :mod:`plc_adapters.rate_limit`, in plant
   seconds); else the value is encoded into the holding registers, where the next plant step reads it.
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from hil.plant import Plant
-from hil.register_image import RegisterImage
-from plc_adapters.modbus_codec import CodecError, decode, raw_to_registers
+from hil.plant_image import PlantImage
+from plc_adapters.modbus_sample import sample_from_registers
 from plc_adapters.rate_limit import rate_limit_refusal
-from plc_adapters.tag_map import DataType, Direction, TagSpec
+from plc_adapters.tag_map import Direction, TagSpec
 from process_models.plant_clock import SteppedClock
 
 
@@ -47,12 +50,11 @@ class SteppedPlc:
         self._tags = tuple(tags)
         self._measured = [t for t in self._tags if t.direction is Direction.MEASURED]
         self._commanded = [t for t in self._tags if t.direction is Direction.COMMANDED]
-        self._image = RegisterImage(self._tags)
+        self._plant_image = PlantImage(self._tags, plant)
+        self._image = self._plant_image.registers
         self._held: set[str] = set()
-        self._commands = plant.initial_commands()
         self._rate_reference: dict[str, tuple[float, float]] = {}
         for tag in self._commanded:
-            self._image.set(tag.name, self._commands[tag.name])
             self._rate_reference[tag.name] = (self._image.get(tag.name), self.clock.now())
         self._communicating = True
         self.steps = 0
@@ -81,31 +83,24 @@ class SteppedPlc:
     # -- the plant step ---------------------------------------------------------------------------------------
     def step(self) -> None:
         """One plant step of ``step_s`` on the commanded registers; plant time advances by ``step_s``."""
-        for tag in self._commanded:
-            self._commands[tag.name] = self._image.get(tag.name)
-        self.plant.step(self.step_s, self._commands)
+        self._plant_image.step(self.step_s, self._held)
         self.steps += 1
         self.clock.advance(self.step_s)
-        self._publish_measurements()
 
     def _publish_measurements(self) -> None:
-        values = self.plant.measurements()
-        for tag in self._measured:
-            if tag.name not in self._held:
-                self._image.set(tag.name, values[tag.name])  # a non-finite value leaves the register as it was
+        self._plant_image.publish(self._held)  # a non-finite value leaves the register as it was
 
     # -- the twin's adapter, without the wire ------------------------------------------------------------------
     def scan(self) -> dict[str, float | None]:
         """Each tag's usable engineering value as the adapter's scan would give it (None = Bad)."""
         if not self._communicating:
             return dict.fromkeys((t.name for t in self._tags), None)
+        stamp = datetime.fromtimestamp(self.clock.now(), UTC)  # plant time: the stepped loop reads no wall clock
         out: dict[str, float | None] = {}
         for tag in self._tags:
-            try:
-                value = decode(tag, self._image.read(tag.table, tag.address, tag.register_count))
-            except CodecError:
-                value = math.nan
-            out[tag.name] = value if math.isfinite(value) else None
+            sample = sample_from_registers(tag, self._image.read(tag.table, tag.address, tag.register_count), stamp,
+                                           last_value=None)
+            out[tag.name] = None if sample.quality.is_bad else sample.value
         return out
 
     def write(self, name: str, value: float) -> None:
@@ -130,9 +125,7 @@ class SteppedPlc:
     def hold_measurement(self, name: str) -> None:
         tag = self._measured_tag(name)
         self._held.add(name)
-        if tag.data_type in (DataType.FLOAT32, DataType.FLOAT64):
-            self._image.write(tag.table, tag.address,
-                              raw_to_registers(math.nan, tag.data_type, tag.byte_order, tag.word_order))
+        self._plant_image.show_held(tag)
 
     def release_measurement(self, name: str) -> None:
         self._measured_tag(name)

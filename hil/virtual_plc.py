@@ -2,8 +2,8 @@
 
 The plant loop, start/stop and the network faults are every virtual PLC's (:mod:`hil.virtual_plc_base`: paced
 real time × ``speed`` by :class:`~hil.plant_pacing.PlantPacer`; suspend and hang on a loopback fault proxy in
-front of the server). Each plant step decodes the commanded registers, advances the plant by ``step_s`` plant
-seconds and encodes the measurements into their registers.
+front of the server). Each plant step is :class:`~hil.plant_image.PlantImage`'s (shared with the stepped PLC):
+decode the commanded registers, advance the plant by ``step_s`` plant seconds, encode the measurements.
 
 The server is pymodbus's TCP server with a ``SimDevice`` per request target; the register contents live in
 a :class:`~hil.register_image.RegisterImage` that the device's access hook mirrors on every request, so
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Sequence
 
 from pymodbus.constants import ExcCodes
@@ -26,7 +25,7 @@ from pymodbus.simulator import DataType as SimDataType
 from pymodbus.simulator import SimData, SimDevice
 
 from hil.plant import Plant
-from hil.register_image import RegisterImage
+from hil.plant_image import PlantImage
 from hil.virtual_plc_base import (
     INTERNAL_HOST,
     VirtualPlcBase,
@@ -34,8 +33,7 @@ from hil.virtual_plc_base import (
     check_plant_signals,
     register_virtual_plc,
 )
-from plc_adapters.modbus_codec import raw_to_registers
-from plc_adapters.tag_map import DataType, Direction, ModbusConnection, RegisterTable, TagSpec
+from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +88,8 @@ class VirtualPlc(VirtualPlcBase):
         if not 0 <= connection.unit_id <= 255:
             raise VirtualPlcConfigError(f"unit '{unit}': unit_id must be 0..255, got {connection.unit_id}")
         super().__init__(unit, connection, tags, plant, speed=speed, step_s=step_s)
-        self._image = RegisterImage(self._tags)
-        self._commands = plant.initial_commands()
-        for tag in self._commanded:
-            self._image.set(tag.name, self._commands[tag.name])
+        self._plant_image = PlantImage(self._tags, plant)
+        self._image = self._plant_image.registers
         self._warned_non_finite: set[str] = set()
         self._publish_measurements()
         self._server: ModbusTcpServer | None = None
@@ -132,25 +128,20 @@ class VirtualPlc(VirtualPlcBase):
             await asyncio.sleep(0)  # let the transports run their close callbacks
 
     def _show_held(self, tag: TagSpec) -> None:
-        if tag.data_type in (DataType.FLOAT32, DataType.FLOAT64):
-            registers = raw_to_registers(math.nan, tag.data_type, tag.byte_order, tag.word_order)
-            self._image.write(tag.table, tag.address, registers)
+        self._plant_image.show_held(tag)
 
     def _step_once(self) -> None:
-        for tag in self._commanded:
-            self._commands[tag.name] = self._image.get(tag.name)
-        self.plant.step(self.step_s, self._commands)
-        self._publish_measurements()
+        self._warn_non_finite(self._plant_image.step(self.step_s, self._held))
 
     def _publish_measurements(self) -> None:
-        values = self.plant.measurements()
-        for tag in self._measured:
-            if tag.name in self._held:
-                continue
-            if not self._image.set(tag.name, values[tag.name]) and tag.name not in self._warned_non_finite:
-                self._warned_non_finite.add(tag.name)
+        self._warn_non_finite(self._plant_image.publish(self._held))
+
+    def _warn_non_finite(self, names: list[str]) -> None:
+        for name in names:
+            if name not in self._warned_non_finite:
+                self._warned_non_finite.add(name)
                 logger.warning("virtual PLC '%s': plant gave non-finite '%s'; register keeps its last value",
-                               self.unit, tag.name)
+                               self.unit, name)
 
     # ------------------------------------------------------------------ Modbus server plumbing
     def _devices(self) -> list[SimDevice]:

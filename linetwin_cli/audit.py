@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from linetwin_cli.failures import CommandError
 from linetwin_cli.security import data_dir_options
 from twin_server.security.audit_admin import verify_lines
 from twin_server.security.audit_store import export_entries, segment_paths
@@ -44,16 +46,31 @@ def _parse_time(text: str | None, flag: str) -> datetime | None:
 
 
 def run_audit(args: argparse.Namespace, data_dir: Path) -> int:
-    """Run an ``audit`` command on the audit store of ``data_dir``: 0 OK, 1 tampered, 2 no store (or no key)."""
+    """Run an ``audit`` command on the audit store of ``data_dir``: 0 OK, 1 tampered, 2 no store (or no key), an
+    unreadable store or bad options. A closed standard output ends an export quietly (:mod:`linetwin_cli.failures`)."""
     path = data_dir / AUDIT_DB
     if not segment_paths(path):
         print(f"{path}: no audit store here", file=sys.stderr)
         return 2
-    if args.audit_command == "verify":
-        code, lines = verify_lines(data_dir, Path(args.key_file) if args.key_file else None)
-        print("\n".join(lines))
-        return code
-    rows = export_entries(path, _parse_time(args.start, "--from"), _parse_time(args.end, "--to"))
+    try:
+        return _verify(args, data_dir) if args.audit_command == "verify" else _export(args, path)
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(f"{path}: cannot read the audit store: {exc}; expected the SQLite audit trail "
+                           "written by linetwin") from None
+
+
+def _verify(args: argparse.Namespace, data_dir: Path) -> int:
+    code, lines = verify_lines(data_dir, Path(args.key_file) if args.key_file else None)
+    print("\n".join(lines))
+    return code
+
+
+def _export(args: argparse.Namespace, path: Path) -> int:
+    start, end = _parse_time(args.start, "--from"), _parse_time(args.end, "--to")
+    if start is not None and end is not None and start > end:
+        raise CommandError(f"--from and --to: got --from {args.start} after --to {args.end}; expected --from at or "
+                           "before --to")
+    rows = export_entries(path, start, end)
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
     try:
         if args.format == "jsonl":

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from linetwin_cli.common import data_dir_arg
+from linetwin_cli.failures import config_error_text
 from twin_server.config import ConfigError, load_line_config
 from twin_server.data_dir import line_data_dir
 
@@ -26,11 +27,11 @@ def run_check(args: argparse.Namespace) -> int:
         config = load_line_config(args.config)
     except ConfigError as exc:
         built = build_units(exc.buildable_units, str(args.config), make_plant, with_plans=False)
-        print(str(ConfigError(exc.issues + built.issues)), file=sys.stderr)
+        print(config_error_text(ConfigError(exc.issues + built.issues)), file=sys.stderr)
         return 2
     issues = build_line(config, make_plant, with_plans=False).issues
     if issues:
-        print(str(ConfigError(issues)), file=sys.stderr)
+        print(config_error_text(ConfigError(issues)), file=sys.stderr)
         return 2
     n_tags = sum(len(u.tags) for u in config.units)
     print(f"{args.config}: OK — line '{config.name}', {len(config.units)} units, {n_tags} tags, "

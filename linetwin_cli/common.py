@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from linetwin_cli.failures import config_error_text
 from twin_server.config import ConfigError, LineConfig, load_line_config
 from twin_server.data_dir import LineDataDir, line_data_dir
 from twin_server.listen_check import require_listenable
@@ -39,7 +40,7 @@ def load_or_exit(path: Path) -> LineConfig:
     try:
         return load_line_config(path)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        print(config_error_text(exc), file=sys.stderr)
         raise SystemExit(2) from exc
 
 
@@ -121,6 +122,6 @@ def built_or_exit(config: LineConfig, with_plants: bool, with_plans: bool = True
         plant_builder = make_plant
     built = build_line(config, plant_builder, with_plans)
     if built.issues:
-        print(str(ConfigError(built.issues)), file=sys.stderr)
+        print(config_error_text(ConfigError(built.issues)), file=sys.stderr)
         raise SystemExit(2)
     return built.plans

@@ -8,14 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from linetwin_cli.common import (
-    built_or_exit,
-    endpoint_free,
-    load_or_exit,
-    port_arg,
-    positive_arg,
-    wait_for_stop,
-)
+from linetwin_cli.common import built_or_exit, endpoint_free, load_or_exit, port_arg, positive_arg, wait_for_stop
+from linetwin_cli.failures import config_error_text, problems_text
 from twin_server.config import ConfigError, LineConfig
 from twin_server.data_dir import line_data_dir
 
@@ -94,8 +88,11 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
         config = scenario_line_config(scenario)
         # the NMPC, once (the stepped loop builds its own); a failure is a config error like any other
         plans = None if args.stepped else build_line_or_raise(config)
-    except (ScenarioError, ConfigError) as exc:
-        print(str(exc), file=sys.stderr)
+    except ScenarioError as exc:
+        print(problems_text(exc.errors, "invalid scenario:"), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(config_error_text(exc), file=sys.stderr)
         return 2
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def cli_export(config: LineConfig, data_dir: Path | None, args: argparse.Namespa
         return 2
     try:
         start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")
+        if start > end:
+            raise ExportError(f"--from and --to: got --from {args.start} after --to {args.end}; expected --from at "
+                              "or before --to")
         if args.output:
             with open(args.output, "w", newline="", encoding="utf-8") as out:
                 n = export_history(config, data_dir, args.node, start, end, out, args.format, args.kind)
@@ -46,5 +50,9 @@ def cli_export(config: LineConfig, data_dir: Path | None, args: argparse.Namespa
     except ExportError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as exc:
+        print(f"{data_dir}: cannot read the history: {exc}; expected the historian's SQLite files", file=sys.stderr)
+        return 2
+    sys.stdout.flush()  # a closed standard output ends the export quietly, before the count is reported
     print(f"{n} rows exported", file=sys.stderr)
     return 0

@@ -1,11 +1,12 @@
 """``linetwin``: the command line. One module per command group; this one builds the parser and dispatches.
 
-demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), hil serve | run
+demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), health
+(:mod:`linetwin_cli.health`), models (:mod:`linetwin_cli.models`), hil serve | run
 (:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
 (:mod:`linetwin_cli.security`), backup | restore (:mod:`linetwin_cli.backup`), init (:mod:`linetwin_cli.init`),
 simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
-neither torch nor the NMPC.
+neither torch nor the NMPC. Every command fails in one line (:mod:`linetwin_cli.failures`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from pathlib import Path
 from linetwin_cli.backup import COMMANDS as BACKUP_COMMANDS
 from linetwin_cli.backup import add_backup_commands
 from linetwin_cli.check import add_check_command
+from linetwin_cli.failures import OneLineParser, run_reporting_failures
+from linetwin_cli.health import add_health_command
 from linetwin_cli.hil import add_hil_commands
 from linetwin_cli.history import add_history_commands
 from linetwin_cli.init import add_init_command
+from linetwin_cli.models import add_models_commands
 from linetwin_cli.security import COMMANDS as SECURITY_COMMANDS
 from linetwin_cli.security import add_security_commands
 from linetwin_cli.serve import add_serve_commands
@@ -42,7 +46,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="linetwin", description="OPC UA digital twin for process lines")
+    parser = OneLineParser(prog="linetwin", description="OPC UA digital twin for process lines")
     parser.add_argument("--version", action="version", version=f"linetwin {_version()}",
                         help="print the installed linetwin version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -50,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_commands(sub)
     add_history_commands(sub)
     add_check_command(sub)
+    add_health_command(sub)
+    add_models_commands(sub)
     add_hil_commands(sub)
     add_security_commands(sub)
     add_backup_commands(sub)
@@ -65,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the ``linetwin`` command ``argv`` (default: the process's arguments); the exit status
+    (:mod:`linetwin_cli.failures`)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run_reporting_failures(lambda: _run(args))
+
+
+def _run(argv: list[str]) -> int:
     if argv and argv[0] == "surrogate":
         from linetwin_cli.surrogate import cli_surrogate
 
@@ -87,6 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from linetwin_cli.check import run_check
 
         return run_check(args)
+    if args.command == "models":
+        from linetwin_cli.models import run_models
+
+        return run_models(args)
+    if args.command == "health":
+        from linetwin_cli.health import run_health
+
+        return run_health(args)
     if args.command in SECURITY_COMMANDS:
         from linetwin_cli.security import run_security_command
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cryptography import x509
+
+from linetwin_cli.failures import CommandError
 from linetwin_cli.security import audit_admin, data_dir_options
 from twin_server.config import LineConfig
 from twin_server.security.pki import (
@@ -33,6 +36,18 @@ def add_pki_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     data_dir_options(cr)
 
 
+def read_certificate(path: Path) -> x509.Certificate:
+    """The X.509 certificate (DER or PEM) in ``path``; a missing, unreadable or non-certificate file is a
+    :class:`~linetwin_cli.failures.CommandError` naming it."""
+    expected = "expected an X.509 certificate file (DER or PEM)"
+    try:
+        return load_certificate_file(path)
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read: {exc.strerror or exc}; {expected}") from None
+    except ValueError:
+        raise CommandError(f"{path}: got {path.stat().st_size} bytes that are no certificate; {expected}") from None
+
+
 def run_pki(args: argparse.Namespace, data_dir: Path, config: LineConfig | None) -> int:
     """Run a ``pki`` command on the PKI folder of ``data_dir`` (``create`` needs the line config); 0 on success."""
     paths = PkiPaths(data_dir / PKI_DIR)
@@ -53,12 +68,13 @@ def run_pki(args: argparse.Namespace, data_dir: Path, config: LineConfig | None)
                       f"SHA-256 {fingerprint(cert)}")
         return 0
     if args.pki_command == "trust":
+        read_certificate(Path(args.certificate))  # a missing or non-certificate file: one line, nothing changed
         target = trust_certificate(paths, Path(args.certificate))
         audit_admin(data_dir, "pki_trust", str(target), fingerprint(load_certificate_file(target)))
         print(f"trusted: {target}")
         return 0
     if config is None:
-        raise UsersFileError("--data-dir: pki create: got no line config; expected --config LINE.toml (the "
+        raise UsersFileError("--data-dir: pki create: got no line config; expected --config LINE.toml too (the "
                              "certificate names the line's application URI and host)")
     if args.force:
         paths.certificate.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import getpass
 import sys
 from pathlib import Path
 
+from linetwin_cli.failures import config_error_text
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.config import ConfigError, LineConfig, load_line_config
 from twin_server.data_dir import layout, line_data_dir
@@ -74,6 +75,9 @@ def run_security_command(args: argparse.Namespace) -> int:
         if args.command == "pki":
             return run_pki(args, data_dir, config)
         return run_audit(args, data_dir)
-    except (UsersFileError, ConfigError, AuditKeyError, AuditStoreError) as exc:
+    except (UsersFileError, AuditKeyError, AuditStoreError) as exc:
         print(str(exc), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(config_error_text(exc), file=sys.stderr)
         return 2

@@ -7,10 +7,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from linetwin_cli.failures import OneLineParser
 from process_models.case_file import CaseFileError, load_case, summary
 from process_models.simulator import SimulationError, simulate
 
-__all__ = ["cli_simulate"]
+__all__ = ["case_file_error_text", "cli_simulate"]
+
+
+def case_file_error_text(exc: CaseFileError) -> str:
+    """A case file's problems as one line each (one problem: one line), each naming the file."""
+    return f"error: {exc.path}: {exc.errors[0]}" if len(exc.errors) == 1 else f"error: {exc}"
+
+
+def simulate_parser() -> argparse.ArgumentParser:
+    """The options of ``linetwin simulate``."""
+    parser = OneLineParser(prog="linetwin simulate", description="Simulate one unit model from a case file.")
+    parser.add_argument("case", type=Path, help="case file (TOML)")
+    parser.add_argument("--until", type=float, default=None, help="end time in s (overrides [case] until_s)")
+    parser.add_argument("--out", type=Path, default=None, help="write the trajectory to this CSV file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
 
 
 def cli_simulate(argv: Sequence[str]) -> int:
@@ -18,12 +34,7 @@ def cli_simulate(argv: Sequence[str]) -> int:
 
     Returns 0 on success, 2 for an invalid case file, 1 when the simulation fails.
     """
-    parser = argparse.ArgumentParser(prog="linetwin simulate", description="Simulate one unit model from a case file.")
-    parser.add_argument("case", type=Path, help="case file (TOML)")
-    parser.add_argument("--until", type=float, default=None, help="end time in s (overrides [case] until_s)")
-    parser.add_argument("--out", type=Path, default=None, help="write the trajectory to this CSV file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(list(argv))
+    args = simulate_parser().parse_args(list(argv))
     try:
         case = load_case(args.case)
         if args.until is not None and not args.until > case.start_s:
@@ -31,7 +42,7 @@ def cli_simulate(argv: Sequence[str]) -> int:
         result = simulate(case.model, case.initial_state, case.times_s(args.until), case.inputs,
                           progress=not args.quiet)
     except CaseFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(case_file_error_text(exc), file=sys.stderr)
         return 2
     except SimulationError as exc:
         print(f"error: simulation failed: {exc}", file=sys.stderr)

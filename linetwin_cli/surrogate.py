@@ -22,6 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from linetwin_cli.failures import OneLineParser
+from linetwin_cli.simulate import case_file_error_text
+from process_models.case_file import CaseFileError
 from process_models.simulator import SimulationError
 from process_models.surrogates.artifact import SurrogateArtifactError
 from process_models.surrogates.dataset import DatasetError, ModelSource
@@ -105,8 +108,17 @@ def _source_from_line(config: Path, unit: str, until_s: float | None, interval_s
 
 
 def _train(args: argparse.Namespace) -> int:
-    if (args.case is None) == (args.config is None):
+    if args.case is not None and args.config is not None:
+        raise _UsageError(f"{args.case} and --config: got both; expected a case file, or --config LINE.toml "
+                          "--unit NAME")
+    if args.case is None and args.config is None:
         raise _UsageError("give a case file, or --config LINE.toml --unit NAME")
+    if args.config is None:
+        given = [flag for flag, value in (("--unit", args.unit), ("--until", args.until),
+                                          ("--interval", args.interval)) if value is not None]
+        if given:
+            raise _UsageError(f"{given[0]}: got it with a case file; expected it only with --config LINE.toml "
+                              "(a case file states its own run)")
     if args.config is not None:
         if not args.unit:
             raise _UsageError("--config needs --unit NAME")
@@ -164,9 +176,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cli_surrogate(argv: Sequence[str]) -> int:
-    """Entry point of ``linetwin surrogate``."""
-    parser = argparse.ArgumentParser(prog="linetwin surrogate", description="Neural surrogates of the physics models.")
+def surrogate_parser() -> argparse.ArgumentParser:
+    """The sub-commands and options of ``linetwin surrogate``."""
+    parser = OneLineParser(prog="linetwin surrogate", description="Neural surrogates of the physics models.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="generate data from a model, train a surrogate, write its artifact")
     train.add_argument("case", type=Path, nargs="?", help="case file of `linetwin simulate` (TOML)")
@@ -188,7 +200,12 @@ def cli_surrogate(argv: Sequence[str]) -> int:
     ev = sub.add_parser("evaluate", help="test NRMSE, envelope and speed-up over the physics model")
     ev.add_argument("directory", type=Path)
     ev.add_argument("--json", action="store_true")
-    args = parser.parse_args(list(argv))
+    return parser
+
+
+def cli_surrogate(argv: Sequence[str]) -> int:
+    """Entry point of ``linetwin surrogate``."""
+    args = surrogate_parser().parse_args(list(argv))
     try:
         if args.command == "train" and args.samples < 5:
             raise _UsageError(f"--samples: expected >= 5 runs, got {args.samples}")
@@ -199,6 +216,9 @@ def cli_surrogate(argv: Sequence[str]) -> int:
     except SimulationError as exc:
         print(f"error: simulation failed: {exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # case file errors (CaseFileError) and model option errors
+    except CaseFileError as exc:
+        print(case_file_error_text(exc), file=sys.stderr)
+        return 2
+    except ValueError as exc:  # model option errors
         print(f"error: {exc}", file=sys.stderr)
         return 2

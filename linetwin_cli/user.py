@@ -1,29 +1,44 @@
 """``linetwin user add | list | disable | enable | map-cert``: users and roles (``users.toml`` in the line's data
-dir). Changes are audited (user = the local OS account)."""
+dir). Changes are audited (user = the local OS account).
+
+``user add`` takes the password from one of: ``--password-file FILE`` (its first line), ``--password-stdin`` (the
+first line of standard input), the environment variable ``LINETWIN_PASSWORD`` (for scripts), or a prompt on the
+terminal (twice). With none of them and no terminal on standard input it refuses in one line rather than wait.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from pathlib import Path
 
+from linetwin_cli.failures import CommandError
+from linetwin_cli.pki import read_certificate
 from linetwin_cli.security import audit_admin, data_dir_options
-from twin_server.security.pki import common_name, fingerprint, load_certificate_file
+from twin_server.security.pki import common_name, fingerprint
 from twin_server.security.roles import ROLE_NAMES, Role
 from twin_server.security.setup import USERS_FILE
 from twin_server.security.users_file import UsersFile, UsersFileError
+
+PASSWORD_ENV = "LINETWIN_PASSWORD"
+"""The environment variable ``user add`` reads the password from when no option names a source."""
 
 
 def add_user_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The ``user`` command group."""
     user = sub.add_parser("user", help="users and roles (users.toml in the line's data dir)")
     us = user.add_subparsers(dest="user_command", required=True)
-    add = us.add_parser("add", help="add a user (or --replace one); password from a prompt or --password-stdin")
+    add = us.add_parser("add", help="add a user (or --replace one); password from a prompt, --password-file, "
+                        f"--password-stdin or ${PASSWORD_ENV}")
     add.add_argument("name", help="user name (letters, digits, . _ -)")
     add.add_argument("--role", required=True, choices=ROLE_NAMES, help="viewer | operator | engineer | admin")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
-    add.add_argument("--no-password", action="store_true", help="certificate login only (see user map-cert)")
+    source = add.add_mutually_exclusive_group()
+    source.add_argument("--password-file", default=None, metavar="FILE",
+                        help=f"read the password from the first line of FILE (for scripts; or set ${PASSWORD_ENV})")
+    source.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
+    source.add_argument("--no-password", action="store_true", help="certificate login only (see user map-cert)")
     add.add_argument("--replace", action="store_true", help="replace an existing user's role and password")
     data_dir_options(add)
     lst = us.add_parser("list", help="list users, roles and whether they are enabled")
@@ -38,13 +53,41 @@ def add_user_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     data_dir_options(mc)
 
 
+def _first_line(text: str, where: str) -> str:
+    password = text.split("\n", 1)[0].rstrip("\r")
+    if not password:
+        raise CommandError(f"{where}: got no password (an empty first line); expected the password on it")
+    return password
+
+
 def _read_password(args: argparse.Namespace) -> str | None:
+    """The new user's password from the first source given (module docstring); ``None`` for ``--no-password``."""
     if args.no_password:
         return None
+    if args.password_file is not None:
+        path = Path(args.password_file)
+        try:
+            return _first_line(path.read_text(encoding="utf-8"), f"--password-file {path}")
+        except OSError as exc:
+            raise CommandError(f"--password-file {path}: cannot read: {exc.strerror or exc}; expected a file with "
+                               "the password on its first line") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"--password-file {path}: got bytes that are not UTF-8 text; expected the password "
+                               "on its first line") from None
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("password: ")
-    if first != getpass.getpass("again: "):
+        if sys.stdin is None or sys.stdin.closed:
+            raise CommandError("--password-stdin: standard input is closed; expected the password on its first line")
+        return _first_line(sys.stdin.readline(), "--password-stdin")
+    if PASSWORD_ENV in os.environ:
+        return _first_line(os.environ[PASSWORD_ENV], f"${PASSWORD_ENV}")
+    if sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty():
+        raise CommandError(f"user add {args.name}: no terminal on standard input to ask for the password; expected "
+                           f"--password-file FILE, --password-stdin, ${PASSWORD_ENV} or --no-password")
+    try:
+        first, again = getpass.getpass("password: "), getpass.getpass("again: ")
+    except EOFError:
+        raise CommandError("<prompt>: password: got end of input; expected the password twice") from None
+    if first != again:
         raise UsersFileError("<prompt>: password: got two different entries; expected the same password twice")
     return first
 
@@ -71,7 +114,7 @@ def run_user(args: argparse.Namespace, data_dir: Path) -> int:
         audit_admin(data_dir, f"user_{cmd}", f"users.{record.name}")
         print(f"user {record.name} {cmd}d")
     elif cmd == "map-cert":
-        cert = load_certificate_file(Path(args.certificate))
+        cert = read_certificate(Path(args.certificate))
         from cryptography.hazmat.primitives.serialization import Encoding
 
         record = users.map_certificate(args.name, cert.public_bytes(Encoding.DER))

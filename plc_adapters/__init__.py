@@ -10,6 +10,7 @@ _EXPORTS: dict[str, str] = {
     "AdapterStats": "plc_adapters.modbus_adapter",
     "Backoff": "plc_adapters.backoff",
     "ByteOrder": "plc_adapters.tag_map",
+    "DEFAULT_PROTOCOL": "plc_adapters.adapter",
     "CodecError": "plc_adapters.modbus_codec",
     "DataType": "plc_adapters.tag_map",
     "Direction": "plc_adapters.tag_map",
@@ -36,9 +37,11 @@ _EXPORTS: dict[str, str] = {
     "decode": "plc_adapters.modbus_codec",
     "encode": "plc_adapters.modbus_codec",
     "plan_reads": "plc_adapters.read_plan",
+    "protocol_names": "plc_adapters.adapter",
     "raw_to_registers": "plc_adapters.modbus_codec",
     "register_adapter": "plc_adapters.adapter",
     "registers_to_raw": "plc_adapters.modbus_codec",
+    "sample_from_registers": "plc_adapters.modbus_sample",
     "validate_tags": "plc_adapters.read_plan",
 }
 

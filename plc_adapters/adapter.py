@@ -95,6 +95,26 @@ class AdapterFactory(Protocol):
 
 _ADAPTERS: dict[str, AdapterFactory] = {}
 _discovered = False
+_ADAPTER_MODULE_SUFFIX = "_adapter"
+
+DEFAULT_PROTOCOL = "modbus"
+"""Connection kind of a unit whose ``[units.X.plc]`` table names no ``protocol``."""
+
+
+def _adapter_modules() -> list[str]:
+    import plc_adapters
+
+    return [m.name for m in pkgutil.iter_modules(plc_adapters.__path__) if m.name.endswith(_ADAPTER_MODULE_SUFFIX)]
+
+
+def protocol_names() -> tuple[str, ...]:
+    """The protocol table: connection kinds with an adapter module here (``plc_adapters/<kind>_adapter.py``), sorted.
+
+    Read from the module names, importing none of them, so a config loader lists the protocols without loading a
+    protocol stack (pymodbus, asyncua). Each module registers its adapter under the same kind
+    (:func:`adapter_protocols` gives the registered ones; a test keeps the two equal).
+    """
+    return tuple(sorted(name.removesuffix(_ADAPTER_MODULE_SUFFIX) for name in _adapter_modules()))
 
 
 def register_adapter(protocol: str, factory: AdapterFactory) -> None:
@@ -109,11 +129,8 @@ def _discover() -> None:
     global _discovered
     if _discovered:
         return
-    import plc_adapters
-
-    for module in pkgutil.iter_modules(plc_adapters.__path__):
-        if module.name.endswith("_adapter"):
-            importlib.import_module(f"plc_adapters.{module.name}")
+    for name in _adapter_modules():
+        importlib.import_module(f"plc_adapters.{name}")
     _discovered = True
 
 

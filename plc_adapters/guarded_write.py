@@ -34,7 +34,7 @@ from plc_adapters.adapter_state import Counters
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefusal, WriteRefused
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.rate_limit import rate_limit_refusal
-from plc_adapters.tag import TagDescription
+from plc_adapters.tag import TagDescription, quantity_text
 
 ReconciledCallback = Callable[[str, float, float], None]
 """``(tag, value sent, value the PLC holds)``: a write of unknown outcome was resolved by a read-back."""
@@ -92,8 +92,8 @@ class GuardedWrites(Generic[TagT]):
         number = float(value)  # type: ignore[arg-type]
         limits = spec.effective_write_limits
         if not limits.contains(number):
-            self.refuse(tag, number, WriteRefusal.OUT_OF_RANGE, f"{number:g} {spec.unit_code} is outside the write "
-                        f"limits [{limits.low:g}, {limits.high:g}]")
+            self.refuse(tag, number, WriteRefusal.OUT_OF_RANGE, f"{quantity_text(number, spec.symbol)} is outside "
+                        f"the write limits [{limits.low:g}, {limits.high:g}] {spec.symbol}")
         async with self._locks.setdefault(tag, asyncio.Lock()):
             await send(spec, number)
 
@@ -106,7 +106,7 @@ class GuardedWrites(Generic[TagT]):
         """Refuse (RATE_LIMIT) a step to ``held_value`` that breaks the tag's ``max_rate``."""
         if spec.max_rate is None:
             return
-        why = rate_limit_refusal(spec.max_rate, spec.unit_code, self._rate_reference.get(spec.name), held_value,
+        why = rate_limit_refusal(spec.max_rate, spec.symbol, self._rate_reference.get(spec.name), held_value,
                                  _now())
         if why is not None:
             self.refuse(spec.name, held_value, WriteRefusal.RATE_LIMIT, why)
@@ -115,8 +115,8 @@ class GuardedWrites(Generic[TagT]):
         """The PLC answered Good: ``held_value`` is the new rate reference."""
         self._rate_reference[spec.name] = (held_value, _now())
         self._counters["writes"] += 1
-        self._log(logging.INFO, f"wrote|{spec.name}", "unit %s: wrote %s = %g %s", self.unit, spec.name, value,
-                  spec.unit_code)
+        self._log(logging.INFO, f"wrote|{spec.name}", "unit %s: wrote %s = %s", self.unit, spec.name,
+                  quantity_text(value, spec.symbol))
 
     def outcome_unknown(self, spec: TagT, value: float, held_value: float, message: str) -> WriteOutcomeUnknown:
         """The request left and no answer came: counted, remembered for reconciliation; returns the error to raise."""

@@ -4,7 +4,9 @@ messages rate-limited, so a hostile client or a misbehaving peer cannot flood th
 * :func:`shorten` renders any value for a log line (``repr`` for strings), cut to ``limit`` characters
   with the full length said (``'xxxx…' (1048576 chars)``).
 * :class:`RepeatLimiter` lets the first ``burst`` occurrences of a message key through per ``window_s``
-  and counts the rest; the next line that passes says how many were suppressed.
+  and counts the rest; the next line that passes says how many were suppressed, and
+  :meth:`RepeatLimiter.drain_suppressed` hands the counts of ended windows to a periodic summary. It remembers
+  at most ``max_keys`` keys (a key may carry a tag, a user, a node or a peer's text: over months they are unbounded).
 """
 
 from __future__ import annotations
@@ -51,11 +53,16 @@ class RepeatLimiter:
     burst: int = 5
     window_s: float = 60.0
     clock: Callable[[], float] = time.monotonic
+    max_keys: int = 1024
+    """Keys remembered at most (~200 bytes each). A new key beyond it first forgets the keys whose window has
+    passed, then the oldest; a forgotten key's suppressed count is not reported."""
     _windows: dict[str, _Window] = field(default_factory=dict)
 
     def allow(self, key: str) -> int | None:
         now = self.clock()
         w = self._windows.get(key)
+        if w is None and len(self._windows) >= self.max_keys:
+            self._forget(now)
         if w is None or now - w.start >= self.window_s:
             suppressed = w.suppressed if w is not None else 0
             self._windows[key] = _Window(start=now, passed=1)
@@ -66,3 +73,28 @@ class RepeatLimiter:
             return suppressed
         w.suppressed += 1
         return None
+
+    def drain_suppressed(self) -> dict[str, int]:
+        """Keys with lines dropped in windows that have ended, and how many (counted once: they are cleared);
+        for a periodic summary of what was suppressed. Forgets windows that ended with nothing dropped."""
+        now = self.clock()
+        out = {}
+        for key, w in list(self._windows.items()):
+            if now - w.start < self.window_s:
+                continue
+            if w.suppressed:
+                out[key] = w.suppressed
+            del self._windows[key]
+        return out
+
+    def _forget(self, now: float) -> None:
+        """Make room for one key: drop the windows that have passed, else the oldest key."""
+        for key in [k for k, w in self._windows.items() if now - w.start >= self.window_s]:
+            del self._windows[key]
+        while len(self._windows) >= self.max_keys:
+            del self._windows[next(iter(self._windows))]
+
+    @property
+    def remembered(self) -> int:
+        """Keys remembered now (at most :attr:`max_keys`)."""
+        return len(self._windows)

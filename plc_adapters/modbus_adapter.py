@@ -46,12 +46,14 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from plc_adapters.adapter import register_adapter
+from plc_adapters.adapter_core import AdapterCore
 from plc_adapters.adapter_state import Counters, SampleStore, WriteStats
 from plc_adapters.backoff import Backoff
 from plc_adapters.errors import WriteRefusal
-from plc_adapters.guarded_write import GuardedWrites, ReconciledCallback
+from plc_adapters.guarded_write import GuardedWrites
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.modbus_codec import CodecError, decode, encode
+from plc_adapters.modbus_sample import sample_from_registers
 from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
 from plc_adapters.quality import Quality
 from plc_adapters.read_plan import ReadBlock, plan_reads
@@ -61,9 +63,6 @@ from plc_adapters.scan_schedule import ScanSchedule
 from plc_adapters.tag_map import Direction, ModbusConnection, RegisterTable, TagSpec
 
 logger = logging.getLogger(__name__)
-
-OUT_OF_EU_RANGE_QUALITY = Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED
-"""Quality of a value decoded outside its tag's eu_range (value kept)."""
 
 HEALTHY_SCANS_TO_RESET_BACKOFF = 3
 """Good scans in a row after which the reconnect backoff starts again from its initial delay."""
@@ -218,7 +217,18 @@ class _Link:
         self.client.close()
 
 
-class ModbusAdapter:
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling it again while it runs on: a cancellation that lands
+    while a request is being torn down, or in Python 3.11's ``asyncio.wait_for`` race, can be swallowed, and a stop
+    requested right after the start then waited forever (found by a ``demo`` stopped by a closed stdout)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.cancelled():
+        task.result()  # an error it ended with is the caller's, as before
+
+
+class ModbusAdapter(AdapterCore[AdapterStats]):
     """Polls one unit's PLC over Modbus TCP and writes its commanded tags.
 
     Args:
@@ -264,36 +274,12 @@ class ModbusAdapter:
         self._io_lock = asyncio.Lock()
         """Held by a scan (read, store, deliver) and by the register part of a write: never both at once."""
 
-    @property
-    def on_write_reconciled(self) -> ReconciledCallback | None:
-        """Called when a read-back resolves a write of unknown outcome (e.g. to audit it)."""
-        return self._writes.on_write_reconciled
-
-    @on_write_reconciled.setter
-    def on_write_reconciled(self, callback: ReconciledCallback | None) -> None:
-        self._writes.on_write_reconciled = callback
-
     # ------------------------------------------------------------------ public API
 
     @property
     def connected(self) -> bool:
         """True while a TCP connection to the PLC is open and usable."""
         return self._link is not None and self._link.up
-
-    @property
-    def last_samples(self) -> Mapping[str, Sample]:
-        """Latest sample per tag name (read-only snapshot of the last scan)."""
-        return self._store.view
-
-    @property
-    def unconfirmed_writes(self) -> Mapping[str, float]:
-        """Commanded tags whose last write has an unknown outcome (not yet read back): tag → value sent."""
-        return self._writes.unconfirmed
-
-    @property
-    def stats(self) -> AdapterStats:
-        """Counters since start (a snapshot)."""
-        return self._counters.snapshot()
 
     @property
     def eu_mismatches(self) -> Mapping[str, str]:
@@ -312,12 +298,8 @@ class ModbusAdapter:
     async def stop(self) -> None:
         """Stop polling and reconnecting and close the connection. Safe to call more than once."""
         for task in (self._poll_task, self._reconnect_task):
-            if task is not None and not task.done():
-                task.cancel()
-        for task in (self._poll_task, self._reconnect_task):
             if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _cancel_and_wait(task)
         self._poll_task = self._reconnect_task = None
         self._outage_since = None
         if self._link is not None:
@@ -471,22 +453,22 @@ class ModbusAdapter:
         return values[:count]
 
     def _decode_sample(self, tag: TagSpec, registers: list[int], received: datetime) -> Sample:
+        """The decode rule (:func:`~plc_adapters.modbus_sample.sample_from_registers`), then its effects here: a
+        usable value becomes the tag's last value and, for a commanded tag, an observation of the PLC's setpoint."""
         last_values = self._store.last_values
-        try:
-            value = decode(tag, registers)
-        except CodecError as exc:
+
+        def log_codec_error(exc: CodecError) -> None:
             suppressed = self._log_limiter.allow(f"decode:{tag.name}")
             if suppressed is not None:
                 logger.warning("unit %s: tag %s: cannot decode %s: %s%s", self.unit, tag.name, shorten(registers),
                                _error_text(exc), _suppressed_text(suppressed))
-            return Sample(tag.name, last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
-        if not math.isfinite(value):
-            return Sample(tag.name, last_values[tag.name], Quality.BAD_DEVICE_FAILURE, received)
-        last_values[tag.name] = value
-        if tag.direction is Direction.COMMANDED:
-            self._writes.observed(tag, value)
-        quality = Quality.GOOD if tag.eu_range.contains(value) else OUT_OF_EU_RANGE_QUALITY
-        return Sample(tag.name, value, quality, received)
+
+        sample = sample_from_registers(tag, registers, received, last_values[tag.name], log_codec_error)
+        if not sample.quality.is_bad and sample.value is not None:
+            last_values[tag.name] = sample.value
+            if tag.direction is Direction.COMMANDED:
+                self._writes.observed(tag, sample.value)
+        return sample
 
     def _bad_samples(self, quality: Quality) -> list[Sample]:
         return self._store.bad(quality)

@@ -77,6 +77,20 @@ def encode(tag: TagSpec, value: float) -> list[int]:
     return raw_to_registers(raw, tag.data_type, tag.byte_order, tag.word_order)
 
 
+def not_representable(tag: TagSpec, value: float) -> str | None:
+    """Why ``value`` (engineering units) has no exact raw value in ``tag``'s registers — an integer (or bool)
+    register and a value that is not a whole multiple of ``scale`` from ``offset`` — else None. A client's write
+    is refused for this rather than rounded (:func:`encode` rounds, for the twin's own computed setpoints)."""
+    if not (tag.data_type.is_integer or tag.data_type is DataType.BOOL) or tag.scale == 0:
+        return None
+    raw = (value - tag.offset) / tag.scale
+    if not math.isfinite(raw) or abs(raw - round(raw)) <= 1e-9 * max(1.0, abs(raw)):
+        return None
+    step = f"a whole multiple of {tag.scale:g}" + (f" from {tag.offset:g}" if tag.offset else "")
+    return (f"{value:g} is not {step}: tag '{tag.name}' is held in a {tag.data_type.value} register "
+            "(the value would be rounded)")
+
+
 def decode(tag: TagSpec, registers: list[int]) -> float:
     """Registers → engineering value for ``tag`` (applies scale/offset)."""
     raw = registers_to_raw(registers, tag.data_type, tag.byte_order, tag.word_order)

@@ -48,10 +48,11 @@ from typing import Any, NoReturn
 from asyncua import Client, ua
 
 from plc_adapters.adapter import register_adapter
+from plc_adapters.adapter_core import AdapterCore
 from plc_adapters.adapter_state import Counters, SampleStore, WriteStats
 from plc_adapters.backoff import Backoff
 from plc_adapters.errors import WriteRefusal
-from plc_adapters.guarded_write import GuardedWrites, ReconciledCallback
+from plc_adapters.guarded_write import GuardedWrites
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.opcua_errors import PlcRefusedWrite
 from plc_adapters.opcua_session import (
@@ -165,7 +166,7 @@ class _Session:
         return not self.lost.done()
 
 
-class OpcUaAdapter:
+class OpcUaAdapter(AdapterCore[OpcUaAdapterStats]):
     """Mirrors one unit's PLC over OPC UA and writes its commanded tags.
 
     Args:
@@ -217,30 +218,6 @@ class OpcUaAdapter:
     def connected(self) -> bool:
         """True while a session to the PLC is open and alive."""
         return self._session is not None and self._session.alive
-
-    @property
-    def last_samples(self) -> Mapping[str, Sample]:
-        """Latest sample per tag (read-only view)."""
-        return self._store.view
-
-    @property
-    def stats(self) -> OpcUaAdapterStats:
-        return self._counters.snapshot()
-
-    @property
-    def unconfirmed_writes(self) -> Mapping[str, float]:
-        """Commanded tags whose last write has an unknown outcome (not yet read back): tag → value the PLC would
-        hold."""
-        return self._writes.unconfirmed
-
-    @property
-    def on_write_reconciled(self) -> ReconciledCallback | None:
-        """Called when a read-back resolves a write of unknown outcome (e.g. to audit it)."""
-        return self._writes.on_write_reconciled
-
-    @on_write_reconciled.setter
-    def on_write_reconciled(self, callback: ReconciledCallback | None) -> None:
-        self._writes.on_write_reconciled = callback
 
     @property
     def eu_mismatches(self) -> Mapping[str, str]:

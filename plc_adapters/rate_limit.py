@@ -13,12 +13,13 @@ RATE_WINDOW_S = 1.0
 NO_REFERENCE = ("is set but the PLC's current value is not known yet (no read-back or write since start)")
 
 
-def rate_limit_refusal(max_rate: float, unit_code: str, reference: tuple[float, float] | None, value: float,
+def rate_limit_refusal(max_rate: float, unit: str, reference: tuple[float, float] | None, value: float,
                        now_s: float) -> str | None:
     """Why writing ``value`` now breaks the rate limit, or None. ``reference``: ``(value the PLC holds, clock time
-    it took it)`` on the same clock as ``now_s``; None when not known (refused: the step cannot be bounded)."""
+    it took it)`` on the same clock as ``now_s``; None when not known (refused: the step cannot be bounded).
+    ``unit``: the tag's unit symbol (°C, µm)."""
     if reference is None:
-        return f"max_rate {max_rate:g} {unit_code}/s {NO_REFERENCE}"
+        return f"max_rate {max_rate:g} {unit}/s {NO_REFERENCE}"
     held, since = reference
     change = abs(value - held)
     if change == 0:
@@ -27,6 +28,6 @@ def rate_limit_refusal(max_rate: float, unit_code: str, reference: tuple[float, 
     largest_step = max_rate * min(elapsed_s, RATE_WINDOW_S)
     if change <= largest_step * (1 + 1e-9):
         return None
-    return (f"step {held:g} → {value:g} {unit_code} is {change:.4g} {unit_code}; allowed now {largest_step:.4g} "
-            f"{unit_code} = max_rate {max_rate:g} {unit_code}/s × min({elapsed_s:.3g} s since the PLC took {held:g}, "
+    return (f"step {held:g} → {value:g} {unit} is {change:.4g} {unit}; allowed now {largest_step:.4g} "
+            f"{unit} = max_rate {max_rate:g} {unit}/s × min({elapsed_s:.3g} s since the PLC took {held:g}, "
             f"{RATE_WINDOW_S:g} s)")

@@ -29,6 +29,12 @@ class Range:
         return self.low <= value <= self.high
 
 
+def quantity_text(value: float, unit_symbol: str, spec: str = "g") -> str:
+    """``value`` (format ``spec``) and its unit's symbol: ``95 °C``, ``412.3 µm``. The one way messages — write
+    refusals, alarms, the write log — show a quantity (a unit symbol, never a UNECE code like ``CEL``)."""
+    return f"{value:{spec}} {unit_symbol}"
+
+
 @dataclass(frozen=True, slots=True)
 class TagDescription:
     """What every protocol's tag declares (protocol types add their address fields after ``eu_range``).
@@ -42,6 +48,8 @@ class TagDescription:
         max_rate: largest accepted change of a setpoint, engineering units per second (``None`` = unlimited), as
             the step-bounded rule of :mod:`plc_adapters.rate_limit`; keyword only.
         description: free text shown to operators; keyword only.
+        unit_symbol: the unit's symbol (``°C``, ``µm``) for messages, from the UNECE table; empty: the code is
+            shown; keyword only.
     """
 
     name: str
@@ -51,6 +59,12 @@ class TagDescription:
     write_limits: Range | None = field(default=None, kw_only=True)
     max_rate: float | None = field(default=None, kw_only=True)
     description: str = field(default="", kw_only=True)
+    unit_symbol: str = field(default="", kw_only=True)
+
+    @property
+    def symbol(self) -> str:
+        """The unit as messages show it: its symbol (``°C``), else its code."""
+        return self.unit_symbol or self.unit_code
 
     @property
     def effective_write_limits(self) -> Range:

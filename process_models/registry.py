@@ -53,22 +53,29 @@ class UnitKind:
     """A mapping plant model name -> plant builder (:mod:`hil.plant`; the first is the default)."""
     line_unit: bool = True
     """True: a process unit a line config may name (``[units.X] kind``); False: a model only (case files)."""
+    model_keys: str | None = None
+    """A :data:`process_models.model_keys.ModelKeys`: the ``[model]`` keys with units and defaults (the reference
+    ``linetwin models describe`` prints)."""
 
 
 UNIT_KINDS: Mapping[str, UnitKind] = {k.name: k for k in (
     UnitKind("axial_dispersion", "closed-closed axial dispersion vessel (tracer RTD)",
-             model="process_models.mixing.rtd:axial_dispersion_from_options", line_unit=False),
+             model="process_models.mixing.rtd:axial_dispersion_from_options", line_unit=False,
+             model_keys="process_models.mixing.rtd:model_keys"),
     UnitKind("chromatography_column",
              "packed-bed chromatography column (ED, LRMP or GRM; linear, Langmuir or SMA binding)",
              model="process_models.chromatography.column:chromatography_model",
-             hil_plants="hil.plant:COLUMN_PLANTS"),
+             hil_plants="hil.plant:COLUMN_PLANTS",
+             model_keys="process_models.chromatography.model_keys:model_keys"),
     UnitKind("crystallizer", "batch cooling crystallizer (method of moments or finite-volume population balance)",
              model="process_models.crystallization.crystallizer:crystallizer_model",
              control_plan="controllers.crystallization.control_options:CRYSTALLIZER_CONTROL",
-             hil_plants="hil.plant:CRYSTALLIZER_PLANTS"),
+             hil_plants="hil.plant:CRYSTALLIZER_PLANTS",
+             model_keys="process_models.crystallization.model_keys:model_keys"),
     UnitKind("mixing_tank", "jacketed stirred mixing tank (level, solute, energy, jacket, agitator power)",
              model="process_models.mixing.mixing_tank:mixing_tank_from_options",
-             hil_plants="hil.plant:MIXING_TANK_PLANTS"),
+             hil_plants="hil.plant:MIXING_TANK_PLANTS",
+             model_keys="process_models.mixing.mixing_tank:model_keys"),
 )}
 
 

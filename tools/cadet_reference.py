@@ -112,6 +112,9 @@ def cadet_input(case: Any) -> dict[str, Any]:
 
     col = case.column
     spec, iso, disc = col.spec, col.isotherm, col.discretisation
+    if disc.dg:
+        raise ValueError(f"case '{case.name}': discretisation method 'dg' has no CADET mapping yet (CADET's DG uses "
+                         "a DG particle, not linetwin's collocation); run the case with method = 'fv'")
     ncomp = len(col.components)
     transport = TransportModel(spec.transport)
     initial = case.uniform_initial()

@@ -17,9 +17,15 @@ client, and a signature check against :data:`HOOKED_SIGNATURES`):
 - **history hook** (:func:`install_history_reader`): replaces ``InternalServer.history_manager``; every
   HistoryRead request reaches the twin's reader (the historian).
 - **session hooks** (:func:`install_session_hooks`): wraps ``InternalServer.create_session``; each new session's
-  ``create_session``, ``activate_session``, ``close_session``, ``call``, ``history_read`` and ``read`` pass
+  ``create_session``, ``activate_session``, ``close_session``, ``call``, ``history_read``, ``read`` and
+  ``create_monitored_items`` pass
   through a :class:`SessionServiceHooks` (security: login/logout audit, role checks of Call and HistoryRead,
   per-user attributes; method calls: who is calling).
+- **event filter** (:func:`install_event_filter`): wraps ``SubscriptionService.trigger_event``; an event sent
+  to every subscription reaches only those whose session the twin's filter admits (security: audit events only
+  to sessions with the audit role).
+- **message limit** (:func:`set_message_limit`): asyncua's transport limits (``Server.limits``), the largest
+  request message a client may send.
 - **identity hook** (:func:`set_user_manager`): asyncua asks the twin's user manager
   (``get_user(iserver, username, password, certificate)``) on every ActivateSession.
 - **node management** is refused through asyncua's public ``permission_ruleset`` (``check_validity``); only
@@ -43,6 +49,7 @@ from asyncua.server.address_space import AddressSpace, AttributeService, Attribu
 from asyncua.server.history import HistoryManager
 from asyncua.server.internal_server import InternalServer
 from asyncua.server.internal_session import InternalSession, SessionState
+from asyncua.server.subscription_service import SubscriptionService
 from asyncua.server.user_managers import UserManager
 
 WRITTEN_FOR = "2.1"
@@ -59,6 +66,11 @@ SERVICE_REFUSALS: tuple[type[Exception], ...] = (ServiceError, ua.UaStatusCodeEr
 """What asyncua's session services raise to refuse a request (each has the status in ``code``)."""
 HistoryReader = Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]]
 """A HistoryRead request → one result per node to read."""
+EventAdmission = Callable[[Any, ua.NodeId], bool]
+"""``(event, session id of a subscription)`` → whether that subscription may receive the event."""
+__all__ = ["ServiceError"]
+"""asyncua's exception that a session service raises to answer a ServiceFault with its ``code`` (re-exported:
+the twin's request limits raise it)."""
 
 
 # --- the address space, written by the twin itself -------------------------------------------------------
@@ -135,6 +147,33 @@ def event_subscription(server: Server, subscription_id: int) -> EventSubscriptio
     by_node: dict[ua.NodeId, list[int]] = service._monitored_events  # noqa: SLF001 - no public view of these
     return EventSubscription(subscription.session_id, [(n, mid) for n, mids in by_node.items() for mid in mids],
                              service.trigger_event)
+
+
+def install_event_filter(server: Server, admit: EventAdmission) -> None:
+    """An event triggered for every subscription goes only to the subscriptions whose session ``admit`` lets
+    through; an event for one subscription (ConditionRefresh) is sent as asked."""
+    service = server.iserver.subscription_service
+    original = service.trigger_event
+
+    async def trigger_event(event: Any, subscription_id: int | None = None) -> None:
+        if subscription_id is not None:
+            await original(event, subscription_id)
+            return
+        if hasattr(event, "Retain") and hasattr(event, "NodeId"):  # asyncua's condition bookkeeping, then deliver
+            await original(event, subscription_id=-1)
+        for sid, sub in list(service.subscriptions.items()):
+            if admit(event, sub.session_id):
+                await original(event, sid)
+
+    service.trigger_event = trigger_event  # type: ignore[method-assign]
+
+
+def set_message_limit(server: Server, max_bytes: int) -> None:
+    """The largest request message a client may send (asyncua's ``TransportLimits``; beyond it the request is
+    answered ``BadRequestTooLarge``/``BadTcpMessageTooLarge``). Call before ``server.start``."""
+    limits = server.limits
+    limits.max_message_size = max_bytes
+    limits.max_chunk_count = max(1, -(-max_bytes // limits.max_recv_buffer))
 
 
 def channel_secured(server: Server, peer: Any) -> bool:
@@ -261,6 +300,11 @@ class SessionServiceHooks:
                       proceed: Callable[[ua.ReadParameters], Awaitable[list[ua.DataValue]]]) -> list[ua.DataValue]:
         return await proceed(params)
 
+    async def on_create_monitored_items(self, session: SessionView, params: ua.CreateMonitoredItemsParameters,
+                                        proceed: Callable[[ua.CreateMonitoredItemsParameters], Awaitable[Any]],
+                                        ) -> Any:
+        return await proceed(params)
+
 
 def install_session_hooks(server: Server, hooks: SessionServiceHooks) -> None:
     """Pass the services of every session created from now on through ``hooks``. Hooks installed later run
@@ -282,6 +326,7 @@ def _wrap_session(session: InternalSession, hooks: SessionServiceHooks) -> None:
     view = SessionView(session)
     orig_create, orig_activate, orig_close = session.create_session, session.activate_session, session.close_session
     orig_call, orig_history, orig_read = session.call, session.history_read, session.read
+    orig_monitored = session.create_monitored_items
 
     async def create_session(params: ua.CreateSessionParameters, sockname: Any = None) -> Any:
         return await hooks.on_create(view, params, lambda p: orig_create(p, sockname=sockname))
@@ -308,6 +353,11 @@ def _wrap_session(session: InternalSession, hooks: SessionServiceHooks) -> None:
     session.history_read = history_read  # type: ignore[method-assign]
     session.read = read  # type: ignore[method-assign]
 
+    async def create_monitored_items(params: ua.CreateMonitoredItemsParameters) -> Any:
+        return await hooks.on_create_monitored_items(view, params, orig_monitored)
+
+    session.create_monitored_items = create_monitored_items  # type: ignore[method-assign]
+
 
 # --- the asyncua signatures the hooks were written for ----------------------------------------------------
 
@@ -326,6 +376,10 @@ HOOKED_SIGNATURES: dict[str, tuple[Callable[..., Any], str]] = {
     "session hooks: InternalSession.close_session": (InternalSession.close_session, "(self, delete_subs=<default>)"),
     "session hooks: InternalSession.call": (InternalSession.call, "(self, params)"),
     "session hooks: InternalSession.read": (InternalSession.read, "(self, params)"),
+    "session hooks: InternalSession.create_monitored_items": (InternalSession.create_monitored_items,
+                                                              "(self, params)"),
+    "event filter: SubscriptionService.trigger_event": (SubscriptionService.trigger_event,
+                                                        "(self, event, subscription_id=<default>)"),
     "identity hook: UserManager.get_user": (UserManager.get_user,
                                             "(self, iserver, username=<default>, password=<default>, "
                                             "certificate=<default>)"),
@@ -354,3 +408,24 @@ def signature_drift() -> list[str]:
     """One line per hooked asyncua function whose parameters are not those the seam was written for."""
     return [f"{hook}: asyncua now has {parameter_list(fn)}, the seam was written for {expected}"
             for hook, (fn, expected) in HOOKED_SIGNATURES.items() if parameter_list(fn) != expected]
+
+
+# --- what the metrics endpoint reads at scrape time ---------------------------------------------------------
+
+def activated_session_users(server: Server) -> list[User]:
+    """The user of every activated client session (the twin's own internal sessions are not counted)."""
+    bserver = server.bserver
+    if bserver is None:
+        return []
+    users = []
+    for protocol in list(bserver.clients):
+        session = protocol.processor.session if protocol.processor is not None else None
+        if session is not None and session.state == SessionState.Activated and session.user is not None:
+            users.append(session.user)
+    return users
+
+
+def subscription_counts(server: Server) -> tuple[int, int]:
+    """(live subscriptions, notification messages they have published so far)."""
+    subscriptions = list(server.iserver.subscription_service.subscriptions.values())
+    return len(subscriptions), sum(max(int(getattr(s, "_notification_seq", 1)) - 1, 0) for s in subscriptions)

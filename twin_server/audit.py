@@ -2,7 +2,9 @@
 
 Every write, method call, mode change, login and refusal is recorded here with who did it, on which node,
 the old and the new value, the outcome and the reason. :class:`AuditTrail` logs a shortened line on the
-``linetwin.audit`` logger (rate-limited per user, node and outcome so one bulk Write cannot flood the log) and
+``linetwin.audit`` logger — rate-limited per client and kind of event (action and outcome, never per node, so
+one Write of 1,000 node ids or a loop of 1,000 writes makes a handful of lines), with a periodic summary of what
+was suppressed (:meth:`AuditTrail.log_suppressed`, called by the server every minute) — and
 hands the entry to every sink (e.g. a tamper-evident store, OPC UA AuditEvents). Sinks see the values in bounded
 form (:func:`twin_server.security.audit_values.bounded_value`: short values whole, long text cut with its length
 and SHA-256, ByteStrings as size and SHA-256), and refusals from one client beyond a rate as one summary entry
@@ -124,11 +126,16 @@ class AuditTrail:
         from twin_server.security.audit_refusals import RefusalAggregator  # it imports AuditEntry from here
 
         self.sinks: list[AuditSink] = list(sinks or [])
-        self._limiter = limiter or RepeatLimiter(burst=20, window_s=10.0)
+        self._limiter = limiter or RepeatLimiter(burst=LOG_BURST, window_s=LOG_WINDOW_S)
         self.value_chars = value_chars
         self.refusals = refusals if refusals is not None else RefusalAggregator()
+        self.counters: list[AuditSink] = []
+        """Called with every entry as recorded, before refusals are aggregated: for counters (the metrics
+        endpoint's refused writes), which must keep no entry."""
 
     def record(self, entry: AuditEntry) -> None:
+        for count in self.counters:
+            count(entry)
         admitted, summaries = self.refusals.admit(entry)
         for summary in summaries:
             self._record(summary, bound=False)
@@ -149,12 +156,37 @@ class AuditTrail:
                 **{name: _bounded_text(getattr(entry, name), limit) for name, limit in TEXT_LIMITS.items()})
         for sink in self.sinks:
             sink(entry)
-        suppressed = self._limiter.allow(f"{entry.user}|{entry.node}|{entry.outcome}|{entry.action}")
+        suppressed = self._limiter.allow(log_key(entry))
         if suppressed is None:
             return
         level = logging.INFO if entry.outcome is AuditOutcome.ACCEPTED else logging.WARNING
         more = f" ({suppressed} similar lines suppressed)" if suppressed else ""
         log.log(level, "%s%s", describe(entry), more)
+
+    def log_suppressed(self) -> int:
+        """Log one summary line of the audit lines suppressed in rate-limit windows that have ended (per client
+        and kind, largest first); returns how many were suppressed. The entries themselves are all in the sinks."""
+        counts = self._limiter.drain_suppressed()
+        if not counts:
+            return 0
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+        parts = [f"{key.replace('|', ' ')} ×{n}" for key, n in ranked[:10]]
+        rest = f" and {len(ranked) - 10} more kinds" if len(ranked) > 10 else ""
+        total = sum(counts.values())
+        log.warning("audit log: %d lines suppressed (rate limit per client and kind; all are in the audit store): "
+                    "%s%s", total, "; ".join(_cut(p, 200) for p in parts), rest)
+        return total
+
+
+LOG_BURST = 5
+LOG_WINDOW_S = 10.0
+"""Audit log lines per client and kind of event per window (the store and the AuditEvents get every entry)."""
+
+
+def log_key(entry: AuditEntry) -> str:
+    """What the audit log is rate-limited by: the client (its address and application URI, else the user) and
+    the kind of event (action and outcome) — not the node."""
+    return f"{entry.client or entry.user}|{entry.action}|{entry.outcome.value}"
 
 
 TEXT_LIMITS = {"action": 100, "user": 128, "role": 64, "client": 400, "node": 400, "status": 100, "reason": 1000}

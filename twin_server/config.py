@@ -9,6 +9,7 @@ half-configured.
 
 from __future__ import annotations
 
+import importlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,30 +17,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from plc_adapters.opcua_spec import OpcUaConnection, OpcUaTagSpec
-from plc_adapters.tag_map import (
-    ByteOrder,
-    DataType,
-    Direction,
-    ModbusConnection,
-    RegisterTable,
-    TagSpec,
-    WordOrder,
-)
-from process_models.engineering_units import UNITS_BY_CODE
+from plc_adapters.adapter import DEFAULT_PROTOCOL, PlcConnection, protocol_names
+from plc_adapters.tag import TagDescription
 from process_models.registry import controlled_kinds, unit_kinds
 from twin_server.alarms.alarm_config import UnitAlarmConfig, parse_unit_alarms
 from twin_server.config_checks import (
     brief,
     endpoint_problem,
-    host_problem,
     is_finite_number,
     namespace_problem,
     shared_plc_issues,
 )
 from twin_server.config_issues import NAME_RE, ConfigError, ConfigIssue, IssueCollector
-from twin_server.historian.settings import TAG_KEYS as _HISTORY_TAG_KEYS
 from twin_server.historian.settings import HistorianSettings, parse_historian
+from twin_server.metrics.settings import MetricsSettings, parse_metrics
 from twin_server.security.settings import SecuritySettings, parse_security
 
 __all__ = ["ConfigError", "ConfigIssue", "LineConfig", "ServerConfig", "UnitConfig", "load_line_config",
@@ -71,8 +62,10 @@ class UnitConfig:
     description: str
     model: Mapping[str, Any]
     plant: Mapping[str, Any]
-    connection: ModbusConnection | OpcUaConnection
-    tags: tuple[TagSpec | OpcUaTagSpec, ...]
+    connection: PlcConnection
+    """The protocol's connection declaration (``ModbusConnection``, ``OpcUaConnection``, ...)."""
+    tags: tuple[TagDescription, ...]
+    """The protocol's tag type (``TagSpec``, ``OpcUaTagSpec``, ...)."""
     control: Mapping[str, Any] = field(default_factory=dict)
     """``[units.<unit>.control]``: estimator/NMPC/supervisor options (validated per kind); empty = no control loop."""
     alarms: UnitAlarmConfig = field(default_factory=UnitAlarmConfig)
@@ -80,7 +73,7 @@ class UnitConfig:
     surrogate: Mapping[str, Any] = field(default_factory=dict)
     """``[units.<unit>.surrogate]``: a surrogate run beside the physics model (docs/surrogates.md); empty = none."""
 
-    def tag(self, name: str) -> TagSpec | OpcUaTagSpec:
+    def tag(self, name: str) -> TagDescription:
         for t in self.tags:
             if t.name == name:
                 return t
@@ -102,6 +95,8 @@ class LineConfig:
     """``[security]``: endpoints, anonymous access, data dir (users, PKI, audit store); see docs/security.md."""
     historian: HistorianSettings = field(default_factory=HistorianSettings)
     """``[historian]`` and per-tag ``historize`` / ``deadband`` (see :mod:`twin_server.historian.settings`)."""
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    """``[metrics]``: the Prometheus / health endpoint, off by default (:mod:`twin_server.metrics.settings`)."""
 
     def unit(self, name: str) -> UnitConfig:
         for u in self.units:
@@ -110,80 +105,17 @@ class LineConfig:
         raise KeyError(f"line '{self.name}' has no unit '{name}'")
 
 
-_TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
-             "word_order", "scale", "offset", "write_limits", "max_rate", "alarms"} | _HISTORY_TAG_KEYS
 _UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control", "alarms", "surrogate"}
-_PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 
-def _parse_tag(c: IssueCollector, unit: str, name: str, raw: Any) -> TagSpec | None:
-    prefix = f"units.{unit}.tags.{name}"
-    if not isinstance(raw, Mapping):
-        c.add(prefix, raw, "a table describing the tag")
-        return None
-    if not NAME_RE.match(name):
-        c.add(prefix, name, "a tag name of letters, digits and _ starting with a letter")
-    c.unknown_keys(raw, prefix, _TAG_KEYS)
-    n_before = len(c.issues)
-    direction = c.choice(raw, "direction", prefix, [d.value for d in Direction])
-    unit_code = c.string(raw, "unit", prefix, what="a UNECE Rec. 20 common code")
-    if isinstance(raw.get("unit"), str) and unit_code not in UNITS_BY_CODE:
-        c.add(f"{prefix}.unit", unit_code, "a UNECE Rec. 20 common code known to linetwin: "
-              + ", ".join(sorted(UNITS_BY_CODE)))
-    eu_range = c.range(raw, "eu_range", prefix, required=True)
-    table = c.choice(raw, "table", prefix, [t.value for t in RegisterTable])
-    data_type = c.choice(raw, "data_type", prefix, [d.value for d in DataType])
-    address = c.integer(raw, "address", prefix, 0, 65535)
-    byte_order = c.choice(raw, "byte_order", prefix, [b.value for b in ByteOrder], default="big")
-    word_order = c.choice(raw, "word_order", prefix, [w.value for w in WordOrder], default="big")
-    scale = c.number(raw, "scale", prefix, default=1.0)
-    if scale == 0:
-        c.add(f"{prefix}.scale", 0, "a non-zero number")
-    offset = c.number(raw, "offset", prefix, default=0.0)
-    write_limits = c.range(raw, "write_limits", prefix, required=False)
-    max_rate = None
-    if "max_rate" in raw:
-        max_rate = c.number(raw, "max_rate", prefix, low=0.0, low_exclusive=True)
-    description = c.string(raw, "description", prefix, default="")
-    if len(c.issues) > n_before or None in (direction, table, data_type, eu_range):
-        return None
-    spec = TagSpec(
-        name=name, direction=Direction(direction), unit_code=unit_code, eu_range=eu_range,  # type: ignore[arg-type]
-        table=RegisterTable(table), address=address, data_type=DataType(data_type),
-        byte_order=ByteOrder(byte_order), word_order=WordOrder(word_order), scale=scale, offset=offset,
-        write_limits=write_limits, max_rate=max_rate, description=description,
-    )
-    ok = True
-    if spec.end_address > 65536:
-        c.add(f"{prefix}.address", address, f"an address leaving room for {spec.register_count} registers (<= 65535)")
-        ok = False
-    if spec.table.is_bit_table != (spec.data_type is DataType.BOOL):
-        c.add(f"{prefix}.data_type", spec.data_type.value,
-              "bool for coil/discrete tables, a numeric type for holding/input registers")
-        ok = False
-    if spec.direction is Direction.COMMANDED and not spec.table.writable:
-        c.add(f"{prefix}.table", spec.table.value, "holding or coil for a commanded tag (input/discrete are read-only)")
-        ok = False
-    if spec.direction is Direction.MEASURED and (write_limits is not None or max_rate is not None):
-        c.add(f"{prefix}.write_limits", "write_limits/max_rate on a measured tag", "these only on commanded tags")
-        ok = False
-    if write_limits is not None and not (eu_range.low <= write_limits.low and write_limits.high <= eu_range.high):
-        c.add(f"{prefix}.write_limits", [write_limits.low, write_limits.high],
-              f"limits inside eu_range [{eu_range.low}, {eu_range.high}]")
-        ok = False
-    return spec if ok else None
-
-
-def _check_overlaps(c: IssueCollector, unit: str, tags: list[TagSpec]) -> None:
-    by_table: dict[RegisterTable, list[TagSpec]] = {}
-    for t in tags:
-        by_table.setdefault(t.table, []).append(t)
-    for table, items in by_table.items():
-        items.sort(key=lambda t: t.address)
-        for a, b in zip(items, items[1:], strict=False):
-            if b.address < a.end_address:
-                c.add(f"units.{unit}.tags.{b.name}.address", b.address,
-                      f"no overlap with tag '{a.name}' ({table.value} {a.address}..{a.end_address - 1})")
+def _parse_plc_unit(protocol: str, c: IssueCollector, unit: str, plc: Mapping[str, Any],
+                    raw_unit: Mapping[str, Any]) -> tuple[PlcConnection | None, list[TagDescription]]:
+    """``[units.UNIT.plc]`` and ``[units.UNIT.tags]`` by the config module of connection kind ``protocol``
+    (``twin_server/config_<protocol>.py``, its ``parse_plc_unit``; the kinds come from the protocol table,
+    :func:`plc_adapters.adapter.protocol_names`), so a new protocol adds a module and no line here."""
+    module = importlib.import_module(f"twin_server.config_{protocol}")
+    connection, tags = module.parse_plc_unit(c, unit, plc, raw_unit)
+    return connection, list(tags)
 
 
 def _check_control(c: IssueCollector, kind: str, prefix: str, control: Mapping[str, Any], tags: set[str]) -> None:
@@ -247,35 +179,12 @@ def _parse_unit(c: IssueCollector, name: str, raw: Any, buildable: list[UnitConf
     parameters_typed = len(c.issues) == n_before
     plc = c.table(raw, f"{prefix}.plc")
     plc_prefix = f"{prefix}.plc"
-    protocol = c.choice(plc, "protocol", plc_prefix, ["modbus", "opcua"], default="modbus") if plc else None
-    if protocol == "opcua":
-        from twin_server.config_opcua import check_unique_nodes, parse_opcua_plc, parse_opcua_tag
-
-        connection: ModbusConnection | OpcUaConnection | None = parse_opcua_plc(c, plc, plc_prefix)
-        default_uri = plc.get("namespace_uri") if isinstance(plc.get("namespace_uri"), str) else None
-        raw_tags = c.table(raw, f"{prefix}.tags")
-        ua_tags = [t for n, r in raw_tags.items() if (t := parse_opcua_tag(c, name, n, r, default_uri)) is not None]
-        check_unique_nodes(c, name, ua_tags)
-        tags: list[TagSpec | OpcUaTagSpec] = list(ua_tags)
-    else:
-        c.unknown_keys(plc, plc_prefix, _PLC_KEYS)
-        host = c.string(plc, "host", plc_prefix, what="a host name or IP address") if plc else ""
-        if isinstance(plc.get("host"), str) and (problem := host_problem(host)):
-            c.add(f"{plc_prefix}.host", host, problem)
-        port = c.integer(plc, "port", plc_prefix, 1, 65535) if plc else 0
-        unit_id = c.integer(plc, "unit_id", plc_prefix, 0, 255, default=1) if plc else 1
-        timeout_s = c.number(plc, "timeout_s", plc_prefix, default=1.0, low=0.0, high=600.0, low_exclusive=True) \
-            if plc else 1.0
-        connection = ModbusConnection(host=host, port=port, unit_id=unit_id, timeout_s=timeout_s)
-        raw_tags = c.table(raw, f"{prefix}.tags")
-        modbus_tags: list[TagSpec] = []
-        for tag_name, tag_raw in raw_tags.items():
-            spec = _parse_tag(c, name, tag_name, tag_raw)
-            if spec is not None:
-                modbus_tags.append(spec)
-        _check_overlaps(c, name, modbus_tags)
-        tags = list(modbus_tags)
-    if raw_tags and not tags and not c.issues:
+    protocol = c.choice(plc, "protocol", plc_prefix, list(protocol_names()), default=DEFAULT_PROTOCOL) \
+        if plc else None
+    # a missing or unknown protocol (already reported) still gets the default protocol's checks of the plc and tag
+    # tables, so every problem of the unit is reported at once
+    connection, tags = _parse_plc_unit(protocol or DEFAULT_PROTOCOL, c, name, plc, raw)
+    if isinstance(raw.get("tags"), Mapping) and raw["tags"] and not tags and not c.issues:
         c.add(f"{prefix}.tags", "no usable tags", "at least one tag")
     alarms = parse_unit_alarms(c, raw, prefix, tags)
     control = c.table(raw, f"{prefix}.control", required=False)
@@ -306,7 +215,7 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     """Validate a parsed TOML mapping (keys and values only; nothing is built). Raises :class:`ConfigError` listing
     every problem."""
     c = IssueCollector(source)
-    c.unknown_keys(data, "", {"line", "server", "units", "security", "historian"})
+    c.unknown_keys(data, "", {"line", "server", "units", "security", "historian", "metrics"})
     line = c.table(data, "line")
     c.unknown_keys(line, "line", {"name", "description", "scan_period_s"})
     name = c.string(line, "name", "line", pattern=NAME_RE, what="a line name of letters, digits and _") if line else ""
@@ -330,11 +239,12 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     shared_plc_issues(c, sharing)  # units on one register space (a Modbus PLC's): their tags must not overlap
     security = parse_security(c, data.get("security"), config_dir)
     historian = parse_historian(c, data)
+    metrics = parse_metrics(c, data)
     if c.issues:
         raise ConfigError(c.issues, buildable_units=tuple(buildable))
     return LineConfig(name=name, description=description, scan_period_s=scan,
                       server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source,
-                      security=security, historian=historian)
+                      security=security, historian=historian, metrics=metrics)
 
 
 def load_line_config(path: str | Path) -> LineConfig:

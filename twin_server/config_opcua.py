@@ -160,7 +160,8 @@ def parse_opcua_tag(c: IssueCollector, unit: str, name: str, raw: Any, default_u
     return OpcUaTagSpec(
         name=name, direction=Direction(direction), unit_code=unit_code, eu_range=eu_range, node=node,
         sampling_interval_s=sampling, deadband=deadband, deadband_kind=DeadbandKind(deadband_kind),
-        data_type=str(data_type), write_limits=write_limits, max_rate=max_rate, description=description)
+        data_type=str(data_type), write_limits=write_limits, max_rate=max_rate, description=description,
+        unit_symbol=UNITS_BY_CODE[unit_code].symbol if unit_code in UNITS_BY_CODE else "")
 
 
 def check_unique_nodes(c: IssueCollector, unit: str, tags: list[OpcUaTagSpec]) -> None:
@@ -172,3 +173,16 @@ def check_unique_nodes(c: IssueCollector, unit: str, tags: list[OpcUaTagSpec]) -
             c.add(f"units.{unit}.tags.{t.name}.node_id", str(t.node), f"a node not already used by tag '{seen[key]}'")
         else:
             seen[key] = t.name
+
+
+def parse_plc_unit(c: IssueCollector, unit: str, plc: Mapping[str, Any],
+                   raw_unit: Mapping[str, Any]) -> tuple[OpcUaConnection | None, list[OpcUaTagSpec]]:
+    """``[units.UNIT.plc]`` and ``[units.UNIT.tags]`` of an OPC UA unit: the connection (``None`` after reporting
+    problems) and the tags free of problems (every problem reported to ``c``); this protocol's entry point, found by
+    ``twin_server.config`` under the connection kind."""
+    connection = parse_opcua_plc(c, plc, f"units.{unit}.plc")
+    default_uri = plc.get("namespace_uri") if isinstance(plc.get("namespace_uri"), str) else None
+    raw_tags = c.table(raw_unit, f"units.{unit}.tags")
+    tags = [t for n, r in raw_tags.items() if (t := parse_opcua_tag(c, unit, n, r, default_uri)) is not None]
+    check_unique_nodes(c, unit, tags)
+    return connection, tags

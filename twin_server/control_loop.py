@@ -20,9 +20,9 @@ down, limits) are logged and counted; the loop keeps running and retries at the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
+from collections import deque
 from datetime import UTC, datetime
 
 from asyncua import ua
@@ -37,11 +37,15 @@ from plc_adapters.sample import Sample
 from process_models.estimator import Estimate
 from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.alarms.loop_alarms import LoopAlarms
+from twin_server.background_task import cancel_and_wait
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.method_calls import MethodRefused
 from twin_server.runtime import LineRuntime
 from twin_server.surrogate_nodes import SurrogateWatch
 from twin_server.write_guard import HandlerResult, WriteHandler
+
+EVENTS_KEPT = 1000
+"""Events of a loop kept in memory (``UnitControlLoop.events``, ~100 bytes each): the newest 1000 (issue 21)."""
 
 log = logging.getLogger("linetwin.control")
 
@@ -61,7 +65,7 @@ class UnitControlLoop:
         self._task: asyncio.Task[None] | None = None
         self._batch_start: float | None = None
         """Plant time (on ``clock``) of StartBatch; None while no batch runs."""
-        self.events: list[str] = []
+        self.events: deque[str] = deque(maxlen=EVENTS_KEPT)  # the newest; all are in the log and the historian
         self._prediction_events_seen = 0
         self.surrogate_watch: SurrogateWatch | None = None
         self._tick = 0
@@ -107,9 +111,8 @@ class UnitControlLoop:
                                          (m.to_tag(limits[m.input].lower), m.to_tag(limits[m.input].upper)))
                        for m in p.manipulated]
         await self._nodes.build(estimates, writable, trajectory, self.start_batch, self.stop_batch)
-        await self._nodes.set("mode", self._mode.value, ua.VariantType.String)
+        await self._publish_mode()
         await self._nodes.set(f"target_{p.target.name}", self.core.target_value)
-        await self._nodes.set("strategy", p.strategy, ua.VariantType.String)
 
     @property
     def writable_handlers(self) -> dict[ua.NodeId, WriteHandler]:
@@ -130,11 +133,8 @@ class UnitControlLoop:
         self._task = asyncio.create_task(self._run(), name=f"control-{self.unit}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # -- operator actions (OPC UA writes and methods) ----------------------------------------------
     def setpoint_owner(self, tag: str) -> str | None:
@@ -157,7 +157,7 @@ class UnitControlLoop:
         previous = self._mode
         self.core.set_mode(mode, self.batch_time_s(), reason="operator")
         await self._record(f"mode {previous.value} -> {mode.value} (operator)")
-        await self._nodes.set("mode", mode.value, ua.VariantType.String)
+        await self._publish_mode()
         return ua.StatusCode(ua.StatusCodes.Good)
 
     async def write_target(self, variant: ua.Variant) -> HandlerResult:
@@ -204,7 +204,18 @@ class UnitControlLoop:
         self._batch_start = None
         self.core.mode = ControlMode.MANUAL
         await self._nodes.set("batch_active", False, ua.VariantType.Boolean)
+        await self._publish_mode()
+
+    @property
+    def strategy(self) -> str:
+        """Who decides the setpoints now: the recipe's name (e.g. ``linear_cooling``) in auto mode, ``mpc`` in MPC
+        mode (the recipe stays its fallback), ``manual`` in manual mode."""
+        return self.plan.strategy if self._mode is ControlMode.AUTO else self._mode.value
+
+    async def _publish_mode(self) -> None:
+        """The ``mode`` node and the ``strategy`` node that follows it."""
         await self._nodes.set("mode", self._mode.value, ua.VariantType.String)
+        await self._nodes.set("strategy", self.strategy, ua.VariantType.String)
 
     def status_text(self) -> str:
         """One-line state for the CLI status line."""

@@ -139,7 +139,8 @@ class ControlNodes:
             rng = (w.low, w.high) if w.low is not None and w.high is not None else None
             scalar(w.name, initial, dtype, w.description, w.unit_code, is_writable=True, eu_range=rng)
             self.writable[self.node_id(w.name)] = w
-        scalar("strategy", ua.Variant("", ua.VariantType.String), ua.ObjectIds.String, "Configured recipe / strategy")
+        scalar("strategy", ua.Variant("", ua.VariantType.String), ua.ObjectIds.String,
+               "Who decides the setpoints now: the recipe's name in auto mode, mpc, or manual")
         scalar("batch_active", ua.Variant(False, ua.VariantType.Boolean), ua.ObjectIds.Boolean,
                "True between StartBatch and batch end or StopBatch")
         scalar("batch_time_s", ua.Variant(0.0, ua.VariantType.Double), ua.ObjectIds.Double,

@@ -15,7 +15,7 @@ from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
 from twin_server.asyncua_seam import address_space, install_write_hook
-from twin_server.audit import audit_reconciliation
+from twin_server.audit import AuditEntry, AuditOutcome, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
@@ -23,6 +23,7 @@ from twin_server.data_dir import line_data_dir
 from twin_server.historian.service import Historian
 from twin_server.line_build import build_line_or_raise
 from twin_server.method_calls import track_method_callers
+from twin_server.metrics.endpoint import MetricsEndpoint
 from twin_server.pid_file import TwinPidFile
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
@@ -75,6 +76,10 @@ class TwinServer:
         self.alarms: AlarmManager | None = None
         self.historian: Historian | None = None
         self._pid_lock: TwinPidFile | None = None
+        self.metrics: MetricsEndpoint | None = None
+        """The ``/metrics`` and ``/health`` endpoint while serving, when ``[metrics] enabled``."""
+        self.serving = False
+        """True from the end of :meth:`start` to the beginning of :meth:`stop` (the health check's *ready*)."""
 
     @property
     def server(self) -> Server:
@@ -126,6 +131,10 @@ class TwinServer:
         await self.runtime.start()
         for loop in self.control_loops.values():
             await loop.start()
+        if self.config.metrics.enabled:
+            self.metrics = MetricsEndpoint(self, self.config.metrics)
+            await self.metrics.start()
+        self.serving = True
         log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
                  len(self.config.units), len(self.space.tag_nodes))
 
@@ -170,6 +179,12 @@ class TwinServer:
         return " | ".join(parts)
 
     async def stop(self) -> None:
+        """Stop cleanly: control loops, PLC links closed, OPC UA server, historian flushed and closed, an audit
+        entry ``server_stop`` (when the server had started), the audit store closed."""
+        was_serving, self.serving = self.serving, False
+        if self.metrics is not None:
+            await self.metrics.stop()
+            self.metrics = None
         for loop in self.control_loops.values():
             await loop.stop()
         if self.runtime is not None:
@@ -177,6 +192,10 @@ class TwinServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if was_serving:
+            self.audit.flush()  # refusal summaries still being counted: into the history too, before it closes
+            self.audit.record(AuditEntry("server_stop", "server", self.config.name, AuditOutcome.ACCEPTED,
+                                         reason="clean stop (PLC links closed, history flushed)"))
         if self.historian is not None:
             await self.historian.stop_alarms()
             await asyncio.to_thread(self.historian.close)

@@ -27,7 +27,16 @@ AddNodes, DeleteNodes, AddReferences and DeleteReferences are refused for every 
 asyncua's UA processor asks before it dispatches a request; the twin builds its own address space through the
 internal session, which the ruleset is never asked about.
 
-Every decision is recorded on the :class:`~twin_server.audit.AuditTrail`: user, node id, old and new
+Before any of these, the request and each value are bounded (:mod:`twin_server.security.request_limits`): more
+WriteValues than ``max_nodes_per_write`` → the whole request ``BadTooManyOperations``; a String / ByteString
+value beyond ``max_value_bytes`` → ``BadEncodingLimitsExceeded``; a client-supplied non-Good StatusCode →
+``BadWriteNotSupported``; a client's SourceTimestamp / ServerTimestamp is ignored (documented: the node gets the
+time the PLC accepted the value); a fractional value to an integer register → ``BadOutOfRange`` (never rounded).
+
+A write that changes nothing (a control node written with the value it already has, e.g. ``mode`` manual →
+manual) is acknowledged Good without calling the handler, without an audit entry and without a log line.
+
+Every other decision is recorded on the :class:`~twin_server.audit.AuditTrail`: user, node id, old and new
 value, outcome, status and the reason of a refusal.
 """
 
@@ -43,10 +52,12 @@ from asyncua import ua
 from asyncua.crypto.permission_rules import User
 
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
-from plc_adapters.tag_map import Direction
+from plc_adapters.modbus_codec import not_representable
+from plc_adapters.tag_map import Direction, TagSpec
 from twin_server.address_space import TagNode
-from twin_server.asyncua_seam import AddressSpaceView
+from twin_server.asyncua_seam import AddressSpaceView, ServiceError
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, node_label, role_label, user_label
+from twin_server.security.request_limits import RequestLimits
 from twin_server.status_codes import OUTCOME_UNKNOWN_STATUS, status_for_refusal
 
 SetpointWriter = Callable[..., Awaitable[None]]
@@ -68,6 +79,8 @@ SetpointOwner = Callable[[str, str], str | None]
 """``(unit, tag)`` → ``None`` when a client may write the setpoint now, else why not (a loop owns it)."""
 
 _NUMERIC_VARIANTS = {ua.VariantType.Double, ua.VariantType.Float}
+UNCHANGED = "unchanged"
+"""The reason a handler gives with a Good status when the write changed nothing (no audit entry, no log)."""
 
 @dataclass(frozen=True)
 class _Decision:
@@ -103,19 +116,29 @@ class GuardedAttributeService:
         self.setpoint_owner = setpoint_owner
         self.action_names: dict[ua.NodeId, str] = {}
         """The audit action of writes to particular nodes (e.g. ``mode_change`` for a control loop's mode)."""
+        self.limits = RequestLimits()
+        """Bounds of a Write request (set from ``[security.limits]`` by the security module)."""
 
     async def write(self, params: ua.WriteParameters, user: User) -> list[ua.StatusCode]:
         """A client session's Write request: one status per WriteValue, each decision audited."""
+        too_many = self.limits.too_many("max_nodes_per_write", len(params.NodesToWrite))
+        if too_many is not None:
+            self.audit.record(AuditEntry(action="write", user=user_label(user), node="(request)",
+                                         outcome=AuditOutcome.REFUSED, status="BadTooManyOperations",
+                                         reason=too_many, role=role_label(user), client=client_label(user)))
+            raise ServiceError(ua.StatusCodes.BadTooManyOperations)
         return [await self._write_one(wv, user) for wv in params.NodesToWrite]
 
     async def _write_one(self, wv: ua.WriteValue, user: User) -> ua.StatusCode:
         new_value = _variant_value(wv)
         current = self._nodes.read(wv.NodeId, wv.AttributeId)
         old_value = current.Value.Value if current.Value is not None else None
-        decision = await self._decide(wv, user, current)
+        decision = self._bounded(wv) or await self._decide(wv, user, current)
         if decision is None:  # a tag write: decided (and audited) by _write_tag
             tag_node = self._tags[wv.NodeId]
             decision = await self._write_tag(tag_node, wv, user)
+        if decision.reason == UNCHANGED and decision.outcome is AuditOutcome.ACCEPTED:
+            return ua.StatusCode(decision.status)  # nothing changed: nothing to audit or log
         self.audit.record(AuditEntry(
             action=(self.action_names.get(wv.NodeId, "write") if wv.AttributeId == ua.AttributeIds.Value
                     else f"write {_attribute_name(wv.AttributeId)}"),
@@ -123,6 +146,19 @@ class GuardedAttributeService:
             status=ua.StatusCode(decision.status).name, old_value=old_value, new_value=new_value,
             reason=decision.reason, role=role_label(user), client=client_label(user)))
         return ua.StatusCode(decision.status)
+
+    def _bounded(self, wv: ua.WriteValue) -> _Decision | None:
+        """Refuse a value beyond ``max_value_bytes`` or a DataValue with a non-Good StatusCode (checked before
+        anything else, for every node and user). The client's timestamps are ignored (asyncua's client stamps every
+        write with its own SourceTimestamp); the twin stamps a value when the PLC accepted it."""
+        too_large = self.limits.value_too_large(_variant_value(wv))
+        if too_large is not None:
+            return _Decision(ua.StatusCodes.BadEncodingLimitsExceeded, f"value of {too_large}")
+        dv = wv.Value
+        if dv is not None and dv.StatusCode is not None and not dv.StatusCode.is_good():
+            return _Decision(ua.StatusCodes.BadWriteNotSupported,
+                             f"the client sent the StatusCode {dv.StatusCode.name}: only a Good value may be written")
+        return None
 
     async def _decide(self, wv: ua.WriteValue, user: User, current: ua.DataValue) -> _Decision | None:
         """Every check that does not need the PLC; ``None`` for a tag write that may go on to the adapter."""
@@ -151,7 +187,7 @@ class GuardedAttributeService:
         if wv.IndexRange:
             return _Decision(ua.StatusCodes.BadIndexRangeInvalid, "scalar node: no index range")
         if handler is not None:
-            return await self._write_handled(handler, wv)
+            return await self._write_handled(handler, wv, current)
         assert tag_node is not None
         if self.setpoint_owner is not None:
             owner = self.setpoint_owner(tag_node.unit, tag_node.tag.name)
@@ -184,6 +220,9 @@ class GuardedAttributeService:
         value = float(variant.Value)
         if not math.isfinite(value):
             return _Decision(ua.StatusCodes.BadOutOfRange, "value is not finite")
+        fractional = not_representable(tn.tag, value) if isinstance(tn.tag, TagSpec) else None
+        if fractional is not None:
+            return _Decision(ua.StatusCodes.BadOutOfRange, fractional)
         try:
             await self._write_setpoint(tn.unit, tn.tag.name, value, source="operator", user=user_label(user))
         except WriteRefused as exc:
@@ -198,10 +237,17 @@ class GuardedAttributeService:
         return _Decision(ua.StatusCodes.Good, "accepted by the PLC", AuditOutcome.ACCEPTED)
 
     @staticmethod
-    async def _write_handled(handler: WriteHandler, wv: ua.WriteValue) -> _Decision:
-        if wv.Value is None or wv.Value.Value is None:
-            return _Decision(ua.StatusCodes.BadTypeMismatch, "no value")
-        result = await handler(wv.Value.Value)
+    async def _write_handled(handler: WriteHandler, wv: ua.WriteValue, current: ua.DataValue) -> _Decision:
+        variant = wv.Value.Value if wv.Value is not None else None
+        if variant is None or variant.Value is None or isinstance(variant.Value, list):
+            got = "no value" if variant is None or variant.Value is None else f"an array of {variant.VariantType.name}"
+            return _Decision(ua.StatusCodes.BadTypeMismatch, f"expected a scalar, got {got}")
+        held = current.Value
+        if held is not None and held.VariantType == ua.VariantType.String != variant.VariantType:
+            return _Decision(ua.StatusCodes.BadTypeMismatch, f"expected a String, got {variant.VariantType.name}")
+        if held is not None and held.VariantType == variant.VariantType and held.Value == variant.Value:
+            return _Decision(ua.StatusCodes.Good, UNCHANGED, AuditOutcome.ACCEPTED)
+        result = await handler(variant)
         status, reason = result if isinstance(result, tuple) else (result, "")
         if status.is_good():
             return _Decision(status.value, reason, AuditOutcome.ACCEPTED)

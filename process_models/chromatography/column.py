@@ -11,7 +11,8 @@ A *case file* (the shipped ones: ``examples/cases/chromatography_*.toml``, packa
                       interstitial_velocity_m_per_s, axial_dispersion_m2_per_s, column_porosity | total_porosity,
                       particle_porosity, particle_radius_m, film_diffusion_m_per_s, pore_diffusion_m2_per_s
     [model.isotherm]  kind = "linear" | "langmuir" | "sma" and its values (see chromatography_isotherms)
-    [model.discretisation]  axial_cells, particle_cells, weno_order
+    [model.discretisation]  method = "fv" (axial_cells, particle_cells, weno_order) | "dg" (polynomial_degree,
+                      elements, particle_cells = collocation points; see chromatography_spectral)
     [model.detector]  uv_absorptivity_m2_per_mol, uv_path_length_m, molar_conductivity_s_m2_per_mol,
                       viscosity_pa_s (optional; see chromatography_detectors)
     [initial_state]   bulk_concentration_<c>, pore_concentration_<c>, bound_concentration_<c> (number or list)
@@ -106,7 +107,7 @@ def build_column(spec: ColumnSpec, isotherm: AnyIsotherm, discretisation: Discre
 _COLUMN_KEYS = {f.name for f in dataclasses.fields(ColumnSpec)}
 _DISC_KEYS = {f.name for f in dataclasses.fields(Discretisation)}
 _MODEL_KEYS = _COLUMN_KEYS | {"isotherm", "discretisation", "parameters", "column_volume_ml", "case", "name",
-                              "axial_cells", "particle_cells", "weno_order"}
+                              "axial_cells", "particle_cells", "weno_order", "method", "polynomial_degree", "elements"}
 
 
 def column_from_options(options: Mapping[str, Any], where: str = "chromatography_column model",
@@ -133,12 +134,16 @@ def column_from_options(options: Mapping[str, Any], where: str = "chromatography
         raise ChromatographyCaseError(f"{where}: 'column_volume_ml' = {volume!r}, expected a number > 0")
     name = str(opts.pop("name", name))
     disc_table = dict(opts.pop("discretisation", {}))
-    for key in ("axial_cells", "particle_cells", "weno_order"):
+    for key in ("axial_cells", "particle_cells", "weno_order", "method", "polynomial_degree", "elements"):
         if key in opts:
             disc_table[key] = opts.pop(key)
     bad = sorted(set(disc_table) - _DISC_KEYS)
     if bad:
         raise ChromatographyCaseError(f"{where}: [discretisation] unknown key(s) {bad}; expected {sorted(_DISC_KEYS)}")
+    dg_only = sorted({"polynomial_degree", "elements"} & set(disc_table))
+    if dg_only and disc_table.get("method", "fv") != "dg":
+        raise ChromatographyCaseError(f"{where}: [discretisation] {dg_only} apply only with method = 'dg' "
+                                      f"(method is {disc_table.get('method', 'fv')!r})")
     overrides = opts.pop("parameters", {})
     if not isinstance(overrides, Mapping):
         raise ChromatographyCaseError(f"{where}: 'parameters' must be a table of parameter values, got {overrides!r}")

@@ -27,6 +27,11 @@ that results can be compared at matched resolution):
   ``j = (c - c_p,outer) / (1/k_f + (dr/2) / (eps_p D_p))`` (the surface concentration eliminated by flux
   continuity); LRMP is one well-mixed pore phase with ``j = k_f (c - c_p)``.
 
+``Discretisation(method="dg")`` replaces both by the high-order operators of
+:mod:`process_models.chromatography.spectral` (DG spectral elements along the column, orthogonal collocation in the
+GRM particle); the states keep their names, one per axial node (``elements * (polynomial_degree + 1)``) and per
+particle collocation point; binding and isotherms are the same pointwise terms.
+
 Binding is ``kinetic`` (bound concentrations are states) or ``rapid_equilibrium`` (no bound states;
 ``(I + F dq*/dc) dc/dt = transport``, see :mod:`process_models.chromatography.isotherms`).
 
@@ -53,6 +58,7 @@ from process_models.chromatography.detectors import (
     detector_variables,
 )
 from process_models.chromatography.isotherms import AnyIsotherm, check_component_names
+from process_models.chromatography.spectral import dg_axial_transport, particle_collocation
 from process_models.declaration import (
     DeclarationError,
     Equations,
@@ -133,16 +139,49 @@ class ColumnSpec:
                                   f"{list(self.components)}, got {list(vals)}")
 
 
+class SpatialMethod(str, Enum):
+    FINITE_VOLUME = "fv"
+    DISCONTINUOUS_GALERKIN = "dg"
+
+
 @dataclass(frozen=True)
 class Discretisation:
-    """``axial_cells`` (>= 3), ``particle_cells`` (GRM shells), ``weno_order`` 1 (upwind) or 2 (WENO k=2)."""
+    """``method`` "fv" (finite volumes: ``axial_cells`` >= 3, ``particle_cells`` GRM shells, ``weno_order`` 1
+    (upwind) or 2 (WENO k=2)) or "dg" (:mod:`process_models.chromatography.spectral`: ``elements`` >= 1 of
+    ``polynomial_degree`` >= 1 along the column, ``particle_cells`` = interior collocation points in the GRM
+    particle)."""
 
     axial_cells: int = 50
     particle_cells: int = 4
     weno_order: int = 2
     weno_epsilon: float = 1e-10
+    method: str = "fv"
+    polynomial_degree: int = 4
+    elements: int = 8
+
+    @property
+    def dg(self) -> bool:
+        return SpatialMethod(self.method) is SpatialMethod.DISCONTINUOUS_GALERKIN
+
+    @property
+    def axial_points(self) -> int:
+        """Axial unknowns per component: cells (FV) or ``elements * (polynomial_degree + 1)`` nodes (DG)."""
+        return int(self.elements) * (int(self.polynomial_degree) + 1) if self.dg else int(self.axial_cells)
 
     def check(self, transport: TransportModel) -> None:
+        if self.method not in [m.value for m in SpatialMethod]:
+            raise ColumnError(f"discretisation: 'method' = {self.method!r}, expected one of "
+                              f"{[m.value for m in SpatialMethod]}")
+        if self.dg:
+            for key, low in (("polynomial_degree", 1), ("elements", 1)):
+                v = getattr(self, key)
+                if isinstance(v, bool) or not isinstance(v, int | float) or int(v) != v or v < low:
+                    raise ColumnError(f"discretisation: '{key}' = {v}, expected an integer >= {low}")
+            if transport is TransportModel.GENERAL_RATE and (int(self.particle_cells) != self.particle_cells
+                                                             or self.particle_cells < 1):
+                raise ColumnError(f"discretisation: 'particle_cells' = {self.particle_cells}, expected an integer "
+                                  ">= 1 (interior collocation points)")
+            return
         if int(self.axial_cells) != self.axial_cells or self.axial_cells < 3:
             raise ColumnError(f"discretisation: 'axial_cells' = {self.axial_cells}, expected an integer >= 3")
         if transport is TransportModel.GENERAL_RATE and (int(self.particle_cells) != self.particle_cells
@@ -175,7 +214,7 @@ def column_layout(spec: ColumnSpec, disc: Discretisation) -> ColumnLayout:
     shells = {TransportModel.EQUILIBRIUM_DISPERSIVE: 0, TransportModel.LUMPED_RATE_WITH_PORES: 1,
               TransportModel.GENERAL_RATE: int(disc.particle_cells)}[t]
     kinetic = BindingMode(spec.binding) is BindingMode.KINETIC
-    n = int(disc.axial_cells)
+    n = disc.axial_points
     sizes: dict[str, int] = {}
     for c in spec.components:
         sizes[f"bulk_concentration_{c}"] = n
@@ -287,6 +326,7 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
     comps = layout.components
     nc = layout.ncomp
     n = layout.axial_cells
+    _, radial_laplacian, surface_row = particle_collocation(max(layout.shells, 1))
     iso_params = isotherm.parameters(comps)
     if not layout.kinetic:
         probe = [ca.SX.sym("c") for _ in comps]
@@ -314,8 +354,13 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
         p = s.p
         h = p["column_length"] / n
         bulk = [s.x[f"bulk_concentration_{c}"] for c in comps]
-        transport = [axial_transport(bulk[k], s.u[f"inlet_concentration_{c}"], p["interstitial_velocity"],
-                                     p["axial_dispersion"], h, disc) for k, c in enumerate(comps)]
+        if disc.dg:
+            transport = [dg_axial_transport(bulk[k], s.u[f"inlet_concentration_{c}"], p["interstitial_velocity"],
+                                            p["axial_dispersion"], p["column_length"], int(disc.polynomial_degree),
+                                            int(disc.elements)) for k, c in enumerate(comps)]
+        else:
+            transport = [axial_transport(bulk[k], s.u[f"inlet_concentration_{c}"], p["interstitial_velocity"],
+                                         p["axial_dispersion"], h, disc) for k, c in enumerate(comps)]
         derivs: dict[str, ca.SX] = {}
         if t is TransportModel.EQUILIBRIUM_DISPERSIVE:
             phase_ratio = (1.0 - p["total_porosity"]) / p["total_porosity"]
@@ -333,7 +378,16 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
         by_comp = [_split_shells(s.x[f"pore_concentration_{c}"], n, shells) for c in comps]
         pore = [[by_comp[k][j] for k in range(nc)] for j in range(shells)]  # [shell][comp]
         eps_c, eps_p, radius = p["column_porosity"], p["particle_porosity"], p["particle_radius"]
-        if t is TransportModel.GENERAL_RATE:
+        surface: list[ca.SX] = []
+        if t is TransportModel.GENERAL_RATE and disc.dg:
+            # collocation: eps_p D_p (2/r_p) (row . [c_interior; c_s]) = k_f (c - c_s), solved for c_s
+            for k, c in enumerate(comps):
+                grad_factor = 2.0 * eps_p * p[f"pore_diffusion_{c}"] / radius
+                interior_part = sum(float(surface_row[j]) * pore[j][k] for j in range(shells))
+                surface.append((p[f"film_diffusion_{c}"] * bulk[k] - grad_factor * interior_part)
+                               / (p[f"film_diffusion_{c}"] + grad_factor * float(surface_row[shells])))
+            film = [p[f"film_diffusion_{c}"] * (bulk[k] - surface[k]) for k, c in enumerate(comps)]
+        elif t is TransportModel.GENERAL_RATE:
             # surface concentration eliminated by flux continuity over the outer half shell:
             # k_f (c - c_s) = eps_p D_p (c_s - c_outer) / (dr / 2)  ->  series resistance 1/k_f + dr / (2 eps_p D_p)
             half_shell = radius / shells / 2.0
@@ -349,6 +403,11 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
         for j in range(shells):
             row = []
             for k, c in enumerate(comps):
+                if surface:
+                    values = [pore[i][k] for i in range(shells)] + [surface[k]]
+                    row.append(p[f"pore_diffusion_{c}"] / radius ** 2
+                               * sum(float(radial_laplacian[j, i]) * values[i] for i in range(shells + 1)))
+                    continue
                 if j == shells - 1:
                     outer = faces[j + 1] ** 2 * film[k] / eps_p / radius
                 else:
@@ -376,8 +435,11 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
     return ModelDeclaration(
         name=name,
         description=description or f"{t.value} chromatography column, {isotherm.kind} isotherm "
-                                   f"({BindingMode(spec.binding).value}), {n} axial cells"
-                                   + (f", {layout.shells} particle shells" if t is TransportModel.GENERAL_RATE else ""),
+                                   f"({BindingMode(spec.binding).value}), "
+                                   + (f"DG degree {disc.polynomial_degree} x {disc.elements} elements" if disc.dg
+                                      else f"{n} axial cells")
+                                   + (f", {layout.shells} particle {'collocation points' if disc.dg else 'shells'}"
+                                      if t is TransportModel.GENERAL_RATE else ""),
         states=tuple(states),
         inputs=inputs,
         parameters=parameters,

@@ -70,6 +70,7 @@ from process_models.declaration import (
     Symbols,
     Variable,
 )
+from process_models.model_keys import ModelKey
 
 KIND = "mixing_tank"
 KELVIN_OFFSET = 273.15
@@ -319,3 +320,20 @@ def mixing_tank_from_options(options: Mapping[str, Any]) -> ModelDeclaration:
     return mixing_tank_model(**options)
 
 
+
+
+def model_keys() -> tuple[ModelKey, ...]:
+    """The ``[model]`` keys of :func:`mixing_tank_model` with units and defaults (from the declared parameters)."""
+    params = tuple(ModelKey(o.key, o.parameter.unit, f"{o.parameter.value:g}",
+                            f"{o.parameter.description} ({o.parameter.source})") for o in _PARAMETER_OPTIONS)
+    feed = (ModelKey("feed_concentration_kg_per_m3", "kg/m3", f"{_NOMINAL_FEED['feed_concentration_kg_per_m3']:g}",
+                     "nominal solute concentration of the feed (disturbance input)"),
+            ModelKey("feed_temperature_c", "°C", f"{_NOMINAL_FEED['feed_temperature_c']:g}",
+                     "nominal feed temperature (disturbance input)"))
+    structure = (ModelKey("outlet", "", '"valve"', 'valve (gravity drained, F = Cv sqrt(h)) | pump (outlet_flow is '
+                          'an input)'),
+                 ModelKey("concentration_compartments", "", "1", "compartments in series of the solute balance "
+                          "(tanks-in-series blending, Levenspiel 1999 ch. 14)"),
+                 ModelKey("inventory_totals", "", "false", "add cumulative fed/drained liquid, solute and energy "
+                          "states (balance checks)"))
+    return params + feed + structure

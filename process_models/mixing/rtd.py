@@ -34,6 +34,7 @@ from process_models.declaration import (
     Symbols,
     Variable,
 )
+from process_models.model_keys import ModelKey
 
 _LEVENSPIEL_14 = "Levenspiel, Chemical Reaction Engineering, 3rd ed., 1999, ch. 14"
 _LEVENSPIEL_13 = "Levenspiel, Chemical Reaction Engineering, 3rd ed., 1999, ch. 13"
@@ -136,3 +137,12 @@ def axial_dispersion_from_options(options: Mapping[str, Any]) -> ModelDeclaratio
     return axial_dispersion_model(**options)
 
 
+
+
+def model_keys() -> tuple[ModelKey, ...]:
+    """The ``[model]`` keys of :func:`axial_dispersion_from_options`, with units and defaults."""
+    return (
+        ModelKey("n_cells", "", "200", "finite volumes along the vessel (cell Peclet number must stay below 2)"),
+        ModelKey("volume_m3", "m3", "0.1", "vessel volume"),
+        ModelKey("peclet_number", "1", "10", "vessel Peclet number u L / D"),
+    )

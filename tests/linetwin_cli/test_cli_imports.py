@@ -33,7 +33,8 @@ print(json.dumps({"code": code, "modules": sorted(m for m in sys.modules if m.sp
 
 
 def _imported(args: list[str]) -> tuple[object, set[str]]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # production_line.toml's InfluxDB token comes from the environment; loading checks it is set
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LINETWIN_INFLUX_TOKEN": "test-token"}
     out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True,
                          cwd=REPO, env=env, timeout=120)
     assert out.returncode == 0, out.stderr

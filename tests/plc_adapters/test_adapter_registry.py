@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import pytest
 
-from plc_adapters.adapter import PlcAdapter, adapter_for, adapter_protocols
+from plc_adapters.adapter import DEFAULT_PROTOCOL, PlcAdapter, adapter_for, adapter_protocols, protocol_names
 from plc_adapters.adapter_state import WriteStats
 from plc_adapters.modbus_adapter import ModbusAdapter
 from plc_adapters.opcua_adapter import OpcUaAdapter
@@ -22,6 +23,13 @@ OPCUA_TAG = OpcUaTagSpec("jacket_temperature_setpoint", Direction.COMMANDED, "CE
 
 def test_the_registry_knows_both_shipped_protocols() -> None:
     assert {"modbus", "opcua"} <= set(adapter_protocols())
+
+
+def test_the_protocol_table_names_every_registered_adapter_and_each_has_a_config_parser() -> None:
+    assert protocol_names() == adapter_protocols()  # the module names agree with what the modules register
+    assert DEFAULT_PROTOCOL in protocol_names()
+    for protocol in protocol_names():  # twin_server's config parser of each kind (found by the same name)
+        assert callable(importlib.import_module(f"twin_server.config_{protocol}").parse_plc_unit)
 
 
 @pytest.mark.parametrize(("connection", "tag", "adapter_type"), [

@@ -118,3 +118,14 @@ def test_wrong_register_count_or_non_16_bit_register_raises_codec_error():
         registers_to_raw([0x1_0000], DataType.UINT16)
     with pytest.raises(CodecError, match="16-bit"):
         registers_to_raw([-1, 0], DataType.INT32)
+
+
+def test_a_value_between_two_integer_register_steps_is_not_representable_but_float_registers_take_anything():
+    from plc_adapters.modbus_codec import not_representable
+
+    assert "150.7 is not a whole multiple of 1" in not_representable(_tag(DataType.UINT16), 150.7)
+    assert not_representable(_tag(DataType.UINT16), 150.0) is None
+    assert not_representable(_tag(DataType.INT16, scale=0.01), 45.23) is None  # 4523 raw, float error tolerated
+    assert "from 10" in not_representable(_tag(DataType.INT32, scale=0.5, offset=10.0), 10.2)
+    assert not_representable(_tag(DataType.FLOAT32), 150.7) is None
+    assert encode(_tag(DataType.UINT16), 150.7) == [151]  # the twin's own computed setpoints are still rounded

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 NS = "urn:linetwin:test:seam"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+MESSAGE_LIMIT = 256 * 1024
 
 
 @dataclass
@@ -84,6 +85,14 @@ class Recorder(seam.SessionServiceHooks):
             return [ua.HistoryReadResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied))
                     for _ in params.NodesToRead]
         return await proceed(params)
+
+    async def on_create_monitored_items(self, session: seam.SessionView, params: ua.CreateMonitoredItemsParameters,
+                                        proceed: Any) -> Any:
+        self.events.append((session.session_id, "monitored_items", len(params.ItemsToCreate)))
+        return await proceed(params)
+
+    def user_of(self, session_id: ua.NodeId) -> str | None:
+        return next((detail for step, detail in reversed(self.of(session_id)) if step == "activate"), None)
 
     async def on_read(self, session: seam.SessionView, params: ua.ReadParameters, proceed: Any) -> list[ua.DataValue]:
         results = await proceed(params)
@@ -154,6 +163,14 @@ async def bench() -> AsyncIterator[Bench]:
     seam.install_history_reader(server, three_values)
     seam.install_session_hooks(server, b.sessions)
     seam.install_session_hooks(server, Peers())
+
+    def operators_only_for_secrets(event: Any, session_id: ua.NodeId) -> bool:
+        message = getattr(event, "Message", None)
+        secret = message is not None and str(message.Text or "").startswith("secret")
+        return not secret or b.sessions.user_of(session_id) == "operator"
+
+    seam.install_event_filter(server, operators_only_for_secrets)
+    seam.set_message_limit(server, MESSAGE_LIMIT)
     async with server:
         yield b
 
@@ -337,6 +354,54 @@ async def test_event_subscriptions_are_found_and_triggered_and_the_channel_secur
         await seam.trigger_event(bench.server, generator.event)
         await wait_until(lambda: any(e.Message.Text == "to every subscriber" for e in events), 10.0,
                          what="the broadcast event")
+
+
+async def test_the_event_filter_decides_which_subscriptions_get_a_broadcast_event(bench: Bench):
+    """Event filter (SubscriptionService.trigger_event): an event sent to every subscription reaches only the
+    subscriptions of sessions the filter admits (here: "secret…" events only to the operator); others reach all."""
+    got: dict[str, list[str]] = {"viewer": [], "operator": []}
+
+    def handler(user: str) -> Any:
+        class Handler:
+            def event_notification(self, event: Any) -> None:
+                got[user].append(event.Message.Text)
+        return Handler()
+
+    async with _client(bench, "viewer", "urn:test:filter-viewer") as viewer, \
+            _client(bench, "operator", "urn:test:filter-operator") as operator:
+        for user, client in (("viewer", viewer), ("operator", operator)):
+            subscription = await client.create_subscription(20, handler(user))
+            await subscription.subscribe_events(client.nodes.server)
+        generator = await bench.server.get_event_generator()
+        generator.event.Message = ua.LocalizedText("secret: who logged in")
+        await seam.trigger_event(bench.server, generator.event)
+        generator.event.Message = ua.LocalizedText("public: tank level high")
+        await seam.trigger_event(bench.server, generator.event)
+        await wait_until(lambda: "public: tank level high" in got["viewer"] and
+                         "public: tank level high" in got["operator"], 10.0, what="the public event at both")
+    assert "secret: who logged in" in got["operator"]
+    assert "secret: who logged in" not in got["viewer"]
+
+
+async def test_create_monitored_items_passes_through_the_session_hook(bench: Bench):
+    """CreateMonitoredItems hook (the session's create_monitored_items): a client's request reaches our hook with
+    its items."""
+    async with _client(bench, "viewer", "urn:test:monitored") as client:
+        subscription = await client.create_subscription(20, None)
+        await subscription.subscribe_data_change([client.get_node(bench.level), client.get_node(bench.tank)])
+    session = bench.sessions.session_of("urn:test:monitored")
+    assert ("monitored_items", 2) in bench.sessions.of(session)
+
+
+async def test_the_message_limit_refuses_a_request_larger_than_it(bench: Bench):
+    """Message limit (Server.limits, asyncua's TransportLimits): a request beyond it is refused before it is
+    decoded; one within it is served."""
+    async with _client(bench, "operator", "urn:test:message-limit") as client:
+        node = client.get_node(bench.level)
+        with pytest.raises((ua.UaError, ConnectionError, TimeoutError)):
+            await node.write_value(ua.DataValue(ua.Variant(b"x" * (2 * MESSAGE_LIMIT), ua.VariantType.ByteString)))
+    async with _client(bench, "operator", "urn:test:message-small") as client:
+        assert await client.get_node(bench.level).read_value() is not None
 
 
 async def test_hooks_installed_later_run_first_and_the_server_internal_session_is_never_hooked(bench: Bench):

@@ -135,3 +135,26 @@ async def test_batch_methods_check_object_and_arguments_and_are_audited(caplog):
     assert "pilot_line.feed_tank" in calls[0].reason
     assert "batch is running" in calls[5].reason
     assert calls[2].new_value == [1.0]
+
+
+async def test_strategy_follows_the_mode_and_refusals_name_units_by_symbol():
+    """Issue 15, finding 10: ``strategy`` says who decides the setpoints now (manual, the recipe in auto, mpc), and a
+    refused setpoint names its unit as the alarms do (``95 °C``), not by its UNECE code (``95 CEL``)."""
+    audited: list[AuditEntry] = []
+    async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, client_as(line.url, OPERATOR) as client:
+        line.twin.audit.sinks.append(audited.append)
+        idx = await client.get_namespace_index(NAMESPACE)
+        mode, strategy = _node(client, idx, "mode"), _node(client, idx, "strategy")
+        assert (await mode.read_value(), await strategy.read_value()) == ("manual", "manual")
+        for new_mode, expected in (("mpc", "mpc"), ("auto", "linear_cooling"), ("mpc", "mpc"), ("manual", "manual")):
+            await mode.write_value(ua.Variant(new_mode, ua.VariantType.String))
+            assert await strategy.read_value() == expected, new_mode
+
+        await _good_crystallizer(line)
+        setpoint = client.get_node(ua.NodeId("pilot_line.feed_tank.jacket_temperature_setpoint", idx))
+        with pytest.raises(ua.uaerrors.BadOutOfRange):
+            await setpoint.write_value(ua.Variant(95.0, ua.VariantType.Double))
+    refusal = next(e for e in audited if e.node.endswith("jacket_temperature_setpoint"))
+    assert refusal.outcome is AuditOutcome.REFUSED
+    assert "95 °C is outside the write limits [5, 90] °C" in refusal.reason, refusal.reason
+    assert "CEL" not in refusal.reason

@@ -81,7 +81,7 @@ async def _state_method(manager: AlarmManager, action: str, object_id: ua.NodeId
     def audit(outcome: AuditOutcome, code: int, reason: str, old: object = None, new: object = None) -> None:
         manager.audit.record(AuditEntry(action=action, user=caller.name, role=caller.role, node=node,
                                         outcome=outcome, status=ua.StatusCode(code).name, old_value=old,
-                                        new_value=new, reason=reason))
+                                        new_value=new, reason=reason, client=caller.client))
 
     def refuse(code: int, reason: str, results: list[ua.StatusCode] | None = None) -> ua.CallMethodResult:
         audit(AuditOutcome.REFUSED, code, f"{reason}; comment: {comment}" if comment else reason)

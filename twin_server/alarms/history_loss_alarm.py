@@ -10,13 +10,13 @@ plain integer read: nothing on the hot path) every ``poll_s``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twin_server.alarms.condition import AlarmCondition
+from twin_server.background_task import cancel_and_wait
 
 if TYPE_CHECKING:
     from twin_server.alarms.manager import AlarmManager
@@ -65,8 +65,5 @@ class HistoryLossAlarm:
             self._task = asyncio.create_task(self._run(), name="historian-loss-alarm")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -27,6 +27,7 @@ from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
 from plc_adapters.sample import Sample
+from plc_adapters.tag import quantity_text
 from process_models.engineering_units import UNITS_BY_CODE
 from twin_server.address_space import LineAddressSpace
 from twin_server.alarms.condition import AlarmCondition, ConditionKind
@@ -179,12 +180,13 @@ class AlarmManager:
                 continue
             symbol = UNITS_BY_CODE[self._config.unit(unit).tag(s.tag).unit_code].symbol
             if level is None:
-                await self.set_inactive(cond, f"{unit}.{s.tag} back within limits ({s.value:.4g} {symbol})",
-                                        value=s.value)
+                await self.set_inactive(cond, f"{unit}.{s.tag} back within limits "
+                                              f"({quantity_text(s.value, symbol, '.4g')})", value=s.value)
             else:
                 limit = evaluator.config.limit(level)
-                await self.set_active(cond, f"{unit}.{s.tag} {s.value:.4g} {symbol} {_WORDS[level]} "
-                                            f"{limit:.4g} {symbol}", limit_state=level.value, value=s.value)
+                await self.set_active(cond, f"{unit}.{s.tag} {quantity_text(s.value, symbol, '.4g')} "
+                                            f"{_WORDS[level]} {quantity_text(limit, symbol, '.4g')}",
+                                      limit_state=level.value, value=s.value)
 
     async def set_active(self, cond: AlarmCondition, message: str, limit_state: str | None = None,
                          value: float | None = None) -> None:

@@ -1,12 +1,14 @@
 """Audit entries in the historian: every audited action (write, method call, login, refusal, …) also as an event row
 ``(t_us, unit, "audit", <one-line description>)`` beside the control and alarm events, so HistoryRead events on a
 unit (or, for line-wide actions such as logins, on the line object) and ``linetwin history export --kind events``
-show who did what. The tamper-evident record stays the hash-chained audit store (:mod:`twin_server.security`); this
-is the historian's copy, with values shortened.
+show who did what — to readers with the audit role (``[security] audit_events_role``, :data:`AUDIT_EVENTS_VISIBLE`);
+viewers and anonymous clients get the process events only. The tamper-evident record stays the hash-chained audit
+store (:mod:`twin_server.security`); this is the historian's copy, with values shortened.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterable
 
 from twin_server.audit import AuditEntry, describe
@@ -14,6 +16,12 @@ from twin_server.historian.recorder import HistoryRecorder
 
 AUDIT_SOURCE = "audit"
 """The ``source`` of an audit event row."""
+
+AUDIT_EVENTS_VISIBLE: contextvars.ContextVar[bool] = contextvars.ContextVar("linetwin_audit_events_visible",
+                                                                             default=False)
+"""Whether the HistoryRead being answered may return audit rows (logins, refusals, who wrote what): set by the
+session hooks from the reader's role (``[security] audit_events_role``); a read no hook vouched for gets only
+process events (control and alarm events)."""
 
 
 class AuditHistorySink:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -41,6 +42,7 @@ from asyncua import ua
 from plc_adapters.log_text import shorten
 from twin_server.historian.aggregates import AGGREGATES, AggregateSettings, Series, compute, interpolate, interval_edges
 from twin_server.historian.alarm_history import decode_alarm
+from twin_server.historian.audit_history import AUDIT_EVENTS_VISIBLE, AUDIT_SOURCE
 from twin_server.historian.records import HistoryBackend, RawSeries
 from twin_server.historian.timebase import EPOCH, from_us, is_unspecified, now_us, to_us
 
@@ -86,14 +88,18 @@ class HistoryReadService:
     async def read_history(self, params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
         details = params.HistoryReadDetails
         results = []
+        with_audit = AUDIT_EVENTS_VISIBLE.get()
         for i, rv in enumerate(params.NodesToRead):
+            if rv.ContinuationPoint and not _valid_continuation_point(rv.ContinuationPoint, details):
+                results.append(_bad(ua.StatusCodes.BadContinuationPointInvalid))
+                continue
             if params.ReleaseContinuationPoints and rv.ContinuationPoint:
                 results.append(ua.HistoryReadResult())  # stateless continuation points: nothing to release
                 continue
             if isinstance(details, ua.ReadEventDetails):
                 unit = self.event_sources.get(rv.NodeId)
                 results.append(_bad(ua.StatusCodes.BadHistoryOperationUnsupported) if unit is None else
-                               await asyncio.to_thread(self.read_events, unit, rv.NodeId, details))
+                               await asyncio.to_thread(self.read_events, unit, rv.NodeId, details, with_audit))
                 continue
             key = self.keys.get(rv.NodeId)
             if key is None:
@@ -191,11 +197,16 @@ class HistoryReadService:
         return Series.from_lists(times, values, statuses)
 
     # -- events ------------------------------------------------------------------------------------
-    def read_events(self, unit: str, source: ua.NodeId, d: ua.ReadEventDetails) -> ua.HistoryReadResult:
+    def read_events(self, unit: str, source: ua.NodeId, d: ua.ReadEventDetails,
+                    with_audit: bool = False) -> ua.HistoryReadResult:
+        """``with_audit``: include audit rows (logins, refusals, who wrote what) — only for readers with the audit
+        role (:data:`~.audit_history.AUDIT_EVENTS_VISIBLE`)."""
         start = T_MIN if is_unspecified(d.StartTime) else to_us(d.StartTime)
         end = T_MAX if is_unspecified(d.EndTime) else to_us(d.EndTime)
         lo, hi = min(start, end), max(start, end)
         rows = self.backend.read_events(unit, lo, hi)
+        if not with_audit:
+            rows = [row for row in rows if row[2] != AUDIT_SOURCE]
         cap = min(int(d.NumValuesPerNode), self.max_values_per_read) if d.NumValuesPerNode else \
             self.max_values_per_read
         if start > end:
@@ -216,11 +227,12 @@ class HistoryReadService:
             return _bad(ua.StatusCodes.BadInvalidArgument)
         start, end = to_us(d.StartTime), to_us(d.EndTime)
         lo, hi = min(start, end), max(start, end)
-        interval_us = int(round(float(d.ProcessingInterval or 0.0) * 1000.0))
-        if interval_us < 0:
+        interval_ms = float(d.ProcessingInterval or 0.0)
+        if not math.isfinite(interval_ms) or interval_ms < 0:
             return _bad(ua.StatusCodes.BadInvalidArgument)
+        interval_us = int(round(interval_ms * 1000.0))
         if interval_us and (hi - lo) // interval_us > self.max_values_per_read:
-            return _bad(ua.StatusCodes.BadInvalidArgument)
+            return _bad(ua.StatusCodes.BadTooManyOperations)
         settings = _aggregate_settings(d.AggregateConfiguration)
         edges = interval_edges(lo, hi, interval_us)
         series = self._series_around(key, lo, hi)
@@ -235,12 +247,19 @@ class HistoryReadService:
         if not d.ReqTimes:
             return ua.HistoryReadResult(HistoryData=ua.HistoryData(DataValues=[]))
         if len(d.ReqTimes) > self.max_values_per_read:
-            return _bad(ua.StatusCodes.BadInvalidArgument)
+            return _bad(ua.StatusCodes.BadTooManyOperations)
         times = np.asarray([to_us(t) for t in d.ReqTimes], dtype=np.int64)
         series = self._series_around(key, int(times.min()), int(times.max()))
         rows = interpolate(series, times, AggregateSettings(), simple_bounds=bool(d.UseSimpleBounds),
                            data_end_us=self._data_end_us())
         return ua.HistoryReadResult(HistoryData=ua.HistoryData(DataValues=_processed_values(rows)))
+
+
+def _valid_continuation_point(cp: bytes, details: Any) -> bool:
+    """Whether ``cp`` is one this service issued: only raw reads issue them (magic + position)."""
+    if not isinstance(details, ua.ReadRawModifiedDetails) or len(cp) != _CP.size:
+        return False
+    return _CP.unpack(cp)[0] == _CP_MAGIC
 
 
 def _event_field(clause: ua.SimpleAttributeOperand, row: tuple[int, str, str, str], unit: str,

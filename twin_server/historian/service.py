@@ -84,7 +84,8 @@ class Historian:
         for node_id in list(self.keys):
             await mark_historizing(server, node_id)
         nodes = address_space(server)
-        service = HistoryReadService(nodes.exists, self.backend, self.keys, self.settings.max_values_per_read, now_us)
+        per_read = min(self.settings.max_values_per_read, self._config.security.limits.max_history_values)
+        service = HistoryReadService(nodes.exists, self.backend, self.keys, per_read, now_us)
         sources = {**space.unit_nodes, self._config.name: space.line_node}  # the line: its own alarms
         for unit, node_id in sources.items():  # control and alarm events: event history of the unit object
             service.event_sources[node_id] = unit

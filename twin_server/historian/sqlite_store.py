@@ -35,6 +35,21 @@ CREATE INDEX IF NOT EXISTS events_by_time ON events (t);
 """
 
 FILE_NAME = "history.sqlite"
+WRITER_CACHE_MIN_KIB = 2048
+WRITER_CACHE_KIB_PER_SERIES = 8
+WRITER_CACHE_MAX_KIB = 65536
+"""The writer's SQLite page cache (``PRAGMA cache_size``): 8 KiB per series, at least 2 MiB (SQLite's default), at
+most 64 MiB (8,192 series and more). Appending a batch touches the last leaf page of each series in
+``samples_by_series_time`` (4 KiB pages) and the table's last pages, so twice that hot set keeps every page it needs
+cached. SQLite keeps every page it has read or written until its cache is full, so the cache's bound, not the
+file, is what the writer can hold: with a fixed 64 MiB the twin's memory could follow its file for hours (issue 21)."""
+
+
+def writer_cache_kib(series: int) -> int:
+    """The writer's page cache for ``series`` historized series, KiB (see :data:`WRITER_CACHE_KIB_PER_SERIES`)."""
+    return min(max(series * WRITER_CACHE_KIB_PER_SERIES, WRITER_CACHE_MIN_KIB), WRITER_CACHE_MAX_KIB)
+
+
 _INSERT_SAMPLE = ("INSERT INTO samples VALUES (?, CAST(round(? * 1000000.0) AS INTEGER), ?, ?, "
                   "CAST(round(? * 1000000.0) AS INTEGER))")
 
@@ -56,9 +71,10 @@ class SqliteStore:
         self.path = data_dir / FILE_NAME
         self._writer = _connect(self.path)
         self._writer.executescript(SCHEMA)
-        self._writer.execute("PRAGMA cache_size=-65536")
         self._series: dict[str, int] = dict(
             (k, i) for i, k in self._writer.execute("SELECT id, key FROM series"))
+        self._cache_kib = 0
+        self._size_cache()
         self._stored = self._writer.execute("SELECT count(*) FROM samples").fetchone()[0]
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -72,7 +88,14 @@ class SqliteStore:
             cur = self._writer.execute("INSERT INTO series (key) VALUES (?)", (key,))
             sid = int(cur.lastrowid or 0)
             self._series[key] = sid
+            self._size_cache()
         return sid
+
+    def _size_cache(self) -> None:
+        kib = writer_cache_kib(len(self._series))
+        if kib != self._cache_kib:
+            self._writer.execute(f"PRAGMA cache_size=-{kib}")
+            self._cache_kib = kib
 
     def write(self, samples: Sequence[SampleRow], setpoints: Sequence[SetpointRow],
               events: Sequence[EventRow]) -> None:

@@ -5,7 +5,8 @@ Modules (one job each):
 - :mod:`.roles` — the four roles (viewer < operator < engineer < admin) and their OPC UA well-known role ids;
 - :mod:`.passwords` — scrypt password hashes;
 - :mod:`.users_file` — the users file (TOML): users, roles, password hashes, X.509 user certificates;
-- :mod:`.lockout` — failed-login lock-out per user and per client address;
+- :mod:`.lockout` — failed-login lock-out per known user name, throttle (growing delay) per client address;
+- :mod:`.request_limits` — ``[security.limits]``: every request bounded, answered with the Part 4 code;
 - :mod:`.identity` — the asyncua user manager that turns a login into a :class:`~.identity.TwinUser`;
 - :mod:`.node_access` — which role may write / call / read history of which node; RolePermissions attributes;
 - :mod:`.sessions` — the session hooks (Call, HistoryRead, node management, login/logout audit), installed through

@@ -8,12 +8,12 @@ The audit trail is synchronous; events go through a queue to one task that fills
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from asyncua import Server, ua
 
 from twin_server.audit import AuditEntry, AuditOutcome
+from twin_server.background_task import cancel_and_wait
 
 log = logging.getLogger("linetwin.security.events")
 
@@ -60,11 +60,8 @@ class AuditEventPublisher:
         self._task = asyncio.create_task(self._run(), name="linetwin-audit-events")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def __call__(self, entry: AuditEntry) -> None:
         if self._task is None:

@@ -6,7 +6,8 @@
 
 Until a users file exists, every user-name and certificate login is refused: nothing beyond anonymous is
 granted (this closes asyncua's default "admin with any password" login). After ``max_failed_logins`` failures
-the user and the client address are locked out for ``lockout_s`` seconds (:mod:`.lockout`).
+a known user is locked out for ``lockout_s`` seconds; a client address with repeated failures is throttled
+(a growing delay), never locked (:mod:`.lockout`).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class TwinUserManager:
                 return None
             return TwinUser(role=UserRole.Anonymous, name=None, twin_role=Role.VIEWER, client_uri=attempt.client_uri,
                             address=attempt.address)
-        keys = [f"addr:{attempt.address.rsplit(':', 1)[0]}"] if attempt.address else []
+        address = attempt.address.rsplit(":", 1)[0] if attempt.address else ""
         users = self.users()
         if attempt.token == "certificate":
             record = users.find_by_certificate(certificate) if isinstance(certificate, bytes | bytearray) else None
@@ -111,11 +112,10 @@ class TwinUserManager:
         else:
             attempt.user_name = (username or "")[:64]
             record = users.users.get(username or "")
-        if record is not None:
-            keys.insert(0, f"user:{record.name}")
-        locked = self.lockout.locked(*keys)
-        if locked is not None:
-            attempt.refusal = f"locked out after repeated failed logins ({locked})"
+        known = record.name if record is not None else None
+        refused = self.lockout.refusal(known, address)
+        if refused is not None:
+            attempt.refusal = refused
             return None
         if not users.exists():
             reason = f"no users file yet ({self.users_path}): only anonymous access until `linetwin user add`"
@@ -126,11 +126,9 @@ class TwinUserManager:
         elif attempt.token == "username" and not record.check_password(password or ""):
             reason = "wrong password"
         else:
-            self.lockout.succeeded(*keys)
+            self.lockout.succeeded(known, address)
             return TwinUser(role=UserRole.User, name=record.name, twin_role=record.role,
                             client_uri=attempt.client_uri, address=attempt.address)
-        attempt.refusal = reason
-        newly = self.lockout.failed(*keys)
-        if newly:
-            attempt.refusal += f"; now locked out for {self.lockout.lockout_s:g} s ({', '.join(newly)})"
+        caused = self.lockout.failed(known, address)
+        attempt.refusal = f"{reason}; {caused}" if caused else reason
         return None

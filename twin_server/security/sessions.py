@@ -10,7 +10,14 @@ install_session_hooks`, the only place that touches asyncua's sessions):
 - CloseSession: ``logout`` is audited;
 - Call: each method's role is checked (:class:`~.node_access.NodeAccess`); refused → BadUserAccessDenied;
   every call is audited with its arguments and status;
-- HistoryRead: ``viewer`` and up;
+- Call: a method id that does not exist → ``BadMethodInvalid``; an argument larger than the value limit →
+  ``BadEncodingLimitsExceeded``;
+- HistoryRead: ``viewer`` and up; audit rows of event history (logins, refusals, who wrote what) only from
+  ``[security] audit_events_role`` up (:data:`~twin_server.historian.audit_history.AUDIT_EVENTS_VISIBLE`);
+- event subscriptions: AuditEvents reach only sessions with the audit role (:meth:`SessionHooks.admit_event`,
+  installed as the asyncua seam's event filter); process alarms reach everyone;
+- Read, Call, HistoryRead, CreateMonitoredItems: more operations than ``[security.limits]`` allow →
+  ``BadTooManyOperations`` (:mod:`.request_limits`), a ReadAtTime with too many times per node likewise;
 - Read: ``UserRolePermissions``, ``UserAccessLevel`` and ``UserExecutable`` are answered for the user;
 - node management (AddNodes, DeleteNodes, AddReferences, DeleteReferences) is refused for everyone, already at
   the service level (:class:`NoNodeManagement`), and audited.
@@ -26,11 +33,14 @@ from typing import Any
 from asyncua import ua
 from asyncua.crypto.permission_rules import PermissionRuleset, User, UserRole
 
-from twin_server.asyncua_seam import SERVICE_REFUSALS, AddressSpaceView, SessionServiceHooks, SessionView
+from twin_server.asyncua_seam import SERVICE_REFUSALS, AddressSpaceView, ServiceError, SessionServiceHooks, SessionView
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
+from twin_server.historian.audit_history import AUDIT_EVENTS_VISIBLE
 from twin_server.security.identity import CURRENT_LOGIN, LoginAttempt, TwinUser
 from twin_server.security.node_access import NodeAccess, is_internal, role_of
 from twin_server.security.pki import CHANNEL_SECURED
+from twin_server.security.request_limits import RequestLimits
+from twin_server.security.roles import Role
 
 log = logging.getLogger("linetwin.security")
 
@@ -91,11 +101,39 @@ class SessionHooks(SessionServiceHooks):
     install_session_hooks`)."""
 
     def __init__(self, nodes: AddressSpaceView, access: NodeAccess, audit: AuditTrail,
-                 channel_secured: Callable[[Any], bool] | None = None) -> None:
+                 channel_secured: Callable[[Any], bool] | None = None, limits: RequestLimits | None = None,
+                 audit_events_role: Role = Role.ENGINEER) -> None:
         self.nodes = nodes
         self.channel_secured = channel_secured
         self.access = access
         self.audit = audit
+        self.limits = limits or RequestLimits()
+        self.audit_events_role = audit_events_role
+        self.sessions: dict[ua.NodeId, SessionView] = {}
+        """Activated client sessions by session id (for the event filter)."""
+
+    def sees_audit(self, user: User | None) -> bool:
+        """Whether ``user`` may see audit content (login and audit events, audit rows of event history)."""
+        if user is not None and is_internal(user):
+            return True
+        role = (role_of(user) if user is not None else None) or Role.VIEWER
+        return role >= self.audit_events_role
+
+    def admit_event(self, event: Any, session_id: ua.NodeId) -> bool:
+        """The asyncua seam's event filter: an AuditEvent (any AuditEventType: it has ``ClientAuditEntryId``) goes
+        only to sessions with the audit role; every other event to everyone. A subscription of a session the
+        hooks never saw activate is the server's own."""
+        if not hasattr(event, "ClientAuditEntryId"):
+            return True
+        view = self.sessions.get(session_id)
+        return view is None or self.sees_audit(view.user)
+
+    def _check_count(self, session: SessionView, action: str, what: str, count: int) -> None:
+        """Refuse (and audit) a request with more operations than ``[security.limits]`` allow."""
+        why = self.limits.too_many(what, count)
+        if why is not None:
+            self._record(action, session.user, "(request)", AuditOutcome.REFUSED, "BadTooManyOperations", reason=why)
+            raise ServiceError(ua.StatusCodes.BadTooManyOperations)
 
     def _record(self, action: str, user: User | None, node: str, outcome: AuditOutcome, status: str,
                 old: object = None, new: object = None, reason: str = "", name: str | None = None,
@@ -147,10 +185,12 @@ class SessionHooks(SessionServiceHooks):
         finally:
             CURRENT_LOGIN.reset(reset)
         self._record("login", session.user, "(session)", AuditOutcome.ACCEPTED, "Good", new=kind)
+        self.sessions[session.session_id] = session
         return result
 
     async def on_close(self, session: SessionView, proceed: Callable[[], Awaitable[None]]) -> None:
         was_active = session.activated
+        self.sessions.pop(session.session_id, None)
         await proceed()
         if was_active:
             self._record("logout", session.user, "(session)", AuditOutcome.ACCEPTED, "Good")
@@ -159,15 +199,16 @@ class SessionHooks(SessionServiceHooks):
                       proceed: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
                       ) -> list[ua.CallMethodResult]:
         user = session.user
+        self._check_count(session, "call", "max_nodes_per_call", len(params))
         results: list[ua.CallMethodResult | None] = [None] * len(params)
         allowed: list[int] = []
         for i, req in enumerate(params):
-            why = self.access.call_refusal(user, req.MethodId)
+            code, why = self._call_refusal(user, req)
             if why is None:
                 allowed.append(i)
                 continue
-            results[i] = ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied))
-            self._record("call", user, _node_text(req.MethodId), AuditOutcome.REFUSED, "BadUserAccessDenied",
+            results[i] = ua.CallMethodResult(StatusCode=ua.StatusCode(code))
+            self._record("call", user, _node_text(req.MethodId), AuditOutcome.REFUSED, ua.StatusCode(code).name,
                          new=_args(req), reason=why)
         if allowed:
             caller = CURRENT_CALLER.set(user)
@@ -185,9 +226,31 @@ class SessionHooks(SessionServiceHooks):
                              new=_args(params[i]), reason="" if good else "the method refused the call")
         return [r for r in results if r is not None]
 
+    def _call_refusal(self, user: User, req: ua.CallMethodRequest) -> tuple[int, str | None]:
+        """``(status, reason)`` of a refused method call, ``(Good, None)`` when it may go on."""
+        if not self.access.exists(req.MethodId):
+            return ua.StatusCodes.BadMethodInvalid, "no such method"
+        why = self.access.call_refusal(user, req.MethodId)
+        if why is not None:
+            return ua.StatusCodes.BadUserAccessDenied, why
+        for arg in req.InputArguments or []:
+            too_large = self.limits.value_too_large(getattr(arg, "Value", None))
+            if too_large is not None:
+                return ua.StatusCodes.BadEncodingLimitsExceeded, f"an argument of {too_large}"
+        return ua.StatusCodes.Good, None
+
     async def on_history_read(self, session: SessionView, params: ua.HistoryReadParameters,
                               proceed: Callable[[ua.HistoryReadParameters], Awaitable[list[ua.HistoryReadResult]]],
                               ) -> list[ua.HistoryReadResult]:
+        self._check_count(session, "history_read", "max_nodes_per_history_read", len(params.NodesToRead))
+        details = params.HistoryReadDetails
+        if isinstance(details, ua.ReadAtTimeDetails) and len(details.ReqTimes or []) > \
+                self.limits.max_read_at_time_times:
+            self._record("history_read", session.user, "(request)", AuditOutcome.REFUSED, "BadTooManyOperations",
+                         reason=f"{len(details.ReqTimes)} ReadAtTime times, more than [security.limits] "
+                                f"max_read_at_time_times = {self.limits.max_read_at_time_times}")
+            return [ua.HistoryReadResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadTooManyOperations))
+                    for _ in params.NodesToRead]
         why = self.access.history_refusal(session.user)
         if why is not None:
             for rv in params.NodesToRead:
@@ -195,10 +258,22 @@ class SessionHooks(SessionServiceHooks):
                              "BadUserAccessDenied", reason=why)
             return [ua.HistoryReadResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadUserAccessDenied))
                     for _ in params.NodesToRead]
+        token = AUDIT_EVENTS_VISIBLE.set(self.sees_audit(session.user))
+        try:
+            return await proceed(params)
+        finally:
+            AUDIT_EVENTS_VISIBLE.reset(token)
+
+    async def on_create_monitored_items(self, session: SessionView, params: ua.CreateMonitoredItemsParameters,
+                                        proceed: Callable[[ua.CreateMonitoredItemsParameters], Awaitable[Any]],
+                                        ) -> Any:
+        self._check_count(session, "create_monitored_items", "max_monitored_items_per_call",
+                          len(params.ItemsToCreate or []))
         return await proceed(params)
 
     async def on_read(self, session: SessionView, params: ua.ReadParameters,
                       proceed: Callable[[ua.ReadParameters], Awaitable[list[ua.DataValue]]]) -> list[ua.DataValue]:
+        self._check_count(session, "read", "max_nodes_per_read", len(params.NodesToRead or []))
         results = await proceed(params)
         for i, rv in enumerate(params.NodesToRead):
             if rv.AttributeId in _USER_ATTRIBUTES and i < len(results) and results[i].StatusCode.is_good() \

@@ -9,6 +9,8 @@ role table, RolePermissions attributes, the write-path role check, write auditin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,14 @@ from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
 from plc_adapters.tag_map import Direction
-from twin_server.asyncua_seam import address_space, channel_secured, install_session_hooks, set_user_manager
+from twin_server.asyncua_seam import (
+    address_space,
+    channel_secured,
+    install_event_filter,
+    install_session_hooks,
+    set_message_limit,
+    set_user_manager,
+)
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
 from twin_server.config import LineConfig
 from twin_server.security.audit_events import AuditEventPublisher
@@ -40,6 +49,8 @@ OPERATOR_METHODS = {"StartBatch", "StopBatch", "Acknowledge", "Confirm", "AddCom
 USERS_FILE = "users.toml"
 AUDIT_DB = "audit.sqlite"
 PKI_DIR = "pki"
+SUPPRESSED_SUMMARY_S = 60.0
+"""How often the audit log's suppressed lines are summed up in one line."""
 
 
 def data_paths(security_dir: Path) -> tuple[Path, Path, PkiPaths, Path]:
@@ -60,6 +71,7 @@ class TwinSecurity:
         self.users: TwinUserManager | None = None
         self.access: NodeAccess | None = None
         self._events: AuditEventPublisher | None = None
+        self._summary: asyncio.Task[None] | None = None
 
     @property
     def endpoint_summary(self) -> str:
@@ -85,7 +97,11 @@ class TwinSecurity:
             tokens.insert(0, ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)
         server.allow_remote_admin(False)
-        lockout = LoginLockout(max_failures=self.settings.max_failed_logins, lockout_s=self.settings.lockout_s)
+        set_message_limit(server, self.settings.limits.max_message_bytes)
+        lockout = LoginLockout(max_failures=self.settings.max_failed_logins, lockout_s=self.settings.lockout_s,
+                               throttle_after=self.settings.login_throttle_after,
+                               throttle_s=self.settings.login_throttle_s,
+                               throttle_max_s=self.settings.login_throttle_max_s)
         self.users = TwinUserManager(self.users_path, self.settings.anonymous == "viewer", lockout)
         set_user_manager(server, self.users)
         if self.settings.allow_none:
@@ -125,8 +141,12 @@ class TwinSecurity:
         self.access = access
         guard.authorize = self.authorize_write
         guard.audit = self.audit  # the guard audits every decision (old/new value, reason), role refusals included
-        hooks = SessionHooks(nodes, access, self.audit, lambda peer: channel_secured(server, peer))
+        hooks = SessionHooks(nodes, access, self.audit, lambda peer: channel_secured(server, peer),
+                             limits=self.settings.limits, audit_events_role=Role.parse(self.settings.audit_events_role))
         install_session_hooks(server, hooks)
+        install_event_filter(server, hooks.admit_event)
+        if hasattr(guard, "limits"):
+            guard.limits = self.settings.limits
         log.info("roles: %d writable nodes, %d methods, RolePermissions on %d nodes", len(access.write_roles),
                  len(access.call_roles), count)
 
@@ -134,9 +154,22 @@ class TwinSecurity:
         self._events = AuditEventPublisher(server)
         await self._events.start()
         self.audit.sinks.append(self._events)
+        self._summary = asyncio.create_task(self._summarise_suppressed(), name="linetwin-audit-log-summary")
+
+    async def _summarise_suppressed(self) -> None:
+        """Every minute, one log line summing up the audit log lines the rate limit suppressed."""
+        while True:
+            await asyncio.sleep(SUPPRESSED_SUMMARY_S)
+            self.audit.log_suppressed()
 
     async def close(self) -> None:
         self.audit.flush()  # summaries of refusals still being counted
+        if self._summary is not None:
+            self._summary.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._summary
+            self._summary = None
+            self.audit.log_suppressed()
         if self._events is not None:
             await self._events.stop()
             self.audit.sinks.remove(self._events)

@@ -35,8 +35,9 @@ def test_alarm_tables_are_parsed():
         {"high_high": 80.0, "high": 70.0, "low": 10, "deadband": 0.5, "on_delay_s": 2.0, "severity": 700},
         {"comms_loss_severity": 900, "surrogate_drift_severity": 650, "innovation_bounds": {"concentration": 5.0}}))
     alarms = config.unit("feed_tank").alarms
-    assert alarms.limits == {"temperature": LimitAlarmConfig(high_high=80.0, high=70.0, low=10.0, deadband=0.5,
-                                                             on_delay_s=2.0, severity=700)}
+    assert alarms.limits["temperature"] == LimitAlarmConfig(high_high=80.0, high=70.0, low=10.0, deadband=0.5,
+                                                            on_delay_s=2.0, severity=700)
+    assert set(alarms.limits) == {"temperature", "level"}, "the pilot line's own level alarm (README demo) stays"
     assert alarms.comms_loss and alarms.comms_loss_severity == 900
     assert alarms.surrogate_drift_severity == 650 and config.unit("crystallizer").alarms.surrogate_drift_severity == 500
     assert alarms.innovation_bounds == {"concentration": 5.0}

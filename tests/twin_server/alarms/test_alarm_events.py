@@ -78,6 +78,7 @@ async def test_limit_alarm_raised_acknowledged_confirmed_cleared_and_refreshed()
             entry = next(a for a in audit if a.action == "acknowledge")
             assert entry.node == CONDITION and entry.reason == "jacket test, operator aware"
             assert entry.outcome.value == "accepted" and entry.status == "Good"
+            assert entry.client.startswith("urn:") and "127.0.0.1:" in entry.client  # who acknowledged, from where
             assert entry.old_value.startswith("active, unacknowledged")
             condition = client.get_node(ua.NodeId(CONDITION, ns))  # the state as variables of the condition object
             acked_id = await condition.get_child(["0:AckedState", "0:Id"])

@@ -26,7 +26,8 @@ class Events:
 
 async def test_write_call_and_login_are_published_as_audit_events():
     add_operator()
-    async with twin_line() as twin, client_as(twin.endpoint, OPERATOR) as client:
+    # the operator both writes and watches: let the operator see audit events (default: engineer and up)
+    async with twin_line(audit_events_role="operator") as twin, client_as(twin.endpoint, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         events = Events()
         sub = await client.create_subscription(50, events)

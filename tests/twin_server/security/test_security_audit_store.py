@@ -91,8 +91,8 @@ async def test_megabyte_bytestring_writes_grow_the_store_by_kilobytes_not_megaby
             for who in (None, viewer):
                 async with client_as(twin.endpoint, who) as client:
                     node = client.get_node(ua.NodeId(SETPOINT, idx))
-                    for _ in range(5):
-                        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                    for _ in range(5):  # refused by the value limit ([security.limits] max_value_bytes), audited
+                        with pytest.raises(ua.uaerrors.BadEncodingLimitsExceeded):
                             await node.write_value(ua.DataValue(ua.Variant(os.urandom(MiB),
                                                                            ua.VariantType.ByteString)))
             grown = store_bytes(store) - before

@@ -29,7 +29,8 @@ async def test_node_opcua_sign_and_encrypt_with_user_name_writes_and_sees_audit_
     app = make_certificate(tmp_path / "client", "node-opcua-scada")
     add_operator()
     assert main(["pki", "trust", str(app.pem_certificate), "--data-dir", str(line_root())]) == 0
-    async with twin_line() as twin:
+    # the operator both writes and watches: let the operator see audit events (default: engineer and up)
+    async with twin_line(audit_events_role="operator") as twin:
         async with client_as(twin.endpoint, OPERATOR) as probe:
             idx = await probe.get_namespace_index(NAMESPACE)
             setpoint = probe.get_node(ua.NodeId(SETPOINT, idx))

@@ -77,7 +77,8 @@ async def test_user_certificate_logs_in_as_its_user(tmp_path: Path):
     assert writes[0]["user"] == "erin" and writes[0]["outcome"] == "accepted"
 
 
-async def test_production_config_serves_only_encrypted_endpoints(tmp_path: Path):
+async def test_production_config_serves_only_encrypted_endpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LINETWIN_INFLUX_TOKEN", "test-token")  # its InfluxDB token comes from the environment
     production = load_line_config(PRODUCTION)
     assert not production.security.allow_none and production.security.anonymous == "off"
     assert all(p.endswith("SignAndEncrypt") for p in production.security.policies)

@@ -51,7 +51,7 @@ async def _good(node) -> bool:
 
 
 async def test_admin_with_any_password_gets_nothing_before_and_after_a_users_file():
-    async with twin_line() as twin:
+    async with twin_line(login_throttle_after=10) as twin:  # the address throttle has its own tests
         for password in ("", "admin", "wrong"):
             client = client_as(twin.endpoint, None)
             client.set_user("admin")
@@ -152,12 +152,13 @@ async def test_start_batch_needs_operator():
         async with client_as(twin.endpoint, _cred("operator", "operator-test-password")) as operator:
             assert (await operator.get_node(start).read_attribute(ua.AttributeIds.UserExecutable)).Value.Value
             mode = operator.get_node(ua.NodeId("pilot_line.crystallizer.control.mode", idx))
-            await mode.write_value(ua.DataValue(ua.Variant("manual", ua.VariantType.String)))
+            await mode.write_value(ua.DataValue(ua.Variant("manual", ua.VariantType.String)))  # no-op: not audited
+            await mode.write_value(ua.DataValue(ua.Variant("auto", ua.VariantType.String)))
     calls = audit_rows("call")
     assert calls[0]["outcome"] == "refused" and calls[0]["node"].endswith("StartBatch")
     modes = audit_rows("mode_change")
     assert [(r["user"], r["outcome"], r["old_value"], r["new_value"]) for r in modes] == [
-        ("anonymous", "refused", "manual", "auto"), ("operator", "accepted", "manual", "manual")]
+        ("anonymous", "refused", "manual", "auto"), ("operator", "accepted", "manual", "auto")]
 
 
 async def test_wrong_passwords_are_refused_and_lock_out_user_and_address():

@@ -90,6 +90,30 @@ def test_disabled_users_and_lockout_that_expires(tmp_path: Path) -> None:
     assert _login(manager, "alice", "alice-password")[0] is not None
 
 
+def test_unknown_names_throttle_the_address_with_a_growing_delay_and_never_lock_a_name(tmp_path: Path) -> None:
+    users = UsersFile(tmp_path / "users.toml")
+    users.add("alice", Role.OPERATOR, "alice-password")
+    users.save()
+    now = [1000.0]
+    lockout = LoginLockout(max_failures=3, lockout_s=300.0, throttle_after=2, throttle_s=1.0, throttle_max_s=4.0,
+                           clock=lambda: now[0])
+    manager = TwinUserManager(users.path, True, lockout)
+    assert _login(manager, "mallory", "x")[1].refusal == "unknown user"
+    assert _login(manager, "trudy", "x")[1].refusal == "unknown user; address throttled for 1 s (addr:10.0.0.5)"
+    user, attempt = _login(manager, "alice", "alice-password")  # during the delay: not even checked
+    assert user is None and attempt.refusal.startswith("throttled after repeated failed logins, retry in 1.0 s")
+    assert _login(manager, "alice", "alice-password", address="10.0.0.6:1")[0] is not None  # other address: fine
+    delays = []
+    for name in ("eve", "oscar", "peggy", "victor"):
+        now[0] += 5.0
+        delays.append(_login(manager, name, "x")[1].refusal.split("throttled for ")[1].split(" s")[0])
+    assert delays == ["2", "4", "4", "4"]  # doubling, capped at throttle_max_s
+    now[0] += 4.0
+    user, attempt = _login(manager, "alice", "alice-password")  # the real user gets in after the delay
+    assert user is not None, attempt.refusal
+    assert lockout.refusal("mallory", None) is None  # a name is never locked by itself
+
+
 def test_without_a_users_file_user_name_logins_get_nothing(tmp_path: Path) -> None:
     manager = TwinUserManager(tmp_path / "users.toml", True, LoginLockout())
     user, attempt = _login(manager, "admin", "")
@@ -115,3 +139,12 @@ def test_security_table_is_validated() -> None:
     assert "line.toml: security.anonymous: got 'admin'; expected one of viewer, off" in text
     assert "line.toml: security.max_failed_logins: got 0; expected an integer in [1, 1000]" in text
     assert "line.toml: security.colour: got an unknown key" in text
+    with pytest.raises(ConfigError) as err:
+        parse_line_config({**base, "security": {"audit_events_role": "everyone", "login_throttle_s": -1,
+                                                "limits": {"max_nodes_per_read": 0, "max_cats": 3}}},
+                          source="line.toml")
+    text = str(err.value)
+    assert "line.toml: security.audit_events_role: got 'everyone'; expected one of viewer, operator" in text
+    assert "line.toml: security.login_throttle_s: got -1; expected a number of seconds > 0" in text
+    assert "line.toml: security.limits.max_nodes_per_read: got 0; expected an integer in [1, " in text
+    assert "line.toml: security.limits.max_cats: got an unknown key" in text
