@@ -28,8 +28,12 @@ _KEYS: tuple[ModelKey, ...] = (
              "(process_models.chromatography.isotherms)"),
     ModelKey("detector", "", "all zero", "table: uv_absorptivity_m2_per_mol, uv_path_length_m (2e-3), "
              "molar_conductivity_s_m2_per_mol, viscosity_pa_s (1e-3)"),
-    ModelKey("discretisation", "", "axial_cells 50, particle_cells 4, weno_order 2",
-             "table: axial_cells (>= 3), particle_cells (GRM shells), weno_order 1 | 2, weno_epsilon"),
+    ModelKey("discretisation", "", "method fv, axial_cells 50, particle_cells 4, weno_order 2",
+             "table: method fv | dg, axial_cells (>= 3), particle_cells (GRM shells; dg: collocation points), "
+             "weno_order 1 | 2, weno_epsilon; dg: polynomial_degree, elements"),
+    ModelKey("method", "", "fv", "shortcut for discretisation.method: fv (finite volumes) | dg (spectral elements)"),
+    ModelKey("polynomial_degree", "", "4", "shortcut for discretisation.polynomial_degree (dg only)"),
+    ModelKey("elements", "", "8", "shortcut for discretisation.elements (dg only)"),
     ModelKey("axial_cells", "", "50", "shortcut for discretisation.axial_cells"),
     ModelKey("particle_cells", "", "4", "shortcut for discretisation.particle_cells"),
     ModelKey("weno_order", "", "2", "shortcut for discretisation.weno_order"),

@@ -19,6 +19,7 @@ from asyncua import Server
 
 from linetwin_cli.bench_launcher import bench_issues, build_bench
 from linetwin_cli.main import main
+from tests.twin_server.test_config_validation import config_issue_lines
 from twin_server.address_space import build_address_space
 from twin_server.config import load_line_config
 
@@ -97,7 +98,7 @@ async def test_check_never_tracebacks_and_what_it_accepts_builds(tmp_path, capsy
         assert rc in (0, 2), what
         if rc == 2:
             refused += 1
-            lines = [ln for ln in out.err.splitlines() if ln.startswith("  - ")]
+            lines = config_issue_lines(out.err)
             assert lines, (what, out.err[:500])
             for ln in lines:
                 assert LINE_RE.match(ln), (what, ln[:300])

@@ -24,6 +24,14 @@ def pilot_data() -> dict:
     return tomllib.loads(pilot_text())
 
 
+def config_issue_lines(err: str) -> list[str]:
+    """The issue lines `linetwin check` printed, each as ``  - FILE: KEY: got …; expected …``: several issues come
+    under a header one per line, a single issue as one line of its own (returned in the same form)."""
+    lines = err.splitlines()
+    listed = [ln for ln in lines if ln.startswith("  - ")]
+    return listed or ["  - " + ln for ln in lines if ": got " in ln and "; expected " in ln]
+
+
 def check_file(tmp_path: Path, text: str | bytes, capsys) -> tuple[int, list[str]]:
     """Run `linetwin check` on a file; return (exit code, error lines)."""
     path = tmp_path / "line.toml"
@@ -33,7 +41,7 @@ def check_file(tmp_path: Path, text: str | bytes, capsys) -> tuple[int, list[str
         path.write_text(text)
     rc = main(["check", str(path)])
     captured = capsys.readouterr()
-    lines = [ln for ln in captured.err.splitlines() if ln.startswith("  - ")]
+    lines = config_issue_lines(captured.err)
     for ln in lines:
         assert LINE_RE.match(ln), ln
         assert ln.split(": ", 1)[0].endswith(str(path)), ln

@@ -23,7 +23,8 @@ from twin_server.config import LineConfig, load_line_config
 from twin_server.server import TwinServer
 
 SETPOINT = "pilot_line.feed_tank.jacket_temperature_setpoint"
-SESSION_ACTIONS = {"login", "logout", "config_load"}
+SESSION_ACTIONS = {"login", "logout", "config_load", "server_stop"}
+"""Entries around the writes (sessions, the config load, the clean stop) that these tests do not count."""
 
 
 def collect_writes(entries: list[AuditEntry]):
