@@ -181,11 +181,13 @@ class BatchControl:
         return out, factors
 
     # -- NMPC -------------------------------------------------------------------------------------
-    def solve_call(self, batch_time_s: float) -> Callable[[], NmpcResult]:
-        """The NMPC step for the current estimate as a call (run it in a thread or inline); counts the solve."""
+    def solve_call(self, batch_time_s: float, states: Mapping[str, float] | None = None) -> Callable[[], NmpcResult]:
+        """The NMPC step for the current estimate as a call (run it in a thread or inline); counts the solve.
+        ``states`` (SI, the model's state names): start from these instead of the estimate's states (the stepped
+        loop's oracle passes the plant's true state)."""
         assert self.supervisor is not None and self.estimate is not None, "start() first"
         est = self.estimate
-        states = dict(est.states)
+        states = dict(est.states) if states is None else dict(states)
         parameters = dict(est.parameters)
         previous = dict(self.supervisor.last_written)
         refs = {self.plan.target.output: self.plan.target.unit.to_si(self.target_value)}
@@ -206,9 +208,10 @@ class BatchControl:
             self.counters["failed_solves"] += 1
         self.solve_times_ms.append(result.solve_time_s * 1000.0)
 
-    def solve(self, batch_time_s: float) -> NmpcResult | None:
-        """Synchronous NMPC solve (the stepped loop): the result, or None if the solver raised."""
-        call = self.solve_call(batch_time_s)
+    def solve(self, batch_time_s: float, states: Mapping[str, float] | None = None) -> NmpcResult | None:
+        """Synchronous NMPC solve (the stepped loop): the result, or None if the solver raised. ``states``: as
+        :meth:`solve_call`."""
+        call = self.solve_call(batch_time_s, states)
         try:
             result = call()
         except Exception:

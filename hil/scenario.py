@@ -7,7 +7,7 @@ Format (TOML; every key below is checked, all errors are reported at once as ``f
     description = "..."                  # optional
     line = "../pilot_line.toml"          # required: the line config, relative to this file
     unit = "crystallizer"                # required: a unit of that line
-    strategy = "mpc"                     # natural_cooling | linear_cooling | mpc
+    strategy = "mpc"                     # natural_cooling | linear_cooling | mpc | oracle (stepped loop only)
     batch_duration_s = 7200              # plant seconds from StartBatch to StopBatch
     target_d43_um = 400                  # written to control.target_d43
     speed = 200                          # plant seconds per wall second (CLI --speed overrides); default 200
@@ -37,7 +37,8 @@ Format (TOML; every key below is checked, all errors are reported at once as ``f
 The line file is read here with ``tomllib`` only for the unit's kind, ``[model]`` table and tag directions (hil
 does not import the twin's config loader); the plant parameters are checked by building the plant once.
 Strategy → the twin's ``control.mode``: natural_cooling and linear_cooling → "auto" (follow the recipe),
-mpc → "mpc" (:attr:`Scenario.mode`).
+mpc and oracle → "mpc" (:attr:`Scenario.mode`). ``oracle`` (the NMPC given the plant's true parameters and state,
+:mod:`hil.oracle`) runs only in the stepped loop (:mod:`hil.stepped_batch`): the twin never knows the truth.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ from hil.faults import Fault, FaultKind
 from hil.plant import make_plant
 from hil.plants.parameters import PlantParameterError
 
-STRATEGIES = ("natural_cooling", "linear_cooling", "mpc")
-_MODE_BY_STRATEGY = {"natural_cooling": "auto", "linear_cooling": "auto", "mpc": "mpc"}
+STRATEGIES = ("natural_cooling", "linear_cooling", "mpc", "oracle")
+_MODE_BY_STRATEGY = {"natural_cooling": "auto", "linear_cooling": "auto", "mpc": "mpc", "oracle": "mpc"}
 _SECTIONS = ("scenario", "plant", "recipe", "control", "faults")
 _SCENARIO_KEYS = ("name", "description", "line", "unit", "strategy", "batch_duration_s", "target_d43_um", "speed",
                   "seed", "plant_step_s", "sample_interval_s", "max_supersaturation")
@@ -107,10 +108,10 @@ class Scenario:
 
     def control_options(self) -> dict[str, Any]:
         """The unit's ``[units.<unit>.control]`` table for this scenario (recipe, target, batch duration), used by
-        the twin on the socket bench and by the stepped loop alike. An MPC scenario falls back to (and its AUTO
-        mode follows) linear cooling; ``[control]`` overrides anything."""
+        the twin on the socket bench and by the stepped loop alike. An MPC (or oracle) scenario falls back to (and
+        its AUTO mode follows) linear cooling; ``[control]`` overrides anything."""
         return {
-            "strategy": "linear_cooling" if self.strategy == "mpc" else self.strategy,
+            "strategy": "linear_cooling" if self.strategy in ("mpc", "oracle") else self.strategy,
             "target_d43_um": self.target_d43_um,
             "batch_duration_s": self.batch_duration_s,
             "initial_temperature_c": self.recipe.initial_temperature_c,

@@ -156,9 +156,13 @@ async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, names
     ``credentials``: ``(user, password)`` of an operator on the twin (its writes and StartBatch need that role).
 
     Raises:
-        ScenarioRunError: the plant has no ``truth()`` (needs ``plant_model = "physics"``), the tags never get
+        ScenarioRunError: strategy ``oracle`` (stepped loop only), the plant has no ``truth()`` (needs
+            ``plant_model = "physics"``), the tags never get
             Good, a contract node is missing or refuses a write, or plant time stops advancing.
     """
+    if scenario.strategy == "oracle":
+        raise ScenarioRunError(f"scenario '{scenario.name}': strategy 'oracle' needs the plant's truth inside the "
+                               f"loop; run it on the stepped loop (linetwin hil run --stepped)")
     plc = bench.plc(scenario.unit)
     plant = plc.plant
     truth_of = getattr(plant, "truth", None)

@@ -26,7 +26,8 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from controllers.nmpc import NmpcResult
 from controllers.plan_registry import control_plan_for_kind
 from hil.faults import FaultInjector
 from hil.line_unit import LineUnit, read_line_unit
+from hil.oracle import oracle_knowledge
 from hil.plant import make_plant
 from hil.scenario import Scenario
 from hil.scenario_kpis import TimelineSample, compute_kpis
@@ -52,13 +54,14 @@ def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: 
                       report_path: Path | None = None, plot_path: Path | None = None) -> ScenarioReport:
     """Run one batch of ``scenario`` in lockstep (see the module docstring) and return its report.
 
-    ``seed`` (plant sensor noise) and ``strategy`` (natural_cooling | linear_cooling | mpc) override the
-    scenario's. Usable from synchronous code (a campaign worker); inside an event loop use
+    ``seed`` (plant sensor noise) and ``strategy`` (natural_cooling | linear_cooling | mpc | oracle) override the
+    scenario's. ``oracle``: the MPC's plan built on the plant's true parameters and seed, each solve from the true
+    state (:mod:`hil.oracle`). Usable from synchronous code (a campaign worker); inside an event loop use
     :func:`run_stepped_batch_async`.
 
     Raises:
-        ScenarioRunError: the plant exposes no ``truth()`` (needs ``plant_model = "physics"``) or the unit has no
-            usable measurement at StartBatch.
+        ScenarioRunError: the plant exposes no ``truth()`` (needs ``plant_model = "physics"``), offers no oracle
+            (strategy ``oracle``) or the unit has no usable measurement at StartBatch.
         ScenarioError: an invalid ``seed`` or ``strategy``.
         ValueError: the unit's control plan refuses the scenario's control options (every problem listed).
     """
@@ -80,12 +83,18 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     if not callable(truth_of):
         raise ScenarioRunError(f"unit '{scenario.unit}': the plant '{type(plant).__name__}' exposes no truth() for "
                                f"KPIs; use plant_model = \"physics\"")
-    plan = _plan(scenario.line_path, unit, scenario.control_options())
+    true_state: Callable[[], dict[str, float]] | None = None
+    if scenario.strategy == "oracle":
+        oracle = oracle_knowledge(plant, unit.name, unit.model, scenario.control_options())
+        plan = _plan(scenario.line_path, replace(unit, model=oracle.model_options), oracle.control_options)
+        true_state = oracle.true_state
+    else:
+        plan = _plan(scenario.line_path, unit, scenario.control_options())
     clock = SteppedClock()
     plc = SteppedPlc(unit.name, unit.tags, plant, scenario.plant_step_s, clock)
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in unit.tags)
     core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um)
-    batch = _Batch(core, plc)
+    batch = _Batch(core, plc, true_state)
     batch.start()
     origin = clock.now()
     injector = FaultInjector(plc, scenario.faults, origin_s=origin)
@@ -152,9 +161,12 @@ def _plan(line_path: Path, unit: LineUnit, options: Mapping[str, Any]) -> Contro
 class _Batch:
     """The twin's side of the batch on the control core: StartBatch, estimator ticks, decisions, writes."""
 
-    def __init__(self, core: BatchControl, plc: SteppedPlc) -> None:
+    def __init__(self, core: BatchControl, plc: SteppedPlc,
+                 true_state: Callable[[], dict[str, float]] | None = None) -> None:
         self.core = core
         self.plc = plc
+        self.true_state = true_state
+        """The oracle's source of the state each NMPC solve starts from (None: the EKF's estimate)."""
         self.tick = 0
         self.active = False
         self.events: list[str] = []
@@ -194,7 +206,7 @@ class _Batch:
     def _decide(self, t: float, tags: dict[str, float | None]) -> None:
         result: NmpcResult | None = None
         if self.core.mode is ControlMode.MPC:
-            result = self.core.solve(t)
+            result = self.core.solve(t, self.true_state() if self.true_state is not None else None)
             self.solve_status = result.status if result is not None else "error"
             self.solve_time_ms = result.solve_time_s * 1000.0 if result is not None else None
         decision: Decision = self.core.decide(t, tags, result)

@@ -66,6 +66,17 @@ def positive_arg(text: str) -> float:
     return value
 
 
+def positive_int_arg(text: str) -> int:
+    """argparse type: an integer >= 1 (worker processes, counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected an integer >= 1")
+    return value
+
+
 def endpoint_free(endpoint: str, hint: str) -> None:
     """One clear line (ListenError) if the OPC UA endpoint's port cannot be listened on."""
     parsed = urlparse(endpoint)

@@ -4,7 +4,8 @@ demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), heal
 (:mod:`linetwin_cli.health`), models (:mod:`linetwin_cli.models`), hil serve | run
 (:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
 (:mod:`linetwin_cli.security`), backup | restore (:mod:`linetwin_cli.backup`), init (:mod:`linetwin_cli.init`),
-simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`).
+simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`),
+campaign (:mod:`linetwin_cli.campaign`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
 neither torch nor the NMPC. Every command fails in one line (:mod:`linetwin_cli.failures`).
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from linetwin_cli.backup import COMMANDS as BACKUP_COMMANDS
 from linetwin_cli.backup import add_backup_commands
+from linetwin_cli.campaign import add_campaign_command
 from linetwin_cli.check import add_check_command
 from linetwin_cli.failures import OneLineParser, run_reporting_failures
 from linetwin_cli.health import add_health_command
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_security_commands(sub)
     add_backup_commands(sub)
     add_init_command(sub)
+    add_campaign_command(sub)
 
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file "
                               "(linetwin simulate --help for its options)", add_help=False)
@@ -99,6 +102,10 @@ def _run(argv: list[str]) -> int:
         from linetwin_cli.check import run_check
 
         return run_check(args)
+    if args.command == "campaign":
+        from linetwin_cli.campaign import run_campaign_command
+
+        return run_campaign_command(args)
     if args.command == "models":
         from linetwin_cli.models import run_models
 

@@ -351,6 +351,27 @@ class CrystallizerPhysics:
                           "number_density_per_m_per_kg": self._number_density().tolist()}
         return out
 
+    # ------------------------------------------------------------------ oracle knowledge (hil.oracle)
+    def oracle_model_parameters(self) -> dict[str, float]:
+        """The TRUE kinetic parameters as ``[model] parameters`` overrides of the twin's model (growth, every
+        nucleation constant, the solubility polynomial's a0 with the plant's offset): what an oracle NMPC knows."""
+        return dict(self.true_parameters)
+
+    def oracle_control_options(self) -> dict[str, Any]:
+        """``[control]`` options an oracle runs under: the true seed (kg/kg, µm) and no parameter estimation
+        (the parameters are known)."""
+        p = self.parameters
+        return {"seed_loading_kg_per_kg": p.seed_loading_kg_per_kg, "seed_mean_size_um": p.seed_mean_size_um,
+                "seed_std_size_um": p.seed_std_size_um, "estimate_parameters": []}
+
+    def true_model_state(self) -> dict[str, float]:
+        """The TRUE state in the twin's moment model's names and SI units: solute concentration kg/kg solvent,
+        moments mu0..mu4 of the number density per kg solvent (m^k/kg; of the population balance when the plant
+        resolves the CSD), slurry temperature K. No noise, no analyser delay."""
+        y = self._y
+        return {"solute_concentration": float(y["solute_concentration"]), "temperature": float(y["temperature"]),
+                **{f"mu{k}": float(y[f"mu{k}"]) for k in range(5)}}
+
     # ------------------------------------------------------------------ internals
     def _initial_state(self, values: Mapping[str, float]) -> np.ndarray:
         p = self.parameters

@@ -1,0 +1,27 @@
+"""Campaigns: many stepped-loop batches over sampled plants and strategies, on Dask distributed (issue 18).
+
+``spec`` (campaign files), ``points`` (sampling, a point applied to the base scenario), ``run_key`` (content keys),
+``run_task`` (one run on a worker), ``runner`` (the Dask client, resume), ``results`` (Parquet, summary JSON/PNG).
+Names are exported lazily (PEP 562): importing this package imports neither Dask nor the NMPC.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Campaign": "hil.campaign.spec", "CampaignError": "hil.campaign.spec", "load_campaign": "hil.campaign.spec",
+    "sample_points": "hil.campaign.points", "apply_point": "hil.campaign.points",
+    "run_key": "hil.campaign.run_key", "code_version": "hil.campaign.run_key",
+    "RunTask": "hil.campaign.run_task", "run_task": "hil.campaign.run_task",
+    "run_campaign": "hil.campaign.runner", "CampaignOutcome": "hil.campaign.runner",
+    "write_results": "hil.campaign.results",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'hil.campaign' has no attribute {name!r}")

@@ -1,0 +1,124 @@
+"""A campaign's results: one Parquet table of every run, a summary JSON and a summary PNG.
+
+* ``campaign.parquet``: one row per (plant, strategy): the sampled values (column = target, e.g.
+  ``plant.growth_rate_factor``), status, error, wall time s and the KPIs (:data:`hil.campaign.run_task.KPI_COLUMNS`:
+  d43 µm and its error µm / %, CV, yield, fines mass fraction, supersaturation violation, solve counters);
+* ``summary.json``: per strategy the run counts and the 5 / 50 / 95 % quantiles of |d43 error| %, CV and fines;
+  paired per plant, ``mpc − linear_cooling`` and ``mpc − oracle`` of the same KPIs, with the share of plants where
+  the MPC is no worse;
+* ``summary.png``: KPI distributions per strategy, the paired differences, and the MPC's |d43 error| against each
+  numeric sampled dimension.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from hil.campaign.run_task import KPI_COLUMNS
+
+SUMMARY_KPIS = ("abs_d43_error_percent", "final_cv", "fines_fraction")
+PAIRS = (("mpc", "linear_cooling"), ("mpc", "oracle"))
+
+
+def write_results(rows: list[dict[str, Any]], out_dir: Path, name: str) -> dict[str, Any]:
+    """Write ``campaign.parquet``, ``summary.json`` and ``summary.png`` into ``out_dir``; returns the summary."""
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "traceback"} for r in rows])
+    for column in KPI_COLUMNS:
+        if column not in table:
+            table[column] = math.nan
+    table["abs_d43_error_percent"] = pd.to_numeric(table["d43_error_percent"], errors="coerce").abs()
+    for column in table.columns:  # mixed object columns (a choice of strings and numbers) as text
+        if table[column].dtype == object and column not in ("error", "status", "strategy", "key"):
+            converted = pd.to_numeric(table[column], errors="coerce")
+            table[column] = converted if converted.notna().sum() == table[column].notna().sum() \
+                else table[column].astype(str)
+    table.to_parquet(out_dir / "campaign.parquet", index=False)
+    summary = _summary(table, name)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_number))
+    _plot(table, summary, out_dir / "summary.png")
+    return summary
+
+
+def _json_number(value: object) -> object:
+    return float(value) if hasattr(value, "__float__") else str(value)
+
+
+def _quantiles(series: Any) -> dict[str, float | None]:
+    s = series.dropna()
+    if s.empty:
+        return {"p5": None, "median": None, "p95": None}
+    return {"p5": float(s.quantile(0.05)), "median": float(s.median()), "p95": float(s.quantile(0.95))}
+
+
+def _summary(table: Any, name: str) -> dict[str, Any]:
+    ok = table[table["status"] == "ok"]
+    strategies: dict[str, Any] = {}
+    for strategy, group in table.groupby("strategy", sort=False):
+        good = group[group["status"] == "ok"]
+        strategies[str(strategy)] = {"runs": int(len(group)), "failed": int((group["status"] != "ok").sum()),
+                                     **{k: _quantiles(good[k]) for k in SUMMARY_KPIS}}
+    pairs: dict[str, Any] = {}
+    for a, b in PAIRS:
+        left = ok[ok["strategy"] == a].set_index("plant")
+        right = ok[ok["strategy"] == b].set_index("plant")
+        common = left.index.intersection(right.index)
+        if common.empty:
+            continue
+        entry: dict[str, Any] = {"plants": int(len(common))}
+        for k in SUMMARY_KPIS:
+            diff = (left.loc[common, k] - right.loc[common, k]).astype(float)
+            entry[k] = {**_quantiles(diff), "share_no_worse": float((diff.dropna() <= 1e-12).mean())
+                        if diff.notna().any() else None}
+        pairs[f"{a} - {b}"] = entry
+    wall = ok["wall_s"].dropna() if "wall_s" in ok else []
+    return {"campaign": name, "runs": int(len(table)), "failed": int((table["status"] != "ok").sum()),
+            "mean_wall_s_per_run": float(wall.mean()) if len(wall) else None,
+            "strategies": strategies, "differences": pairs}
+
+
+def _plot(table: Any, summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = table[table["status"] == "ok"]
+    strategies = list(summary["strategies"])
+    dims = [c for c in table.columns if "." in c and c.split(".")[0] in ("plant", "scenario", "control")
+            and table[c].dtype.kind in "if"]
+    n_cols = max(3, len(dims))
+    fig, axes = plt.subplots(3, n_cols, figsize=(4 * n_cols, 10), squeeze=False)
+    for ax, kpi in zip(axes[0], SUMMARY_KPIS, strict=False):
+        data = [ok[ok["strategy"] == s][kpi].dropna().to_numpy() for s in strategies]
+        if any(len(d) for d in data):
+            ax.boxplot([d if len(d) else [math.nan] for d in data], tick_labels=strategies)
+        ax.set_title(kpi)
+    for ax, (label, entry) in zip(axes[1], summary["differences"].items(), strict=False):
+        a, b = label.split(" - ")
+        left = ok[ok["strategy"] == a].set_index("plant")
+        right = ok[ok["strategy"] == b].set_index("plant")
+        common = left.index.intersection(right.index)
+        diffs = [(left.loc[common, k] - right.loc[common, k]).dropna().to_numpy() for k in SUMMARY_KPIS]
+        ax.boxplot([d if len(d) else [math.nan] for d in diffs], tick_labels=["|d43 err| %", "CV", "fines"])
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_title(f"{label} (per plant, n={entry['plants']})")
+    mpc = ok[ok["strategy"] == ("mpc" if "mpc" in strategies else strategies[0])] if strategies else ok
+    for ax, dim in zip(axes[2], dims, strict=False):
+        ax.scatter(mpc[dim], mpc["abs_d43_error_percent"], s=10)
+        ax.set_xlabel(dim)
+        ax.set_ylabel("|d43 error| % (mpc)")
+    for row in axes:
+        for ax in row:
+            if not ax.has_data() and not ax.get_title():
+                ax.axis("off")
+    fig.suptitle(f"campaign {summary['campaign']}: {summary['runs']} runs, {summary['failed']} failed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

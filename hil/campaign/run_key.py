@@ -1,0 +1,39 @@
+"""Content keys of campaign runs: a re-run of a campaign recomputes only what changed (issue 18 item 8).
+
+A run's key is the SHA-256 of (the base scenario file's text, the line file's text, the sampled point, the
+strategy, the plant's noise seed, the code version). The code version is the SHA-256 of every ``*.py`` file of the
+packages a run executes (``hil``, ``controllers``, ``process_models``, ``plc_adapters``), by relative path and
+content: any change to the loop's code gives every run a new key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from hil.scenario import Scenario
+
+RUN_PACKAGES = ("hil", "controllers", "process_models", "plc_adapters")
+
+
+@cache
+def code_version() -> str:
+    """SHA-256 (hex, 16 characters) of the run packages' sources."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for package in RUN_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_key(base: Scenario, point: Mapping[str, Any], strategy: str, seed: int) -> str:
+    """The content key (hex, 24 characters) of one run (see the module docstring)."""
+    content = {"scenario": base.path.read_text(), "line": base.line_path.read_text(), "point": dict(point),
+               "strategy": strategy, "seed": seed, "code": code_version()}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:24]

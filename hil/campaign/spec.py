@@ -1,0 +1,254 @@
+"""Campaign files: a base HIL scenario, sampled dimensions mapped onto it, and the strategies to compare.
+
+Format (TOML; every problem is reported at once as ``file: key: got …; expected …``)::
+
+    [campaign]
+    name = "robustness"                    # required
+    description = "..."                    # optional
+    scenario = "../scenarios/nominal_mpc.toml"   # required: the base scenario, relative to this file
+    plants = 200                           # required: sampled points (plants), an integer >= 1
+    sampling = "sobol"                     # sobol | lhs | random (scrambled Sobol, Latin hypercube, i.i.d.)
+    seed = 7                               # sampling seed, an integer >= 0; default 0
+    strategies = ["linear_cooling", "mpc", "oracle"]   # hil.scenario.STRATEGIES; each plant runs each
+
+    [fixed]                                # optional: values set on every run, keyed like a dimension's target
+    "scenario.batch_duration_s" = 1800
+
+    [dimensions.growth]                    # any number of sampled dimensions
+    target = "plant.growth_rate_factor"    # or a list of targets that all get the sampled value
+    distribution = "uniform"               # uniform (low, high) | normal (mean, std) |
+    low = 0.7                              # lognormal (median, sigma: of ln) | choice (values)
+    high = 1.4
+
+Targets: ``scenario.target_d43_um``, ``scenario.seed`` (the plant's sensor-noise seed; sampled values are rounded
+to integers >= 0), ``scenario.batch_duration_s``, ``scenario.max_supersaturation``, ``plant.<name>`` (a parameter
+of the scenario's plant, merged over its ``[plant]`` table), ``control.<name>`` (a key of the unit's control table,
+merged over the scenario's ``[control]``). Loading a campaign builds the plant once (as loading its scenario does),
+at the centre of the sampled ranges, to check the ``plant.*`` names and values, and parses the control table there;
+a point elsewhere that the plant refuses becomes a failed run, not a file error. No NMPC is built and Dask is not
+imported here.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hil.scenario import STRATEGIES, Scenario, ScenarioError, load_scenario
+
+SAMPLINGS = ("sobol", "lhs", "random")
+DISTRIBUTIONS = {"uniform": ("low", "high"), "normal": ("mean", "std"), "lognormal": ("median", "sigma"),
+                 "choice": ("values",)}
+SCENARIO_TARGETS = ("target_d43_um", "seed", "batch_duration_s", "max_supersaturation")
+_CAMPAIGN_KEYS = ("name", "description", "scenario", "plants", "sampling", "seed", "strategies")
+_SECTIONS = ("campaign", "fixed", "dimensions")
+
+
+class CampaignError(ValueError):
+    """A campaign file is invalid; ``errors`` lists every problem (file: key: got …; expected …)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("invalid campaign: " + "; ".join(errors))
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One sampled dimension: its name, the targets that get its value, its distribution and parameters."""
+
+    name: str
+    targets: tuple[str, ...]
+    distribution: str
+    parameters: Mapping[str, Any]
+
+    def centre(self) -> Any:
+        """A typical value (midpoint, mean, median or first choice): what the campaign check builds once."""
+        p = self.parameters
+        return {"uniform": lambda: 0.5 * (p["low"] + p["high"]), "normal": lambda: p["mean"],
+                "lognormal": lambda: p["median"], "choice": lambda: p["values"][0]}[self.distribution]()
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A validated campaign file (see the module docstring)."""
+
+    path: Path
+    name: str
+    description: str
+    scenario: Scenario
+    plants: int
+    sampling: str
+    seed: int
+    strategies: tuple[str, ...]
+    fixed: Mapping[str, Any]
+    dimensions: tuple[Dimension, ...]
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign file (and its base scenario).
+
+    Raises:
+        CampaignError: every problem found (unreadable file, TOML syntax, unknown/missing keys, wrong types or
+            ranges, an unknown target, a base scenario that does not load, plant values the plant refuses).
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise CampaignError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignError([f"{path}: TOML syntax: {exc}"]) from None
+    return _Validator(path).campaign(data)
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+class _Validator:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.errors: list[str] = []
+
+    def error(self, key: str, got: object, expected: str) -> None:
+        self.errors.append(f"{self.path}: {key}: got {got!r}; expected {expected}")
+
+    def unknown(self, where: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                self.error(f"{where}.{key}" if where else key, "an unknown key", "one of " + ", ".join(allowed))
+
+    def campaign(self, data: Mapping[str, Any]) -> Campaign:
+        self.unknown("", data, _SECTIONS)
+        c = data.get("campaign")
+        if not isinstance(c, dict):
+            self.error("campaign", c, "a [campaign] table")
+            raise CampaignError(self.errors)
+        self.unknown("campaign", c, _CAMPAIGN_KEYS)
+        name = c.get("name")
+        if not isinstance(name, str) or not name:
+            self.error("campaign.name", name, "a non-empty string")
+        description = c.get("description", "")
+        if not isinstance(description, str):
+            self.error("campaign.description", description, "a string")
+        plants = c.get("plants")
+        if isinstance(plants, bool) or not isinstance(plants, int) or plants < 1:
+            self.error("campaign.plants", plants, "an integer >= 1")
+            plants = 1
+        sampling = c.get("sampling", "sobol")
+        if sampling not in SAMPLINGS:
+            self.error("campaign.sampling", sampling, "one of " + ", ".join(SAMPLINGS))
+        seed = c.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            self.error("campaign.seed", seed, "an integer >= 0")
+            seed = 0
+        strategies = c.get("strategies")
+        if (not isinstance(strategies, list) or not strategies or not all(s in STRATEGIES for s in strategies)
+                or len(set(strategies)) != len(strategies)):
+            self.error("campaign.strategies", strategies, "a non-empty list of distinct strategies out of "
+                       + ", ".join(STRATEGIES))
+            strategies = []
+        scenario = self.scenario(c.get("scenario"))
+        fixed = data.get("fixed", {})
+        if not isinstance(fixed, dict):
+            self.error("fixed", fixed, "a table target = value")
+            fixed = {}
+        for target, value in fixed.items():
+            self.target(f"fixed.{target}", target)
+            if not (_is_number(value) or isinstance(value, str)):
+                self.error(f"fixed.{target}", value, "a number or a string")
+        dimensions = self.dimensions(data.get("dimensions", {}))
+        targets = [t for d in dimensions for t in d.targets]
+        for target in sorted({t for t in targets if targets.count(t) > 1 or t in fixed}):
+            self.error(f"dimensions ({target})", target, "each target set by one dimension or [fixed] only")
+        if scenario is not None and not self.errors:
+            self.check_centre(scenario, fixed, dimensions)
+        if self.errors:
+            raise CampaignError(self.errors)
+        assert scenario is not None and isinstance(name, str) and isinstance(sampling, str)
+        return Campaign(path=self.path, name=name, description=description if isinstance(description, str) else "",
+                        scenario=scenario, plants=plants, sampling=sampling, seed=seed,
+                        strategies=tuple(strategies), fixed=dict(fixed), dimensions=dimensions)
+
+    def scenario(self, value: object) -> Scenario | None:
+        if not isinstance(value, str) or not value:
+            self.error("campaign.scenario", value, "the path of a HIL scenario file (relative to the campaign)")
+            return None
+        try:
+            return load_scenario((self.path.parent / value).resolve())
+        except ScenarioError as exc:
+            self.error("campaign.scenario", value, "a valid scenario (" + "; ".join(exc.errors) + ")")
+            return None
+
+    def target(self, key: str, target: object) -> None:
+        if not isinstance(target, str) or "." not in target:
+            self.error(key, target, "scenario.<key> | plant.<name> | control.<name>")
+            return
+        section, name = target.split(".", 1)
+        if section == "scenario" and name not in SCENARIO_TARGETS:
+            self.error(key, target, "scenario." + " | scenario.".join(SCENARIO_TARGETS))
+        elif section not in ("scenario", "plant", "control") or not name:
+            self.error(key, target, "scenario.<key> | plant.<name> | control.<name>")
+
+    def dimensions(self, value: object) -> tuple[Dimension, ...]:
+        if not isinstance(value, dict):
+            self.error("dimensions", value, "tables [dimensions.NAME]")
+            return ()
+        out: list[Dimension] = []
+        for name, d in value.items():
+            where = f"dimensions.{name}"
+            if not isinstance(d, dict):
+                self.error(where, d, "a table")
+                continue
+            n_errors = len(self.errors)
+            distribution = d.get("distribution")
+            if distribution not in DISTRIBUTIONS:
+                self.error(f"{where}.distribution", distribution, "one of " + ", ".join(DISTRIBUTIONS))
+                continue
+            self.unknown(where, d, ("target", "distribution", *DISTRIBUTIONS[distribution]))
+            raw_targets = d.get("target")
+            targets = tuple(raw_targets) if isinstance(raw_targets, list) else (raw_targets,)
+            if not targets:
+                self.error(f"{where}.target", raw_targets, "a target or a non-empty list of targets")
+            for t in targets:
+                self.target(f"{where}.target", t)
+            parameters = {k: d.get(k) for k in DISTRIBUTIONS[distribution]}
+            self.distribution(where, distribution, parameters)
+            if len(self.errors) == n_errors:
+                out.append(Dimension(name, tuple(str(t) for t in targets), distribution, parameters))
+        return tuple(out)
+
+    def distribution(self, where: str, distribution: str, p: Mapping[str, Any]) -> None:
+        if distribution == "choice":
+            values = p["values"]
+            if not isinstance(values, list) or not values or not all(_is_number(v) or isinstance(v, str)
+                                                                     for v in values):
+                self.error(f"{where}.values", values, "a non-empty list of numbers or strings")
+            return
+        for key in DISTRIBUTIONS[distribution]:
+            if not _is_number(p[key]):
+                self.error(f"{where}.{key}", p[key], "a finite number")
+                return
+        if distribution == "uniform" and not p["low"] < p["high"]:
+            self.error(f"{where}.high", p["high"], f"> low ({p['low']})")
+        if distribution == "normal" and not p["std"] > 0:
+            self.error(f"{where}.std", p["std"], "a number > 0")
+        if distribution == "lognormal" and not (p["median"] > 0 and p["sigma"] > 0):
+            self.error(f"{where}.median / sigma", (p["median"], p["sigma"]), "numbers > 0")
+
+    def check_centre(self, scenario: Scenario, fixed: Mapping[str, Any], dimensions: tuple[Dimension, ...]) -> None:
+        from hil.campaign.points import apply_point  # the plant is built here, once
+
+        point = {**fixed, **{t: d.centre() for d in dimensions for t in d.targets}}
+        try:
+            apply_point(scenario, point, check=True)
+        except ScenarioError as exc:
+            self.error("dimensions", point, f"values the scenario and its plant accept at the centre of the "
+                                            f"sampled ranges ({'; '.join(exc.errors)})")
+        except ValueError as exc:
+            self.error("dimensions", point, f"values the scenario and its control table accept at the centre of "
+                                            f"the sampled ranges ({exc})")
