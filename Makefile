@@ -24,10 +24,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/linetwin demo $(DEMO_ARGS)
 
-# The suite runs on PYTEST_WORKERS pytest-xdist workers (default 2, this machine's cores; `make test
-# PYTEST_WORKERS=0` runs it in one process). `--dist loadgroup`: tests marked `serial` share one worker. Tests marked
+# The suite runs on PYTEST_WORKERS pytest-xdist workers (default 4 on this 2-core machine: most tests wait on
+# sockets and servers, so two workers per core keep both cores busy; `make test PYTEST_WORKERS=0` runs it in one
+# process). `--dist loadgroup`: tests marked `serial` share one worker. Tests marked
 # `long` (the long forms of short default tests) are deselected by pyproject's addopts; `make test-long` runs them.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 4
 
 test: $(STAMP)
 	bash tools/test_setup.sh

@@ -109,7 +109,7 @@ class BenchSecurity:
             units=(unit,), security=SecuritySettings(data_dir=self.data_dir))
 
     async def start_twin(self, config: LineConfig) -> TwinServer:
-        twin = TwinServer(config)
+        twin = TwinServer(config, data_dir=self.data_dir / "line")  # history and twin.pid here too, never in $HOME
         await twin.start()
         trust_certificate(twin.security.pki, self.app.certificate)
         return twin

@@ -123,7 +123,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                           connection=ModbusConnection("127.0.0.1", mb_port, timeout_s=5.0), tags=tags),),
         security=SecuritySettings(allow_none=True, data_dir=data_dir),
     )
-    twin = TwinServer(config)
+    twin = TwinServer(config, data_dir=data_dir / "line")  # history and twin.pid in the bench's tmp dir too
     await twin.start()
     trust_certificate(twin.security.pki, app.certificate)
     result: dict = {"tags": args.tags, "channels": {}, "login_ms": {}}

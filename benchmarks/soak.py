@@ -234,10 +234,11 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
     from linetwin_cli.bench_launcher import build_bench, config_for_bench, with_time_scale
     from linetwin_cli.operators import demo_operator
     from twin_server.config import load_line_config
+    from twin_server.data_dir import line_data_dir
     from twin_server.heap_trim import trim_heap
     from twin_server.server import TwinServer, endpoint_with_port
 
-    os.environ["LINETWIN_DATA_DIR"] = str(work / "security")  # the demo's users file and audit store
+    data = line_data_dir(None, work / "line")  # the soak twin's whole data dir (users, audit, history)
     config = with_time_scale(load_line_config(Path(args.config)), args.speed)
     bench = build_bench(config, speed=args.speed, free_ports=True)
     await bench.start()
@@ -248,9 +249,8 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
     try:
         live = config_for_bench(config, bench)
         endpoint = endpoint_with_port(config.server.endpoint, _free_port())
-        user, password, _ = demo_operator(live)
-        twin = TwinServer(live, endpoint=endpoint, data_dir=work / "history",
-                          heap_trim_every_s=args.heap_trim_every or None)
+        user, password, _ = demo_operator(data)
+        twin = TwinServer(live, endpoint=endpoint, data_dir=data.root, heap_trim_every_s=args.heap_trim_every or None)
         await twin.start()
         loops = [f"{config.name}.{u}.control" for u in twin.control_loops]
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", endpoint, "--namespace",
@@ -552,10 +552,10 @@ async def worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------------------- main
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from linetwin_cli.common import DEFAULT_DEMO_CONFIG
+    from linetwin_examples import example_path
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--config", default=str(DEFAULT_DEMO_CONFIG), help="line config (default: the demo line)")
+    p.add_argument("--config", default=str(example_path("pilot_line.toml")), help="line config (default: demo line)")
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--warmup-minutes", type=float, default=None,
                    help="rows before this are left out of the fit (default: a quarter of --minutes, at most 10)")

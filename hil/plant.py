@@ -42,7 +42,9 @@ class Plant(Protocol):
 
 def _numeric_factory(parameters_type: type, plant_type: Callable[..., Plant]) -> Callable[..., Plant]:
     def build(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
-        return plant_type(build_parameters(kind, parameters_type, parameters), seed=seed)
+        # a stand-in is numeric: the declaration's case file (``[model] case``) is not its business
+        values = {k: v for k, v in parameters.items() if k != CASE_KEY}
+        return plant_type(build_parameters(kind, parameters_type, values), seed=seed)
 
     return build
 
@@ -77,6 +79,8 @@ COLUMN_PLANTS: Mapping[str, PlantBuilder] = {
 PLANT_KINDS: tuple[str, ...] = tuple(k for k, v in sorted(UNIT_KINDS.items()) if v.hil_plants is not None)
 """Unit kinds with a HIL plant (from the unit-kind table)."""
 PLANT_MODEL_KEY = "plant_model"
+CASE_KEY = "case"
+"""``[units.<unit>.model] case``: the case file of a declared model (the physics plants simulate it)."""
 
 
 def _plants(kind: str) -> Mapping[str, PlantBuilder]:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from linetwin_cli.common import data_dir_arg
 from linetwin_cli.failures import config_error_text
 from twin_server.config import ConfigError, load_line_config
+from twin_server.data_dir import line_data_dir
 
 
 def add_check_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The ``check`` command."""
     check = sub.add_parser("check", help="validate a line config and print its errors")
     check.add_argument("config", help="line config (TOML) to validate; exit 2 when it has errors")
+    data_dir_arg(check)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -36,7 +39,7 @@ def run_check(args: argparse.Namespace) -> int:
     sec = config.security
     print(f"  security: {', '.join(sec.policies) or 'no encrypted endpoints'}"
           f"{', None (unencrypted)' if sec.allow_none else ''}; anonymous {sec.anonymous}; "
-          f"data dir {sec.resolved_data_dir(config.name)}")
+          f"data dir {line_data_dir(config, getattr(args, 'data_dir', None)).root}")
     from linetwin_cli.bench_launcher import bench_issues
 
     for issue in bench_issues(config):

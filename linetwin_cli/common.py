@@ -16,19 +16,23 @@ from urllib.parse import urlparse
 
 from linetwin_cli.failures import config_error_text
 from twin_server.config import ConfigError, LineConfig, load_line_config
+from twin_server.data_dir import LineDataDir, line_data_dir
 from twin_server.listen_check import require_listenable
 
 if TYPE_CHECKING:
     from controllers.control_plan import ControlPlan
 
-DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "pilot_line.toml"
+DEMO_CONFIG_NAME = "pilot_line.toml"
 
 
 def demo_config_path() -> Path:
-    """The shipped demo line (source checkout); a clear error if it is missing."""
-    if DEFAULT_DEMO_CONFIG.is_file():
-        return DEFAULT_DEMO_CONFIG
-    raise SystemExit(f"demo line config not found at {DEFAULT_DEMO_CONFIG}; pass --config PATH")
+    """The shipped demo line (package data of :mod:`linetwin_examples`); a clear error if it is missing."""
+    from linetwin_examples import ExampleNotFound, example_path
+
+    try:
+        return example_path(DEMO_CONFIG_NAME)
+    except ExampleNotFound as exc:
+        raise SystemExit(f"demo line config: {exc}; pass --config PATH") from exc
 
 
 def load_or_exit(path: Path) -> LineConfig:
@@ -79,9 +83,18 @@ def endpoint_free(endpoint: str, hint: str) -> None:
     require_listenable(parsed.hostname or "127.0.0.1", parsed.port or 4840, "the OPC UA endpoint", hint)
 
 
-def historian_data_dir(args: argparse.Namespace, config: LineConfig) -> Path | None:
-    """The historian's directory: ``--data-dir``, else ``[historian] data_dir``, else beside the config."""
-    return Path(args.data_dir) if args.data_dir else config.historian.resolved_data_dir(config.source)
+DATA_DIR_HELP = ("the line's data directory: history/, security/ (users, PKI, audit), parameter_sets/, … "
+                 "(default $LINETWIN_DATA_DIR, else $XDG_DATA_HOME/linetwin/<line>; docs/data-directory.md)")
+
+
+def data_dir_arg(p: argparse.ArgumentParser) -> None:
+    """``--data-dir DIR``: one meaning for every command (:mod:`twin_server.data_dir`)."""
+    p.add_argument("--data-dir", default=None, metavar="DIR", help=DATA_DIR_HELP)
+
+
+def line_data(args: argparse.Namespace, config: LineConfig) -> LineDataDir:
+    """The data directory of ``config``'s line for this command (``--data-dir``, else the default)."""
+    return line_data_dir(config, getattr(args, "data_dir", None))
 
 
 async def wait_for_stop(duration_s: float | None, status: object | None = None) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from linetwin_cli.common import built_or_exit, endpoint_free, load_or_exit, port_arg, positive_arg, wait_for_stop
 from linetwin_cli.failures import config_error_text, problems_text
 from twin_server.config import ConfigError, LineConfig
+from twin_server.data_dir import line_data_dir
 
 if TYPE_CHECKING:
     from hil.scenario import Scenario
@@ -33,6 +34,8 @@ def add_hil_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                          help="plant seconds per wall-clock second (default: the scenario's)")
     hil_run.add_argument("--report", default=None, metavar="FILE",
                          help="report JSON (default hil_reports/<name>.json; PNG beside it)")
+    hil_run.add_argument("--data-dir", default=None, metavar="DIR",
+                         help="the run's twin data directory (default: <report folder>/<scenario>.twin)")
     hil_run.add_argument("--stepped", action="store_true",
                          help="run the batch on the stepped plant clock: plant, estimator, NMPC and supervisor in "
                               "lockstep, no sockets, as fast as the CPU allows (deterministic for the seed)")
@@ -97,13 +100,14 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
         return await run_stepped_scenario(scenario, report, plot)
     endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     report.parent.mkdir(parents=True, exist_ok=True)
-    config, credentials = scenario_operator(config, report.parent / f"{scenario.name}.twin")
+    data = line_data_dir(config, args.data_dir or report.parent / f"{scenario.name}.twin")
+    credentials = scenario_operator(data)
     bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed, step_s=scenario.plant_step_s)
     await bench.start()
     twin: TwinServer | None = None
     try:
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
-        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, plans=plans,
+        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, data_dir=data.root, plans=plans,
                           plant_clock=WallPacedClock(scenario.speed))
         await twin.start()
         print(f"scenario '{scenario.name}': {scenario.strategy}, {scenario.batch_duration_s:g} s batch at "

@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from linetwin_cli.common import data_dir_arg
 from twin_server.config import LineConfig
 from twin_server.historian.export import ExportError, export_history, parse_time
 
@@ -27,13 +28,14 @@ def add_history_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     export.add_argument("--kind", choices=["values", "setpoints", "events"], default="values",
                         help="what to export: tag values, setpoints written, or a unit's events (default values)")
     export.add_argument("--output", default=None, help="file (default: standard output)")
-    export.add_argument("--data-dir", default=None, help="historian data directory (default: beside the config)")
+    data_dir_arg(export)
 
 
 def cli_export(config: LineConfig, data_dir: Path | None, args: argparse.Namespace) -> int:
     """``linetwin history export``: exit status 0, or 2 with the argument and what was expected on stderr."""
     if data_dir is None or (config.historian.backend == "sqlite" and not data_dir.is_dir()):
-        print(f"--data-dir: got {data_dir}; expected the historian's data directory", file=sys.stderr)
+        print(f"--data-dir: no history at {data_dir}; expected the line's data directory (its history/ folder)",
+              file=sys.stderr)
         return 2
     try:
         start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")

@@ -3,7 +3,8 @@
 demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), health
 (:mod:`linetwin_cli.health`), models (:mod:`linetwin_cli.models`), hil serve | run
 (:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
-(:mod:`linetwin_cli.security`), simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`),
+(:mod:`linetwin_cli.security`), backup | restore (:mod:`linetwin_cli.backup`), init (:mod:`linetwin_cli.init`),
+simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`),
 campaign (:mod:`linetwin_cli.campaign`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
 neither torch nor the NMPC. Every command fails in one line (:mod:`linetwin_cli.failures`).
@@ -18,17 +19,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from linetwin_cli.backup import COMMANDS as BACKUP_COMMANDS
+from linetwin_cli.backup import add_backup_commands
 from linetwin_cli.campaign import add_campaign_command
 from linetwin_cli.check import add_check_command
 from linetwin_cli.failures import OneLineParser, run_reporting_failures
 from linetwin_cli.health import add_health_command
 from linetwin_cli.hil import add_hil_commands
 from linetwin_cli.history import add_history_commands
+from linetwin_cli.init import add_init_command
 from linetwin_cli.models import add_models_commands
 from linetwin_cli.security import COMMANDS as SECURITY_COMMANDS
 from linetwin_cli.security import add_security_commands
 from linetwin_cli.serve import add_serve_commands
 from twin_server.listen_check import ListenError, listen_error_line
+from twin_server.pid_file import DataDirInUse
 
 log = logging.getLogger("linetwin.cli")
 
@@ -55,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_commands(sub)
     add_hil_commands(sub)
     add_security_commands(sub)
+    add_backup_commands(sub)
+    add_init_command(sub)
     add_campaign_command(sub)
 
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file "
@@ -111,12 +118,20 @@ def _run(argv: list[str]) -> int:
         from linetwin_cli.security import run_security_command
 
         return run_security_command(args)
+    if args.command == "init":
+        from linetwin_cli.init import run_init
+
+        return run_init(args)
+    if args.command in BACKUP_COMMANDS:
+        from linetwin_cli.backup import run_backup_command
+
+        return run_backup_command(args)
     if args.command == "history":
-        from linetwin_cli.common import historian_data_dir, load_or_exit
+        from linetwin_cli.common import line_data, load_or_exit
         from linetwin_cli.history import cli_export
 
         config = load_or_exit(Path(args.config))
-        return cli_export(config, historian_data_dir(args, config), args)
+        return cli_export(config, line_data(args, config).history, args)
     from linetwin_cli.hil import run_hil_scenario, run_hil_serve
     from linetwin_cli.serve import run_demo, run_serve
 
@@ -127,7 +142,7 @@ def _run(argv: list[str]) -> int:
         if args.command == "hil":
             return asyncio.run(run_hil_serve(args) if args.hil_command == "serve" else run_hil_scenario(args))
         return asyncio.run(runners[args.command](args))
-    except ListenError as exc:
+    except (ListenError, DataDirInUse) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     except OSError as exc:

@@ -3,27 +3,25 @@ password, a HIL run's own data dir and operator, and what the demo prints about 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 from linetwin_cli.security import audit_admin
-from twin_server.config import LineConfig
+from twin_server.data_dir import LineDataDir
 from twin_server.security.passwords import generate_password
 from twin_server.security.roles import Role
-from twin_server.security.setup import USERS_FILE
 from twin_server.security.users_file import UsersFile
 
 DEMO_OPERATOR = "operator"
 DEMO_CREDENTIALS = "demo_operator.txt"
 
 
-def demo_operator(config: LineConfig) -> tuple[str, str, Path]:
+def demo_operator(data: LineDataDir) -> tuple[str, str, Path]:
     """The demo's ``operator`` user: created with a generated password on first start (kept, mode 0600, in
     ``demo_operator.txt`` beside the users file so the demo can print it at every start)."""
-    data_dir = config.security.resolved_data_dir(config.name)
+    data_dir = data.security
     creds = data_dir / DEMO_CREDENTIALS
-    users = UsersFile.load(data_dir / USERS_FILE)
+    users = UsersFile.load(data.users_file)
     record = users.users.get(DEMO_OPERATOR)
     if record is not None and creds.is_file():
         password = creds.read_text(encoding="utf-8").strip()
@@ -40,14 +38,13 @@ def demo_operator(config: LineConfig) -> tuple[str, str, Path]:
     return DEMO_OPERATOR, password, users.path
 
 
-def scenario_operator(config: LineConfig, data_dir: Path) -> tuple[LineConfig, tuple[str, str]]:
-    """A HIL run's twin: its own data dir (audit trail beside the report) with a fresh operator password."""
-    config = dataclasses.replace(config, security=dataclasses.replace(config.security, data_dir=data_dir))
-    users = UsersFile.load(data_dir / USERS_FILE)
+def scenario_operator(data: LineDataDir) -> tuple[str, str]:
+    """A HIL run's operator: a fresh password in the users file of the run's data dir."""
+    users = UsersFile.load(data.users_file)
     password = generate_password()
     users.add("hil_operator", Role.OPERATOR, password, replace_existing=True)
     users.save()
-    return config, ("hil_operator", password)
+    return "hil_operator", password
 
 
 def demo_security_lines(security: object, operator: tuple[str, str, Path]) -> str:

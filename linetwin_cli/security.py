@@ -2,8 +2,8 @@
 audit entry of an admin change) and their dispatch; each group is its own module (:mod:`linetwin_cli.user`,
 :mod:`linetwin_cli.pki`, :mod:`linetwin_cli.audit`).
 
-Every command takes ``--config LINE.toml`` (default: the demo line) and/or ``--data-dir DIR`` to say which line's
-data directory it works on (``--data-dir`` wins; ``pki create`` reads the line's name and host from ``--config``).
+Every command takes ``--config LINE.toml`` (default: the demo line) and ``--data-dir DIR`` (the line's data
+directory, as for every command; :mod:`twin_server.data_dir`) and works on its ``security/`` folder.
 Changes to users and trust are themselves audited (user = the local OS account).
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from linetwin_cli.failures import config_error_text
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.config import ConfigError, LineConfig, load_line_config
+from twin_server.data_dir import layout, line_data_dir
 from twin_server.security.audit_admin import record_admin_entry
 from twin_server.security.audit_key import AuditKeyError
 from twin_server.security.audit_store import AuditStoreError
@@ -27,9 +28,10 @@ COMMANDS = ("user", "pki", "audit")
 
 def data_dir_options(p: argparse.ArgumentParser) -> None:
     """``--config`` / ``--data-dir``: which line's data dir a security command works on."""
+    from linetwin_cli.common import data_dir_arg
+
     p.add_argument("--config", default=None, help="line config whose data dir to use (default: the demo line)")
-    p.add_argument("--data-dir", default=None,
-                   help="data dir (users.toml, pki/, audit.sqlite); overrides the data dir of --config")
+    data_dir_arg(p)
 
 
 def add_security_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,18 +46,18 @@ def add_security_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
 
 
 def _data_dir(args: argparse.Namespace) -> tuple[Path, LineConfig | None]:
-    """The data dir (``--data-dir``, else the one of ``--config`` or the demo line) and the line config, if one was
-    given or no ``--data-dir`` was."""
+    """The security folder of the line's data dir (``--data-dir`` alone: its default ``security/``), and the
+    config when one was read."""
     if args.data_dir and not args.config:
-        return Path(args.data_dir), None
-    from linetwin_cli.common import DEFAULT_DEMO_CONFIG
+        return layout(Path(args.data_dir)).security, None
+    from linetwin_cli.common import demo_config_path
 
-    config = load_line_config(Path(args.config) if args.config else DEFAULT_DEMO_CONFIG)
-    return Path(args.data_dir) if args.data_dir else config.security.resolved_data_dir(config.name), config
+    config = load_line_config(Path(args.config) if args.config else demo_config_path())
+    return line_data_dir(config, args.data_dir).security, config
 
 
 def audit_admin(data_dir: Path, action: str, node: str, new: object = None, reason: str = "") -> None:
-    """Record an admin change made from the command line in the data dir's audit store."""
+    """Record an admin change made from the command line in the audit store of the security folder ``data_dir``."""
     record_admin_entry(data_dir, AuditEntry(action=action, user=f"{getpass.getuser()} (local)", role="admin",
                                             node=node, outcome=AuditOutcome.ACCEPTED, new_value=new, reason=reason,
                                             client="linetwin CLI"))

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from linetwin_cli.common import (
     built_or_exit,
+    data_dir_arg,
     demo_config_path,
     endpoint_free,
-    historian_data_dir,
+    line_data,
     load_or_exit,
     port_arg,
     positive_arg,
@@ -27,7 +28,8 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                       help="stop after S wall-clock seconds (default: run until Ctrl-C)")
     demo.add_argument("--speed", type=positive_arg, metavar="N", default=1.0,
                       help="plant seconds per wall-clock second: 10 runs the plants 10x faster (default 1)")
-    demo.add_argument("--config", default=None, metavar="FILE", help="line config (default examples/pilot_line.toml)")
+    demo.add_argument("--config", default=None, metavar="FILE",
+                      help="line config (default: the shipped examples/pilot_line.toml)")
 
     serve = sub.add_parser("serve", help="run the twin against the PLCs named in a config")
     serve.add_argument("config", help="line config (TOML), see docs/configuration.md")
@@ -35,10 +37,8 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                        help="OPC UA port (default: the port of [server] endpoint)")
     serve.add_argument("--duration", type=positive_arg, metavar="S", default=None,
                        help="stop after S wall-clock seconds (default: run until Ctrl-C)")
-    demo.add_argument("--data-dir", default=None, metavar="DIR",
-                      help="historian data directory (default: beside the config)")
-    serve.add_argument("--data-dir", default=None, metavar="DIR",
-                       help="historian data directory (default: beside the config)")
+    data_dir_arg(demo)
+    data_dir_arg(serve)
 
 
 async def run_demo(args: argparse.Namespace) -> int:
@@ -57,8 +57,9 @@ async def run_demo(args: argparse.Namespace) -> int:
     try:
         live_config = config_for_bench(config, bench)
         endpoint = endpoint_with_port(config.server.endpoint, args.port)
-        operator = demo_operator(live_config)
-        twin = TwinServer(live_config, endpoint=endpoint, data_dir=historian_data_dir(args, config), plans=plans,
+        data = line_data(args, config)
+        operator = demo_operator(data)
+        twin = TwinServer(live_config, endpoint=endpoint, data_dir=data.root, plans=plans,
                           plant_clock=WallPacedClock(args.speed))
         await twin.start()
         print(f"linetwin demo: line '{config.name}' served at {endpoint}", flush=True)
@@ -83,7 +84,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     config = load_or_exit(Path(args.config))
     plans = built_or_exit(config, with_plants=False)
     endpoint = endpoint_with_port(config.server.endpoint, args.port) if args.port else None
-    twin = TwinServer(config, endpoint=endpoint, data_dir=historian_data_dir(args, config), plans=plans)
+    twin = TwinServer(config, endpoint=endpoint, data_dir=line_data(args, config).root, plans=plans)
     endpoint_free(twin.endpoint, "choose another port with --port or in [server] endpoint")
     await twin.start()
     print(f"linetwin: line '{config.name}' served at {twin.endpoint}", flush=True)

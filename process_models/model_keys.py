@@ -54,6 +54,10 @@ def _number(value: float) -> str:
     return f"{value:g}" if math.isfinite(value) else ("-inf" if value < 0 else "inf")
 
 
+_STATED_MODEL: dict[str, dict[str, str]] = {"chromatography_column": {"case": "sma_load_wash_elute"}}
+"""Kinds whose ``[model]`` must state the model (no default): the parameters listed are those of the shipped lines'."""
+
+
 def describe_kind(kind: str) -> str:
     """Markdown reference of one kind: its ``[model]`` keys, and its declared parameters where a ``parameters``
     table overrides them."""
@@ -64,11 +68,14 @@ def describe_kind(kind: str) -> str:
     keys = model_keys(kind)
     lines += [f"| `{k.key}` | {_cell(k.unit) or '–'} | {_cell(k.default)} | {_cell(k.description)} |" for k in keys]
     if any(k.key == "parameters" for k in keys):
+        options = _STATED_MODEL.get(kind, {})
         try:
-            declaration = model_for_kind(kind, {})
+            declaration = model_for_kind(kind, options)
         except (DeclarationError, UnknownModelKindError, ValueError) as exc:
             return "\n".join([*lines, "", f"(No default model to list the parameters of: {exc})"]) + "\n"
-        lines += ["", "Parameters a `parameters` table may override, as the default model (an empty `[model]`) "
+        which = (f"the shipped lines' model (`{', '.join(f'{k} = {v!r}' for k, v in options.items())}`)" if options
+                 else "the default model (an empty `[model]`)")
+        lines += ["", f"Parameters a `parameters` table may override, as {which} "
                   f"declares them (`{declaration.name}`):", "",
                   "| parameter | unit | default | bounds | meaning (source) |", "|---|---|---|---|---|"]
         for p in declaration.parameters:

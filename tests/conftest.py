@@ -54,9 +54,11 @@ def peer_config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, peer_config_home: Path) -> Path:
-    """Each test's twin keeps its users file, PKI and audit store in its own tmp dir (not ~/.local/share), and the
-    peers it starts keep their configuration out of $HOME too."""
+    """Each test's twin keeps its whole line data dir (history, users, PKI, audit) in its own tmp dir, never in the
+    repository or ~/.local/share: ``LINETWIN_DATA_DIR`` and ``XDG_DATA_HOME`` point into the test's tmp dir (and
+    so for every subprocess the test starts); the peers it starts keep their configuration out of $HOME too."""
     data_dir = tmp_path / "linetwin_data"
     monkeypatch.setenv("LINETWIN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg_data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(peer_config_home))
     return data_dir

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from asyncua import Client
 
+from twin_server.data_dir import SECURITY_DIR
 from twin_server.security.roles import Role
 from twin_server.security.setup import USERS_FILE
 from twin_server.security.users_file import UserRecord, UsersFile
@@ -24,9 +25,14 @@ class Credentials:
 OPERATOR = Credentials("operator", "operator-test-password")
 
 
-def data_dir() -> Path:
-    """The data dir a twin started in this test uses (tests/conftest.py sets LINETWIN_DATA_DIR per test)."""
+def line_root() -> Path:
+    """The line data dir a twin started in this test uses (tests/conftest.py sets LINETWIN_DATA_DIR per test)."""
     return Path(os.environ["LINETWIN_DATA_DIR"])
+
+
+def data_dir() -> Path:
+    """The security folder (users.toml, pki/, audit.sqlite) of this test's line data dir."""
+    return line_root() / SECURITY_DIR
 
 
 _hashed: dict[tuple[str, Role, str], UserRecord] = {}

@@ -133,7 +133,27 @@ def _check_control(c: IssueCollector, kind: str, prefix: str, control: Mapping[s
     c.extend(issues)
 
 
-def _parse_unit(c: IssueCollector, name: str, raw: Any, buildable: list[UnitConfig]) -> UnitConfig | None:
+def _model_files_relative_to_config(c: IssueCollector, prefix: str, model: Mapping[str, Any],
+                                    config_dir: Path | None) -> dict[str, Any]:
+    """The model table with its ``case`` file (a path: ends in ``.toml`` or has a ``/``) made absolute, relative to
+    the config's folder (never to the source tree or the working directory of a loaded file); a missing file is an
+    issue naming the key and the path tried. A short name (no ``.toml``) names a shipped case and is kept."""
+    out = dict(model)
+    case = out.get("case")
+    if not isinstance(case, str) or not (case.endswith(".toml") or "/" in case):
+        return out
+    path = Path(case).expanduser()
+    if not path.is_absolute():
+        path = (config_dir if config_dir is not None else Path.cwd()) / path
+    if not path.is_file():
+        c.add(f"{prefix}.model.case", case, f"a case file, relative to the line config; tried {path}")
+        return out
+    out["case"] = str(path.resolve())
+    return out
+
+
+def _parse_unit(c: IssueCollector, name: str, raw: Any, buildable: list[UnitConfig],
+                config_dir: Path | None = None) -> UnitConfig | None:
     """One ``[units.NAME]``; ``None`` after reporting problems that leave no usable unit. A unit whose model, plant,
     control and surrogate tables are free of problems is also appended to ``buildable`` (``check`` builds it even
     when other keys of the file are wrong, to report every problem at once)."""
@@ -155,6 +175,7 @@ def _parse_unit(c: IssueCollector, name: str, raw: Any, buildable: list[UnitConf
                 c.add(f"{prefix}.{section_name}.{k}", v, "a number, string, boolean or list")
             elif isinstance(v, int | float) and not isinstance(v, bool) and not is_finite_number(v):
                 c.add(f"{prefix}.{section_name}.{k}", v, "a finite number (a float holds up to about 1.8e308)")
+    model = _model_files_relative_to_config(c, prefix, model, config_dir)
     parameters_typed = len(c.issues) == n_before
     plc = c.table(raw, f"{prefix}.plc")
     plc_prefix = f"{prefix}.plc"
@@ -210,12 +231,13 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
         c.add("server.namespace", namespace, problem)
     units_raw = c.table(data, "units")
     buildable: list[UnitConfig] = []
-    units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r, buildable)) is not None]
+    config_dir = None if source == "<memory>" else Path(source).parent
+    units = [u for n, r in units_raw.items() if (u := _parse_unit(c, n, r, buildable, config_dir)) is not None]
     if isinstance(units_raw, Mapping) and not units_raw and "units" in data:
         c.add("units", "no units", "at least one [units.NAME] table")
     sharing = [(u.name, *space, u.tags) for u in units if (space := u.connection.register_space) is not None]
     shared_plc_issues(c, sharing)  # units on one register space (a Modbus PLC's): their tags must not overlap
-    security = parse_security(c, data.get("security"), None if source == "<memory>" else Path(source).parent)
+    security = parse_security(c, data.get("security"), config_dir)
     historian = parse_historian(c, data)
     metrics = parse_metrics(c, data)
     if c.issues:

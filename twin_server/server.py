@@ -19,11 +19,13 @@ from twin_server.audit import AuditEntry, AuditOutcome, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
+from twin_server.data_dir import line_data_dir
 from twin_server.heap_trim import TRIM_EVERY_S, HeapTrimmer
 from twin_server.historian.service import Historian
 from twin_server.line_build import build_line_or_raise
 from twin_server.method_calls import track_method_callers
 from twin_server.metrics.endpoint import MetricsEndpoint
+from twin_server.pid_file import TwinPidFile
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
 from twin_server.surrogate_watch import build_surrogate_watch
@@ -48,7 +50,9 @@ class TwinServer:
     """Serves one line over OPC UA and mirrors its PLCs.
 
     ``endpoint`` overrides ``[server] endpoint`` of the config (e.g. another port for tests).
-    ``data_dir``: the historian's directory (default: ``[historian] data_dir``, else a temporary one).
+    ``data_dir``: the line's data directory (history, security, …; :mod:`twin_server.data_dir`); default
+    ``$LINETWIN_DATA_DIR``, else ``$XDG_DATA_HOME/linetwin/<line>``. While the twin runs, ``DATA/twin.pid`` holds
+    its process id (``linetwin restore`` refuses then).
     ``plans``: the control plans (unit name -> plan) already built by :func:`twin_server.line_build.build_line`;
     without them :meth:`start` builds them (once), raising :class:`~twin_server.config.ConfigError` on failure.
     ``heap_trim_every_s``: seconds between two :func:`~twin_server.heap_trim.trim_heap` calls while serving (freed C
@@ -70,12 +74,13 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
-        self.security = TwinSecurity(config)
+        self.data = line_data_dir(config, data_dir)
+        self.security = TwinSecurity(config, self.data.security)
         self.audit = self.security.audit
         self.guard: GuardedAttributeService | None = None
         self.alarms: AlarmManager | None = None
-        self._data_dir = data_dir
         self.historian: Historian | None = None
+        self._pid_lock: TwinPidFile | None = None
         self.metrics: MetricsEndpoint | None = None
         """The ``/metrics`` and ``/health`` endpoint while serving, when ``[metrics] enabled``."""
         self.serving = False
@@ -90,6 +95,7 @@ class TwinServer:
     async def start(self) -> None:
         if self._plans is None:
             self._plans = build_line_or_raise(self.config)
+        self._pid_lock = TwinPidFile.acquire(self.data.pid_file)
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -101,7 +107,7 @@ class TwinServer:
         self.space = await build_address_space(server, self.config)
         kwargs = {"adapter_factory": self._adapter_factory} if self._adapter_factory else {}
         self.runtime = LineRuntime(self.config, server, self.space, **kwargs)
-        self.historian = Historian(self.config, self._data_dir)
+        self.historian = Historian(self.config, self.data.history)
         await self.historian.attach(server, self.space)
         self.historian.attach_audit(self.audit)
         self.runtime.historian = self.historian.recorder
@@ -204,6 +210,9 @@ class TwinServer:
             await asyncio.to_thread(self.historian.close)
             self.historian = None
         await self.security.close()
+        if self._pid_lock is not None:
+            self._pid_lock.release()
+            self._pid_lock = None
         log.info("line '%s' stopped", self.config.name)
 
 

@@ -1,11 +1,11 @@
 """HIL chromatography skid running the declared, CADET-validated column model
 (``process_models.chromatography.column``).
 
-The column is the registry's column for a ``[model]`` table without column keys: the ``sma_load_wash_elute`` case
-(general rate model, steric mass action binding, salt + lysozyme, cytochrome c, ribonuclease A; CADET-Core's
-load-wash-elute benchmark, see ``examples/cases/chromatography_sma_load_wash_elute.toml`` for the sources), with a
-**coarse discretisation** for real time: ``axial_cells = 10``, ``particle_cells = 2`` (WENO k = 2), 200 states,
-instead of the case's 32 x 8. What the skid adds around the column:
+The column is the case the line's ``[model] case`` names (default, and in the shipped lines: the
+``sma_load_wash_elute`` case (general rate model, steric mass action binding, salt + lysozyme, cytochrome c,
+ribonuclease A; CADET-Core's load-wash-elute benchmark, see ``examples/cases/chromatography_sma_load_wash_elute.toml``
+for the sources), with a **coarse discretisation** for real time: ``axial_cells = 10``, ``particle_cells = 2`` (WENO k
+= 2), 200 states, instead of the case's 32 x 8. What the skid adds around the column:
 
 * **pump**: the actual flow follows ``flow_rate_setpoint`` (mL/min, saturated at >= 0) as a first-order lag
   (``pump_time_constant_s``), integrated exactly; each step's mean flow sets the model's ``interstitial_velocity``
@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import casadi as ca
 import numpy as np
@@ -99,11 +100,12 @@ class ColumnPhysics:
     measured_names = ("outlet_uv_absorbance", "outlet_conductivity", "column_pressure", "flow_rate")
     commanded_names = ("flow_rate_setpoint", "buffer_b_fraction_setpoint")
 
-    def __init__(self, parameters: ColumnPhysicsParameters | None = None, seed: int | None = None) -> None:
+    def __init__(self, parameters: ColumnPhysicsParameters | None = None, seed: int | None = None,
+                 case: str = DEFAULT_CASE) -> None:
         self.parameters = parameters if parameters is not None else ColumnPhysicsParameters()
         s = self.parameters
         self.column: ChromatographyColumn = column_from_options(
-            {"case": DEFAULT_CASE, "axial_cells": int(s.axial_cells), "particle_cells": int(s.particle_cells)},
+            {"case": case, "axial_cells": int(s.axial_cells), "particle_cells": int(s.particle_cells)},
             where=f"plant '{KIND}' column")
         model = self.column.model
         self.model = model
@@ -267,10 +269,15 @@ def _column_step_integrator(model: CompiledModel) -> ca.Function:
                          0.0, 1.0, options)
 
 
-def make_column_physics(parameters: Mapping[str, float], seed: int | None = None) -> ColumnPhysics:
-    """Build the skid from a name -> value table (``[units.<unit>.model]`` merged with ``[units.<unit>.plant]``).
+def make_column_physics(parameters: Mapping[str, Any], seed: int | None = None) -> ColumnPhysics:
+    """Build the skid from a name -> value table (``[units.<unit>.model]`` merged with ``[units.<unit>.plant]``);
+    ``case``: the column's case file (a path made absolute by the config loader, or a shipped case's short name).
 
     Raises:
         PlantParameterError: unknown name (lists the allowed ones), non-number, or a value out of range.
     """
-    return ColumnPhysics(build_parameters(KIND, ColumnPhysicsParameters, parameters), seed=seed)
+    values = dict(parameters)
+    case = values.pop("case", DEFAULT_CASE)
+    if not isinstance(case, str):
+        raise PlantParameterError(f"plant '{KIND}': parameter 'case' must be a case file path or name, got {case!r}")
+    return ColumnPhysics(build_parameters(KIND, ColumnPhysicsParameters, values), seed=seed, case=case)

@@ -1,7 +1,8 @@
 """Chromatography column: factory (from a case file or a line's ``[model]`` table), section-wise simulator and
 registry entry.
 
-A *case file* (``examples/cases/chromatography_*.toml``) is a generic case file of
+A *case file* (the shipped ones: ``examples/cases/chromatography_*.toml``, package data of
+:mod:`linetwin_examples`) is a generic case file of
 :mod:`process_models.case_file` (so ``linetwin simulate`` runs it) whose ``[model]`` table holds the column::
 
     [case]            name, kind = "chromatography_column", until_s, output_interval_s, description
@@ -40,6 +41,7 @@ from typing import Any
 import casadi as ca
 import numpy as np
 
+from linetwin_examples import examples_dir
 from process_models.chromatography.detectors import detector_from_mapping
 from process_models.chromatography.inlet import InletProgram, inlet_program_from_inputs
 from process_models.chromatography.isotherms import AnyIsotherm, isotherm_from_mapping
@@ -58,7 +60,8 @@ from process_models.chromatography.transport import (
 from process_models.declaration import CompiledModel, DeclarationError, ModelDeclaration, compile_model
 from process_models.simulator import InputProgram, SimulationError, SimulationResult
 
-CASES_DIR = Path(__file__).resolve().parents[2] / "examples" / "cases"
+CASES_DIR = examples_dir() / "cases"
+"""The shipped case library (package data, found through ``importlib.resources``)."""
 DEFAULT_CASE = "sma_load_wash_elute"
 
 
@@ -226,8 +229,9 @@ class ChromatographyCase:
 
 
 def case_path(name_or_path: str | Path) -> Path:
-    """A case file path from a path or a short name (``sma_load_wash_elute`` ->
-    ``examples/cases/chromatography_sma_load_wash_elute.toml``)."""
+    """A case file path from a path or a short name of the shipped library (``sma_load_wash_elute`` ->
+    ``<shipped examples>/cases/chromatography_sma_load_wash_elute.toml``). A relative path is taken as given (a
+    line config's ``case`` is made absolute, relative to the config, when the config is loaded)."""
     p = Path(name_or_path)
     if p.suffix == ".toml":
         return p
@@ -236,7 +240,7 @@ def case_path(name_or_path: str | Path) -> Path:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        available = sorted(f.stem.removeprefix("chromatography_") for f in CASES_DIR.glob("chromatography_*.toml"))
+        available = sorted(_shipped_case_names())
         raise ChromatographyCaseError(f"chromatography case file {path} not found; available: {available}")
     try:
         return tomllib.loads(path.read_text())
@@ -400,11 +404,18 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
 # ----------------------------------------------------------------------------------------------
 def chromatography_model(options: Mapping[str, Any]) -> ModelDeclaration:
     """Registry factory: a column declaration from a line's or case file's ``[model]`` table (see
-    :func:`column_from_options`; an empty table gives the ``sma_load_wash_elute`` case's column)."""
-    opts = dict(options)
-    if not (_COLUMN_KEYS & set(opts)) and "case" not in opts:
-        opts["case"] = DEFAULT_CASE
-    return column_from_options(opts).declaration
+    :func:`column_from_options`). The table states the column: its keys, or ``case`` naming a case file (in a line
+    config: relative to the config, or a short name of the shipped library); nothing is taken silently."""
+    stated = bool(_COLUMN_KEYS & set(options)) or "case" in options
+    if not stated and set(options) <= _MODEL_KEYS:  # (unknown keys: column_from_options names them)
+        raise ChromatographyCaseError(
+            "chromatography_column model: the column is not stated; expected case = \"FILE.toml\" (a case file, "
+            f"relative to the line config) or a shipped case ({sorted(_shipped_case_names())}) or the column keys")
+    return column_from_options(options).declaration
+
+
+def _shipped_case_names() -> list[str]:
+    return [f.stem.removeprefix("chromatography_") for f in CASES_DIR.glob("chromatography_*.toml")]
 
 
 

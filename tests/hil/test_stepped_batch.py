@@ -18,10 +18,24 @@ from hil.scenario_report import ScenarioReport
 from hil.stepped_batch import run_stepped_batch
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.xdist_group("stepped_batches")  # one worker, so the module's reports are computed once
-
 SCENARIOS = REPO_ROOT / "examples" / "scenarios"
 SHIPPED = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+
+
+def family(name: str) -> str:
+    """The xdist group of a scenario's tests: the tests that share a batch run on one worker (the module's report
+    cache is per worker), and the families spread over the workers."""
+    for prefix in ("mismatch_plus20", "mismatch_minus20", "plc_disconnect"):
+        if name.startswith(prefix):
+            return f"stepped_{prefix}"
+    return "stepped_nominal"  # nominal_*, dropout_mpc (the determinism test uses both)
+
+
+def grouped(names: list[str]) -> list:
+    return [pytest.param(n, marks=pytest.mark.xdist_group(family(n))) for n in names]
+
+
+NOMINAL_GROUP = pytest.mark.xdist_group("stepped_nominal")
 PLANT_KPIS = ("final_d43_um", "d43_error_percent", "final_cv", "yield", "fines_fraction", "nucleated_number_fraction",
               "final_temperature_c", "supersaturation_violation", "setpoints_written", "fallbacks_used", "solves",
               "failed_solves", "estimated_final_d43_um")
@@ -41,7 +55,7 @@ def stepped() -> Callable[[str], ScenarioReport]:
     return report
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", grouped(SHIPPED))
 def test_every_shipped_scenario_runs_to_batch_end(stepped, name: str) -> None:
     scenario = load_scenario(SCENARIOS / f"{name}.toml")
     report = stepped(name)
@@ -61,7 +75,7 @@ def test_every_shipped_scenario_runs_to_batch_end(stepped, name: str) -> None:
     assert report.run["clock"] == "stepped" and report.run["plant_time_s"] == scenario.batch_duration_s
 
 
-@pytest.mark.parametrize("case", ["nominal", "mismatch_plus20", "mismatch_minus20"])
+@pytest.mark.parametrize("case", grouped(["nominal", "mismatch_plus20", "mismatch_minus20"]))
 def test_mpc_beats_linear_cooling(stepped, case: str) -> None:
     mpc = stepped(f"{case}_mpc").kpis
     linear = stepped(f"{case}_linear_cooling").kpis
@@ -72,6 +86,7 @@ def test_mpc_beats_linear_cooling(stepped, case: str) -> None:
     assert linear["setpoints_written"] > 20 and linear["fallbacks_used"] == 0
 
 
+@NOMINAL_GROUP
 def test_natural_cooling_misses_the_target_by_most(stepped) -> None:
     natural = stepped("nominal_natural_cooling").kpis
     assert natural["d43_error_percent"] > stepped("nominal_linear_cooling").kpis["d43_error_percent"]
@@ -79,6 +94,7 @@ def test_natural_cooling_misses_the_target_by_most(stepped) -> None:
     assert natural["final_temperature_c"] == pytest.approx(25.0, abs=0.5)  # the setpoint stepped to 25 °C
 
 
+@NOMINAL_GROUP
 def test_analyser_dropout_is_ridden_through(stepped) -> None:
     report = stepped("dropout_mpc")
     events = [(e["action"], e["plant_time_s"]) for e in report.fault_events]
@@ -90,7 +106,7 @@ def test_analyser_dropout_is_ridden_through(stepped) -> None:
     assert report.kpis["d43_error_percent"] < 2.0
 
 
-@pytest.mark.parametrize("name", ["plc_disconnect_mpc", "plc_disconnect_mpc_opcua"])
+@pytest.mark.parametrize("name", grouped(["plc_disconnect_mpc", "plc_disconnect_mpc_opcua"]))
 def test_plc_disconnect_refuses_writes_then_resumes(stepped, name: str) -> None:
     report = stepped(name)
     assert [(e["action"], e["plant_time_s"]) for e in report.fault_events] == [("start", 3600.0), ("end", 3720.0)]
@@ -103,6 +119,7 @@ def test_plc_disconnect_refuses_writes_then_resumes(stepped, name: str) -> None:
     assert report.kpis["final_temperature_c"] < 27.0
 
 
+@NOMINAL_GROUP
 def test_same_seed_same_kpis_and_strategy_override(stepped) -> None:
     """Deterministic for a seed: the API's strategy override of the linear cooling scenario reproduces the shipped
     MPC run (the two files differ only in name and strategy) to the last bit, solve times aside, although the

@@ -51,7 +51,7 @@ CASES = [
     Case("user", "missing file", "user add bob --role operator --password-file {missing} --data-dir {empty_dir}", 2,
          ("--password-file", "{missing}")),
     Case("pki", "missing file", "pki trust {missing} --data-dir {empty_dir}", 2, ("{missing}", "certificate")),
-    Case("audit", "missing file", "audit verify --data-dir {empty_dir}", 2, ("{empty_dir}/audit.sqlite",)),
+    Case("audit", "missing file", "audit verify --data-dir {empty_dir}", 2, ("{empty_dir}/security/audit.sqlite",)),
     Case("audit", "missing file", "audit export --data-dir {audited} --output {missing_dir}/audit.csv", 2,
          ("{missing_dir}/audit.csv",)),
     Case("history", "missing file", "history export {missing}", 2, ("{missing}",)),
@@ -66,13 +66,13 @@ CASES = [
     Case("check", "malformed file", "check {malformed}", 2, ("{malformed}", "TOML")),
     Case("hil", "malformed file", "hil serve {malformed} --duration 5", 2, ("{malformed}", "TOML")),
     Case("hil", "malformed file", "hil run {malformed}", 2, ("{malformed}", "TOML")),
-    Case("user", "malformed file", "user list --data-dir {bad_users}", 2, ("{bad_users}/users.toml",)),
+    Case("user", "malformed file", "user list --data-dir {bad_users}", 2, ("{bad_users}/security/users.toml",)),
     Case("user", "malformed file", "user map-cert bob {not_a_certificate} --data-dir {empty_dir}", 2,
          ("{not_a_certificate}", "certificate")),
     Case("pki", "malformed file", "pki trust {not_a_certificate} --data-dir {empty_dir}", 2,
          ("{not_a_certificate}", "certificate")),
-    Case("audit", "malformed file", "audit verify --data-dir {bad_store}", 2, ("{bad_store}/audit.sqlite",)),
-    Case("audit", "malformed file", "audit export --data-dir {bad_store}", 2, ("{bad_store}/audit.sqlite",)),
+    Case("audit", "malformed file", "audit verify --data-dir {bad_store}", 2, ("{bad_store}/security/audit.sqlite",)),
+    Case("audit", "malformed file", "audit export --data-dir {bad_store}", 2, ("{bad_store}/security/audit.sqlite",)),
     Case("history", "malformed file", "history export {malformed}", 2, ("{malformed}", "TOML")),
     Case("history", "malformed file", "history export {pilot} --kind events --data-dir {bad_store}", 2,
          ("{bad_store}", "history")),
@@ -114,11 +114,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     not_a_certificate = root / "not_a_certificate.der"
     not_a_certificate.write_text("this is not a certificate\n")
     bad_users = root / "bad_users"
-    bad_users.mkdir()
-    (bad_users / "users.toml").write_text("users = [[[\n")
+    (bad_users / "security").mkdir(parents=True)  # line data dirs (docs/data-directory.md)
+    (bad_users / "security" / "users.toml").write_text("users = [[[\n")
     bad_store = root / "bad_store"  # an audit store, a history file and a surrogate artefact that are not
     bad_store.mkdir()
-    for name in ("audit.sqlite", "history.sqlite", "surrogate.json"):
+    for name in ("security/audit.sqlite", "history/history.sqlite", "surrogate.json"):
+        (bad_store / name).parent.mkdir(parents=True, exist_ok=True)
         (bad_store / name).write_text("{garbage")
     audited = root / "audited"
     password = root / "password.txt"
@@ -126,7 +127,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert main(["user", "add", "alice", "--role", "viewer", "--password-file", str(password),
                  "--data-dir", str(audited)]) == 0
     empty_dir = root / "empty"
-    empty_dir.mkdir()
+    (empty_dir / "history").mkdir(parents=True)  # a line data dir with an empty history folder
     return {"missing": str(root / "missing.toml"), "missing_dir": str(root / "no_such_dir"),
             "malformed": str(malformed), "not_a_certificate": str(not_a_certificate), "bad_users": str(bad_users),
             "bad_store": str(bad_store), "audited": str(audited), "empty_dir": str(empty_dir), "pilot": str(PILOT),
@@ -216,18 +217,19 @@ def test_user_add_takes_the_password_from_a_file_or_the_environment(files: dict[
                             env={"LINETWIN_PASSWORD": "another-long-one"})[0] == 0
     from twin_server.security.users_file import UsersFile
 
-    users = UsersFile.load(data_dir / "users.toml")
+    users = UsersFile.load(data_dir / "security" / "users.toml")
     assert users.users["bob"].role.label == "operator" and users.users["carol"].role.label == "engineer"
     assert users.users["bob"].password and users.users["carol"].password
     code, err = run_closed_stdin(["user", "add", "dave", "--role", "viewer", "--data-dir", str(data_dir)],
                                  env={"LINETWIN_PASSWORD": ""})
-    assert code == 2 and "LINETWIN_PASSWORD" in err and "dave" not in UsersFile.load(data_dir / "users.toml").users
+    assert code == 2 and "LINETWIN_PASSWORD" in err
+    assert "dave" not in UsersFile.load(data_dir / "security" / "users.toml").users
 
 
 def test_pki_create_takes_the_line_from_config_and_the_folder_from_data_dir(tmp_path: Path, capsys):
     assert main(["pki", "create", "--config", str(PILOT), "--data-dir", str(tmp_path)]) == 0
     assert "CN=urn:linetwin:pilot_line" in capsys.readouterr().out
-    assert (tmp_path / "pki" / "own" / "cert.der").is_file()
+    assert (tmp_path / "security" / "pki" / "own" / "cert.der").is_file()
 
 
 def test_pki_trust_of_a_non_certificate_changes_nothing(files: dict[str, str], tmp_path: Path):

@@ -15,8 +15,8 @@ from pathlib import Path
 from linetwin_cli.bench_launcher import build_bench
 from tests.conftest import free_tcp_port, wait_until
 from twin_server.config import load_line_config
+from twin_server.data_dir import layout
 from twin_server.security.audit_store import export_entries
-from twin_server.security.setup import data_paths
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ async def _sigterm_after_first_history(args: list[str], history: Path) -> tuple[
         sys.executable, "-m", "linetwin_cli", *args, "--data-dir", str(history),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO)
     try:
-        db = history / "history.sqlite"
+        db = history / "history" / "history.sqlite"  # the line data dir's history/
         await wait_until(lambda: _count(db, "SELECT count(*) FROM samples") > 0, 60,
                          what="the running twin's first samples in the history")
         proc.send_signal(signal.SIGTERM)
@@ -56,11 +56,11 @@ async def _sigterm_after_first_history(args: list[str], history: Path) -> tuple[
 
 
 def _assert_clean_stop(history: Path, stderr: str) -> None:
-    db = history / "history.sqlite"
+    db = history / "history" / "history.sqlite"  # the line data dir's history/
     assert _count(db, "SELECT count(*) FROM samples") > 0
     assert _count(db, "SELECT count(*) FROM events WHERE message LIKE 'server_stop %'") == 1, \
         "the server_stop entry reached the history: the final flush came after it"
-    audit_db = data_paths(load_line_config(PILOT))[3]
+    audit_db = layout(history).audit_db  # the same line data dir (--data-dir) holds the audit trail
     stops = [e for e in export_entries(audit_db, None, None) if e["action"] == "server_stop"]
     assert len(stops) == 1 and stops[0]["outcome"] == "accepted"
     assert "line 'pilot_line' stopped" in stderr

@@ -46,7 +46,8 @@ async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0,
         config = dataclasses.replace(config, metrics=metrics)
     bench = build_bench(config, speed=speed, free_ports=True)
     await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
+    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/",
+                      data_dir=data_dir)  # its history and twin.pid there too (None: this test's data dir)
     try:
         await twin.start()
         yield LiveLine(config_for_bench(config, bench), bench, twin)

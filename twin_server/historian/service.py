@@ -52,14 +52,13 @@ def open_backend(settings: HistorianSettings, data_dir: Path) -> HistoryBackend:
 class Historian:
     """The twin's historian: a recorder (hot-path calls) in front of a backend, and its HistoryRead service.
 
-    ``data_dir`` ``None``: the ``[historian] data_dir`` of the config, else a temporary directory removed at
-    :meth:`close` (said so in the log; the CLI always passes a directory).
+    ``data_dir``: the historian's folder (the twin passes its line data dir's ``history/``); ``None``: a temporary
+    directory removed at :meth:`close` (said so in the log).
     """
 
     def __init__(self, config: LineConfig, data_dir: Path | None = None) -> None:
         self.settings = config.historian
-        resolved = data_dir if data_dir is not None else (
-            config.historian.resolved_data_dir(config.source) if config.historian.data_dir else None)
+        resolved = data_dir
         self._temporary = resolved is None
         if resolved is None:
             resolved = Path(tempfile.mkdtemp(prefix=f"linetwin-{config.name}-history-"))

@@ -106,14 +106,12 @@ class HistorianSettings:
     def tag(self, unit: str, tag: str) -> TagHistory:
         return self.tags.get((unit, tag), _DEFAULT_TAG)
 
-    def resolved_data_dir(self, config_source: str) -> Path | None:
-        """The data directory: ``data_dir`` (relative to the config file), else ``<config stem>.history`` beside
-        the config, else ``None`` (config not read from a file)."""
-        src = Path(config_source) if config_source and not config_source.startswith("<") else None
-        if self.data_dir:
-            p = Path(self.data_dir).expanduser()
-            return p if p.is_absolute() or src is None else src.parent / p
-        return src.parent / f"{src.stem}.history" if src is not None else None
+    def resolved_data_dir(self, line_root: Path) -> Path:
+        """The historian's folder: ``data_dir`` relative to the line's data dir ``line_root`` (absolute as given),
+        else ``line_root/history`` (:mod:`twin_server.data_dir`)."""
+        from twin_server.data_dir import layout
+
+        return layout(line_root, history=self.data_dir).history
 
 
 _DEFAULT_TAG = TagHistory()

@@ -6,14 +6,14 @@
     allow_none = false           # serve a SecurityPolicy None endpoint too (default false; demo only)
     policies = ["Basic256Sha256_SignAndEncrypt", "Aes256Sha256RsaPss_SignAndEncrypt"]   # default: all four below
     anonymous = "viewer"         # "viewer" (browse/read/subscribe/HistoryRead) or "off"
-    data_dir = "/var/lib/linetwin/pilot_line"   # users.toml, pki/, audit.sqlite; relative = to the config file
+    data_dir = "security"        # users.toml, pki/, audit.sqlite; relative = to the line's data dir (the default)
     max_failed_logins = 5        # then a known user is locked out …
     lockout_s = 300              # … for this many seconds
     audit_max_bytes = 268435456  # audit store budget on disk (all segments); the oldest segment goes beyond it
     audit_segments = 8           # segments the budget is split into (rotation when one is full)
     audit_value_chars = 256      # characters of a text value kept in the audit trail (longer: head + SHA-256)
     audit_refusals_per_minute = 20   # refusals per client recorded singly per minute; beyond, one summary entry
-    audit_key_file = "/etc/linetwin/pilot_line.audit.key"   # HMAC key of the chain (default: audit.key in data_dir)
+    audit_key_file = "/etc/linetwin/pilot_line.audit.key"  # chain key (default security/audit.key); relative: to config
     login_throttle_after = 3     # failed logins from one address before it must wait …
     login_throttle_s = 1.0       # … this long, doubling with each further failure …
     login_throttle_max_s = 60.0  # … up to this (an address is throttled, never locked)
@@ -22,13 +22,13 @@
     [security.limits]            # every request bounded (twin_server/security/request_limits.py)
     max_nodes_per_read = 10000
 
-Without ``data_dir`` the data directory is ``$LINETWIN_DATA_DIR`` if set, else
-``$XDG_DATA_HOME/linetwin/<line>`` (``~/.local/share/linetwin/<line>``).
+The folder is ``DATA/security`` of the line's data directory (:mod:`twin_server.data_dir`:
+``--data-dir``, else ``$LINETWIN_DATA_DIR``, else ``$XDG_DATA_HOME/linetwin/<line>``); ``data_dir`` moves it
+(relative to ``DATA``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,18 +74,10 @@ class SecuritySettings:
     audit_events_role: str = "engineer"
     limits: RequestLimits = RequestLimits()
 
-    def resolved_data_dir(self, line_name: str) -> Path:
-        if self.data_dir is not None:
-            return self.data_dir
-        env = os.environ.get("LINETWIN_DATA_DIR")
-        if env:
-            return Path(env)
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return Path(base) / "linetwin" / line_name
-
-    def resolved_audit_key_file(self, line_name: str) -> Path:
-        """The audit chain's key file: ``audit_key_file``, else ``audit.key`` in the data dir."""
-        return self.audit_key_file or self.resolved_data_dir(line_name) / "audit.key"
+    def resolved_audit_key_file(self, security_dir: Path) -> Path:
+        """The audit chain's key file: ``audit_key_file`` (relative: to the config file, kept apart from the data),
+        else ``audit.key`` in the line's security folder ``security_dir``."""
+        return self.audit_key_file or security_dir / "audit.key"
 
     def policy_types(self) -> list[ua.SecurityPolicyType]:
         from asyncua import ua
@@ -97,8 +89,9 @@ class SecuritySettings:
 
 
 def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None, config_dir: Path | None) -> SecuritySettings:
-    """Validate the ``[security]`` table (``None``: defaults). Problems go to ``c``; the result uses defaults
-    for keys that were wrong."""
+    """Validate the ``[security]`` table (``None``: defaults); ``config_dir``: the config file's folder (a relative
+    ``audit_key_file`` is relative to it; ``data_dir`` is relative to the line's data dir). Problems go to ``c``;
+    the result uses defaults for keys that were wrong."""
     if raw is None:
         return SecuritySettings()
     if not isinstance(raw, Mapping):
@@ -129,8 +122,7 @@ def parse_security(c: IssueCollector, raw: Mapping[str, Any] | None, config_dir:
         if not isinstance(value, str) or not value.strip() or len(value) > 4096 or "\x00" in value:
             c.add("security.data_dir", value, "a directory path")
         else:
-            path = Path(value).expanduser()
-            data_dir = path if path.is_absolute() or config_dir is None else config_dir / path
+            data_dir = Path(value).expanduser()  # relative: to the line's data dir (twin_server.data_dir)
     max_failed = raw.get("max_failed_logins", defaults.max_failed_logins)
     if isinstance(max_failed, bool) or not isinstance(max_failed, int) or not 1 <= max_failed <= 1000:
         c.add("security.max_failed_logins", max_failed, "an integer in [1, 1000]")

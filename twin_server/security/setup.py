@@ -53,19 +53,18 @@ SUPPRESSED_SUMMARY_S = 60.0
 """How often the audit log's suppressed lines are summed up in one line."""
 
 
-def data_paths(config: LineConfig) -> tuple[Path, Path, PkiPaths, Path]:
-    """``(data dir, users file, PKI, audit store)`` of a line."""
-    data_dir = config.security.resolved_data_dir(config.name)
-    return data_dir, data_dir / USERS_FILE, PkiPaths(data_dir / PKI_DIR), data_dir / AUDIT_DB
+def data_paths(security_dir: Path) -> tuple[Path, Path, PkiPaths, Path]:
+    """``(security dir, users file, PKI, audit store)`` of a line's security folder (``DATA/security``)."""
+    return security_dir, security_dir / USERS_FILE, PkiPaths(security_dir / PKI_DIR), security_dir / AUDIT_DB
 
 
 class TwinSecurity:
     """Users, roles, PKI and the audit trail of one twin server."""
 
-    def __init__(self, config: LineConfig) -> None:
+    def __init__(self, config: LineConfig, security_dir: Path) -> None:
         self.config = config
         self.settings = config.security
-        self.data_dir, self.users_path, self.pki, self.audit_path = data_paths(config)
+        self.data_dir, self.users_path, self.pki, self.audit_path = data_paths(security_dir)
         self.store: AuditStore | None = None
         self.audit = AuditTrail(value_chars=self.settings.audit_value_chars,
                                 refusals=RefusalAggregator(burst=self.settings.audit_refusals_per_minute))
@@ -81,7 +80,7 @@ class TwinSecurity:
 
     async def prepare(self, server: Server, endpoint: str, application_uri: str) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key_file = self.settings.resolved_audit_key_file(self.config.name)
+        key_file = self.settings.resolved_audit_key_file(self.data_dir)
         self.store = AuditStore(self.audit_path, load_or_create_key(key_file), max_bytes=self.settings.audit_max_bytes,
                                 segments=self.settings.audit_segments, key_file=key_file)
         self.audit.sinks.append(self.store)

@@ -123,8 +123,10 @@ def test_registry_factory_builds_declarations_and_rejects_bad_options():
                               "column_volume_ml": 1.0, "parameters": {"column_porosity": 0.4}})
     assert d.parameter_values()["column_porosity"] == 0.4
     assert next(s for s in d.states if s.name == "bulk_concentration_product").size == 10
-    default = chromatography_model({"column_volume_ml": 1.0})  # the pilot line's table: the LWE column
-    assert "outlet_concentration_lysozyme" in [o.name for o in default.outputs]
+    shipped = chromatography_model({"case": "sma_load_wash_elute", "column_volume_ml": 1.0})  # the pilot line's
+    assert "outlet_concentration_lysozyme" in [o.name for o in shipped.outputs]
+    with pytest.raises(ChromatographyCaseError, match="not stated.*case ="):
+        chromatography_model({"column_volume_ml": 1.0})  # nothing taken silently from an example case
     with pytest.raises(ChromatographyCaseError, match="unknown key"):
         chromatography_model({"colum_volume_ml": 1.0})
     with pytest.raises(ChromatographyCaseError, match="available"):

@@ -23,12 +23,13 @@ async def _run(*args: str, timeout: float = 90) -> tuple[int, str, str]:
 
 
 async def test_demo_records_history_and_export_reads_it(tmp_path):
-    data = tmp_path / "history"
+    data = tmp_path / "line_data"
     rc, out, err = await _run("demo", "--port", str(free_tcp_port()), "--duration", "6", "--speed", "10",
                               "--data-dir", str(data))
     assert rc == 0, err[-2000:]
     assert "history: sqlite ok" in out, out
-    assert (data / "history.sqlite").is_file()
+    assert (data / "history" / "history.sqlite").is_file()  # DATA/history/ of the one data dir
+    assert (data / "security" / "audit.sqlite").is_file() and (data / "security" / "pki").is_dir()
     rc, out, err = await _run("history", "export", str(PILOT), "--node", "crystallizer.temperature",
                               "--from=-1h", "--to", "now", "--format", "csv", "--data-dir", str(data))
     assert rc == 0, err
@@ -42,8 +43,8 @@ async def test_demo_records_history_and_export_reads_it(tmp_path):
 
 
 async def test_export_reports_bad_arguments(tmp_path):
-    data = tmp_path / "history"
-    data.mkdir()
+    data = tmp_path / "line_data"
+    (data / "history").mkdir(parents=True)
     rc, _, err = await _run("history", "export", str(PILOT), "--node", "crystallizer.temperature",
                             "--from", "yesterday",
                             "--data-dir", str(data))

@@ -16,12 +16,12 @@ def pilot_data() -> dict:
     return tomllib.loads(PILOT.read_text())
 
 
-def test_defaults_historize_every_tag_in_sqlite_beside_the_config():
+def test_defaults_historize_every_tag_in_sqlite_in_the_line_data_dir(tmp_path):
     config = parse_line_config(pilot_data(), source=str(PILOT))
     h = config.historian
     assert h.backend == "sqlite" and h.retention_days == 0 and h.flush_interval_s <= 1.0
     assert h.tag("feed_tank", "level").historize and h.tag("feed_tank", "level").deadband == 0
-    assert h.resolved_data_dir(config.source) == PILOT.parent / "pilot_line.history"
+    assert h.resolved_data_dir(tmp_path) == tmp_path / "history"  # never beside the config
 
 
 def test_per_tag_settings_and_influx_credentials_from_the_environment(monkeypatch):
@@ -37,7 +37,7 @@ def test_per_tag_settings_and_influx_credentials_from_the_environment(monkeypatc
     assert h.tag("feed_tank", "level").deadband == 0.01
     assert not h.tag("feed_tank", "temperature").historize
     assert h.influx.database == "plant" and h.influx.username() == "twin" and h.influx.password() == "secret"
-    assert h.resolved_data_dir("line.toml") == Path("/var/lib/linetwin")
+    assert h.resolved_data_dir(Path("/srv/data")) == Path("/var/lib/linetwin")  # absolute: as given
 
 
 def test_mistakes_are_reported_with_file_key_got_expected(monkeypatch):

@@ -42,8 +42,8 @@ async def _start_demo(data: Path) -> asyncio.subprocess.Process:
 
 @pytest.mark.serial  # its loss bound is in wall seconds: not beside another heavy test under xdist
 async def test_kill_9_loses_at_most_the_last_batch_and_restart_appends(tmp_path):
-    data = tmp_path / "history"
-    db = data / "history.sqlite"
+    data = tmp_path / "line"  # the line's data dir; a stale twin.pid after kill -9 is taken over at restart
+    db = data / "history" / "history.sqlite"
     proc = await _start_demo(data)
     try:
         await wait_until(lambda: _stats(db)[0] > 500, timeout_s=120.0, what="the demo recording history")

@@ -18,7 +18,8 @@ T0 = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 
 
 def fill(data_dir: Path, n: int = 6) -> Path:
-    path = data_dir / "audit.sqlite"
+    """An audit chain of ``n`` entries in the security folder of the line data dir ``data_dir``."""
+    path = data_dir / "security" / "audit.sqlite"
     store = AuditStore(path)
     trail = AuditTrail([store])
     for i in range(n):
@@ -106,7 +107,8 @@ def test_export_by_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_export_csv_keeps_values_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "audit.sqlite"
+    path = tmp_path / "security" / "audit.sqlite"
+    path.parent.mkdir()
     store = AuditStore(path)
     long_value = "x" * 5000
     store.store(AuditEntry(action="write", user="bob", node="n", outcome=AuditOutcome.REFUSED,
@@ -127,10 +129,10 @@ def test_pki_create_keeps_and_replaces_the_server_certificate(linetwin_data_dir:
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     pilot = Path(__file__).resolve().parents[3] / "examples" / "pilot_line.toml"
     assert main(["pki", "create", "--config", str(pilot)]) == 0
-    cert = linetwin_data_dir / "pki" / "own" / "cert.der"
+    cert = linetwin_data_dir / "security" / "pki" / "own" / "cert.der"
     first = cert.read_bytes()
     assert "created" in capsys.readouterr().out
-    assert (linetwin_data_dir / "pki" / "own" / "key.pem").stat().st_mode & 0o777 == 0o600
+    assert (linetwin_data_dir / "security" / "pki" / "own" / "key.pem").stat().st_mode & 0o777 == 0o600
     assert main(["pki", "create", "--config", str(pilot)]) == 0
     assert "kept" in capsys.readouterr().out and cert.read_bytes() == first
     assert main(["pki", "create", "--config", str(pilot), "--force"]) == 0

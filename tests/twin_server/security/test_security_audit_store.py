@@ -165,7 +165,8 @@ def fill_budget(directory: Path, n: int, max_bytes: int = 256 * 1024, segments: 
 
 def test_the_store_rotates_within_its_budget_and_verifies_across_segments(tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    path = fill_budget(tmp_path, 4000)
+    sec = tmp_path / "security"  # the security folder of the line data dir tmp_path
+    path = fill_budget(sec, 4000)
     segs = segment_paths(path)
     assert len(segs) >= 2 and segs[0][0] > 1, "old segments were pruned"
     assert store_bytes(path) <= 256 * 1024 + 64 * 1024 + 64 * 1024
@@ -176,7 +177,7 @@ def test_the_store_rotates_within_its_budget_and_verifies_across_segments(tmp_pa
     assert [r["seq"] for r in rows] == list(range(rows[0]["seq"], rows[-1]["seq"] + 1))
     actions = {r["action"] for r in rows}
     assert {"audit_rotate", "audit_prune"} <= actions
-    assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 0
+    assert main(["audit", "verify", "--data-dir", str(sec.parent)]) == 0
     assert "segments" in capsys.readouterr().out
 
 
@@ -218,7 +219,8 @@ def test_audit_settings_are_validated(tmp_path: Path) -> None:
     assert [issue.key for issue in c.issues] == ["security.audit_max_bytes", "security.audit_segments"]
     assert "an integer in [1048576, 1099511627776]" in c.issues[0].expected
     assert settings.audit_max_bytes == 256 * MiB and settings.audit_value_chars == 64
-    assert settings.resolved_audit_key_file("l") == tmp_path / "keys" / "audit.key"
+    assert settings.resolved_audit_key_file(tmp_path / "data" / "security") == tmp_path / "keys" / "audit.key"
+    assert parse_security(c, {}, tmp_path).resolved_audit_key_file(tmp_path / "sec") == tmp_path / "sec" / "audit.key"
 
 
 # --- 4. file modes ------------------------------------------------------------------------------------------
@@ -267,13 +269,14 @@ def rechain_from(path: Path, seq: int, edit: dict[str, str], key: bytes | None) 
 @pytest.mark.parametrize("attacker_key", [None, b"k" * 32], ids=["sha256", "wrong-key"])
 def test_a_rechained_trail_is_reported_by_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  attacker_key: bytes | None) -> None:
-    store, _ = keyed_store(tmp_path)
+    sec = tmp_path / "security"  # the security folder of the line data dir tmp_path
+    store, _ = keyed_store(sec)
     for i in range(12):
         store.store(entry(i))
     store.close()
-    path = tmp_path / "audit.sqlite"
+    path = sec / "audit.sqlite"
     rechain_from(path, 7, {"new_value": "99.0"}, attacker_key)
-    assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 1
+    assert main(["audit", "verify", "--data-dir", str(sec.parent)]) == 1
     out = capsys.readouterr().out
     assert "entry 7: edited" in out and "recomputed without the key" in out
     assert verify_chain(path).problems[0].seq == 7
@@ -291,35 +294,36 @@ def test_without_a_key_a_rechained_trail_is_not_detected_and_verify_says_so(tmp_
 
 
 def test_verify_needs_the_right_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    store, _ = keyed_store(tmp_path)
+    sec = tmp_path / "security"  # the security folder of the line data dir tmp_path
+    store, _ = keyed_store(sec)
     store.store(entry(1))
     store.close()
-    other = tmp_path / "other.key"
+    other = sec / "other.key"
     load_or_create_key(other)
-    assert main(["audit", "verify", "--data-dir", str(tmp_path), "--key-file", str(other)]) == 2
+    assert main(["audit", "verify", "--data-dir", str(sec.parent), "--key-file", str(other)]) == 2
     assert "is not the store's" in capsys.readouterr().err
-    (tmp_path / KEY_FILE).rename(tmp_path / "kept-apart.key")
-    assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 2
+    (sec / KEY_FILE).rename(sec / "kept-apart.key")
+    assert main(["audit", "verify", "--data-dir", str(sec.parent)]) == 2
     assert "expected its key file" in capsys.readouterr().err
-    assert main(["audit", "verify", "--data-dir", str(tmp_path), "--key-file",
-                 str(tmp_path / "kept-apart.key")]) == 0
+    assert main(["audit", "verify", "--data-dir", str(sec.parent), "--key-file",
+                 str(sec / "kept-apart.key")]) == 0
 
 
 def test_a_key_kept_apart_is_found_by_the_admin_commands_and_verify(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     from twin_server.security.audit_admin import record_admin_entry
 
-    data, keys = tmp_path / "data", tmp_path / "keys"
+    data, keys = tmp_path / "data" / "security", tmp_path / "keys"
     key_file = keys / "line.audit.key"
     store = AuditStore(data / "audit.sqlite", load_or_create_key(key_file), key_file=key_file)
     store.store(entry(1))
     store.close()
     assert not (data / KEY_FILE).exists() and mode(keys) == 0o700 and mode(key_file) == 0o600
     record_admin_entry(data, entry(2))
-    assert main(["audit", "verify", "--data-dir", str(data)]) == 0
+    assert main(["audit", "verify", "--data-dir", str(data.parent)]) == 0
     assert "OK — 2 entries" in capsys.readouterr().out
     key_file.rename(keys / "moved.key")
-    assert main(["user", "add", "bob", "--role", "viewer", "--no-password", "--data-dir", str(data)]) == 2
+    assert main(["user", "add", "bob", "--role", "viewer", "--no-password", "--data-dir", str(data.parent)]) == 2
     assert f"its key file {key_file} is not there" in capsys.readouterr().err
 
 
@@ -405,11 +409,12 @@ def round2_store(path: Path, n: int = 8) -> None:
 
 def test_a_round2_store_verifies_as_it_is_and_after_a_keyed_writer_opens_it(tmp_path: Path,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "audit.sqlite"
+    sec = tmp_path / "security"  # the security folder of the line data dir tmp_path
+    path = sec / "audit.sqlite"
     round2_store(path)
-    assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 0
+    assert main(["audit", "verify", "--data-dir", str(sec.parent)]) == 0
     assert "OK — 8 entries" in capsys.readouterr().out
-    store, _ = keyed_store(tmp_path)
+    store, _ = keyed_store(sec)
     store.store(entry(9))
     store.close()
     assert mode(path) == 0o600
@@ -417,7 +422,7 @@ def test_a_round2_store_verifies_as_it_is_and_after_a_keyed_writer_opens_it(tmp_
     assert result.ok and result.keyed and result.unkeyed_entries == 8 and result.entries == 10
     rows = list(export_entries(path, None, None))
     assert rows[8]["action"] == "audit_migrate" and rows[8]["new_value"] == {"unkeyed_entries": 8}
-    assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 0
+    assert main(["audit", "verify", "--data-dir", str(sec.parent)]) == 0
     assert "8 round-2 entries checked by SHA-256 only" in capsys.readouterr().out
 
 

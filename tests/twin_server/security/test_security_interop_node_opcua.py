@@ -15,7 +15,7 @@ from asyncua import ua
 
 from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT, wait_until
-from tests.security_helpers import OPERATOR, add_operator, client_as, data_dir, make_certificate
+from tests.security_helpers import OPERATOR, add_operator, client_as, line_root, make_certificate
 from tests.twin_server.line_fixture import NAMESPACE
 from tests.twin_server.security.test_security_roles import SETPOINT, audit_rows, twin_line
 
@@ -28,7 +28,7 @@ async def test_node_opcua_sign_and_encrypt_with_user_name_writes_and_sees_audit_
     assert node is not None, "Node.js is required for the interop test (apt-get install -y nodejs npm)"
     app = make_certificate(tmp_path / "client", "node-opcua-scada")
     add_operator()
-    assert main(["pki", "trust", str(app.pem_certificate), "--data-dir", str(data_dir())]) == 0
+    assert main(["pki", "trust", str(app.pem_certificate), "--data-dir", str(line_root())]) == 0
     # the operator both writes and watches: let the operator see audit events (default: engineer and up)
     async with twin_line(audit_events_role="operator") as twin:
         async with client_as(twin.endpoint, OPERATOR) as probe:

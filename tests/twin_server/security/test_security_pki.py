@@ -12,7 +12,7 @@ from asyncua import Client, ua
 
 from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT, wait_until
-from tests.security_helpers import data_dir, make_certificate, secure_client
+from tests.security_helpers import data_dir, line_root, make_certificate, secure_client
 from tests.twin_server.line_fixture import NAMESPACE
 from tests.twin_server.security.test_security_roles import SETPOINT, audit_rows, twin_line
 from twin_server.config import load_line_config
@@ -33,10 +33,10 @@ async def test_untrusted_client_certificate_is_rejected_filed_and_trusted_by_cli
         assert fingerprint(load_certificate_file(rejected[0])) == fingerprint(load_certificate_file(app.certificate))
         assert not list((data_dir() / "pki" / "trusted").glob("*"))
 
-        assert main(["pki", "trust", str(rejected[0]), "--data-dir", str(data_dir())]) == 0
+        assert main(["pki", "trust", str(rejected[0]), "--data-dir", str(line_root())]) == 0
         assert not rejected[0].exists()
         capsys.readouterr()
-        assert main(["pki", "show", "--data-dir", str(data_dir())]) == 0
+        assert main(["pki", "show", "--data-dir", str(line_root())]) == 0
         shown = capsys.readouterr().out
         assert "trusted: 1" in shown and "rejected: 0" in shown and "own: 1" in shown
 
@@ -53,7 +53,7 @@ async def test_user_certificate_logs_in_as_its_user(tmp_path: Path):
     app = make_certificate(tmp_path / "client", "scada")
     erin = make_certificate(tmp_path / "users", "erin")
     stranger = make_certificate(tmp_path / "users", "stranger")
-    d = str(data_dir())
+    d = str(line_root())
     assert main(["pki", "trust", str(app.pem_certificate), "--data-dir", d]) == 0
     assert main(["user", "add", "erin", "--role", "engineer", "--no-password", "--data-dir", d]) == 0
     assert main(["user", "map-cert", "erin", str(erin.certificate), "--data-dir", d]) == 0

@@ -27,13 +27,13 @@ def test_user_add_stores_scrypt_hashes_with_per_user_salt(tmp_path: Path, monkey
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert add(tmp_path, monkeypatch, "alice", "operator", "same-password") == 0
     assert add(tmp_path, monkeypatch, "bob", "engineer", "same-password") == 0
-    text = (tmp_path / "users.toml").read_text()
+    text = (tmp_path / "security" / "users.toml").read_text()
     assert "same-password" not in text
     users = tomllib.loads(text)["users"]
     assert users["alice"]["password"].startswith("scrypt$16384$8$1$")
     assert users["alice"]["password"] != users["bob"]["password"]
-    assert (tmp_path / "users.toml").stat().st_mode & 0o777 == 0o600
-    loaded = UsersFile.load(tmp_path / "users.toml")
+    assert (tmp_path / "security" / "users.toml").stat().st_mode & 0o777 == 0o600
+    loaded = UsersFile.load(tmp_path / "security" / "users.toml")
     assert loaded.users["alice"].check_password("same-password")
     assert not loaded.users["alice"].check_password("Same-password")
     assert add(tmp_path, monkeypatch, "alice", "admin", "another-password") == 2
@@ -70,7 +70,7 @@ def _login(manager: TwinUserManager, user: str, password: str, address: str = "1
 
 
 def test_disabled_users_and_lockout_that_expires(tmp_path: Path) -> None:
-    users = UsersFile(tmp_path / "users.toml")
+    users = UsersFile(tmp_path / "security" / "users.toml")
     users.add("alice", Role.OPERATOR, "alice-password")
     users.add("bob", Role.VIEWER, "bob-password")
     users.set_disabled("bob")
