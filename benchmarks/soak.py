@@ -291,7 +291,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
             m = malloc_mb()
             row = Row(t_s=now - t0, rss_mb=rss_mb(),
                       heap_mb=tracemalloc.get_traced_memory()[0] / MB if tracemalloc.is_tracing() else None,
-                      open_files=open_files(), disk_mb=disk_mb(work / "history") + disk_mb(work / "security"),
+                      open_files=open_files(), disk_mb=disk_mb(data.history) + disk_mb(data.security),
                       notifications_per_s=rate, sessions=sessions, subscriptions=subs, monitored_items=items,
                       objects=len(gc.get_objects()), sqlite_mb=sqlite_memory_mb(),
                       malloc_used_mb=m[0] if m else None, malloc_free_mb=m[1] if m else None)
