@@ -22,6 +22,7 @@ from twin_server.control_nodes import ControlNodes
 from twin_server.data_dir import line_data_dir
 from twin_server.heap_trim import TRIM_EVERY_S, HeapTrimmer
 from twin_server.historian.service import Historian
+from twin_server.library_log_limit import limit_library_logs
 from twin_server.line_build import build_line_or_raise
 from twin_server.method_calls import track_method_callers
 from twin_server.metrics.endpoint import MetricsEndpoint
@@ -93,6 +94,7 @@ class TwinServer:
         return self._server
 
     async def start(self) -> None:
+        limit_library_logs()  # asyncua's one ERROR line per refused request, rate-limited like ours
         if self._plans is None:
             self._plans = build_line_or_raise(self.config)
         self._pid_lock = TwinPidFile.acquire(self.data.pid_file)
