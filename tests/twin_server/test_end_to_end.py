@@ -182,10 +182,12 @@ async def _is_good(node) -> bool:
 
 
 async def _write_ok(node, value: float) -> bool:
-    """Write; True when accepted. A rate-limit refusal right after a read-back is retried by the caller."""
+    """Write; True when accepted. A rate-limit refusal right after a read-back, or a refusal while the PLC link is
+    briefly down (an event loop stalled by a loaded machine misses the adapter's 1 s answer deadline), is retried by
+    the caller."""
     try:
         await node.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Double)))
-    except ua.uaerrors.BadOutOfRange:
+    except (ua.uaerrors.BadOutOfRange, ua.uaerrors.BadCommunicationError):
         await asyncio.sleep(0.2)  # back-off between retries of a rate-limited write (not synchronisation)
         return False
     return True
