@@ -1,5 +1,5 @@
 """asyncua's service-fault log line cannot be multiplied by a client (issue 15, finding 7): a real twin refuses 40
-Read requests of one node too many with BadTooManyOperations, and its log shows at most a handful of asyncua's
+Call requests of one method too many with BadTooManyOperations, and its log shows at most a handful of asyncua's
 ERROR lines."""
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ async def test_refused_requests_do_not_flood_the_log_with_asyncua_service_faults
     caplog.set_level(logging.ERROR, logger="asyncua.server.uaprocessor")
     async with live_pilot_line(data_dir=tmp_path) as line:
         async with Client(line.twin.endpoint) as client:
-            nodes = [client.get_node(ua.NodeId(2258, 0))] * 10_001  # ServerStatus.CurrentTime, one over the limit
+            call = ua.CallMethodRequest(ObjectId=ua.NodeId(2253, 0), MethodId=ua.NodeId(11492, 0))  # GetMonitoredItems
+            calls = [call] * 101  # one over max_nodes_per_call: a tiny request, refused with a service fault
             for _ in range(40):
                 with pytest.raises(ua.UaError):
-                    await client.read_values(nodes)
+                    await client.uaclient.call(calls)
     faults = [r for r in caplog.records if r.name == "asyncua.server.uaprocessor"]
     assert len(faults) <= 6, [r.getMessage() for r in faults]
