@@ -5,9 +5,10 @@
   d43 µm and its error µm / %, CV, yield, fines mass fraction, supersaturation violation, solve counters);
 * ``summary.json``: per strategy the run counts and the 5 / 50 / 95 % quantiles of |d43 error| %, CV and fines;
   paired per plant, ``mpc − linear_cooling`` and ``mpc − oracle`` of the same KPIs, with the share of plants where
-  the MPC is no worse;
-* ``summary.png``: KPI distributions per strategy, the paired differences, and the MPC's |d43 error| against each
-  numeric sampled dimension.
+  the MPC is no worse; issue 18's robustness-target figures and each sampled dimension's effect on the MPC's
+  |d43 error| and on MPC − oracle (:mod:`hil.campaign.analysis`);
+* ``summary.png``: KPI distributions per strategy, the paired differences, and the MPC's |d43 error| and MPC −
+  oracle |d43 error| against each numeric sampled dimension.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hil.campaign.analysis import dimension_effects, per_plant, robustness_targets, sampled_dimensions
 from hil.campaign.run_task import KPI_COLUMNS
 
 SUMMARY_KPIS = ("abs_d43_error_percent", "final_cv", "fines_fraction")
@@ -80,7 +82,8 @@ def _summary(table: Any, name: str) -> dict[str, Any]:
     wall = ok["wall_s"].dropna() if "wall_s" in ok else []
     return {"campaign": name, "runs": int(len(table)), "failed": int((table["status"] != "ok").sum()),
             "mean_wall_s_per_run": float(wall.mean()) if len(wall) else None,
-            "strategies": strategies, "differences": pairs}
+            "strategies": strategies, "differences": pairs, "robustness_targets": robustness_targets(table),
+            "dimension_effects": dimension_effects(table)}
 
 
 def _plot(table: Any, summary: dict[str, Any], path: Path) -> None:
@@ -91,10 +94,10 @@ def _plot(table: Any, summary: dict[str, Any], path: Path) -> None:
 
     ok = table[table["status"] == "ok"]
     strategies = list(summary["strategies"])
-    dims = [c for c in table.columns if "." in c and c.split(".")[0] in ("plant", "scenario", "control")
-            and table[c].dtype.kind in "if"]
+    dims = sampled_dimensions(table)
+    plants = per_plant(table)
     n_cols = max(3, len(dims))
-    fig, axes = plt.subplots(3, n_cols, figsize=(4 * n_cols, 10), squeeze=False)
+    fig, axes = plt.subplots(4, n_cols, figsize=(4 * n_cols, 13), squeeze=False)
     for ax, kpi in zip(axes[0], SUMMARY_KPIS, strict=False):
         data = [ok[ok["strategy"] == s][kpi].dropna().to_numpy() for s in strategies]
         if any(len(d) for d in data):
@@ -109,11 +112,15 @@ def _plot(table: Any, summary: dict[str, Any], path: Path) -> None:
         ax.boxplot([d if len(d) else [math.nan] for d in diffs], tick_labels=["|d43 err| %", "CV", "fines"])
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_title(f"{label} (per plant, n={entry['plants']})")
-    mpc = ok[ok["strategy"] == ("mpc" if "mpc" in strategies else strategies[0])] if strategies else ok
-    for ax, dim in zip(axes[2], dims, strict=False):
-        ax.scatter(mpc[dim], mpc["abs_d43_error_percent"], s=10)
-        ax.set_xlabel(dim)
-        ax.set_ylabel("|d43 error| % (mpc)")
+    for row, column, label in ((2, "abs_d43_error_percent_mpc", "|d43 error| % (mpc)"),
+                               (3, "mpc_minus_oracle_pp", "mpc - oracle |d43 error|, pp")):
+        if column not in plants:
+            continue
+        for ax, dim in zip(axes[row], dims, strict=False):
+            ax.scatter(plants[dim], plants[column], s=10)
+            ax.axhline(0.0, color="grey", lw=0.8)
+            ax.set_xlabel(dim)
+            ax.set_ylabel(label)
     for row in axes:
         for ax in row:
             if not ax.has_data() and not ax.get_title():
