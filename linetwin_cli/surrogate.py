@@ -3,9 +3,13 @@
 ::
 
     linetwin surrogate train CASE.toml --samples N [--epochs E] [--out DIR] [--hidden 64,64] [--seed S]
-                             [--workers W] [--vary NAME=LOW:HIGH ...] [--kind state_transition|outlet_curve]
+                             [--workers W | --scheduler tcp://HOST:PORT] [--vary NAME=LOW:HIGH ...]
+                             [--kind state_transition|outlet_curve]
     linetwin surrogate train --config LINE.toml --unit NAME --samples N ...
     linetwin surrogate evaluate DIR [--json]
+
+``--scheduler``: the training data is simulated on that Dask cluster, through the Dask client campaigns use
+(:func:`hil.campaign.cluster.dask_client`); without it, in ``--workers`` local processes.
 
 Exit codes: 0 success, 2 bad input (case, config, artifact, declaration mismatch), 1 a failure while running.
 """
@@ -36,6 +40,10 @@ __all__ = ["cli_surrogate"]
 
 class _UsageError(ValueError):
     pass
+
+
+class _Unreachable(RuntimeError):
+    """The Dask scheduler of ``--scheduler`` does not answer."""
 
 
 def _parse_vary(items: Sequence[str], model: Any) -> list[ParameterRange]:
@@ -139,8 +147,20 @@ def _train(args: argparse.Namespace) -> int:
         settings = TrainingSettings(seed=args.seed, epochs=args.epochs, hidden=hidden or (128, 128, 128),
                                     activation="silu", patience=600, learning_rate=2e-3)
     out = args.out or Path("surrogates") / (args.unit or args.case.stem)
-    artifact = train_surrogate(source, design, args.samples, out, kind=kind, settings=settings,
-                               workers=args.workers, progress=not args.quiet)
+    if args.scheduler is not None:
+        from hil.campaign.cluster import dask_client
+
+        try:
+            with dask_client(args.scheduler) as client:
+                artifact = train_surrogate(source, design, args.samples, out, kind=kind, settings=settings,
+                                           progress=not args.quiet, executor=client.get_executor(pure=False))
+        except (OSError, TimeoutError) as exc:
+            if getattr(exc, "filename", None) is not None:
+                raise
+            raise _Unreachable(f"--scheduler {args.scheduler}: cannot reach the scheduler ({exc})") from None
+    else:
+        artifact = train_surrogate(source, design, args.samples, out, kind=kind, settings=settings,
+                                   workers=args.workers, progress=not args.quiet)
     m = artifact.metadata["metrics"]
     print(f"{artifact.kind} surrogate of {artifact.metadata['model']['name']} written to {out} "
           f"(version {artifact.version}, {artifact.metadata['dataset']['sample_count']} runs, "
@@ -193,6 +213,8 @@ def surrogate_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", help="hidden layer widths, e.g. 64,64")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workers", type=int, help="simulation worker processes (default 2)")
+    train.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="simulate the training data on this Dask cluster (as `linetwin campaign` does)")
     train.add_argument("--kind", choices=("state_transition", "outlet_curve"))
     train.add_argument("--vary", action="append", default=[], help="vary a parameter: NAME=LOW:HIGH factors")
     train.add_argument("--state-spread", type=float, default=0.01, help="initial states x (1 +- spread)")
@@ -209,12 +231,22 @@ def cli_surrogate(argv: Sequence[str]) -> int:
     try:
         if args.command == "train" and args.samples < 5:
             raise _UsageError(f"--samples: expected >= 5 runs, got {args.samples}")
+        if args.command == "train" and args.scheduler is not None:
+            if not args.scheduler.startswith(("tcp://", "tls://", "inproc://")):
+                raise _UsageError(f"--scheduler: got {args.scheduler!r}; expected a scheduler address "
+                                  "tcp://HOST:PORT")
+            if args.workers is not None:
+                raise _UsageError("--workers: got it with --scheduler; expected one of them (the cluster's workers "
+                                  "run the simulations)")
         return _train(args) if args.command == "train" else _evaluate(args)
     except (_UsageError, DesignError, SurrogateArtifactError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SimulationError as exc:
         print(f"error: simulation failed: {exc}", file=sys.stderr)
+        return 1
+    except _Unreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     except CaseFileError as exc:
         print(case_file_error_text(exc), file=sys.stderr)

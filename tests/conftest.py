@@ -1,10 +1,14 @@
-"""Shared test helpers: condition waits with deadlines (never sleeps as synchronisation) and free ports."""
+"""Shared test helpers: condition waits with deadlines (never sleeps as synchronisation), free ports, and a real
+Dask cluster on loopback (``dask_cluster``: campaigns, sweeps, surrogate training data)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,3 +66,34 @@ def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, peer_conf
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg_data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(peer_config_home))
     return data_dir
+
+
+@pytest.fixture
+def dask_cluster() -> Iterator[str]:
+    """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1 (free port), ready."""
+    from distributed import Client
+
+    port = free_tcp_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--host",
+                 "127.0.0.1", "--dashboard-address", ":0", "--no-nanny"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO_ROOT))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)  # the condition: both workers registered
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a worker busy in a solve on a loaded machine
+                proc.kill()
+                proc.wait(timeout=30)

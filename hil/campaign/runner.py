@@ -2,8 +2,8 @@
 
 ``run_campaign(campaign, out_dir, scheduler=None, workers=N)``: with ``scheduler`` (``tcp://HOST:PORT``) the
 client connects to an existing cluster; without, an embedded :class:`distributed.LocalCluster` of ``workers``
-processes (one thread each: a run is CPU-bound, casadi and IPOPT hold the GIL) is started and closed. Dask is
-imported only here, when a campaign runs.
+processes is started and closed (:func:`hil.campaign.cluster.dask_client`). Dask is imported only when a campaign
+runs.
 
 Resumable: each finished run is written at once to ``out_dir/runs/<key>.json`` (key:
 :mod:`hil.campaign.run_key`); a run whose file exists is not submitted again — a failed run too (its error is a
@@ -58,7 +58,9 @@ def run_campaign(campaign: Campaign, out_dir: Path, *, scheduler: str | None = N
 
     ``on_row`` is called with each new row after it is stored (tests interrupt a campaign from it).
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
+
+    from hil.campaign.cluster import dask_client
 
     start = time.perf_counter()
     runs_dir = Path(out_dir) / "runs"
@@ -70,28 +72,22 @@ def run_campaign(campaign: Campaign, out_dir: Path, *, scheduler: str | None = N
     _say(progress, f"campaign '{campaign.name}': {len(tasks)} runs ({campaign.plants} plants x "
                    f"{len(campaign.strategies)} strategies), {len(stored)} stored, {len(todo)} to run")
     if todo:
-        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                      dashboard_address=":0", silence_logs=40)
-        try:
-            with Client(scheduler or cluster) as client:
-                futures = {client.submit(run_task, t, key=f"run-{t.key}", pure=False): t for t in todo}
-                done = 0
-                for future in as_completed(futures):
-                    task = futures[future]
-                    try:
-                        row = future.result()
-                    except Exception as exc:  # the worker died or the task could not run
-                        row = {"key": task.key, "plant": task.plant, "strategy": task.strategy, "status": "failed",
-                               "error": f"{type(exc).__name__}: {exc}", **task.point}
-                    _store(runs_dir, row)
-                    rows[task.key] = row
-                    done += 1
-                    _say(progress, _progress_line(done, len(todo), row, time.perf_counter() - start))
-                    if on_row is not None:
-                        on_row(row)
-        finally:
-            if cluster is not None:
-                cluster.close()
+        with dask_client(scheduler, workers) as client:
+            futures = {client.submit(run_task, t, key=f"run-{t.key}", pure=False): t for t in todo}
+            done = 0
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    row = future.result()
+                except Exception as exc:  # the worker died or the task could not run
+                    row = {"key": task.key, "plant": task.plant, "strategy": task.strategy, "status": "failed",
+                           "error": f"{type(exc).__name__}: {exc}", **task.point}
+                _store(runs_dir, row)
+                rows[task.key] = row
+                done += 1
+                _say(progress, _progress_line(done, len(todo), row, time.perf_counter() - start))
+                if on_row is not None:
+                    on_row(row)
     ordered = [rows[t.key] for t in tasks if t.key in rows]
     failed = sum(1 for r in ordered if r.get("status") != "ok")
     return CampaignOutcome(total=len(tasks), submitted=len(todo), skipped=len(stored), failed=failed, rows=ordered,

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -142,11 +142,30 @@ def _simulate_points(source_key: str, design_doc: dict[str, Any], points: np.nda
     return out
 
 
+def _run_chunks(executor: Executor, chunks: list[tuple[int, np.ndarray]],
+                results: dict[int, list[dict[str, np.ndarray]]], bar: Progress, key: str, doc: dict[str, Any],
+                names: Sequence[str], store_states: bool) -> None:
+    """Simulate every chunk on ``executor``; results by chunk start index, the progress bar per finished chunk."""
+    futures = {executor.submit(_simulate_points, key, doc, pts, names, store_states): (i, len(pts))
+               for i, pts in chunks}
+    done = 0
+    for fut in as_completed(futures):
+        i, n = futures[fut]
+        results[i] = fut.result()
+        done += n
+        bar.update(done)
+
+
 def generate_dataset(source: ModelSource, design: TrainingDesign, samples: int, *, workers: int | None = None,
                      outputs: Sequence[str] | None = None, store_states: bool = True, first: int = 0,
-                     count: int | None = None, progress: bool = True, chunk: int = 4) -> TrainingDataset:
+                     count: int | None = None, progress: bool = True, chunk: int = 4,
+                     executor: Executor | None = None) -> TrainingDataset:
     """Simulate design points ``first .. first+count`` of a ``samples``-point design (all by default) in
     ``workers`` processes (default: 2, or 1 for a handful of runs; 1 runs in this process) and return the dataset.
+
+    ``executor``: run the chunks of ``chunk`` points on it instead (``workers`` is then ignored) — any
+    :class:`concurrent.futures.Executor`, e.g. a Dask client's ``client.get_executor()`` (``linetwin surrogate
+    train --scheduler``), whose workers must import this code and build the model themselves.
 
     ``outputs``: output names kept (default all); ``store_states``: keep full state trajectories (turn off for a
     column of thousands of states when only outlet curves are wanted). A run that fails raises
@@ -164,7 +183,8 @@ def generate_dataset(source: ModelSource, design: TrainingDesign, samples: int, 
     points = all_points[first:first + count]
     if points.shape[0] == 0:
         raise DatasetError(f"dataset: no design points in slice first={first} count={count} of {samples}")
-    workers = workers if workers is not None else (1 if points.shape[0] < 8 else min(2, os.cpu_count() or 1))
+    if executor is None:
+        workers = workers if workers is not None else (1 if points.shape[0] < 8 else min(2, os.cpu_count() or 1))
     chunks = [(i, points[i:i + chunk]) for i in range(0, points.shape[0], chunk)]
     results: dict[int, list[dict[str, np.ndarray]]] = {}
     bar = Progress(f"simulating {model.declaration.name}", points.shape[0], "runs", enabled=progress)
@@ -172,7 +192,9 @@ def generate_dataset(source: ModelSource, design: TrainingDesign, samples: int, 
     done = 0
     key, doc = source.key(), design.to_json()
     try:
-        if workers <= 1:
+        if executor is not None:
+            _run_chunks(executor, chunks, results, bar, key, doc, names, store_states)
+        elif workers is not None and workers <= 1:
             for i, pts in chunks:
                 results[i] = _simulate_points(key, doc, pts, names, store_states)
                 done += len(pts)
@@ -182,13 +204,7 @@ def generate_dataset(source: ModelSource, design: TrainingDesign, samples: int, 
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = {pool.submit(_simulate_points, key, doc, pts, names, store_states): (i, len(pts))
-                           for i, pts in chunks}
-                for fut in as_completed(futures):
-                    i, n = futures[fut]
-                    results[i] = fut.result()
-                    done += n
-                    bar.update(done)
+                _run_chunks(pool, chunks, results, bar, key, doc, names, store_states)
     except SimulationError as exc:
         raise DatasetError(f"dataset for '{model.declaration.name}': a run failed: {exc}") from exc
     bar.close(f"{time.perf_counter() - started:.1f} s")

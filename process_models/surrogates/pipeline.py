@@ -12,6 +12,7 @@ import math
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,17 +185,18 @@ def outputs_of_states(model: CompiledModel, dataset: TrainingDataset, runs: np.n
 
 def train_surrogate(source: ModelSource, design: TrainingDesign, samples: int, out_dir: str | Path, *,
                     kind: str | None = None, settings: TrainingSettings = TrainingSettings(),
-                    workers: int | None = None, progress: bool = True, dataset: TrainingDataset | None = None
-                    ) -> SurrogateArtifact:
-    """Generate the dataset (unless given), train, test on the held-out runs, write the artifact to ``out_dir``
-    (with ``dataset/`` and ``report.png``) and return it."""
+                    workers: int | None = None, progress: bool = True, dataset: TrainingDataset | None = None,
+                    executor: Executor | None = None) -> SurrogateArtifact:
+    """Generate the dataset (unless given; on ``executor`` if given, e.g. a Dask client's, else in ``workers``
+    processes: :func:`~.dataset.generate_dataset`), train, test on the held-out runs, write the artifact to
+    ``out_dir`` (with ``dataset/`` and ``report.png``) and return it."""
     started = time.perf_counter()
     model = source.build()
     kind = kind or default_kind(source.kind)
     out = Path(out_dir)
     if dataset is None:
         outlet = kind == "outlet_curve"
-        dataset = generate_dataset(source, design, samples, workers=workers, progress=progress,
+        dataset = generate_dataset(source, design, samples, workers=workers, progress=progress, executor=executor,
                                    outputs=_outlet_outputs(model) if outlet else None, store_states=not outlet)
     dataset.save(out / "dataset")
     t_train = time.perf_counter()

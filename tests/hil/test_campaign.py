@@ -1,6 +1,7 @@
 """Campaigns on Dask (hil/campaign/, linetwin campaign): a tiny campaign on a real ``dask scheduler`` and two
-``dask worker`` processes on loopback, resumed after an interruption; the same on the embedded LocalCluster through
-the CLI, with a failing run isolated; campaign-file errors in one line; sampling and content keys.
+``dask worker`` processes on loopback (the ``dask_cluster`` fixture of tests/conftest.py), resumed after an
+interruption; the same on the embedded LocalCluster through the CLI, with a failing run isolated; campaign-file
+errors in one line; sampling and content keys.
 
 Batches are 10 minutes of plant time (a few NMPC solves) so the module stays near a minute.
 """
@@ -8,10 +9,6 @@ Batches are 10 minutes of plant time (a few NMPC solves) so the module stays nea
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,6 @@ from hil.campaign.runner import campaign_tasks, run_campaign
 from hil.campaign.spec import CampaignError, load_campaign
 from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT
-from tests.ports import free_tcp_port
 
 pytestmark = [pytest.mark.serial, pytest.mark.timeout(240)]
 
@@ -49,37 +45,6 @@ distribution = "uniform"
 low = 0.8
 high = 1.2
 """
-
-
-@pytest.fixture
-def dask_cluster() -> Iterator[str]:
-    """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1 (free port), ready."""
-    from distributed import Client
-
-    port = free_tcp_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        for _ in range(2):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--host",
-                 "127.0.0.1", "--dashboard-address", ":0", "--no-nanny"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO_ROOT))
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)  # the condition: both workers registered
-        yield address
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a worker busy in a solve on a loaded machine
-                proc.kill()
-                proc.wait(timeout=30)
 
 
 class _Interrupt(Exception):
