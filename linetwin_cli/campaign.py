@@ -1,5 +1,5 @@
 """``linetwin campaign CAMPAIGN.toml [--scheduler tcp://HOST:PORT] [--workers N] [--out DIR]``: a campaign of
-stepped-loop batches on Dask (:mod:`hil.campaign`, docs/campaigns.md).
+stepped-loop batches, or a parameter sweep of a simulation case, on Dask (:mod:`hil.campaign`, docs/campaigns.md).
 
 Runs every (sampled plant, strategy) of the campaign file that ``--out`` does not hold yet (resumable), on an
 embedded LocalCluster of ``--workers`` processes or on the cluster at ``--scheduler``; progress on stderr; then
@@ -20,8 +20,10 @@ from linetwin_cli.failures import EXIT_FAILURE, CommandError, problems_text
 
 def add_campaign_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The ``campaign`` command."""
-    p = sub.add_parser("campaign", help="run a campaign of stepped HIL batches on Dask (docs/campaigns.md)")
-    p.add_argument("campaign", help="campaign file (TOML): base scenario, sampled dimensions, strategies")
+    p = sub.add_parser("campaign", help="run a campaign of stepped HIL batches, or a parameter sweep of a "
+                                       "simulation case, on Dask (docs/campaigns.md)")
+    p.add_argument("campaign", help="campaign file (TOML): base scenario (or case), sampled dimensions, "
+                                        "strategies")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
                    help="an existing Dask scheduler (default: an embedded LocalCluster)")
     p.add_argument("--workers", type=positive_int_arg, metavar="N", default=2,
@@ -55,7 +57,10 @@ def run_campaign_command(args: argparse.Namespace) -> int:
     print(f"campaign '{campaign.name}': {outcome.total} runs ({outcome.skipped} stored before, {outcome.submitted} "
           f"run now, {outcome.failed} failed) in {outcome.wall_s:.0f} s; results in {out}/campaign.parquet, "
           f"summary.json, summary.png")
-    for strategy, s in summary["strategies"].items():
+    if "outputs" in summary:  # a parameter sweep of a simulation case
+        print(f"  {len(summary['outputs'])} output KPIs against {len(summary['dimension_effects'])} sampled "
+              f"dimensions: summary.json")
+    for strategy, s in summary.get("strategies", {}).items():
         med = s["abs_d43_error_percent"]["median"]
         print(f"  {strategy}: {s['runs']} runs, {s['failed']} failed, median |d43 error| "
               f"{'-' if med is None else f'{med:.2f} %'}")

@@ -43,7 +43,7 @@ from process_models.declaration import CompiledModel, DeclarationError, InputRol
 from process_models.registry import UnknownModelKindError, model_for_kind
 from process_models.simulator import InputProgram, InputSpec, SimulationResult, simulate
 
-__all__ = ["CaseFile", "CaseFileError", "load_case", "simulate_case", "summary"]
+__all__ = ["CaseFile", "CaseFileError", "load_case", "parse_case", "simulate_case", "summary"]
 
 _SECTIONS = ("case", "model", "initial_state", "inputs")
 _CASE_KEYS = ("name", "kind", "until_s", "output_interval_s", "start_s", "description")
@@ -102,6 +102,12 @@ def load_case(path: Path | str) -> CaseFile:
         raise CaseFileError(path, [f"cannot read file: {exc.strerror or exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise CaseFileError(path, [f"not valid TOML: {exc}"]) from exc
+    return parse_case(raw, path)
+
+
+def parse_case(raw: Mapping[str, Any], path: Path) -> CaseFile:
+    """Validate a case already read as a TOML mapping (a parameter sweep's point applied to a file's tables);
+    ``path`` names it in errors. Raises :class:`CaseFileError` listing every problem."""
     errors: list[str] = []
 
     for key in raw:

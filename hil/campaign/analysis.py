@@ -18,6 +18,9 @@ the CV/fines share (counted in ``recipe_failed``).
 and of MPC − oracle |d43 error| (percentage points) against the dimension (slope per unit of the dimension, the
 change over the sampled range, Pearson r), and the same two quantities in four equal-count bins of the dimension
 (median and 95 % quantile, with the share of plants meeting the d43 target in each bin).
+
+**Sweep effects** (a parameter sweep of a simulation case): the same least-squares line of every ``final.<output>``
+against every sampled dimension.
 """
 
 from __future__ import annotations
@@ -116,7 +119,6 @@ def robustness_targets(table: Any) -> dict[str, Any] | None:
 
 def dimension_effects(table: Any) -> dict[str, Any]:
     """Per sampled dimension: the MPC's |d43 error| % and MPC − oracle (pp) against it (module docstring)."""
-    import numpy as np
     import pandas as pd
 
     plants = per_plant(table)
@@ -131,17 +133,39 @@ def dimension_effects(table: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {"range": [float(x.min()), float(x.max())]}
         for name, y in quantities.items():
             valid = x.notna() & y.notna()
-            xs, ys = x[valid].to_numpy(float), y[valid].to_numpy(float)
-            if len(xs) < 3 or np.ptp(xs) == 0:
-                entry[name] = {"plants": int(len(xs))}
-                continue
-            slope, _intercept = np.polyfit(xs, ys, 1)
-            r = float(np.corrcoef(xs, ys)[0, 1]) if np.std(ys) > 0 else 0.0
-            entry[name] = {"plants": int(len(xs)), "slope_per_unit": float(slope),
-                           "change_over_range": float(slope * (x.max() - x.min())), "pearson_r": r}
+            entry[name] = {"plants": int(valid.sum()), **_line(x[valid].to_numpy(float), y[valid].to_numpy(float))}
         entry["bins"] = _bins(x, plants, quantities)
         effects[dim] = entry
     return effects
+
+
+def sweep_effects(table: Any) -> dict[str, Any]:
+    """Per sampled dimension of a case sweep: the line of every ``final.<output>`` against it (module docstring)."""
+    import pandas as pd
+
+    ok = table[table["status"] == "ok"]
+    outputs = [c for c in table.columns if c.startswith("final.")]
+    effects: dict[str, Any] = {}
+    for dim in sampled_dimensions(table):
+        x = pd.to_numeric(ok[dim], errors="coerce")
+        entry: dict[str, Any] = {"range": [float(x.min()), float(x.max())]}
+        for output in outputs:
+            y = pd.to_numeric(ok[output], errors="coerce")
+            valid = x.notna() & y.notna()
+            entry[output] = {"runs": int(valid.sum()), **_line(x[valid].to_numpy(float), y[valid].to_numpy(float))}
+        effects[dim] = entry
+    return effects
+
+
+def _line(xs: Any, ys: Any) -> dict[str, float]:
+    """Least-squares line: slope per unit of x, its change over x's range, Pearson r (empty under 3 points)."""
+    import numpy as np
+
+    if len(xs) < 3 or np.ptp(xs) == 0:
+        return {}
+    slope, _intercept = np.polyfit(xs, ys, 1)
+    r = float(np.corrcoef(xs, ys)[0, 1]) if np.std(ys) > 0 else 0.0
+    return {"slope_per_unit": float(slope), "change_over_range": float(slope * np.ptp(xs)), "pearson_r": r}
 
 
 def _bins(x: Any, plants: Any, quantities: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,6 +9,10 @@
   |d43 error| and on MPC − oracle (:mod:`hil.campaign.analysis`);
 * ``summary.png``: KPI distributions per strategy, the paired differences, and the MPC's |d43 error| and MPC −
   oracle |d43 error| against each numeric sampled dimension.
+
+A parameter sweep of a simulation case (strategy ``simulate``) has its own KPI columns (``final.<output>``,
+``min.<output>``, ``max.<output>``: :mod:`hil.campaign.case_runs`): its summary gives their quantiles and the line of
+each final value against each sampled dimension, its PNG each final value against each dimension.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hil.campaign.analysis import dimension_effects, per_plant, robustness_targets, sampled_dimensions
+from hil.campaign.analysis import dimension_effects, per_plant, robustness_targets, sampled_dimensions, sweep_effects
+from hil.campaign.case_runs import SWEEP_STRATEGY
 from hil.campaign.run_task import KPI_COLUMNS
 
 SUMMARY_KPIS = ("abs_d43_error_percent", "final_cv", "fines_fraction")
@@ -32,20 +37,65 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, name: str) -> dict[
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "traceback"} for r in rows])
+    if set(table["strategy"]) == {SWEEP_STRATEGY}:
+        return _write_sweep(table, out_dir, name)
     for column in KPI_COLUMNS:
         if column not in table:
             table[column] = math.nan
     table["abs_d43_error_percent"] = pd.to_numeric(table["d43_error_percent"], errors="coerce").abs()
-    for column in table.columns:  # mixed object columns (a choice of strings and numbers) as text
-        if table[column].dtype == object and column not in ("error", "status", "strategy", "key"):
-            converted = pd.to_numeric(table[column], errors="coerce")
-            table[column] = converted if converted.notna().sum() == table[column].notna().sum() \
-                else table[column].astype(str)
+    _normalise_columns(table)
     table.to_parquet(out_dir / "campaign.parquet", index=False)
     summary = _summary(table, name)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_number))
     _plot(table, summary, out_dir / "summary.png")
     return summary
+
+
+def _normalise_columns(table: Any) -> None:
+    """Mixed object columns (a choice of strings and numbers) as numbers where all are, else as text."""
+    import pandas as pd
+
+    for column in table.columns:
+        if table[column].dtype == object and column not in ("error", "status", "strategy", "key"):
+            converted = pd.to_numeric(table[column], errors="coerce")
+            table[column] = converted if converted.notna().sum() == table[column].notna().sum() \
+                else table[column].astype(str)
+
+
+def _write_sweep(table: Any, out_dir: Path, name: str) -> dict[str, Any]:
+    _normalise_columns(table)
+    table.to_parquet(out_dir / "campaign.parquet", index=False)
+    ok = table[table["status"] == "ok"]
+    wall = ok["wall_s"].dropna() if "wall_s" in ok else []
+    outputs = [c for c in table.columns if c.startswith(("final.", "min.", "max."))]
+    summary = {"campaign": name, "runs": int(len(table)), "failed": int((table["status"] != "ok").sum()),
+               "mean_wall_s_per_run": float(wall.mean()) if len(wall) else None,
+               "outputs": {c: _quantiles(ok[c]) for c in outputs}, "dimension_effects": sweep_effects(table)}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_number))
+    _plot_sweep(table, summary, out_dir / "summary.png")
+    return summary
+
+
+def _plot_sweep(table: Any, summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = table[table["status"] == "ok"]
+    dims = sampled_dimensions(table)
+    finals = [c for c in table.columns if c.startswith("final.")][:6]
+    fig, axes = plt.subplots(max(1, len(finals)), max(1, len(dims)), figsize=(4 * max(1, len(dims)),
+                             3 * max(1, len(finals))), squeeze=False)
+    for row, output in zip(axes, finals, strict=False):
+        for ax, dim in zip(row, dims, strict=False):
+            ax.scatter(ok[dim], ok[output], s=10)
+            ax.set_xlabel(dim)
+            ax.set_ylabel(output)
+    fig.suptitle(f"sweep {summary['campaign']}: {summary['runs']} runs, {summary['failed']} failed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def _json_number(value: object) -> object:

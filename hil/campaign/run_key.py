@@ -1,7 +1,8 @@
 """Content keys of campaign runs: a re-run of a campaign recomputes only what changed (issue 18 item 8).
 
 A run's key is the SHA-256 of (the base scenario file's text, the line file's text, the sampled point, the
-strategy, the plant's noise seed, the code version). The code version is the SHA-256 of every ``*.py`` file of the
+strategy, the plant's noise seed, the code version); a case sweep's run, of (the case file's text, the point, the
+code version). The code version is the SHA-256 of every ``*.py`` file of the
 packages a run executes (``hil``, ``controllers``, ``process_models``, ``plc_adapters``), by relative path and
 content: any change to the loop's code gives every run a new key.
 """
@@ -34,6 +35,14 @@ def code_version() -> str:
 
 def run_key(base: Scenario, point: Mapping[str, Any], strategy: str, seed: int) -> str:
     """The content key (hex, 24 characters) of one run (see the module docstring)."""
-    content = {"scenario": base.path.read_text(), "line": base.line_path.read_text(), "point": dict(point),
-               "strategy": strategy, "seed": seed, "code": code_version()}
+    return _key({"scenario": base.path.read_text(), "line": base.line_path.read_text(), "point": dict(point),
+                 "strategy": strategy, "seed": seed, "code": code_version()})
+
+
+def case_run_key(case_path: Path, point: Mapping[str, Any]) -> str:
+    """The content key (hex, 24 characters) of one run of a case sweep (see the module docstring)."""
+    return _key({"case": case_path.read_text(), "point": dict(point), "code": code_version()})
+
+
+def _key(content: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:24]

@@ -2,8 +2,9 @@
 
 The task is plain data (picklable, no open files); the worker loads the base scenario from its path (workers share
 the campaign's files and code: one checkout or a shared filesystem), applies the point and runs the stepped loop
-(:func:`hil.stepped_batch.run_stepped_batch`). Whatever the run raises is returned as the row's ``error``: a failing
-run is recorded and the campaign goes on.
+(:func:`hil.stepped_batch.run_stepped_batch`) — or, in a case sweep (strategy ``simulate``), simulates the case with
+the point applied (:func:`hil.campaign.case_runs.run_case_point`). Whatever the run raises is returned as the row's
+``error``: a failing run is recorded and the campaign goes on.
 """
 
 from __future__ import annotations
@@ -21,18 +22,20 @@ KPI_COLUMNS = ("final_d43_um", "d43_error_um", "d43_error_percent", "final_cv", 
 
 @dataclass(frozen=True)
 class RunTask:
-    """One run: ``plant`` (the point's index), the sampled ``point`` (target → value), ``strategy``, content ``key``."""
+    """One run: ``plant`` (the point's index), the sampled ``point`` (target → value), ``strategy``, content ``key``;
+    ``base_path``: the base scenario file, or the case file of a sweep."""
 
     key: str
     plant: int
     strategy: str
-    scenario_path: str
+    base_path: str
     point: dict[str, Any] = field(default_factory=dict)
 
 
 def run_task(task: RunTask) -> dict[str, Any]:
     """Run ``task`` and return its result row: key, plant, strategy, status (ok | failed), error, wall_s, the
-    point's values and the KPIs (:data:`KPI_COLUMNS`)."""
+    point's values and the KPIs (:data:`KPI_COLUMNS`; a case sweep's: :mod:`hil.campaign.case_runs`)."""
+    from hil.campaign.case_runs import SWEEP_STRATEGY, run_case_point
     from hil.campaign.points import apply_point
     from hil.scenario import load_scenario
     from hil.stepped_batch import run_stepped_batch
@@ -41,10 +44,13 @@ def run_task(task: RunTask) -> dict[str, Any]:
     row: dict[str, Any] = {"key": task.key, "plant": task.plant, "strategy": task.strategy, "status": "ok",
                            "error": None, **task.point}
     try:
-        scenario = apply_point(load_scenario(Path(task.scenario_path)), task.point)
-        report = run_stepped_batch(scenario, strategy=task.strategy)
-        row.update({k: report.kpis.get(k) for k in KPI_COLUMNS})
-        row["plant_seed"] = scenario.seed
+        if task.strategy == SWEEP_STRATEGY:
+            row.update(run_case_point(Path(task.base_path), task.point))
+        else:
+            scenario = apply_point(load_scenario(Path(task.base_path)), task.point)
+            report = run_stepped_batch(scenario, strategy=task.strategy)
+            row.update({k: report.kpis.get(k) for k in KPI_COLUMNS})
+            row["plant_seed"] = scenario.seed
     except Exception as exc:  # the campaign records it and goes on
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}".strip(),
                    traceback=traceback.format_exc(limit=4))

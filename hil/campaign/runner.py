@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from hil.campaign.case_runs import SWEEP_STRATEGY
 from hil.campaign.points import sample_points
-from hil.campaign.run_key import run_key
+from hil.campaign.run_key import case_run_key, run_key
 from hil.campaign.run_task import RunTask, run_task
 from hil.campaign.spec import Campaign
 
@@ -41,13 +42,19 @@ class CampaignOutcome:
 
 
 def campaign_tasks(campaign: Campaign) -> list[RunTask]:
-    """Every run of ``campaign``: each sampled point under each strategy, keyed by content."""
+    """Every run of ``campaign``: each sampled point under each strategy (a case sweep: each point once), keyed by
+    content."""
     tasks = []
     for plant, point in enumerate(sample_points(campaign)):
+        if campaign.case is not None:
+            tasks.append(RunTask(key=case_run_key(campaign.case, point), plant=plant, strategy=SWEEP_STRATEGY,
+                                 base_path=str(campaign.case), point=point))
+            continue
+        assert campaign.scenario is not None
         seed = max(0, int(round(point["scenario.seed"]))) if "scenario.seed" in point else campaign.scenario.seed
         for strategy in campaign.strategies:
             tasks.append(RunTask(key=run_key(campaign.scenario, point, strategy, seed), plant=plant,
-                                 strategy=strategy, scenario_path=str(campaign.scenario.path), point=point))
+                                 strategy=strategy, base_path=str(campaign.scenario.path), point=point))
     return tasks
 
 
@@ -69,8 +76,10 @@ def run_campaign(campaign: Campaign, out_dir: Path, *, scheduler: str | None = N
     stored = {t.key: row for t in tasks if (row := _stored(runs_dir, t.key)) is not None}
     todo = [t for t in tasks if t.key not in stored]
     rows = dict(stored)
-    _say(progress, f"campaign '{campaign.name}': {len(tasks)} runs ({campaign.plants} plants x "
-                   f"{len(campaign.strategies)} strategies), {len(stored)} stored, {len(todo)} to run")
+    shape = (f"{campaign.plants} points of {campaign.case.name}" if campaign.case is not None
+             else f"{campaign.plants} plants x {len(campaign.strategies)} strategies")
+    _say(progress, f"campaign '{campaign.name}': {len(tasks)} runs ({shape}), {len(stored)} stored, "
+                   f"{len(todo)} to run")
     if todo:
         with dask_client(scheduler, workers) as client:
             futures = {client.submit(run_task, t, key=f"run-{t.key}", pure=False): t for t in todo}
@@ -112,8 +121,12 @@ def _store(runs_dir: Path, row: dict[str, Any]) -> None:
 
 def _progress_line(done: int, total: int, row: dict[str, Any], elapsed_s: float) -> str:
     eta = elapsed_s / done * (total - done)
-    what = (f"d43 {row['final_d43_um']:.0f} um" if row.get("status") == "ok" and row.get("final_d43_um") is not None
-            else f"FAILED: {str(row.get('error'))[:120]}")
+    if row.get("status") != "ok":
+        what = f"FAILED: {str(row.get('error'))[:120]}"
+    elif row.get("final_d43_um") is not None:
+        what = f"d43 {row['final_d43_um']:.0f} um"
+    else:
+        what = "ok"
     return (f"[{done}/{total}] plant {row['plant']} {row['strategy']}: {what} "
             f"({elapsed_s:.0f} s elapsed, ~{eta:.0f} s left)")
 

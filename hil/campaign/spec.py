@@ -1,4 +1,5 @@
-"""Campaign files: a base HIL scenario, sampled dimensions mapped onto it, and the strategies to compare.
+"""Campaign files: a base (a HIL scenario, or a simulation case for a parameter sweep), sampled dimensions mapped
+onto it, and the strategies to compare.
 
 Format (TOML; every problem is reported at once as ``file: key: got …; expected …``)::
 
@@ -20,31 +21,36 @@ Format (TOML; every problem is reported at once as ``file: key: got …; expecte
     low = 0.7                              # lognormal (median, sigma: of ln) | choice (values)
     high = 1.4
 
-Targets: ``scenario.target_d43_um``, ``scenario.seed`` (the plant's sensor-noise seed; sampled values are rounded
-to integers >= 0), ``scenario.batch_duration_s``, ``scenario.max_supersaturation``, ``plant.<name>`` (a parameter
-of the scenario's plant, merged over its ``[plant]`` table), ``control.<name>`` (a key of the unit's control table,
-merged over the scenario's ``[control]``). Loading a campaign builds the plant once (as loading its scenario does),
-at the centre of the sampled ranges, to check the ``plant.*`` names and values, and parses the control table there;
-a point elsewhere that the plant refuses becomes a failed run, not a file error. No NMPC is built and Dask is not
-imported here.
+A parameter sweep of a simulation case gives ``case = "../cases/mixing_tank.toml"`` instead of ``scenario`` and no
+``strategies`` (each point is one simulation); its targets are ``model.<option>``, ``initial_state.<state>``,
+``inputs.<input>`` (held constant) and ``case.until_s`` (:mod:`hil.campaign.case_runs`).
+
+Targets of a scenario campaign: ``scenario.target_d43_um``, ``scenario.seed`` (the plant's sensor-noise seed;
+sampled values are rounded to integers >= 0), ``scenario.batch_duration_s``, ``scenario.max_supersaturation``,
+``plant.<name>`` (a parameter of the scenario's plant, merged over its ``[plant]`` table), ``control.<name>`` (a key
+of the unit's control table, merged over the scenario's ``[control]``). Loading a campaign builds the plant once
+(as loading its scenario does), at the centre of the sampled ranges, to check the ``plant.*`` names and values, and
+parses the control table there (a case sweep validates its case there); a point elsewhere that the plant refuses
+becomes a failed run, not a file error. No NMPC is built and Dask is not imported here.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hil.campaign.case_runs import SWEEP_STRATEGY, case_target_problem
 from hil.scenario import STRATEGIES, Scenario, ScenarioError, load_scenario
 
 SAMPLINGS = ("sobol", "lhs", "random")
 DISTRIBUTIONS = {"uniform": ("low", "high"), "normal": ("mean", "std"), "lognormal": ("median", "sigma"),
                  "choice": ("values",)}
 SCENARIO_TARGETS = ("target_d43_um", "seed", "batch_duration_s", "max_supersaturation")
-_CAMPAIGN_KEYS = ("name", "description", "scenario", "plants", "sampling", "seed", "strategies")
+_CAMPAIGN_KEYS = ("name", "description", "scenario", "case", "plants", "sampling", "seed", "strategies")
 _SECTIONS = ("campaign", "fixed", "dimensions")
 
 
@@ -74,18 +80,28 @@ class Dimension:
 
 @dataclass(frozen=True)
 class Campaign:
-    """A validated campaign file (see the module docstring)."""
+    """A validated campaign file (see the module docstring): ``scenario`` for a HIL campaign, or ``case`` (the case
+    file's path) for a parameter sweep, whose one strategy is ``simulate``."""
 
     path: Path
     name: str
     description: str
-    scenario: Scenario
+    scenario: Scenario | None
     plants: int
     sampling: str
     seed: int
     strategies: tuple[str, ...]
     fixed: Mapping[str, Any]
     dimensions: tuple[Dimension, ...]
+    case: Path | None = None
+
+    @property
+    def base_path(self) -> Path:
+        """The base file: the scenario's or the case's."""
+        if self.case is not None:
+            return self.case
+        assert self.scenario is not None
+        return self.scenario.path
 
 
 def load_campaign(path: str | Path) -> Campaign:
@@ -146,6 +162,8 @@ class _Validator:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             self.error("campaign.seed", seed, "an integer >= 0")
             seed = 0
+        if "case" in c:
+            return self.case_sweep(c, data, name, description, plants, sampling, seed)
         strategies = c.get("strategies")
         if (not isinstance(strategies, list) or not strategies or not all(s in STRATEGIES for s in strategies)
                 or len(set(strategies)) != len(strategies)):
@@ -161,10 +179,8 @@ class _Validator:
             self.target(f"fixed.{target}", target)
             if not (_is_number(value) or isinstance(value, str)):
                 self.error(f"fixed.{target}", value, "a number or a string")
-        dimensions = self.dimensions(data.get("dimensions", {}))
-        targets = [t for d in dimensions for t in d.targets]
-        for target in sorted({t for t in targets if targets.count(t) > 1 or t in fixed}):
-            self.error(f"dimensions ({target})", target, "each target set by one dimension or [fixed] only")
+        dimensions = self.dimensions(data.get("dimensions", {}), self.target)
+        self.check_targets_once(fixed, dimensions)
         if scenario is not None and not self.errors:
             self.check_centre(scenario, fixed, dimensions)
         if self.errors:
@@ -173,6 +189,61 @@ class _Validator:
         return Campaign(path=self.path, name=name, description=description if isinstance(description, str) else "",
                         scenario=scenario, plants=plants, sampling=sampling, seed=seed,
                         strategies=tuple(strategies), fixed=dict(fixed), dimensions=dimensions)
+
+    def case_sweep(self, c: Mapping[str, Any], data: Mapping[str, Any], name: Any, description: Any, plants: int,
+                   sampling: Any, seed: int) -> Campaign:
+        """A parameter sweep of a simulation case (``[campaign] case``)."""
+        from process_models.case_file import CaseFileError, load_case
+
+        for key in ("scenario", "strategies"):
+            if key in c:
+                self.error(f"campaign.{key}", c[key], "nothing with campaign.case (a sweep simulates each point once)")
+        case_path: Path | None = None
+        value = c.get("case")
+        if not isinstance(value, str) or not value:
+            self.error("campaign.case", value, "the path of a simulation case file (relative to the campaign)")
+        else:
+            case_path = (self.path.parent / value).resolve()
+            try:
+                load_case(case_path)
+            except CaseFileError as exc:
+                self.error("campaign.case", value, "a valid case file (" + "; ".join(exc.errors) + ")")
+                case_path = None
+        fixed = data.get("fixed", {})
+        if not isinstance(fixed, dict):
+            self.error("fixed", fixed, "a table target = value")
+            fixed = {}
+        for target, value in fixed.items():
+            self.case_target(f"fixed.{target}", target)
+            if not _is_number(value):
+                self.error(f"fixed.{target}", value, "a number")
+        dimensions = self.dimensions(data.get("dimensions", {}), self.case_target)
+        self.check_targets_once(fixed, dimensions)
+        if case_path is not None and not self.errors:
+            from hil.campaign.case_runs import case_with_point
+
+            point = {**fixed, **{t: d.centre() for d in dimensions for t in d.targets}}
+            try:
+                case_with_point(case_path, point)
+            except CaseFileError as exc:
+                self.error("dimensions", point, "values the case accepts at the centre of the sampled ranges ("
+                           + "; ".join(exc.errors) + ")")
+        if self.errors:
+            raise CampaignError(self.errors)
+        assert isinstance(name, str) and isinstance(sampling, str)
+        return Campaign(path=self.path, name=name, description=description if isinstance(description, str) else "",
+                        scenario=None, plants=plants, sampling=sampling, seed=seed, strategies=(SWEEP_STRATEGY,),
+                        fixed=dict(fixed), dimensions=dimensions, case=case_path)
+
+    def case_target(self, key: str, target: object) -> None:
+        problem = case_target_problem(target) if isinstance(target, str) else "a string"
+        if problem is not None:
+            self.error(key, target, problem)
+
+    def check_targets_once(self, fixed: Mapping[str, Any], dimensions: tuple[Dimension, ...]) -> None:
+        targets = [t for d in dimensions for t in d.targets]
+        for target in sorted({t for t in targets if targets.count(t) > 1 or t in fixed}):
+            self.error(f"dimensions ({target})", target, "each target set by one dimension or [fixed] only")
 
     def scenario(self, value: object) -> Scenario | None:
         if not isinstance(value, str) or not value:
@@ -194,7 +265,7 @@ class _Validator:
         elif section not in ("scenario", "plant", "control") or not name:
             self.error(key, target, "scenario.<key> | plant.<name> | control.<name>")
 
-    def dimensions(self, value: object) -> tuple[Dimension, ...]:
+    def dimensions(self, value: object, check_target: Callable[[str, object], None]) -> tuple[Dimension, ...]:
         if not isinstance(value, dict):
             self.error("dimensions", value, "tables [dimensions.NAME]")
             return ()
@@ -215,7 +286,7 @@ class _Validator:
             if not targets:
                 self.error(f"{where}.target", raw_targets, "a target or a non-empty list of targets")
             for t in targets:
-                self.target(f"{where}.target", t)
+                check_target(f"{where}.target", t)
             parameters = {k: d.get(k) for k in DISTRIBUTIONS[distribution]}
             self.distribution(where, distribution, parameters)
             if len(self.errors) == n_errors:
