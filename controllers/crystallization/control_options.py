@@ -43,6 +43,7 @@ class CrystallizerControlOptions:
     max_jacket_move_c: float = 1.0
     max_supersaturation: float = 0.0
     fines_weight: float = 1.0
+    cv_weight: float = 100.0
     seed_loading_kg_per_kg: float = 0.0035
     seed_mean_size_um: float = 150.0
     seed_std_size_um: float = 15.0
@@ -61,7 +62,8 @@ _CHOICES = {"strategy": ("linear_cooling", "natural_cooling"), "initial_mode": (
             "fallback": ("recipe", "hold_last"), "prediction_model": ("physics", "surrogate"),
             "solver": SOLVER_METHODS}
 _POSITIVE = ("target_d43_um", "batch_duration_s", "estimator_period_s", "controller_period_s", "time_scale",
-             "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "fines_weight", "seed_mean_size_um",
+             "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "fines_weight", "cv_weight",
+             "seed_mean_size_um",
              "seed_std_size_um", "disagreement_threshold")
 
 

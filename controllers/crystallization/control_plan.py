@@ -103,7 +103,7 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
     objective = CrystallizationObjective(
         target_d43_m=um.to_si(options.target_d43_um), seed_count_per_kg=seed["mu0"], max_cv=baseline_cv,
         max_supersaturation=options.max_supersaturation if options.max_supersaturation > 0 else math.inf,
-        fines_weight=options.fines_weight)
+        fines_weight=options.fines_weight, cv_weight=options.cv_weight)
     low_k, high_k = (cel.to_si(v) for v in options.jacket_limits_c)
     nmpc_config = crystallizer_nmpc_config(
         objective, options.controller_period_s, options.horizon, low_k, high_k, options.max_jacket_move_c,
