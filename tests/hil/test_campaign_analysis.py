@@ -48,6 +48,8 @@ def test_robustness_targets_count_each_rule_and_failures_honestly() -> None:
     assert cv["share_cv_no_worse"] == pytest.approx(4 / 6)  # plant 2 worse, plant 4 failed
     assert cv["share_fines_no_worse"] == pytest.approx(4 / 6)  # plant 1 worse, plant 4 failed
     assert cv["share_both_no_worse"] == pytest.approx(3 / 6)
+    # the oracle: CV 0.3 and fines 0.01 beat the recipe's on every plant but plant 5, whose oracle run failed
+    assert cv["oracle_share_both_no_worse"] == pytest.approx(5 / 6)
 
 
 def test_dimension_effects_fit_the_mpc_error_against_each_varied_dimension() -> None:
