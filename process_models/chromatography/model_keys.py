@@ -20,8 +20,9 @@ _KEYS: tuple[ModelKey, ...] = (
              "interstitial velocity u"),
     ModelKey("column_diameter_m", "m", "none", "packed-bed diameter d (needed for flow rates: u = Q / (A eps), "
              "A = pi d^2 / 4)"),
-    ModelKey("flow_rate_ml_per_min", "mL/min", "none", "volumetric flow Q instead of the velocity (or "
-             "flow_rate_m3_per_s, m3/s); process steps ([[steps]]) may set their own"),
+    ModelKey("flow_rate_ml_per_min", "mL/min", "none", "volumetric flow Q instead of the velocity; process "
+             "steps ([[steps]]) may set their own"),
+    ModelKey("flow_rate_m3_per_s", "m3/s", "none", "the same in m3/s (give one flow key)"),
     ModelKey("axial_dispersion_m2_per_s", "m2/s", REQUIRED, "axial dispersion coefficient D_ax"),
     ModelKey("column_porosity", "1", "0 (required for LRMP, GRM)", "interstitial porosity eps_c"),
     ModelKey("total_porosity", "1", "0 (required for ED)", "total porosity eps_t"),
