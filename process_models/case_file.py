@@ -113,15 +113,19 @@ def load_case(path: Path | str) -> CaseFile:
         raise CaseFileError(path, [f"cannot read file: {exc.strerror or exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise CaseFileError(path, [f"not valid TOML: {exc}"]) from exc
+    if "steps" in raw:
+        return _kind_case(path, raw)
     return parse_case(raw, path)
 
 
 def parse_case(raw: Mapping[str, Any], path: Path) -> CaseFile:
     """Validate a case already read as a TOML mapping (a parameter sweep's point applied to a file's tables);
-    ``path`` names it in errors. Raises :class:`CaseFileError` listing every problem."""
+    ``path`` names it in errors. Raises :class:`CaseFileError` listing every problem. A case with ``[[steps]]``
+    is read from its file by its kind's loader (:func:`load_case`), not from a mapping: refused here."""
     errors: list[str] = []
     if "steps" in raw:
-        return _kind_case(path, raw)
+        raise CaseFileError(path, ["[[steps]]: a case with process steps is loaded from its file by its kind's "
+                                   "loader; expected [inputs.NAME] tables here (a parameter sweep cannot vary it)"])
 
     for key in raw:
         if key not in _SECTIONS:

@@ -43,10 +43,8 @@ def case_with_point(path: Path, point: Mapping[str, Any]) -> Any:
 
 def run_case_point(path: Path, point: Mapping[str, Any]) -> dict[str, float]:
     """Simulate the case at ``path`` with ``point`` applied; the KPIs of the module docstring."""
-    from process_models.simulator import simulate
-
     case = case_with_point(path, point)
-    result = simulate(case.model, case.initial_state, case.times_s(), case.inputs, progress=False)
+    result = case.simulate(case.times_s(), progress=False)
     kpis: dict[str, float] = {}
     for variable in case.declaration.outputs:
         if variable.size != 1:
