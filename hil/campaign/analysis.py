@@ -18,7 +18,8 @@ the CV/fines share (counted in ``recipe_failed``).
 **Dimension effects**, per numeric sampled dimension that varies: the least-squares line of the MPC's |d43 error| %
 and of MPC − oracle |d43 error| (percentage points) against the dimension (slope per unit of the dimension, the
 change over the sampled range, Pearson r), and the same two quantities in four equal-count bins of the dimension
-(median and 95 % quantile, with the share of plants meeting the d43 target in each bin).
+(bounds: the smallest and largest sampled value in the bin; median and 95 % quantile, with the share of plants
+meeting the d43 target in each bin).
 
 **Sweep effects** (a parameter sweep of a simulation case): the same least-squares line of every ``final.<output>``
 against every sampled dimension.
@@ -181,10 +182,11 @@ def _bins(x: Any, plants: Any, quantities: dict[str, Any]) -> list[dict[str, Any
     valid = x.notna()
     if valid.sum() < BINS:
         return []
-    edges = pd.qcut(x[valid], BINS, duplicates="drop")
+    codes = pd.qcut(x[valid], BINS, labels=False, duplicates="drop")  # labels would round the edges to 3 digits
     out = []
-    for interval, index in x[valid].groupby(edges, observed=True).groups.items():
-        entry: dict[str, Any] = {"low": float(interval.left), "high": float(interval.right), "plants": len(index)}
+    for _code, index in x[valid].groupby(codes).groups.items():
+        values = x.loc[index]
+        entry: dict[str, Any] = {"low": float(values.min()), "high": float(values.max()), "plants": len(index)}
         for name, y in quantities.items():
             ys = y.loc[index].dropna()
             entry[name] = {"median": _quantile(ys, 0.5), "p95": _quantile(ys, 0.95)}
