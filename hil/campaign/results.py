@@ -146,22 +146,25 @@ def _plot(table: Any, summary: dict[str, Any], path: Path) -> None:
     strategies = list(summary["strategies"])
     dims = sampled_dimensions(table)
     plants = per_plant(table)
-    n_cols = max(3, len(dims))
+    n_cols = max(3, len(dims), 3 * len(summary["differences"]))
     fig, axes = plt.subplots(4, n_cols, figsize=(4 * n_cols, 13), squeeze=False)
     for ax, kpi in zip(axes[0], SUMMARY_KPIS, strict=False):
         data = [ok[ok["strategy"] == s][kpi].dropna().to_numpy() for s in strategies]
         if any(len(d) for d in data):
             ax.boxplot([d if len(d) else [math.nan] for d in data], tick_labels=strategies)
         ax.set_title(kpi)
-    for ax, (label, entry) in zip(axes[1], summary["differences"].items(), strict=False):
+    # one axes per (pair, KPI): |d43 error| in % and CV / fines (dimensionless) have scales 100x apart
+    panels = [(label, entry, k, name) for label, entry in summary["differences"].items()
+              for k, name in zip(SUMMARY_KPIS, ("|d43 err| %", "CV", "fines"), strict=True)]
+    for ax, (label, entry, kpi, name) in zip(axes[1], panels, strict=False):
         a, b = label.split(" - ")
         left = ok[ok["strategy"] == a].set_index("plant")
         right = ok[ok["strategy"] == b].set_index("plant")
         common = left.index.intersection(right.index)
-        diffs = [(left.loc[common, k] - right.loc[common, k]).dropna().to_numpy() for k in SUMMARY_KPIS]
-        ax.boxplot([d if len(d) else [math.nan] for d in diffs], tick_labels=["|d43 err| %", "CV", "fines"])
+        diff = (left.loc[common, kpi] - right.loc[common, kpi]).dropna().to_numpy()
+        ax.boxplot([diff if len(diff) else [math.nan]], tick_labels=[name])
         ax.axhline(0.0, color="grey", lw=0.8)
-        ax.set_title(f"{label} (per plant, n={entry['plants']})")
+        ax.set_title(f"{label}: {name} (n={entry['plants']})", fontsize=9)
     for row, column, label in ((2, "abs_d43_error_percent_mpc", "|d43 error| % (mpc)"),
                                (3, "mpc_minus_oracle_pp", "mpc - oracle |d43 error|, pp")):
         if column not in plants:
