@@ -48,13 +48,13 @@ def campaign_tasks(campaign: Campaign) -> list[RunTask]:
     for plant, point in enumerate(sample_points(campaign)):
         if campaign.case is not None:
             tasks.append(RunTask(key=case_run_key(campaign.case, point), plant=plant, strategy=SWEEP_STRATEGY,
-                                 base_path=str(campaign.case), point=point))
+                                 base_path=str(campaign.base_path), point=point))
             continue
         assert campaign.scenario is not None
         seed = max(0, int(round(point["scenario.seed"]))) if "scenario.seed" in point else campaign.scenario.seed
         for strategy in campaign.strategies:
             tasks.append(RunTask(key=run_key(campaign.scenario, point, strategy, seed), plant=plant,
-                                 strategy=strategy, base_path=str(campaign.scenario.path), point=point))
+                                 strategy=strategy, base_path=str(campaign.base_path), point=point))
     return tasks
 
 
@@ -127,7 +127,8 @@ def _progress_line(done: int, total: int, row: dict[str, Any], elapsed_s: float)
         what = f"d43 {row['final_d43_um']:.0f} um"
     else:
         what = "ok"
-    return (f"[{done}/{total}] plant {row['plant']} {row['strategy']}: {what} "
+    unit = "point" if row["strategy"] == SWEEP_STRATEGY else "plant"
+    return (f"[{done}/{total}] {unit} {row['plant']} {row['strategy']}: {what} "
             f"({elapsed_s:.0f} s elapsed, ~{eta:.0f} s left)")
 
 

@@ -215,8 +215,8 @@ class _Validator:
             fixed = {}
         for target, value in fixed.items():
             self.case_target(f"fixed.{target}", target)
-            if not _is_number(value):
-                self.error(f"fixed.{target}", value, "a number")
+            if not (_is_number(value) or isinstance(value, str)):
+                self.error(f"fixed.{target}", value, "a number or a string (a model option)")
         dimensions = self.dimensions(data.get("dimensions", {}), self.case_target)
         self.check_targets_once(fixed, dimensions)
         if case_path is not None and not self.errors:
