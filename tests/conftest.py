@@ -14,7 +14,27 @@ from tests.ports import free_tcp_port
 __all__ = ["REPO_ROOT", "free_tcp_port", "wait_until"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_EXAMPLES = REPO_ROOT / "examples"
+"""The shipped lines, scenarios and cases: tests read them and never write beside them (a twin's history or PKI
+goes to its data dir, under the test's tmp dir)."""
+_examples_before: set[Path] = set()
 
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _examples_before.update(SHIPPED_EXAMPLES.rglob("*"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test left something new in ``examples/`` (e.g. ``pilot_line.history/`` beside the config:
+    the historian's default before the one data dir)."""
+    new = sorted(set(SHIPPED_EXAMPLES.rglob("*")) - _examples_before)
+    if new:
+        listed = ", ".join(str(p.relative_to(REPO_ROOT)) for p in new[:5])
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"tests wrote into the repository: {listed}{' ...' if len(new) > 5 else ''}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0,
@@ -34,10 +54,17 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``serial`` (heavy, timing-sensitive) share one xdist group, so that under ``-n N --dist
-    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once."""
+    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once.
+
+    On an xdist worker, the tests marked ``slow`` (the suite's long poles, tens of seconds each) come first in the
+    collection: ``loadgroup`` hands out the xdist groups (largest first), then single tests in collection order, so
+    a long test collected late would start when the other workers are nearly done and stretch the run by its whole
+    length. The order of a single-process run (``-n 0``) is left as collected."""
     for item in items:
         if item.get_closest_marker("serial") is not None:
             item.add_marker(pytest.mark.xdist_group("serial"))
+    if hasattr(config, "workerinput"):  # the same order on every worker: xdist checks that collections agree
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first, else as collected
 
 
 @pytest.fixture

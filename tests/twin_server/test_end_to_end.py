@@ -121,6 +121,7 @@ async def test_setpoint_write_reaches_plc_and_bad_writes_change_nothing(shared_l
         assert (await setpoint.read_value()) == pytest.approx(target)
 
 
+@pytest.mark.slow
 async def test_plant_responds_to_jacket_setpoint():
     async with live_pilot_line(speed=100.0) as line, client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
