@@ -52,9 +52,12 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
         await asyncio.sleep(poll_s)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns each item's xdist_group into its scope
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``serial`` (heavy, timing-sensitive) share one xdist group, so that under ``-n N --dist
-    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once.
+    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once. In a module
+marked ``shares_module_fixture`` the tests that use a module-scoped fixture (and have no group of their own) share a
+group too, so that one worker builds the fixture once.
 
     On an xdist worker, the tests marked ``slow`` (the suite's long poles, tens of seconds each) come first in the
     collection: ``loadgroup`` hands out the xdist groups (largest first), then single tests in collection order, so
@@ -63,8 +66,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("serial") is not None:
             item.add_marker(pytest.mark.xdist_group("serial"))
+        elif item.get_closest_marker("shares_module_fixture") and item.get_closest_marker("xdist_group") is None \
+                and _uses_module_fixture(item):
+            # one worker builds the module's shared fixture (a live line, a trained surrogate) once, rather than
+            # every worker that is handed one of its tests building its own
+            item.add_marker(pytest.mark.xdist_group(f"module:{item.nodeid.split('::')[0]}"))
     if hasattr(config, "workerinput"):  # the same order on every worker: xdist checks that collections agree
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first, else as collected
+        if getattr(config.option, "loadgroup", False):
+            _name_the_groups(items)
+
+
+def _name_the_groups(items: list[pytest.Item]) -> None:
+    """Put each item's xdist group into its node id (``…::test@group``), which is how ``loadgroup`` learns the
+    groups. pytest-xdist 3.8 does it by assigning ``item._nodeid``, which pytest 9.2's structured node ids ignore:
+    every group was silently split over the workers (pytest-dev/pytest-xdist#1386, fix pending in #1388). This sets
+    the structured id the same way; with a pytest whose items still have ``_nodeid``, xdist's own hook does it."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        if hasattr(item, "_nodeid") or not hasattr(item, "_id") or "@" in item.nodeid.rsplit("]", 1)[-1]:
+            continue
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")  # noqa: SLF001 - see the docstring
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
 
+pytestmark = pytest.mark.shares_module_fixture  # its module-scoped fixture is built once, on one worker
+
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_line(tmp_path_factory):

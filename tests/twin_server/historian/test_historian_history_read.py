@@ -21,7 +21,8 @@ from tests.security_helpers import OPERATOR, add_user, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
 from twin_server.security.roles import Role
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")  # the tests share the module's live line (and its loop)
+# the tests share the module's live line (and its loop), on one xdist worker
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.shares_module_fixture]
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 N = 12_000
