@@ -97,10 +97,15 @@ def identifiability(fit: FitResult, jacobian: np.ndarray, max_relative_se: float
     rel_se = {n: (fit.standard_errors[n] / abs(fit.estimates[n]) if fit.estimates[n] != 0 else math.inf)
               for n in names}
     flagged: dict[str, str] = {}
+    nil = [n for n in names if scores[n] < math.sqrt(NIL_INFORMATION)]
+    for n in nil:   # the others' uncertainty is only defined once these are left out: judge them then
+        flagged[n] = ("the data carry no information on it (its sensitivity is nil, or a combination of the "
+                      "others'); fix it or record batches that excite it")
     for n in names:
-        if scores[n] < math.sqrt(NIL_INFORMATION) or not math.isfinite(rel_se[n]):
-            flagged[n] = ("the data carry no information on it (its sensitivity is nil or a combination of the "
-                          "others'); fix it or record batches that excite it")
+        if nil:
+            break
+        if not math.isfinite(rel_se[n]):
+            flagged[n] = "its standard error is not finite; fix it or record batches that excite it"
         elif rel_se[n] > max_relative_se:
             weak = int(np.argmax(np.abs(eigvec[names.index(n), :])))
             ratio = float(eigval[weak] / lam_max) if lam_max > 0 else 0.0
