@@ -96,3 +96,17 @@ def test_identifiability_names_a_parameter_the_data_carry_no_information_on(tank
     assert list(flagged.not_identifiable) == [flagged.ranking[-1]]
     assert "a combination of the others'" in flagged.message()
     assert flagged.eigenvalues[-1] / flagged.eigenvalues[0] < 1e-10
+
+
+def test_a_relative_variance_model_finds_a_relative_error(tank, experiment):
+    truth = simulate(tank, experiment.initial_state, experiment.times_s, experiment.inputs, TRUE)
+    rng = np.random.default_rng(3)
+    level = truth.state("level")
+    measured = {"level": level * (1.0 + rng.normal(0.0, 0.004, level.size)),       # 0.4 % of reading
+                "temperature": truth.state("temperature") + rng.normal(0.0, 0.05, level.size)}
+    data = dataclasses.replace(experiment, measurements=measured)
+    ml = fit_maximum_likelihood(tank, data, list(TRUE), {"level": "relative", "temperature": "constant"}, DECLARED)
+    assert ml.variance_parameters["level"] == pytest.approx(0.004, rel=0.15)
+    assert ml.variance_parameters["temperature"] == pytest.approx(0.05, rel=0.15)
+    sig = ml.experiments[0].sigmas["level"]
+    assert np.allclose(sig / np.abs(ml.fit.fits[0].state("level")), ml.variance_parameters["level"], rtol=0.05)
