@@ -27,7 +27,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from twin_server.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
+from plc_adapters.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, role_label, user_label
 
 log = logging.getLogger("linetwin.methods")
@@ -46,7 +46,7 @@ SERVER_CALLER = Caller("server")
 CALLER: ContextVar[Caller] = ContextVar("linetwin_method_caller", default=SERVER_CALLER)
 """The caller of the method being run (``server`` when the twin calls a method itself)."""
 CALLER_SESSION: ContextVar[Any] = ContextVar("linetwin_method_session", default=None)
-"""The session (:class:`~twin_server.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
+"""The session (:class:`~plc_adapters.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
 twin itself); its ``user`` is the asyncua User (what role checks take), its ``session_id`` what owns a
 subscription."""
 

@@ -11,10 +11,10 @@ from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
 
+from plc_adapters.asyncua_seam import address_space, install_write_hook
 from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
-from twin_server.asyncua_seam import address_space, install_write_hook
 from twin_server.audit import AuditEntry, AuditOutcome, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop

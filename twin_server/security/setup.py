@@ -19,8 +19,7 @@ from urllib.parse import urlparse
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
-from plc_adapters.tag_map import Direction
-from twin_server.asyncua_seam import (
+from plc_adapters.asyncua_seam import (
     address_space,
     channel_secured,
     install_event_filter,
@@ -28,6 +27,7 @@ from twin_server.asyncua_seam import (
     set_message_limit,
     set_user_manager,
 )
+from plc_adapters.tag_map import Direction
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
 from twin_server.config import LineConfig
 from twin_server.security.audit_events import AuditEventPublisher
