@@ -11,9 +11,9 @@ from typing import Any
 
 # public name -> module that defines it; imported on first use, so importing the package is cheap
 _EXPORTS: dict[str, str] = {
-    "ConfigError": "twin_server.config_issues",
-    "ConfigIssue": "twin_server.config_issues",
-    "IssueCollector": "twin_server.config_issues",
+    "ConfigError": "plc_adapters.config_issues",
+    "ConfigIssue": "plc_adapters.config_issues",
+    "IssueCollector": "plc_adapters.config_issues",
     "LineConfig": "twin_server.config",
     "ServerConfig": "twin_server.config",
     "TwinServer": "twin_server.server",
