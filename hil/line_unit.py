@@ -37,12 +37,25 @@ class LineUnit:
     protocol: str
 
 
+class UnknownUnitError(KeyError):
+    """The line file has no unit of that name; ``units``: the names it has."""
+
+    def __init__(self, line_path: Path, unit: str, units: list[str]) -> None:
+        self.units = units
+        super().__init__(f"{line_path}: no unit '{unit}'; units: {', '.join(units) or 'none'}")
+
+
 def read_line_unit(line_path: Path, unit: str) -> LineUnit:
-    """Read ``unit`` of the line file ``line_path`` (KeyError when there is no such unit; ConfigError naming each
-    problem of its tag tables)."""
-    units = tomllib.loads(Path(line_path).read_text())["units"]
-    if unit not in units:
-        raise KeyError(f"{line_path}: no unit '{unit}'; units: {', '.join(units)}")
+    """Read ``unit`` of the line file ``line_path``.
+
+    Raises:
+        OSError, tomllib.TOMLDecodeError: the file cannot be read, is not TOML.
+        UnknownUnitError: there is no such unit.
+        ConfigError: naming each problem of the unit's tag tables (file and key).
+    """
+    units = tomllib.loads(Path(line_path).read_text()).get("units", {})
+    if not isinstance(units, dict) or not isinstance(units.get(unit), dict):
+        raise UnknownUnitError(line_path, unit, list(units) if isinstance(units, dict) else [])
     table = units[unit]
     plc = table.get("plc", {})
     protocol = str(plc.get("protocol", "modbus"))

@@ -116,19 +116,22 @@ class IssueCollector:
             self.add(full, value, "a finite number")
             return math.nan
         if value < low or value > high or (low_exclusive and value == low):
-            lo = f"> {low}" if low_exclusive else f">= {low}"
-            self.add(full, value, f"a number {lo} and <= {high}")
+            bounds = [f"> {low}" if low_exclusive else f">= {low}"] if low > -math.inf else []
+            bounds += [f"<= {high}"] if high < math.inf else []
+            self.add(full, value, "a number " + " and ".join(bounds))
         return float(value)
 
-    def integer(self, data: Mapping[str, Any], key: str, prefix: str, low: int, high: int,
+    def integer(self, data: Mapping[str, Any], key: str, prefix: str, low: int, high: int | None,
                 default: int | None = None) -> int:
+        """An integer in ``[low, high]`` (``high`` None: no upper bound); ``low`` after reporting a problem."""
         full = f"{prefix}.{key}"
         value = data.get(key, default)
+        expected = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
         if value is None:
-            self.add(full, "nothing", f"an integer in [{low}, {high}] (required)")
+            self.add(full, "nothing", f"{expected} (required)")
             return low
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.add(full, value, f"an integer in [{low}, {high}]")
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            self.add(full, value, expected)
             return low
         return value
 
