@@ -88,6 +88,19 @@ class IssueCollector:
             return {}
         return value
 
+    def named_table(self, raw: Any, prefix: str, name: str, what: str,
+                    allowed: set[str] | None) -> Mapping[str, Any] | None:
+        """The table ``[PREFIX]`` of a named thing (a unit, a tag): ``None`` unless it is a table; its ``name``
+        checked against :data:`NAME_RE` and its keys against ``allowed`` (``None``: not checked)."""
+        if not isinstance(raw, Mapping):
+            self.add(prefix, raw, f"a table describing the {what}")
+            return None
+        if not NAME_RE.match(name):
+            self.add(prefix, name, f"a {what} name of letters, digits and _ starting with a letter")
+        if allowed is not None:
+            self.unknown_keys(raw, prefix, allowed)
+        return raw
+
     def unknown_keys(self, data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
         for k in data:
             if k not in allowed:

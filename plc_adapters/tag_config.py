@@ -19,7 +19,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from plc_adapters.config_issues import NAME_RE, IssueCollector
+from plc_adapters.config_issues import IssueCollector
 from plc_adapters.tag import Direction, Range
 
 TAG_DESCRIPTION_KEYS = frozenset({"direction", "description", "unit", "eu_range", "write_limits", "max_rate"})
@@ -54,15 +54,7 @@ def tag_table(c: IssueCollector, unit: str, name: str, raw: Any, keys: Set[str] 
     """The table of tag ``name`` of ``unit`` when it is one (else reported, ``None``); its name checked, and its keys
     against ``keys`` (``None``: not checked — a reader of a file the twin's loader has checked, whose other
     layers' keys it does not know)."""
-    prefix = f"units.{unit}.tags.{name}"
-    if not isinstance(raw, Mapping):
-        c.add(prefix, raw, "a table describing the tag")
-        return None
-    if not NAME_RE.match(name):
-        c.add(prefix, name, "a tag name of letters, digits and _ starting with a letter")
-    if keys is not None:
-        c.unknown_keys(raw, prefix, set(keys))
-    return raw
+    return c.named_table(raw, f"units.{unit}.tags.{name}", name, "tag", None if keys is None else set(keys))
 
 
 def parse_tag_fields(c: IssueCollector, prefix: str, name: str, raw: Mapping[str, Any],

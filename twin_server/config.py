@@ -152,12 +152,9 @@ def _parse_unit(c: IssueCollector, name: str, raw: Any, buildable: list[UnitConf
     control and surrogate tables are free of problems is also appended to ``buildable`` (``check`` builds it even
     when other keys of the file are wrong, to report every problem at once)."""
     prefix = f"units.{name}"
-    if not isinstance(raw, Mapping):
-        c.add(prefix, raw, "a table describing the unit")
+    raw = c.named_table(raw, prefix, name, "unit", _UNIT_KEYS)
+    if raw is None:
         return None
-    if not NAME_RE.match(name):
-        c.add(prefix, name, "a unit name of letters, digits and _ starting with a letter")
-    c.unknown_keys(raw, prefix, _UNIT_KEYS)
     kind = c.choice(raw, "kind", prefix, list(unit_kinds()))
     description = c.string(raw, "description", prefix, default="")
     model = c.table(raw, f"{prefix}.model", required=False)
