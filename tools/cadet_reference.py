@@ -170,6 +170,7 @@ def cadet_input(case: Any) -> dict[str, Any]:
         unit["discretization"] = {
             "spatial_method": "DG", "polydeg": disc.polynomial_degree, "nelem": disc.elements,
             "exact_integration": 0, "par_polydeg": max(1, disc.particle_cells), "par_nelem": 1,
+            "par_disc_type": "EQUIDISTANT_PAR",
             "nbound": [1] * ncomp, "use_analytic_jacobian": 1,
         }
     else:
