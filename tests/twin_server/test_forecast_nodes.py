@@ -14,11 +14,13 @@ from asyncua import ua
 from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, add_user, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
+from tests.twin_server.test_control_loop import controlled_line, start_batch, wait_for_good_measurements
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.security.roles import Role
 
 UNIT = "pilot_line.crystallizer"
 QUANTITIES = ("d43", "cv", "crystal_count", "yield")
+SOLUBILITY = "solubility_coefficient_0"
 
 
 async def _property(node, name: str):
@@ -104,50 +106,48 @@ async def test_a_viewer_forecasts_and_bad_profiles_are_refused_with_their_codes(
 
 
 async def test_online_parameters_states_and_innovations_are_published_with_units_and_historized():
-    async with live_pilot_line(scan_period_s=0.1, speed=60.0) as line, client_as(line.url, OPERATOR) as client:
-        idx = await client.get_namespace_index(NAMESPACE)
-
+    online = {"online_halfwidth_limit": 0.05,
+              "online_parameters": {SOLUBILITY: {"lower": 0.2047, "upper": 0.2127, "initial_std": 0.001}}}
+    async with controlled_line(**online) as (twin, _bench, client, idx):
         def node(name: str):
             return client.get_node(ua.NodeId(f"{UNIT}.estimator.{name}", idx))
 
-        growth = node("parameter_growth_rate_constant")
+        growth, solubility = node("parameter_growth_rate_constant"), node(f"parameter_{SOLUBILITY}")
         assert (await growth.read_data_value(raise_on_bad_status=False)).StatusCode.value == \
             ua.StatusCodes.BadWaitingForInitialData
         eu = await _property(growth, "EngineeringUnits")
         assert eu.DisplayName.Text == "m/s" and eu.UnitId != -1  # MTS
-        rng = await _property(growth, "EURange")
-        assert rng.Low == 0.0 and rng.High == 1.0  # the declared bounds (no online_parameters table in the pilot)
-        concentration = await _property(node("state_solute_concentration"), "EngineeringUnits")
-        assert concentration.DisplayName.Text == "kg/kg" and concentration.UnitId == -1  # no UNECE code: the text
-        assert await node("online_halfwidth_limit").read_value() == pytest.approx(0.25)
+        assert (await _property(growth, "EURange")).High == 1.0  # no table: the declared bounds
+        bounds = await _property(solubility, "EURange")
+        assert (bounds.Low, bounds.High) == (0.2047, 0.2127)
+        kg_per_kg = await _property(solubility, "EngineeringUnits")
+        assert kg_per_kg.DisplayName.Text == "kg/kg" and kg_per_kg.UnitId == -1  # no UNECE code: the text
+        assert await node("online_halfwidth_limit").read_value() == pytest.approx(0.05)
 
-        await _good_crystallizer(line)
+        await wait_for_good_measurements(twin)
         since = datetime.now(UTC) - timedelta(seconds=1)
-        await client.get_node(ua.NodeId(f"{UNIT}.control", idx)).call_method(
-            ua.NodeId(f"{UNIT}.control.StartBatch", idx))
-        # at StartBatch the kinetics are 30 % uncertain: 95 % half-width 59 % > 25 %: the NMPC keeps the deployed one
+        await start_batch(client, idx)
+        # the solubility offset is known to 1 % (95 %): the NMPC uses it online; the kinetics start 59 % wide: deployed
+        assert await node(f"parameter_{SOLUBILITY}_source").read_value() == "online"
         assert await node("parameter_growth_rate_constant_source").read_value() == "deployed"
-        half = await node("parameter_growth_rate_constant_relative_halfwidth").read_value()
-        assert half == pytest.approx(1.96 * 0.3, rel=1e-3)
         assert await node("parameter_growth_rate_constant_deployed").read_value() == pytest.approx(12.21e-6)
-
-        temperature_innovation = node("innovation_temperature")
+        assert await node(f"parameter_{SOLUBILITY}_relative_halfwidth").read_value() < 0.05
 
         async def innovations() -> bool:
-            dv = await temperature_innovation.read_data_value(raise_on_bad_status=False)
+            dv = await node("innovation_temperature").read_data_value(raise_on_bad_status=False)
             return dv.StatusCode.is_good()
 
-        await wait_until(innovations, timeout_s=60, what="an estimator step with a temperature innovation")
+        await wait_until(innovations, timeout_s=30, what="an estimator step with a temperature innovation")
         assert (await node("innovation_temperature_std").read_value()) > 0.0
         assert (await node("state_temperature").read_value()) > 273.15
 
         async def history(name: str) -> list[ua.DataValue]:
             return await node(name).read_raw_history(since, datetime.now(UTC), return_bounds=False)
 
-        async def two_steps_historized() -> bool:
-            return all([len(await history(n)) >= 2 for n in ("state_mu3", "parameter_growth_rate_constant",
+        async def steps_historized() -> bool:
+            return all([len(await history(n)) >= 3 for n in ("state_mu3", f"parameter_{SOLUBILITY}",
                                                               "innovation_solute_concentration")])
 
-        await wait_until(two_steps_historized, timeout_s=90, what="estimator trajectories in the history")
-        values = await history("parameter_growth_rate_constant")
-        assert all(dv.StatusCode.is_good() and dv.Value.Value > 0 for dv in values)
+        await wait_until(steps_historized, timeout_s=60, what="estimator trajectories in the history")
+        values = await history(f"parameter_{SOLUBILITY}")
+        assert all(dv.StatusCode.is_good() and 0.2047 <= dv.Value.Value <= 0.2127 for dv in values)

@@ -1,0 +1,104 @@
+"""What-if forecasts: how fast a forecast of a whole 2 h batch is, and whether its 95 % band is calibrated.
+
+1. **Speed.** The pilot line's crystallizer plan; a batch started in lockstep (the nominal linear-cooling scenario)
+   and, at its first estimator tick, the twin's forecast (:func:`controllers.forecasting.prepare_forecast`, what the
+   ``Forecast`` method runs: unscented transform over states + online parameters) of the whole batch (horizon
+   7,200 s, 121 points) under the recipe, repeated; reported as median / max wall time and as a ratio against the
+   reference: one simulation of the nominal model over the same grid in the same process.
+2. **Calibration.** Seeded stepped batches (:mod:`hil.forecast_calibration`): per seed a plant with growth and
+   nucleation constants × log-uniform factors in [0.8, 1.25] and its own sensor noise, forecast at
+   ``--forecast-at-s`` to batch end; coverage (realised batch-end d43 inside the band; target ≥ 90 %) and the band's
+   width (µm and relative to d43).
+
+Usage: ``.venv/bin/python benchmarks/forecast.py [--seeds 20] [--forecast-at-s 3600] [--repeats 20]``; ``--smoke``:
+one seed, three repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
+
+from controllers.batch_control import BatchControl  # noqa: E402
+from controllers.forecasting import FORECAST_POINTS, prepare_forecast, recipe_programmes  # noqa: E402
+from hil.forecast_calibration import calibrate  # noqa: E402
+from hil.scenario import load_scenario  # noqa: E402
+from hil.stepped_batch import run_stepped_batch  # noqa: E402
+from linetwin_examples import example_path  # noqa: E402
+from process_models.simulator import simulate  # noqa: E402
+
+SCENARIO = "scenarios/nominal_linear_cooling.toml"
+
+
+def speed(repeats: int) -> dict[str, float]:
+    scenario = load_scenario(example_path(SCENARIO))
+    timings: list[float] = []
+    reference: list[float] = []
+
+    def observe(t: float, core: BatchControl) -> None:
+        if timings:
+            return
+        horizon = core.plan.batch_duration_s
+        for _ in range(repeats):
+            started = time.perf_counter()
+            prepare_forecast(core, None, horizon)()
+            timings.append(time.perf_counter() - started)
+        est = core.estimate
+        assert est is not None
+        grid = est.time_s + np.linspace(0.0, horizon, FORECAST_POINTS)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            simulate(core.plan.model, dict(est.states), grid, recipe_programmes(core.plan))
+            reference.append(time.perf_counter() - started)
+
+    run_stepped_batch(scenario.with_strategy("linear_cooling"), on_tick=observe)
+    median, ref = statistics.median(timings), statistics.median(reference)
+    return {"horizon_s": 7200.0, "points": FORECAST_POINTS, "repeats": repeats, "median_s": median,
+            "max_s": max(timings), "reference_simulation_median_s": ref, "ratio_to_one_simulation": median / ref}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_options(parser)
+    parser.add_argument("--seeds", type=int, default=20, help="calibration batches (seeds 0..N-1)")
+    parser.add_argument("--forecast-at-s", type=float, default=3600.0, help="batch time the forecast is made at")
+    parser.add_argument("--spread", type=float, default=1.25, help="plant kinetics factors in [1/spread, spread]")
+    parser.add_argument("--repeats", type=int, default=20, help="timed forecasts")
+    args = parse_args(parser)
+    seeds = 1 if args.smoke else args.seeds
+    repeats = 3 if args.smoke else args.repeats
+    timing = speed(repeats)
+    print(f"forecast of a 2 h batch ({FORECAST_POINTS} points, unscented): median {timing['median_s'] * 1e3:.0f} ms, "
+          f"max {timing['max_s'] * 1e3:.0f} ms = {timing['ratio_to_one_simulation']:.1f} x one simulation")
+    started = time.perf_counter()
+    cal = calibrate(load_scenario(example_path(SCENARIO)), list(range(seeds)), args.forecast_at_s, args.spread)
+    for b in cal.batches:
+        print(f"seed {b.seed:3d}: growth x{b.growth_rate_factor:.3f} nucleation x{b.nucleation_rate_factor:.3f}: "
+              f"band [{b.forecast_low_um:.1f}, {b.forecast_high_um:.1f}] um, realised {b.realised_um:.1f} um"
+              f"{'' if b.inside else '  OUTSIDE'}")
+    print(f"coverage {cal.coverage:.0%} of {len(cal.batches)} batches; mean band width {cal.mean_width_um:.1f} um "
+          f"({cal.mean_relative_width:.1%} of d43); {time.perf_counter() - started:.0f} s")
+    write_results(args, "forecast", {
+        "machine": platform.platform(), "speed": timing,
+        "calibration": {"scenario": SCENARIO, "forecast_at_s": args.forecast_at_s, "spread": args.spread,
+                        "seeds": seeds, "coverage": cal.coverage, "mean_width_um": cal.mean_width_um,
+                        "mean_relative_width": cal.mean_relative_width,
+                        "batches": [{"seed": b.seed, "growth_rate_factor": b.growth_rate_factor,
+                                     "nucleation_rate_factor": b.nucleation_rate_factor,
+                                     "low_um": b.forecast_low_um, "mean_um": b.forecast_mean_um,
+                                     "high_um": b.forecast_high_um, "realised_um": b.realised_um,
+                                     "inside": b.inside} for b in cal.batches]}})
+
+
+if __name__ == "__main__":
+    main()
