@@ -7,8 +7,10 @@
    reference: one simulation of the nominal model over the same grid in the same process.
 2. **Calibration.** Seeded stepped batches (:mod:`hil.forecast_calibration`): per seed a plant with growth and
    nucleation constants × log-uniform factors in [0.8, 1.25] and its own sensor noise, forecast at
-   ``--forecast-at-s`` to batch end; coverage (realised batch-end d43 inside the band; target ≥ 90 %) and the band's
-   width (µm and relative to d43).
+   ``--forecast-at-s`` to batch end; coverage (realised batch-end d43 inside the band; target ≥ 90 %), the band's
+   width (µm and relative to d43) and the RMS normalised error (1: calibrated). ``--solubility-offset X``: plants with
+   a solubility offset uniform in ±X kg/kg too; ``--online-solubility``: the twin then also estimates the offset
+   online (``solubility_coefficient_0`` in ``online_parameters``, bounds ±0.004 kg/kg, prior 1σ 0.002 kg/kg).
 
 Usage: ``.venv/bin/python benchmarks/forecast.py [--seeds 20] [--forecast-at-s 3600] [--repeats 20]``; ``--smoke``:
 one seed, three repeats.
@@ -38,6 +40,7 @@ from linetwin_examples import example_path  # noqa: E402
 from process_models.simulator import simulate  # noqa: E402
 
 SCENARIO = "scenarios/nominal_linear_cooling.toml"
+ONLINE_SOLUBILITY = "solubility_coefficient_0"
 
 
 def speed(repeats: int) -> dict[str, float]:
@@ -74,27 +77,44 @@ def main() -> None:
     parser.add_argument("--forecast-at-s", type=float, default=3600.0, help="batch time the forecast is made at")
     parser.add_argument("--spread", type=float, default=1.25, help="plant kinetics factors in [1/spread, spread]")
     parser.add_argument("--repeats", type=int, default=20, help="timed forecasts")
+    parser.add_argument("--solubility-offset", type=float, default=0.0, help="plant solubility offsets in ±X kg/kg")
+    parser.add_argument("--online-solubility", action="store_true",
+                        help="the twin estimates the solubility offset online")
+    parser.add_argument("--skip-speed", action="store_true", help="calibration only")
     args = parse_args(parser)
     seeds = 1 if args.smoke else args.seeds
     repeats = 3 if args.smoke else args.repeats
-    timing = speed(repeats)
-    print(f"forecast of a 2 h batch ({FORECAST_POINTS} points, unscented): median {timing['median_s'] * 1e3:.0f} ms, "
-          f"max {timing['max_s'] * 1e3:.0f} ms = {timing['ratio_to_one_simulation']:.1f} x one simulation")
+    timing = {} if args.skip_speed else speed(repeats)
+    if timing:
+        print(f"forecast of a 2 h batch ({FORECAST_POINTS} points, unscented): "
+              f"median {timing['median_s'] * 1e3:.0f} ms, "
+              f"max {timing['max_s'] * 1e3:.0f} ms = {timing['ratio_to_one_simulation']:.1f} x one simulation")
     started = time.perf_counter()
-    cal = calibrate(load_scenario(example_path(SCENARIO)), list(range(seeds)), args.forecast_at_s, args.spread)
+    control = {"online_parameters": {ONLINE_SOLUBILITY: {"lower": 0.2047, "upper": 0.2127, "initial_std": 0.002,
+                                                         "random_walk_std": 1e-5}}} if args.online_solubility else {}
+    cal = calibrate(load_scenario(example_path(SCENARIO)), list(range(seeds)), args.forecast_at_s, args.spread,
+                    args.solubility_offset, control)
     for b in cal.batches:
-        print(f"seed {b.seed:3d}: growth x{b.growth_rate_factor:.3f} nucleation x{b.nucleation_rate_factor:.3f}: "
+        print(f"seed {b.seed:3d}: growth x{b.growth_rate_factor:.3f} nucleation x{b.nucleation_rate_factor:.3f} "
+              f"solubility {b.solubility_offset_kg_per_kg:+.4f}: "
               f"band [{b.forecast_low_um:.1f}, {b.forecast_high_um:.1f}] um, realised {b.realised_um:.1f} um"
               f"{'' if b.inside else '  OUTSIDE'}")
     print(f"coverage {cal.coverage:.0%} of {len(cal.batches)} batches; mean band width {cal.mean_width_um:.1f} um "
-          f"({cal.mean_relative_width:.1%} of d43); {time.perf_counter() - started:.0f} s")
-    write_results(args, "forecast", {
+          f"({cal.mean_relative_width:.1%} of d43); RMS normalised error {cal.rms_normalised_error:.2f}; "
+          f"{time.perf_counter() - started:.0f} s")
+    name = "forecast" + ("_solubility" if args.solubility_offset else "") + \
+        ("_online" if args.online_solubility else "")
+    write_results(args, name, {
         "machine": platform.platform(), "speed": timing,
         "calibration": {"scenario": SCENARIO, "forecast_at_s": args.forecast_at_s, "spread": args.spread,
+                        "solubility_offset_kg_per_kg": args.solubility_offset,
+                        "online_solubility": args.online_solubility,
                         "seeds": seeds, "coverage": cal.coverage, "mean_width_um": cal.mean_width_um,
+                        "rms_normalised_error": cal.rms_normalised_error,
                         "mean_relative_width": cal.mean_relative_width,
                         "batches": [{"seed": b.seed, "growth_rate_factor": b.growth_rate_factor,
                                      "nucleation_rate_factor": b.nucleation_rate_factor,
+                                     "solubility_offset_kg_per_kg": b.solubility_offset_kg_per_kg,
                                      "low_um": b.forecast_low_um, "mean_um": b.forecast_mean_um,
                                      "high_um": b.forecast_high_um, "realised_um": b.realised_um,
                                      "inside": b.inside} for b in cal.batches]}})
