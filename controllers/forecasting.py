@@ -237,7 +237,7 @@ def prepare_forecast(core: BatchControl, profile: InputProfile | None,
     held = core.supervisor.last_written if core.supervisor is not None else {}
     for m in plan.manipulated:  # anything the programme does not give: the value last written / read back, held
         if m.input not in inputs:
-            inputs[m.input] = float(held.get(m.input, estimate.states.get(m.input, math.nan)))
+            inputs[m.input] = float(held.get(m.input, math.nan))
     mean, cov = estimator.mean, estimator.covariance
     parameters = core.deployed_parameters()
     bounds = dict(estimator.parameter_bounds)
