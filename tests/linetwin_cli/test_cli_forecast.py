@@ -67,3 +67,24 @@ async def test_what_if_a_recorded_batch_had_run_another_profile(tmp_path, capsys
         err = capsys.readouterr().err
         assert message in err, err
         assert "Traceback" not in err
+
+
+def test_check_names_a_bad_online_parameter_table(tmp_path, capsys):
+    text = PILOT.read_text()
+    bad = text.replace("[units.crystallizer.control]\n", "[units.crystallizer.control]\n"
+                       "online_parameters = { solubility_coefficient_0 = { lower = 0.21, upper = 0.20 }, "
+                       "no_such_constant = { lower = 0, upper = 1 } }\n", 1)
+    assert bad != text
+    path = tmp_path / "line.toml"
+    path.write_text(bad)
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: units.crystallizer.control.online_parameters.solubility_coefficient_0.upper: got 0.2; " \
+           "expected a bound above lower = 0.21" in err, err
+    path.write_text(text.replace("[units.crystallizer.control]\n", "[units.crystallizer.control]\n"
+                                 "online_parameters = { no_such_constant = { lower = 0, upper = 1 } }\n", 1))
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "units.crystallizer.control.online_parameters.no_such_constant: got 'an unknown parameter'; expected a " \
+           "parameter of the model" in err, err
+    assert "Traceback" not in err
