@@ -198,6 +198,11 @@ class BatchControl:
         return gate(self.estimate.parameters, self.estimate.parameter_std, self.deployed_parameters(),
                     self.plan.online_halfwidth_limit)
 
+    def nmpc_parameters(self) -> dict[str, float]:
+        """The online values the NMPC predicts with now (those that pass the gate; the others keep their deployed
+        values inside the NMPC)."""
+        return {name: s.value for name, s in self.online_parameter_states().items() if s.in_use}
+
     # -- NMPC -------------------------------------------------------------------------------------
     def solve_call(self, batch_time_s: float, states: Mapping[str, float] | None = None) -> Callable[[], NmpcResult]:
         """The NMPC step for the current estimate as a call (run it in a thread or inline); counts the solve. The
@@ -207,7 +212,7 @@ class BatchControl:
         assert self.supervisor is not None and self.estimate is not None, "start() first"
         est = self.estimate
         states = dict(est.states) if states is None else dict(states)
-        parameters = {name: s.value for name, s in self.online_parameter_states().items() if s.in_use}
+        parameters = self.nmpc_parameters()
         previous = dict(self.supervisor.last_written)
         refs = {self.plan.target.output: self.plan.target.unit.to_si(self.target_value)}
         self.counters["solves"] += 1

@@ -88,6 +88,19 @@ def test_the_nmpc_gets_the_narrow_solubility_but_not_the_wide_kinetics_at_batch_
     assert states[SOLUBILITY].in_use and states[SOLUBILITY].value == pytest.approx(0.2087)
     assert not states["growth_rate_constant"].in_use  # 30 % initial σ: 59 % half-width > 5 %
     assert states["growth_rate_constant"].deployed == pytest.approx(12.21e-6)
+    assert core.nmpc_parameters() == {SOLUBILITY: pytest.approx(0.2087)}
+
+
+def test_without_a_profile_an_mpc_batch_is_forecast_along_the_nmpc_plan(plan):
+    core = BatchControl(plan, ControlMode.MPC)
+    core.start(START_TAGS, {"jacket_temperature": 313.15})
+    core.step_estimator({"jacket_temperature": 313.15}, {})
+    result = core.solve(60.0)
+    assert result is not None and result.success and core.last_result is result
+    forecast = prepare_forecast(core, None, 3600.0)()
+    assert forecast.source == "nmpc_plan" and forecast.start_s == pytest.approx(60.0)
+    core.start(START_TAGS, {"jacket_temperature": 313.15})  # a new batch has no plan yet
+    assert core.last_result is None
 
 
 def test_profiles_are_checked_with_their_key_named(plan):
