@@ -4,7 +4,7 @@ Node ids ``"<line>.<unit>.estimator.<name>"``, all read-only (every role that ma
 may read them and their history). Values in SI, in the unit the model declares (``EngineeringUnits``; a unit
 without a UNECE code is given as text with ``UnitId = -1``):
 
-* ``state_<state>`` / ``state_<state>_std``: the estimate of every model state and its 1 σ;
+* ``state_<state>`` / ``state_<state>_std``: the estimate of every scalar model state and its 1 σ;
 * ``parameter_<p>`` (AnalogItemType, ``EURange`` = the configured bounds) / ``parameter_<p>_std``: every online
   parameter's estimate and 1 σ; ``parameter_<p>_relative_halfwidth`` (1.96 σ / |value|); ``parameter_<p>_deployed``
   (the value the NMPC uses when it does not use the online one); ``parameter_<p>_source`` (String: ``online`` or
@@ -40,10 +40,15 @@ class EstimatorNodes:
         self.nodes = UnitObjectNodes(server, namespace_index, line, unit, unit_node, "estimator",
                                      "State and parameter estimator (EKF): estimates, online parameters, innovations")
         self._sources: dict[str, str] = {}
+        self._scalar_states: set[str] = set()
+        self._scalar_outputs: set[str] = set()
 
     async def build(self) -> None:
         n, model = self.nodes, self.plan.model
         for v in model.declaration.states:
+            if v.size != 1:
+                continue  # a distributed state (a population balance's CSD) is not a scalar node
+            self._scalar_states.add(v.name)
             n.scalar(f"state_{v.name}", f"Estimate of {v.description}", v.unit)
             n.scalar(f"state_{v.name}_std", f"Standard deviation (1σ) of the estimate of {v.description}", v.unit)
         for p in self.plan.online_parameters:
@@ -61,6 +66,9 @@ class EstimatorNodes:
         outputs = {v.name: v for v in model.declaration.outputs}
         for m in self.plan.measurements:
             v = outputs[m.output]
+            if v.size != 1:
+                continue
+            self._scalar_outputs.add(m.output)
             n.scalar(f"innovation_{m.output}", f"Innovation (measured - predicted) of {v.description}", v.unit)
             n.scalar(f"innovation_{m.output}_std", f"Predicted 1σ of the innovation of {v.description}", v.unit)
         n.scalar("estimate_time_s", "Batch time of the estimate (s)", "SEC")
@@ -75,6 +83,8 @@ class EstimatorNodes:
         n = self.nodes
         await n.set("estimate_time_s", float(est.time_s))
         for name, value in est.states.items():
+            if name not in self._scalar_states:
+                continue
             await _set_finite(n, f"state_{name}", float(value))  # type: ignore[arg-type]
             await _set_finite(n, f"state_{name}_std", float(est.std[name]))  # type: ignore[arg-type]
         changes: list[str] = []
@@ -91,6 +101,8 @@ class EstimatorNodes:
                                f"{self.plan.online_halfwidth_limit:.1%})")
             self._sources[name] = s.source
         for m in self.plan.measurements:
+            if m.output not in self._scalar_outputs:
+                continue
             if m.output in est.innovation:
                 await n.set(f"innovation_{m.output}", float(est.innovation[m.output]))  # type: ignore[arg-type]
                 await n.set(f"innovation_{m.output}_std", float(est.innovation_std.get(m.output, math.nan)))  # type: ignore[arg-type]
