@@ -51,6 +51,7 @@ async def test_a_viewer_forecasts_and_bad_profiles_are_refused_with_their_codes(
             return forecast.call_method(method, ua.Variant(profile, ua.VariantType.String),
                                         ua.Variant(horizon_s, ua.VariantType.Double))
 
+        since = datetime.now(UTC) - timedelta(seconds=1)
         with pytest.raises(ua.uaerrors.BadInvalidState):  # no batch: no estimate to start from
             await call("", 3600.0)
         await _good_crystallizer(line)
@@ -79,6 +80,12 @@ async def test_a_viewer_forecasts_and_bad_profiles_are_refused_with_their_codes(
         assert len(await nodes["d43"].read_value()) == len(cooled["time_s"])
         assert await nodes["d43_end"].read_value() == pytest.approx(cooled["quantities"]["d43"]["mean"][-1])
         assert (await _property(nodes["d43_high"], "EngineeringUnits")).DisplayName.Text == "µm"
+
+        async def end_values_historized() -> bool:
+            history = await nodes["d43_end_high"].read_raw_history(since, datetime.now(UTC), return_bounds=False)
+            return len(history) >= 2  # the two forecasts' horizon-end upper bounds
+
+        await wait_until(end_values_historized, timeout_s=30, what="the forecasts' end values in the history")
 
         refused = {
             "not json": ua.uaerrors.BadInvalidArgument,
