@@ -5,7 +5,9 @@ mode …``); its id is the StartBatch time, ISO 8601 UTC to the millisecond with
 (``2026-12-06T08:00:00.000Z``; any unique prefix selects it). The initial state is what the twin's estimator
 started that batch from: the unit's measured tags as recorded at StartBatch (the last value at or before it),
 through the plan's ``initial_estimate`` (seeded, saturated at the measured temperature and concentration) with the
-plan's initial uncertainty of the states and online parameters. From there the batch is forecast under the
+plan's initial uncertainty of the states. The online parameters are what the twin learned of the plant over that
+batch: their historized estimate and 1σ at its end (``<unit>/estimator/parameter_<p>``), else their prior. From
+there the batch is forecast under the
 profile (:mod:`controllers.forecasting`, same JSON encoding as the ``Forecast`` method, times from StartBatch) with a
 95 % band (unscented transform), over the batch duration or ``--horizon-s``.
 
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from linetwin_cli.common import data_dir_arg
 from linetwin_cli.failures import CommandError
@@ -130,18 +134,31 @@ def run_forecast(args: argparse.Namespace) -> int:
     try:
         measured = _initial_measurements(backend, config.name, unit.name, plan, batch)
         recorded = _recorded_end(backend, config.name, unit.name, plan, batch)
+        learned = _learned_parameters(backend, config.name, unit.name, plan, batch)
     finally:
         backend.close()
     estimator = plan.make_estimator()
     x0, std0 = plan.initial_estimate(measured)
     estimator.initialize(x0, std0)
+    mean, cov = estimator.mean, estimator.covariance
+    nx = plan.model.nx
+    parameters: dict[str, dict[str, float | str]] = {}
+    for i, name in enumerate(plan.estimated_parameters):
+        if name in learned:  # what the twin learned of the plant over batch Y: its batch-end estimate and 1σ
+            value, std = learned[name]
+            cov[nx + i, :] = 0.0
+            cov[:, nx + i] = 0.0
+            mean[nx + i], cov[nx + i, nx + i] = value, std**2
+        parameters[name] = {"value": float(mean[nx + i]), "std": float(np.sqrt(cov[nx + i, nx + i])),
+                            "source": "batch_end_estimate" if name in learned else "prior"}
     print(f"batch {batch.id}: forecasting {horizon:g} s under {args.profile} …", file=sys.stderr)
-    result = forecast_qualities(plan, estimator.mean, estimator.covariance, 0.0, horizon, profile.programmes(0.0),
-                                "profile", plan.model.declaration.parameter_values(), estimator.parameter_bounds)
-    _print_table(plan, result, recorded, batch, horizon)
+    result = forecast_qualities(plan, mean, cov, 0.0, horizon, profile.programmes(0.0), "profile",
+                                plan.model.declaration.parameter_values(), estimator.parameter_bounds)
+    _print_table(plan, result, recorded, batch, horizon, parameters)
     if args.json_out is not None:
         payload = {"unit": unit.name, "batch": batch.id, "profile": str(args.profile),
-                   "initial_measurements_si": measured, "recorded_end_estimates": recorded, **result.as_json()}
+                   "initial_measurements_si": measured, "online_parameters": parameters,
+                   "recorded_end_estimates": recorded, **result.as_json()}
         args.json_out.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         print(f"written {args.json_out}", file=sys.stderr)
     return 0
@@ -185,12 +202,29 @@ def _recorded_end(backend: HistoryBackend, line: str, unit: str, plan: ControlPl
     return out
 
 
+def _learned_parameters(backend: HistoryBackend, line: str, unit: str, plan: ControlPlan,
+                        batch: _Batch) -> dict[str, tuple[float, float]]:
+    """Each online parameter's historized estimate and 1σ at the end of the batch (the estimator object's
+    ``parameter_<p>`` / ``parameter_<p>_std``), where the history has both."""
+    end = batch.end_us if batch.end_us is not None else int(datetime.now(UTC).timestamp() * 1e6)
+    out: dict[str, tuple[float, float]] = {}
+    for name in plan.estimated_parameters:
+        key = f"{line}.{unit}.estimator.parameter_{name}"
+        value, std = _last_value(backend, key, batch.start_us, end), _last_value(backend, f"{key}_std",
+                                                                                  batch.start_us, end)
+        if value is not None and std is not None and std >= 0:
+            out[name] = (value, std)
+    return out
+
+
 def _print_table(plan: ControlPlan, result: QualityForecast, recorded: dict[str, float], batch: _Batch,
-                 horizon: float) -> None:
+                 horizon: float, parameters: dict[str, dict[str, float | str]]) -> None:
     from process_models.engineering_units import UNITS_BY_CODE
 
     print(f"what-if forecast of batch {batch.id} at t = {horizon:g} s ({result.sigma_points} sigma points, "
           f"95 % band)")
+    for name, p in parameters.items():
+        print(f"  {name} = {p['value']:.4g} ± {p['std']:.2g} (1σ, {p['source']})")
     print(f"{'quantity':<16}{'unit':<6}{'forecast':>12}{'95 % band':>26}{'recorded (twin)':>18}")
     for name in plan.forecast_outputs:
         unit = UNITS_BY_CODE[result.unit_codes[name]].symbol
