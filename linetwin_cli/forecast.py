@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from linetwin_cli.common import data_dir_arg
 from linetwin_cli.failures import CommandError
 
@@ -107,6 +105,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     history = line_data(args, config).history
     if config.historian.backend == "sqlite" and not history.is_dir():
         raise CommandError(f"--data-dir: no history at {history}; expected the line's data directory")
+
+    import numpy as np
 
     from controllers.forecasting import ProfileError, check_horizon, forecast_qualities, parse_profile
     from controllers.plan_registry import control_plan_for_kind
