@@ -55,16 +55,23 @@ from process_models.plant_clock import SteppedClock
 _EPS_S = 1e-9
 
 
+TickObserver = Callable[[float, BatchControl], None]
+"""Called after every estimator tick with the batch time (s) and the control core (its estimator, plan, plan's
+NMPC): a forecast calibration reads the estimate here. It must not change the core."""
+
+
 def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
                       report_path: Path | None = None, plot_path: Path | None = None,
-                      recorder: BatchRecorder | None = None, record_period_s: float = 1.0) -> ScenarioReport:
+                      recorder: BatchRecorder | None = None, record_period_s: float = 1.0,
+                      on_tick: TickObserver | None = None) -> ScenarioReport:
     """Run one batch of ``scenario`` in lockstep (see the module docstring) and return its report.
 
     ``seed`` (plant sensor noise) and ``strategy`` (natural_cooling | linear_cooling | mpc | oracle) override the
     scenario's. ``recorder``: receives the batch as the twin's historian would (a scan every ``record_period_s``
     plant seconds, setpoints, events; see the module docstring). ``oracle``: the MPC's plan built on the plant's
     true parameters and seed, each solve from the true state (:mod:`hil.oracle`). Usable from synchronous code (a
-    campaign worker); inside an event loop use :func:`run_stepped_batch_async`.
+    campaign worker); inside an event loop use :func:`run_stepped_batch_async`. ``on_tick``: see
+    :data:`TickObserver`.
 
     Raises:
         ScenarioRunError: the plant exposes no ``truth()`` (needs ``plant_model = "physics"``), offers no oracle
@@ -74,13 +81,13 @@ def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: 
     """
     return asyncio.run(run_stepped_batch_async(scenario, seed=seed, strategy=strategy, report_path=report_path,
                                                plot_path=plot_path, recorder=recorder,
-                                               record_period_s=record_period_s))
+                                               record_period_s=record_period_s, on_tick=on_tick))
 
 
 async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
                                   report_path: Path | None = None, plot_path: Path | None = None,
-                                  recorder: BatchRecorder | None = None,
-                                  record_period_s: float = 1.0) -> ScenarioReport:
+                                  recorder: BatchRecorder | None = None, record_period_s: float = 1.0,
+                                  on_tick: TickObserver | None = None) -> ScenarioReport:
     """:func:`run_stepped_batch` for callers already in an event loop (it never awaits anything that waits)."""
     if seed is not None:
         scenario = scenario.with_seed(seed)
@@ -106,7 +113,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um)
     if not (math.isfinite(record_period_s) and record_period_s > 0):
         raise ValueError(f"record_period_s: got {record_period_s!r}; expected a number of plant seconds > 0")
-    batch = _Batch(core, plc, true_state, recorder)
+    batch = _Batch(core, plc, true_state, on_tick, recorder)
     if recorder is not None:
         recorder.scan(0.0, plc.scan())
     batch.start()
@@ -181,8 +188,10 @@ class _Batch:
 
     def __init__(self, core: BatchControl, plc: SteppedPlc,
                  true_state: Callable[[], dict[str, float]] | None = None,
+                 on_tick: TickObserver | None = None,
                  recorder: BatchRecorder | None = None) -> None:
         self.core = core
+        self.on_tick = on_tick
         self.plc = plc
         self.recorder = recorder
         self.true_state = true_state
@@ -219,6 +228,8 @@ class _Batch:
         try:
             tags = self.plc.scan()
             self.core.step_estimator(self.core.applied_inputs(tags), self.core.measurements(tags))
+            if self.on_tick is not None:
+                self.on_tick(t, self.core)
             if self.core.decides_at(self.tick):
                 self._decide(t, tags)
         except Exception as exc:  # as the twin: keep the batch going, say what happened
