@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,13 +22,29 @@ _examples_before: set[Path] = set()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    _examples_before.update(SHIPPED_EXAMPLES.rglob("*"))
+    _examples_before.update(_files(SHIPPED_EXAMPLES))
+
+
+def _files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def _untracked(paths: list[Path]) -> list[Path]:
+    """``paths`` less the files git tracks (a checkout updated while the suite ran)."""
+    if not paths:
+        return paths
+    try:
+        tracked = subprocess.run(["git", "ls-files", "--", *map(str, paths)], cwd=REPO_ROOT, capture_output=True,
+                                 text=True, timeout=30, check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):  # no git, or not a checkout: every new path counts
+        return paths
+    return [p for p in paths if str(p.relative_to(REPO_ROOT)) not in tracked]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if a test left something new in ``examples/`` (e.g. ``pilot_line.history/`` beside the config:
-    the historian's default before the one data dir)."""
-    new = sorted(set(SHIPPED_EXAMPLES.rglob("*")) - _examples_before)
+    """Fail the run if a test left a new file in ``examples/`` that git does not track (e.g.
+    ``pilot_line.history/history.sqlite`` beside the config: the historian's default before the one data dir)."""
+    new = _untracked(sorted(_files(SHIPPED_EXAMPLES) - _examples_before))
     if new:
         listed = ", ".join(str(p.relative_to(REPO_ROOT)) for p in new[:5])
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
