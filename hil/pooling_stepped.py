@@ -81,7 +81,7 @@ class PoolingSkid:
     plant_discretisation: Mapping[str, object] = field(default_factory=lambda: {
         "method": "dg", "polynomial_degree": 4, "elements": 6, "particle_cells": 4})
     model_discretisation: Mapping[str, object] = field(default_factory=lambda: {
-        "method": "dg", "polynomial_degree": 3, "elements": 2, "particle_cells": 2})
+        "method": "dg", "polynomial_degree": 3, "elements": 2, "particle_cells": 3})
     sample_interval_s: float = 2.0
     plant_output_interval_s: float = 1.0
     uv_noise_mau: float = 0.5

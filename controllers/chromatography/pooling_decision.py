@@ -148,13 +148,24 @@ def _check_times(times_s: np.ndarray) -> np.ndarray:
 
 def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: PoolingSpec, *,
               earliest_start_s: float | None = None, fixed_start_s: float | None = None,
-              earliest_stop_s: float | None = None, source: str = "model") -> CutPlan | None:
+              earliest_stop_s: float | None = None, stop_with_recourse: bool = False, best_effort: bool = False,
+              source: str = "model") -> CutPlan | None:
     """The chance-constrained yield-maximising cuts (see the module docstring) on the candidate times
     ``times_s`` (s) inside the window, or ``None`` when no candidate pool meets the chance constraint.
 
     ``ensemble``: component -> outlet concentration (mol/m3), shape (members, T) or (T,) for one member, for the
     target and every impurity (other components are ignored). ``fixed_start_s``: the valve is open since then (it
-    need not be a grid time). Raises :class:`PoolingError` for malformed curves or pins outside the window.
+    need not be a grid time).
+
+    ``stop_with_recourse``: choose the start knowing the stop will be chosen later, when the outlet up to it has
+    been seen (a two-stage programme with recourse; Birge & Louveaux, *Introduction to Stochastic Programming*,
+    2nd ed., Springer 2011, ch. 3): each member gets its own best on-spec stop, the objective is the mean of those
+    yields (0 where a member has none) and the constraint is that at least ``confidence`` of the members have one.
+    The plan's stop is then the median of the members' stops (it is re-planned before it is reached).
+    ``best_effort``: when no candidate meets the constraint, return the one with the highest probability (then
+    the highest mean purity) instead of None — for a pool already in progress, whose valve must close somewhere.
+
+    Raises :class:`PoolingError` for malformed curves or pins outside the window.
     """
     times = _check_times(times_s)
     arr = _ensemble_array(times, ensemble, spec)
@@ -174,6 +185,8 @@ def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: Poo
         starts = np.flatnonzero(np.isclose(times, fixed_start_s, rtol=0.0, atol=1e-9))
     stop_ok = inside & (times >= (earliest_stop_s if earliest_stop_s is not None else -np.inf))
     best: tuple[float, int, int] | None = None
+    fallback: tuple[float, float, int, int] | None = None  # (probability, purity, i, j) for best_effort
+    recourse_stops: np.ndarray | None = None
     for i in starts:
         j = np.flatnonzero(stop_ok & (times >= times[i] + max(spec.min_pool_duration_s, 1e-12)))
         if j.size == 0:
@@ -182,16 +195,38 @@ def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: Poo
         product = amounts[:, 0, :]
         on_spec = product * (1.0 - spec.purity_min) >= spec.purity_min * amounts[:, 1:, :].sum(axis=1)
         on_spec &= product > 0
-        probability = on_spec.mean(axis=0)
         yields = np.where(totals[:, None] > 0, product / np.where(totals[:, None] > 0, totals[:, None], 1.0), 0.0)
+        if stop_with_recourse:
+            member_yields = np.where(on_spec, yields, -np.inf)
+            member_best = np.max(member_yields, axis=1)
+            feasible = np.isfinite(member_best)
+            if feasible.mean() >= spec.confidence - 1e-12:
+                value = float(np.where(feasible, member_best, 0.0).mean())
+                if best is None or value > best[0]:
+                    stops = np.full(n_members, -1)
+                    stops[feasible] = j[np.argmax(member_yields[feasible], axis=1)]
+                    best, recourse_stops = (value, int(i), int(np.median(stops[feasible]))), stops
+            continue
+        probability = on_spec.mean(axis=0)
         mean_yield = np.where(probability >= spec.confidence - 1e-12, yields.mean(axis=0), -np.inf)
         k = int(np.argmax(mean_yield))
         if np.isfinite(mean_yield[k]) and (best is None or mean_yield[k] > best[0]):
             best = (float(mean_yield[k]), int(i), int(j[k]))
+        if best_effort and best is None:
+            counted = amounts.sum(axis=1)
+            purity = np.where(counted > 0, product / np.where(counted > 0, counted, 1.0), 0.0).mean(axis=0)
+            k = int(np.lexsort((purity, probability))[-1])
+            candidate = (float(probability[k]), float(purity[k]), int(i), int(j[k]))
+            if fallback is None or candidate[:2] > fallback[:2]:
+                fallback = candidate
+    if best is None and fallback is not None:
+        best = (fallback[1], fallback[2], fallback[3])
     if best is None:
         return None
     _, i, j = best
-    amounts = cum[:, :, j] - cum[:, :, i]
+    # each member's pool: at the plan's stop, or (recourse) at the member's own stop
+    own = np.full(n_members, j) if recourse_stops is None else np.where(recourse_stops >= 0, recourse_stops, j)
+    amounts = cum[np.arange(n_members), :, own] - cum[:, :, i]
     counted = amounts.sum(axis=1)
     purity = np.where(counted > 0, amounts[:, 0] / np.where(counted > 0, counted, 1.0), 0.0)
     yields = np.where(totals > 0, amounts[:, 0] / np.where(totals > 0, totals, 1.0), 0.0)

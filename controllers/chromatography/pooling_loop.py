@@ -4,7 +4,10 @@ Every sample goes to the estimator (:class:`~controllers.chromatography.elution_
 the fixed-UV-threshold rule (:class:`~controllers.chromatography.pooling_decision.UvThresholdRule`, which tracks the
 valve whoever commands it). From ``first_plan_s`` on, every ``replan_interval_s`` the loop re-estimates and
 re-plans the cuts (:func:`~controllers.chromatography.pooling_decision.plan_cuts`) with what is already fixed
-pinned: the start cannot be in the past, an open valve's start is fixed, the stop cannot be in the past.
+pinned: the start cannot be in the past, an open valve's start is fixed, the stop cannot be in the past. Before
+the valve opens, the start is chosen knowing that the stop will be re-planned on what the outlet shows by then
+(``stop_with_recourse``); once it is open, the stop is the chance-constrained best on the current estimate, and
+if no stop meets the constraint any more, the one most likely to (``best_effort``): the pool must close.
 
 Supervisor: the model's plan commands the valve (open at its start, close at its stop) while the estimate is
 trusted and a plan meets the chance constraint; otherwise the fixed-threshold rule does, and the decision says why
@@ -90,8 +93,12 @@ class PoolingLoop:
         if not estimate.trusted:
             self.plan, self.reason = None, f"estimate not trustworthy: {estimate.reason}"
         else:
-            pinned = {"fixed_start_s": self.start_s} if self.collecting else {"earliest_start_s": time_s}
-            plan = plan_cuts(estimate.times_s, estimate.ensemble, self.spec, earliest_stop_s=time_s, **pinned)
+            if self.collecting:
+                plan = plan_cuts(estimate.times_s, estimate.ensemble, self.spec, fixed_start_s=self.start_s,
+                                 earliest_stop_s=time_s, best_effort=True)
+            else:
+                plan = plan_cuts(estimate.times_s, estimate.ensemble, self.spec, earliest_start_s=time_s,
+                                 earliest_stop_s=time_s, stop_with_recourse=True)
             self.plan = plan
             self.reason = "" if plan is not None else (
                 f"no cut meets purity >= {self.spec.purity_min} with probability {self.spec.confidence}")
