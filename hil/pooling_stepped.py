@@ -71,7 +71,8 @@ SCENARIOS: tuple[PoolingScenario, ...] = (
 class PoolingSkid:
     """The bench's skid: the method, the pooling spec, the column case and the plant's and the model's
     discretisations, sampling (s) and sensor noise (mAU, mS/cm), the fallback's design margin, the loop's replan
-    interval (s), column volume (mL) and the time after the stop cut to the next load (s)."""
+    interval (s) and purity margin (fraction), column volume (mL) and the time after the stop cut to the next
+    load (s)."""
 
     method: ElutionMethod = field(default_factory=lambda: ElutionMethod(
         feed_mol_per_m3={"cytochrome": 1.0, "ribonuclease": 0.3, "lysozyme": 0.3}))
@@ -87,7 +88,8 @@ class PoolingSkid:
     uv_noise_mau: float = 0.5
     conductivity_noise_ms_per_cm: float = 0.05
     threshold_purity_margin: float = 0.0
-    replan_interval_s: float = 20.0
+    replan_interval_s: float = 30.0
+    purity_margin: float = 0.003
     column_volume_ml: float = 1.0
     strip_and_reequilibration_s: float = 600.0
     estimation: EstimationSpec = field(default_factory=EstimationSpec)
@@ -201,7 +203,8 @@ class PoolingBench:
                                        "uv_noise_mau": s.uv_noise_mau,
                                        "conductivity_noise_ms_per_cm": s.conductivity_noise_ms_per_cm})
         estimator = ElutionEstimator(self.model_column, s.method, self.sample_times_s, estimation)
-        options = PoolingLoopOptions(self.start_level_mau, self.stop_level_mau, s.replan_interval_s)
+        options = PoolingLoopOptions(self.start_level_mau, self.stop_level_mau, s.replan_interval_s,
+                                     purity_margin=s.purity_margin)
         return PoolingLoop(s.spec, estimator, options)
 
 

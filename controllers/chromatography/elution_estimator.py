@@ -65,7 +65,7 @@ class EstimationSpec:
     uv_drift_prior_std_mau_per_min: float = 2.0
     uv_noise_mau: float = 0.5
     conductivity_noise_ms_per_cm: float = 0.05
-    iterations: int = 4
+    iterations: int = 3
     ensemble_size: int = 200
     chi2_limit: float = 25.0
     seed: int = 0
@@ -237,7 +237,7 @@ class ElutionEstimator:
             cost = float(r_data @ r_data + r_prior @ r_prior)
             lam = 1e-3
             jac = self._jacobian(theta, pred)
-            for _ in range(s.iterations):
+            for iteration in range(s.iterations):
                 jw = self._weighted_jacobian(jac, idx)
                 r = np.concatenate([r_data, r_prior])
                 a = jw.T @ jw
@@ -250,8 +250,8 @@ class ElutionEstimator:
                 if trial_cost < cost:
                     theta, pred, r_data, r_prior, cost = trial, trial_pred, t_data, t_prior, trial_cost
                     lam = max(lam / 10.0, 1e-6)
-                    if np.all(np.abs(step) < 0.02 * self._prior_std):
-                        break
+                    if np.all(np.abs(step) < 0.02 * self._prior_std) or iteration == s.iterations - 1:
+                        break  # (the Jacobian of the last linearisation serves the covariance and the ensemble)
                     jac = self._jacobian(theta, pred)
                 else:
                     lam *= 10.0
