@@ -24,7 +24,9 @@ from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from controllers.chromatography.elution_estimator import EstimationSpec  # noqa: E402
 from hil.pooling_stepped import (  # noqa: E402
+    DEFAULT_STRATEGIES,
     SCENARIOS,
+    STRATEGIES,
     PoolingBench,
     PoolingSkid,
     kpi_table,
@@ -38,11 +40,14 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per scenario (0, 1, ...)")
     parser.add_argument("--scenarios", nargs="*", default=[s.name for s in SCENARIOS],
                         help=f"scenario names (default: all of {[s.name for s in SCENARIOS]})")
+    parser.add_argument("--strategies", nargs="*", default=list(DEFAULT_STRATEGIES),
+                        help=f"strategies (default: {list(DEFAULT_STRATEGIES)}; all: {list(STRATEGIES)})")
     add_run_options(parser)
     args = parse_args(parser)
     skid = PoolingSkid()
     if args.smoke:
         args.seeds, args.scenarios = 1, ["nominal"]
+        args.strategies = [s for s in args.strategies if s != "fixed_thresholds_robust"]
         skid = dataclasses.replace(skid, replan_interval_s=200.0,
                                    estimation=EstimationSpec(iterations=1, ensemble_size=50))
     started = time.perf_counter()
@@ -52,7 +57,7 @@ def main() -> int:
         scenario = scenario_by_name(name)
         for seed in range(args.seeds):
             t0 = time.perf_counter()
-            outcome = bench.run(scenario, seed)
+            outcome = bench.run(scenario, seed, args.strategies)
             outcomes.append(outcome)
             print(f"{name} seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     table = kpi_table(outcomes)
@@ -65,6 +70,8 @@ def main() -> int:
         "generated_utc": datetime.now(UTC).isoformat(), "machine": platform.platform(),
         "python": platform.python_version(), "wall_time_s": time.perf_counter() - started,
         "fixed_threshold_levels_mau": [bench.start_level_mau, bench.stop_level_mau],
+        "robust_threshold_levels_mau": list(bench.robust_levels_mau())
+        if "fixed_thresholds_robust" in args.strategies else None,
         "spec": dataclasses.asdict(skid.spec), "summary": summary, "table_markdown": table,
         "runs": [{"scenario": o.scenario, "seed": o.seed,
                   "kpis": {k: dataclasses.asdict(v) for k, v in o.kpis.items()}} for o in outcomes]})

@@ -359,26 +359,35 @@ def threshold_cuts(times_s: Sequence[float], uv_mau: Sequence[float], spec: Pool
     return rule.cuts(float(times_s[-1]))
 
 
-def tune_uv_thresholds(times_s: np.ndarray, uv_mau: np.ndarray, curves: Mapping[str, np.ndarray], spec: PoolingSpec,
-                       purity_margin: float = 0.0, levels_mau: Sequence[float] | None = None
+def tune_uv_thresholds(times_s: np.ndarray, references: Sequence[tuple[np.ndarray, Mapping[str, np.ndarray]]],
+                       spec: PoolingSpec, purity_margin: float = 0.0, levels_mau: Sequence[float] | None = None
                        ) -> tuple[float, float]:
-    """Start and stop levels (mAU) of :class:`UvThresholdRule` as process development sets them: on a reference
-    run (its noise-free UV and outlet curves, e.g. the nominal process), the pair with the largest yield whose pool
-    meets ``spec.purity_min + purity_margin`` (grid search over ``levels_mau``, default 5 mAU steps up to the UV
-    maximum). Raises :class:`PoolingError` if no pair meets it."""
+    """Start and stop levels (mAU) of :class:`UvThresholdRule` as process development sets them: on reference
+    runs (each its UV as the skid sees it, mAU, and its true outlet curves, mol/m3, on ``times_s``; e.g. the
+    nominal process alone, or the corners of the design space), the pair with the largest mean yield whose pool
+    meets ``spec.purity_min + purity_margin`` in every reference (grid search over ``levels_mau``, default 5 mAU
+    steps up to the largest UV). Raises :class:`PoolingError` if no pair does."""
     times = _check_times(times_s)
-    uv = np.asarray(uv_mau, dtype=float)
-    grid = np.asarray(levels_mau if levels_mau is not None else np.arange(5.0, float(np.max(uv)), 5.0), dtype=float)
+    if not references:
+        raise PoolingError("UV thresholds: at least one reference run expected")
+    top = max(float(np.max(uv)) for uv, _ in references)
+    grid = np.asarray(levels_mau if levels_mau is not None else np.arange(5.0, top, 5.0), dtype=float)
     best: tuple[float, float, float] | None = None
     for start_level in grid:
         for stop_level in grid:
-            cuts = threshold_cuts(times, uv, spec, float(start_level), float(stop_level))
-            if cuts is None or cuts[1] <= cuts[0]:
-                continue
-            y, p = pool_on_curves(times, curves, spec, *cuts)
-            if p >= spec.purity_min + purity_margin and (best is None or y > best[0]):
-                best = (y, float(start_level), float(stop_level))
+            yields = []
+            for uv, curves in references:
+                cuts = threshold_cuts(times, np.asarray(uv, dtype=float), spec, float(start_level), float(stop_level))
+                if cuts is None or cuts[1] <= cuts[0]:
+                    break
+                y, p = pool_on_curves(times, curves, spec, *cuts)
+                if p < spec.purity_min + purity_margin:
+                    break
+                yields.append(y)
+            else:
+                if best is None or float(np.mean(yields)) > best[0]:
+                    best = (float(np.mean(yields)), float(start_level), float(stop_level))
     if best is None:
         raise PoolingError(f"UV thresholds: no start/stop levels reach purity {spec.purity_min + purity_margin} "
-                           f"on the reference run")
+                           f"on the {len(references)} reference run(s)")
     return best[1], best[2]
