@@ -10,11 +10,18 @@ from typing import Any
 
 # public name -> module that defines it; imported on first use, so importing the package is cheap
 _EXPORTS: dict[str, str] = {
+    "ElutionEstimator": "controllers.chromatography.elution_estimator",
+    "EstimationSpec": "controllers.chromatography.elution_estimator",
+    "OutletEstimate": "controllers.chromatography.elution_estimator",
+    "PoolingLoop": "controllers.chromatography.pooling_loop",
+    "PoolingLoopOptions": "controllers.chromatography.pooling_loop",
+    "ValveDecision": "controllers.chromatography.pooling_loop",
     "CutPlan": "controllers.chromatography.pooling_decision",
     "PoolingSpec": "controllers.chromatography.pooling_decision",
     "UvThresholdRule": "controllers.chromatography.pooling_decision",
     "oracle_cuts": "controllers.chromatography.pooling_decision",
     "plan_cuts": "controllers.chromatography.pooling_decision",
+    "tune_uv_thresholds": "controllers.chromatography.pooling_decision",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,7 +13,7 @@ from controllers.chromatography.elution_estimator import (
     EstimationSpec,
     true_outlet,
 )
-from controllers.chromatography.pooling_decision import PoolingSpec, threshold_cuts
+from controllers.chromatography.pooling_decision import PoolingError, PoolingSpec, threshold_cuts
 from controllers.chromatography.pooling_loop import FALLBACK, PoolingLoop, PoolingLoopOptions
 from process_models.chromatography.column import ChromatographyColumn, column_from_options
 from process_models.chromatography.elution_method import ElutionMethod, MethodDeviation
@@ -77,6 +77,10 @@ def test_bad_options_and_samples_are_refused(column: ChromatographyColumn) -> No
         EstimationSpec(uv_noise_mau=0)
     with pytest.raises(EstimationError, match="'ensemble_size' = 0"):
         EstimationSpec(ensemble_size=0)
+    with pytest.raises(PoolingError, match="purity_margin = 0.6"):
+        PoolingLoopOptions(start_level_mau=80.0, stop_level_mau=35.0, purity_margin=0.6)
+    with pytest.raises(PoolingError, match="replan_interval_s = 0"):
+        PoolingLoopOptions(start_level_mau=80.0, stop_level_mau=35.0, replan_interval_s=0)
     with pytest.raises(EstimationError, match=r"isotherm_components \['insulin'\]"):
         ElutionEstimator(column, METHOD, TIMES, EstimationSpec(isotherm_components=("insulin",)))
     estimator = ElutionEstimator(column, METHOD, TIMES)
