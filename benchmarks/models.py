@@ -167,7 +167,8 @@ def accuracy_rows(repeats: int, smoke: bool) -> list[dict[str, Any]]:
     grids = [Discretisation(axial_cells=16, particle_cells=4), Discretisation(method="dg", polynomial_degree=4,
                                                                               elements=8, particle_cells=4)]
     if not smoke:
-        grids = [Discretisation(axial_cells=n, particle_cells=q) for n, q in ((16, 4), (64, 8), (128, 16))] + [
+        grids = [Discretisation(axial_cells=n, particle_cells=q, weno_order=w)
+                 for n, q in ((16, 4), (64, 8), (128, 16)) for w in (2, 3)] + [
             Discretisation(method="dg", polynomial_degree=p, elements=e, particle_cells=p)
             for p, e in ((3, 4), (4, 8), (5, 8), (6, 8))]
     rows = []
@@ -184,7 +185,7 @@ def accuracy_rows(repeats: int, smoke: bool) -> list[dict[str, Any]]:
                 walls.append(time.perf_counter() - started)
             error = float(np.linalg.norm(outlet - exact) / np.linalg.norm(exact))
             grid = (f"DG p={disc.polynomial_degree} x {disc.elements} el" if disc.dg
-                    else f"FV {disc.axial_cells} cells WENO3")
+                    else f"FV {disc.axial_cells} cells WENO{2 * disc.weno_order - 1}")
             if transport is TransportModel.GENERAL_RATE:
                 grid += f", {disc.particle_cells} {'coll. pts' if disc.dg else 'shells'}"
             wall = statistics.median(walls)
