@@ -31,6 +31,7 @@ from hil.pooling_stepped import (  # noqa: E402
     PoolingSkid,
     kpi_table,
     scenario_by_name,
+    scenario_table,
     summarise,
 )
 
@@ -64,6 +65,8 @@ def main() -> int:
     summary = summarise(outcomes)
     print(table)
     print()
+    print(scenario_table(outcomes))
+    print()
     for key, value in summary.items():
         print(f"{key}: {value:.4f}")
     write_results(args, "pooling", {
@@ -73,6 +76,7 @@ def main() -> int:
         "robust_threshold_levels_mau": list(bench.robust_levels_mau())
         if "fixed_thresholds_robust" in args.strategies else None,
         "spec": dataclasses.asdict(skid.spec), "summary": summary, "table_markdown": table,
+        "scenario_table_markdown": scenario_table(outcomes),
         "runs": [{"scenario": o.scenario, "seed": o.seed,
                   "kpis": {k: dataclasses.asdict(v) for k, v in o.kpis.items()}} for o in outcomes]})
     return 0

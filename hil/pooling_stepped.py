@@ -266,6 +266,34 @@ def kpi_table(outcomes: Sequence[ScenarioOutcome]) -> str:
     return "\n".join(lines)
 
 
+def scenario_table(outcomes: Sequence[ScenarioOutcome]) -> str:
+    """A Markdown table per scenario and strategy over the seeds: mean yield %, lowest purity %, runs on spec,
+    mean productivity mmol/(L h)."""
+    lines = ["| scenario | strategy | runs | mean yield % | lowest purity % | on spec | "
+             "mean productivity mmol/(L h) |", "|---|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(o.scenario for o in outcomes):
+        for strategy in STRATEGIES:
+            rows = [o.kpis[strategy] for o in outcomes if o.scenario == name and strategy in o.kpis]
+            if not rows:
+                continue
+            lines.append(f"| {name} | {strategy} | {len(rows)} | "
+                         f"{100 * np.mean([r.yield_fraction for r in rows]):.1f} | "
+                         f"{100 * min(r.purity_fraction for r in rows):.2f} | {sum(r.spec_met for r in rows)}/"
+                         f"{len(rows)} | {np.mean([r.productivity_mmol_per_l_h for r in rows]):.3f} |")
+    return "\n".join(lines)
+
+
+def outcomes_from_json(runs: Sequence[Mapping[str, object]]) -> list[ScenarioOutcome]:
+    """Outcomes back from the ``runs`` list that ``benchmarks/pooling.py`` writes."""
+    out = []
+    for run in runs:
+        kpis = run["kpis"]
+        assert isinstance(kpis, Mapping)
+        out.append(ScenarioOutcome(str(run["scenario"]), int(str(run["seed"])),
+                                   {k: StrategyKpis(**v) for k, v in kpis.items()}))
+    return out
+
+
 def scenario_by_name(name: str) -> PoolingScenario:
     for scenario in SCENARIOS:
         if scenario.name == name:
@@ -274,4 +302,5 @@ def scenario_by_name(name: str) -> PoolingScenario:
 
 
 __all__ = ["DEFAULT_STRATEGIES", "SCENARIOS", "STRATEGIES", "PoolingBench", "PoolingScenario", "PoolingSkid",
-           "ScenarioOutcome", "StrategyKpis", "kpi_table", "scenario_by_name", "summarise"]
+           "ScenarioOutcome", "StrategyKpis", "kpi_table", "outcomes_from_json", "scenario_by_name", "scenario_table",
+           "summarise"]
