@@ -4,11 +4,22 @@ the oracle's yield bounds every strategy that meets the spec, and the bench refu
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
 from controllers.chromatography.elution_estimator import EstimationSpec
-from hil.pooling_stepped import PoolingBench, PoolingSkid, kpi_table, scenario_by_name, summarise
+from hil.pooling_stepped import (
+    PoolingBench,
+    PoolingSkid,
+    ScenarioOutcome,
+    StrategyKpis,
+    kpi_table,
+    outcomes_from_json,
+    scenario_by_name,
+    scenario_table,
+    summarise,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +60,23 @@ def test_unknown_scenario_and_strategy_are_refused(bench: PoolingBench) -> None:
         scenario_by_name("flooding")
     with pytest.raises(ValueError, match=r"unknown strategy \['mpc'\]"):
         bench.run(scenario_by_name("nominal"), 0, strategies=("mpc",))
+
+
+def test_summary_and_tables_read_back_from_the_benchmark_json() -> None:
+    def kpis(strategy: str, y: float, p: float) -> StrategyKpis:
+        return StrategyKpis(strategy, 500.0, 800.0, y, p, p >= 0.95, 0.3 * y)
+
+    outcomes = [ScenarioOutcome("nominal", seed, {"fixed_thresholds": kpis("fixed_thresholds", 0.80, 0.96),
+                                                  "model": kpis("model", 0.88, 0.951 - 0.002 * seed),
+                                                  "oracle": kpis("oracle", 0.90, 0.95)}) for seed in (0, 1)]
+    runs = json.loads(json.dumps([{"scenario": o.scenario, "seed": o.seed,
+                                   "kpis": {k: dataclasses.asdict(v) for k, v in o.kpis.items()}} for o in outcomes]))
+    back = outcomes_from_json(runs)
+    assert back == outcomes
+    summary = summarise(back)
+    assert summary["model_gain_over_fixed"] == pytest.approx(0.88 / 0.80 - 1)
+    assert summary["model_gap_to_oracle"] == pytest.approx(1 - 0.88 / 0.90)
+    assert summary["spec_met_model"] == 1  # seed 1 pooled at 94.9 %
+    table = scenario_table(back)
+    assert "| nominal | model | 2 | 88.0 | 94.90 | 1/2 |" in table
+    assert "| nominal | 1 | model | 500 | 800 | 88.0 | 94.90 | NO |" in kpi_table(back)
