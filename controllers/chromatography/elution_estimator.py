@@ -8,8 +8,10 @@ elution_method.ElutionMethod`, from the start of the run to the end of the fract
 
 **Parameters** ``theta`` (in this order): ``ln`` of the SMA adsorption-rate factor of each protein in
 ``isotherm_components``, ``ln`` of the feed-titre factor of each protein in ``titre_components``, the relative
-gradient-slope deviation (``factor - 1``), the UV baseline offset (mAU) and its drift (mAU/min, from t = 0). The
-last two enter the UV linearly (``UV = 1000 A_model(t) + offset + drift t / 60``).
+gradient-slope deviation (``factor - 1``), the UV baseline offset (mAU) and its drift (mAU/min). The last two enter
+the UV linearly: ``UV = 1000 A_model(t) + offset + drift max(t - t_elute, 0) / 60`` — the monitor is zeroed before
+the run and drifts from the start of elution ``t_elute`` (the method's gradient start), as a baseline does when the
+mobile phase changes.
 
 **Fit.** Maximum a posteriori (Gaussian prior ``theta ~ N(0, diag(prior_std^2))``, Gaussian sensor noise):
 Levenberg-Marquardt on the weighted residuals ``[(UV_meas - UV)/sigma_UV; (kappa_meas - kappa)/sigma_kappa;
@@ -25,8 +27,9 @@ the product peak is seen, when the plan is conservative anyway.
 
 **Trust.** The estimate is *not* trustworthy (the loop falls back to fixed UV thresholds) when a model run failed,
 when the data residuals' reduced chi-square exceeds ``chi2_limit`` (the model cannot explain the signal: a
-sensor fault, an unmodelled event), or when a parameter's posterior standard deviation exceeds its prior's
-(the fit diverged).
+sensor fault, an unmodelled event), when a parameter's posterior standard deviation exceeds its prior's
+(the fit diverged), or when a parameter lies beyond ``prior_limit`` (4) prior standard deviations (the fit explains
+the signal with an implausible value — e.g. an unmodelled baseline taken for an early-eluting protein).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class EstimationError(ValueError):
 class EstimationSpec:
     """What is estimated and how sure the prior is. Standard deviations: ``adsorption_prior_std`` and
     ``titre_prior_std`` in ln units (0.25 ~ 25 %), ``gradient_prior_std`` relative, UV offset mAU, UV drift
-    mAU/min; sensor noise: UV mAU, conductivity mS/cm."""
+    mAU/min (from the start of elution); sensor noise: UV mAU, conductivity mS/cm."""
 
     isotherm_components: tuple[str, ...] = ("ribonuclease", "cytochrome", "lysozyme")
     titre_components: tuple[str, ...] = ("cytochrome",)
@@ -62,17 +65,19 @@ class EstimationSpec:
     titre_prior_std: float = 0.25
     gradient_prior_std: float = 0.1
     uv_offset_prior_std_mau: float = 5.0
-    uv_drift_prior_std_mau_per_min: float = 2.0
+    uv_drift_prior_std_mau_per_min: float = 5.0
     uv_noise_mau: float = 0.5
     conductivity_noise_ms_per_cm: float = 0.05
     iterations: int = 3
     ensemble_size: int = 200
     chi2_limit: float = 25.0
+    prior_limit: float = 4.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         for key in ("adsorption_prior_std", "titre_prior_std", "gradient_prior_std", "uv_offset_prior_std_mau",
-                    "uv_drift_prior_std_mau_per_min", "uv_noise_mau", "conductivity_noise_ms_per_cm", "chi2_limit"):
+                    "uv_drift_prior_std_mau_per_min", "uv_noise_mau", "conductivity_noise_ms_per_cm", "chi2_limit",
+                    "prior_limit"):
             value = getattr(self, key)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise EstimationError(f"estimation: '{key}' = {value!r}, expected a number > 0")
@@ -152,6 +157,7 @@ class ElutionEstimator:
             if unknown:
                 raise EstimationError(f"estimator: {key} {unknown} are not proteins of the column {sorted(proteins)}")
         self._nominal = column.declaration.parameter_values(None)
+        self._drift_minutes = np.maximum(self.times_s - method.elution_start_s, 0.0) / 60.0
         self.parameter_names = self.spec.parameter_names()
         self._n_model = len(self.parameter_names) - 2
         self._prior_std = self.spec.prior_std()
@@ -204,14 +210,14 @@ class ElutionEstimator:
             step[k] += h
             jac[:, :, k] = (self.predict(step).stacked() - y0) / h
         jac[0, :, -2] = 1.0
-        jac[0, :, -1] = self.times_s / 60.0
+        jac[0, :, -1] = self._drift_minutes
         return jac
 
     # ------------------------------------------------------------------ fit
     def _residuals(self, theta: np.ndarray, pred: Prediction, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(data residuals, prior residuals), weighted."""
         s = self.spec
-        uv = pred.uv_mau[idx] + theta[-2] + theta[-1] * self.times_s[idx] / 60.0
+        uv = pred.uv_mau[idx] + theta[-2] + theta[-1] * self._drift_minutes[idx]
         r_uv = (np.asarray(self._sample_uv) - uv) / s.uv_noise_mau
         r_cond = (np.asarray(self._sample_cond) - pred.conductivity_ms_per_cm[idx]) / s.conductivity_noise_ms_per_cm
         return np.concatenate([r_uv, r_cond]), theta / self._prior_std
@@ -278,6 +284,10 @@ class ElutionEstimator:
         elif np.any(std > 1.5 * self._prior_std):
             worst = self.parameter_names[int(np.argmax(std / self._prior_std))]
             reason = f"the fit diverged ('{worst}' less certain than its prior)"
+        elif np.any(np.abs(theta) > s.prior_limit * self._prior_std):
+            worst = self.parameter_names[int(np.argmax(np.abs(theta) / self._prior_std))]
+            reason = (f"'{worst}' = {theta[self.parameter_names.index(worst)]:.3g} is beyond {s.prior_limit:g} prior "
+                      f"standard deviations (the model explains the signal with an implausible parameter)")
         return OutletEstimate(float(time_s), self.parameter_names, theta, cov, self.times_s, pred, curves, chi2,
                               len(self._sample_t), trusted=not reason, reason=reason)
 

@@ -72,6 +72,17 @@ def test_a_signal_the_model_cannot_explain_is_not_trusted_and_the_loop_falls_bac
     assert loop.cuts() == threshold_cuts(TIMES, uv, SPEC, 80.0, 35.0)
 
 
+def test_an_estimate_far_outside_its_prior_is_not_trusted(column: ChromatographyColumn) -> None:
+    uv, cond = samples(column, MethodDeviation(feed_factors={"cytochrome": 0.5}), seed=3)
+    # a prior that holds the titre within ~10 %: the data say -50 %, far beyond 4 prior standard deviations
+    estimator = ElutionEstimator(column, METHOD, TIMES, EstimationSpec(titre_prior_std=0.1, ensemble_size=20))
+    for k in np.flatnonzero(TIMES <= 700.0):
+        estimator.add_sample(float(TIMES[k]), float(uv[k]), float(cond[k]))
+    estimate = estimator.estimate(700.0)
+    assert not estimate.trusted
+    assert "'ln_feed_titre_factor_cytochrome'" in estimate.reason and "beyond 4 prior" in estimate.reason
+
+
 def test_bad_options_and_samples_are_refused(column: ChromatographyColumn) -> None:
     with pytest.raises(EstimationError, match="'uv_noise_mau' = 0"):
         EstimationSpec(uv_noise_mau=0)
