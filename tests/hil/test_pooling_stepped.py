@@ -77,6 +77,8 @@ def test_summary_and_tables_read_back_from_the_benchmark_json() -> None:
     assert summary["model_gain_over_fixed"] == pytest.approx(0.88 / 0.80 - 1)
     assert summary["model_gap_to_oracle"] == pytest.approx(1 - 0.88 / 0.90)
     assert summary["spec_met_model"] == 1  # seed 1 pooled at 94.9 %
+    assert summary["mean_on_spec_yield_model"] == pytest.approx(0.44)  # the off-spec pool counts as no product
+    assert summary["model_gain_over_fixed_on_spec"] == pytest.approx(0.44 / 0.80 - 1)
     table = scenario_table(back)
     assert "| nominal | model | 2 | 88.0 | 94.90 | 1/2 |" in table
     assert "| nominal | 1 | model | 500 | 800 | 88.0 | 94.90 | NO |" in kpi_table(back)
