@@ -2,8 +2,9 @@
 predicted outlet as an ensemble (what :func:`controllers.chromatography.pooling_decision.plan_cuts` needs).
 
 **Fast model.** The column as a coarse high-order discretisation (DG spectral elements, :mod:`process_models.
-chromatography.spectral`; e.g. 2 elements of degree 3 and 2 particle collocation points: ~1 % relative L2 from the
-fine solution on the load-wash-elute case at ~0.2 s a run) under the skid's :class:`~process_models.chromatography.
+chromatography.spectral`; the bench uses 2 elements of degree 3 and 3 particle collocation points: 0.2-0.5 %
+relative L2 from the fine solution on the load-wash-elute case, 0.3-0.6 s a run on the shared 2-core machine) under
+the skid's :class:`~process_models.chromatography.
 elution_method.ElutionMethod`, from the start of the run to the end of the fractionation window.
 
 **Parameters** ``theta`` (in this order): ``ln`` of the SMA adsorption-rate factor of each protein in
