@@ -66,6 +66,29 @@ class BatchControl:
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.solve_times_ms: list[float] = []
         self.per_control = max(1, round(plan.controller_period_s / plan.estimator_period_s))
+        self.parameter_set_id = ""
+        """Id of the parameter set the estimator and NMPC use ("" until the caller names one: the declaration's)."""
+        self.parameter_values: dict[str, float] = {}
+        """The deployed set's values (model units) over the declaration's; the estimator's online estimates go over
+        these in the NMPC, the published estimate and every other prediction (:meth:`model_parameters`)."""
+
+    # -- parameter set ------------------------------------------------------------------------------
+    def use_parameter_set(self, set_id: str, values: Mapping[str, float]) -> None:
+        """Run on parameter set ``set_id`` (values in model units; unknown names: KeyError naming them) from the next
+        :meth:`start` on: the estimator is made with these values and every NMPC solve uses them. The caller picks
+        the moment (the twin: at a batch start, or at once when no batch runs)."""
+        unknown = sorted(set(values) - set(self.plan.model.parameter_names))
+        if unknown:
+            raise KeyError(f"parameter set {set_id}: {unknown} are not parameters of model "
+                           f"'{self.plan.model.declaration.name}'")
+        self.parameter_set_id = set_id
+        self.parameter_values = {name: float(v) for name, v in values.items()}
+
+    def model_parameters(self) -> dict[str, float]:
+        """Every model parameter a prediction made now uses: the declaration's values, the deployed set's over
+        them, the estimator's online estimates over both."""
+        online = self.estimate.parameters if self.estimate is not None else {}
+        return self.plan.model.declaration.parameter_values({**self.parameter_values, **online})
 
     # -- batch clock ------------------------------------------------------------------------------
     def tick_time_s(self, tick: int) -> float:
@@ -113,7 +136,7 @@ class BatchControl:
         if missing:
             raise MissingMeasurement(missing)
         x0, std0 = self.plan.initial_estimate({k: v for k, v in measured.items() if v is not None})
-        self.estimator = self.plan.make_estimator()
+        self.estimator = self.plan.make_estimator(parameters=self.parameter_values)
         self.estimate = self.estimator.initialize(x0, std0)
         self.plan.nmpc.reset()
         self.supervisor = Supervisor(self.plan.supervisor_config, initial_setpoints, mode=self.mode, start_time_s=0.0,
@@ -163,7 +186,7 @@ class BatchControl:
         inputs = {m.input: self.supervisor.last_written[m.input] if self.supervisor else 0.0
                   for m in self.plan.manipulated}
         u = model.pack_inputs(inputs)
-        params = model.declaration.parameter_values({**est.parameters})
+        params = self.model_parameters()
         p = np.array([params[n] for n in model.parameter_names])
         y = np.asarray(model.output(x, u, p, est.time_s), dtype=float).ravel()
         jac = np.asarray(model.output_jacobian(x, u, p, est.time_s), dtype=float)
@@ -188,7 +211,7 @@ class BatchControl:
         assert self.supervisor is not None and self.estimate is not None, "start() first"
         est = self.estimate
         states = dict(est.states) if states is None else dict(states)
-        parameters = dict(est.parameters)
+        parameters = self.model_parameters()
         previous = dict(self.supervisor.last_written)
         refs = {self.plan.target.output: self.plan.target.unit.to_si(self.target_value)}
         self.counters["solves"] += 1

@@ -40,6 +40,7 @@ from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.background_task import cancel_and_wait
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.method_calls import MethodRefused
+from twin_server.parameter_switch import ParameterSetSwitch
 from twin_server.runtime import LineRuntime
 from twin_server.surrogate_nodes import SurrogateWatch
 from twin_server.write_guard import HandlerResult, WriteHandler
@@ -72,6 +73,13 @@ class UnitControlLoop:
         self._solve_in_flight: asyncio.Future[NmpcResult] | None = None  # may outlive its deadline (IPOPT runs on)
         self.alarms: LoopAlarms | None = None
         """The loop's alarm conditions (NMPC fallback in use, estimator divergence), when the server has alarms."""
+        self.parameter_sets: ParameterSetSwitch | None = None
+        """The unit's deployed parameter set and its ``model`` nodes (set by the server)."""
+
+    @property
+    def batch_running(self) -> bool:
+        """True between StartBatch and batch end or StopBatch."""
+        return self._batch_start is not None
 
     @property
     def _mode(self) -> ControlMode:
@@ -186,6 +194,8 @@ class UnitControlLoop:
             raise ua.uaerrors.BadWaitingForInitialData() from None
         for note in notes:
             await self._record(note)
+        if self.parameter_sets is not None:
+            await self.parameter_sets.at_batch_start()
         self.core.start(tags, setpoints)
         await self._nodes.set("solve_times_ms", [])
         await self._nodes.reset_predictions()
@@ -271,9 +281,12 @@ class UnitControlLoop:
         await self._publish_estimate()
         if self.alarms is not None:
             await self.alarms.estimate(estimate)
+        if self.parameter_sets is not None:
+            await self.parameter_sets.estimated(estimate)
         if self.surrogate_watch is not None and previous is not None:
             await self.surrogate_watch.update(previous.time_s, dict(previous.states), inputs,
-                                              dict(previous.parameters), self.plan.estimator_period_s,
+                                              {**self.core.parameter_values, **previous.parameters},
+                                              self.plan.estimator_period_s,
                                               getattr(self.plan.nmpc, "prediction_model", "physics"))
 
     async def _control_step(self, t: float) -> None:

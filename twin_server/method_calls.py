@@ -12,6 +12,10 @@ records the outcome in the audit trail (action ``call``):
 - the action refuses (:class:`MethodRefused`, or any ``UaStatusCodeError``) → that status, with its reason;
 - anything unexpected → ``BadInternalError`` (logged with the traceback: it is a bug).
 
+An action that changes a state may return a :class:`CallAudit` (old and new value, a note): the audit entry then
+carries them (e.g. ApplyParameterSet: the set deployed before and the one requested); otherwise the entry's new
+value is the call's arguments.
+
 Nothing reaches the action unless the call passed the checks. Who calls is read from :data:`CALLER`, which
 :func:`track_method_callers` sets from the session's user for the duration of each Call request.
 """
@@ -73,9 +77,18 @@ class MethodArgument:
                            ArrayDimensions=[], Description=ua.LocalizedText(self.description or self.name))
 
 
-MethodAction = Callable[..., Awaitable[None]]
-"""The method's action: awaited with the argument values (Python objects), returns nothing, raises
-:class:`MethodRefused` to refuse."""
+@dataclass(frozen=True, slots=True)
+class CallAudit:
+    """What an accepted call changed, for its audit entry: the value before, the value after, a note."""
+
+    old_value: object = None
+    new_value: object = None
+    reason: str = ""
+
+
+MethodAction = Callable[..., Awaitable["CallAudit | None"]]
+"""The method's action: awaited with the argument values (Python objects), returns None or a :class:`CallAudit`,
+raises :class:`MethodRefused` to refuse."""
 
 
 def check_call(object_id: ua.NodeId, called_on: ua.NodeId, arguments: Sequence[ua.Variant],
@@ -120,11 +133,11 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
         caller = CALLER.get()
         values = [v.Value if isinstance(v, ua.Variant) else v for v in arguments]
 
-        def record(outcome: AuditOutcome, status: int, reason: str = "") -> None:
+        def record(outcome: AuditOutcome, status: int, reason: str = "", change: CallAudit | None = None) -> None:
+            old, new = (change.old_value, change.new_value) if change is not None else (None, values or None)
             audit.record(AuditEntry(action="call", user=caller.name, role=caller.role, client=caller.client,
-                                    node=node_text,
-                                    outcome=outcome, status=ua.StatusCode(status).name, new_value=values or None,
-                                    reason=reason))
+                                    node=node_text, outcome=outcome, status=ua.StatusCode(status).name,
+                                    old_value=old, new_value=new, reason=reason))
 
         refused = check_call(object_id, called_on, arguments, declared)
         if refused is not None:
@@ -132,7 +145,7 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             record(AuditOutcome.REFUSED, result.StatusCode.value, reason)
             return result
         try:
-            await action(*values)
+            change = await action(*values)
         except (MethodRefused, ua.UaStatusCodeError) as exc:
             code = int(exc.code)
             reason = exc.reason if isinstance(exc, MethodRefused) else ua.StatusCode(code).doc
@@ -142,7 +155,8 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             log.exception("method %s failed", node_text)
             record(AuditOutcome.FAILED, ua.StatusCodes.BadInternalError, f"{type(exc).__name__}: {exc}")
             return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadInternalError))
-        record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good)
+        change = change if isinstance(change, CallAudit) else None
+        record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good, change.reason if change else "", change)
         return []
 
     parent = server.get_node(object_id)

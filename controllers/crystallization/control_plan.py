@@ -136,13 +136,15 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
                          for m in measurements}
     period = options.estimator_period_s
 
-    def make_estimator() -> ExtendedKalmanFilter:
+    def make_estimator(parameters: Mapping[str, float] | None = None) -> ExtendedKalmanFilter:
+        """The EKF on the declaration's parameters with ``parameters`` (a deployed parameter set) over them."""
         noise = {"solute_concentration": 1e-4, "temperature": 0.05,
                  **{f"mu{i}": 0.005 * seed[f"mu{i}"] for i in range(5)},
                  **{p: 0.01 * nominal[p] for p in options.estimate_parameters}}
         return ExtendedKalmanFilter(model, [m.output for m in measurements], period, process_noise=noise,
                                     measurement_noise=measurement_noise,
-                                    estimate_parameters=list(options.estimate_parameters))
+                                    estimate_parameters=list(options.estimate_parameters),
+                                    parameters=dict(parameters) if parameters else None)
 
     def initial_estimate(measured: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
         x0 = _seed_state(options, nominal, measured.get("temperature"), measured.get("solute_concentration"))

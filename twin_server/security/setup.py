@@ -45,6 +45,8 @@ log = logging.getLogger("linetwin.security")
 
 OPERATOR_METHODS = {"StartBatch", "StopBatch", "Acknowledge", "Confirm", "AddComment"}
 """Methods an operator may call (by browse name, in the twin's namespace); any other twin method needs admin."""
+ENGINEER_METHODS = {"ApplyParameterSet", "RollbackParameterSet"}
+"""Methods an engineer may call (a unit's parameter set, twin_server/model_nodes.py)."""
 
 USERS_FILE = "users.toml"
 AUDIT_DB = "audit.sqlite"
@@ -133,7 +135,8 @@ class TwinSecurity:
             if nodes.attribute(node_id, ua.AttributeIds.NodeClass) != ua.NodeClass.Method:
                 continue
             name = nodes.attribute(node_id, ua.AttributeIds.BrowseName).Name
-            access.allow_call(node_id, Role.OPERATOR if name in OPERATOR_METHODS else Role.ADMIN)
+            access.allow_call(node_id, Role.OPERATOR if name in OPERATOR_METHODS
+                              else Role.ENGINEER if name in ENGINEER_METHODS else Role.ADMIN)
         for method in (ua.ObjectIds.AcknowledgeableConditionType_Acknowledge,
                        ua.ObjectIds.AcknowledgeableConditionType_Confirm):
             access.allow_call(ua.NodeId(method), Role.OPERATOR)
