@@ -51,7 +51,7 @@ import dataclasses
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import casadi as ca
@@ -350,6 +350,21 @@ class CrystallizerPhysics:
             out["csd"] = {"size_um": (self.grid.centres / _UM).tolist(),
                           "number_density_per_m_per_kg": self._number_density().tolist()}
         return out
+
+    def change_kinetics(self, growth_rate_factor: float | None = None, nucleation_rate_factor: float | None = None,
+                        solubility_offset_kg_per_kg: float | None = None) -> None:
+        """The plant changes from now on (an impurity, a new raw-material lot): new mismatch factors against the
+        nominal set (same meaning as the constructor's; None keeps the current one). The state is kept; the true
+        parameters (:meth:`oracle_model_parameters`) follow. ValueError for a negative factor."""
+        changes = {k: v for k, v in (("growth_rate_factor", growth_rate_factor),
+                                     ("nucleation_rate_factor", nucleation_rate_factor),
+                                     ("solubility_offset_kg_per_kg", solubility_offset_kg_per_kg)) if v is not None}
+        bad = {k: v for k, v in changes.items() if k != "solubility_offset_kg_per_kg" and not v >= 0.0}
+        if bad or not all(math.isfinite(v) for v in changes.values()):
+            raise ValueError(f"plant '{KIND}': change_kinetics needs finite factors >= 0, got {changes}")
+        self.parameters = replace(self.parameters, **changes)
+        self.true_parameters = true_kinetic_parameters(self.options, self.parameters)
+        self._p_dm = ca.DM(self.model.pack_parameters(self.true_parameters))
 
     # ------------------------------------------------------------------ oracle knowledge (hil.oracle)
     def oracle_model_parameters(self) -> dict[str, float]:

@@ -1,6 +1,9 @@
 """ApplyParameterSet / RollbackParameterSet on a live twin (issue 17 item 3): the crystallizer of the pilot line
 behind its virtual PLC (physics plant), the twin on a stepped plant clock (a batch only moves when the test
 advances it, so "a batch is running" is a state the test holds), OPC UA clients of each role over loopback.
+
+The control plan (its NMPC takes seconds to build) is built once for the module and handed to each twin, as
+``serve`` hands its plans to :class:`~twin_server.server.TwinServer`; StartBatch resets what a batch changes.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from tests.conftest import free_tcp_port, wait_until
 from tests.security_helpers import Credentials, add_user, client_as, line_root
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
 from twin_server.audit import AuditEntry
-from twin_server.config import load_line_config
+from twin_server.config import LineConfig, load_line_config
+from twin_server.line_build import build_line_or_raise
 from twin_server.security.roles import Role
 from twin_server.server import TwinServer
 
-SPEED = 400.0
+SPEED = 20.0
+"""Bench speed: the twin's batch clock is stepped by the tests; the plant only has to keep its tags Good."""
 UNIT = "crystallizer"
 PREFIX = f"pilot_line.{UNIT}"
 ENGINEER = Credentials("engineer", "engineer-test-password")
@@ -64,6 +69,15 @@ class Line:
         return self.store.put(ps)
 
 
+_PLANS: dict[str, object] = {}
+
+
+def plans_of(config: LineConfig) -> dict:
+    if not _PLANS:
+        _PLANS.update(build_line_or_raise(config))
+    return dict(_PLANS)
+
+
 @asynccontextmanager
 async def deploy_line(data_dir: Path | None = None) -> AsyncIterator[Line]:
     add_user(ENGINEER.user, Role.ENGINEER, ENGINEER.password, data_dir)
@@ -80,7 +94,7 @@ async def deploy_line(data_dir: Path | None = None) -> AsyncIterator[Line]:
     await bench.start()
     clock = SteppedClock()
     twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/",
-                      plant_clock=clock, data_dir=data_dir)
+                      plant_clock=clock, data_dir=data_dir, plans=plans_of(config))
     audit: list[AuditEntry] = []
     try:
         await twin.start()
