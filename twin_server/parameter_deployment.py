@@ -206,6 +206,12 @@ class ParameterDeployment:
         if pending is None:
             return None
         old = self.deployed.id
+        try:
+            self.verified(pending.set_id)
+        except MethodRefused as exc:  # changed in the store since it was asked for
+            self.notes.append(f"pending switch to parameter set {pending.set_id} dropped: {exc.reason}")
+            self.save()
+            return None
         if pending.action == "rollback" and len(self.history) >= 2 and self.history[-2].set_id == pending.set_id:
             self.history.pop()
         else:

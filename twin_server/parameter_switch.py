@@ -45,9 +45,14 @@ class ParameterSetSwitch:
     async def build(self) -> None:
         """The ``model`` nodes and methods, the deployed set in the core and on the nodes."""
         await self.nodes.build(self.deployment.declaration_hash, self.apply, self.rollback)
-        for note in self.deployment.notes:
-            await self._record(note)
+        await self._record_notes()
         await self._use_deployed()
+
+    async def _record_notes(self) -> None:
+        """What the deployment found and did on its own (a set dropped from the history), as events."""
+        notes, self.deployment.notes = self.deployment.notes, []
+        for note in notes:
+            await self._record(note)
 
     async def _use_deployed(self) -> None:
         deployed = self.deployment.deployed
@@ -83,6 +88,7 @@ class ParameterSetSwitch:
     async def at_batch_start(self) -> None:
         """Before StartBatch builds the estimator: carry out a pending switch; the NIS count starts again."""
         request = self.deployment.switch_pending()
+        await self._record_notes()
         if request is not None:
             await self._record(f"batch start: parameter set {request.old_id} -> {request.new_id} (pending switch)")
             await self._use_deployed()
