@@ -370,17 +370,19 @@ class UnitControlLoop:
         for name, value in self.counters.items():
             await self._nodes.set(name, value, ua.VariantType.UInt32)
 
-    async def record_event(self, text: str) -> None:
-        """Record an event of a component attached to this loop (e.g. a surrogate drift)."""
-        await self._record(text)
+    async def record_event(self, text: str, source: str = "control") -> None:
+        """Record an event of a component attached to this loop (e.g. a surrogate drift; ``source``: what the
+        historian's event row names as its origin, e.g. ``parameter_set``)."""
+        await self._record(text, source)
 
-    async def _record(self, text: str) -> None:
-        """Keep, log and publish (``last_event``) what the loop did or refused."""
+    async def _record(self, text: str, source: str = "control") -> None:
+        """Keep, log and publish (``last_event``) what the loop did or refused; an event of the unit in the
+        historian (origin ``source``)."""
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         self.events.append(text)
         log.info("unit %s: %s", self.unit, text)
         if self._runtime.historian is not None:
-            self._runtime.historian.record_event(self.unit, text)
+            self._runtime.historian.record_event(self.unit, text, source=source)
         await self._nodes.set("last_event", f"{stamp} {text}"[:500], ua.VariantType.String)
 
 

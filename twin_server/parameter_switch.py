@@ -7,7 +7,8 @@ with it at StartBatch, the NMPC solves with it (under the estimator's online est
 compares with it, forecasts start from it. So they switch together, and only at a batch start — a switch asked for
 while a batch runs is *pending* (``model.pending_parameter_set``) until the next StartBatch; with no batch running
 it happens at once. Every switch is an event of the unit (log, ``control.last_event``, the historian's events)
-naming the old and new set; the method calls are audited with both ids.
+naming the old and new set (historian origin ``parameter_set``: the ``parameter_set`` node's history, read with
+HistoryRead events on the unit); the method calls are audited with both ids.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ from twin_server.method_calls import CALLER, CallAudit
 from twin_server.model_nodes import ModelNodes
 from twin_server.parameter_deployment import ParameterDeployment, SwitchRequest
 
+EVENT_SOURCE = "parameter_set"
+"""Origin of the unit's historian events of parameter-set switches (HistoryRead events: SourceName
+``<unit> parameter_set``)."""
+
 
 class ParameterSetSwitch:
     """One unit's deployed parameter set, joined to its control core and ``model`` nodes."""
 
     def __init__(self, unit: str, deployment: ParameterDeployment, nodes: ModelNodes, core: BatchControl,
-                 batch_running: Callable[[], bool], record: Callable[[str], Awaitable[None]],
+                 batch_running: Callable[[], bool], record: Callable[[str, str], Awaitable[None]],
                  band: NisBand | None = None) -> None:
         self.unit = unit
         self.deployment = deployment
@@ -47,12 +52,14 @@ class ParameterSetSwitch:
         await self.nodes.build(self.deployment.declaration_hash, self.apply, self.rollback)
         await self._record_notes()
         await self._use_deployed()
+        last = self.deployment.history[-1]
+        await self._record(f"twin start: parameter set {last.set_id} (deployed {last.at} by {last.by})", EVENT_SOURCE)
 
     async def _record_notes(self) -> None:
         """What the deployment found and did on its own (a set dropped from the history), as events."""
         notes, self.deployment.notes = self.deployment.notes, []
         for note in notes:
-            await self._record(note)
+            await self._record(note, EVENT_SOURCE)
 
     async def _use_deployed(self) -> None:
         deployed = self.deployment.deployed
@@ -80,7 +87,7 @@ class ParameterSetSwitch:
             note = f"{method}: pending switch cancelled; parameter set {request.old_id} stays"
         else:
             note = f"{method}: parameter set {request.old_id} -> {request.new_id} (no batch running: at once)"
-        await self._record(note)
+        await self._record(note, EVENT_SOURCE)
         await self._use_deployed()
         return CallAudit(old_value=request.old_id, new_value=request.new_id, reason=note)
 
@@ -90,7 +97,8 @@ class ParameterSetSwitch:
         request = self.deployment.switch_pending()
         await self._record_notes()
         if request is not None:
-            await self._record(f"batch start: parameter set {request.old_id} -> {request.new_id} (pending switch)")
+            await self._record(f"batch start: parameter set {request.old_id} -> {request.new_id} (pending switch)",
+                               EVENT_SOURCE)
             await self._use_deployed()
         if self.innovation_alarm is not None:
             self.innovation_alarm.restart()

@@ -12,6 +12,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,7 @@ def calls_of(line: Line, method: str) -> list[AuditEntry]:
 
 
 async def test_the_unit_starts_on_its_nominal_set_and_an_engineer_applies_and_rolls_back_at_once():
+    started = datetime.now(UTC)
     async with deploy_line() as line, client_as(line.twin.endpoint, ENGINEER) as client:
         nominal = line.nominal
         assert await model_value(client, "parameter_set") == nominal.id
@@ -169,6 +171,21 @@ async def test_the_unit_starts_on_its_nominal_set_and_an_engineer_applies_and_ro
         with pytest.raises(ua.uaerrors.BadInvalidState):
             await call(client, "RollbackParameterSet")  # nothing before the nominal set
         assert any(f"{nominal.id} -> {fitted}" in e for e in line.loop.events)
+
+        unit = client.get_node(ua.NodeId(PREFIX, await namespace(client)))
+        switches: list[str] = []
+
+        async def switches_in_history() -> bool:  # the parameter_set node's history: the unit's switch events
+            events = await unit.read_event_history(started - timedelta(seconds=60),
+                                                   datetime.now(UTC) + timedelta(seconds=5))
+            fields = [e.get_event_props_as_fields_dict() for e in events]
+            switches[:] = [f["Message"].Value.Text for f in fields
+                           if f["SourceName"].Value == f"{UNIT} parameter_set"]
+            return len(switches) >= 3
+
+        await wait_until(switches_in_history, timeout_s=30, poll_s=0.5, what="the switches in the event history")
+        assert f"twin start: parameter set {nominal.id}" in switches[0]
+        assert f"{nominal.id} -> {fitted}" in switches[1] and f"{fitted} -> {nominal.id}" in switches[2]
 
 
 async def test_operator_and_viewer_may_not_apply_or_roll_back():
