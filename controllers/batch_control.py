@@ -84,11 +84,15 @@ class BatchControl:
         self.parameter_set_id = set_id
         self.parameter_values = {name: float(v) for name, v in values.items()}
 
+    def deployed_parameters(self) -> dict[str, float]:
+        """Every model parameter's deployed value (model units): the declaration's, the deployed set's over them."""
+        return self.plan.model.declaration.parameter_values(self.parameter_values)
+
     def model_parameters(self) -> dict[str, float]:
-        """Every model parameter a prediction made now uses: the declaration's values, the deployed set's over
-        them, the estimator's online estimates over both."""
+        """Every model parameter a prediction made now uses: the deployed values (:meth:`deployed_parameters`) with
+        the estimator's online estimates over them."""
         online = self.estimate.parameters if self.estimate is not None else {}
-        return self.plan.model.declaration.parameter_values({**self.parameter_values, **online})
+        return {**self.deployed_parameters(), **online}
 
     # -- batch clock ------------------------------------------------------------------------------
     def tick_time_s(self, tick: int) -> float:

@@ -12,9 +12,9 @@ records the outcome in the audit trail (action ``call``):
 - the action refuses (:class:`MethodRefused`, or any ``UaStatusCodeError``) → that status, with its reason;
 - anything unexpected → ``BadInternalError`` (logged with the traceback: it is a bug).
 
-An action that changes a state may return a :class:`CallAudit` (old and new value, a note): the audit entry then
-carries them (e.g. ApplyParameterSet: the set deployed before and the one requested); otherwise the entry's new
-value is the call's arguments.
+An action that changes a state may say what it changed with :func:`record_change` (old and new value, a note):
+the audit entry then carries them (e.g. ApplyParameterSet: the set deployed before and the one requested);
+otherwise the entry's new value is the call's arguments.
 
 Nothing reaches the action unless the call passed the checks. Who calls is read from :data:`CALLER`, which
 :func:`track_method_callers` sets from the session's user for the duration of each Call request.
@@ -86,9 +86,17 @@ class CallAudit:
     reason: str = ""
 
 
-MethodAction = Callable[..., Awaitable["CallAudit | None"]]
-"""The method's action: awaited with the argument values (Python objects), returns None or a :class:`CallAudit`,
-raises :class:`MethodRefused` to refuse."""
+_CALL_CHANGE: ContextVar[CallAudit | None] = ContextVar("linetwin_call_change", default=None)
+
+
+def record_change(old_value: object, new_value: object, reason: str = "") -> None:
+    """Called by a method's action: what the call changed, for its audit entry (instead of the arguments)."""
+    _CALL_CHANGE.set(CallAudit(old_value, new_value, reason))
+
+
+MethodAction = Callable[..., Awaitable[None]]
+"""The method's action: awaited with the argument values (Python objects), returns nothing, raises
+:class:`MethodRefused` to refuse; may call :func:`record_change`."""
 
 
 def check_call(object_id: ua.NodeId, called_on: ua.NodeId, arguments: Sequence[ua.Variant],
@@ -144,8 +152,10 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             result, reason = refused
             record(AuditOutcome.REFUSED, result.StatusCode.value, reason)
             return result
+        change_token = _CALL_CHANGE.set(None)
         try:
-            change = await action(*values)
+            await action(*values)
+            change = _CALL_CHANGE.get()
         except (MethodRefused, ua.UaStatusCodeError) as exc:
             code = int(exc.code)
             reason = exc.reason if isinstance(exc, MethodRefused) else ua.StatusCode(code).doc
@@ -155,7 +165,8 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             log.exception("method %s failed", node_text)
             record(AuditOutcome.FAILED, ua.StatusCodes.BadInternalError, f"{type(exc).__name__}: {exc}")
             return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadInternalError))
-        change = change if isinstance(change, CallAudit) else None
+        finally:
+            _CALL_CHANGE.reset(change_token)
         record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good, change.reason if change else "", change)
         return []
 

@@ -27,7 +27,7 @@ from asyncua import Server, ua
 from twin_server.address_space import analog_properties, object_item, variable_item
 from twin_server.asyncua_seam import add_nodes, address_space
 from twin_server.audit import AuditTrail
-from twin_server.method_calls import CallAudit, MethodArgument, add_checked_method
+from twin_server.method_calls import MethodArgument, add_checked_method
 
 METHOD_ROLE = "engineer"
 """The role a user needs to call ApplyParameterSet / RollbackParameterSet (enforced by the security layer)."""
@@ -55,8 +55,8 @@ class ModelNodes:
     def node_id(self, name: str) -> ua.NodeId:
         return ua.NodeId(f"{self._prefix}.{name}", self._idx)
 
-    async def build(self, declaration_hash: str, on_apply: Callable[[str], Awaitable[CallAudit]],
-                    on_rollback: Callable[[], Awaitable[CallAudit]]) -> None:
+    async def build(self, declaration_hash: str, on_apply: Callable[[str], Awaitable[None]],
+                    on_rollback: Callable[[], Awaitable[None]]) -> None:
         idx = self._idx
         items = [object_item(self.object_id, idx, "model", self._unit_node, ua.NodeId(ua.ObjectIds.BaseObjectType),
                              "The unit's model in the twin: its deployed parameter set and how well it fits")]
@@ -90,7 +90,7 @@ class ModelNodes:
                 raise RuntimeError(f"could not create model node {it.RequestedNewNodeId}: {res.StatusCode}")
         for name in ("innovation_nis", "innovation_nis_low", "innovation_nis_high"):
             await self.set(name, None, status=WAITING)
-        methods: list[tuple[str, Callable[..., Awaitable[CallAudit]], tuple[MethodArgument, ...]]] = [
+        methods: list[tuple[str, Callable[..., Awaitable[None]], tuple[MethodArgument, ...]]] = [
             ("ApplyParameterSet", on_apply,
              (MethodArgument("set_id", ua.VariantType.String, "Id of a stored parameter set (16 hex digits)"),)),
             ("RollbackParameterSet", on_rollback, ()),

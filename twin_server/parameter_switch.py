@@ -22,7 +22,7 @@ from controllers.batch_control import BatchControl
 from process_models.estimator import Estimate
 from process_models.innovation_consistency import NisBand
 from twin_server.alarms.innovation_alarm import InnovationAlarm
-from twin_server.method_calls import CALLER, CallAudit
+from twin_server.method_calls import CALLER, record_change
 from twin_server.model_nodes import ModelNodes
 from twin_server.parameter_deployment import ParameterDeployment, SwitchRequest
 
@@ -70,17 +70,17 @@ class ParameterSetSwitch:
         await self.nodes.set("pending_parameter_set", self.deployment.pending_id, ua.VariantType.String)
 
     # -- method actions (engineer role: twin_server/security) ---------------------------------------------
-    async def apply(self, set_id: str) -> CallAudit:
+    async def apply(self, set_id: str) -> None:
         """ApplyParameterSet: refuse (MethodRefused) or switch now / at the next batch start."""
         request = self.deployment.request_apply(set_id, CALLER.get().name, self._batch_running())
-        return await self._answer("ApplyParameterSet", request)
+        await self._answer("ApplyParameterSet", request)
 
-    async def rollback(self) -> CallAudit:
+    async def rollback(self) -> None:
         """RollbackParameterSet: back to the previous set (now / at the next batch start) or cancel a pending one."""
         request = self.deployment.request_rollback(CALLER.get().name, self._batch_running())
-        return await self._answer("RollbackParameterSet", request)
+        await self._answer("RollbackParameterSet", request)
 
-    async def _answer(self, method: str, request: SwitchRequest) -> CallAudit:
+    async def _answer(self, method: str, request: SwitchRequest) -> None:
         if request.deferred:
             note = f"{method}: parameter set {request.old_id} -> {request.new_id} at the next batch start"
         elif request.old_id == request.new_id:
@@ -89,7 +89,7 @@ class ParameterSetSwitch:
             note = f"{method}: parameter set {request.old_id} -> {request.new_id} (no batch running: at once)"
         await self._record(note, EVENT_SOURCE)
         await self._use_deployed()
-        return CallAudit(old_value=request.old_id, new_value=request.new_id, reason=note)
+        record_change(request.old_id, request.new_id, note)
 
     # -- hooks of the control loop ------------------------------------------------------------------------
     async def at_batch_start(self) -> None:
