@@ -29,6 +29,32 @@ if TYPE_CHECKING:
     from twin_server.alarms.manager import AlarmManager
 
 
+class NisOnDelay:
+    """The alarm's decision without I/O: is the NIS out of its χ² band, and has it stayed out for the on-delay?
+    (What :class:`InnovationAlarm` runs; ``benchmarks/innovation_alarm.py`` runs it on stepped batches.)"""
+
+    def __init__(self, band: NisBand, on_delay_s: float, sides: str = "upper") -> None:
+        self.band = band
+        self.on_delay_s = on_delay_s
+        self.sides = sides
+        self._config = LimitAlarmConfig(high=band.high_quantile, low=band.low_quantile if sides == "both" else None,
+                                        on_delay_s=on_delay_s)
+        self._evaluator = LimitEvaluator(self._config)
+
+    def restart(self) -> None:
+        """A new batch (a fresh filter): the on-delay counts again from the next step."""
+        self._evaluator = LimitEvaluator(self._config)
+
+    def update(self, nis: float, dof: int, time_s: float) -> str | None:
+        """One estimator step's NIS (``dof`` ≥ 1) at plant time ``time_s`` (s); ``"above"`` / ``"below"`` while the
+        alarm is due (out of the band for the on-delay), None otherwise. A NaN NIS counts as above."""
+        quantile = nis_quantile(nis, dof)
+        state = self._evaluator.update(1.0 if math.isnan(quantile) else quantile, time_s)
+        if state is None:
+            return None
+        return "above" if state in (LimitState.HIGH, LimitState.HIGH_HIGH) else "below"
+
+
 class InnovationAlarm:
     """The NIS test of one unit's estimator, driving its ``parameter_set_mismatch`` condition."""
 
@@ -38,33 +64,27 @@ class InnovationAlarm:
         self.unit = unit
         self.condition = condition
         self.band = band
-        self.on_delay_s = on_delay_s
-        self.sides = sides
-        self._config = LimitAlarmConfig(high=band.high_quantile, low=band.low_quantile if sides == "both" else None,
-                                        on_delay_s=on_delay_s)
-        self._evaluator = LimitEvaluator(self._config)
+        self.test = NisOnDelay(band, on_delay_s, sides)
         self.parameter_set = ""
         """The deployed parameter set's id, for the message."""
 
     def restart(self) -> None:
         """A new batch (a fresh filter): the on-delay counts again from the next step."""
-        self._evaluator = LimitEvaluator(self._config)
+        self.test.restart()
 
     async def update(self, estimate: Estimate) -> None:
         """One estimator step (a predict-only step, with no NIS, changes nothing)."""
         if estimate.nis is None or estimate.nis_dof < 1:
             return
-        quantile = nis_quantile(estimate.nis, estimate.nis_dof)
-        state = self._evaluator.update(1.0 if math.isnan(quantile) else quantile, estimate.time_s)
+        where = self.test.update(estimate.nis, estimate.nis_dof, estimate.time_s)
         low, high = self.band.limits(estimate.nis_dof)
         band = f"χ²({estimate.nis_dof}) {self.band.probability:.0%} band [{low:.3g}, {high:.3g}]"
-        if state is None:
+        if where is None:
             await self._manager.set_inactive(self.condition, f"{self.unit}: estimator innovations consistent with "
                                                              f"parameter set {self.parameter_set} (NIS "
                                                              f"{estimate.nis:.3g} in {band})")
             return
-        where = "above" if state in (LimitState.HIGH, LimitState.HIGH_HIGH) else "below"
         await self._manager.set_active(self.condition, (
             f"{self.unit}: deployed parameter set {self.parameter_set} no longer fits the plant: NIS "
-            f"{estimate.nis:.3g} {where} its {band} for {self.on_delay_s:g} s (plant time)")[:400],
+            f"{estimate.nis:.3g} {where} its {band} for {self.test.on_delay_s:g} s (plant time)")[:400],
             value=estimate.nis)
