@@ -122,6 +122,8 @@ class ExtendedKalmanFilter:
             q[self._nx + i] = float(process_noise.get(name, 0.0)) ** 2
         self._q_diag = q
         self._r_by_output = {n: float(measurement_noise[n]) ** 2 for n in self.measured_outputs}
+        self.measurement_std: dict[str, float] = {n: float(measurement_noise[n]) for n in self.measured_outputs}
+        """The declared measurement noise, 1 sigma per measured output (the output's SI unit)."""
         self._lower = np.concatenate([np.full(v.size, v.lower) for v in decl.states])
         self._upper = np.concatenate([np.full(v.size, v.upper) for v in decl.states])
         self._clip = clip_to_bounds
