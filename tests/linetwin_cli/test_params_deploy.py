@@ -1,34 +1,29 @@
-"""``linetwin params apply | rollback`` against a live twin over OPC UA, with the user's own credentials."""
+"""``linetwin params apply | rollback`` against a live twin over OPC UA, with the user's own credentials: the
+command as the ``linetwin`` entry point runs it (its parser, its one-line failures and exit codes), in a thread
+beside the twin's event loop as a separate client would."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 import pytest
 
-from linetwin_cli.failures import CommandError, OneLineParser
-from linetwin_cli.params_deploy import add_deploy_commands, run_deploy
+from linetwin_cli.main import main
 from tests.security_helpers import Credentials, line_root
 from tests.twin_server.line_fixture import PILOT
 from tests.twin_server.test_parameter_deployment import ENGINEER, OPERATOR, UNIT, deploy_line
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = OneLineParser(prog="linetwin params")
-    add_deploy_commands(parser.add_subparsers(dest="params_command", required=True))
-    return parser.parse_args(list(argv))
-
-
 async def deploy(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, endpoint: str,
-                 who: Credentials, *argv: str) -> str:
-    """Run the command as ``who`` (password from $LINETWIN_PASSWORD) in a thread, as a separate client would."""
+                 who: Credentials, *argv: str, exit_code: int = 0) -> str:
+    """``linetwin params ARGV`` as ``who`` (password from $LINETWIN_PASSWORD); its stdout (stderr if it fails)."""
     monkeypatch.setenv("LINETWIN_PASSWORD", who.password)
     command, *rest = argv
-    args = parse(command, str(PILOT), *rest, "--unit", UNIT, "--endpoint", endpoint, "--user", who.user,
-                 "--data-dir", str(line_root()))
-    assert await asyncio.to_thread(run_deploy, args) == 0
-    return capsys.readouterr().out
+    code = await asyncio.to_thread(main, ["params", command, str(PILOT), *rest, "--unit", UNIT, "--endpoint",
+                                          endpoint, "--user", who.user, "--data-dir", str(line_root())])
+    out, err = capsys.readouterr()
+    assert code == exit_code, (out, err)
+    return out if code == 0 else err
 
 
 async def test_an_engineer_applies_a_set_by_its_prefix_and_rolls_back(capsys, monkeypatch):
@@ -45,11 +40,9 @@ async def test_an_engineer_applies_a_set_by_its_prefix_and_rolls_back(capsys, mo
 async def test_the_twin_refuses_an_operator_and_the_command_says_why(capsys, monkeypatch):
     async with deploy_line() as line:
         fitted = line.fitted()
-        with pytest.raises(CommandError, match="BadUserAccessDenied: your role may not change parameter sets") as exc:
-            await deploy(capsys, monkeypatch, line.twin.endpoint, OPERATOR, "apply", fitted)
-        assert exc.value.exit_code == 1
+        err = await deploy(capsys, monkeypatch, line.twin.endpoint, OPERATOR, "apply", fitted, exit_code=1)
+        assert "BadUserAccessDenied: your role may not change parameter sets" in err and "Traceback" not in err
         other = line.fitted(declaration_hash="f" * 64)
-        with pytest.raises(CommandError, match="belongs to model declaration ffffffffffffffff") as exc:
-            await deploy(capsys, monkeypatch, line.twin.endpoint, ENGINEER, "apply", other)
-        assert exc.value.exit_code == 2
+        err = await deploy(capsys, monkeypatch, line.twin.endpoint, ENGINEER, "apply", other, exit_code=2)
+        assert "belongs to model declaration ffffffffffffffff" in err and len(err.strip().splitlines()) == 1
         assert line.loop.core.parameter_set_id == line.nominal.id
