@@ -107,7 +107,10 @@ def fit_unit(request: FitRequest, progress: Callable[[str], None]) -> FitOutcome
     fixed = {k: v for k, v in parent.values.items() if k not in request.estimate}
     experiments = [_with_parameters(e, fixed) for e in request.experiments]
     guess = {n: parent.values.get(n, model.declaration.parameter_values()[n]) for n in request.estimate}
-    sigma_by_output = plan.make_estimator().measurement_std
+    sigma_by_output = getattr(plan.make_estimator(), "measurement_std", None)
+    if not sigma_by_output:
+        raise CommandError(f"--unit {unit.name}: the unit's estimator declares no measurement noise; the fit weighs "
+                           "each instrument by it", EXIT_FAILURE)
     tag_of = {m.output: m.tag for m in plan.measurements}
     measured = sorted({n for e in experiments for n in e.measurements})
     weights = {n: 1.0 / sigma_by_output[n] for n in measured}
@@ -145,7 +148,6 @@ def fit_unit(request: FitRequest, progress: Callable[[str], None]) -> FitOutcome
                 progress(f"  profile of {name} failed: {exc}")
     residuals = residual_statistics(fit, experiments, model, None if absolute else
                                     {n: sigma_by_output[n] * math.sqrt(fit.residual_variance) for n in measured})
-    first, last = request.batches[0], request.batches[-1]
     window = (_iso(min(b.start_us for b in request.batches)), _iso(max(b.end_us for b in request.batches)))
     report: dict[str, Any] = {
         "kind": "fit", "unit": unit.name, "model": unit.kind, "model_declaration": model.declaration.name,
@@ -208,7 +210,6 @@ def fit_unit(request: FitRequest, progress: Callable[[str], None]) -> FitOutcome
             progress(f"plot {path}")
     except ImportError:
         progress("matplotlib is not installed: no plots")
-    del first, last
     return FitOutcome(summary=summary_text(report), report_path=report_path, set_id=set_id, problem=problem)
 
 

@@ -165,3 +165,17 @@ def test_params_refuses_a_tampered_set_and_an_unknown_id(recorded, capsys, tmp_p
     assert "was altered" in capsys.readouterr().err
     assert main(["params", "show", str(PILOT), "abcdef", "--data-dir", str(tmp_path)]) == 2
     assert "not in the store" in capsys.readouterr().err
+
+
+def test_a_parent_for_another_declaration_or_unknown_is_refused(recorded, capsys, tmp_path):
+    from tests.process_models.test_parameter_sets import fitted
+
+    data, ids = recorded
+    other = ParameterSetStore(data / "parameter_sets").put(fitted())         # another [model] table's set
+    for parent, expected in ((other, "expected one of unit 'crystallizer' for its current declaration"),
+                             ("0000ffff", "--parent: parameter set 0000ffff: not in the store")):
+        before = ParameterSetStore(data / "parameter_sets").ids()
+        code, _out, err = fit(capsys, "--batch", ids[0], "--estimate", "growth_rate_constant", "--no-profile",
+                              "--parent", parent, "--data-dir", str(data), "--out", str(tmp_path / "r"))
+        assert code == 2 and expected in err.strip().splitlines()[-1], err
+        assert ParameterSetStore(data / "parameter_sets").ids() == before
