@@ -1,7 +1,8 @@
 """``linetwin params apply | rollback``: deploy a parameter set to a running twin, or roll back, over OPC UA.
 
 * ``apply CONFIG --unit U ID``: call ``ApplyParameterSet(ID)`` on ``<line>/<unit>/model`` of the twin serving
-  CONFIG (``[server] endpoint``, or ``--endpoint``); ID may be a unique prefix of a set in the line's data dir;
+  CONFIG (``[server] endpoint``, or ``--endpoint``); ID may be a unique prefix of a set in the line's data dir
+  (``--data-dir``), or the full id of a set only the twin's data dir holds;
 * ``rollback CONFIG --unit U``: call ``RollbackParameterSet()``.
 
 The command acts exactly as an OPC UA client would, with the user's own credentials (``--user``, default the
@@ -96,13 +97,16 @@ def _local_check(args: argparse.Namespace, config: LineConfig) -> str:
 
     store = ParameterSetStore(line_data(args, config).parameter_sets)
     text = str(args.id).lower()
-    if not store.ids():
-        return text
+    full_id = len(text) == 16
+    if full_id and text not in store:
+        return text  # not here (a twin on another machine, its own data dir): the twin decides
     try:
         set_id = store.resolve(text)
         found = store.get(set_id)
     except ParameterSetError as exc:
-        raise CommandError(f"params apply {args.id}: {exc}", EXIT_FAILURE if "altered" in str(exc) else 2) from None
+        raise CommandError(f"params apply {args.id}: {exc} (a prefix is resolved in this data dir; give the full "
+                           "16-digit id of a set only the twin has)", EXIT_FAILURE if "altered" in str(exc) else 2) \
+            from None
     unit = config.unit(args.unit)
     expected = declaration_hash(unit_model_declaration(unit.kind, unit.model))
     if found.declaration_hash != expected:

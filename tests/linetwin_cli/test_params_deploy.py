@@ -46,3 +46,13 @@ async def test_the_twin_refuses_an_operator_and_the_command_says_why(capsys, mon
         err = await deploy(capsys, monkeypatch, line.twin.endpoint, ENGINEER, "apply", other, exit_code=2)
         assert "belongs to model declaration ffffffffffffffff" in err and len(err.strip().splitlines()) == 1
         assert line.loop.core.parameter_set_id == line.nominal.id
+
+
+async def test_a_prefix_must_resolve_here_and_a_full_id_the_twin_lacks_is_refused_by_the_twin(capsys, monkeypatch):
+    async with deploy_line() as line:
+        line.fitted()
+        err = await deploy(capsys, monkeypatch, line.twin.endpoint, ENGINEER, "apply", "abcd", exit_code=2)
+        assert "not in the store" in err
+        err = await deploy(capsys, monkeypatch, line.twin.endpoint, ENGINEER, "apply", "abcdef0123456789",
+                           exit_code=1)
+        assert "BadNotFound" in err
