@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 from asyncua import ua
 
@@ -22,7 +23,7 @@ from controllers.batch_control import BatchControl
 from process_models.estimator import Estimate
 from process_models.innovation_consistency import NisBand
 from twin_server.alarms.innovation_alarm import InnovationAlarm
-from twin_server.method_calls import CALLER, record_change
+from twin_server.method_calls import CALLER, MethodRefused, record_change
 from twin_server.model_nodes import ModelNodes
 from twin_server.parameter_deployment import ParameterDeployment, SwitchRequest
 
@@ -72,13 +73,26 @@ class ParameterSetSwitch:
     # -- method actions (engineer role: twin_server/security) ---------------------------------------------
     async def apply(self, set_id: str) -> None:
         """ApplyParameterSet: refuse (MethodRefused) or switch now / at the next batch start."""
-        request = self.deployment.request_apply(set_id, CALLER.get().name, self._batch_running())
+        try:
+            request = self.deployment.request_apply(set_id, CALLER.get().name, self._batch_running())
+        except MethodRefused as exc:
+            await self._refused("ApplyParameterSet", exc)
         await self._answer("ApplyParameterSet", request)
 
     async def rollback(self) -> None:
         """RollbackParameterSet: back to the previous set (now / at the next batch start) or cancel a pending one."""
-        request = self.deployment.request_rollback(CALLER.get().name, self._batch_running())
+        try:
+            request = self.deployment.request_rollback(CALLER.get().name, self._batch_running())
+        except MethodRefused as exc:
+            await self._refused("RollbackParameterSet", exc)
         await self._answer("RollbackParameterSet", request)
+
+    async def _refused(self, method: str, exc: MethodRefused) -> NoReturn:
+        """A client sees only the status code: the reason goes to the unit's events (``control/last_event``, the
+        historian) as well as to the audit entry."""
+        await self._record(f"{method} refused ({ua.StatusCode(exc.code).name}) for {CALLER.get().name}: "
+                           f"{exc.reason}", EVENT_SOURCE)
+        raise exc
 
     async def _answer(self, method: str, request: SwitchRequest) -> None:
         if request.deferred:

@@ -209,6 +209,10 @@ async def test_a_set_of_another_declaration_an_unknown_and_a_tampered_set_are_re
         with pytest.raises(ua.uaerrors.BadInvalidArgument):
             await apply(client, other)
         assert "belongs to model declaration" in calls_of(line, "ApplyParameterSet")[-1].reason
+        last_event = await client.get_node(ua.NodeId(f"{PREFIX}.control.last_event", await namespace(client))) \
+            .read_value()  # what a client without the audit role can read of the reason
+        assert "ApplyParameterSet refused (BadInvalidArgument) for engineer" in last_event
+        assert f"unit {UNIT} runs declaration {line.nominal.declaration_hash}" in last_event
         with pytest.raises(ua.uaerrors.BadNotFound):
             await apply(client, "0123456789abcdef")
         with pytest.raises(ua.uaerrors.BadInvalidArgument):
