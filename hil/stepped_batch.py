@@ -86,8 +86,7 @@ def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: 
 
 async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
                                   report_path: Path | None = None, plot_path: Path | None = None,
-                                  recorder: BatchRecorder | None = None,
-                                  record_period_s: float = 1.0,
+                                  recorder: BatchRecorder | None = None, record_period_s: float = 1.0,
                                   on_tick: TickObserver | None = None) -> ScenarioReport:
     """:func:`run_stepped_batch` for callers already in an event loop (it never awaits anything that waits)."""
     if seed is not None:
@@ -114,7 +113,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um)
     if not (math.isfinite(record_period_s) and record_period_s > 0):
         raise ValueError(f"record_period_s: got {record_period_s!r}; expected a number of plant seconds > 0")
-    batch = _Batch(core, plc, true_state, recorder, on_tick)
+    batch = _Batch(core, plc, true_state, on_tick, recorder)
     if recorder is not None:
         recorder.scan(0.0, plc.scan())
     batch.start()
@@ -189,7 +188,8 @@ class _Batch:
 
     def __init__(self, core: BatchControl, plc: SteppedPlc,
                  true_state: Callable[[], dict[str, float]] | None = None,
-                 recorder: BatchRecorder | None = None, on_tick: TickObserver | None = None) -> None:
+                 on_tick: TickObserver | None = None,
+                 recorder: BatchRecorder | None = None) -> None:
         self.core = core
         self.on_tick = on_tick
         self.plc = plc

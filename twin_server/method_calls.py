@@ -31,7 +31,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from twin_server.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
+from plc_adapters.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, role_label, user_label
 
 log = logging.getLogger("linetwin.methods")
@@ -50,7 +50,7 @@ SERVER_CALLER = Caller("server")
 CALLER: ContextVar[Caller] = ContextVar("linetwin_method_caller", default=SERVER_CALLER)
 """The caller of the method being run (``server`` when the twin calls a method itself)."""
 CALLER_SESSION: ContextVar[Any] = ContextVar("linetwin_method_session", default=None)
-"""The session (:class:`~twin_server.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
+"""The session (:class:`~plc_adapters.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
 twin itself); its ``user`` is the asyncua User (what role checks take), its ``session_id`` what owns a
 subscription."""
 
@@ -94,9 +94,10 @@ def record_change(old_value: object, new_value: object, reason: str = "") -> Non
     _CALL_CHANGE.set(CallAudit(old_value, new_value, reason))
 
 
-MethodAction = Callable[..., Awaitable[None]]
-"""The method's action: awaited with the argument values (Python objects), returns nothing, raises
-:class:`MethodRefused` to refuse; may call :func:`record_change`."""
+MethodAction = Callable[..., Awaitable[Sequence[object] | None]]
+"""The method's action: awaited with the argument values (Python objects); returns the output argument values (one
+per declared output, in order; None for a method without outputs); raises :class:`MethodRefused` to refuse; may
+call :func:`record_change`."""
 
 
 def check_call(object_id: ua.NodeId, called_on: ua.NodeId, arguments: Sequence[ua.Variant],
@@ -129,12 +130,15 @@ def _matches(value: ua.Variant, declared: MethodArgument) -> bool:
 
 async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua.NodeId,
                              browse_name: ua.QualifiedName, action: MethodAction, audit: AuditTrail,
-                             inputs: Sequence[MethodArgument] = (), audit_name: str | None = None) -> None:
+                             inputs: Sequence[MethodArgument] = (), audit_name: str | None = None,
+                             outputs: Sequence[MethodArgument] = ()) -> None:
     """Add method ``browse_name`` (a component of ``object_id``) that checks, runs and audits every call.
 
     ``audit_name``: the node as the audit trail names it (default: the method node id's identifier).
+    ``outputs``: the declared output arguments (the action returns their values).
     """
     declared = tuple(inputs)
+    declared_outputs = tuple(outputs)
     node_text = audit_name or str(method_id.Identifier)
 
     async def call(called_on: ua.NodeId, *arguments: ua.Variant) -> list[ua.Variant] | ua.CallMethodResult:
@@ -154,7 +158,7 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             return result
         change_token = _CALL_CHANGE.set(None)
         try:
-            await action(*values)
+            returned = await action(*values)
             change = _CALL_CHANGE.get()
         except (MethodRefused, ua.UaStatusCodeError) as exc:
             code = int(exc.code)
@@ -168,10 +172,11 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
         finally:
             _CALL_CHANGE.reset(change_token)
         record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good, change.reason if change else "", change)
-        return []
+        return [ua.Variant(v, a.variant_type) for v, a in zip(returned or (), declared_outputs, strict=True)]
 
     parent = server.get_node(object_id)
-    await parent.add_method(method_id, browse_name, call, [a.as_argument() for a in declared], [])
+    await parent.add_method(method_id, browse_name, call, [a.as_argument() for a in declared],
+                            [a.as_argument() for a in declared_outputs])
 
 
 def caller_of(user: User | None) -> Caller:
