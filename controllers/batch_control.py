@@ -26,6 +26,7 @@ from controllers.control_plan import ControlPlan, ManipulatedBinding
 from controllers.nmpc import NmpcResult
 from controllers.online_parameters import OnlineParameterState, gate
 from controllers.supervisor import Supervisor, SupervisorEvent
+from process_models.declaration import DeclarationError
 from process_models.estimator import Estimate, ExtendedKalmanFilter
 
 TagValues = Mapping[str, float | None]
@@ -86,6 +87,17 @@ class BatchControl:
                            f"'{self.plan.model.declaration.name}'")
         self.parameter_set_id = set_id
         self.parameter_values = {name: float(v) for name, v in values.items()}
+
+    def parameter_set_problems(self, values: Mapping[str, float]) -> list[str]:
+        """Why the estimator could not start from a set with ``values`` (a value outside its declared bounds, an
+        online parameter outside the bounds the plan keeps its estimate in); empty when it can."""
+        try:
+            full = self.plan.model.declaration.parameter_values(
+                {k: v for k, v in values.items() if k in self.plan.model.parameter_names})
+        except DeclarationError as exc:
+            return [str(exc)]
+        return [f"{p.name} = {full[p.name]:g} {p.unit} is outside its online bounds [{p.lower:g}, {p.upper:g}]"
+                for p in self.plan.online_parameters if not p.lower <= full[p.name] <= p.upper]
 
     def deployed_parameters(self) -> dict[str, float]:
         """Every model parameter's deployed value (model units): the declaration's, the deployed set's over them —

@@ -74,6 +74,10 @@ class ParameterSetSwitch:
     async def apply(self, set_id: str) -> None:
         """ApplyParameterSet: refuse (MethodRefused) or switch now / at the next batch start."""
         try:
+            problems = self.core.parameter_set_problems(self.deployment.verified(set_id).values)
+            if problems:
+                raise MethodRefused(ua.StatusCodes.BadOutOfRange, f"parameter set {set_id}: {'; '.join(problems)} "
+                                    "([units.<unit>.control] online_parameters / estimate_parameters)")
             request = self.deployment.request_apply(set_id, CALLER.get().name, self._batch_running())
         except MethodRefused as exc:
             await self._refused("ApplyParameterSet", exc)

@@ -224,10 +224,16 @@ async def test_a_set_of_another_declaration_an_unknown_and_a_tampered_set_are_re
         path.write_text(json.dumps(content))
         with pytest.raises(ua.uaerrors.BadDataUnavailable):
             await apply(client, tampered)
+        n = line.nominal  # sets the estimator could not start from: beyond a declared bound, an online bound
+        beyond = line.store.put(dataclasses.replace(n, values={**n.values, "growth_rate_constant": 5.0},
+                                                    parent=n.id, created=utc_timestamp()))
+        with pytest.raises(ua.uaerrors.BadOutOfRange):
+            await apply(client, beyond)
+        assert "'growth_rate_constant' = 5.0 m/s outside [0.0, 1.0]" in calls_of(line, "ApplyParameterSet")[-1].reason
         assert await model_value(client, "parameter_set") == line.nominal.id
         assert line.loop.core.parameter_set_id == line.nominal.id
         assert [e.status for e in calls_of(line, "ApplyParameterSet")] == \
-            ["BadInvalidArgument", "BadNotFound", "BadInvalidArgument", "BadDataUnavailable"]
+            ["BadInvalidArgument", "BadNotFound", "BadInvalidArgument", "BadDataUnavailable", "BadOutOfRange"]
 
 
 async def test_a_switch_asked_for_during_a_batch_waits_for_the_next_batch_start():
