@@ -31,10 +31,12 @@ def bench() -> PoolingBench:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # two closed-loop runs of ~10 model fits each: 1-2 min alone, more on a loaded machine
-def test_the_model_loop_meets_the_spec_across_seeds_and_the_oracle_bounds_every_yield(bench: PoolingBench) -> None:
+@pytest.mark.timeout(900)  # a closed-loop run of ~10 model fits: up to a minute alone, more on a loaded machine
+@pytest.mark.parametrize("seed", [0, 1])  # one run per test, so parallel workers share them
+def test_the_model_loop_meets_the_spec_across_seeds_and_the_oracle_bounds_every_yield(bench: PoolingBench,
+                                                                                      seed: int) -> None:
     scenario = scenario_by_name("feed_titre_mismatch")
-    outcomes = [bench.run(scenario, seed) for seed in (0, 1)]
+    outcomes = [bench.run(scenario, seed)]
     for outcome in outcomes:
         model, oracle, fixed = (outcome.kpis[k] for k in ("model", "oracle", "fixed_thresholds"))
         assert model.spec_met, kpi_table(outcomes)
@@ -45,7 +47,7 @@ def test_the_model_loop_meets_the_spec_across_seeds_and_the_oracle_bounds_every_
         assert model.fallback_share < 0.5  # the model, not the fallback, cut this pool
         assert 0.0 < model.productivity_mmol_per_l_h < oracle.productivity_mmol_per_l_h * 1.2
     summary = summarise(outcomes)
-    assert summary["spec_met_model"] == 2 and summary["mean_yield_oracle"] >= summary["mean_yield_model"]
+    assert summary["spec_met_model"] == 1 and summary["mean_yield_oracle"] >= summary["mean_yield_model"]
 
 
 def test_the_fixed_thresholds_are_tuned_on_the_nominal_run(bench: PoolingBench) -> None:
