@@ -10,6 +10,9 @@
 Ids may be abbreviated to a unique prefix (4+ hex digits). Every read re-hashes the set: a file whose content does
 not match its id is refused (exit 1). These commands only read; ``linetwin fit`` writes sets (audited there).
 Anyone who may read the data dir may run them.
+
+``apply CONFIG --unit U ID`` and ``rollback CONFIG --unit U`` act on the running twin over OPC UA with the user's
+own login (engineer role): :mod:`linetwin_cli.params_deploy`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from linetwin_cli.common import data_dir_arg, line_data, load_or_exit
 from linetwin_cli.failures import EXIT_FAILURE, CommandError
+from linetwin_cli.params_deploy import add_deploy_commands, run_deploy
 
 if TYPE_CHECKING:
     from process_models.parameter_sets import ParameterSet, ParameterSetStore
@@ -31,7 +35,8 @@ __all__ = ["add_params_command", "run_params"]
 
 def add_params_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The ``params`` command group."""
-    p = sub.add_parser("params", help="versioned model parameter sets (list, show, diff, export)")
+    p = sub.add_parser("params", help="versioned model parameter sets (list, show, diff, export; apply, rollback "
+                                      "on the running twin)")
     ps = p.add_subparsers(dest="params_command", required=True)
     lst = ps.add_parser("list", help="the stored parameter sets, oldest first")
     lst.add_argument("config", help="line config (TOML)")
@@ -51,6 +56,7 @@ def add_params_command(sub: argparse._SubParsersAction) -> None:  # type: ignore
     export.add_argument("id", help="set id (or a unique prefix)")
     export.add_argument("--output", default=None, help="file (default: standard output)")
     data_dir_arg(export)
+    add_deploy_commands(ps)
 
 
 def run_params(args: argparse.Namespace) -> int:
@@ -62,6 +68,8 @@ def run_params(args: argparse.Namespace) -> int:
         unit_model_declaration,
     )
 
+    if args.params_command in ("apply", "rollback"):
+        return run_deploy(args)
     config = load_or_exit(Path(args.config))
     store = ParameterSetStore(line_data(args, config).parameter_sets)
     current = {u.name: declaration_hash(unit_model_declaration(u.kind, u.model)) for u in config.units}

@@ -268,8 +268,9 @@ async def test_operator_setpoints_and_control_events_are_kept_and_events_are_his
         await mode.write_value(ua.DataValue(ua.Variant("auto", ua.VariantType.String)))
         backend = line.twin.historian.backend
         end_us = int((datetime.now(UTC) + timedelta(hours=1)).timestamp() * 1e6)
-        await wait_until(lambda: backend.read_setpoints(None, 0, end_us) and backend.read_events(None, 0, end_us),
-                         timeout_s=10.0, what="the setpoint and the event in the historian")
+        await wait_until(lambda: backend.read_setpoints(None, 0, end_us)
+                         and any("mode manual -> auto" in e[3] for e in backend.read_events(None, 0, end_us)),
+                         timeout_s=10.0, what="the setpoint and the mode change event in the historian")
         (key, _, value, source, user) = backend.read_setpoints(None, 0, end_us)[0]
         assert (key, value, source) == ("pilot_line.feed_tank.jacket_temperature_setpoint", current, "operator")
         unit = client.get_node(ua.NodeId("pilot_line.crystallizer", idx))
