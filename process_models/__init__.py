@@ -6,10 +6,9 @@ Public names only, imported on first use; see the modules for details. The unit 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from linetwin_lazy import lazy_exports
 
-# public name -> module that defines it; imported on first use, so importing the package is cheap
+# public name -> module that defines it; imported on first use (linetwin_lazy), so importing the package is cheap
 _EXPORTS: dict[str, str] = {
     "CaseFile": "process_models.case_file",
     "CaseFileError": "process_models.case_file",
@@ -25,6 +24,9 @@ _EXPORTS: dict[str, str] = {
     "InputSpec": "process_models.simulator",
     "ModelDeclaration": "process_models.declaration",
     "Parameter": "process_models.declaration",
+    "ParameterSet": "process_models.parameter_sets",
+    "ParameterSetError": "process_models.parameter_sets",
+    "ParameterSetStore": "process_models.parameter_sets",
     "Phase": "process_models.simulator",
     "SimulationCase": "process_models.simulator",
     "SimulationError": "process_models.simulator",
@@ -34,10 +36,12 @@ _EXPORTS: dict[str, str] = {
     "UnknownModelKindError": "process_models.registry",
     "Variable": "process_models.declaration",
     "compile_model": "process_models.declaration",
+    "declaration_hash": "process_models.parameter_sets",
     "fit_parameters": "process_models.fitting",
     "known_kinds": "process_models.registry",
     "load_case": "process_models.case_file",
     "model_for_kind": "process_models.registry",
+    "nominal_parameter_set": "process_models.parameter_sets",
     "sensitivities": "process_models.simulator",
     "simulate": "process_models.simulator",
     "simulate_batch": "process_models.simulator",
@@ -48,14 +52,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from asyncua import Server, ua
 
+from plc_adapters.asyncua_seam import add_nodes, address_space
 from plc_adapters.tag_map import Direction, TagSpec
 from process_models.engineering_units import UNECE_NAMESPACE_URI, UNITS_BY_CODE
 from process_models.registry import unit_kinds
-from twin_server.asyncua_seam import add_nodes, address_space
 from twin_server.config import LineConfig
 
 PROCESS_UNIT_TYPE = "ProcessUnitType"

@@ -12,6 +12,10 @@ records the outcome in the audit trail (action ``call``):
 - the action refuses (:class:`MethodRefused`, or any ``UaStatusCodeError``) → that status, with its reason;
 - anything unexpected → ``BadInternalError`` (logged with the traceback: it is a bug).
 
+An action that changes a state may say what it changed with :func:`record_change` (old and new value, a note):
+the audit entry then carries them (e.g. ApplyParameterSet: the set deployed before and the one requested);
+otherwise the entry's new value is the call's arguments.
+
 Nothing reaches the action unless the call passed the checks. Who calls is read from :data:`CALLER`, which
 :func:`track_method_callers` sets from the session's user for the duration of each Call request.
 """
@@ -27,7 +31,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from twin_server.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
+from plc_adapters.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, role_label, user_label
 
 log = logging.getLogger("linetwin.methods")
@@ -46,7 +50,7 @@ SERVER_CALLER = Caller("server")
 CALLER: ContextVar[Caller] = ContextVar("linetwin_method_caller", default=SERVER_CALLER)
 """The caller of the method being run (``server`` when the twin calls a method itself)."""
 CALLER_SESSION: ContextVar[Any] = ContextVar("linetwin_method_session", default=None)
-"""The session (:class:`~twin_server.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
+"""The session (:class:`~plc_adapters.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
 twin itself); its ``user`` is the asyncua User (what role checks take), its ``session_id`` what owns a
 subscription."""
 
@@ -73,9 +77,27 @@ class MethodArgument:
                            ArrayDimensions=[], Description=ua.LocalizedText(self.description or self.name))
 
 
-MethodAction = Callable[..., Awaitable[None]]
-"""The method's action: awaited with the argument values (Python objects), returns nothing, raises
-:class:`MethodRefused` to refuse."""
+@dataclass(frozen=True, slots=True)
+class CallAudit:
+    """What an accepted call changed, for its audit entry: the value before, the value after, a note."""
+
+    old_value: object = None
+    new_value: object = None
+    reason: str = ""
+
+
+_CALL_CHANGE: ContextVar[CallAudit | None] = ContextVar("linetwin_call_change", default=None)
+
+
+def record_change(old_value: object, new_value: object, reason: str = "") -> None:
+    """Called by a method's action: what the call changed, for its audit entry (instead of the arguments)."""
+    _CALL_CHANGE.set(CallAudit(old_value, new_value, reason))
+
+
+MethodAction = Callable[..., Awaitable[Sequence[object] | None]]
+"""The method's action: awaited with the argument values (Python objects); returns the output argument values (one
+per declared output, in order; None for a method without outputs); raises :class:`MethodRefused` to refuse; may
+call :func:`record_change`."""
 
 
 def check_call(object_id: ua.NodeId, called_on: ua.NodeId, arguments: Sequence[ua.Variant],
@@ -108,31 +130,36 @@ def _matches(value: ua.Variant, declared: MethodArgument) -> bool:
 
 async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua.NodeId,
                              browse_name: ua.QualifiedName, action: MethodAction, audit: AuditTrail,
-                             inputs: Sequence[MethodArgument] = (), audit_name: str | None = None) -> None:
+                             inputs: Sequence[MethodArgument] = (), audit_name: str | None = None,
+                             outputs: Sequence[MethodArgument] = ()) -> None:
     """Add method ``browse_name`` (a component of ``object_id``) that checks, runs and audits every call.
 
     ``audit_name``: the node as the audit trail names it (default: the method node id's identifier).
+    ``outputs``: the declared output arguments (the action returns their values).
     """
     declared = tuple(inputs)
+    declared_outputs = tuple(outputs)
     node_text = audit_name or str(method_id.Identifier)
 
     async def call(called_on: ua.NodeId, *arguments: ua.Variant) -> list[ua.Variant] | ua.CallMethodResult:
         caller = CALLER.get()
         values = [v.Value if isinstance(v, ua.Variant) else v for v in arguments]
 
-        def record(outcome: AuditOutcome, status: int, reason: str = "") -> None:
+        def record(outcome: AuditOutcome, status: int, reason: str = "", change: CallAudit | None = None) -> None:
+            old, new = (change.old_value, change.new_value) if change is not None else (None, values or None)
             audit.record(AuditEntry(action="call", user=caller.name, role=caller.role, client=caller.client,
-                                    node=node_text,
-                                    outcome=outcome, status=ua.StatusCode(status).name, new_value=values or None,
-                                    reason=reason))
+                                    node=node_text, outcome=outcome, status=ua.StatusCode(status).name,
+                                    old_value=old, new_value=new, reason=reason))
 
         refused = check_call(object_id, called_on, arguments, declared)
         if refused is not None:
             result, reason = refused
             record(AuditOutcome.REFUSED, result.StatusCode.value, reason)
             return result
+        change_token = _CALL_CHANGE.set(None)
         try:
-            await action(*values)
+            returned = await action(*values)
+            change = _CALL_CHANGE.get()
         except (MethodRefused, ua.UaStatusCodeError) as exc:
             code = int(exc.code)
             reason = exc.reason if isinstance(exc, MethodRefused) else ua.StatusCode(code).doc
@@ -142,11 +169,14 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             log.exception("method %s failed", node_text)
             record(AuditOutcome.FAILED, ua.StatusCodes.BadInternalError, f"{type(exc).__name__}: {exc}")
             return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadInternalError))
-        record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good)
-        return []
+        finally:
+            _CALL_CHANGE.reset(change_token)
+        record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good, change.reason if change else "", change)
+        return [ua.Variant(v, a.variant_type) for v, a in zip(returned or (), declared_outputs, strict=True)]
 
     parent = server.get_node(object_id)
-    await parent.add_method(method_id, browse_name, call, [a.as_argument() for a in declared], [])
+    await parent.add_method(method_id, browse_name, call, [a.as_argument() for a in declared],
+                            [a.as_argument() for a in declared_outputs])
 
 
 def caller_of(user: User | None) -> Caller:

@@ -11,21 +11,26 @@ from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
 
+from plc_adapters.asyncua_seam import address_space, install_write_hook
 from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
-from twin_server.asyncua_seam import address_space, install_write_hook
 from twin_server.audit import AuditEntry, AuditOutcome, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
 from twin_server.data_dir import line_data_dir
+from twin_server.estimator_nodes import EstimatorNodes
+from twin_server.forecast_nodes import ForecastNodes
 from twin_server.heap_trim import TRIM_EVERY_S, HeapTrimmer
 from twin_server.historian.service import Historian
 from twin_server.library_log_limit import limit_library_logs
 from twin_server.line_build import build_line_or_raise
 from twin_server.method_calls import track_method_callers
 from twin_server.metrics.endpoint import MetricsEndpoint
+from twin_server.model_nodes import ModelNodes
+from twin_server.parameter_deployment import unit_deployment
+from twin_server.parameter_switch import ParameterSetSwitch
 from twin_server.pid_file import TwinPidFile
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
@@ -75,6 +80,8 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
+        self.forecasts: dict[str, ForecastNodes | None] = {}
+        """Each controlled unit's ``forecast`` object (None for a kind whose plan forecasts nothing)."""
         self.data = line_data_dir(config, data_dir)
         self.security = TwinSecurity(config, self.data.security)
         self.audit = self.security.audit
@@ -159,9 +166,23 @@ class TwinServer:
         if self.alarms is not None:
             loop.alarms = await self.alarms.loop_alarms(unit.name, {m.tag: m.to_model for m in plan.measurements},
                                                         {m.tag: m.output for m in plan.measurements})
+        unit_node = self.space.unit_nodes[unit.name]
+        loop.estimator_nodes = EstimatorNodes(server, self.space.namespace_index, self.config.name, unit.name,
+                                              unit_node, plan)
+        await loop.estimator_nodes.build()
+        forecast = ForecastNodes(server, self.space.namespace_index, self.config.name, unit.name, unit_node,
+                                 loop.core, self.audit) if plan.forecast_outputs else None
+        if forecast is not None:
+            await forecast.build()
+        self.forecasts[unit.name] = forecast
         if self.historian is not None:
             nodes.on_value = self.historian.recorder.record_value
             await self.historian.historize_values(server, nodes.numeric_scalars)
+            for extra in (loop.estimator_nodes.nodes, forecast.nodes if forecast is not None else None):
+                if extra is not None:
+                    extra.on_value = self.historian.recorder.record_value
+                    await self.historian.historize_values(server, extra.numeric_scalars)
+        await self._build_parameter_switch(server, loop)
         if unit.surrogate:
             loop.surrogate_watch = await build_surrogate_watch(server, self.space.namespace_index, self.config.name,
                                                                unit.name, self.space.unit_nodes[unit.name],
@@ -172,6 +193,25 @@ class TwinServer:
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
+
+    async def _build_parameter_switch(self, server: Server, loop: UnitControlLoop) -> None:
+        """The unit's ``model`` object: its deployed parameter set (history in the data dir), Apply/Rollback, the
+        NIS nodes and the ``parameter_set_mismatch`` alarm."""
+        assert self.space is not None
+        unit = self.config.unit(loop.unit)
+        deployment = unit_deployment(unit.name, unit.kind, unit.model, loop.plan.model, self.data.parameter_sets)
+        nodes = ModelNodes(server, self.space.namespace_index, self.config.name, unit.name,
+                           self.space.unit_nodes[unit.name], self.audit)
+        switch = ParameterSetSwitch(unit.name, deployment, nodes, loop.core, lambda: loop.batch_running,
+                                    loop.record_event)
+        if self.alarms is not None:
+            switch.innovation_alarm = await self.alarms.innovation_alarm(unit.name)
+            switch.band = switch.innovation_alarm.band
+        await switch.build()
+        if self.historian is not None:
+            nodes.on_value = self.historian.recorder.record_value
+            await self.historian.historize_values(server, nodes.historized)
+        loop.parameter_sets = switch
 
     def _setpoint_owner(self, unit: str, tag: str) -> str | None:
         loop = self.control_loops.get(unit)
