@@ -26,6 +26,7 @@ from process_models.engineering_units import UNITS_BY_CODE
 from twin_server.config_checks import host_problem
 from twin_server.config_issues import NAME_RE, IssueCollector
 from twin_server.historian.settings import TAG_KEYS as _HISTORY_TAG_KEYS
+from twin_server.mirror_settings import TAG_KEYS as _MIRROR_TAG_KEYS
 
 
 def parse_plc_unit(c: IssueCollector, unit: str, plc: Mapping[str, Any],
@@ -50,7 +51,8 @@ def parse_plc_unit(c: IssueCollector, unit: str, plc: Mapping[str, Any],
 
 
 TAG_KEYS = {"direction", "description", "unit", "eu_range", "table", "address", "data_type", "byte_order",
-             "word_order", "scale", "offset", "write_limits", "max_rate", "alarms"} | _HISTORY_TAG_KEYS
+             "word_order", "scale", "offset", "write_limits", "max_rate", "alarms"} \
+    | _HISTORY_TAG_KEYS | _MIRROR_TAG_KEYS
 PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}
 
 

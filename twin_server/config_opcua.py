@@ -44,12 +44,13 @@ from plc_adapters.opcua_spec import (
 from plc_adapters.tag_map import Direction
 from process_models.engineering_units import UNITS_BY_CODE
 from twin_server.config_issues import NAME_RE, IssueCollector
+from twin_server.mirror_settings import TAG_KEYS as _MIRROR_TAG_KEYS
 
 OPCUA_PLC_KEYS = {"protocol", "endpoint", "namespace_uri", "security_policy", "security_mode", "user", "password_env",
                   "certificate", "private_key", "server_certificate", "timeout_s", "publishing_interval_s",
                   "keep_alive_count", "queue_size", "max_items_per_subscription", "session_timeout_s", "mode"}
 OPCUA_TAG_KEYS = {"direction", "description", "unit", "eu_range", "node_id", "namespace_uri", "sampling_interval_s",
-                  "deadband", "deadband_kind", "data_type", "write_limits", "max_rate"}
+                  "deadband", "deadband_kind", "data_type", "write_limits", "max_rate"} | _MIRROR_TAG_KEYS
 
 
 def parse_opcua_plc(c: IssueCollector, plc: Mapping[str, Any], prefix: str) -> OpcUaConnection | None:

@@ -20,7 +20,7 @@ from asyncua import Server, ua
 
 from twin_server.address_space import object_item, variable_item
 from twin_server.alarms.condition import AlarmCondition
-from twin_server.asyncua_seam import add_nodes, add_references, address_space
+from twin_server.asyncua_seam import add_nodes_in_bulk, add_references, address_space
 
 
 def _reference(source: ua.NodeId, ref_type: int, target: ua.NodeId, target_class: ua.NodeClass) -> ua.AddReferencesItem:
@@ -64,7 +64,7 @@ async def add_condition_nodes(server: Server, idx: int, folders: dict[ua.NodeId,
     for c in conditions:
         items.append(object_item(c.node_id, idx, c.name, folders[c.source_node], c.type_id, c.state.message or c.name))
         items += _state_variables(c, idx)
-    for item, res in zip(items, await add_nodes(server, items), strict=True):
+    for item, res in zip(items, await add_nodes_in_bulk(server, items), strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
     await _add_references(server, [_reference(c.source_node, ua.ObjectIds.HasCondition, c.node_id,
