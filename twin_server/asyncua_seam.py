@@ -170,9 +170,11 @@ async def add_nodes_in_bulk(server: Server, items: Sequence[ua.AddNodesItem]) ->
     asyncua's ``NodeManagementService._add_node`` scans all references of the parent for every new node (a
     HasProperty browse-name clash, then a duplicate reference), so filling one folder with n variables costs
     O(n²) (~1 minute for 10,000). Here each parent's property names are collected once into a set and the
-    parent → child reference is appended without the scan (the child is new: nothing refers to it yet). The
-    node's attributes, its reference back to the parent and its type definition are made by asyncua's own
-    helpers, so a node created here is the node ``add_nodes`` would have created (contract test).
+    parent → child reference is appended without the scan (the child is new: nothing refers to it yet); the
+    child's references back to its parent and to its type definition are described from what is read once per
+    parent and per type (asyncua reads the target's NodeClass, BrowseName, DisplayName and type definition again for
+    every new node). The node's attributes are made by asyncua's own helper, so a node created here is the node
+    ``add_nodes`` would have created (contract test: attributes and references compared).
 
     Refused per item, as asyncua does: a null requested node id (``BadNodeIdInvalid``: the twin names every
     node), one that exists (``BadNodeIdExists``), a missing parent (``BadParentNodeIdInvalid``), a browse name
@@ -181,7 +183,45 @@ async def add_nodes_in_bulk(server: Server, items: Sequence[ua.AddNodesItem]) ->
     service: NodeManagementService = server.iserver.node_mgt_service
     aspace = server.iserver.aspace
     has_property = ua.NodeId(ua.ObjectIds.HasProperty)
+    has_type_definition = ua.NodeId(ua.ObjectIds.HasTypeDefinition)
     property_names: dict[ua.NodeId, set[str]] = {}
+    targets: dict[ua.NodeId, tuple[Any, Any, Any, Any]] = {}
+
+    def target(node_id: ua.NodeId) -> tuple[Any, Any, Any, Any]:
+        """(NodeClass, BrowseName, DisplayName, type definition) of a reference's target, as asyncua's
+        ``_add_reference_no_check`` reads them (None where it leaves the field at its default)."""
+        known = targets.get(node_id)
+        if known is None:
+            def value(attribute: int) -> Any:
+                held = aspace.read_attribute_value(node_id, attribute)
+                return held.Value.Value if held.Value is not None else None
+
+            node_class = value(ua.AttributeIds.NodeClass)
+            type_definition = None
+            if node_class in (ua.NodeClass.Object, ua.NodeClass.Variable) and (data := aspace.get(node_id)):
+                type_definition = next((r.NodeId for r in data.references
+                                        if r.IsForward and r.ReferenceTypeId == has_type_definition), None)
+            known = (node_class, value(ua.AttributeIds.BrowseName) or None, value(ua.AttributeIds.DisplayName) or None,
+                     type_definition)
+            targets[node_id] = known
+        return known
+
+    def reference(to: ua.NodeId, reference_type: ua.NodeId, forward: bool) -> ua.ReferenceDescription:
+        node_class, browse_name, display_name, type_definition = target(to)
+        description = ua.ReferenceDescription()
+        description.ReferenceTypeId = reference_type
+        description.IsForward = forward
+        description.NodeId = to
+        if node_class is not None:
+            description.NodeClass = node_class
+        if browse_name is not None:
+            description.BrowseName = browse_name
+        if display_name is not None:
+            description.DisplayName = display_name
+        if type_definition is not None:
+            description.TypeDefinition = type_definition
+        return description
+
     results: list[ua.AddNodesResult] = []
     for item in items:
         result = ua.AddNodesResult()
@@ -216,9 +256,10 @@ async def add_nodes_in_bulk(server: Server, items: Sequence[ua.AddNodesItem]) ->
             TypeDefinition=item.TypeDefinition, IsForward=True))
         if item.ReferenceTypeId == has_property:
             names.add(item.BrowseName.Name)
-        service._add_ref_to_parent(node, item, parent)  # noqa: SLF001
+        if target(item.ParentNodeId)[0] is not None:  # asyncua adds no reference back to a parent without a class
+            node.references.append(reference(item.ParentNodeId, item.ReferenceTypeId, False))
         if not item.TypeDefinition.is_null():
-            service._add_type_definition(node, item)  # noqa: SLF001
+            node.references.append(reference(item.TypeDefinition, has_type_definition, True))
         result.AddedNodeId = node_id
     return results
 
@@ -509,6 +550,8 @@ HOOKED_SIGNATURES: dict[str, tuple[Callable[..., Any], str]] = {
         NodeManagementService._add_ref_to_parent, "(self, nodedata, item, parentdata)"),  # noqa: SLF001
     "bulk node creation: NodeManagementService._add_type_definition": (
         NodeManagementService._add_type_definition, "(self, nodedata, item)"),  # noqa: SLF001
+    "bulk node creation: NodeManagementService._add_reference_no_check": (
+        NodeManagementService._add_reference_no_check, "(self, sourcedata, addref)"),  # noqa: SLF001
     "bulk node creation: NodeData.__init__": (NodeData.__init__, "(self, nodeid)"),
     "batch value write: AttributeValue.__init__": (AttributeValue.__init__, "(self, value)"),
 }
