@@ -21,6 +21,8 @@ from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Register
 from tests.conftest import free_tcp_port, wait_until
 from tests.plc_adapters.conftest import ModbusTestServer
 from tests.security_helpers import add_operator, connected
+from twin_server.alarms.alarm_config import UnitAlarmConfig
+from twin_server.alarms.limits import LimitAlarmConfig
 from twin_server.asyncua_seam import address_space
 from twin_server.config import ConfigError, LineConfig, ServerConfig, UnitConfig, parse_line_config
 from twin_server.mirror_settings import MirrorSettings
@@ -31,6 +33,9 @@ from twin_server.server import TwinServer
 LINE, UNIT = "rbe", "tank"
 NS = "urn:linetwin:test:rbe"
 DEADBAND = 0.5
+HIGH = 150.0
+"""temperature's High limit (0.5 s on-delay)"""
+ON_DELAYED_HIGH = LimitAlarmConfig(high=HIGH, on_delay_s=0.5)
 PILOT = Path(__file__).resolve().parents[2] / "examples" / "pilot_line.toml"
 
 
@@ -85,7 +90,8 @@ async def line() -> AsyncIterator[Line]:
         name=LINE, description="", scan_period_s=0.05,
         server=ServerConfig(endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/rbe/", namespace=NS),
         units=(UnitConfig(name=UNIT, kind="mixing_tank", description="", model={}, plant={},
-                          connection=ModbusConnection("127.0.0.1", plc.port, timeout_s=2.0), tags=TAGS),),
+                          connection=ModbusConnection("127.0.0.1", plc.port, timeout_s=2.0), tags=TAGS,
+                          alarms=UnitAlarmConfig(limits={"temperature": ON_DELAYED_HIGH})),),
         security=SecuritySettings(allow_none=True),
         mirror=MirrorSettings({(UNIT, "level"): DEADBAND}))
     lt = Line(plc, TwinServer(config))
@@ -140,6 +146,19 @@ async def test_a_change_of_quality_goes_out_with_the_same_value(line: Line):
         await line.set("temperature", 60.0)  # the same value, Good again: goes out too
         await wait_until(lambda: len(seen) == 3, 20.0, what="Good again")
         assert seen[2].StatusCode.is_good() and seen[2].Value.Value == pytest.approx(60.0)
+
+
+async def test_an_alarm_on_delay_runs_out_on_a_value_published_once(line: Line):
+    """A value that crosses a limit and then stays constant is published once; the alarm still becomes active when
+    its on-delay is over (the held value is fed to the limit on every scan while it waits)."""
+    assert line.twin.alarms is not None
+    condition = line.twin.alarms.conditions[ua.NodeId(f"{LINE}.{UNIT}.alarms.temperature_limit",
+                                                      line.twin.space.namespace_index)]  # type: ignore[union-attr]
+    published = line.health.values_published
+    await line.set("temperature", HIGH + 10.0)
+    await wait_until(lambda: condition.state.active, 20.0, what="the High alarm after its on-delay")
+    assert line.health.values_published == published + 1
+    assert condition.state.limit_state == "High"
 
 
 async def test_the_report_deadband_holds_back_moves_within_it(line: Line):

@@ -74,6 +74,8 @@ class AlarmManager:
         self._limits: dict[str, dict[str, tuple[AlarmCondition, LimitEvaluator]]] = {}
         self._held: dict[str, dict[str, float | None]] = {}
         """Per unit and limit-alarmed tag: its last usable value (None while its samples are not usable)."""
+        self._waiting: dict[str, set[str]] = {}
+        """Per unit: the tags whose limit evaluator waits out an on-delay (fed their held value every scan)."""
         self._comms: dict[str, AlarmCondition] = {}
         self._folders: dict[ua.NodeId, ua.NodeId] = {}
 
@@ -185,16 +187,22 @@ class AlarmManager:
                 continue
             held[s.tag] = s.value
             await self._feed(unit, s.tag, s.value, now, *entry)
-        for tag, entry in limits.items():
+        waiting = self._waiting.get(unit)
+        for tag in list(waiting) if waiting else ():
             value = held.get(tag)
-            if tag not in fed and value is not None and entry[1].pending is not None:
-                await self._feed(unit, tag, value, now, *entry)
+            if tag not in fed and value is not None:
+                await self._feed(unit, tag, value, now, *limits[tag])
 
     async def _feed(self, unit: str, tag: str, value: float, now: float, cond: AlarmCondition,
                     evaluator: LimitEvaluator) -> None:
         """One usable value of ``unit``.``tag`` into its limit evaluator; report the condition when its state
         changes."""
         level = evaluator.update(value, now)
+        waiting = self._waiting.setdefault(unit, set())
+        if evaluator.pending is not None:
+            waiting.add(tag)
+        else:
+            waiting.discard(tag)
         current = cond.state.limit_state
         if (level.value if level is not None else None) == current:
             return
