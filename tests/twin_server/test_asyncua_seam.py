@@ -533,3 +533,38 @@ async def test_bulk_node_creation_makes_the_nodes_add_nodes_makes_and_refuses_wh
         ua.StatusCodes.BadNodeIdInvalid, ua.StatusCodes.BadTypeDefinitionInvalid]
     assert not nodes.exists(ua.NodeId("bulk.orphan", bench.idx))
     assert not nodes.exists(ua.NodeId("bulk.v0.EURange2", bench.idx))
+
+
+async def test_bulk_references_are_the_references_add_references_makes_and_refused_alike(bench: Bench):
+    """Bulk references (add_references_in_bulk): HasCondition-like references from one source to many targets end as
+    asyncua's AddReferences makes them; an existing one is Good and not doubled, a contradicting direction, a
+    missing source or target are refused with asyncua's codes."""
+    nodes = seam.address_space(bench.server)
+    for prefix in ("rslow", "rbulk"):
+        assert all(r.StatusCode.is_good() for r in await seam.add_nodes_in_bulk(
+            bench.server, _folder_items(bench.idx, prefix, 20)))
+
+    def refs(prefix: str) -> list[ua.AddReferencesItem]:
+        return [ua.AddReferencesItem(SourceNodeId=ua.NodeId(prefix, bench.idx),
+                                     ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasCondition), IsForward=True,
+                                     TargetNodeId=ua.NodeId(f"{prefix}.v{i}", bench.idx),
+                                     TargetNodeClass=ua.NodeClass.Unspecified if i % 2 else ua.NodeClass.Variable)
+                for i in range(20)]
+
+    assert all(s.is_good() for s in await seam.add_references(bench.server, refs("rslow")))
+    assert all(s.is_good() for s in await seam.add_references_in_bulk(bench.server, refs("rbulk")))
+    assert _shape(nodes, bench, ua.NodeId("rbulk", bench.idx), "rbulk") == \
+        _shape(nodes, bench, ua.NodeId("rslow", bench.idx), "rslow")
+    first = refs("rbulk")[0]
+    backwards = ua.AddReferencesItem(SourceNodeId=first.SourceNodeId, ReferenceTypeId=first.ReferenceTypeId,
+                                     IsForward=False, TargetNodeId=first.TargetNodeId)
+    nowhere = ua.AddReferencesItem(SourceNodeId=ua.NodeId("rbulk.none", bench.idx),
+                                   ReferenceTypeId=first.ReferenceTypeId, TargetNodeId=first.TargetNodeId)
+    to_nowhere = ua.AddReferencesItem(SourceNodeId=first.SourceNodeId, ReferenceTypeId=first.ReferenceTypeId,
+                                      TargetNodeId=ua.NodeId("rbulk.none", bench.idx))
+    statuses = await seam.add_references_in_bulk(bench.server, [first, backwards, nowhere, to_nowhere])
+    assert [s.value for s in statuses] == [ua.StatusCodes.Good, ua.StatusCodes.BadReferenceNotAllowed,
+                                           ua.StatusCodes.BadSourceNodeIdInvalid,
+                                           ua.StatusCodes.BadTargetNodeIdInvalid]
+    assert _shape(nodes, bench, ua.NodeId("rbulk", bench.idx), "rbulk") == \
+        _shape(nodes, bench, ua.NodeId("rslow", bench.idx), "rslow")

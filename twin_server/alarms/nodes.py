@@ -20,7 +20,7 @@ from asyncua import Server, ua
 
 from twin_server.address_space import object_item, variable_item
 from twin_server.alarms.condition import AlarmCondition
-from twin_server.asyncua_seam import add_nodes_in_bulk, add_references, address_space
+from twin_server.asyncua_seam import add_nodes_in_bulk, add_references_in_bulk, address_space
 
 
 def _reference(source: ua.NodeId, ref_type: int, target: ua.NodeId, target_class: ua.NodeClass) -> ua.AddReferencesItem:
@@ -34,7 +34,7 @@ def _reference(source: ua.NodeId, ref_type: int, target: ua.NodeId, target_class
 
 
 async def _add_references(server: Server, refs: list[ua.AddReferencesItem]) -> None:
-    for ref, result in zip(refs, await add_references(server, refs), strict=True):
+    for ref, result in zip(refs, await add_references_in_bulk(server, refs), strict=True):
         if not result.is_good():
             raise RuntimeError(f"could not add reference {ref.SourceNodeId} -> {ref.TargetNodeId}: {result}")
 
