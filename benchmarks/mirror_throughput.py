@@ -520,7 +520,7 @@ def _load() -> list[float]:
 async def main_async(args: argparse.Namespace) -> dict:
     security = BenchSecurity.create()
     out: dict[str, Any] = {"throughput": [], "encryption": None, "line": None, "startup": []}
-    for n in args.tags:
+    for n in args.tags if "throughput" in args.sections else ():
         print(f"[1] {n} tags, every value changing: twin, bare ceiling, twin with an OPC UA PLC ...", file=sys.stderr,
               flush=True)
         load0 = _load()
@@ -533,22 +533,28 @@ async def main_async(args: argparse.Namespace) -> dict:
             "notification_ratio": twin["notifications_per_s"] / bare["notifications_per_s"],
             "opcua_value_ratio": twin_opcua["values_published_per_s"] / bare["values_published_per_s"],
             "opcua_notification_ratio": twin_opcua["notifications_per_s"] / bare["notifications_per_s"]})
-    first = out["throughput"][0]
-    encrypted, plain = first["twin"], first["twin"]["none"]
-    out["encryption"] = {"tags": first["tags"], "sign_and_encrypt": encrypted["notifications_per_s"],
-                         "none": plain["notifications_per_s"], "load_average": first["load_average"],
-                         "ratio": encrypted["notifications_per_s"] / plain["notifications_per_s"]}
+    if out["throughput"]:
+        first = out["throughput"][0]
+        encrypted, plain = first["twin"], first["twin"]["none"]
+        out["encryption"] = {"tags": first["tags"], "sign_and_encrypt": encrypted["notifications_per_s"],
+                             "none": plain["notifications_per_s"], "load_average": first["load_average"],
+                             "ratio": encrypted["notifications_per_s"] / plain["notifications_per_s"]}
+    if "line" in args.sections:
+        out["line"] = await _line(args, security)
+    for n in args.startup_tags if "startup" in args.sections else ():
+        print(f"[4] start-up of a {n}-tag line ...", file=sys.stderr, flush=True)
+        out["startup"].append({**await measure_startup(n, security), "load_average": _load()})
+    return out
+
+
+async def _line(args: argparse.Namespace, security: BenchSecurity) -> dict:
     print(f"[3] {args.line_tags} tags at a {args.line_scan_period} s scan, {args.change_fraction:.0%} changing ...",
           file=sys.stderr, flush=True)
     load0 = _load()
     line = await measure_twin(args.line_tags, args.line_seconds, args.line_scan_period, security,
                               change_fraction=args.change_fraction, change_period_s=args.line_scan_period)
-    out["line"] = {**line, "scan_period_s": args.line_scan_period, "change_fraction": args.change_fraction,
-                   "load_average": [load0, _load()]}
-    for n in args.startup_tags:
-        print(f"[4] start-up of a {n}-tag line ...", file=sys.stderr, flush=True)
-        out["startup"].append({**await measure_startup(n, security), "load_average": _load()})
-    return out
+    return {**line, "scan_period_s": args.line_scan_period, "change_fraction": args.change_fraction,
+            "load_average": [load0, _load()]}
 
 
 def print_tables(args: argparse.Namespace, out: dict) -> None:
@@ -567,10 +573,12 @@ def print_tables(args: argparse.Namespace, out: dict) -> None:
                   f"{twin['notifications_per_s']:>12,.0f} | {bare['notifications_per_s']:>12,.0f} | "
                   f"{notif_ratio:>5.2f} | {'-' if cpu is None else f'{cpu:.0f}':>10} | {r['load_average']}")
     e = out["encryption"]
-    print(f"\n[2] the twin's notifications/s, {e['tags']} tags, one client after the other on the same twin: "
-          f"SignAndEncrypt {e['sign_and_encrypt']:,.0f}, None {e['none']:,.0f}, ratio {e['ratio']:.2f}")
+    if e is not None:
+        print(f"\n[2] the twin's notifications/s, {e['tags']} tags, one client after the other on the same twin: "
+              f"SignAndEncrypt {e['sign_and_encrypt']:,.0f}, None {e['none']:,.0f}, ratio {e['ratio']:.2f}")
     line = out["line"]
-    print(f"\n[3] {line['tags']} tags, scan {line['scan_period_s']} s, {line['change_fraction']:.0%} changing per "
+    if line is not None:
+        print(f"\n[3] {line['tags']} tags, scan {line['scan_period_s']} s, {line['change_fraction']:.0%} changing per "
           f"scan, {line['seconds']:.0f} s: {line['scans']} scans, {line['overruns']} overruns, last scan "
           f"{line['last_scan_duration_s'] * 1000:.0f} ms, {line['values_published_per_s']:,.0f} values/s, "
           f"{line['notifications_per_s']:,.0f} notifications/s, CPU {line['cpu_percent_of_one_core']:.0f} % of one "
@@ -589,6 +597,8 @@ def main() -> None:
     parser.add_argument("--line-scan-period", type=float, default=1.0)
     parser.add_argument("--change-fraction", type=float, default=0.1)
     parser.add_argument("--startup-tags", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--sections", nargs="+", choices=["throughput", "line", "startup"],
+                        default=["throughput", "line", "startup"], help="which sections to run (default: all)")
     add_run_options(parser)
     args = parse_args(parser)
     if args.smoke:
