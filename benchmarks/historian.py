@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 from mirror_throughput import _modbus_peer, _tags  # noqa: E402
 
+from plc_adapters.asyncua_seam import address_space, install_history_reader  # noqa: E402
 from plc_adapters.quality import Quality  # noqa: E402
 from plc_adapters.sample import Sample  # noqa: E402
 from plc_adapters.tag_map import ModbusConnection  # noqa: E402
 from tests.ports import free_tcp_port  # noqa: E402
-from twin_server.asyncua_seam import address_space, install_history_reader  # noqa: E402
 from twin_server.config import LineConfig, ServerConfig, UnitConfig  # noqa: E402
 from twin_server.historian.history_read import HistoryReadService  # noqa: E402
 from twin_server.historian.influx_store import InfluxStore  # noqa: E402

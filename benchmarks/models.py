@@ -24,7 +24,7 @@ the exact solution of :mod:`process_models.chromatography.laplace_reference` (GR
 
 Figures are comparable only between rows measured on the same machine in the same run.
 
-Usage: ``.venv/bin/python benchmarks/models.py [--repeats 20]``
+Usage: ``.venv/bin/python benchmarks/models.py [--repeats 20] [--cadet]``
 """
 
 from __future__ import annotations
@@ -155,11 +155,43 @@ def _linear_column(transport: TransportModel) -> ColumnSpec:
                       pore_diffusion_m2_per_s=(6.07e-11,), binding=BindingMode.RAPID_EQUILIBRIUM)
 
 
-def accuracy_rows(repeats: int, smoke: bool) -> list[dict[str, Any]]:
+def _cadet_tool() -> Any:
+    spec = importlib.util.spec_from_file_location("cadet_reference", ROOT / "tools" / "cadet_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cadet_row(tool: Any, column: Any, program: Any, times: np.ndarray, exact: np.ndarray, repeats: int,
+               transport: TransportModel, grid: str) -> dict[str, Any]:
+    """The same column, program and resolution run by CADET-Core (FV or DG), scored against the exact outlet."""
+    from process_models.chromatography.column import ChromatographyCase
+
+    case = ChromatographyCase(name=f"accuracy_{transport.value}", description="", path=ROOT / "benchmarks",
+                              column=column, program=program, initial_state=column.initial_state([0.0]),
+                              start_s=0.0, until_s=float(times[-1]), output_interval_s=float(times[1] - times[0]),
+                              rtol=1e-10, atol=1e-12)
+    result = tool.run_loaded_case(case, repeats=max(1, min(repeats, 3)))
+    outlet = np.asarray(result["outlet"]["a"], dtype=float)
+    error = float(np.linalg.norm(outlet - exact) / np.linalg.norm(exact))
+    return {"model": transport.value, "scheme": grid, "solver": f"CADET-Core {result['cadet_version']}",
+            "states": None, "relative_l2_error": error, "wall_time_s": float(result["cadet_wall_time_s"]),
+            "cadet_simulation_time_s": float(result["cadet_internal_time_s"])}
+
+
+def accuracy_rows(repeats: int, smoke: bool, cadet: bool = False) -> list[dict[str, Any]]:
     """Error against the exact (Laplace) solution vs wall time: FV and DG, GRM and LRMP, a 10 s unit pulse.
 
     Error: relative L2 of the outlet at the output times (2500 s, 51 times; smoke 11). Wall: median of the
-    timed simulations (integrator built per call, model compiled once; rtol 1e-10, atol 1e-12)."""
+    timed simulations (integrator built per call, model compiled once; rtol 1e-10, atol 1e-12). ``cadet``: the
+    same grids also run by CADET-Core (``tools/cadet_reference.py``'s side environment; FV WENO3/DG rows, wall =
+    the fastest ``cadet-cli`` run incl. process start and HDF5 I/O, beside CADET's own simulation time)."""
+    tool = _cadet_tool() if cadet else None
+    if tool is not None and not tool.cadet_available():
+        print("CADET-Core rows skipped: its side environment is absent (create it with "
+              "`.venv/bin/python tools/cadet_reference.py --case ed_linear_pulse`)", file=sys.stderr)
+        tool = None
     isotherm = LinearIsotherm(adsorption_rate_per_s=(3.55,), desorption_rate_per_s=(0.1,))
     times = np.linspace(0.0, 2500.0, 11 if smoke else 51)
     program = inlet_program_from_inputs(("a",), {"inlet_concentration_a": InputProgram((0.0, 10.0), (1.0, 0.0))},
@@ -167,7 +199,8 @@ def accuracy_rows(repeats: int, smoke: bool) -> list[dict[str, Any]]:
     grids = [Discretisation(axial_cells=16, particle_cells=4), Discretisation(method="dg", polynomial_degree=4,
                                                                               elements=8, particle_cells=4)]
     if not smoke:
-        grids = [Discretisation(axial_cells=n, particle_cells=q) for n, q in ((16, 4), (64, 8), (128, 16))] + [
+        grids = [Discretisation(axial_cells=n, particle_cells=q, weno_order=w)
+                 for n, q in ((16, 4), (64, 8), (128, 16)) for w in (2, 3)] + [
             Discretisation(method="dg", polynomial_degree=p, elements=e, particle_cells=p)
             for p, e in ((3, 4), (4, 8), (5, 8), (6, 8))]
     rows = []
@@ -184,23 +217,28 @@ def accuracy_rows(repeats: int, smoke: bool) -> list[dict[str, Any]]:
                 walls.append(time.perf_counter() - started)
             error = float(np.linalg.norm(outlet - exact) / np.linalg.norm(exact))
             grid = (f"DG p={disc.polynomial_degree} x {disc.elements} el" if disc.dg
-                    else f"FV {disc.axial_cells} cells WENO3")
+                    else f"FV {disc.axial_cells} cells WENO{2 * disc.weno_order - 1}")
             if transport is TransportModel.GENERAL_RATE:
                 grid += f", {disc.particle_cells} {'coll. pts' if disc.dg else 'shells'}"
             wall = statistics.median(walls)
-            rows.append({"model": transport.value, "scheme": grid, "states": column.model.nx,
+            rows.append({"model": transport.value, "scheme": grid, "solver": "linetwin", "states": column.model.nx,
                          "relative_l2_error": error, "wall_time_s": wall})
+            if tool is not None and (disc.dg or disc.weno_order == 2):
+                rows.append(_cadet_row(tool, column, program, times, exact, repeats, transport, grid))
     return rows
 
 
 def print_accuracy_table(rows: list[dict[str, Any]]) -> None:
-    header = f"{'model':<24}{'scheme':<40}{'states':>8}{'rel. L2 vs exact':>18}{'wall [s]':>10}"
+    header = (f"{'model':<24}{'scheme':<40}{'solver':<20}{'states':>8}{'rel. L2 vs exact':>18}{'wall [s]':>10}"
+              f"{'CADET sim [s]':>15}")
     print("\naccuracy per second (linear pulse, exact solution by inverse Laplace transform)")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['model']:<24}{r['scheme']:<40}{r['states']:>8}{r['relative_l2_error']:>18.2e}"
-              f"{r['wall_time_s']:>10.3f}")
+        states = "" if r.get("states") is None else str(r["states"])
+        sim = r.get("cadet_simulation_time_s")
+        print(f"{r['model']:<24}{r['scheme']:<40}{r.get('solver', 'linetwin'):<20}{states:>8}"
+              f"{r['relative_l2_error']:>18.2e}{r['wall_time_s']:>10.3f}{'' if sim is None else f'{sim:.3f}':>15}")
 
 
 def _notes(row: dict[str, Any]) -> str:
@@ -225,6 +263,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed repeats per row after a first (build) call")
+    parser.add_argument("--cadet", action="store_true",
+                        help="also run CADET-Core (FV and DG) on the accuracy table's grids, side by side")
     add_run_options(parser)
     args = parse_args(parser)
     if args.smoke:
@@ -234,7 +274,7 @@ def main() -> int:
     extra, problems = ([], []) if args.smoke else contributed_rows()
     rows += extra
     print_table(rows)
-    accuracy = accuracy_rows(args.repeats, args.smoke)
+    accuracy = accuracy_rows(args.repeats, args.smoke, cadet=args.cadet)
     print_accuracy_table(accuracy)
     for p in problems:
         print(p, file=sys.stderr)

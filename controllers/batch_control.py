@@ -24,6 +24,7 @@ import numpy as np
 from controllers.commands import ControlMode, SetpointCommand
 from controllers.control_plan import ControlPlan, ManipulatedBinding
 from controllers.nmpc import NmpcResult
+from controllers.online_parameters import OnlineParameterState, gate
 from controllers.supervisor import Supervisor, SupervisorEvent
 from process_models.estimator import Estimate, ExtendedKalmanFilter
 
@@ -65,6 +66,8 @@ class BatchControl:
         self.estimate: Estimate | None = None
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.solve_times_ms: list[float] = []
+        self.last_result: NmpcResult | None = None
+        """The last successful NMPC solve of this batch (its plan is what a forecast without a profile follows)."""
         self.per_control = max(1, round(plan.controller_period_s / plan.estimator_period_s))
 
     # -- batch clock ------------------------------------------------------------------------------
@@ -120,6 +123,7 @@ class BatchControl:
                                      display_units={m.input: m.unit for m in self.plan.manipulated})
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.solve_times_ms = []
+        self.last_result = None
         return self.estimate
 
     def clip_setpoints(self, tags: TagValues) -> tuple[dict[str, float], list[str]]:
@@ -180,15 +184,35 @@ class BatchControl:
             factors[name] = (value / nominal[name], est.parameter_std[name] / nominal[name])
         return out, factors
 
+    # -- online parameters ----------------------------------------------------------------------------
+    def deployed_parameters(self) -> dict[str, float]:
+        """Every model parameter's deployed value (SI): what the NMPC predicts with unless an online value passes
+        the gate (:mod:`controllers.online_parameters`)."""
+        return self.plan.model.declaration.parameter_values()
+
+    def online_parameter_states(self) -> dict[str, OnlineParameterState]:
+        """Each online parameter now: estimate, 1 σ, relative 95 % half-width and whether the NMPC uses it (empty
+        before StartBatch)."""
+        if self.estimate is None:
+            return {}
+        return gate(self.estimate.parameters, self.estimate.parameter_std, self.deployed_parameters(),
+                    self.plan.online_halfwidth_limit)
+
+    def nmpc_parameters(self) -> dict[str, float]:
+        """The online values the NMPC predicts with now (those that pass the gate; the others keep their deployed
+        values inside the NMPC)."""
+        return {name: s.value for name, s in self.online_parameter_states().items() if s.in_use}
+
     # -- NMPC -------------------------------------------------------------------------------------
     def solve_call(self, batch_time_s: float, states: Mapping[str, float] | None = None) -> Callable[[], NmpcResult]:
-        """The NMPC step for the current estimate as a call (run it in a thread or inline); counts the solve.
-        ``states`` (SI, the model's state names): start from these instead of the estimate's states (the stepped
-        loop's oracle passes the plant's true state)."""
+        """The NMPC step for the current estimate as a call (run it in a thread or inline); counts the solve. The
+        NMPC gets the online parameters that pass the gate (:meth:`online_parameter_states`); the others keep their
+        deployed values. ``states`` (SI, the model's state names): start from these instead of the estimate's
+        states (the stepped loop's oracle passes the plant's true state)."""
         assert self.supervisor is not None and self.estimate is not None, "start() first"
         est = self.estimate
         states = dict(est.states) if states is None else dict(states)
-        parameters = dict(est.parameters)
+        parameters = self.nmpc_parameters()
         previous = dict(self.supervisor.last_written)
         refs = {self.plan.target.output: self.plan.target.unit.to_si(self.target_value)}
         self.counters["solves"] += 1
@@ -206,6 +230,8 @@ class BatchControl:
     def solve_finished(self, result: NmpcResult) -> None:
         if not result.success:
             self.counters["failed_solves"] += 1
+        else:
+            self.last_result = result
         self.solve_times_ms.append(result.solve_time_s * 1000.0)
 
     def solve(self, batch_time_s: float, states: Mapping[str, float] | None = None) -> NmpcResult | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from controllers.nmpc import NonlinearMpc
+from controllers.online_parameters import DEFAULT_HALFWIDTH_LIMIT, OnlineParameter
 from controllers.supervisor import SupervisorConfig
 from process_models.declaration import CompiledModel
 from process_models.engineering_units import EngineeringUnit
@@ -101,3 +102,9 @@ class ControlPlan:
     solve_deadline_s: float
     time_scale: float
     initial_mode: str
+    online_parameters: tuple[OnlineParameter, ...] = ()
+    """The estimator's online parameters with their bounds (:mod:`controllers.online_parameters`)."""
+    online_halfwidth_limit: float = DEFAULT_HALFWIDTH_LIMIT
+    """The NMPC uses an online value while 1.96 σ / |value| is at most this, else the deployed value."""
+    forecast_outputs: tuple[str, ...] = ()
+    """Names of ``published`` quantities a what-if forecast predicts (the unit's quality outputs)."""

@@ -1,6 +1,7 @@
 """HIL scenario files: one batch of one unit under one control strategy, with a "true" plant and faults.
 
-Format (TOML; every key below is checked, all errors are reported at once as ``file: key: got …, expected …``)::
+Format (TOML; every key below is checked, all errors are reported at once as ``file: key: got …; expected …``,
+through the checks campaign files share, :mod:`hil.spec_file`)::
 
     [scenario]
     name = "nominal_mpc"                 # required
@@ -34,8 +35,8 @@ Format (TOML; every key below is checked, all errors are reported at once as ``f
     start_s = 3000
     end_s = 3900
 
-The line file is read here with ``tomllib`` only for the unit's kind, ``[model]`` table and tag directions (hil
-does not import the twin's config loader); the plant parameters are checked by building the plant once.
+The line file's unit is read by :mod:`hil.line_unit` (hil does not import the twin's config loader) for its kind,
+``[model]`` table and tags; the plant parameters are checked by building the plant once.
 Strategy → the twin's ``control.mode``: natural_cooling and linear_cooling → "auto" (follow the recipe),
 mpc and oracle → "mpc" (:attr:`Scenario.mode`). ``oracle`` (the NMPC given the plant's true parameters and state,
 :mod:`hil.oracle`) runs only in the stepped loop (:mod:`hil.stepped_batch`): the twin never knows the truth.
@@ -51,8 +52,12 @@ from pathlib import Path
 from typing import Any
 
 from hil.faults import Fault, FaultKind
+from hil.line_unit import LineUnit, UnknownUnitError, read_line_unit
 from hil.plant import make_plant
 from hil.plants.parameters import PlantParameterError
+from hil.spec_file import SpecChecks, SpecFileError, read_spec_file
+from plc_adapters.config_issues import ConfigError, is_finite_number
+from plc_adapters.tag import Direction
 
 STRATEGIES = ("natural_cooling", "linear_cooling", "mpc", "oracle")
 _MODE_BY_STRATEGY = {"natural_cooling": "auto", "linear_cooling": "auto", "mpc": "mpc", "oracle": "mpc"}
@@ -63,12 +68,10 @@ _RECIPE_KEYS = ("initial_temperature_c", "final_temperature_c")
 _FAULT_KEYS = ("kind", "tag", "start_s", "end_s")
 
 
-class ScenarioError(ValueError):
-    """A scenario file is invalid; ``errors`` lists every problem (file, key, got, expected)."""
+class ScenarioError(SpecFileError):
+    """A scenario file is invalid; ``errors`` lists every problem (``FILE: KEY: got …; expected …``)."""
 
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("invalid scenario:\n  " + "\n  ".join(errors))
+    what = "scenario"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,19 +125,19 @@ class Scenario:
     def with_strategy(self, strategy: str) -> Scenario:
         """A copy run under ``strategy`` (one of STRATEGIES; ScenarioError otherwise)."""
         if strategy not in STRATEGIES:
-            raise ScenarioError([f"{self.path}: strategy: got {strategy!r}, expected one of {', '.join(STRATEGIES)}"])
+            raise ScenarioError([f"{self.path}: strategy: got {strategy!r}; expected one of {', '.join(STRATEGIES)}"])
         return replace(self, strategy=strategy)
 
     def with_seed(self, seed: int) -> Scenario:
         """A copy with the plant's sensor-noise ``seed`` (an integer >= 0; ScenarioError otherwise)."""
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ScenarioError([f"{self.path}: seed: got {seed!r}, expected an integer >= 0"])
+            raise ScenarioError([f"{self.path}: seed: got {seed!r}; expected an integer >= 0"])
         return replace(self, seed=seed)
 
     def with_speed(self, speed: float) -> Scenario:
         """A copy with ``speed`` (the CLI's ``--speed``); ScenarioError unless speed > 0."""
-        if not (_is_number(speed) and speed > 0):
-            raise ScenarioError([f"{self.path}: --speed: got {speed!r}, expected a number > 0"])
+        if not (is_finite_number(speed) and speed > 0):
+            raise ScenarioError([f"{self.path}: --speed: got {speed!r}; expected a number > 0"])
         return replace(self, speed=float(speed))
 
 
@@ -146,107 +149,43 @@ def load_scenario(path: str | Path) -> Scenario:
             or ranges, unknown unit/tag/fault kind, plant parameters refused by the plant).
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ScenarioError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([f"{path}: TOML syntax: {exc}"]) from None
-    return _Validator(path).scenario(data)
+    return _Validator(path).scenario(read_spec_file(path, ScenarioError))
 
 
-def _is_number(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-
-
-class _Validator:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.errors: list[str] = []
-
-    def error(self, key: str, got: object, expected: str) -> None:
-        self.errors.append(f"{self.path}: {key}: got {got!r}, expected {expected}")
-
-    def unknown_keys(self, where: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-        for key, value in table.items():
-            if key not in allowed:
-                self.errors.append(f"{self.path}: {f'{where}.{key}' if where else key}: got {value!r} (unknown key), "
-                                   f"expected one of {', '.join(allowed)}")
-
-    def table(self, data: Mapping[str, Any], key: str, required: bool) -> dict[str, Any]:
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.error(key, None, "a table")
-            return {}
-        if not isinstance(value, dict):
-            self.error(key, value, "a table")
-            return {}
-        return value
-
-    def string(self, table: Mapping[str, Any], where: str, key: str, default: str | None = None,
-               choices: tuple[str, ...] | None = None) -> str:
-        value = table.get(key, default)
-        if not isinstance(value, str) or not value:
-            self.error(f"{where}.{key}", value, "a non-empty string" if choices is None else f"one of {choices}")
-            return ""
-        if choices is not None and value not in choices:
-            self.error(f"{where}.{key}", value, f"one of {', '.join(choices)}")
-        return value
-
-    def number(self, table: Mapping[str, Any], where: str, key: str, default: float | None = None,
-               minimum: float | None = None, strictly: bool = True) -> float:
-        value = table.get(key, default)
-        relation = ">" if strictly else ">="
-        expected = "a number" if minimum is None else f"a number {relation} {minimum:g}"
-        if not _is_number(value):
-            self.error(f"{where}.{key}", value, expected)
-            return math.nan
-        assert isinstance(value, int | float)
-        if minimum is not None and (value <= minimum if strictly else value < minimum):
-            self.error(f"{where}.{key}", value, expected)
-        return float(value)
-
+class _Validator(SpecChecks):
     def scenario(self, data: Mapping[str, Any]) -> Scenario:
-        self.unknown_keys("", data, _SECTIONS)
-        s = self.table(data, "scenario", required=True)
-        self.unknown_keys("scenario", s, _SCENARIO_KEYS)
-        name = self.string(s, "scenario", "name")
-        description = s.get("description", "")
-        if not isinstance(description, str):
-            self.error("scenario.description", description, "a string")
-            description = ""
-        line_value = self.string(s, "scenario", "line")
-        unit = self.string(s, "scenario", "unit")
-        strategy = self.string(s, "scenario", "strategy", choices=STRATEGIES)
-        duration = self.number(s, "scenario", "batch_duration_s", minimum=0.0)
-        target = self.number(s, "scenario", "target_d43_um", minimum=0.0)
-        speed = self.number(s, "scenario", "speed", 200.0, minimum=0.0)
-        seed = s.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            self.error("scenario.seed", seed, "an integer >= 0")
-            seed = 0
-        plant_step = self.number(s, "scenario", "plant_step_s", 1.0, minimum=0.0)
-        sample = self.number(s, "scenario", "sample_interval_s", 10.0, minimum=0.0)
-        max_s = self.number(s, "scenario", "max_supersaturation", 0.05, minimum=0.0)
+        self.unknown_keys(data, "", set(_SECTIONS))
+        s = self.table(data, "scenario")
+        self.unknown_keys(s, "scenario", set(_SCENARIO_KEYS))
+        name = self.text(s, "name", "scenario")
+        description = self.description(s, "scenario")
+        line_value = self.text(s, "line", "scenario")
+        unit = self.text(s, "unit", "scenario")
+        strategy = self.choice(s, "strategy", "scenario", list(STRATEGIES)) or ""
+        duration = self.number(s, "batch_duration_s", "scenario", low=0.0, low_exclusive=True)
+        target = self.number(s, "target_d43_um", "scenario", low=0.0, low_exclusive=True)
+        speed = self.number(s, "speed", "scenario", 200.0, low=0.0, low_exclusive=True)
+        seed = self.integer(s, "seed", "scenario", 0, None, default=0)
+        plant_step = self.number(s, "plant_step_s", "scenario", 1.0, low=0.0, low_exclusive=True)
+        sample = self.number(s, "sample_interval_s", "scenario", 10.0, low=0.0, low_exclusive=True)
+        max_s = self.number(s, "max_supersaturation", "scenario", 0.05, low=0.0, low_exclusive=True)
 
         line_path = (self.path.parent / line_value).resolve() if line_value else self.path.parent
-        unit_table = self.line_unit(line_path, unit) if line_value and unit else None
+        line_unit = self.line_unit(line_path, unit) if line_value and unit else None
 
         plant = self.table(data, "plant", required=False)
-        recipe_table = self.table(data, "recipe", required=True)
-        self.unknown_keys("recipe", recipe_table, _RECIPE_KEYS)
-        recipe = Recipe(self.number(recipe_table, "recipe", "initial_temperature_c"),
-                        self.number(recipe_table, "recipe", "final_temperature_c"))
+        recipe_table = self.table(data, "recipe")
+        self.unknown_keys(recipe_table, "recipe", set(_RECIPE_KEYS))
+        recipe = Recipe(self.number(recipe_table, "initial_temperature_c", "recipe"),
+                        self.number(recipe_table, "final_temperature_c", "recipe"))
         if recipe.final_temperature_c >= recipe.initial_temperature_c:
-            self.error("recipe.final_temperature_c", recipe.final_temperature_c,
-                       f"below recipe.initial_temperature_c ({recipe.initial_temperature_c:g}) for a cooling batch")
+            self.add("recipe.final_temperature_c", recipe.final_temperature_c,
+                     f"below recipe.initial_temperature_c ({recipe.initial_temperature_c:g}) for a cooling batch")
         control = self.table(data, "control", required=False)
-        faults = self.faults(data.get("faults", []), duration, unit_table)
-        if unit_table is not None:
-            self.plant(unit_table, plant)
-        if self.errors:
-            raise ScenarioError(self.errors)
+        faults = self.faults(data.get("faults", []), duration, line_unit)
+        if line_unit is not None:
+            self.plant(line_unit, plant)
+        self.raise_if_any(ScenarioError)
         return Scenario(
             path=self.path, name=name, description=description, line_path=line_path, unit=unit, strategy=strategy,
             batch_duration_s=duration, target_d43_um=target, speed=speed, seed=seed, plant_step_s=plant_step,
@@ -254,62 +193,58 @@ class _Validator:
             control=dict(control), faults=faults,
         )
 
-    def line_unit(self, line_path: Path, unit: str) -> dict[str, Any] | None:
+    def line_unit(self, line_path: Path, unit: str) -> LineUnit | None:
+        """The scenario's unit as the bench reads it (:mod:`hil.line_unit`); ``None`` after reporting a problem."""
         try:
-            line = tomllib.loads(line_path.read_text())
+            return read_line_unit(line_path, unit)
         except OSError as exc:
-            self.error("scenario.line", str(line_path), f"a readable line config ({exc.strerror or exc})")
-            return None
+            self.add("scenario.line", str(line_path), f"a readable line config ({exc.strerror or exc})")
         except tomllib.TOMLDecodeError as exc:
-            self.error("scenario.line", str(line_path), f"a valid TOML line config ({exc})")
-            return None
-        units = line.get("units", {})
-        if not isinstance(units, dict) or unit not in units or not isinstance(units[unit], dict):
-            known = ", ".join(units) if isinstance(units, dict) else "none"
-            self.error("scenario.unit", unit, f"a unit of {line_path.name} ({known})")
-            return None
-        return units[unit]
+            self.add("scenario.line", str(line_path), f"a valid TOML line config ({exc})")
+        except UnknownUnitError as exc:
+            self.add("scenario.unit", unit, f"a unit of {line_path.name} ({', '.join(exc.units) or 'none'})")
+        except ConfigError as exc:
+            self.add("scenario.line", str(line_path),
+                     f"a line config whose unit '{unit}' reads (" + "; ".join(map(str, exc.issues)) + ")")
+        return None
 
-    def plant(self, unit_table: Mapping[str, Any], plant: Mapping[str, Any]) -> None:
-        merged = dict(unit_table.get("model", {}))
-        merged.update(plant)
+    def plant(self, line_unit: LineUnit, plant: Mapping[str, Any]) -> None:
         try:
-            make_plant(str(unit_table.get("kind")), merged, seed=0)
+            make_plant(line_unit.kind, {**line_unit.model, **plant}, seed=0)
         except PlantParameterError as exc:
-            self.error("plant", dict(plant), f"parameters the plant accepts ({exc})")
+            self.add("plant", dict(plant), f"parameters the plant accepts ({exc})")
 
-    def faults(self, value: object, duration: float, unit_table: Mapping[str, Any] | None) -> tuple[Fault, ...]:
+    def faults(self, value: object, duration: float, line_unit: LineUnit | None) -> tuple[Fault, ...]:
         if not isinstance(value, list):
-            self.error("faults", value, "an array of tables [[faults]]")
+            self.add("faults", value, "an array of tables [[faults]]")
             return ()
         measured = None
-        if unit_table is not None:
-            tags = unit_table.get("tags", {})
-            measured = sorted(n for n, t in tags.items() if isinstance(t, dict) and t.get("direction") == "measured")
+        if line_unit is not None:
+            measured = sorted(t.name for t in line_unit.tags if t.direction is Direction.MEASURED)
         out: list[Fault] = []
-        kinds = tuple(k.value for k in FaultKind)
+        kinds = [k.value for k in FaultKind]
         for i, f in enumerate(value):
             where = f"faults[{i}]"
             if not isinstance(f, dict):
-                self.error(where, f, "a table")
+                self.add(where, f, "a table")
                 continue
-            n_errors = len(self.errors)
-            self.unknown_keys(where, f, _FAULT_KEYS)
-            kind = self.string(f, where, "kind", choices=kinds)
-            start = self.number(f, where, "start_s", minimum=0.0, strictly=False)
-            end = self.number(f, where, "end_s", minimum=0.0)
+            n_errors = len(self.issues)
+            self.unknown_keys(f, where, set(_FAULT_KEYS))
+            kind = self.choice(f, "kind", where, kinds)
+            start = self.number(f, "start_s", where, low=0.0)
+            end = self.number(f, "end_s", where, low=0.0, low_exclusive=True)
             if math.isfinite(start) and math.isfinite(end) and end <= start:
-                self.error(f"{where}.end_s", end, f"> start_s ({start:g})")
+                self.add(f"{where}.end_s", end, f"> start_s ({start:g})")
             if math.isfinite(end) and duration > 0 and end > duration:
-                self.error(f"{where}.end_s", end, f"<= scenario.batch_duration_s ({duration:g})")
+                self.add(f"{where}.end_s", end, f"<= scenario.batch_duration_s ({duration:g})")
             tag = f.get("tag")
             if kind == FaultKind.MEASUREMENT_DROPOUT.value:
                 if not isinstance(tag, str):
-                    self.error(f"{where}.tag", tag, "the measured tag that drops out")
+                    self.add(f"{where}.tag", tag, "the measured tag that drops out")
                 elif measured is not None and tag not in measured:
-                    self.error(f"{where}.tag", tag, f"a measured tag of the unit ({', '.join(measured)})")
+                    self.add(f"{where}.tag", tag, f"a measured tag of the unit ({', '.join(measured)})")
             elif kind == FaultKind.PLC_DISCONNECT.value and tag is not None:
-                self.error(f"{where}.tag", tag, "no tag for plc_disconnect")
-            if len(self.errors) == n_errors:
+                self.add(f"{where}.tag", tag, "no tag for plc_disconnect")
+            if len(self.issues) == n_errors and kind is not None:
                 out.append(Fault(FaultKind(kind), start, end, tag if isinstance(tag, str) else None))
         return tuple(out)

@@ -50,14 +50,20 @@ from process_models.plant_clock import SteppedClock
 _EPS_S = 1e-9
 
 
+TickObserver = Callable[[float, BatchControl], None]
+"""Called after every estimator tick with the batch time (s) and the control core (its estimator, plan, plan's
+NMPC): a forecast calibration reads the estimate here. It must not change the core."""
+
+
 def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
-                      report_path: Path | None = None, plot_path: Path | None = None) -> ScenarioReport:
+                      report_path: Path | None = None, plot_path: Path | None = None,
+                      on_tick: TickObserver | None = None) -> ScenarioReport:
     """Run one batch of ``scenario`` in lockstep (see the module docstring) and return its report.
 
     ``seed`` (plant sensor noise) and ``strategy`` (natural_cooling | linear_cooling | mpc | oracle) override the
     scenario's. ``oracle``: the MPC's plan built on the plant's true parameters and seed, each solve from the true
     state (:mod:`hil.oracle`). Usable from synchronous code (a campaign worker); inside an event loop use
-    :func:`run_stepped_batch_async`.
+    :func:`run_stepped_batch_async`. ``on_tick``: see :data:`TickObserver`.
 
     Raises:
         ScenarioRunError: the plant exposes no ``truth()`` (needs ``plant_model = "physics"``), offers no oracle
@@ -66,11 +72,12 @@ def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: 
         ValueError: the unit's control plan refuses the scenario's control options (every problem listed).
     """
     return asyncio.run(run_stepped_batch_async(scenario, seed=seed, strategy=strategy, report_path=report_path,
-                                               plot_path=plot_path))
+                                               plot_path=plot_path, on_tick=on_tick))
 
 
 async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
-                                  report_path: Path | None = None, plot_path: Path | None = None) -> ScenarioReport:
+                                  report_path: Path | None = None, plot_path: Path | None = None,
+                                  on_tick: TickObserver | None = None) -> ScenarioReport:
     """:func:`run_stepped_batch` for callers already in an event loop (it never awaits anything that waits)."""
     if seed is not None:
         scenario = scenario.with_seed(seed)
@@ -94,7 +101,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     plc = SteppedPlc(unit.name, unit.tags, plant, scenario.plant_step_s, clock)
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in unit.tags)
     core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um)
-    batch = _Batch(core, plc, true_state)
+    batch = _Batch(core, plc, true_state, on_tick)
     batch.start()
     origin = clock.now()
     injector = FaultInjector(plc, scenario.faults, origin_s=origin)
@@ -162,8 +169,10 @@ class _Batch:
     """The twin's side of the batch on the control core: StartBatch, estimator ticks, decisions, writes."""
 
     def __init__(self, core: BatchControl, plc: SteppedPlc,
-                 true_state: Callable[[], dict[str, float]] | None = None) -> None:
+                 true_state: Callable[[], dict[str, float]] | None = None,
+                 on_tick: TickObserver | None = None) -> None:
         self.core = core
+        self.on_tick = on_tick
         self.plc = plc
         self.true_state = true_state
         """The oracle's source of the state each NMPC solve starts from (None: the EKF's estimate)."""
@@ -194,6 +203,8 @@ class _Batch:
         try:
             tags = self.plc.scan()
             self.core.step_estimator(self.core.applied_inputs(tags), self.core.measurements(tags))
+            if self.on_tick is not None:
+                self.on_tick(t, self.core)
             if self.core.decides_at(self.tick):
                 self._decide(t, tags)
         except Exception as exc:  # as the twin: keep the batch going, say what happened

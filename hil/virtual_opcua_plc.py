@@ -17,7 +17,9 @@ Shape (as an S7-1500-style PLC server presents its data blocks):
 The plant loop, start/stop and the network faults are every virtual PLC's (:mod:`hil.virtual_plc_base`): paced
 real time × ``speed``; :meth:`suspend_communication` (drops off the network) and :meth:`hang` (TCP stays open,
 nothing is answered) act on a loopback TCP proxy in front of the server — the server's endpoint advertises the
-proxy's port and listens on an internal one — so no asyncua internals are patched for them. The plant state and the
+proxy's port and listens on an internal one — so no asyncua internals are patched for them. What the PLC needs of
+asyncua's internals (its write refusals, a value kept beside a Bad status, session expiry, the port it bound) goes
+through the one asyncua seam, :mod:`plc_adapters.asyncua_seam`. The plant state and the
 node values live in the PLC's memory (retentive), not in the server: the server is only the PLC's communication
 front end, re-created on every (re)start.
 
@@ -36,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import Server, ua
-from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.crypto.permission_rules import User
 
 from hil.plant import Plant
 from hil.virtual_plc_base import (
@@ -45,6 +47,14 @@ from hil.virtual_plc_base import (
     VirtualPlcConfigError,
     check_plant_signals,
     register_virtual_plc,
+)
+from plc_adapters.asyncua_seam import (
+    AddressSpaceView,
+    WriteHook,
+    address_space,
+    close_client_sessions,
+    install_write_hook,
+    listening_port,
 )
 from plc_adapters.opcua_spec import OpcUaConnection, OpcUaTagSpec
 from plc_adapters.tag_map import Direction
@@ -57,7 +67,6 @@ _DB_RE = re.compile(r'^s="([^"]+)"\.(.+)$')
 _VARIANTS = {"float32": ua.VariantType.Float, "float64": ua.VariantType.Double, "int16": ua.VariantType.Int16,
              "uint16": ua.VariantType.UInt16, "int32": ua.VariantType.Int32, "uint32": ua.VariantType.UInt32,
              "bool": ua.VariantType.Boolean}
-_ADMIN = User(role=UserRole.Admin)
 
 
 def validate_opcua_tags(unit: str, tags: Sequence[OpcUaTagSpec], plant: Plant) -> None:
@@ -91,6 +100,8 @@ class VirtualOpcUaPlc(VirtualPlcBase):
         self._status: dict[str, int] = {}
         self._stamps: dict[str, datetime] = {}
         self._server: Server | None = None
+        self._nodes: AddressSpaceView | None = None
+        self._asyncua_write: WriteHook | None = None
         self._node_ids: dict[str, ua.NodeId] = {}
         self._tag_of_node: dict[ua.NodeId, str] = {}
         for name, value in plant.initial_commands().items():
@@ -131,15 +142,9 @@ class VirtualOpcUaPlc(VirtualPlcBase):
 
     async def expire_sessions(self) -> None:
         """Fault: every client session ends on the server (as when a session times out); TCP connections stay."""
-        server = self._server
-        if server is None or server.bserver is None:
+        if self._server is None:
             return
-        for protocol in list(server.bserver.clients):
-            processor = getattr(protocol, "processor", None)
-            session = getattr(processor, "session", None)
-            if session is not None:
-                await session.close_session(True)
-                processor.session = None
+        await close_client_sessions(self._server)
         logger.info("virtual OPC UA PLC '%s': sessions expired at plant time %.1f s", self.unit, self.plant_time_s)
 
     # ------------------------------------------------------------------ VirtualPlcBase's protocol part
@@ -191,16 +196,16 @@ class VirtualOpcUaPlc(VirtualPlcBase):
                 await var.set_writable(True)
             self._node_ids[tag.name] = node_id
             self._tag_of_node[node_id] = tag.name
-        self._guard_writes(server)
+        self._asyncua_write = install_write_hook(server, self._write)
         await server.start()
-        assert server.bserver is not None
         self._server = server
+        self._nodes = address_space(server)
         for name in self._node_ids:
             self._push(name)
-        return int(server.bserver.port)
+        return listening_port(server)
 
     async def _close(self) -> None:
-        server, self._server = self._server, None
+        server, self._server, self._nodes = self._server, None, None
         if server is not None:
             try:
                 await server.stop()
@@ -213,27 +218,25 @@ class VirtualOpcUaPlc(VirtualPlcBase):
         self._stamps[tag.name] = datetime.now(UTC)
         self._push(tag.name)
 
-    def _guard_writes(self, server: Server) -> None:
-        service = server.iserver.attribute_service
-        original = service.write
-
-        async def write(params: ua.WriteParameters, user: User = _ADMIN) -> list[ua.StatusCode]:
-            results = []
-            for wv in params.NodesToWrite:
-                name = self._tag_of_node.get(wv.NodeId)
-                status = self._refusal(name, wv) if name is not None else None
-                if status is not None:
-                    results.append(ua.StatusCode(status))
-                    continue
-                result = (await original(ua.WriteParameters(NodesToWrite=[wv]), user))[0]
-                if name is not None and result.is_good() and wv.AttributeId == ua.AttributeIds.Value:
-                    value = wv.Value.Value.Value if wv.Value is not None and wv.Value.Value is not None else None
-                    self._set_memory(name, float(value), datetime.now(UTC))
-                    self._push(name)
-                results.append(result)
-            return results
-
-        service.write = write  # type: ignore[method-assign]
+    async def _write(self, params: ua.WriteParameters, user: User) -> list[ua.StatusCode]:
+        """A client's Write (the seam's write hook): the PLC's own refusals first, then asyncua's service (its
+        access-level and type checks); a written commanded value goes into the PLC's memory."""
+        asyncua_write = self._asyncua_write
+        assert asyncua_write is not None, "installed with the hook"
+        results = []
+        for wv in params.NodesToWrite:
+            name = self._tag_of_node.get(wv.NodeId)
+            status = self._refusal(name, wv) if name is not None else None
+            if status is not None:
+                results.append(ua.StatusCode(status))
+                continue
+            result = (await asyncua_write(ua.WriteParameters(NodesToWrite=[wv]), user))[0]
+            if name is not None and result.is_good() and wv.AttributeId == ua.AttributeIds.Value:
+                value = wv.Value.Value.Value if wv.Value is not None and wv.Value.Value is not None else None
+                self._set_memory(name, float(value), datetime.now(UTC))
+                self._push(name)
+            results.append(result)
+        return results
 
     def _refusal(self, name: str, wv: ua.WriteValue) -> int | None:
         tag = self._by_name[name]
@@ -266,23 +269,16 @@ class VirtualOpcUaPlc(VirtualPlcBase):
 
     def _push(self, name: str) -> None:
         """Copy tag ``name`` from memory into its node (value, PLC status, source timestamp)."""
-        server = self._server
-        node_id = self._node_ids.get(name)
-        if server is None or node_id is None:
+        nodes, node_id = self._nodes, self._node_ids.get(name)
+        if nodes is None or node_id is None:
             return
         tag = self._by_name[name]
         vtype = _VARIANTS[tag.data_type]
-        # set directly (not write_attribute_value, which drops the value of a Bad status): like many PLCs this one
-        # keeps the last value beside a Bad_SensorFailure
+        # published as it is (not written, which drops the value of a Bad status): like many PLCs this one keeps
+        # the last value beside a Bad_SensorFailure
         dv = ua.DataValue(ua.Variant(self._variant_value(tag), vtype), StatusCode=ua.StatusCode(self._status[name]),
                           SourceTimestamp=self._stamps[name], ServerTimestamp=datetime.now(UTC))
-        node = server.iserver.aspace._nodes.get(node_id)
-        if node is None:
-            return
-        attval = node.attributes[ua.AttributeIds.Value]
-        attval.value = dv
-        for key, callback in list(attval.datachange_callbacks.items()):
-            asyncio.get_running_loop().create_task(callback(key, dv))
+        nodes.publish(node_id, dv)
 
     def _publish_measurements(self) -> None:
         stamp = datetime.now(UTC)

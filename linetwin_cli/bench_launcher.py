@@ -15,9 +15,8 @@ from hil.plant import make_plant
 from hil.scenario import Scenario
 from hil.virtual_plc_base import VirtualPlcBase, VirtualPlcConfigError, virtual_plc_class
 from plc_adapters.adapter import PlcConnection
+from plc_adapters.config_issues import ConfigIssue, brief
 from twin_server.config import LineConfig, load_line_config
-from twin_server.config_checks import brief
-from twin_server.config_issues import ConfigIssue
 
 
 def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:

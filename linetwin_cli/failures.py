@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
-    from twin_server.config_issues import ConfigError
+    from plc_adapters.config_issues import ConfigError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -98,5 +98,5 @@ def run_reporting_failures(command: Callable[[], int]) -> int:
 
 
 def config_error_text(exc: ConfigError) -> str:
-    """A :class:`twin_server.config_issues.ConfigError` as :func:`problems_text` (one issue: one line)."""
+    """A :class:`plc_adapters.config_issues.ConfigError` as :func:`problems_text` (one issue: one line)."""
     return problems_text([str(issue) for issue in exc.issues], f"{len(exc.issues)} configuration error(s):")

@@ -36,7 +36,7 @@ def add_init_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def _line_name(args: argparse.Namespace) -> str:
-    from twin_server.config_issues import NAME_RE
+    from plc_adapters.config_issues import NAME_RE
 
     name = args.line if args.line is not None else re.sub(r"\W", "_", Path(args.directory).resolve().name)
     if not NAME_RE.match(name):

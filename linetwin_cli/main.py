@@ -5,7 +5,7 @@ demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), heal
 (:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
 (:mod:`linetwin_cli.security`), backup | restore (:mod:`linetwin_cli.backup`), init (:mod:`linetwin_cli.init`),
 simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`),
-campaign (:mod:`linetwin_cli.campaign`).
+campaign (:mod:`linetwin_cli.campaign`), forecast (:mod:`linetwin_cli.forecast`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
 neither torch nor the NMPC. Every command fails in one line (:mod:`linetwin_cli.failures`).
 """
@@ -24,6 +24,7 @@ from linetwin_cli.backup import add_backup_commands
 from linetwin_cli.campaign import add_campaign_command
 from linetwin_cli.check import add_check_command
 from linetwin_cli.failures import OneLineParser, run_reporting_failures
+from linetwin_cli.forecast import add_forecast_command
 from linetwin_cli.health import add_health_command
 from linetwin_cli.hil import add_hil_commands
 from linetwin_cli.history import add_history_commands
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_commands(sub)
     add_init_command(sub)
     add_campaign_command(sub)
+    add_forecast_command(sub)
 
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file "
                               "(linetwin simulate --help for its options)", add_help=False)
@@ -126,6 +128,10 @@ def _run(argv: list[str]) -> int:
         from linetwin_cli.backup import run_backup_command
 
         return run_backup_command(args)
+    if args.command == "forecast":
+        from linetwin_cli.forecast import run_forecast
+
+        return run_forecast(args)
     if args.command == "history":
         from linetwin_cli.common import line_data, load_or_exit
         from linetwin_cli.history import cli_export

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from linetwin_cli.failures import OneLineParser
 from process_models.case_file import CaseFileError, load_case, summary
-from process_models.simulator import SimulationError, simulate
+from process_models.simulator import SimulationError
 
 __all__ = ["case_file_error_text", "cli_simulate"]
 
@@ -39,8 +39,7 @@ def cli_simulate(argv: Sequence[str]) -> int:
         case = load_case(args.case)
         if args.until is not None and not args.until > case.start_s:
             raise CaseFileError(case.path, [f"--until: expected a time in s > {case.start_s}, got {args.until}"])
-        result = simulate(case.model, case.initial_state, case.times_s(args.until), case.inputs,
-                          progress=not args.quiet)
+        result = case.simulate(case.times_s(args.until), progress=not args.quiet)
     except CaseFileError as exc:
         print(case_file_error_text(exc), file=sys.stderr)
         return 2

@@ -4,15 +4,22 @@ A node is named by the *namespace URI* of its namespace and its identifier (``s=
 ``i=1001`` ...), never by the namespace index alone: a PLC may renumber its namespaces when its program or
 firmware changes (OPC 10000-3 §8.2.2: the NamespaceArray index is only stable within a session), so the adapter
 looks the index up in the server's NamespaceArray on every connect.
+
+:func:`parse_opcua_tag` reads one OPC UA tag table of a line config (for the twin's loader and the HIL bench
+alike), :func:`check_unique_nodes` the nodes of a unit's tags.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
+from plc_adapters.config_issues import IssueCollector
 from plc_adapters.tag import TagDescription
+from plc_adapters.tag_config import TAG_DESCRIPTION_KEYS, EngineeringUnitLike, limits_fit, parse_tag_fields, tag_table
 
 _IDENTIFIER_RE = re.compile(r"^(?:[isgb]=.+)$", re.DOTALL)
 _NS_PREFIX_RE = re.compile(r"^ns=(\d+);(.*)$", re.DOTALL)
@@ -178,3 +185,66 @@ class OpcUaTagSpec(TagDescription):
 
 OPCUA_DATA_TYPES = ("float32", "float64", "int16", "uint16", "int32", "uint32", "bool")
 """Node data types the virtual OPC UA PLC can serve (``float32`` = Float, ``float64`` = Double ...)."""
+
+OPCUA_TAG_KEYS = TAG_DESCRIPTION_KEYS | {"node_id", "namespace_uri", "sampling_interval_s", "deadband",
+                                        "deadband_kind", "data_type"}
+"""The keys of an OPC UA tag table that :func:`parse_opcua_tag` reads."""
+MODBUS_ONLY_KEYS = ("address", "byte_order", "offset", "scale", "table", "word_order")
+"""Modbus register keys, named as such when found on an OPC UA tag."""
+
+
+def parse_opcua_tag(c: IssueCollector, unit: str, name: str, raw: Any, default_uri: str | None,
+                    units: Mapping[str, EngineeringUnitLike], other_keys: Set[str] | None = frozenset(),
+                    ) -> OpcUaTagSpec | None:
+    """One ``[units.UNIT.tags.NAME]`` of an OPC UA unit; ``None`` after reporting problems to ``c``.
+
+    ``default_uri``: the unit's ``namespace_uri``; ``units``: the engineering units by UNECE code; ``other_keys``:
+    keys of the table other layers read, or ``None`` not to check for unknown keys."""
+    prefix = f"units.{unit}.tags.{name}"
+    if isinstance(raw, Mapping):
+        for key in sorted(set(MODBUS_ONLY_KEYS) & set(raw)):
+            c.add(f"{prefix}.{key}", "a Modbus register key on an OPC UA tag",
+                  "node_id (and the other OPC UA tag keys: " + ", ".join(sorted(OPCUA_TAG_KEYS)) + ")")
+        raw = {k: v for k, v in raw.items() if k not in MODBUS_ONLY_KEYS}
+    table_raw = tag_table(c, unit, name, raw, None if other_keys is None else OPCUA_TAG_KEYS | other_keys)
+    if table_raw is None:
+        return None
+    n_before = len(c.issues)
+    fields = parse_tag_fields(c, prefix, name, table_raw, units)
+    node_text = c.string(table_raw, "node_id", prefix, what='a node id like nsu=URI;s="DB_Unit"."Tag" or s=... with '
+                         "namespace_uri")
+    own_uri = c.string(table_raw, "namespace_uri", prefix, what="a namespace URI") if "namespace_uri" in table_raw \
+        else None
+    node = None
+    if node_text:
+        # the unit's namespace_uri is only a default: an 'nsu=' id or the tag's own namespace_uri wins
+        uri = own_uri if own_uri is not None or node_text.strip().startswith("nsu=") else default_uri
+        try:
+            node = parse_node_address(node_text, uri)
+        except ValueError as exc:
+            c.add(f"{prefix}.node_id", node_text, str(exc))
+    sampling = None
+    if "sampling_interval_s" in table_raw:
+        sampling = c.number(table_raw, "sampling_interval_s", prefix, low=0.0, high=3600.0)
+    deadband = c.number(table_raw, "deadband", prefix, low=0.0) if "deadband" in table_raw else None
+    deadband_kind = c.choice(table_raw, "deadband_kind", prefix, [k.value for k in DeadbandKind], default="absolute")
+    if deadband_kind == DeadbandKind.PERCENT.value and deadband is not None and deadband > 100:
+        c.add(f"{prefix}.deadband", deadband, "a percentage in [0, 100] with deadband_kind percent")
+    data_type = c.choice(table_raw, "data_type", prefix, list(OPCUA_DATA_TYPES), default="float32")
+    if len(c.issues) > n_before or fields is None or node is None or deadband_kind is None or data_type is None:
+        return None
+    if not limits_fit(c, prefix, fields):
+        return None
+    return OpcUaTagSpec(**fields.as_kwargs(), node=node, sampling_interval_s=sampling, deadband=deadband,
+                        deadband_kind=DeadbandKind(deadband_kind), data_type=str(data_type))
+
+
+def check_unique_nodes(c: IssueCollector, unit: str, tags: list[OpcUaTagSpec]) -> None:
+    """Two tags of a unit must not name the same node."""
+    seen: dict[tuple[str, str], str] = {}
+    for t in tags:
+        key = (t.node.namespace_uri, t.node.identifier)
+        if key in seen:
+            c.add(f"units.{unit}.tags.{t.name}.node_id", str(t.node), f"a node not already used by tag '{seen[key]}'")
+        else:
+            seen[key] = t.name

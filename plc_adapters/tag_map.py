@@ -1,17 +1,27 @@
 """Tag map declarations: where a tag lives in a PLC and how its raw data maps to engineering units.
 
 Engineering value = raw * scale + offset. Raw is the integer or IEEE value stored in the
-registers in the declared byte and word order.
+registers in the declared byte and word order. :func:`parse_modbus_tag` reads one Modbus tag table of a line
+config (for the twin's loader and the HIL bench alike), :func:`check_overlaps` the registers of a unit's tags.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
+from plc_adapters.config_issues import IssueCollector
 from plc_adapters.tag import Direction, Range, TagDescription
+from plc_adapters.tag_config import TAG_DESCRIPTION_KEYS, EngineeringUnitLike, limits_fit, parse_tag_fields, tag_table
 
-__all__ = ["ByteOrder", "DataType", "Direction", "ModbusConnection", "Range", "RegisterTable", "TagSpec", "WordOrder"]
+__all__ = ["ByteOrder", "DataType", "Direction", "ModbusConnection", "Range", "RegisterTable", "TagSpec", "WordOrder",
+           "MODBUS_TAG_KEYS", "check_overlaps", "parse_modbus_tag"]
+
+MODBUS_TAG_KEYS = TAG_DESCRIPTION_KEYS | {"table", "address", "data_type", "byte_order", "word_order", "scale",
+                                         "offset"}
+"""The keys of a Modbus tag table that :func:`parse_modbus_tag` reads."""
 
 
 class RegisterTable(str, Enum):
@@ -133,3 +143,55 @@ class ModbusConnection:
         """The register space this connection addresses: units with the same one share a PLC's registers, so
         their tags must not overlap (``(host, port, unit_id)``; None for protocols without shared registers)."""
         return (self.host, self.port, self.unit_id)
+
+
+def parse_modbus_tag(c: IssueCollector, unit: str, name: str, raw: Any, units: Mapping[str, EngineeringUnitLike],
+                     other_keys: Set[str] | None = frozenset()) -> TagSpec | None:
+    """One ``[units.UNIT.tags.NAME]`` of a Modbus unit; ``None`` after reporting problems to ``c``.
+
+    ``units``: the engineering units by UNECE code; ``other_keys``: keys of the table other layers read (the twin's
+    ``alarms``, ``historize``), or ``None`` not to check for unknown keys."""
+    prefix = f"units.{unit}.tags.{name}"
+    table_raw = tag_table(c, unit, name, raw, None if other_keys is None else MODBUS_TAG_KEYS | other_keys)
+    if table_raw is None:
+        return None
+    n_before = len(c.issues)
+    fields = parse_tag_fields(c, prefix, name, table_raw, units)
+    table = c.choice(table_raw, "table", prefix, [t.value for t in RegisterTable])
+    data_type = c.choice(table_raw, "data_type", prefix, [d.value for d in DataType])
+    address = c.integer(table_raw, "address", prefix, 0, 65535)
+    byte_order = c.choice(table_raw, "byte_order", prefix, [b.value for b in ByteOrder], default="big")
+    word_order = c.choice(table_raw, "word_order", prefix, [w.value for w in WordOrder], default="big")
+    scale = c.number(table_raw, "scale", prefix, default=1.0)
+    if scale == 0:
+        c.add(f"{prefix}.scale", 0, "a non-zero number")
+    offset = c.number(table_raw, "offset", prefix, default=0.0)
+    if len(c.issues) > n_before or fields is None or table is None or data_type is None:
+        return None
+    spec = TagSpec(**fields.as_kwargs(), table=RegisterTable(table), address=address, data_type=DataType(data_type),
+                   byte_order=ByteOrder(byte_order), word_order=WordOrder(word_order), scale=scale, offset=offset)
+    ok = True
+    if spec.end_address > 65536:
+        c.add(f"{prefix}.address", address, f"an address leaving room for {spec.register_count} registers (<= 65535)")
+        ok = False
+    if spec.table.is_bit_table != (spec.data_type is DataType.BOOL):
+        c.add(f"{prefix}.data_type", spec.data_type.value,
+              "bool for coil/discrete tables, a numeric type for holding/input registers")
+        ok = False
+    if spec.direction is Direction.COMMANDED and not spec.table.writable:
+        c.add(f"{prefix}.table", spec.table.value, "holding or coil for a commanded tag (input/discrete are read-only)")
+        ok = False
+    return spec if limits_fit(c, prefix, fields) and ok else None
+
+
+def check_overlaps(c: IssueCollector, unit: str, tags: list[TagSpec]) -> None:
+    """Two tags of a unit must not share a register of one table."""
+    by_table: dict[RegisterTable, list[TagSpec]] = {}
+    for t in tags:
+        by_table.setdefault(t.table, []).append(t)
+    for table, items in by_table.items():
+        items.sort(key=lambda t: t.address)
+        for a, b in zip(items, items[1:], strict=False):
+            if b.address < a.end_address:
+                c.add(f"units.{unit}.tags.{b.name}.address", b.address,
+                      f"no overlap with tag '{a.name}' ({table.value} {a.address}..{a.end_address - 1})")

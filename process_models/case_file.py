@@ -24,7 +24,10 @@ Format (the ``[model]`` table takes the same keys as ``[units.<unit>.model]`` in
     interpolation = "zoh"
 
 Every input of the model must be given, except disturbance inputs, which default to their declared
-nominal value. Loading collects every problem and raises one :class:`CaseFileError` listing them,
+nominal value. A kind with process steps (``chromatography_column``) may give ``[[steps]]`` instead of
+``[inputs]``; such a case is loaded and run by the kind's own case loader (the registry's ``case_loader``, e.g. the
+column's section-wise simulator, which applies a flow change per step).
+Loading collects every problem and raises one :class:`CaseFileError` listing them,
 each with the file, the key and what was expected.
 """
 
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +43,12 @@ from typing import Any
 import numpy as np
 
 from process_models.declaration import CompiledModel, DeclarationError, InputRole, ModelDeclaration, compile_model
-from process_models.registry import UnknownModelKindError, model_for_kind
+from process_models.registry import UnknownModelKindError, model_for_kind, resolve, unit_kind
 from process_models.simulator import InputProgram, InputSpec, SimulationResult, simulate
 
 __all__ = ["CaseFile", "CaseFileError", "load_case", "simulate_case", "summary"]
 
-_SECTIONS = ("case", "model", "initial_state", "inputs")
+_SECTIONS = ("case", "model", "initial_state", "inputs", "steps")
 _CASE_KEYS = ("name", "kind", "until_s", "output_interval_s", "start_s", "description")
 
 
@@ -74,6 +77,14 @@ class CaseFile:
     initial_state: Mapping[str, float | np.ndarray]
     inputs: Mapping[str, InputSpec]
     defaulted_inputs: tuple[str, ...]
+    runner: Callable[[np.ndarray, bool], SimulationResult] | None = None
+    """The kind's own simulator ``(times_s, progress) -> result`` (cases with ``[[steps]]``); None: generic."""
+
+    def simulate(self, times_s: np.ndarray, progress: bool = True) -> SimulationResult:
+        """Run the case on ``times_s`` (s): the kind's own simulator when it has one, else the generic one."""
+        if self.runner is not None:
+            return self.runner(times_s, progress)
+        return simulate(self.model, self.initial_state, times_s, self.inputs, progress=progress)
 
     def times_s(self, until_s: float | None = None) -> np.ndarray:
         """Output times from ``start_s`` to ``until_s`` (the file's unless overridden) every ``output_interval_s``."""
@@ -103,6 +114,8 @@ def load_case(path: Path | str) -> CaseFile:
     except tomllib.TOMLDecodeError as exc:
         raise CaseFileError(path, [f"not valid TOML: {exc}"]) from exc
     errors: list[str] = []
+    if "steps" in raw:
+        return _kind_case(path, raw)
 
     for key in raw:
         if key not in _SECTIONS:
@@ -173,6 +186,21 @@ def load_case(path: Path | str) -> CaseFile:
     assert declaration is not None and model is not None and until is not None and interval is not None
     return CaseFile(path, name, kind, description, declaration, model, float(start), float(until), float(interval),
                     initial_state, inputs, tuple(defaulted))
+
+
+def _kind_case(path: Path, raw: Mapping[str, Any]) -> CaseFile:
+    """A case with ``[[steps]]``: loaded by its kind's ``case_loader`` (``path -> CaseFile``)."""
+    case = raw.get("case")
+    kind = case.get("kind") if isinstance(case, dict) else None
+    try:
+        entry = unit_kind(str(kind))
+    except UnknownModelKindError as exc:
+        raise CaseFileError(path, [f"[case] 'kind': {exc}"]) from exc
+    if entry.case_loader is None:
+        raise CaseFileError(path, [f"[[steps]]: kind '{kind}' has no process steps; give its inputs as "
+                                   "[inputs.NAME] tables"])
+    loader: Callable[[Path], CaseFile] = resolve(str(kind), entry.case_loader)
+    return loader(path)
 
 
 def _check_initial_state(declaration: ModelDeclaration, raw: Mapping[str, Any],
@@ -267,7 +295,7 @@ def simulate_case(path: Path | str, until_s: float | None = None, out_csv: Path 
     if until_s is not None and not (_is_number(until_s) and until_s > case.start_s):
         raise CaseFileError(case.path, [f"until_s override: expected a number of seconds > {case.start_s}, "
                                         f"got {until_s!r}"])
-    result = simulate(case.model, case.initial_state, case.times_s(until_s), case.inputs, progress=progress)
+    result = case.simulate(case.times_s(until_s), progress=progress)
     if out_csv is not None:
         result.to_csv(out_csv)
     return result

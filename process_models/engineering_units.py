@@ -44,6 +44,7 @@ _UNITS = [
     EngineeringUnit("KEL", "K", "kelvin", "K"),
     EngineeringUnit("MTR", "m", "metre", "m"),
     EngineeringUnit("MMT", "mm", "millimetre", "m", 1e-3),
+    EngineeringUnit("MTS", "m/s", "metre per second", "m/s"),
     EngineeringUnit("4H", "µm", "micrometre (micron)", "m", 1e-6),
     EngineeringUnit("MTQ", "m³", "cubic metre", "m3"),
     EngineeringUnit("LTR", "l", "litre", "m3", 1e-3),
@@ -83,3 +84,13 @@ UNITS_BY_CODE: dict[str, EngineeringUnit] = {u.code: u for u in _UNITS}
 def lookup_unit(code: str) -> EngineeringUnit | None:
     """The unit for a UNECE common code, or ``None`` if linetwin does not know it."""
     return UNITS_BY_CODE.get(code)
+
+
+_SI_TEXT_CODES = {"K": "KEL", "m": "MTR", "m/s": "MTS", "m3": "MTQ", "kg": "KGM", "kg/m3": "KMQ", "1": "C62",
+                  "s": "SEC", "W": "WTT", "Pa": "PAL"}
+
+
+def code_for_si_text(unit: str) -> str | None:
+    """The UNECE code of a model's declared SI unit text (``"m/s"`` → ``MTS``), or ``None`` where Rec. 20 has no
+    code linetwin knows for it (``"kg/kg"``, ``"1/(m3 s)"``, moments per kg): then publish the text itself."""
+    return _SI_TEXT_CODES.get(unit.strip())

@@ -13,8 +13,9 @@ coordinates (each state divided by its initial magnitude) so that models whose s
 magnitude (moments of a crystal size distribution: 1e12 #/m3 beside 1e-3 m3/m3) stay well conditioned.
 
 Uncertain parameters listed in ``estimate_parameters`` are appended to the state as random walks
-(theta_{k+1} = theta_k + w_k). A measurement that is ``None`` or NaN (missing or Bad quality) is skipped; when
-none is usable the step is predict-only and the covariance grows.
+(theta_{k+1} = theta_k + w_k), kept inside their declared bounds or the narrower ``parameter_bounds`` given. A
+measurement that is ``None`` or NaN (missing or Bad quality) is skipped; when none is usable the step is
+predict-only and the covariance grows.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class Estimate:
     parameter_std: dict[str, float] = field(default_factory=dict)
     innovation: dict[str, float | np.ndarray] = field(default_factory=dict)
     measurements_used: tuple[str, ...] = ()
+    innovation_std: dict[str, float | np.ndarray] = field(default_factory=dict)
+    """One-sigma of each innovation as the filter predicted it (sqrt of the diagonal of H P H' + R), same unit."""
 
     @property
     def predict_only(self) -> bool:
@@ -75,7 +78,8 @@ class ExtendedKalmanFilter:
     def __init__(self, model: CompiledModel, measured_outputs: Sequence[str], sample_period_s: float,
                  process_noise: Mapping[str, float], measurement_noise: Mapping[str, float],
                  estimate_parameters: Sequence[str] = (), parameters: Mapping[str, float] | None = None,
-                 integrator: str = "cvodes", clip_to_bounds: bool = True) -> None:
+                 integrator: str = "cvodes", clip_to_bounds: bool = True,
+                 parameter_bounds: Mapping[str, tuple[float, float]] | None = None) -> None:
         self.model = model
         decl = model.declaration
         if not (sample_period_s > 0 and math.isfinite(sample_period_s)):
@@ -92,6 +96,8 @@ class ExtendedKalmanFilter:
                                  f"{list(model.parameter_names)}")
         self.estimate_parameters = tuple(estimate_parameters)
         self._p_nominal = model.pack_parameters(parameters)
+        self.parameter_bounds = self._check_parameter_bounds(parameter_bounds or {})
+        """``name -> (lower, upper)`` the estimate of each estimated parameter is kept in (its unit)."""
         self._theta_index = [model.parameter_names.index(n) for n in self.estimate_parameters]
         known_noise = set(model.state_slices) | set(self.estimate_parameters)
         bad = sorted(set(process_noise) - known_noise)
@@ -148,6 +154,25 @@ class ExtendedKalmanFilter:
         return ca.Function("ekf_transition", [x0, u, p, t0],
                            [xf, ca.jacobian(xf, x0), ca.jacobian(xf, p)])
 
+    def _check_parameter_bounds(self, given: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        decl = self.model.declaration
+        specs = {p.name: p for p in decl.parameters}
+        unknown = sorted(set(given) - set(self.estimate_parameters))
+        if unknown:
+            raise EstimatorError(f"model '{decl.name}': parameter_bounds {unknown} are not estimated parameters "
+                                 f"{list(self.estimate_parameters)}")
+        bounds: dict[str, tuple[float, float]] = {}
+        for name in self.estimate_parameters:
+            spec = specs[name]
+            lower, upper = (float(v) for v in given.get(name, (spec.lower, spec.upper)))
+            nominal = float(self._p_nominal[self.model.parameter_names.index(name)])
+            if not (spec.lower <= lower < upper <= spec.upper) or not lower <= nominal <= upper:
+                raise EstimatorError(f"model '{decl.name}': bounds of '{name}' [{lower:g}, {upper:g}] {spec.unit} must "
+                                     f"satisfy {spec.lower:g} <= lower < upper <= {spec.upper:g} and contain the "
+                                     f"initial value {nominal:g}")
+            bounds[name] = (lower, upper)
+        return bounds
+
     # -- public API -------------------------------------------------------------------------------
     def initialize(self, x0: Mapping[str, float | np.ndarray], std0: Mapping[str, float | np.ndarray],
                    time_s: float = 0.0) -> Estimate:
@@ -188,6 +213,13 @@ class ExtendedKalmanFilter:
         return self._z.copy()
 
     @property
+    def parameter_values(self) -> dict[str, float]:
+        """Every model parameter (SI): the declared / overridden values with the current estimates of the estimated
+        ones."""
+        z = self._z if self._z is not None else np.concatenate([np.zeros(self._nx), self._p_nominal[self._theta_index]])
+        return dict(zip(self.model.parameter_names, (float(v) for v in self._full_parameters(z)), strict=True))
+
+    @property
     def covariance(self) -> np.ndarray:
         """Full covariance of [states; estimated parameters] in SI units."""
         self._require_initialized()
@@ -225,6 +257,7 @@ class ExtendedKalmanFilter:
 
         used, y_meas, r_diag = self._usable_measurements(measurements)
         innovation: dict[str, float | np.ndarray] = {}
+        innovation_std: dict[str, float | np.ndarray] = {}
         if used:
             x_pred = z[: self._nx]
             y_all, c_x, c_p = self._measurement(x_pred, u, self._full_parameters(z), self.time_s)
@@ -241,19 +274,21 @@ class ExtendedKalmanFilter:
             z = z + s * (gain @ nu)
             i_kh = np.eye(self._nz) - gain @ h_s
             cov = i_kh @ cov @ i_kh.T + gain @ np.diag(r_diag) @ gain.T
+            nu_std = np.sqrt(np.clip(np.diag(s_mat), 0.0, None))
             start = 0
             for n in used:
                 size = self.model.output_slices[n].stop - self.model.output_slices[n].start
                 innovation[n] = _scalar_or_array(nu[start:start + size])
+                innovation_std[n] = _scalar_or_array(nu_std[start:start + size])
                 start += size
         if self._clip:
             z[: self._nx] = np.clip(z[: self._nx], self._lower, self._upper)
-            for i, k in enumerate(self._theta_index):
-                spec = self.model.declaration.parameters[k]
-                z[self._nx + i] = min(max(z[self._nx + i], spec.lower), spec.upper)
+            for i, name in enumerate(self.estimate_parameters):
+                lower, upper = self.parameter_bounds[name]
+                z[self._nx + i] = min(max(z[self._nx + i], lower), upper)
         self._z = z
         self._cov_scaled = 0.5 * (cov + cov.T)
-        return self._estimate(innovation, tuple(used))
+        return self._estimate(innovation, tuple(used), innovation_std)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _require_initialized(self) -> None:
@@ -288,7 +323,8 @@ class ExtendedKalmanFilter:
             return [], np.zeros(0), np.zeros(0)
         return used, np.concatenate(values), np.concatenate(r)
 
-    def _estimate(self, innovation: dict[str, float | np.ndarray], used: tuple[str, ...]) -> Estimate:
+    def _estimate(self, innovation: dict[str, float | np.ndarray], used: tuple[str, ...],
+                  innovation_std: dict[str, float | np.ndarray] | None = None) -> Estimate:
         assert self._z is not None and self._cov_scaled is not None
         sd = np.sqrt(np.clip(np.diag(self._cov_scaled), 0.0, None)) * self._scale
         states = {n: _scalar_or_array(self._z[sl]) for n, sl in self.model.state_slices.items()}
@@ -296,4 +332,4 @@ class ExtendedKalmanFilter:
         params = {n: float(self._z[self._nx + i]) for i, n in enumerate(self.estimate_parameters)}
         params_sd = {n: float(sd[self._nx + i]) for i, n in enumerate(self.estimate_parameters)}
         return Estimate(time_s=self.time_s, states=states, std=std, parameters=params, parameter_std=params_sd,
-                        innovation=innovation, measurements_used=used)
+                        innovation=innovation, measurements_used=used, innovation_std=dict(innovation_std or {}))

@@ -53,6 +53,9 @@ class UnitKind:
     """A mapping plant model name -> plant builder (:mod:`hil.plant`; the first is the default)."""
     line_unit: bool = True
     """True: a process unit a line config may name (``[units.X] kind``); False: a model only (case files)."""
+    case_loader: str | None = None
+    """``path -> process_models.case_file.CaseFile`` for case files with ``[[steps]]`` (the kind's own loader and
+    simulator); None: the kind has no process steps."""
     model_keys: str | None = None
     """A :data:`process_models.model_keys.ModelKeys`: the ``[model]`` keys with units and defaults (the reference
     ``linetwin models describe`` prints)."""
@@ -66,6 +69,7 @@ UNIT_KINDS: Mapping[str, UnitKind] = {k.name: k for k in (
              "packed-bed chromatography column (ED, LRMP or GRM; linear, Langmuir or SMA binding)",
              model="process_models.chromatography.column:chromatography_model",
              hil_plants="hil.plant:COLUMN_PLANTS",
+             case_loader="process_models.chromatography.column:case_file_with_steps",
              model_keys="process_models.chromatography.model_keys:model_keys"),
     UnitKind("crystallizer", "batch cooling crystallizer (method of moments or finite-volume population balance)",
              model="process_models.crystallization.crystallizer:crystallizer_model",

@@ -61,7 +61,7 @@ def package_imports() -> dict[str, dict[str, list[str]]]:
 def test_the_layer_block_names_the_packages_once_each():
     names = [p for layer in layers() for p in layer]
     assert sorted(names) == sorted(["plc_adapters", "process_models", "controllers", "hil", "twin_server",
-                                    "linetwin_cli", "linetwin_examples"])
+                                    "linetwin_cli", "linetwin_examples", "linetwin_lazy"])
     assert all((REPO / p / "__init__.py").is_file() for p in names)
 
 

@@ -6,14 +6,13 @@ loading a config and ``linetwin check`` stay light. The command line is :mod:`li
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from linetwin_lazy import lazy_exports
 
-# public name -> module that defines it; imported on first use, so importing the package is cheap
+# public name -> module that defines it; imported on first use (linetwin_lazy), so importing the package is cheap
 _EXPORTS: dict[str, str] = {
-    "ConfigError": "twin_server.config_issues",
-    "ConfigIssue": "twin_server.config_issues",
-    "IssueCollector": "twin_server.config_issues",
+    "ConfigError": "plc_adapters.config_issues",
+    "ConfigIssue": "plc_adapters.config_issues",
+    "IssueCollector": "plc_adapters.config_issues",
     "LineConfig": "twin_server.config",
     "ServerConfig": "twin_server.config",
     "TwinServer": "twin_server.server",
@@ -24,14 +23,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,7 +9,7 @@ Layout (namespace = ``[server] namespace``)::
             EURange, EngineeringUnits (properties)
           plc_connected           Boolean: the adapter's view of the PLC link
 
-Nodes are created in one batch by the seam's bulk node creation (:func:`~twin_server.asyncua_seam.add_nodes_in_bulk`:
+Nodes are created in one batch by the seam's bulk node creation (:func:`~plc_adapters.asyncua_seam.add_nodes_in_bulk`:
 no per-node client calls, and time linear in the tags per unit — asyncua's own AddNodes scans the parent's
 references per new node, quadratic per folder); on the hot path only values are written (see
 :mod:`twin_server.runtime`).
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from asyncua import Server, ua
 
+from plc_adapters.asyncua_seam import add_nodes_in_bulk, address_space
 from plc_adapters.tag_map import Direction, TagSpec
 from process_models.engineering_units import UNECE_NAMESPACE_URI, UNITS_BY_CODE
 from process_models.registry import unit_kinds
-from twin_server.asyncua_seam import add_nodes_in_bulk, address_space
 from twin_server.config import LineConfig
 
 PROCESS_UNIT_TYPE = "ProcessUnitType"

@@ -1,7 +1,7 @@
 """Line configuration: one TOML file describes a line (server, units, PLC connections, tag maps).
 
 Loading parses and validates every key up front and reports every problem at once, each naming the file, the key,
-what was found and what was expected (:mod:`twin_server.config_issues`). Loading builds nothing: the models, HIL
+what was found and what was expected (:mod:`plc_adapters.config_issues`). Loading builds nothing: the models, HIL
 plants and control plans a config names are built once, by ``check``, ``serve``, ``demo`` and ``hil serve``
 (:mod:`twin_server.line_build`), which report build failures as config issues too. The server never starts
 half-configured.
@@ -18,17 +18,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from plc_adapters.adapter import DEFAULT_PROTOCOL, PlcConnection, protocol_names
+from plc_adapters.config_issues import NAME_RE, ConfigError, ConfigIssue, IssueCollector, brief, is_finite_number
 from plc_adapters.tag import TagDescription
 from process_models.registry import controlled_kinds, unit_kinds
 from twin_server.alarms.alarm_config import UnitAlarmConfig, parse_unit_alarms
-from twin_server.config_checks import (
-    brief,
-    endpoint_problem,
-    is_finite_number,
-    namespace_problem,
-    shared_plc_issues,
-)
-from twin_server.config_issues import NAME_RE, ConfigError, ConfigIssue, IssueCollector
+from twin_server.config_checks import endpoint_problem, namespace_problem, shared_plc_issues
 from twin_server.historian.settings import HistorianSettings, parse_historian
 from twin_server.metrics.settings import MetricsSettings, parse_metrics
 from twin_server.mirror_settings import MirrorSettings, parse_mirror
@@ -161,12 +155,9 @@ def _parse_unit(c: IssueCollector, name: str, raw: Any, buildable: list[UnitConf
     control and surrogate tables are free of problems is also appended to ``buildable`` (``check`` builds it even
     when other keys of the file are wrong, to report every problem at once)."""
     prefix = f"units.{name}"
-    if not isinstance(raw, Mapping):
-        c.add(prefix, raw, "a table describing the unit")
+    raw = c.named_table(raw, prefix, name, "unit", _UNIT_KEYS)
+    if raw is None:
         return None
-    if not NAME_RE.match(name):
-        c.add(prefix, name, "a unit name of letters, digits and _ starting with a letter")
-    c.unknown_keys(raw, prefix, _UNIT_KEYS)
     kind = c.choice(raw, "kind", prefix, list(unit_kinds()))
     description = c.string(raw, "description", prefix, default="")
     model = c.table(raw, f"{prefix}.model", required=False)

@@ -12,74 +12,31 @@ What ``linetwin check`` accepts, ``linetwin serve`` and ``linetwin hil serve`` m
 Building the models, HIL plants and control plans is not part of loading: :mod:`twin_server.line_build` does it
 once, in ``check``, ``serve``, ``demo`` and ``hil serve``, and reports failures as config issues.
 
-Values and exception texts that reach an error line are shortened (:func:`plc_adapters.log_text.shorten`).
+Values and exception texts that reach an error line are shortened (:func:`plc_adapters.config_issues.show`,
+:func:`~plc_adapters.config_issues.brief`).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from plc_adapters.log_text import shorten
+from plc_adapters.config_issues import Described
 
 if TYPE_CHECKING:
+    from plc_adapters.config_issues import IssueCollector
     from plc_adapters.tag_map import TagSpec
-    from twin_server.config_issues import IssueCollector
 
 MAX_HOST_CHARS = 253
 """Longest DNS name (RFC 1035 §2.3.4)."""
 MAX_URI_CHARS = 1024
 """Longest endpoint URL or namespace URI accepted."""
-MAX_REASON_CHARS = 300
-"""Characters of an exception text kept in a config error's "expected" part."""
 
 _LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 _WHITESPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f]")
-
-class Described(str):
-    """A "got" text that describes what was found (shown as is, not quoted like a string value)."""
-
-    __slots__ = ()
-
-
-def is_finite_number(value: object) -> bool:
-    """True for an int or float (not a bool) that is finite as a float (an int too large for a float is not)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def show(value: object) -> str:
-    """A value as it appears after "got" in an error line: ``repr``, shortened; huge integers by their size."""
-    if isinstance(value, Described):
-        return brief(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        try:
-            return f"an integer of {len(str(abs(value)))} digits"
-        except ValueError:  # longer than Python converts to text
-            return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
-    try:
-        return shorten(value)
-    except ValueError:  # e.g. a container holding an integer too long for str()
-        return f"a {type(value).__name__} that cannot be shown"
-
-
-def brief(text: object, limit: int = MAX_REASON_CHARS) -> str:
-    """An exception's text (or any text) cut to ``limit`` characters for an error line."""
-    try:
-        s = str(text)
-    except ValueError:
-        s = type(text).__name__
-    s = " ".join(s.split())
-    return s if len(s) <= limit else s[: limit - 1] + f"… ({len(s)} chars)"
-
 
 def host_problem(host: str) -> str | None:
     """``None`` when ``host`` is an IP address or a DNS name; else what was expected."""

@@ -22,7 +22,8 @@ Keys of ``[units.X.plc]`` (besides ``protocol``)::
 Keys of a tag: ``direction``, ``unit``, ``eu_range``, ``description``, ``write_limits``, ``max_rate`` (as for
 Modbus tags) and ``node_id`` (``nsu=URI;s=...``, or ``ns=N;s=...`` / ``s=...`` with a ``namespace_uri``),
 ``namespace_uri``, ``sampling_interval_s``, ``deadband``, ``deadband_kind`` (absolute | percent),
-``data_type`` (what the virtual PLC serves; the adapter reads the PLC's own DataType).
+``data_type`` (what the virtual PLC serves; the adapter reads the PLC's own DataType) — read by
+:func:`plc_adapters.opcua_spec.parse_opcua_tag`, which the HIL bench's line reader uses too.
 """
 
 from __future__ import annotations
@@ -31,26 +32,22 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
+from plc_adapters.config_issues import IssueCollector
 from plc_adapters.opcua_spec import (
-    OPCUA_DATA_TYPES,
     SECURITY_POLICIES,
     AcquisitionMode,
-    DeadbandKind,
     OpcUaConnection,
     OpcUaTagSpec,
     SecurityMode,
-    parse_node_address,
+    check_unique_nodes,
+    parse_opcua_tag,
 )
-from plc_adapters.tag_map import Direction
 from process_models.engineering_units import UNITS_BY_CODE
-from twin_server.config_issues import NAME_RE, IssueCollector
 from twin_server.mirror_settings import TAG_KEYS as _MIRROR_TAG_KEYS
 
 OPCUA_PLC_KEYS = {"protocol", "endpoint", "namespace_uri", "security_policy", "security_mode", "user", "password_env",
                   "certificate", "private_key", "server_certificate", "timeout_s", "publishing_interval_s",
                   "keep_alive_count", "queue_size", "max_items_per_subscription", "session_timeout_s", "mode"}
-OPCUA_TAG_KEYS = {"direction", "description", "unit", "eu_range", "node_id", "namespace_uri", "sampling_interval_s",
-                  "deadband", "deadband_kind", "data_type", "write_limits", "max_rate"} | _MIRROR_TAG_KEYS
 
 
 def parse_opcua_plc(c: IssueCollector, plc: Mapping[str, Any], prefix: str) -> OpcUaConnection | None:
@@ -104,78 +101,6 @@ def parse_opcua_plc(c: IssueCollector, plc: Mapping[str, Any], prefix: str) -> O
         max_items_per_subscription=per_sub, session_timeout_s=session_timeout, mode=AcquisitionMode(acquisition))
 
 
-def parse_opcua_tag(c: IssueCollector, unit: str, name: str, raw: Any, default_uri: str | None) -> OpcUaTagSpec | None:
-    """One ``[units.X.tags.NAME]`` of an OPC UA unit; ``None`` after reporting problems."""
-    prefix = f"units.{unit}.tags.{name}"
-    if not isinstance(raw, Mapping):
-        c.add(prefix, raw, "a table describing the tag")
-        return None
-    if not NAME_RE.match(name):
-        c.add(prefix, name, "a tag name of letters, digits and _ starting with a letter")
-    modbus_only = {"table", "address", "byte_order", "word_order", "scale", "offset"} & set(raw)
-    for key in sorted(modbus_only):
-        c.add(f"{prefix}.{key}", "a Modbus register key on an OPC UA tag", "node_id (and the other OPC UA tag keys: "
-              + ", ".join(sorted(OPCUA_TAG_KEYS)) + ")")
-    c.unknown_keys({k: v for k, v in raw.items() if k not in modbus_only}, prefix, OPCUA_TAG_KEYS)
-    n_before = len(c.issues)
-    direction = c.choice(raw, "direction", prefix, [d.value for d in Direction])
-    unit_code = c.string(raw, "unit", prefix, what="a UNECE Rec. 20 common code")
-    if unit_code and unit_code not in UNITS_BY_CODE:
-        c.add(f"{prefix}.unit", unit_code, "a UNECE Rec. 20 common code known to linetwin: "
-              + ", ".join(sorted(UNITS_BY_CODE)))
-    eu_range = c.range(raw, "eu_range", prefix, required=True)
-    node_text = c.string(raw, "node_id", prefix, what='a node id like nsu=URI;s="DB_Unit"."Tag" or s=... with '
-                         "namespace_uri")
-    own_uri = c.string(raw, "namespace_uri", prefix, what="a namespace URI") if "namespace_uri" in raw else None
-    node = None
-    if node_text:
-        # the unit's namespace_uri is only a default: an 'nsu=' id or the tag's own namespace_uri wins
-        uri = own_uri if own_uri is not None or node_text.strip().startswith("nsu=") else default_uri
-        try:
-            node = parse_node_address(node_text, uri)
-        except ValueError as exc:
-            c.add(f"{prefix}.node_id", node_text, str(exc))
-    sampling = None
-    if "sampling_interval_s" in raw:
-        sampling = c.number(raw, "sampling_interval_s", prefix, low=0.0, high=3600.0)
-    deadband = None
-    if "deadband" in raw:
-        deadband = c.number(raw, "deadband", prefix, low=0.0)
-    deadband_kind = c.choice(raw, "deadband_kind", prefix, [k.value for k in DeadbandKind], default="absolute")
-    if deadband_kind == DeadbandKind.PERCENT.value and deadband is not None and deadband > 100:
-        c.add(f"{prefix}.deadband", deadband, "a percentage in [0, 100] with deadband_kind percent")
-    data_type = c.choice(raw, "data_type", prefix, list(OPCUA_DATA_TYPES), default="float32")
-    write_limits = c.range(raw, "write_limits", prefix, required=False)
-    max_rate = c.number(raw, "max_rate", prefix, low=0.0, low_exclusive=True) if "max_rate" in raw else None
-    description = c.string(raw, "description", prefix, default="")
-    if len(c.issues) > n_before or None in (direction, eu_range, node, deadband_kind, data_type):
-        return None
-    assert eu_range is not None and node is not None
-    if direction == Direction.MEASURED.value and (write_limits is not None or max_rate is not None):
-        c.add(f"{prefix}.write_limits", "write_limits/max_rate on a measured tag", "these only on commanded tags")
-        return None
-    if write_limits is not None and not (eu_range.low <= write_limits.low and write_limits.high <= eu_range.high):
-        c.add(f"{prefix}.write_limits", [write_limits.low, write_limits.high],
-              f"limits inside eu_range [{eu_range.low}, {eu_range.high}]")
-        return None
-    return OpcUaTagSpec(
-        name=name, direction=Direction(direction), unit_code=unit_code, eu_range=eu_range, node=node,
-        sampling_interval_s=sampling, deadband=deadband, deadband_kind=DeadbandKind(deadband_kind),
-        data_type=str(data_type), write_limits=write_limits, max_rate=max_rate, description=description,
-        unit_symbol=UNITS_BY_CODE[unit_code].symbol if unit_code in UNITS_BY_CODE else "")
-
-
-def check_unique_nodes(c: IssueCollector, unit: str, tags: list[OpcUaTagSpec]) -> None:
-    """Two tags of a unit must not name the same node."""
-    seen: dict[tuple[str, str], str] = {}
-    for t in tags:
-        key = (t.node.namespace_uri, t.node.identifier)
-        if key in seen:
-            c.add(f"units.{unit}.tags.{t.name}.node_id", str(t.node), f"a node not already used by tag '{seen[key]}'")
-        else:
-            seen[key] = t.name
-
-
 def parse_plc_unit(c: IssueCollector, unit: str, plc: Mapping[str, Any],
                    raw_unit: Mapping[str, Any]) -> tuple[OpcUaConnection | None, list[OpcUaTagSpec]]:
     """``[units.UNIT.plc]`` and ``[units.UNIT.tags]`` of an OPC UA unit: the connection (``None`` after reporting
@@ -184,6 +109,7 @@ def parse_plc_unit(c: IssueCollector, unit: str, plc: Mapping[str, Any],
     connection = parse_opcua_plc(c, plc, f"units.{unit}.plc")
     default_uri = plc.get("namespace_uri") if isinstance(plc.get("namespace_uri"), str) else None
     raw_tags = c.table(raw_unit, f"units.{unit}.tags")
-    tags = [t for n, r in raw_tags.items() if (t := parse_opcua_tag(c, unit, n, r, default_uri)) is not None]
+    tags = [t for n, r in raw_tags.items()
+            if (t := parse_opcua_tag(c, unit, n, r, default_uri, UNITS_BY_CODE, _MIRROR_TAG_KEYS)) is not None]
     check_unique_nodes(c, unit, tags)
     return connection, tags

@@ -39,6 +39,7 @@ from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.background_task import cancel_and_wait
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
+from twin_server.estimator_nodes import EstimatorNodes
 from twin_server.method_calls import MethodRefused
 from twin_server.runtime import LineRuntime
 from twin_server.surrogate_nodes import SurrogateWatch
@@ -72,6 +73,8 @@ class UnitControlLoop:
         self._solve_in_flight: asyncio.Future[NmpcResult] | None = None  # may outlive its deadline (IPOPT runs on)
         self.alarms: LoopAlarms | None = None
         """The loop's alarm conditions (NMPC fallback in use, estimator divergence), when the server has alarms."""
+        self.estimator_nodes: EstimatorNodes | None = None
+        """The unit's ``estimator`` object (states, online parameters, innovations), published after every step."""
 
     @property
     def _mode(self) -> ControlMode:
@@ -187,6 +190,8 @@ class UnitControlLoop:
         for note in notes:
             await self._record(note)
         self.core.start(tags, setpoints)
+        if self.estimator_nodes is not None:
+            self.estimator_nodes.batch_started()
         await self._nodes.set("solve_times_ms", [])
         await self._nodes.reset_predictions()
         self._tick = 0
@@ -341,6 +346,9 @@ class UnitControlLoop:
         for name, (factor, std) in factors.items():
             await self._nodes.set(f"estimated_{name}_factor", factor)
             await self._nodes.set(f"estimated_{name}_factor_std", std)
+        if self.estimator_nodes is not None:
+            for text in await self.estimator_nodes.publish(self.core):
+                await self._record(text)
 
     async def _publish_solve(self, result: NmpcResult, t: float) -> None:
         n = self._nodes

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from asyncua import Server, ua
 
+from plc_adapters.asyncua_seam import add_nodes, address_space
 from twin_server.address_space import engineering_units, object_item, variable_item
-from twin_server.asyncua_seam import add_nodes, address_space
 from twin_server.audit import AuditTrail
 from twin_server.method_calls import add_checked_method
 

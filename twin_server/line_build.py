@@ -14,10 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from plc_adapters.config_issues import ConfigError, ConfigIssue, IssueCollector, brief
 from process_models.registry import model_for_kind, unit_kind
 from twin_server.config import LineConfig, UnitConfig
-from twin_server.config_checks import brief
-from twin_server.config_issues import ConfigError, ConfigIssue, IssueCollector
 
 if TYPE_CHECKING:
     from controllers.control_plan import ControlPlan
@@ -45,7 +44,7 @@ def build_line(config: LineConfig, plant_builder: PlantBuilder | None = None, wi
 def build_units(units: Sequence[UnitConfig], source: str, plant_builder: PlantBuilder | None = None,
                 with_plans: bool = True) -> BuiltLine:
     """:func:`build_line` for some units of the config file ``source`` (e.g.
-    :attr:`~twin_server.config_issues.ConfigError.buildable_units` of a file with other problems)."""
+    :attr:`~plc_adapters.config_issues.ConfigError.buildable_units` of a file with other problems)."""
     c = IssueCollector(source)
     plans: dict[str, ControlPlan] = {}
     for unit in units:

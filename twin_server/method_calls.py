@@ -27,7 +27,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from twin_server.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
+from plc_adapters.asyncua_seam import SessionServiceHooks, SessionView, install_session_hooks
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, role_label, user_label
 
 log = logging.getLogger("linetwin.methods")
@@ -46,7 +46,7 @@ SERVER_CALLER = Caller("server")
 CALLER: ContextVar[Caller] = ContextVar("linetwin_method_caller", default=SERVER_CALLER)
 """The caller of the method being run (``server`` when the twin calls a method itself)."""
 CALLER_SESSION: ContextVar[Any] = ContextVar("linetwin_method_session", default=None)
-"""The session (:class:`~twin_server.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
+"""The session (:class:`~plc_adapters.asyncua_seam.SessionView`) whose Call request is being run (``None``: the
 twin itself); its ``user`` is the asyncua User (what role checks take), its ``session_id`` what owns a
 subscription."""
 
@@ -73,9 +73,9 @@ class MethodArgument:
                            ArrayDimensions=[], Description=ua.LocalizedText(self.description or self.name))
 
 
-MethodAction = Callable[..., Awaitable[None]]
-"""The method's action: awaited with the argument values (Python objects), returns nothing, raises
-:class:`MethodRefused` to refuse."""
+MethodAction = Callable[..., Awaitable[Sequence[object] | None]]
+"""The method's action: awaited with the argument values (Python objects); returns the output argument values (one
+per declared output, in order; None for a method without outputs); raises :class:`MethodRefused` to refuse."""
 
 
 def check_call(object_id: ua.NodeId, called_on: ua.NodeId, arguments: Sequence[ua.Variant],
@@ -108,12 +108,15 @@ def _matches(value: ua.Variant, declared: MethodArgument) -> bool:
 
 async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua.NodeId,
                              browse_name: ua.QualifiedName, action: MethodAction, audit: AuditTrail,
-                             inputs: Sequence[MethodArgument] = (), audit_name: str | None = None) -> None:
+                             inputs: Sequence[MethodArgument] = (), audit_name: str | None = None,
+                             outputs: Sequence[MethodArgument] = ()) -> None:
     """Add method ``browse_name`` (a component of ``object_id``) that checks, runs and audits every call.
 
     ``audit_name``: the node as the audit trail names it (default: the method node id's identifier).
+    ``outputs``: the declared output arguments (the action returns their values).
     """
     declared = tuple(inputs)
+    declared_outputs = tuple(outputs)
     node_text = audit_name or str(method_id.Identifier)
 
     async def call(called_on: ua.NodeId, *arguments: ua.Variant) -> list[ua.Variant] | ua.CallMethodResult:
@@ -132,7 +135,7 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             record(AuditOutcome.REFUSED, result.StatusCode.value, reason)
             return result
         try:
-            await action(*values)
+            returned = await action(*values)
         except (MethodRefused, ua.UaStatusCodeError) as exc:
             code = int(exc.code)
             reason = exc.reason if isinstance(exc, MethodRefused) else ua.StatusCode(code).doc
@@ -143,10 +146,11 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             record(AuditOutcome.FAILED, ua.StatusCodes.BadInternalError, f"{type(exc).__name__}: {exc}")
             return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadInternalError))
         record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good)
-        return []
+        return [ua.Variant(v, a.variant_type) for v, a in zip(returned or (), declared_outputs, strict=True)]
 
     parent = server.get_node(object_id)
-    await parent.add_method(method_id, browse_name, call, [a.as_argument() for a in declared], [])
+    await parent.add_method(method_id, browse_name, call, [a.as_argument() for a in declared],
+                            [a.as_argument() for a in declared_outputs])
 
 
 def caller_of(user: User | None) -> Caller:

@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from asyncua import Server, ua
 
 from plc_adapters.adapter import AdapterFactory, PlcAdapter, adapter_for
+from plc_adapters.asyncua_seam import address_space
 from plc_adapters.errors import WriteRefusal, WriteRefused
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
 from twin_server.address_space import LineAddressSpace
-from twin_server.asyncua_seam import address_space
 from twin_server.config import LineConfig, UnitConfig
 from twin_server.historian.recorder import HistoryRecorder
 from twin_server.status_codes import published_status

@@ -11,15 +11,17 @@ from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
 
+from plc_adapters.asyncua_seam import address_space, install_write_hook
 from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
-from twin_server.asyncua_seam import address_space, install_write_hook
 from twin_server.audit import AuditEntry, AuditOutcome, audit_reconciliation
 from twin_server.config import LineConfig
 from twin_server.control_loop import UnitControlLoop
 from twin_server.control_nodes import ControlNodes
 from twin_server.data_dir import line_data_dir
+from twin_server.estimator_nodes import EstimatorNodes
+from twin_server.forecast_nodes import ForecastNodes
 from twin_server.heap_trim import TRIM_EVERY_S, HeapTrimmer
 from twin_server.historian.service import Historian
 from twin_server.library_log_limit import limit_library_logs
@@ -75,6 +77,8 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
+        self.forecasts: dict[str, ForecastNodes | None] = {}
+        """Each controlled unit's ``forecast`` object (None for a kind whose plan forecasts nothing)."""
         self.data = line_data_dir(config, data_dir)
         self.security = TwinSecurity(config, self.data.security)
         self.audit = self.security.audit
@@ -159,9 +163,22 @@ class TwinServer:
         if self.alarms is not None:
             loop.alarms = await self.alarms.loop_alarms(unit.name, {m.tag: m.to_model for m in plan.measurements},
                                                         {m.tag: m.output for m in plan.measurements})
+        unit_node = self.space.unit_nodes[unit.name]
+        loop.estimator_nodes = EstimatorNodes(server, self.space.namespace_index, self.config.name, unit.name,
+                                              unit_node, plan)
+        await loop.estimator_nodes.build()
+        forecast = ForecastNodes(server, self.space.namespace_index, self.config.name, unit.name, unit_node,
+                                 loop.core, self.audit) if plan.forecast_outputs else None
+        if forecast is not None:
+            await forecast.build()
+        self.forecasts[unit.name] = forecast
         if self.historian is not None:
             nodes.on_value = self.historian.recorder.record_value
             await self.historian.historize_values(server, nodes.numeric_scalars)
+            for extra in (loop.estimator_nodes.nodes, forecast.nodes if forecast is not None else None):
+                if extra is not None:
+                    extra.on_value = self.historian.recorder.record_value
+                    await self.historian.historize_values(server, extra.numeric_scalars)
         if unit.surrogate:
             loop.surrogate_watch = await build_surrogate_watch(server, self.space.namespace_index, self.config.name,
                                                                unit.name, self.space.unit_nodes[unit.name],

@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from asyncua import Server, ua
 
 from controllers.control_plan import PublishedOutput
+from plc_adapters.asyncua_seam import add_nodes, address_space
 from process_models.declaration import CompiledModel
 from process_models.surrogates.twin_options import SurrogateOptions
 from twin_server.address_space import analog_properties, object_item, variable_item
 from twin_server.alarms.surrogate_alarm import SurrogateDriftAlarm
-from twin_server.asyncua_seam import add_nodes, address_space
 
 log = logging.getLogger("linetwin.surrogate")
 

@@ -1,7 +1,7 @@
 """Checked client writes and the lock on the address space.
 
 Every client Write reaches :class:`GuardedAttributeService` through the asyncua seam's write hook
-(:func:`twin_server.asyncua_seam.install_write_hook`; the server's own writes do not): the only things a client can
+(:func:`plc_adapters.asyncua_seam.install_write_hook`; the server's own writes do not): the only things a client can
 ever change are the Value of a commanded tag (handed to the unit's PLC adapter, which checks limits and
 rate before anything goes on the wire, and shown in the node only once the PLC accepted it) and the Value
 of a control input the twin owns (``mode``, ``target_…``: validated by its handler). Everything else is
@@ -51,11 +51,11 @@ from datetime import UTC, datetime
 from asyncua import ua
 from asyncua.crypto.permission_rules import User
 
+from plc_adapters.asyncua_seam import AddressSpaceView, ServiceError
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from plc_adapters.modbus_codec import not_representable
 from plc_adapters.tag_map import Direction, TagSpec
 from twin_server.address_space import TagNode
-from twin_server.asyncua_seam import AddressSpaceView, ServiceError
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail, client_label, node_label, role_label, user_label
 from twin_server.security.request_limits import RequestLimits
 from twin_server.status_codes import OUTCOME_UNKNOWN_STATUS, status_for_refusal
@@ -91,10 +91,10 @@ class _Decision:
 
 class GuardedAttributeService:
     """The write service of client sessions: lets clients write only what the twin owns, and routes tag writes
-    to the PLCs. Installed with :func:`~twin_server.asyncua_seam.install_write_hook` (its :meth:`write`).
+    to the PLCs. Installed with :func:`~plc_adapters.asyncua_seam.install_write_hook` (its :meth:`write`).
 
     Args:
-        nodes: the server's address space (:func:`~twin_server.asyncua_seam.address_space`).
+        nodes: the server's address space (:func:`~plc_adapters.asyncua_seam.address_space`).
         tags_by_node: the tag nodes (commanded tags are writable, measured ones are not).
         write_setpoint: forwards a commanded value to the unit's PLC adapter.
         handlers: writable control nodes (node id → handler); more are added by ``handlers.update``.

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controllers.online_parameters import (
+    DEFAULT_HALFWIDTH_LIMIT,
+    OnlineParameter,
+    OnlineParameterOptions,
+    parse_online_parameters,
+    resolve_online_parameters,
+)
 from controllers.plan_registry import ControlPlanSpec
 
 if TYPE_CHECKING:
@@ -47,6 +54,10 @@ class CrystallizerControlOptions:
     seed_mean_size_um: float = 150.0
     seed_std_size_um: float = 15.0
     estimate_parameters: tuple[str, ...] = ("growth_rate_constant", "secondary_nucleation_rate_constant")
+    online_parameters: tuple[OnlineParameterOptions, ...] = ()
+    """More online parameters, each with bounds (``[control.online_parameters.<name>]``)."""
+    online_halfwidth_limit: float = DEFAULT_HALFWIDTH_LIMIT
+    """The NMPC uses an online value while 1.96 σ / |value| is at most this, else the deployed value."""
     prediction_model: str = "physics"
     surrogate_path: str = ""
     disagreement_threshold: float = 0.02
@@ -62,7 +73,7 @@ _CHOICES = {"strategy": ("linear_cooling", "natural_cooling"), "initial_mode": (
             "solver": SOLVER_METHODS}
 _POSITIVE = ("target_d43_um", "batch_duration_s", "estimator_period_s", "controller_period_s", "time_scale",
              "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "fines_weight", "seed_mean_size_um",
-             "seed_std_size_um", "disagreement_threshold")
+             "seed_std_size_um", "disagreement_threshold", "online_halfwidth_limit")
 
 
 def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[CrystallizerControlOptions,
@@ -105,6 +116,10 @@ def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[
                 issues.append((full, value, "a list of model parameter names"))
             else:
                 values[key] = tuple(value)
+        elif key == "online_parameters":
+            entries, found = parse_online_parameters(value, full)
+            issues.extend(found)
+            values[key] = entries
         elif key == "measurement_std":
             if not isinstance(value, Mapping):
                 issues.append((full, value, "a table tag = standard deviation"))
@@ -165,12 +180,20 @@ def plan_declaration(model_options: Mapping[str, Any], raw_control: Mapping[str,
         raise ValueError("; ".join(f"{k}: got {g!r}; expected {e}" for k, g, e in issues))
     declaration = with_instruments(crystallizer_model({**dict(model_options), "resolution": "moments"}),
                                    fbrm_instruments())
-    nominal = declaration.parameter_values()
-    unknown = [p for p in options.estimate_parameters if p not in nominal]
-    if unknown:
-        raise ValueError(f"{prefix}.estimate_parameters: got {unknown}; expected parameters of the model: "
-                         + ", ".join(sorted(nominal)))
+    online_parameters_of(options, declaration, prefix)
     return options, declaration
+
+
+def online_parameters_of(options: CrystallizerControlOptions, declaration: ModelDeclaration,
+                         prefix: str) -> tuple[OnlineParameter, ...]:
+    """The online parameters (``estimate_parameters`` and ``online_parameters``) checked against the model's
+    parameters; raises ``ValueError`` listing every unknown name and bad bound."""
+    declared = {p.name: p for p in declaration.parameters}
+    online, issues = resolve_online_parameters(options.estimate_parameters, options.online_parameters, declared,
+                                               prefix)
+    if issues:
+        raise ValueError("; ".join(f"{k}: got {g!r}; expected {e}" for k, g, e in issues))
+    return online
 
 
 def _check_plan(model_options: Mapping[str, Any], raw_control: Mapping[str, Any], prefix: str,

@@ -30,6 +30,12 @@ Options (all optional; units in the names)::
     seed_mean_size_um = 150.0
     seed_std_size_um = 15.0
     estimate_parameters = ["growth_rate_constant", "secondary_nucleation_rate_constant"]
+    online_halfwidth_limit = 0.25      # NMPC uses an online value while 1.96 σ/|value| <= this, else the deployed one
+    [units.<unit>.control.online_parameters.solubility_coefficient_0]   # more online parameters, with bounds
+    lower = 0.2047                     # the parameter's SI unit (kg/kg here)
+    upper = 0.2127
+    initial_std = 0.001                # 1 σ at StartBatch (default 30 % of the declared value)
+    random_walk_std = 2e-5             # 1 σ change per estimator period (default 1 % of the declared value)
     prediction_model = "physics"       # physics | surrogate: NMPC prediction model (docs/surrogates.md)
     surrogate_path = ""                # surrogate artifact directory (prediction_model = "surrogate")
     disagreement_threshold = 0.02      # surrogate vs physics state NRMSE above which the NMPC uses physics
@@ -60,6 +66,7 @@ from controllers.crystallization.control_options import (
     SIZE_RANGE_UM,
     TARGET_D43_RANGE_UM,
     CrystallizerControlOptions,
+    online_parameters_of,
     plan_declaration,
 )
 from controllers.crystallization.objective import (
@@ -78,6 +85,10 @@ from process_models.engineering_units import UNITS_BY_CODE
 from process_models.estimator import ExtendedKalmanFilter
 from process_models.simulator import simulate
 
+FORECAST_OUTPUTS = ("d43", "cv", "crystal_count", "yield")
+"""The quality outputs a crystallizer forecast predicts (``published`` names): d43, number CV, the crystal count
+(seeds plus nucleated fines: the fines measure of the moment model, which carries no size distribution) and yield."""
+
 
 def recipe_profile(options: CrystallizerControlOptions) -> RecipeProfile:
     """Jacket programme (K) of the configured strategy over batch time."""
@@ -92,6 +103,7 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
                             prefix: str, tags: set[str]) -> ControlPlan:
     """The crystallizer's control plan. Raises ``ValueError`` listing every problem of the control table."""
     options, declaration = plan_declaration(model_options, raw_control, prefix, tags)
+    online = online_parameters_of(options, declaration, prefix)
     model = compile_model(declaration)
     nominal = declaration.parameter_values()
     cel, um = UNITS_BY_CODE["CEL"], UNITS_BY_CODE["4H"]
@@ -139,16 +151,17 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
     def make_estimator() -> ExtendedKalmanFilter:
         noise = {"solute_concentration": 1e-4, "temperature": 0.05,
                  **{f"mu{i}": 0.005 * seed[f"mu{i}"] for i in range(5)},
-                 **{p: 0.01 * nominal[p] for p in options.estimate_parameters}}
+                 **{p.name: p.random_walk_std for p in online}}
         return ExtendedKalmanFilter(model, [m.output for m in measurements], period, process_noise=noise,
                                     measurement_noise=measurement_noise,
-                                    estimate_parameters=list(options.estimate_parameters))
+                                    estimate_parameters=[p.name for p in online],
+                                    parameter_bounds={p.name: (p.lower, p.upper) for p in online})
 
     def initial_estimate(measured: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
         x0 = _seed_state(options, nominal, measured.get("temperature"), measured.get("solute_concentration"))
         std0 = {name: 0.1 * abs(v) for name, v in x0.items()}
         std0.update(temperature=0.5, solute_concentration=0.02 * x0["solute_concentration"])
-        std0.update({p: 0.3 * nominal[p] for p in options.estimate_parameters})
+        std0.update({p.name: p.initial_std for p in online})
         return x0, std0
 
     published = (
@@ -167,12 +180,14 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
         model=model, make_estimator=make_estimator, nmpc=nmpc, supervisor_config=supervisor_config,
         measurements=measurements,
         manipulated=(ManipulatedBinding(JACKET, "jacket_temperature_setpoint", cel, "jacket_temperature"),),
-        initial_estimate=initial_estimate, estimated_parameters=options.estimate_parameters,
+        initial_estimate=initial_estimate, estimated_parameters=tuple(p.name for p in online),
         target=TargetSpec("d43", "d43", um, TARGET_D43_RANGE_UM[0], TARGET_D43_RANGE_UM[1], options.target_d43_um),
         published=published, strategy=options.strategy,
         estimator_period_s=options.estimator_period_s, controller_period_s=options.controller_period_s,
         batch_duration_s=options.batch_duration_s, solve_deadline_s=options.solve_deadline_s,
         time_scale=options.time_scale, initial_mode=options.initial_mode,
+        online_parameters=online, online_halfwidth_limit=options.online_halfwidth_limit,
+        forecast_outputs=FORECAST_OUTPUTS,
     )
 
 

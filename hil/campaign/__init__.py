@@ -7,8 +7,7 @@ Names are exported lazily (PEP 562): importing this package imports neither Dask
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from linetwin_lazy import lazy_exports
 
 _EXPORTS = {
     "Campaign": "hil.campaign.spec", "CampaignError": "hil.campaign.spec", "load_campaign": "hil.campaign.spec",
@@ -19,9 +18,4 @@ _EXPORTS = {
     "write_results": "hil.campaign.results",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'hil.campaign' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

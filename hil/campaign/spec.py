@@ -1,6 +1,7 @@
 """Campaign files: a base HIL scenario, sampled dimensions mapped onto it, and the strategies to compare.
 
-Format (TOML; every problem is reported at once as ``file: key: got …; expected …``)::
+Format (TOML; every problem is reported at once as ``file: key: got …; expected …``, through the checks scenario
+files share, :mod:`hil.spec_file`)::
 
     [campaign]
     name = "robustness"                    # required
@@ -31,14 +32,14 @@ imported here.
 
 from __future__ import annotations
 
-import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hil.scenario import STRATEGIES, Scenario, ScenarioError, load_scenario
+from hil.spec_file import SpecChecks, SpecFileError, read_spec_file
+from plc_adapters.config_issues import is_finite_number
 
 SAMPLINGS = ("sobol", "lhs", "random")
 DISTRIBUTIONS = {"uniform": ("low", "high"), "normal": ("mean", "std"), "lognormal": ("median", "sigma"),
@@ -48,12 +49,10 @@ _CAMPAIGN_KEYS = ("name", "description", "scenario", "plants", "sampling", "seed
 _SECTIONS = ("campaign", "fixed", "dimensions")
 
 
-class CampaignError(ValueError):
-    """A campaign file is invalid; ``errors`` lists every problem (file: key: got …; expected …)."""
+class CampaignError(SpecFileError):
+    """A campaign file is invalid; ``errors`` lists every problem (``FILE: KEY: got …; expected …``)."""
 
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("invalid campaign: " + "; ".join(errors))
+    what = "campaign"
 
 
 @dataclass(frozen=True)
@@ -96,149 +95,112 @@ def load_campaign(path: str | Path) -> Campaign:
             ranges, an unknown target, a base scenario that does not load, plant values the plant refuses).
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise CampaignError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CampaignError([f"{path}: TOML syntax: {exc}"]) from None
-    return _Validator(path).campaign(data)
+    return _Validator(path).campaign(read_spec_file(path, CampaignError))
 
 
-def _is_number(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-
-
-class _Validator:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.errors: list[str] = []
-
-    def error(self, key: str, got: object, expected: str) -> None:
-        self.errors.append(f"{self.path}: {key}: got {got!r}; expected {expected}")
-
-    def unknown(self, where: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-        for key in table:
-            if key not in allowed:
-                self.error(f"{where}.{key}" if where else key, "an unknown key", "one of " + ", ".join(allowed))
-
+class _Validator(SpecChecks):
     def campaign(self, data: Mapping[str, Any]) -> Campaign:
-        self.unknown("", data, _SECTIONS)
-        c = data.get("campaign")
-        if not isinstance(c, dict):
-            self.error("campaign", c, "a [campaign] table")
-            raise CampaignError(self.errors)
-        self.unknown("campaign", c, _CAMPAIGN_KEYS)
-        name = c.get("name")
-        if not isinstance(name, str) or not name:
-            self.error("campaign.name", name, "a non-empty string")
-        description = c.get("description", "")
-        if not isinstance(description, str):
-            self.error("campaign.description", description, "a string")
-        plants = c.get("plants")
-        if isinstance(plants, bool) or not isinstance(plants, int) or plants < 1:
-            self.error("campaign.plants", plants, "an integer >= 1")
-            plants = 1
-        sampling = c.get("sampling", "sobol")
-        if sampling not in SAMPLINGS:
-            self.error("campaign.sampling", sampling, "one of " + ", ".join(SAMPLINGS))
-        seed = c.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            self.error("campaign.seed", seed, "an integer >= 0")
-            seed = 0
+        self.unknown_keys(data, "", set(_SECTIONS))
+        c = self.table(data, "campaign")
+        self.raise_if_any(CampaignError)
+        self.unknown_keys(c, "campaign", set(_CAMPAIGN_KEYS))
+        name = self.text(c, "name", "campaign")
+        description = self.description(c, "campaign")
+        plants = self.integer(c, "plants", "campaign", 1, None)
+        sampling = self.choice(c, "sampling", "campaign", list(SAMPLINGS), default="sobol")
+        seed = self.integer(c, "seed", "campaign", 0, None, default=0)
         strategies = c.get("strategies")
         if (not isinstance(strategies, list) or not strategies or not all(s in STRATEGIES for s in strategies)
                 or len(set(strategies)) != len(strategies)):
-            self.error("campaign.strategies", strategies, "a non-empty list of distinct strategies out of "
+            self.add("campaign.strategies", strategies, "a non-empty list of distinct strategies out of "
                        + ", ".join(STRATEGIES))
             strategies = []
         scenario = self.scenario(c.get("scenario"))
         fixed = data.get("fixed", {})
         if not isinstance(fixed, dict):
-            self.error("fixed", fixed, "a table target = value")
+            self.add("fixed", fixed, "a table target = value")
             fixed = {}
         for target, value in fixed.items():
             self.target(f"fixed.{target}", target)
-            if not (_is_number(value) or isinstance(value, str)):
-                self.error(f"fixed.{target}", value, "a number or a string")
+            if not (is_finite_number(value) or isinstance(value, str)):
+                self.add(f"fixed.{target}", value, "a number or a string")
         dimensions = self.dimensions(data.get("dimensions", {}))
         targets = [t for d in dimensions for t in d.targets]
         for target in sorted({t for t in targets if targets.count(t) > 1 or t in fixed}):
-            self.error(f"dimensions ({target})", target, "each target set by one dimension or [fixed] only")
-        if scenario is not None and not self.errors:
+            self.add(f"dimensions ({target})", target, "each target set by one dimension or [fixed] only")
+        if scenario is not None and not self.issues:
             self.check_centre(scenario, fixed, dimensions)
-        if self.errors:
-            raise CampaignError(self.errors)
-        assert scenario is not None and isinstance(name, str) and isinstance(sampling, str)
-        return Campaign(path=self.path, name=name, description=description if isinstance(description, str) else "",
+        self.raise_if_any(CampaignError)
+        assert scenario is not None and sampling is not None
+        return Campaign(path=self.path, name=name, description=description,
                         scenario=scenario, plants=plants, sampling=sampling, seed=seed,
                         strategies=tuple(strategies), fixed=dict(fixed), dimensions=dimensions)
 
     def scenario(self, value: object) -> Scenario | None:
         if not isinstance(value, str) or not value:
-            self.error("campaign.scenario", value, "the path of a HIL scenario file (relative to the campaign)")
+            self.add("campaign.scenario", value, "the path of a HIL scenario file (relative to the campaign)")
             return None
         try:
             return load_scenario((self.path.parent / value).resolve())
         except ScenarioError as exc:
-            self.error("campaign.scenario", value, "a valid scenario (" + "; ".join(exc.errors) + ")")
+            self.add("campaign.scenario", value, "a valid scenario (" + "; ".join(exc.errors) + ")")
             return None
 
     def target(self, key: str, target: object) -> None:
         if not isinstance(target, str) or "." not in target:
-            self.error(key, target, "scenario.<key> | plant.<name> | control.<name>")
+            self.add(key, target, "scenario.<key> | plant.<name> | control.<name>")
             return
         section, name = target.split(".", 1)
         if section == "scenario" and name not in SCENARIO_TARGETS:
-            self.error(key, target, "scenario." + " | scenario.".join(SCENARIO_TARGETS))
+            self.add(key, target, "scenario." + " | scenario.".join(SCENARIO_TARGETS))
         elif section not in ("scenario", "plant", "control") or not name:
-            self.error(key, target, "scenario.<key> | plant.<name> | control.<name>")
+            self.add(key, target, "scenario.<key> | plant.<name> | control.<name>")
 
     def dimensions(self, value: object) -> tuple[Dimension, ...]:
         if not isinstance(value, dict):
-            self.error("dimensions", value, "tables [dimensions.NAME]")
+            self.add("dimensions", value, "tables [dimensions.NAME]")
             return ()
         out: list[Dimension] = []
         for name, d in value.items():
             where = f"dimensions.{name}"
             if not isinstance(d, dict):
-                self.error(where, d, "a table")
+                self.add(where, d, "a table")
                 continue
-            n_errors = len(self.errors)
+            n_errors = len(self.issues)
             distribution = d.get("distribution")
             if distribution not in DISTRIBUTIONS:
-                self.error(f"{where}.distribution", distribution, "one of " + ", ".join(DISTRIBUTIONS))
+                self.add(f"{where}.distribution", distribution, "one of " + ", ".join(DISTRIBUTIONS))
                 continue
-            self.unknown(where, d, ("target", "distribution", *DISTRIBUTIONS[distribution]))
+            self.unknown_keys(d, where, {"target", "distribution", *DISTRIBUTIONS[distribution]})
             raw_targets = d.get("target")
             targets = tuple(raw_targets) if isinstance(raw_targets, list) else (raw_targets,)
             if not targets:
-                self.error(f"{where}.target", raw_targets, "a target or a non-empty list of targets")
+                self.add(f"{where}.target", raw_targets, "a target or a non-empty list of targets")
             for t in targets:
                 self.target(f"{where}.target", t)
             parameters = {k: d.get(k) for k in DISTRIBUTIONS[distribution]}
             self.distribution(where, distribution, parameters)
-            if len(self.errors) == n_errors:
+            if len(self.issues) == n_errors:
                 out.append(Dimension(name, tuple(str(t) for t in targets), distribution, parameters))
         return tuple(out)
 
     def distribution(self, where: str, distribution: str, p: Mapping[str, Any]) -> None:
         if distribution == "choice":
             values = p["values"]
-            if not isinstance(values, list) or not values or not all(_is_number(v) or isinstance(v, str)
+            if not isinstance(values, list) or not values or not all(is_finite_number(v) or isinstance(v, str)
                                                                      for v in values):
-                self.error(f"{where}.values", values, "a non-empty list of numbers or strings")
+                self.add(f"{where}.values", values, "a non-empty list of numbers or strings")
             return
         for key in DISTRIBUTIONS[distribution]:
-            if not _is_number(p[key]):
-                self.error(f"{where}.{key}", p[key], "a finite number")
+            if not is_finite_number(p[key]):
+                self.add(f"{where}.{key}", p[key], "a finite number")
                 return
         if distribution == "uniform" and not p["low"] < p["high"]:
-            self.error(f"{where}.high", p["high"], f"> low ({p['low']})")
+            self.add(f"{where}.high", p["high"], f"> low ({p['low']})")
         if distribution == "normal" and not p["std"] > 0:
-            self.error(f"{where}.std", p["std"], "a number > 0")
+            self.add(f"{where}.std", p["std"], "a number > 0")
         if distribution == "lognormal" and not (p["median"] > 0 and p["sigma"] > 0):
-            self.error(f"{where}.median / sigma", (p["median"], p["sigma"]), "numbers > 0")
+            self.add(f"{where}.median / sigma", (p["median"], p["sigma"]), "numbers > 0")
 
     def check_centre(self, scenario: Scenario, fixed: Mapping[str, Any], dimensions: tuple[Dimension, ...]) -> None:
         from hil.campaign.points import apply_point  # the plant is built here, once
@@ -247,8 +209,8 @@ class _Validator:
         try:
             apply_point(scenario, point, check=True)
         except ScenarioError as exc:
-            self.error("dimensions", point, f"values the scenario and its plant accept at the centre of the "
+            self.add("dimensions", point, f"values the scenario and its plant accept at the centre of the "
                                             f"sampled ranges ({'; '.join(exc.errors)})")
         except ValueError as exc:
-            self.error("dimensions", point, f"values the scenario and its control table accept at the centre of "
+            self.add("dimensions", point, f"values the scenario and its control table accept at the centre of "
                                             f"the sampled ranges ({exc})")

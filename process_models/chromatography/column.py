@@ -36,14 +36,20 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import casadi as ca
 import numpy as np
 
 from linetwin_examples import examples_dir
 from process_models.chromatography.detectors import detector_from_mapping
-from process_models.chromatography.inlet import InletProgram, inlet_program_from_inputs
+from process_models.chromatography.inlet import (
+    InletProgram,
+    InletSection,
+    inlet_program_from_inputs,
+    interstitial_velocity,
+    program_from_steps,
+)
 from process_models.chromatography.isotherms import AnyIsotherm, isotherm_from_mapping
 from process_models.chromatography.transport import (
     BindingMode,
@@ -59,6 +65,9 @@ from process_models.chromatography.transport import (
 )
 from process_models.declaration import CompiledModel, DeclarationError, ModelDeclaration, compile_model
 from process_models.simulator import InputProgram, SimulationError, SimulationResult
+
+if TYPE_CHECKING:
+    from process_models.case_file import CaseFile
 
 CASES_DIR = examples_dir() / "cases"
 """The shipped case library (package data, found through ``importlib.resources``)."""
@@ -106,8 +115,10 @@ def build_column(spec: ColumnSpec, isotherm: AnyIsotherm, discretisation: Discre
 # ----------------------------------------------------------------------------------------------
 _COLUMN_KEYS = {f.name for f in dataclasses.fields(ColumnSpec)}
 _DISC_KEYS = {f.name for f in dataclasses.fields(Discretisation)}
+_FLOW_KEYS = ("flow_rate_m3_per_s", "flow_rate_ml_per_min")
 _MODEL_KEYS = _COLUMN_KEYS | {"isotherm", "discretisation", "parameters", "column_volume_ml", "case", "name",
-                              "axial_cells", "particle_cells", "weno_order", "method", "polynomial_degree", "elements"}
+                              "axial_cells", "particle_cells", "weno_order", "method", "polynomial_degree", "elements",
+                              *_FLOW_KEYS}
 
 
 def column_from_options(options: Mapping[str, Any], where: str = "chromatography_column model",
@@ -160,11 +171,17 @@ def column_from_options(options: Mapping[str, Any], where: str = "chromatography
     for key in ("components", "film_diffusion_m_per_s", "pore_diffusion_m2_per_s"):
         if key in col:
             col[key] = tuple(col[key])
+    flow = _declared_flow(col, where)
     try:
         if "detector" in col:
             if not isinstance(col["detector"], Mapping):
                 raise ChromatographyCaseError(f"{where}: 'detector' must be a table")
             col["detector"] = detector_from_mapping(col["detector"])
+        if flow is not None:
+            probe = ColumnSpec(**{**col, "interstitial_velocity_m_per_s": 1.0})
+            probe.check()
+            col["interstitial_velocity_m_per_s"] = interstitial_velocity(flow, float(col["column_diameter_m"]),
+                                                                         probe.flow_porosity)
         spec = ColumnSpec(**col)
         isotherm = isotherm_from_mapping(iso_table, spec.components)
         disc = Discretisation(**disc_table)
@@ -177,6 +194,25 @@ def column_from_options(options: Mapping[str, Any], where: str = "chromatography
             dataclasses.replace(p, value=values[p.name]) for p in declaration.parameters))
     return ChromatographyColumn(spec, isotherm, disc, declaration, compile_model(declaration),
                                 column_layout(spec, disc))
+
+
+def _declared_flow(col: dict[str, Any], where: str) -> float | None:
+    """Pop a ``[model]`` volumetric flow rate (m3/s or mL/min) stated instead of the interstitial velocity; needs
+    ``column_diameter_m``. Returns m3/s or None."""
+    given = [k for k in _FLOW_KEYS if k in col]
+    if not given:
+        return None
+    if len(given) > 1 or "interstitial_velocity_m_per_s" in col:
+        raise ChromatographyCaseError(f"{where}: give one of 'interstitial_velocity_m_per_s', "
+                                      f"'flow_rate_m3_per_s' and 'flow_rate_ml_per_min', got {sorted(given)}"
+                                      + (" and 'interstitial_velocity_m_per_s'" if "interstitial_velocity_m_per_s"
+                                         in col else ""))
+    value = col.pop(given[0])
+    if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
+        raise ChromatographyCaseError(f"{where}: '{given[0]}' = {value!r}, expected a number > 0")
+    if "column_diameter_m" not in col:
+        raise ChromatographyCaseError(f"{where}: '{given[0]}' needs 'column_diameter_m' (u = Q / (A eps))")
+    return float(value) * (1e-6 / 60.0 if given[0] == "flow_rate_ml_per_min" else 1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,6 +297,29 @@ def _input_spec(where: str, entry: Any) -> float | InputProgram:
         raise ChromatographyCaseError(f"{where}: {exc}; expected 'times_s', 'values', 'interpolation'") from exc
 
 
+def _case_program(path: Path, doc: Mapping[str, Any], column: ChromatographyColumn, start: float,
+                  until: float) -> InletProgram:
+    """The inlet program of a case: ``[[steps]]`` (process steps) or ``[inputs.inlet_concentration_<c>]``."""
+    if "steps" in doc:
+        if "inputs" in doc:
+            raise ChromatographyCaseError(f"{path}: give the inlet either as [[steps]] or as [inputs.*], not both")
+        try:
+            program = program_from_steps(column.components, doc["steps"], start, column.spec.column_diameter_m,
+                                         column.spec.flow_porosity, where=f"{path}: [[steps]]")
+        except ValueError as exc:
+            raise ChromatographyCaseError(str(exc)) from exc
+        if until > program.end_time_s + 1e-9 * max(1.0, abs(until)):
+            raise ChromatographyCaseError(f"{path}: [case] until_s = {until} s is after the end of the last step "
+                                          f"({program.end_time_s:g} s); lengthen the steps or shorten until_s")
+        return program
+    raw_inputs = doc.get("inputs", {})
+    inputs = {key: _input_spec(f"{path}: [inputs.{key}]", entry) for key, entry in raw_inputs.items()}
+    try:
+        return inlet_program_from_inputs(column.components, inputs, start, until)
+    except ValueError as exc:
+        raise ChromatographyCaseError(f"{path}: [inputs] {exc}") from exc
+
+
 def load_case(name_or_path: str | Path,
               discretisation_overrides: Mapping[str, int] | None = None) -> ChromatographyCase:
     """Load a chromatography case file (path or short name, see :func:`case_path`), optionally with another
@@ -285,12 +344,7 @@ def load_case(name_or_path: str | Path,
         raise ChromatographyCaseError(f"{path}: [case] needs numbers 'until_s' and 'output_interval_s': {exc}") from exc
     if not (until > start and interval > 0):
         raise ChromatographyCaseError(f"{path}: [case] expected until_s > start_s and output_interval_s > 0")
-    raw_inputs = doc.get("inputs", {})
-    inputs = {key: _input_spec(f"{path}: [inputs.{key}]", entry) for key, entry in raw_inputs.items()}
-    try:
-        program = inlet_program_from_inputs(column.components, inputs, start, until)
-    except ValueError as exc:
-        raise ChromatographyCaseError(f"{path}: [inputs] {exc}") from exc
+    program = _case_program(path, doc, column, start, until)
     raw_state = doc.get("initial_state")
     if raw_state is None:
         state: dict[str, float | np.ndarray] = dict(column.initial_state([0.0] * len(column.components)))
@@ -309,17 +363,18 @@ def load_case(name_or_path: str | Path,
 # Section-wise simulation
 # ----------------------------------------------------------------------------------------------
 def _section_dae(model: CompiledModel, ncomp: int, order: np.ndarray) -> dict[str, ca.SX]:
-    """The model's ODE in cell-major state order ``z = x[order]`` with the inlet ``c0 + slope (t - t_section)``;
-    parameters ``[p; c0; slope; t_section]``."""
-    c0 = ca.SX.sym("c_in0", ncomp)
-    slope = ca.SX.sym("c_in_slope", ncomp)
+    """The model's ODE in cell-major state order ``z = x[order]`` with the inlet
+    ``c0 + c1 tau + c2 tau^2 + c3 tau^3``, ``tau = t - t_section``; parameters ``[p; c0; c1; c2; c3; t_section]``."""
+    coeff = [ca.SX.sym(f"c_in{k}", ncomp) for k in range(4)]
     t_start = ca.SX.sym("t_section")
     z = ca.SX.sym("z", model.nx)
     inverse = np.argsort(order)
     x_of_z = z[inverse.tolist()]
+    tau = model.t_sym - t_start
+    inlet = coeff[0] + tau * (coeff[1] + tau * (coeff[2] + tau * coeff[3]))
     ode = ca.substitute(model.xdot_expr, ca.vertcat(model.u_sym, model.x_sym),
-                        ca.vertcat(c0 + slope * (model.t_sym - t_start), x_of_z))[order.tolist()]
-    return {"x": z, "p": ca.vertcat(model.p_sym, c0, slope, t_start), "t": model.t_sym, "ode": ode}
+                        ca.vertcat(inlet, x_of_z))[order.tolist()]
+    return {"x": z, "p": ca.vertcat(model.p_sym, *coeff, t_start), "t": model.t_sym, "ode": ode}
 
 
 def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s: Sequence[float],
@@ -352,6 +407,7 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
         p = model.pack_parameters(parameters)
     except DeclarationError as exc:
         raise SimulationError(f"simulate_column(model '{model.declaration.name}'): {exc}") from exc
+    velocity_index = model.parameter_names.index("interstitial_velocity")
     label = re.sub(r"\W", "_", model.declaration.name)
     order = cell_major_order(column.layout, model.state_slices)
     dae = _section_dae(model, len(column.components), order)
@@ -369,7 +425,7 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
         inside = times[done:][times[done:] <= b + tol]
         grid = np.unique(np.concatenate([inside, [b]])) if (inside.size == 0 or inside[-1] < b - tol) else inside
         integ = ca.integrator(f"{label}_section{k}", "cvodes", dae, t_now, list(grid), opts)
-        q = np.concatenate([p, section.concentration, section.slopes(), [a]])
+        q = np.concatenate([_section_parameters(p, velocity_index, section), section.coefficients().ravel(), [a]])
         try:
             zf = np.asarray(integ(x0=x[order], p=q)["xf"], dtype=float).reshape(model.nx, grid.size)
         except RuntimeError as exc:
@@ -392,11 +448,38 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
     if progress:
         sys.stderr.write("\n")
     u_pts = program.concentration_at(times)
-    y = np.asarray(model.output.map(times.size)(states, u_pts, np.repeat(p[:, None], times.size, axis=1),
-                                                times[None, :]), dtype=float).reshape(model.ny, times.size)
+    p_pts = np.repeat(p[:, None], times.size, axis=1)
+    p_pts[velocity_index] = program.velocity_at(times, float(p[velocity_index]))
+    y = np.asarray(model.output.map(times.size)(states, u_pts, p_pts, times[None, :]),
+                   dtype=float).reshape(model.ny, times.size)
     return SimulationResult(model=model, times_s=times, states=states, outputs=y, inputs=u_pts,
                             wall_time_s=time.perf_counter() - started,
                             parameters=model.declaration.parameter_values(parameters))
+
+
+def case_file_with_steps(path: Path) -> CaseFile:
+    """The registry's ``case_loader``: a case file with ``[[steps]]`` as a generic
+    :class:`process_models.case_file.CaseFile` run by :func:`simulate_column` (so ``linetwin simulate`` applies the
+    steps' flow changes). Errors: :class:`process_models.case_file.CaseFileError` naming the file and key."""
+    from process_models.case_file import CaseFile, CaseFileError
+
+    try:
+        case = load_case(Path(path))
+    except (ChromatographyCaseError, ValueError) as exc:
+        message = str(exc).removeprefix(f"{path}: ")
+        raise CaseFileError(Path(path), [message]) from exc
+    return CaseFile(case.path, case.name, "chromatography_column", case.description, case.column.declaration,
+                    case.column.model, case.start_s, case.until_s, case.output_interval_s, case.initial_state, {},
+                    (), runner=lambda times, progress: case.simulate(times, progress=progress))
+
+
+def _section_parameters(p: np.ndarray, velocity_index: int, section: InletSection) -> np.ndarray:
+    """The model parameters while ``section`` runs: its own interstitial velocity, if it sets one."""
+    if section.interstitial_velocity_m_per_s is None:
+        return p
+    q = p.copy()
+    q[velocity_index] = section.interstitial_velocity_m_per_s
+    return q
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,6 +509,7 @@ __all__ = [
     "ChromatographyColumn",
     "ColumnError",
     "build_column",
+    "case_file_with_steps",
     "column_from_options",
     "case_path",
     "chromatography_model",

@@ -1,13 +1,18 @@
-"""Inlet programs for a chromatography column: sections of constant or linearly changing concentrations.
+"""Inlet programs for a chromatography column: sections (process steps) of polynomial inlet concentrations.
 
-A section holds ``c_in(t) = concentration + slope * (t - start_time_s)`` for every component from its start until
-its end (the next section's start). This is the piecewise-polynomial inlet used by CADET-Core ("INLET" unit
-operation with ``PIECEWISE_CUBIC_POLY``, restricted here to degree <= 1) and what a chromatography skid's
-method runs: load, wash, step or linear-gradient elution (Guiochon et al., *Fundamentals of Preparative and
-Nonlinear Chromatography*, 2006, ch. 2 and 16 on elution modes). Concentrations in mol/m3, times in s.
+A section holds ``c_in(t) = concentration + slope tau + quadratic tau^2 + cubic tau^3`` with
+``tau = t - start_time_s`` for every component from its start until its end (the next section's start). This is
+the piecewise-cubic inlet of CADET-Core ("INLET" unit operation, ``PIECEWISE_CUBIC_POLY``: CONST_COEFF,
+LIN_COEFF, QUAD_COEFF, CUBE_COEFF per section) and what a chromatography skid's method runs: load, wash, step or
+gradient elution, strip, re-equilibration (Guiochon et al., *Fundamentals of Preparative and Nonlinear
+Chromatography*, 2006, ch. 2 and 16 on elution modes). A section may also change the flow: its
+``interstitial_velocity_m_per_s`` replaces the column's declared velocity while it runs (a process step's
+volumetric flow rate ``Q`` gives ``u = Q / (A eps)`` with the column cross-section ``A = pi d^2 / 4`` and the
+interstitial porosity ``eps`` (ED: the total porosity); see :func:`interstitial_velocity`). Concentrations in
+mol/m3, times in s, velocities in m/s.
 
 The simulators integrate section by section, so a step never falls inside an integration interval and a
-linear gradient is applied exactly (not sampled).
+gradient is applied exactly (not sampled).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,17 +31,37 @@ class InletProgramError(ValueError):
     """An inlet program is malformed (ordering, sizes, non-finite values)."""
 
 
+def interstitial_velocity(flow_rate_m3_per_s: float, column_diameter_m: float, porosity: float) -> float:
+    """Interstitial velocity ``u = Q / (A eps)`` (m/s) of a volumetric flow ``Q`` (m3/s) through a packed bed of
+    diameter ``d`` (m), cross-section ``A = pi d^2 / 4``, with interstitial porosity ``eps`` (ED: total porosity;
+    Guiochon et al. 2006, ch. 2.1; CADET-Core's ``CROSS_SECTION_AREA`` convention)."""
+    area = math.pi * column_diameter_m ** 2 / 4.0
+    return float(flow_rate_m3_per_s) / (area * porosity)
+
+
 @dataclass(frozen=True)
 class InletSection:
-    """One section: from ``start_time_s`` (s), concentration per component (mol/m3) and slope (mol/(m3 s))."""
+    """One section (process step): from ``start_time_s`` (s), per component the concentration (mol/m3) and the
+    polynomial coefficients in ``tau = t - start_time_s``: ``slope`` (mol/(m3 s)), ``quadratic`` (mol/(m3 s2)),
+    ``cubic`` (mol/(m3 s3)); empty tuples are zero. ``interstitial_velocity_m_per_s``: the velocity while this
+    section runs (None: the column's declared velocity)."""
 
     name: str
     start_time_s: float
     concentration: tuple[float, ...]
     slope: tuple[float, ...] = ()
+    quadratic: tuple[float, ...] = ()
+    cubic: tuple[float, ...] = ()
+    interstitial_velocity_m_per_s: float | None = None
 
     def slopes(self) -> tuple[float, ...]:
         return self.slope if self.slope else tuple(0.0 for _ in self.concentration)
+
+    def coefficients(self) -> np.ndarray:
+        """``(4, n_components)``: constant, linear, quadratic and cubic coefficients."""
+        zero = tuple(0.0 for _ in self.concentration)
+        return np.array([self.concentration, self.slope or zero, self.quadratic or zero, self.cubic or zero],
+                        dtype=float)
 
 
 @dataclass(frozen=True)
@@ -52,14 +78,19 @@ class InletProgram:
             raise InletProgramError("inlet program: at least one section expected")
         previous = -math.inf
         for s in self.sections:
-            if len(s.concentration) != n or (s.slope and len(s.slope) != n):
+            if len(s.concentration) != n or any(c and len(c) != n for c in (s.slope, s.quadratic, s.cubic)):
                 raise InletProgramError(
-                    f"inlet section '{s.name}': concentration/slope need {n} values (components "
-                    f"{list(self.components)}), got {len(s.concentration)}/{len(s.slope)}"
+                    f"inlet section '{s.name}': concentration/slope/quadratic/cubic need {n} values (components "
+                    f"{list(self.components)}), got {len(s.concentration)}/{len(s.slope)}/{len(s.quadratic)}/"
+                    f"{len(s.cubic)}"
                 )
-            values = (s.start_time_s, *s.concentration, *s.slopes())
+            values = (s.start_time_s, *s.concentration, *s.slopes(), *s.quadratic, *s.cubic)
             if not all(math.isfinite(float(v)) for v in values):
-                raise InletProgramError(f"inlet section '{s.name}': non-finite time, concentration or slope")
+                raise InletProgramError(f"inlet section '{s.name}': non-finite time or polynomial coefficient")
+            u = s.interstitial_velocity_m_per_s
+            if u is not None and not (math.isfinite(u) and u > 0):
+                raise InletProgramError(f"inlet section '{s.name}': interstitial_velocity_m_per_s = {u}, expected a "
+                                        "finite value > 0 m/s")
             if s.start_time_s <= previous:
                 raise InletProgramError(
                     f"inlet section '{s.name}': start_time_s = {s.start_time_s} s must be after the previous "
@@ -88,15 +119,34 @@ class InletProgram:
         t = np.atleast_1d(np.asarray(t_s, dtype=float))
         starts = np.array([s.start_time_s for s in self.sections])
         idx = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(self.sections) - 1)
-        conc = np.array([s.concentration for s in self.sections])  # (n_sec, n_comp)
-        slope = np.array([s.slopes() for s in self.sections])
-        values = conc[idx] + slope[idx] * (t - starts[idx])[:, None]
+        coeff = np.array([s.coefficients() for s in self.sections])  # (n_sec, 4, n_comp)
+        tau = (t - starts[idx])[:, None]
+        c = coeff[idx]
+        values = c[:, 0] + tau * (c[:, 1] + tau * (c[:, 2] + tau * c[:, 3]))
         return values[0] if np.ndim(t_s) == 0 else values.T
+
+    @property
+    def changes_flow(self) -> bool:
+        """True when a section sets its own interstitial velocity (only the section-wise simulator handles it)."""
+        return any(s.interstitial_velocity_m_per_s is not None for s in self.sections)
+
+    def velocity_at(self, t_s: np.ndarray, declared_m_per_s: float) -> np.ndarray:
+        """Interstitial velocity (m/s) at times ``t_s``: the section's, else ``declared_m_per_s``."""
+        t = np.atleast_1d(np.asarray(t_s, dtype=float))
+        starts = np.array([s.start_time_s for s in self.sections])
+        idx = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(self.sections) - 1)
+        per_section = np.array([declared_m_per_s if s.interstitial_velocity_m_per_s is None
+                                else s.interstitial_velocity_m_per_s for s in self.sections])
+        return per_section[idx]
 
     def component_function(self, component: str) -> Callable[[float], float]:
         """``t -> c_in`` of one component, for the generic simulator's ``inputs`` mapping."""
         if component not in self.components:
             raise InletProgramError(f"inlet program: unknown component '{component}'; expected {list(self.components)}")
+        if self.changes_flow:
+            raise InletProgramError("inlet program: its steps change the flow rate, which the generic simulator "
+                                    "cannot apply (the velocity is a parameter there); use the section-wise "
+                                    "simulator (process_models.chromatography.column.simulate_column)")
         i = self.components.index(component)
         return lambda t: float(self.concentration_at(float(t))[i])
 
@@ -202,3 +252,89 @@ def inlet_program_from_inputs(components: Sequence[str], inputs: Mapping[str, fl
                 slope.append(0.0)
         sections.append(InletSection(f"section_{k}", a, tuple(conc), tuple(slope)))
     return InletProgram(comps, tuple(sections), float(end_time_s))
+
+
+_STEP_KEYS = ("name", "duration_s", "flow_rate_m3_per_s", "flow_rate_ml_per_min", "inlet")
+_ML_PER_MIN = 1e-6 / 60.0  # m3/s per mL/min
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def program_from_steps(components: Sequence[str], steps: Sequence[Mapping[str, Any]], start_time_s: float,
+                       column_diameter_m: float | None = None, porosity: float | None = None,
+                       where: str = "[[steps]]") -> InletProgram:
+    """An inlet program from a process-step list (a case file's ``[[steps]]`` or a line config's), one section per
+    step, in order from ``start_time_s`` (s)::
+
+        [[steps]]
+        name = "load"                  # unique
+        duration_s = 10.0              # > 0
+        flow_rate_ml_per_min = 1.0     # or flow_rate_m3_per_s; optional (default: the declared velocity);
+                                       # needs the column's column_diameter_m
+        inlet = { salt = 50.0, protein = 1.0 }   # mol/m3; a number, or [c0, c1, c2, c3] polynomial coefficients
+                                                 # in tau = t - step start (mol/m3, /s, /s2, /s3); unnamed: 0
+
+    A step change is simply the next step. ``porosity``: interstitial (ED: total) porosity for ``u = Q / (A eps)``.
+    Errors name the step (number and name) and the key.
+    """
+    comps = tuple(components)
+    if not isinstance(steps, Sequence) or isinstance(steps, str) or not steps:
+        raise InletProgramError(f"{where}: expected a non-empty list of step tables ([[steps]]), got {steps!r}")
+    sections: list[InletSection] = []
+    t = float(start_time_s)
+    seen: set[str] = set()
+    for k, step in enumerate(steps, start=1):
+        label = f"{where} step {k}"
+        if not isinstance(step, Mapping):
+            raise InletProgramError(f"{label}: expected a table, got {step!r}")
+        name = step.get("name")
+        if not isinstance(name, str) or not name:
+            raise InletProgramError(f"{label}: 'name' expected a non-empty string, got {name!r}")
+        label = f"{where} step {k} ('{name}')"
+        if name in seen:
+            raise InletProgramError(f"{label}: 'name' repeats an earlier step's name; step names must be unique")
+        seen.add(name)
+        unknown = sorted(set(step) - set(_STEP_KEYS))
+        if unknown:
+            raise InletProgramError(f"{label}: unknown key(s) {unknown}; expected some of {list(_STEP_KEYS)}")
+        duration = step.get("duration_s")
+        if not _finite_number(duration) or not duration > 0:
+            raise InletProgramError(f"{label}: 'duration_s' expected a number of seconds > 0, got {duration!r}")
+        velocity = _step_velocity(step, label, column_diameter_m, porosity)
+        coeff = np.zeros((4, len(comps)))
+        inlet = step.get("inlet", {})
+        if not isinstance(inlet, Mapping):
+            raise InletProgramError(f"{label}: 'inlet' expected a table component -> mol/m3, got {inlet!r}")
+        for comp, value in inlet.items():
+            if comp not in comps:
+                raise InletProgramError(f"{label}: 'inlet' names unknown component '{comp}'; expected some of "
+                                        f"{list(comps)}")
+            values = [value] if _finite_number(value) else value
+            if (not isinstance(values, list) or not 1 <= len(values) <= 4
+                    or not all(_finite_number(v) for v in values)):
+                raise InletProgramError(f"{label}: inlet '{comp}' expected a number (mol/m3) or a list of 1-4 "
+                                        f"polynomial coefficients [c0, c1, c2, c3], got {value!r}")
+            coeff[:len(values), comps.index(comp)] = values
+        sections.append(InletSection(name, t, tuple(coeff[0]), tuple(coeff[1]), tuple(coeff[2]), tuple(coeff[3]),
+                                     velocity))
+        t += float(duration)
+    return InletProgram(comps, tuple(sections), t)
+
+
+def _step_velocity(step: Mapping[str, Any], label: str, column_diameter_m: float | None,
+                   porosity: float | None) -> float | None:
+    given = [k for k in ("flow_rate_m3_per_s", "flow_rate_ml_per_min") if k in step]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise InletProgramError(f"{label}: give one of 'flow_rate_m3_per_s' and 'flow_rate_ml_per_min', not both")
+    flow = step[given[0]]
+    if not _finite_number(flow) or not flow > 0:
+        raise InletProgramError(f"{label}: '{given[0]}' expected a number > 0, got {flow!r}")
+    if column_diameter_m is None or porosity is None:
+        raise InletProgramError(f"{label}: '{given[0]}' needs the column's 'column_diameter_m' in [model] (the "
+                                "interstitial velocity is Q / (A eps))")
+    q = float(flow) * (_ML_PER_MIN if given[0] == "flow_rate_ml_per_min" else 1.0)
+    return interstitial_velocity(q, column_diameter_m, porosity)

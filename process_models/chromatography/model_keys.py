@@ -16,7 +16,13 @@ _KEYS: tuple[ModelKey, ...] = (
     ModelKey("binding", "", "kinetic", "kinetic | rapid_equilibrium"),
     ModelKey("components", "", REQUIRED, "component names, salt first for SMA binding"),
     ModelKey("length_m", "m", REQUIRED, "packed-bed length"),
-    ModelKey("interstitial_velocity_m_per_s", "m/s", REQUIRED, "interstitial velocity u"),
+    ModelKey("interstitial_velocity_m_per_s", "m/s", "required unless a flow rate is given",
+             "interstitial velocity u"),
+    ModelKey("column_diameter_m", "m", "none", "packed-bed diameter d (needed for flow rates: u = Q / (A eps), "
+             "A = pi d^2 / 4)"),
+    ModelKey("flow_rate_ml_per_min", "mL/min", "none", "volumetric flow Q instead of the velocity; process "
+             "steps ([[steps]]) may set their own"),
+    ModelKey("flow_rate_m3_per_s", "m3/s", "none", "the same in m3/s (give one flow key)"),
     ModelKey("axial_dispersion_m2_per_s", "m2/s", REQUIRED, "axial dispersion coefficient D_ax"),
     ModelKey("column_porosity", "1", "0 (required for LRMP, GRM)", "interstitial porosity eps_c"),
     ModelKey("total_porosity", "1", "0 (required for ED)", "total porosity eps_t"),
@@ -30,7 +36,7 @@ _KEYS: tuple[ModelKey, ...] = (
              "molar_conductivity_s_m2_per_mol, viscosity_pa_s (1e-3)"),
     ModelKey("discretisation", "", "method fv, axial_cells 50, particle_cells 4, weno_order 2",
              "table: method fv | dg, axial_cells (>= 3), particle_cells (GRM shells; dg: collocation points), "
-             "weno_order 1 | 2, weno_epsilon; dg: polynomial_degree, elements"),
+             "weno_order 1 (upwind) | 2 (WENO3) | 3 (WENO5), weno_epsilon; dg: polynomial_degree, elements"),
     ModelKey("method", "", "fv", "shortcut for discretisation.method: fv (finite volumes) | dg (spectral elements)"),
     ModelKey("polynomial_degree", "", "4", "shortcut for discretisation.polynomial_degree (dg only)"),
     ModelKey("elements", "", "8", "shortcut for discretisation.elements (dg only)"),

@@ -19,8 +19,11 @@ that results can be compared at matched resolution):
 * axial: ``axial_cells`` equal cells; convective face values by upwind (``weno_order = 1``) or WENO with k = 2
   (``weno_order = 2``, third order; G.-S. Jiang, C.-W. Shu, J. Comput. Phys. 126 (1996) 202, and C.-W. Shu,
   ICASE report 97-65 (1997): stencil values ``(c_i + c_i+1)/2`` and ``(3 c_i - c_i-1)/2``, ideal weights 2/3 and 1/3,
-  smoothness ``(c_i+1 - c_i)^2`` and ``(c_i - c_i-1)^2``, ``alpha = d / (eps + beta)^2``); at the first and last
-  interior faces the order is lowered to upwind (CADET's ``BOUNDARY_MODEL = 0``); the inlet face carries
+  smoothness ``(c_i+1 - c_i)^2`` and ``(c_i - c_i-1)^2``, ``alpha = d / (eps + beta)^2``) or WENO with k = 3
+  (``weno_order = 3``, fifth order; Jiang & Shu 1996 eqs. 2.7–2.10 and 3.1–3.3: the three third-order stencil
+  values, ideal weights 1/10, 6/10, 3/10 and the smoothness indicators ``13/12 (2nd difference)^2 + 1/4 (1st
+  difference)^2``; CADET-Core's ``WENO_ORDER`` 1 / 2 / 3 has the same meaning); near the column ends the order is
+  lowered stencil by stencil (WENO5 -> WENO3 -> upwind; CADET's ``BOUNDARY_MODEL = 0``); the inlet face carries
   ``u c_in`` (Danckwerts), dispersive flux is zero on both column ends; dispersion by central differences;
 * particle (GRM): ``particle_cells`` spherical shells equidistant in radius, diffusive flux between shell centres;
   on the outer face the film and the outer half shell act in series,
@@ -109,11 +112,23 @@ class ColumnSpec:
     pore_diffusion_m2_per_s: tuple[float, ...] = ()
     binding: BindingMode = BindingMode.KINETIC
     detector: DetectorSpec = DetectorSpec()
+    column_diameter_m: float | None = None
+    """Packed-bed diameter (m): with a volumetric flow rate it gives the interstitial velocity (process steps)."""
+
+    @property
+    def flow_porosity(self) -> float:
+        """The porosity the interstitial velocity refers to: eps_c (LRMP, GRM) or eps_t (ED)."""
+        if TransportModel(self.transport) is TransportModel.EQUILIBRIUM_DISPERSIVE:
+            return float(self.total_porosity)
+        return float(self.column_porosity)
 
     def check(self) -> None:
         check_component_names(self.components)
         self.detector.check(self.components)
         t = TransportModel(self.transport)
+        d = self.column_diameter_m
+        if d is not None and not (isinstance(d, int | float) and math.isfinite(d) and d > 0):
+            raise ColumnError(f"column: 'column_diameter_m' = {d!r}, expected a finite value > 0 m")
         positive = {"length_m": self.length_m, "interstitial_velocity_m_per_s": self.interstitial_velocity_m_per_s}
         if t is TransportModel.EQUILIBRIUM_DISPERSIVE:
             fractions = {"total_porosity": self.total_porosity}
@@ -147,7 +162,8 @@ class SpatialMethod(str, Enum):
 @dataclass(frozen=True)
 class Discretisation:
     """``method`` "fv" (finite volumes: ``axial_cells`` >= 3, ``particle_cells`` GRM shells, ``weno_order`` 1
-    (upwind) or 2 (WENO k=2)) or "dg" (:mod:`process_models.chromatography.spectral`: ``elements`` >= 1 of
+    (upwind), 2 (WENO k=2, third order) or 3 (WENO k=3, fifth order; needs ``axial_cells`` >= 5)) or "dg"
+    (:mod:`process_models.chromatography.spectral`: ``elements`` >= 1 of
     ``polynomial_degree`` >= 1 along the column, ``particle_cells`` = interior collocation points in the GRM
     particle)."""
 
@@ -187,8 +203,12 @@ class Discretisation:
         if transport is TransportModel.GENERAL_RATE and (int(self.particle_cells) != self.particle_cells
                                                          or self.particle_cells < 1):
             raise ColumnError(f"discretisation: 'particle_cells' = {self.particle_cells}, expected an integer >= 1")
-        if self.weno_order not in (1, 2):
-            raise ColumnError(f"discretisation: 'weno_order' = {self.weno_order}, expected 1 (upwind) or 2 (WENO3)")
+        if self.weno_order not in (1, 2, 3):
+            raise ColumnError(f"discretisation: 'weno_order' = {self.weno_order}, expected 1 (upwind), 2 (WENO3) or "
+                              "3 (WENO5)")
+        if self.weno_order == 3 and self.axial_cells < 5:
+            raise ColumnError(f"discretisation: 'axial_cells' = {self.axial_cells}, expected >= 5 with weno_order = 3 "
+                              "(the WENO5 stencil spans five cells)")
         if not self.weno_epsilon > 0:
             raise ColumnError(f"discretisation: 'weno_epsilon' = {self.weno_epsilon}, expected > 0")
 
@@ -238,11 +258,30 @@ def _weno2_face_values(c: ca.SX, eps: float) -> ca.SX:
     return (alpha0 * 0.5 * (c0 + cp) + alpha1 * 0.5 * (3.0 * c0 - cm)) / (alpha0 + alpha1)
 
 
+def _weno3_face_values(c: ca.SX, eps: float) -> ca.SX:
+    """Right-face values of cells 2..n-3 for u > 0 by WENO k=3 (fifth order; Jiang & Shu 1996, eqs. 2.7-2.10
+    and 3.1-3.3; ideal weights 1/10, 6/10, 3/10)."""
+    cmm, cm, c0, cp, cpp = c[:-4], c[1:-3], c[2:-2], c[3:-1], c[4:]
+    q0 = (2.0 * cmm - 7.0 * cm + 11.0 * c0) / 6.0
+    q1 = (-cm + 5.0 * c0 + 2.0 * cp) / 6.0
+    q2 = (2.0 * c0 + 5.0 * cp - cpp) / 6.0
+    beta0 = 13.0 / 12.0 * (cmm - 2.0 * cm + c0) ** 2 + 0.25 * (cmm - 4.0 * cm + 3.0 * c0) ** 2
+    beta1 = 13.0 / 12.0 * (cm - 2.0 * c0 + cp) ** 2 + 0.25 * (cm - cp) ** 2
+    beta2 = 13.0 / 12.0 * (c0 - 2.0 * cp + cpp) ** 2 + 0.25 * (3.0 * c0 - 4.0 * cp + cpp) ** 2
+    alpha0 = 0.1 / (eps + beta0) ** 2
+    alpha1 = 0.6 / (eps + beta1) ** 2
+    alpha2 = 0.3 / (eps + beta2) ** 2
+    return (alpha0 * q0 + alpha1 * q1 + alpha2 * q2) / (alpha0 + alpha1 + alpha2)
+
+
 def axial_transport(c: ca.SX, c_in: ca.SX, velocity: ca.SX, dispersion: ca.SX, cell_length: ca.SX,
                     disc: Discretisation) -> ca.SX:
     """``-u dc/dz + D_ax d2c/dz2`` per cell (mol/(m3 s)) with Danckwerts boundaries, FV form."""
     n = c.numel()
-    if disc.weno_order == 2:
+    if disc.weno_order == 3:
+        weno3 = _weno2_face_values(c, disc.weno_epsilon)  # faces of cells 1..n-2
+        faces = ca.vertcat(c_in, c[0], weno3[0], _weno3_face_values(c, disc.weno_epsilon), weno3[n - 3], c[n - 1])
+    elif disc.weno_order == 2:
         faces = ca.vertcat(c_in, c[0], _weno2_face_values(c, disc.weno_epsilon), c[n - 1])
     else:
         faces = ca.vertcat(c_in, c)

@@ -5,10 +5,9 @@ simulation helper. Modules: ``kinetics``, ``params``, ``moments``, ``population_
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from linetwin_lazy import lazy_exports
 
-# public name -> module that defines it; imported on first use, so importing the package is cheap
+# public name -> module that defines it; imported on first use (linetwin_lazy), so importing the package is cheap
 _EXPORTS: dict[str, str] = {
     "PARAMETER_SETS": "process_models.crystallization.params",
     "crystallizer_model": "process_models.crystallization.crystallizer",
@@ -23,14 +22,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

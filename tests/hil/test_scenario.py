@@ -93,7 +93,7 @@ def test_missing_line_unit_and_file_are_named(tmp_path: Path) -> None:
     path.write_text('[scenario]\nname = "x"\nline = "nowhere.toml"\nunit = "crystallizer"\nstrategy = "mpc"\n'
                     'batch_duration_s = 10\ntarget_d43_um = 300\n[recipe]\ninitial_temperature_c = 40\n'
                     'final_temperature_c = 25\n')
-    with pytest.raises(ScenarioError, match=r"scenario\.line: got '.*nowhere\.toml', expected a readable line"):
+    with pytest.raises(ScenarioError, match=r"scenario\.line: got '.*nowhere\.toml'; expected a readable line"):
         load_scenario(path)
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "absent.toml")

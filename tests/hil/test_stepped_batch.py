@@ -143,7 +143,7 @@ def test_a_seed_changes_the_sensor_noise_not_the_plant() -> None:
 
 def test_bad_overrides_are_refused_naming_the_key() -> None:
     scenario = load_scenario(SCENARIOS / "nominal_mpc.toml")
-    with pytest.raises(ScenarioError, match="strategy: got 'turbo', expected one of natural_cooling"):
+    with pytest.raises(ScenarioError, match="strategy: got 'turbo'; expected one of natural_cooling"):
         run_stepped_batch(scenario, strategy="turbo")
-    with pytest.raises(ScenarioError, match="seed: got -1, expected an integer >= 0"):
+    with pytest.raises(ScenarioError, match="seed: got -1; expected an integer >= 0"):
         run_stepped_batch(scenario, seed=-1)

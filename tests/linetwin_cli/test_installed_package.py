@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT, free_tcp_port
 
 SOURCES = ("pyproject.toml", "README.md", "examples", "linetwin_examples", "twin_server", "process_models",
-           "controllers", "plc_adapters", "hil", "linetwin_cli")
+           "controllers", "plc_adapters", "hil", "linetwin_cli", "linetwin_lazy")
 
 
 def _shared_site_packages() -> str:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 from asyncua import Server, ua
 
+from plc_adapters.asyncua_seam import address_space, close_client_sessions, listening_port
+
 VENDOR_URI = "http://linetwin.test/plc"
 TEMPERATURE = '"DB_Crystallizer"."Temperature"'
 CONCENTRATION = '"DB_Crystallizer"."Concentration"'
@@ -70,8 +72,7 @@ class PlcServer:
                 await var.set_writable(True)
             self.nodes[ident] = node_id
         await server.start()
-        assert server.bserver is not None
-        self.port = server.bserver.port
+        self.port = listening_port(server)
         self.server = server
         for ident, value in self.memory.items():
             self._store(ident, value)
@@ -80,8 +81,7 @@ class PlcServer:
         server, self.server = self.server, None
         if server is not None:
             for ident in self.nodes:
-                self.memory[ident] = server.iserver.aspace.read_attribute_value(self.nodes[ident],
-                                                                                ua.AttributeIds.Value)
+                self.memory[ident] = address_space(server).read(self.nodes[ident], ua.AttributeIds.Value)
             await server.stop()
 
     async def set(self, ident: str, value: float | None, status: int = ua.StatusCodes.Good,
@@ -90,30 +90,22 @@ class PlcServer:
         dv = ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(status),
                           SourceTimestamp=source_timestamp or datetime.now(UTC), ServerTimestamp=datetime.now(UTC))
         self.memory[ident] = dv
-        self._store(ident, dv)
-        if self.server is not None:
-            node = self.server.iserver.aspace._nodes[self.nodes[ident]]
-            for key, callback in list(node.attributes[ua.AttributeIds.Value].datachange_callbacks.items()):
-                await callback(key, dv)
+        await asyncio.gather(*self._store(ident, dv))
 
-    def _store(self, ident: str, dv: ua.DataValue) -> None:
+    def _store(self, ident: str, dv: ua.DataValue) -> list[asyncio.Task[object]]:
+        """The value into its node; the subscribers' notifications (tasks)."""
         if self.server is None:
-            return
-        node = self.server.iserver.aspace._nodes[self.nodes[ident]]
-        node.attributes[ua.AttributeIds.Value].value = dv
+            return []
+        return address_space(self.server).publish(self.nodes[ident], dv) or []
 
     def value(self, ident: str) -> object:
         assert self.server is not None
-        return self.server.iserver.aspace.read_attribute_value(self.nodes[ident], ua.AttributeIds.Value).Value.Value
+        return address_space(self.server).read(self.nodes[ident], ua.AttributeIds.Value).Value.Value
 
     async def expire_sessions(self) -> None:
         """End every client session on the server (as a session timeout does); TCP connections stay open."""
-        assert self.server is not None and self.server.bserver is not None
-        for protocol in list(self.server.bserver.clients):
-            processor = getattr(protocol, "processor", None)
-            if processor is not None and processor.session is not None:
-                await processor.session.close_session(True)
-                processor.session = None
+        assert self.server is not None
+        await close_client_sessions(self.server)
 
     async def lock_writes(self, ident: str) -> None:
         """The PLC refuses writes to ``ident`` (access level without CurrentWrite → BadUserAccessDenied)."""

@@ -104,8 +104,8 @@ def test_health_refuses_a_config_without_metrics(tmp_path: Path, capsys: pytest.
 
 
 def test_bad_metrics_table_names_each_key():
+    from plc_adapters.config_issues import ConfigIssue
     from twin_server.config import ConfigError, parse_line_config
-    from twin_server.config_issues import ConfigIssue
 
     raw = {"line": {"name": "l"}, "units": {}, "metrics": {"enabled": "yes", "port": 0, "hots": "x"}}
     with pytest.raises(ConfigError) as info:

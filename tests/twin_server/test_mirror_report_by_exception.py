@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from asyncua import ua
 
+from plc_adapters.asyncua_seam import address_space
 from plc_adapters.modbus_codec import encode
 from plc_adapters.tag import Range
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, RegisterTable, TagSpec
@@ -23,7 +24,6 @@ from tests.plc_adapters.conftest import ModbusTestServer
 from tests.security_helpers import add_operator, connected
 from twin_server.alarms.alarm_config import UnitAlarmConfig
 from twin_server.alarms.limits import LimitAlarmConfig
-from twin_server.asyncua_seam import address_space
 from twin_server.config import ConfigError, LineConfig, ServerConfig, UnitConfig, parse_line_config
 from twin_server.mirror_settings import MirrorSettings
 from twin_server.runtime import UnitHealth

@@ -27,10 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from plc_adapters.config_issues import IssueCollector, is_finite_number
 from plc_adapters.tag_map import TagSpec
 from twin_server.alarms.limits import LimitAlarmConfig
-from twin_server.config_checks import is_finite_number
-from twin_server.config_issues import IssueCollector
 
 _LIMIT_KEYS = ("low_low", "low", "high", "high_high")
 _TAG_ALARM_KEYS = {*_LIMIT_KEYS, "deadband", "on_delay_s", "severity"}

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from asyncua import Server, ua
 from asyncua.common import event_objects
 
+from plc_adapters.asyncua_seam import event_subscription
 from twin_server.alarms.condition_state import ConditionRefused
-from twin_server.asyncua_seam import event_subscription
 from twin_server.audit import AuditEntry, AuditOutcome
 from twin_server.method_calls import CALLER, CALLER_SESSION
 

@@ -26,6 +26,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
+from plc_adapters.asyncua_seam import address_space, trigger_event
 from plc_adapters.sample import Sample
 from plc_adapters.tag import quantity_text
 from process_models.engineering_units import UNITS_BY_CODE
@@ -37,7 +38,6 @@ from twin_server.alarms.limits import LimitEvaluator, LimitState
 from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.alarms.nodes import add_condition_nodes, build_notifier_chain
 from twin_server.alarms.surrogate_alarm import SurrogateDriftAlarm
-from twin_server.asyncua_seam import address_space, trigger_event
 from twin_server.audit import AuditTrail
 from twin_server.config import LineConfig
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from asyncua import Server, ua
 
+from plc_adapters.asyncua_seam import add_nodes_in_bulk, add_references_in_bulk, address_space
 from twin_server.address_space import object_item, variable_item
 from twin_server.alarms.condition import AlarmCondition
-from twin_server.asyncua_seam import add_nodes_in_bulk, add_references_in_bulk, address_space
 
 
 def _reference(source: ua.NodeId, ref_type: int, target: ua.NodeId, target_class: ua.NodeClass) -> ua.AddReferencesItem:

@@ -1,6 +1,6 @@
 """The OPC UA HistoryRead service of the twin, answered from the historian's backend.
 
-Installed through the asyncua seam's history hook (:func:`twin_server.asyncua_seam.install_history_reader`):
+Installed through the asyncua seam's history hook (:func:`plc_adapters.asyncua_seam.install_history_reader`):
 every HistoryRead request reaches :meth:`HistoryReadService.read_history`. Supported details (OPC 10000-11):
 
 - ``ReadRawModifiedDetails`` (raw only; ``IsReadModified`` is answered ``BadHistoryOperationUnsupported``:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from asyncua import Server, ua
 
-from twin_server.asyncua_seam import address_space, install_history_reader
+from plc_adapters.asyncua_seam import address_space, install_history_reader
 from twin_server.historian.history_read import HistoryReadService
 from twin_server.historian.recorder import HistoryRecorder
 from twin_server.historian.records import HistoryBackend

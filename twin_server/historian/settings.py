@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from twin_server.config_issues import IssueCollector
+from plc_adapters.config_issues import IssueCollector
 
 BACKENDS = ("sqlite", "influxdb")
 INFLUX_APIS = ("v1", "v2")

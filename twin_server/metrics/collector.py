@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from twin_server.asyncua_seam import activated_session_users, subscription_counts
+from plc_adapters.asyncua_seam import activated_session_users, subscription_counts
 from twin_server.audit import AuditEntry, AuditOutcome, role_label
 from twin_server.metrics.health import HealthCheck, HealthState
 

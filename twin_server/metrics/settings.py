@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from plc_adapters.config_issues import IssueCollector
 from twin_server.config_checks import host_problem
-from twin_server.config_issues import IssueCollector
 
 METRICS_KEYS = {"enabled", "host", "port"}
 DEFAULT_METRICS_PORT = 9484

@@ -10,7 +10,7 @@ Modules (one job each):
 - :mod:`.identity` — the asyncua user manager that turns a login into a :class:`~.identity.TwinUser`;
 - :mod:`.node_access` — which role may write / call / read history of which node; RolePermissions attributes;
 - :mod:`.sessions` — the session hooks (Call, HistoryRead, node management, login/logout audit), installed through
-  the asyncua seam (:mod:`twin_server.asyncua_seam`, the only module that touches asyncua's internals);
+  the asyncua seam (:mod:`plc_adapters.asyncua_seam`, the only module that touches asyncua's internals);
 - :mod:`.settings` — the ``[security]`` table of the line config;
 - :mod:`.pki` — the PKI folder (own / trusted / rejected) and the client-certificate validator;
 - :mod:`.audit_values` — values as the audit trail keeps them (bounded: size and SHA-256 of large ones);

@@ -23,7 +23,7 @@ import functools
 from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from twin_server.asyncua_seam import AddressSpaceView
+from plc_adapters.asyncua_seam import AddressSpaceView
 from twin_server.security.identity import TwinUser
 from twin_server.security.roles import WELL_KNOWN_ROLE_IDS, Role
 

@@ -19,7 +19,7 @@ OPC UA Part 4 status code before any work is done.
 Loading a config imports no asyncua (this module is config only). The checks are :class:`RequestLimits` methods,
 called by the session hooks (:mod:`.sessions`: Read, Call, HistoryRead, CreateMonitoredItems) and the write guard
 (Write, value size), which answer with the codes above; the message size is asyncua's own transport limit, set
-through the asyncua seam (:func:`twin_server.asyncua_seam.set_message_limit`).
+through the asyncua seam (:func:`plc_adapters.asyncua_seam.set_message_limit`).
 """
 
 from __future__ import annotations

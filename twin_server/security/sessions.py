@@ -1,7 +1,7 @@
 """Hooks into asyncua's sessions: logins, logouts, Call, HistoryRead, node management and per-user attributes.
 
 asyncua's session calls its method service without the user and has no audit. Every client session's services
-pass through :class:`SessionHooks`, installed by the asyncua seam (:func:`twin_server.asyncua_seam.
+pass through :class:`SessionHooks`, installed by the asyncua seam (:func:`plc_adapters.asyncua_seam.
 install_session_hooks`, the only place that touches asyncua's sessions):
 
 - CreateSession: a client certificate refused by the validator is audited (``login``, refused);
@@ -33,7 +33,7 @@ from typing import Any
 from asyncua import ua
 from asyncua.crypto.permission_rules import PermissionRuleset, User, UserRole
 
-from twin_server.asyncua_seam import SERVICE_REFUSALS, AddressSpaceView, ServiceError, SessionServiceHooks, SessionView
+from plc_adapters.asyncua_seam import SERVICE_REFUSALS, AddressSpaceView, ServiceError, SessionServiceHooks, SessionView
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
 from twin_server.historian.audit_history import AUDIT_EVENTS_VISIBLE
 from twin_server.security.identity import CURRENT_LOGIN, LoginAttempt, TwinUser
@@ -97,7 +97,7 @@ class NoNodeManagement(PermissionRuleset):
 
 
 class SessionHooks(SessionServiceHooks):
-    """The security hooks of every client session (installed through :func:`~twin_server.asyncua_seam.
+    """The security hooks of every client session (installed through :func:`~plc_adapters.asyncua_seam.
     install_session_hooks`)."""
 
     def __init__(self, nodes: AddressSpaceView, access: NodeAccess, audit: AuditTrail,

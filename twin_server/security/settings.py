@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twin_server.config_issues import IssueCollector
+from plc_adapters.config_issues import IssueCollector
 from twin_server.security.request_limits import RequestLimits, parse_request_limits
 
 if TYPE_CHECKING:

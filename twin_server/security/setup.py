@@ -19,8 +19,7 @@ from urllib.parse import urlparse
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
-from plc_adapters.tag_map import Direction
-from twin_server.asyncua_seam import (
+from plc_adapters.asyncua_seam import (
     address_space,
     channel_secured,
     install_event_filter,
@@ -28,6 +27,7 @@ from twin_server.asyncua_seam import (
     set_message_limit,
     set_user_manager,
 )
+from plc_adapters.tag_map import Direction
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
 from twin_server.config import LineConfig
 from twin_server.security.audit_events import AuditEventPublisher
@@ -45,6 +45,9 @@ log = logging.getLogger("linetwin.security")
 
 OPERATOR_METHODS = {"StartBatch", "StopBatch", "Acknowledge", "Confirm", "AddComment"}
 """Methods an operator may call (by browse name, in the twin's namespace); any other twin method needs admin."""
+VIEWER_METHODS = {"Forecast"}
+"""Methods every role may call, viewer included (a what-if forecast changes nothing in the plant:
+:mod:`twin_server.forecast_nodes`)."""
 
 USERS_FILE = "users.toml"
 AUDIT_DB = "audit.sqlite"
@@ -133,7 +136,8 @@ class TwinSecurity:
             if nodes.attribute(node_id, ua.AttributeIds.NodeClass) != ua.NodeClass.Method:
                 continue
             name = nodes.attribute(node_id, ua.AttributeIds.BrowseName).Name
-            access.allow_call(node_id, Role.OPERATOR if name in OPERATOR_METHODS else Role.ADMIN)
+            role = Role.VIEWER if name in VIEWER_METHODS else Role.OPERATOR if name in OPERATOR_METHODS else Role.ADMIN
+            access.allow_call(node_id, role)
         for method in (ua.ObjectIds.AcknowledgeableConditionType_Acknowledge,
                        ua.ObjectIds.AcknowledgeableConditionType_Confirm):
             access.allow_call(ua.NodeId(method), Role.OPERATOR)

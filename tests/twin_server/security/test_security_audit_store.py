@@ -210,7 +210,7 @@ def test_a_cut_tail_of_a_sealed_segment_is_reported(tmp_path: Path) -> None:
 
 
 def test_audit_settings_are_validated(tmp_path: Path) -> None:
-    from twin_server.config_issues import IssueCollector
+    from plc_adapters.config_issues import IssueCollector
     from twin_server.security.settings import parse_security
 
     c = IssueCollector("line.toml")

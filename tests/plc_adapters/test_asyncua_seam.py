@@ -1,25 +1,30 @@
-"""Contract tests of the asyncua seam (twin_server.asyncua_seam): one per hook, each through a real asyncua server
-and client over loopback. Each fails when asyncua stops calling the hooked function or changes what it passes,
-so a new asyncua version that would silently bypass a role check or the write guard is caught here first.
-See the README, "Moving the asyncua / pymodbus pin".
+"""Contract tests of the asyncua seam (plc_adapters.asyncua_seam): one per hook, each through a real asyncua server
+and client over loopback — the twin's hooks and the virtual OPC UA PLC's. Each fails when asyncua stops calling the
+hooked function or changes what it passes, so a new asyncua version that would silently bypass a role check or the
+write guard is caught here first. See the README, "Moving the asyncua / pymodbus pin".
 
 The tests share one server (module scope: starting an asyncua server is most of a test's time) with every hook
 installed once; each test looks only at what its own sessions did."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import pytest_asyncio
 from asyncua import Client, Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
+from plc_adapters import asyncua_seam as seam
 from tests.conftest import free_tcp_port, wait_until
-from twin_server import asyncua_seam as seam
 from twin_server.audit import AuditEntry, AuditTrail
 from twin_server.security.sessions import NoNodeManagement
 
@@ -109,6 +114,7 @@ class Bench:
     idx: int
     tank: ua.NodeId
     level: ua.NodeId
+    alarm_limit: ua.NodeId
     method: ua.NodeId
     logins: Logins
     sessions: Recorder
@@ -120,8 +126,9 @@ class Bench:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bench() -> AsyncIterator[Bench]:
-    """A real asyncua server with every seam hook installed: writes refused and recorded, history answered with
-    three values, sessions recorded, node management refused and audited."""
+    """A real asyncua server with every seam hook installed: writes recorded, refused to all but the operator,
+    whose writes go on to asyncua's own write; history answered with three values, sessions recorded, node
+    management refused and audited."""
     server = Server()
     await server.init()
     url = f"opc.tcp://127.0.0.1:{free_tcp_port()}/seam/"
@@ -135,16 +142,21 @@ async def bench() -> AsyncIterator[Bench]:
     tank = await server.nodes.objects.add_object(ua.NodeId("tank", idx), ua.QualifiedName("tank", idx))
     level = await tank.add_variable(ua.NodeId("tank.level", idx), ua.QualifiedName("level", idx), 1.5)
     await level.set_writable()
+    alarm_limit = await tank.add_variable(ua.NodeId("tank.alarm_limit", idx), ua.QualifiedName("alarm_limit", idx),
+                                          9.0)  # read-only: asyncua's own write refuses it
 
     async def drain(parent: ua.NodeId) -> list[ua.Variant]:
         return [ua.Variant("drained", ua.VariantType.String)]
 
     method = await tank.add_method(ua.NodeId("tank.Drain", idx), ua.QualifiedName("Drain", idx), drain, [],
                                    [ua.VariantType.String])
-    b = Bench(server, url, idx, tank.nodeid, level.nodeid, method.nodeid, logins, Recorder(), audited=audited)
+    b = Bench(server, url, idx, tank.nodeid, level.nodeid, alarm_limit.nodeid, method.nodeid, logins, Recorder(),
+              audited=audited)
 
-    async def refuse_writes(params: ua.WriteParameters, user: User) -> list[ua.StatusCode]:
+    async def refuse_viewers(params: ua.WriteParameters, user: User) -> list[ua.StatusCode]:
         b.writes.append(([wv.NodeId for wv in params.NodesToWrite], user.name))
+        if user.name == "operator":
+            return await asyncua_write(params, user)
         return [ua.StatusCode(ua.StatusCodes.BadUserAccessDenied) for _ in params.NodesToWrite]
 
     async def three_values(params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
@@ -159,7 +171,7 @@ async def bench() -> AsyncIterator[Bench]:
             b.peers.append((session.peer, session.session_id))
             return await proceed(params)
 
-    seam.install_write_hook(server, refuse_writes)
+    asyncua_write = seam.install_write_hook(server, refuse_viewers)
     seam.install_history_reader(server, three_values)
     seam.install_session_hooks(server, b.sessions)
     seam.install_session_hooks(server, Peers())
@@ -199,6 +211,76 @@ async def test_a_write_by_a_viewer_is_refused_by_the_write_hook_and_the_server_o
             await client.get_node(bench.level).write_value(9.0)
         assert await client.get_node(bench.level).read_value() == 2.5
     assert bench.writes == [([bench.level], "viewer")]
+
+
+async def test_a_write_the_hook_hands_on_is_taken_by_asyncua_own_write_with_its_access_checks(bench: Bench):
+    """Write hook, asyncua's own write (returned by ``install_write_hook``; the virtual PLC hands on what it does not
+    refuse): the value reaches the node, and asyncua's access-level check still refuses a read-only node."""
+    async with _client(bench, "operator", "urn:test:write-on") as client:
+        await client.get_node(bench.level).write_value(6.5)
+        assert await client.get_node(bench.level).read_value() == 6.5
+        with pytest.raises(ua.uaerrors.BadUserAccessDenied):  # asyncua's answer to a node without CurrentWrite
+            await client.get_node(bench.alarm_limit).write_value(1.0)
+        assert await client.get_node(bench.alarm_limit).read_value() == 9.0
+    assert [(nodes, user) for nodes, user in bench.writes if user == "operator"] == [
+        ([bench.level], "operator"), ([bench.alarm_limit], "operator")]
+
+
+async def test_a_published_value_keeps_its_value_beside_a_bad_status_for_readers_and_subscribers(bench: Bench):
+    """Address space, publish (the node's Value attribute and its data-change callbacks; the virtual PLC's failed
+    sensor): a value published with Bad_SensorFailure keeps its value for a client's Read and subscription, where
+    asyncua's ``write_attribute_value`` would null it; a missing node is said, not raised."""
+    nodes = seam.address_space(bench.server)
+    node = ua.NodeId("tank.sensor", bench.idx)
+    tank = bench.server.get_node(bench.tank)
+    await tank.add_variable(node, ua.QualifiedName("sensor", bench.idx), 1.0)
+    assert nodes.publish(ua.NodeId("nowhere", bench.idx), ua.DataValue(ua.Variant(1.0))) is None
+    seen: list[ua.DataValue] = []
+
+    class Handler:
+        def datachange_notification(self, node: Any, value: float, data: Any) -> None:
+            seen.append(data.monitored_item.Value)
+
+    held = ua.DataValue(ua.Variant(7.25, ua.VariantType.Double),
+                        StatusCode=ua.StatusCode(ua.StatusCodes.BadSensorFailure), SourceTimestamp=T0)
+    async with _client(bench, "viewer", "urn:test:publish") as client:
+        subscription = await client.create_subscription(20, Handler())
+        await subscription.subscribe_data_change(client.get_node(node))
+        await wait_until(lambda: len(seen) == 1, 10.0, what="the initial value")
+        await asyncio.gather(*(nodes.publish(node, held) or []))
+        await wait_until(lambda: len(seen) == 2, 10.0, what="the published value at the subscriber")
+        read = await client.get_node(node).read_data_value(raise_on_bad_status=False)
+    for got in (seen[1], read):
+        assert (got.Value.Value, got.StatusCode.value, got.SourceTimestamp) == (7.25, ua.StatusCodes.BadSensorFailure,
+                                                                              T0)
+
+
+async def test_closing_client_sessions_ends_them_as_a_timeout_does_and_the_connection_stays(bench: Bench):
+    """Session expiry (each connection's session, InternalSession.close_session; the virtual PLC's expired
+    sessions): a client's session ends (the session hooks see it close), its next request on the same connection
+    is refused (asyncua answers a request without a session BadUserAccessDenied), and the client can open a new
+    session on the server."""
+    client = _client(bench, "viewer", "urn:test:expiry")
+    await client.connect()
+    try:
+        assert await client.get_node(bench.level).read_value() is not None
+        assert await seam.close_client_sessions(bench.server) == 1
+        assert ("close", True) in bench.sessions.of(bench.sessions.session_of("urn:test:expiry"))
+        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+            await client.get_node(bench.level).read_value()
+    finally:
+        with contextlib.suppress(ua.UaError, ConnectionError, TimeoutError):
+            await client.disconnect()
+    async with _client(bench, "viewer", "urn:test:expiry-after") as again:
+        assert await again.get_node(bench.level).read_value() is not None
+
+
+async def test_the_listening_port_is_the_one_the_server_listens_on(bench: Bench):
+    """Listening port (the binary server's port; the virtual PLC binds port 0): the port clients reach; an error
+    before the server is started."""
+    assert seam.listening_port(bench.server) == urlparse(bench.url).port
+    with pytest.raises(RuntimeError, match="not started"):
+        seam.listening_port(Server())
 
 
 async def test_history_read_goes_through_our_history_reader(bench: Bench):
@@ -568,3 +650,19 @@ async def test_bulk_references_are_the_references_add_references_makes_and_refus
                                            ua.StatusCodes.BadTargetNodeIdInvalid]
     assert _shape(nodes, bench, ua.NodeId("rbulk", bench.idx), "rbulk") == \
         _shape(nodes, bench, ua.NodeId("rslow", bench.idx), "rslow")
+
+
+ASYNCUA_INTERNALS = re.compile(r"\.(iserver|bserver|aspace|isession)\b|attribute_service|history_manager"
+                               r"|subscription_service|_make_protocol")
+PACKAGES = ("plc_adapters", "process_models", "controllers", "twin_server", "hil", "linetwin_cli")
+
+
+async def test_no_module_but_the_seam_touches_an_asyncua_internal():
+    """The seam is the only place: no other module of the packages names asyncua's server internals."""
+    repo = Path(__file__).resolve().parents[2]
+    seam_file = Path(seam.__file__).resolve()
+    found = [f"{path.relative_to(repo)}:{n}: {line.strip()}"
+             for package in PACKAGES for path in sorted((repo / package).rglob("*.py")) if path != seam_file
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if ASYNCUA_INTERNALS.search(line)]
+    assert found == [], "asyncua internals outside plc_adapters/asyncua_seam.py:\n" + "\n".join(found)

@@ -1,19 +1,24 @@
-"""The one seam between the twin and asyncua's server internals.
+"""The one seam between linetwin and asyncua's server internals.
 
 asyncua's public server API (``Server``, ``Node``, ``set_security_policy``, ``link_method`` …) has no hook for
 what the twin needs: a write path that routes client writes to the PLCs, a HistoryRead answered from the
 historian, per-user checks and audit of logins, logouts, Calls and HistoryReads, the address space written
-without a service round trip. Every use of something that is not public (``iserver``, ``attribute_service``,
-``history_manager``, wrapping ``create_session``, replacing session methods, the ``AddressSpace`` object, the
-internal session, the subscription service, ``_``-prefixed attributes) is in this module and nowhere else in
-``twin_server``. The rest of the twin calls the functions below.
+without a service round trip. Nor for what the virtual OPC UA PLC (``hil``) needs: writes checked against the
+PLC's own rules before asyncua's service takes them, a value kept beside a Bad status (as a PLC shows a failed
+sensor), sessions ended as on a timeout, the port a server bound to port 0 listens on. Every use of something
+that is not public (``iserver``, ``bserver``, ``attribute_service``, ``history_manager``, wrapping
+``create_session``, replacing session methods, the ``AddressSpace`` object, the internal session, the
+subscription service, ``_``-prefixed attributes) is in this module and nowhere else in linetwin's packages
+(``tests/plc_adapters/test_asyncua_seam.py`` greps for them). It lives in ``plc_adapters``, the lowest layer with
+asyncua, so that ``twin_server`` and ``hil`` — which may not import each other — share it.
 
-The hooks (each has a contract test in ``tests/twin_server/test_asyncua_seam.py``, through a real server and
+The hooks (each has a contract test in ``tests/plc_adapters/test_asyncua_seam.py``, through a real server and
 client, and a signature check against :data:`HOOKED_SIGNATURES`):
 
 - **write hook** (:func:`install_write_hook`): replaces ``InternalServer.attribute_service`` with a service
-  whose ``write(params, user)`` hands every client write to the twin's hook (the write guard); the server's
-  own writes (its internal session) go to asyncua's service unchanged.
+  whose ``write(params, user)`` hands every client write to the hook (the twin's write guard, the virtual PLC's
+  refusals); the server's own writes (its internal session) go to asyncua's service unchanged. It returns
+  asyncua's own write, for a hook that lets asyncua take what it does not refuse (the virtual PLC).
 - **history hook** (:func:`install_history_reader`): replaces ``InternalServer.history_manager``; every
   HistoryRead request reaches the twin's reader (the historian).
 - **session hooks** (:func:`install_session_hooks`): wraps ``InternalServer.create_session``; each new session's
@@ -37,6 +42,10 @@ client, and a signature check against :data:`HOOKED_SIGNATURES`):
   ``AddReferences`` steps for nodes and references the twin creates, with the existing references of a parent or
   source indexed once instead of scanned per new node (quadratic in children per folder: ~1 minute for 10,000
   variables in one folder).
+- **address space** (:func:`address_space`): the twin's and the virtual PLC's own writes straight into the
+  nodes (:meth:`AddressSpaceView.write`; :meth:`AddressSpaceView.publish` keeps a value beside a Bad status).
+- **session expiry** (:func:`close_client_sessions`): every client session ends, its TCP connection stays.
+- **listening port** (:func:`listening_port`): the port a started server listens on (bound to port 0).
 
 asyncua is pinned to the minor version these were written for (:data:`WRITTEN_FOR`, ``pyproject.toml``); the
 README section "Moving the asyncua / pymodbus pin" says how to move it.
@@ -44,6 +53,7 @@ README section "Moving the asyncua / pymodbus pin" says how to move it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import logging
@@ -98,6 +108,7 @@ class AddressSpaceView:
 
     def __init__(self, aspace: AddressSpace) -> None:
         self._aspace = aspace
+        self._notifying: set[asyncio.Task[Any]] = set()
         self.read: AttributeReader = aspace.read_attribute_value  # type: ignore[assignment]
         self.write: AttributeWriter = aspace.write_attribute_value  # type: ignore[assignment]
 
@@ -145,6 +156,23 @@ class AddressSpaceView:
     def set_attribute(self, node: ua.NodeId, attribute: int, value: ua.DataValue) -> None:
         """Set an attribute the node may not have yet (e.g. ``RolePermissions``); no data-change callbacks."""
         self._aspace[node].attributes[attribute] = AttributeValue(value)
+
+    def publish(self, node: ua.NodeId, value: ua.DataValue) -> list[asyncio.Task[Any]] | None:
+        """Set the Value attribute of ``node`` to ``value`` as it is — a value beside a Bad status is kept, where
+        :meth:`write` (asyncua's ``write_attribute_value``) nulls it — and notify the node's data-change
+        subscribers in tasks on the running loop (returned, for a caller that awaits them). ``None`` when the
+        node is missing."""
+        data = self._aspace.get(node)
+        if data is None:
+            return None
+        held = data.attributes[ua.AttributeIds.Value]
+        held.value = value
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(callback(key, value)) for key, callback in list(held.datachange_callbacks.items())]
+        for task in tasks:
+            self._notifying.add(task)
+            task.add_done_callback(self._notifying.discard)
+        return tasks
 
     def attribute(self, node: ua.NodeId, attribute: int) -> Any:
         """The Python value of an attribute, ``None`` when the node or the attribute is missing."""
@@ -389,11 +417,37 @@ def set_message_limit(server: Server, max_bytes: int) -> None:
 def channel_secured(server: Server, peer: Any) -> bool:
     """Whether the secure channel of the connection from ``peer`` (a session's ``peer``) signs (or signs and
     encrypts); ``True`` when no such connection is open."""
-    for protocol in getattr(server.bserver, "clients", []):
+    for protocol in _client_connections(server):
         if protocol.peer_name == peer and protocol.processor is not None:
             policy = protocol.processor._connection.security_policy  # noqa: SLF001 - asyncua keeps it private
             return bool(policy.Mode != ua.MessageSecurityMode.None_)
     return True
+
+
+def _client_connections(server: Server) -> list[Any]:
+    """asyncua's protocol object of every open client connection (none before ``start``)."""
+    return list(server.bserver.clients) if server.bserver is not None else []
+
+
+async def close_client_sessions(server: Server) -> int:
+    """End every client session as a session timeout does (subscriptions deleted; the TCP connections and secure
+    channels stay; asyncua answers a request without a session ``BadUserAccessDenied``). Returns how many ended."""
+    ended = 0
+    for protocol in _client_connections(server):
+        processor = protocol.processor
+        session = processor.session if processor is not None else None
+        if session is not None:
+            await session.close_session(True)
+            processor.session = None
+            ended += 1
+    return ended
+
+
+def listening_port(server: Server) -> int:
+    """The TCP port a started server listens on (the one the OS chose when it was bound to port 0)."""
+    if server.bserver is None:
+        raise RuntimeError("the OPC UA server is not started")
+    return int(server.bserver.port)
 
 
 def set_user_manager(server: Server, manager: Any) -> None:
@@ -407,9 +461,10 @@ def set_user_manager(server: Server, manager: Any) -> None:
 _NO_USER = User(role=UserRole.Admin, name="asyncua-default")
 
 
-def install_write_hook(server: Server, hook: WriteHook) -> None:
+def install_write_hook(server: Server, hook: WriteHook) -> WriteHook:
     """Every Write of a client session goes to ``hook``; the server's own writes (internal session, no user)
-    to asyncua's attribute service unchanged."""
+    to asyncua's attribute service unchanged. Returns asyncua's own write (its access-level and type checks,
+    then the address space) for a hook that hands on what it does not refuse."""
     iserver: InternalServer = server.iserver
     own = iserver.isession.user
 
@@ -419,7 +474,13 @@ def install_write_hook(server: Server, hook: WriteHook) -> None:
                 return await super().write(params) if user is _NO_USER else await super().write(params, user)
             return await hook(params, user)
 
-    iserver.attribute_service = HookedAttributeService(iserver.aspace)
+    service = HookedAttributeService(iserver.aspace)
+    iserver.attribute_service = service
+
+    async def asyncua_write(params: ua.WriteParameters, user: User) -> list[ua.StatusCode]:
+        return await AttributeService.write(service, params, user)
+
+    return asyncua_write
 
 
 # --- history hook -----------------------------------------------------------------------------------------
@@ -583,7 +644,8 @@ HOOKED_SIGNATURES: dict[str, tuple[Callable[..., Any], str]] = {
                                                       "(self, params, sockname=<default>)"),
     "session hooks: InternalSession.activate_session": (InternalSession.activate_session,
                                                         "(self, params, peer_certificate)"),
-    "session hooks: InternalSession.close_session": (InternalSession.close_session, "(self, delete_subs=<default>)"),
+    "session hooks, session expiry: InternalSession.close_session": (InternalSession.close_session,
+                                                                     "(self, delete_subs=<default>)"),
     "session hooks: InternalSession.call": (InternalSession.call, "(self, params)"),
     "session hooks: InternalSession.read": (InternalSession.read, "(self, params)"),
     "session hooks: InternalSession.create_monitored_items": (InternalSession.create_monitored_items,
@@ -595,6 +657,9 @@ HOOKED_SIGNATURES: dict[str, tuple[Callable[..., Any], str]] = {
                                             "certificate=<default>)"),
     "node management: PermissionRuleset.check_validity": (PermissionRuleset.check_validity,
                                                           "(self, user, action_type, body)"),
+    "address space: AddressSpace.get (publish)": (AddressSpace.get, "(self, nodeid)"),
+    "address space: AttributeValue.__init__ (publish: value, datachange_callbacks)": (AttributeValue.__init__,
+                                                                                       "(self, value)"),
     "address space: AddressSpace.read_attribute_value": (AddressSpace.read_attribute_value, "(self, nodeid, attr)"),
     "address space: AddressSpace.write_attribute_value": (AddressSpace.write_attribute_value,
                                                           "(self, nodeid, attr, value)"),
@@ -636,11 +701,8 @@ def signature_drift() -> list[str]:
 
 def activated_session_users(server: Server) -> list[User]:
     """The user of every activated client session (the twin's own internal sessions are not counted)."""
-    bserver = server.bserver
-    if bserver is None:
-        return []
     users = []
-    for protocol in list(bserver.clients):
+    for protocol in _client_connections(server):
         session = protocol.processor.session if protocol.processor is not None else None
         if session is not None and session.state == SessionState.Activated and session.user is not None:
             users.append(session.user)
