@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from twin_server.config_issues import IssueCollector
+from plc_adapters.config_issues import IssueCollector
 
 TAG_KEYS = {"report_deadband"}
 """The keys of a tag table this module reads (accepted by every protocol's tag parser)."""
