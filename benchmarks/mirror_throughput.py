@@ -580,6 +580,12 @@ async def _line(args: argparse.Namespace, security: BenchSecurity) -> dict:
 
 
 def print_tables(args: argparse.Namespace, out: dict) -> None:
+    if out["throughput"]:
+        _print_throughput(args, out)
+    _print_others(out)
+
+
+def _print_throughput(args: argparse.Namespace, out: dict) -> None:
     print(f"\n[1] every value changing: scan period {args.scan_period} s, PLC changing every value every "
           f"{pacing.plc_change_period_s} s, {args.seconds} s per measurement, {POLICY}/SignAndEncrypt, operator login")
     print(f"{'tags':>6} | {'PLC':>6} | {'twin values/s':>13} | {'bare writes/s':>13} | {'ratio':>5} | "
@@ -594,6 +600,9 @@ def print_tables(args: argparse.Namespace, out: dict) -> None:
                   f"{bare['values_published_per_s']:>13,.0f} | {value_ratio:>5.2f} | "
                   f"{twin['notifications_per_s']:>12,.0f} | {bare['notifications_per_s']:>12,.0f} | "
                   f"{notif_ratio:>5.2f} | {'-' if cpu is None else f'{cpu:.0f}':>10} | {r['load_average']}")
+
+
+def _print_others(out: dict) -> None:
     e = out["encryption"]
     if e is not None:
         print(f"\n[2] the twin's notifications/s, {e['tags']} tags, one client after the other on the same twin: "
@@ -601,12 +610,13 @@ def print_tables(args: argparse.Namespace, out: dict) -> None:
     line = out["line"]
     if line is not None:
         print(f"\n[3] {line['tags']} tags, scan {line['scan_period_s']} s, {line['change_fraction']:.0%} changing per "
-          f"scan, {line['seconds']:.0f} s: {line['scans']} scans, {line['overruns']} overruns, last scan "
-          f"{line['last_scan_duration_s'] * 1000:.0f} ms, {line['values_published_per_s']:,.0f} values/s, "
-          f"{line['notifications_per_s']:,.0f} notifications/s, CPU {line['cpu_percent_of_one_core']:.0f} % of one "
-          f"core (load {line['load_average']})")
-    print("\n[4] start-up: " + ", ".join(f"{s['tags']:,} tags {s['start_s']:.1f} s (CPU {s['start_cpu_s']:.1f} s)"
-                                      for s in out["startup"]))
+              f"scan, {line['seconds']:.0f} s: {line['scans']} scans, {line['overruns']} overruns, last scan "
+              f"{line['last_scan_duration_s'] * 1000:.0f} ms, {line['values_published_per_s']:,.0f} values/s, "
+              f"{line['notifications_per_s']:,.0f} notifications/s, CPU {line['cpu_percent_of_one_core']:.0f} % of "
+              f"one core (load {line['load_average']})")
+    if out["startup"]:
+        print("\n[4] start-up: " + ", ".join(f"{s['tags']:,} tags {s['start_s']:.1f} s (CPU {s['start_cpu_s']:.1f} s)"
+                                          for s in out["startup"]))
 
 
 def main() -> None:
