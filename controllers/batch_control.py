@@ -26,6 +26,7 @@ from controllers.control_plan import ControlPlan, ManipulatedBinding
 from controllers.nmpc import NmpcResult
 from controllers.online_parameters import OnlineParameterState, gate
 from controllers.supervisor import Supervisor, SupervisorEvent
+from process_models.declaration import DeclarationError
 from process_models.estimator import Estimate, ExtendedKalmanFilter
 
 TagValues = Mapping[str, float | None]
@@ -69,6 +70,46 @@ class BatchControl:
         self.last_result: NmpcResult | None = None
         """The last successful NMPC solve of this batch (its plan is what a forecast without a profile follows)."""
         self.per_control = max(1, round(plan.controller_period_s / plan.estimator_period_s))
+        self.parameter_set_id = ""
+        """Id of the parameter set the estimator and NMPC use ("" until the caller names one: the declaration's)."""
+        self.parameter_values: dict[str, float] = {}
+        """The deployed set's values (model units) over the declaration's; the estimator's online estimates go over
+        these in the NMPC, the published estimate and every other prediction (:meth:`model_parameters`)."""
+
+    # -- parameter set ------------------------------------------------------------------------------
+    def use_parameter_set(self, set_id: str, values: Mapping[str, float]) -> None:
+        """Run on parameter set ``set_id`` (values in model units; unknown names: KeyError naming them) from the next
+        :meth:`start` on: the estimator is made with these values and every NMPC solve uses them. The caller picks
+        the moment (the twin: at a batch start, or at once when no batch runs)."""
+        unknown = sorted(set(values) - set(self.plan.model.parameter_names))
+        if unknown:
+            raise KeyError(f"parameter set {set_id}: {unknown} are not parameters of model "
+                           f"'{self.plan.model.declaration.name}'")
+        self.parameter_set_id = set_id
+        self.parameter_values = {name: float(v) for name, v in values.items()}
+
+    def parameter_set_problems(self, values: Mapping[str, float]) -> list[str]:
+        """Why the estimator could not start from a set with ``values`` (a value outside its declared bounds, an
+        online parameter outside the bounds the plan keeps its estimate in); empty when it can."""
+        try:
+            full = self.plan.model.declaration.parameter_values(
+                {k: v for k, v in values.items() if k in self.plan.model.parameter_names})
+        except DeclarationError as exc:
+            return [str(exc)]
+        return [f"{p.name} = {full[p.name]:g} {p.unit} is outside its online bounds [{p.lower:g}, {p.upper:g}]"
+                for p in self.plan.online_parameters if not p.lower <= full[p.name] <= p.upper]
+
+    def deployed_parameters(self) -> dict[str, float]:
+        """Every model parameter's deployed value (model units): the declaration's, the deployed set's over them —
+        what the NMPC predicts with unless an online value passes the gate (:mod:`controllers.online_parameters`),
+        and what forecasts start from."""
+        return self.plan.model.declaration.parameter_values(self.parameter_values)
+
+    def model_parameters(self) -> dict[str, float]:
+        """Every model parameter a prediction made now uses: the deployed values (:meth:`deployed_parameters`) with
+        the estimator's online estimates over them."""
+        online = self.estimate.parameters if self.estimate is not None else {}
+        return {**self.deployed_parameters(), **online}
 
     # -- batch clock ------------------------------------------------------------------------------
     def tick_time_s(self, tick: int) -> float:
@@ -116,7 +157,7 @@ class BatchControl:
         if missing:
             raise MissingMeasurement(missing)
         x0, std0 = self.plan.initial_estimate({k: v for k, v in measured.items() if v is not None})
-        self.estimator = self.plan.make_estimator()
+        self.estimator = self.plan.make_estimator(parameters=self.parameter_values)
         self.estimate = self.estimator.initialize(x0, std0)
         self.plan.nmpc.reset()
         self.supervisor = Supervisor(self.plan.supervisor_config, initial_setpoints, mode=self.mode, start_time_s=0.0,
@@ -167,7 +208,7 @@ class BatchControl:
         inputs = {m.input: self.supervisor.last_written[m.input] if self.supervisor else 0.0
                   for m in self.plan.manipulated}
         u = model.pack_inputs(inputs)
-        params = model.declaration.parameter_values({**est.parameters})
+        params = self.model_parameters()
         p = np.array([params[n] for n in model.parameter_names])
         y = np.asarray(model.output(x, u, p, est.time_s), dtype=float).ravel()
         jac = np.asarray(model.output_jacobian(x, u, p, est.time_s), dtype=float)
@@ -185,11 +226,6 @@ class BatchControl:
         return out, factors
 
     # -- online parameters ----------------------------------------------------------------------------
-    def deployed_parameters(self) -> dict[str, float]:
-        """Every model parameter's deployed value (SI): what the NMPC predicts with unless an online value passes
-        the gate (:mod:`controllers.online_parameters`)."""
-        return self.plan.model.declaration.parameter_values()
-
     def online_parameter_states(self) -> dict[str, OnlineParameterState]:
         """Each online parameter now: estimate, 1 σ, relative 95 % half-width and whether the NMPC uses it (empty
         before StartBatch)."""
@@ -212,7 +248,7 @@ class BatchControl:
         assert self.supervisor is not None and self.estimate is not None, "start() first"
         est = self.estimate
         states = dict(est.states) if states is None else dict(states)
-        parameters = self.nmpc_parameters()
+        parameters = {**self.deployed_parameters(), **self.nmpc_parameters()}
         previous = dict(self.supervisor.last_written)
         refs = {self.plan.target.output: self.plan.target.unit.to_si(self.target_value)}
         self.counters["solves"] += 1

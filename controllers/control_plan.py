@@ -85,7 +85,9 @@ class ControlPlan:
     """Everything one unit's control loop runs. Periods and durations in seconds of (plant) time."""
 
     model: CompiledModel
-    make_estimator: Callable[[], ExtendedKalmanFilter]
+    make_estimator: Callable[..., ExtendedKalmanFilter]
+    """``make_estimator(parameters=None)``: a fresh EKF whose model parameters are the declaration's values with
+    ``parameters`` (the deployed parameter set's values, model units) over them."""
     nmpc: NonlinearMpc | SurrogateFallbackNmpc
     supervisor_config: SupervisorConfig
     measurements: tuple[MeasurementBinding, ...]

@@ -14,6 +14,10 @@ allows (:class:`~process_models.plant_clock.SteppedClock`):
    a timeline sample (plant truth, what the twin would publish, the setpoint register);
 4. at batch end the KPIs (:mod:`hil.scenario_kpis`), as the socket runner computes them.
 
+With a ``recorder`` (:class:`hil.batch_recording.BatchRecorder`) the batch is also recorded as the twin's historian
+would keep it: every ``record_period_s`` plant seconds a scan of the unit's tags, every setpoint written, and the
+``batch started`` / ``batch stopped`` events (``linetwin fit`` reads batches back from such a history).
+
 Why here: the loop needs the HIL plant and PLC image (``hil``) and the control core (``controllers``, below
 ``hil``); ``hil`` never imports ``twin_server`` (docs/architecture.md), and nothing here needs OPC UA.
 
@@ -31,11 +35,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from controllers.batch_control import BatchControl, Decision
+from controllers.batch_control import BatchControl, Decision, setpoint_source
 from controllers.commands import ControlMode
 from controllers.control_plan import ControlPlan
 from controllers.nmpc import NmpcResult
 from controllers.plan_registry import control_plan_for_kind
+from hil.batch_recording import BatchRecorder
 from hil.faults import FaultInjector
 from hil.line_unit import LineUnit, read_line_unit
 from hil.oracle import oracle_knowledge
@@ -57,13 +62,16 @@ NMPC): a forecast calibration reads the estimate here. It must not change the co
 
 def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
                       report_path: Path | None = None, plot_path: Path | None = None,
+                      recorder: BatchRecorder | None = None, record_period_s: float = 1.0,
                       on_tick: TickObserver | None = None) -> ScenarioReport:
     """Run one batch of ``scenario`` in lockstep (see the module docstring) and return its report.
 
     ``seed`` (plant sensor noise) and ``strategy`` (natural_cooling | linear_cooling | mpc | oracle) override the
-    scenario's. ``oracle``: the MPC's plan built on the plant's true parameters and seed, each solve from the true
-    state (:mod:`hil.oracle`). Usable from synchronous code (a campaign worker); inside an event loop use
-    :func:`run_stepped_batch_async`. ``on_tick``: see :data:`TickObserver`.
+    scenario's. ``recorder``: receives the batch as the twin's historian would (a scan every ``record_period_s``
+    plant seconds, setpoints, events; see the module docstring). ``oracle``: the MPC's plan built on the plant's
+    true parameters and seed, each solve from the true state (:mod:`hil.oracle`). Usable from synchronous code (a
+    campaign worker); inside an event loop use :func:`run_stepped_batch_async`. ``on_tick``: see
+    :data:`TickObserver`.
 
     Raises:
         ScenarioRunError: the plant exposes no ``truth()`` (needs ``plant_model = "physics"``), offers no oracle
@@ -72,11 +80,13 @@ def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: 
         ValueError: the unit's control plan refuses the scenario's control options (every problem listed).
     """
     return asyncio.run(run_stepped_batch_async(scenario, seed=seed, strategy=strategy, report_path=report_path,
-                                               plot_path=plot_path, on_tick=on_tick))
+                                               plot_path=plot_path, recorder=recorder,
+                                               record_period_s=record_period_s, on_tick=on_tick))
 
 
 async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
                                   report_path: Path | None = None, plot_path: Path | None = None,
+                                  recorder: BatchRecorder | None = None, record_period_s: float = 1.0,
                                   on_tick: TickObserver | None = None) -> ScenarioReport:
     """:func:`run_stepped_batch` for callers already in an event loop (it never awaits anything that waits)."""
     if seed is not None:
@@ -101,9 +111,14 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     plc = SteppedPlc(unit.name, unit.tags, plant, scenario.plant_step_s, clock)
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in unit.tags)
     core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um)
-    batch = _Batch(core, plc, true_state, on_tick)
+    if not (math.isfinite(record_period_s) and record_period_s > 0):
+        raise ValueError(f"record_period_s: got {record_period_s!r}; expected a number of plant seconds > 0")
+    batch = _Batch(core, plc, true_state, on_tick, recorder)
+    if recorder is not None:
+        recorder.scan(0.0, plc.scan())
     batch.start()
     origin = clock.now()
+    next_record = record_period_s
     injector = FaultInjector(plc, scenario.faults, origin_s=origin)
     timeline: list[TimelineSample] = []
     next_sample = 0.0
@@ -124,6 +139,9 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
             if done:
                 break
             plc.step()
+            if recorder is not None and clock.now() - origin >= next_record - _EPS_S:
+                recorder.scan(clock.now() - origin, plc.scan())
+                next_record += record_period_s
     finally:
         await injector.clear()
     counters: dict[str, Any] = {**core.counters, "last_event": batch.events[-1] if batch.events else None,
@@ -170,10 +188,12 @@ class _Batch:
 
     def __init__(self, core: BatchControl, plc: SteppedPlc,
                  true_state: Callable[[], dict[str, float]] | None = None,
-                 on_tick: TickObserver | None = None) -> None:
+                 on_tick: TickObserver | None = None,
+                 recorder: BatchRecorder | None = None) -> None:
         self.core = core
         self.on_tick = on_tick
         self.plc = plc
+        self.recorder = recorder
         self.true_state = true_state
         """The oracle's source of the state each NMPC solve starts from (None: the EKF's estimate)."""
         self.tick = 0
@@ -191,8 +211,13 @@ class _Batch:
         self.events.extend(notes)
         self.core.start(tags, setpoints)
         self.active = True
-        self.events.append(f"batch started in mode {self.core.mode.value}, target {self.core.target_value:g} "
-                           f"{self.core.plan.target.unit.symbol}")
+        self._event(0.0, f"batch started in mode {self.core.mode.value}, target {self.core.target_value:g} "
+                         f"{self.core.plan.target.unit.symbol}")
+
+    def _event(self, batch_time_s: float, text: str) -> None:
+        self.events.append(text)
+        if self.recorder is not None:
+            self.recorder.event(batch_time_s, text)
 
     def tick_if_due(self, batch_time_s: float) -> None:
         """Run the estimator tick (and decision) due at ``batch_time_s``, if any; stop the batch at its end."""
@@ -211,7 +236,7 @@ class _Batch:
             self.events.append(f"t={t:.0f} s: control step failed: {exc}")
         if self.core.batch_over(t):
             self.active = False
-            self.events.append(f"batch stopped at t={t:.0f} s (batch duration reached)")
+            self._event(t, f"batch stopped at t={t:.0f} s (batch duration reached)")
             self.core.mode = ControlMode.MANUAL
 
     def _decide(self, t: float, tags: dict[str, float | None]) -> None:
@@ -230,6 +255,8 @@ class _Batch:
                 self.events.append(f"t={t:.0f} s: setpoint {tag} = {value:.4g} not written: {exc}")
                 continue
             self.core.written()
+            if self.recorder is not None:
+                self.recorder.setpoint(t, tag, value, setpoint_source(cmd))
 
     def published(self, batch_time_s: float) -> dict[str, Any]:
         """What the twin's control nodes would show now (the names the socket runner samples)."""

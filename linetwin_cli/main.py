@@ -5,7 +5,8 @@ demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), heal
 (:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
 (:mod:`linetwin_cli.security`), backup | restore (:mod:`linetwin_cli.backup`), init (:mod:`linetwin_cli.init`),
 simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`),
-campaign (:mod:`linetwin_cli.campaign`), forecast (:mod:`linetwin_cli.forecast`).
+campaign (:mod:`linetwin_cli.campaign`), forecast (:mod:`linetwin_cli.forecast`), fit (:mod:`linetwin_cli.fit`),
+params (:mod:`linetwin_cli.params`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
 neither torch nor the NMPC. Every command fails in one line (:mod:`linetwin_cli.failures`).
 """
@@ -24,12 +25,14 @@ from linetwin_cli.backup import add_backup_commands
 from linetwin_cli.campaign import add_campaign_command
 from linetwin_cli.check import add_check_command
 from linetwin_cli.failures import OneLineParser, run_reporting_failures
+from linetwin_cli.fit import add_fit_command
 from linetwin_cli.forecast import add_forecast_command
 from linetwin_cli.health import add_health_command
 from linetwin_cli.hil import add_hil_commands
 from linetwin_cli.history import add_history_commands
 from linetwin_cli.init import add_init_command
 from linetwin_cli.models import add_models_commands
+from linetwin_cli.params import add_params_command
 from linetwin_cli.security import COMMANDS as SECURITY_COMMANDS
 from linetwin_cli.security import add_security_commands
 from linetwin_cli.serve import add_serve_commands
@@ -65,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_init_command(sub)
     add_campaign_command(sub)
     add_forecast_command(sub)
+    add_fit_command(sub)
+    add_params_command(sub)
 
     simulate = sub.add_parser("simulate", help="simulate one unit model from a case file "
                               "(linetwin simulate --help for its options)", add_help=False)
@@ -108,6 +113,14 @@ def _run(argv: list[str]) -> int:
         from linetwin_cli.campaign import run_campaign_command
 
         return run_campaign_command(args)
+    if args.command == "fit":
+        from linetwin_cli.fit import run_fit
+
+        return run_fit(args)
+    if args.command == "params":
+        from linetwin_cli.params import run_params
+
+        return run_params(args)
     if args.command == "models":
         from linetwin_cli.models import run_models
 

@@ -42,6 +42,10 @@ class Estimate:
     array for vector states), in the state's declared SI unit. ``parameters`` / ``parameter_std``: the same for
     the estimated parameters. ``innovation``: measured minus predicted value per measured output actually used
     this step (empty on a predict-only step). ``measurements_used``: names of the outputs used.
+    ``nis``: the normalised innovation squared ν'S⁻¹ν of this step (S = H P⁻ H' + R, the innovation covariance the
+    filter predicted), χ²-distributed with ``nis_dof`` degrees of freedom (the number of measured values used) when
+    the model and its noise fit the plant (Bar-Shalom, Li & Kirubarajan, *Estimation with Applications to Tracking
+    and Navigation*, Wiley 2001, §5.4.2); None on a predict-only step.
     """
 
     time_s: float
@@ -53,6 +57,8 @@ class Estimate:
     measurements_used: tuple[str, ...] = ()
     innovation_std: dict[str, float | np.ndarray] = field(default_factory=dict)
     """One-sigma of each innovation as the filter predicted it (sqrt of the diagonal of H P H' + R), same unit."""
+    nis: float | None = None
+    nis_dof: int = 0
 
     @property
     def predict_only(self) -> bool:
@@ -122,6 +128,8 @@ class ExtendedKalmanFilter:
             q[self._nx + i] = float(process_noise.get(name, 0.0)) ** 2
         self._q_diag = q
         self._r_by_output = {n: float(measurement_noise[n]) ** 2 for n in self.measured_outputs}
+        self.measurement_std: dict[str, float] = {n: float(measurement_noise[n]) for n in self.measured_outputs}
+        """The declared measurement noise, 1 sigma per measured output (the output's SI unit)."""
         self._lower = np.concatenate([np.full(v.size, v.lower) for v in decl.states])
         self._upper = np.concatenate([np.full(v.size, v.upper) for v in decl.states])
         self._clip = clip_to_bounds
@@ -258,6 +266,7 @@ class ExtendedKalmanFilter:
         used, y_meas, r_diag = self._usable_measurements(measurements)
         innovation: dict[str, float | np.ndarray] = {}
         innovation_std: dict[str, float | np.ndarray] = {}
+        nis: float | None = None
         if used:
             x_pred = z[: self._nx]
             y_all, c_x, c_p = self._measurement(x_pred, u, self._full_parameters(z), self.time_s)
@@ -271,6 +280,7 @@ class ExtendedKalmanFilter:
             nu = y_meas - y_all[rows]
             s_mat = h_s @ cov @ h_s.T + np.diag(r_diag)
             gain = np.linalg.solve(s_mat, h_s @ cov).T
+            nis = float(nu @ np.linalg.solve(s_mat, nu))
             z = z + s * (gain @ nu)
             i_kh = np.eye(self._nz) - gain @ h_s
             cov = i_kh @ cov @ i_kh.T + gain @ np.diag(r_diag) @ gain.T
@@ -288,7 +298,7 @@ class ExtendedKalmanFilter:
                 z[self._nx + i] = min(max(z[self._nx + i], lower), upper)
         self._z = z
         self._cov_scaled = 0.5 * (cov + cov.T)
-        return self._estimate(innovation, tuple(used), innovation_std)
+        return self._estimate(innovation, tuple(used), innovation_std, nis, int(y_meas.size))
 
     # -- helpers ----------------------------------------------------------------------------------
     def _require_initialized(self) -> None:
@@ -324,7 +334,8 @@ class ExtendedKalmanFilter:
         return used, np.concatenate(values), np.concatenate(r)
 
     def _estimate(self, innovation: dict[str, float | np.ndarray], used: tuple[str, ...],
-                  innovation_std: dict[str, float | np.ndarray] | None = None) -> Estimate:
+                  innovation_std: dict[str, float | np.ndarray] | None = None, nis: float | None = None,
+                  nis_dof: int = 0) -> Estimate:
         assert self._z is not None and self._cov_scaled is not None
         sd = np.sqrt(np.clip(np.diag(self._cov_scaled), 0.0, None)) * self._scale
         states = {n: _scalar_or_array(self._z[sl]) for n, sl in self.model.state_slices.items()}
@@ -332,4 +343,5 @@ class ExtendedKalmanFilter:
         params = {n: float(self._z[self._nx + i]) for i, n in enumerate(self.estimate_parameters)}
         params_sd = {n: float(sd[self._nx + i]) for i, n in enumerate(self.estimate_parameters)}
         return Estimate(time_s=self.time_s, states=states, std=std, parameters=params, parameter_std=params_sd,
-                        innovation=innovation, measurements_used=used, innovation_std=dict(innovation_std or {}))
+                        innovation=innovation, measurements_used=used, innovation_std=dict(innovation_std or {}),
+                        nis=nis, nis_dof=nis_dof if nis is not None else 0)

@@ -41,6 +41,7 @@ from twin_server.background_task import cancel_and_wait
 from twin_server.control_nodes import ControlNodes, PublishedQuantity, WritableControl
 from twin_server.estimator_nodes import EstimatorNodes
 from twin_server.method_calls import MethodRefused
+from twin_server.parameter_switch import ParameterSetSwitch
 from twin_server.runtime import LineRuntime
 from twin_server.surrogate_nodes import SurrogateWatch
 from twin_server.write_guard import HandlerResult, WriteHandler
@@ -75,6 +76,13 @@ class UnitControlLoop:
         """The loop's alarm conditions (NMPC fallback in use, estimator divergence), when the server has alarms."""
         self.estimator_nodes: EstimatorNodes | None = None
         """The unit's ``estimator`` object (states, online parameters, innovations), published after every step."""
+        self.parameter_sets: ParameterSetSwitch | None = None
+        """The unit's deployed parameter set and its ``model`` nodes (set by the server)."""
+
+    @property
+    def batch_running(self) -> bool:
+        """True between StartBatch and batch end or StopBatch."""
+        return self._batch_start is not None
 
     @property
     def _mode(self) -> ControlMode:
@@ -189,6 +197,8 @@ class UnitControlLoop:
             raise ua.uaerrors.BadWaitingForInitialData() from None
         for note in notes:
             await self._record(note)
+        if self.parameter_sets is not None:
+            await self.parameter_sets.at_batch_start()
         self.core.start(tags, setpoints)
         if self.estimator_nodes is not None:
             self.estimator_nodes.batch_started()
@@ -276,9 +286,12 @@ class UnitControlLoop:
         await self._publish_estimate()
         if self.alarms is not None:
             await self.alarms.estimate(estimate)
+        if self.parameter_sets is not None:
+            await self.parameter_sets.estimated(estimate)
         if self.surrogate_watch is not None and previous is not None:
             await self.surrogate_watch.update(previous.time_s, dict(previous.states), inputs,
-                                              dict(previous.parameters), self.plan.estimator_period_s,
+                                              {**self.core.parameter_values, **previous.parameters},
+                                              self.plan.estimator_period_s,
                                               getattr(self.plan.nmpc, "prediction_model", "physics"))
 
     async def _control_step(self, t: float) -> None:
@@ -365,17 +378,19 @@ class UnitControlLoop:
         for name, value in self.counters.items():
             await self._nodes.set(name, value, ua.VariantType.UInt32)
 
-    async def record_event(self, text: str) -> None:
-        """Record an event of a component attached to this loop (e.g. a surrogate drift)."""
-        await self._record(text)
+    async def record_event(self, text: str, source: str = "control") -> None:
+        """Record an event of a component attached to this loop (e.g. a surrogate drift; ``source``: what the
+        historian's event row names as its origin, e.g. ``parameter_set``)."""
+        await self._record(text, source)
 
-    async def _record(self, text: str) -> None:
-        """Keep, log and publish (``last_event``) what the loop did or refused."""
+    async def _record(self, text: str, source: str = "control") -> None:
+        """Keep, log and publish (``last_event``) what the loop did or refused; an event of the unit in the
+        historian (origin ``source``)."""
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         self.events.append(text)
         log.info("unit %s: %s", self.unit, text)
         if self._runtime.historian is not None:
-            self._runtime.historian.record_event(self.unit, text)
+            self._runtime.historian.record_event(self.unit, text, source=source)
         await self._nodes.set("last_event", f"{stamp} {text}"[:500], ua.VariantType.String)
 
 

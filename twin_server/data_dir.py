@@ -11,6 +11,7 @@
         pki/                   own certificate and key, trusted/ and rejected/ client certificates
         audit.sqlite           the hash-chained audit trail
       parameter_sets/          versioned model parameter sets
+        deployments/<unit>.json  the unit's deployed set: history and pending switch (parameter_deployment.py)
       surrogates/              trained surrogate artefacts
       reports/                 HIL and fit reports
       twin.pid                 present while a twin serves this directory (restore refuses then)

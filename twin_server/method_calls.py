@@ -12,6 +12,10 @@ records the outcome in the audit trail (action ``call``):
 - the action refuses (:class:`MethodRefused`, or any ``UaStatusCodeError``) → that status, with its reason;
 - anything unexpected → ``BadInternalError`` (logged with the traceback: it is a bug).
 
+An action that changes a state may say what it changed with :func:`record_change` (old and new value, a note):
+the audit entry then carries them (e.g. ApplyParameterSet: the set deployed before and the one requested);
+otherwise the entry's new value is the call's arguments.
+
 Nothing reaches the action unless the call passed the checks. Who calls is read from :data:`CALLER`, which
 :func:`track_method_callers` sets from the session's user for the duration of each Call request.
 """
@@ -73,9 +77,27 @@ class MethodArgument:
                            ArrayDimensions=[], Description=ua.LocalizedText(self.description or self.name))
 
 
+@dataclass(frozen=True, slots=True)
+class CallAudit:
+    """What an accepted call changed, for its audit entry: the value before, the value after, a note."""
+
+    old_value: object = None
+    new_value: object = None
+    reason: str = ""
+
+
+_CALL_CHANGE: ContextVar[CallAudit | None] = ContextVar("linetwin_call_change", default=None)
+
+
+def record_change(old_value: object, new_value: object, reason: str = "") -> None:
+    """Called by a method's action: what the call changed, for its audit entry (instead of the arguments)."""
+    _CALL_CHANGE.set(CallAudit(old_value, new_value, reason))
+
+
 MethodAction = Callable[..., Awaitable[Sequence[object] | None]]
 """The method's action: awaited with the argument values (Python objects); returns the output argument values (one
-per declared output, in order; None for a method without outputs); raises :class:`MethodRefused` to refuse."""
+per declared output, in order; None for a method without outputs); raises :class:`MethodRefused` to refuse; may
+call :func:`record_change`."""
 
 
 def check_call(object_id: ua.NodeId, called_on: ua.NodeId, arguments: Sequence[ua.Variant],
@@ -123,19 +145,21 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
         caller = CALLER.get()
         values = [v.Value if isinstance(v, ua.Variant) else v for v in arguments]
 
-        def record(outcome: AuditOutcome, status: int, reason: str = "") -> None:
+        def record(outcome: AuditOutcome, status: int, reason: str = "", change: CallAudit | None = None) -> None:
+            old, new = (change.old_value, change.new_value) if change is not None else (None, values or None)
             audit.record(AuditEntry(action="call", user=caller.name, role=caller.role, client=caller.client,
-                                    node=node_text,
-                                    outcome=outcome, status=ua.StatusCode(status).name, new_value=values or None,
-                                    reason=reason))
+                                    node=node_text, outcome=outcome, status=ua.StatusCode(status).name,
+                                    old_value=old, new_value=new, reason=reason))
 
         refused = check_call(object_id, called_on, arguments, declared)
         if refused is not None:
             result, reason = refused
             record(AuditOutcome.REFUSED, result.StatusCode.value, reason)
             return result
+        change_token = _CALL_CHANGE.set(None)
         try:
             returned = await action(*values)
+            change = _CALL_CHANGE.get()
         except (MethodRefused, ua.UaStatusCodeError) as exc:
             code = int(exc.code)
             reason = exc.reason if isinstance(exc, MethodRefused) else ua.StatusCode(code).doc
@@ -145,7 +169,9 @@ async def add_checked_method(server: Server, object_id: ua.NodeId, method_id: ua
             log.exception("method %s failed", node_text)
             record(AuditOutcome.FAILED, ua.StatusCodes.BadInternalError, f"{type(exc).__name__}: {exc}")
             return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadInternalError))
-        record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good)
+        finally:
+            _CALL_CHANGE.reset(change_token)
+        record(AuditOutcome.ACCEPTED, ua.StatusCodes.Good, change.reason if change else "", change)
         return [ua.Variant(v, a.variant_type) for v, a in zip(returned or (), declared_outputs, strict=True)]
 
     parent = server.get_node(object_id)

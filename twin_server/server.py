@@ -28,6 +28,9 @@ from twin_server.library_log_limit import limit_library_logs
 from twin_server.line_build import build_line_or_raise
 from twin_server.method_calls import track_method_callers
 from twin_server.metrics.endpoint import MetricsEndpoint
+from twin_server.model_nodes import ModelNodes
+from twin_server.parameter_deployment import unit_deployment
+from twin_server.parameter_switch import ParameterSetSwitch
 from twin_server.pid_file import TwinPidFile
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
@@ -179,6 +182,7 @@ class TwinServer:
                 if extra is not None:
                     extra.on_value = self.historian.recorder.record_value
                     await self.historian.historize_values(server, extra.numeric_scalars)
+        await self._build_parameter_switch(server, loop)
         if unit.surrogate:
             loop.surrogate_watch = await build_surrogate_watch(server, self.space.namespace_index, self.config.name,
                                                                unit.name, self.space.unit_nodes[unit.name],
@@ -189,6 +193,25 @@ class TwinServer:
         log.info("unit %s: control loop (%s, estimator every %g s, controller every %g s, mode %s)", unit.name,
                  plan.strategy, plan.estimator_period_s, plan.controller_period_s, plan.initial_mode)
         return loop
+
+    async def _build_parameter_switch(self, server: Server, loop: UnitControlLoop) -> None:
+        """The unit's ``model`` object: its deployed parameter set (history in the data dir), Apply/Rollback, the
+        NIS nodes and the ``parameter_set_mismatch`` alarm."""
+        assert self.space is not None
+        unit = self.config.unit(loop.unit)
+        deployment = unit_deployment(unit.name, unit.kind, unit.model, loop.plan.model, self.data.parameter_sets)
+        nodes = ModelNodes(server, self.space.namespace_index, self.config.name, unit.name,
+                           self.space.unit_nodes[unit.name], self.audit)
+        switch = ParameterSetSwitch(unit.name, deployment, nodes, loop.core, lambda: loop.batch_running,
+                                    loop.record_event)
+        if self.alarms is not None:
+            switch.innovation_alarm = await self.alarms.innovation_alarm(unit.name)
+            switch.band = switch.innovation_alarm.band
+        await switch.build()
+        if self.historian is not None:
+            nodes.on_value = self.historian.recorder.record_value
+            await self.historian.historize_values(server, nodes.historized)
+        loop.parameter_sets = switch
 
     def _setpoint_owner(self, unit: str, tag: str) -> str | None:
         loop = self.control_loops.get(unit)

@@ -148,14 +148,16 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
                          for m in measurements}
     period = options.estimator_period_s
 
-    def make_estimator() -> ExtendedKalmanFilter:
+    def make_estimator(parameters: Mapping[str, float] | None = None) -> ExtendedKalmanFilter:
+        """The EKF on the declaration's parameters with ``parameters`` (a deployed parameter set) over them."""
         noise = {"solute_concentration": 1e-4, "temperature": 0.05,
                  **{f"mu{i}": 0.005 * seed[f"mu{i}"] for i in range(5)},
                  **{p.name: p.random_walk_std for p in online}}
         return ExtendedKalmanFilter(model, [m.output for m in measurements], period, process_noise=noise,
                                     measurement_noise=measurement_noise,
                                     estimate_parameters=[p.name for p in online],
-                                    parameter_bounds={p.name: (p.lower, p.upper) for p in online})
+                                    parameter_bounds={p.name: (p.lower, p.upper) for p in online},
+                                    parameters=dict(parameters) if parameters else None)
 
     def initial_estimate(measured: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
         x0 = _seed_state(options, nominal, measured.get("temperature"), measured.get("solute_concentration"))

@@ -8,6 +8,11 @@ by default at the finite-volume population-balance resolution (full CSD, hence a
   twin's nominal values) times mismatch factors: ``growth_rate_factor`` multiplies ``growth_rate_constant``;
   ``nucleation_rate_factor`` multiplies every nucleation constant (secondary, primary, homogeneous);
   ``solubility_offset_kg_per_kg`` is added to the solubility polynomial's constant term;
+* **a plant change** (optional): from plant time ``kinetics_change_at_s`` (plant seconds since the plant started;
+  the first plant step at or after it) the mismatch factors become ``changed_growth_rate_factor``,
+  ``changed_nucleation_rate_factor`` and ``changed_solubility_offset_kg_per_kg`` (each left out: unchanged) — a
+  new raw-material lot or an impurity; the state carries on (:meth:`CrystallizerPhysics.change_kinetics` does it
+  on demand);
 * **jacket dynamics**: the thermostat's jacket temperature follows its setpoint as a first-order lag
   ``dT_j/dt = (T_sp - T_j)/tau_j`` (``jacket_time_constant_s``); the slurry follows the jacket through the
   model's own energy balance (``thermal_mode = "jacket"``);
@@ -51,7 +56,7 @@ import dataclasses
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import casadi as ca
@@ -107,6 +112,10 @@ class CrystallizerPhysicsParameters:
     fbrm_chord_length_factor: float = 2.0 / 3.0
     fines_size_um: float = 100.0
     integration_substep_s: float = 0.5
+    kinetics_change_at_s: float | None = None  # plant seconds since the plant started; None: no change
+    changed_growth_rate_factor: float | None = None  # None: unchanged at the change
+    changed_nucleation_rate_factor: float | None = None
+    changed_solubility_offset_kg_per_kg: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +135,9 @@ class CrystallizerModelOptions:
 _POSITIVE = ("jacket_time_constant_s", "seed_mean_size_um", "fbrm_chord_length_factor", "fines_size_um",
              "integration_substep_s")
 _NON_NEGATIVE = ("growth_rate_factor", "nucleation_rate_factor", "seed_loading_kg_per_kg", "seed_std_size_um",
-                 "initial_agitator_speed_rpm", "measurement_delay_s", "fbrm_count_coefficient_m2_per_s")
+                 "initial_agitator_speed_rpm", "measurement_delay_s", "fbrm_count_coefficient_m2_per_s",
+                 "kinetics_change_at_s", "changed_growth_rate_factor", "changed_nucleation_rate_factor")
+_CHANGED = ("changed_growth_rate_factor", "changed_nucleation_rate_factor", "changed_solubility_offset_kg_per_kg")
 
 
 def crystallizer_physics_parameters(
@@ -162,6 +173,9 @@ def crystallizer_physics_parameters(
         if (name in _NON_NEGATIVE or "_noise_std" in name) and not value >= 0:
             errors.append(f"parameter '{name}' must be >= 0, got {value!r}")
     options = _model_options(values, errors)
+    if ("kinetics_change_at_s" in values) != any(name in values for name in _CHANGED):
+        errors.append("parameters 'kinetics_change_at_s' and at least one of "
+                      f"{', '.join(repr(n) for n in _CHANGED)} go together (a change needs a time and what changes)")
     if "seed_mean_size_um" in plant or "seed_std_size_um" in plant:
         mean = plant.get("seed_mean_size_um", CrystallizerPhysicsParameters.seed_mean_size_um)
         std = plant.get("seed_std_size_um", CrystallizerPhysicsParameters.seed_std_size_um)
@@ -262,6 +276,8 @@ class CrystallizerPhysics:
         initial_state = self._initial_state(values)
         self._jacket_k = p.initial_temperature_c + ZERO_CELSIUS
         self._time_s = 0.0
+        self._changed = False
+        """Whether the scheduled kinetics change (``kinetics_change_at_s``) has happened."""
         self._commands = self.initial_commands()
         self._integrator = _Integrator(self.model, p.jacket_time_constant_s)
         self._xa = ca.DM(np.append(initial_state, self._jacket_k))
@@ -291,6 +307,12 @@ class CrystallizerPhysics:
         self._xa, self._y = xa, y
         self._jacket_k = float(xa[-1])
         self._time_s += dt_s
+        change_at = self.parameters.kinetics_change_at_s
+        if change_at is not None and not self._changed and self._time_s >= change_at - 1e-9:
+            p = self.parameters
+            self.change_kinetics(p.changed_growth_rate_factor, p.changed_nucleation_rate_factor,
+                                 p.changed_solubility_offset_kg_per_kg)
+            self._changed = True
         self._history.append((self._time_s, self._analyser_values()))
         horizon = self._time_s - self.parameters.measurement_delay_s
         while len(self._history) > 1 and self._history[1][0] <= horizon + 1e-9:
@@ -350,6 +372,21 @@ class CrystallizerPhysics:
             out["csd"] = {"size_um": (self.grid.centres / _UM).tolist(),
                           "number_density_per_m_per_kg": self._number_density().tolist()}
         return out
+
+    def change_kinetics(self, growth_rate_factor: float | None = None, nucleation_rate_factor: float | None = None,
+                        solubility_offset_kg_per_kg: float | None = None) -> None:
+        """The plant changes from now on (an impurity, a new raw-material lot): new mismatch factors against the
+        nominal set (same meaning as the constructor's; None keeps the current one). The state is kept; the true
+        parameters (:meth:`oracle_model_parameters`) follow. ValueError for a negative factor."""
+        changes = {k: v for k, v in (("growth_rate_factor", growth_rate_factor),
+                                     ("nucleation_rate_factor", nucleation_rate_factor),
+                                     ("solubility_offset_kg_per_kg", solubility_offset_kg_per_kg)) if v is not None}
+        bad = {k: v for k, v in changes.items() if k != "solubility_offset_kg_per_kg" and not v >= 0.0}
+        if bad or not all(math.isfinite(v) for v in changes.values()):
+            raise ValueError(f"plant '{KIND}': change_kinetics needs finite factors >= 0, got {changes}")
+        self.parameters = replace(self.parameters, **changes)
+        self.true_parameters = true_kinetic_parameters(self.options, self.parameters)
+        self._p_dm = ca.DM(self.model.pack_parameters(self.true_parameters))
 
     # ------------------------------------------------------------------ oracle knowledge (hil.oracle)
     def oracle_model_parameters(self) -> dict[str, float]:

@@ -148,3 +148,24 @@ def test_bad_parameters_are_all_reported_by_name() -> None:
     assert "'jacket_time_constant_s' must be > 0" in message
     assert "'thermal_mode' must be 'jacket'" in message
     assert "'seed_loading_kg_per_kg' must be a finite number" in message
+
+
+def test_a_scheduled_kinetics_change_switches_the_true_parameters_and_keeps_the_state() -> None:
+    changed = physics(kinetics_change_at_s=600.0, changed_growth_rate_factor=0.5, changed_nucleation_rate_factor=3.0)
+    steady = physics()
+    run(changed, 590.0, COOL)
+    run(steady, 590.0, COOL)
+    assert changed.truth() == steady.truth()  # nothing changed before its time
+    growth = changed.true_parameters["growth_rate_constant"]
+    run(changed, 20.0, COOL)
+    run(steady, 20.0, COOL)
+    assert changed.true_parameters["growth_rate_constant"] == pytest.approx(0.5 * growth)
+    assert changed.oracle_model_parameters()["secondary_nucleation_rate_constant"] == \
+        pytest.approx(3.0 * KDP["secondary_nucleation_rate_constant"])
+    run(changed, 1200.0, COOL)
+    run(steady, 1200.0, COOL)
+    assert changed.truth()["d43_um"] < steady.truth()["d43_um"]  # slower growth, more nuclei: smaller crystals
+    with pytest.raises(PlantParameterError, match="'kinetics_change_at_s' and at least one of"):
+        make_plant("crystallizer", {"kinetics_change_at_s": 600.0})
+    with pytest.raises(ValueError, match="finite factors >= 0"):
+        steady.change_kinetics(growth_rate_factor=-1.0)

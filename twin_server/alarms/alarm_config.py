@@ -18,6 +18,10 @@ Per unit, ``[units.<unit>.alarms]`` (all optional)::
     divergence_severity = 600      # control loop: estimator divergence
     surrogate_drift_severity = 500 # [units.<unit>.surrogate]: surrogate disagrees with physics
     innovation_bounds = { concentration = 20.0 }   # |measured - predicted| per measured tag, tag units
+    innovation_probability = 0.95  # control loop: the NIS χ² band's probability (0 < p < 1)
+    innovation_on_delay_s = 180.0  # plant seconds the NIS must stay out of its band before the alarm
+    innovation_sides = "upper"     # upper | both: which side of the band raises parameter_set_mismatch
+    innovation_severity = 600      # control loop: the deployed parameter set no longer fits the plant
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from twin_server.alarms.limits import LimitAlarmConfig
 _LIMIT_KEYS = ("low_low", "low", "high", "high_high")
 _TAG_ALARM_KEYS = {*_LIMIT_KEYS, "deadband", "on_delay_s", "severity"}
 _UNIT_ALARM_KEYS = {"comms_loss", "comms_loss_severity", "fallback_severity", "divergence_severity",
-                    "innovation_bounds", "surrogate_drift_severity"}
+                    "innovation_bounds", "surrogate_drift_severity", "innovation_probability",
+                    "innovation_on_delay_s", "innovation_sides", "innovation_severity"}
+INNOVATION_SIDES = ("upper", "both")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,13 @@ class UnitAlarmConfig:
     """Severity of the surrogate-drift condition (units with ``[units.<unit>.surrogate]``)."""
     innovation_bounds: Mapping[str, float] = field(default_factory=dict)
     """Largest acceptable |innovation| per measured tag, in the tag's engineering unit."""
+    innovation_probability: float = 0.95
+    """Probability of the NIS χ² band (two-sided) of the ``parameter_set_mismatch`` condition."""
+    innovation_on_delay_s: float = 180.0
+    """Plant seconds the NIS must stay out of its band before ``parameter_set_mismatch`` is raised."""
+    innovation_sides: str = "upper"
+    """``upper``: only a NIS above its band raises the alarm; ``both``: below it too (see docs/alarms.md)."""
+    innovation_severity: int = 600
 
 
 def _severity(c: IssueCollector, raw: Mapping[str, Any], key: str, prefix: str, default: int) -> int:
@@ -139,10 +152,20 @@ def parse_unit_alarms(c: IssueCollector, unit_raw: Mapping[str, Any], prefix: st
                 c.add(f"{p}.innovation_bounds.{name}", bound, "a finite number > 0 (tag units)")
             else:
                 bounds[name] = float(bound)
+    probability = raw.get("innovation_probability", 0.95)
+    if not is_finite_number(probability) or not 0.0 < probability < 1.0:
+        c.add(f"{p}.innovation_probability", probability, "a probability in (0, 1), e.g. 0.95")
+        probability = 0.95
+    sides = raw.get("innovation_sides", "upper")
+    if sides not in INNOVATION_SIDES:
+        c.add(f"{p}.innovation_sides", sides, " | ".join(INNOVATION_SIDES))
+        sides = "upper"
     return UnitAlarmConfig(
         limits=limits, comms_loss=comms_loss,
         comms_loss_severity=_severity(c, raw, "comms_loss_severity", p, 800),
         fallback_severity=_severity(c, raw, "fallback_severity", p, 600),
         divergence_severity=_severity(c, raw, "divergence_severity", p, 600),
         surrogate_drift_severity=_severity(c, raw, "surrogate_drift_severity", p, 500),
-        innovation_bounds=bounds)
+        innovation_bounds=bounds, innovation_probability=float(probability),
+        innovation_on_delay_s=_non_negative(c, {"innovation_on_delay_s": 180.0, **raw}, "innovation_on_delay_s", p),
+        innovation_sides=str(sides), innovation_severity=_severity(c, raw, "innovation_severity", p, 600))

@@ -34,6 +34,7 @@ from twin_server.address_space import LineAddressSpace
 from twin_server.alarms.condition import AlarmCondition, ConditionKind
 from twin_server.alarms.condition_methods import install_condition_methods
 from twin_server.alarms.history_loss_alarm import HistoryLossAlarm
+from twin_server.alarms.innovation_alarm import InnovationAlarm
 from twin_server.alarms.limits import LimitEvaluator, LimitState
 from twin_server.alarms.loop_alarms import LoopAlarms
 from twin_server.alarms.nodes import add_condition_nodes, build_notifier_chain
@@ -135,6 +136,18 @@ class AlarmManager:
             created.append(divergence)
         await self._add_nodes(created)
         return LoopAlarms(self, unit, fallback, divergence, bounds_si)
+
+    async def innovation_alarm(self, unit: str) -> InnovationAlarm:
+        """The ``parameter_set_mismatch`` condition of a unit's control loop (the estimator's NIS out of its χ² band
+        for the on-delay: :mod:`twin_server.alarms.innovation_alarm`)."""
+        from process_models.innovation_consistency import NisBand
+
+        options = self._config.unit(unit).alarms
+        cond = self._condition(unit, "parameter_set_mismatch", ConditionKind.ALARM, options.innovation_severity,
+                               f"{unit}: estimator innovations consistent with the deployed parameter set")
+        await self._add_nodes([cond])
+        return InnovationAlarm(self, unit, cond, NisBand(options.innovation_probability),
+                               options.innovation_on_delay_s, options.innovation_sides)
 
     async def surrogate_drift_alarm(self, unit: str, threshold: float) -> SurrogateDriftAlarm:
         """The ``surrogate_drift`` condition of a unit with ``[units.<unit>.surrogate]``."""

@@ -45,6 +45,8 @@ log = logging.getLogger("linetwin.security")
 
 OPERATOR_METHODS = {"StartBatch", "StopBatch", "Acknowledge", "Confirm", "AddComment"}
 """Methods an operator may call (by browse name, in the twin's namespace); any other twin method needs admin."""
+ENGINEER_METHODS = {"ApplyParameterSet", "RollbackParameterSet"}
+"""Methods an engineer may call (a unit's parameter set, twin_server/model_nodes.py)."""
 VIEWER_METHODS = {"Forecast"}
 """Methods every role may call, viewer included (a what-if forecast changes nothing in the plant:
 :mod:`twin_server.forecast_nodes`)."""
@@ -136,7 +138,8 @@ class TwinSecurity:
             if nodes.attribute(node_id, ua.AttributeIds.NodeClass) != ua.NodeClass.Method:
                 continue
             name = nodes.attribute(node_id, ua.AttributeIds.BrowseName).Name
-            role = Role.VIEWER if name in VIEWER_METHODS else Role.OPERATOR if name in OPERATOR_METHODS else Role.ADMIN
+            role = (Role.VIEWER if name in VIEWER_METHODS else Role.OPERATOR if name in OPERATOR_METHODS
+                    else Role.ENGINEER if name in ENGINEER_METHODS else Role.ADMIN)
             access.allow_call(node_id, role)
         for method in (ua.ObjectIds.AcknowledgeableConditionType_Acknowledge,
                        ua.ObjectIds.AcknowledgeableConditionType_Confirm):
