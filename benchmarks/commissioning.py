@@ -3,11 +3,12 @@ set running in the NMPC, stepped (no sockets), with a KPI table for linear cooli
 the NMPC on the fitted set, all on the same plant.
 
 The plant (the pilot line's crystallizer, the bench's finite-volume population balance) has known true kinetics
-off the twin's nominal set: growth rate constant x0.7, secondary nucleation rate constant x1.4, solubility offset
-+0.002 kg/kg (the edges of the issue's mismatch ranges), its analysers 20 s late (declared to the fit, as an
-instrument's sampling delay is known at commissioning). The workflow:
+off the twin's nominal set: by default growth rate constant x0.7, secondary nucleation rate constant x1.4,
+solubility offset +0.002 kg/kg (the edges of the issue's mismatch ranges; ``--growth-factor`` …), its analysers
+20 s late (declared to the fit, as an instrument's sampling delay is known at commissioning). The workflow:
 
-1. **recipe**: a linear-cooling batch on the plant (the KPI table's reference; not recorded);
+1. **recipe**: a linear-cooling batch on the plant (the KPI table's reference; not recorded), and the **oracle**
+   (the NMPC given the plant's true parameters and state, :mod:`hil.oracle`): whether the target is reachable;
 2. **batch 1**: the NMPC on the nominal set, recorded into a temporary SQLite historian by the bench recorder
    (:func:`linetwin_cli.bench_history.record_stepped_batches`), exactly as the twin's historian keeps a batch;
 3. **fit**: ``linetwin fit`` on batch 1 (in this process, as a user runs it: maximum likelihood of the growth and
@@ -22,7 +23,7 @@ Printed and written (JSON): d43 error against the target, number CV, fines fract
 fitted value against the plant's truth with its linearised and profile-likelihood 95 % intervals. Progress on stderr.
 
 Usage: ``.venv/bin/python benchmarks/commissioning.py``; writes ``benchmarks/results/commissioning.json``.
-``--smoke``: 30-minute batches on the twin's own method-of-moments plant, no profile intervals.
+``--smoke``: 30-minute batches on the twin's own method-of-moments plant, no profile intervals, no oracle.
 """
 
 from __future__ import annotations
@@ -59,9 +60,6 @@ UNIT = "crystallizer"
 LINE = "pilot_line"
 ESTIMATED = ("growth_rate_constant", "secondary_nucleation_rate_constant", "solubility_coefficient_0")
 ANALYSERS = ("solute_concentration", "chord_count_rate", "mean_chord_length")
-GROWTH_FACTOR = 0.7
-NUCLEATION_FACTOR = 1.4
-SOLUBILITY_OFFSET = 0.002    # kg solute / kg solvent
 ANALYSER_DELAY_S = 20.0
 FIRST_START = datetime(2026, 12, 1, 8, tzinfo=UTC)
 SEED = 1
@@ -71,20 +69,29 @@ def progress(text: str) -> None:
     print(f"[commissioning] {text}", file=sys.stderr, flush=True)
 
 
-def mismatched_plant(resolution: str, duration_s: float) -> Scenario:
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """The plant's truth against the twin's nominal set: rate-constant factors and solubility offset (kg/kg)."""
+
+    growth: float = 0.7
+    nucleation: float = 1.4
+    solubility_offset: float = 0.002
+
+
+def mismatched_plant(resolution: str, duration_s: float, mismatch: Mismatch) -> Scenario:
     """The pilot line's crystallizer scenario on the mismatched plant (see the module docstring)."""
     scenario = load_scenario(SCENARIO)
-    plant = {**scenario.plant, "plant_resolution": resolution, "growth_rate_factor": GROWTH_FACTOR,
-             "nucleation_rate_factor": NUCLEATION_FACTOR, "solubility_offset_kg_per_kg": SOLUBILITY_OFFSET,
+    plant = {**scenario.plant, "plant_resolution": resolution, "growth_rate_factor": mismatch.growth,
+             "nucleation_rate_factor": mismatch.nucleation, "solubility_offset_kg_per_kg": mismatch.solubility_offset,
              "measurement_delay_s": ANALYSER_DELAY_S}
     return dataclasses.replace(scenario, strategy="mpc", plant=plant, batch_duration_s=duration_s,
                                control={**scenario.control, "batch_duration_s": duration_s})
 
 
-def true_values(nominal: dict[str, float]) -> dict[str, float]:
-    return {"growth_rate_constant": nominal["growth_rate_constant"] * GROWTH_FACTOR,
-            "secondary_nucleation_rate_constant": nominal["secondary_nucleation_rate_constant"] * NUCLEATION_FACTOR,
-            "solubility_coefficient_0": nominal["solubility_coefficient_0"] + SOLUBILITY_OFFSET}
+def true_values(nominal: dict[str, float], mismatch: Mismatch) -> dict[str, float]:
+    return {"growth_rate_constant": nominal["growth_rate_constant"] * mismatch.growth,
+            "secondary_nucleation_rate_constant": nominal["secondary_nucleation_rate_constant"] * mismatch.nucleation,
+            "solubility_coefficient_0": nominal["solubility_coefficient_0"] + mismatch.solubility_offset}
 
 
 def kpi_row(report: ScenarioReport) -> dict[str, Any]:
@@ -124,15 +131,20 @@ def apply(data: Path, set_id: str) -> tuple[str, dict[str, float]]:
     return deployed.id, dict(deployed.values)
 
 
-def run(resolution: str, duration_s: float, profile: bool, work: Path) -> dict[str, Any]:
+def run(resolution: str, duration_s: float, mismatch: Mismatch, profile: bool, oracle: bool,
+        work: Path) -> dict[str, Any]:
     from fit_coverage import nominal_values
 
-    scenario = mismatched_plant(resolution, duration_s)
+    scenario = mismatched_plant(resolution, duration_s, mismatch)
     nominal = nominal_values()
-    truth = true_values(nominal)
+    truth = true_values(nominal, mismatch)
     started = time.perf_counter()
     progress(f"recipe (linear cooling) batch, {duration_s:g} s, {resolution} plant")
     recipe = run_stepped_batch(scenario, seed=SEED, strategy="linear_cooling")
+    best = None
+    if oracle:
+        progress("oracle batch: the NMPC given the plant's true parameters and state (is the target reachable?)")
+        best = run_stepped_batch(scenario, seed=SEED, strategy="oracle")
     data = work / "data"
     store = SqliteStore(data / "history")
     try:
@@ -162,13 +174,15 @@ def run(resolution: str, duration_s: float, profile: bool, work: Path) -> dict[s
                             "standard_error": e["standard_error"], "linearised_95": lin, "profile_95": prof,
                             "inside_linearised_95": lin[0] <= truth[name] <= lin[1],
                             "inside_profile_95": None if prof is None else prof[0] <= truth[name] <= prof[1]}
-    return {"plant": {"resolution": resolution, "growth_rate_factor": GROWTH_FACTOR,
-                      "nucleation_rate_factor": NUCLEATION_FACTOR,
-                      "solubility_offset_kg_per_kg": SOLUBILITY_OFFSET, "analyser_delay_s": ANALYSER_DELAY_S},
+    kpis = {"recipe": kpi_row(recipe), "nominal_nmpc": kpi_row(nominal_nmpc), "fitted_nmpc": kpi_row(fitted_nmpc)}
+    if best is not None:
+        kpis["oracle"] = kpi_row(best)
+    return {"plant": {"resolution": resolution, "growth_rate_factor": mismatch.growth,
+                      "nucleation_rate_factor": mismatch.nucleation,
+                      "solubility_offset_kg_per_kg": mismatch.solubility_offset, "analyser_delay_s": ANALYSER_DELAY_S},
             "target_d43_um": scenario.target_d43_um, "batch_duration_s": duration_s, "seed": SEED,
             "batches": {"nominal_nmpc": batch1, "fitted_nmpc": batch2}, "parameter_set": deployed_id,
-            "kpis": {"recipe": kpi_row(recipe), "nominal_nmpc": kpi_row(nominal_nmpc),
-                     "fitted_nmpc": kpi_row(fitted_nmpc)},
+            "kpis": kpis,
             "parameters": parameters, "fit_wall_s": fit_s, "wall_s": time.perf_counter() - started}
 
 
@@ -193,12 +207,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plant-resolution", choices=("moments", "population_balance"), default=None,
                         help="the plant's model (default population_balance; moments with --smoke)")
+    parser.add_argument("--growth-factor", type=float, default=Mismatch.growth,
+                        help="the plant's growth rate constant over the nominal one")
+    parser.add_argument("--nucleation-factor", type=float, default=Mismatch.nucleation,
+                        help="the plant's secondary nucleation rate constant over the nominal one")
+    parser.add_argument("--solubility-offset", type=float, default=Mismatch.solubility_offset,
+                        help="the plant's solubility offset, kg/kg")
+    parser.add_argument("--no-oracle", action="store_true",
+                        help="skip the oracle batch (the NMPC given the truth: whether the target is reachable)")
     add_run_options(parser)
     args = parse_args(parser)
     resolution = args.plant_resolution or ("moments" if args.smoke else "population_balance")
     duration = 1800.0 if args.smoke else 7200.0
     with tempfile.TemporaryDirectory(prefix="linetwin-commissioning-") as tmp:
-        result = run(resolution, duration, not args.smoke, Path(tmp))
+        mismatch = Mismatch(args.growth_factor, args.nucleation_factor, args.solubility_offset)
+        result = run(resolution, duration, mismatch, not args.smoke, not (args.smoke or args.no_oracle), Path(tmp))
     payload = {"benchmark": "commissioning", "python": platform.python_version(), "machine": platform.machine(),
                "date_utc": datetime.now(UTC).isoformat(timespec="seconds"), **result,
                "load_average_1min_at_end": os.getloadavg()[0]}
