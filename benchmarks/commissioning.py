@@ -191,9 +191,9 @@ def _f(x: Any, spec: str) -> str:
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{'strategy':<14}{'d43 um':>9}{'d43 err %':>11}{'CV':>7}{'fines':>8}{'yield':>8}"]
+    lines = [f"{'strategy':<14}{'d43 um':>9}{'|d43-target| %':>16}{'CV':>7}{'fines':>8}{'yield':>8}"]
     for name, k in result["kpis"].items():
-        lines.append(f"{name:<14}{_f(k['final_d43_um'], '.1f'):>9}{_f(k['d43_error_percent'], '+.2f'):>11}"
+        lines.append(f"{name:<14}{_f(k['final_d43_um'], '.1f'):>9}{_f(k['d43_error_percent'], '.2f'):>16}"
                      f"{_f(k['final_cv'], '.3f'):>7}{_f(k['fines_fraction'], '.3f'):>8}{_f(k['yield'], '.3f'):>8}")
     lines.append(f"{'parameter':<36}{'nominal':>11}{'true':>11}{'fitted':>11}  95 % (linearised)")
     for name, p in result["parameters"].items():
