@@ -14,7 +14,9 @@ the rows after ``--warmup-minutes``, in MB/h with a 95 % confidence interval (St
 (tracemalloc) and object types (gc) that grew most from the end of warm-up to the end.
 
 Usage: ``.venv/bin/python benchmarks/soak.py [--minutes 60] [--clients 5] [--vars 400] [--drop-every 10]
-[--out soak.json]``; ``--smoke`` runs ≤ 60 s with 2 clients and writes its JSON to a temporary dir.
+[--out soak.json]``; ``--smoke`` (2 clients) ends as soon as it has what its test checks — 6 rows, a batch started
+and a client dropped — within 1 min, traces allocations only from the moment the twin serves (tracing the start-up
+made it and the snapshot comparison several times slower), and writes its JSON to a temporary dir.
 Targets (issue 21): RSS growth ≤ 1 MB/h after warm-up with a CI that includes 0, heap and open files flat.
 """
 
@@ -252,6 +254,8 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
         user, password, _ = demo_operator(data)
         twin = TwinServer(live, endpoint=endpoint, data_dir=data.root, heap_trim_every_s=args.heap_trim_every or None)
         await twin.start()
+        if args.trace_frames > 0 and not tracemalloc.is_tracing():  # --trace-from serving
+            tracemalloc.start(args.trace_frames)
         loops = [f"{config.name}.{u}.control" for u in twin.control_loops]
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", endpoint, "--namespace",
                config.server.namespace, "--clients", str(args.clients), "--vars", str(args.vars), "--publish-ms",
@@ -298,7 +302,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
             last_t, last_n = now, n
             rows.append(row)
             _print_row(row)
-            if now >= end:
+            if now >= end or (args.smoke and smoke_seen(rows, worker.counts)):
                 break
             if proc.returncode is not None:
                 raise RuntimeError(f"the client worker exited ({proc.returncode}) before the soak ended")
@@ -343,6 +347,15 @@ async def soak(args: argparse.Namespace, work: Path) -> dict:
             await twin.stop()
         await bench.stop()
     return result
+
+
+SMOKE_ROWS = 6
+"""Rows a smoke run takes at least: enough for a fit of 3 points or more after its warm-up."""
+
+
+def smoke_seen(rows: list[Row], counts: dict[str, int]) -> bool:
+    """A smoke run has seen what it proves: rows for a growth fit, a batch started, a client dropped."""
+    return len(rows) >= SMOKE_ROWS and counts["batches"] >= 1 and counts["drops"] >= 1
 
 
 async def _orphans_closed(server: object, proc: asyncio.subprocess.Process, worker: WorkerOutput,
@@ -572,17 +585,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heap-trim-every", type=float, default=60.0,
                    help="seconds between the twin's malloc_trim calls (twin_server/heap_trim.py; 0: none)")
     p.add_argument("--trace-frames", type=int, default=1, help="tracemalloc frames per allocation (0: no tracing)")
+    p.add_argument("--trace-from", choices=("start", "serving"), default="start",
+                   help="trace allocations from the start (the heap column includes the twin's start-up) or from "
+                        "the moment the twin serves (a faster start-up and snapshot comparison; the same growth)")
     p.add_argument("--top", type=int, default=15, help="growing allocation sites / object types to report")
     p.add_argument("--out", help="write the rows and fits as JSON here")
-    p.add_argument("--smoke", action="store_true", help="≤ 60 s, 2 clients x 50 variables, JSON in a temp dir")
+    p.add_argument("--smoke", action="store_true",
+                   help="rows every 2 s until 6 rows, a batch and a dropped client (at most 1 min), 2 clients x 50 "
+                        "variables, tracing from serving, JSON in a temp dir")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--drop-once", help=argparse.SUPPRESS)
     p.add_argument("--namespace", help=argparse.SUPPRESS)
     p.add_argument("--loop", action="append", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.smoke:
-        args.minutes, args.sample_every, args.clients, args.vars = 0.5, 3.0, 2, 50
-        args.warmup_minutes = 0.1
+        args.minutes, args.sample_every, args.clients, args.vars = 1.0, 2.0, 2, 50
+        args.warmup_minutes, args.trace_from = 0.05, "serving"
         args.drop_every = args.drop_every or 10.0
         args.drop_session_timeout = args.drop_session_timeout or 5.0
     if args.warmup_minutes is None:
@@ -604,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_drop_once(args.drop_once, args.publish_ms, args.drop_session_timeout))
         return 0
     logging.basicConfig(level=logging.ERROR)
-    if args.trace_frames > 0:
+    if args.trace_frames > 0 and args.trace_from == "start":
         tracemalloc.start(args.trace_frames)
     with tempfile.TemporaryDirectory(prefix="linetwin-soak-") as tmp:
         work = Path(tmp)
@@ -616,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
                           "cpus": os.cpu_count(), "minutes": args.minutes, "warmup_minutes": args.warmup_minutes,
                           "speed": args.speed, "publish_ms": args.publish_ms, "drop_every_s": args.drop_every,
                           "heap_trim_every_s": args.heap_trim_every,
-                          "trace_frames": args.trace_frames}
+                          "trace_frames": args.trace_frames, "trace_from": args.trace_from}
         report(result)
         if out is not None:
             out.write_text(json.dumps(result, indent=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,7 +15,43 @@ from tests.ports import free_tcp_port
 __all__ = ["REPO_ROOT", "free_tcp_port", "wait_until"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_EXAMPLES = REPO_ROOT / "examples"
+"""The shipped lines, scenarios and cases: tests read them and never write beside them (a twin's history or PKI
+goes to its data dir, under the test's tmp dir)."""
+_examples_before: set[Path] = set()
 
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _examples_before.update(_files(SHIPPED_EXAMPLES))
+
+
+def _files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def _untracked(paths: list[Path]) -> list[Path]:
+    """``paths`` less the files git tracks (a checkout updated while the suite ran)."""
+    if not paths:
+        return paths
+    try:
+        tracked = subprocess.run(["git", "ls-files", "--", *map(str, paths)], cwd=REPO_ROOT, capture_output=True,
+                                 text=True, timeout=30, check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):  # no git, or not a checkout: every new path counts
+        return paths
+    return [p for p in paths if str(p.relative_to(REPO_ROOT)) not in tracked]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test left a new file in ``examples/`` that git does not track (e.g.
+    ``pilot_line.history/history.sqlite`` beside the config: the historian's default before the one data dir)."""
+    new = _untracked(sorted(_files(SHIPPED_EXAMPLES) - _examples_before))
+    if new:
+        listed = ", ".join(str(p.relative_to(REPO_ROOT)) for p in new[:5])
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"tests wrote into the repository: {listed}{' ...' if len(new) > 5 else ''}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0,
@@ -32,12 +69,52 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
         await asyncio.sleep(poll_s)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns each item's xdist_group into its scope
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``serial`` (heavy, timing-sensitive) share one xdist group, so that under ``-n N --dist
-    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once."""
+    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once. In a module
+marked ``shares_module_fixture`` the tests that use a module-scoped fixture (and have no group of their own) share a
+group too, so that one worker builds the fixture once.
+
+    On an xdist worker, the tests marked ``slow`` (the suite's long poles, tens of seconds each) come first in the
+    collection: ``loadgroup`` hands out the xdist groups (largest first), then single tests in collection order, so
+    a long test collected late would start when the other workers are nearly done and stretch the run by its whole
+    length. The order of a single-process run (``-n 0``) is left as collected."""
     for item in items:
         if item.get_closest_marker("serial") is not None:
             item.add_marker(pytest.mark.xdist_group("serial"))
+        elif item.get_closest_marker("shares_module_fixture") and item.get_closest_marker("xdist_group") is None \
+                and _uses_module_fixture(item):
+            # one worker builds the module's shared fixture (a live line, a trained surrogate) once, rather than
+            # every worker that is handed one of its tests building its own
+            item.add_marker(pytest.mark.xdist_group(f"module:{item.nodeid.split('::')[0]}"))
+    if hasattr(config, "workerinput"):  # the same order on every worker: xdist checks that collections agree
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first, else as collected
+        if getattr(config.option, "loadgroup", False):
+            _name_the_groups(items)
+
+
+def _name_the_groups(items: list[pytest.Item]) -> None:
+    """Put each item's xdist group into its node id (``…::test@group``), which is how ``loadgroup`` learns the
+    groups. pytest-xdist 3.8 does it by assigning ``item._nodeid``, which pytest 9.2's structured node ids ignore:
+    every group was silently split over the workers (pytest-dev/pytest-xdist#1386, fix pending in #1388). This sets
+    the structured id the same way; with a pytest whose items still have ``_nodeid``, xdist's own hook does it."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        if hasattr(item, "_nodeid") or not hasattr(item, "_id") or "@" in item.nodeid.rsplit("]", 1)[-1]:
+            continue
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")  # noqa: SLF001 - see the docstring
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
 
 
 @pytest.fixture

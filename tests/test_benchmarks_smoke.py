@@ -26,6 +26,7 @@ def test_every_benchmark_is_covered():
     assert len(SCRIPTS) >= 10 and "mirror_throughput.py" in SCRIPTS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_benchmark_smoke_run(script: str, tmp_path: Path):
     home = tmp_path / "home"

@@ -1,5 +1,6 @@
 """The soak benchmark's smoke run (issue 21): the demo line with history, alarms, security and batches, two
-subscribed clients and clients that vanish without closing, for half a minute, in a subprocess.
+subscribed clients and clients that vanish without closing, in a subprocess, until it has seen what it checks (rows,
+a batch, a dropped client; at most a minute).
 
 It checks that the soak measures (rows with RSS, heap, open files, disk, notifications, a fitted growth rate) and
 that the sessions of the clients that vanished are closed by the server; the growth figures themselves need the
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 SOAK = REPO / "benchmarks" / "soak.py"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # the twin starts in ~20 s on an idle machine, minutes on a loaded one
 def test_soak_smoke_run_measures_and_cleans_up_dropped_clients(tmp_path):
     out = tmp_path / "soak.json"

@@ -16,6 +16,8 @@ from process_models.surrogates.dataset import ModelSource, generate_dataset
 from process_models.surrogates.design import design_for_case
 from process_models.surrogates.pipeline import TrainingSettings, train_surrogate
 
+pytestmark = pytest.mark.shares_module_fixture  # its module-scoped fixture is built once, on one worker
+
 CASE = Path(__file__).resolve().parents[2] / "examples" / "cases" / "crystallizer_kdp_moments.toml"
 
 

@@ -103,6 +103,7 @@ async def _live_mixed_line(speed: float = 20.0) -> AsyncIterator[tuple[LineConfi
         await bench.stop()
 
 
+@pytest.mark.slow
 async def test_mixed_line_mirrors_every_unit_and_passes_the_plcs_status_through() -> None:
     async with _live_mixed_line() as (config, bench, twin), client_as(twin.endpoint, OPERATOR) as client:
         idx = await client.get_namespace_index(TWIN_NAMESPACE)
@@ -178,6 +179,7 @@ def test_hil_serve_serves_the_virtual_opcua_plc(tmp_path: Path) -> None:
     assert "virtual PLC feed_tank (mixing_tank) on modbus://127.0.0.1:" in out.stdout
 
 
+@pytest.mark.slow
 def test_demo_runs_the_mixed_line(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "linetwin_cli", "demo", "--config", str(MIXED), "--duration", "8",
                           "--port", str(free_tcp_port())], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,

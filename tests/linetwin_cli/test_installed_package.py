@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO_ROOT, free_tcp_port
 
 SOURCES = ("pyproject.toml", "README.md", "examples", "linetwin_examples", "twin_server", "process_models",
@@ -59,6 +61,7 @@ def _linetwin(venv: Path, cwd: Path, *args: str, timeout: float = 180, env: dict
                           timeout=timeout, env=env)
 
 
+@pytest.mark.slow
 def test_installed_package_runs_shipped_lines_from_any_directory(tmp_path: Path):
     venv = _installed_venv(tmp_path)
     elsewhere = tmp_path / "elsewhere"

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from asyncua import Server
 
 from linetwin_cli.bench_launcher import bench_issues, build_bench
@@ -81,6 +82,7 @@ def mutations(base: dict) -> Iterator[tuple[str, dict]]:
             yield f"{'.'.join(path)} = {repr(value)[:40]}", data
 
 
+@pytest.mark.slow
 async def test_check_never_tracebacks_and_what_it_accepts_builds(tmp_path, capsys):
     base = tomllib.loads(PILOT.read_text())
     server = Server()

@@ -123,6 +123,7 @@ async def test_failed_solves_fall_back_to_recipe_and_never_write_outside_limits(
         assert JACKET_LIMITS_C[0] <= plc_value <= JACKET_LIMITS_C[1]
 
 
+@pytest.mark.slow
 async def test_plc_disconnect_mid_batch_holds_and_resumes():
     async with controlled_line(initial_mode="auto") as (twin, bench, client, idx):
         await wait_for_good_measurements(twin)

@@ -38,6 +38,7 @@ async def _good_crystallizer(line) -> None:
                      timeout_s=30, what="Good crystallizer tags")
 
 
+@pytest.mark.slow
 async def test_control_values_wait_for_an_estimate_and_carry_engineering_units():
     async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)

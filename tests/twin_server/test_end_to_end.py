@@ -13,6 +13,8 @@ from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
 
+pytestmark = pytest.mark.shares_module_fixture  # its module-scoped fixture is built once, on one worker
+
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_line(tmp_path_factory):
@@ -121,6 +123,7 @@ async def test_setpoint_write_reaches_plc_and_bad_writes_change_nothing(shared_l
         assert (await setpoint.read_value()) == pytest.approx(target)
 
 
+@pytest.mark.slow
 async def test_plant_responds_to_jacket_setpoint():
     async with live_pilot_line(speed=100.0) as line, client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)

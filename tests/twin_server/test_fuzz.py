@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from asyncua import Client, ua
 
 from tests.security_helpers import OPERATOR, Credentials, add_user, client_as, data_dir
@@ -203,6 +204,7 @@ def _audit_bytes(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.glob("audit.sqlite*"))
 
 
+@pytest.mark.slow
 async def test_malformed_requests_from_every_role_change_nothing_and_crash_nothing(caplog):
     add_user(VIEWER.user, Role.VIEWER, VIEWER.password)
     caplog.set_level(logging.WARNING)

@@ -15,6 +15,7 @@ from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
 CLIENT = Path(__file__).resolve().parents[2] / "tools" / "node_interop" / "interop_client.js"
 
 
+@pytest.mark.slow
 async def test_node_opcua_client_browses_reads_and_subscribes():
     node = shutil.which("node")
     assert node is not None, "Node.js is required for the interop test (apt-get install -y nodejs npm)"

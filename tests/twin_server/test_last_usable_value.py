@@ -69,6 +69,7 @@ class NodeWatch:
         return self.proc.returncode or 0, (await self.proc.stderr.read()).decode()
 
 
+@pytest.mark.slow
 async def test_comms_loss_shows_last_usable_value_to_asyncua_and_node_opcua_then_recovers():
     node = shutil.which("node")
     assert node is not None, "Node.js is required for the interop test (apt-get install -y nodejs npm)"

@@ -29,6 +29,7 @@ def test_the_filter_passes_a_burst_then_counts_what_it_suppressed():
     assert all(sum(isinstance(f, RepeatFilter) for f in logging.getLogger(n).filters) == 1 for n in LIMITED_LOGGERS)
 
 
+@pytest.mark.slow
 async def test_refused_requests_do_not_flood_the_log_with_asyncua_service_faults(tmp_path, caplog):
     caplog.set_level(logging.ERROR, logger="asyncua.server.uaprocessor")
     async with live_pilot_line(data_dir=tmp_path) as line:

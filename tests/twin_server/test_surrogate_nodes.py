@@ -56,6 +56,7 @@ def test_a_surrogate_table_is_validated_with_the_line(tmp_path):
     assert "units.crystallizer.surrogate.path" in message and "units.crystallizer.surrogate.window" in message
 
 
+@pytest.mark.slow
 async def test_surrogate_nodes_show_both_models_disagreement_and_drift(artifact_dir):
     base = load_line_config(PILOT)
     control = {"time_scale": SPEED, "batch_duration_s": 1800.0, "jacket_limits_c": [15.0, 40.0],

@@ -12,6 +12,8 @@ from process_models.surrogates.dataset import ModelSource, generate_dataset
 from process_models.surrogates.design import InputRange, StateRange, TrainingDesign
 from process_models.surrogates.pipeline import TrainingSettings, train_surrogate
 
+pytestmark = pytest.mark.shares_module_fixture  # its module-scoped fixture is built once, on one worker
+
 TAGS = set(REQUIRED_TAGS)
 
 

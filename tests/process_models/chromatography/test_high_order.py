@@ -27,6 +27,8 @@ from process_models.chromatography.transport import BindingMode, ColumnSpec, Dis
 from process_models.simulator import InputProgram
 from tests.process_models.chromatography.test_cadet import _cadet_tool
 
+pytestmark = pytest.mark.shares_module_fixture  # its module-scoped fixture is built once, on one worker
+
 REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "chromatography"
 PULSE_S = 10.0
 TIMES = np.linspace(0.0, 2500.0, 51)

@@ -35,6 +35,8 @@ from process_models.declaration import compile_model
 from process_models.registry import model_for_kind
 from process_models.simulator import InputProgram
 
+pytestmark = pytest.mark.shares_module_fixture  # its module-scoped fixture is built once, on one worker
+
 KDP = dict(parameter_set("kdp_water").values)
 RHO = KDP["crystal_density"]
 CASES = Path(__file__).resolve().parents[3] / "examples" / "cases"

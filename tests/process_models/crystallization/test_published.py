@@ -39,6 +39,8 @@ from process_models.crystallization.params import parameter_set
 from process_models.crystallization.simulation import scale_model, simulate_scaled
 from process_models.simulator import InputProgram, simulate
 
+pytestmark = pytest.mark.shares_module_fixture  # its module-scoped fixture is built once, on one worker
+
 KDP = dict(parameter_set("kdp_water").values)
 CASE = Path(__file__).resolve().parents[3] / "examples" / "cases" / "crystallizer_kdp_controlled_cooling.toml"
 # the recipe of the shipped case (its header states the same numbers)

@@ -18,6 +18,8 @@ from process_models.surrogates.artifact import SurrogateArtifactError, Surrogate
 from process_models.surrogates.pipeline import TrainingSettings, evaluate_artifact, train_surrogate
 from process_models.surrogates.state_transition import train_state_transition
 
+pytestmark = pytest.mark.shares_module_fixture  # its module-scoped fixture is built once, on one worker
+
 TINY = TrainingSettings(hidden=(8,), epochs=3, window=4, batch_size=32, seed=0)
 
 

@@ -3,6 +3,7 @@ subscriber, acknowledged with a comment (audited), confirmed, cleared, and refre
 
 from __future__ import annotations
 
+import pytest
 from asyncua import Client, ua
 
 from tests.conftest import wait_until
@@ -40,6 +41,7 @@ async def _call(client: Client, ns: int, method: ua.NodeId, event_id: bytes, com
         ua.Variant(ua.LocalizedText(comment), ua.VariantType.LocalizedText))
 
 
+@pytest.mark.slow
 async def test_limit_alarm_raised_acknowledged_confirmed_cleared_and_refreshed():
     async with live_alarm_line() as line:
         audit: list[AuditEntry] = []

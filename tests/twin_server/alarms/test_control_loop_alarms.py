@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from asyncua import Client, ua
 
 from linetwin_cli.bench_launcher import build_bench, config_for_bench
@@ -46,6 +47,7 @@ async def crystallizer_with_alarms() -> AsyncIterator[tuple[TwinServer, Client, 
         await bench.stop()
 
 
+@pytest.mark.slow
 async def test_fallback_and_divergence_alarms_of_the_control_loop():
     async with crystallizer_with_alarms() as (twin, client, idx):
         events = EventRecorder()

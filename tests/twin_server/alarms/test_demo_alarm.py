@@ -4,6 +4,7 @@ active, with an event at the line's notifier."""
 
 from __future__ import annotations
 
+import pytest
 from asyncua import ua
 
 from tests.conftest import wait_until
@@ -15,6 +16,7 @@ LEVEL = "pilot_line.feed_tank.alarms.level_limit"
 README_WRITE = ("pilot_line.feed_tank.inlet_flow_setpoint", 1.0)
 
 
+@pytest.mark.slow
 async def test_the_write_the_readme_suggests_raises_the_level_alarm(repo_root):
     readme = (repo_root / "README.md").read_text(encoding="utf-8")
     assert "`feed_tank/inlet_flow_setpoint` = 1.0" in readme and "level_limit" in readme

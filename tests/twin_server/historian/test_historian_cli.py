@@ -8,6 +8,8 @@ import io
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -22,6 +24,7 @@ async def _run(*args: str, timeout: float = 90) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 async def test_demo_records_history_and_export_reads_it(tmp_path):
     data = tmp_path / "line_data"
     rc, out, err = await _run("demo", "--port", str(free_tcp_port()), "--duration", "6", "--speed", "10",

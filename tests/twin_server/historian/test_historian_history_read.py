@@ -21,7 +21,8 @@ from tests.security_helpers import OPERATOR, add_user, client_as
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
 from twin_server.security.roles import Role
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")  # the tests share the module's live line (and its loop)
+# the tests share the module's live line (and its loop), on one xdist worker
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.shares_module_fixture]
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 N = 12_000
@@ -229,6 +230,7 @@ async def test_read_at_time_interpolates_between_mirrored_values(line_with_histo
         assert values[2].StatusCode.value & 0xFFFF0000 == ua.StatusCodes.UncertainDataSubNormal
 
 
+@pytest.mark.slow
 async def test_live_values_are_recorded_and_readable():
     async with live_pilot_line() as line, Client(line.url) as client:
         idx = await client.get_namespace_index(NAMESPACE)
@@ -251,6 +253,7 @@ async def test_live_values_are_recorded_and_readable():
         assert res.StatusCode.value == ua.StatusCodes.BadHistoryOperationUnsupported
 
 
+@pytest.mark.slow
 async def test_operator_setpoints_and_control_events_are_kept_and_events_are_history_readable():
     async with live_pilot_line() as line, client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)

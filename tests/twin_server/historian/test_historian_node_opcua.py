@@ -24,6 +24,7 @@ def _value(i: int) -> float:
     return 20.0 + (i % 37) * 0.25
 
 
+@pytest.mark.slow
 async def test_node_opcua_reads_raw_history_and_averages():
     node = shutil.which("node")
     assert node is not None, "Node.js is required for the interop test (apt-get install -y nodejs npm)"

@@ -22,6 +22,7 @@ from tests.twin_server.security.test_security_roles import SETPOINT, audit_rows,
 SCRIPT = REPO_ROOT / "tools" / "node_interop" / "secure_client.js"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["Basic256Sha256", "Aes256_Sha256_RsaPss"])
 async def test_node_opcua_sign_and_encrypt_with_user_name_writes_and_sees_audit_event(tmp_path: Path, policy: str):
     node = shutil.which("node")

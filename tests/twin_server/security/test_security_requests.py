@@ -148,6 +148,7 @@ def _has_login(twin: TwinServer, user: str) -> bool:
 
 # --- finding 5: every request bounded ------------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_a_huge_read_at_time_is_refused_at_once_and_subscribers_keep_receiving():
     scan = 0.25
     async with twin_line(scan_period_s=scan) as twin:
@@ -240,6 +241,7 @@ async def test_oversized_values_garbage_continuation_points_and_nan_intervals_ge
 
 # --- finding 6: lock-out per known user, throttle per address -------------------------------------------------
 
+@pytest.mark.slow
 async def test_unknown_names_throttle_the_address_but_a_real_user_still_gets_in_and_known_users_lock():
     async with twin_line(max_failed_logins=3, lockout_s=600.0, login_throttle_after=3, login_throttle_s=0.5,
                          login_throttle_max_s=2.0, audit_refusals_per_minute=1000) as twin:  # every refusal a row
