@@ -198,9 +198,11 @@ class _Validator(SpecChecks):
         try:
             return read_line_unit(line_path, unit)
         except OSError as exc:
-            self.add("scenario.line", str(line_path), f"a readable line config ({exc.strerror or exc})")
+            # the file's name as "got" (a long path would be shortened there), the full path in what was expected
+            self.add("scenario.line", line_path.name, f"a readable line config at {line_path} "
+                     f"({exc.strerror or exc})")
         except tomllib.TOMLDecodeError as exc:
-            self.add("scenario.line", str(line_path), f"a valid TOML line config ({exc})")
+            self.add("scenario.line", line_path.name, f"a valid TOML line config at {line_path} ({exc})")
         except UnknownUnitError as exc:
             self.add("scenario.unit", unit, f"a unit of {line_path.name} ({', '.join(exc.units) or 'none'})")
         except ConfigError as exc:

@@ -63,7 +63,8 @@ NMPC): a forecast calibration reads the estimate here. It must not change the co
 def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
                       report_path: Path | None = None, plot_path: Path | None = None,
                       recorder: BatchRecorder | None = None, record_period_s: float = 1.0,
-                      on_tick: TickObserver | None = None) -> ScenarioReport:
+                      on_tick: TickObserver | None = None,
+                      parameter_set: tuple[str, Mapping[str, float]] | None = None) -> ScenarioReport:
     """Run one batch of ``scenario`` in lockstep (see the module docstring) and return its report.
 
     ``seed`` (plant sensor noise) and ``strategy`` (natural_cooling | linear_cooling | mpc | oracle) override the
@@ -71,7 +72,9 @@ def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: 
     plant seconds, setpoints, events; see the module docstring). ``oracle``: the MPC's plan built on the plant's
     true parameters and seed, each solve from the true state (:mod:`hil.oracle`). Usable from synchronous code (a
     campaign worker); inside an event loop use :func:`run_stepped_batch_async`. ``on_tick``: see
-    :data:`TickObserver`.
+    :data:`TickObserver`. ``parameter_set``: (id, values in model units) of the set deployed for this batch, as the
+    twin deploys one at StartBatch (:meth:`controllers.batch_control.BatchControl.use_parameter_set`: the EKF starts
+    from its values and every NMPC solve uses them); None: the declaration's nominal values.
 
     Raises:
         ScenarioRunError: the plant exposes no ``truth()`` (needs ``plant_model = "physics"``), offers no oracle
@@ -81,13 +84,15 @@ def run_stepped_batch(scenario: Scenario, *, seed: int | None = None, strategy: 
     """
     return asyncio.run(run_stepped_batch_async(scenario, seed=seed, strategy=strategy, report_path=report_path,
                                                plot_path=plot_path, recorder=recorder,
-                                               record_period_s=record_period_s, on_tick=on_tick))
+                                               record_period_s=record_period_s, on_tick=on_tick,
+                                               parameter_set=parameter_set))
 
 
 async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None, strategy: str | None = None,
                                   report_path: Path | None = None, plot_path: Path | None = None,
                                   recorder: BatchRecorder | None = None, record_period_s: float = 1.0,
-                                  on_tick: TickObserver | None = None) -> ScenarioReport:
+                                  on_tick: TickObserver | None = None,
+                                  parameter_set: tuple[str, Mapping[str, float]] | None = None) -> ScenarioReport:
     """:func:`run_stepped_batch` for callers already in an event loop (it never awaits anything that waits)."""
     if seed is not None:
         scenario = scenario.with_seed(seed)
@@ -111,6 +116,8 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     plc = SteppedPlc(unit.name, unit.tags, plant, scenario.plant_step_s, clock)
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in unit.tags)
     core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um)
+    if parameter_set is not None:
+        core.use_parameter_set(*parameter_set)
     if not (math.isfinite(record_period_s) and record_period_s > 0):
         raise ValueError(f"record_period_s: got {record_period_s!r}; expected a number of plant seconds > 0")
     batch = _Batch(core, plc, true_state, on_tick, recorder)

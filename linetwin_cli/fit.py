@@ -13,7 +13,7 @@
    residual statistics; a parameter the data cannot pin down ends the command (exit 1, no set stored);
 5. the report (:mod:`linetwin_cli.fit_report`: JSON, summary, PNG per measured output) and a new
    :class:`process_models.parameter_sets.ParameterSet` in ``<data dir>/parameter_sets`` (parent: ``--parent``, else
-   the unit's nominal set), audited as ``parameter_set_put``; its id is printed.
+   the set deployed to the unit, else its nominal set), audited as ``parameter_set_put``; its id is printed.
 
 Progress goes to stderr, results to stdout; every refusal is one line (:mod:`linetwin_cli.failures`).
 """
@@ -64,7 +64,8 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--sample-interval", type=positive_arg, default=DEFAULT_SAMPLE_INTERVAL_S, metavar="S",
                    help=f"seconds between fitted samples (default {DEFAULT_SAMPLE_INTERVAL_S:g})")
     p.add_argument("--parent", default=None, metavar="SET_ID",
-                   help="the parameter set to start from and record as parent (default: the unit's nominal set)")
+                   help="the parameter set to start from and record as parent (default: the set deployed to the "
+                        "unit, else its nominal set)")
     p.add_argument("--max-relative-se", type=positive_arg, default=1.0, metavar="X",
                    help="flag a parameter whose standard error exceeds X times its value (default 1)")
     p.add_argument("--no-profile", action="store_true", help="skip the profile-likelihood intervals (faster)")

@@ -55,14 +55,17 @@ class FitOutcome:
 
 
 def parent_set(request: FitRequest, store: ParameterSetStore) -> tuple[ParameterSet, bool]:
-    """The set the fit starts from: ``--parent`` (must belong to this unit's declaration), else the unit's nominal
-    set; and whether it is new to the store (the nominal set is stored on first use)."""
+    """The set the fit starts from: ``--parent`` (must belong to this unit's declaration), else the set deployed to
+    the unit (its deployment history in the data dir, :func:`twin_server.parameter_deployment.deployed_set_id`) when
+    it is stored, verifies and belongs to the unit's declaration, else the unit's nominal set; and whether it is new
+    to the store (the nominal set is stored on first use)."""
     from process_models.parameter_sets import (
         ParameterSetError,
         declaration_hash,
         nominal_parameter_set,
         unit_model_declaration,
     )
+    from twin_server.parameter_deployment import deployed_set_id
 
     unit = request.unit
     declaration = unit_model_declaration(unit.kind, unit.model)
@@ -76,6 +79,14 @@ def parent_set(request: FitRequest, store: ParameterSetStore) -> tuple[Parameter
                                f"{parent.declaration_hash[:12]}…; expected one of unit '{unit.name}' for its current "
                                f"declaration {declaration_hash(declaration)[:12]}… (the [model] table changed?)")
         return parent, False
+    deployed = deployed_set_id(request.data.parameter_sets, unit.name)
+    if deployed is not None and deployed in store:
+        try:
+            parent = store.get(deployed)
+        except ParameterSetError:
+            parent = None
+        if parent is not None and parent.unit == unit.name and parent.declaration_hash == declaration_hash(declaration):
+            return parent, False
     nominal = nominal_parameter_set(unit.name, unit.kind, declaration,
                                     request.plan.model.declaration.parameter_values())
     return nominal, nominal.id not in store

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+import numpy as np
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
@@ -53,7 +54,7 @@ from plc_adapters.errors import WriteRefusal
 from plc_adapters.guarded_write import GuardedWrites
 from plc_adapters.log_text import RepeatLimiter, shorten
 from plc_adapters.modbus_codec import CodecError, decode, encode
-from plc_adapters.modbus_sample import sample_from_registers
+from plc_adapters.modbus_sample import GOOD, OUT_OF_EU_RANGE_QUALITY, OUT_OF_RANGE, BlockDecoder, sample_from_registers
 from plc_adapters.pymodbus_logging import quiet_pymodbus_logging
 from plc_adapters.quality import Quality
 from plc_adapters.read_plan import ReadBlock, plan_reads
@@ -254,6 +255,8 @@ class ModbusAdapter(AdapterCore[AdapterStats]):
             self._plan: list[ReadBlock] = plan_reads(tags)
         except ValueError as exc:
             raise ValueError(f"unit '{unit}': {exc}") from exc
+        self._decoders = [(block, BlockDecoder(block)) for block in self._plan]
+        """The read plan with each block's numpy decoder (the scan path)."""
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)  # validates the delays now
         self._healthy_scans = 0
         self._log_limiter = RepeatLimiter(burst=5, window_s=60.0)
@@ -435,12 +438,33 @@ class ModbusAdapter(AdapterCore[AdapterStats]):
 
     async def _read_all(self, link: _Link) -> list[Sample]:
         samples: list[Sample] = []
-        for block in self._plan:
+        for block, decoder in self._decoders:
             values = await self._read_block(link, block)
             received = datetime.now(UTC)
-            for tag in block.tags:
-                samples.append(self._decode_sample(tag, values[block.slice_for(tag)], received))
+            decoded = decoder.decode(values)
+            if decoded is None:  # a register outside 0..65535: tag by tag, for the codec's error message
+                samples += [self._decode_sample(tag, values[block.slice_for(tag)], received) for tag in block.tags]
+            else:
+                samples += self._block_samples(block, *decoded, received)
         return samples
+
+    def _block_samples(self, block: ReadBlock, values: np.ndarray, verdicts: np.ndarray,
+                       received: datetime) -> list[Sample]:
+        """The samples of a block decoded at once (:class:`~plc_adapters.modbus_sample.BlockDecoder`), with the
+        effects of :meth:`_decode_sample`: a usable value becomes the tag's last value and, for a commanded tag, an
+        observation of the PLC's setpoint."""
+        last_values = self._store.last_values
+        out: list[Sample] = []
+        for tag, value, verdict in zip(block.tags, values.tolist(), verdicts.tolist(), strict=True):
+            name = tag.name
+            if verdict == GOOD or verdict == OUT_OF_RANGE:
+                last_values[name] = value
+                out.append(Sample(name, value, Quality.GOOD if verdict == GOOD else OUT_OF_EU_RANGE_QUALITY, received))
+                if tag.direction is Direction.COMMANDED:
+                    self._writes.observed(tag, value)
+            else:
+                out.append(Sample(name, last_values[name], Quality.BAD_DEVICE_FAILURE, received))
+        return out
 
     async def _read_block(self, link: _Link, block: ReadBlock) -> list[int]:
         device_id = self.connection.unit_id

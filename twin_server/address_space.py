@@ -9,8 +9,10 @@ Layout (namespace = ``[server] namespace``)::
             EURange, EngineeringUnits (properties)
           plc_connected           Boolean: the adapter's view of the PLC link
 
-Nodes are created in one batch through the server's internal session (no per-node client calls);
-on the hot path only values are written (see :mod:`twin_server.runtime`).
+Nodes are created in one batch by the seam's bulk node creation (:func:`~plc_adapters.asyncua_seam.add_nodes_in_bulk`:
+no per-node client calls, and time linear in the tags per unit — asyncua's own AddNodes scans the parent's
+references per new node, quadratic per folder); on the hot path only values are written (see
+:mod:`twin_server.runtime`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from asyncua import Server, ua
 
-from plc_adapters.asyncua_seam import add_nodes, address_space
+from plc_adapters.asyncua_seam import add_nodes_in_bulk, address_space
 from plc_adapters.tag_map import Direction, TagSpec
 from process_models.engineering_units import UNECE_NAMESPACE_URI, UNITS_BY_CODE
 from process_models.registry import unit_kinds
@@ -185,12 +187,10 @@ async def build_address_space(server: Server, config: LineConfig) -> LineAddress
                 sampling_ms=sampling_ms,
             ))
             items += analog_properties(tag_id, idx, tag.unit_code, tag.eu_range.low, tag.eu_range.high)
-    results = await add_nodes(server, items)
+    results = await add_nodes_in_bulk(server, items)
     for item, res in zip(items, results, strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
     waiting = ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
-    write = address_space(server).write
-    for tn in tag_nodes.values():
-        await write(tn.node_id, ua.AttributeIds.Value, waiting)
+    await address_space(server).write_values([(tn.node_id, waiting) for tn in tag_nodes.values()])
     return LineAddressSpace(idx, line_id, type_nodes, unit_nodes, tag_nodes, connection_nodes)

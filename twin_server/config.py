@@ -25,6 +25,7 @@ from twin_server.alarms.alarm_config import UnitAlarmConfig, parse_unit_alarms
 from twin_server.config_checks import endpoint_problem, namespace_problem, shared_plc_issues
 from twin_server.historian.settings import HistorianSettings, parse_historian
 from twin_server.metrics.settings import MetricsSettings, parse_metrics
+from twin_server.mirror_settings import MirrorSettings, parse_mirror
 from twin_server.security.settings import SecuritySettings, parse_security
 
 __all__ = ["ConfigError", "ConfigIssue", "LineConfig", "ServerConfig", "UnitConfig", "load_line_config",
@@ -91,6 +92,8 @@ class LineConfig:
     """``[historian]`` and per-tag ``historize`` / ``deadband`` (see :mod:`twin_server.historian.settings`)."""
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     """``[metrics]``: the Prometheus / health endpoint, off by default (:mod:`twin_server.metrics.settings`)."""
+    mirror: MirrorSettings = field(default_factory=MirrorSettings)
+    """Per-tag ``report_deadband`` of the mirror's report-by-exception (:mod:`twin_server.mirror_settings`)."""
 
     def unit(self, name: str) -> UnitConfig:
         for u in self.units:
@@ -231,11 +234,12 @@ def parse_line_config(data: Mapping[str, Any], source: str = "<memory>") -> Line
     security = parse_security(c, data.get("security"), config_dir)
     historian = parse_historian(c, data)
     metrics = parse_metrics(c, data)
+    mirror = parse_mirror(c, data)
     if c.issues:
         raise ConfigError(c.issues, buildable_units=tuple(buildable))
     return LineConfig(name=name, description=description, scan_period_s=scan,
                       server=ServerConfig(endpoint=endpoint, namespace=namespace), units=tuple(units), source=source,
-                      security=security, historian=historian, metrics=metrics)
+                      security=security, historian=historian, metrics=metrics, mirror=mirror)
 
 
 def load_line_config(path: str | Path) -> LineConfig:

@@ -20,6 +20,7 @@ from plc_adapters.tag_map import ModbusConnection, TagSpec, check_overlaps, pars
 from process_models.engineering_units import UNITS_BY_CODE
 from twin_server.config_checks import host_problem
 from twin_server.historian.settings import TAG_KEYS as _HISTORY_TAG_KEYS
+from twin_server.mirror_settings import TAG_KEYS as _MIRROR_TAG_KEYS
 
 
 def parse_plc_unit(c: IssueCollector, unit: str, plc: Mapping[str, Any],
@@ -43,7 +44,7 @@ def parse_plc_unit(c: IssueCollector, unit: str, plc: Mapping[str, Any],
     return connection, tags
 
 
-TWIN_TAG_KEYS = frozenset({"alarms"} | _HISTORY_TAG_KEYS)
+TWIN_TAG_KEYS = frozenset({"alarms"} | _HISTORY_TAG_KEYS | _MIRROR_TAG_KEYS)
 """The keys of a Modbus tag table the twin reads beside the tag's own (:data:`plc_adapters.tag_map.MODBUS_TAG_KEYS`):
-its alarms and history."""
+its alarms, history and report deadband."""
 PLC_KEYS = {"protocol", "host", "port", "unit_id", "timeout_s"}

@@ -43,6 +43,7 @@ from plc_adapters.opcua_spec import (
     parse_opcua_tag,
 )
 from process_models.engineering_units import UNITS_BY_CODE
+from twin_server.mirror_settings import TAG_KEYS as _MIRROR_TAG_KEYS
 
 OPCUA_PLC_KEYS = {"protocol", "endpoint", "namespace_uri", "security_policy", "security_mode", "user", "password_env",
                   "certificate", "private_key", "server_certificate", "timeout_s", "publishing_interval_s",
@@ -109,6 +110,6 @@ def parse_plc_unit(c: IssueCollector, unit: str, plc: Mapping[str, Any],
     default_uri = plc.get("namespace_uri") if isinstance(plc.get("namespace_uri"), str) else None
     raw_tags = c.table(raw_unit, f"units.{unit}.tags")
     tags = [t for n, r in raw_tags.items()
-            if (t := parse_opcua_tag(c, unit, n, r, default_uri, UNITS_BY_CODE)) is not None]
+            if (t := parse_opcua_tag(c, unit, n, r, default_uri, UNITS_BY_CODE, _MIRROR_TAG_KEYS)) is not None]
     check_unique_nodes(c, unit, tags)
     return connection, tags

@@ -147,3 +147,21 @@ def test_bad_overrides_are_refused_naming_the_key() -> None:
         run_stepped_batch(scenario, strategy="turbo")
     with pytest.raises(ScenarioError, match="seed: got -1; expected an integer >= 0"):
         run_stepped_batch(scenario, seed=-1)
+
+
+def test_a_deployed_parameter_set_is_what_the_estimator_and_nmpc_run_on() -> None:
+    scenario = dataclasses.replace(load_scenario(SCENARIOS / "nominal_mpc.toml"), batch_duration_s=600.0)
+    seen: list[tuple[str, float]] = []
+
+    def observe(_t: float, core) -> None:
+        seen.append((core.parameter_set_id, core.deployed_parameters()["growth_rate_constant"]))
+
+    nominal = run_stepped_batch(scenario, on_tick=observe)
+    nominal_growth = seen[0][1]
+    seen.clear()
+    fitted = run_stepped_batch(scenario, on_tick=observe,
+                               parameter_set=("00000000000000aa", {"growth_rate_constant": 0.5 * nominal_growth}))
+    assert seen and all(s == ("00000000000000aa", 0.5 * nominal_growth) for s in seen)
+    assert fitted.kpis["estimated_final_d43_um"] != nominal.kpis["estimated_final_d43_um"]
+    with pytest.raises(KeyError, match="not_a_parameter"):
+        run_stepped_batch(scenario, parameter_set=("00000000000000bb", {"not_a_parameter": 1.0}))

@@ -179,3 +179,27 @@ def test_a_parent_for_another_declaration_or_unknown_is_refused(recorded, capsys
                               "--parent", parent, "--data-dir", str(data), "--out", str(tmp_path / "r"))
         assert code == 2 and expected in err.strip().splitlines()[-1], err
         assert ParameterSetStore(data / "parameter_sets").ids() == before
+
+
+def test_the_default_parent_is_the_deployed_set_when_it_fits_the_declaration(recorded, capsys, tmp_path):
+    from twin_server.parameter_deployment import ParameterDeployment, deployment_file
+
+    data, ids = recorded
+    store = ParameterSetStore(tmp_path / "parameter_sets")
+    common = ("--batch", ids[0], "--estimate", "growth_rate_constant", "--no-profile", "--data-dir", str(tmp_path))
+    (tmp_path / "history").symlink_to(data / "history")    # the recorded batches; sets and deployments go to tmp
+    code, out, err = fit(capsys, *common, "--out", str(tmp_path / "r1"))
+    assert code == 0, err
+    first = store.get(out.strip().splitlines()[-1].removeprefix("parameter set "))
+    nominal = store.get(first.parent)
+    assert nominal.report["kind"] == "nominal"                  # no deployment yet: the nominal set
+    deployment = ParameterDeployment("crystallizer", first.declaration_hash, nominal, store,
+                                     deployment_file(store.directory, "crystallizer"))
+    deployment.load()
+    deployment.request_apply(first.id, "test", batch_running=False)    # as ApplyParameterSet with no batch running
+    code, out, err = fit(capsys, *common, "--out", str(tmp_path / "r2"))
+    assert code == 0, err
+    second = store.get(out.strip().splitlines()[-1].removeprefix("parameter set "))
+    assert second.parent == first.id
+    report = json.loads((tmp_path / "r2" / "fit_report.json").read_text())
+    assert report["estimates"]["growth_rate_constant"]["parent_value"] == first.values["growth_rate_constant"]

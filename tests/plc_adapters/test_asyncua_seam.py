@@ -508,6 +508,150 @@ async def test_hooks_installed_later_run_first_and_the_server_internal_session_i
     assert order == ["second", "first"]
 
 
+async def test_a_batch_value_write_reaches_subscribers_and_follows_asyncua_write_rules(bench: Bench):
+    """Batch value write (AddressSpaceView.write_values): every value of the batch reaches a client's subscription;
+    a Bad status nulls the value (as AddressSpace.write_attribute_value does); a node that does not exist is
+    skipped and not counted."""
+    tank = bench.server.get_node(bench.tank)
+    a = await tank.add_variable(ua.NodeId("tank.batch_a", bench.idx), ua.QualifiedName("batch_a", bench.idx), 0.0)
+    b = await tank.add_variable(ua.NodeId("tank.batch_b", bench.idx), ua.QualifiedName("batch_b", bench.idx), 0.0)
+    nodes = seam.address_space(bench.server)
+    seen: dict[ua.NodeId, list[ua.DataValue]] = {a.nodeid: [], b.nodeid: []}
+
+    class Handler:
+        def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
+            seen[node.nodeid].append(data.monitored_item.Value)
+
+    async with _client(bench, "viewer", "urn:test:batch") as client:
+        subscription = await client.create_subscription(20, Handler())
+        await subscription.subscribe_data_change([client.get_node(a.nodeid), client.get_node(b.nodeid)])
+        await wait_until(lambda: all(seen.values()), 10.0, what="the initial values")
+        written = await nodes.write_values([
+            (a.nodeid, ua.DataValue(ua.Variant(5.0, ua.VariantType.Double))),
+            (b.nodeid, ua.DataValue(ua.Variant(6.0, ua.VariantType.Double),
+                                    StatusCode=ua.StatusCode(ua.StatusCodes.BadDeviceFailure))),
+            (ua.NodeId("tank.nowhere", bench.idx), ua.DataValue(ua.Variant(7.0, ua.VariantType.Double))),
+        ])
+        assert written == 2
+        await wait_until(lambda: len(seen[a.nodeid]) == 2 and len(seen[b.nodeid]) == 2, 10.0, what="both writes")
+    assert seen[a.nodeid][-1].Value.Value == 5.0
+    assert seen[b.nodeid][-1].StatusCode.value == ua.StatusCodes.BadDeviceFailure
+    assert seen[b.nodeid][-1].Value.Value is None
+    assert nodes.read(b.nodeid, ua.AttributeIds.Value).Value.Value is None
+
+
+def _folder_items(idx: int, prefix: str, n: int) -> list[ua.AddNodesItem]:
+    from twin_server.address_space import analog_properties, object_item, variable_item
+
+    folder = ua.NodeId(f"{prefix}", idx)
+    items = [object_item(folder, idx, prefix, ua.NodeId(ua.ObjectIds.ObjectsFolder),
+                         ua.NodeId(ua.ObjectIds.FolderType), f"{prefix} folder", reference=ua.ObjectIds.Organizes)]
+    for i in range(n):
+        node = ua.NodeId(f"{prefix}.v{i}", idx)
+        items.append(variable_item(node, idx, f"v{i}", folder, ua.Variant(0.0, ua.VariantType.Double),
+                                   ua.ObjectIds.Double, ua.ObjectIds.AnalogItemType, f"variable {i}"))
+        items += analog_properties(node, idx, "CEL", 0.0, 100.0)
+    return items
+
+
+def _shape(nodes: seam.AddressSpaceView, bench: Bench, node: ua.NodeId, prefix: str) -> tuple:
+    """A node as data, its own id and the ids it refers to written relative to ``prefix``: attributes (value and
+    status, not timestamps) and references."""
+    data = bench.server.iserver.aspace[node]
+
+    def rel(n: Any) -> str:
+        return str(n).replace(prefix, "P")
+
+    attributes = {a: (rel(v.value.Value.Value) if v.value and v.value.Value else None, v.value.StatusCode)
+                  for a, v in data.attributes.items()}
+    references = sorted((str(r.ReferenceTypeId), r.IsForward, rel(r.NodeId), r.NodeClass, rel(r.BrowseName),
+                         rel(r.DisplayName), rel(r.TypeDefinition)) for r in data.references)
+    return attributes, references
+
+
+async def test_bulk_node_creation_makes_the_nodes_add_nodes_makes_and_refuses_what_it_refuses(bench: Bench):
+    """Bulk node creation (add_nodes_in_bulk, asyncua's NodeManagementService helpers): the same nodes (attributes
+    and references of the folder, the variables and their properties) as asyncua's AddNodes; a client browses
+    them; the same refusals per item."""
+    nodes = seam.address_space(bench.server)
+    n = 30
+    by_asyncua = _folder_items(bench.idx, "slow", n)
+    by_bulk = _folder_items(bench.idx, "bulk", n)
+    assert all(r.StatusCode.is_good() for r in await seam.add_nodes(bench.server, by_asyncua))
+    results = await seam.add_nodes_in_bulk(bench.server, by_bulk)
+    assert all(r.StatusCode.is_good() for r in results)
+    assert [r.AddedNodeId for r in results] == [item.RequestedNewNodeId for item in by_bulk]
+    for slow, bulk in zip(by_asyncua, by_bulk, strict=True):
+        assert _shape(nodes, bench, bulk.RequestedNewNodeId, "bulk") == \
+            _shape(nodes, bench, slow.RequestedNewNodeId, "slow"), bulk.RequestedNewNodeId
+    objects = bench.server.iserver.aspace[ua.NodeId(ua.ObjectIds.ObjectsFolder)]
+    assert sum(r.NodeId == ua.NodeId("bulk", bench.idx) for r in objects.references) == 1
+    async with _client(bench, "viewer", "urn:test:bulk") as client:
+        children = await client.get_node(ua.NodeId("bulk", bench.idx)).get_children()
+        assert {c.nodeid.Identifier for c in children} == {f"bulk.v{i}" for i in range(n)}
+        props = await client.get_node(ua.NodeId("bulk.v7", bench.idx)).get_properties()
+        assert {(await p.read_browse_name()).Name for p in props} == {"EURange", "EngineeringUnits"}
+
+    def again(item: ua.AddNodesItem, **changes: Any) -> ua.AddNodesItem:
+        copy = ua.AddNodesItem(**{f: getattr(item, f) for f in ("ParentNodeId", "ReferenceTypeId",
+                                                               "RequestedNewNodeId", "BrowseName", "NodeClass",
+                                                               "NodeAttributes", "TypeDefinition")})
+        for key, value in changes.items():
+            setattr(copy, key, value)
+        return copy
+
+    variable, eu_range = by_bulk[1], by_bulk[2]
+    refused = await seam.add_nodes_in_bulk(bench.server, [
+        again(variable),
+        again(variable, RequestedNewNodeId=ua.NodeId("bulk.orphan", bench.idx),
+              ParentNodeId=ua.NodeId("bulk.none", bench.idx)),
+        again(eu_range, RequestedNewNodeId=ua.NodeId("bulk.v0.EURange2", bench.idx)),  # a second EURange
+        again(variable, RequestedNewNodeId=ua.NodeId("", bench.idx)),
+        again(variable, RequestedNewNodeId=ua.NodeId("bulk.typo", bench.idx),
+              TypeDefinition=ua.NodeId("NoSuchType", bench.idx)),
+    ])
+    assert [r.StatusCode.value for r in refused] == [
+        ua.StatusCodes.BadNodeIdExists, ua.StatusCodes.BadParentNodeIdInvalid, ua.StatusCodes.BadBrowseNameDuplicated,
+        ua.StatusCodes.BadNodeIdInvalid, ua.StatusCodes.BadTypeDefinitionInvalid]
+    assert not nodes.exists(ua.NodeId("bulk.orphan", bench.idx))
+    assert not nodes.exists(ua.NodeId("bulk.v0.EURange2", bench.idx))
+
+
+async def test_bulk_references_are_the_references_add_references_makes_and_refused_alike(bench: Bench):
+    """Bulk references (add_references_in_bulk): HasCondition-like references from one source to many targets end as
+    asyncua's AddReferences makes them; an existing one is Good and not doubled, a contradicting direction, a
+    missing source or target are refused with asyncua's codes."""
+    nodes = seam.address_space(bench.server)
+    for prefix in ("rslow", "rbulk"):
+        assert all(r.StatusCode.is_good() for r in await seam.add_nodes_in_bulk(
+            bench.server, _folder_items(bench.idx, prefix, 20)))
+
+    def refs(prefix: str) -> list[ua.AddReferencesItem]:
+        return [ua.AddReferencesItem(SourceNodeId=ua.NodeId(prefix, bench.idx),
+                                     ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasCondition), IsForward=True,
+                                     TargetNodeId=ua.NodeId(f"{prefix}.v{i}", bench.idx),
+                                     TargetNodeClass=ua.NodeClass.Unspecified if i % 2 else ua.NodeClass.Variable)
+                for i in range(20)]
+
+    assert all(s.is_good() for s in await seam.add_references(bench.server, refs("rslow")))
+    assert all(s.is_good() for s in await seam.add_references_in_bulk(bench.server, refs("rbulk")))
+    assert _shape(nodes, bench, ua.NodeId("rbulk", bench.idx), "rbulk") == \
+        _shape(nodes, bench, ua.NodeId("rslow", bench.idx), "rslow")
+    first = refs("rbulk")[0]
+    backwards = ua.AddReferencesItem(SourceNodeId=first.SourceNodeId, ReferenceTypeId=first.ReferenceTypeId,
+                                     IsForward=False, TargetNodeId=first.TargetNodeId)
+    nowhere = ua.AddReferencesItem(SourceNodeId=ua.NodeId("rbulk.none", bench.idx),
+                                   ReferenceTypeId=first.ReferenceTypeId, TargetNodeId=first.TargetNodeId)
+    to_nowhere = ua.AddReferencesItem(SourceNodeId=first.SourceNodeId, ReferenceTypeId=first.ReferenceTypeId,
+                                      TargetNodeId=ua.NodeId("rbulk.none", bench.idx))
+    statuses = await seam.add_references_in_bulk(bench.server, [first, backwards, nowhere, to_nowhere])
+    assert [s.value for s in statuses] == [ua.StatusCodes.Good, ua.StatusCodes.BadReferenceNotAllowed,
+                                           ua.StatusCodes.BadSourceNodeIdInvalid,
+                                           ua.StatusCodes.BadTargetNodeIdInvalid]
+    assert _shape(nodes, bench, ua.NodeId("rbulk", bench.idx), "rbulk") == \
+        _shape(nodes, bench, ua.NodeId("rslow", bench.idx), "rslow")
+
+
 ASYNCUA_INTERNALS = re.compile(r"\.(iserver|bserver|aspace|isession)\b|attribute_service|history_manager"
                                r"|subscription_service|_make_protocol")
 PACKAGES = ("plc_adapters", "process_models", "controllers", "twin_server", "hil", "linetwin_cli")

@@ -73,6 +73,10 @@ class AlarmManager:
         self._clock = clock
         self.conditions: dict[ua.NodeId, AlarmCondition] = {}
         self._limits: dict[str, dict[str, tuple[AlarmCondition, LimitEvaluator]]] = {}
+        self._held: dict[str, dict[str, float | None]] = {}
+        """Per unit and limit-alarmed tag: its last usable value (None while its samples are not usable)."""
+        self._waiting: dict[str, set[str]] = {}
+        """Per unit: the tags whose limit evaluator waits out an on-delay (fed their held value every scan)."""
         self._comms: dict[str, AlarmCondition] = {}
         self._folders: dict[ua.NodeId, ua.NodeId] = {}
 
@@ -171,7 +175,9 @@ class AlarmManager:
 
     # -- feeding -------------------------------------------------------------------------------
     async def on_scan(self, unit: str, samples: Sequence[Sample], connected: bool) -> None:
-        """The runtime's hook, after one scan of ``unit`` was mirrored."""
+        """The runtime's hook, after one scan of ``unit`` was mirrored. ``samples`` are the scan's changed samples
+        (report by exception); a limit waiting out its on-delay is fed its held value again on every scan, so a
+        value that crossed a limit and then stays constant still activates the alarm when the delay is over."""
         comms = self._comms.get(unit)
         if comms is not None and comms.state.active == connected:
             if connected:
@@ -182,24 +188,46 @@ class AlarmManager:
         if limits is None:
             return
         now = self._clock()
+        held = self._held.setdefault(unit, {})
+        fed: set[str] = set()
         for s in samples:
             entry = limits.get(s.tag)
-            if entry is None or s.value is None or s.quality.is_bad:
+            if entry is None:
                 continue
-            cond, evaluator = entry
-            level = evaluator.update(s.value, now)
-            current = cond.state.limit_state
-            if (level.value if level is not None else None) == current:
+            fed.add(s.tag)
+            if s.value is None or s.quality.is_bad:
+                held[s.tag] = None  # not usable: no on-delay runs out on it
                 continue
-            symbol = UNITS_BY_CODE[self._config.unit(unit).tag(s.tag).unit_code].symbol
-            if level is None:
-                await self.set_inactive(cond, f"{unit}.{s.tag} back within limits "
-                                              f"({quantity_text(s.value, symbol, '.4g')})", value=s.value)
-            else:
-                limit = evaluator.config.limit(level)
-                await self.set_active(cond, f"{unit}.{s.tag} {quantity_text(s.value, symbol, '.4g')} "
-                                            f"{_WORDS[level]} {quantity_text(limit, symbol, '.4g')}",
-                                      limit_state=level.value, value=s.value)
+            held[s.tag] = s.value
+            await self._feed(unit, s.tag, s.value, now, *entry)
+        waiting = self._waiting.get(unit)
+        for tag in list(waiting) if waiting else ():
+            value = held.get(tag)
+            if tag not in fed and value is not None:
+                await self._feed(unit, tag, value, now, *limits[tag])
+
+    async def _feed(self, unit: str, tag: str, value: float, now: float, cond: AlarmCondition,
+                    evaluator: LimitEvaluator) -> None:
+        """One usable value of ``unit``.``tag`` into its limit evaluator; report the condition when its state
+        changes."""
+        level = evaluator.update(value, now)
+        waiting = self._waiting.setdefault(unit, set())
+        if evaluator.pending is not None:
+            waiting.add(tag)
+        else:
+            waiting.discard(tag)
+        current = cond.state.limit_state
+        if (level.value if level is not None else None) == current:
+            return
+        symbol = UNITS_BY_CODE[self._config.unit(unit).tag(tag).unit_code].symbol
+        if level is None:
+            await self.set_inactive(cond, f"{unit}.{tag} back within limits "
+                                          f"({quantity_text(value, symbol, '.4g')})", value=value)
+        else:
+            limit = evaluator.config.limit(level)
+            await self.set_active(cond, f"{unit}.{tag} {quantity_text(value, symbol, '.4g')} "
+                                        f"{_WORDS[level]} {quantity_text(limit, symbol, '.4g')}",
+                                  limit_state=level.value, value=value)
 
     async def set_active(self, cond: AlarmCondition, message: str, limit_state: str | None = None,
                          value: float | None = None) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from asyncua import Server, ua
 
-from plc_adapters.asyncua_seam import add_nodes, add_references, address_space
+from plc_adapters.asyncua_seam import add_nodes_in_bulk, add_references_in_bulk, address_space
 from twin_server.address_space import object_item, variable_item
 from twin_server.alarms.condition import AlarmCondition
 
@@ -34,7 +34,7 @@ def _reference(source: ua.NodeId, ref_type: int, target: ua.NodeId, target_class
 
 
 async def _add_references(server: Server, refs: list[ua.AddReferencesItem]) -> None:
-    for ref, result in zip(refs, await add_references(server, refs), strict=True):
+    for ref, result in zip(refs, await add_references_in_bulk(server, refs), strict=True):
         if not result.is_good():
             raise RuntimeError(f"could not add reference {ref.SourceNodeId} -> {ref.TargetNodeId}: {result}")
 
@@ -64,7 +64,7 @@ async def add_condition_nodes(server: Server, idx: int, folders: dict[ua.NodeId,
     for c in conditions:
         items.append(object_item(c.node_id, idx, c.name, folders[c.source_node], c.type_id, c.state.message or c.name))
         items += _state_variables(c, idx)
-    for item, res in zip(items, await add_nodes(server, items), strict=True):
+    for item, res in zip(items, await add_nodes_in_bulk(server, items), strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
     await _add_references(server, [_reference(c.source_node, ua.ObjectIds.HasCondition, c.node_id,

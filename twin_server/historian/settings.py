@@ -24,7 +24,8 @@ Example::
 
     [units.tank.tags.level]
     historize = true              # default
-    deadband = 0.05               # engineering units; 0 (default) keeps every sample
+    deadband = 0.05               # engineering units; 0 (default) keeps every sample the mirror publishes
+                                  # (every change of value or status: report by exception, twin_server.runtime)
 
 The parser reports problems through the config loader's collector (``FILE: KEY: got …; expected …``) and
 does not import :mod:`twin_server.config` (which imports this module).

@@ -143,9 +143,13 @@ def test_dg_with_kinetic_binding_and_a_step_inlet_meets_the_exact_breakthrough()
     assert relative_l2(outlet, exact) <= 1e-5
 
 
-def test_cadet_mapping_refuses_the_dg_scheme():
-    with pytest.raises(ValueError, match="'dg' has no CADET mapping"):
-        _cadet_tool().cadet_input(load_case("ed_linear_pulse", {"method": "dg"}))
+def test_cadet_mapping_carries_the_dg_scheme():
+    """CADET's DG input: the same polynomial degree and elements along the column, a DG particle of
+    PAR_POLYDEG = the collocation points (tools/cadet_reference.py)."""
+    case = load_case("grm_linear_pulse_dg")
+    disc = _cadet_tool().cadet_input(case)["model"]["unit_000"]["discretization"]
+    assert disc["spatial_method"] == "DG"
+    assert (disc["polydeg"], disc["nelem"], disc["par_polydeg"]) == (5, 8, 5)
 
 
 def test_non_numeric_degree_names_the_key():
