@@ -32,7 +32,8 @@ from asyncua.server.history_sql import HistorySQLite
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
-from mirror_throughput import _modbus_peer, _tags  # noqa: E402
+from modbus_peer import float_tags as _tags  # noqa: E402
+from modbus_peer import modbus_peer as _modbus_peer  # noqa: E402
 
 from plc_adapters.asyncua_seam import address_space, install_history_reader  # noqa: E402
 from plc_adapters.quality import Quality  # noqa: E402

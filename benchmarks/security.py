@@ -31,7 +31,8 @@ from asyncua import Client
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
-from mirror_throughput import _modbus_peer, _tags  # noqa: E402
+from modbus_peer import float_tags as _tags  # noqa: E402
+from modbus_peer import modbus_peer as _modbus_peer  # noqa: E402
 
 from plc_adapters.tag_map import ModbusConnection  # noqa: E402
 from tests.ports import free_tcp_port  # noqa: E402
