@@ -112,7 +112,7 @@ def parse_online_parameters(raw: object, prefix: str) -> tuple[tuple[OnlineParam
         for k, v in table.items():
             if k not in _KEYS:
                 issues.append((f"{key}.{k}", "an unknown key", "one of " + ", ".join(_KEYS)))
-            elif not _is_number(v):
+            elif not is_finite_number(v):
                 issues.append((f"{key}.{k}", v, "a finite number (the parameter's SI unit)"))
             elif k in ("initial_std", "random_walk_std") and v < 0:
                 issues.append((f"{key}.{k}", v, "a number >= 0 (the parameter's SI unit)"))
@@ -169,7 +169,8 @@ def resolve_online_parameters(names: tuple[str, ...], configured: tuple[OnlinePa
     return tuple(out), issues
 
 
-def _is_number(v: object) -> bool:
+def is_finite_number(v: object) -> bool:
+    """A finite int or float (not a bool); an int too large for a float is not a number here."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return False
     try:

@@ -4,7 +4,6 @@ casadi, no NMPC: loading a line config imports this, :mod:`controllers.crystalli
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,9 @@ from controllers.online_parameters import (
     OnlineParameterOptions,
     parse_online_parameters,
     resolve_online_parameters,
+)
+from controllers.online_parameters import (
+    is_finite_number as _is_number,
 )
 from controllers.plan_registry import ControlPlanSpec
 
@@ -156,16 +158,6 @@ def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[
     if missing:
         issues.append((prefix, f"a unit without tags {missing}", "the crystallizer tags " + ", ".join(REQUIRED_TAGS)))
     return options, issues
-
-
-def _is_number(v: object) -> bool:
-    """A finite int or float (not a bool); an int too large for a float is not a number here."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
 
 
 def plan_declaration(model_options: Mapping[str, Any], raw_control: Mapping[str, Any], prefix: str,
