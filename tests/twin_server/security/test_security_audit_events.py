@@ -39,10 +39,12 @@ async def test_write_call_and_login_are_published_as_audit_events():
         setpoint = client.get_node(ua.NodeId(SETPOINT, idx))
         await wait_until(lambda: _good(setpoint), what="setpoint read back")
         before = await setpoint.read_value()
-        await setpoint.write_value(ua.DataValue(ua.Variant(before + 2.0, ua.VariantType.Double)))
-        await wait_until(lambda: events.of_type(ua.ObjectIds.AuditWriteUpdateEventType),
+        # the rate rule (max_rate × time since the PLC's value was first seen) may refuse the step if the write
+        # arrives within ~0.1 s of the first scan: write until accepted (each refusal is audited too)
+        await wait_until(lambda: _write_accepted(setpoint, before + 2.0), what="+2 °C write accepted")
+        await wait_until(lambda: [e for e in events.of_type(ua.ObjectIds.AuditWriteUpdateEventType) if e.Status],
                          what=f"AuditWriteUpdateEvent (got {events.received})")
-        write = events.of_type(ua.ObjectIds.AuditWriteUpdateEventType)[-1]
+        write = [e for e in events.of_type(ua.ObjectIds.AuditWriteUpdateEventType) if e.Status][-1]
         assert write.SourceName == SETPOINT and write.ClientUserId == "operator" and write.Status is True
         assert write.OldValue == pytest.approx(before) and write.NewValue == pytest.approx(before + 2.0)
 
@@ -65,3 +67,11 @@ async def test_write_call_and_login_are_published_as_audit_events():
 
 async def _good(node) -> bool:
     return (await node.read_data_value(raise_on_bad_status=False)).StatusCode.is_good()
+
+
+async def _write_accepted(node, value: float) -> bool:
+    try:
+        await node.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Double)))
+    except ua.uaerrors.BadOutOfRange:
+        return False
+    return True
