@@ -30,10 +30,9 @@ from linetwin_cli.failures import OneLineParser
 from linetwin_cli.simulate import case_file_error_text
 from process_models.case_file import CaseFileError
 from process_models.simulator import SimulationError
-from process_models.surrogates.artifact import SurrogateArtifactError
 from process_models.surrogates.dataset import DatasetError, ModelSource
 from process_models.surrogates.design import DesignError, ParameterRange
-from process_models.surrogates.pipeline import TrainingSettings, design_for_source, evaluate_artifact, train_surrogate
+from process_models.surrogates.errors import SurrogateArtifactError
 
 __all__ = ["cli_surrogate"]
 
@@ -137,8 +136,12 @@ def _train(args: argparse.Namespace) -> int:
     else:
         source, case = _source_from_case(args.case)
         model = case[0]
+        from process_models.surrogates.pipeline import design_for_source  # torch: once the case file is good
+
         design = design_for_source(source.kind, *case, seed=args.seed,
                                    parameter_ranges=_parse_vary(args.vary, model), state_spread=args.state_spread)
+    from process_models.surrogates.pipeline import TrainingSettings, train_surrogate
+
     hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None
     kind = args.kind
     settings = TrainingSettings(seed=args.seed, epochs=args.epochs,
@@ -171,6 +174,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from process_models.surrogates.pipeline import evaluate_artifact
+
     artifact, ev = evaluate_artifact(args.directory)
     doc = {"path": str(args.directory), "kind": artifact.kind, "version": artifact.version,
            "model": artifact.metadata["model"]["name"], "declaration_hash": artifact.declaration_hash,

@@ -26,16 +26,13 @@ import torch
 
 from process_models.declaration import CompiledModel
 from process_models.surrogates.envelope import ValidityEnvelope
+from process_models.surrogates.errors import SurrogateArtifactError
 from process_models.surrogates.fingerprint import declaration_hash
 
 __all__ = ["ARTIFACT_FORMAT", "SurrogateArtifact", "SurrogateArtifactError", "SurrogateMismatchError",
            "load_artifact", "save_artifact"]
 
 ARTIFACT_FORMAT = 1
-
-
-class SurrogateArtifactError(ValueError):
-    """An artifact directory is missing, incomplete or unreadable (names the file)."""
 
 
 class SurrogateMismatchError(SurrogateArtifactError):
