@@ -311,8 +311,11 @@ def fit_parameters(model: CompiledModel, data: FitData | Sequence[FitData], esti
             row_blocks.append(np.hstack([j_theta, j_nuis]))
         return np.vstack(row_blocks), results
 
+    last_jacobian: list[tuple[np.ndarray, np.ndarray, list[SimulationResult]]] = []
+
     def jac(z: np.ndarray) -> np.ndarray:
-        j_full, _ = jacobian_full(z)
+        j_full, results = jacobian_full(z)
+        last_jacobian[:] = [(z.copy(), j_full, results)]  # least_squares' last one is at its solution: kept
         return j_full * scale[None, :]
 
     try:
@@ -322,7 +325,10 @@ def fit_parameters(model: CompiledModel, data: FitData | Sequence[FitData], esti
     except SimulationError as exc:
         raise FitError(f"fit_parameters: model evaluation failed: {exc}") from exc
     theta_hat = params_of(solution.x)
-    j_full, results = jacobian_full(solution.x)
+    if last_jacobian and np.array_equal(last_jacobian[0][0], solution.x):
+        _, j_full, results = last_jacobian[0]  # the same point: the same sensitivities, not integrated again
+    else:
+        j_full, results = jacobian_full(solution.x)
     r = residual_vector(results)
     dof = n_obs - theta0.size
     ssr = float(r @ r)
