@@ -13,8 +13,7 @@ from pathlib import Path
 from linetwin_cli.failures import CommandError
 from linetwin_cli.security import data_dir_options
 from twin_server.security.audit_admin import verify_lines
-from twin_server.security.audit_store import export_entries, segment_paths
-from twin_server.security.setup import AUDIT_DB
+from twin_server.security.audit_store import AUDIT_DB, export_entries, segment_paths
 from twin_server.security.users_file import UsersFileError
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from linetwin_cli.common import data_dir_arg
 from twin_server.config import LineConfig
-from twin_server.historian.export import ExportError, export_history, parse_time
 
 __all__ = ["add_history_commands", "cli_export"]
 
@@ -33,6 +32,8 @@ def add_history_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
 
 def cli_export(config: LineConfig, data_dir: Path | None, args: argparse.Namespace) -> int:
     """``linetwin history export``: exit status 0, or 2 with the argument and what was expected on stderr."""
+    from twin_server.historian.export import ExportError, export_history, parse_time  # asyncua: only when it runs
+
     if data_dir is None or (config.historian.backend == "sqlite" and not data_dir.is_dir()):
         print(f"--data-dir: no history at {data_dir}; expected the line's data directory (its history/ folder)",
               file=sys.stderr)

@@ -11,15 +11,6 @@ from cryptography import x509
 from linetwin_cli.failures import CommandError
 from linetwin_cli.security import audit_admin, data_dir_options
 from twin_server.config import LineConfig
-from twin_server.security.pki import (
-    PkiPaths,
-    common_name,
-    ensure_server_certificate,
-    fingerprint,
-    load_certificate_file,
-    trust_certificate,
-)
-from twin_server.security.setup import PKI_DIR
 from twin_server.security.users_file import UsersFileError
 
 
@@ -39,6 +30,8 @@ def add_pki_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 def read_certificate(path: Path) -> x509.Certificate:
     """The X.509 certificate (DER or PEM) in ``path``; a missing, unreadable or non-certificate file is a
     :class:`~linetwin_cli.failures.CommandError` naming it."""
+    from twin_server.security.pki import load_certificate_file
+
     expected = "expected an X.509 certificate file (DER or PEM)"
     try:
         return load_certificate_file(path)
@@ -50,6 +43,17 @@ def read_certificate(path: Path) -> x509.Certificate:
 
 def run_pki(args: argparse.Namespace, data_dir: Path, config: LineConfig | None) -> int:
     """Run a ``pki`` command on the PKI folder of ``data_dir`` (``create`` needs the line config); 0 on success."""
+    # asyncua (under the PKI module) only when a pki command runs: building the command line needs none of it
+    from twin_server.security.pki import (
+        PkiPaths,
+        common_name,
+        ensure_server_certificate,
+        fingerprint,
+        load_certificate_file,
+        trust_certificate,
+    )
+    from twin_server.security.setup import PKI_DIR
+
     paths = PkiPaths(data_dir / PKI_DIR)
     if args.pki_command == "show":
         print(f"PKI folder {paths.root}")

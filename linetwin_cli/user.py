@@ -17,9 +17,7 @@ from pathlib import Path
 from linetwin_cli.failures import CommandError
 from linetwin_cli.pki import read_certificate
 from linetwin_cli.security import audit_admin, data_dir_options
-from twin_server.security.pki import common_name, fingerprint
 from twin_server.security.roles import ROLE_NAMES, Role
-from twin_server.security.setup import USERS_FILE
 from twin_server.security.users_file import UsersFile, UsersFileError
 
 PASSWORD_ENV = "LINETWIN_PASSWORD"
@@ -94,6 +92,9 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 def run_user(args: argparse.Namespace, data_dir: Path) -> int:
     """Run a ``user`` command on the users file of ``data_dir``; 0 on success."""
+    from twin_server.security.pki import common_name, fingerprint  # asyncua: only when a user command runs
+    from twin_server.security.setup import USERS_FILE
+
     users = UsersFile.load(data_dir / USERS_FILE)
     cmd = args.user_command
     if cmd == "list":

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from asyncua import ua
-from asyncua.crypto.permission_rules import User
-
 from plc_adapters.log_text import RepeatLimiter, shorten
 from twin_server.security.audit_values import DEFAULT_TEXT_CHARS, bounded_value
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncua only in annotations: the security commands' CLI imports this module without it
+    from asyncua import ua
+    from asyncua.crypto.permission_rules import User
+
     from twin_server.security.audit_refusals import RefusalAggregator
 
 log = logging.getLogger("linetwin.audit")

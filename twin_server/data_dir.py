@@ -73,7 +73,7 @@ class LineDataDir:
 
     @property
     def audit_db(self) -> Path:
-        from twin_server.security.setup import AUDIT_DB
+        from twin_server.security.audit_store import AUDIT_DB
 
         return self.security / AUDIT_DB
 

@@ -10,9 +10,8 @@ from pathlib import Path
 from twin_server.audit import AuditEntry
 from twin_server.security.audit_chain import UNKEYED, key_file_of, meta_value
 from twin_server.security.audit_key import KEY_FILE, load_key, load_or_create_key
-from twin_server.security.audit_store import AuditStore, AuditStoreError
+from twin_server.security.audit_store import AUDIT_DB, AuditStore, AuditStoreError
 from twin_server.security.audit_verify import verify_chain
-from twin_server.security.setup import AUDIT_DB
 
 
 def _store_keyed(path: Path) -> bool:

@@ -50,6 +50,8 @@ __all__ = ["AuditStore", "AuditStoreError", "ChainProblem", "VerifyResult", "exp
 
 log = logging.getLogger("linetwin.audit.store")
 
+AUDIT_DB = "audit.sqlite"
+"""The audit store's file in a line data dir's ``security/`` folder."""
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_SEGMENTS = 8
 CACHE_KIB = 256

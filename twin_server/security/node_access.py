@@ -25,8 +25,15 @@ from asyncua.crypto.permission_rules import User, UserRole
 
 from plc_adapters.asyncua_seam import AddressSpaceView
 from twin_server.security.identity import TwinUser
-from twin_server.security.roles import WELL_KNOWN_ROLE_IDS, Role
+from twin_server.security.roles import Role
 
+WELL_KNOWN_ROLE_IDS: dict[Role, ua.NodeId] = {
+    Role.VIEWER: ua.NodeId(ua.ObjectIds.WellKnownRole_Observer),
+    Role.OPERATOR: ua.NodeId(ua.ObjectIds.WellKnownRole_Operator),
+    Role.ENGINEER: ua.NodeId(ua.ObjectIds.WellKnownRole_Engineer),
+    Role.ADMIN: ua.NodeId(ua.ObjectIds.WellKnownRole_SecurityAdmin),
+}
+"""The OPC UA well-known role of each twin role (OPC 10000-3 §4.9.2 / 10000-5 Annex F)."""
 P = ua.PermissionType
 VIEW_PERMISSIONS = P.Browse | P.Read | P.ReadRolePermissions | P.ReceiveEvents | P.ReadHistory
 ADMIN_METHODS = {ua.NodeId(ua.ObjectIds.Server_RequestServerStateChange)}

@@ -6,14 +6,14 @@
 - ``admin``: + users and PKI.
 
 Each role maps to the OPC UA well-known role (OPC 10000-3 §4.9.2 / 10000-5 Annex F) a client sees in the
-``RolePermissions`` attribute: Observer, Operator, Engineer, SecurityAdmin.
+``RolePermissions`` attribute: Observer, Operator, Engineer, SecurityAdmin (their node ids:
+:data:`twin_server.security.node_access.WELL_KNOWN_ROLE_IDS`; this module imports no asyncua, so that the user
+and audit commands start without it).
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
-
-from asyncua import ua
 
 
 class Role(IntEnum):
@@ -36,10 +36,3 @@ class Role(IntEnum):
 
 
 ROLE_NAMES = tuple(r.label for r in Role)
-
-WELL_KNOWN_ROLE_IDS: dict[Role, ua.NodeId] = {
-    Role.VIEWER: ua.NodeId(ua.ObjectIds.WellKnownRole_Observer),
-    Role.OPERATOR: ua.NodeId(ua.ObjectIds.WellKnownRole_Operator),
-    Role.ENGINEER: ua.NodeId(ua.ObjectIds.WellKnownRole_Engineer),
-    Role.ADMIN: ua.NodeId(ua.ObjectIds.WellKnownRole_SecurityAdmin),
-}

@@ -33,7 +33,7 @@ from twin_server.config import LineConfig
 from twin_server.security.audit_events import AuditEventPublisher
 from twin_server.security.audit_key import load_or_create_key
 from twin_server.security.audit_refusals import RefusalAggregator
-from twin_server.security.audit_store import AuditStore
+from twin_server.security.audit_store import AUDIT_DB, AuditStore
 from twin_server.security.identity import TwinUserManager
 from twin_server.security.lockout import LoginLockout
 from twin_server.security.node_access import NodeAccess, is_internal, role_of
@@ -52,7 +52,6 @@ VIEWER_METHODS = {"Forecast"}
 :mod:`twin_server.forecast_nodes`)."""
 
 USERS_FILE = "users.toml"
-AUDIT_DB = "audit.sqlite"
 PKI_DIR = "pki"
 SUPPRESSED_SUMMARY_S = 60.0
 """How often the audit log's suppressed lines are summed up in one line."""

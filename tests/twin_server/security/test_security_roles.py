@@ -17,7 +17,8 @@ from tests.security_helpers import add_operator, add_user, client_as, data_dir
 from tests.twin_server.line_fixture import NAMESPACE, PILOT
 from twin_server.config import load_line_config
 from twin_server.security.audit_store import export_entries, verify_chain
-from twin_server.security.roles import WELL_KNOWN_ROLE_IDS, Role
+from twin_server.security.node_access import WELL_KNOWN_ROLE_IDS
+from twin_server.security.roles import Role
 from twin_server.server import TwinServer
 
 SETPOINT = "pilot_line.feed_tank.jacket_temperature_setpoint"
