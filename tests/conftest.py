@@ -144,11 +144,9 @@ def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, peer_conf
     return data_dir
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def dask_cluster() -> Iterator[str]:
-    """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1 (free port), ready; one per
-    session (and xdist worker): three processes that import the project cost seconds of CPU, and the tests that use
-    the cluster (campaigns, sweeps, surrogate training data) each open their own client and leave no state on it."""
+    """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1 (free port), ready."""
     from distributed import Client
 
     port = free_tcp_port()

@@ -24,13 +24,11 @@ CASE = Path(__file__).resolve().parents[3] / "examples" / "cases" / "crystallize
 def test_training_data_on_a_dask_scheduler_equals_the_local_data(moments_source, moments_design, moments_dataset,
                                                                   dask_cluster, capsys):
     with dask_client(dask_cluster) as client:
-        before = client.run(_model_lookups_here)  # the cluster is the session's: other tests may have used it
         on_dask = generate_dataset(moments_source, moments_design, 10, progress=True,
                                    executor=client.get_executor(pure=False))
-        after = client.run(_model_lookups_here)  # per worker: did it simulate?
+        models_built = client.run(_models_built_here)  # per worker: did it simulate?
     assert on_dask.hash == moments_dataset.hash, "same design, same runs, wherever they ran"
-    assert len(after) == 2 and sum(after[w] - before.get(w, 0) for w in after) >= 1, \
-        "the cluster's workers simulated the runs"
+    assert len(models_built) == 2 and sum(models_built.values()) >= 1, "the cluster's workers simulated the runs"
     assert "10/10 runs" in capsys.readouterr().err, "progress shown as the chunks come back"
 
 
@@ -66,9 +64,7 @@ def test_surrogate_train_cli_refuses_a_bad_or_silent_scheduler(tmp_path, capsys)
     assert not (tmp_path / "c").exists()
 
 
-def _model_lookups_here() -> int:
-    """How many times this process asked for a compiled model to simulate on (each chunk of runs asks once)."""
+def _models_built_here() -> int:
     from process_models.surrogates.dataset import _model_for_key
 
-    info = _model_for_key.cache_info()
-    return info.hits + info.misses
+    return _model_for_key.cache_info().currsize
