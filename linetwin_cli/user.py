@@ -18,7 +18,7 @@ from linetwin_cli.failures import CommandError
 from linetwin_cli.pki import read_certificate
 from linetwin_cli.security import audit_admin, data_dir_options
 from twin_server.security.roles import ROLE_NAMES, Role
-from twin_server.security.users_file import UsersFile, UsersFileError
+from twin_server.security.users_file import USERS_FILE, UsersFile, UsersFileError
 
 PASSWORD_ENV = "LINETWIN_PASSWORD"
 """The environment variable ``user add`` reads the password from when no option names a source."""
@@ -92,9 +92,6 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 def run_user(args: argparse.Namespace, data_dir: Path) -> int:
     """Run a ``user`` command on the users file of ``data_dir``; 0 on success."""
-    from twin_server.security.pki import common_name, fingerprint  # asyncua: only when a user command runs
-    from twin_server.security.setup import USERS_FILE
-
     users = UsersFile.load(data_dir / USERS_FILE)
     cmd = args.user_command
     if cmd == "list":
@@ -117,6 +114,8 @@ def run_user(args: argparse.Namespace, data_dir: Path) -> int:
     elif cmd == "map-cert":
         cert = read_certificate(Path(args.certificate))
         from cryptography.hazmat.primitives.serialization import Encoding
+
+        from twin_server.security.pki import common_name, fingerprint  # asyncua: only for map-cert
 
         record = users.map_certificate(args.name, cert.public_bytes(Encoding.DER))
         users.save()

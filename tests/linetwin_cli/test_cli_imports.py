@@ -1,5 +1,6 @@
-"""What a light command imports: `linetwin --version` and `linetwin check` import neither torch nor the NMPC, and
-loading a line config imports neither hil, torch, casadi nor asyncua (checked in a fresh interpreter)."""
+"""What a light command imports: `linetwin --version` and `linetwin check` import neither torch nor the NMPC,
+`linetwin --version` (building the command line) and the audit and user commands not asyncua either, and loading a
+line config imports neither hil, torch, casadi nor asyncua (checked in a fresh interpreter)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,18 @@ def test_version_and_check_import_neither_torch_nor_the_nmpc(args):
     code, modules = _imported(args)
     assert code == 0
     assert "torch" not in modules and "controllers.nmpc" not in modules, modules
+    if args == ["--version"]:
+        assert "asyncua" not in modules, modules
+
+
+@pytest.mark.parametrize(("args", "expected"), [(["audit", "verify", "--data-dir", "{tmp}"], 2),
+                                              (["user", "list", "--data-dir", "{tmp}"], 0)])
+def test_a_command_that_needs_no_opc_ua_starts_without_asyncua(args, expected, tmp_path):
+    """A command on the security files imports no asyncua (an empty data dir: no audit store, refused in one line;
+    no users, an empty list); nor does building the command line, which every command does."""
+    code, modules = _imported([a.format(tmp=tmp_path) for a in args])
+    assert code == expected
+    assert "asyncua" not in modules and "torch" not in modules, modules
 
 
 @pytest.mark.parametrize("config", ["examples/pilot_line.toml", "examples/production_line.toml"])

@@ -40,6 +40,7 @@ from twin_server.security.node_access import NodeAccess, is_internal, role_of
 from twin_server.security.pki import ClientCertificateValidator, PkiPaths, ensure_server_certificate
 from twin_server.security.roles import Role
 from twin_server.security.sessions import NoNodeManagement, SessionHooks
+from twin_server.security.users_file import USERS_FILE
 
 log = logging.getLogger("linetwin.security")
 
@@ -51,7 +52,6 @@ VIEWER_METHODS = {"Forecast"}
 """Methods every role may call, viewer included (a what-if forecast changes nothing in the plant:
 :mod:`twin_server.forecast_nodes`)."""
 
-USERS_FILE = "users.toml"
 PKI_DIR = "pki"
 SUPPRESSED_SUMMARY_S = 60.0
 """How often the audit log's suppressed lines are summed up in one line."""

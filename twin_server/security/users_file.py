@@ -25,6 +25,8 @@ from pathlib import Path
 from twin_server.security.passwords import PasswordHash, hash_password, verify_password
 from twin_server.security.roles import ROLE_NAMES, Role
 
+USERS_FILE = "users.toml"
+"""The users file's name in a line data dir's ``security/`` folder."""
 USER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
