@@ -591,7 +591,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top", type=int, default=15, help="growing allocation sites / object types to report")
     p.add_argument("--out", help="write the rows and fits as JSON here")
     p.add_argument("--smoke", action="store_true",
-                   help="rows every 1 s until 6 rows, a batch and a dropped client (at most 1 min), 2 clients x 50 "
+                   help="rows every 2 s until 6 rows, a batch and a dropped client (at most 1 min), 2 clients x 50 "
                         "variables, tracing from serving, JSON in a temp dir")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--drop-once", help=argparse.SUPPRESS)
@@ -599,9 +599,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--loop", action="append", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.smoke:
-        args.minutes, args.sample_every, args.clients, args.vars = 1.0, 1.0, 2, 50
+        args.minutes, args.sample_every, args.clients, args.vars = 1.0, 2.0, 2, 50
         args.warmup_minutes, args.trace_from = 0.05, "serving"
-        args.drop_every = args.drop_every or 4.0  # the first client drops 4 s in, as the 6th row comes
+        args.drop_every = args.drop_every or 10.0
         args.drop_session_timeout = args.drop_session_timeout or 5.0
     if args.warmup_minutes is None:
         args.warmup_minutes = min(10.0, args.minutes / 4)
