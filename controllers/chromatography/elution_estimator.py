@@ -26,6 +26,11 @@ residuals when it exceeds 1 (a model that fits worse than the noise says it is l
 runs; clipped at 0): cheap, and accurate while the spread is small against the peak width — it is wide only before
 the product peak is seen, when the plan is conservative anyway.
 
+**Update** (:meth:`ElutionEstimator.update`). Between full estimates, new samples are taken without a model run:
+the Gauss-Newton minimiser of the MAP cost linearised at the last full estimate (its prediction and Jacobian), with
+the same covariance, ensemble and trust test. It lets the pooling loop decide on every sample at the cost of a
+linear solve; the next full estimate re-linearises.
+
 **Trust.** The estimate is *not* trustworthy (the loop falls back to fixed UV thresholds) when a model run failed,
 when the data residuals' reduced chi-square exceeds ``chi2_limit`` (the model cannot explain the signal: a
 sensor fault, an unmodelled event), when a parameter's posterior standard deviation exceeds its prior's

@@ -181,7 +181,8 @@ def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: Poo
         times = np.unique(np.concatenate([grid, [fixed_start_s]]))
         arr = np.stack([np.stack([np.interp(times, grid, m) for m in member]) for member in arr])
     cum = _cumulative(times, arr)  # (S, C, T)
-    totals = cum[:, 0, -1]  # whole predicted product peak per member
+    cum_product, cum_impurity = cum[:, 0, :], cum[:, 1:, :].sum(axis=1)  # (S, T) each
+    totals = cum_product[:, -1]  # whole predicted product peak per member
     inside = (times >= w0 - 1e-9) & (times <= w1 + 1e-9)
     starts = np.flatnonzero(inside & (times >= (earliest_start_s if earliest_start_s is not None else -np.inf)))
     if fixed_start_s is not None:
@@ -194,9 +195,9 @@ def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: Poo
         j = np.flatnonzero(stop_ok & (times >= times[i] + max(spec.min_pool_duration_s, 1e-12)))
         if j.size == 0:
             continue
-        amounts = cum[:, :, j] - cum[:, :, i][:, :, None]  # (S, C, J)
-        product = amounts[:, 0, :]
-        on_spec = product * (1.0 - spec.purity_min) >= spec.purity_min * amounts[:, 1:, :].sum(axis=1)
+        product = cum_product[:, j] - cum_product[:, i, None]  # (S, J)
+        impurity = cum_impurity[:, j] - cum_impurity[:, i, None]
+        on_spec = product * (1.0 - spec.purity_min) >= spec.purity_min * impurity
         on_spec &= product > 0
         yields = np.where(totals[:, None] > 0, product / np.where(totals[:, None] > 0, totals[:, None], 1.0), 0.0)
         if stop_with_recourse:
@@ -216,7 +217,7 @@ def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: Poo
         if np.isfinite(mean_yield[k]) and (best is None or mean_yield[k] > best[0]):
             best = (float(mean_yield[k]), int(i), int(j[k]))
         if best_effort and best is None:
-            counted = amounts.sum(axis=1)
+            counted = product + impurity
             purity = np.where(counted > 0, product / np.where(counted > 0, counted, 1.0), 0.0).mean(axis=0)
             k = int(np.lexsort((purity, probability))[-1])
             candidate = (float(probability[k]), float(purity[k]), int(i), int(j[k]))
