@@ -26,6 +26,7 @@ from twin_server.heap_trim import TRIM_EVERY_S, HeapTrimmer
 from twin_server.historian.service import Historian
 from twin_server.library_log_limit import limit_library_logs
 from twin_server.line_build import build_line_or_raise
+from twin_server.long_lived_objects import collector_paused, freeze_long_lived, thaw
 from twin_server.method_calls import track_method_callers
 from twin_server.metrics.endpoint import MetricsEndpoint
 from twin_server.model_nodes import ModelNodes
@@ -105,6 +106,30 @@ class TwinServer:
         if self._plans is None:
             self._plans = build_line_or_raise(self.config)
         self._pid_lock = TwinPidFile.acquire(self.data.pid_file)
+        with collector_paused():  # ~2 million long-lived objects at 10,000 tags: see long_lived_objects
+            server = await self._build()
+            frozen = freeze_long_lived()  # before the collector runs again: its first run would traverse them all
+        log.debug("%d long-lived objects frozen out of the cyclic collector", frozen)
+        assert self.historian is not None and self.runtime is not None and self.space is not None
+        await server.start()
+        self._server = server
+        await self.security.started(server)
+        self.historian.start()
+        await self.runtime.start()
+        for loop in self.control_loops.values():
+            await loop.start()
+        if self.config.metrics.enabled:
+            self.metrics = MetricsEndpoint(self, self.config.metrics)
+            await self.metrics.start()
+        if self.heap_trimmer is not None:
+            self.heap_trimmer.start()
+        self.serving = True
+        log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
+                 len(self.config.units), len(self.space.tag_nodes))
+
+    async def _build(self) -> Server:
+        """The asyncua server with the line's address space, history, alarms, write guard, control loops and
+        security, not started yet."""
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -138,21 +163,7 @@ class TwinServer:
                 self.control_loops[unit.name] = loop
         await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
         self.alarms.authorize = self.security.operator_or_above
-        await server.start()
-        self._server = server
-        await self.security.started(server)
-        self.historian.start()
-        await self.runtime.start()
-        for loop in self.control_loops.values():
-            await loop.start()
-        if self.config.metrics.enabled:
-            self.metrics = MetricsEndpoint(self, self.config.metrics)
-            await self.metrics.start()
-        if self.heap_trimmer is not None:
-            self.heap_trimmer.start()
-        self.serving = True
-        log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
-                 len(self.config.units), len(self.space.tag_nodes))
+        return server
 
     async def _build_control_loop(self, server: Server, unit_name: str) -> UnitControlLoop:
         assert self.space is not None and self.runtime is not None
@@ -243,6 +254,7 @@ class TwinServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+            thaw()  # this twin's address space may be collected once it is garbage
         if was_serving:
             self.audit.flush()  # refusal summaries still being counted: into the history too, before it closes
             self.audit.record(AuditEntry("server_stop", "server", self.config.name, AuditOutcome.ACCEPTED,
