@@ -231,6 +231,25 @@ class _TargetDescriptions:
                                          and r.ReferenceTypeId == self._has_type_definition), None) if data else None
         return self._types[node_id]
 
+    def described(self, to: ua.NodeId, reference_type: ua.NodeId, forward: bool, template: NodeTemplate,
+                  browse_name: ua.QualifiedName, display_name: ua.LocalizedText | None) -> ua.ReferenceDescription:
+        """What :meth:`reference` reads of ``to``, for a node just made as a copy of ``template`` with these names
+        (``display_name`` None: it has no DisplayName attribute): its class and type definition are the
+        template's."""
+        description = _copy_reference(self._blank)
+        description.ReferenceTypeId = reference_type
+        description.IsForward = forward
+        description.NodeId = to
+        node_class = template.prototype.NodeClass
+        description.NodeClass = node_class
+        description.BrowseName = browse_name
+        if display_name is not None:
+            description.DisplayName = display_name
+        type_definition = template.prototype.TypeDefinition
+        if node_class in (ua.NodeClass.Object, ua.NodeClass.Variable) and not type_definition.is_null():
+            description.TypeDefinition = type_definition
+        return description
+
     def reference(self, to: ua.NodeId, reference_type: ua.NodeId, forward: bool,
                   node_class: Any = None) -> ua.ReferenceDescription:
         """The ReferenceDescription asyncua makes for a reference to ``to`` (``node_class``: the target class the
@@ -483,9 +502,15 @@ async def add_node_copies(server: Server, copies: Iterable[NodeCopy]) -> list[tu
     refused: list[tuple[NodeCopy, ua.StatusCode]] = []
     property_names: dict[int, set[str]] = {}  # by id() of the parent's NodeData (each lives in the address space)
     to_parent: dict[tuple[int, Any], ua.ReferenceDescription | None] = {}  # by parent's id() and reference type
-    to_type: dict[ua.NodeId, ua.ReferenceDescription] = {}
+    to_type: dict[int, ua.ReferenceDescription | None] = {}  # by id() of the template
+    made: dict[int, tuple[NodeData, NodeTemplate, ua.QualifiedName, ua.LocalizedText | None]] = {}
+    """The copies made, by id() of their node id object (alive in the address space): a later copy whose parent is
+    that very object finds it without a look-up, and its reference back is described from the template."""
     parent_id: ua.NodeId | None = None
     parent: NodeData | None = None
+    parent_made: tuple[NodeData, NodeTemplate, ua.QualifiedName, ua.LocalizedText | None] | None = None
+    looked_up_id: ua.NodeId | None = None
+    looked_up: NodeData | None = None
 
     def own(template_value: ua.DataValue, value: Any) -> AttributeValue:
         variant = _copy_variant(template_value.Value)
@@ -502,8 +527,14 @@ async def add_node_copies(server: Server, copies: Iterable[NodeCopy]) -> list[tu
         elif node_id in aspace:
             status = ua.StatusCodes.BadNodeIdExists
         else:
-            if parent_id is None or node_copy.parent is not parent_id and node_copy.parent != parent_id:
-                parent_id, parent = node_copy.parent, aspace.get(node_copy.parent)
+            parent_id = node_copy.parent
+            parent_made = made.get(id(parent_id))
+            if parent_made is not None:
+                parent = parent_made[0]
+            else:
+                if looked_up_id is None or parent_id is not looked_up_id and parent_id != looked_up_id:
+                    looked_up_id, looked_up = parent_id, aspace.get(parent_id)
+                parent = looked_up
             if parent is None:
                 status = ua.StatusCodes.BadParentNodeIdInvalid
         if status is None:
@@ -520,14 +551,12 @@ async def add_node_copies(server: Server, copies: Iterable[NodeCopy]) -> list[tu
                 status = ua.StatusCodes.BadBrowseNameDuplicated
             type_definition = prototype.TypeDefinition
             type_reference = None
-            if status is None and not type_definition.is_null():
-                type_reference = to_type.get(type_definition)
-                if type_reference is None:
-                    if type_definition in aspace:
-                        type_reference = to_type[type_definition] = targets.reference(
-                            type_definition, has_type_definition, True)
-                    else:
-                        status = ua.StatusCodes.BadTypeDefinitionInvalid
+            if status is None and id(template) not in to_type:
+                to_type[id(template)] = None if type_definition.is_null() or type_definition not in aspace else \
+                    targets.reference(type_definition, has_type_definition, True)
+            type_reference = to_type.get(id(template))
+            if status is None and type_reference is None and not type_definition.is_null():
+                status = ua.StatusCodes.BadTypeDefinitionInvalid
         if status is not None:
             refused.append((node_copy, ua.StatusCode(status)))
             continue
@@ -566,14 +595,18 @@ async def add_node_copies(server: Server, copies: Iterable[NodeCopy]) -> list[tu
             names.add(browse_name.Name)
         key = (id(parent), template.reference_key)
         if key not in to_parent:
-            parent_class = targets.node_class(parent_id)  # asyncua adds no reference back to a classless parent
-            to_parent[key] = None if parent_class is None else \
-                targets.reference(parent_id, prototype.ReferenceTypeId, False, parent_class)
+            if parent_made is not None:
+                to_parent[key] = targets.described(parent_id, prototype.ReferenceTypeId, False, *parent_made[1:])
+            else:
+                parent_class = targets.node_class(parent_id)  # asyncua adds no reference back to a classless parent
+                to_parent[key] = None if parent_class is None else \
+                    targets.reference(parent_id, prototype.ReferenceTypeId, False, parent_class)
         up = to_parent[key]
         if up is not None:
             node.references.append(_copy_reference(up))
         if type_reference is not None:
             node.references.append(_copy_reference(type_reference))
+        made[id(node_id)] = (node, template, browse_name, display_name if display_attr in own_values else None)
     return refused
 
 

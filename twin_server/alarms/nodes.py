@@ -132,9 +132,9 @@ class ConditionNodeTemplates:
         idx, base = self._idx, str(cond.node_id.Identifier)
         copies = [NodeCopy(self._object(cond.type_id), cond.node_id, folder, cond.name,
                            cond.state.message or cond.name)]
+        ids = {"": cond.node_id}  # a parent given as the node id object of its copy is found without a look-up
         for suffix, value in cond.variable_values().items():
-            owner = suffix.rpartition(".")[0]
-            parent = ua.NodeId(f"{base}.{owner}", idx) if owner else cond.node_id
-            copies.append(NodeCopy(self._variable(suffix, value), ua.NodeId(f"{base}.{suffix}", idx), parent,
+            node_id = ids[suffix] = ua.NodeId(f"{base}.{suffix}", idx)
+            copies.append(NodeCopy(self._variable(suffix, value), node_id, ids[suffix.rpartition(".")[0]],
                                    description=f"{cond.name}: {suffix}", value=value))
         return copies
