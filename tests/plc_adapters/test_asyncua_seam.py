@@ -540,6 +540,52 @@ async def test_a_batch_value_write_reaches_subscribers_and_follows_asyncua_write
     assert nodes.read(b.nodeid, ua.AttributeIds.Value).Value.Value is None
 
 
+async def test_a_batch_value_write_notifies_monitored_items_as_asyncua_own_write_does(bench: Bench):
+    """The batch write hands asyncua's monitored items each value without their deep copy: the notifications of a
+    node written by it are those of a node written by asyncua's own write_attribute_value, to a subscriber with an
+    absolute deadband of 1.0 (a change within the band is not sent) and to one without a filter (every change),
+    status changes included; the values written are left as they were."""
+    nodes = seam.address_space(bench.server)
+    tank = bench.server.get_node(bench.tank)
+    fast = (await tank.add_variable(ua.NodeId("tank.band_fast", bench.idx), "band_fast", 0.0)).nodeid
+    slow = (await tank.add_variable(ua.NodeId("tank.band_slow", bench.idx), "band_slow", 0.0)).nodeid
+    banded: dict[ua.NodeId, list[tuple[float, int]]] = {fast: [], slow: []}
+    every: dict[ua.NodeId, list[tuple[float, int]]] = {fast: [], slow: []}
+
+    class Handler:
+        def __init__(self, seen: dict[ua.NodeId, list[tuple[float, int]]]) -> None:
+            self.seen = seen
+
+        def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
+            dv = data.monitored_item.Value
+            self.seen[node.nodeid].append((dv.Value.Value, dv.StatusCode.value))
+
+    def sequence() -> list[ua.DataValue]:
+        uncertain = ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)
+        return [ua.DataValue(ua.Variant(v, ua.VariantType.Double), StatusCode=status or ua.StatusCode())
+                for v, status in ((10.0, None), (10.5, None), (12.0, None), (12.0, uncertain), (13.5, uncertain),
+                                  (20.0, None))]
+
+    written = sequence()
+    async with _client(bench, "viewer", "urn:test:deadband") as client:
+        with_band = await client.create_subscription(20, Handler(banded))
+        plain = await client.create_subscription(20, Handler(every))
+        for node in (fast, slow):
+            await with_band.deadband_monitor(client.get_node(node), 1.0)
+            await plain.subscribe_data_change(client.get_node(node))
+        await wait_until(lambda: all(banded.values()) and all(every.values()), 10.0, what="the initial values")
+        for i, (value, same) in enumerate(zip(written, sequence(), strict=True), start=2):
+            assert await nodes.write_values([(fast, value)]) == 1
+            await nodes.write(slow, ua.AttributeIds.Value, same)
+            await wait_until(lambda i=i: len(every[fast]) == len(every[slow]) == i, 10.0, what=f"notification {i}")
+        await wait_until(lambda: banded[fast] and banded[fast][-1][0] == 20.0 and banded[slow][-1][0] == 20.0, 10.0,
+                         what="the last value through the deadband")
+    assert every[fast] == every[slow]
+    assert banded[fast] == banded[slow]
+    assert (10.5, 0) in every[fast] and (10.5, 0) not in banded[fast]
+    assert written == sequence()  # not changed by the notifications
+
+
 def _folder_items(idx: int, prefix: str, n: int) -> list[ua.AddNodesItem]:
     from twin_server.address_space import analog_properties, object_item, variable_item
 
