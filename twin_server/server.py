@@ -111,7 +111,11 @@ class TwinServer:
             frozen = freeze_long_lived()  # before the collector runs again: its first run would traverse them all
         log.debug("%d long-lived objects frozen out of the cyclic collector", frozen)
         assert self.historian is not None and self.runtime is not None and self.space is not None
-        await server.start()
+        try:
+            await server.start()
+        except BaseException:
+            thaw()  # not serving: what was built may be collected
+            raise
         self._server = server
         await self.security.started(server)
         self.historian.start()
