@@ -103,7 +103,7 @@ def _delays(checks: SpecChecks, value: object, measured_tags: list[str] | None) 
         checks.add("fit.delay_s", value, "a table of measured tag = delay in plant seconds")
         return {}
     out: dict[str, float] = {}
-    for tag, delay in value.items():
+    for tag in value:
         if measured_tags is not None and tag not in measured_tags:
             checks.add(f"fit.delay_s.{tag}", tag, f"a measured tag of the unit ({', '.join(measured_tags)})")
             continue
