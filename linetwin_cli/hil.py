@@ -86,7 +86,7 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     from hil.scenario import ScenarioError, load_scenario
     from hil.scenario_runner import ScenarioRunError
     from linetwin_cli.bench_launcher import scenario_line_config
-    from linetwin_cli.hil_batch import resolve_parameter_set, run_socket_batch
+    from linetwin_cli.hil_batch import recorded_batches, resolve_parameter_set, run_socket_batch
     from twin_server.line_build import build_line_or_raise
     from twin_server.server import endpoint_with_port
 
@@ -119,11 +119,14 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     report.parent.mkdir(parents=True, exist_ok=True)
     assert plans is not None
     try:
-        result = (await run_socket_batch(scenario, config, plans, data, args.port, report, plot)).report
+        batch = await run_socket_batch(scenario, config, plans, data, args.port, report, plot)
     except ScenarioRunError as exc:
         print(f"scenario '{scenario.name}' failed: {exc}", file=sys.stderr)
         return 1
-    print_scenario_result(result.kpis, scenario.target_d43_um, report, plot)
+    print_scenario_result(batch.report.kpis, scenario.target_d43_um, report, plot)
+    for recorded in recorded_batches(config, data, batch, scenario.unit):
+        print(f"recorded batch {recorded.id} in {data.history} (linetwin fit … --batch {recorded.id} "
+              f"--data-dir {data.root})")
     return 0
 
 

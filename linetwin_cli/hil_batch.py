@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from hil.scenario_report import ScenarioReport
     from twin_server.config import LineConfig, UnitConfig
     from twin_server.data_dir import LineDataDir
+    from twin_server.historian.batches import RecordedBatch
 
-__all__ = ["SocketBatch", "resolve_parameter_set", "run_socket_batch"]
+__all__ = ["SocketBatch", "recorded_batches", "resolve_parameter_set", "run_socket_batch"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,20 @@ async def run_socket_batch(scenario: Scenario, config: LineConfig, plans: dict[s
             await twin.stop()
         await bench.stop()
     return SocketBatch(result, started, time.time())
+
+
+def recorded_batches(config: LineConfig, data: LineDataDir, batch: SocketBatch, unit: str) -> list[RecordedBatch]:
+    """The complete batches of ``unit`` the twin recorded in ``data``'s history while it ran ``batch`` (found by
+    their StartBatch/StopBatch events; one for a batch that ran to its end with the historian on)."""
+    from twin_server.historian.batches import find_batches
+    from twin_server.historian.service import open_backend
+    from twin_server.historian.sqlite_store import FILE_NAME
+
+    if config.historian.backend == "sqlite" and not (data.history / FILE_NAME).is_file():
+        return []
+    backend = open_backend(config.historian, data.history)
+    try:
+        found = find_batches(backend, unit, int(batch.twin_started_s * 1e6), int(batch.twin_stopped_s * 1e6))
+    finally:
+        backend.close()
+    return [b for b in found if b.complete]

@@ -123,7 +123,7 @@ async def run_hil_commission(args: argparse.Namespace) -> int:
                            f"the fitted set {set_id}", EXIT_FAILURE)
     rows["fitted_nmpc"]["batch_id"] = _recorded_batch(config, data, rows["fitted_nmpc"], fitted.unit).id
     for row in rows.values():
-        del row["twin_window_s"]
+        del row["socket_batch"]
     summary = {
         "command": "linetwin hil commission", "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "scenario": str(fitted.path), "batch_of": str(nominal.path), "speed": fitted.speed,
@@ -166,20 +166,14 @@ async def _batch(label: str, scenario: Scenario, config: LineConfig, plans: dict
               f"{k['final_cv']:.3f}; report {report}")
     return {"scenario": scenario.name, "strategy": scenario.strategy, "report": str(report),
             "parameter_set": batch.report.run.get("parameter_set"), **{name: k.get(name) for name in KPIS},
-            "twin_window_s": (batch.twin_started_s, batch.twin_stopped_s)}
+            "socket_batch": batch}
 
 
 def _recorded_batch(config: LineConfig, data: LineDataDir, row: dict[str, Any], unit: str) -> RecordedBatch:
     """The batch the twin recorded while it ran ``row``'s batch (by its StartBatch/StopBatch events)."""
-    from twin_server.historian.batches import find_batches
-    from twin_server.historian.service import open_backend
+    from linetwin_cli.hil_batch import recorded_batches
 
-    started, stopped = row["twin_window_s"]
-    backend = open_backend(config.historian, data.history)
-    try:
-        found = [b for b in find_batches(backend, unit, int(started * 1e6), int(stopped * 1e6)) if b.complete]
-    finally:
-        backend.close()
+    found = recorded_batches(config, data, row["socket_batch"], unit)
     if len(found) != 1:
         raise CommandError(f"{data.history}: {len(found)} complete batches of unit '{unit}' recorded while "
                            f"'{row['scenario']}' ran; expected exactly one (StartBatch and StopBatch events; is the "
