@@ -53,7 +53,7 @@ def resolve_parameter_set(scenario: Scenario, unit: UnitConfig, plan: ControlPla
 
     wanted = scenario.parameter_set
     assert wanted is not None
-    where = f"{scenario.path}: scenario.parameter_set: got {wanted!r}"
+    where = f"{scenario.path}: scenario.parameter_set (or --parameter-set): got {wanted!r}"
     declaration = unit_model_declaration(unit.kind, unit.model)
     nominal = nominal_parameter_set(unit.name, unit.kind, declaration, plan.model.declaration.parameter_values())
     if wanted == "nominal":

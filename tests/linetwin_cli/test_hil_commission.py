@@ -115,5 +115,6 @@ def test_hil_run_on_the_latest_set_needs_a_fitted_one(tmp_path, capsys):
                  "--port", str(free_tcp_port())])
     err = capsys.readouterr().err
     assert code == 2
-    assert "scenario.parameter_set: got 'latest'; expected a set fitted for unit 'crystallizer'" in err
+    assert "scenario.parameter_set (or --parameter-set): got 'latest'; expected a set fitted for unit 'crystallizer'" \
+        in err
     assert "Traceback" not in err and not (tmp_path / "r.json").exists()
