@@ -164,7 +164,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
                       for e in injector.log],
         run={"clock": "stepped", "wall_time_s": wall_s, "plant_time_s": plant_s,
              "real_time_factor": plant_s / wall_s if wall_s > 0 else None, "dropped_plant_steps": 0,
-             "events": list(batch.events)},
+             "events": list(batch.events), "parameter_set": core.parameter_set_id or None},
         final_csd=truth_of(include_csd=True).get("csd"),
     )
     if report_path is not None:

@@ -25,7 +25,7 @@ SHIPPED = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
 def family(name: str) -> str:
     """The xdist group of a scenario's tests: the tests that share a batch run on one worker (the module's report
     cache is per worker), and the families spread over the workers."""
-    for prefix in ("mismatch_plus20", "mismatch_minus20", "plc_disconnect"):
+    for prefix in ("mismatch_plus20", "mismatch_minus20", "plc_disconnect", "commissioning"):
         if name.startswith(prefix):
             return f"stepped_{prefix}"
     return "stepped_nominal"  # nominal_*, dropout_mpc (the determinism test uses both)
