@@ -43,6 +43,8 @@ class FitRequest:
     max_relative_se: float
     profile: bool
     out: Path | None
+    input_noise: bool = True
+    """Add the read-back inputs' noise to the covariance (errors in variables)."""
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,9 @@ def fit_unit(request: FitRequest, progress: Callable[[str], None]) -> FitOutcome
                     on_step=lambda n, v, t: progress(f"  {n} = {v:.6g}: profile t {t:+.3f}"), **options)
             except FitError as exc:
                 progress(f"  profile of {name} failed: {exc}")
-    fit, profiles = _with_input_noise(model, experiments, fit, profiles, None if absolute else weights, options,
-                                      progress)
+    if request.input_noise and not ident.not_identifiable:   # an unidentifiable fit's covariance is unbounded anyway
+        fit, profiles = _with_input_noise(model, experiments, fit, profiles, None if absolute else weights, options,
+                                          progress)
     residuals = residual_statistics(fit, experiments, model, None if absolute else
                                     {n: sigma_by_output[n] * math.sqrt(fit.residual_variance) for n in measured})
     window = (_iso(min(b.start_us for b in request.batches)), _iso(max(b.end_us for b in request.batches)))
