@@ -70,6 +70,9 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--max-relative-se", type=positive_arg, default=1.0, metavar="X",
                    help="flag a parameter whose standard error exceeds X times its value (default 1)")
     p.add_argument("--no-profile", action="store_true", help="skip the profile-likelihood intervals (faster)")
+    p.add_argument("--no-input-noise", action="store_true",
+                   help="take the read-back inputs as exact: leave their noise out of the covariance (faster: it "
+                        "costs one simulation per 60 s of batch)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="report folder (default <data dir>/reports/fit-<unit>-<time>)")
     data_dir_arg(p)
@@ -178,7 +181,7 @@ def fit_batches(args: argparse.Namespace) -> FitOutcome:
                          estimate=tuple(args.estimate), method=args.method, variance_models=variance,
                          delays=delays, sample_interval_s=args.sample_interval, parent=args.parent,
                          max_relative_se=args.max_relative_se, profile=not args.no_profile,
-                         out=Path(args.out) if args.out else None)
+                         out=Path(args.out) if args.out else None, input_noise=not args.no_input_noise)
     return fit_unit(request, _progress)
 
 
