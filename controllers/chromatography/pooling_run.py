@@ -115,12 +115,14 @@ class PoolingRun:
 
     def setpoints(self) -> tuple[float, float]:
         """``(cut_start_time, cut_stop_time)`` (s of run time) the PLC should hold now (module docstring). Once the
-        pool has closed they stay what was armed when it closed: the PLC closed the valve at the armed stop, the
-        loop saw it at its next sample."""
-        if self.done and self._armed is not None:
-            return self._armed
-        self._armed = self._wanted()
-        return self._armed
+        pool has closed, the stop is the earlier of the one armed and the one the strategy saw: a planned stop
+        closed the valve in the PLC at the armed time (the loop sees it at its next sample), a stop decided on a
+        sample (the threshold rule, the fallback) closes it now."""
+        wanted = self._wanted()
+        if self.done and self._armed is not None and self._armed != (0.0, 0.0):
+            return self._armed[0], min(self._armed[1], wanted[1])
+        self._armed = wanted
+        return wanted
 
     def _wanted(self) -> tuple[float, float]:
         end = self.plan.spec.window_end_s
