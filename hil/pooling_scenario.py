@@ -25,13 +25,14 @@ scenario's deviation (:meth:`PoolingScenario.plant_parameters`); the twin knows 
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from controllers.chromatography.pooling_plan import STRATEGIES, PoolingPlan, on_unit_model, parse_pooling_options
-from hil.line_unit import LineUnit
+from hil.line_unit import LineUnit, read_line_unit
 from hil.plant import make_plant
 from hil.plants.parameters import PlantParameterError
 from hil.scenario import _Validator
@@ -80,6 +81,18 @@ class PoolingScenario:
     def run_end_s(self) -> float:
         """Run time (s) at which the run is over: the fractionation window's end."""
         return self.plan.spec.window_end_s
+
+
+def is_pooling_scenario(path: Path) -> bool:
+    """Whether ``path`` names a pooling scenario (its unit is a chromatography column of its line); False when it
+    cannot tell (the crystallizer scenario loader then reports the file's problems)."""
+    try:
+        data = tomllib.loads(path.read_text())
+        s = data.get("scenario", {})
+        line = read_line_unit((path.parent / str(s["line"])).resolve(), str(s["unit"]))
+    except Exception:  # noqa: BLE001 - not readable as a pooling scenario: the other loader says why
+        return False
+    return line.kind == KIND
 
 
 def load_pooling_scenario(path: str | Path) -> PoolingScenario:

@@ -50,7 +50,9 @@ REQUIRED_TAGS = (RUN_TIME, UV, CONDUCTIVITY, CUT_START, CUT_STOP)
 _NUMBERS = {"purity_min": 0.95, "confidence": 0.95, "window_start_s": None, "window_end_s": None,
             "uv_start_level_mau": None, "uv_stop_level_mau": None, "sample_interval_s": 1.0,
             "replan_interval_s": 30.0, "purity_margin": 0.003, "min_pool_duration_s": 0.0}
-_KEYS = {"strategy", "target", "impurities", "method", "model", "estimation", *_NUMBERS}
+_KEYS = {"strategy", "target", "impurities", "method", "model", "estimation", "time_scale", *_NUMBERS}
+"""(``time_scale``, which the bench adds to every control table, is not used: the loop follows the PLC's run
+time, not a clock.)"""
 _MODEL_KEYS = {"polynomial_degree": 3, "elements": 2, "particle_cells": 3}
 _ESTIMATION_FIELDS = {f.name: f for f in dataclasses.fields(EstimationSpec)}
 
@@ -81,7 +83,7 @@ class _Issues:
         self.found: list[ControlOptionIssue] = []
 
     def add(self, key: str, got: object, expected: str) -> None:
-        self.found.append((f"{self.prefix}.{key}", got, expected))
+        self.found.append((f"{self.prefix}.{key}" if key else self.prefix, got, expected))
 
     def number(self, table: Mapping[str, Any], key: str, default: float | None) -> float:
         value = table.get(key, default)

@@ -10,7 +10,6 @@ twin's latency, several wall seconds per estimate on a loaded machine, land cuts
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,9 @@ from asyncua import Client, ua
 
 from hil.pooling_runner import run_pooling_scenario
 from hil.pooling_scenario import PoolingScenarioError, load_pooling_scenario
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
+from linetwin_cli.bench_launcher import build_bench, config_for_bench, pooling_line_config
+from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT, free_tcp_port
-from twin_server.config import LineConfig, load_line_config
 from twin_server.server import TwinServer
 
 SCENARIO = REPO_ROOT / "examples" / "scenarios" / "pooling_feed_titre_model_based.toml"
@@ -29,21 +28,11 @@ LOCKSTEP_S = 5.0
 """Plant seconds per lockstep: the twin samples every 5 s of run time."""
 
 
-def scenario_line(path: Path = SCENARIO) -> LineConfig:
-    """The pilot line's chromatography skid alone, its plant and control from the scenario."""
-    scenario = load_pooling_scenario(path)
-    base = load_line_config(REPO_ROOT / "examples" / "pilot_line.toml")
-    column = base.unit(scenario.unit)
-    plant = {k: v for k, v in scenario.plant_parameters().items() if k not in column.model}
-    unit = dataclasses.replace(column, plant=plant, control=scenario.control_options())
-    return dataclasses.replace(base, units=(unit,), scan_period_s=0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.serial  # a wall-paced socket run: not beside another heavy test under xdist
 async def test_model_based_pooling_over_sockets_meets_the_purity_spec() -> None:
     scenario = load_pooling_scenario(SCENARIO)
-    config = scenario_line()
+    config = pooling_line_config(scenario)
     bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed,
                         step_s=scenario.plant_step_s)
     bench.plc(scenario.unit).lockstep = True
@@ -97,3 +86,12 @@ def test_a_pooling_scenario_names_every_problem(tmp_path: Path) -> None:
     assert "scenario.strategy" in errors and "best" in errors
     assert "purity_min" in errors
     assert "plant" in errors and "feed_factors" in errors
+
+
+def test_hil_run_names_the_problems_of_a_pooling_scenario(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SCENARIO.read_text().replace("window_end_s = 1000.0", "window_end_s = -5.0").replace(
+        'line = "../pilot_line.toml"', f'line = "{REPO_ROOT / "examples" / "pilot_line.toml"}"'))
+    assert main(["hil", "run", str(bad), "--stepped", "--report", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml: control: got" in err and "window [450.0, -5.0] s" in err
