@@ -20,6 +20,9 @@ from hil.pooling_scenario import PoolingScenarioError, load_pooling_scenario
 from linetwin_cli.bench_launcher import build_bench, config_for_bench, pooling_line_config
 from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT, free_tcp_port
+from tests.security_helpers import add_user, client_as
+from twin_server.audit import AuditEntry, AuditOutcome
+from twin_server.security.roles import Role
 from twin_server.server import TwinServer
 
 SCENARIO = REPO_ROOT / "examples" / "scenarios" / "pooling_feed_titre_model_based.toml"
@@ -37,9 +40,12 @@ async def test_model_based_pooling_over_sockets_meets_the_purity_spec() -> None:
                         step_s=scenario.plant_step_s)
     bench.plc(scenario.unit).lockstep = True
     await bench.start()
+    engineer = add_user("engineer", Role.ENGINEER, "engineer-test-password")
     twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
+    audited: list[AuditEntry] = []
     try:
         await twin.start()
+        twin.audit.sinks.append(audited.append)
         report = await run_pooling_scenario(scenario, bench, twin.endpoint, NAMESPACE, config.name,
                                             lockstep_s=LOCKSTEP_S)
         async with Client(twin.endpoint) as viewer:  # anonymous = viewer: may read, may not change the strategy
@@ -48,6 +54,11 @@ async def test_model_based_pooling_over_sockets_meets_the_purity_spec() -> None:
             with pytest.raises(ua.UaStatusCodeError, match="BadUserAccessDenied"):
                 await strategy.write_value(ua.DataValue(ua.Variant("threshold", ua.VariantType.String)))
             assert await strategy.read_value() == "model_based"
+        async with client_as(twin.endpoint, engineer) as client:  # an engineer may: for the next run, audited
+            idx = await client.get_namespace_index(NAMESPACE)
+            strategy = client.get_node(ua.NodeId(f"{config.name}.{scenario.unit}.control.strategy", idx))
+            await strategy.write_value(ua.DataValue(ua.Variant("threshold", ua.VariantType.String)))
+            assert await strategy.read_value() == "threshold"
         events = list(twin.pooling_loops[scenario.unit].events)
     finally:
         await twin.stop()
@@ -71,6 +82,9 @@ async def test_model_based_pooling_over_sockets_meets_the_purity_spec() -> None:
     assert 0.5 < nodes["predicted_pool_yield"] <= 1.0 and nodes["predicted_pool_yield_std"] >= 0.0, why
     assert nodes["planned_cut_start_s"] < nodes["predicted_peak_time_s"] < nodes["planned_cut_stop_s"], why
     assert nodes["predicted_peak_concentration"] > 0.0, why
+    changes = [(e.user, e.outcome, e.new_value) for e in audited if e.action == "strategy_change"]
+    assert changes == [("anonymous", AuditOutcome.REFUSED, "threshold"),
+                       ("engineer", AuditOutcome.ACCEPTED, "threshold")]
 
 
 def test_a_pooling_scenario_names_every_problem(tmp_path: Path) -> None:
