@@ -35,8 +35,7 @@ from controllers.chromatography.pooling_plan import STRATEGIES, PoolingPlan, on_
 from hil.line_unit import LineUnit, read_line_unit
 from hil.plant import make_plant
 from hil.plants.parameters import PlantParameterError
-from hil.scenario import _Validator
-from hil.spec_file import SpecFileError, read_spec_file
+from hil.spec_file import SpecChecks, SpecFileError, read_spec_file
 
 _SECTIONS = ("scenario", "plant", "control")
 _SCENARIO_KEYS = ("name", "description", "line", "unit", "strategy", "speed", "seed", "plant_step_s")
@@ -107,8 +106,8 @@ def load_pooling_scenario(path: str | Path) -> PoolingScenario:
     return _PoolingValidator(path).scenario(read_spec_file(path, PoolingScenarioError))
 
 
-class _PoolingValidator(_Validator):
-    def scenario(self, data: Mapping[str, Any]) -> PoolingScenario:  # type: ignore[override]
+class _PoolingValidator(SpecChecks):
+    def scenario(self, data: Mapping[str, Any]) -> PoolingScenario:
         self.unknown_keys(data, "", set(_SECTIONS))
         s = self.table(data, "scenario")
         self.unknown_keys(s, "scenario", set(_SCENARIO_KEYS))

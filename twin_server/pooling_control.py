@@ -46,7 +46,7 @@ from plc_adapters.asyncua_seam import add_nodes, address_space
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefused
 from twin_server.address_space import engineering_units, object_item, variable_item
 from twin_server.background_task import cancel_and_wait
-from twin_server.control_loop import _usable
+from twin_server.control_loop import usable_value
 from twin_server.runtime import LineRuntime
 from twin_server.write_guard import HandlerResult, WriteHandler
 
@@ -222,7 +222,7 @@ class PoolingControlLoop:
 
     def _values(self) -> tuple[float, float, float] | None:
         samples = self._runtime.adapters[self.unit].last_samples
-        values = [_usable(samples.get(tag)) for tag in (RUN_TIME, UV, CONDUCTIVITY)]
+        values = [usable_value(samples.get(tag)) for tag in (RUN_TIME, UV, CONDUCTIVITY)]
         if any(v is None for v in values):
             return None
         run_time, uv, conductivity = (float(v) for v in values)  # type: ignore[arg-type]
