@@ -50,19 +50,18 @@ mpc and oracle → "mpc" (:attr:`Scenario.mode`). ``oracle`` (the NMPC given the
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from hil.faults import Fault, FaultKind
-from hil.line_unit import LineUnit, UnknownUnitError, read_line_unit
+from hil.line_unit import LineUnit
 from hil.plant import make_plant
 from hil.plants.parameters import PlantParameterError
 from hil.scenario_fit import ScenarioFit, read_fit, read_parameter_set
 from hil.spec_file import SpecChecks, SpecFileError, read_spec_file
-from plc_adapters.config_issues import ConfigError, is_finite_number
+from plc_adapters.config_issues import is_finite_number
 from plc_adapters.tag import Direction
 
 STRATEGIES = ("natural_cooling", "linear_cooling", "mpc", "oracle")
@@ -235,23 +234,6 @@ class _Validator(SpecChecks):
         if differs:
             self.add("fit.batch_of", fit.batch_of.name, "a scenario of the same line, unit and [plant] as this one "
                      f"(the plant the set is fitted for); its {', '.join(differs)} differ")
-
-    def line_unit(self, line_path: Path, unit: str) -> LineUnit | None:
-        """The scenario's unit as the bench reads it (:mod:`hil.line_unit`); ``None`` after reporting a problem."""
-        try:
-            return read_line_unit(line_path, unit)
-        except OSError as exc:
-            # the file's name as "got" (a long path would be shortened there), the full path in what was expected
-            self.add("scenario.line", line_path.name, f"a readable line config at {line_path} "
-                     f"({exc.strerror or exc})")
-        except tomllib.TOMLDecodeError as exc:
-            self.add("scenario.line", line_path.name, f"a valid TOML line config at {line_path} ({exc})")
-        except UnknownUnitError as exc:
-            self.add("scenario.unit", unit, f"a unit of {line_path.name} ({', '.join(exc.units) or 'none'})")
-        except ConfigError as exc:
-            self.add("scenario.line", str(line_path),
-                     f"a line config whose unit '{unit}' reads (" + "; ".join(map(str, exc.issues)) + ")")
-        return None
 
     def plant(self, line_unit: LineUnit, plant: Mapping[str, Any]) -> None:
         try:

@@ -83,6 +83,7 @@ async def run_hil_serve(args: argparse.Namespace) -> int:
 
 
 async def run_hil_scenario(args: argparse.Namespace) -> int:
+    from hil.pooling_scenario import is_pooling_scenario
     from hil.scenario import ScenarioError, load_scenario
     from hil.scenario_runner import ScenarioRunError
     from linetwin_cli.bench_launcher import scenario_line_config
@@ -90,6 +91,8 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
     from twin_server.line_build import build_line_or_raise
     from twin_server.server import endpoint_with_port
 
+    if is_pooling_scenario(Path(args.scenario)):
+        return await run_pooling_scenario_cli(args)
     try:
         scenario = load_scenario(args.scenario)
         if args.speed is not None:
@@ -159,6 +162,65 @@ async def run_stepped_scenario(scenario: Scenario, report: Path, plot: Path, dat
         print(str(exc), file=sys.stderr)
         return 2
     print_scenario_result(result.kpis, scenario.target_d43_um, report, plot)
+    return 0
+
+
+async def run_pooling_scenario_cli(args: argparse.Namespace) -> int:
+    """``hil run POOLING.toml``: the skid's run over Modbus and OPC UA, pooled by the twin (``--stepped``: the
+    skid's PLC in lockstep with the twin, still over the sockets); the report JSON, the KPIs on stdout."""
+    import dataclasses
+    import json
+
+    from hil.pooling_runner import PoolingRunError, run_pooling_scenario
+    from hil.pooling_scenario import PoolingScenarioError, load_pooling_scenario
+    from linetwin_cli.bench_launcher import build_bench, config_for_bench, pooling_line_config
+    from linetwin_cli.operators import scenario_operator
+    from twin_server.line_build import build_line_or_raise
+    from twin_server.server import TwinServer, endpoint_with_port
+
+    try:
+        scenario = load_pooling_scenario(args.scenario)
+        if args.speed is not None:
+            scenario = dataclasses.replace(scenario, speed=float(args.speed))
+        config = pooling_line_config(scenario)
+        plans = build_line_or_raise(config)
+    except PoolingScenarioError as exc:
+        print(problems_text(exc.errors, "invalid pooling scenario:"), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(config_error_text(exc), file=sys.stderr)
+        return 2
+    report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
+    endpoint = endpoint_with_port(config.server.endpoint, args.port)
+    endpoint_free(endpoint, "choose another port with --port")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    data = line_data_dir(config, args.data_dir or report.parent / f"{scenario.name}.twin")
+    credentials = scenario_operator(data)
+    bench = build_bench(config, speed=scenario.speed, free_ports=True, seed=scenario.seed, step_s=scenario.plant_step_s)
+    bench.plc(scenario.unit).lockstep = bool(args.stepped)
+    await bench.start()
+    twin: TwinServer | None = None
+    try:
+        twin = TwinServer(config_for_bench(config, bench), endpoint=endpoint, data_dir=data.root, plans=plans)
+        await twin.start()
+        clock = "in lockstep with the twin" if args.stepped else f"at {scenario.speed:g}x"
+        print(f"pooling scenario '{scenario.name}': {scenario.strategy}, skid {clock}; twin at {twin.endpoint}",
+              flush=True)
+        result = await run_pooling_scenario(scenario, bench, twin.endpoint, config.server.namespace, config.name,
+                                            credentials=credentials, lockstep_s=5.0 if args.stepped else None)
+    except PoolingRunError as exc:
+        print(f"pooling scenario '{scenario.name}' failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if twin is not None:
+            await twin.stop()
+        await bench.stop()
+    report.write_text(json.dumps(result, indent=1, default=str))
+    k, nodes = result["kpis"], result["twin"]
+    print(f"pool yield {k['pool_yield']:.3f}, purity {k['pool_purity']:.4f} (spec "
+          f"{'met' if k['spec_met'] else 'NOT met'}), valve {k['valve_opened_s']}-{k['valve_closed_s']} s, "
+          f"decided by {nodes['strategy_in_use']}, {nodes['setpoints_written']} cut setpoints written", flush=True)
+    print(f"report {report}")
     return 0
 
 

@@ -33,6 +33,7 @@ from twin_server.model_nodes import ModelNodes
 from twin_server.parameter_deployment import unit_deployment
 from twin_server.parameter_switch import ParameterSetSwitch
 from twin_server.pid_file import TwinPidFile
+from twin_server.pooling_control import PoolingControlLoop, PoolingNodes
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
 from twin_server.surrogate_watch import build_surrogate_watch
@@ -81,6 +82,8 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
+        self.pooling_loops: dict[str, PoolingControlLoop] = {}
+        """The chromatography units' pooling loops (a unit whose control plan is a pooling plan)."""
         self.forecasts: dict[str, ForecastNodes | None] = {}
         """Each controlled unit's ``forecast`` object (None for a kind whose plan forecasts nothing)."""
         self.data = line_data_dir(config, data_dir)
@@ -122,6 +125,8 @@ class TwinServer:
         await self.runtime.start()
         for loop in self.control_loops.values():
             await loop.start()
+        for pooling in self.pooling_loops.values():
+            await pooling.start()
         if self.config.metrics.enabled:
             self.metrics = MetricsEndpoint(self, self.config.metrics)
             await self.metrics.start()
@@ -160,7 +165,13 @@ class TwinServer:
         install_write_hook(server, guard.write)
         self.guard = guard
         for unit in self.config.units:
-            if unit.control:
+            if unit.control and self._is_pooling(unit.name):
+                pooling = await self._build_pooling_loop(server, unit.name)
+                guard.handlers.update(pooling.writable_handlers)
+                guard.action_names.update(pooling.audit_actions)
+                guard.write_roles.update(pooling.write_roles)
+                self.pooling_loops[unit.name] = pooling
+            elif unit.control:
                 loop = await self._build_control_loop(server, unit.name)
                 guard.handlers.update(loop.writable_handlers)
                 guard.action_names.update(loop.audit_actions)
@@ -168,6 +179,24 @@ class TwinServer:
         await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
         self.alarms.authorize = self.security.operator_or_above
         return server
+
+    def _is_pooling(self, unit_name: str) -> bool:
+        from controllers.chromatography.pooling_plan import PoolingPlan
+
+        assert self._plans is not None
+        return isinstance(self._plans.get(unit_name), PoolingPlan)
+
+    async def _build_pooling_loop(self, server: Server, unit_name: str) -> PoolingControlLoop:
+        assert self.space is not None and self.runtime is not None and self._plans is not None
+        plan = self._plans[unit_name]
+        nodes = PoolingNodes(server, self.space.namespace_index, self.config.name, unit_name,
+                             self.space.unit_nodes[unit_name])
+        loop = PoolingControlLoop(unit_name, plan, self.runtime, nodes)  # type: ignore[arg-type]
+        await loop.build_nodes()
+        log.info("unit %s: pooling loop (strategy %s, window %g-%g s, purity >= %g with probability %g)", unit_name,
+                 loop.strategy, plan.spec.window_start_s, plan.spec.window_end_s,  # type: ignore[attr-defined]
+                 plan.spec.purity_min, plan.spec.confidence)  # type: ignore[attr-defined]
+        return loop
 
     async def _build_control_loop(self, server: Server, unit_name: str) -> UnitControlLoop:
         assert self.space is not None and self.runtime is not None
@@ -229,13 +258,14 @@ class TwinServer:
         loop.parameter_sets = switch
 
     def _setpoint_owner(self, unit: str, tag: str) -> str | None:
-        loop = self.control_loops.get(unit)
+        loop = self.control_loops.get(unit) or self.pooling_loops.get(unit)
         return loop.setpoint_owner(tag) if loop is not None else None
 
     def status_line(self) -> str:
         """The runtime's PLC status plus each control loop's state (for the CLI)."""
         parts = [self.runtime.status_line()] if self.runtime is not None else []
         parts += [loop.status_text() for loop in self.control_loops.values()]
+        parts += [pooling.status_text() for pooling in self.pooling_loops.values()]
         if self.alarms is not None:
             parts.append(self.alarms.status_text())
         if self.historian is not None:
@@ -253,6 +283,8 @@ class TwinServer:
             self.metrics = None
         for loop in self.control_loops.values():
             await loop.stop()
+        for pooling in self.pooling_loops.values():
+            await pooling.stop()
         if self.runtime is not None:
             await self.runtime.stop()
         if self._server is not None:

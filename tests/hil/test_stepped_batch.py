@@ -19,7 +19,8 @@ from hil.stepped_batch import run_stepped_batch
 from tests.conftest import REPO_ROOT
 
 SCENARIOS = REPO_ROOT / "examples" / "scenarios"
-SHIPPED = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+# the crystallizer batches (pooling_*.toml: hil/pooling_scenario.py, tests/hil/test_pooling_hil.py)
+SHIPPED = sorted(p.stem for p in SCENARIOS.glob("*.toml") if not p.stem.startswith("pooling_"))
 
 
 def family(name: str) -> str:
