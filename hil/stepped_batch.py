@@ -11,8 +11,9 @@ allows (:class:`~process_models.plant_clock.SteppedClock`):
 3. per plant step: the scheduled faults (:class:`hil.faults.FaultInjector`, in plant seconds after StartBatch),
    at each estimator tick a scan and an EKF step, at each controller period an NMPC solve — synchronously, no
    deadline race (the supervisor judges no result late by the wall time a loaded machine took: IPOPT's CPU-time
-   limit still bounds each solve; :attr:`~controllers.batch_control.BatchControl.wall_deadline`) — and the supervisor's decision written through the guarded write; every ``sample_interval_s``
-   a timeline sample (plant truth, what the twin would publish, the setpoint register);
+   limit still bounds each solve; :attr:`~controllers.batch_control.BatchControl.wall_deadline`) — and the
+   supervisor's decision written through the guarded write; every ``sample_interval_s`` a timeline sample
+   (plant truth, what the twin would publish, the setpoint register);
 4. at batch end the KPIs (:mod:`hil.scenario_kpis`), as the socket runner computes them.
 
 With a ``recorder`` (:class:`hil.batch_recording.BatchRecorder`) the batch is also recorded as the twin's historian
