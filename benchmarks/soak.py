@@ -161,12 +161,10 @@ def disk_mb(directory: Path) -> float:
 
 
 def server_counts(server: object) -> tuple[int, int, int]:
-    """(sessions, subscriptions, monitored items) held by the asyncua server."""
-    iserver = server.iserver  # type: ignore[attr-defined]
-    sessions = len(getattr(iserver, "_external_sessions", {}) or {})
-    subs = iserver.subscription_service.subscriptions
-    items = sum(len(getattr(s.monitored_item_srv, "_monitored_items", {})) for s in list(subs.values()))
-    return sessions, len(subs), items
+    """(sessions, subscriptions, monitored items) held by the asyncua server (the seam's view of them)."""
+    from plc_adapters.asyncua_seam import server_holdings
+
+    return server_holdings(server)  # type: ignore[arg-type]
 
 
 def top_sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) -> list[dict]:
