@@ -17,6 +17,8 @@ The table (every key checked; problems as ``(key, got, expected)``)::
     sample_interval_s = 1.0           # the estimator's grid (s); run_time samples are snapped to it
     replan_interval_s = 30.0          # s of run time between two estimates and plans
     purity_margin = 0.003             # the plan aims at purity_min + margin (PoolingLoopOptions)
+    update_interval_s = 2.0           # optional: linearised estimate + re-plan this often between full estimates
+                                      # (PoolingLoopOptions.update_interval_s; absent: none)
     [units.capture_column.control.method]      # the skid's method (elution_method_from_table)
     [units.capture_column.control.model]       # the fast model's discretisation: polynomial_degree, elements,
                                                # particle_cells (DG; default 3, 2, 3)
@@ -50,7 +52,8 @@ REQUIRED_TAGS = (RUN_TIME, UV, CONDUCTIVITY, CUT_START, CUT_STOP)
 _NUMBERS = {"purity_min": 0.95, "confidence": 0.95, "window_start_s": None, "window_end_s": None,
             "uv_start_level_mau": None, "uv_stop_level_mau": None, "sample_interval_s": 1.0,
             "replan_interval_s": 30.0, "purity_margin": 0.003, "min_pool_duration_s": 0.0}
-_KEYS = {"strategy", "target", "impurities", "method", "model", "estimation", "time_scale", *_NUMBERS}
+_KEYS = {"strategy", "target", "impurities", "method", "model", "estimation", "time_scale", "update_interval_s",
+         *_NUMBERS}
 """(``time_scale``, which the bench adds to every control table, is not used: the loop follows the PLC's run
 time, not a clock.)"""
 _MODEL_KEYS = {"polynomial_degree": 3, "elements": 2, "particle_cells": 3}
@@ -107,6 +110,7 @@ def parse_pooling_options(control: Mapping[str, Any], prefix: str, tags: set[str
         if tag not in tags:
             c.add("strategy", strategy, f"a unit with the tag '{tag}' (the pooling loop's {', '.join(REQUIRED_TAGS)})")
     numbers = {k: c.number(control, k, d) for k, d in _NUMBERS.items()}
+    update_interval = c.number(control, "update_interval_s", None) if "update_interval_s" in control else None
     target, impurities = control.get("target"), control.get("impurities")
     if not isinstance(target, str) or not target:
         c.add("target", target if "target" in control else "nothing", "the product's component name (required)")
@@ -127,7 +131,8 @@ def parse_pooling_options(control: Mapping[str, Any], prefix: str, tags: set[str
         spec = PoolingSpec(target, tuple(impurities), numbers["purity_min"], numbers["window_start_s"],
                            numbers["window_end_s"], numbers["confidence"], numbers["min_pool_duration_s"])
         loop = PoolingLoopOptions(numbers["uv_start_level_mau"], numbers["uv_stop_level_mau"],
-                                  numbers["replan_interval_s"], purity_margin=numbers["purity_margin"])
+                                  numbers["replan_interval_s"], purity_margin=numbers["purity_margin"],
+                                  update_interval_s=update_interval)
     except PoolingError as exc:
         c.add("", dict(control), f"a consistent pooling spec ({exc})")
         return None, c.found

@@ -30,6 +30,9 @@ def test_the_column_kind_has_the_pooling_plan() -> None:
     assert plan.model_options["case"] == "sma_load_wash_elute" and plan.model_options["method"] == "dg"
     assert plan.times_s()[-1] == 1000.0 and plan.times_s()[1] == 1.0
     check_pooling_plan(MODEL, TABLE, "units.capture_column.control", TAGS)
+    assert plan.loop.update_interval_s is None  # optional: no linearised updates unless the table asks
+    updating = spec.build_plan(MODEL, {**TABLE, "update_interval_s": 2.0}, "units.capture_column.control", TAGS)
+    assert updating.loop.update_interval_s == 2.0
 
 
 def test_every_problem_is_named_with_its_key() -> None:
@@ -50,6 +53,8 @@ def test_an_inconsistent_spec_is_refused() -> None:
         build_pooling_plan(MODEL, {**TABLE, "window_start_s": 1000.0, "window_end_s": 450.0}, "c", TAGS)
     with pytest.raises(ValueError, match="insulin"):
         check_pooling_plan(MODEL, {**TABLE, "target": "insulin"}, "c", TAGS)
+    with pytest.raises(ValueError, match="update_interval_s = 60.0"):
+        build_pooling_plan(MODEL, {**TABLE, "update_interval_s": 60.0}, "c", TAGS)
 
 
 def test_threshold_run_arms_nothing_then_cuts_where_the_uv_crossed() -> None:
