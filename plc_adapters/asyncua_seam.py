@@ -986,6 +986,10 @@ HOOKED_SIGNATURES: dict[str, tuple[Callable[..., Any], str]] = {
         MonitoredItemValues.set_current_datavalue, "(self, cur_val)"),
     "batch value write: InternalSubscription.enqueue_datachange_event": (
         InternalSubscription.enqueue_datachange_event, "(self, mid, eventdata, maxsize)"),
+    "subscription loggers: SubscriptionService.delete_subscriptions": (
+        SubscriptionService.delete_subscriptions, "(self, ids)"),
+    "subscription loggers: MonitoredItemService.__init__ (names the logger)": (
+        MonitoredItemService.__init__, "(self, isub, aspace)"),
 }
 """Each hooked asyncua function and its parameter list (names and which have defaults) as the seam was written
 for it. :func:`signature_drift` compares them with the installed asyncua."""
@@ -1020,6 +1024,40 @@ def activated_session_users(server: Server) -> list[User]:
         if session is not None and session.state == SessionState.Activated and session.user is not None:
             users.append(session.user)
     return users
+
+
+SUBSCRIPTION_LOGGER_PREFIX = f"{MonitoredItemService.__module__}."
+"""asyncua names one logger per subscription ``asyncua.server.monitored_item_service.<SubscriptionId>``
+(``MonitoredItemService.__init__``); :mod:`logging` keeps every logger ever named, for the life of the process."""
+
+
+def release_subscription_loggers(server: Server) -> None:
+    """Forget the per-subscription logger of every subscription the server deletes from now on (a client's
+    DeleteSubscriptions, a closed or timed-out session).
+
+    asyncua makes a ``logging.Logger`` per subscription and nothing removes it from the logging manager's table, so
+    a server that outlives many subscriptions (clients that connect, subscribe and go, for months) keeps one logger
+    object per subscription it ever had: about 1 KiB each, without bound. After asyncua has deleted a subscription,
+    its logger's name is dropped from ``logging.Logger.manager.loggerDict``; the logger itself goes when the deleted
+    subscription's objects do. A later ``getLogger`` of that name simply makes a new one."""
+    service = server.iserver.subscription_service
+    delete = service.delete_subscriptions
+
+    async def delete_subscriptions(ids: list[int]) -> list[ua.StatusCode]:
+        results = await delete(ids)
+        loggers = logging.Logger.manager.loggerDict
+        for subscription_id, result in zip(ids, results, strict=False):
+            if result.is_good():
+                loggers.pop(f"{SUBSCRIPTION_LOGGER_PREFIX}{subscription_id}", None)
+        return results
+
+    service.delete_subscriptions = delete_subscriptions  # type: ignore[method-assign]
+
+
+def subscription_loggers() -> int:
+    """How many per-subscription loggers of asyncua the logging manager holds now (see
+    :func:`release_subscription_loggers`)."""
+    return sum(1 for name in list(logging.Logger.manager.loggerDict) if name.startswith(SUBSCRIPTION_LOGGER_PREFIX))
 
 
 def server_holdings(server: Server) -> tuple[int, int, int]:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
 
-from plc_adapters.asyncua_seam import address_space, install_write_hook
+from plc_adapters.asyncua_seam import address_space, install_write_hook, release_subscription_loggers
 from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
@@ -163,6 +163,7 @@ class TwinServer:
         guard = GuardedAttributeService(address_space(server), self.space.tag_by_node(), self.runtime.write_setpoint,
                                         audit=self.audit, setpoint_owner=self._setpoint_owner)
         install_write_hook(server, guard.write)
+        release_subscription_loggers(server)  # asyncua's logger per subscription, else kept for the process's life
         self.guard = guard
         for unit in self.config.units:
             if unit.control and self._is_pooling(unit.name):

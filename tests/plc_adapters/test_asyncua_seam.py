@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -183,6 +184,7 @@ async def bench() -> AsyncIterator[Bench]:
 
     seam.install_event_filter(server, operators_only_for_secrets)
     seam.set_message_limit(server, MESSAGE_LIMIT)
+    seam.release_subscription_loggers(server)
     async with server:
         yield b
 
@@ -707,6 +709,24 @@ async def test_server_holdings_count_a_client_session_its_subscription_and_items
         await subscription.subscribe_data_change([client.get_node(bench.level), client.get_node(bench.alarm_limit)])
         assert seam.server_holdings(bench.server) == (before[0] + 1, before[1] + 1, before[2] + 2)
     await wait_until(lambda: seam.server_holdings(bench.server) == before, 10.0, what="the client's holdings gone")
+
+
+async def test_subscription_loggers_stay_bounded_when_clients_subscribe_and_go(bench: Bench):
+    """Subscription-logger hook: asyncua still names one logger per subscription (else the hook has nothing to do and
+    may go), and 12 subscriptions of two clients — 8 deleted by DeleteSubscriptions, 4 by the sessions' close —
+    leave no logger behind (before the hook, each one stayed in ``logging``'s table for the process's life)."""
+    before = seam.subscription_loggers()
+    for n, user in enumerate(("viewer", "operator")):
+        async with _client(bench, user, f"urn:test:loggers{n}") as client:
+            subscriptions = [await client.create_subscription(50, None) for _ in range(6)]
+            ids = [s.subscription_id for s in subscriptions]
+            assert all(f"{seam.SUBSCRIPTION_LOGGER_PREFIX}{i}" in logging.Logger.manager.loggerDict for i in ids), \
+                "asyncua no longer names a logger per subscription"
+            assert seam.subscription_loggers() == before + 6
+            for subscription in subscriptions[:4]:
+                await subscription.delete()
+            assert seam.subscription_loggers() == before + 2
+    await wait_until(lambda: seam.subscription_loggers() == before, 10.0, what="the closed sessions' loggers gone")
 
 
 def _copies(server: Server, idx: int, prefix: str, n: int) -> list[seam.NodeCopy]:
