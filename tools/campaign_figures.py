@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     for pair, d in summary["differences"].items():
         print(f"  {pair}: " + "; ".join(f"{k} median {_f(d[k]['median'], 3)} no worse in {_f(d[k]['share_no_worse'])}"
                                         for k in ("abs_d43_error_percent", "final_cv", "fines_fraction")))
-    print(json.dumps(summary["robustness_targets"], indent=1))
+    print(json.dumps(summary["robustness_targets_by_strategy"] or summary["robustness_targets"], indent=1))
     for dim, e in summary["dimension_effects"].items():
         line = e.get("mpc_abs_d43_error_percent", {})
         gap = e.get("mpc_minus_oracle_pp", {})
