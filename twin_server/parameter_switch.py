@@ -101,6 +101,8 @@ class ParameterSetSwitch:
     async def _answer(self, method: str, request: SwitchRequest) -> None:
         if request.deferred:
             note = f"{method}: parameter set {request.old_id} -> {request.new_id} at the next batch start"
+        elif request.old_id == request.new_id and method == "ApplyParameterSet":
+            note = f"{method}: parameter set {request.old_id} stays (already deployed; any pending switch cancelled)"
         elif request.old_id == request.new_id:
             note = f"{method}: pending switch cancelled; parameter set {request.old_id} stays"
         else:
