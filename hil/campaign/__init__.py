@@ -1,7 +1,8 @@
 """Campaigns: many stepped-loop batches over sampled plants and strategies, on Dask distributed (issue 18).
 
-``spec`` (campaign files), ``strategies`` (what one run of a plant does), ``points`` (sampling, a point applied to the base scenario), ``run_key`` (content keys),
-``run_task`` (one run on a worker), ``runner`` (the Dask client, resume), ``results`` (Parquet, summary JSON/PNG).
+``spec`` (campaign files), ``strategies`` (what one run of a plant does), ``points`` (sampling, a point applied to
+the base scenario), ``run_key`` (content keys), ``run_task`` (one run on a worker), ``runner`` (the Dask client,
+resume), ``results`` (Parquet, summary JSON/PNG).
 Names are exported lazily (PEP 562): importing this package imports neither Dask nor the NMPC.
 """
 
