@@ -44,6 +44,7 @@ from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from controllers.batch_control import BatchControl  # noqa: E402
 from controllers.forecasting import FORECAST_POINTS, prepare_forecast, recipe_programmes  # noqa: E402
+from hil.campaign.strategies import ONLINE_SOLUBILITY_CONTROL  # noqa: E402
 from hil.forecast_calibration import calibrate  # noqa: E402
 from hil.scenario import load_scenario  # noqa: E402
 from hil.stepped_batch import run_stepped_batch  # noqa: E402
@@ -56,7 +57,6 @@ from twin_server.config import load_line_config  # noqa: E402
 from twin_server.server import TwinServer  # noqa: E402
 
 SCENARIO = "scenarios/nominal_linear_cooling.toml"
-ONLINE_SOLUBILITY = "solubility_coefficient_0"
 TRAIN_SEED_BASE = 1000
 """Training batches' seeds start here: apart from the test seeds 0..N-1."""
 
@@ -155,8 +155,7 @@ def main() -> None:
         print(f"Forecast method round trip (anonymous viewer, loopback, batch running): median "
               f"{trip['median_s'] * 1e3:.0f} ms, max {trip['max_s'] * 1e3:.0f} ms")
     started = time.perf_counter()
-    control = {"online_parameters": {ONLINE_SOLUBILITY: {"lower": 0.2047, "upper": 0.2127, "initial_std": 0.002,
-                                                         "random_walk_std": 1e-5}}} if args.online_solubility else {}
+    control = ONLINE_SOLUBILITY_CONTROL if args.online_solubility else {}
     scenario = load_scenario(example_path(SCENARIO))
     cal = calibrate(scenario, list(range(seeds)), args.forecast_at_s, args.spread, args.solubility_offset, control)
     for b in cal.batches:
