@@ -31,7 +31,7 @@ from twin_server.method_calls import track_method_callers
 from twin_server.metrics.endpoint import MetricsEndpoint
 from twin_server.model_nodes import ModelNodes
 from twin_server.parameter_deployment import unit_deployment
-from twin_server.parameter_switch import ParameterSetSwitch
+from twin_server.parameter_switch import VALUE_EVENT_SOURCE, ParameterSetSwitch
 from twin_server.pid_file import TwinPidFile
 from twin_server.pooling_control import PoolingControlLoop, PoolingNodes
 from twin_server.runtime import AdapterFactory, LineRuntime
@@ -253,6 +253,9 @@ class TwinServer:
             switch.innovation_alarm = await self.alarms.innovation_alarm(unit.name)
             switch.band = switch.innovation_alarm.band
         await switch.build()
+        if self.historian is not None:
+            switch.keep_history(await self.historian.historize_text(server, nodes.node_id("parameter_set"),
+                                                                    unit.name, VALUE_EVENT_SOURCE))
         if self.historian is not None:
             nodes.on_value = self.historian.recorder.record_value
             await self.historian.historize_values(server, nodes.historized)

@@ -169,6 +169,23 @@ async def test_the_unit_starts_on_its_nominal_set_and_an_engineer_applies_and_ro
         assert f"twin start: parameter set {nominal.id}" in switches[0]
         assert f"{nominal.id} -> {fitted}" in switches[1] and f"{fitted} -> {nominal.id}" in switches[2]
 
+        # the parameter_set node is historized: its raw history is the set deployed, switch by switch
+        node = client.get_node(ua.NodeId(f"{PREFIX}.model.parameter_set", await namespace(client)))
+        assert await node.read_attribute(ua.AttributeIds.Historizing) is not None
+        assert (await node.read_attribute(ua.AttributeIds.Historizing)).Value.Value is True
+        values: list[ua.DataValue] = []
+
+        async def node_history() -> bool:
+            values[:] = await node.read_raw_history(started - timedelta(seconds=60),
+                                                    datetime.now(UTC) + timedelta(seconds=5))
+            return len(values) >= 3
+
+        await wait_until(node_history, timeout_s=30, poll_s=0.5, what="the parameter_set node's raw history")
+        assert [v.Value.Value for v in values] == [nominal.id, fitted, nominal.id]
+        assert [v.SourceTimestamp for v in values] == sorted(v.SourceTimestamp for v in values)
+        newest = await node.read_raw_history(None, datetime.now(UTC) + timedelta(seconds=5), numvalues=1)
+        assert [v.Value.Value for v in newest] == [nominal.id]  # backwards from the end: the newest first
+
 
 async def test_operator_and_viewer_may_not_apply_or_roll_back():
     async with deploy_line() as line:
