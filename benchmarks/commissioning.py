@@ -5,7 +5,9 @@ the NMPC on the fitted set, all on the same plant.
 The plant (the pilot line's crystallizer, the bench's finite-volume population balance) has known true kinetics
 off the twin's nominal set: by default growth rate constant x0.7, secondary nucleation rate constant x1.4,
 solubility offset +0.002 kg/kg (the edges of the issue's mismatch ranges; ``--growth-factor`` …), its analysers
-20 s late (declared to the fit, as an instrument's sampling delay is known at commissioning). The workflow:
+20 s late (declared to the fit, as an instrument's sampling delay is known at commissioning). The workflow (steps
+2-5: :func:`linetwin_cli.bench_commissioning.commission_on_bench`, which the campaign strategy ``mpc_fitted`` runs
+on every sampled plant too):
 
 1. **recipe**: a linear-cooling batch on the plant (the KPI table's reference; not recorded), and the **oracle**
    (the NMPC given the plant's true parameters and state, :mod:`hil.oracle`): whether the target is reachable;
@@ -29,16 +31,13 @@ Usage: ``.venv/bin/python benchmarks/commissioning.py``; writes ``benchmarks/res
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import io
-import json
 import os
 import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +48,13 @@ from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 from hil.scenario import Scenario, load_scenario  # noqa: E402
 from hil.scenario_report import ScenarioReport  # noqa: E402
 from hil.stepped_batch import run_stepped_batch  # noqa: E402
-from linetwin_cli.bench_history import BATCH_GAP_S, record_stepped_batches  # noqa: E402
-from linetwin_cli.main import main as linetwin  # noqa: E402
-from twin_server.historian.sqlite_store import SqliteStore  # noqa: E402
+from linetwin_cli.bench_commissioning import ANALYSERS, ESTIMATED, commission_on_bench  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PILOT = REPO / "examples" / "pilot_line.toml"
 SCENARIO = REPO / "examples" / "scenarios" / "mismatch_plus20_mpc.toml"
 UNIT = "crystallizer"
-LINE = "pilot_line"
-ESTIMATED = ("growth_rate_constant", "secondary_nucleation_rate_constant", "solubility_coefficient_0")
-ANALYSERS = ("solute_concentration", "chord_count_rate", "mean_chord_length")
 ANALYSER_DELAY_S = 20.0
-FIRST_START = datetime(2026, 12, 1, 8, tzinfo=UTC)
 SEED = 1
 
 
@@ -101,36 +94,6 @@ def kpi_row(report: ScenarioReport) -> dict[str, Any]:
             "supersaturation_violation": k["supersaturation_violation"], "wall_time_s": report.run["wall_time_s"]}
 
 
-def fit(data: Path, batch: str, profile: bool) -> str:
-    """``linetwin fit`` on ``batch`` (in this process); the stored set's id."""
-    args = ["fit", str(PILOT), "--unit", UNIT, "--batch", batch, "--estimate", *ESTIMATED, "--method", "ml",
-            "--data-dir", str(data), "--out", str(data / "fit-report")]
-    args += [a for tag in ANALYSERS for a in ("--delay", f"{tag}={ANALYSER_DELAY_S:g}")]
-    if not profile:
-        args.append("--no-profile")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = linetwin(args)
-    if code != 0:
-        raise SystemExit(f"linetwin fit exited {code} (its message is above)")
-    return out.getvalue().strip().splitlines()[-1].removeprefix("parameter set ").strip()
-
-
-def apply(data: Path, set_id: str) -> tuple[str, dict[str, float]]:
-    """Deploy ``set_id`` to the unit as ``ApplyParameterSet`` does with no batch running; (id, values) deployed."""
-    from controllers.plan_registry import control_plan_for_kind
-    from twin_server.config import load_line_config
-    from twin_server.parameter_deployment import unit_deployment
-
-    unit = load_line_config(PILOT).unit(UNIT)
-    plan = control_plan_for_kind(unit.kind).build_plan(unit.model, unit.control, f"units.{UNIT}.control",
-                                                       {t.name for t in unit.tags})
-    deployment = unit_deployment(UNIT, unit.kind, unit.model, plan.model, data / "parameter_sets")
-    deployment.request_apply(set_id, "commissioning benchmark", batch_running=False)
-    deployed = deployment.deployed
-    return deployed.id, dict(deployed.values)
-
-
 def run(resolution: str, duration_s: float, mismatch: Mismatch, profile: bool, oracle: bool,
         work: Path) -> dict[str, Any]:
     from fit_coverage import nominal_values
@@ -145,45 +108,29 @@ def run(resolution: str, duration_s: float, mismatch: Mismatch, profile: bool, o
     if oracle:
         progress("oracle batch: the NMPC given the plant's true parameters and state (is the target reachable?)")
         best = run_stepped_batch(scenario, seed=SEED, strategy="oracle")
-    data = work / "data"
-    store = SqliteStore(data / "history")
-    try:
-        progress("batch 1: NMPC on the nominal set, recorded")
-        [(batch1, nominal_nmpc)] = record_stepped_batches(scenario, store, LINE, FIRST_START, (SEED,))
-    finally:
-        store.close()
-    progress(f"fitting {', '.join(ESTIMATED)} on batch {batch1}")
-    fit_started = time.perf_counter()
-    set_id = fit(data, batch1, profile)
-    fit_s = time.perf_counter() - fit_started
-    deployed_id, values = apply(data, set_id)
-    progress(f"parameter set {deployed_id} deployed; batch 2: NMPC on it, recorded")
-    store = SqliteStore(data / "history")
-    try:
-        second_start = FIRST_START + timedelta(seconds=duration_s + BATCH_GAP_S)
-        [(batch2, fitted_nmpc)] = record_stepped_batches(scenario, store, LINE, second_start, (SEED,),
-                                                         parameter_set=(deployed_id, values))
-    finally:
-        store.close()
-    report = json.loads((data / "fit-report" / "fit_report.json").read_text())
+    done = commission_on_bench(scenario, work / "data", (SEED, SEED), estimate=ESTIMATED, method="ml",
+                               delays={tag: ANALYSER_DELAY_S for tag in ANALYSERS}, profile=profile,
+                               progress=progress)
     parameters = {}
     for name in ESTIMATED:
-        e = report["estimates"][name]
+        e = done.estimates()[name]
         lin, prof = e["linearised_95"], e["profile_95"]
         parameters[name] = {"nominal": nominal[name], "true": truth[name], "fitted": e["value"],
                             "standard_error": e["standard_error"], "linearised_95": lin, "profile_95": prof,
                             "inside_linearised_95": lin[0] <= truth[name] <= lin[1],
                             "inside_profile_95": None if prof is None else prof[0] <= truth[name] <= prof[1]}
-    kpis = {"recipe": kpi_row(recipe), "nominal_nmpc": kpi_row(nominal_nmpc), "fitted_nmpc": kpi_row(fitted_nmpc)}
+    kpis = {"recipe": kpi_row(recipe), "nominal_nmpc": kpi_row(done.nominal_report),
+            "fitted_nmpc": kpi_row(done.fitted_report)}
     if best is not None:
         kpis["oracle"] = kpi_row(best)
     return {"plant": {"resolution": resolution, "growth_rate_factor": mismatch.growth,
                       "nucleation_rate_factor": mismatch.nucleation,
                       "solubility_offset_kg_per_kg": mismatch.solubility_offset, "analyser_delay_s": ANALYSER_DELAY_S},
             "target_d43_um": scenario.target_d43_um, "batch_duration_s": duration_s, "seed": SEED,
-            "batches": {"nominal_nmpc": batch1, "fitted_nmpc": batch2}, "parameter_set": deployed_id,
+            "batches": {"nominal_nmpc": done.nominal_batch, "fitted_nmpc": done.fitted_batch},
+            "parameter_set": done.parameter_set,
             "kpis": kpis,
-            "parameters": parameters, "fit_wall_s": fit_s, "wall_s": time.perf_counter() - started}
+            "parameters": parameters, "fit_wall_s": done.fit_wall_s, "wall_s": time.perf_counter() - started}
 
 
 def _f(x: Any, spec: str) -> str:

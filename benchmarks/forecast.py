@@ -13,6 +13,11 @@
    width (µm and relative to d43) and the RMS normalised error (1: calibrated). ``--solubility-offset X``: plants with
    a solubility offset uniform in ±X kg/kg too; ``--online-solubility``: the twin then also estimates the offset
    online (``solubility_coefficient_0`` in ``online_parameters``, bounds ±0.004 kg/kg, prior 1σ 0.002 kg/kg).
+3. **Calibrated band.** ``--train-seeds N`` more batches (seeds 1000.., plants drawn the same way, never the test
+   seeds) teach the band's scale k (RMS of their normalised errors, :meth:`hil.forecast_calibration.Calibration.
+   learn`): what a unit's ``forecast_band_scale = k`` / ``forecast_band_batches = N`` would be set to from its past
+   batches. The test batches' figures are then reported again with that band (same forecast mean, σ × k, ± Student's
+   t with N degrees of freedom: exactly what the twin forecasts with those keys set).
 
 Usage: ``.venv/bin/python benchmarks/forecast.py [--seeds 20] [--forecast-at-s 3600] [--repeats 20]``; ``--smoke``:
 one seed, three repeats.
@@ -39,6 +44,7 @@ from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
 from controllers.batch_control import BatchControl  # noqa: E402
 from controllers.forecasting import FORECAST_POINTS, prepare_forecast, recipe_programmes  # noqa: E402
+from hil.campaign.strategies import ONLINE_SOLUBILITY_CONTROL  # noqa: E402
 from hil.forecast_calibration import calibrate  # noqa: E402
 from hil.scenario import load_scenario  # noqa: E402
 from hil.stepped_batch import run_stepped_batch  # noqa: E402
@@ -51,7 +57,8 @@ from twin_server.config import load_line_config  # noqa: E402
 from twin_server.server import TwinServer  # noqa: E402
 
 SCENARIO = "scenarios/nominal_linear_cooling.toml"
-ONLINE_SOLUBILITY = "solubility_coefficient_0"
+TRAIN_SEED_BASE = 1000
+"""Training batches' seeds start here: apart from the test seeds 0..N-1."""
 
 
 def speed(repeats: int) -> dict[str, float]:
@@ -132,6 +139,8 @@ def main() -> None:
     parser.add_argument("--online-solubility", action="store_true",
                         help="the twin estimates the solubility offset online")
     parser.add_argument("--skip-speed", action="store_true", help="calibration only")
+    parser.add_argument("--train-seeds", type=int, default=20,
+                        help="batches (seeds 1000..) the band's scale is learnt from (0: no calibrated band)")
     args = parse_args(parser)
     seeds = 1 if args.smoke else args.seeds
     repeats = 3 if args.smoke else args.repeats
@@ -146,10 +155,9 @@ def main() -> None:
         print(f"Forecast method round trip (anonymous viewer, loopback, batch running): median "
               f"{trip['median_s'] * 1e3:.0f} ms, max {trip['max_s'] * 1e3:.0f} ms")
     started = time.perf_counter()
-    control = {"online_parameters": {ONLINE_SOLUBILITY: {"lower": 0.2047, "upper": 0.2127, "initial_std": 0.002,
-                                                         "random_walk_std": 1e-5}}} if args.online_solubility else {}
-    cal = calibrate(load_scenario(example_path(SCENARIO)), list(range(seeds)), args.forecast_at_s, args.spread,
-                    args.solubility_offset, control)
+    control = ONLINE_SOLUBILITY_CONTROL if args.online_solubility else {}
+    scenario = load_scenario(example_path(SCENARIO))
+    cal = calibrate(scenario, list(range(seeds)), args.forecast_at_s, args.spread, args.solubility_offset, control)
     for b in cal.batches:
         print(f"seed {b.seed:3d}: growth x{b.growth_rate_factor:.3f} nucleation x{b.nucleation_rate_factor:.3f} "
               f"solubility {b.solubility_offset_kg_per_kg:+.4f}: "
@@ -158,6 +166,31 @@ def main() -> None:
     print(f"coverage {cal.coverage:.0%} of {len(cal.batches)} batches; mean band width {cal.mean_width_um:.1f} um "
           f"({cal.mean_relative_width:.1%} of d43); RMS normalised error {cal.rms_normalised_error:.2f}; "
           f"{time.perf_counter() - started:.0f} s")
+    train_seeds = args.train_seeds
+    calibrated: dict[str, object] = {}
+    if train_seeds:
+        # a smoke run learns from its one test batch: the code path in seconds, not a figure
+        train = cal if args.smoke else calibrate(
+            scenario, list(range(TRAIN_SEED_BASE, TRAIN_SEED_BASE + train_seeds)), args.forecast_at_s, args.spread,
+            args.solubility_offset, control)
+        band = train.learn()
+        test = cal.with_band(band)
+        print(f"learnt from {band.batches} training batches: forecast_band_scale = {band.scale:.3f} "
+              f"(forecast_band_batches = {band.batches}; band ± {band.quantile:.3f} σ)")
+        print(f"calibrated band on the test batches: coverage {test.coverage:.0%} of {len(test.batches)}; mean band "
+              f"width {test.mean_width_um:.1f} um ({test.mean_relative_width:.1%} of d43); RMS normalised error "
+              f"{test.rms_normalised_error:.2f}; largest |error| "
+              f"{max(abs(b.normalised_error) for b in test.batches):.2f} σ")
+        calibrated = {"train_seeds": [b.seed for b in train.batches],
+                      "forecast_band_scale": band.scale, "forecast_band_batches": band.batches,
+                      "quantile": band.quantile, "train_rms_normalised_error_propagated": band.scale,
+                      "coverage": test.coverage, "mean_width_um": test.mean_width_um,
+                      "mean_relative_width": test.mean_relative_width,
+                      "rms_normalised_error": test.rms_normalised_error,
+                      "max_abs_normalised_error": max(abs(b.normalised_error) for b in test.batches),
+                      "train_batches": [{"seed": b.seed, "growth_rate_factor": b.growth_rate_factor,
+                                         "nucleation_rate_factor": b.nucleation_rate_factor,
+                                         "normalised_error": b.propagated_normalised_error} for b in train.batches]}
     name = "forecast" + ("_solubility" if args.solubility_offset else "") + \
         ("_online" if args.online_solubility else "")
     write_results(args, name, {
@@ -173,7 +206,9 @@ def main() -> None:
                                      "solubility_offset_kg_per_kg": b.solubility_offset_kg_per_kg,
                                      "low_um": b.forecast_low_um, "mean_um": b.forecast_mean_um,
                                      "high_um": b.forecast_high_um, "realised_um": b.realised_um,
-                                     "inside": b.inside} for b in cal.batches]}})
+                                     "inside": b.inside, "normalised_error": b.normalised_error}
+                                    for b in cal.batches]},
+        "calibrated": calibrated})
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
+from plc_adapters.asyncua_seam import address_space  # noqa: E402
 from plc_adapters.opcua_spec import NodeAddress, OpcUaConnection, OpcUaTagSpec  # noqa: E402
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec  # noqa: E402
 from tests.ports import free_tcp_port  # noqa: E402
@@ -401,13 +402,13 @@ async def measure_bare(n: int, seconds: float, security: BenchSecurity) -> dict:
     async def writer() -> None:
         nonlocal written
         k = 0
-        aspace = server.iserver.aspace
+        write = address_space(server).write  # asyncua's write_attribute_value, as the bare server's own write
         while not stop.is_set():
             k += 1
             now = datetime.now(UTC)
             for i, node in enumerate(nodes):
                 dv = ua.DataValue(ua.Variant(float(k + i), ua.VariantType.Double), SourceTimestamp=now)
-                await aspace.write_attribute_value(node.nodeid, ua.AttributeIds.Value, dv)
+                await write(node.nodeid, ua.AttributeIds.Value, dv)
                 written += 1
                 if i % 250 == 249:
                     await asyncio.sleep(0)  # let the server answer its clients, as the twin's scan loop does
@@ -452,13 +453,13 @@ async def _opcua_peer(n: int) -> tuple[Server, asyncio.Task, asyncio.Event, int]
 
     async def change_values() -> None:
         k = 0
-        aspace = server.iserver.aspace
+        write = address_space(server).write
         while not stop.is_set():
             k += 1
             now = datetime.now(UTC)
             for i, node_id in enumerate(node_ids):
                 dv = ua.DataValue(ua.Variant(float(k + i), ua.VariantType.Float), SourceTimestamp=now)
-                await aspace.write_attribute_value(node_id, ua.AttributeIds.Value, dv)
+                await write(node_id, ua.AttributeIds.Value, dv)
                 if i % 250 == 249:
                     await asyncio.sleep(0)
             await asyncio.sleep(pacing.plc_change_period_s)

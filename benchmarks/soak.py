@@ -161,12 +161,10 @@ def disk_mb(directory: Path) -> float:
 
 
 def server_counts(server: object) -> tuple[int, int, int]:
-    """(sessions, subscriptions, monitored items) held by the asyncua server."""
-    iserver = server.iserver  # type: ignore[attr-defined]
-    sessions = len(getattr(iserver, "_external_sessions", {}) or {})
-    subs = iserver.subscription_service.subscriptions
-    items = sum(len(getattr(s.monitored_item_srv, "_monitored_items", {})) for s in list(subs.values()))
-    return sessions, len(subs), items
+    """(sessions, subscriptions, monitored items) held by the asyncua server (the seam's view of them)."""
+    from plc_adapters.asyncua_seam import server_holdings
+
+    return server_holdings(server)  # type: ignore[arg-type]
 
 
 def top_sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) -> list[dict]:
@@ -360,19 +358,25 @@ def smoke_seen(rows: list[Row], counts: dict[str, int]) -> bool:
 
 async def _orphans_closed(server: object, proc: asyncio.subprocess.Process, worker: WorkerOutput,
                           args: argparse.Namespace) -> dict:
-    """Stop dropping clients, then wait (up to twice the dropped clients' session timeout, at most 10 min) until
-    the server holds only the worker's sessions again: the clients that vanished were cleaned up."""
+    """Stop dropping clients, then wait (up to 1.5 times the dropped clients' session timeout + 60 s: the last one
+    dropped just before) until the server holds only the worker's sessions again: the clients that vanished were
+    cleaned up, and so were asyncua's per-subscription loggers (``subscription_loggers``, at most one per live
+    subscription)."""
+    from plc_adapters.asyncua_seam import subscription_loggers
+
     proc.send_signal(signal.SIGUSR1)  # the worker stops its dropper (its clients stay)
     keep = worker.counts["clients"] + 1  # subscribers + the operator
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    limit = min(600.0, 2 * (args.drop_session_timeout or 600.0) + 30.0)
+    limit = 1.5 * (args.drop_session_timeout or 600.0) + 60.0  # asyncua clamps a session timeout to 600 s
     sessions, subs, items = server_counts(server)
     while (sessions > keep or subs > worker.counts["clients"]) and loop.time() - t0 < limit:
         await asyncio.sleep(1.0)
         sessions, subs, items = server_counts(server)
-    return {"closed": sessions <= keep and subs <= worker.counts["clients"], "waited_s": round(loop.time() - t0, 1),
-            "sessions": sessions, "subscriptions": subs, "monitored_items": items, "expected_sessions": keep}
+    loggers = subscription_loggers()
+    return {"closed": sessions <= keep and subs <= worker.counts["clients"] and loggers <= subs,
+            "waited_s": round(loop.time() - t0, 1), "sessions": sessions, "subscriptions": subs,
+            "monitored_items": items, "expected_sessions": keep, "subscription_loggers": loggers}
 
 
 def report(result: dict) -> None:
@@ -396,7 +400,8 @@ def report(result: dict) -> None:
         o = result["dropped_sessions_closed"]
         print(f"{'dropped clients':>24}: {'cleaned up' if o['closed'] else 'NOT cleaned up'} after {o['waited_s']} s "
               f"({o['sessions']} sessions, {o['subscriptions']} subscriptions, {o['monitored_items']} monitored "
-              f"items left; expected {o['expected_sessions']} sessions)")
+              f"items, {o.get('subscription_loggers', '?')} subscription loggers left; expected "
+              f"{o['expected_sessions']} sessions)")
     for site in result.get("top_growing_sites", [])[:10]:
         print(f"  +{site['grew_kb']:9.1f} KiB ({site['count_diff']:+d} blocks) {site['site']}")
     for t in result.get("top_growing_types", [])[:10]:

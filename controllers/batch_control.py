@@ -16,8 +16,9 @@ StartBatch; the supervisor decides at tick 1 and every ``controller_period_s`` a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -56,8 +57,15 @@ COUNTERS = ("solves", "failed_solves", "setpoints_written", "fallbacks_used")
 class BatchControl:
     """Estimator + supervisor (+ NMPC) state of one unit's batch, stepped by its caller in plant time."""
 
-    def __init__(self, plan: ControlPlan, mode: ControlMode | None = None, target_value: float | None = None) -> None:
+    def __init__(self, plan: ControlPlan, mode: ControlMode | None = None, target_value: float | None = None,
+                 wall_deadline: bool = True) -> None:
         self.plan = plan
+        self.wall_deadline = wall_deadline
+        """True: the supervisor refuses an NMPC result that took longer than the plan's ``solve_deadline_s`` of wall
+        time (the live loop, where the plant moves on while the solver runs). False: the stepped lockstep loop,
+        where the plant waits for the solve; a solve is still bounded by IPOPT's ``max_cpu_time`` (CPU seconds,
+        so the same on an idle and a loaded machine), and a result is never refused for the wall time a busy
+        machine took, which would make a seeded batch's KPIs depend on the load."""
         self.mode = ControlMode(plan.initial_mode) if mode is None else mode
         self.target_value = plan.target.default if target_value is None else target_value
         """Batch-end target in the target's engineering unit (e.g. µm)."""
@@ -160,7 +168,10 @@ class BatchControl:
         self.estimator = self.plan.make_estimator(parameters=self.parameter_values)
         self.estimate = self.estimator.initialize(x0, std0)
         self.plan.nmpc.reset()
-        self.supervisor = Supervisor(self.plan.supervisor_config, initial_setpoints, mode=self.mode, start_time_s=0.0,
+        config = self.plan.supervisor_config
+        if not self.wall_deadline:
+            config = replace(config, solve_deadline_s=math.inf)
+        self.supervisor = Supervisor(config, initial_setpoints, mode=self.mode, start_time_s=0.0,
                                      display_units={m.input: m.unit for m in self.plan.manipulated})
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.solve_times_ms = []

@@ -6,7 +6,11 @@ unit, which tag reads back each manipulated input, how the state at StartBatch f
 
 * **inputs**: each manipulated input from its read-back tag (the jacket temperature actually applied; the setpoint
   tag when no read-back is recorded), averaged over windows of ``input_interval_s`` and applied piecewise linearly
-  between the window centres (averaging removes most of the sensor noise without lagging the signal);
+  between the window centres (averaging removes most of the sensor noise without lagging the signal). A read-back
+  is a measurement: each knot's standard deviation, ``sigma / sqrt(n)`` for the ``n`` samples of its window, goes to
+  ``FitData.input_std`` (errors in variables, :mod:`process_models.input_uncertainty`), with the tag's noise
+  ``sigma`` estimated from the batch's successive differences (:func:`readback_noise_std`). A setpoint tag (no
+  read-back recorded) is the commanded value itself and is taken as exact;
 * **measurements**: at every ``sample_interval_s`` from StartBatch to the batch's end, each measured tag's recorded
   sample nearest to ``t + delay`` (the instrument reports what the process was ``delay`` seconds earlier: the
   value recorded at ``t + delay`` is the model's output at ``t``), converted to the model output's unit; NaN where
@@ -32,7 +36,7 @@ from controllers.control_plan import ControlPlan
 from process_models.fitting import FitData
 from process_models.simulator import InputProgram
 
-__all__ = ["BatchDataError", "batch_fit_data"]
+__all__ = ["BatchDataError", "batch_fit_data", "readback_noise_std"]
 
 
 class BatchDataError(ValueError):
@@ -52,6 +56,19 @@ def _nearest(times: np.ndarray, values: np.ndarray, at: np.ndarray, tolerance_s:
     near = np.abs(t[idx] - at) <= tolerance_s
     out[near] = v[idx[near]]
     return out
+
+
+def readback_noise_std(values: np.ndarray) -> float:
+    """A recorded signal's white-noise standard deviation from its successive differences, robustly: for independent
+    errors of standard deviation sigma on a signal that moves little between samples, ``v[i+1] - v[i]`` has standard
+    deviation ``sqrt(2) sigma`` (von Neumann, *Ann. Math. Statist.* 12 (1941) 367, the mean square successive
+    difference); the median absolute difference / 0.6745 estimates that standard deviation unmoved by the few large
+    steps of a setpoint change. 0 for fewer than 3 finite values."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 3:
+        return 0.0
+    return float(np.median(np.abs(np.diff(v))) / 0.6745 / math.sqrt(2.0))
 
 
 def _period(times: np.ndarray) -> float:
@@ -100,25 +117,33 @@ def batch_fit_data(plan: ControlPlan, series: Mapping[str, tuple[np.ndarray, np.
         raise BatchDataError(f"batch {name}: no recorded values of the measured tags "
                              f"{[m.tag for m in plan.measurements]}")
     inputs = {}
+    input_std = {}
     for b in plan.manipulated:
-        tag = b.measured_tag if b.measured_tag in series else b.tag
+        readback = b.measured_tag is not None and b.measured_tag in series
+        tag = b.measured_tag if readback else b.tag
         if tag not in series:
             raise BatchDataError(f"batch {name}: no recorded values of '{b.measured_tag or b.tag}' (input "
                                  f"'{b.input}'); expected the tag in the unit's history")
         t, v = (np.asarray(a, dtype=float) for a in series[tag])
-        knots, values = [], []
+        inside = (t >= -1e-9) & (t <= duration_s + 1e-9)
+        # the tag's noise in the model's unit (the conversions are affine: a difference scales by their slope)
+        noise = readback_noise_std(v[inside]) * abs(b.to_model(1.0) - b.to_model(0.0)) if readback else 0.0
+        knots, values, stds = [], [], []
         for lo in np.arange(0.0, duration_s, input_interval_s):
             hi = min(lo + input_interval_s, duration_s)
             sel = (t >= lo - 1e-9) & (t <= hi + 1e-9) & np.isfinite(v)
             if sel.any():
                 knots.append(float(np.mean(t[sel])))
                 values.append(b.to_model(float(np.mean(v[sel]))))
+                stds.append(noise / math.sqrt(int(sel.sum())))
         if len(knots) < 2:
             raise BatchDataError(f"batch {name}: too few values of '{tag}' (input '{b.input}') to rebuild it")
         inputs[b.input] = InputProgram(tuple(knots), tuple(values), "linear")
+        if noise > 0:
+            input_std[b.input] = np.array(stds)
     x0, _std = plan.initial_estimate(at_start)
     model = plan.model
     free = tuple(n for n in measurements if estimate_initial and n in model.state_slices
                  and model.state_slices[n].stop - model.state_slices[n].start == 1) if estimate_initial else ()
     return FitData(times_s=grid, measurements=measurements, inputs=inputs, initial_state=x0,
-                   parameters=dict(parameters or {}), name=name, estimate_initial=free)
+                   parameters=dict(parameters or {}), name=name, estimate_initial=free, input_std=input_std)

@@ -20,6 +20,7 @@ from controllers.supervisor import SupervisorConfig
 from process_models.declaration import CompiledModel
 from process_models.engineering_units import EngineeringUnit
 from process_models.estimator import ExtendedKalmanFilter
+from process_models.forecast import BandCalibration
 
 if TYPE_CHECKING:
     from controllers.surrogate_prediction import SurrogateFallbackNmpc
@@ -110,3 +111,5 @@ class ControlPlan:
     """The NMPC uses an online value while 1.96 σ / |value| is at most this, else the deployed value."""
     forecast_outputs: tuple[str, ...] = ()
     """Names of ``published`` quantities a what-if forecast predicts (the unit's quality outputs)."""
+    forecast_band: BandCalibration = BandCalibration()
+    """How a forecast's band is calibrated from past batches (``forecast_band_scale`` / ``forecast_band_batches``)."""

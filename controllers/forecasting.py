@@ -36,7 +36,7 @@ import numpy as np
 from controllers.commands import ControlMode
 from controllers.control_plan import ControlPlan
 from controllers.nmpc import NmpcResult
-from process_models.forecast import ForecastBand, unscented_forecast
+from process_models.forecast import BandCalibration, ForecastBand, unscented_forecast
 from process_models.simulator import InputProgram
 
 if TYPE_CHECKING:
@@ -88,11 +88,22 @@ class QualityForecast:
     source: str
     sigma_points: int
     wall_time_s: float
+    calibration: BandCalibration = BandCalibration()
+    """How ``std`` and the band were calibrated (``std`` is the calibrated σ: k × the unscented transform's)."""
+
+    @property
+    def band_text(self) -> str:
+        cal = self.calibration
+        if cal.is_identity:
+            return "95 % (mean ± 1.96 σ, unscented transform)"
+        learnt = f"learnt from {cal.batches} past batches, Student's t" if cal.batches else "set"
+        return f"95 % (mean ± {cal.quantile:.3f} σ; σ = {cal.scale:.3g} × the unscented transform's, {learnt})"
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON: the method's result and the CLI's output."""
         return {"start_s": self.start_s, "source": self.source, "sigma_points": self.sigma_points,
-                "wall_time_s": self.wall_time_s, "band": "95 % (mean ± 1.96 σ, unscented transform)",
+                "wall_time_s": self.wall_time_s, "band": self.band_text,
+                "band_scale": self.calibration.scale, "band_batches": self.calibration.batches,
                 "time_s": [float(t) for t in self.times_s],
                 "quantities": {name: {"unit": self.unit_codes[name], "mean": _floats(self.mean[name]),
                                       "low": _floats(self.low[name]), "high": _floats(self.high[name]),
@@ -190,25 +201,28 @@ def forecast_qualities(plan: ControlPlan, mean: np.ndarray, covariance: np.ndarr
                        points: int = FORECAST_POINTS) -> QualityForecast:
     """Forecast the plan's quality outputs from ``mean`` / ``covariance`` of ``[states; online parameters]`` at
     batch time ``start_s`` over ``horizon_s`` under ``inputs`` (model inputs, SI, model time). ``parameters``: the
-    deployed value of every parameter; ``parameter_bounds``: the online parameters' bounds."""
+    deployed value of every parameter; ``parameter_bounds``: the online parameters' bounds. The band is calibrated
+    by the plan's ``forecast_band`` (:class:`~process_models.forecast.BandCalibration`: σ × k, Student's t)."""
     published = {o.name: o for o in plan.published}
     wanted = [published[name] for name in plan.forecast_outputs]
     grid = start_s + np.linspace(0.0, horizon_s, points)
     band: ForecastBand = unscented_forecast(plan.model, mean, covariance, plan.estimated_parameters, grid, inputs,
                                             [o.output for o in wanted], parameters, parameter_bounds)
+    cal = plan.forecast_band
     mean_eu: dict[str, np.ndarray] = {}
     low: dict[str, np.ndarray] = {}
     high: dict[str, np.ndarray] = {}
     std: dict[str, np.ndarray] = {}
     for o in wanted:
         convert = np.vectorize(o.from_si, otypes=[float])
+        sigma = cal.scale * band.std[o.output]
         mean_eu[o.name] = convert(band.mean[o.output])
-        low[o.name] = convert(band.low(o.output))
-        high[o.name] = convert(band.high(o.output))
-        std[o.name] = np.abs(convert(band.mean[o.output] + band.std[o.output]) - mean_eu[o.name])
+        low[o.name] = convert(band.mean[o.output] - cal.quantile * sigma)
+        high[o.name] = convert(band.mean[o.output] + cal.quantile * sigma)
+        std[o.name] = np.abs(convert(band.mean[o.output] + sigma) - mean_eu[o.name])
     return QualityForecast(start_s=start_s, times_s=band.times_s - start_s, mean=mean_eu, low=low, high=high, std=std,
                            unit_codes={o.name: o.unit_code for o in wanted}, source=source,
-                           sigma_points=band.sigma_points, wall_time_s=band.wall_time_s)
+                           sigma_points=band.sigma_points, wall_time_s=band.wall_time_s, calibration=cal)
 
 
 class NoEstimate(RuntimeError):

@@ -12,6 +12,14 @@ Coverage = the fraction of batches whose realised batch-end d43 lies in its band
 band's width is reported beside it (a band is only useful if it is also narrow), and the RMS of the normalised
 errors ``(realised − mean) / σ`` (1 for a calibrated Gaussian band; well below 1: the band is wider than it needs to
 be; above 1: too narrow).
+
+**Learning the band's calibration** (:meth:`Calibration.learn`): the RMS of the batches' normalised errors against
+the σ as propagated (before any calibration) is the scale ``k`` of
+:class:`process_models.forecast.BandCalibration`, stored in the unit's control options (``forecast_band_scale = k``,
+``forecast_band_batches = n``). :meth:`Calibration.with_band` applies a calibration to batches already run: the
+forecast's mean does not depend on it, so a batch's calibrated band is its propagated σ × k, ± Student's t — what the
+twin computes with those keys set (tested), without running the batches again. Learn on some batches and judge on
+others (``benchmarks/forecast.py``: training seeds apart from the test seeds).
 """
 
 from __future__ import annotations
@@ -25,9 +33,9 @@ import numpy as np
 
 from controllers.batch_control import BatchControl
 from controllers.forecasting import QualityForecast, prepare_forecast
-from controllers.online_parameters import Z_95
 from hil.scenario import Scenario
 from hil.stepped_batch import run_stepped_batch
+from process_models.forecast import BandCalibration
 
 QUANTITY = "d43"
 
@@ -45,6 +53,9 @@ class CalibrationBatch:
     forecast_high_um: float
     realised_um: float
     forecast_wall_time_s: float
+    forecast_std_um: float
+    """The band's σ (calibrated: ``calibration.scale`` × the propagated σ)."""
+    calibration: BandCalibration = BandCalibration()
 
     @property
     def inside(self) -> bool:
@@ -56,9 +67,22 @@ class CalibrationBatch:
 
     @property
     def normalised_error(self) -> float:
-        """(realised − mean) / σ, σ from the band (half-width / 1.96)."""
-        sigma = self.width_um / (2.0 * Z_95)
+        """(realised − mean) / σ, σ the band's (calibrated)."""
+        sigma = self.forecast_std_um
         return (self.realised_um - self.forecast_mean_um) / sigma if sigma > 0 else math.inf
+
+    @property
+    def propagated_normalised_error(self) -> float:
+        """(realised − mean) / σ with σ as the unscented transform propagated it (before calibration)."""
+        return self.normalised_error * self.calibration.scale
+
+    def with_band(self, calibration: BandCalibration) -> CalibrationBatch:
+        """This batch's forecast under ``calibration`` instead of its own (same mean; σ and band rescaled)."""
+        raw = self.forecast_std_um / self.calibration.scale
+        sigma = calibration.scale * raw
+        half = calibration.quantile * sigma
+        return replace(self, forecast_low_um=self.forecast_mean_um - half,
+                       forecast_high_um=self.forecast_mean_um + half, forecast_std_um=sigma, calibration=calibration)
 
 
 @dataclass(frozen=True)
@@ -85,6 +109,15 @@ class Calibration:
     def mean_relative_width(self) -> float:
         """Mean band width relative to the realised d43."""
         return float(np.mean([b.width_um / b.realised_um for b in self.batches])) if self.batches else math.nan
+
+    def learn(self) -> BandCalibration:
+        """The band calibration these batches teach: k = RMS of their propagated normalised errors, n = their
+        count."""
+        return BandCalibration.learn([b.propagated_normalised_error for b in self.batches])
+
+    def with_band(self, calibration: BandCalibration) -> Calibration:
+        """These batches' forecasts under ``calibration`` (:meth:`CalibrationBatch.with_band`)."""
+        return replace(self, batches=tuple(b.with_band(calibration) for b in self.batches))
 
 
 def plant_factors(seed: int, spread: float, solubility_offset_kg_per_kg: float = 0.0) -> tuple[float, float, float]:
@@ -121,5 +154,5 @@ def calibrate(scenario: Scenario, seeds: list[int], forecast_at_s: float, spread
         realised = float(report.timeline[-1].truth["d43_um"])
         batches.append(CalibrationBatch(seed, growth, nucleation, offset, float(band.mean[QUANTITY][-1]),
                                         float(band.low[QUANTITY][-1]), float(band.high[QUANTITY][-1]), realised,
-                                        band.wall_time_s))
+                                        band.wall_time_s, float(band.std[QUANTITY][-1]), band.calibration))
     return Calibration(forecast_at_s, tuple(batches))

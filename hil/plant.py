@@ -72,8 +72,8 @@ CRYSTALLIZER_PLANTS: Mapping[str, PlantBuilder] = {
     "standin": _numeric_factory(CrystallizerStandInParameters, CrystallizerStandIn),
 }
 COLUMN_PLANTS: Mapping[str, PlantBuilder] = {
-    "standin": _numeric_factory(ColumnStandInParameters, ColumnStandIn),
     "physics": _column_physics,
+    "standin": _numeric_factory(ColumnStandInParameters, ColumnStandIn),
 }
 
 PLANT_KINDS: tuple[str, ...] = tuple(k for k, v in sorted(UNIT_KINDS.items()) if v.hil_plants is not None)
@@ -105,8 +105,8 @@ def make_plant(kind: str, parameters: Mapping[str, Any], seed: int | None = None
     ``parameters["plant_model"]`` picks the simulation where a kind has several: the crystallizer has
     ``"physics"`` (default: the ``process_models`` population balance, see
     :mod:`hil.plants.crystallizer_physics`) and ``"standin"`` (:mod:`hil.plants.crystallizer_standin`); the
-    chromatography column has ``"standin"`` (default, :mod:`hil.plants.column_standin`) and ``"physics"`` (the
-    declared column model, :mod:`hil.plants.column_physics`).
+    chromatography column has ``"physics"`` (default: the declared column model at a DG grid that keeps up at the
+    bench's speed, :mod:`hil.plants.column_physics`) and ``"standin"`` (:mod:`hil.plants.column_standin`).
 
     Raises:
         PlantParameterError: unknown kind (lists the kinds), unknown plant model (lists the models), unknown

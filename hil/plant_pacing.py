@@ -9,7 +9,8 @@ warning when the plant's own steps cost more CPU than the pace allows, else an i
 A wake-up later than asked by more than ``MAX_BACKLOG_WALL_S`` means the event loop was blocked elsewhere (e.g.
 the twin building its solvers in the same process): the plant clock pauses for the stall (``paused_wall_s``,
 logged at debug level; :meth:`~process_models.plant_clock.WallPacedClock.hold`) instead of reporting plant lag.
-(The stepped lockstep loop does not pace: :mod:`hil.stepped_plc` steps the plant when told.)
+(The stepped lockstep loop does not pace: :mod:`hil.stepped_plc` steps the plant when told; a socket PLC in
+lockstep steps through :meth:`PlantPacer.step_now`.)
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ class PlantPacer:
     def plant_time_s(self) -> float:
         """Plant time advanced since construction, s."""
         return self.steps * self.step_s
+
+    def step_now(self, steps: int) -> None:
+        """Lockstep: run ``steps`` plant steps at once (no pacing, nothing dropped), then the ``after_burst`` hook —
+        for a bench whose plant time moves only when its driver says so (:attr:`hil.virtual_plc_base.
+        VirtualPlcBase.lockstep`)."""
+        for _ in range(steps):
+            self._step_once()
+            self.steps += 1
+        if steps > 0 and self._after_burst is not None:
+            self._after_burst()
 
     async def run(self) -> None:
         """Pace the plant until cancelled. An exception from the plant is logged and re-raised (plant frozen)."""

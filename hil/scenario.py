@@ -16,6 +16,7 @@ through the checks campaign files share, :mod:`hil.spec_file`)::
     plant_step_s = 1.0                   # virtual PLC step in plant seconds; default 1.0
     sample_interval_s = 10               # timeline sampling period in plant seconds; default 10
     max_supersaturation = 0.05           # constraint band on the TRUE relative supersaturation; default 0.05
+    parameter_set = "nominal"            # optional: the set applied before StartBatch (hil.scenario_fit)
 
     [plant]                              # the true plant: merged over the unit's [model] table
     plant_model = "physics"              # see hil.plants.crystallizer_physics for every name
@@ -35,6 +36,10 @@ through the checks campaign files share, :mod:`hil.spec_file`)::
     start_s = 3000
     end_s = 3900
 
+    [fit]                                # optional: the batch runs on a set fitted from another scenario's batch
+    batch_of = "commissioning_1_nominal_mpc.toml"                   # (linetwin hil commission; hil.scenario_fit)
+    estimate = ["growth_rate_constant"]
+
 The line file's unit is read by :mod:`hil.line_unit` (hil does not import the twin's config loader) for its kind,
 ``[model]`` table and tags; the plant parameters are checked by building the plant once.
 Strategy → the twin's ``control.mode``: natural_cooling and linear_cooling → "auto" (follow the recipe),
@@ -45,25 +50,25 @@ mpc and oracle → "mpc" (:attr:`Scenario.mode`). ``oracle`` (the NMPC given the
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from hil.faults import Fault, FaultKind
-from hil.line_unit import LineUnit, UnknownUnitError, read_line_unit
+from hil.line_unit import LineUnit
 from hil.plant import make_plant
 from hil.plants.parameters import PlantParameterError
+from hil.scenario_fit import ScenarioFit, read_fit, read_parameter_set
 from hil.spec_file import SpecChecks, SpecFileError, read_spec_file
-from plc_adapters.config_issues import ConfigError, is_finite_number
+from plc_adapters.config_issues import is_finite_number
 from plc_adapters.tag import Direction
 
 STRATEGIES = ("natural_cooling", "linear_cooling", "mpc", "oracle")
 _MODE_BY_STRATEGY = {"natural_cooling": "auto", "linear_cooling": "auto", "mpc": "mpc", "oracle": "mpc"}
-_SECTIONS = ("scenario", "plant", "recipe", "control", "faults")
+_SECTIONS = ("scenario", "plant", "recipe", "control", "faults", "fit")
 _SCENARIO_KEYS = ("name", "description", "line", "unit", "strategy", "batch_duration_s", "target_d43_um", "speed",
-                  "seed", "plant_step_s", "sample_interval_s", "max_supersaturation")
+                  "seed", "plant_step_s", "sample_interval_s", "max_supersaturation", "parameter_set")
 _RECIPE_KEYS = ("initial_temperature_c", "final_temperature_c")
 _FAULT_KEYS = ("kind", "tag", "start_s", "end_s")
 
@@ -103,6 +108,10 @@ class Scenario:
     recipe: Recipe
     control: Mapping[str, Any] = field(default_factory=dict)
     faults: tuple[Fault, ...] = ()
+    parameter_set: str | None = None
+    """The set applied before StartBatch: "nominal", "latest" or an id (prefix); None: the twin's deployed set."""
+    fit: ScenarioFit | None = None
+    """How a commissioning fits this batch's set from another scenario's batch (``[fit]``); None: no fit."""
 
     @property
     def mode(self) -> str:
@@ -134,6 +143,10 @@ class Scenario:
             raise ScenarioError([f"{self.path}: seed: got {seed!r}; expected an integer >= 0"])
         return replace(self, seed=seed)
 
+    def with_parameter_set(self, parameter_set: str | None) -> Scenario:
+        """A copy run on ``parameter_set`` (a full set id once resolved, or a name; None: the twin's deployed set)."""
+        return replace(self, parameter_set=parameter_set)
+
     def with_speed(self, speed: float) -> Scenario:
         """A copy with ``speed`` (the CLI's ``--speed``); ScenarioError unless speed > 0."""
         if not (is_finite_number(speed) and speed > 0):
@@ -153,6 +166,11 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 class _Validator(SpecChecks):
+    def __init__(self, path: Path, fit_allowed: bool = True) -> None:
+        super().__init__(path)
+        self.fit_allowed = fit_allowed
+        """False for the scenario a ``[fit]`` names: a fitted batch's source has no ``[fit]`` of its own."""
+
     def scenario(self, data: Mapping[str, Any]) -> Scenario:
         self.unknown_keys(data, "", set(_SECTIONS))
         s = self.table(data, "scenario")
@@ -169,6 +187,7 @@ class _Validator(SpecChecks):
         plant_step = self.number(s, "plant_step_s", "scenario", 1.0, low=0.0, low_exclusive=True)
         sample = self.number(s, "sample_interval_s", "scenario", 10.0, low=0.0, low_exclusive=True)
         max_s = self.number(s, "max_supersaturation", "scenario", 0.05, low=0.0, low_exclusive=True)
+        parameter_set = read_parameter_set(self, s)
 
         line_path = (self.path.parent / line_value).resolve() if line_value else self.path.parent
         line_unit = self.line_unit(line_path, unit) if line_value and unit else None
@@ -185,30 +204,36 @@ class _Validator(SpecChecks):
         faults = self.faults(data.get("faults", []), duration, line_unit)
         if line_unit is not None:
             self.plant(line_unit, plant)
+        measured = sorted(t.name for t in line_unit.tags if t.direction is Direction.MEASURED) if line_unit else None
+        if "fit" in data and not self.fit_allowed:
+            self.add("fit", "a [fit] table", "none in the scenario another one's fit.batch_of names (its batch "
+                                             "is fitted; it is not fitted itself)")
+        fit = read_fit(self, data, measured) if self.fit_allowed else None
+        if fit is not None:
+            self.fitted_batch(fit, line_path, unit, plant)
         self.raise_if_any(ScenarioError)
         return Scenario(
             path=self.path, name=name, description=description, line_path=line_path, unit=unit, strategy=strategy,
             batch_duration_s=duration, target_d43_um=target, speed=speed, seed=seed, plant_step_s=plant_step,
             sample_interval_s=sample, max_supersaturation=max_s, plant=dict(plant), recipe=recipe,
-            control=dict(control), faults=faults,
+            control=dict(control), faults=faults, parameter_set=parameter_set, fit=fit,
         )
 
-    def line_unit(self, line_path: Path, unit: str) -> LineUnit | None:
-        """The scenario's unit as the bench reads it (:mod:`hil.line_unit`); ``None`` after reporting a problem."""
+    def fitted_batch(self, fit: ScenarioFit, line_path: Path, unit: str, plant: Mapping[str, Any]) -> None:
+        """``fit.batch_of``: a valid scenario of the same line, unit and plant (the set is fitted for that plant)."""
+        if fit.batch_of == self.path.resolve():
+            self.add("fit.batch_of", fit.batch_of.name, "another scenario (the batch the set is fitted from)")
+            return
         try:
-            return read_line_unit(line_path, unit)
-        except OSError as exc:
-            # the file's name as "got" (a long path would be shortened there), the full path in what was expected
-            self.add("scenario.line", line_path.name, f"a readable line config at {line_path} "
-                     f"({exc.strerror or exc})")
-        except tomllib.TOMLDecodeError as exc:
-            self.add("scenario.line", line_path.name, f"a valid TOML line config at {line_path} ({exc})")
-        except UnknownUnitError as exc:
-            self.add("scenario.unit", unit, f"a unit of {line_path.name} ({', '.join(exc.units) or 'none'})")
-        except ConfigError as exc:
-            self.add("scenario.line", str(line_path),
-                     f"a line config whose unit '{unit}' reads (" + "; ".join(map(str, exc.issues)) + ")")
-        return None
+            source = _Validator(fit.batch_of, fit_allowed=False).scenario(read_spec_file(fit.batch_of, ScenarioError))
+        except ScenarioError as exc:
+            self.add("fit.batch_of", fit.batch_of.name, "a valid scenario (" + "; ".join(exc.errors) + ")")
+            return
+        differs = [what for what, same in (("line", source.line_path == line_path), ("unit", source.unit == unit),
+                                           ("[plant]", dict(source.plant) == dict(plant))) if not same]
+        if differs:
+            self.add("fit.batch_of", fit.batch_of.name, "a scenario of the same line, unit and [plant] as this one "
+                     f"(the plant the set is fitted for); its {', '.join(differs)} differ")
 
     def plant(self, line_unit: LineUnit, plant: Mapping[str, Any]) -> None:
         try:

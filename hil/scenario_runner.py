@@ -4,16 +4,21 @@ The caller (``linetwin hil run``) has already started the bench (built with the 
 (control configured from the scenario: strategy, target, ``time_scale`` = speed). :func:`run_scenario` then
 
 1. waits until every measured tag of the unit reads Good on the twin (``<line>.<unit>.<tag>``);
-2. writes ``control.target_d43`` (Double, µm) and ``control.mode`` (String: "auto" for the recipes, "mpc");
-3. calls ``control.StartBatch()`` and takes the virtual PLC's plant time as the batch origin;
-4. follows the batch by PLANT time (``bench.plc(unit).plant_time_s``) until ``batch_duration_s``: starts/ends the
+2. when the scenario names a parameter set (:attr:`Scenario.parameter_set`, a full id by now), calls
+   ``model.ApplyParameterSet(id)`` as an engineer (a second session with ``engineer`` credentials: the operator may
+   not change sets) and checks that ``model.parameter_set`` then reads that id (no batch runs: the switch is at once);
+3. writes ``control.target_d43`` (Double, µm) and ``control.mode`` (String: "auto" for the recipes, "mpc");
+4. calls ``control.StartBatch()``, takes the virtual PLC's plant time as the batch origin and reads the set the batch
+   runs on (``model.parameter_set``, into the report's ``run.parameter_set``);
+5. follows the batch by PLANT time (``bench.plc(unit).plant_time_s``) until ``batch_duration_s``: starts/ends the
    scheduled faults (:class:`hil.faults.FaultInjector`), samples every ``sample_interval_s`` plant seconds the
    plant truth, the virtual PLC's jacket setpoint register and the twin's control nodes (one OPC UA Read), and
    records ``solve_time_ms`` once per increment of ``solves``; shows the batch percentage on stderr;
-5. calls ``control.StopBatch()``, reads the counters, computes the KPIs (:mod:`hil.scenario_kpis`) and writes
+6. calls ``control.StopBatch()``, reads the counters, computes the KPIs (:mod:`hil.scenario_kpis`) and writes
    the JSON report and the PNG plot (:mod:`hil.scenario_report`).
 
-Node ids: ``ns=<namespace index>;s=<line>.<unit>.control.<name>`` (see /work/notes/control_contract.md).
+Node ids: ``ns=<namespace index>;s=<line>.<unit>.control.<name>`` (see /work/notes/control_contract.md) and
+``<line>.<unit>.model.<name>`` (twin_server/model_nodes.py).
 """
 
 from __future__ import annotations
@@ -65,6 +70,26 @@ class _Operator:
 
     def control(self, name: str) -> Node:
         return self.node(f"control.{name}")
+
+    async def parameter_set(self) -> str | None:
+        """The set the unit's model runs on (``model.parameter_set``); None when the twin has no such node."""
+        value = (await self.read([self.node("model.parameter_set")]))[0]
+        return str(value.Value.Value) if value.StatusCode.is_good() and value.Value is not None else None
+
+    async def apply_parameter_set(self, set_id: str) -> None:
+        """``model.ApplyParameterSet(set_id)`` (engineer role), then ``model.parameter_set`` must read ``set_id``."""
+        try:
+            await self.node("model").call_method(self.node("model.ApplyParameterSet").nodeid,
+                                                 ua.Variant(set_id, ua.VariantType.String))
+        except ua.UaStatusCodeError as exc:
+            raise ScenarioRunError(f"{self.prefix}.model.ApplyParameterSet({set_id}) refused: "
+                                   f"{ua.StatusCode(exc.code).name} (the set must be in the twin's data dir, verify "
+                                   "and belong to the unit's model declaration; the caller needs the engineer "
+                                   "role)") from None
+        deployed = await self.parameter_set()
+        if deployed != set_id:
+            raise ScenarioRunError(f"{self.prefix}.model.parameter_set reads {deployed!r} after ApplyParameterSet("
+                                   f"{set_id}); expected the set at once (no batch was running)")
 
     async def read(self, nodes: Sequence[Node]) -> list[ua.DataValue]:
         return await self.client.read_attributes(list(nodes), ua.AttributeIds.Value)
@@ -150,14 +175,16 @@ class _Progress:
 
 async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, namespace: str, line_name: str,
                        report_path: Path | None, plot_path: Path | None, progress: bool = True,
-                       ready_timeout_s: float = 60.0, credentials: tuple[str, str] | None = None) -> ScenarioReport:
+                       ready_timeout_s: float = 60.0, credentials: tuple[str, str] | None = None,
+                       engineer: tuple[str, str] | None = None) -> ScenarioReport:
     """Operate one batch of ``scenario`` against the running twin at ``endpoint`` (see the module docstring).
 
-    ``credentials``: ``(user, password)`` of an operator on the twin (its writes and StartBatch need that role).
+    ``credentials``: ``(user, password)`` of an operator on the twin (its writes and StartBatch need that role);
+    ``engineer``: of an engineer, who applies :attr:`Scenario.parameter_set` (a full set id) before the batch.
 
     Raises:
         ScenarioRunError: strategy ``oracle`` (stepped loop only), the plant has no ``truth()`` (needs
-            ``plant_model = "physics"``), the tags never get
+            ``plant_model = "physics"``), the parameter set is refused or not deployed at once, the tags never get
             Good, a contract node is missing or refuses a write, or plant time stops advancing.
     """
     if scenario.strategy == "oracle":
@@ -173,10 +200,9 @@ async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, names
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in plc.tags)
     bar = _Progress(scenario.name, progress)
     wall_start = time.monotonic()
-    client = Client(endpoint)
-    if credentials is not None:
-        client.set_user(credentials[0])
-        client.set_password(credentials[1])
+    if scenario.parameter_set is not None:
+        await _apply_parameter_set(scenario, endpoint, namespace, line_name, engineer)
+    client = _client(endpoint, credentials)
     async with client:
         idx = await client.get_namespace_index(namespace)
         operator = _Operator(client, idx, line_name, scenario.unit)
@@ -186,6 +212,7 @@ async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, names
         await operator.write("mode", scenario.mode, ua.VariantType.String)
         await operator.call("StartBatch")
         origin = plc.plant_time_s
+        batch_parameter_set = await operator.parameter_set()
         dropped_before = plc.dropped_steps
         injector = FaultInjector(plc, scenario.faults, origin_s=origin)
         timeline: list[TimelineSample] = []
@@ -249,7 +276,7 @@ async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, names
                       for e in injector.log],
         run={"endpoint": endpoint, "wall_time_s": wall_s, "plant_time_s": plc.plant_time_s - origin,
              "real_time_factor": (plc.plant_time_s - origin) / wall_s if wall_s > 0 else None,
-             "dropped_plant_steps": plc.dropped_steps - dropped_before},
+             "dropped_plant_steps": plc.dropped_steps - dropped_before, "parameter_set": batch_parameter_set},
         final_csd=final.get("csd"),
     )
     if report_path is not None:
@@ -257,6 +284,23 @@ async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, names
     if plot_path is not None:
         plot_report(report, plot_path)
     return report
+
+
+def _client(endpoint: str, credentials: tuple[str, str] | None) -> Client:
+    client = Client(endpoint)
+    if credentials is not None:
+        client.set_user(credentials[0])
+        client.set_password(credentials[1])
+    return client
+
+
+async def _apply_parameter_set(scenario: Scenario, endpoint: str, namespace: str, line_name: str,
+                               engineer: tuple[str, str] | None) -> None:
+    """The engineer's session: ``ApplyParameterSet(scenario.parameter_set)`` before the operator starts the batch."""
+    assert scenario.parameter_set is not None
+    async with _client(endpoint, engineer) as client:
+        idx = await client.get_namespace_index(namespace)
+        await _Operator(client, idx, line_name, scenario.unit).apply_parameter_set(scenario.parameter_set)
 
 
 def scenario_summary(scenario: Scenario) -> dict[str, Any]:
@@ -270,5 +314,6 @@ def scenario_summary(scenario: Scenario) -> dict[str, Any]:
         "plant": dict(scenario.plant), "control": dict(scenario.control),
         "recipe": {"initial_temperature_c": scenario.recipe.initial_temperature_c,
                    "final_temperature_c": scenario.recipe.final_temperature_c},
-        "faults": [f.describe() for f in scenario.faults],
+        "faults": [f.describe() for f in scenario.faults], "parameter_set": scenario.parameter_set,
+        "fit": scenario.fit.describe() if scenario.fit is not None else None,
     }

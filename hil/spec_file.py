@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from plc_adapters.config_issues import IssueCollector
+from hil.line_unit import LineUnit, UnknownUnitError, read_line_unit
+from plc_adapters.config_issues import ConfigError, IssueCollector
 
 _NOT_EMPTY = re.compile(r".")
 
@@ -61,6 +62,23 @@ class SpecChecks(IssueCollector):
         """The optional ``description`` (``""`` when missing or not a string)."""
         value = self.string(data, "description", prefix, default="")
         return value if isinstance(data.get("description", ""), str) else ""
+
+    def line_unit(self, line_path: Path, unit: str) -> LineUnit | None:
+        """The scenario's unit as the bench reads it (:mod:`hil.line_unit`); ``None`` after reporting a problem."""
+        try:
+            return read_line_unit(line_path, unit)
+        except OSError as exc:
+            # the file's name as "got" (a long path would be shortened there), the full path in what was expected
+            self.add("scenario.line", line_path.name, f"a readable line config at {line_path} "
+                     f"({exc.strerror or exc})")
+        except tomllib.TOMLDecodeError as exc:
+            self.add("scenario.line", line_path.name, f"a valid TOML line config at {line_path} ({exc})")
+        except UnknownUnitError as exc:
+            self.add("scenario.unit", unit, f"a unit of {line_path.name} ({', '.join(exc.units) or 'none'})")
+        except ConfigError as exc:
+            self.add("scenario.line", str(line_path),
+                     f"a line config whose unit '{unit}' reads (" + "; ".join(map(str, exc.issues)) + ")")
+        return None
 
     def raise_if_any(self, error: type[SpecFileError]) -> None:
         if self.issues:

@@ -10,8 +10,10 @@ allows (:class:`~process_models.plant_clock.SteppedClock`):
    twin's control loop (:class:`controllers.batch_control.BatchControl`): target and mode written, StartBatch;
 3. per plant step: the scheduled faults (:class:`hil.faults.FaultInjector`, in plant seconds after StartBatch),
    at each estimator tick a scan and an EKF step, at each controller period an NMPC solve — synchronously, no
-   deadline race — and the supervisor's decision written through the guarded write; every ``sample_interval_s``
-   a timeline sample (plant truth, what the twin would publish, the setpoint register);
+   deadline race (the supervisor judges no result late by the wall time a loaded machine took: IPOPT's CPU-time
+   limit still bounds each solve; :attr:`~controllers.batch_control.BatchControl.wall_deadline`) — and the
+   supervisor's decision written through the guarded write; every ``sample_interval_s`` a timeline sample
+   (plant truth, what the twin would publish, the setpoint register);
 4. at batch end the KPIs (:mod:`hil.scenario_kpis`), as the socket runner computes them.
 
 With a ``recorder`` (:class:`hil.batch_recording.BatchRecorder`) the batch is also recorded as the twin's historian
@@ -115,7 +117,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     clock = SteppedClock()
     plc = SteppedPlc(unit.name, unit.tags, plant, scenario.plant_step_s, clock)
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in unit.tags)
-    core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um)
+    core = BatchControl(plan, ControlMode(scenario.mode), scenario.target_d43_um, wall_deadline=False)
     if parameter_set is not None:
         core.use_parameter_set(*parameter_set)
     if not (math.isfinite(record_period_s) and record_period_s > 0):
@@ -164,7 +166,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
                       for e in injector.log],
         run={"clock": "stepped", "wall_time_s": wall_s, "plant_time_s": plant_s,
              "real_time_factor": plant_s / wall_s if wall_s > 0 else None, "dropped_plant_steps": 0,
-             "events": list(batch.events)},
+             "events": list(batch.events), "parameter_set": core.parameter_set_id or None},
         final_csd=truth_of(include_csd=True).get("csd"),
     )
     if report_path is not None:

@@ -106,6 +106,9 @@ class VirtualPlcBase(ABC):
         self._running = False
         self._loop_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.lockstep = False
+        """Set before :meth:`start`: the plant is not paced by the wall clock; plant time moves only by
+        :meth:`advance` (a socket bench driven in lockstep with the twin, deterministic on any machine load)."""
 
     @classmethod
     def check_tags(cls, unit: str, tags: Sequence[Any], plant: Plant) -> None:
@@ -190,9 +193,17 @@ class VirtualPlcBase(ABC):
                 await self._close()
                 raise
             self._running = True
-            self._loop_task = asyncio.create_task(self._pacer.run(), name=f"hil-plant-{self.unit}")
+            if not self.lockstep:
+                self._loop_task = asyncio.create_task(self._pacer.run(), name=f"hil-plant-{self.unit}")
             self._log.info("%s '%s' (%s) listening on %s:%d, speed %g×", self.kind_text, self.unit, self.plant.kind,
                         self.connection.host, self.port, self.speed)
+
+    def advance(self, plant_s: float) -> None:
+        """Lockstep (:attr:`lockstep`): advance the plant by ``plant_s`` plant seconds (whole steps of ``step_s``)
+        at once and publish its measurements. RuntimeError unless running in lockstep."""
+        if not (self.lockstep and self._running):
+            raise RuntimeError(f"{self.kind_text} '{self.unit}': advance() needs a running PLC with lockstep = True")
+        self._pacer.step_now(int(round(plant_s / self.step_s)))
 
     async def stop(self) -> None:
         """Stop the plant loop, close the listening socket and every client connection. Idempotent.

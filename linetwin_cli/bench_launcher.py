@@ -12,6 +12,7 @@ import dataclasses
 
 from hil.bench import HilBench
 from hil.plant import make_plant
+from hil.pooling_scenario import PoolingScenario
 from hil.scenario import Scenario
 from hil.virtual_plc_base import VirtualPlcBase, VirtualPlcConfigError, virtual_plc_class
 from plc_adapters.adapter import PlcConnection
@@ -104,3 +105,13 @@ def scenario_line_config(scenario: Scenario) -> LineConfig:
     # Poll often enough that a scan spans at most ~10 s of plant time at the bench's speed.
     scan_period_s = max(0.02, min(config.scan_period_s, 10.0 / scenario.speed))
     return with_time_scale(dataclasses.replace(config, units=(unit,), scan_period_s=scan_period_s), scenario.speed)
+
+
+def pooling_line_config(scenario: PoolingScenario) -> LineConfig:
+    """The line for a HIL pooling scenario: only the scenario's skid, its true plant (the physics column running
+    the control table's method with the scenario's deviation) and its pooling table; scans every 0.05 s."""
+    config = load_line_config(scenario.line_path)
+    column = config.unit(scenario.unit)
+    plant = {k: v for k, v in scenario.plant_parameters().items() if k not in column.model}
+    unit = dataclasses.replace(column, plant=plant, control=scenario.control_options())
+    return dataclasses.replace(config, units=(unit,), scan_period_s=min(config.scan_period_s, 0.05))

@@ -37,9 +37,10 @@ def run_campaign_command(args: argparse.Namespace) -> int:
     from hil.campaign.results import write_results
     from hil.campaign.runner import run_campaign
     from hil.campaign.spec import CampaignError, load_campaign
+    from linetwin_cli.fitted_strategy import CAMPAIGN_STRATEGIES
 
     try:
-        campaign = load_campaign(Path(args.campaign))
+        campaign = load_campaign(Path(args.campaign), strategies=CAMPAIGN_STRATEGIES)
     except CampaignError as exc:
         raise CommandError(problems_text(list(exc.errors), f"{len(exc.errors)} campaign file error(s):")) from None
     if args.scheduler is not None and not args.scheduler.startswith(("tcp://", "tls://", "inproc://")):

@@ -33,9 +33,10 @@ from linetwin_cli.failures import EXIT_FAILURE, CommandError
 
 if TYPE_CHECKING:
     from controllers.control_plan import ControlPlan
+    from linetwin_cli.fit_run import FitOutcome
     from twin_server.config import LineConfig, UnitConfig
 
-__all__ = ["add_fit_command", "run_fit"]
+__all__ = ["add_fit_command", "checked_plan", "fit_batches", "run_fit"]
 
 METHODS = ("wls", "ml")
 DEFAULT_SAMPLE_INTERVAL_S = 60.0
@@ -69,6 +70,9 @@ def add_fit_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--max-relative-se", type=positive_arg, default=1.0, metavar="X",
                    help="flag a parameter whose standard error exceeds X times its value (default 1)")
     p.add_argument("--no-profile", action="store_true", help="skip the profile-likelihood intervals (faster)")
+    p.add_argument("--no-input-noise", action="store_true",
+                   help="take the read-back inputs as exact: leave their noise out of the covariance (faster: it "
+                        "costs one simulation per 60 s of batch)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="report folder (default <data dir>/reports/fit-<unit>-<time>)")
     data_dir_arg(p)
@@ -129,9 +133,22 @@ def _plan(unit: UnitConfig) -> ControlPlan:
 def run_fit(args: argparse.Namespace) -> int:
     """Run ``linetwin fit`` (module docstring): 0 with a stored set, 1 when a parameter is not identifiable or the
     fit fails, 2 on bad input."""
+    started = time.perf_counter()
+    outcome = fit_batches(args)
+    print(outcome.summary)
+    if outcome.problem:
+        print(f"report: {outcome.report_path}", file=sys.stderr)
+        raise CommandError(outcome.problem, EXIT_FAILURE)
+    _progress(f"done in {time.perf_counter() - started:.1f} s; report {outcome.report_path}")
+    print(f"parameter set {outcome.set_id}")
+    return 0
+
+
+def fit_batches(args: argparse.Namespace) -> FitOutcome:
+    """The fit ``args`` (the ``fit`` command's) ask for, its set stored unless ``problem`` says why not; progress on
+    stderr. CommandError for bad input, no batch or no data."""
     from twin_server.historian.export import ExportError, parse_time
 
-    started = time.perf_counter()
     config = load_or_exit(Path(args.config))
     unit = _unit(config, args.unit)
     if (args.batch is None) == (args.start is None):
@@ -152,18 +169,7 @@ def run_fit(args: argparse.Namespace) -> int:
         raise CommandError(f"--from and --to: got --from {args.start} after --to {args.end}; expected --from first")
 
     _progress(f"building the model and control plan of {unit.name} ({unit.kind})")
-    plan = _plan(unit)
-    model = plan.model
-    unknown = [p for p in args.estimate if p not in model.parameter_names]
-    if unknown or len(set(args.estimate)) != len(args.estimate):
-        raise CommandError(f"--estimate: got {unknown or args.estimate} (unknown or repeated); expected distinct "
-                           f"parameters of the {unit.kind} model: {', '.join(model.parameter_names)}")
-    measured_tags = [m.tag for m in plan.measurements]
-    for flag, table in (("--delay", delays), ("--variance-model", variance)):
-        bad = sorted(set(table) - set(measured_tags))
-        if bad:
-            raise CommandError(f"{flag}: {bad} are not measured tags of {unit.name}; expected one of "
-                               f"{', '.join(measured_tags)}")
+    plan = checked_plan(unit, args.estimate, {"--delay": delays, "--variance-model": variance})
 
     from linetwin_cli.fit_history import read_recorded_batches
 
@@ -175,13 +181,23 @@ def run_fit(args: argparse.Namespace) -> int:
                          estimate=tuple(args.estimate), method=args.method, variance_models=variance,
                          delays=delays, sample_interval_s=args.sample_interval, parent=args.parent,
                          max_relative_se=args.max_relative_se, profile=not args.no_profile,
-                         out=Path(args.out) if args.out else None)
-    outcome = fit_unit(request, _progress)
-    print(outcome.summary)
-    if outcome.problem:
-        print(f"report: {outcome.report_path}", file=sys.stderr)
-        raise CommandError(outcome.problem, EXIT_FAILURE)
-    _progress(f"done in {time.perf_counter() - started:.1f} s; report {outcome.report_path}")
-    print(f"parameter set {outcome.set_id}")
-    return 0
+                         out=Path(args.out) if args.out else None, input_noise=not args.no_input_noise)
+    return fit_unit(request, _progress)
 
+
+def checked_plan(unit: UnitConfig, estimate: list[str], tagged: dict[str, dict[str, Any]]) -> ControlPlan:
+    """The unit's control plan, with ``estimate`` checked against its model's parameters and the tags of each
+    option in ``tagged`` (``{"--delay": {tag: …}, …}``) against its measured tags: CommandError naming the option."""
+    plan = _plan(unit)
+    model = plan.model
+    unknown = [p for p in estimate if p not in model.parameter_names]
+    if unknown or len(set(estimate)) != len(estimate):
+        raise CommandError(f"--estimate: got {unknown or estimate} (unknown or repeated); expected distinct "
+                           f"parameters of the {unit.kind} model: {', '.join(model.parameter_names)}")
+    measured_tags = [m.tag for m in plan.measurements]
+    for flag, table in tagged.items():
+        bad = sorted(set(table) - set(measured_tags))
+        if bad:
+            raise CommandError(f"{flag}: {bad} are not measured tags of {unit.name}; expected one of "
+                               f"{', '.join(measured_tags)}")
+    return plan

@@ -57,11 +57,13 @@ def read_recorded_batches(config: LineConfig, unit: UnitConfig, plan: ControlPla
         for batch in batches:
             series = read_batch_series(backend, key_prefix, tags, batch)
             n = sum(len(s.times_s) for s in series.values())
-            progress(f"batch {batch.id}: {batch.duration_s:.0f} s, {n} recorded samples"
+            scale = "" if abs(batch.time_scale - 1.0) < 1e-3 else \
+                f" (recorded at {batch.time_scale:.0f}x real time: a HIL bench)"
+            progress(f"batch {batch.id}: {batch.plant_duration_s:.0f} s{scale}, {n} recorded samples"
                      + ("" if batch.complete else " (no StopBatch recorded: up to the next start / --to)"))
             try:
                 experiments.append(batch_fit_data(plan, {k: (s.times_s, s.values) for k, s in series.items()},
-                                                  batch.duration_s, batch.id, sample_interval_s=sample_interval_s,
+                                                  batch.plant_duration_s, batch.id, sample_interval_s=sample_interval_s,
                                                   delays_s=delays))
             except BatchDataError as exc:
                 raise CommandError(str(exc)) from None

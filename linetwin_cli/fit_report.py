@@ -42,6 +42,11 @@ def summary_text(report: Mapping[str, Any]) -> str:
         lines.append(f"{name:<36}{_g(e['parent_value']):>12}{_g(e['value']):>12}{_g(e['standard_error'], '.3g'):>11}"
                      f"{f'[{_g(lin[0])}, {_g(lin[1])}]':>28}"
                      f"{(f'[{_g(prof[0])}, {_g(prof[1])}]' if prof else 'not computed'):>28}  {e['unit']}")
+    shares = {n: (e.get("standard_error_measurements"), e.get("standard_error_inputs"))
+              for n, e in report["estimates"].items() if e.get("standard_error_inputs") is not None}
+    if shares:
+        lines += ["", "std. error = sqrt(measurements² + measured inputs²) (errors in variables):"]
+        lines += [f"  {n:<36}{_g(m, '.3g'):>11}{_g(i, '.3g'):>11}" for n, (m, i) in shares.items()]
     names = list(report["estimates"])
     if len(names) > 1:
         lines += ["", "correlation:"]

@@ -43,6 +43,8 @@ class FitRequest:
     max_relative_se: float
     profile: bool
     out: Path | None
+    input_noise: bool = True
+    """Add the read-back inputs' noise to the covariance (errors in variables)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,9 @@ def fit_unit(request: FitRequest, progress: Callable[[str], None]) -> FitOutcome
                     on_step=lambda n, v, t: progress(f"  {n} = {v:.6g}: profile t {t:+.3f}"), **options)
             except FitError as exc:
                 progress(f"  profile of {name} failed: {exc}")
+    if request.input_noise and not ident.not_identifiable:   # an unidentifiable fit's covariance is unbounded anyway
+        fit, profiles = _with_input_noise(model, experiments, fit, profiles, None if absolute else weights, options,
+                                          progress)
     residuals = residual_statistics(fit, experiments, model, None if absolute else
                                     {n: sigma_by_output[n] * math.sqrt(fit.residual_variance) for n in measured})
     window = (_iso(min(b.start_us for b in request.batches)), _iso(max(b.end_us for b in request.batches)))
@@ -168,6 +173,8 @@ def fit_unit(request: FitRequest, progress: Callable[[str], None]) -> FitOutcome
         "estimates": {n: {
             "value": fit.estimates[n], "unit": _unit_of(model, n), "parent_value": parent.values.get(n),
             "standard_error": _finite(fit.standard_errors[n]),
+            "standard_error_measurements": _finite(_se(fit.measurement_covariance, fit, n)),
+            "standard_error_inputs": _finite(_se(fit.input_covariance, fit, n)),
             "linearised_95": [_finite(v) for v in fit.confidence_intervals[n]],
             "profile_95": list(profiles[n]) if n in profiles else None,
             "relative_standard_error": _finite(ident.relative_standard_errors[n]),
@@ -222,6 +229,35 @@ def fit_unit(request: FitRequest, progress: Callable[[str], None]) -> FitOutcome
     except ImportError:
         progress("matplotlib is not installed: no plots")
     return FitOutcome(summary=summary_text(report), report_path=report_path, set_id=set_id, problem=problem)
+
+
+def _with_input_noise(model: Any, experiments: list[FitData], fit: Any, profiles: dict[str, tuple[float, float]],
+                      weights: Mapping[str, float] | None, options: Mapping[str, Any],
+                      progress: Callable[[str], None]) -> tuple[Any, dict[str, tuple[float, float]]]:
+    """The fit with its measured inputs' noise in the covariance (errors in variables,
+    :mod:`process_models.input_uncertainty`), and the profile intervals widened about the estimate by the same
+    ratio of standard errors (the profile is of the measurements' likelihood; its asymmetry is kept)."""
+    from process_models.input_uncertainty import input_noise_covariance, with_input_uncertainty
+
+    noisy = sorted({n for e in experiments for n in e.input_std})
+    if not noisy:
+        return fit, profiles
+    progress(f"propagating the noise of the measured input(s) {', '.join(noisy)} into the covariance")
+    total = with_input_uncertainty(fit, input_noise_covariance(model, experiments, fit, weights, **options))
+    widened = {}
+    for name, (lo, hi) in profiles.items():
+        ratio = total.standard_errors[name] / fit.standard_errors[name]
+        value = fit.estimates[name]
+        widened[name] = (value - ratio * (value - lo), value + ratio * (hi - value))
+    return total, widened
+
+
+def _se(covariance: np.ndarray | None, fit: Any, name: str) -> float:
+    """The standard error of ``name`` from one share of the covariance (NaN, reported as null: not computed)."""
+    if covariance is None:
+        return math.nan
+    i = fit.names.index(name)
+    return math.sqrt(max(float(np.asarray(covariance)[i, i]), 0.0))
 
 
 def _with_parameters(exp: FitData, fixed: Mapping[str, float]) -> FitData:

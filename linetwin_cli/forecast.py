@@ -222,7 +222,7 @@ def _print_table(plan: ControlPlan, result: QualityForecast, recorded: dict[str,
     from process_models.engineering_units import UNITS_BY_CODE
 
     print(f"what-if forecast of batch {batch.id} at t = {horizon:g} s ({result.sigma_points} sigma points, "
-          f"95 % band)")
+          f"{result.band_text})")
     for name, p in parameters.items():
         print(f"  {name} = {p['value']:.4g} ± {p['std']:.2g} (1σ, {p['source']})")
     print(f"{'quantity':<16}{'unit':<6}{'forecast':>12}{'95 % band':>26}{'recorded (twin)':>18}")

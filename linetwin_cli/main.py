@@ -1,10 +1,10 @@
 """``linetwin``: the command line. One module per command group; this one builds the parser and dispatches.
 
 demo, serve (:mod:`linetwin_cli.serve`), check (:mod:`linetwin_cli.check`), health
-(:mod:`linetwin_cli.health`), models (:mod:`linetwin_cli.models`), hil serve | run
-(:mod:`linetwin_cli.hil`), history export (:mod:`linetwin_cli.history`), user | pki | audit
-(:mod:`linetwin_cli.security`), backup | restore (:mod:`linetwin_cli.backup`), init (:mod:`linetwin_cli.init`),
-simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`),
+(:mod:`linetwin_cli.health`), models (:mod:`linetwin_cli.models`), hil serve | run | commission
+(:mod:`linetwin_cli.hil`, :mod:`linetwin_cli.hil_commission`), history export (:mod:`linetwin_cli.history`),
+user | pki | audit (:mod:`linetwin_cli.security`), backup | restore (:mod:`linetwin_cli.backup`),
+init (:mod:`linetwin_cli.init`), simulate (:mod:`linetwin_cli.simulate`), surrogate (:mod:`linetwin_cli.surrogate`),
 campaign (:mod:`linetwin_cli.campaign`), forecast (:mod:`linetwin_cli.forecast`), fit (:mod:`linetwin_cli.fit`),
 params (:mod:`linetwin_cli.params`).
 A command group's modules are imported only when it runs, so ``linetwin --version`` and ``linetwin check`` import
@@ -152,6 +152,7 @@ def _run(argv: list[str]) -> int:
         config = load_or_exit(Path(args.config))
         return cli_export(config, line_data(args, config).history, args)
     from linetwin_cli.hil import run_hil_scenario, run_hil_serve
+    from linetwin_cli.hil_commission import run_hil_commission
     from linetwin_cli.serve import run_demo, run_serve
 
     runners = {"demo": run_demo, "serve": run_serve}
@@ -159,7 +160,8 @@ def _run(argv: list[str]) -> int:
             else "choose another port with --port")
     try:
         if args.command == "hil":
-            return asyncio.run(run_hil_serve(args) if args.hil_command == "serve" else run_hil_scenario(args))
+            hil_commands = {"serve": run_hil_serve, "run": run_hil_scenario, "commission": run_hil_commission}
+            return asyncio.run(hil_commands[args.hil_command](args))
         return asyncio.run(runners[args.command](args))
     except (ListenError, DataDirInUse) as exc:
         print(str(exc), file=sys.stderr)

@@ -1,5 +1,5 @@
 """The operators of ``linetwin demo`` and ``linetwin hil run``: the demo's ``operator`` user with a generated
-password, a HIL run's own data dir and operator, and what the demo prints about security."""
+password, a HIL run's own data dir, operator and engineer, and what the demo prints about security."""
 
 from __future__ import annotations
 
@@ -39,12 +39,22 @@ def demo_operator(data: LineDataDir) -> tuple[str, str, Path]:
 
 
 def scenario_operator(data: LineDataDir) -> tuple[str, str]:
-    """A HIL run's operator: a fresh password in the users file of the run's data dir."""
+    """A HIL run's operator (``hil_operator``: writes, StartBatch): a fresh password in the run's users file."""
+    return _scenario_user(data, "hil_operator", Role.OPERATOR)
+
+
+def scenario_engineer(data: LineDataDir) -> tuple[str, str]:
+    """A HIL run's engineer (``hil_engineer``: ApplyParameterSet before a batch): a fresh password in the run's
+    users file."""
+    return _scenario_user(data, "hil_engineer", Role.ENGINEER)
+
+
+def _scenario_user(data: LineDataDir, name: str, role: Role) -> tuple[str, str]:
     users = UsersFile.load(data.users_file)
     password = generate_password()
-    users.add("hil_operator", Role.OPERATOR, password, replace_existing=True)
+    users.add(name, role, password, replace_existing=True)
     users.save()
-    return "hil_operator", password
+    return name, password
 
 
 def demo_security_lines(security: object, operator: tuple[str, str, Path]) -> str:

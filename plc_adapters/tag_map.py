@@ -53,13 +53,17 @@ class DataType(str, Enum):
     @property
     def register_count(self) -> int:
         """16-bit registers occupied (1 for bool: one coil/discrete address)."""
-        return {"int16": 1, "uint16": 1, "bool": 1, "int32": 2, "uint32": 2, "float32": 2, "float64": 4}[
-            self.value
-        ]
+        return _REGISTER_COUNT[self]
 
     @property
     def is_integer(self) -> bool:
-        return self in (DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32)
+        return self in _INTEGER_TYPES
+
+
+_REGISTER_COUNT = {DataType.INT16: 1, DataType.UINT16: 1, DataType.BOOL: 1, DataType.INT32: 2, DataType.UINT32: 2,
+                   DataType.FLOAT32: 2, DataType.FLOAT64: 4}
+"""Looked up by member (the virtual PLC's plant loop asks several times per tag and step: no ``.value`` access)."""
+_INTEGER_TYPES = frozenset({DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32})
 
 
 class ByteOrder(str, Enum):

@@ -73,6 +73,7 @@ _UNITS = [
     EngineeringUnit("MIN", "min", "minute [unit of time]", "s", 60.0),
     EngineeringUnit("HUR", "h", "hour", "s", 3600.0),
     EngineeringUnit("C38", "mol/l", "mole per litre", "mol/m3", 1e3),
+    EngineeringUnit("M33", "mmol/l", "millimole per litre", "mol/m3"),
     EngineeringUnit("HTZ", "Hz", "hertz", "1/s"),
     EngineeringUnit("AMP", "A", "ampere", "A"),
     EngineeringUnit("VLT", "V", "volt", "V"),

@@ -36,7 +36,7 @@ from process_models.simulator import (
     trajectory_sensitivity,
 )
 
-__all__ = ["FitData", "FitError", "FitResult", "fit_parameters", "weighted_sum_of_squares"]
+__all__ = ["FitData", "FitError", "FitResult", "fit_parameters", "weighted_residual_vector", "weighted_sum_of_squares"]
 
 
 class FitError(ValueError):
@@ -54,6 +54,9 @@ class FitData:
     residual weight is ``1/sigma``, overriding ``fit_parameters(weights=...)`` (a variance model that changes along
     the trajectory, :mod:`process_models.likelihood_fit`). ``estimate_initial``: scalar states whose initial values
     are estimated with the parameters (nuisance parameters of this experiment; ``initial_state`` is their start).
+    ``input_std``: per input given as an :class:`~process_models.simulator.InputProgram`, the standard deviation of
+    each knot's value (the input's unit; a measured input: errors in variables). The fit itself takes the inputs as
+    given; :mod:`process_models.input_uncertainty` adds their noise to the covariance.
     """
 
     times_s: Sequence[float]
@@ -64,6 +67,7 @@ class FitData:
     name: str = ""
     sigmas: Mapping[str, np.ndarray] = field(default_factory=dict)
     estimate_initial: tuple[str, ...] = ()
+    input_std: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,11 @@ class FitResult:
     initial states, their directions projected out)."""
     initial_states: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """Per experiment name: its estimated initial states (``FitData.estimate_initial``)."""
+    measurement_covariance: np.ndarray | None = None
+    """With the inputs' noise added (:func:`process_models.input_uncertainty.with_input_uncertainty`): the
+    covariance from the measurements alone; ``covariance`` is then the total."""
+    input_covariance: np.ndarray | None = None
+    """The inputs' share of ``covariance`` (None: not computed, the inputs taken as exact)."""
 
     def summary(self) -> str:
         """A table: estimate, standard error, 95 % interval per parameter."""
@@ -389,6 +398,20 @@ def fit_parameters(model: CompiledModel, data: FitData | Sequence[FitData], esti
     )
 
 
+def weighted_residual_vector(model: CompiledModel, data: FitData, weights: Mapping[str, float] | None = None,
+                             integrator: str = "cvodes", rtol: float = 1e-8, atol: float = 1e-10) -> np.ndarray:
+    """One experiment's weighted residuals ``w_i (y_model,i - y_measured,i)`` over its finite samples, every parameter
+    as the experiment fixes it (its ``parameters`` over the declared values), in the row order of
+    :func:`fit_parameters`' Jacobian; weights as :func:`fit_parameters` takes them."""
+    res = simulate(model, data.initial_state, data.times_s, data.inputs, data.parameters, integrator=integrator,
+                   rtol=rtol, atol=atol)
+    parts = []
+    for s in _series(model, data, dict(weights or {}), f"experiment {data.name!r}"):
+        values = (res.states if s.kind == "state" else res.outputs)[s.rows]
+        parts.append((s.weight * (values - s.values))[np.isfinite(s.values)])
+    return np.concatenate(parts)
+
+
 def weighted_sum_of_squares(model: CompiledModel, data: FitData | Sequence[FitData],
                             weights: Mapping[str, float] | None = None, integrator: str = "cvodes",
                             rtol: float = 1e-8, atol: float = 1e-10, **_ignored: object) -> float:
@@ -396,11 +419,7 @@ def weighted_sum_of_squares(model: CompiledModel, data: FitData | Sequence[FitDa
     ``parameters`` over the declared values); weights as :func:`fit_parameters` takes them."""
     experiments = [data] if isinstance(data, FitData) else list(data)
     total = 0.0
-    for i, exp in enumerate(experiments):
-        res = simulate(model, exp.initial_state, exp.times_s, exp.inputs, exp.parameters, integrator=integrator,
-                       rtol=rtol, atol=atol)
-        for s in _series(model, exp, dict(weights or {}), f"weighted_sum_of_squares: experiment {i}"):
-            values = (res.states if s.kind == "state" else res.outputs)[s.rows]
-            r = (s.weight * (values - s.values))[np.isfinite(s.values)]
-            total += float(r @ r)
+    for exp in experiments:
+        r = weighted_residual_vector(model, exp, weights, integrator=integrator, rtol=rtol, atol=atol)
+        total += float(r @ r)
     return total

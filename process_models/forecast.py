@@ -18,6 +18,14 @@ the filter knows of: its state and online-parameter covariance. Parameters the f
 as known (the deployed values), future process noise is not added, and the band is only as calibrated as the
 filter's covariance is: ``benchmarks/forecast.py`` measures its coverage over seeded batches (docs/forecast.md).
 
+**Band calibration** (:class:`BandCalibration`): where past batches show the propagated σ to be too wide or too narrow
+(the filter's random walk on its online parameters inflates their covariance on purpose: it keeps the NMPC
+adaptive), σ is scaled by ``k``, the RMS of the past batches' normalised errors ``(realised − mean) / σ``, and the band
+is ``mean ± t σ_k`` with ``t`` the 97.5 % quantile of Student's t with ``n`` degrees of freedom, ``n`` the number of
+past batches ``k`` was learnt from: for a new batch whose normalised error is Gaussian with the same scale,
+``error / k`` is t-distributed with ``n`` degrees of freedom (a prediction interval with an estimated scale;
+e.g. Hahn & Meeker, *Statistical Intervals*, Wiley 1991, sec. 4.6). ``k = 1, n = 0``: the band as propagated.
+
 Sigma points are clipped into the states' and parameters' bounds (a moment cannot be negative); a sigma point whose
 simulation fails is reported (:class:`ForecastError`), never dropped silently.
 """
@@ -29,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from process_models.declaration import CompiledModel
 from process_models.simulator import InputSpec, SimulationError, simulate
@@ -39,6 +48,37 @@ Z_95 = 1.959963984540054
 
 class ForecastError(ValueError):
     """A forecast cannot be made from what was given (names, sizes, a simulation that failed)."""
+
+
+@dataclass(frozen=True)
+class BandCalibration:
+    """How the propagated σ is turned into the 95 % band (module docstring): ``scale`` k (σ × k), learnt from
+    ``batches`` past batches (0: k taken as exact, the Gaussian 1.96)."""
+
+    scale: float = 1.0
+    batches: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale > 0) or isinstance(self.batches, bool) or self.batches < 0:
+            raise ForecastError(f"BandCalibration: scale must be a finite number > 0 and batches an integer >= 0; "
+                                f"got scale={self.scale!r}, batches={self.batches!r}")
+
+    @property
+    def quantile(self) -> float:
+        """The band's half-width in calibrated σ: 1.96, or Student's t_{0.975, batches}."""
+        return Z_95 if self.batches == 0 else float(stats.t.ppf(0.975, self.batches))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.scale == 1.0 and self.batches == 0
+
+    @classmethod
+    def learn(cls, normalised_errors: Sequence[float]) -> BandCalibration:
+        """k = RMS of past batches' ``(realised − mean) / σ`` (σ as propagated, uncalibrated), n = their count."""
+        e = np.asarray(normalised_errors, dtype=float)
+        if e.size == 0 or not np.all(np.isfinite(e)) or not np.any(e != 0):
+            raise ForecastError(f"BandCalibration.learn: need finite normalised errors, not all zero; got {e.size}")
+        return cls(float(np.sqrt(np.mean(e**2))), int(e.size))
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ UNIT_KINDS: Mapping[str, UnitKind] = {k.name: k for k in (
     UnitKind("chromatography_column",
              "packed-bed chromatography column (ED, LRMP or GRM; linear, Langmuir or SMA binding)",
              model="process_models.chromatography.column:chromatography_model",
+             control_plan="controllers.chromatography.pooling_plan:POOLING_CONTROL",
              hil_plants="hil.plant:COLUMN_PLANTS",
              case_loader="process_models.chromatography.column:case_file_with_steps",
              model_keys="process_models.chromatography.model_keys:model_keys"),

@@ -38,6 +38,9 @@ def test_soak_smoke_run_measures_and_cleans_up_dropped_clients(tmp_path):
     assert result["growth_rss_less_sqlite_mb_per_h"] is not None  # SQLite's own memory read beside RSS
     assert result["clients_dropped"] >= 1
     assert result["dropped_sessions_closed"]["closed"], result["dropped_sessions_closed"]
+    # asyncua's logger per subscription went with the vanished clients' subscriptions (issue 21: kept for ever before)
+    closed = result["dropped_sessions_closed"]
+    assert closed["subscription_loggers"] <= closed["subscriptions"], closed
     assert "RSS" in proc.stdout and "MB/h" in proc.stdout
 
 

@@ -2,12 +2,15 @@
 the figures the README quotes (issue 18: MPC vs recipe vs oracle, the robustness targets, per-dimension effects).
 
     python tools/campaign_figures.py OUT [--out SUMMARY_DIR] [--plants N] [--from OTHER_OUT:STRATEGY ...]
+                                         [--strategies S,S,...]
 
 Reads ``OUT/runs/*.json`` (:mod:`hil.campaign.runner`), keeps only plants that ran every strategy found (a partial
 campaign counts whole plants: say "n of N"), and writes ``campaign.parquet``, ``summary.json`` and ``summary.png``
 into ``SUMMARY_DIR`` (default ``OUT/partial``) with :func:`hil.campaign.results.write_results`. ``--from
 OTHER:linear_cooling`` takes that strategy's rows from another campaign directory of the same plants (a
 before/after sub-campaign that re-ran only the strategies a change affects). ``--plants N``: plants 0 .. N-1 only.
+``--strategies``: only these strategies' runs (a strategy that ran on a few plants would otherwise leave only those
+whole).
 """
 
 from __future__ import annotations
@@ -46,11 +49,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plants", type=int)
     parser.add_argument("--from", dest="others", action="append", default=[], metavar="OTHER_OUT:STRATEGY")
     parser.add_argument("--name", default=None)
+    parser.add_argument("--strategies", default=None, metavar="S,S,...")
     args = parser.parse_args(argv)
     rows = stored_rows(args.out)
     for other in args.others:
         directory, _, strategy = other.rpartition(":")
         rows += [r for r in stored_rows(Path(directory)) if r["strategy"] == strategy]
+    if args.strategies:
+        wanted = set(args.strategies.split(","))
+        rows = [r for r in rows if r["strategy"] in wanted]
     rows = whole_plants(rows, args.plants)
     if not rows:
         print(f"{args.out}: no plant with every strategy stored yet", file=sys.stderr)
@@ -66,7 +73,14 @@ def main(argv: list[str]) -> int:
     for pair, d in summary["differences"].items():
         print(f"  {pair}: " + "; ".join(f"{k} median {_f(d[k]['median'], 3)} no worse in {_f(d[k]['share_no_worse'])}"
                                         for k in ("abs_d43_error_percent", "final_cv", "fines_fraction")))
-    print(json.dumps(summary["robustness_targets"], indent=1))
+    print(json.dumps(summary["robustness_targets_by_strategy"] or summary["robustness_targets"], indent=1))
+    for controller, t in summary["robustness_targets_by_strategy"].items():
+        d43, cv = t["d43"], t.get("cv_fines", {})
+        print(f"  {controller}: d43 rule met {_f(d43['share_met'])} of {d43['judged_plants']} (oracle reached "
+              f"{d43['oracle_reached_plants']}: {_f(d43['share_met_where_oracle_reached'])}; missed: "
+              f"{_f(d43['share_met_where_oracle_missed'])}); CV/fines no worse than linear cooling "
+              f"{_f(cv.get('share_both_no_worse'))} (CV {_f(cv.get('share_cv_no_worse'))}, fines "
+              f"{_f(cv.get('share_fines_no_worse'))}; oracle {_f(cv.get('oracle_share_both_no_worse'))})")
     for dim, e in summary["dimension_effects"].items():
         line = e.get("mpc_abs_d43_error_percent", {})
         gap = e.get("mpc_minus_oracle_pp", {})

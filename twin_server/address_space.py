@@ -11,8 +11,9 @@ Layout (namespace = ``[server] namespace``)::
 
 Nodes are created in one batch by the seam's bulk node creation (:func:`~plc_adapters.asyncua_seam.add_nodes_in_bulk`:
 no per-node client calls, and time linear in the tags per unit — asyncua's own AddNodes scans the parent's
-references per new node, quadratic per folder); on the hot path only values are written (see
-:mod:`twin_server.runtime`).
+references per new node, quadratic per folder); the tags' nodes (three per tag) as copies of one template per
+shape (:class:`TagNodeTemplates`, :func:`~plc_adapters.asyncua_seam.add_node_copies`: the same nodes at a fraction
+of the cost). On the hot path only values are written (see :mod:`twin_server.runtime`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 from asyncua import Server, ua
 
-from plc_adapters.asyncua_seam import add_nodes_in_bulk, address_space
+from plc_adapters.asyncua_seam import NodeCopy, NodeTemplate, add_node_copies, add_nodes_in_bulk, address_space
 from plc_adapters.tag_map import Direction, TagSpec
 from process_models.engineering_units import UNECE_NAMESPACE_URI, UNITS_BY_CODE
 from process_models.registry import unit_kinds
@@ -142,6 +143,41 @@ def analog_properties(node_id: ua.NodeId, idx: int, unit_code: str, low: float, 
     ]
 
 
+class TagNodeTemplates:
+    """The node shapes of a tag: its AnalogItemType variable (read-only, or writable for a commanded tag; sampling
+    interval the line's scan period), its ``EURange`` and ``EngineeringUnits`` properties — each made once by
+    asyncua and copied per tag (:func:`~plc_adapters.asyncua_seam.add_node_copies`); the nodes are those
+    :func:`variable_item` and :func:`analog_properties` describe."""
+
+    def __init__(self, server: Server, idx: int, sampling_ms: float) -> None:
+        placeholder = ua.NodeId("tag-template", idx)
+
+        def variable(writable: bool) -> NodeTemplate:
+            return NodeTemplate(server, variable_item(
+                placeholder, idx, "tag", placeholder, ua.Variant(0.0, ua.VariantType.Double), ua.ObjectIds.Double,
+                ua.ObjectIds.AnalogItemType, "tag", writable=writable, sampling_ms=sampling_ms))
+
+        self._variables = {False: variable(False), True: variable(True)}
+        eu_range, units = analog_properties(placeholder, idx, "CEL", 0.0, 1.0)
+        self._range, self._units = NodeTemplate(server, eu_range), NodeTemplate(server, units)
+        self._units_values: dict[str, ua.Variant] = {}
+        self._idx = idx
+
+    def copies(self, tag: TagSpec, tag_id: ua.NodeId, unit_id: ua.NodeId) -> tuple[NodeCopy, NodeCopy, NodeCopy]:
+        """The tag's variable ``tag_id`` in ``unit_id`` and its two properties."""
+        units = self._units_values.get(tag.unit_code)
+        if units is None:
+            units = ua.Variant(engineering_units(tag.unit_code), ua.VariantType.ExtensionObject)
+            self._units_values[tag.unit_code] = units
+        base, idx = tag_id.Identifier, self._idx
+        return (NodeCopy(self._variables[tag.direction is Direction.COMMANDED], tag_id, unit_id, tag.name,
+                         tag.description or tag.name),
+                NodeCopy(self._range, ua.NodeId(f"{base}.EURange", idx), tag_id,
+                         value=ua.Variant(ua.Range(Low=tag.eu_range.low, High=tag.eu_range.high),
+                                          ua.VariantType.ExtensionObject)),
+                NodeCopy(self._units, ua.NodeId(f"{base}.EngineeringUnits", idx), tag_id, value=units))
+
+
 async def build_address_space(server: Server, config: LineConfig) -> LineAddressSpace:
     """Create types, the line object, unit objects and tag variables in one batch of AddNodes."""
     idx = await server.register_namespace(config.server.namespace)
@@ -167,7 +203,8 @@ async def build_address_space(server: Server, config: LineConfig) -> LineAddress
     unit_nodes: dict[str, ua.NodeId] = {}
     tag_nodes: dict[tuple[str, str], TagNode] = {}
     connection_nodes: dict[str, ua.NodeId] = {}
-    sampling_ms = config.scan_period_s * 1000.0
+    tag_templates = TagNodeTemplates(server, idx, config.scan_period_s * 1000.0)
+    copies: list[NodeCopy] = []
     for unit in config.units:
         unit_id = ua.NodeId(f"{config.name}.{unit.name}", idx)
         unit_nodes[unit.name] = unit_id
@@ -181,16 +218,15 @@ async def build_address_space(server: Server, config: LineConfig) -> LineAddress
         for tag in unit.tags:
             tag_id = ua.NodeId(f"{config.name}.{unit.name}.{tag.name}", idx)
             tag_nodes[(unit.name, tag.name)] = TagNode(unit.name, tag, tag_id)
-            items.append(variable_item(
-                tag_id, idx, tag.name, unit_id, ua.Variant(0.0, ua.VariantType.Double), ua.ObjectIds.Double,
-                ua.ObjectIds.AnalogItemType, tag.description, writable=tag.direction is Direction.COMMANDED,
-                sampling_ms=sampling_ms,
-            ))
-            items += analog_properties(tag_id, idx, tag.unit_code, tag.eu_range.low, tag.eu_range.high)
+            copies += tag_templates.copies(tag, tag_id, unit_id)
     results = await add_nodes_in_bulk(server, items)
     for item, res in zip(items, results, strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
+    refused = await add_node_copies(server, copies)
+    if refused:
+        copy, status = refused[0]
+        raise RuntimeError(f"could not create node {copy.node_id}: {status} ({len(refused)} refused)")
     waiting = ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
     await address_space(server).write_values([(tn.node_id, waiting) for tn in tag_nodes.values()])
     return LineAddressSpace(idx, line_id, type_nodes, unit_nodes, tag_nodes, connection_nodes)

@@ -273,7 +273,7 @@ class UnitControlLoop:
 
     def _tag_values(self) -> TagValues:
         """Each tag's latest usable value (engineering units); None where missing or Bad."""
-        return {tag: _usable(sample) for tag, sample in self._runtime.adapters[self.unit].last_samples.items()}
+        return {tag: usable_value(sample) for tag, sample in self._runtime.adapters[self.unit].last_samples.items()}
 
     async def _estimate_step(self) -> None:
         tags = self._tag_values()
@@ -394,7 +394,7 @@ class UnitControlLoop:
         await self._nodes.set("last_event", f"{stamp} {text}"[:500], ua.VariantType.String)
 
 
-def _usable(sample: Sample | None) -> float | None:
+def usable_value(sample: Sample | None) -> float | None:
     """Engineering value of a sample whose quality is Good or Uncertain; ``None`` when missing or Bad."""
     if sample is None or sample.value is None or sample.quality.is_bad or not math.isfinite(sample.value):
         return None

@@ -4,8 +4,9 @@ forecasts): which parameter set they run on, how well it still fits, and the met
 Node ids ``"<line>.<unit>.model.<name>"`` (read: every role, viewer included; the methods: engineer and up):
 
 - ``parameter_set`` (String): id of the deployed parameter set (16 hex digits). Every estimate, prediction and
-  forecast of the unit is made with it. Its history: events of the unit in the historian (origin
-  ``parameter_set``, one at twin start and one per switch; HistoryRead events on the unit object).
+  forecast of the unit is made with it. Historized: HistoryRead raw gives the set deployed at the twin's start and
+  at each switch (:meth:`twin_server.historian.service.Historian.historize_text`); the switches, with who asked, are
+  events of the unit (origin ``parameter_set``; HistoryRead events on the unit object).
 - ``pending_parameter_set`` (String): the set a switch waiting for the next batch start goes to ("" when none).
 - ``declaration_hash`` (String): hash of the unit's model declaration; only sets of this declaration are accepted.
 - ``innovation_nis`` (Double, historized, dimensionless): the estimator's normalised innovation squared of its

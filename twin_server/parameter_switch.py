@@ -30,6 +30,10 @@ from twin_server.parameter_deployment import ParameterDeployment, SwitchRequest
 EVENT_SOURCE = "parameter_set"
 """Origin of the unit's historian events of parameter-set switches (HistoryRead events: SourceName
 ``<unit> parameter_set``)."""
+VALUE_EVENT_SOURCE = "parameter_set_value"
+"""Origin of the historian rows that hold the ``parameter_set`` node's values (one per change of the deployed set,
+the set id as the message), answered as that node's raw history
+(:meth:`twin_server.historian.service.Historian.historize_text`)."""
 
 
 class ParameterSetSwitch:
@@ -47,6 +51,9 @@ class ParameterSetSwitch:
         self.band = band or NisBand()
         self.innovation_alarm: InnovationAlarm | None = None
         """The unit's ``parameter_set_mismatch`` condition (set by the server when the line has alarms)."""
+        self.record_value: Callable[[str], None] | None = None
+        """Keeps each new value of the ``parameter_set`` node in the historian (:meth:`keep_history`)."""
+        self._recorded_id: str | None = None
 
     async def build(self) -> None:
         """The ``model`` nodes and methods, the deployed set in the core and on the nodes."""
@@ -55,6 +62,13 @@ class ParameterSetSwitch:
         await self._use_deployed()
         last = self.deployment.history[-1]
         await self._record(f"twin start: parameter set {last.set_id} (deployed {last.at} by {last.by})", EVENT_SOURCE)
+
+    def keep_history(self, record_value: Callable[[str], None]) -> None:
+        """From now on keep every new value of the ``parameter_set`` node with ``record_value`` (the historian),
+        starting with the set deployed now."""
+        self.record_value = record_value
+        self._recorded_id = self.deployment.deployed.id
+        record_value(self._recorded_id)
 
     async def _record_notes(self) -> None:
         """What the deployment found and did on its own (a set dropped from the history), as events."""
@@ -68,6 +82,9 @@ class ParameterSetSwitch:
         if self.innovation_alarm is not None:
             self.innovation_alarm.parameter_set = deployed.id
         await self.nodes.set("parameter_set", deployed.id, ua.VariantType.String)
+        if self.record_value is not None and deployed.id != self._recorded_id:
+            self.record_value(deployed.id)
+            self._recorded_id = deployed.id
         await self.nodes.set("pending_parameter_set", self.deployment.pending_id, ua.VariantType.String)
 
     # -- method actions (engineer role: twin_server/security) ---------------------------------------------
@@ -101,6 +118,8 @@ class ParameterSetSwitch:
     async def _answer(self, method: str, request: SwitchRequest) -> None:
         if request.deferred:
             note = f"{method}: parameter set {request.old_id} -> {request.new_id} at the next batch start"
+        elif request.old_id == request.new_id and method == "ApplyParameterSet":
+            note = f"{method}: parameter set {request.old_id} stays (already deployed; any pending switch cancelled)"
         elif request.old_id == request.new_id:
             note = f"{method}: pending switch cancelled; parameter set {request.old_id} stays"
         else:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
 
-from plc_adapters.asyncua_seam import address_space, install_write_hook
+from plc_adapters.asyncua_seam import address_space, install_write_hook, release_subscription_loggers
 from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
@@ -26,12 +26,14 @@ from twin_server.heap_trim import TRIM_EVERY_S, HeapTrimmer
 from twin_server.historian.service import Historian
 from twin_server.library_log_limit import limit_library_logs
 from twin_server.line_build import build_line_or_raise
+from twin_server.long_lived_objects import collector_paused, freeze_long_lived, thaw
 from twin_server.method_calls import track_method_callers
 from twin_server.metrics.endpoint import MetricsEndpoint
 from twin_server.model_nodes import ModelNodes
 from twin_server.parameter_deployment import unit_deployment
-from twin_server.parameter_switch import ParameterSetSwitch
+from twin_server.parameter_switch import VALUE_EVENT_SOURCE, ParameterSetSwitch
 from twin_server.pid_file import TwinPidFile
+from twin_server.pooling_control import PoolingControlLoop, PoolingNodes
 from twin_server.runtime import AdapterFactory, LineRuntime
 from twin_server.security.setup import TwinSecurity
 from twin_server.surrogate_watch import build_surrogate_watch
@@ -80,6 +82,8 @@ class TwinServer:
         self.space: LineAddressSpace | None = None
         self.runtime: LineRuntime | None = None
         self.control_loops: dict[str, UnitControlLoop] = {}
+        self.pooling_loops: dict[str, PoolingControlLoop] = {}
+        """The chromatography units' pooling loops (a unit whose control plan is a pooling plan)."""
         self.forecasts: dict[str, ForecastNodes | None] = {}
         """Each controlled unit's ``forecast`` object (None for a kind whose plan forecasts nothing)."""
         self.data = line_data_dir(config, data_dir)
@@ -105,6 +109,36 @@ class TwinServer:
         if self._plans is None:
             self._plans = build_line_or_raise(self.config)
         self._pid_lock = TwinPidFile.acquire(self.data.pid_file)
+        with collector_paused():  # ~2 million long-lived objects at 10,000 tags: see long_lived_objects
+            server = await self._build()
+            frozen = freeze_long_lived()  # before the collector runs again: its first run would traverse them all
+        log.debug("%d long-lived objects frozen out of the cyclic collector", frozen)
+        assert self.historian is not None and self.runtime is not None and self.space is not None
+        try:
+            await server.start()
+        except BaseException:
+            thaw()  # not serving: what was built may be collected
+            raise
+        self._server = server
+        await self.security.started(server)
+        self.historian.start()
+        await self.runtime.start()
+        for loop in self.control_loops.values():
+            await loop.start()
+        for pooling in self.pooling_loops.values():
+            await pooling.start()
+        if self.config.metrics.enabled:
+            self.metrics = MetricsEndpoint(self, self.config.metrics)
+            await self.metrics.start()
+        if self.heap_trimmer is not None:
+            self.heap_trimmer.start()
+        self.serving = True
+        log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
+                 len(self.config.units), len(self.space.tag_nodes))
+
+    async def _build(self) -> Server:
+        """The asyncua server with the line's address space, history, alarms, write guard, control loops and
+        security, not started yet."""
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -129,30 +163,41 @@ class TwinServer:
         guard = GuardedAttributeService(address_space(server), self.space.tag_by_node(), self.runtime.write_setpoint,
                                         audit=self.audit, setpoint_owner=self._setpoint_owner)
         install_write_hook(server, guard.write)
+        release_subscription_loggers(server)  # asyncua's logger per subscription, else kept for the process's life
         self.guard = guard
         for unit in self.config.units:
-            if unit.control:
+            if unit.control and self._is_pooling(unit.name):
+                pooling = await self._build_pooling_loop(server, unit.name)
+                guard.handlers.update(pooling.writable_handlers)
+                guard.action_names.update(pooling.audit_actions)
+                guard.write_roles.update(pooling.write_roles)
+                self.pooling_loops[unit.name] = pooling
+            elif unit.control:
                 loop = await self._build_control_loop(server, unit.name)
                 guard.handlers.update(loop.writable_handlers)
                 guard.action_names.update(loop.audit_actions)
                 self.control_loops[unit.name] = loop
         await self.security.protect(server, self.space.namespace_index, self.space.tag_by_node(), guard)
         self.alarms.authorize = self.security.operator_or_above
-        await server.start()
-        self._server = server
-        await self.security.started(server)
-        self.historian.start()
-        await self.runtime.start()
-        for loop in self.control_loops.values():
-            await loop.start()
-        if self.config.metrics.enabled:
-            self.metrics = MetricsEndpoint(self, self.config.metrics)
-            await self.metrics.start()
-        if self.heap_trimmer is not None:
-            self.heap_trimmer.start()
-        self.serving = True
-        log.info("serving line '%s' at %s (%d units, %d tags)", self.config.name, self.endpoint,
-                 len(self.config.units), len(self.space.tag_nodes))
+        return server
+
+    def _is_pooling(self, unit_name: str) -> bool:
+        from controllers.chromatography.pooling_plan import PoolingPlan
+
+        assert self._plans is not None
+        return isinstance(self._plans.get(unit_name), PoolingPlan)
+
+    async def _build_pooling_loop(self, server: Server, unit_name: str) -> PoolingControlLoop:
+        assert self.space is not None and self.runtime is not None and self._plans is not None
+        plan = self._plans[unit_name]
+        nodes = PoolingNodes(server, self.space.namespace_index, self.config.name, unit_name,
+                             self.space.unit_nodes[unit_name])
+        loop = PoolingControlLoop(unit_name, plan, self.runtime, nodes)  # type: ignore[arg-type]
+        await loop.build_nodes()
+        log.info("unit %s: pooling loop (strategy %s, window %g-%g s, purity >= %g with probability %g)", unit_name,
+                 loop.strategy, plan.spec.window_start_s, plan.spec.window_end_s,  # type: ignore[attr-defined]
+                 plan.spec.purity_min, plan.spec.confidence)  # type: ignore[attr-defined]
+        return loop
 
     async def _build_control_loop(self, server: Server, unit_name: str) -> UnitControlLoop:
         assert self.space is not None and self.runtime is not None
@@ -209,18 +254,22 @@ class TwinServer:
             switch.band = switch.innovation_alarm.band
         await switch.build()
         if self.historian is not None:
+            switch.keep_history(await self.historian.historize_text(server, nodes.node_id("parameter_set"),
+                                                                    unit.name, VALUE_EVENT_SOURCE))
+        if self.historian is not None:
             nodes.on_value = self.historian.recorder.record_value
             await self.historian.historize_values(server, nodes.historized)
         loop.parameter_sets = switch
 
     def _setpoint_owner(self, unit: str, tag: str) -> str | None:
-        loop = self.control_loops.get(unit)
+        loop = self.control_loops.get(unit) or self.pooling_loops.get(unit)
         return loop.setpoint_owner(tag) if loop is not None else None
 
     def status_line(self) -> str:
         """The runtime's PLC status plus each control loop's state (for the CLI)."""
         parts = [self.runtime.status_line()] if self.runtime is not None else []
         parts += [loop.status_text() for loop in self.control_loops.values()]
+        parts += [pooling.status_text() for pooling in self.pooling_loops.values()]
         if self.alarms is not None:
             parts.append(self.alarms.status_text())
         if self.historian is not None:
@@ -238,11 +287,14 @@ class TwinServer:
             self.metrics = None
         for loop in self.control_loops.values():
             await loop.stop()
+        for pooling in self.pooling_loops.values():
+            await pooling.stop()
         if self.runtime is not None:
             await self.runtime.stop()
         if self._server is not None:
             await self._server.stop()
             self._server = None
+            thaw()  # this twin's address space may be collected once it is garbage
         if was_serving:
             self.audit.flush()  # refusal summaries still being counted: into the history too, before it closes
             self.audit.record(AuditEntry("server_stop", "server", self.config.name, AuditOutcome.ACCEPTED,

@@ -116,6 +116,8 @@ class GuardedAttributeService:
         self.setpoint_owner = setpoint_owner
         self.action_names: dict[ua.NodeId, str] = {}
         """The audit action of writes to particular nodes (e.g. ``mode_change`` for a control loop's mode)."""
+        self.write_roles: dict[ua.NodeId, str] = {}
+        """The role a handled node needs where it is not ``operator`` (e.g. ``engineer`` for a pooling strategy)."""
         self.limits = RequestLimits()
         """Bounds of a Write request (set from ``[security.limits]`` by the security module)."""
 

@@ -26,6 +26,11 @@ residuals when it exceeds 1 (a model that fits worse than the noise says it is l
 runs; clipped at 0): cheap, and accurate while the spread is small against the peak width — it is wide only before
 the product peak is seen, when the plan is conservative anyway.
 
+**Update** (:meth:`ElutionEstimator.update`). Between full estimates, new samples are taken without a model run:
+the Gauss-Newton minimiser of the MAP cost linearised at the last full estimate (its prediction and Jacobian), with
+the same covariance, ensemble and trust test. It lets the pooling loop decide on every sample at the cost of a
+linear solve; the next full estimate re-linearises.
+
 **Trust.** The estimate is *not* trustworthy (the loop falls back to fixed UV thresholds) when a model run failed,
 when the data residuals' reduced chi-square exceeds ``chi2_limit`` (the model cannot explain the signal: a
 sensor fault, an unmodelled event), when a parameter's posterior standard deviation exceeds its prior's
@@ -167,6 +172,7 @@ class ElutionEstimator:
         self._sample_uv: list[float] = []
         self._sample_cond: list[float] = []
         self.model_runs = 0
+        self._linearisation: tuple[np.ndarray, Prediction, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ samples
     def add_sample(self, time_s: float, uv_mau: float, conductivity_ms_per_cm: float) -> None:
@@ -228,15 +234,20 @@ class ElutionEstimator:
         return np.vstack([-jac[0, idx, :] / s.uv_noise_mau, -jac[1, idx, :] / s.conductivity_noise_ms_per_cm,
                           np.diag(1.0 / self._prior_std)])
 
+    def _sample_indices(self) -> np.ndarray:
+        if not self._sample_t:
+            raise EstimationError("estimator: no samples yet")
+        idx = np.clip(np.searchsorted(self.times_s, np.asarray(self._sample_t)), 0, self.times_s.size - 1)
+        if not np.allclose(self.times_s[idx], self._sample_t, rtol=0, atol=1e-6):
+            raise EstimationError("estimator: sample times must lie on the model grid times_s")
+        return idx
+
     def estimate(self, time_s: float) -> OutletEstimate:
         """Fit to every sample so far (warm-started from the last estimate) and sample the predicted outlet."""
         s = self.spec
         if not self._sample_t:
             raise EstimationError("estimator: no samples yet")
-        idx = np.searchsorted(self.times_s, np.asarray(self._sample_t))
-        idx = np.clip(idx, 0, self.times_s.size - 1)
-        if not np.allclose(self.times_s[idx], self._sample_t, rtol=0, atol=1e-6):
-            raise EstimationError("estimator: sample times must lie on the model grid times_s")
+        idx = self._sample_indices()
         theta = self._theta.copy()
         try:
             pred = self.predict(theta)
@@ -264,6 +275,38 @@ class ElutionEstimator:
                     lam *= 10.0
         except (SimulationError, np.linalg.LinAlgError) as exc:
             return self._untrusted(time_s, f"model run or fit failed: {exc}")
+        self._linearisation = (theta.copy(), pred, jac)
+        return self._outlet_estimate(time_s, theta, pred, jac, idx, r_data)
+
+    def update(self, time_s: float) -> OutletEstimate:
+        """The estimate with every sample so far at no model run: the Gauss-Newton minimiser of the MAP cost
+        linearised at the last :meth:`estimate` (its prediction and Jacobian), ``theta = theta_0 + (J^T J)^{-1}
+        J^T r(theta_0)`` over the weighted residuals, the outlet ``c(theta_0) + (dc/dtheta)(theta - theta_0)``,
+        covariance, ensemble and trust test as in :meth:`estimate`. Accurate while ``theta`` stays near the
+        linearisation point (the next full estimate re-linearises); before any full estimate it is one."""
+        if self._linearisation is None:
+            return self.estimate(time_s)
+        idx = self._sample_indices()
+        theta0, pred0, jac = self._linearisation
+        r_data, r_prior = self._residuals(theta0, pred0, idx)
+        jw = self._weighted_jacobian(jac, idx)
+        try:
+            step = np.linalg.lstsq(jw, -np.concatenate([r_data, r_prior]), rcond=None)[0]
+        except np.linalg.LinAlgError as exc:
+            return self._untrusted(time_s, f"linearised update failed: {exc}")
+        theta = theta0 + step
+        model_step = step.copy()
+        model_step[-2:] = 0.0  # the UV baseline is not part of the prediction (see _residuals)
+        stacked = pred0.stacked() + jac @ model_step
+        names = list(pred0.curves)
+        pred = Prediction(stacked[0], stacked[1], {c: stacked[2 + k] for k, c in enumerate(names)})
+        r_data, _ = self._residuals(theta, pred, idx)
+        return self._outlet_estimate(time_s, theta, pred, jac, idx, r_data)
+
+    def _outlet_estimate(self, time_s: float, theta: np.ndarray, pred: Prediction, jac: np.ndarray,
+                         idx: np.ndarray, r_data: np.ndarray) -> OutletEstimate:
+        """Covariance, ensemble and trust test of the estimate ``theta`` (prediction ``pred``, Jacobian ``jac``)."""
+        s = self.spec
         jw = self._weighted_jacobian(jac, idx)
         dof = max(r_data.size - theta.size, 1)
         chi2 = float(r_data @ r_data) / dof

@@ -61,6 +61,10 @@ class CrystallizerControlOptions:
     """More online parameters, each with bounds (``[control.online_parameters.<name>]``)."""
     online_halfwidth_limit: float = DEFAULT_HALFWIDTH_LIMIT
     """The NMPC uses an online value while 1.96 σ / |value| is at most this, else the deployed value."""
+    forecast_band_scale: float = 1.0
+    """σ of a forecast × this (the RMS of past batches' normalised errors; 1: as propagated)."""
+    forecast_band_batches: int = 0
+    """How many past batches ``forecast_band_scale`` was learnt from (the band's Student's t; 0: 1.96)."""
     prediction_model: str = "physics"
     surrogate_path: str = ""
     disagreement_threshold: float = 0.02
@@ -76,7 +80,8 @@ _CHOICES = {"strategy": ("linear_cooling", "natural_cooling"), "initial_mode": (
             "solver": SOLVER_METHODS}
 _POSITIVE = ("target_d43_um", "batch_duration_s", "estimator_period_s", "controller_period_s", "time_scale",
              "solve_deadline_s", "max_jacket_move_c", "seed_loading_kg_per_kg", "fines_weight", "cv_weight",
-             "seed_mean_size_um", "seed_std_size_um", "disagreement_threshold", "online_halfwidth_limit")
+             "seed_mean_size_um", "seed_std_size_um", "disagreement_threshold", "online_halfwidth_limit",
+             "forecast_band_scale")
 
 
 def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[CrystallizerControlOptions,
@@ -98,6 +103,11 @@ def parse_options(raw: Mapping[str, Any], prefix: str, tags: set[str]) -> tuple[
         elif key == "horizon":
             if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 200:
                 issues.append((full, value, "an integer in [2, 200]"))
+            else:
+                values[key] = value
+        elif key == "forecast_band_batches":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                issues.append((full, value, "an integer >= 0 (past batches forecast_band_scale was learnt from)"))
             else:
                 values[key] = value
         elif key == "jacket_limits_c":

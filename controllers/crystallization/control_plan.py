@@ -31,6 +31,8 @@ Options (all optional; units in the names)::
     seed_std_size_um = 15.0
     estimate_parameters = ["growth_rate_constant", "secondary_nucleation_rate_constant"]
     online_halfwidth_limit = 0.25      # NMPC uses an online value while 1.96 σ/|value| <= this, else the deployed one
+    forecast_band_scale = 1.0          # forecast σ × this: RMS of past batches' (realised − mean)/σ (docs/forecast.md)
+    forecast_band_batches = 0          # past batches it was learnt from (band ± Student's t; 0: ± 1.96)
     [units.<unit>.control.online_parameters.solubility_coefficient_0]   # more online parameters, with bounds
     lower = 0.2047                     # the parameter's SI unit (kg/kg here)
     upper = 0.2127
@@ -83,6 +85,7 @@ from process_models.crystallization.kinetics import solubility
 from process_models.declaration import compile_model
 from process_models.engineering_units import UNITS_BY_CODE
 from process_models.estimator import ExtendedKalmanFilter
+from process_models.forecast import BandCalibration
 from process_models.simulator import simulate
 
 FORECAST_OUTPUTS = ("d43", "cv", "crystal_count", "yield")
@@ -190,6 +193,7 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
         time_scale=options.time_scale, initial_mode=options.initial_mode,
         online_parameters=online, online_halfwidth_limit=options.online_halfwidth_limit,
         forecast_outputs=FORECAST_OUTPUTS,
+        forecast_band=BandCalibration(options.forecast_band_scale, options.forecast_band_batches),
     )
 
 

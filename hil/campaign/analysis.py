@@ -11,6 +11,10 @@ Both work on the campaign table (one row per plant and strategy, ``abs_d43_error
   ≥ 90 % of plants. The oracle's shares beside them tell what the NMPC's objective gives on the true plant (a
   trade-off of d43 against CV and fines) from what estimation loses.
 
+The same figures for any other closed-loop strategy of the campaign (``mpc_fitted``, ``mpc_online_solubility``:
+``robustness_targets(table, controller=...)``, the summary's ``robustness_targets_by_strategy``), judged by the same
+rules against the same plants' oracle and linear cooling.
+
 A plant whose MPC run failed counts as a miss of every target; a plant whose oracle run failed cannot be judged on
 d43 and is left out of that share (counted in ``oracle_failed``); one whose linear-cooling run failed is left out of
 the CV/fines share (counted in ``recipe_failed``).
@@ -46,10 +50,21 @@ def sampled_dimensions(table: Any) -> list[str]:
             and table[c].dtype.kind in "if" and table[c].nunique(dropna=True) > 1]
 
 
-def per_plant(table: Any) -> Any:
+REFERENCE_STRATEGIES = ("oracle", "linear_cooling", "natural_cooling")
+"""Strategies that are references, not controllers judged by the robustness targets."""
+
+
+def controllers_of(table: Any) -> list[str]:
+    """The closed-loop strategies of ``table`` the robustness targets judge: ``mpc`` first, then the others in table
+    order (every strategy but the references, :data:`REFERENCE_STRATEGIES`)."""
+    found = [str(s) for s in table["strategy"].unique() if s not in REFERENCE_STRATEGIES]
+    return sorted(found, key=lambda s: s != "mpc")
+
+
+def per_plant(table: Any, controller: str = "mpc") -> Any:
     """One row per plant: ``<kpi>_<strategy>`` columns of |d43 error| %, CV and fines (NaN where that run failed
-    or did not run), ``failed_<strategy>`` flags, the sampled dimensions and the d43 target verdict ``d43_met``
-    (True / False / NaN where it cannot be judged)."""
+    or did not run), ``failed_<strategy>`` flags, the sampled dimensions and the d43 target verdict ``d43_met`` of
+    ``controller`` (True / False / NaN where it cannot be judged), and ``<controller>_minus_oracle_pp``."""
     import pandas as pd
 
     dims = sampled_dimensions(table)
@@ -64,33 +79,37 @@ def per_plant(table: Any) -> Any:
     first = table.drop_duplicates("plant").set_index("plant")
     for dim in dims:
         plants[dim] = first[dim].reindex(plants.index)
-    if {"ran_mpc", "ran_oracle"} <= set(plants.columns):
-        mpc, oracle = plants["abs_d43_error_percent_mpc"], plants["abs_d43_error_percent_oracle"]
+    c = controller
+    if {f"ran_{c}", "ran_oracle"} <= set(plants.columns):
+        mpc, oracle = plants[f"abs_d43_error_percent_{c}"], plants["abs_d43_error_percent_oracle"]
         reached = oracle <= D43_ORACLE_REACHED_PERCENT
         met = ((reached & (mpc <= D43_MPC_WHERE_REACHED_PERCENT))
                | (~reached & (mpc <= oracle + D43_WITHIN_ORACLE_PP)))
         verdict = met.astype(object)
-        verdict[mpc.isna() & plants["ran_mpc"]] = False  # the MPC failed: a miss
-        verdict[oracle.isna() | ~plants["ran_oracle"] | ~plants["ran_mpc"]] = math.nan  # cannot be judged
+        verdict[mpc.isna() & plants[f"ran_{c}"]] = False  # the controller failed: a miss
+        verdict[oracle.isna() | ~plants["ran_oracle"] | ~plants[f"ran_{c}"]] = math.nan  # cannot be judged
         plants["d43_met"] = verdict
-        plants["mpc_minus_oracle_pp"] = mpc - oracle
+        plants[f"{c}_minus_oracle_pp"] = mpc - oracle
     return plants
 
 
-def robustness_targets(table: Any) -> dict[str, Any] | None:
-    """Issue 18 item 6's figures (see the module docstring); None unless the campaign ran mpc and oracle."""
-    plants = per_plant(table)
+def robustness_targets(table: Any, controller: str = "mpc") -> dict[str, Any] | None:
+    """Issue 18 item 6's figures for ``controller`` (see the module docstring); None unless the campaign ran it and
+    the oracle. The counts of failed controller runs are under ``mpc_failed`` whichever the controller."""
+    c = controller
+    plants = per_plant(table, c)
     if "d43_met" not in plants:
         return None
     judged = plants[plants["d43_met"].notna()]
     reached = judged["abs_d43_error_percent_oracle"] <= D43_ORACLE_REACHED_PERCENT
     out: dict[str, Any] = {
+        "controller": c,
         "plants": int(len(plants)),
-        "mpc_failed": int(plants["failed_mpc"].sum()),
+        "mpc_failed": int(plants[f"failed_{c}"].sum()),
         "oracle_failed": int((plants["failed_oracle"] & plants["ran_oracle"]).sum()),
         "d43": {
-            "rule": f"mpc <= {D43_MPC_WHERE_REACHED_PERCENT} % where oracle <= {D43_ORACLE_REACHED_PERCENT} %, "
-                    f"else mpc <= oracle + {D43_WITHIN_ORACLE_PP} pp",
+            "rule": f"{c} <= {D43_MPC_WHERE_REACHED_PERCENT} % where oracle <= {D43_ORACLE_REACHED_PERCENT} %, "
+                    f"else {c} <= oracle + {D43_WITHIN_ORACLE_PP} pp",
             "judged_plants": int(len(judged)),
             "share_met": _share(judged["d43_met"].astype(bool)),
             "required_share": D43_REQUIRED_SHARE,
@@ -101,19 +120,19 @@ def robustness_targets(table: Any) -> dict[str, Any] | None:
         },
     }
     if "ran_linear_cooling" in plants:
-        both = plants[plants["ran_mpc"] & plants["ran_linear_cooling"] & ~plants["failed_linear_cooling"]]
-        cv_ok = both["final_cv_mpc"] <= both["final_cv_linear_cooling"]  # NaN (mpc failed) compares False
-        fines_ok = both["fines_fraction_mpc"] <= both["fines_fraction_linear_cooling"]
+        both = plants[plants[f"ran_{c}"] & plants["ran_linear_cooling"] & ~plants["failed_linear_cooling"]]
+        cv_ok = both[f"final_cv_{c}"] <= both["final_cv_linear_cooling"]  # NaN (run failed) compares False
+        fines_ok = both[f"fines_fraction_{c}"] <= both["fines_fraction_linear_cooling"]
         out["cv_fines"] = {
-            "rule": "mpc's final CV and fines fraction each <= linear cooling's (no tolerance)",
+            "rule": f"{c}'s final CV and fines fraction each <= linear cooling's (no tolerance)",
             "judged_plants": int(len(both)),
             "recipe_failed": int((plants["ran_linear_cooling"] & plants["failed_linear_cooling"]).sum()),
             "share_cv_no_worse": _share(cv_ok),
             "share_fines_no_worse": _share(fines_ok),
             "share_both_no_worse": _share(cv_ok & fines_ok),
             "required_share": CV_FINES_REQUIRED_SHARE,
-            "cv_excess_p95": _quantile((both["final_cv_mpc"] - both["final_cv_linear_cooling"]).dropna(), 0.95),
-            "fines_excess_p95": _quantile((both["fines_fraction_mpc"] - both["fines_fraction_linear_cooling"])
+            "cv_excess_p95": _quantile((both[f"final_cv_{c}"] - both["final_cv_linear_cooling"]).dropna(), 0.95),
+            "fines_excess_p95": _quantile((both[f"fines_fraction_{c}"] - both["fines_fraction_linear_cooling"])
                                           .dropna(), 0.95),
         }
         if "ran_oracle" in plants:  # what the objective itself gives on the true plant: the CV/fines trade-off

@@ -1,11 +1,15 @@
 """A campaign's results: one Parquet table of every run, a summary JSON and a summary PNG.
 
 * ``campaign.parquet``: one row per (plant, strategy): the sampled values (column = target, e.g.
-  ``plant.growth_rate_factor``), status, error, wall time s and the KPIs (:data:`hil.campaign.run_task.KPI_COLUMNS`:
-  d43 µm and its error µm / %, CV, yield, fines mass fraction, supersaturation violation, solve counters);
+  ``plant.growth_rate_factor``), status, error, wall time s and the KPIs (:data:`hil.campaign.strategies.KPI_COLUMNS`:
+  d43 µm and its error µm / %, CV, yield, fines mass fraction, supersaturation violation, solve counters), and any
+  strategy's own columns (``mpc_fitted``: ``fitted.<parameter>``, ``fitted_se.<parameter>``, ``fit.parameter_set``,
+  ``fit.wall_s``, ``previous_batch_seed``: :mod:`linetwin_cli.fitted_strategy`; empty in other strategies' rows);
 * ``summary.json``: per strategy the run counts and the 5 / 50 / 95 % quantiles of |d43 error| %, CV and fines;
-  paired per plant, ``mpc − linear_cooling`` and ``mpc − oracle`` of the same KPIs, with the share of plants where
-  the MPC is no worse; issue 18's robustness-target figures and each sampled dimension's effect on the MPC's
+  paired per plant, ``mpc − linear_cooling`` and ``mpc − oracle`` of the same KPIs (and ``<strategy> − mpc`` of
+  every other closed-loop strategy: ``mpc_fitted``, ``mpc_online_solubility``), with the share of plants where the
+  first is no worse; issue 18's robustness-target figures (``robustness_targets``: the MPC's;
+  ``robustness_targets_by_strategy``: every closed-loop strategy's) and each sampled dimension's effect on the MPC's
   |d43 error| and on MPC − oracle (:mod:`hil.campaign.analysis`);
 * ``summary.png``: KPI distributions per strategy, the paired differences, and the MPC's |d43 error| and MPC −
   oracle |d43 error| against each numeric sampled dimension.
@@ -22,7 +26,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hil.campaign.analysis import dimension_effects, per_plant, robustness_targets, sampled_dimensions, sweep_effects
+from hil.campaign.analysis import (
+    controllers_of,
+    dimension_effects,
+    per_plant,
+    robustness_targets,
+    sampled_dimensions,
+    sweep_effects,
+)
 from hil.campaign.case_runs import SWEEP_STRATEGY
 from hil.campaign.run_task import KPI_COLUMNS
 
@@ -117,7 +128,7 @@ def _summary(table: Any, name: str) -> dict[str, Any]:
         strategies[str(strategy)] = {"runs": int(len(group)), "failed": int((group["status"] != "ok").sum()),
                                      **{k: _quantiles(good[k]) for k in SUMMARY_KPIS}}
     pairs: dict[str, Any] = {}
-    for a, b in PAIRS:
+    for a, b in (*PAIRS, *((c, "mpc") for c in controllers_of(table) if c != "mpc")):
         left = ok[ok["strategy"] == a].set_index("plant")
         right = ok[ok["strategy"] == b].set_index("plant")
         common = left.index.intersection(right.index)
@@ -133,6 +144,8 @@ def _summary(table: Any, name: str) -> dict[str, Any]:
     return {"campaign": name, "runs": int(len(table)), "failed": int((table["status"] != "ok").sum()),
             "mean_wall_s_per_run": float(wall.mean()) if len(wall) else None,
             "strategies": strategies, "differences": pairs, "robustness_targets": robustness_targets(table),
+            "robustness_targets_by_strategy": {c: t for c in controllers_of(table)
+                                               if (t := robustness_targets(table, c)) is not None},
             "dimension_effects": dimension_effects(table)}
 
 

@@ -53,8 +53,10 @@ def campaign_tasks(campaign: Campaign) -> list[RunTask]:
         assert campaign.scenario is not None
         seed = max(0, int(round(point["scenario.seed"]))) if "scenario.seed" in point else campaign.scenario.seed
         for strategy in campaign.strategies:
-            tasks.append(RunTask(key=run_key(campaign.scenario, point, strategy, seed), plant=plant,
-                                 strategy=strategy, base_path=str(campaign.base_path), point=point))
+            runner = campaign.runners.get(strategy)
+            content = runner.key_content() if runner is not None else None
+            tasks.append(RunTask(key=run_key(campaign.scenario, point, strategy, seed, content), plant=plant,
+                                 strategy=strategy, base_path=str(campaign.base_path), point=point, runner=runner))
     return tasks
 
 

@@ -11,7 +11,7 @@ files share, :mod:`hil.spec_file`)::
     plants = 200                           # required: sampled points (plants), an integer >= 1
     sampling = "sobol"                     # sobol | lhs | random (scrambled Sobol, Latin hypercube, i.i.d.)
     seed = 7                               # sampling seed, an integer >= 0; default 0
-    strategies = ["linear_cooling", "mpc", "oracle"]   # hil.scenario.STRATEGIES; each plant runs each
+    strategies = ["linear_cooling", "mpc", "oracle"]   # each plant runs each (hil.campaign.strategies)
 
     [fixed]                                # optional: values set on every run, keyed like a dimension's target
     "scenario.batch_duration_s" = 1800
@@ -33,17 +33,22 @@ of the unit's control table, merged over the scenario's ``[control]``). Loading 
 (as loading its scenario does), at the centre of the sampled ranges, to check the ``plant.*`` names and values, and
 parses the control table there (a case sweep validates its case there); a point elsewhere that the plant refuses
 becomes a failed run, not a file error. No NMPC is built and Dask is not imported here.
+
+Strategies: the built-in ones (:data:`hil.campaign.strategies.BUILTIN_STRATEGIES`: the scenario strategies and
+``mpc_online_solubility``) and those the caller adds (``load_campaign(path, strategies={name: strategy})``;
+``linetwin campaign`` adds ``mpc_fitted``). The campaign keeps the strategy object of each name it runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hil.campaign.case_runs import SWEEP_STRATEGY, case_target_problem
-from hil.scenario import STRATEGIES, Scenario, ScenarioError, load_scenario
+from hil.campaign.strategies import BUILTIN_STRATEGIES, CampaignStrategy
+from hil.scenario import Scenario, ScenarioError, load_scenario
 from hil.spec_file import SpecChecks, SpecFileError, read_spec_file
 from plc_adapters.config_issues import is_finite_number
 
@@ -80,7 +85,8 @@ class Dimension:
 @dataclass(frozen=True)
 class Campaign:
     """A validated campaign file (see the module docstring): ``scenario`` for a HIL campaign, or ``case`` (the case
-    file's path) for a parameter sweep, whose one strategy is ``simulate``."""
+    file's path) for a parameter sweep, whose one strategy is ``simulate``; ``runners``: the strategy object of each
+    of ``strategies`` (none in a sweep)."""
 
     path: Path
     name: str
@@ -93,6 +99,7 @@ class Campaign:
     fixed: Mapping[str, Any]
     dimensions: tuple[Dimension, ...]
     case: Path | None = None
+    runners: Mapping[str, CampaignStrategy] = field(default_factory=dict)
 
     @property
     def base_path(self) -> Path:
@@ -103,18 +110,23 @@ class Campaign:
         return self.scenario.path
 
 
-def load_campaign(path: str | Path) -> Campaign:
-    """Read and validate a campaign file (and its base scenario).
+def load_campaign(path: str | Path, strategies: Mapping[str, CampaignStrategy] | None = None) -> Campaign:
+    """Read and validate a campaign file (and its base scenario); ``strategies``: strategies the file may name
+    besides the built-in ones (name → strategy; a name given here replaces a built-in one).
 
     Raises:
         CampaignError: every problem found (unreadable file, TOML syntax, unknown/missing keys, wrong types or
             ranges, an unknown target, a base scenario that does not load, plant values the plant refuses).
     """
     path = Path(path)
-    return _Validator(path).campaign(read_spec_file(path, CampaignError))
+    validator = _Validator(path)
+    validator.available = {**BUILTIN_STRATEGIES, **(strategies or {})}
+    return validator.campaign(read_spec_file(path, CampaignError))
 
 
 class _Validator(SpecChecks):
+    available: Mapping[str, CampaignStrategy] = BUILTIN_STRATEGIES
+
     def campaign(self, data: Mapping[str, Any]) -> Campaign:
         self.unknown_keys(data, "", set(_SECTIONS))
         c = self.table(data, "campaign")
@@ -128,10 +140,11 @@ class _Validator(SpecChecks):
         if "case" in c:
             return self.case_sweep(c, data, name, description, plants, sampling, seed)
         strategies = c.get("strategies")
-        if (not isinstance(strategies, list) or not strategies or not all(s in STRATEGIES for s in strategies)
+        if (not isinstance(strategies, list) or not strategies
+                or not all(isinstance(s, str) and s in self.available for s in strategies)
                 or len(set(strategies)) != len(strategies)):
             self.add("campaign.strategies", strategies, "a non-empty list of distinct strategies out of "
-                       + ", ".join(STRATEGIES))
+                       + ", ".join(self.available))
             strategies = []
         scenario = self.scenario(c.get("scenario"))
         fixed = data.get("fixed", {})
@@ -150,7 +163,8 @@ class _Validator(SpecChecks):
         assert scenario is not None and sampling is not None
         return Campaign(path=self.path, name=name, description=description,
                         scenario=scenario, plants=plants, sampling=sampling, seed=seed,
-                        strategies=tuple(strategies), fixed=dict(fixed), dimensions=dimensions)
+                        strategies=tuple(strategies), fixed=dict(fixed), dimensions=dimensions,
+                        runners={s: self.available[s] for s in strategies})
 
     def case_sweep(self, c: Mapping[str, Any], data: Mapping[str, Any], name: str, description: str, plants: int,
                    sampling: str | None, seed: int) -> Campaign:

@@ -12,7 +12,9 @@ the virtual PLC plausible signals with the tag names of the demo line:
   the salt fraction, plus a constant system back pressure;
 * elution: protein bound at start (mg) desorbs per volume passed, at a rate that switches on as a
   logistic function of the buffer-B fraction (salt step/gradient elution); UV absorbance = ε · outlet
-  protein concentration.
+  protein concentration;
+* fractionation (:mod:`hil.plants.fractionation`): run time since start, the collection valve from the cut
+  setpoints (the stand-in keeps no pool).
 
 State clearly: none of these numbers is fitted to a real column.
 """
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hil.plants import fractionation
+from hil.plants.fractionation import FractionCollector
 from hil.plants.integration import rk4
 from hil.plants.parameters import check_ranges, hold_commands
 
@@ -75,8 +79,9 @@ class ColumnStandIn:
     """Stand-in capture column (see module docstring: NOT the physics model)."""
 
     kind = KIND
-    measured_names = ("outlet_uv_absorbance", "outlet_conductivity", "column_pressure", "flow_rate")
-    commanded_names = ("flow_rate_setpoint", "buffer_b_fraction_setpoint")
+    measured_names = ("outlet_uv_absorbance", "outlet_conductivity", "column_pressure", "flow_rate",
+                      *fractionation.MEASUREMENTS)
+    commanded_names = ("flow_rate_setpoint", "buffer_b_fraction_setpoint", *fractionation.COMMANDS)
 
     def __init__(self, parameters: ColumnStandInParameters | None = None, seed: int | None = None) -> None:
         self.parameters = parameters if parameters is not None else ColumnStandInParameters()
@@ -85,10 +90,13 @@ class ColumnStandIn:
         # state: flow mL/min, outlet buffer-B fraction %, bound protein mg
         self._state = [p.initial_flow_rate_ml_per_min, 0.0, p.initial_bound_protein_mg]
         self._commands = self.initial_commands()
+        self._time_s = 0.0
+        self.fractions = FractionCollector()
 
     def initial_commands(self) -> dict[str, float]:
-        """Initial flow (mL/min) and 0 % buffer B."""
-        return {"flow_rate_setpoint": self.parameters.initial_flow_rate_ml_per_min, "buffer_b_fraction_setpoint": 0.0}
+        """Initial flow (mL/min), 0 % buffer B, no cuts armed (0, 0 s)."""
+        return {"flow_rate_setpoint": self.parameters.initial_flow_rate_ml_per_min, "buffer_b_fraction_setpoint": 0.0,
+                fractionation.CUT_START: 0.0, fractionation.CUT_STOP: 0.0}
 
     def step(self, dt_s: float, commands: Mapping[str, float]) -> None:
         """Advance by ``dt_s`` s holding ``commands`` (mL/min, %); non-finite commands are ignored,
@@ -98,6 +106,8 @@ class ColumnStandIn:
         x[0] = max(x[0], 0.0)
         x[2] = max(x[2], 0.0)
         self._state = x
+        self._time_s += max(dt_s, 0.0)
+        self.fractions.update(self._time_s, self._commands)
 
     def measurements(self) -> dict[str, float]:
         """UV mAU, conductivity mS/cm, pressure bar, flow mL/min, with Gaussian noise."""
@@ -115,6 +125,8 @@ class ColumnStandIn:
             "outlet_conductivity": conductivity + noise(0.0, p.conductivity_noise_std_ms_per_cm),
             "column_pressure": pressure + noise(0.0, p.pressure_noise_std_bar),
             "flow_rate": flow + noise(0.0, p.flow_rate_noise_std_ml_per_min),
+            fractionation.RUN_TIME: self._time_s,
+            fractionation.VALVE: 1.0 if self.fractions.open else 0.0,
         }
 
     @property

@@ -89,3 +89,61 @@ def adsorption_overrides(nominal: Mapping[str, float], factors: Mapping[str, flo
                                     f"isotherm of '{protein}')")
         out[key] = float(nominal[key]) * float(factor)
     return out
+
+
+_METHOD_NUMBERS = ("load_duration_s", "wash_duration_s", "wash_salt_mol_per_m3", "gradient_start_salt_mol_per_m3",
+                   "gradient_end_salt_mol_per_m3", "gradient_duration_s")
+
+
+def _factor_table(table: object, where: str) -> dict[str, float]:
+    if not isinstance(table, Mapping):
+        raise InletProgramError(f"{where}: expected a table of protein name -> number, got {table!r}")
+    out = {}
+    for name, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InletProgramError(f"{where}.{name}: expected a finite number, got {value!r}")
+        out[str(name)] = float(value)
+    return out
+
+
+def elution_method_from_table(table: Mapping[str, object], where: str) -> ElutionMethod:
+    """An :class:`ElutionMethod` from a config table (``feed_mol_per_m3`` a table by protein, ``salt`` the salt's
+    component name, the durations in s and salts in mol/m3 as the field names say; omitted keys keep the defaults).
+    Raises InletProgramError naming ``where`` and the key."""
+    known = {"feed_mol_per_m3", "salt", *_METHOD_NUMBERS}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise InletProgramError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    values: dict[str, object] = {}
+    if "feed_mol_per_m3" in table:
+        values["feed_mol_per_m3"] = _factor_table(table["feed_mol_per_m3"], f"{where}.feed_mol_per_m3")
+    if "salt" in table:
+        if not isinstance(table["salt"], str) or not table["salt"]:
+            raise InletProgramError(f"{where}.salt: expected the salt's component name, got {table['salt']!r}")
+        values["salt"] = table["salt"]
+    for key in _METHOD_NUMBERS:
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise InletProgramError(f"{where}.{key}: expected a finite number >= 0, got {value!r}")
+            values[key] = float(value)
+    method = ElutionMethod(**values)  # type: ignore[arg-type]
+    if not (method.load_duration_s > 0 and method.gradient_duration_s > 0):
+        raise InletProgramError(f"{where}: load_duration_s and gradient_duration_s must be > 0")
+    return method
+
+
+def method_deviation_from_table(table: Mapping[str, object], where: str) -> MethodDeviation:
+    """A :class:`MethodDeviation` from a config table (``feed_factors`` and ``adsorption_factors`` tables by
+    protein, ``gradient_slope_factor``). Raises InletProgramError naming ``where`` and the key."""
+    known = {"feed_factors", "adsorption_factors", "gradient_slope_factor"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise InletProgramError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    slope = table.get("gradient_slope_factor", 1.0)
+    if isinstance(slope, bool) or not isinstance(slope, int | float):
+        raise InletProgramError(f"{where}.gradient_slope_factor: expected a number > 0, got {slope!r}")
+    return MethodDeviation(feed_factors=_factor_table(table.get("feed_factors", {}), f"{where}.feed_factors"),
+                           adsorption_factors=_factor_table(table.get("adsorption_factors", {}),
+                                                            f"{where}.adsorption_factors"),
+                           gradient_slope_factor=float(slope))

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from hil.campaign.analysis import dimension_effects, robustness_targets
+from hil.campaign.analysis import controllers_of, dimension_effects, robustness_targets
 
 
 def _table() -> pd.DataFrame:
@@ -65,3 +65,17 @@ def test_dimension_effects_fit_the_mpc_error_against_each_varied_dimension() -> 
 def test_no_oracle_no_robustness_figures() -> None:
     table = _table()
     assert robustness_targets(table[table["strategy"] != "oracle"]) is None
+
+
+def test_every_closed_loop_strategy_is_judged_by_the_same_rules_on_the_same_plants() -> None:
+    table = _table()
+    fitted = table[table["strategy"] == "mpc"].assign(strategy="mpc_fitted")
+    fitted.loc[fitted["plant"] == 1, "abs_d43_error_percent"] = 0.8  # the fitted NMPC meets the rule on plant 1
+    both = pd.concat([table, fitted], ignore_index=True)
+    assert controllers_of(both) == ["mpc", "mpc_fitted"]
+    mpc, other = robustness_targets(both), robustness_targets(both, "mpc_fitted")
+    assert mpc is not None and other is not None
+    assert (mpc["controller"], other["controller"]) == ("mpc", "mpc_fitted")
+    assert mpc["d43"]["share_met"] == pytest.approx(2 / 5) and other["d43"]["share_met"] == pytest.approx(3 / 5)
+    assert other["cv_fines"]["share_both_no_worse"] == mpc["cv_fines"]["share_both_no_worse"]
+    assert other["d43"]["rule"].startswith("mpc_fitted <= 2.0 %")

@@ -7,10 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from controllers.chromatography.elution_estimator import true_outlet
+from controllers.chromatography.pooling_decision import PoolingSpec, pool_on_curves
 from hil.plant import Plant, make_plant, plant_models
 from hil.plants.column_physics import ColumnPhysics
 from hil.plants.column_standin import ColumnStandIn
 from hil.plants.parameters import PlantParameterError
+from process_models.chromatography.elution_method import MethodDeviation, elution_method_from_table
 from process_models.simulator import simulate
 from tests.hil.hil_helpers import pilot_line_unit
 
@@ -139,3 +142,38 @@ def test_unknown_command_is_refused_and_noise_is_seeded() -> None:
     a, b = make_plant(KIND, {"plant_model": "physics"}, seed=7), make_plant(KIND, {"plant_model": "physics"}, seed=7)
     c = make_plant(KIND, {"plant_model": "physics"}, seed=8)
     assert a.measurements() == b.measurements() != c.measurements()
+
+
+METHOD = {"feed_mol_per_m3": {"cytochrome": 1.0, "ribonuclease": 0.3, "lysozyme": 0.3}}
+
+
+def test_a_method_run_pools_between_the_cut_setpoints_as_the_method_model_predicts() -> None:
+    plant = quiet_plant(method=METHOD, deviation={"feed_factors": {"cytochrome": 0.7}})  # type: ignore[arg-type]
+    assert plant.initial_commands()["flow_rate_setpoint"] == pytest.approx(0.9118, rel=1e-3)  # the case's velocity
+    for _ in range(1000):
+        plant.step(1.0, {"cut_start_time": 550.0, "cut_stop_time": 840.0})
+    values = plant.measurements()
+    assert values["run_time"] == 1000.0 and values["collection_valve_open"] == 0.0
+    spec = PoolingSpec("cytochrome", ("ribonuclease", "lysozyme"), 0.95, 450.0, 1000.0)
+    pool = plant.pool(spec.target, spec.impurities)
+    assert (pool["start_s"], pool["stop_s"]) == (550.0, 840.0)
+    times = np.arange(0.0, 1001.0, 1.0)
+    truth = true_outlet(plant.column, elution_method_from_table(METHOD, "method"), times,
+                        MethodDeviation(feed_factors={"cytochrome": 0.7}))
+    expected_yield, expected_purity = pool_on_curves(times, truth, spec, 550.0, 840.0)
+    # the pool is summed per 1-s PLC step (rectangle rule) against the trapezoid on the same grid
+    assert pool["purity"] == pytest.approx(expected_purity, abs=1e-3)
+    assert pool["yield"] == pytest.approx(expected_yield, abs=5e-3)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"axial_cells": 10.0}, "do not apply to scheme 'dg'"),
+    ({"scheme": "fv", "elements": 3.0}, "do not apply to scheme 'fv'"),
+    ({"scheme": "weno"}, "'scheme' = 'weno'"),
+    ({"deviation": {"feed_factors": {"cytochrome": 0.7}}}, "needs a 'method' table"),
+    ({"method": {"feed_mol_per_m3": {"insulin": 1.0}}}, "insulin"),
+    ({"method": METHOD, "deviation": {"feed_factors": {"cytochrome": -1.0}}}, "feed_factors"),
+])
+def test_discretisation_and_method_problems_are_refused_by_name(overrides: dict, message: str) -> None:
+    with pytest.raises(PlantParameterError, match=message):
+        make_plant(KIND, {"plant_model": "physics", **overrides})

@@ -18,7 +18,8 @@ from tests.conftest import REPO_ROOT
 
 SCENARIOS = REPO_ROOT / "examples" / "scenarios"
 REQUIRED = ("nominal_mpc", "mismatch_plus20_mpc", "mismatch_minus20_mpc", "dropout_mpc", "nominal_linear_cooling",
-            "nominal_natural_cooling", "mismatch_plus20_linear_cooling")
+            "nominal_natural_cooling", "mismatch_plus20_linear_cooling", "commissioning_1_nominal_mpc",
+            "commissioning_2_fitted_mpc")
 
 
 @pytest.mark.parametrize("name", REQUIRED)
@@ -99,6 +100,63 @@ def test_missing_line_unit_and_file_are_named(tmp_path: Path) -> None:
         load_scenario(tmp_path / "absent.toml")
     path.write_text("[scenario\n")
     with pytest.raises(ScenarioError, match="TOML syntax"):
+        load_scenario(path)
+
+
+def test_the_commissioning_pair_runs_one_plant_the_second_batch_on_a_set_fitted_from_the_first() -> None:
+    nominal = load_scenario(SCENARIOS / "commissioning_1_nominal_mpc.toml")
+    fitted = load_scenario(SCENARIOS / "commissioning_2_fitted_mpc.toml")
+    assert nominal.parameter_set == "nominal" and fitted.parameter_set == "latest" and nominal.fit is None
+    assert fitted.fit is not None and fitted.fit.batch_of == nominal.path.resolve()
+    assert dict(nominal.plant) == dict(fitted.plant) and nominal.plant["solubility_offset_kg_per_kg"] == -0.002
+    assert fitted.fit.method == "ml" and "solubility_coefficient_0" in fitted.fit.estimate
+    assert fitted.fit.delay_s == {tag: nominal.plant["measurement_delay_s"] for tag in
+                                  ("solute_concentration", "chord_count_rate", "mean_chord_length")}
+    summary = scenario_summary(fitted)
+    assert summary["parameter_set"] == "latest" and summary["fit"]["estimate"] == list(fitted.fit.estimate)
+    assert fitted.with_parameter_set("0123456789abcdef").parameter_set == "0123456789abcdef"
+
+
+def commissioning_pair(tmp_path: Path, first_extra: str = "", fit: str = "") -> Path:
+    """The shipped pair copied to ``tmp_path`` (line made absolute), ``first_extra`` appended to batch 1 and
+    ``fit`` replacing batch 2's [fit] table; batch 2's path."""
+    line = (REPO_ROOT / "examples" / "pilot_line.toml").as_posix()
+    for name, extra in (("commissioning_1_nominal_mpc", first_extra), ("commissioning_2_fitted_mpc", "")):
+        text = (SCENARIOS / f"{name}.toml").read_text().replace('line = "../pilot_line.toml"', f'line = "{line}"')
+        if fit and name.startswith("commissioning_2"):
+            text = text[:text.index("[fit]")] + fit
+        (tmp_path / f"{name}.toml").write_text(text + extra)
+    return tmp_path / "commissioning_2_fitted_mpc.toml"
+
+
+def test_fit_and_parameter_set_keys_are_checked_with_the_rest(tmp_path: Path) -> None:
+    path = commissioning_pair(tmp_path, fit='[fit]\nbatch_of = "commissioning_1_nominal_mpc.toml"\nestimate = []\n'
+                              'method = "guess"\ndelay_s = { ph = 3, chord_count_rate = -1 }\nprofile = "yes"\n'
+                              'colour = 1\n')
+    path.write_text(path.read_text().replace('parameter_set = "latest"', 'parameter_set = "newest"'))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    errors = info.value.errors
+    for key in ("scenario.parameter_set", "fit.estimate", "fit.method", "fit.delay_s.ph",
+                "fit.delay_s.chord_count_rate", "fit.profile", "fit.colour"):
+        assert any(e.startswith(f"{path}: {key}: got ") for e in errors), (key, errors)
+    assert any("'newest'" in e and "nominal, latest or a parameter set id" in e for e in errors)
+    assert any("a measured tag of the unit (chord_count_rate" in e for e in errors)
+
+
+def test_a_fit_names_another_scenario_of_the_same_plant_that_is_not_fitted_itself(tmp_path: Path) -> None:
+    path = commissioning_pair(tmp_path, first_extra="\n[fit]\nbatch_of = \"x.toml\"\nestimate = [\"a\"]\n")
+    with pytest.raises(ScenarioError, match=r"fit\.batch_of: got 'commissioning_1_nominal_mpc\.toml'; expected a "
+                                            r"valid scenario \(.*: fit: got 'a \[fit\] table'; expected none"):
+        load_scenario(path)
+    path = commissioning_pair(tmp_path)
+    first = tmp_path / "commissioning_1_nominal_mpc.toml"
+    first.write_text(first.read_text().replace("growth_rate_factor = 1.4", "growth_rate_factor = 1.3"))
+    with pytest.raises(ScenarioError, match=r"same line, unit and \[plant\] as this one .*its \[plant\] differ"):
+        load_scenario(path)
+    path.write_text(path.read_text().replace('batch_of = "commissioning_1_nominal_mpc.toml"',
+                                             'batch_of = "commissioning_2_fitted_mpc.toml"'))
+    with pytest.raises(ScenarioError, match=r"fit\.batch_of: got .*; expected another scenario"):
         load_scenario(path)
 
 

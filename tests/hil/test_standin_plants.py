@@ -13,6 +13,7 @@ CRYSTALLIZER_QUIET = {
     "mean_chord_length_noise_std_um": 0.0,
 }
 COLUMN_QUIET = {
+    "plant_model": "standin",  # the physics column is the default (tests/hil/test_column_physics.py)
     "uv_noise_std_mau": 0.0, "conductivity_noise_std_ms_per_cm": 0.0, "pressure_noise_std_bar": 0.0,
     "flow_rate_noise_std_ml_per_min": 0.0,
 }

@@ -13,19 +13,22 @@ from collections.abc import Callable
 
 import pytest
 
+from controllers.batch_control import BatchControl, setpoint_source
+from controllers.commands import ControlMode
 from hil.scenario import ScenarioError, load_scenario
 from hil.scenario_report import ScenarioReport
 from hil.stepped_batch import run_stepped_batch
 from tests.conftest import REPO_ROOT
 
 SCENARIOS = REPO_ROOT / "examples" / "scenarios"
-SHIPPED = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+# the crystallizer batches (pooling_*.toml: hil/pooling_scenario.py, tests/hil/test_pooling_hil.py)
+SHIPPED = sorted(p.stem for p in SCENARIOS.glob("*.toml") if not p.stem.startswith("pooling_"))
 
 
 def family(name: str) -> str:
     """The xdist group of a scenario's tests: the tests that share a batch run on one worker (the module's report
     cache is per worker), and the families spread over the workers."""
-    for prefix in ("mismatch_plus20", "mismatch_minus20", "plc_disconnect"):
+    for prefix in ("mismatch_plus20", "mismatch_minus20", "plc_disconnect", "commissioning"):
         if name.startswith(prefix):
             return f"stepped_{prefix}"
     return "stepped_nominal"  # nominal_*, dropout_mpc (the determinism test uses both)
@@ -36,6 +39,8 @@ def grouped(names: list[str]) -> list:
 
 
 NOMINAL_GROUP = pytest.mark.xdist_group("stepped_nominal")
+SHORT_GROUP = pytest.mark.xdist_group("stepped_short")
+"""The 600 s nominal MPC batches: one worker builds their plan (hil.stepped_batch caches it per process)."""
 PLANT_KPIS = ("final_d43_um", "d43_error_percent", "final_cv", "yield", "fines_fraction", "nucleated_number_fraction",
               "final_temperature_c", "supersaturation_violation", "setpoints_written", "fallbacks_used", "solves",
               "failed_solves", "estimated_final_d43_um")
@@ -149,6 +154,7 @@ def test_bad_overrides_are_refused_naming_the_key() -> None:
         run_stepped_batch(scenario, seed=-1)
 
 
+@SHORT_GROUP
 def test_a_deployed_parameter_set_is_what_the_estimator_and_nmpc_run_on() -> None:
     scenario = dataclasses.replace(load_scenario(SCENARIOS / "nominal_mpc.toml"), batch_duration_s=600.0)
     seen: list[tuple[str, float]] = []
@@ -165,3 +171,44 @@ def test_a_deployed_parameter_set_is_what_the_estimator_and_nmpc_run_on() -> Non
     assert fitted.kpis["estimated_final_d43_um"] != nominal.kpis["estimated_final_d43_um"]
     with pytest.raises(KeyError, match="not_a_parameter"):
         run_stepped_batch(scenario, parameter_set=("00000000000000bb", {"not_a_parameter": 1.0}))
+
+
+class FirstScan:
+    """A :class:`hil.batch_recording.BatchRecorder` keeping the unit's tags as scanned at StartBatch."""
+
+    def __init__(self) -> None:
+        self.tags: dict[str, float | None] | None = None
+
+    def scan(self, _batch_time_s: float, tags) -> None:  # noqa: ANN001 - the protocol's Mapping
+        if self.tags is None:
+            self.tags = dict(tags)
+
+    def setpoint(self, *_args: object) -> None:
+        pass
+
+    def event(self, *_args: object) -> None:
+        pass
+
+
+@SHORT_GROUP
+def test_the_stepped_loop_never_judges_a_solve_late_by_wall_time() -> None:
+    """The plant waits for a stepped solve: a result is not refused for the wall time a loaded machine took (the
+    live loop's supervisor refuses it, as there the plant moved on). IPOPT's CPU-time limit bounds both."""
+    scenario = dataclasses.replace(load_scenario(SCENARIOS / "nominal_mpc.toml"), batch_duration_s=600.0)
+    cores: list[BatchControl] = []
+    first = FirstScan()
+    run_stepped_batch(scenario, recorder=first, on_tick=lambda _t, core: cores.append(core))
+    assert cores and first.tags is not None and cores[0].wall_deadline is False
+    plan, tags = cores[0].plan, first.tags
+    live = BatchControl(plan, ControlMode.MPC)
+    stepped = BatchControl(plan, ControlMode.MPC, wall_deadline=False)
+    for core in (live, stepped):
+        core.start(tags, core.clip_setpoints(tags)[0])
+    result = stepped.solve(plan.controller_period_s)
+    assert result is not None and result.success
+    late = dataclasses.replace(result, solve_time_s=plan.solve_deadline_s + 1.0)
+    refused = live.decide(plan.controller_period_s, tags, late)
+    assert refused.events and "NMPC solve late" in refused.event_texts[0]
+    assert all(setpoint_source(c) == "fallback" for c in refused.commands)
+    used = stepped.decide(plan.controller_period_s, tags, late)
+    assert used.events == () and used.commands and all(setpoint_source(c) == "mpc" for c in used.commands)

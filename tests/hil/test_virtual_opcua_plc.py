@@ -18,10 +18,10 @@ from asyncua import Client, ua
 from hil.bench import HilBench
 from hil.plant import make_plant
 from hil.virtual_opcua_plc import VirtualOpcUaPlc
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from plc_adapters.opcua_spec import OpcUaConnection
 from tests.conftest import REPO_ROOT, free_tcp_port, wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as
+from tests.twin_server.line_fixture import live_line
 from twin_server.config import LineConfig, load_line_config
 from twin_server.server import TwinServer
 
@@ -91,16 +91,8 @@ async def test_plc_shaped_server_with_its_own_status_codes() -> None:
 async def _live_mixed_line(speed: float = 20.0) -> AsyncIterator[tuple[LineConfig, HilBench, TwinServer]]:
     add_operator()
     config = dataclasses.replace(load_line_config(MIXED), scan_period_s=0.2)
-    bench = build_bench(config, speed=speed, free_ports=True)
-    await bench.start()
-    live = config_for_bench(config, bench)
-    twin = TwinServer(live, endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    try:
-        await twin.start()
-        yield live, bench, twin
-    finally:
-        await twin.stop()
-        await bench.stop()
+    async with live_line(config, speed) as line:
+        yield line.config, line.bench, line.twin
 
 
 @pytest.mark.slow

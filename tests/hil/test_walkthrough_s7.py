@@ -9,11 +9,10 @@ import tomllib
 
 from asyncua import ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as
+from tests.twin_server.line_fixture import live_line
 from twin_server.config import parse_line_config
-from twin_server.server import TwinServer
 
 SECURITY_KEYS = ("certificate", "private_key", "server_certificate", "user", "password_env")
 
@@ -36,11 +35,8 @@ async def test_the_s7_walkthrough_tag_map_runs_against_the_virtual_opcua_plc(rep
     config = parse_line_config({"line": {"name": "s7_line", "scan_period_s": 0.2}, "server": {},
                                 "security": {"allow_none": True}, **raw}, source=str(repo_root / "s7_line.toml"))
     add_operator()
-    bench = build_bench(config, speed=20.0, free_ports=True)
-    await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    try:
-        await twin.start()
+    async with live_line(config, 20.0) as line:
+        twin, bench = line.twin, line.bench
         async with client_as(twin.endpoint, OPERATOR, timeout=30) as client:
             ns = await client.get_namespace_index("urn:linetwin:s7_line")
             tags = list(raw["units"]["crystallizer"]["tags"])
@@ -61,6 +57,3 @@ async def test_the_s7_walkthrough_tag_map_runs_against_the_virtual_opcua_plc(rep
             await setpoint.write_value(ua.DataValue(ua.Variant(target, ua.VariantType.Double)))
             await wait_until(lambda: virtual.read_tag("agitator_speed_setpoint") == target, 10,
                              what="the setpoint at the virtual S7's DB_Crystallizer.AgitatorSpeedSetpoint")
-    finally:
-        await twin.stop()
-        await bench.stop()

@@ -5,6 +5,7 @@ refused by name, bad input refused in one line, the parameter sets listed, shown
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,11 @@ def test_maximum_likelihood_recovers_the_true_parameters_with_profile_intervals(
         p_lo, p_hi = estimate["profile_95"]
         assert p_lo < estimate["value"] < p_hi and p_lo <= truth[name] <= p_hi, (name, truth[name], estimate)
         assert estimate["parent_value"] == pytest.approx(nominal[name])
+        # the read-back jacket temperature's noise is in the covariance (errors in variables), a small share here
+        # (the 60 s window means average 60 samples of 0.02 degC noise)
+        total, measured, inputs = (estimate[k] for k in ("standard_error", "standard_error_measurements",
+                                                         "standard_error_inputs"))
+        assert 0 < inputs < measured < total and total == pytest.approx(math.hypot(measured, inputs), rel=1e-9)
     assert report["identifiability"]["not_identifiable"] == {}
     assert set(report["identifiability"]["ranking"]) == set(ESTIMATED)
     # the ML variance model finds the plant's sensor noise (0.02 degC, 1 um; hil/plants/crystallizer_physics.py)
@@ -70,6 +76,7 @@ def test_maximum_likelihood_recovers_the_true_parameters_with_profile_intervals(
         "fit_chord_count_rate.png", "fit_mean_chord_length.png", "fit_solute_concentration.png",
         "fit_temperature.png"]
     assert "profile likelihood of growth_rate_constant" in err and "NOT IDENTIFIABLE" not in out
+    assert "propagating the noise of the measured input(s) jacket_temperature" in err and "(errors in variables)" in out
 
     store = ParameterSetStore(data / "parameter_sets")
     fitted = store.get(set_id)
@@ -186,7 +193,8 @@ def test_the_default_parent_is_the_deployed_set_when_it_fits_the_declaration(rec
 
     data, ids = recorded
     store = ParameterSetStore(tmp_path / "parameter_sets")
-    common = ("--batch", ids[0], "--estimate", "growth_rate_constant", "--no-profile", "--data-dir", str(tmp_path))
+    common = ("--batch", ids[0], "--estimate", "growth_rate_constant", "--no-profile", "--no-input-noise",
+              "--data-dir", str(tmp_path))
     (tmp_path / "history").symlink_to(data / "history")    # the recorded batches; sets and deployments go to tmp
     code, out, err = fit(capsys, *common, "--out", str(tmp_path / "r1"))
     assert code == 0, err

@@ -40,8 +40,8 @@ def test_fit_reads_batches_from_influxdb(influxd, tmp_path, capsys):
         store.close()
     config = influx_config(tmp_path, influxd.url, "fit_test")
     code = main(["fit", str(config), "--unit", "crystallizer", "--from", "2026-12-01T00:00:00Z", "--to",
-                 "2026-12-02T00:00:00Z", "--estimate", *ESTIMATED, "--method", "ml", "--no-profile", *DELAY_ARGS,
-                 "--data-dir", str(data), "--out", str(tmp_path / "report")])
+                 "2026-12-02T00:00:00Z", "--estimate", *ESTIMATED, "--method", "ml", "--no-profile", "--no-input-noise",
+                 *DELAY_ARGS, "--data-dir", str(data), "--out", str(tmp_path / "report")])
     out, err = capsys.readouterr()
     assert code == 0, err
     report = json.loads((tmp_path / "report" / "fit_report.json").read_text())

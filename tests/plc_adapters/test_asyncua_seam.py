@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -183,6 +184,7 @@ async def bench() -> AsyncIterator[Bench]:
 
     seam.install_event_filter(server, operators_only_for_secrets)
     seam.set_message_limit(server, MESSAGE_LIMIT)
+    seam.release_subscription_loggers(server)
     async with server:
         yield b
 
@@ -540,6 +542,52 @@ async def test_a_batch_value_write_reaches_subscribers_and_follows_asyncua_write
     assert nodes.read(b.nodeid, ua.AttributeIds.Value).Value.Value is None
 
 
+async def test_a_batch_value_write_notifies_monitored_items_as_asyncua_own_write_does(bench: Bench):
+    """The batch write hands asyncua's monitored items each value without their deep copy: the notifications of a
+    node written by it are those of a node written by asyncua's own write_attribute_value, to a subscriber with an
+    absolute deadband of 1.0 (a change within the band is not sent) and to one without a filter (every change),
+    status changes included; the values written are left as they were."""
+    nodes = seam.address_space(bench.server)
+    tank = bench.server.get_node(bench.tank)
+    fast = (await tank.add_variable(ua.NodeId("tank.band_fast", bench.idx), "band_fast", 0.0)).nodeid
+    slow = (await tank.add_variable(ua.NodeId("tank.band_slow", bench.idx), "band_slow", 0.0)).nodeid
+    banded: dict[ua.NodeId, list[tuple[float, int]]] = {fast: [], slow: []}
+    every: dict[ua.NodeId, list[tuple[float, int]]] = {fast: [], slow: []}
+
+    class Handler:
+        def __init__(self, seen: dict[ua.NodeId, list[tuple[float, int]]]) -> None:
+            self.seen = seen
+
+        def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
+            dv = data.monitored_item.Value
+            self.seen[node.nodeid].append((dv.Value.Value, dv.StatusCode.value))
+
+    def sequence() -> list[ua.DataValue]:
+        uncertain = ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)
+        return [ua.DataValue(ua.Variant(v, ua.VariantType.Double), StatusCode=status or ua.StatusCode())
+                for v, status in ((10.0, None), (10.5, None), (12.0, None), (12.0, uncertain), (13.5, uncertain),
+                                  (20.0, None))]
+
+    written = sequence()
+    async with _client(bench, "viewer", "urn:test:deadband") as client:
+        with_band = await client.create_subscription(20, Handler(banded))
+        plain = await client.create_subscription(20, Handler(every))
+        for node in (fast, slow):
+            await with_band.deadband_monitor(client.get_node(node), 1.0)
+            await plain.subscribe_data_change(client.get_node(node))
+        await wait_until(lambda: all(banded.values()) and all(every.values()), 10.0, what="the initial values")
+        for i, (value, same) in enumerate(zip(written, sequence(), strict=True), start=2):
+            assert await nodes.write_values([(fast, value)]) == 1
+            await nodes.write(slow, ua.AttributeIds.Value, same)
+            await wait_until(lambda i=i: len(every[fast]) == len(every[slow]) == i, 10.0, what=f"notification {i}")
+        await wait_until(lambda: banded[fast] and banded[fast][-1][0] == 20.0 and banded[slow][-1][0] == 20.0, 10.0,
+                         what="the last value through the deadband")
+    assert every[fast] == every[slow]
+    assert banded[fast] == banded[slow]
+    assert (10.5, 0) in every[fast] and (10.5, 0) not in banded[fast]
+    assert written == sequence()  # not changed by the notifications
+
+
 def _folder_items(idx: int, prefix: str, n: int) -> list[ua.AddNodesItem]:
     from twin_server.address_space import analog_properties, object_item, variable_item
 
@@ -652,13 +700,147 @@ async def test_bulk_references_are_the_references_add_references_makes_and_refus
         _shape(nodes, bench, ua.NodeId("rslow", bench.idx), "rslow")
 
 
+async def test_server_holdings_count_a_client_session_its_subscription_and_items_until_it_leaves(bench: Bench):
+    """What the server holds (the soak benchmark's sessions, subscriptions, monitored items) follows a client that
+    connects, subscribes to two variables and leaves."""
+    before = seam.server_holdings(bench.server)
+    async with _client(bench, "viewer", "urn:test:holdings") as client:
+        subscription = await client.create_subscription(50, None)
+        await subscription.subscribe_data_change([client.get_node(bench.level), client.get_node(bench.alarm_limit)])
+        assert seam.server_holdings(bench.server) == (before[0] + 1, before[1] + 1, before[2] + 2)
+    await wait_until(lambda: seam.server_holdings(bench.server) == before, 10.0, what="the client's holdings gone")
+
+
+async def test_subscription_loggers_stay_bounded_when_clients_subscribe_and_go(bench: Bench):
+    """Subscription-logger hook: asyncua still names one logger per subscription (else the hook has nothing to do and
+    may go), and 12 subscriptions of two clients — 8 deleted by DeleteSubscriptions, 4 by the sessions' close —
+    leave no logger behind (before the hook, each one stayed in ``logging``'s table for the process's life)."""
+    before = seam.subscription_loggers()
+    for n, user in enumerate(("viewer", "operator")):
+        async with _client(bench, user, f"urn:test:loggers{n}") as client:
+            subscriptions = [await client.create_subscription(50, None) for _ in range(6)]
+            ids = [s.subscription_id for s in subscriptions]
+            assert all(f"{seam.SUBSCRIPTION_LOGGER_PREFIX}{i}" in logging.Logger.manager.loggerDict for i in ids), \
+                "asyncua no longer names a logger per subscription"
+            assert seam.subscription_loggers() == before + 6
+            for subscription in subscriptions[:4]:
+                await subscription.delete()
+            assert seam.subscription_loggers() == before + 2
+    await wait_until(lambda: seam.subscription_loggers() == before, 10.0, what="the closed sessions' loggers gone")
+
+
+def _copies(server: Server, idx: int, prefix: str, n: int) -> list[seam.NodeCopy]:
+    """A folder's ``n`` AnalogItemType variables with their properties, and an object with a two-state variable and
+    its ``Id`` property (names fixed by their templates, in namespace 0), as copies."""
+    from twin_server.address_space import analog_properties, object_item, variable_item
+
+    folder, placeholder = ua.NodeId(prefix, idx), ua.NodeId("template", idx)
+    variable = seam.NodeTemplate(server, variable_item(placeholder, idx, "v", placeholder, ua.Variant(0.0),
+                                                       ua.ObjectIds.Double, ua.ObjectIds.AnalogItemType, "v"))
+    eu_range, units = (seam.NodeTemplate(server, item) for item in analog_properties(placeholder, idx, "CEL", 0, 1))
+    state = variable_item(placeholder, idx, "ActiveState", placeholder, ua.Variant(ua.LocalizedText("Inactive")),
+                          ua.ObjectIds.LocalizedText, ua.ObjectIds.TwoStateVariableType, "state")
+    state_id = variable_item(placeholder, idx, "Id", placeholder, ua.Variant(False), ua.ObjectIds.Boolean,
+                             ua.ObjectIds.PropertyType, "id", is_property=True)
+    state.BrowseName, state_id.BrowseName = ua.QualifiedName("ActiveState", 0), ua.QualifiedName("Id", 0)
+    alarm = seam.NodeTemplate(server, object_item(placeholder, idx, "alarm", placeholder,
+                                                  ua.NodeId(ua.ObjectIds.OffNormalAlarmType), "alarm"))
+    copies = []
+    for i in range(n):
+        node = ua.NodeId(f"{prefix}.v{i}", idx)
+        copies += [seam.NodeCopy(variable, node, folder, f"v{i}", f"variable {i}"),
+                   seam.NodeCopy(eu_range, ua.NodeId(f"{prefix}.v{i}.EURange", idx), node,
+                                 value=ua.Variant(ua.Range(Low=-i, High=i), ua.VariantType.ExtensionObject)),
+                   seam.NodeCopy(units, ua.NodeId(f"{prefix}.v{i}.EngineeringUnits", idx), node)]
+    alarm_id, active = ua.NodeId(f"{prefix}.alarm", idx), ua.NodeId(f"{prefix}.alarm.ActiveState", idx)
+    copies += [seam.NodeCopy(alarm, alarm_id, folder, "alarm"),
+               seam.NodeCopy(seam.NodeTemplate(server, state), active, alarm_id, description="alarm: ActiveState",
+                             value=ua.Variant(ua.LocalizedText("Active"))),
+               seam.NodeCopy(seam.NodeTemplate(server, state_id), ua.NodeId(f"{prefix}.alarm.ActiveState.Id", idx),
+                             active, value=ua.Variant(True))]
+    return copies
+
+
+async def test_node_copies_are_the_nodes_add_nodes_makes_and_refused_alike(bench: Bench):
+    """Node copies (add_node_copies, a NodeTemplate per shape): the same nodes (attributes and references of the
+    folder, the copies and their parents) as asyncua's AddNodes makes of each copy's item; a client browses and reads
+    them; the same refusals per copy, nothing added for a refused one."""
+    nodes = seam.address_space(bench.server)
+    n = 20
+    for prefix in ("cslow", "ccopy"):
+        assert all(r.StatusCode.is_good() for r in await seam.add_nodes_in_bulk(
+            bench.server, _folder_items(bench.idx, prefix, 0)))
+    slow = _copies(bench.server, bench.idx, "cslow", n)
+    assert all(r.StatusCode.is_good() for r in await seam.add_nodes(bench.server, [c.template.item(c) for c in slow]))
+    copies = _copies(bench.server, bench.idx, "ccopy", n)
+    assert await seam.add_node_copies(bench.server, copies) == []
+    for node in [ua.NodeId("ccopy", bench.idx)] + [c.node_id for c in copies]:
+        other = ua.NodeId(str(node.Identifier).replace("ccopy", "cslow"), bench.idx)
+        assert _shape(nodes, bench, node, "ccopy") == _shape(nodes, bench, other, "cslow"), node
+    async with _client(bench, "viewer", "urn:test:copies") as client:
+        children = await client.get_node(ua.NodeId("ccopy", bench.idx)).get_children()
+        assert {c.nodeid.Identifier for c in children} == {f"ccopy.v{i}" for i in range(n)} | {"ccopy.alarm"}
+        v7 = client.get_node(ua.NodeId("ccopy.v7", bench.idx))
+        assert (await v7.read_description()).Text == "variable 7"
+        props = await v7.get_properties()
+        assert {(await p.read_browse_name()).Name for p in props} == {"EURange", "EngineeringUnits"}
+        eu_range = await client.get_node(ua.NodeId("ccopy.v7.EURange", bench.idx)).read_value()
+        assert (eu_range.Low, eu_range.High) == (-7, 7)
+        state = client.get_node(ua.NodeId("ccopy.alarm.ActiveState", bench.idx))
+        assert (await state.read_browse_name()) == ua.QualifiedName("ActiveState", 0)
+        assert (await state.read_value()).Text == "Active"
+
+    variable, eu_range = copies[0], copies[1]
+    refused = await seam.add_node_copies(bench.server, [
+        variable,
+        variable._replace(node_id=ua.NodeId("ccopy.orphan", bench.idx), parent=ua.NodeId("ccopy.none", bench.idx)),
+        eu_range._replace(node_id=ua.NodeId("ccopy.v0.EURange2", bench.idx)),  # a second EURange
+        variable._replace(node_id=ua.NodeId("", bench.idx)),
+    ])
+    assert [status.value for _, status in refused] == [
+        ua.StatusCodes.BadNodeIdExists, ua.StatusCodes.BadParentNodeIdInvalid, ua.StatusCodes.BadBrowseNameDuplicated,
+        ua.StatusCodes.BadNodeIdInvalid]  # asyncua's AddNodes would make up an id for the last: the twin names nodes
+    slow_refused = await seam.add_nodes(bench.server, [c.template.item(c) for c, _ in refused[:3]])
+    assert [r.StatusCode.value for r in slow_refused] == [status.value for _, status in refused[:3]]
+    untyped = ua.AddNodesItem(**{f: getattr(variable.template.prototype, f) for f in (
+        "ParentNodeId", "ReferenceTypeId", "RequestedNewNodeId", "BrowseName", "NodeClass", "NodeAttributes")})
+    untyped.TypeDefinition = ua.NodeId("NoSuchType", bench.idx)
+    typo = seam.NodeCopy(seam.NodeTemplate(bench.server, untyped), ua.NodeId("ccopy.typo", bench.idx),
+                         ua.NodeId("ccopy", bench.idx), "typo")
+    assert [s.value for _, s in await seam.add_node_copies(bench.server, [typo])] == [
+        ua.StatusCodes.BadTypeDefinitionInvalid]
+    for missing in ("ccopy.orphan", "ccopy.v0.EURange2", "ccopy.typo"):
+        assert not nodes.exists(ua.NodeId(missing, bench.idx))
+
+
+async def test_copies_share_fixed_attributes_until_one_is_written(bench: Bench):
+    """A copy shares its template's fixed attributes with the other copies: asyncua replaces an attribute's
+    DataValue on a write, so writing one copy's attribute (the server's write, a client's) leaves the others'."""
+    copies = _copies(bench.server, bench.idx, "cshare", 2)
+    assert all(r.StatusCode.is_good() for r in await seam.add_nodes_in_bulk(
+        bench.server, _folder_items(bench.idx, "cshare", 0)))
+    assert await seam.add_node_copies(bench.server, copies) == []
+    nodes = seam.address_space(bench.server)
+    v0, v1 = copies[0].node_id, copies[3].node_id
+    assert nodes.read(v0, ua.AttributeIds.AccessLevel) is nodes.read(v1, ua.AttributeIds.AccessLevel)
+    await nodes.write(v0, ua.AttributeIds.AccessLevel, ua.DataValue(ua.Variant(3, ua.VariantType.Byte)))
+    await nodes.write(v0, ua.AttributeIds.Value, ua.DataValue(ua.Variant(4.5, ua.VariantType.Double)))
+    async with _client(bench, "viewer", "urn:test:copies-shared") as client:
+        assert (await client.get_node(v0).read_attribute(ua.AttributeIds.AccessLevel)).Value.Value == 3
+        assert (await client.get_node(v1).read_attribute(ua.AttributeIds.AccessLevel)).Value.Value == \
+            ua.AccessLevel.CurrentRead.mask
+        assert await client.get_node(v0).read_value() == 4.5
+        assert await client.get_node(v1).read_value() == 0.0
+
+
 ASYNCUA_INTERNALS = re.compile(r"\.(iserver|bserver|aspace|isession)\b|attribute_service|history_manager"
                                r"|subscription_service|_make_protocol")
-PACKAGES = ("plc_adapters", "process_models", "controllers", "twin_server", "hil", "linetwin_cli")
+PACKAGES = ("plc_adapters", "process_models", "controllers", "twin_server", "hil", "linetwin_cli", "benchmarks")
 
 
 async def test_no_module_but_the_seam_touches_an_asyncua_internal():
-    """The seam is the only place: no other module of the packages names asyncua's server internals."""
+    """The seam is the only place: no other module of the packages (nor a benchmark) names asyncua's server
+    internals."""
     repo = Path(__file__).resolve().parents[2]
     seam_file = Path(seam.__file__).resolve()
     found = [f"{path.relative_to(repo)}:{n}: {line.strip()}"

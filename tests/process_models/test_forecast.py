@@ -1,6 +1,6 @@
 """The unscented forecast on a first-order tank whose answer is known in closed form: exact mean and spread for
 uncertainty in the state (the model is linear in it), the spread a time-constant uncertainty adds, bounds kept, and
-bad input named."""
+bad input named; the band calibration learnt from past batches' normalised errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from process_models.forecast import Z_95, ForecastError, sigma_points, unscented_forecast
+from process_models.forecast import Z_95, BandCalibration, ForecastError, sigma_points, unscented_forecast
 from tests.process_models.test_estimator import _tank
 
 JACKET_K = 300.0
@@ -69,3 +69,16 @@ def test_sigma_points_stay_inside_the_parameter_bounds_and_bad_input_is_named():
     with pytest.raises(ForecastError, match="expected 1 states \\+ 1 parameters"):
         unscented_forecast(model, np.array([340.0]), np.eye(1), ("time_constant",), [0.0, 1.0],
                            {"jacket_temperature": 300.0}, ["temperature_celsius"])
+
+
+def test_a_band_calibration_is_the_rms_of_past_normalised_errors_with_students_t():
+    assert BandCalibration().quantile == Z_95 and BandCalibration().is_identity
+    learnt = BandCalibration.learn([0.3, -0.4, 0.0, 0.5])
+    assert learnt.scale == pytest.approx(math.sqrt((0.09 + 0.16 + 0.25) / 4)) and learnt.batches == 4
+    assert learnt.quantile == pytest.approx(2.776445, abs=1e-6)   # t(0.975, 4): a scale from 4 batches is uncertain
+    assert BandCalibration(0.5, 1000).quantile == pytest.approx(Z_95, abs=0.005)
+    for bad in ([], [0.0, 0.0], [math.nan]):
+        with pytest.raises(ForecastError, match="learn: need finite normalised errors"):
+            BandCalibration.learn(bad)
+    with pytest.raises(ForecastError, match="scale must be a finite number > 0"):
+        BandCalibration(0.0, 3)

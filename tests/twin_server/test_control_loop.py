@@ -13,10 +13,9 @@ from contextlib import asynccontextmanager
 import pytest
 from asyncua import Client, ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import add_operator, client_as
-from tests.twin_server.line_fixture import NAMESPACE, PILOT
+from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
 from twin_server.config import load_line_config
 from twin_server.server import TwinServer
 
@@ -35,17 +34,9 @@ async def controlled_line(**control: object) -> AsyncIterator[tuple[TwinServer, 
         for u in base.units if u.name == "crystallizer"
     )
     config = dataclasses.replace(base, units=units, scan_period_s=0.05)
-    bench = build_bench(config, speed=SPEED, free_ports=True, step_s=1.0)
-    await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    try:
-        await twin.start()
-        async with client_as(twin.endpoint, add_operator()) as client:
-            idx = await client.get_namespace_index(NAMESPACE)
-            yield twin, bench, client, idx
-    finally:
-        await twin.stop()
-        await bench.stop()
+    async with live_line(config, SPEED) as line, client_as(line.url, add_operator()) as client:
+        idx = await client.get_namespace_index(NAMESPACE)
+        yield line.twin, line.bench, client, idx
 
 
 def control_node(client: Client, idx: int, name: str):
@@ -109,11 +100,11 @@ async def test_failed_solves_fall_back_to_recipe_and_never_write_outside_limits(
         await start_batch(client, idx)
         loop = twin.control_loops["crystallizer"]
 
-        async def several_fallbacks() -> bool:
-            return await control_node(client, idx, "fallbacks_used").read_value() >= 3
+        async def several_fallbacks_written() -> bool:  # a fallback is counted when decided, written a scan later
+            return await control_node(client, idx, "fallbacks_used").read_value() >= 3 \
+                and await control_node(client, idx, "setpoints_written").read_value() >= 3
 
-        await wait_until(several_fallbacks, timeout_s=20, what="fallbacks after failed solves")
-        assert await control_node(client, idx, "setpoints_written").read_value() >= 3
+        await wait_until(several_fallbacks_written, timeout_s=20, what="fallbacks after failed solves, written")
         last_event = await control_node(client, idx, "last_event").read_value()
         assert "recipe" in last_event and "°C" in last_event and " K" not in last_event  # like the tags
         written = loop._supervisor.history("jacket_temperature")
@@ -125,7 +116,8 @@ async def test_failed_solves_fall_back_to_recipe_and_never_write_outside_limits(
 
 @pytest.mark.slow
 async def test_plc_disconnect_mid_batch_holds_and_resumes():
-    async with controlled_line(initial_mode="auto") as (twin, bench, client, idx):
+    async with controlled_line() as (twin, bench, client, idx):  # the plan of the first test: no NMPC built again
+        await control_node(client, idx, "mode").write_value(ua.DataValue(ua.Variant("auto", ua.VariantType.String)))
         await wait_for_good_measurements(twin)
         await start_batch(client, idx)
         written = control_node(client, idx, "setpoints_written")

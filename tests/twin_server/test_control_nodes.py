@@ -1,12 +1,16 @@
 """The crystallizer's control object on the live demo line: what its values say before there is anything to say
 (BadWaitingForInitialData, never a placeholder 0), their engineering units and ranges, and StartBatch / StopBatch
-called the wrong way (wrong object, arguments) refused with the Call service's codes and audited."""
+called the wrong way (wrong object, arguments) refused with the Call service's codes and audited.
+
+One live line serves the module (each test leaves it as it found it: no batch, mode manual); the test of the values
+before any batch comes first (``slow``: first on its worker, and first in the file)."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+import pytest_asyncio
 from asyncua import Client, ua
 
 from tests.conftest import wait_until
@@ -17,6 +21,24 @@ from twin_server.audit import AuditEntry, AuditOutcome
 CONTROL = "pilot_line.crystallizer.control"
 JACKET_LIMITS_C = (15.0, 40.0)  # examples/pilot_line.toml [units.crystallizer.control] jacket_limits_c
 WAITING = ua.StatusCodes.BadWaitingForInitialData
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.shares_module_fixture]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_line(tmp_path_factory):
+    async with live_pilot_line(scan_period_s=0.1, speed=20.0,
+                               data_dir=tmp_path_factory.mktemp("linetwin_data")) as line:
+        yield line
+
+
+@pytest.fixture
+def audited(shared_line):
+    """The shared line's audit entries from this test on (its sink is removed after the test)."""
+    entries: list[AuditEntry] = []
+    shared_line.twin.audit.sinks.append(entries.append)
+    yield entries
+    shared_line.twin.audit.sinks.remove(entries.append)
 
 
 def _node(client: Client, idx: int, name: str):
@@ -39,8 +61,9 @@ async def _good_crystallizer(line) -> None:
 
 
 @pytest.mark.slow
-async def test_control_values_wait_for_an_estimate_and_carry_engineering_units():
-    async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, client_as(line.url, OPERATOR) as client:
+async def test_control_values_wait_for_an_estimate_and_carry_engineering_units(shared_line):
+    line = shared_line
+    async with client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         control = client.get_node(ua.NodeId(CONTROL, idx))
         variables = {(await v.read_browse_name()).Name: v
@@ -87,10 +110,9 @@ async def test_control_values_wait_for_an_estimate_and_carry_engineering_units()
         await control.call_method(ua.NodeId(f"{CONTROL}.StopBatch", idx))
 
 
-async def test_batch_methods_check_object_and_arguments_and_are_audited(caplog):
-    audited: list[AuditEntry] = []
-    async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, client_as(line.url, OPERATOR) as client:
-        line.twin.audit.sinks.append(audited.append)
+async def test_batch_methods_check_object_and_arguments_and_are_audited(shared_line, audited, caplog):
+    line = shared_line
+    async with client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         control = client.get_node(ua.NodeId(CONTROL, idx))
         start = ua.NodeId(f"{CONTROL}.StartBatch", idx)
@@ -138,12 +160,11 @@ async def test_batch_methods_check_object_and_arguments_and_are_audited(caplog):
     assert calls[2].new_value == [1.0]
 
 
-async def test_strategy_follows_the_mode_and_refusals_name_units_by_symbol():
+async def test_strategy_follows_the_mode_and_refusals_name_units_by_symbol(shared_line, audited):
     """Issue 15, finding 10: ``strategy`` says who decides the setpoints now (manual, the recipe in auto, mpc), and a
     refused setpoint names its unit as the alarms do (``95 °C``), not by its UNECE code (``95 CEL``)."""
-    audited: list[AuditEntry] = []
-    async with live_pilot_line(scan_period_s=0.1, speed=20.0) as line, client_as(line.url, OPERATOR) as client:
-        line.twin.audit.sinks.append(audited.append)
+    line = shared_line
+    async with client_as(line.url, OPERATOR) as client:
         idx = await client.get_namespace_index(NAMESPACE)
         mode, strategy = _node(client, idx, "mode"), _node(client, idx, "strategy")
         assert (await mode.read_value(), await strategy.read_value()) == ("manual", "manual")

@@ -2,8 +2,9 @@
 behind its virtual PLC (physics plant), the twin on a stepped plant clock (a batch only moves when the test
 advances it, so "a batch is running" is a state the test holds), OPC UA clients of each role over loopback.
 
-The control plan (its NMPC takes seconds to build) is built once for the module and handed to each twin, as
-``serve`` hands its plans to :class:`~twin_server.server.TwinServer`; StartBatch resets what a batch changes.
+The control plan (its NMPC takes seconds to build) is built once per process and handed to each twin
+(:mod:`tests.twin_server.shared_plans`), as ``serve`` hands its plans to :class:`~twin_server.server.TwinServer`;
+StartBatch resets what a batch changes.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from pathlib import Path
 import pytest
 from asyncua import Client, ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from process_models.parameter_sets import ParameterSet, ParameterSetStore, utc_timestamp
 from process_models.plant_clock import SteppedClock
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import Credentials, add_user, client_as, line_root
-from tests.twin_server.line_fixture import NAMESPACE, PILOT
+from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
 from twin_server.audit import AuditEntry
-from twin_server.config import LineConfig, load_line_config
-from twin_server.line_build import build_line_or_raise
+from twin_server.config import load_line_config
 from twin_server.security.roles import Role
 from twin_server.server import TwinServer
 
@@ -70,15 +69,6 @@ class Line:
         return self.store.put(ps)
 
 
-_PLANS: dict[str, object] = {}
-
-
-def plans_of(config: LineConfig) -> dict:
-    if not _PLANS:
-        _PLANS.update(build_line_or_raise(config))
-    return dict(_PLANS)
-
-
 @asynccontextmanager
 async def deploy_line(data_dir: Path | None = None) -> AsyncIterator[Line]:
     add_user(ENGINEER.user, Role.ENGINEER, ENGINEER.password, data_dir)
@@ -91,19 +81,11 @@ async def deploy_line(data_dir: Path | None = None) -> AsyncIterator[Line]:
     config = dataclasses.replace(base, units=units, scan_period_s=0.05)
     if data_dir is not None:
         config = dataclasses.replace(config, security=dataclasses.replace(config.security, data_dir=data_dir))
-    bench = build_bench(config, speed=SPEED, free_ports=True, step_s=1.0)
-    await bench.start()
     clock = SteppedClock()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/",
-                      plant_clock=clock, data_dir=data_dir, plans=plans_of(config))
-    audit: list[AuditEntry] = []
-    try:
-        await twin.start()
-        twin.audit.sinks.append(audit.append)
-        yield Line(twin, clock, audit)
-    finally:
-        await twin.stop()
-        await bench.stop()
+    async with live_line(config, SPEED, data_dir=data_dir, plant_clock=clock) as line:
+        audit: list[AuditEntry] = []
+        line.twin.audit.sinks.append(audit.append)
+        yield Line(line.twin, clock, audit)
 
 
 async def namespace(client: Client) -> int:
@@ -186,6 +168,23 @@ async def test_the_unit_starts_on_its_nominal_set_and_an_engineer_applies_and_ro
         await wait_until(switches_in_history, timeout_s=30, poll_s=0.5, what="the switches in the event history")
         assert f"twin start: parameter set {nominal.id}" in switches[0]
         assert f"{nominal.id} -> {fitted}" in switches[1] and f"{fitted} -> {nominal.id}" in switches[2]
+
+        # the parameter_set node is historized: its raw history is the set deployed, switch by switch
+        node = client.get_node(ua.NodeId(f"{PREFIX}.model.parameter_set", await namespace(client)))
+        assert await node.read_attribute(ua.AttributeIds.Historizing) is not None
+        assert (await node.read_attribute(ua.AttributeIds.Historizing)).Value.Value is True
+        values: list[ua.DataValue] = []
+
+        async def node_history() -> bool:
+            values[:] = await node.read_raw_history(started - timedelta(seconds=60),
+                                                    datetime.now(UTC) + timedelta(seconds=5))
+            return len(values) >= 3
+
+        await wait_until(node_history, timeout_s=30, poll_s=0.5, what="the parameter_set node's raw history")
+        assert [v.Value.Value for v in values] == [nominal.id, fitted, nominal.id]
+        assert [v.SourceTimestamp for v in values] == sorted(v.SourceTimestamp for v in values)
+        newest = await node.read_raw_history(None, datetime.now(UTC) + timedelta(seconds=5), numvalues=1)
+        assert [v.Value.Value for v in newest] == [nominal.id]  # backwards from the end: the newest first
 
 
 async def test_operator_and_viewer_may_not_apply_or_roll_back():

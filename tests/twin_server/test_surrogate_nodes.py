@@ -10,19 +10,17 @@ import math
 import pytest
 from asyncua import ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from process_models.crystallization.crystallizer import crystallizer_model, moments_initial_state, seed_moments
 from process_models.crystallization.kinetics import solubility
 from process_models.declaration import compile_model
 from process_models.surrogates.dataset import ModelSource, generate_dataset
 from process_models.surrogates.design import InputRange, StateRange, TrainingDesign
 from process_models.surrogates.pipeline import TrainingSettings, train_surrogate
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.alarms.alarm_line import EventRecorder, subscribe_events
-from tests.twin_server.line_fixture import NAMESPACE, PILOT
+from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
 from twin_server.config import ConfigError, load_line_config
-from twin_server.server import TwinServer
 
 SPEED = 400.0
 OPTIONS = {"volume_m3": 0.02, "resolution": "moments"}  # the pilot line's crystallizer as its estimator sees it
@@ -66,58 +64,51 @@ async def test_surrogate_nodes_show_both_models_disagreement_and_drift(artifact_
                                       control=control, surrogate=surrogate)
                   for u in base.units if u.name == "crystallizer")
     config = dataclasses.replace(base, units=units, scan_period_s=0.05)
-    bench = build_bench(config, speed=SPEED, free_ports=True, step_s=1.0)
-    await bench.start()
     add_operator()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    try:
-        await twin.start()
-        async with client_as(twin.endpoint, OPERATOR) as client:
-            idx = await client.get_namespace_index(NAMESPACE)
+    async with live_line(config, SPEED) as line, client_as(line.url, OPERATOR) as client:
+        twin = line.twin
+        idx = await client.get_namespace_index(NAMESPACE)
 
-            def node(name: str):
-                return client.get_node(ua.NodeId(f"pilot_line.crystallizer.surrogate.{name}", idx))
+        def node(name: str):
+            return client.get_node(ua.NodeId(f"pilot_line.crystallizer.surrogate.{name}", idx))
 
-            version = await node("artifact_version").read_value()
-            assert version and version in (artifact_dir / "surrogate.json").read_text()
-            assert await node("disagreement_threshold").read_value() == pytest.approx(1e-12)
-            adapter = twin.runtime.adapters["crystallizer"]
-            await wait_until(lambda: len(adapter.last_samples) > 0
-                             and all(s.quality.is_good for s in adapter.last_samples.values()),
-                             what="Good crystallizer tags")
-            drift_events = EventRecorder()  # the surrogate_drift condition, at the unit's notifier
-            await subscribe_events(client, client.get_node(ua.NodeId("pilot_line.crystallizer", idx)), drift_events)
-            condition_id = "pilot_line.crystallizer.alarms.surrogate_drift"
-            control_obj = client.get_node(ua.NodeId("pilot_line.crystallizer.control", idx))
-            await control_obj.call_method(ua.NodeId("pilot_line.crystallizer.control.StartBatch", idx))
-            watch = twin.control_loops["crystallizer"].surrogate_watch
-            await wait_until(lambda: watch.readings >= 3, timeout_s=120.0, what="three surrogate comparisons")
-            surrogate_d43 = await node("surrogate_d43").read_value()
-            physics_d43 = await node("physics_d43").read_value()
-            assert math.isfinite(surrogate_d43) and 50.0 < physics_d43 < 2000.0  # µm
-            assert await node("disagreement_nrmse").read_value() > 0.0
-            assert await node("drift").read_value() is True
-            assert "surrogate drift" in await node("last_event").read_value()
-            assert await node("prediction_model").read_value() == "physics"
-            # drift raises the condition (AlarmConditionType, default severity 500) ...
-            await wait_until(lambda: any(e["ActiveState/Id"] for e in drift_events.of(condition_id)), 30,
-                             what="the surrogate_drift condition's active event")
-            raised = next(e for e in drift_events.of(condition_id) if e["ActiveState/Id"])
-            assert raised["EventType"] == ua.NodeId(ua.ObjectIds.AlarmConditionType)
-            assert raised["ConditionName"] == "surrogate_drift" and raised["SourceName"] == "crystallizer"
-            assert raised["Severity"] == 500 and "surrogate drift" in raised["Message"].Text
-            active_id = client.get_node(ua.NodeId(f"{condition_id}.ActiveState.Id", idx))
-            assert await active_id.read_value() is True
-            # ... and it clears at the first comparison back within the threshold (raised here on the running monitor)
-            watch.monitor.threshold = 1e9
-            await wait_until(lambda: any(not e["ActiveState/Id"] for e in drift_events.of(condition_id)), 120,
-                             what="the surrogate_drift condition's return to normal")
-            assert await active_id.read_value() is False
-            assert await node("drift").read_value() is False
-            assert isinstance(await node("in_envelope").read_value(), bool)
-            with pytest.raises(ua.uaerrors.BadNotWritable):  # read-only for every role
-                await node("disagreement_threshold").write_value(ua.DataValue(ua.Variant(0.5,
-                                                                                         ua.VariantType.Double)))
-    finally:
-        await twin.stop()
-        await bench.stop()
+        version = await node("artifact_version").read_value()
+        assert version and version in (artifact_dir / "surrogate.json").read_text()
+        assert await node("disagreement_threshold").read_value() == pytest.approx(1e-12)
+        adapter = twin.runtime.adapters["crystallizer"]
+        await wait_until(lambda: len(adapter.last_samples) > 0
+                         and all(s.quality.is_good for s in adapter.last_samples.values()),
+                         what="Good crystallizer tags")
+        drift_events = EventRecorder()  # the surrogate_drift condition, at the unit's notifier
+        await subscribe_events(client, client.get_node(ua.NodeId("pilot_line.crystallizer", idx)), drift_events)
+        condition_id = "pilot_line.crystallizer.alarms.surrogate_drift"
+        control_obj = client.get_node(ua.NodeId("pilot_line.crystallizer.control", idx))
+        await control_obj.call_method(ua.NodeId("pilot_line.crystallizer.control.StartBatch", idx))
+        watch = twin.control_loops["crystallizer"].surrogate_watch
+        await wait_until(lambda: watch.readings >= 3, timeout_s=120.0, what="three surrogate comparisons")
+        surrogate_d43 = await node("surrogate_d43").read_value()
+        physics_d43 = await node("physics_d43").read_value()
+        assert math.isfinite(surrogate_d43) and 50.0 < physics_d43 < 2000.0  # µm
+        assert await node("disagreement_nrmse").read_value() > 0.0
+        assert await node("drift").read_value() is True
+        assert "surrogate drift" in await node("last_event").read_value()
+        assert await node("prediction_model").read_value() == "physics"
+        # drift raises the condition (AlarmConditionType, default severity 500) ...
+        await wait_until(lambda: any(e["ActiveState/Id"] for e in drift_events.of(condition_id)), 30,
+                         what="the surrogate_drift condition's active event")
+        raised = next(e for e in drift_events.of(condition_id) if e["ActiveState/Id"])
+        assert raised["EventType"] == ua.NodeId(ua.ObjectIds.AlarmConditionType)
+        assert raised["ConditionName"] == "surrogate_drift" and raised["SourceName"] == "crystallizer"
+        assert raised["Severity"] == 500 and "surrogate drift" in raised["Message"].Text
+        active_id = client.get_node(ua.NodeId(f"{condition_id}.ActiveState.Id", idx))
+        assert await active_id.read_value() is True
+        # ... and it clears at the first comparison back within the threshold (raised here on the running monitor)
+        watch.monitor.threshold = 1e9
+        await wait_until(lambda: any(not e["ActiveState/Id"] for e in drift_events.of(condition_id)), 120,
+                         what="the surrogate_drift condition's return to normal")
+        assert await active_id.read_value() is False
+        assert await node("drift").read_value() is False
+        assert isinstance(await node("in_envelope").read_value(), bool)
+        with pytest.raises(ua.uaerrors.BadNotWritable):  # read-only for every role
+            await node("disagreement_threshold").write_value(ua.DataValue(ua.Variant(0.5,
+                                                                                     ua.VariantType.Double)))

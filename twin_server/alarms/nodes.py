@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from asyncua import Server, ua
 
-from plc_adapters.asyncua_seam import add_nodes_in_bulk, add_references_in_bulk, address_space
+from plc_adapters.asyncua_seam import (
+    NodeCopy,
+    NodeTemplate,
+    add_node_copies,
+    add_nodes_in_bulk,
+    add_references_in_bulk,
+    address_space,
+)
 from twin_server.address_space import object_item, variable_item
 from twin_server.alarms.condition import AlarmCondition
 
@@ -56,20 +63,25 @@ async def add_condition_nodes(server: Server, idx: int, folders: dict[ua.NodeId,
                               conditions: list[AlarmCondition]) -> None:
     """One object per condition, typed by its standard condition type, in its source's ``alarms`` folder
     (``folders``: source node → folder node id; a folder not yet in the address space is created), with
-    HasCondition from its source."""
+    HasCondition from its source. The conditions' nodes (the object and its state variables, 14 per condition) are
+    copies of one template per shape (:class:`ConditionNodeTemplates`)."""
     nodes = address_space(server)
     items = [object_item(folder, idx, "alarms", source, ua.NodeId(ua.ObjectIds.FolderType),
                          "Alarm conditions of this unit (see docs/alarms.md)")
              for source, folder in folders.items() if not nodes.exists(folder)]
-    for c in conditions:
-        items.append(object_item(c.node_id, idx, c.name, folders[c.source_node], c.type_id, c.state.message or c.name))
-        items += _state_variables(c, idx)
     for item, res in zip(items, await add_nodes_in_bulk(server, items), strict=True):
         if not res.StatusCode.is_good():
             raise RuntimeError(f"could not create node {item.RequestedNewNodeId}: {res.StatusCode}")
+    templates = ConditionNodeTemplates(server, idx)
+    copies: list[NodeCopy] = []
+    for c in conditions:
+        copies += templates.copies(c, folders[c.source_node])
+    refused = await add_node_copies(server, copies)
+    if refused:
+        copy, status = refused[0]
+        raise RuntimeError(f"could not create node {copy.node_id}: {status} ({len(refused)} refused)")
     await _add_references(server, [_reference(c.source_node, ua.ObjectIds.HasCondition, c.node_id,
                                               ua.NodeClass.Object) for c in conditions])
-
 
 
 _PROPERTIES = {"Retain", "Severity", "Message", "ClientUserId"}
@@ -77,22 +89,52 @@ _DATA_TYPES = {ua.VariantType.Boolean: ua.ObjectIds.Boolean, ua.VariantType.UInt
                ua.VariantType.LocalizedText: ua.ObjectIds.LocalizedText, ua.VariantType.String: ua.ObjectIds.String}
 
 
-def _state_variables(cond: AlarmCondition, idx: int) -> list[ua.AddNodesItem]:
-    """The condition's state as read-only variables with the standard browse names (namespace 0): ``Retain``,
-    ``Severity``, ``Message``, ``ClientUserId`` (properties), ``Comment`` (ConditionVariableType), ``EnabledState``,
-    ``ActiveState``, ``AckedState``, ``ConfirmedState`` (TwoStateVariableType, each with its ``Id`` property).
-    Node ids: ``<condition id>.<name>`` and ``<condition id>.<name>.Id``. Updated at every event."""
-    items = []
-    base = str(cond.node_id.Identifier)
-    for suffix, value in cond.variable_values().items():
-        owner, _, last = suffix.rpartition(".")
-        parent = ua.NodeId(f"{base}.{owner}", idx) if owner else cond.node_id
-        is_property = bool(owner) or suffix in _PROPERTIES
-        type_def = (ua.ObjectIds.PropertyType if is_property else
-                    ua.ObjectIds.ConditionVariableType if suffix == "Comment" else ua.ObjectIds.TwoStateVariableType)
-        item = variable_item(ua.NodeId(f"{base}.{suffix}", idx), idx, last, parent, value,
-                             _DATA_TYPES[value.VariantType], type_def, f"{cond.name}: {suffix}",
-                             is_property=is_property)
-        item.BrowseName = ua.QualifiedName(last, 0)
-        items.append(item)
-    return items
+class ConditionNodeTemplates:
+    """The node shapes of a condition: its object (one per condition type) and its state as read-only variables
+    with the standard browse names (namespace 0): ``Retain``, ``Severity``, ``Message``, ``ClientUserId``
+    (properties), ``Comment`` (ConditionVariableType), ``EnabledState``, ``ActiveState``, ``AckedState``,
+    ``ConfirmedState`` (TwoStateVariableType, each with its ``Id`` property). Node ids: ``<condition id>``,
+    ``<condition id>.<name>`` and ``<condition id>.<name>.Id``; the state variables are updated at every event.
+    Each shape is made once by asyncua and copied per condition (:func:`~plc_adapters.asyncua_seam.add_node_copies`);
+    the nodes are those :func:`~twin_server.address_space.object_item` and
+    :func:`~twin_server.address_space.variable_item` describe."""
+
+    def __init__(self, server: Server, idx: int) -> None:
+        self._server, self._idx = server, idx
+        self._placeholder = ua.NodeId("condition-template", idx)
+        self._objects: dict[ua.NodeId, NodeTemplate] = {}
+        self._variables: dict[str, NodeTemplate] = {}
+
+    def _object(self, type_id: ua.NodeId) -> NodeTemplate:
+        template = self._objects.get(type_id)
+        if template is None:
+            template = NodeTemplate(self._server, object_item(self._placeholder, self._idx, "condition",
+                                                              self._placeholder, type_id, "condition"))
+            self._objects[type_id] = template
+        return template
+
+    def _variable(self, suffix: str, value: ua.Variant) -> NodeTemplate:
+        template = self._variables.get(suffix)
+        if template is None:
+            owner, _, last = suffix.rpartition(".")
+            is_property = bool(owner) or suffix in _PROPERTIES
+            type_def = (ua.ObjectIds.PropertyType if is_property else ua.ObjectIds.ConditionVariableType
+                        if suffix == "Comment" else ua.ObjectIds.TwoStateVariableType)
+            item = variable_item(self._placeholder, self._idx, last, self._placeholder, value,
+                                 _DATA_TYPES[value.VariantType], type_def, suffix, is_property=is_property)
+            item.BrowseName = ua.QualifiedName(last, 0)
+            template = NodeTemplate(self._server, item)
+            self._variables[suffix] = template
+        return template
+
+    def copies(self, cond: AlarmCondition, folder: ua.NodeId) -> list[NodeCopy]:
+        """The condition's object in ``folder`` and its state variables with their current values."""
+        idx, base = self._idx, str(cond.node_id.Identifier)
+        copies = [NodeCopy(self._object(cond.type_id), cond.node_id, folder, cond.name,
+                           cond.state.message or cond.name)]
+        ids = {"": cond.node_id}  # a parent given as the node id object of its copy is found without a look-up
+        for suffix, value in cond.variable_values().items():
+            node_id = ids[suffix] = ua.NodeId(f"{base}.{suffix}", idx)
+            copies.append(NodeCopy(self._variable(suffix, value), node_id, ids[suffix.rpartition(".")[0]],
+                                   description=f"{cond.name}: {suffix}", value=value))
+        return copies

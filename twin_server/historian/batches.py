@@ -5,12 +5,21 @@ bench's :mod:`hil.stepped_batch` with a recorder): ``batch started in mode …``
 at t=… s (…)`` at StopBatch or batch end. A start without a stop (the twin stopped, or the batch still runs) ends
 at the next start or at the end of the range asked for, and is marked ``complete=False``.
 
+Times are plant seconds. The twin's historian stamps what it records with the wall clock; on a HIL bench running
+N× faster than real time (the control loop's ``time_scale``) a batch of 7200 plant seconds is recorded over 7200 / N
+wall seconds. The StopBatch event states the batch's length on the twin's batch clock (``t=… s``, plant seconds),
+so a complete batch reads back in plant seconds: its recorded times × :attr:`RecordedBatch.time_scale` (plant
+seconds per recorded second: N on such a bench, 1 on a plant and for a batch the bench recorder wrote in plant
+time; to the stop event's whole second, i.e. within 0.03 % for a 30-minute batch). A batch without a StopBatch
+event reads back as recorded (scale 1).
+
 A batch's id is its StartBatch time, ISO 8601 UTC to the millisecond with a ``Z`` (``2026-12-06T08:00:00.000Z``):
 unique per unit, readable, and what ``--batch`` takes (any unique prefix of it, e.g. ``2026-12-06T08``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +32,7 @@ __all__ = ["BatchSeries", "RecordedBatch", "batch_id", "find_batches", "read_bat
 
 START_PREFIX = "batch started"
 STOP_PREFIX = "batch stopped"
+_STOP_TIME = re.compile(r"batch stopped at t=(\d+(?:\.\d*)?) s")
 
 
 class BatchSelectionError(ValueError):
@@ -43,6 +53,8 @@ class RecordedBatch:
     end_us: int
     complete: bool
     start_message: str = ""
+    stop_time_s: float | None = None
+    """The twin's batch clock at StopBatch (plant seconds since StartBatch, from the stop event); None without one."""
 
     @property
     def id(self) -> str:
@@ -50,7 +62,20 @@ class RecordedBatch:
 
     @property
     def duration_s(self) -> float:
+        """Recorded seconds from StartBatch to the batch's end (wall seconds on a HIL bench at N×)."""
         return (self.end_us - self.start_us) / 1e6
+
+    @property
+    def plant_duration_s(self) -> float:
+        """Plant seconds from StartBatch to the batch's end (the stop event's ``t``, else :attr:`duration_s`)."""
+        return self.stop_time_s if self.stop_time_s is not None else self.duration_s
+
+    @property
+    def time_scale(self) -> float:
+        """Plant seconds per recorded second (module docstring): N for a batch of a HIL bench at N×, else 1."""
+        if self.stop_time_s is None or self.stop_time_s <= 0 or self.end_us <= self.start_us:
+            return 1.0
+        return self.stop_time_s / self.duration_s
 
 
 def find_batches(backend: HistoryBackend, unit: str, start_us: int, end_us: int) -> list[RecordedBatch]:
@@ -66,7 +91,9 @@ def find_batches(backend: HistoryBackend, unit: str, start_us: int, end_us: int)
                 out.append(RecordedBatch(unit, open_start[0], t, False, open_start[1]))
             open_start = (t, message)
         elif message.startswith(STOP_PREFIX) and open_start is not None:
-            out.append(RecordedBatch(unit, open_start[0], t, True, open_start[1]))
+            stop = _STOP_TIME.match(message)
+            out.append(RecordedBatch(unit, open_start[0], t, True, open_start[1],
+                                     float(stop.group(1)) if stop else None))
             open_start = None
     if open_start is not None:
         out.append(RecordedBatch(unit, open_start[0], end_us, False, open_start[1]))
@@ -92,7 +119,8 @@ def select_batches(found: Sequence[RecordedBatch], wanted: Sequence[str]) -> lis
 
 @dataclass(frozen=True)
 class BatchSeries:
-    """One tag's recorded values in a batch: plant seconds since StartBatch and values (NaN = Bad / no value)."""
+    """One tag's recorded values in a batch: plant seconds since StartBatch (recorded seconds ×
+    :attr:`RecordedBatch.time_scale`) and values (NaN = Bad / no value)."""
 
     tag: str
     times_s: np.ndarray
@@ -108,7 +136,7 @@ def read_batch_series(backend: HistoryBackend, key_prefix: str, tags: Sequence[s
         raw = backend.read_raw(f"{key_prefix}.{tag}", batch.start_us, batch.end_us)
         if not len(raw):
             continue
-        t = (np.asarray(raw.times_us, dtype=np.int64) - batch.start_us) / 1e6
+        t = (np.asarray(raw.times_us, dtype=np.int64) - batch.start_us) / 1e6 * batch.time_scale
         v = np.array([np.nan if val is None or (st & 0x80000000) else float(val)
                       for val, st in zip(raw.values, raw.statuses, strict=True)], dtype=float)
         out[tag] = BatchSeries(tag, t, v)

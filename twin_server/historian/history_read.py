@@ -20,6 +20,9 @@ every HistoryRead request reaches :meth:`HistoryReadService.read_history`. Suppo
   NodeId clause), ConditionName, Message, Severity, Retain, ActiveState/AckedState/ConfirmedState (and ``/Id``),
   Comment and ClientUserId; on the line object, the line's own conditions (historian data loss).
 
+A String node kept as event rows (:attr:`HistoryReadService.text_series`, e.g. a unit's ``model/parameter_set``)
+answers ``ReadRawModifiedDetails`` with those rows as its values (no continuation points, no bounds).
+
 ``ReleaseContinuationPoints`` releases (answers Good, no data) the nodes that carry a continuation point;
 a node without one is read as usual (asyncua's client sends the flag set by default).
 
@@ -82,6 +85,9 @@ class HistoryReadService:
         self.keys = keys
         self.event_sources: dict[ua.NodeId, str] = {}
         """Unit object node → unit name, for event history."""
+        self.text_series: dict[ua.NodeId, tuple[str, str]] = {}
+        """String node → (unit, event origin): its raw history is the unit's event rows of that origin, each
+        message one value (e.g. a unit's ``model/parameter_set``: one row per switch of the deployed set)."""
         self.max_values_per_read = max_values_per_read
         self._data_end_us = data_end_us
 
@@ -100,6 +106,12 @@ class HistoryReadService:
                 unit = self.event_sources.get(rv.NodeId)
                 results.append(_bad(ua.StatusCodes.BadHistoryOperationUnsupported) if unit is None else
                                await asyncio.to_thread(self.read_events, unit, rv.NodeId, details, with_audit))
+                continue
+            text = self.text_series.get(rv.NodeId)
+            if text is not None:
+                raw = isinstance(details, ua.ReadRawModifiedDetails) and not details.IsReadModified
+                results.append(await asyncio.to_thread(self.read_text, *text, details) if raw
+                               else _bad(ua.StatusCodes.BadHistoryOperationUnsupported))
                 continue
             key = self.keys.get(rv.NodeId)
             if key is None:
@@ -196,6 +208,26 @@ class HistoryReadService:
         statuses = before.statuses[::-1] + inside.statuses + after.statuses
         return Series.from_lists(times, values, statuses)
 
+    def read_text(self, unit: str, origin: str, d: ua.ReadRawModifiedDetails) -> ua.HistoryReadResult:
+        """Raw history of a String node kept as event rows (:attr:`text_series`): start/end in either order, one
+        of them open with ``NumValuesPerNode`` > 0; at most ``NumValuesPerNode`` (or ``max_values_per_read``)
+        values, no continuation point (such a node changes a few times a day), no bounds."""
+        start = None if is_unspecified(d.StartTime) else to_us(d.StartTime)
+        end = None if is_unspecified(d.EndTime) else to_us(d.EndTime)
+        n = int(d.NumValuesPerNode or 0)
+        if (start is None and end is None) or ((start is None or end is None) and n == 0):
+            return _bad(ua.StatusCodes.BadHistoryOperationInvalid)
+        reverse = start is None or (end is not None and start > end)
+        lo = T_MIN if start is None else (start if end is None else min(start, end))
+        hi = T_MAX if end is None else (end if start is None else max(start, end))
+        rows = [row for row in self.backend.read_events(unit, lo, hi) if row[2] == origin]
+        if reverse:
+            rows.reverse()
+        cap = min(n, self.max_values_per_read) if n else self.max_values_per_read
+        values = [ua.DataValue(ua.Variant(row[3], ua.VariantType.String), SourceTimestamp=from_us(row[0]),
+                               ServerTimestamp=from_us(row[0])) for row in rows[:cap]]
+        return ua.HistoryReadResult(HistoryData=ua.HistoryData(DataValues=values))
+
     # -- events ------------------------------------------------------------------------------------
     def read_events(self, unit: str, source: ua.NodeId, d: ua.ReadEventDetails,
                     with_audit: bool = False) -> ua.HistoryReadResult:
@@ -204,7 +236,8 @@ class HistoryReadService:
         start = T_MIN if is_unspecified(d.StartTime) else to_us(d.StartTime)
         end = T_MAX if is_unspecified(d.EndTime) else to_us(d.EndTime)
         lo, hi = min(start, end), max(start, end)
-        rows = self.backend.read_events(unit, lo, hi)
+        text_origins = {origin for u, origin in self.text_series.values() if u == unit}
+        rows = [row for row in self.backend.read_events(unit, lo, hi) if row[2] not in text_origins]
         if not with_audit:
             rows = [row for row in rows if row[2] != AUDIT_SOURCE]
         cap = min(int(d.NumValuesPerNode), self.max_values_per_read) if d.NumValuesPerNode else \

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +72,7 @@ class Historian:
         self.keys: dict[ua.NodeId, str] = {}
         self._config = config
         self.loss_alarm: HistoryLossAlarm | None = None
+        self.history_read: HistoryReadService | None = None
 
     async def attach(self, server: Server, space: LineAddressSpace) -> None:
         """Historize the config's tags, mark their nodes and install the HistoryRead service."""
@@ -93,6 +95,7 @@ class Historian:
             await nodes.write(node_id, ua.AttributeIds.EventNotifier, ua.DataValue(
                 ua.Variant(int(notifier) | ua.EventNotifier.HistoryRead.mask, ua.VariantType.Byte)))
         install_history_reader(server, service.read_history)
+        self.history_read = service
         await _advertise_capabilities(server)
 
     async def historize_values(self, server: Server, node_ids: list[ua.NodeId]) -> None:
@@ -102,6 +105,15 @@ class Historian:
             self.recorder.historize_value(key)
             self.keys[node_id] = key
             await mark_historizing(server, node_id)
+
+    async def historize_text(self, server: Server, node_id: ua.NodeId, unit: str,
+                             origin: str) -> Callable[[str], None]:
+        """Historize a String node whose values the twin keeps as event rows of ``unit`` with origin ``origin``
+        (HistoryRead raw answers them as the node's values); returns the function that keeps a new value."""
+        assert self.history_read is not None, "attach() first"
+        self.history_read.text_series[node_id] = (unit, origin)
+        await mark_historizing(server, node_id)
+        return lambda text: self.recorder.record_event(unit, text, source=origin)
 
     async def attach_alarms(self, alarms: AlarmManager) -> None:
         """Historize every alarm event, and create the ``historian_data_loss`` condition."""

@@ -129,8 +129,9 @@ class TwinSecurity:
         for node_id, tag_node in tag_nodes.items():
             if tag_node.tag.direction is Direction.COMMANDED:
                 access.allow_write(node_id, Role.OPERATOR)
+        write_roles = getattr(guard, "write_roles", {})
         for node_id in getattr(guard, "handlers", {}):
-            access.allow_write(node_id, Role.OPERATOR)
+            access.allow_write(node_id, Role.parse(write_roles[node_id]) if node_id in write_roles else Role.OPERATOR)
         for node_id in nodes.node_ids():
             if node_id.NamespaceIndex != namespace_index:
                 continue

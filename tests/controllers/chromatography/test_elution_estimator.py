@@ -57,6 +57,18 @@ def test_the_fit_finds_the_true_titre_gradient_and_isotherm(column: Chromatograp
     members = estimate.ensemble["cytochrome"]
     assert members.shape == (50, TIMES.size)
     assert np.linalg.norm(members.mean(axis=0) - truth) < 0.05 * np.linalg.norm(truth)
+    # the linearised update takes the later samples without a model run and stays on the truth, more certain
+    runs = estimator.model_runs
+    for k in np.flatnonzero((TIMES > 700.0) & (TIMES <= 780.0)):
+        estimator.add_sample(float(TIMES[k]), float(uv[k]), float(cond[k]))
+    updated = estimator.update(780.0)
+    assert estimator.model_runs == runs and updated.trusted and updated.samples == estimate.samples + 40
+    theta, new_std = dict(zip(updated.parameter_names, updated.theta, strict=True)), updated.parameter_std()
+    for name, true in (("ln_feed_titre_factor_cytochrome", np.log(0.8)),
+                       ("ln_adsorption_factor_cytochrome", np.log(0.9)), ("gradient_slope_deviation", -0.08)):
+        assert abs(theta[name] - true) < max(4 * new_std[name], 0.01), name
+        assert new_std[name] <= std[name] * (1 + 1e-9), name
+    assert np.linalg.norm(updated.ensemble["cytochrome"].mean(axis=0) - truth) < 0.05 * np.linalg.norm(truth)
 
 
 def test_a_signal_the_model_cannot_explain_is_not_trusted_and_the_loop_falls_back(
@@ -92,6 +104,8 @@ def test_bad_options_and_samples_are_refused(column: ChromatographyColumn) -> No
         PoolingLoopOptions(start_level_mau=80.0, stop_level_mau=35.0, purity_margin=0.6)
     with pytest.raises(PoolingError, match="replan_interval_s = 0"):
         PoolingLoopOptions(start_level_mau=80.0, stop_level_mau=35.0, replan_interval_s=0)
+    with pytest.raises(PoolingError, match=r"update_interval_s = 40.0, expected None or 0 < value <= replan"):
+        PoolingLoopOptions(start_level_mau=80.0, stop_level_mau=35.0, replan_interval_s=30.0, update_interval_s=40.0)
     with pytest.raises(EstimationError, match=r"isotherm_components \['insulin'\]"):
         ElutionEstimator(column, METHOD, TIMES, EstimationSpec(isotherm_components=("insulin",)))
     estimator = ElutionEstimator(column, METHOD, TIMES)

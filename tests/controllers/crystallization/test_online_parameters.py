@@ -4,6 +4,7 @@ the what-if profile checked with its key named."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -16,6 +17,7 @@ from controllers.crystallization.control_options import REQUIRED_TAGS, parse_opt
 from controllers.crystallization.control_plan import build_crystallizer_plan
 from controllers.forecasting import ProfileError, check_horizon, parse_profile, prepare_forecast
 from controllers.online_parameters import gate, relative_halfwidth
+from process_models.forecast import BandCalibration
 
 TAGS = set(REQUIRED_TAGS)
 PREFIX = "units.c.control"
@@ -140,3 +142,19 @@ def test_a_forecast_from_batch_start_follows_the_programme_it_is_given(plan):
         assert np.all(recipe.low[name] <= recipe.mean[name] + 1e-12)
         assert np.all(recipe.mean[name] <= recipe.high[name] + 1e-12)
     assert recipe.unit_codes["d43"] == "4H" and 100.0 < recipe.mean["d43"][-1] < 1000.0
+    # a band calibration learnt from past batches (forecast_band_scale / _batches): same mean, σ × k, ± Student's t
+    calibrated = BatchControl(dataclasses.replace(plan, forecast_band=BandCalibration(0.4, 20)), ControlMode.AUTO)
+    calibrated.start(START_TAGS, {"jacket_temperature": 313.15})
+    narrow = prepare_forecast(calibrated, None, 7200.0)()
+    assert narrow.mean["d43"] == pytest.approx(recipe.mean["d43"])
+    assert narrow.std["d43"][-1] == pytest.approx(0.4 * recipe.std["d43"][-1], rel=1e-6)
+    half = narrow.high["d43"][-1] - narrow.mean["d43"][-1]
+    assert half == pytest.approx(2.085963 * narrow.std["d43"][-1], rel=1e-5)   # t(0.975, 20)
+    assert narrow.as_json()["band_scale"] == 0.4 and "learnt from 20 past batches" in narrow.as_json()["band"]
+
+
+def test_the_forecast_band_keys_are_checked_with_their_key_named():
+    options, issues = parse_options({"forecast_band_scale": 0.35, "forecast_band_batches": 20}, PREFIX, TAGS)
+    assert not issues and (options.forecast_band_scale, options.forecast_band_batches) == (0.35, 20)
+    _options, issues = parse_options({"forecast_band_scale": 0, "forecast_band_batches": 2.5}, PREFIX, TAGS)
+    assert sorted(k for k, _g, _e in issues) == [f"{PREFIX}.forecast_band_batches", f"{PREFIX}.forecast_band_scale"]

@@ -13,12 +13,10 @@ from typing import Any
 
 from asyncua import Client, Node, ua
 
-from hil.bench import HilBench
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from plc_adapters.errors import WriteRefusal, WriteRefused
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import add_operator
-from tests.twin_server.line_fixture import PILOT
+from tests.twin_server.line_fixture import PILOT, LiveLine, live_line
 from twin_server.config import LineConfig, parse_line_config
 from twin_server.server import TwinServer
 
@@ -39,32 +37,14 @@ def feed_tank_config(tag_alarms: Mapping[str, Any] | None = None,
     return parse_line_config(raw, source=str(PILOT))
 
 
-@dataclass
-class AlarmLine:
-    config: LineConfig
-    bench: HilBench
-    twin: TwinServer
-
-    @property
-    def url(self) -> str:
-        return self.twin.endpoint
-
-
 @asynccontextmanager
 async def live_alarm_line(speed: float = 50.0, tag_alarms: Mapping[str, Any] | None = None,
-                          historian: Mapping[str, Any] | None = None) -> AsyncIterator[AlarmLine]:
+                          historian: Mapping[str, Any] | None = None) -> AsyncIterator[LiveLine]:
     add_operator()
     config = feed_tank_config(tag_alarms, historian)
     config = dataclasses.replace(config, scan_period_s=0.1)
-    bench = build_bench(config, speed=speed, free_ports=True)
-    await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    try:
-        await twin.start()
-        yield AlarmLine(config_for_bench(config, bench), bench, twin)
-    finally:
-        await twin.stop()
-        await bench.stop()
+    async with live_line(config, speed) as line:
+        yield line
 
 
 @dataclass

@@ -11,11 +11,10 @@ from contextlib import asynccontextmanager
 import pytest
 from asyncua import Client, ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.alarms.alarm_line import EventRecorder, subscribe_events
-from tests.twin_server.line_fixture import NAMESPACE, PILOT
+from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
 from twin_server.alarms.alarm_config import UnitAlarmConfig
 from twin_server.config import load_line_config
 from twin_server.server import TwinServer
@@ -35,16 +34,8 @@ async def crystallizer_with_alarms() -> AsyncIterator[tuple[TwinServer, Client, 
                                plant={"plant_model": "physics", "initial_temperature_c": 40.0})
     config = dataclasses.replace(base, units=(unit,), scan_period_s=0.05)
     add_operator()
-    bench = build_bench(config, speed=SPEED, free_ports=True, step_s=1.0)
-    await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    try:
-        await twin.start()
-        async with client_as(twin.endpoint, OPERATOR, timeout=30) as client:
-            yield twin, client, await client.get_namespace_index(NAMESPACE)
-    finally:
-        await twin.stop()
-        await bench.stop()
+    async with live_line(config, SPEED) as line, client_as(line.url, OPERATOR, timeout=30) as client:
+        yield line.twin, client, await client.get_namespace_index(NAMESPACE)
 
 
 @pytest.mark.slow

@@ -16,13 +16,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asyncua import ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from process_models.innovation_consistency import NisBand, nis_quantile
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import add_operator, client_as
-from tests.twin_server.line_fixture import NAMESPACE, PILOT
+from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
 from twin_server.config import load_line_config
-from twin_server.server import TwinServer
 
 SPEED = 100.0
 UNIT = "crystallizer"
@@ -52,11 +50,8 @@ async def test_the_alarm_stays_quiet_on_the_plant_its_set_fits_and_rises_when_th
                                       control=control)
                   for u in base.units if u.name == UNIT)
     config = dataclasses.replace(base, units=units, scan_period_s=0.05)
-    bench = build_bench(config, speed=SPEED, free_ports=True, step_s=1.0)
-    await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    try:
-        await twin.start()
+    async with live_line(config, SPEED) as line:
+        twin, bench = line.twin, line.bench
         async with client_as(twin.endpoint, add_operator()) as client:
             idx = await client.get_namespace_index(NAMESPACE)
             assert twin.alarms is not None
@@ -91,6 +86,3 @@ async def test_the_alarm_stays_quiet_on_the_plant_its_set_fits_and_rises_when_th
             history = await node("model.innovation_nis").read_raw_history(started, datetime.now(UTC)
                                                                           + timedelta(seconds=1))
             assert len(history) >= CHANGE_AT_S / 60.0 - 2  # one NIS per estimator step, historized
-    finally:
-        await twin.stop()
-        await bench.stop()

@@ -86,3 +86,21 @@ def test_a_batch_reads_back_per_tag_with_bad_samples_as_nan(store):
 def test_a_recorder_refuses_a_naive_start(store):
     with pytest.raises(ValueError, match="naive"):
         StoreBatchRecorder(store, "pilot_line", "crystallizer", datetime(2026, 12, 1))
+
+
+def test_a_batch_recorded_on_a_bench_at_n_times_real_time_reads_back_in_plant_seconds(store):
+    # the twin stamps with the wall clock: a 1200 s batch at 400x is recorded over 3 s; its stop event says t=1200 s
+    rec = StoreBatchRecorder(store, "pilot_line", "crystallizer", T0)
+    rec.event(0.0, "batch started in mode mpc, target 400 µm")
+    for k in range(31):
+        rec.scan(k * 0.1, {"temperature": 40.0 - k / 10.0})
+    rec.event(3.0, "batch stopped at t=1200 s (batch duration reached); mode manual, holding the last setpoint")
+    rec.close()
+    record_batch(store, T0 + timedelta(hours=1), 600.0, stop=False)
+    bench, open_batch = find_batches(store, "crystallizer", 0, to_us(T0 + timedelta(days=1)))
+    assert bench.stop_time_s == 1200.0 and bench.duration_s == 3.0 and bench.time_scale == pytest.approx(400.0)
+    assert bench.plant_duration_s == 1200.0
+    series = read_batch_series(store, "pilot_line.crystallizer", ["temperature"], bench)["temperature"]
+    assert np.allclose(series.times_s, np.arange(0.0, 1201.0, 40.0))
+    assert open_batch.stop_time_s is None and open_batch.time_scale == 1.0       # no stop event: as recorded
+    assert open_batch.plant_duration_s == open_batch.duration_s

@@ -11,16 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asyncua import Client, ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
 from plc_adapters.quality import Quality
 from plc_adapters.sample import Sample
-from tests.conftest import free_tcp_port, wait_until
-from tests.twin_server.line_fixture import NAMESPACE, PILOT
+from tests.conftest import wait_until
+from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
 from twin_server.config import load_line_config
 from twin_server.historian.influx_store import InfluxStore
 from twin_server.historian.recorder import HistoryRecorder
 from twin_server.historian.settings import HistorianSettings, InfluxSettings
-from twin_server.server import TwinServer
 
 T_MAX = 2**62
 
@@ -126,12 +124,8 @@ async def test_history_read_through_the_twin_from_influxdb(influxd, tmp_path):
     config = load_line_config(PILOT)
     config = dataclasses.replace(config, scan_period_s=0.1, historian=HistorianSettings(
         backend="influxdb", flush_interval_s=0.1, influx=InfluxSettings(url=influxd.url, database="pilot")))
-    bench = build_bench(config, speed=20.0, free_ports=True)
-    await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/",
-                      data_dir=tmp_path / "twin")
-    try:
-        await twin.start()
+    async with live_line(config, 20.0, data_dir=tmp_path / "twin") as line:
+        twin = line.twin
         t0 = datetime(2021, 3, 1, tzinfo=UTC)
         await twin.runtime.mirror_samples("feed_tank", [
             Sample("level", float(i), Quality.GOOD, t0 + timedelta(seconds=i)) for i in range(600)])
@@ -151,6 +145,3 @@ async def test_history_read_through_the_twin_from_influxdb(influxd, tmp_path):
             res = (await client.uaclient.history_read(params))[0]
             assert [dv.Value.Value for dv in res.HistoryData.DataValues] == [60 * m + 29.5 for m in range(10)]
         assert "history: influxdb ok" in twin.status_line()
-    finally:
-        await twin.stop()
-        await bench.stop()

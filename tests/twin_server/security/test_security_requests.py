@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from asyncua import Client, ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, Credentials, add_operator, add_user, client_as, data_dir
-from tests.twin_server.line_fixture import NAMESPACE, PILOT
+from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
 from twin_server.config import load_line_config
 from twin_server.security.audit_store import export_entries
 from twin_server.security.request_limits import RequestLimits
@@ -43,16 +42,10 @@ async def twin_line(scan_period_s: float = 0.1, **security: Any) -> AsyncIterato
     units = tuple(u for u in base.units if u.name != "capture_column")
     config = dataclasses.replace(base, scan_period_s=scan_period_s, units=units,
                                  security=dataclasses.replace(base.security, **security))
-    bench = build_bench(config, speed=20.0, free_ports=True)
-    await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    try:
-        await twin.start()
+    async with live_line(config, 20.0) as line:
+        twin = line.twin
         await wait_until(lambda: all(h.connected for h in twin.runtime.health.values()), 30.0, what="PLC links")
         yield twin
-    finally:
-        await twin.stop()
-        await bench.stop()
 
 
 def audit_rows(action: str | None = None) -> list[dict]:

@@ -11,10 +11,9 @@ from contextlib import asynccontextmanager
 import pytest
 from asyncua import ua
 
-from linetwin_cli.bench_launcher import build_bench, config_for_bench
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import wait_until
 from tests.security_helpers import add_operator, add_user, client_as, data_dir
-from tests.twin_server.line_fixture import NAMESPACE, PILOT
+from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
 from twin_server.config import load_line_config
 from twin_server.security.audit_store import export_entries, verify_chain
 from twin_server.security.node_access import WELL_KNOWN_ROLE_IDS
@@ -30,16 +29,9 @@ async def twin_line(**security: object) -> AsyncIterator[TwinServer]:
     units = tuple(u for u in base.units if u.name != "capture_column")
     config = dataclasses.replace(base, scan_period_s=0.1, units=units,
                                  security=dataclasses.replace(base.security, **security))
-    bench = build_bench(config, speed=20.0, free_ports=True)
-    await bench.start()
-    twin = TwinServer(config_for_bench(config, bench), endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/linetwin/")
-    twin.bench = bench  # type: ignore[attr-defined]  # for tests that stop a PLC
-    try:
-        await twin.start()
-        yield twin
-    finally:
-        await twin.stop()
-        await bench.stop()
+    async with live_line(config, 20.0) as line:
+        line.twin.bench = line.bench  # type: ignore[attr-defined]  # for tests that stop a PLC
+        yield line.twin
 
 
 def audit_rows(action: str | None = None) -> list[dict]:
