@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,12 +33,11 @@ from linetwin_cli.failures import CommandError
 if TYPE_CHECKING:
     from controllers.control_plan import ControlPlan
     from controllers.forecasting import QualityForecast
+    from twin_server.historian.batches import RecordedBatch
     from twin_server.historian.records import HistoryBackend
 
 __all__ = ["add_forecast_command", "run_forecast"]
 
-START_PREFIX = "batch started"
-STOP_PREFIX = "batch stopped"
 MEASURED_BEFORE_S = 600.0
 """How far before StartBatch a recorded measurement may be to count as the batch's initial one (s)."""
 
@@ -56,35 +54,6 @@ def add_forecast_command(sub: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("--horizon-s", type=float, default=None, help="seconds to forecast (default: the batch duration)")
     p.add_argument("--json", dest="json_out", type=Path, default=None, help="write the whole forecast as JSON")
     data_dir_arg(p)
-
-
-@dataclass(frozen=True)
-class _Batch:
-    id: str
-    start_us: int
-    end_us: int | None
-
-
-def batch_id(t_us: int) -> str:
-    """The id of a batch started at ``t_us`` (µs since the epoch)."""
-    return datetime.fromtimestamp(t_us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{(t_us // 1000) % 1000:03d}Z"
-
-
-def _select_batch(events: list[tuple[int, str, str, str]], wanted: str, unit: str) -> _Batch:
-    events = sorted(events, key=lambda e: e[0])
-    starts = [t for t, _u, _s, msg in events if msg.startswith(START_PREFIX)]
-    ids = [batch_id(t) for t in starts]
-    matches = [i for i, b in enumerate(ids) if b.startswith(wanted)]
-    if len(matches) != 1:
-        what = "no recorded batch" if not matches else f"{len(matches)} batches"
-        known = ", ".join(ids[-10:]) or "none"
-        raise CommandError(f"--batch: got {wanted!r}: {what} of unit '{unit}' match; expected one of the recorded "
-                           f"batch ids (latest: {known})")
-    i = matches[0]
-    start = starts[i]
-    later = [t for t, _u, _s, msg in events if t > start and msg.startswith((STOP_PREFIX, START_PREFIX))]
-    return _Batch(ids[i], start, later[0] if later else None)
 
 
 def run_forecast(args: argparse.Namespace) -> int:
@@ -110,12 +79,15 @@ def run_forecast(args: argparse.Namespace) -> int:
 
     from controllers.forecasting import ProfileError, check_horizon, forecast_qualities, parse_profile
     from controllers.plan_registry import control_plan_for_kind
+    from twin_server.historian.batches import BatchSelectionError, find_batches, select_batches
     from twin_server.historian.service import open_backend
 
     backend = open_backend(config.historian, history)
     try:
-        now_us = int(datetime.now(UTC).timestamp() * 1e6)
-        batch = _select_batch(backend.read_events(unit.name, 0, now_us), args.batch, unit.name)
+        found = find_batches(backend, unit.name, 0, int(datetime.now(UTC).timestamp() * 1e6))
+        batch = select_batches(found, [args.batch])[0]
+    except BatchSelectionError as exc:
+        raise CommandError(f"{exc} (unit '{unit.name}')") from None
     finally:
         backend.close()
     print(f"building the {unit.kind} control plan of '{unit.name}' …", file=sys.stderr)
@@ -172,7 +144,7 @@ def _last_value(backend: HistoryBackend, key: str, start_us: int, end_us: int) -
 
 
 def _initial_measurements(backend: HistoryBackend, line: str, unit: str, plan: ControlPlan,
-                          batch: _Batch) -> dict[str, float]:
+                          batch: RecordedBatch) -> dict[str, float]:
     """Each measured output (SI) as recorded at StartBatch: the last usable value at or shortly before it."""
     out: dict[str, float] = {}
     missing: list[str] = []
@@ -190,10 +162,10 @@ def _initial_measurements(backend: HistoryBackend, line: str, unit: str, plan: C
 
 
 def _recorded_end(backend: HistoryBackend, line: str, unit: str, plan: ControlPlan,
-                  batch: _Batch) -> dict[str, float]:
+                  batch: RecordedBatch) -> dict[str, float]:
     """The twin's historized estimate of each forecast quantity at the end of the recorded batch (where there is
     one): what the batch actually did, as the twin saw it."""
-    end = batch.end_us if batch.end_us is not None else int(datetime.now(UTC).timestamp() * 1e6)
+    end = batch.end_us  # a batch still running: now
     out: dict[str, float] = {}
     for name in plan.forecast_outputs:
         value = _last_value(backend, f"{line}.{unit}.control.estimated_{name}", batch.start_us, end)
@@ -203,10 +175,10 @@ def _recorded_end(backend: HistoryBackend, line: str, unit: str, plan: ControlPl
 
 
 def _learned_parameters(backend: HistoryBackend, line: str, unit: str, plan: ControlPlan,
-                        batch: _Batch) -> dict[str, tuple[float, float]]:
+                        batch: RecordedBatch) -> dict[str, tuple[float, float]]:
     """Each online parameter's historized estimate and 1σ at the end of the batch (the estimator object's
     ``parameter_<p>`` / ``parameter_<p>_std``), where the history has both."""
-    end = batch.end_us if batch.end_us is not None else int(datetime.now(UTC).timestamp() * 1e6)
+    end = batch.end_us  # a batch still running: now
     out: dict[str, tuple[float, float]] = {}
     for name in plan.estimated_parameters:
         key = f"{line}.{unit}.estimator.parameter_{name}"
@@ -217,7 +189,7 @@ def _learned_parameters(backend: HistoryBackend, line: str, unit: str, plan: Con
     return out
 
 
-def _print_table(plan: ControlPlan, result: QualityForecast, recorded: dict[str, float], batch: _Batch,
+def _print_table(plan: ControlPlan, result: QualityForecast, recorded: dict[str, float], batch: RecordedBatch,
                  horizon: float, parameters: dict[str, dict[str, float | str]]) -> None:
     from process_models.engineering_units import UNITS_BY_CODE
 

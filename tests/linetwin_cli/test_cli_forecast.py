@@ -61,7 +61,7 @@ async def test_what_if_a_recorded_batch_had_run_another_profile(tmp_path, capsys
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"time_s": [0], "jacket_temperature_setpoint": [90.0]}))
     cases = {
-        ("--batch", "1999-01-01"): "--batch: got '1999-01-01': no recorded batch of unit 'crystallizer' match",
+        ("--batch", "1999-01-01"): "--batch 1999-01-01: no recorded batch with that id; batches: ",
         ("--profile", str(bad)): "jacket_temperature_setpoint: got [90.0]; expected values in [15, 40]",
         ("--unit", "feed_tank"): "--unit: got 'feed_tank'; expected a unit with a [control] table: crystallizer",
     }
