@@ -26,14 +26,14 @@ demo: $(STAMP)
 
 # The suite runs on PYTEST_WORKERS pytest-xdist workers (default 4 on this 2-core machine: most tests wait on
 # sockets and servers, so two workers per core keep both cores busy; `make test PYTEST_WORKERS=0` runs it in one
-# process). `--dist loadgroup`: tests marked `serial` share one worker. Tests marked
+# process). `--dist loadgroup`: tests marked `serial` share one worker; `--durations=25` lists the slowest tests. Tests marked
 # `long` (the long forms of short default tests) are deselected by pyproject's addopts; `make test-long` runs them.
 PYTEST_WORKERS ?= 4
 
 test: $(STAMP)
 	bash tools/test_setup.sh
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test-long: $(STAMP)
 	bash tools/test_setup.sh
