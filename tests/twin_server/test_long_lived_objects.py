@@ -40,7 +40,9 @@ def test_a_frozen_cycle_is_kept_until_thawed_then_collected():
     node = _Node()
     alive = weakref.ref(node)
     try:
-        assert freeze_long_lived() == gc.get_freeze_count() > 0
+        frozen = freeze_long_lived()
+        # the count only falls afterwards (a frozen object freed by reference counting leaves the permanent list)
+        assert 0 < gc.get_freeze_count() <= frozen
         del node
         gc.collect()
         assert alive() is not None  # frozen: the collector does not traverse it
