@@ -1038,7 +1038,9 @@ def release_subscription_loggers(server: Server) -> None:
     asyncua makes a ``logging.Logger`` per subscription and nothing removes it from the logging manager's table, so
     a server that outlives many subscriptions (clients that connect, subscribe and go, for months) keeps one logger
     object per subscription it ever had: about 1 KiB each, without bound. After asyncua has deleted a subscription,
-    its logger's name is dropped from ``logging.Logger.manager.loggerDict``; the logger itself goes when the deleted
+    its logger is dropped from ``logging.Logger.manager.loggerDict`` and from the ``PlaceHolder`` of every ancestor
+    name (asyncua makes no logger of its own module's name, so ``logging`` keeps each child logger in the placeholders
+    of ``asyncua.server.monitored_item_service``'s ancestors too); the logger object goes when the deleted
     subscription's objects do. A later ``getLogger`` of that name simply makes a new one."""
     service = server.iserver.subscription_service
     delete = service.delete_subscriptions
@@ -1047,8 +1049,16 @@ def release_subscription_loggers(server: Server) -> None:
         results = await delete(ids)
         loggers = logging.Logger.manager.loggerDict
         for subscription_id, result in zip(ids, results, strict=False):
-            if result.is_good():
-                loggers.pop(f"{SUBSCRIPTION_LOGGER_PREFIX}{subscription_id}", None)
+            if not result.is_good():
+                continue
+            logger = loggers.pop(f"{SUBSCRIPTION_LOGGER_PREFIX}{subscription_id}", None)
+            if logger is None:
+                continue
+            # logging also keeps a logger in the PlaceHolder of each ancestor name no logger was made for
+            # ("asyncua.server", "asyncua"): without this the name goes, the object stays
+            for holder in list(loggers.values()):
+                if isinstance(holder, logging.PlaceHolder):
+                    holder.loggerMap.pop(logger, None)  # type: ignore[call-overload]
         return results
 
     service.delete_subscriptions = delete_subscriptions  # type: ignore[method-assign]

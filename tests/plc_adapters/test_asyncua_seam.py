@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -716,17 +718,25 @@ async def test_subscription_loggers_stay_bounded_when_clients_subscribe_and_go(b
     may go), and 12 subscriptions of two clients — 8 deleted by DeleteSubscriptions, 4 by the sessions' close —
     leave no logger behind (before the hook, each one stayed in ``logging``'s table for the process's life)."""
     before = seam.subscription_loggers()
+    loggers: list[weakref.ref[logging.Logger]] = []
     for n, user in enumerate(("viewer", "operator")):
         async with _client(bench, user, f"urn:test:loggers{n}") as client:
             subscriptions = [await client.create_subscription(50, None) for _ in range(6)]
             ids = [s.subscription_id for s in subscriptions]
             assert all(f"{seam.SUBSCRIPTION_LOGGER_PREFIX}{i}" in logging.Logger.manager.loggerDict for i in ids), \
                 "asyncua no longer names a logger per subscription"
+            loggers += [weakref.ref(logging.getLogger(f"{seam.SUBSCRIPTION_LOGGER_PREFIX}{i}")) for i in ids]
             assert seam.subscription_loggers() == before + 6
             for subscription in subscriptions[:4]:
                 await subscription.delete()
             assert seam.subscription_loggers() == before + 2
     await wait_until(lambda: seam.subscription_loggers() == before, 10.0, what="the closed sessions' loggers gone")
+
+    def released() -> bool:  # the logger objects themselves, not only their names (logging's placeholders too)
+        gc.collect()
+        return all(ref() is None for ref in loggers)
+
+    await wait_until(released, 10.0, what="the 12 logger objects freed")
 
 
 def _copies(server: Server, idx: int, prefix: str, n: int) -> list[seam.NodeCopy]:
