@@ -138,12 +138,14 @@ class HistoryReadService:
         return _bad(ua.StatusCodes.BadHistoryOperationUnsupported)
 
     # -- raw ---------------------------------------------------------------------------------------
-    def read_raw(self, key: str, d: ua.ReadRawModifiedDetails, cp: bytes | None) -> ua.HistoryReadResult:
+    def _raw_range(self, d: ua.ReadRawModifiedDetails) -> tuple[int, int, bool, int] | None:
+        """A raw read's ``(lo, hi, reverse, cap)`` in µs: start/end in either order (end < start reads backwards),
+        one of them open only with ``NumValuesPerNode`` > 0; ``None`` for an invalid request."""
         start = None if is_unspecified(d.StartTime) else to_us(d.StartTime)
         end = None if is_unspecified(d.EndTime) else to_us(d.EndTime)
         n = int(d.NumValuesPerNode or 0)
         if (start is None and end is None) or ((start is None or end is None) and n == 0):
-            return _bad(ua.StatusCodes.BadHistoryOperationInvalid)
+            return None
         reverse = start is None or (end is not None and start > end)
         if start is None:
             lo, hi = T_MIN, end
@@ -152,7 +154,13 @@ class HistoryReadService:
         else:
             lo, hi = min(start, end), max(start, end)
         assert lo is not None and hi is not None
-        cap = min(n, self.max_values_per_read) if n > 0 else self.max_values_per_read
+        return lo, hi, reverse, min(n, self.max_values_per_read) if n > 0 else self.max_values_per_read
+
+    def read_raw(self, key: str, d: ua.ReadRawModifiedDetails, cp: bytes | None) -> ua.HistoryReadResult:
+        span = self._raw_range(d)
+        if span is None:
+            return _bad(ua.StatusCodes.BadHistoryOperationInvalid)
+        lo, hi, reverse, cap = span
         first = not cp
         skip = 0
         if cp:
@@ -176,7 +184,7 @@ class HistoryReadService:
         more = len(raw) > cap
         if more:
             raw = _slice(raw, 0, cap)
-        bounds = bool(d.ReturnBounds) and start is not None and end is not None
+        bounds = bool(d.ReturnBounds) and not is_unspecified(d.StartTime) and not is_unspecified(d.EndTime)
         head = tail = None
         if bounds and first:
             edge = hi if reverse else lo
@@ -212,18 +220,13 @@ class HistoryReadService:
         """Raw history of a String node kept as event rows (:attr:`text_series`): start/end in either order, one
         of them open with ``NumValuesPerNode`` > 0; at most ``NumValuesPerNode`` (or ``max_values_per_read``)
         values, no continuation point (such a node changes a few times a day), no bounds."""
-        start = None if is_unspecified(d.StartTime) else to_us(d.StartTime)
-        end = None if is_unspecified(d.EndTime) else to_us(d.EndTime)
-        n = int(d.NumValuesPerNode or 0)
-        if (start is None and end is None) or ((start is None or end is None) and n == 0):
+        span = self._raw_range(d)
+        if span is None:
             return _bad(ua.StatusCodes.BadHistoryOperationInvalid)
-        reverse = start is None or (end is not None and start > end)
-        lo = T_MIN if start is None else (start if end is None else min(start, end))
-        hi = T_MAX if end is None else (end if start is None else max(start, end))
+        lo, hi, reverse, cap = span
         rows = [row for row in self.backend.read_events(unit, lo, hi) if row[2] == origin]
         if reverse:
             rows.reverse()
-        cap = min(n, self.max_values_per_read) if n else self.max_values_per_read
         values = [ua.DataValue(ua.Variant(row[3], ua.VariantType.String), SourceTimestamp=from_us(row[0]),
                                ServerTimestamp=from_us(row[0])) for row in rows[:cap]]
         return ua.HistoryReadResult(HistoryData=ua.HistoryData(DataValues=values))
