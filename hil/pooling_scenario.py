@@ -108,19 +108,9 @@ def load_pooling_scenario(path: str | Path) -> PoolingScenario:
 
 class _PoolingValidator(SpecChecks):
     def scenario(self, data: Mapping[str, Any]) -> PoolingScenario:
-        self.unknown_keys(data, "", set(_SECTIONS))
-        s = self.table(data, "scenario")
-        self.unknown_keys(s, "scenario", set(_SCENARIO_KEYS))
-        name = self.text(s, "name", "scenario")
-        description = self.description(s, "scenario")
-        line_value = self.text(s, "line", "scenario")
-        unit = self.text(s, "unit", "scenario")
-        strategy = self.choice(s, "strategy", "scenario", list(STRATEGIES)) or ""
-        speed = self.number(s, "speed", "scenario", 50.0, low=0.0, low_exclusive=True)
-        seed = self.integer(s, "seed", "scenario", 0, None, default=0)
-        plant_step = self.number(s, "plant_step_s", "scenario", 1.0, low=0.0, low_exclusive=True)
-        line_path = (self.path.parent / line_value).resolve() if line_value else self.path.parent
-        line_unit = self.line_unit(line_path, unit) if line_value and unit else None
+        h = self.scenario_header(data, _SECTIONS, _SCENARIO_KEYS, STRATEGIES, default_speed=50.0)
+        name, description, line_path, unit, strategy = h.name, h.description, h.line_path, h.unit, h.strategy
+        speed, seed, plant_step, line_unit = h.speed, h.seed, h.plant_step_s, h.line_unit
         if line_unit is not None and line_unit.kind != KIND:
             self.add("scenario.unit", unit, f"a {KIND} unit (it is a {line_unit.kind})")
             line_unit = None
