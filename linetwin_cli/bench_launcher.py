@@ -55,14 +55,21 @@ def build_bench(config: LineConfig, speed: float = 1.0, free_ports: bool = False
 def bench_issues(config: LineConfig, free_ports: bool = False) -> list[ConfigIssue]:
     """What keeps ``hil serve`` (or, with ``free_ports``, ``demo``) from running this line's virtual PLCs, though
     the twin could serve it: a tag the unit's HIL plant does not simulate (or in a table the virtual PLC does not
-    serve), or two units on one host:port (each virtual PLC listens on its own port)."""
+    serve), a chromatography skid's method stated twice and differently, or two units on one host:port (each
+    virtual PLC listens on its own port)."""
     issues: list[ConfigIssue] = []
     by_address: dict[tuple[str, int], str] = {}
     for unit in config.units:
         try:
-            plant = make_plant(unit.kind, plant_parameters(dict(unit.model), dict(unit.plant), dict(unit.control)),
-                               seed=0)
-            virtual_plc_class(unit.connection.protocol).check_tags(unit.name, unit.tags, plant)
+            parameters = plant_parameters(dict(unit.model), dict(unit.plant), dict(unit.control))
+        except ValueError as exc:
+            issues.append(ConfigIssue(config.source, f"units.{unit.name}.plant.method", "a second, different method",
+                                      brief(exc)))
+            parameters = None
+        try:
+            if parameters is not None:
+                plant = make_plant(unit.kind, parameters, seed=0)
+                virtual_plc_class(unit.connection.protocol).check_tags(unit.name, unit.tags, plant)
         except (VirtualPlcConfigError, ValueError) as exc:
             issues.append(ConfigIssue(config.source, f"units.{unit.name}.tags", brief(exc),
                                       "tags the HIL plant simulates, in a form its virtual PLC serves (Modbus: "

@@ -184,7 +184,7 @@ class ColumnPhysics:
                 overrides = adsorption_overrides(self.column.declaration.parameter_values(None),
                                                  self.deviation.adsorption_factors)
             except InletProgramError as exc:
-                raise PlantParameterError(f"plant '{KIND}': method: {exc}") from None
+                raise PlantParameterError(f"plant '{KIND}': parameter 'method': {exc}") from None
             self._step_bounds_s = method.step_bounds_s()
         self._p = model.pack_parameters(overrides or None)
         # the declaration's parameter values (SI); the plant's interstitial velocity follows the pump instead
@@ -197,7 +197,8 @@ class ColumnPhysics:
             stated = math.pi * method.column_diameter_m ** 2 / 4.0
             if abs(stated / area_m2 - 1.0) > 0.01:
                 raise PlantParameterError(
-                    f"plant '{KIND}': method.column_diameter_m = {method.column_diameter_m:g} m is a bed of "
+                    f"plant '{KIND}': parameter 'method': method.column_diameter_m = {method.column_diameter_m:g} m "
+                    f"is a bed of "
                     f"{stated * self.parameter_values['column_length'] / _M3_PER_ML:.4g} mL over the column's length "
                     f"{self.parameter_values['column_length']:g} m; expected this skid's column_volume_ml = "
                     f"{s.column_volume_ml:g} mL (a diameter of {math.sqrt(4.0 * area_m2 / math.pi):.5g} m)")
@@ -478,14 +479,17 @@ def make_column_physics(parameters: Mapping[str, Any], seed: int | None = None) 
     try:
         if method_table is not None:
             if not isinstance(method_table, Mapping):
-                raise InletProgramError(f"expected a table, got {method_table!r}")
+                raise InletProgramError(f"method: expected a table, got {method_table!r}")
             method = elution_method_from_table(method_table, "method")
+    except InletProgramError as exc:
+        raise PlantParameterError(f"plant '{KIND}': parameter 'method': {exc}") from None
+    try:
         if deviation_table is not None:
             if method is None:
-                raise InletProgramError("a 'deviation' needs a 'method' table (the method the run departs from)")
+                raise InletProgramError("needs a 'method' table (the method the run departs from)")
             if not isinstance(deviation_table, Mapping):
                 raise InletProgramError(f"deviation: expected a table, got {deviation_table!r}")
             deviation = method_deviation_from_table(deviation_table, "deviation")
     except InletProgramError as exc:
-        raise PlantParameterError(f"plant '{KIND}': parameter {exc}") from None
+        raise PlantParameterError(f"plant '{KIND}': parameter 'deviation': {exc}") from None
     return ColumnPhysics(built, seed=seed, case=case, scheme=str(scheme), method=method, deviation=deviation)

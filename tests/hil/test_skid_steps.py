@@ -4,6 +4,7 @@ it, the twin's mirror reads them over Modbus; bad step tables are refused with t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -133,3 +134,36 @@ async def test_the_skid_runs_each_steps_flow_and_its_plc_publishes_the_step_as_t
     finally:
         await adapter.stop()
         await plc.stop()
+
+
+def test_a_line_configs_skid_method_is_checked_and_stated_once() -> None:
+    import tomllib
+
+    from linetwin_cli.bench_launcher import bench_issues, plant_parameters
+    from tests.hil.hil_helpers import PILOT_LINE
+    from twin_server.config import parse_line_config
+    from twin_server.line_build import build_line
+
+    data = tomllib.loads(PILOT_LINE.read_text())
+    column = data["units"]["capture_column"]
+    assert [s["name"] for s in column["plant"]["method"]["steps"]] == ["load", "wash", "elute", "strip",
+                                                                       "re_equilibrate"]
+    column["plant"]["method"]["steps"][3]["flow_rate_ml_per_min"] = -2.0
+    issues = [str(i) for i in build_line(parse_line_config(data, source="line.toml"), make_plant).issues]
+    assert len(issues) == 1 and "line.toml: units.capture_column.plant.method: got" in issues[0], issues
+    assert "step 4 ('strip'): 'flow_rate_ml_per_min' expected a number > 0, got -2.0" in issues[0]
+    # with a pooling table the skid runs [control.method]; a different [plant.method] beside it is refused
+    plant, control = {"method": METHOD}, {"method": _with_step(1, duration_s=40.0)}
+    assert plant_parameters({}, {}, control)["method"] == control["method"]
+    assert plant_parameters({}, plant, {"method": METHOD})["method"] == METHOD
+    with pytest.raises(ValueError, match=r"stated in \[plant.method\] and differently in \[control.method\]"):
+        plant_parameters({}, plant, control)
+    column["plant"]["method"]["steps"][3]["flow_rate_ml_per_min"] = 2.0
+    config = parse_line_config(data, source="line.toml")
+    assert bench_issues(config) == []
+    both = dataclasses.replace(config, units=tuple(  # a pooling table's method beside the line's other one
+        dataclasses.replace(u, control={"method": METHOD}) if u.name == "capture_column" else u
+        for u in config.units))
+    found = [str(i) for i in bench_issues(both)]
+    assert any("units.capture_column.plant.method: got a second, different method" in i
+               and "differently in [control.method]" in i for i in found), found
