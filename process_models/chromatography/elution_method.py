@@ -83,7 +83,7 @@ class ElutionMethod:
         ``wash_duration_s`` > 0) and ``elute_gradient``."""
         if self.steps:
             return self.steps
-        load = {**{c: float(v) for c, v in self.feed_mol_per_m3.items()}}
+        load = {c: float(v) for c, v in self.feed_mol_per_m3.items()}
         load.setdefault(self.salt, self.wash_salt_mol_per_m3)
         out: list[Mapping[str, Any]] = [{"name": "load", "duration_s": self.load_duration_s, "inlet": load}]
         if self.wash_duration_s > 0:
