@@ -20,31 +20,12 @@ from plc_adapters.config_issues import ConfigIssue, brief
 from twin_server.config import LineConfig, load_line_config
 
 
-def plant_parameters(unit_model: dict, unit_plant: dict, unit_control: dict | None = None) -> dict:
-    """The virtual plant's parameters: the unit's [model] table, overridden by its [plant] table; a chromatography
-    skid whose pooling table states the method (``[units.X.control.method]``) runs that method — one programme for
-    the skid's PLC and the pooling loop's model.
-
-    Raises:
-        ValueError: the method is stated twice and differently (``[plant.method]`` and ``[control.method]``).
-    """
-    merged = dict(unit_model)
-    merged.update(unit_plant)
-    method = (unit_control or {}).get("method")
-    if isinstance(method, dict):
-        if "method" in unit_plant and unit_plant["method"] != method:
-            raise ValueError("the skid's method is stated in [plant.method] and differently in [control.method]; "
-                             "expected it once, in [control.method] (the skid runs it, the pooling loop assumes it)")
-        merged["method"] = method
-    return merged
-
-
 def build_bench(config: LineConfig, speed: float = 1.0, free_ports: bool = False, seed: int | None = 0,
                 step_s: float = 0.1) -> HilBench:
     """One virtual PLC per unit. ``free_ports`` binds port 0 (the OS picks) instead of the configured port."""
     plcs: list[VirtualPlcBase] = []
     for i, unit in enumerate(config.units):
-        plant = make_plant(unit.kind, plant_parameters(dict(unit.model), dict(unit.plant), dict(unit.control)),
+        plant = make_plant(unit.kind, unit.plant_parameters(),
                            seed=None if seed is None else seed + i)
         connection = dataclasses.replace(unit.connection, port=0) if free_ports else unit.connection
         plc_type = virtual_plc_class(connection.protocol)
@@ -61,7 +42,7 @@ def bench_issues(config: LineConfig, free_ports: bool = False) -> list[ConfigIss
     by_address: dict[tuple[str, int], str] = {}
     for unit in config.units:
         try:
-            parameters = plant_parameters(dict(unit.model), dict(unit.plant), dict(unit.control))
+            parameters = unit.plant_parameters()
         except ValueError as exc:
             issues.append(ConfigIssue(config.source, f"units.{unit.name}.plant.method", "a second, different method",
                                       brief(exc)))

@@ -82,7 +82,7 @@ def _build_unit(unit: UnitConfig, plant_builder: PlantBuilder | None,
         entry = None
     if plant_builder is not None and entry is not None and entry.hil_plants is not None and (model_ok or plant):
         try:
-            plant_builder(kind, {**model, **plant}, 0)
+            plant_builder(kind, unit.plant_parameters(), 0)
         except Exception as exc:  # noqa: BLE001
             section, table = ("plant", plant) if plant else ("model", model)
             if plant and _named_key(model, exc) is not None and _named_key(plant, exc) is None:

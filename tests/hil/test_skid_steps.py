@@ -139,9 +139,9 @@ async def test_the_skid_runs_each_steps_flow_and_its_plc_publishes_the_step_as_t
 def test_a_line_configs_skid_method_is_checked_and_stated_once() -> None:
     import tomllib
 
-    from linetwin_cli.bench_launcher import bench_issues, plant_parameters
+    from linetwin_cli.bench_launcher import bench_issues
     from tests.hil.hil_helpers import PILOT_LINE
-    from twin_server.config import parse_line_config
+    from twin_server.config import parse_line_config, plant_parameters
     from twin_server.line_build import build_line
 
     data = tomllib.loads(PILOT_LINE.read_text())
@@ -167,3 +167,10 @@ def test_a_line_configs_skid_method_is_checked_and_stated_once() -> None:
     found = [str(i) for i in bench_issues(both)]
     assert any("units.capture_column.plant.method: got a second, different method" in i
                and "differently in [control.method]" in i for i in found), found
+    # `check` builds the skid's plant as the bench does: from the pooling table's method
+    bad = dataclasses.replace(config, units=tuple(
+        dataclasses.replace(u, plant={}, control={"method": {**METHOD, "column_diameter_m": 0.02}})
+        if u.name == "capture_column" else u for u in config.units))
+    issues = [str(i) for i in build_line(bad, make_plant, with_plans=False).issues]
+    assert any("units.capture_column" in i and "column_diameter_m = 0.02 m is a bed of 4.398 mL" in i
+               for i in issues), issues
