@@ -107,7 +107,7 @@ def build_column(spec: ColumnSpec, isotherm: AnyIsotherm, discretisation: Discre
     """Declare and compile a column model."""
     declaration = column_declaration(spec, isotherm, discretisation, name=name, description=description)
     return ChromatographyColumn(spec, isotherm, discretisation, declaration, compile_model(declaration),
-                                column_layout(spec, discretisation))
+                                column_layout(spec, discretisation, isotherm))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def column_from_options(options: Mapping[str, Any], where: str = "chromatography
         declaration = dataclasses.replace(declaration, parameters=tuple(
             dataclasses.replace(p, value=values[p.name]) for p in declaration.parameters))
     return ChromatographyColumn(spec, isotherm, disc, declaration, compile_model(declaration),
-                                column_layout(spec, disc))
+                                column_layout(spec, disc, isotherm))
 
 
 def _declared_flow(col: dict[str, Any], where: str) -> float | None:
