@@ -19,6 +19,9 @@ A *case file* (the shipped ones: ``examples/cases/chromatography_*.toml``, packa
     [inputs.inlet_concentration_<c>]  value, or times_s + values + interpolation ("zoh" steps, "linear" ramps)
 
 The same case files drive CADET-Core in ``tools/cadet_reference.py``, which is how the model is validated.
+``binding = "rapid_equilibrium"`` with ``isotherm.kind = "sma"`` keeps the bound states (the equilibrium is implicit);
+such a run must start at equilibrium with salt > 0 (:func:`rapid_equilibrium_start_problems`, checked by
+:func:`load_case` and :func:`simulate_column`).
 
 :func:`simulate_column` integrates the declared model section by section with one CVODES integrator per
 section (sparse direct linear solver on the banded Jacobian, the inlet polynomial exact inside a section).

@@ -246,7 +246,8 @@ class StericMassActionIsotherm:
     an ODE for the same BDF integrator (an earlier attempt as an index-1 DAE was dropped). Why this form: the ODE
     code (FV, DG, the generic simulator, CADET-matched tolerances) is reused unchanged; ``g`` decays at ``1/tau``
     from any drift the integrator leaves, and a consistent start (``equilibrium_bound``) gives ``g = 0`` at t = 0.
-    The salt must stay > 0 (``q*`` is singular at ``c_0 = 0``); :func:`check_rapid_equilibrium_start` says so.
+    The salt must stay > 0 (``q*`` is singular at ``c_0 = 0``), and a run must start at equilibrium:
+    :func:`process_models.chromatography.column.rapid_equilibrium_start_problems` checks both before a run.
     Large kinetic rates approach the same solution (tested).
     """
 
