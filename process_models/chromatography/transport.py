@@ -388,11 +388,13 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
     n = layout.axial_cells
     _, radial_laplacian, surface_row = particle_collocation(max(layout.shells, 1))
     iso_params = isotherm.parameters(comps)
+    implicit: StericMassActionIsotherm | None = None  # rapid equilibrium held on bound states
     if layout.implicit_equilibrium:
         if not isinstance(isotherm, StericMassActionIsotherm):
             raise ColumnError(f"rapid_equilibrium binding: no implicit-equilibrium form for the {isotherm.kind} "
                               "isotherm")
         isotherm.check_rapid_equilibrium(comps)
+        implicit = isotherm
     elif not layout.kinetic:
         probe = [ca.SX.sym("c") for _ in comps]
         isotherm.rapid_equilibrium_derivatives(probe, probe, ca.SX(1.0), {p.name: ca.SX(p.value) for p in iso_params},
@@ -434,10 +436,9 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
                 rates = isotherm.binding_rates(bulk, bound, p, comps)
                 derivs.update({f"bound_concentration_{c}": rates[k] for k, c in enumerate(comps)})
                 dbulk = [transport[k] - phase_ratio * rates[k] for k in range(nc)]
-            elif layout.implicit_equilibrium:
-                assert isinstance(isotherm, StericMassActionIsotherm)
+            elif implicit is not None:
                 bound = [s.x[f"bound_concentration_{c}"] for c in comps]
-                dbulk, dbound = isotherm.rapid_equilibrium_rates(bulk, bound, transport, phase_ratio, p, comps,
+                dbulk, dbound = implicit.rapid_equilibrium_rates(bulk, bound, transport, phase_ratio, p, comps,
                                                                  EQUILIBRIUM_RELAXATION_S)
                 derivs.update({f"bound_concentration_{c}": dbound[k] for k, c in enumerate(comps)})
             else:
@@ -496,10 +497,9 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
             for k, c in enumerate(comps):
                 derivs[f"bound_concentration_{c}"] = _join_shells([rates[j][k] for j in range(shells)], n)
             dpore = [[particle_transport[j][k] - phase_ratio * rates[j][k] for k in range(nc)] for j in range(shells)]
-        elif layout.implicit_equilibrium:
-            assert isinstance(isotherm, StericMassActionIsotherm)
+        elif implicit is not None:
             bound_by_comp = [_split_shells(s.x[f"bound_concentration_{c}"], n, shells) for c in comps]
-            pairs = [isotherm.rapid_equilibrium_rates(pore[j], [bound_by_comp[k][j] for k in range(nc)],
+            pairs = [implicit.rapid_equilibrium_rates(pore[j], [bound_by_comp[k][j] for k in range(nc)],
                                                       particle_transport[j], phase_ratio, p, comps,
                                                       EQUILIBRIUM_RELAXATION_S) for j in range(shells)]
             for k, c in enumerate(comps):
