@@ -20,7 +20,8 @@ A *case file* (the shipped ones: ``examples/cases/chromatography_*.toml``, packa
 
 The same case files drive CADET-Core in ``tools/cadet_reference.py``, which is how the model is validated.
 ``binding = "rapid_equilibrium"`` with ``isotherm.kind = "sma"`` keeps the bound states (the equilibrium is implicit);
-such a run must start at equilibrium with salt > 0 (:func:`rapid_equilibrium_start_problems`, checked by
+such a run must start at equilibrium with salt > 0
+(:func:`process_models.chromatography.rapid_equilibrium.rapid_equilibrium_start_problems`, checked by
 :func:`load_case` and :func:`simulate_column`).
 
 :func:`simulate_column` integrates the declared model section by section with one CVODES integrator per
@@ -32,7 +33,6 @@ The generic :func:`process_models.simulator.simulate` works on the same compiled
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import sys
 import time
@@ -54,12 +54,8 @@ from process_models.chromatography.inlet import (
     interstitial_velocity,
     program_from_steps,
 )
-from process_models.chromatography.isotherms import (
-    AnyIsotherm,
-    IsothermError,
-    isotherm_from_mapping,
-    sma_equilibrium_bound,
-)
+from process_models.chromatography.isotherms import AnyIsotherm, isotherm_from_mapping
+from process_models.chromatography.rapid_equilibrium import rapid_equilibrium_start_problems
 from process_models.chromatography.transport import (
     BindingMode,
     ColumnError,
@@ -363,77 +359,12 @@ def load_case(name_or_path: str | Path,
             column.model.pack_states(state)
         except DeclarationError as exc:
             raise ChromatographyCaseError(f"{path}: [initial_state] {exc}") from exc
-    problems = rapid_equilibrium_start_problems(column, column.model.pack_states(state), program)
+    problems = rapid_equilibrium_start_problems(column.layout, column.model, column.model.pack_states(state), program)
     if problems:
         raise ChromatographyCaseError(f"{path}: " + "; ".join(problems))
     return ChromatographyCase(name=name, description=str(meta.get("description", "")), path=path, column=column,
                               program=program, initial_state=state, start_s=start, until_s=until,
                               output_interval_s=interval)
-
-
-# ----------------------------------------------------------------------------------------------
-# Rapid-equilibrium SMA: what a run needs at its start
-# ----------------------------------------------------------------------------------------------
-EQUILIBRIUM_START_TOLERANCE = 1e-6
-"""Largest ``|q - q*(c)|`` accepted in the initial state, relative to the ionic capacity."""
-
-
-def _lowest_inlet_value(program: InletProgram, component: int) -> tuple[float, str]:
-    """The smallest inlet concentration of ``component`` over the programme (exact for the cubic per section) and
-    the section where it occurs."""
-    lowest, where = math.inf, ""
-    for section, a, b in program.section_bounds():
-        coeff = section.coefficients()[:, component]
-        poly = np.polynomial.Polynomial(coeff)
-        candidates = [0.0, b - a] + [float(r.real) for r in poly.deriv().roots()
-                                     if abs(r.imag) < 1e-12 and 0.0 < r.real < b - a]
-        value = min(float(poly(tau)) for tau in candidates)
-        if value < lowest:
-            lowest, where = value, section.name
-    return lowest, where
-
-
-def rapid_equilibrium_start_problems(column: ChromatographyColumn, state: np.ndarray, program: InletProgram,
-                                     parameters: Mapping[str, float] | None = None) -> list[str]:
-    """What keeps a rapid-equilibrium SMA run (bound states held at equilibrium) from starting; empty otherwise.
-
-    The salt (component 0) must be > 0 in the initial liquid and all through the inlet programme (``q*`` is
-    singular at ``c_0 = 0``), and the initial bound concentrations must be in equilibrium with the initial liquid
-    (pore liquid; ED: bulk) within :data:`EQUILIBRIUM_START_TOLERANCE` x Lambda: nothing would hold the mass balance
-    otherwise. Other columns: always empty."""
-    if not column.layout.implicit_equilibrium:
-        return []
-    model, comps = column.model, column.components
-    values = model.declaration.parameter_values(parameters)
-    states = model.unpack_states(state)
-    liquid_kind = "pore" if column.layout.shells else "bulk"
-    problems: list[str] = []
-    lowest, where = _lowest_inlet_value(program, 0)
-    if not lowest > 0:
-        problems.append(f"rapid_equilibrium SMA needs the salt '{comps[0]}' > 0 in the inlet (q* is singular at "
-                        f"c_salt = 0); step/section '{where}' goes down to {lowest:g} mol/m3")
-    for kind in ("bulk", liquid_kind):
-        low = float(np.min(states[f"{kind}_concentration_{comps[0]}"]))
-        if not low > 0:
-            problems.append(f"[initial_state] '{kind}_concentration_{comps[0]}' = {low:g} mol/m3: rapid_equilibrium "
-                            "SMA needs the salt > 0 (q* is singular at c_salt = 0)")
-    if problems:
-        return problems
-    liquid = [np.asarray(states[f"{liquid_kind}_concentration_{c}"]) for c in comps]
-    try:
-        expected = sma_equilibrium_bound(liquid, values, comps)
-    except IsothermError as exc:
-        return [str(exc)]
-    tolerance = EQUILIBRIUM_START_TOLERANCE * float(values["ionic_capacity"])
-    for c, q_eq in zip(comps, expected, strict=True):
-        given = np.asarray(states[f"bound_concentration_{c}"])
-        worst = int(np.argmax(np.abs(given - q_eq)))
-        if abs(given[worst] - q_eq[worst]) > tolerance:
-            problems.append(f"[initial_state] 'bound_concentration_{c}' = {given[worst]:g} (entry {worst}) is not in "
-                            f"SMA equilibrium with the initial {liquid_kind} liquid: expected {q_eq[worst]:.10g} "
-                            "mol/m3 solid (rapid_equilibrium binding; ChromatographyColumn.initial_state(liquid) "
-                            "gives the equilibrium state)")
-    return problems
 
 
 # ----------------------------------------------------------------------------------------------
@@ -484,7 +415,7 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
         p = model.pack_parameters(parameters)
     except DeclarationError as exc:
         raise SimulationError(f"simulate_column(model '{model.declaration.name}'): {exc}") from exc
-    problems = rapid_equilibrium_start_problems(column, x, program, parameters)
+    problems = rapid_equilibrium_start_problems(column.layout, model, x, program, parameters)
     if problems:
         raise SimulationError(f"simulate_column(model '{model.declaration.name}'): " + "; ".join(problems))
     velocity_index = model.parameter_names.index("interstitial_velocity")
@@ -594,6 +525,5 @@ __all__ = [
     "case_path",
     "chromatography_model",
     "load_case",
-    "rapid_equilibrium_start_problems",
     "simulate_column",
 ]

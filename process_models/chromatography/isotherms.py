@@ -247,7 +247,7 @@ class StericMassActionIsotherm:
     code (FV, DG, the generic simulator, CADET-matched tolerances) is reused unchanged; ``g`` decays at ``1/tau``
     from any drift the integrator leaves, and a consistent start (``equilibrium_bound``) gives ``g = 0`` at t = 0.
     The salt must stay > 0 (``q*`` is singular at ``c_0 = 0``), and a run must start at equilibrium:
-    :func:`process_models.chromatography.column.rapid_equilibrium_start_problems` checks both before a run.
+    :func:`process_models.chromatography.rapid_equilibrium.rapid_equilibrium_start_problems` checks both.
     Large kinetic rates approach the same solution (tested).
     """
 
