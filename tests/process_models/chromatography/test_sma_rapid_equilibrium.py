@@ -244,6 +244,14 @@ def test_what_it_does_not_support_is_refused_with_a_clear_error(tmp_path):
     no_salt = InletProgram(case.column.components, (InletSection("water", 0.0, (0.0, 0.0, 0.0, 0.0)),), 10.0)
     with pytest.raises(SimulationError, match="'water' goes down to 0"):
         simulate_column(case.column, no_salt, [0.0, 1.0], initial_state=case.initial_state)
+    ed_table = _model_table(transport="equilibrium_dispersive", total_porosity=0.8, discretisation={"axial_cells": 4})
+    for key in ("column_porosity", "particle_porosity", "particle_radius_m", "film_diffusion_m_per_s",
+                "pore_diffusion_m2_per_s"):
+        ed_table.pop(key)
+    ed = column_from_options(ed_table)
+    with pytest.raises(SimulationError, match="'bulk_concentration_salt' = 0 mol/m3") as refused:
+        simulate_column(ed, case.program, [0.0, 1.0], initial_state=ed.initial_state([0.0] * 4))
+    assert str(refused.value).count("bulk_concentration_salt") == 1  # ED: the bulk is the liquid, named once
     sma = case.column.isotherm
     with pytest.raises(IsothermError, match="implicit"):
         sma.rapid_equilibrium_derivatives([ca.SX(1.0)] * 4, [ca.SX(0.0)] * 4, ca.SX(1.0), {}, case.column.components)
