@@ -9,8 +9,8 @@ run is computed): ``plants`` × (linear_cooling, mpc) stepped batches of ``batch
   cluster start − Σ run walls / workers) / runs, an upper bound of what Dask adds per task;
 * ``mpc_batches_per_core_hour`` (target ≥ 200) from the MPC rows' worker wall time.
 
-Run: ``python benchmarks/campaign.py [--plants 32] [--batch-s 7200]`` (~4 min on an idle 2-core machine); ``--smoke``: 1 plant, 10-minute batches,
-1 worker only.
+Run: ``python benchmarks/campaign.py [--plants 32] [--batch-s 7200]`` (~4 min on an idle 2-core machine);
+``--smoke``: 1 plant, 10-minute batches, 1 worker only.
 """
 
 from __future__ import annotations
