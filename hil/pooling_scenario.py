@@ -17,10 +17,17 @@ Format (TOML; every key checked, all errors at once as ``FILE: KEY: got …; exp
     feed_factors = { cytochrome = 0.7 }   # gradient_slope_factor (process_models.chromatography.elution_method)
 
     [control]                         # the twin's [units.<unit>.control] pooling table (controllers.chromatography.
-                                      # pooling_plan); its [control.method] is also the method the plant runs
+                                      # pooling_plan); its [control.method] is also the method the plant runs:
+    [control.method]                  # process steps in the case files' vocabulary (elution_method), e.g.
+    column_diameter_m = 0.009537      # needed by a step's flow rate
+    [[control.method.steps]]
+    name = "load"
+    duration_s = 10.0
+    inlet = { salt = 50.0, cytochrome = 1.0 }
 
-The plant is the physics column (``plant_model = "physics"``) running the control table's method with the
-scenario's deviation (:meth:`PoolingScenario.plant_parameters`); the twin knows the method, not the deviation.
+The plant is the physics column (``plant_model = "physics"``) running the control table's method (its steps'
+inlets and flows, publishing the step it runs) with the scenario's deviation
+(:meth:`PoolingScenario.plant_parameters`); the twin knows the method, not the deviation.
 """
 
 from __future__ import annotations
