@@ -8,7 +8,8 @@ model, plant and control check from the unit's kind, name, tag names and ``[mode
 tables alone (twin_server/line_build.py: ``_build_unit``, deterministic), so within this test a unit whose tables
 are the same as an already-built one's takes that build's issues (``same_unit_builds_once``) rather than compiling
 its casadi models again (~0.1 CPU s each, ~440 unit builds for 160 mutations: half the test's CPU). Every mutated
-unit is still built and checked afresh."""
+unit is still built and checked afresh. Likewise the HIL bench's plants (``bench_issues`` and ``build_bench``, not
+started) are built once per kind, parameters and seed."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 from asyncua import Server
 
+from linetwin_cli import bench_launcher
 from linetwin_cli.bench_launcher import bench_issues, build_bench
 from linetwin_cli.main import main
 from tests.twin_server.test_config_validation import config_issue_lines
@@ -92,8 +94,9 @@ def mutations(base: dict) -> Iterator[tuple[str, dict]]:
 
 @pytest.fixture
 def same_unit_builds_once(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
-    """``line_build._build_unit`` memoised on everything it reads of a unit (see the module docstring); the cache,
-    keyed by that content's ``repr`` (which tells 1, 1.0, True, -0.0 and nan apart)."""
+    """``line_build._build_unit`` memoised on everything it reads of a unit, and the bench's ``make_plant`` on its
+    arguments (see the module docstring); the unit cache, keyed by that content's ``repr`` (which tells 1, 1.0, True,
+    -0.0 and nan apart)."""
     build = line_build._build_unit  # noqa: SLF001 - the per-unit build that `check` runs for every unit
     built: dict[str, object] = {}
 
@@ -106,6 +109,16 @@ def same_unit_builds_once(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
         return plan, list(found)
 
     monkeypatch.setattr(line_build, "_build_unit", build_once)
+    make_plant = bench_launcher.make_plant
+    plants: dict[str, object] = {}
+
+    def plant_once(kind: str, parameters: dict, seed: int | None = None) -> object:
+        key = repr((kind, parameters, seed))
+        if key not in plants:
+            plants[key] = make_plant(kind, parameters, seed=seed)
+        return plants[key]
+
+    monkeypatch.setattr(bench_launcher, "make_plant", plant_once)
     return built
 
 
