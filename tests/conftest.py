@@ -149,6 +149,8 @@ def dask_cluster() -> Iterator[str]:
     """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1 (free port), ready; one
     per session (and xdist worker: its users are all marked ``serial``, so one cluster serves them all). Its users
     only submit work to it through a client of their own and read the results back; none stops or configures it.
+    Its processes keep the environment of the first test that asked for it (that test's ``LINETWIN_DATA_DIR``),
+    which none of the tasks reads: campaign runs and training data go to the ``--out`` each test names.
 
     At the end the processes are killed, not terminated: the cluster is discarded, and a dask process's graceful
     exit on a loaded machine took 15–30 s of interpreter teardown after it had closed its comms (the suite's CI run
