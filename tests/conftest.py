@@ -144,9 +144,17 @@ def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, peer_conf
     return data_dir
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[str]:
-    """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1 (free port), ready."""
+    """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1 (free port), ready; one
+    per session (and xdist worker: its users are all marked ``serial``, so one cluster serves them all). Its users
+    only submit work to it through a client of their own and read the results back; none stops or configures it.
+    Its processes keep the environment of the first test that asked for it (that test's ``LINETWIN_DATA_DIR``),
+    which none of the tasks reads: campaign runs and training data go to the ``--out`` each test names.
+
+    At the end the processes are killed, not terminated: the cluster is discarded, and a dask process's graceful
+    exit on a loaded machine took 15–30 s of interpreter teardown after it had closed its comms (the suite's CI run
+    showed 30 s and 60 s teardowns waiting on it), which proves nothing here."""
     from distributed import Client
 
     port = free_tcp_port()
@@ -166,10 +174,6 @@ def dask_cluster() -> Iterator[str]:
         yield address
     finally:
         for proc in reversed(procs):
-            proc.terminate()
+            proc.kill()
         for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a worker busy in a solve on a loaded machine
-                proc.kill()
-                proc.wait(timeout=30)
+            proc.wait(timeout=30)

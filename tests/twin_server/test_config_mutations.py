@@ -1,7 +1,15 @@
 """Property test (issue 7): the pilot line mutated many ways (wrong types, huge numbers, NaN, empty strings,
 unicode, deleted keys and tables). `linetwin check` never raises: it exits 0 or 2, and every error line reads
 `FILE: KEY: got …; expected …`, shortened. Whatever it accepts builds as `serve` and `hil serve` build it: the
-address space on an asyncua server (not started: no socket), the HIL plants and virtual PLCs (not started)."""
+address space on an asyncua server (not started: no socket), the HIL plants and virtual PLCs (not started).
+
+A mutation changes one key, so most units of a mutated line are the pilot line's own: `check` builds each unit's
+model, plant and control check from the unit's kind, name, tag names and ``[model]`` / ``[plant]`` / ``[control]``
+tables alone (twin_server/line_build.py: ``_build_unit``, deterministic), so within this test a unit whose tables
+are the same as an already-built one's takes that build's issues (``same_unit_builds_once``) rather than compiling
+its casadi models again (~0.1 CPU s each, ~440 unit builds for 160 mutations: half the test's CPU). Every mutated
+unit is still built and checked afresh. Likewise the HIL bench's plants (``bench_issues`` and ``build_bench``, not
+started) are built once per kind, parameters and seed."""
 
 from __future__ import annotations
 
@@ -18,9 +26,11 @@ from pathlib import Path
 import pytest
 from asyncua import Server
 
+from linetwin_cli import bench_launcher
 from linetwin_cli.bench_launcher import bench_issues, build_bench
 from linetwin_cli.main import main
 from tests.twin_server.test_config_validation import config_issue_lines
+from twin_server import line_build
 from twin_server.address_space import build_address_space
 from twin_server.config import load_line_config
 
@@ -82,8 +92,38 @@ def mutations(base: dict) -> Iterator[tuple[str, dict]]:
             yield f"{'.'.join(path)} = {repr(value)[:40]}", data
 
 
+@pytest.fixture
+def same_unit_builds_once(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """``line_build._build_unit`` memoised on everything it reads of a unit, and the bench's ``make_plant`` on its
+    arguments (see the module docstring); the unit cache, keyed by that content's ``repr`` (which tells 1, 1.0, True,
+    -0.0 and nan apart)."""
+    build = line_build._build_unit  # noqa: SLF001 - the per-unit build that `check` runs for every unit
+    built: dict[str, object] = {}
+
+    def build_once(unit, plant_builder, with_plans):  # type: ignore[no-untyped-def]
+        key = repr((unit.name, unit.kind, dict(unit.model), dict(unit.plant), dict(unit.control),
+                    tuple(t.name for t in unit.tags), plant_builder, with_plans))
+        if key not in built:
+            built[key] = build(unit, plant_builder, with_plans)
+        plan, found = built[key]  # type: ignore[misc]
+        return plan, list(found)
+
+    monkeypatch.setattr(line_build, "_build_unit", build_once)
+    make_plant = bench_launcher.make_plant
+    plants: dict[str, object] = {}
+
+    def plant_once(kind: str, parameters: dict, seed: int | None = None) -> object:
+        key = repr((kind, parameters, seed))
+        if key not in plants:
+            plants[key] = make_plant(kind, parameters, seed=seed)
+        return plants[key]
+
+    monkeypatch.setattr(bench_launcher, "make_plant", plant_once)
+    return built
+
+
 @pytest.mark.slow
-async def test_check_never_tracebacks_and_what_it_accepts_builds(tmp_path, capsys):
+async def test_check_never_tracebacks_and_what_it_accepts_builds(tmp_path, capsys, same_unit_builds_once):
     base = tomllib.loads(PILOT.read_text())
     server = Server()
     await server.init()
@@ -121,5 +161,6 @@ async def test_check_never_tracebacks_and_what_it_accepts_builds(tmp_path, capsy
         else:
             for issue in issues:
                 assert LINE_RE.match(f"  - {issue}"), (what, str(issue)[:300])
-    print(f"{N_MUTATIONS} mutations: {accepted} accepted and built, {refused} refused")
+    print(f"{N_MUTATIONS} mutations: {accepted} accepted and built, {refused} refused, "
+          f"{len(same_unit_builds_once)} distinct units built")
     assert accepted >= 10 and refused >= 50, (accepted, refused)
