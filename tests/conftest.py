@@ -75,7 +75,9 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns each item's xdist_group into its scope
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``serial`` (heavy, timing-sensitive) share one xdist group, so that under ``-n N --dist
-    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once. In a module
+    loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once. Tests
+    marked ``dask`` (users of the session's ``dask_cluster``) share another, so one cluster serves them all, on a
+    worker other than the serial group's (together the two groups were the suite's tail: ~400 s on one worker). In a module
 marked ``shares_module_fixture`` the tests that use a module-scoped fixture (and have no group of their own) share a
 group too, so that one worker builds the fixture once.
 
@@ -86,6 +88,8 @@ group too, so that one worker builds the fixture once.
     for item in items:
         if item.get_closest_marker("serial") is not None:
             item.add_marker(pytest.mark.xdist_group("serial"))
+        elif item.get_closest_marker("dask") is not None:
+            item.add_marker(pytest.mark.xdist_group("dask"))
         elif item.get_closest_marker("shares_module_fixture") and item.get_closest_marker("xdist_group") is None \
                 and _uses_module_fixture(item):
             # one worker builds the module's shared fixture (a live line, a trained surrogate) once, rather than
@@ -147,7 +151,7 @@ def linetwin_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, peer_conf
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[str]:
     """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1 (free port), ready; one
-    per session (and xdist worker: its users are all marked ``serial``, so one cluster serves them all). Its users
+    per session (and xdist worker: its users are all marked ``dask``, so one cluster serves them all). Its users
     only submit work to it through a client of their own and read the results back; none stops or configures it.
     Its processes keep the environment of the first test that asked for it (that test's ``LINETWIN_DATA_DIR``),
     which none of the tasks reads: campaign runs and training data go to the ``--out`` each test names.

@@ -19,7 +19,7 @@ from hil.campaign.spec import CampaignError, load_campaign
 from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.serial, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.dask, pytest.mark.timeout(240)]
 
 SCENARIO = REPO_ROOT / "examples" / "scenarios" / "nominal_mpc.toml"
 

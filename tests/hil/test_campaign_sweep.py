@@ -15,7 +15,7 @@ from hil.campaign.spec import load_campaign
 from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.serial, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.dask, pytest.mark.timeout(240)]
 
 CASE = REPO_ROOT / "examples" / "cases" / "mixing_tank.toml"
 

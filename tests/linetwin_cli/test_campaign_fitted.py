@@ -21,7 +21,7 @@ from linetwin_cli.fitted_strategy import CAMPAIGN_STRATEGIES, FittedNmpcStrategy
 from linetwin_cli.main import main
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.serial, pytest.mark.timeout(600)]  # a loaded 2-core machine: ~5 min wall
+pytestmark = [pytest.mark.dask, pytest.mark.timeout(600)]  # a loaded 2-core machine: ~5 min wall
 
 SCENARIO = REPO_ROOT / "examples" / "scenarios" / "nominal_mpc.toml"
 NOMINAL = {"growth_rate_constant": 1.221e-5, "secondary_nucleation_rate_constant": 7.49e10,

@@ -16,7 +16,7 @@ from linetwin_cli.main import main
 from process_models.surrogates.dataset import generate_dataset
 from tests.ports import free_tcp_port
 
-pytestmark = [pytest.mark.serial, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.dask, pytest.mark.timeout(300)]
 
 CASE = Path(__file__).resolve().parents[3] / "examples" / "cases" / "crystallizer_kdp_moments.toml"
 
