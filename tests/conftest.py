@@ -78,8 +78,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     loadgroup`` (the Makefile's test target) they run one after another on one worker, never two at once. Tests
     marked ``dask`` (users of the session's ``dask_cluster``) share another, so one cluster serves them all; it
     can go to another worker than the serial group (together they were the suite's tail: ~400 s on one worker).
-    In a module marked ``shares_module_fixture`` the tests that use a module-scoped fixture (and have no group of their own) share a
-group too, so that one worker builds the fixture once.
+    In a module marked ``shares_module_fixture`` the tests that use a module-scoped fixture (and have no group of
+    their own) share a group too, so that one worker builds the fixture once.
 
     On an xdist worker, the tests marked ``slow`` (the suite's long poles, tens of seconds each) come first in the
     collection: ``loadgroup`` hands out the xdist groups (largest first), then single tests in collection order, so
