@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from twin_server.long_lived_objects import collector_paused, freeze_long_lived, thaw
+from plc_adapters.long_lived_objects import collector_paused, freeze_long_lived, thaw
 
 
 class _Node:
