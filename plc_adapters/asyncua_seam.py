@@ -48,7 +48,7 @@ client, and a signature check against :data:`HOOKED_SIGNATURES`):
 - **session expiry** (:func:`close_client_sessions`): every client session ends, its TCP connection stays.
 - **server start-up** (:func:`init_server`): ``Server.init`` with asyncua's standard address space filled by its
   generated code for the first two servers of a process only; later servers get an independent copy of a pickled
-  snapshot of it (the suite starts ~160 servers: ~1 CPU s each saved), the rest of asyncua's init unchanged.
+  snapshot of it (1.35 → 0.75 CPU s a server; the suite starts ~160), the rest of asyncua's init unchanged.
 - **listening port** (:func:`listening_port`): the port a started server listens on (bound to port 0).
 - **what the server holds** (:func:`server_holdings`, :func:`subscription_counts`,
   :func:`activated_session_users`): client sessions, subscriptions, monitored items, notifications published
@@ -797,12 +797,14 @@ async def init_server(server: Server) -> None:
     """``await server.init()`` — asyncua's own start-up, every step of it (``InternalServer.init``: the standard
     address space, ``_address_space_fixes``, ``setup_nodes``, the history manager, condition methods; then
     ``Server.init``'s application URI, ServerArray, ServiceLevel, build info) — except that the standard address
-    space (6,174 nodes, ~480,000 Python objects: ~1 CPU s of asyncua's generated code a server, 1.3 s in a test
-    process's larger heap) is filled by asyncua only for the first two servers of a process. The second's is
-    pickled right after the fill (~0.7 CPU s, once); each later server gets its own unpickled copy of that snapshot
-    (~0.25 CPU s, the collector paused: see ``long_lived_objects``), node for node what asyncua fills, sharing no
-    object with another server. A process that starts one server (``linetwin serve``) pays nothing for the cache;
-    the test suite's ~160 servers save ~1 CPU s each (``docs/performance.md``, "Server start-up").
+    space (6,174 nodes, ~480,000 Python objects, asyncua's generated code with the cyclic collector running over
+    them) is filled by asyncua only for the first two servers of a process, the collector paused. The second's is
+    pickled right after the fill (~0.65 CPU s, once); each later server gets its own unpickled copy of that
+    snapshot (~0.3 CPU s, the collector paused: see ``long_lived_objects``), node for node what asyncua fills,
+    sharing no object with another server. A server's whole init, one full collection after it counted: 1.35 CPU s
+    as asyncua does it, 0.75 s from the snapshot (``benchmarks/server_startup.py``; ``docs/performance.md``,
+    "Server start-up"). A process that starts one server (``linetwin serve``) takes no snapshot: pickling costs
+    as much as a fill and would never be used.
 
     How: ``InternalServer.init`` calls ``self.load_standard_address_space(shelf_file)``; for the duration of the
     call that name is this server's own function (an instance attribute, removed afterwards). asyncua's shelf
@@ -864,7 +866,7 @@ def _pickled(aspace: AddressSpace) -> bytes:
 
 
 def _unpickled(snapshot: bytes) -> dict[ua.NodeId, NodeData]:
-    with collector_paused():  # ~480,000 new objects: 2.3 CPU s with the collector running, 0.25 s without
+    with collector_paused():  # ~480,000 new objects: ~2.5 CPU s with the collector running, ~0.3 s without
         nodes: dict[ua.NodeId, NodeData] = pickle.loads(snapshot)  # noqa: S301 - our own bytes, never read from outside
         return nodes
 
