@@ -852,7 +852,8 @@ async def _load_standard_space(iserver: InternalServer) -> None:
         taken = await asyncio.to_thread(_pickled, iserver.aspace)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:  # a node asyncua fills that pickle cannot copy
         log.warning("asyncua's standard address space cannot be pickled (%s): every server fills its own", exc)
-        cache.not_picklable = str(exc)
+        with cache.lock:
+            cache.not_picklable = str(exc)
         return
     with cache.lock:
         if cache.snapshot is None:
