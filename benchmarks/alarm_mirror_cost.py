@@ -32,6 +32,7 @@ from asyncua import Server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
+from plc_adapters.asyncua_seam import init_server  # noqa: E402
 from plc_adapters.quality import Quality  # noqa: E402
 from plc_adapters.sample import Sample  # noqa: E402
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec  # noqa: E402
@@ -62,7 +63,7 @@ def _config(n: int, alarm_every: int) -> LineConfig:
 async def _runtime(n: int, alarm_every: int, hook: bool) -> tuple[LineRuntime, list[Sample]]:
     config = _config(n, alarm_every)
     server = Server()
-    await server.init()
+    await init_server(server)
     space = await build_address_space(server, config)
     runtime = LineRuntime(config, server, space)
     if hook:

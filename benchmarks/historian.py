@@ -35,7 +35,7 @@ from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 from modbus_peer import float_tags as _tags  # noqa: E402
 from modbus_peer import modbus_peer as _modbus_peer  # noqa: E402
 
-from plc_adapters.asyncua_seam import address_space, install_history_reader  # noqa: E402
+from plc_adapters.asyncua_seam import address_space, init_server, install_history_reader  # noqa: E402
 from plc_adapters.quality import Quality  # noqa: E402
 from plc_adapters.sample import Sample  # noqa: E402
 from plc_adapters.tag_map import ModbusConnection  # noqa: E402
@@ -114,7 +114,7 @@ async def read_latency(data_dir: Path, values: int = DAY) -> dict:
     sid, start = store.series_id(key), T0.timestamp()
     store.write([(sid, start + i, 20.0 + (i % 600) / 60.0, 0, start + i) for i in range(values)], [], [])
     server = Server()
-    await server.init()
+    await init_server(server)
     port = free_tcp_port()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench/")
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])

@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
-from plc_adapters.asyncua_seam import address_space  # noqa: E402
+from plc_adapters.asyncua_seam import address_space, init_server  # noqa: E402
 from plc_adapters.opcua_spec import NodeAddress, OpcUaConnection, OpcUaTagSpec  # noqa: E402
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec  # noqa: E402
 from tests.ports import free_tcp_port  # noqa: E402
@@ -149,7 +149,7 @@ class BenchSecurity:
     async def bare_server(self, path: str) -> Server:
         """A bare asyncua server (not started) serving ``POLICY``/SignAndEncrypt with its own certificate."""
         server = Server()
-        await server.init()
+        await init_server(server)
         server.set_endpoint(f"opc.tcp://127.0.0.1:{free_tcp_port()}/{path}/")
         uri = f"urn:linetwin-bench:{path}"
         await server.set_application_uri(uri)
@@ -439,7 +439,7 @@ async def _opcua_peer(n: int) -> tuple[Server, asyncio.Task, asyncio.Event, int]
     process: its cost counts against the twin)."""
     port = free_tcp_port()
     server = Server()
-    await server.init()
+    await init_server(server)
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/")
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     idx = await server.register_namespace(PLC_URI)

@@ -53,6 +53,7 @@ from plc_adapters.asyncua_seam import (
     WriteHook,
     address_space,
     close_client_sessions,
+    init_server,
     install_write_hook,
     listening_port,
 )
@@ -152,7 +153,7 @@ class VirtualOpcUaPlc(VirtualPlcBase):
         """Build and start the server: its endpoint advertises ``advertised_port`` (the fault proxy's), it listens
         on an internal loopback port (asyncua's public ``socket_address``)."""
         server = Server()
-        await server.init()
+        await init_server(server)
         server.set_endpoint(f"opc.tcp://{self.connection.host}:{advertised_port}{self.connection.path}")
         server.socket_address = (INTERNAL_HOST, 0)
         server.set_server_name(f"linetwin virtual PLC {self.unit}")

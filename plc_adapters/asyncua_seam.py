@@ -46,6 +46,9 @@ client, and a signature check against :data:`HOOKED_SIGNATURES`):
 - **address space** (:func:`address_space`): the twin's and the virtual PLC's own writes straight into the
   nodes (:meth:`AddressSpaceView.write`; :meth:`AddressSpaceView.publish` keeps a value beside a Bad status).
 - **session expiry** (:func:`close_client_sessions`): every client session ends, its TCP connection stays.
+- **server start-up** (:func:`init_server`): ``Server.init`` with asyncua's standard address space filled by its
+  generated code for the first two servers of a process only; later servers get an independent copy of a pickled
+  snapshot of it (1.35 → 0.75 CPU s a server; the suite starts ~160), the rest of asyncua's init unchanged.
 - **listening port** (:func:`listening_port`): the port a started server listens on (bound to port 0).
 - **what the server holds** (:func:`server_holdings`, :func:`subscription_counts`,
   :func:`activated_session_users`): client sessions, subscriptions, monitored items, notifications published
@@ -61,6 +64,8 @@ import asyncio
 import dataclasses
 import inspect
 import logging
+import pickle
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,6 +88,8 @@ from asyncua.server.internal_subscription import InternalSubscription
 from asyncua.server.monitored_item_service import MonitoredItemService, MonitoredItemValues
 from asyncua.server.subscription_service import SubscriptionService
 from asyncua.server.user_managers import UserManager
+
+from plc_adapters.long_lived_objects import collector_paused
 
 log = logging.getLogger("linetwin.asyncua_seam")
 
@@ -755,6 +762,116 @@ def set_user_manager(server: Server, manager: Any) -> None:
     server.iserver.set_user_manager(manager)
 
 
+# --- server start-up: the standard address space filled once per process, copied after ---------------------
+
+class StandardSpaceCounts(NamedTuple):
+    """What :func:`init_server` did in this process so far."""
+
+    fills: int
+    """Servers whose standard address space asyncua filled from its generated code."""
+    copies: int
+    """Servers given a copy of the snapshot instead."""
+    snapshot_bytes: int
+    """Size of the snapshot (0: none taken yet)."""
+
+
+class _StandardSpace:
+    """The process's snapshot of asyncua's standard address space (pickled ``NodeId → NodeData``, taken right after
+    asyncua filled a server's space, before anything else touched it) and what :func:`init_server` did. Bytes, not
+    objects: the cyclic collector never traverses a snapshot, and every copy is a new, independent object graph."""
+
+    def __init__(self) -> None:
+        self.snapshot: bytes | None = None
+        self.fills = 0
+        self.copies = 0
+        self.not_picklable: str | None = None
+        """Why a snapshot could not be taken (then every server is filled, as without the cache)."""
+        self.lock = threading.Lock()
+        """Counts and the snapshot change from any thread or event loop (pytest runs one loop per test)."""
+
+
+_standard_space = _StandardSpace()
+
+
+async def init_server(server: Server) -> None:
+    """``await server.init()`` — asyncua's own start-up, every step of it (``InternalServer.init``: the standard
+    address space, ``_address_space_fixes``, ``setup_nodes``, the history manager, condition methods; then
+    ``Server.init``'s application URI, ServerArray, ServiceLevel, build info) — except that the standard address
+    space (6,174 nodes, ~480,000 Python objects, asyncua's generated code with the cyclic collector running over
+    them) is filled by asyncua only for the first two servers of a process, the collector paused. The second's is
+    pickled right after the fill (~0.65 CPU s, once); each later server gets its own unpickled copy of that
+    snapshot (~0.3 CPU s, the collector paused: see ``long_lived_objects``), node for node what asyncua fills,
+    sharing no object with another server. A server's whole init, one full collection after it counted: 1.35 CPU s
+    as asyncua does it, 0.75 s from the snapshot (``benchmarks/server_startup.py``; ``docs/performance.md``,
+    "Server start-up"). A process that starts one server (``linetwin serve``) takes no snapshot: pickling costs
+    as much as a fill and would never be used.
+
+    How: ``InternalServer.init`` calls ``self.load_standard_address_space(shelf_file)``; for the duration of the
+    call that name is this server's own function (an instance attribute, removed afterwards). asyncua's shelf
+    (``Server.init(shelf_file)``) is not used: its lazy dict iterates only the nodes read so far, keeps a file open
+    per server and writes a file. Two inits that overlap (one loop or several threads) are each served correctly:
+    both may fill, a snapshot is taken once. Contract tests: a copied space equals a filled one node for node, two
+    servers share no node object, and a copy is what a later server gets."""
+    iserver: InternalServer = server.iserver
+
+    async def load_standard_address_space(shelf_file: Any = None) -> None:
+        await _load_standard_space(iserver)
+
+    iserver.load_standard_address_space = load_standard_address_space  # type: ignore[method-assign]
+    try:
+        await server.init()
+    finally:
+        del iserver.load_standard_address_space  # asyncua's own method again
+
+
+def standard_space_counts() -> StandardSpaceCounts:
+    """How many servers :func:`init_server` filled and copied in this process, and the snapshot's size."""
+    cache = _standard_space
+    return StandardSpaceCounts(cache.fills, cache.copies, len(cache.snapshot or b""))
+
+
+async def _load_standard_space(iserver: InternalServer) -> None:
+    cache = _standard_space
+    snapshot = cache.snapshot
+    if snapshot is not None:
+        nodes: dict[ua.NodeId, NodeData] = await asyncio.to_thread(_unpickled, snapshot)
+        aspace = iserver.aspace
+        for node_id, data in nodes.items():
+            aspace[node_id] = data
+        with cache.lock:
+            cache.copies += 1
+        return
+    with collector_paused():
+        await InternalServer.load_standard_address_space(iserver)  # asyncua's own fill, in a thread as asyncua does
+    with cache.lock:
+        cache.fills += 1
+        take = cache.fills >= 2 and cache.snapshot is None and cache.not_picklable is None
+    if not take:  # the first server of a process: a process with one server never needs the snapshot
+        return
+    try:
+        taken = await asyncio.to_thread(_pickled, iserver.aspace)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:  # a node asyncua fills that pickle cannot copy
+        log.warning("asyncua's standard address space cannot be pickled (%s): every server fills its own", exc)
+        with cache.lock:
+            cache.not_picklable = str(exc)
+        return
+    with cache.lock:
+        if cache.snapshot is None:
+            cache.snapshot = taken
+
+
+def _pickled(aspace: AddressSpace) -> bytes:
+    """The filled standard space (no node of the server's own yet: ``init_server`` is still running) as bytes."""
+    with collector_paused():
+        return pickle.dumps({node_id: aspace[node_id] for node_id in aspace.keys()}, pickle.HIGHEST_PROTOCOL)
+
+
+def _unpickled(snapshot: bytes) -> dict[ua.NodeId, NodeData]:
+    with collector_paused():  # ~480,000 new objects: ~2.5 CPU s with the collector running, ~0.3 s without
+        nodes: dict[ua.NodeId, NodeData] = pickle.loads(snapshot)  # noqa: S301 - our own bytes, never read from outside
+        return nodes
+
+
 # --- write hook -------------------------------------------------------------------------------------------
 
 _NO_USER = User(role=UserRole.Admin, name="asyncua-default")
@@ -986,6 +1103,14 @@ HOOKED_SIGNATURES: dict[str, tuple[Callable[..., Any], str]] = {
         MonitoredItemValues.set_current_datavalue, "(self, cur_val)"),
     "batch value write: InternalSubscription.enqueue_datachange_event": (
         InternalSubscription.enqueue_datachange_event, "(self, mid, eventdata, maxsize)"),
+    "server start-up: Server.init": (Server.init, "(self, shelf_file=<default>)"),
+    "server start-up: InternalServer.init → self.load_standard_address_space": (InternalServer.init,
+                                                                               "(self, shelffile=<default>)"),
+    "server start-up: InternalServer.load_standard_address_space": (InternalServer.load_standard_address_space,
+                                                                    "(self, shelf_file=<default>)"),
+    "server start-up: AddressSpace.keys": (AddressSpace.keys, "(self)"),
+    "server start-up: AddressSpace.__getitem__": (AddressSpace.__getitem__, "(self, nodeid)"),
+    "server start-up: AddressSpace.__setitem__": (AddressSpace.__setitem__, "(self, nodeid, value)"),
     "subscription loggers: SubscriptionService.delete_subscriptions": (
         SubscriptionService.delete_subscriptions, "(self, ids)"),
     "subscription loggers: MonitoredItemService.__init__ (names the logger)": (

@@ -11,7 +11,13 @@ from urllib.parse import urlparse, urlunparse
 
 from asyncua import Server
 
-from plc_adapters.asyncua_seam import address_space, install_write_hook, release_subscription_loggers
+from plc_adapters.asyncua_seam import (
+    address_space,
+    init_server,
+    install_write_hook,
+    release_subscription_loggers,
+)
+from plc_adapters.long_lived_objects import collector_paused, freeze_long_lived, thaw
 from process_models.plant_clock import PlantClock, WallPacedClock
 from twin_server.address_space import LineAddressSpace, build_address_space
 from twin_server.alarms.manager import AlarmManager
@@ -26,7 +32,6 @@ from twin_server.heap_trim import TRIM_EVERY_S, HeapTrimmer
 from twin_server.historian.service import Historian
 from twin_server.library_log_limit import limit_library_logs
 from twin_server.line_build import build_line_or_raise
-from twin_server.long_lived_objects import collector_paused, freeze_long_lived, thaw
 from twin_server.method_calls import track_method_callers
 from twin_server.metrics.endpoint import MetricsEndpoint
 from twin_server.model_nodes import ModelNodes
@@ -140,7 +145,7 @@ class TwinServer:
         """The asyncua server with the line's address space, history, alarms, write guard, control loops and
         security, not started yet."""
         server = Server()
-        await server.init()
+        await init_server(server)  # the standard address space: a copy after the first servers of a process
         server.set_endpoint(self.endpoint)
         server.set_server_name(f"linetwin — {self.config.name}")
         await server.set_application_uri(f"urn:linetwin:{self.config.name}")

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from asyncua import Server, ua
 from pymodbus.client import AsyncModbusTcpClient
 
+from plc_adapters.asyncua_seam import init_server
 from plc_adapters.modbus_codec import decode, encode
 from plc_adapters.tag_map import TagSpec
 
@@ -44,7 +45,7 @@ class ContractTwin:
     @contextlib.asynccontextmanager
     async def running(self, port: int) -> AsyncIterator[str]:
         endpoint = f"opc.tcp://127.0.0.1:{port}/standin/"
-        await self.server.init()
+        await init_server(self.server)
         self.server.set_endpoint(endpoint)
         self.idx = await self.server.register_namespace(self.namespace)
         objects = self.server.nodes.objects

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from asyncua import Server, ua
 
-from plc_adapters.asyncua_seam import address_space, close_client_sessions, listening_port
+from plc_adapters.asyncua_seam import address_space, close_client_sessions, init_server, listening_port
 
 VENDOR_URI = "http://linetwin.test/plc"
 TEMPERATURE = '"DB_Crystallizer"."Temperature"'
@@ -46,7 +46,7 @@ class PlcServer:
 
     async def start(self) -> None:
         server = Server(user_manager=self.user_manager)  # type: ignore[arg-type]
-        await server.init()
+        await init_server(server)
         server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}/")
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         for uri in self.extra_namespaces:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import enum
 import gc
 import logging
 import re
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -133,7 +135,7 @@ async def bench() -> AsyncIterator[Bench]:
     whose writes go on to asyncua's own write; history answered with three values, sessions recorded, node
     management refused and audited."""
     server = Server()
-    await server.init()
+    await seam.init_server(server)
     url = f"opc.tcp://127.0.0.1:{free_tcp_port()}/seam/"
     server.set_endpoint(url)
     audited: list[AuditEntry] = []
@@ -841,6 +843,157 @@ async def test_copies_share_fixed_attributes_until_one_is_written(bench: Bench):
             ua.AccessLevel.CurrentRead.mask
         assert await client.get_node(v0).read_value() == 4.5
         assert await client.get_node(v1).read_value() == 0.0
+
+
+# --- server start-up: the standard address space copied from a snapshot -------------------------------------
+
+_NO_TIME = "<time>"
+
+
+def _without_times(value: Any) -> Any:
+    """A value with every datetime in it masked (start-up writes the time: build date, server status)."""
+    if isinstance(value, datetime):
+        return _NO_TIME
+    if isinstance(value, list | tuple):
+        return [_without_times(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, [(f.name, _without_times(getattr(value, f.name)))
+                                       for f in dataclasses.fields(value)])
+    return value
+
+
+def _whole_space(server: Server) -> dict[ua.NodeId, tuple[Any, ...]]:
+    """Every node of the server: each attribute's value, status and which timestamps it has, which callbacks it
+    has; the references in their order; whether the node has a method."""
+    aspace = server.iserver.aspace
+    space = {}
+    for node_id in seam.address_space(server).node_ids():
+        data = aspace[node_id]
+        attributes = {}
+        for attribute, held in data.attributes.items():
+            dv = held.value
+            attributes[attribute] = (
+                None if dv is None else (_without_times(dv.Value), dv.StatusCode, dv.SourceTimestamp is None,
+                                         dv.ServerTimestamp is None, dv.SourcePicoseconds, dv.ServerPicoseconds),
+                held.value_callback is None, held.value_setter is None, sorted(held.datachange_callbacks))
+        space[node_id] = (data.nodeid, attributes, list(data.references), data.call is None)
+    return space
+
+
+def _node_objects(server: Server) -> dict[int, str]:
+    """id → what it is, for every object the server's nodes hold (node, attribute dicts, DataValues, Variants, the
+    values in them, references, node ids, names) except those no one can change (numbers, strings, enum members,
+    classes, time zones)."""
+    found: dict[int, str] = {}
+    immutable = (str, bytes, int, float, bool, type(None), type, enum.Enum, tzinfo, datetime)
+    aspace = server.iserver.aspace
+    stack: list[tuple[Any, str]] = [(aspace[n], str(n)) for n in seam.address_space(server).node_ids()]
+    while stack:
+        obj, where = stack.pop()
+        if isinstance(obj, immutable) or id(obj) in found:
+            continue
+        found[id(obj)] = f"{type(obj).__name__} in {where}"
+        if isinstance(obj, dict):
+            stack.extend((v, where) for pair in obj.items() for v in pair)
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend((v, where) for v in obj)
+        else:
+            slots = [s for cls in type(obj).__mro__ for s in getattr(cls, "__slots__", ())]
+            stack.extend((getattr(obj, s), where) for s in slots if hasattr(obj, s))
+            stack.extend((v, where) for v in getattr(obj, "__dict__", {}).values())
+    return found
+
+
+@pytest.fixture
+def fresh_standard_space(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that has started no server through the seam yet (the snapshot is per process)."""
+    monkeypatch.setattr(seam, "_standard_space", seam._StandardSpace())
+
+
+async def _started(n: int) -> list[Server]:
+    servers = []
+    for _ in range(n):
+        server = Server()
+        await seam.init_server(server)
+        servers.append(server)
+    return servers
+
+
+async def test_a_server_initialised_from_the_snapshot_has_the_address_space_asyncua_fills(
+        fresh_standard_space: None):
+    """Server start-up (init_server): the first two servers of a process are filled by asyncua's generated code,
+    the second's space pickled; a third gets a copy of it, and its whole address space — every node, every
+    attribute's value and status, every reference in its order — is the one a plain ``Server.init()`` builds.
+    asyncua's own ``load_standard_address_space`` is the server's again afterwards."""
+    plain = Server()
+    await plain.init()
+    servers = await _started(2)
+    assert seam.standard_space_counts()[:2] == (2, 0)
+    assert seam.standard_space_counts().snapshot_bytes > 1_000_000
+    copied, = await _started(1)
+    assert seam.standard_space_counts()[:2] == (2, 1)  # asyncua called the hooked method: the copy was used
+    assert "load_standard_address_space" not in vars(copied.iserver)
+    expected = _whole_space(plain)
+    assert len(expected) > 6000
+    for server in (*servers, copied):
+        got = _whole_space(server)
+        assert got.keys() == expected.keys()
+        differing = [n for n in expected if got[n] != expected[n]]
+        assert differing == [], f"{len(differing)} nodes differ from asyncua's, e.g. {differing[:3]}"
+
+
+async def test_servers_from_the_snapshot_share_no_node_object_and_one_changed_leaves_the_others(
+        fresh_standard_space: None):
+    """Server start-up: the server whose space was pickled and two copies hold no object in common (nodes,
+    attributes, DataValues, Variants, lists, references, node ids and names); a value written, a reference added and
+    a list value changed in place in one server are not seen by the others, nor by a server started afterwards."""
+    _, source, first, second = await _started(4)
+    assert seam.standard_space_counts()[:2] == (2, 2)
+    objects = [_node_objects(s) for s in (source, first, second)]
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        shared = objects[i].keys() & objects[j].keys()
+        assert not shared, f"{len(shared)} objects shared, e.g. {[objects[i][k] for k in list(shared)[:3]]}"
+
+    service_level = ua.NodeId(ua.ObjectIds.Server_ServiceLevel)
+    locales = ua.NodeId(ua.ObjectIds.Server_ServerCapabilities_LocaleIdArray)
+    organizes = ua.NodeId(ua.ObjectIds.Organizes)
+    objects_folder, types_folder = ua.NodeId(ua.ObjectIds.ObjectsFolder), ua.NodeId(ua.ObjectIds.TypesFolder)
+    enum_strings = ua.NodeId(ua.ObjectIds.ServerState_EnumStrings)
+    for changed in (source, first):
+        view = seam.address_space(changed)
+        await view.write(service_level, ua.AttributeIds.Value, ua.DataValue(ua.Variant(7, ua.VariantType.Byte)))
+        await view.write(locales, ua.AttributeIds.Value, ua.DataValue(ua.Variant(["de-CH"], ua.VariantType.String)))
+        assert (await seam.add_references(changed, [ua.AddReferencesItem(
+            SourceNodeId=objects_folder, ReferenceTypeId=organizes, IsForward=True, TargetNodeId=types_folder,
+            TargetNodeClass=ua.NodeClass.Object)]))[0].is_good()
+        view.read(enum_strings, ua.AttributeIds.Value).Value.Value.append(ua.LocalizedText("Changed"))
+    later, = await _started(1)
+    for server in (second, later):
+        view = seam.address_space(server)
+        assert view.attribute(service_level, ua.AttributeIds.Value) == 255
+        assert view.attribute(locales, ua.AttributeIds.Value) != ["de-CH"]
+        assert types_folder not in [r.NodeId for r in server.iserver.aspace[objects_folder].references]
+        assert ua.LocalizedText("Changed") not in view.attribute(enum_strings, ua.AttributeIds.Value)
+        assert len(view.attribute(enum_strings, ua.AttributeIds.Value)) == 8  # ServerState's eight states
+
+
+async def test_overlapping_server_inits_each_get_the_whole_standard_space(fresh_standard_space: None):
+    """Server start-up: inits that overlap — three on one event loop, one on another loop in another thread — each
+    end with the whole standard address space; one snapshot is taken; later servers are copies of it."""
+
+    async def init_one() -> Server:
+        server = Server()
+        await seam.init_server(server)
+        return server
+
+    other_thread = asyncio.create_task(asyncio.to_thread(asyncio.run, init_one()))
+    servers = [*await asyncio.gather(init_one(), init_one(), init_one()), await other_thread]
+    servers += await _started(2)
+    fills, copies, snapshot = seam.standard_space_counts()
+    assert fills + copies == 6 and copies >= 2 and snapshot > 0
+    sizes = {len(seam.address_space(s).node_ids()) for s in servers}
+    assert len(sizes) == 1 and sizes.pop() > 6000
+    assert gc.isenabled()  # every pause of the collector ended
 
 
 ASYNCUA_INTERNALS = re.compile(r"\.(iserver|bserver|aspace|isession)\b|attribute_service|history_manager"

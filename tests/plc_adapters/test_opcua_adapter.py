@@ -17,6 +17,7 @@ from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.internal_session import InternalSession
 
+from plc_adapters.asyncua_seam import init_server
 from plc_adapters.errors import WriteOutcomeUnknown, WriteRefusal, WriteRefused
 from plc_adapters.opcua_adapter import OpcUaAdapter
 from plc_adapters.opcua_errors import PlcRefusedWrite
@@ -418,7 +419,7 @@ async def test_signed_and_encrypted_channel_with_a_client_certificate(tmp_path: 
     await setup_self_signed_certificate(client_key, client_cert, "urn:linetwin:plc-adapter", host,
                                         [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "linetwin"})
     server = Server()
-    await server.init()
+    await init_server(server)
     server.set_endpoint("opc.tcp://127.0.0.1:0/")
     server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
     await server.load_certificate(str(server_cert))

@@ -53,7 +53,7 @@ async def _line_nodes(copies: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[di
             patch.setattr(address_space_module, "add_node_copies", _by_add_nodes)
             patch.setattr(alarm_nodes_module, "add_node_copies", _by_add_nodes)
         server = Server()
-        await server.init()
+        await seam.init_server(server)
         config = _config()
         space = await build_address_space(server, config)
         await AlarmManager(server, config, space, AuditTrail()).build()

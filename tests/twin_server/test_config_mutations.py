@@ -29,6 +29,7 @@ from asyncua import Server
 from linetwin_cli import bench_launcher
 from linetwin_cli.bench_launcher import bench_issues, build_bench
 from linetwin_cli.main import main
+from plc_adapters.asyncua_seam import init_server
 from tests.twin_server.test_config_validation import config_issue_lines
 from twin_server import line_build
 from twin_server.address_space import build_address_space
@@ -126,7 +127,7 @@ def same_unit_builds_once(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
 async def test_check_never_tracebacks_and_what_it_accepts_builds(tmp_path, capsys, same_unit_builds_once):
     base = tomllib.loads(PILOT.read_text())
     server = Server()
-    await server.init()
+    await init_server(server)
     accepted = refused = 0
     for i, (what, data) in enumerate(mutations(base)):
         path = tmp_path / f"mutated_{i}.toml"

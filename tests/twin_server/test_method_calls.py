@@ -11,6 +11,7 @@ import pytest
 from asyncua import Client, Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
+from plc_adapters.asyncua_seam import init_server
 from tests.conftest import free_tcp_port
 from twin_server.audit import AuditEntry, AuditOutcome, AuditTrail
 from twin_server.method_calls import MethodArgument, MethodRefused, add_checked_method, track_method_callers
@@ -39,7 +40,7 @@ class Bench:
 @asynccontextmanager
 async def method_server() -> AsyncIterator[Bench]:
     server = Server(user_manager=NamedUsers())
-    await server.init()
+    await init_server(server)
     url = f"opc.tcp://127.0.0.1:{free_tcp_port()}/methods/"
     server.set_endpoint(url)
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])

@@ -1,5 +1,6 @@
-"""The collector and the twin's long-lived objects: paused while building (pauses nest), the objects frozen out of
-it once built, back to it at stop — a cycle frozen with them is collected once thawed."""
+"""The collector and the twin's long-lived objects: paused while building (pauses nest, across threads too: the
+asyncua seam pauses it in a worker thread), the objects frozen out of it once built, back to it at stop — a cycle
+frozen with them is collected once thawed."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import gc
 import os
 import subprocess
 import sys
+import threading
 
+from plc_adapters.long_lived_objects import collector_paused
 from tests.conftest import REPO_ROOT
-from twin_server.long_lived_objects import collector_paused
 
 
 class _Node:
@@ -29,6 +31,30 @@ def test_pauses_nest_and_the_collector_runs_again_after_the_last():
     assert gc.isenabled()
 
 
+def test_pauses_in_two_threads_nest_and_the_collector_runs_again_after_the_last_of_either():
+    entered, leave, left = threading.Event(), threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        with collector_paused():
+            entered.set()
+            assert leave.wait(30)
+        left.set()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    try:
+        assert entered.wait(30)
+        assert not gc.isenabled()
+        with collector_paused():
+            leave.set()
+            assert left.wait(30)
+            assert not gc.isenabled()  # the other thread's pause ended, this one has not
+        assert gc.isenabled()
+    finally:
+        leave.set()
+        thread.join(30)
+
+
 def test_a_collector_that_was_off_stays_off_after_a_pause():
     gc.disable()
     try:
@@ -41,7 +67,7 @@ def test_a_collector_that_was_off_stays_off_after_a_pause():
 
 FROZEN_CYCLE = """
 import gc, weakref
-from twin_server.long_lived_objects import freeze_long_lived, thaw
+from plc_adapters.long_lived_objects import freeze_long_lived, thaw
 
 
 class Node:

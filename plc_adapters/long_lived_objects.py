@@ -1,5 +1,5 @@
 """Keeping CPython's cyclic garbage collector off the twin's long-lived objects (issue 20: start-up of a 10,000-tag
-line in < 5 s).
+line in < 5 s) and off the standard address space every asyncua server copies (issue 14: the suite's ~160 servers).
 
 A 10,000-tag line with a limit alarm on every tag is ~170,000 nodes: some 2 million Python objects (asyncua's
 ``NodeData``, ``AttributeValue``, ``DataValue``, ``Variant``, ``ReferenceDescription`` …) made in one burst and kept
@@ -10,8 +10,11 @@ about 70 % of the start-up's CPU time (the figures are in ``docs/performance.md`
 serves, the same collections would keep traversing the nodes' objects for nothing (none is garbage while the
 server runs) and hold the scan loop for as long as each takes.
 
-- :func:`collector_paused`: no automatic collection while the address space is built (pauses nest; the collector
-  runs again when the last one ends, unless it was off before the first).
+- :func:`collector_paused`: no automatic collection while the address space is built (pauses nest, from any thread;
+  the collector runs again when the last one ends, unless it was off before the first). The twin's build and the
+  asyncua seam's copy of the standard address space (``asyncua_seam.init_server``: ~480,000 objects unpickled in a
+  burst cost ~10× more CPU with the collector running) pause it; it lives here, in ``plc_adapters``, so that both
+  stand on one pause.
 - :func:`freeze_long_lived`, once the twin is built: every object alive moves to the collector's permanent
   generation (``gc.freeze``, Python ≥ 3.7; constant time): reference counting still frees them, the cyclic
   collector no longer traverses them. No collection first: one full collection of the new heap costs as much as
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Iterator
 
 
@@ -37,6 +41,8 @@ class _CollectorPauses:
     def __init__(self) -> None:
         self.count = 0
         self.was_enabled = True
+        self.lock = threading.Lock()
+        """Pauses begin and end in worker threads too (the seam copies the standard address space in one)."""
 
 
 _pauses = _CollectorPauses()
@@ -44,17 +50,20 @@ _pauses = _CollectorPauses()
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
-    """No automatic cyclic collection inside the block (explicit ``gc.collect()`` calls still run)."""
-    if _pauses.count == 0:
-        _pauses.was_enabled = gc.isenabled()
-        gc.disable()
-    _pauses.count += 1
+    """No automatic cyclic collection inside the block (explicit ``gc.collect()`` calls still run). The collector is
+    process-wide: a pause in one thread pauses it for all until the last pause of any thread ends."""
+    with _pauses.lock:
+        if _pauses.count == 0:
+            _pauses.was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses.count += 1
     try:
         yield
     finally:
-        _pauses.count -= 1
-        if _pauses.count == 0 and _pauses.was_enabled:
-            gc.enable()
+        with _pauses.lock:
+            _pauses.count -= 1
+            if _pauses.count == 0 and _pauses.was_enabled:
+                gc.enable()
 
 
 def freeze_long_lived() -> int:
