@@ -19,6 +19,7 @@ from controllers import (
     OutputTracking,
     TerminalTarget,
 )
+from controllers.nmpc import deferred_nlp_build
 from process_models.simulator import simulate
 from tests.controllers.models import thermal_tank
 
@@ -147,6 +148,23 @@ def test_configuration_errors_name_the_offending_key():
     with pytest.raises(NmpcConfigError, match="non-finite"):
         mpc.step(0.0, {"temperature": math.nan}, {"jacket_temperature": 300.0}, {"temperature_celsius": 40.0},
                  disturbances=AMBIENT)
+
+
+def test_a_deferred_build_validates_at_once_and_builds_at_the_first_step_as_an_eager_one():
+    """Inside deferred_nlp_build (``linetwin fit``, ``linetwin forecast``: plans built for their model only) the
+    constructor still refuses a bad configuration, builds no NLP, and the first step builds it and solves as an NMPC
+    built in its constructor does."""
+    model = thermal_tank()
+    with deferred_nlp_build():
+        with pytest.raises(NmpcConfigError, match="coolant_flow"):
+            NonlinearMpc(model, _tank_config(inputs=(ManipulatedInput("coolant_flow", 0.0, 1.0),)))
+        deferred = NonlinearMpc(model, _tank_config())
+    assert not hasattr(deferred, "_solvers")  # nothing built yet
+    eager = NonlinearMpc(model, _tank_config())
+    (ours,), _ = _closed_loop(deferred, model, 1, reference=45.0)
+    (theirs,), _ = _closed_loop(eager, model, 1, reference=45.0)
+    assert ours.commands[0].value == pytest.approx(theirs.commands[0].value, rel=1e-9)
+    assert deferred.codegen == eager.codegen == []
 
 
 def test_direct_collocation_tracks_like_multiple_shooting():
