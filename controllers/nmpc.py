@@ -240,9 +240,10 @@ _DEFERRED_BUILD: ContextVar[bool] = ContextVar("linetwin_nmpc_deferred_build", d
 @contextlib.contextmanager
 def deferred_nlp_build() -> Iterator[None]:
     """Inside, a :class:`NonlinearMpc` validates its configuration in the constructor (as always) but builds its NLP
-    and solvers at first use (:meth:`NonlinearMpc.step`, :attr:`NonlinearMpc.codegen`), not in the constructor: for a
-    command that builds a unit's control plan only for its model and instruments (``linetwin fit``, ``linetwin
-    forecast``), which never solves (the pilot crystallizer's NLP and IPOPT take ~0.7 CPU s to build)."""
+    and solvers at first use (:meth:`~NonlinearMpc.step`, :attr:`~NonlinearMpc.codegen`, :meth:`~NonlinearMpc.build`),
+    not in the constructor: for plans built for their model and instruments only (``linetwin fit``, ``linetwin
+    forecast``) or for recipe batches that never solve (the stepped loop); the pilot crystallizer's NLP and IPOPT
+    take ~0.7 CPU s to build."""
     token = _DEFERRED_BUILD.set(True)
     try:
         yield
@@ -270,7 +271,7 @@ class NonlinearMpc:
         self._built = False
         self._build_lock = threading.Lock()
         if not _DEFERRED_BUILD.get():
-            self._ensure_built()
+            self.build()
         self._previous: dict[str, np.ndarray] | None = None
         self._solve_lock = threading.Lock()  # one IPOPT call at a time on these solvers
         self._state_lock = threading.Lock()  # guards _previous and _generation
@@ -322,8 +323,10 @@ class NonlinearMpc:
                                   f"{list(m.state_slices)}")
 
     # -- NLP construction -------------------------------------------------------------------------
-    def _ensure_built(self) -> None:
-        """Build the NLP and its solvers once (see :func:`deferred_nlp_build`)."""
+    def build(self) -> None:
+        """Build the NLP and its solvers now, if not built yet (constructed inside :func:`deferred_nlp_build`):
+        a caller that will solve calls it before its loop, so that a build failure is raised, not taken for a failed
+        solve."""
         if self._built:
             return
         with self._build_lock:
@@ -531,7 +534,7 @@ class NonlinearMpc:
     @property
     def codegen(self) -> list[CodegenOutcome]:
         """How each code-generated solver was built (empty without ``SolverOptions.codegen``)."""
-        self._ensure_built()
+        self.build()
         return list(self._solvers.codegen)
 
     @property
@@ -566,7 +569,7 @@ class NonlinearMpc:
 
         Thread-safe: concurrent calls run one after the other.
         """
-        self._ensure_built()
+        self.build()
         with self._solve_lock:
             return self._step(time_s, states, previous_inputs, references, parameters, disturbances, batch_end_s)
 
