@@ -28,7 +28,8 @@ POOLING_NODES = ("strategy", "strategy_in_use", "fallback_reason", "run_time_s",
                  "planned_cut_stop_s", "predicted_peak_time_s", "predicted_peak_time_s_std",
                  "predicted_peak_concentration", "predicted_peak_concentration_std", "predicted_pool_purity",
                  "predicted_pool_purity_std", "predicted_pool_purity_at_confidence", "predicted_pool_yield",
-                 "predicted_pool_yield_std", "samples", "replans", "setpoints_written", "writes_failed", "last_event")
+                 "predicted_pool_yield_std", "samples", "replans", "setpoints_written", "writes_failed", "last_event",
+                 "method_step_name")
 
 
 class PoolingRunError(RuntimeError):

@@ -17,10 +17,17 @@ Format (TOML; every key checked, all errors at once as ``FILE: KEY: got …; exp
     feed_factors = { cytochrome = 0.7 }   # gradient_slope_factor (process_models.chromatography.elution_method)
 
     [control]                         # the twin's [units.<unit>.control] pooling table (controllers.chromatography.
-                                      # pooling_plan); its [control.method] is also the method the plant runs
+                                      # pooling_plan); its [control.method] is also the method the plant runs:
+    [control.method]                  # process steps in the case files' vocabulary (elution_method), e.g.
+    column_diameter_m = 0.009537      # needed by a step's flow rate
+    [[control.method.steps]]
+    name = "load"
+    duration_s = 10.0
+    inlet = { salt = 50.0, cytochrome = 1.0 }
 
-The plant is the physics column (``plant_model = "physics"``) running the control table's method with the
-scenario's deviation (:meth:`PoolingScenario.plant_parameters`); the twin knows the method, not the deviation.
+The plant is the physics column (``plant_model = "physics"``) running the control table's method (its steps'
+inlets and flows, publishing the step it runs) with the scenario's deviation
+(:meth:`PoolingScenario.plant_parameters`); the twin knows the method, not the deviation.
 """
 
 from __future__ import annotations
@@ -113,19 +120,9 @@ class _PoolingValidator(SpecChecks):
     def scenario(self, data: Mapping[str, Any]) -> PoolingScenario:
         from controllers.chromatography.pooling_plan import STRATEGIES, on_unit_model, parse_pooling_options
 
-        self.unknown_keys(data, "", set(_SECTIONS))
-        s = self.table(data, "scenario")
-        self.unknown_keys(s, "scenario", set(_SCENARIO_KEYS))
-        name = self.text(s, "name", "scenario")
-        description = self.description(s, "scenario")
-        line_value = self.text(s, "line", "scenario")
-        unit = self.text(s, "unit", "scenario")
-        strategy = self.choice(s, "strategy", "scenario", list(STRATEGIES)) or ""
-        speed = self.number(s, "speed", "scenario", 50.0, low=0.0, low_exclusive=True)
-        seed = self.integer(s, "seed", "scenario", 0, None, default=0)
-        plant_step = self.number(s, "plant_step_s", "scenario", 1.0, low=0.0, low_exclusive=True)
-        line_path = (self.path.parent / line_value).resolve() if line_value else self.path.parent
-        line_unit = self.line_unit(line_path, unit) if line_value and unit else None
+        h = self.scenario_header(data, _SECTIONS, _SCENARIO_KEYS, STRATEGIES, default_speed=50.0)
+        name, description, line_path, unit, strategy = h.name, h.description, h.line_path, h.unit, h.strategy
+        speed, seed, plant_step, line_unit = h.speed, h.seed, h.plant_step_s, h.line_unit
         if line_unit is not None and line_unit.kind != KIND:
             self.add("scenario.unit", unit, f"a {KIND} unit (it is a {line_unit.kind})")
             line_unit = None

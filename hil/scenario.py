@@ -172,25 +172,15 @@ class _Validator(SpecChecks):
         """False for the scenario a ``[fit]`` names: a fitted batch's source has no ``[fit]`` of its own."""
 
     def scenario(self, data: Mapping[str, Any]) -> Scenario:
-        self.unknown_keys(data, "", set(_SECTIONS))
-        s = self.table(data, "scenario")
-        self.unknown_keys(s, "scenario", set(_SCENARIO_KEYS))
-        name = self.text(s, "name", "scenario")
-        description = self.description(s, "scenario")
-        line_value = self.text(s, "line", "scenario")
-        unit = self.text(s, "unit", "scenario")
-        strategy = self.choice(s, "strategy", "scenario", list(STRATEGIES)) or ""
+        h = self.scenario_header(data, _SECTIONS, _SCENARIO_KEYS, STRATEGIES, default_speed=200.0)
+        s, name, description, line_path, unit, strategy = h.table, h.name, h.description, h.line_path, h.unit, \
+            h.strategy
+        speed, seed, plant_step, line_unit = h.speed, h.seed, h.plant_step_s, h.line_unit
         duration = self.number(s, "batch_duration_s", "scenario", low=0.0, low_exclusive=True)
         target = self.number(s, "target_d43_um", "scenario", low=0.0, low_exclusive=True)
-        speed = self.number(s, "speed", "scenario", 200.0, low=0.0, low_exclusive=True)
-        seed = self.integer(s, "seed", "scenario", 0, None, default=0)
-        plant_step = self.number(s, "plant_step_s", "scenario", 1.0, low=0.0, low_exclusive=True)
         sample = self.number(s, "sample_interval_s", "scenario", 10.0, low=0.0, low_exclusive=True)
         max_s = self.number(s, "max_supersaturation", "scenario", 0.05, low=0.0, low_exclusive=True)
         parameter_set = read_parameter_set(self, s)
-
-        line_path = (self.path.parent / line_value).resolve() if line_value else self.path.parent
-        line_unit = self.line_unit(line_path, unit) if line_value and unit else None
 
         plant = self.table(data, "plant", required=False)
         recipe_table = self.table(data, "recipe")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,25 @@ def read_spec_file(path: Path, error: type[SpecFileError]) -> dict[str, Any]:
         raise error([f"{path}: TOML syntax: {exc}"]) from None
 
 
+@dataclass(frozen=True)
+class ScenarioHeader:
+    """The ``[scenario]`` keys every bench scenario has (crystallizer batches, pooling runs), checked: ``table`` the
+    ``[scenario]`` table itself (for the kind's own keys), ``line_path`` resolved against the scenario's folder,
+    ``line_unit`` the unit as the bench reads it (None after a problem was reported), speed (plant s per wall s),
+    seed, PLC step (plant s)."""
+
+    table: Mapping[str, Any]
+    name: str
+    description: str
+    line_path: Path
+    unit: str
+    strategy: str
+    speed: float
+    seed: int
+    plant_step_s: float
+    line_unit: LineUnit | None
+
+
 class SpecChecks(IssueCollector):
     """The issue collector of one bench file, with the checks scenarios and campaigns share."""
 
@@ -62,6 +82,27 @@ class SpecChecks(IssueCollector):
         """The optional ``description`` (``""`` when missing or not a string)."""
         value = self.string(data, "description", prefix, default="")
         return value if isinstance(data.get("description", ""), str) else ""
+
+    def scenario_header(self, data: Mapping[str, Any], sections: Sequence[str], keys: Sequence[str],
+                        strategies: Sequence[str], default_speed: float) -> ScenarioHeader:
+        """The file's sections (``sections`` known), and of its ``[scenario]`` table (``keys`` known) the keys every
+        scenario has: ``name``, ``line`` and ``unit`` (required), ``description``, ``strategy`` (one of
+        ``strategies``), ``speed`` (> 0, default ``default_speed``), ``seed`` (>= 0, default 0) and
+        ``plant_step_s`` (> 0, default 1 s); the line's unit read when ``line`` and ``unit`` are given."""
+        self.unknown_keys(data, "", set(sections))
+        s = self.table(data, "scenario")
+        self.unknown_keys(s, "scenario", set(keys))
+        name = self.text(s, "name", "scenario")
+        description = self.description(s, "scenario")
+        line_value = self.text(s, "line", "scenario")
+        unit = self.text(s, "unit", "scenario")
+        strategy = self.choice(s, "strategy", "scenario", list(strategies)) or ""
+        speed = self.number(s, "speed", "scenario", default_speed, low=0.0, low_exclusive=True)
+        seed = self.integer(s, "seed", "scenario", 0, None, default=0)
+        plant_step = self.number(s, "plant_step_s", "scenario", 1.0, low=0.0, low_exclusive=True)
+        line_path = (self.path.parent / line_value).resolve() if line_value else self.path.parent
+        line_unit = self.line_unit(line_path, unit) if line_value and unit else None
+        return ScenarioHeader(s, name, description, line_path, unit, strategy, speed, seed, plant_step, line_unit)
 
     def line_unit(self, line_path: Path, unit: str) -> LineUnit | None:
         """The scenario's unit as the bench reads it (:mod:`hil.line_unit`); ``None`` after reporting a problem."""

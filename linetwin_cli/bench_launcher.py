@@ -20,19 +20,12 @@ from plc_adapters.config_issues import ConfigIssue, brief
 from twin_server.config import LineConfig, load_line_config
 
 
-def plant_parameters(unit_model: dict, unit_plant: dict) -> dict:
-    """The virtual plant's parameters: the unit's [model] table, overridden by its [plant] table."""
-    merged = dict(unit_model)
-    merged.update(unit_plant)
-    return merged
-
-
 def build_bench(config: LineConfig, speed: float = 1.0, free_ports: bool = False, seed: int | None = 0,
                 step_s: float = 0.1) -> HilBench:
     """One virtual PLC per unit. ``free_ports`` binds port 0 (the OS picks) instead of the configured port."""
     plcs: list[VirtualPlcBase] = []
     for i, unit in enumerate(config.units):
-        plant = make_plant(unit.kind, plant_parameters(dict(unit.model), dict(unit.plant)),
+        plant = make_plant(unit.kind, unit.plant_parameters(),
                            seed=None if seed is None else seed + i)
         connection = dataclasses.replace(unit.connection, port=0) if free_ports else unit.connection
         plc_type = virtual_plc_class(connection.protocol)
@@ -43,13 +36,21 @@ def build_bench(config: LineConfig, speed: float = 1.0, free_ports: bool = False
 def bench_issues(config: LineConfig, free_ports: bool = False) -> list[ConfigIssue]:
     """What keeps ``hil serve`` (or, with ``free_ports``, ``demo``) from running this line's virtual PLCs, though
     the twin could serve it: a tag the unit's HIL plant does not simulate (or in a table the virtual PLC does not
-    serve), or two units on one host:port (each virtual PLC listens on its own port)."""
+    serve), a chromatography skid's method stated twice and differently, or two units on one host:port (each
+    virtual PLC listens on its own port)."""
     issues: list[ConfigIssue] = []
     by_address: dict[tuple[str, int], str] = {}
     for unit in config.units:
         try:
-            plant = make_plant(unit.kind, plant_parameters(dict(unit.model), dict(unit.plant)), seed=0)
-            virtual_plc_class(unit.connection.protocol).check_tags(unit.name, unit.tags, plant)
+            parameters = unit.plant_parameters()
+        except ValueError as exc:
+            issues.append(ConfigIssue(config.source, f"units.{unit.name}.plant.method", "a second, different method",
+                                      brief(exc)))
+            parameters = None
+        try:
+            if parameters is not None:
+                plant = make_plant(unit.kind, parameters, seed=0)
+                virtual_plc_class(unit.connection.protocol).check_tags(unit.name, unit.tags, plant)
         except (VirtualPlcConfigError, ValueError) as exc:
             issues.append(ConfigIssue(config.source, f"units.{unit.name}.tags", brief(exc),
                                       "tags the HIL plant simulates, in a form its virtual PLC serves (Modbus: "

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
+    from hil.spec_file import SpecFileError
     from plc_adapters.config_issues import ConfigError
 
 EXIT_FAILURE = 1
@@ -100,3 +101,14 @@ def run_reporting_failures(command: Callable[[], int]) -> int:
 def config_error_text(exc: ConfigError) -> str:
     """A :class:`plc_adapters.config_issues.ConfigError` as :func:`problems_text` (one issue: one line)."""
     return problems_text([str(issue) for issue in exc.issues], f"{len(exc.issues)} configuration error(s):")
+
+
+def bench_file_error_text(exc: SpecFileError | ConfigError) -> str:
+    """Why a bench file (a scenario, a pooling scenario: a :class:`hil.spec_file.SpecFileError` with every
+    problem) or the line config it names cannot be run, as :func:`problems_text` — what ``hil run`` and
+    ``hil commission`` print before exiting with 2."""
+    from hil.spec_file import SpecFileError
+
+    if isinstance(exc, SpecFileError):
+        return problems_text(list(exc.errors), f"invalid {exc.what}:")
+    return config_error_text(exc)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linetwin_cli.common import built_or_exit, endpoint_free, load_or_exit, port_arg, positive_arg, wait_for_stop
-from linetwin_cli.failures import config_error_text, problems_text
+from linetwin_cli.failures import bench_file_error_text
 from twin_server.config import ConfigError, LineConfig
 from twin_server.data_dir import line_data_dir
 
@@ -105,11 +105,8 @@ async def run_hil_scenario(args: argparse.Namespace) -> int:
         # the NMPC, once (the stepped loop builds its own unless it needs the set's nominal id); a failure is a
         # config error like any other
         plans = None if args.stepped and scenario.parameter_set is None else build_line_or_raise(config)
-    except ScenarioError as exc:
-        print(problems_text(exc.errors, "invalid scenario:"), file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(config_error_text(exc), file=sys.stderr)
+    except (ScenarioError, ConfigError) as exc:
+        print(bench_file_error_text(exc), file=sys.stderr)
         return 2
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     plot = report.with_suffix(".png")
@@ -186,11 +183,8 @@ async def run_pooling_scenario_cli(args: argparse.Namespace) -> int:
             scenario = dataclasses.replace(scenario, speed=float(args.speed))
         config = pooling_line_config(scenario)
         plans = build_line_or_raise(config)
-    except PoolingScenarioError as exc:
-        print(problems_text(exc.errors, "invalid pooling scenario:"), file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(config_error_text(exc), file=sys.stderr)
+    except (PoolingScenarioError, ConfigError) as exc:
+        print(bench_file_error_text(exc), file=sys.stderr)
         return 2
     report = Path(args.report) if args.report else Path("hil_reports") / f"{scenario.name}.json"
     endpoint = endpoint_with_port(config.server.endpoint, args.port)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linetwin_cli.common import endpoint_free, port_arg, positive_arg
-from linetwin_cli.failures import EXIT_FAILURE, CommandError, config_error_text, problems_text
+from linetwin_cli.failures import EXIT_FAILURE, CommandError, bench_file_error_text
 
 if TYPE_CHECKING:
     from controllers.control_plan import ControlPlan
@@ -91,11 +91,8 @@ async def run_hil_commission(args: argparse.Namespace) -> int:
             fitted, nominal = fitted.with_speed(args.speed), nominal.with_speed(args.speed)
         config = scenario_line_config(fitted)
         plans = build_line_or_raise(config)
-    except ScenarioError as exc:
-        print(problems_text(exc.errors, "invalid scenario:"), file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(config_error_text(exc), file=sys.stderr)
+    except (ScenarioError, ConfigError) as exc:
+        print(bench_file_error_text(exc), file=sys.stderr)
         return 2
     _check_fit(fitted, config)
     reports = Path(args.report_dir) if args.report_dir else Path("hil_reports") / fitted.name

@@ -95,10 +95,17 @@ class Symbols:
 
 @dataclass(frozen=True)
 class Equations:
-    """Time derivatives of every state (same size as the state) and expressions of every output."""
+    """Time derivatives of every state (same size as the state) and expressions of every output.
+
+    ``state_constraints``: named scalar expressions of the states that are ≥ 0 for every physical state (e.g. the
+    realizability of a set of moments); the ODE keeps them, but an estimator's correction step can break them, so
+    :class:`process_models.estimator.ExtendedKalmanFilter` limits its step to keep them (dimensionless or in the
+    unit the declaration states).
+    """
 
     derivatives: Mapping[str, ca.SX]
     outputs: Mapping[str, ca.SX] = field(default_factory=dict)
+    state_constraints: Mapping[str, ca.SX] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -209,6 +216,18 @@ class CompiledModel:
         self.x_sym, self.u_sym, self.p_sym, self.t_sym = x, u, p, t
         self.xdot_expr, self.y_expr = xdot, y
         self.rhs = ca.Function(f"{d.name}_rhs", [x, u, p, t], [xdot], ["x", "u", "p", "t"], ["xdot"])
+        self.state_constraint_names = tuple(eq.state_constraints)
+        """Names of the declaration's state constraints (each expression ≥ 0 for a physical state)."""
+        constraints = [ca.SX(eq.state_constraints[n]) for n in self.state_constraint_names]
+        bad = [n for n, g in zip(self.state_constraint_names, constraints, strict=True)
+               if g.numel() != 1 or ca.depends_on(g, ca.vertcat(u, t))]
+        if bad:
+            raise DeclarationError(f"model '{d.name}': state constraints {bad} must be scalar expressions of the "
+                                   "states and parameters only")
+        self.state_constraint = ca.Function(
+            f"{d.name}_state_constraints", [x, p], [ca.vertcat(*constraints) if constraints else ca.SX(0, 1)],
+            ["x", "p"], ["g"])
+        """``(x, p) -> g``: the state constraints' values (each ≥ 0 for a physical state); empty when none."""
         self.output = ca.Function(f"{d.name}_output", [x, u, p, t], [y], ["x", "u", "p", "t"], ["y"])
 
     @cached_property

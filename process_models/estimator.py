@@ -20,6 +20,7 @@ predict-only and the covariance grows.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ import casadi as ca
 import numpy as np
 
 from process_models.declaration import CompiledModel
+
+_log = logging.getLogger(__name__)
 
 
 class EstimatorError(ValueError):
@@ -139,6 +142,9 @@ class ExtendedKalmanFilter:
             [model.y_expr, ca.jacobian(model.y_expr, model.x_sym), ca.jacobian(model.y_expr, model.p_sym)])
         self._z: np.ndarray | None = None
         self._cov_scaled: np.ndarray | None = None
+        self.truncated_corrections = 0
+        """How many corrections were shortened to keep the declaration's state constraints (see
+        :meth:`_admissible_gain_fraction`)."""
         self._scale = np.ones(self._nz)
         self.time_s = 0.0
 
@@ -281,6 +287,7 @@ class ExtendedKalmanFilter:
             s_mat = h_s @ cov @ h_s.T + np.diag(r_diag)
             gain = np.linalg.solve(s_mat, h_s @ cov).T
             nis = float(nu @ np.linalg.solve(s_mat, nu))
+            gain = gain * self._admissible_gain_fraction(z, s * (gain @ nu))
             z = z + s * (gain @ nu)
             i_kh = np.eye(self._nz) - gain @ h_s
             cov = i_kh @ cov @ i_kh.T + gain @ np.diag(r_diag) @ gain.T
@@ -301,6 +308,39 @@ class ExtendedKalmanFilter:
         return self._estimate(innovation, tuple(used), innovation_std, nis, int(y_meas.size))
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _admissible_gain_fraction(self, z_prior: np.ndarray, correction: np.ndarray) -> float:
+        """The fraction of the Kalman gain this correction may use: 1 when ``z_prior + correction`` keeps the
+        declaration's state constraints (:attr:`CompiledModel.state_constraint`, e.g. moment realizability), else
+        half the largest fraction that keeps them (bisection), so the state stays inside, off the boundary.
+
+        A large innovation on a nonlinear output can carry the linearised correction out of the physical set (a
+        moment set whose d10 exceeds its d43); clipping each state to its bounds does not repair that, and the filter
+        then sits on a state the model cannot leave. Shortening the gain is a step-truncation constrained update
+        (D. Simon, "Kalman filtering with state constraints: a survey", IET Control Theory Appl. 4, 2010); the
+        Joseph-form covariance update below is exact for any gain, so the covariance stays that of the filter
+        actually run. When the predicted state itself breaks a constraint (or a constraint is not evaluable), the
+        full gain is used."""
+        if not self.model.state_constraint_names:
+            return 1.0
+        p = self._full_parameters(z_prior)
+
+        def worst(fraction: float) -> float:
+            g = np.asarray(self.model.state_constraint(z_prior[: self._nx] + fraction * correction[: self._nx], p),
+                           dtype=float).ravel()
+            return float(np.min(g)) if np.all(np.isfinite(g)) else -math.inf
+
+        if worst(1.0) >= 0.0 or not worst(0.0) > 0.0:
+            return 1.0
+        inside, outside = 0.0, 1.0
+        for _ in range(30):
+            middle = 0.5 * (inside + outside)
+            inside, outside = (middle, outside) if worst(middle) >= 0.0 else (inside, middle)
+        self.truncated_corrections += 1
+        _log.info("model '%s' at t=%.0f s: correction shortened to %.3g of the Kalman gain to keep the state "
+                  "constraints %s (%d so far)", self.model.declaration.name, self.time_s, 0.5 * inside,
+                  ", ".join(self.model.state_constraint_names), self.truncated_corrections)
+        return 0.5 * inside
+
     def _require_initialized(self) -> None:
         if self._z is None:
             raise EstimatorError("ExtendedKalmanFilter.initialize(x0, std0) must be called before step()")

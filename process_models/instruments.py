@@ -35,7 +35,7 @@ def with_instruments(declaration: ModelDeclaration, instruments: Sequence[Instru
         outputs = dict(eq.outputs)
         for inst in instruments:
             outputs[inst.output.name] = inst.expression(eq.outputs, s.p)
-        return Equations(eq.derivatives, outputs)
+        return Equations(eq.derivatives, outputs, eq.state_constraints)
 
     extra_parameters = tuple(p for inst in instruments for p in inst.parameters)
     return replace(

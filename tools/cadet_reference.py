@@ -43,8 +43,9 @@ REFERENCE_DIR = ROOT / "tests" / "reference" / "chromatography"
 SIDE_PYTHON_CANDIDATES = ("python3.13", "python3.12", "/root/.pyenv/versions/3.12.1/bin/python")
 PACKAGES = ("cadet-core", "cadet-python", "numpy", "h5py", "packaging")
 CASE_NAMES = ("ed_linear_pulse", "langmuir_lrmp_breakthrough", "grm_langmuir_pulse", "sma_load_wash_elute",
-              "sma_process_steps", "grm_linear_pulse_dg")
-CASE_OVERRIDES: dict[str, dict[str, int]] = {"sma_process_steps": {"axial_cells": 16, "particle_cells": 4}}
+              "sma_process_steps", "grm_linear_pulse_dg", "sma_rapid_equilibrium")
+CASE_OVERRIDES: dict[str, dict[str, int]] = {"sma_process_steps": {"axial_cells": 16, "particle_cells": 4},
+                                             "sma_rapid_equilibrium": {"axial_cells": 16, "particle_cells": 4}}
 """Cases whose stored reference uses a coarser grid than the case file (the test runs both sides at it)."""
 
 

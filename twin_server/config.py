@@ -68,6 +68,10 @@ class UnitConfig:
     surrogate: Mapping[str, Any] = field(default_factory=dict)
     """``[units.<unit>.surrogate]``: a surrogate run beside the physics model (docs/surrogates.md); empty = none."""
 
+    def plant_parameters(self) -> dict[str, Any]:
+        """The HIL plant's parameters (:func:`plant_parameters`). Raises ValueError (a method stated twice)."""
+        return plant_parameters(self.model, self.plant, self.control)
+
     def tag(self, name: str) -> TagDescription:
         for t in self.tags:
             if t.name == name:
@@ -100,6 +104,25 @@ class LineConfig:
             if u.name == name:
                 return u
         raise KeyError(f"line '{self.name}' has no unit '{name}'")
+
+
+def plant_parameters(model: Mapping[str, Any], plant: Mapping[str, Any],
+                     control: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A unit's HIL plant parameters: its ``[model]`` table overridden by its ``[plant]`` table; a chromatography
+    skid whose pooling table states the method (``[units.X.control.method]``) runs that method — one programme for
+    the skid's PLC and the pooling loop's model (``hil serve``, ``demo`` and ``check`` build the plant from this).
+
+    Raises:
+        ValueError: the method is stated twice and differently (``[plant.method]`` and ``[control.method]``).
+    """
+    merged = {**model, **plant}
+    method = (control or {}).get("method")
+    if isinstance(method, Mapping):
+        if "method" in plant and plant["method"] != method:
+            raise ValueError("the skid's method is stated in [plant.method] and differently in [control.method]; "
+                             "expected it once, in [control.method] (the skid runs it, the pooling loop assumes it)")
+        merged["method"] = dict(method)
+    return merged
 
 
 _UNIT_KEYS = {"kind", "description", "model", "plant", "plc", "tags", "control", "alarms", "surrogate"}
@@ -165,6 +188,8 @@ def _parse_unit(c: IssueCollector, name: str, raw: Any, buildable: list[UnitConf
     n_before = len(c.issues)
     for section_name, section in (("model", model), ("plant", plant)):
         for k, v in section.items():
+            if section_name == "plant" and isinstance(v, Mapping):
+                continue  # a plant's table (the skid's method, its deviation): the HIL plant's factory checks it
             if not isinstance(v, int | float | str | bool | list):
                 c.add(f"{prefix}.{section_name}.{k}", v, "a number, string, boolean or list")
             elif isinstance(v, int | float) and not isinstance(v, bool) and not is_finite_number(v):

@@ -82,12 +82,13 @@ def _build_unit(unit: UnitConfig, plant_builder: PlantBuilder | None,
         entry = None
     if plant_builder is not None and entry is not None and entry.hil_plants is not None and (model_ok or plant):
         try:
-            plant_builder(kind, {**model, **plant}, 0)
+            plant_builder(kind, unit.plant_parameters(), 0)
         except Exception as exc:  # noqa: BLE001
             section, table = ("plant", plant) if plant else ("model", model)
             if plant and _named_key(model, exc) is not None and _named_key(plant, exc) is None:
                 section, table = "model", model
-            found.append(_blame(section, table, exc, f"parameters the HIL plant of a {kind} accepts"))
+            if model_ok or section == "plant":  # else the model's issue already names that key
+                found.append(_blame(section, table, exc, f"parameters the HIL plant of a {kind} accepts"))
     plan = None
     if unit.control and model_ok and entry is not None and entry.control_plan is not None:
         from controllers.plan_registry import control_plan_for_kind

@@ -19,8 +19,9 @@ model falls back to the thresholds by itself), ``strategy_in_use`` (``model`` | 
 ``predicted_peak_time_s`` / ``predicted_peak_concentration`` (mmol/l = mol/m3) with ``_std``,
 ``predicted_pool_purity`` / ``predicted_pool_yield`` (fractions) with ``_std``, ``predicted_pool_purity_at_confidence``
 (the purity the pool reaches with the spec's confidence), counters ``samples``, ``replans``, ``setpoints_written``,
-``writes_failed``, and ``last_event``. A value with nothing behind it yet (no estimate, no plan) is
-``BadWaitingForInitialData``.
+``writes_failed``, ``last_event``, and ``method_step_name`` (String: the name, in the unit's method, of the step the
+skid's mirrored ``method_step`` tag shows; empty without that tag). A value with nothing behind it yet (no
+estimate, no plan) is ``BadWaitingForInitialData``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from controllers.chromatography.pooling_plan import (
     CONDUCTIVITY,
     CUT_START,
     CUT_STOP,
+    METHOD_STEP,
     RUN_TIME,
     STRATEGIES,
     UV,
@@ -124,6 +126,8 @@ class PoolingNodes:
         for name in _COUNTERS:
             scalar(name, ua.Variant(0, ua.VariantType.UInt32), ua.ObjectIds.UInt32, name.replace("_", " "))
         scalar("last_event", ua.Variant("", text), ua.ObjectIds.String, "Last pooling event (plans, fallbacks, writes)")
+        scalar("method_step_name", ua.Variant("", text), ua.ObjectIds.String,
+               "Name of the method step the skid runs now (its method_step tag in the unit's method)")
         results = await add_nodes(self._server, items)
         for item, result in zip(items, results, strict=True):
             if not result.StatusCode.is_good():
@@ -266,6 +270,7 @@ class PoolingControlLoop:
     async def _publish(self, status: PoolingStatus, run_time: float) -> None:
         n = self._nodes
         await n.set("run_time_s", run_time)
+        await n.set("method_step_name", self.step_name(), ua.VariantType.String)
         await n.set("strategy_in_use", status.source, ua.VariantType.String)
         await n.set("fallback_reason", status.reason, ua.VariantType.String)
         await n.set("collecting", status.collecting, ua.VariantType.Boolean)
@@ -274,6 +279,14 @@ class PoolingControlLoop:
         counts = {"samples": status.samples, "replans": status.replans, **self.counters}
         for name in _COUNTERS:
             await n.set(name, counts[name], ua.VariantType.UInt32)
+
+    def step_name(self) -> str:
+        """The name of the method step the skid's mirrored ``method_step`` tag shows (1 = the method's first step);
+        empty without the tag, a usable value or a step of that number."""
+        step = usable_value(self._runtime.adapters[self.unit].last_samples.get(METHOD_STEP))
+        names = self.plan.method.step_names()
+        k = round(float(step)) if step is not None else 0
+        return names[k - 1] if 1 <= k <= len(names) else ""
 
     async def _record(self, text: str) -> None:
         """Keep, log and publish (``last_event``) what the loop did; an event of the unit in the historian."""

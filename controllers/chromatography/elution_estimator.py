@@ -199,7 +199,8 @@ class ElutionEstimator:
     def predict(self, theta: np.ndarray) -> Prediction:
         """The fast model's outlet for ``theta`` (baseline excluded). Raises SimulationError if the run fails."""
         dev = self.deviation(np.asarray(theta, dtype=float))
-        program = self.method.program(self.column.components, float(self.times_s[-1]), dev)
+        program = self.method.program(self.column.components, float(self.times_s[-1]), dev,
+                                      porosity=self.column.spec.flow_porosity)
         result = simulate_column(self.column, program, self.times_s,
                                  parameters=adsorption_overrides(self._nominal, dev.adsorption_factors))
         self.model_runs += 1
@@ -349,7 +350,7 @@ def true_outlet(column: ChromatographyColumn, method: ElutionMethod, times_s: np
     truth)."""
     dev = deviation if deviation is not None else MethodDeviation()
     nominal: Mapping[str, float] = column.declaration.parameter_values(None)
-    program = method.program(column.components, float(times_s[-1]), dev)
+    program = method.program(column.components, float(times_s[-1]), dev, porosity=column.spec.flow_porosity)
     result = simulate_column(column, program, times_s, parameters=adsorption_overrides(nominal,
                                                                                          dev.adsorption_factors))
     out = {c: result.output(f"outlet_concentration_{c}") for c in column.components}

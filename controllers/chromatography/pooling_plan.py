@@ -19,7 +19,12 @@ The table (every key checked; problems as ``(key, got, expected)``)::
     purity_margin = 0.003             # the plan aims at purity_min + margin (PoolingLoopOptions)
     update_interval_s = 2.0           # optional: linearised estimate + re-plan this often between full estimates
                                       # (PoolingLoopOptions.update_interval_s; absent: none)
-    [units.capture_column.control.method]      # the skid's method (elution_method_from_table)
+    [units.capture_column.control.method]      # the skid's method: process steps (elution_method_from_table),
+    column_diameter_m = 0.0095                 # the case files' step vocabulary; what the skid's PLC runs and
+    [[units.capture_column.control.method.steps]]   # the loop's model assumes; the steps cover the window
+    name = "load"
+    duration_s = 10.0
+    inlet = { salt = 50.0, cytochrome = 1.0 }
     [units.capture_column.control.model]       # the fast model's discretisation: polynomial_degree, elements,
                                                # particle_cells (DG; default 3, 2, 3)
     [units.capture_column.control.estimation]  # EstimationSpec fields (what is estimated, priors, sensor noise)
@@ -48,6 +53,8 @@ from process_models.chromatography.inlet import InletProgramError
 STRATEGIES = ("threshold", "model_based")
 RUN_TIME, UV, CONDUCTIVITY = "run_time", "outlet_uv_absorbance", "outlet_conductivity"
 CUT_START, CUT_STOP = "cut_start_time", "cut_stop_time"
+METHOD_STEP = "method_step"
+"""The skid's optional tag of the method step it runs (1 = the method's first step)."""
 REQUIRED_TAGS = (RUN_TIME, UV, CONDUCTIVITY, CUT_START, CUT_STOP)
 _NUMBERS = {"purity_min": 0.95, "confidence": 0.95, "window_start_s": None, "window_end_s": None,
             "uv_start_level_mau": None, "uv_stop_level_mau": None, "sample_interval_s": 1.0,
@@ -122,6 +129,10 @@ def parse_pooling_options(control: Mapping[str, Any], prefix: str, tags: set[str
             c.add(key, numbers[key], "a number > 0 s")
     method = _sub(c, control, "method", lambda t: elution_method_from_table(t, f"{prefix}.method"),
                   (InletProgramError,))
+    end = numbers["window_end_s"]
+    if method is not None and method.steps and math.isfinite(end) and method.duration_s < end:
+        c.add("method.steps", f"steps ending at {method.duration_s:g} s of run time",
+              f"steps that cover the run: to the fractionation window's end (window_end_s = {end:g} s)")
     model = _model_options(c, control.get("model", {}))
     estimation = _sub(c, control, "estimation", _estimation, (EstimationError, TypeError, ValueError))
     if c.found:
@@ -201,7 +212,7 @@ def check_pooling_plan(model: Mapping[str, Any], control: Mapping[str, Any], pre
 
     plan = build_pooling_plan(model, control, prefix, tags)
     column = fast_column(plan)
-    plan.method.program(column.components, plan.spec.window_end_s)
+    plan.method.program(column.components, plan.spec.window_end_s, porosity=column.spec.flow_porosity)
     missing = sorted(set(plan.spec.components) - set(column.components))
     if missing:
         raise ValueError(f"{prefix}: target/impurities {missing} are not components of the column "

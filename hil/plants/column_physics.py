@@ -32,15 +32,21 @@ around the column:
   A phase boundary inside a PLC step splits the step at the volume where it falls.
 
   **a method** (``method`` table given, :func:`process_models.chromatography.elution_method.elution_method_from_table`;
-  what the pooling loop's model assumes): load, wash and linear salt gradient by run time, once
-  (:class:`~process_models.chromatography.elution_method.ElutionMethod`), with the run's departure from it
-  (``deviation`` table: feed titre, gradient slope and adsorption factors,
+  the same programme the pooling loop's model runs): its process steps by run time, once
+  (:class:`~process_models.chromatography.elution_method.ElutionMethod`: load / wash / elute / strip /
+  re-equilibration, each with its inlet and flow rate), with the run's departure from it (``deviation`` table:
+  feed titre, gradient slope and adsorption factors,
   :class:`~process_models.chromatography.elution_method.MethodDeviation`) — the TRUE plant of a pooling scenario.
-  The pump starts at the method's flow (the case's interstitial velocity through this column,
-  ``Q = u A eps_c``); the buffer-B command is not used (the method sets the salt); the column starts clean, as
-  the method's model does (:func:`~process_models.chromatography.column.simulate_column`). Each PLC step takes
-  the inlet at its midpoint (exact for the load and wash; second order in the gradient) and is split at the
-  method's section starts;
+  The pump runs each step's flow (a step without one: the case's interstitial velocity through this column,
+  ``Q = u A eps_c``) from the step's start, as the model's section-wise simulator does; the flow and buffer-B
+  commands are not used (the method sets flow and salt); the column starts clean, as the method's model does
+  (:func:`~process_models.chromatography.column.simulate_column`). After the last step the inlet holds its end
+  values until the run is over. Each PLC step takes the inlet at its midpoint (exact for constant steps; second
+  order in a gradient) and is split at the steps' starts. A ``column_diameter_m`` of the method must match this
+  skid's bed (``column_volume_ml`` over the column length, within 1 %);
+* **method status** (:data:`METHOD_STEP`, :data:`METHOD_STEP_REMAINING`): the step running now (1 = the first;
+  the volume program's phase 1 load, 2 wash, 3 elute) and the run time left in it (s; by volume: at the current
+  flow; 0 after the method's last step);
 * **fractionation** (:mod:`hil.plants.fractionation`): ``run_time`` (s since the current run's load started), the
   collection valve open while ``cut_start_time <= run_time < cut_stop_time`` (setpoints, s of run time), one pool per
   run; :meth:`ColumnPhysics.pool` is the pool's truth (amounts, purity, yield);
@@ -86,6 +92,10 @@ _MAU_PER_AU = 1000.0
 _MS_PER_CM_PER_S_PER_M = 10.0
 _BAR_PER_PA = 1e-5
 _PHASES = ("load", "wash", "elute")
+METHOD_STEP = "method_step"
+"""Measured: the number of the method step running now (1 = the first)."""
+METHOD_STEP_REMAINING = "method_step_remaining_time"
+"""Measured: run time left in the current method step, s."""
 _RTOL, _ATOL = 1e-6, 1e-8
 SCHEMES = ("dg", "fv")
 _METHOD_HORIZON_S = 1e7
@@ -139,7 +149,7 @@ class ColumnPhysics:
 
     kind = KIND
     measured_names = ("outlet_uv_absorbance", "outlet_conductivity", "column_pressure", "flow_rate",
-                      *fractionation.MEASUREMENTS)
+                      *fractionation.MEASUREMENTS, METHOD_STEP, METHOD_STEP_REMAINING)
     commanded_names = ("flow_rate_setpoint", "buffer_b_fraction_setpoint", *fractionation.COMMANDS)
 
     def __init__(self, parameters: ColumnPhysicsParameters | None = None, seed: int | None = None,
@@ -166,20 +176,33 @@ class ColumnPhysics:
         self.deviation = deviation if deviation is not None else MethodDeviation()
         self._program: InletProgram | None = None
         overrides: dict[str, float] = {}
+        self._step_bounds_s: tuple[tuple[float, float], ...] = ()
         if method is not None:
             try:
-                self._program = method.program(components, _METHOD_HORIZON_S, self.deviation)
+                self._program = method.program(components, _METHOD_HORIZON_S, self.deviation,
+                                               porosity=self.column.spec.flow_porosity)
                 overrides = adsorption_overrides(self.column.declaration.parameter_values(None),
                                                  self.deviation.adsorption_factors)
             except InletProgramError as exc:
-                raise PlantParameterError(f"plant '{KIND}': method: {exc}") from None
+                raise PlantParameterError(f"plant '{KIND}': parameter 'method': {exc}") from None
+            self._step_bounds_s = method.step_bounds_s()
         self._p = model.pack_parameters(overrides or None)
         # the declaration's parameter values (SI); the plant's interstitial velocity follows the pump instead
         self.parameter_values = dict(zip(model.parameter_names, self._p.tolist(), strict=True))
         self._velocity_index = model.parameter_names.index("interstitial_velocity")
+        area_m2 = s.column_volume_ml * _M3_PER_ML / self.parameter_values["column_length"]
         self._velocity_per_ml_per_min = (_M3_PER_ML / _SECONDS_PER_MINUTE) / (
-            s.column_volume_ml * _M3_PER_ML / self.parameter_values["column_length"]
-            * self.parameter_values["column_porosity"])
+            area_m2 * self.parameter_values["column_porosity"])
+        if method is not None and method.column_diameter_m is not None:
+            stated = math.pi * method.column_diameter_m ** 2 / 4.0
+            if abs(stated / area_m2 - 1.0) > 0.01:
+                raise PlantParameterError(
+                    f"plant '{KIND}': parameter 'method': method.column_diameter_m = {method.column_diameter_m:g} m "
+                    f"is a bed of "
+                    f"{stated * self.parameter_values['column_length'] / _M3_PER_ML:.4g} mL over the column's length "
+                    f"{self.parameter_values['column_length']:g} m; expected this skid's column_volume_ml = "
+                    f"{s.column_volume_ml:g} mL (a diameter of {math.sqrt(4.0 * area_m2 / math.pi):.5g} m)")
+        self._declared_velocity = self.parameter_values["interstitial_velocity"]
         self._salt = components[0]
         self._proteins = components[1:]
         self._u = np.zeros(model.nu)
@@ -188,9 +211,8 @@ class ColumnPhysics:
         self._outlet_index = {c: model.output_slices[f"outlet_concentration_{c}"].start for c in components}
         self._integrator = _column_step_integrator(model)
         self._rng = np.random.default_rng(seed)
-        if self._program is not None:  # the method runs at the case's velocity: the pump starts at that flow
-            self._method_flow_ml_per_min = (self.parameter_values["interstitial_velocity"]
-                                            / self._velocity_per_ml_per_min)
+        if self._program is not None:  # the pump starts at the first step's flow
+            self._method_flow_ml_per_min = self._method_velocity(0.0) / self._velocity_per_ml_per_min
         self._commands = self.initial_commands()
         self._flow_ml_per_min = self._commands["flow_rate_setpoint"]
         self.fractions = FractionCollector()
@@ -256,10 +278,12 @@ class ColumnPhysics:
         x, volume, remaining, t = self._x.copy(), self._volume_ml, dt_s, self._integrated_s
         while remaining > 0.0:
             h = remaining
-            if self._program is not None:
+            if self._program is not None:  # the method's step sets the flow (no pump lag) and the inlet
                 later = [b for b in self._program.switching_times() if t + 1e-9 < b < t + remaining - 1e-9]
                 h = min(later) - t if later else remaining
                 self._set_inlet(time_s=t + 0.5 * h)
+                mean_flow = self._method_velocity(t + 0.5 * h) / self._velocity_per_ml_per_min
+                self._p[self._velocity_index] = mean_flow * self._velocity_per_ml_per_min
             else:
                 self._set_inlet(volume)
                 to_boundary_ml = self._volume_to_phase_end(volume)
@@ -278,6 +302,9 @@ class ColumnPhysics:
             remaining -= h
             t += h
         cycle = int(volume // self._cycle_volume_ml) if self._program is None else 0
+        if self._program is not None:  # the flow of the interval (steps may change it inside) and the one now
+            mean_flow = (volume - self._volume_ml) / dt_s * _SECONDS_PER_MINUTE
+            flow_end = self._method_velocity(self._time_s) / self._velocity_per_ml_per_min
         self._x, self._volume_ml = x, volume
         self._flow_ml_per_min, self._mean_flow_ml_per_min = flow_end, mean_flow
         self._integrated_s = self._time_s
@@ -309,6 +336,7 @@ class ColumnPhysics:
             "flow_rate": self._flow_ml_per_min,
             fractionation.RUN_TIME: self.run_time_s,
             fractionation.VALVE: 1.0 if self.fractions.open else 0.0,
+            **dict(zip((METHOD_STEP, METHOD_STEP_REMAINING), self.method_step(), strict=True)),
         }
 
     @property
@@ -353,6 +381,21 @@ class ColumnPhysics:
         """The skid program's phase now: ``"load"``, ``"wash"`` or ``"elute"``."""
         return _PHASES[self._phase_index(self._volume_ml)]
 
+    def method_step(self) -> tuple[float, float]:
+        """``(step number, run time left in it in s)`` now: the method's step (1 = the first; after the last step:
+        the last, 0 s), or without a method the volume program's phase (1 load, 2 wash, 3 elute) and the time its
+        remaining volume takes at the current flow (0 when the pump stands)."""
+        if self._program is not None:
+            t = self.run_time_s
+            for k, (_, end) in enumerate(self._step_bounds_s, start=1):
+                if t < end - 1e-9:
+                    return float(k), end - t
+            return float(len(self._step_bounds_s)), 0.0
+        flow = self._flow_ml_per_min
+        left_ml = self._volume_to_phase_end(self._volume_ml)
+        return float(self._phase_index(self._volume_ml) + 1), (left_ml / flow * _SECONDS_PER_MINUTE
+                                                               if flow > 1e-12 else 0.0)
+
     @property
     def bound_protein_mol_per_m3(self) -> float:
         """Mean bound protein (all proteins) over the column's solid, mol/m3 solid (kinetic binding)."""
@@ -363,6 +406,11 @@ class ColumnPhysics:
         return self._x[self.model.state_slices[name]].copy()
 
     # ------------------------------------------------------------------ internals
+    def _method_velocity(self, time_s: float) -> float:
+        """The method's interstitial velocity (m/s) at run time ``time_s``: its step's, else the declared one."""
+        assert self._program is not None
+        return float(self._program.velocity_at(np.array([time_s]), self._declared_velocity)[0])
+
     def _phase_index(self, volume_ml: float) -> int:
         s = self.parameters
         within = volume_ml % (s.load_volume_ml + s.wash_volume_ml + s.elution_volume_ml)
@@ -431,14 +479,17 @@ def make_column_physics(parameters: Mapping[str, Any], seed: int | None = None) 
     try:
         if method_table is not None:
             if not isinstance(method_table, Mapping):
-                raise InletProgramError(f"expected a table, got {method_table!r}")
+                raise InletProgramError(f"method: expected a table, got {method_table!r}")
             method = elution_method_from_table(method_table, "method")
+    except InletProgramError as exc:
+        raise PlantParameterError(f"plant '{KIND}': parameter 'method': {exc}") from None
+    try:
         if deviation_table is not None:
             if method is None:
-                raise InletProgramError("a 'deviation' needs a 'method' table (the method the run departs from)")
+                raise InletProgramError("needs a 'method' table (the method the run departs from)")
             if not isinstance(deviation_table, Mapping):
                 raise InletProgramError(f"deviation: expected a table, got {deviation_table!r}")
             deviation = method_deviation_from_table(deviation_table, "deviation")
     except InletProgramError as exc:
-        raise PlantParameterError(f"plant '{KIND}': parameter {exc}") from None
+        raise PlantParameterError(f"plant '{KIND}': parameter 'deviation': {exc}") from None
     return ColumnPhysics(built, seed=seed, case=case, scheme=str(scheme), method=method, deviation=deviation)

@@ -14,7 +14,9 @@ the virtual PLC plausible signals with the tag names of the demo line:
   logistic function of the buffer-B fraction (salt step/gradient elution); UV absorbance = ε · outlet
   protein concentration;
 * fractionation (:mod:`hil.plants.fractionation`): run time since start, the collection valve from the cut
-  setpoints (the stand-in keeps no pool).
+  setpoints (the stand-in keeps no pool);
+* method status: no method runs — ``method_step`` and ``method_step_remaining_time`` read 0 (the physics column
+  publishes its method's step, :mod:`hil.plants.column_physics`).
 
 State clearly: none of these numbers is fitted to a real column.
 """
@@ -80,7 +82,7 @@ class ColumnStandIn:
 
     kind = KIND
     measured_names = ("outlet_uv_absorbance", "outlet_conductivity", "column_pressure", "flow_rate",
-                      *fractionation.MEASUREMENTS)
+                      *fractionation.MEASUREMENTS, "method_step", "method_step_remaining_time")
     commanded_names = ("flow_rate_setpoint", "buffer_b_fraction_setpoint", *fractionation.COMMANDS)
 
     def __init__(self, parameters: ColumnStandInParameters | None = None, seed: int | None = None) -> None:
@@ -127,6 +129,8 @@ class ColumnStandIn:
             "flow_rate": flow + noise(0.0, p.flow_rate_noise_std_ml_per_min),
             fractionation.RUN_TIME: self._time_s,
             fractionation.VALVE: 1.0 if self.fractions.open else 0.0,
+            "method_step": 0.0,  # the stand-in runs no method: no step
+            "method_step_remaining_time": 0.0,
         }
 
     @property

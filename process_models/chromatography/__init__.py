@@ -1,7 +1,8 @@
 """Chromatography: the packed column (unit kind ``chromatography_column``) — transport models (ED, LRMP, GRM),
 isotherms (linear, Langmuir, SMA), inlet programmes (load / wash / elute), detectors, pooling, and case files
 validated against CADET-Core. Modules: ``transport``, ``isotherms``, ``inlet``, ``detectors``, ``pooling``,
-``column`` (the declaration; unit kind ``chromatography_column`` in :mod:`process_models.registry`)."""
+``rapid_equilibrium`` (what a rapid-equilibrium SMA run needs at its start), ``column`` (the declaration; unit kind
+``chromatography_column`` in :mod:`process_models.registry`)."""
 
 from __future__ import annotations
 

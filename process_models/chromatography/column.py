@@ -19,6 +19,10 @@ A *case file* (the shipped ones: ``examples/cases/chromatography_*.toml``, packa
     [inputs.inlet_concentration_<c>]  value, or times_s + values + interpolation ("zoh" steps, "linear" ramps)
 
 The same case files drive CADET-Core in ``tools/cadet_reference.py``, which is how the model is validated.
+``binding = "rapid_equilibrium"`` with ``isotherm.kind = "sma"`` keeps the bound states (the equilibrium is implicit);
+such a run must start at equilibrium with salt > 0
+(:func:`process_models.chromatography.rapid_equilibrium.rapid_equilibrium_start_problems`, checked by
+:func:`load_case` and :func:`simulate_column`).
 
 :func:`simulate_column` integrates the declared model section by section with one CVODES integrator per
 section (sparse direct linear solver on the banded Jacobian, the inlet polynomial exact inside a section).
@@ -51,6 +55,7 @@ from process_models.chromatography.inlet import (
     program_from_steps,
 )
 from process_models.chromatography.isotherms import AnyIsotherm, isotherm_from_mapping
+from process_models.chromatography.rapid_equilibrium import rapid_equilibrium_start_problems
 from process_models.chromatography.transport import (
     BindingMode,
     ColumnError,
@@ -107,7 +112,7 @@ def build_column(spec: ColumnSpec, isotherm: AnyIsotherm, discretisation: Discre
     """Declare and compile a column model."""
     declaration = column_declaration(spec, isotherm, discretisation, name=name, description=description)
     return ChromatographyColumn(spec, isotherm, discretisation, declaration, compile_model(declaration),
-                                column_layout(spec, discretisation))
+                                column_layout(spec, discretisation, isotherm))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,7 +198,7 @@ def column_from_options(options: Mapping[str, Any], where: str = "chromatography
         declaration = dataclasses.replace(declaration, parameters=tuple(
             dataclasses.replace(p, value=values[p.name]) for p in declaration.parameters))
     return ChromatographyColumn(spec, isotherm, disc, declaration, compile_model(declaration),
-                                column_layout(spec, disc))
+                                column_layout(spec, disc, isotherm))
 
 
 def _declared_flow(col: dict[str, Any], where: str) -> float | None:
@@ -354,6 +359,9 @@ def load_case(name_or_path: str | Path,
             column.model.pack_states(state)
         except DeclarationError as exc:
             raise ChromatographyCaseError(f"{path}: [initial_state] {exc}") from exc
+    problems = rapid_equilibrium_start_problems(column.layout, column.model, column.model.pack_states(state), program)
+    if problems:
+        raise ChromatographyCaseError(f"{path}: " + "; ".join(problems))
     return ChromatographyCase(name=name, description=str(meta.get("description", "")), path=path, column=column,
                               program=program, initial_state=state, start_s=start, until_s=until,
                               output_interval_s=interval)
@@ -407,6 +415,9 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
         p = model.pack_parameters(parameters)
     except DeclarationError as exc:
         raise SimulationError(f"simulate_column(model '{model.declaration.name}'): {exc}") from exc
+    problems = rapid_equilibrium_start_problems(column.layout, model, x, program, parameters)
+    if problems:
+        raise SimulationError(f"simulate_column(model '{model.declaration.name}'): " + "; ".join(problems))
     velocity_index = model.parameter_names.index("interstitial_velocity")
     label = re.sub(r"\W", "_", model.declaration.name)
     order = cell_major_order(column.layout, model.state_slices)

@@ -254,8 +254,10 @@ def inlet_program_from_inputs(components: Sequence[str], inputs: Mapping[str, fl
     return InletProgram(comps, tuple(sections), float(end_time_s))
 
 
-_STEP_KEYS = ("name", "duration_s", "flow_rate_m3_per_s", "flow_rate_ml_per_min", "inlet")
-_ML_PER_MIN = 1e-6 / 60.0  # m3/s per mL/min
+STEP_KEYS = ("name", "duration_s", "flow_rate_m3_per_s", "flow_rate_ml_per_min", "inlet")
+"""The keys of one process step (a case file's ``[[steps]]``, a skid method's ``steps``)."""
+ML_PER_MIN = 1e-6 / 60.0
+"""m3/s per mL/min."""
 
 
 def _finite_number(value: Any) -> bool:
@@ -264,7 +266,7 @@ def _finite_number(value: Any) -> bool:
 
 def program_from_steps(components: Sequence[str], steps: Sequence[Mapping[str, Any]], start_time_s: float,
                        column_diameter_m: float | None = None, porosity: float | None = None,
-                       where: str = "[[steps]]") -> InletProgram:
+                       where: str = "[[steps]]", diameter_key: str = "'column_diameter_m' in [model]") -> InletProgram:
     """An inlet program from a process-step list (a case file's ``[[steps]]`` or a line config's), one section per
     step, in order from ``start_time_s`` (s)::
 
@@ -277,7 +279,8 @@ def program_from_steps(components: Sequence[str], steps: Sequence[Mapping[str, A
                                                  # in tau = t - step start (mol/m3, /s, /s2, /s3); unnamed: 0
 
     A step change is simply the next step. ``porosity``: interstitial (ED: total) porosity for ``u = Q / (A eps)``.
-    Errors name the step (number and name) and the key.
+    Errors name the step (number and name) and the key; ``diameter_key`` says where the column diameter a flow rate
+    needs is stated (a case file's ``[model]``, a skid method's table).
     """
     comps = tuple(components)
     if not isinstance(steps, Sequence) or isinstance(steps, str) or not steps:
@@ -296,13 +299,13 @@ def program_from_steps(components: Sequence[str], steps: Sequence[Mapping[str, A
         if name in seen:
             raise InletProgramError(f"{label}: 'name' repeats an earlier step's name; step names must be unique")
         seen.add(name)
-        unknown = sorted(set(step) - set(_STEP_KEYS))
+        unknown = sorted(set(step) - set(STEP_KEYS))
         if unknown:
-            raise InletProgramError(f"{label}: unknown key(s) {unknown}; expected some of {list(_STEP_KEYS)}")
+            raise InletProgramError(f"{label}: unknown key(s) {unknown}; expected some of {list(STEP_KEYS)}")
         duration = step.get("duration_s")
         if not _finite_number(duration) or not duration > 0:
             raise InletProgramError(f"{label}: 'duration_s' expected a number of seconds > 0, got {duration!r}")
-        velocity = _step_velocity(step, label, column_diameter_m, porosity)
+        velocity = _step_velocity(step, label, column_diameter_m, porosity, diameter_key)
         coeff = np.zeros((4, len(comps)))
         inlet = step.get("inlet", {})
         if not isinstance(inlet, Mapping):
@@ -324,7 +327,7 @@ def program_from_steps(components: Sequence[str], steps: Sequence[Mapping[str, A
 
 
 def _step_velocity(step: Mapping[str, Any], label: str, column_diameter_m: float | None,
-                   porosity: float | None) -> float | None:
+                   porosity: float | None, diameter_key: str) -> float | None:
     given = [k for k in ("flow_rate_m3_per_s", "flow_rate_ml_per_min") if k in step]
     if not given:
         return None
@@ -334,7 +337,7 @@ def _step_velocity(step: Mapping[str, Any], label: str, column_diameter_m: float
     if not _finite_number(flow) or not flow > 0:
         raise InletProgramError(f"{label}: '{given[0]}' expected a number > 0, got {flow!r}")
     if column_diameter_m is None or porosity is None:
-        raise InletProgramError(f"{label}: '{given[0]}' needs the column's 'column_diameter_m' in [model] (the "
-                                "interstitial velocity is Q / (A eps))")
-    q = float(flow) * (_ML_PER_MIN if given[0] == "flow_rate_ml_per_min" else 1.0)
+        raise InletProgramError(f"{label}: '{given[0]}' needs the column's {diameter_key} (the interstitial "
+                                "velocity is Q / (A eps))")
+    q = float(flow) * (ML_PER_MIN if given[0] == "flow_rate_ml_per_min" else 1.0)
     return interstitial_velocity(q, column_diameter_m, porosity)

@@ -35,8 +35,10 @@ that results can be compared at matched resolution):
 GRM particle); the states keep their names, one per axial node (``elements * (polynomial_degree + 1)``) and per
 particle collocation point; binding and isotherms are the same pointwise terms.
 
-Binding is ``kinetic`` (bound concentrations are states) or ``rapid_equilibrium`` (no bound states;
-``(I + F dq*/dc) dc/dt = transport``, see :mod:`process_models.chromatography.isotherms`).
+Binding is ``kinetic`` (bound concentrations are states) or ``rapid_equilibrium``: for an explicit ``q*(c)``
+(linear, Langmuir) without bound states, ``(I + F dq*/dc) dc/dt = transport``; for SMA (implicit ``q*``) the bound
+concentrations stay states, held at equilibrium by the differentiated equilibrium relation with a drift correction
+of time constant :data:`EQUILIBRIUM_RELAXATION_S` (see :mod:`process_models.chromatography.isotherms`).
 
 States, one vector per quantity and component: ``bulk_concentration_<comp>[cell]``,
 ``pore_concentration_<comp>[cell*shells + shell]`` (shell 0 innermost), ``bound_concentration_<comp>`` laid out like
@@ -60,7 +62,7 @@ from process_models.chromatography.detectors import (
     detector_parameters,
     detector_variables,
 )
-from process_models.chromatography.isotherms import AnyIsotherm, check_component_names
+from process_models.chromatography.isotherms import AnyIsotherm, StericMassActionIsotherm, check_component_names
 from process_models.chromatography.spectral import dg_axial_transport, particle_collocation
 from process_models.declaration import (
     DeclarationError,
@@ -72,6 +74,12 @@ from process_models.declaration import (
     Symbols,
     Variable,
 )
+
+EQUILIBRIUM_RELAXATION_S = 1e-3
+"""Drift-correction time constant (s) of rapid-equilibrium SMA: the equilibrium residual ``g`` obeys
+``dg/dt = -g / tau`` (Baumgarte stabilisation). Short against every transport time of a column (cell residence
+times are >= 0.1 s in the shipped cases), so it only removes the integrator's drift; BDF takes the stiff mode in
+its stride."""
 
 
 class TransportModel(str, Enum):
@@ -223,26 +231,39 @@ class ColumnLayout:
     shells: int                 # 0 for ED, 1 for LRMP, particle_cells for GRM
     kinetic: bool
     state_sizes: dict[str, int] = field(default_factory=dict)
+    bound_states: bool = True
+    """Bound concentrations are states: kinetic binding, or rapid equilibrium of an isotherm with implicit q*."""
+
+    @property
+    def implicit_equilibrium(self) -> bool:
+        """Rapid equilibrium held on bound states (SMA): the start must be at equilibrium."""
+        return self.bound_states and not self.kinetic
 
     @property
     def ncomp(self) -> int:
         return len(self.components)
 
 
-def column_layout(spec: ColumnSpec, disc: Discretisation) -> ColumnLayout:
+def column_layout(spec: ColumnSpec, disc: Discretisation, isotherm: AnyIsotherm | None = None) -> ColumnLayout:
+    """Sizes of the discretised model. ``isotherm`` is needed with rapid-equilibrium binding (whether bound states
+    exist depends on it)."""
     t = TransportModel(spec.transport)
     shells = {TransportModel.EQUILIBRIUM_DISPERSIVE: 0, TransportModel.LUMPED_RATE_WITH_PORES: 1,
               TransportModel.GENERAL_RATE: int(disc.particle_cells)}[t]
     kinetic = BindingMode(spec.binding) is BindingMode.KINETIC
+    if not kinetic and isotherm is None:
+        raise ColumnError("column_layout: rapid_equilibrium binding needs the isotherm (an implicit q*(c) keeps "
+                          "bound states)")
+    bound_states = kinetic or not type(isotherm).explicit_equilibrium
     n = disc.axial_points
     sizes: dict[str, int] = {}
     for c in spec.components:
         sizes[f"bulk_concentration_{c}"] = n
         if shells:
             sizes[f"pore_concentration_{c}"] = n * shells
-        if kinetic:
+        if bound_states:
             sizes[f"bound_concentration_{c}"] = n * max(shells, 1)
-    return ColumnLayout(t, tuple(spec.components), n, shells, kinetic, sizes)
+    return ColumnLayout(t, tuple(spec.components), n, shells, kinetic, sizes, bound_states)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -361,13 +382,20 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
     spec.check()
     t = TransportModel(spec.transport)
     disc.check(t)
-    layout = column_layout(spec, disc)
+    layout = column_layout(spec, disc, isotherm)
     comps = layout.components
     nc = layout.ncomp
     n = layout.axial_cells
     _, radial_laplacian, surface_row = particle_collocation(max(layout.shells, 1))
     iso_params = isotherm.parameters(comps)
-    if not layout.kinetic:
+    implicit: StericMassActionIsotherm | None = None  # rapid equilibrium held on bound states
+    if layout.implicit_equilibrium:
+        if not isinstance(isotherm, StericMassActionIsotherm):
+            raise ColumnError(f"rapid_equilibrium binding: no implicit-equilibrium form for the {isotherm.kind} "
+                              "isotherm")
+        isotherm.check_rapid_equilibrium(comps)
+        implicit = isotherm
+    elif not layout.kinetic:
         probe = [ca.SX.sym("c") for _ in comps]
         isotherm.rapid_equilibrium_derivatives(probe, probe, ca.SX(1.0), {p.name: ca.SX(p.value) for p in iso_params},
                                                comps)  # raises for isotherms without explicit q*(c)
@@ -380,7 +408,7 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
         if layout.shells:
             states.append(Variable(f"pore_concentration_{c}", "mol/m3", f"pore liquid concentration of {c} "
                                    "[cell*shells + shell], shell 0 innermost", size=n * layout.shells))
-        if layout.kinetic:
+        if layout.bound_states:
             states.append(Variable(f"bound_concentration_{c}", "mol/m3", f"bound concentration of {c} per m3 solid "
                                    "(layout as the pore; ED: as the bulk)", size=n * max(layout.shells, 1)))
     inputs = tuple(Input(f"inlet_concentration_{c}", "mol/m3", f"inlet concentration of {c}",
@@ -408,6 +436,11 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
                 rates = isotherm.binding_rates(bulk, bound, p, comps)
                 derivs.update({f"bound_concentration_{c}": rates[k] for k, c in enumerate(comps)})
                 dbulk = [transport[k] - phase_ratio * rates[k] for k in range(nc)]
+            elif implicit is not None:
+                bound = [s.x[f"bound_concentration_{c}"] for c in comps]
+                dbulk, dbound = implicit.rapid_equilibrium_rates(bulk, bound, transport, phase_ratio, p, comps,
+                                                                 EQUILIBRIUM_RELAXATION_S)
+                derivs.update({f"bound_concentration_{c}": dbound[k] for k, c in enumerate(comps)})
             else:
                 dbulk = isotherm.rapid_equilibrium_derivatives(bulk, transport, phase_ratio, p, comps)
             derivs.update({f"bulk_concentration_{c}": dbulk[k] for k, c in enumerate(comps)})
@@ -464,6 +497,14 @@ def column_declaration(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discretisa
             for k, c in enumerate(comps):
                 derivs[f"bound_concentration_{c}"] = _join_shells([rates[j][k] for j in range(shells)], n)
             dpore = [[particle_transport[j][k] - phase_ratio * rates[j][k] for k in range(nc)] for j in range(shells)]
+        elif implicit is not None:
+            bound_by_comp = [_split_shells(s.x[f"bound_concentration_{c}"], n, shells) for c in comps]
+            pairs = [implicit.rapid_equilibrium_rates(pore[j], [bound_by_comp[k][j] for k in range(nc)],
+                                                      particle_transport[j], phase_ratio, p, comps,
+                                                      EQUILIBRIUM_RELAXATION_S) for j in range(shells)]
+            for k, c in enumerate(comps):
+                derivs[f"bound_concentration_{c}"] = _join_shells([pairs[j][1][k] for j in range(shells)], n)
+            dpore = [pairs[j][0] for j in range(shells)]
         else:
             dpore = [isotherm.rapid_equilibrium_derivatives(pore[j], particle_transport[j], phase_ratio, p, comps)
                      for j in range(shells)]
@@ -501,12 +542,12 @@ def column_initial_state(spec: ColumnSpec, isotherm: AnyIsotherm, disc: Discreti
                          liquid: Sequence[float], bound: Sequence[float] | None = None) -> dict[str, np.ndarray]:
     """Uniform initial state: ``liquid`` (mol/m3, per component) in bulk and pores; ``bound`` (mol/m3 solid,
     default: in equilibrium with ``liquid``) where bound states exist."""
-    layout = column_layout(spec, disc)
+    layout = column_layout(spec, disc, isotherm)
     nc = layout.ncomp
     if len(liquid) != nc or (bound is not None and len(bound) != nc):
         raise ColumnError(f"initial state: liquid/bound need {nc} values (components {list(layout.components)})")
     q: list[float] | None = None
-    if layout.kinetic:
+    if layout.bound_states:
         q = list(bound) if bound is not None else isotherm.equilibrium_bound([float(v) for v in liquid],
                                                                             layout.components)
     out: dict[str, np.ndarray] = {}
@@ -527,11 +568,11 @@ def cell_major_order(layout: ColumnLayout, state_slices: Mapping[str, slice]) ->
     order: list[int] = []
     for cell in range(n):
         order += [state_slices[f"bulk_concentration_{c}"].start + cell for c in comps]
-        if not shells and layout.kinetic:
+        if not shells and layout.bound_states:
             order += [state_slices[f"bound_concentration_{c}"].start + cell for c in comps]
         for j in range(shells):
             for c in comps:
                 order.append(state_slices[f"pore_concentration_{c}"].start + cell * shells + j)
-                if layout.kinetic:
+                if layout.bound_states:
                     order.append(state_slices[f"bound_concentration_{c}"].start + cell * shells + j)
     return np.asarray(order, dtype=int)

@@ -142,6 +142,16 @@ def summary_outputs(p: Mapping[str, ca.SX], concentration: ca.SX, temperature: c
     return out
 
 
+def moment_realizability(mu: list[ca.SX]) -> dict[str, ca.SX]:
+    """The mean sizes of any size distribution are ordered, d10 ≤ d21 ≤ d32 ≤ d43 (d_k,k-1 = mu_k / mu_k-1): the
+    moments are log-convex, ``mu_k-1 mu_k+1 - mu_k^2 ≥ 0`` (Cauchy–Schwarz; the 2 × 2 Hankel minors of the
+    Stieltjes moment problem, e.g. Marchisio & Fox, *Computational Models for Polydisperse Particulate and
+    Multiphase Systems*, CUP 2013, §3.1). Written as ratios minus one (dimensionless; the first one is the number
+    CV squared), each ≥ 0 for a realizable set of moments. The moment ODE keeps them; an EKF correction need not."""
+    names = {1: "d21_over_d10_minus_1", 2: "d32_over_d21_minus_1", 3: "d43_over_d32_minus_1"}
+    return {name: mu[k - 1] * mu[k + 1] / (mu[k] ** 2) - 1.0 for k, name in names.items()}
+
+
 def crystallizer_moments_model(parameters: Mapping[str, float] | None = None, *, thermal_mode: str = "jacket",
                                parameter_set: str = "kdp_water") -> ModelDeclaration:
     """Method-of-moments batch cooling crystallizer.
@@ -179,7 +189,8 @@ def crystallizer_moments_model(parameters: Mapping[str, float] | None = None, *,
         derivatives = {"solute_concentration": dc, **{f"mu{k}": dmu[k] for k in MOMENT_ORDERS}}
         if thermal_mode == "jacket":
             derivatives["temperature"] = temperature_derivative(s, dc)
-        return Equations(derivatives, summary_outputs(p, c, temperature, mu, sup, g0, birth))
+        return Equations(derivatives, summary_outputs(p, c, temperature, mu, sup, g0, birth),
+                         state_constraints=moment_realizability(mu))
 
     return ModelDeclaration(
         name="crystallizer_moments",

@@ -68,7 +68,7 @@ def scaled_declaration(declaration: ModelDeclaration, scales: Mapping[str, float
         x = {name: sym * scales[name] for name, sym in s.x.items()}
         eq = declaration.equations(Symbols(x=x, u=s.u, p=s.p, t=s.t))
         derivatives = {name: ca.SX(expr) / scales[name] for name, expr in eq.derivatives.items()}
-        return Equations(derivatives, eq.outputs)
+        return Equations(derivatives, eq.outputs, eq.state_constraints)
 
     return ModelDeclaration(
         name=f"{declaration.name}_scaled", description=f"{declaration.description} (scaled states)",

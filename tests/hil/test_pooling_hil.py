@@ -82,6 +82,9 @@ async def test_model_based_pooling_over_sockets_meets_the_purity_spec() -> None:
     assert 0.5 < nodes["predicted_pool_yield"] <= 1.0 and nodes["predicted_pool_yield_std"] >= 0.0, why
     assert nodes["planned_cut_start_s"] < nodes["predicted_peak_time_s"] < nodes["planned_cut_stop_s"], why
     assert nodes["predicted_peak_concentration"] > 0.0, why
+    # the skid's PLC ran the scenario's steps: at run time 1005 s it is in step 3 of 5, which the twin names
+    assert bench.plc(scenario.unit).read_tag("method_step") == 3.0, why
+    assert nodes["method_step_name"] == "elute", why
     changes = [(e.user, e.outcome, e.new_value) for e in audited if e.action == "strategy_change"]
     assert changes == [("anonymous", AuditOutcome.REFUSED, "threshold"),
                        ("engineer", AuditOutcome.ACCEPTED, "threshold")]

@@ -174,8 +174,8 @@ def test_bad_column_values_raise_naming_the_key():
     spec = ColumnSpec(TransportModel.LUMPED_RATE_WITH_PORES, ("salt", "p"), 0.1, 1e-3, 1e-7, column_porosity=0.4,
                       particle_porosity=0.5, particle_radius_m=1e-5, film_diffusion_m_per_s=(1e-5, 1e-5),
                       binding=BindingMode.RAPID_EQUILIBRIUM)
-    sma = StericMassActionIsotherm((0, 4), (0, 10), (0, 1), (0, 1), 1200.0)
-    with pytest.raises(IsothermError, match="rapid_equilibrium"):
+    sma = StericMassActionIsotherm((0, 4), (0, 10), (0, 1), (0, 0), 1200.0)  # K = k_a / k_d undefined
+    with pytest.raises(IsothermError, match="rapid_equilibrium binding needs k_d > 0"):
         build_column(spec, sma, Discretisation(axial_cells=5))
 
 

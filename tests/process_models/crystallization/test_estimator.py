@@ -65,3 +65,41 @@ def test_ekf_on_crystallizer_converges_from_wrong_guess_with_truth_inside_3_sigm
     kg_est, kg_sd = estimate.parameters["growth_rate_constant"], estimate.parameter_std["growth_rate_constant"]
     assert abs(kg_est - 0.8 * kg) < 3 * kg_sd
     assert abs(kg_est - 0.8 * kg) < 0.05 * kg
+
+
+def test_a_large_fbrm_innovation_keeps_the_moments_realizable():
+    """Robustness campaign plant 176: the seed is 120 µm, the twin assumes 150 µm, so the FBRM counts 50 % more
+    chords than predicted. The full linearised correction raised mu1 alone (d10 226 µm above d43 170 µm), the
+    NMPC then held the jacket at 40 °C for the whole batch (d43 126 µm for a 417 µm target). The correction must
+    stop inside the realizable set (d10 ≤ d21 ≤ d32 ≤ d43), and say that it was shortened."""
+    from process_models.instruments import fbrm_instruments, with_instruments
+
+    model = compile_model(with_instruments(crystallizer_moments_model(), fbrm_instruments()))
+    assert model.state_constraint_names == ("d21_over_d10_minus_1", "d32_over_d21_minus_1", "d43_over_d32_minus_1")
+    kdp = parameter_set("kdp_water").values
+    start_k = 313.15
+    c0 = float(solubility(start_k, kdp))
+    seed_mass = 0.01 * c0
+
+    def state(mean_m: float) -> dict[str, float]:
+        return moments_initial_state(c0, seed_moments(seed_mass, mean_m, 0.1 * mean_m, kdp["crystal_density"]),
+                                     start_k)
+
+    assumed, true = state(150e-6), state(120e-6)
+    p = model.pack_parameters()
+    y_true = model.unpack_outputs(np.asarray(model.output(model.pack_states(true), [start_k], p, 0.0)))
+    noise = {"temperature": 0.1, "solute_concentration": 7e-4, "chord_count_rate": 60.0, "mean_chord_length": 3e-6}
+    std0 = {name: 0.1 * abs(v) for name, v in assumed.items()}
+    std0.update(temperature=0.5, solute_concentration=0.02 * c0)
+    ekf = ExtendedKalmanFilter(model, list(noise), 60.0, process_noise={f"mu{k}": 0.005 * assumed[f"mu{k}"]
+                                                                          for k in range(5)},
+                               measurement_noise=noise)
+    ekf.initialize(assumed, std0)
+    for _ in range(20):
+        estimate = ekf.step({"jacket_temperature": start_k}, {n: float(y_true[n][0, 0]) for n in noise})
+        g = np.asarray(model.state_constraint(ekf.mean[: model.nx], p)).ravel()
+        named = dict(zip(model.state_constraint_names, g, strict=True))
+        assert np.all(g > 0.0), f"non-realizable moments after a correction: {named}"
+    assert ekf.truncated_corrections >= 1
+    mu = [estimate.states[f"mu{k}"] for k in range(5)]
+    assert mu[1] / mu[0] < mu[4] / mu[3]  # d10 below d43
