@@ -81,14 +81,16 @@ class ExtendedKalmanFilter:
     estimated parameter (same unit as the state / parameter; missing names default to 0). ``measurement_noise``:
     one-sigma noise per measured output (required for each). ``estimate_parameters``: parameter names appended
     as random-walk states. ``parameters``: overrides of the declared parameter values (initial guesses for the
-    estimated ones). ``integrator``: casadi integrator plugin name.
+    estimated ones). ``integrator``: casadi integrator plugin name. ``keep_state_constraints``: shorten a correction
+    that would leave the declaration's state constraints (off by default; see :meth:`_admissible_gain_fraction`).
     """
 
     def __init__(self, model: CompiledModel, measured_outputs: Sequence[str], sample_period_s: float,
                  process_noise: Mapping[str, float], measurement_noise: Mapping[str, float],
                  estimate_parameters: Sequence[str] = (), parameters: Mapping[str, float] | None = None,
                  integrator: str = "cvodes", clip_to_bounds: bool = True,
-                 parameter_bounds: Mapping[str, tuple[float, float]] | None = None) -> None:
+                 parameter_bounds: Mapping[str, tuple[float, float]] | None = None,
+                 keep_state_constraints: bool = False) -> None:
         self.model = model
         decl = model.declaration
         if not (sample_period_s > 0 and math.isfinite(sample_period_s)):
@@ -136,6 +138,9 @@ class ExtendedKalmanFilter:
         self._lower = np.concatenate([np.full(v.size, v.lower) for v in decl.states])
         self._upper = np.concatenate([np.full(v.size, v.upper) for v in decl.states])
         self._clip = clip_to_bounds
+        self.keep_state_constraints = keep_state_constraints
+        """Shorten a correction that would leave the declaration's state constraints
+        (:meth:`_admissible_gain_fraction`)."""
         self._transition = self._build_transition(integrator)
         self._measurement = ca.Function(
             "ekf_measurement", [model.x_sym, model.u_sym, model.p_sym, model.t_sym],
@@ -320,7 +325,7 @@ class ExtendedKalmanFilter:
         Joseph-form covariance update below is exact for any gain, so the covariance stays that of the filter
         actually run. When the predicted state itself breaks a constraint (or a constraint is not evaluable), the
         full gain is used."""
-        if not self.model.state_constraint_names:
+        if not (self.keep_state_constraints and self.model.state_constraint_names):
             return 1.0
         p = self._full_parameters(z_prior)
 

@@ -160,7 +160,8 @@ def build_crystallizer_plan(model_options: Mapping[str, Any], raw_control: Mappi
                                     measurement_noise=measurement_noise,
                                     estimate_parameters=[p.name for p in online],
                                     parameter_bounds={p.name: (p.lower, p.upper) for p in online},
-                                    parameters=dict(parameters) if parameters else None)
+                                    parameters=dict(parameters) if parameters else None,
+                                    keep_state_constraints=options.estimator_realizable_moments)
 
     def initial_estimate(measured: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
         x0 = _seed_state(options, nominal, measured.get("temperature"), measured.get("solute_concentration"))

@@ -93,7 +93,7 @@ def test_a_large_fbrm_innovation_keeps_the_moments_realizable():
     std0.update(temperature=0.5, solute_concentration=0.02 * c0)
     ekf = ExtendedKalmanFilter(model, list(noise), 60.0, process_noise={f"mu{k}": 0.005 * assumed[f"mu{k}"]
                                                                           for k in range(5)},
-                               measurement_noise=noise)
+                               measurement_noise=noise, keep_state_constraints=True)
     ekf.initialize(assumed, std0)
     for _ in range(20):
         estimate = ekf.step({"jacket_temperature": start_k}, {n: float(y_true[n][0, 0]) for n in noise})
@@ -103,3 +103,11 @@ def test_a_large_fbrm_innovation_keeps_the_moments_realizable():
     assert ekf.truncated_corrections >= 1
     mu = [estimate.states[f"mu{k}"] for k in range(5)]
     assert mu[1] / mu[0] < mu[4] / mu[3]  # d10 below d43
+    # the default filter takes the full correction: the same reading leaves the realizable set (the option's reason)
+    plain = ExtendedKalmanFilter(model, list(noise), 60.0, process_noise={f"mu{k}": 0.005 * assumed[f"mu{k}"]
+                                                                            for k in range(5)},
+                                 measurement_noise=noise)
+    plain.initialize(assumed, std0)
+    plain.step({"jacket_temperature": start_k}, {n: float(y_true[n][0, 0]) for n in noise})
+    assert np.min(np.asarray(model.state_constraint(plain.mean[: model.nx], p))) < 0.0
+    assert plain.truncated_corrections == 0
