@@ -32,10 +32,12 @@ leave its solution behind as the next batch's warm start.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -232,8 +234,26 @@ def _soft_band(g: list, lbg: list[float], ubg: list[float], y: ca.SX, con: Outpu
     return con.weight * (slack + slack**2)
 
 
+_DEFERRED_BUILD: ContextVar[bool] = ContextVar("linetwin_nmpc_deferred_build", default=False)
+
+
+@contextlib.contextmanager
+def deferred_nlp_build() -> Iterator[None]:
+    """Inside, a :class:`NonlinearMpc` validates its configuration in the constructor (as always) but builds its NLP
+    and solvers at first use (:meth:`~NonlinearMpc.step`, :attr:`~NonlinearMpc.codegen`, :meth:`~NonlinearMpc.build`),
+    not in the constructor: for plans built for their model and instruments only (``linetwin fit``, ``linetwin
+    forecast``) or for recipe batches that never solve (the stepped loop); the pilot crystallizer's NLP and IPOPT
+    take ~0.7 CPU s to build."""
+    token = _DEFERRED_BUILD.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED_BUILD.reset(token)
+
+
 class NonlinearMpc:
-    """NMPC for a :class:`CompiledModel`; the NLP is built once in the constructor and reused by :meth:`step`."""
+    """NMPC for a :class:`CompiledModel`; the NLP is built once, in the constructor (at first use inside
+    :func:`deferred_nlp_build`), and reused by :meth:`step`."""
 
     def __init__(self, model: CompiledModel, config: NmpcConfig, prediction: ca.Function | None = None,
                  prediction_model: str = "physics") -> None:
@@ -248,7 +268,10 @@ class NonlinearMpc:
             raise NmpcConfigError(f"NMPC for '{model.declaration.name}': a {prediction_model} prediction function "
                                   "needs multiple shooting, not collocation")
         self._validate()
-        self._build()
+        self._built = False
+        self._build_lock = threading.Lock()
+        if not _DEFERRED_BUILD.get():
+            self.build()
         self._previous: dict[str, np.ndarray] | None = None
         self._solve_lock = threading.Lock()  # one IPOPT call at a time on these solvers
         self._state_lock = threading.Lock()  # guards _previous and _generation
@@ -300,6 +323,17 @@ class NonlinearMpc:
                                   f"{list(m.state_slices)}")
 
     # -- NLP construction -------------------------------------------------------------------------
+    def build(self) -> None:
+        """Build the NLP and its solvers now, if not built yet (constructed inside :func:`deferred_nlp_build`):
+        a caller that will solve calls it before its loop, so that a build failure is raised, not taken for a failed
+        solve."""
+        if self._built:
+            return
+        with self._build_lock:
+            if not self._built:
+                self._build()
+                self._built = True
+
     def _build(self) -> None:
         m, c = self.model, self.config
         n, nx, ns = c.horizon, m.nx, c.substeps
@@ -500,6 +534,7 @@ class NonlinearMpc:
     @property
     def codegen(self) -> list[CodegenOutcome]:
         """How each code-generated solver was built (empty without ``SolverOptions.codegen``)."""
+        self.build()
         return list(self._solvers.codegen)
 
     @property
@@ -534,6 +569,7 @@ class NonlinearMpc:
 
         Thread-safe: concurrent calls run one after the other.
         """
+        self.build()
         with self._solve_lock:
             return self._step(time_s, states, previous_inputs, references, parameters, disturbances, batch_end_s)
 

@@ -102,6 +102,11 @@ class SurrogateFallbackNmpc:
     def prediction_model(self) -> str:
         return self.active
 
+    def build(self) -> None:
+        """Build both NMPCs now, if built deferred (:func:`controllers.nmpc.deferred_nlp_build`)."""
+        self.physics.build()
+        self.surrogate.build()
+
     def reset(self) -> None:
         self.physics.reset()
         self.surrogate.reset()

@@ -10,11 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from hil.plants.column_physics import make_column_physics
-from hil.plants.column_standin import ColumnStandIn, ColumnStandInParameters
-from hil.plants.crystallizer_physics import make_crystallizer_physics
-from hil.plants.crystallizer_standin import CrystallizerStandIn, CrystallizerStandInParameters
-from hil.plants.mixing_tank import make_mixing_tank
 from hil.plants.parameters import PlantParameterError, build_parameters
 from process_models.registry import UNIT_KINDS, resolve
 
@@ -40,24 +35,43 @@ class Plant(Protocol):
         ...
 
 
-def _numeric_factory(parameters_type: type, plant_type: Callable[..., Plant]) -> Callable[..., Plant]:
-    def build(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
-        # a stand-in is numeric: the declaration's case file (``[model] case``) is not its business
-        values = {k: v for k, v in parameters.items() if k != CASE_KEY}
-        return plant_type(build_parameters(kind, parameters_type, values), seed=seed)
+# The plant modules are imported when a plant is built, not with this module: loading a scenario or a line (and a
+# command's refusal of a bad file) does not pay for the physics models' imports.
 
-    return build
+def _numeric_plant(parameters_type: type, plant_type: Callable[..., Plant], kind: str, parameters: Mapping[str, Any],
+                   seed: int | None) -> Plant:
+    # a stand-in is numeric: the declaration's case file (``[model] case``) is not its business
+    values = {k: v for k, v in parameters.items() if k != CASE_KEY}
+    return plant_type(build_parameters(kind, parameters_type, values), seed=seed)
+
+
+def _crystallizer_standin(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+    from hil.plants.crystallizer_standin import CrystallizerStandIn, CrystallizerStandInParameters
+
+    return _numeric_plant(CrystallizerStandInParameters, CrystallizerStandIn, kind, parameters, seed)
+
+
+def _column_standin(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+    from hil.plants.column_standin import ColumnStandIn, ColumnStandInParameters
+
+    return _numeric_plant(ColumnStandInParameters, ColumnStandIn, kind, parameters, seed)
 
 
 def _mixing_tank(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+    from hil.plants.mixing_tank import make_mixing_tank
+
     return make_mixing_tank(parameters, seed=seed)
 
 
 def _crystallizer_physics(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+    from hil.plants.crystallizer_physics import make_crystallizer_physics
+
     return make_crystallizer_physics(parameters, seed=seed)
 
 
 def _column_physics(kind: str, parameters: Mapping[str, Any], seed: int | None) -> Plant:
+    from hil.plants.column_physics import make_column_physics
+
     return make_column_physics(parameters, seed=seed)
 
 
@@ -69,11 +83,11 @@ PlantBuilder = Callable[[str, Mapping[str, Any], int | None], Plant]
 MIXING_TANK_PLANTS: Mapping[str, PlantBuilder] = {"physics": _mixing_tank}
 CRYSTALLIZER_PLANTS: Mapping[str, PlantBuilder] = {
     "physics": _crystallizer_physics,
-    "standin": _numeric_factory(CrystallizerStandInParameters, CrystallizerStandIn),
+    "standin": _crystallizer_standin,
 }
 COLUMN_PLANTS: Mapping[str, PlantBuilder] = {
     "physics": _column_physics,
-    "standin": _numeric_factory(ColumnStandInParameters, ColumnStandIn),
+    "standin": _column_standin,
 }
 
 PLANT_KINDS: tuple[str, ...] = tuple(k for k, v in sorted(UNIT_KINDS.items()) if v.hil_plants is not None)

@@ -36,13 +36,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controllers.chromatography.pooling_plan import STRATEGIES, PoolingPlan, on_unit_model, parse_pooling_options
 from hil.line_unit import LineUnit, read_line_unit
 from hil.plant import make_plant
 from hil.plants.parameters import PlantParameterError
 from hil.spec_file import SpecChecks, SpecFileError, read_spec_file
+
+if TYPE_CHECKING:  # the pooling plan (the column model's imports) is imported when a scenario is validated,
+    # not with this module: `hil run` asks is_pooling_scenario of every scenario file
+    from controllers.chromatography.pooling_plan import PoolingPlan
 
 _SECTIONS = ("scenario", "plant", "control")
 _SCENARIO_KEYS = ("name", "description", "line", "unit", "strategy", "speed", "seed", "plant_step_s")
@@ -115,6 +118,8 @@ def load_pooling_scenario(path: str | Path) -> PoolingScenario:
 
 class _PoolingValidator(SpecChecks):
     def scenario(self, data: Mapping[str, Any]) -> PoolingScenario:
+        from controllers.chromatography.pooling_plan import STRATEGIES, on_unit_model, parse_pooling_options
+
         h = self.scenario_header(data, _SECTIONS, _SCENARIO_KEYS, STRATEGIES, default_speed=50.0)
         name, description, line_path, unit, strategy = h.name, h.description, h.line_path, h.unit, h.strategy
         speed, seed, plant_step, line_unit = h.speed, h.seed, h.plant_step_s, h.line_unit

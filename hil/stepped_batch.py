@@ -40,7 +40,7 @@ from typing import Any
 from controllers.batch_control import BatchControl, Decision, setpoint_source
 from controllers.commands import ControlMode
 from controllers.control_plan import ControlPlan
-from controllers.nmpc import NmpcResult
+from controllers.nmpc import NmpcResult, deferred_nlp_build
 from controllers.plan_registry import control_plan_for_kind
 from hil.batch_recording import BatchRecorder
 from hil.faults import FaultInjector
@@ -114,6 +114,8 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
         true_state = oracle.true_state
     else:
         plan = _plan(scenario.line_path, unit, scenario.control_options())
+    if ControlMode(scenario.mode) is ControlMode.MPC:
+        plan.nmpc.build()  # built deferred (_plan): a build failure raises here, not as a failed solve in the loop
     clock = SteppedClock()
     plc = SteppedPlc(unit.name, unit.tags, plant, scenario.plant_step_s, clock)
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in unit.tags)
@@ -182,13 +184,16 @@ _PLAN_CACHE_SIZE = 8
 
 def _plan(line_path: Path, unit: LineUnit, options: Mapping[str, Any]) -> ControlPlan:
     """The unit's control plan for ``options``, built once per process and options (as the twin builds it once per
-    ``serve`` and runs batch after batch on it: StartBatch makes a fresh EKF and resets the NMPC's warm start)."""
+    ``serve`` and runs batch after batch on it: StartBatch makes a fresh EKF and resets the NMPC's warm start). Its
+    NMPC is built at first use (:func:`controllers.nmpc.deferred_nlp_build`): a recipe batch never solves it."""
     key = json.dumps([str(line_path), unit.name, unit.model, options], sort_keys=True, default=str)
     if key not in _PLANS:
         if len(_PLANS) >= _PLAN_CACHE_SIZE:
             _PLANS.pop(next(iter(_PLANS)))
-        _PLANS[key] = control_plan_for_kind(unit.kind).build_plan(unit.model, options, f"units.{unit.name}.control",
-                                                                  {t.name for t in unit.tags})
+        with deferred_nlp_build():
+            _PLANS[key] = control_plan_for_kind(unit.kind).build_plan(unit.model, options,
+                                                                      f"units.{unit.name}.control",
+                                                                      {t.name for t in unit.tags})
     return _PLANS[key]
 
 

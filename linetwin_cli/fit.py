@@ -118,14 +118,16 @@ def _unit(config: LineConfig, name: str) -> UnitConfig:
 
 
 def _plan(unit: UnitConfig) -> ControlPlan:
+    from controllers.nmpc import deferred_nlp_build
     from controllers.plan_registry import control_plan_for_kind
 
     if not unit.control:
         raise CommandError(f"--unit {unit.name}: the unit has no [units.{unit.name}.control] table; a fit needs the "
                            "unit's control plan (which tag measures which model output, which tag is the input)")
     try:
-        return control_plan_for_kind(unit.kind).build_plan(unit.model, unit.control, f"units.{unit.name}.control",
-                                                           {t.name for t in unit.tags})
+        with deferred_nlp_build():  # a fit reads the plan's model and instruments; it never solves the NMPC
+            return control_plan_for_kind(unit.kind).build_plan(unit.model, unit.control, f"units.{unit.name}.control",
+                                                               {t.name for t in unit.tags})
     except (KeyError, ValueError) as exc:
         raise CommandError(f"--unit {unit.name}: cannot build the unit's model and control plan: {exc}") from None
 

@@ -78,6 +78,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     import numpy as np
 
     from controllers.forecasting import ProfileError, check_horizon, forecast_qualities, parse_profile
+    from controllers.nmpc import deferred_nlp_build
     from controllers.plan_registry import control_plan_for_kind
     from twin_server.historian.batches import BatchSelectionError, find_batches, select_batches
     from twin_server.historian.service import open_backend
@@ -91,8 +92,9 @@ def run_forecast(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     print(f"building the {unit.kind} control plan of '{unit.name}' …", file=sys.stderr)
-    plan = control_plan_for_kind(unit.kind).build_plan(unit.model, unit.control, f"units.{unit.name}.control",
-                                                       {t.name for t in unit.tags})
+    with deferred_nlp_build():  # a what-if forecast runs the model and the estimator; it never solves the NMPC
+        plan = control_plan_for_kind(unit.kind).build_plan(unit.model, unit.control, f"units.{unit.name}.control",
+                                                           {t.name for t in unit.tags})
     if not plan.forecast_outputs:
         raise CommandError(f"--unit: '{unit.name}' is a {unit.kind}, whose control plan forecasts nothing")
     try:

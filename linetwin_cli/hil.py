@@ -65,9 +65,9 @@ def bench_ready(config: LineConfig, free_ports: bool) -> None:
 
 
 async def run_hil_serve(args: argparse.Namespace) -> int:
+    config = load_or_exit(Path(args.config))  # a bad file fails before the bench's imports
     from linetwin_cli.bench_launcher import build_bench, plc_address
 
-    config = load_or_exit(Path(args.config))
     built_or_exit(config, with_plants=True, with_plans=False)
     bench_ready(config, free_ports=False)
     bench = build_bench(config, speed=args.speed, free_ports=False)
@@ -85,16 +85,18 @@ async def run_hil_serve(args: argparse.Namespace) -> int:
 async def run_hil_scenario(args: argparse.Namespace) -> int:
     from hil.pooling_scenario import is_pooling_scenario
     from hil.scenario import ScenarioError, load_scenario
-    from hil.scenario_runner import ScenarioRunError
-    from linetwin_cli.bench_launcher import scenario_line_config
-    from linetwin_cli.hil_batch import recorded_batches, resolve_parameter_set, run_socket_batch
-    from twin_server.line_build import build_line_or_raise
-    from twin_server.server import endpoint_with_port
 
     if is_pooling_scenario(Path(args.scenario)):
         return await run_pooling_scenario_cli(args)
     try:
         scenario = load_scenario(args.scenario)
+        # a bad scenario file fails before the imports of the runner, the bench and the server (a second of CPU)
+        from hil.scenario_runner import ScenarioRunError
+        from linetwin_cli.bench_launcher import scenario_line_config
+        from linetwin_cli.hil_batch import recorded_batches, resolve_parameter_set, run_socket_batch
+        from twin_server.line_build import build_line_or_raise
+        from twin_server.server import endpoint_with_port
+
         if args.speed is not None:
             scenario = scenario.with_speed(args.speed)
         if args.parameter_set is not None:

@@ -42,12 +42,14 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 async def run_demo(args: argparse.Namespace) -> int:
+    loaded = load_or_exit(Path(args.config) if args.config else demo_config_path())  # a bad file fails before the
+    # imports of the bench and the server (a second of CPU)
     from linetwin_cli.bench_launcher import build_bench, config_for_bench, plc_address, with_time_scale
     from linetwin_cli.operators import demo_operator, demo_security_lines
     from process_models.plant_clock import WallPacedClock
     from twin_server.server import TwinServer, endpoint_with_port
 
-    config = with_time_scale(load_or_exit(Path(args.config) if args.config else demo_config_path()), args.speed)
+    config = with_time_scale(loaded, args.speed)
     plans = built_or_exit(config, with_plants=True)
     endpoint_free(endpoint_with_port(config.server.endpoint, args.port), "choose another port with --port")
     bench_ready(config, free_ports=True)
@@ -79,9 +81,9 @@ async def run_demo(args: argparse.Namespace) -> int:
 
 
 async def run_serve(args: argparse.Namespace) -> int:
+    config = load_or_exit(Path(args.config))  # a bad file fails before the server's imports (a second of CPU)
     from twin_server.server import TwinServer, endpoint_with_port
 
-    config = load_or_exit(Path(args.config))
     plans = built_or_exit(config, with_plants=False)
     endpoint = endpoint_with_port(config.server.endpoint, args.port) if args.port else None
     twin = TwinServer(config, endpoint=endpoint, data_dir=line_data(args, config).root, plans=plans)

@@ -174,6 +174,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from process_models.surrogates.artifact_metadata import read_artifact_metadata
+
+    read_artifact_metadata(args.directory)  # a missing or malformed artifact is refused before torch is imported
     from process_models.surrogates.pipeline import evaluate_artifact
 
     artifact, ev = evaluate_artifact(args.directory)

@@ -37,7 +37,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from process_models.declaration import CompiledModel
 from process_models.simulator import InputSpec, SimulationError, simulate
@@ -66,7 +65,11 @@ class BandCalibration:
     @property
     def quantile(self) -> float:
         """The band's half-width in calibrated σ: 1.96, or Student's t_{0.975, batches}."""
-        return Z_95 if self.batches == 0 else float(stats.t.ppf(0.975, self.batches))
+        if self.batches == 0:
+            return Z_95
+        from scipy import stats  # here: importing scipy.stats costs ~1 CPU s, and every twin imports this module
+
+        return float(stats.t.ppf(0.975, self.batches))
 
     @property
     def is_identity(self) -> bool:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from process_models.declaration import CompiledModel
+from process_models.surrogates.artifact_metadata import ARTIFACT_FORMAT, read_artifact_metadata
 from process_models.surrogates.envelope import ValidityEnvelope
 from process_models.surrogates.errors import SurrogateArtifactError
 from process_models.surrogates.fingerprint import declaration_hash
@@ -32,7 +33,6 @@ from process_models.surrogates.fingerprint import declaration_hash
 __all__ = ["ARTIFACT_FORMAT", "SurrogateArtifact", "SurrogateArtifactError", "SurrogateMismatchError",
            "load_artifact", "save_artifact"]
 
-ARTIFACT_FORMAT = 1
 
 
 class SurrogateMismatchError(SurrogateArtifactError):
@@ -95,15 +95,7 @@ def save_artifact(artifact: SurrogateArtifact, directory: str | Path) -> Path:
 def load_artifact(directory: str | Path, model: CompiledModel | None = None) -> SurrogateArtifact:
     """Read an artifact; with ``model``, refuse it unless it was trained from ``model``'s declaration."""
     path = Path(directory)
-    meta_file = path / "surrogate.json"
-    try:
-        meta = json.loads(meta_file.read_text())
-    except OSError as exc:
-        raise SurrogateArtifactError(f"{meta_file}: cannot read surrogate metadata: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise SurrogateArtifactError(f"{meta_file}: not valid JSON: {exc}") from exc
-    if meta.get("format") != ARTIFACT_FORMAT:
-        raise SurrogateArtifactError(f"{meta_file}: format {meta.get('format')!r}, expected {ARTIFACT_FORMAT}")
+    meta_file, meta = read_artifact_metadata(path)
     classes = _surrogate_classes()
     kind = meta.get("kind")
     if kind not in classes:

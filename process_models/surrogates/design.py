@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from process_models.declaration import CompiledModel, InputRole
 from process_models.simulator import InputProgram, InputSpec
@@ -131,6 +130,8 @@ class TrainingDesign:
         """``(n, dimension)`` points in the unit cube (seeded Sobol or LHS)."""
         if n < 1:
             raise DesignError(f"training design: sample count must be >= 1, got {n}")
+        from scipy.stats import qmc  # here, not at import: scipy.stats costs a second, and a CLI refusal needs none
+
         d = max(self.dimension, 1)
         if self.method == "lhs":
             return qmc.LatinHypercube(d=d, seed=self.seed).random(n)

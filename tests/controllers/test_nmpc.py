@@ -19,6 +19,7 @@ from controllers import (
     OutputTracking,
     TerminalTarget,
 )
+from controllers.nmpc import deferred_nlp_build
 from process_models.simulator import simulate
 from tests.controllers.models import thermal_tank
 
@@ -147,6 +148,22 @@ def test_configuration_errors_name_the_offending_key():
     with pytest.raises(NmpcConfigError, match="non-finite"):
         mpc.step(0.0, {"temperature": math.nan}, {"jacket_temperature": 300.0}, {"temperature_celsius": 40.0},
                  disturbances=AMBIENT)
+
+
+def test_a_deferred_build_validates_at_once_and_builds_on_demand():
+    """Inside deferred_nlp_build (``linetwin fit``, ``linetwin forecast``, the stepped loop's plans) the constructor
+    still refuses a bad configuration but builds no NLP; build() (or the first step) builds it, once."""
+    model = thermal_tank()
+    with deferred_nlp_build():
+        with pytest.raises(NmpcConfigError, match="coolant_flow"):
+            NonlinearMpc(model, _tank_config(inputs=(ManipulatedInput("coolant_flow", 0.0, 1.0),)))
+        deferred = NonlinearMpc(model, _tank_config())
+    assert not hasattr(deferred, "_solvers")  # nothing built yet
+    deferred.build()
+    solvers = deferred._solvers
+    deferred.build()
+    assert deferred._solvers is solvers and deferred.codegen == []  # built once
+    assert hasattr(NonlinearMpc(model, _tank_config()), "_solvers")  # outside the context: built in the constructor
 
 
 def test_direct_collocation_tracks_like_multiple_shooting():

@@ -4,7 +4,8 @@ campaign`` on the embedded LocalCluster: the fitted run's row has its batch's KP
 standard errors; a fit the recorded batch cannot support is that run's error and the plant's other runs go on.
 
 Half-hour (and ten-minute) batches on the twin's own method-of-moments plant, so the fit's truth is the twin's
-nominal set and the module stays well under a minute of CPU.
+nominal set and the module stays well under a minute of CPU; one worker process (the four runs one after another, a
+second worker's start-up and plan builds saved; campaigns spread over two workers: tests/hil/test_campaign.py).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def test_mpc_fitted_row_has_kpis_and_fitted_values_and_a_failing_fit_is_isolated
     path = tmp_path / "fitted.toml"
     path.write_text(CAMPAIGN)
     out = tmp_path / "out"
-    assert main(["campaign", str(path), "--workers", "2", "--out", str(out)]) == 0
+    assert main(["campaign", str(path), "--workers", "1", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert "[4/4]" in captured.err and "1 failed" in captured.out
     import pandas as pd
