@@ -112,6 +112,20 @@ def plant_models(kind: str) -> tuple[str, ...]:
     return tuple(_plants(kind))
 
 
+def physics_capability(plant: Plant, unit: str, attribute: str, missing: str,
+                       error: type[Exception]) -> Callable[..., Any]:
+    """The method ``attribute`` of ``plant`` that only the physics plants offer (``truth`` for the KPIs, ``pool``
+    for a pooling run).
+
+    Raises:
+        error: the plant has none (``missing`` says what it lacks; the message names the unit, the plant and the
+            plant model to use)."""
+    method = getattr(plant, attribute, None)
+    if not callable(method):
+        raise error(f"unit '{unit}': the plant '{type(plant).__name__}' {missing}; use {PLANT_MODEL_KEY} = \"physics\"")
+    return method
+
+
 def make_plant(kind: str, parameters: Mapping[str, Any], seed: int | None = None) -> Plant:
     """Build the plant of ``kind`` with ``parameters`` (names as in ``[units.<unit>.model]`` merged with
     ``[units.<unit>.plant]``; missing ones take their defaults) and a seeded sensor-noise generator.

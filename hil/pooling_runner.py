@@ -20,6 +20,7 @@ from typing import Any
 from asyncua import Client, Node, ua
 
 from hil.bench import HilBench
+from hil.plant import physics_capability
 from hil.plants.fractionation import CUT_START, CUT_STOP
 from hil.pooling_scenario import PoolingScenario
 from hil.virtual_plc_base import VirtualPlcBase
@@ -88,10 +89,7 @@ async def run_pooling_scenario(scenario: PoolingScenario, bench: HilBench, endpo
     """
     plc = bench.plc(scenario.unit)
     plant = plc.plant
-    pool_of = getattr(plant, "pool", None)
-    if not callable(pool_of):
-        raise PoolingRunError(f"unit '{scenario.unit}': the plant '{type(plant).__name__}' keeps no pool; use "
-                              f"plant_model = \"physics\"")
+    pool_of = physics_capability(plant, scenario.unit, "pool", "keeps no pool", PoolingRunError)
     spec = scenario.plan.spec
     end = scenario.run_end_s + settle_s
     wall_start = time.monotonic()

@@ -35,6 +35,7 @@ from asyncua import Client, Node, ua
 
 from hil.bench import HilBench
 from hil.faults import FaultInjector
+from hil.plant import physics_capability
 from hil.scenario import Scenario
 from hil.scenario_kpis import TimelineSample, compute_kpis
 from hil.scenario_report import ScenarioReport, plot_report, write_report
@@ -192,10 +193,7 @@ async def run_scenario(scenario: Scenario, bench: HilBench, endpoint: str, names
                                f"loop; run it on the stepped loop (linetwin hil run --stepped)")
     plc = bench.plc(scenario.unit)
     plant = plc.plant
-    truth_of = getattr(plant, "truth", None)
-    if not callable(truth_of):
-        raise ScenarioRunError(f"unit '{scenario.unit}': the plant '{type(plant).__name__}' exposes no truth() for "
-                               f"KPIs; use plant_model = \"physics\"")
+    truth_of = physics_capability(plant, scenario.unit, "truth", "exposes no truth() for KPIs", ScenarioRunError)
     measured = [t.name for t in plc.tags if t.direction is Direction.MEASURED]
     has_setpoint_tag = any(t.name == JACKET_SETPOINT_TAG for t in plc.tags)
     bar = _Progress(scenario.name, progress)

@@ -46,7 +46,7 @@ from hil.batch_recording import BatchRecorder
 from hil.faults import FaultInjector
 from hil.line_unit import LineUnit, read_line_unit
 from hil.oracle import oracle_knowledge
-from hil.plant import make_plant
+from hil.plant import make_plant, physics_capability
 from hil.scenario import Scenario
 from hil.scenario_kpis import TimelineSample, compute_kpis
 from hil.scenario_report import ScenarioReport, plot_report, write_report
@@ -103,10 +103,7 @@ async def run_stepped_batch_async(scenario: Scenario, *, seed: int | None = None
     wall_start = time.perf_counter()
     unit = read_line_unit(scenario.line_path, scenario.unit)
     plant = make_plant(unit.kind, {**unit.model, **scenario.plant}, seed=scenario.seed)
-    truth_of = getattr(plant, "truth", None)
-    if not callable(truth_of):
-        raise ScenarioRunError(f"unit '{scenario.unit}': the plant '{type(plant).__name__}' exposes no truth() for "
-                               f"KPIs; use plant_model = \"physics\"")
+    truth_of = physics_capability(plant, scenario.unit, "truth", "exposes no truth() for KPIs", ScenarioRunError)
     true_state: Callable[[], dict[str, float]] | None = None
     if scenario.strategy == "oracle":
         oracle = oracle_knowledge(plant, unit.name, unit.model, scenario.control_options())
