@@ -292,8 +292,10 @@ class ExtendedKalmanFilter:
             s_mat = h_s @ cov @ h_s.T + np.diag(r_diag)
             gain = np.linalg.solve(s_mat, h_s @ cov).T
             nis = float(nu @ np.linalg.solve(s_mat, nu))
-            gain = gain * self._admissible_gain_fraction(z, s * (gain @ nu))
-            z = z + s * (gain @ nu)
+            correction = s * (gain @ nu)
+            fraction = self._admissible_gain_fraction(z, correction)
+            gain = gain * fraction
+            z = z + fraction * correction
             i_kh = np.eye(self._nz) - gain @ h_s
             cov = i_kh @ cov @ i_kh.T + gain @ np.diag(r_diag) @ gain.T
             nu_std = np.sqrt(np.clip(np.diag(s_mat), 0.0, None))
