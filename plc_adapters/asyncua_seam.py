@@ -49,6 +49,8 @@ client, and a signature check against :data:`HOOKED_SIGNATURES`):
 - **server start-up** (:func:`init_server`): ``Server.init`` with asyncua's standard address space filled by its
   generated code for the first two servers of a process only; later servers get an independent copy of a pickled
   snapshot of it (1.35 → 0.75 CPU s a server; the suite starts ~160), the rest of asyncua's init unchanged.
+- **release at stop** (:func:`release_address_space`): a stopped server's nodes dropped at once, freed by reference
+  counting instead of by the cyclic collector.
 - **listening port** (:func:`listening_port`): the port a started server listens on (bound to port 0).
 - **what the server holds** (:func:`server_holdings`, :func:`subscription_counts`,
   :func:`activated_session_users`): client sessions, subscriptions, monitored items, notifications published
@@ -822,6 +824,22 @@ async def init_server(server: Server) -> None:
         await server.init()
     finally:
         del iserver.load_standard_address_space  # asyncua's own method again
+
+
+def release_address_space(server: Server) -> int:
+    """Drop every node of a stopped server's address space; returns how many were dropped.
+
+    asyncua's server objects reference each other in cycles (server ↔ internal server ↔ sessions ↔ services), so a
+    stopped server, with its ~480,000 objects of the standard address space alone, is freed only by a full
+    collection of the cyclic collector, which traverses every one of them (~0.4 CPU s a server). The nodes
+    themselves (``NodeData``: attributes, DataValues, references) hold no reference back: dropped from the address
+    space's table they are freed by reference counting right here (~0.05 s), and the cycle left for the collector
+    is small. Call it only after ``server.stop()``: a node read afterwards is unknown. Contract test: the nodes of a
+    stopped, released server are freed with the collector off."""
+    nodes = server.iserver.aspace._nodes  # noqa: SLF001 - asyncua has no public way to empty its address space
+    count = len(nodes)
+    nodes.clear()
+    return count
 
 
 def standard_space_counts() -> StandardSpaceCounts:

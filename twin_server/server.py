@@ -15,6 +15,7 @@ from plc_adapters.asyncua_seam import (
     address_space,
     init_server,
     install_write_hook,
+    release_address_space,
     release_subscription_loggers,
 )
 from plc_adapters.long_lived_objects import collector_paused, freeze_long_lived, thaw
@@ -116,8 +117,8 @@ class TwinServer:
         self._pid_lock = TwinPidFile.acquire(self.data.pid_file)
         with collector_paused():  # ~2 million long-lived objects at 10,000 tags: see long_lived_objects
             server = await self._build()
-            frozen = freeze_long_lived()  # before the collector runs again: its first run would traverse them all
-        log.debug("%d long-lived objects frozen out of the cyclic collector", frozen)
+            freeze_long_lived()  # before the collector runs again: its first run would traverse them all
+        log.debug("the twin's long-lived objects frozen out of the cyclic collector")
         assert self.historian is not None and self.runtime is not None and self.space is not None
         try:
             await server.start()
@@ -298,8 +299,9 @@ class TwinServer:
             await self.runtime.stop()
         if self._server is not None:
             await self._server.stop()
+            release_address_space(self._server)  # its nodes freed now by reference counting (see the seam)
             self._server = None
-            thaw()  # this twin's address space may be collected once it is garbage
+            thaw()  # what is left of this twin (cycles) may be collected once it is garbage
         if was_serving:
             self.audit.flush()  # refusal summaries still being counted: into the history too, before it closes
             self.audit.record(AuditEntry("server_stop", "server", self.config.name, AuditOutcome.ACCEPTED,

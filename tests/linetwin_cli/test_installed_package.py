@@ -3,8 +3,9 @@
 The test copies the project's sources to a temporary folder, builds a fresh venv there whose only extra path is
 the shared venv's site-packages (the dependencies; no ``.pth`` of it runs, so no editable linetwin leaks in),
 installs linetwin into it with ``pip install --no-deps --no-build-isolation`` (non-editable: the wheel's copies),
-and runs ``init``, ``check``, ``demo``, ``simulate`` and ``hil run`` from yet another temporary folder with no
-``PYTHONPATH``. Nothing is written into the repository or the user's home (``XDG_DATA_HOME`` is the test's).
+and runs ``init``, ``check``, ``demo`` (virtual PLCs and twin over sockets), ``simulate`` and ``hil run`` (a
+shipped scenario on the stepped clock) from yet another temporary folder with no ``PYTHONPATH``. Nothing is
+written into the repository or the user's home (``XDG_DATA_HOME`` is the test's).
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ def test_installed_package_runs_shipped_lines_from_any_directory(tmp_path: Path)
     assert run.returncode == 0, run.stderr
     assert (elsewhere / "mixing.csv").stat().st_size > 0
 
+    # on the stepped clock: the demo above already served the installed virtual PLCs and twin over sockets
     run = _linetwin(venv, elsewhere, "hil", "run", str(shipped / "scenarios" / "nominal_natural_cooling.toml"),
-                    "--speed", "400", "--port", str(free_tcp_port()), "--report", "reports/natural.json",
-                    timeout=300, env=env)
+                    "--stepped", "--report", "reports/natural.json", timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (elsewhere / "reports" / "natural.json").is_file()
     assert not list(shipped.rglob("*.history")) and not (shipped / "reports").exists()

@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 
 from asyncua import Server, ua
 
-from plc_adapters.asyncua_seam import address_space, close_client_sessions, init_server, listening_port
+from plc_adapters.asyncua_seam import (
+    address_space,
+    close_client_sessions,
+    init_server,
+    listening_port,
+    release_address_space,
+)
 
 VENDOR_URI = "http://linetwin.test/plc"
 TEMPERATURE = '"DB_Crystallizer"."Temperature"'
@@ -83,6 +89,7 @@ class PlcServer:
             for ident in self.nodes:
                 self.memory[ident] = address_space(server).read(self.nodes[ident], ua.AttributeIds.Value)
             await server.stop()
+            release_address_space(server)
 
     async def set(self, ident: str, value: float | None, status: int = ua.StatusCodes.Good,
                   source_timestamp: datetime | None = None, vtype: ua.VariantType = ua.VariantType.Float) -> None:

@@ -24,8 +24,9 @@ from twin_server.historian.sqlite_store import (
 
 SQLITE_STATUS_MEMORY_USED = 0
 MIB = 1024 * 1024
-HISTORY_MIB = 32
-"""History of 200 series written by the test: half the fixed 64 MiB cache that let memory grow with the file."""
+HISTORY_MIB = 12
+"""History of 200 series written by the test: 6× the writer's cache for them and 3× the bound below, all of it
+within the fixed 64 MiB cache that let memory grow with the file (that cache would hold ~12 MiB more)."""
 MEMORY_BOUND_MIB = 4
 """What SQLite may hold more after writing it: the writer's cache for 200 series (2 MiB) and 2 MiB of bookkeeping."""
 
