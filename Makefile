@@ -29,15 +29,21 @@ demo: $(STAMP)
 # process). `--dist loadgroup`: tests marked `serial` share one worker; `--durations=25` lists the slowest tests. Tests marked
 # `long` (the long forms of short default tests) are deselected by pyproject's addopts; `make test-long` runs them.
 PYTEST_WORKERS ?= 4
+# Bytecode cache for the suite: it starts ~150 Python processes (the CLI commands, benchmark smoke runs, peers and
+# clusters it tests), and where the environment sets PYTHONDONTWRITEBYTECODE (this machine does) every one of them,
+# and every xdist worker, compiled linetwin's modules (and pytest its rewritten tests) from source again: ~45 CPU s
+# of a run. The compiled files go to $(VENV)/pycache (PYTHONPYCACHEPREFIX, absolute: the processes run from many
+# folders), never beside the sources; `make clean` removes them with the venv.
+PYTEST_ENV := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache
 
 test: $(STAMP)
 	bash tools/test_setup.sh
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	$(PYTEST_ENV) $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test-long: $(STAMP)
 	bash tools/test_setup.sh
-	$(PY) -m pytest -q -m long $(PYTEST_ARGS)
+	$(PYTEST_ENV) $(PY) -m pytest -q -m long $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

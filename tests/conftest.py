@@ -23,6 +23,18 @@ SHIPPED_EXAMPLES = REPO_ROOT / "examples"
 goes to its data dir, under the test's tmp dir)."""
 _examples_before: set[Path] = set()
 
+DASK_DIAGNOSTICS_OFF = {
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",          # a stack sample of every thread every 10 ms
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__GIL__ENABLED": "False",  # a GIL probe every 1 ms
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "2s",      # CPU/memory/disk figures (500 ms)
+    "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",                 # the event-loop blocking probe (20 ms)
+}
+"""Dask's own diagnostics, which no test reads, off or slowed for every scheduler and worker the tests start (the
+session cluster, and the clusters a ``linetwin`` command starts, which inherit the environment): an idle
+scheduler with two workers took 5 % of a core with them (1.5 CPU s per 30 s), 1.4 % without; for the suite's
+minutes that is ~12 CPU s of a 2-core machine. Nothing a test checks depends on them."""
+os.environ.update(DASK_DIAGNOSTICS_OFF)
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _examples_before.update(_files(SHIPPED_EXAMPLES))

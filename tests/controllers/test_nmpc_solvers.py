@@ -108,6 +108,31 @@ def test_every_solver_reaches_the_ipopt_optimum(crystallizer, problem, solver):
                                atol=INPUT_ATOL_K)
 
 
+def test_the_warm_solver_takes_the_cold_solvers_derivatives_and_steps_the_same(crystallizer, monkeypatch):
+    """IPOPT's warm solver of the same NLP is built on the cold one's derivative functions (no second algorithmic
+    differentiation): the warm-started second step is the one a warm solver that differentiates the NLP itself
+    takes, iterate for iterate."""
+    import controllers.nmpc_solvers as nmpc_solvers
+
+    model, x0 = crystallizer
+    config = _batch_config(x0)
+    taken: list[dict] = []
+    derivatives_of = nmpc_solvers._derivatives_of
+
+    def recorded(built, solver):
+        taken.append(derivatives_of(built, solver))
+        return taken[-1]
+
+    monkeypatch.setattr(nmpc_solvers, "_derivatives_of", recorded)
+    shared = _two_steps(model, x0, config, {"d43": TARGET_D43_M}, BATCH_END_S)
+    assert [sorted(t) for t in taken] == [["grad_f", "hess_lag", "jac_g"]]
+    monkeypatch.setattr(nmpc_solvers, "_derivatives_of", lambda built, solver: {})
+    own = _two_steps(model, x0, config, {"d43": TARGET_D43_M}, BATCH_END_S)
+    assert shared.success and own.success, (shared.status, own.status)
+    assert shared.iterations == own.iterations and shared.objective == own.objective
+    np.testing.assert_array_equal(shared.trajectory.inputs[JACKET], own.trajectory.inputs[JACKET])
+
+
 def test_rti_converges_to_the_ipopt_solution_over_a_few_samples(crystallizer):
     """Frozen loop on the (nonlinear) crystallizer tracking problem: the warm start is the optimum for a state 1 K
     warmer; then the same state every sample and a shrinking horizon, so each sample is one full SQP step from the

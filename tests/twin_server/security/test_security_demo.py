@@ -46,7 +46,15 @@ async def test_demo_prints_operator_login_that_may_write_a_setpoint(tmp_path):
 
             await wait_until(good, timeout_s=30, what="setpoint read back")
             target = await setpoint.read_value() + 1.0
-            await setpoint.write_value(ua.DataValue(ua.Variant(target, ua.VariantType.Double)))
+
+            async def accepted() -> bool:  # the rate rule bounds a step by the time since the PLC took its value
+                try:  # (20 °C/s: a 1 °C step within 50 ms of the first read-back is refused; a moment later it is not)
+                    await setpoint.write_value(ua.DataValue(ua.Variant(target, ua.VariantType.Double)))
+                except ua.uaerrors.BadOutOfRange:
+                    return False
+                return True
+
+            await wait_until(accepted, timeout_s=10, what=f"the write of {target} accepted")
 
             async def written() -> bool:  # a scan that read the PLC before the write may still mirror the old value
                 return await setpoint.read_value() == pytest.approx(target)
