@@ -57,8 +57,11 @@ def test_surrogate_train_cli_refuses_a_bad_or_silent_scheduler(tmp_path, capsys)
                  "tcp://127.0.0.1:1", "--out", str(tmp_path / "b")]) == 2
     assert "--workers" in capsys.readouterr().err
     silent = f"tcp://127.0.0.1:{free_tcp_port()}"
-    assert main(["surrogate", "train", str(CASE), "--samples", "6", "--scheduler", silent,
-                 "--out", str(tmp_path / "c")]) == 1
+    import dask.config
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):  # dask's default 30 s proves nothing more
+        assert main(["surrogate", "train", str(CASE), "--samples", "6", "--scheduler", silent,
+                     "--out", str(tmp_path / "c")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: --scheduler {silent}: cannot reach the scheduler") and len(err.splitlines()) == 1
     assert not (tmp_path / "c").exists()
