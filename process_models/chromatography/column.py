@@ -35,8 +35,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import threading
 import time
 import tomllib
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,6 +388,37 @@ def _section_dae(model: CompiledModel, ncomp: int, order: np.ndarray) -> dict[st
     return {"x": z, "p": ca.vertcat(model.p_sym, *coeff, t_start), "t": model.t_sym, "ode": ode}
 
 
+_SECTION_INTEGRATORS: weakref.WeakKeyDictionary[CompiledModel, OrderedDict[tuple, ca.Function]] = \
+    weakref.WeakKeyDictionary()
+_SECTION_INTEGRATORS_PER_MODEL = 64
+"""Integrators kept per model (least recently used dropped first): a run's sections on its grid, for a few grids."""
+_SECTION_INTEGRATORS_LOCK = threading.Lock()
+
+
+def _section_integrator(model: CompiledModel, ncomp: int, order: np.ndarray, name: str, t_start: float,
+                        grid: np.ndarray, opts: Mapping[str, Any]) -> ca.Function:
+    """The CVODES integrator of one inlet section from ``t_start`` reporting at ``grid``, made once per (model,
+    thread, section span and grid, options) and reused: building it (the DAE, its Jacobian's sparsity, CVODES's
+    set-up) costs more than integrating a short section, and the pooling estimator runs the same sections on the
+    same grid for every evaluation of its fit (the initial state and the parameters are the call's inputs, so a
+    reused integrator gives the same result as a new one). Per thread, as in :mod:`process_models.simulator` (a
+    casadi Function must not be evaluated from two threads at once); weakly keyed by the model."""
+    key = (threading.get_ident(), ncomp, order.tobytes(), name, float(t_start), grid.tobytes(),
+           tuple(sorted((k, repr(v)) for k, v in opts.items())))
+    with _SECTION_INTEGRATORS_LOCK:
+        per_model = _SECTION_INTEGRATORS.setdefault(model, OrderedDict())
+        found = per_model.get(key)
+        if found is not None:
+            per_model.move_to_end(key)
+            return found
+    built = ca.integrator(name, "cvodes", _section_dae(model, ncomp, order), float(t_start), list(grid), dict(opts))
+    with _SECTION_INTEGRATORS_LOCK:
+        per_model[key] = built
+        while len(per_model) > _SECTION_INTEGRATORS_PER_MODEL:
+            per_model.popitem(last=False)
+    return built
+
+
 def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s: Sequence[float],
                     initial_state: Mapping[str, float | np.ndarray] | None = None,
                     parameters: Mapping[str, float] | None = None, rtol: float = 1e-6, atol: float = 1e-8,
@@ -421,7 +455,6 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
     velocity_index = model.parameter_names.index("interstitial_velocity")
     label = re.sub(r"\W", "_", model.declaration.name)
     order = cell_major_order(column.layout, model.state_slices)
-    dae = _section_dae(model, len(column.components), order)
     opts = {"abstol": atol, "reltol": rtol, "max_num_steps": 500000, "disable_internal_warnings": True}
     states = np.zeros((model.nx, times.size))
     if abs(times[0] - program.start_time_s) > tol:
@@ -435,7 +468,7 @@ def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s
             continue
         inside = times[done:][times[done:] <= b + tol]
         grid = np.unique(np.concatenate([inside, [b]])) if (inside.size == 0 or inside[-1] < b - tol) else inside
-        integ = ca.integrator(f"{label}_section{k}", "cvodes", dae, t_now, list(grid), opts)
+        integ = _section_integrator(model, len(column.components), order, f"{label}_section{k}", t_now, grid, opts)
         q = np.concatenate([_section_parameters(p, velocity_index, section), section.coefficients().ravel(), [a]])
         try:
             zf = np.asarray(integ(x0=x[order], p=q)["xf"], dtype=float).reshape(model.nx, grid.size)

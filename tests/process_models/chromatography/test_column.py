@@ -214,3 +214,20 @@ def test_pooling_a_simulated_load_wash_elute_run():
     assert 0.9 < pool.yield_fraction < 1.0
     assert 0.3 < pool.purity_fraction < 1.0
     assert pool.amounts_mol["cytochrome"] > 0.0
+
+
+def test_a_run_of_the_same_sections_on_the_same_grid_reuses_their_integrators_and_gives_the_same_outlet():
+    """Section integrators are made once per (model, thread, section span and grid, options): a second run with
+    other parameters (what the pooling estimator's fit does) builds none and integrates as a new one would."""
+    from process_models.chromatography import column as column_module
+
+    case = load_case("ed_linear_pulse")
+    first = case.simulate()
+    held = column_module._SECTION_INTEGRATORS[case.column.model]
+    built = dict(held)
+    assert len(built) == len(case.program.sections) >= 2
+    again = case.simulate()
+    assert held.keys() == built.keys() and all(held[k] is f for k, f in built.items())  # none added or rebuilt
+    np.testing.assert_array_equal(again.outputs, first.outputs)
+    slower = case.simulate(parameters={"interstitial_velocity": 0.5 * first.parameters["interstitial_velocity"]})
+    assert held.keys() == built.keys() and not np.array_equal(slower.outputs, first.outputs)  # parameters: inputs
