@@ -71,7 +71,7 @@ def test_maximum_likelihood_recovers_the_true_parameters_with_profile_intervals(
     # the ML variance model finds the plant's sensor noise (0.02 degC, 1 um; hil/plants/crystallizer_physics.py)
     assert report["variance_parameters"]["temperature"] == pytest.approx(0.02, rel=0.15)
     assert report["variance_parameters"]["mean_chord_length"] == pytest.approx(1e-6, rel=0.15)
-    assert {r["n"] > 200 for r in report["residuals"].values()} == {True}
+    assert {r["n"] > 100 for r in report["residuals"].values()} == {True}  # two 1 h batches, 60 s windows: ~120
     assert sorted(p.name for p in (tmp_path / "report").glob("fit_*.png")) == [
         "fit_chord_count_rate.png", "fit_mean_chord_length.png", "fit_solute_concentration.png",
         "fit_temperature.png"]
