@@ -10,12 +10,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.ports import free_tcp_port
 
-__all__ = ["REPO_ROOT", "free_tcp_port", "wait_until"]
+__all__ = ["REPO_ROOT", "free_tcp_port", "wait_until", "write_accepted"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_EXAMPLES = REPO_ROOT / "examples"
@@ -82,6 +83,20 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(poll_s)
+
+
+async def write_accepted(node: Any, value: float) -> bool:
+    """Write ``value`` to an OPC UA ``node`` as a Double; True when accepted, False when the twin's write guard
+    refuses it as out of range. The rate rule bounds a step by the time since the PLC took its value, so a write
+    right after the first read-back may be refused a moment before it would not be: use it as a ``wait_until``
+    condition."""
+    from asyncua import ua
+
+    try:
+        await node.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Double)))
+    except ua.uaerrors.BadOutOfRange:
+        return False
+    return True
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns each item's xdist_group into its scope

@@ -13,7 +13,7 @@ from asyncua import Client, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
 from plc_adapters import RegisterTable, encode
-from tests.conftest import free_tcp_port, wait_until
+from tests.conftest import free_tcp_port, wait_until, write_accepted
 from tests.plc_adapters.conftest import ModbusTestServer
 from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_pilot_line
@@ -154,7 +154,7 @@ async def test_authorize_hook_and_audit_lines_name_user_node_old_and_new_value(c
                             await setpoint.write_value(double(41.0))
                         assert plc.write_requests() == []
                     else:
-                        await wait_until(lambda n=setpoint: _write_ok(n, 41.0), what="operator write accepted")
+                        await wait_until(lambda n=setpoint: write_accepted(n, 41.0), what="operator write accepted")
                         assert await setpoint.read_value() == pytest.approx(41.0)
     finally:
         await plc.stop()
@@ -290,13 +290,6 @@ async def _is_good(n) -> bool:
     return dv.StatusCode.is_good()
 
 
-async def _write_ok(n, value: float) -> bool:
-    """Write; True when accepted (a rate-limit refusal right after the read-back is retried by the caller)."""
-    try:
-        await n.write_value(double(value))
-    except ua.uaerrors.BadOutOfRange:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("mode", ["auto", "mpc"])
@@ -321,7 +314,7 @@ async def test_operator_write_to_a_setpoint_the_loop_owns_is_refused_until_manua
 
         async def operator_write() -> bool:
             held = await setpoint.read_value()
-            return await _write_ok(setpoint, round(held - 0.1, 3))
+            return await write_accepted(setpoint, round(held - 0.1, 3))
 
         await wait_until(operator_write, timeout_s=10, what="operator write accepted in manual mode")
         assert entries[-1].node == sp_id and entries[-1].outcome is AuditOutcome.ACCEPTED

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from asyncua import Client, ua
 
-from tests.conftest import wait_until
+from tests.conftest import wait_until, write_accepted
 from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.alarms.alarm_line import (
     CONDITION,
@@ -24,15 +24,9 @@ CONFIRM = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Confirm)
 
 async def _write_setpoint(client: Client, ns: int, value: float) -> None:
     """A client write of the jacket setpoint, repeated while the rate limit refuses it (BadOutOfRange)."""
-
-    async def accepted() -> bool:
-        try:
-            await client.get_node(ua.NodeId(SETPOINT, ns)).write_value(ua.Variant(value, ua.VariantType.Double))
-        except ua.uaerrors.BadOutOfRange:
-            return False
-        return True
-
-    await wait_until(accepted, 30, poll_s=0.2, what=f"jacket setpoint {value} accepted")
+    setpoint = client.get_node(ua.NodeId(SETPOINT, ns))
+    await wait_until(lambda: write_accepted(setpoint, value), 30, poll_s=0.2,
+                     what=f"jacket setpoint {value} accepted")
 
 
 async def _call(client: Client, ns: int, method: ua.NodeId, event_id: bytes, comment: str) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from asyncua import ua
 
-from tests.conftest import wait_until
+from tests.conftest import wait_until, write_accepted
 from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.alarms.alarm_line import CONDITION, EventRecorder, live_alarm_line, subscribe_events
 from twin_server.historian.export import export_history
@@ -34,14 +34,8 @@ async def test_every_alarm_state_change_is_historized_and_read_back():
             setpoint = client.get_node(ua.NodeId(SETPOINT, ns))
 
             async def write(value: float) -> None:
-                async def accepted() -> bool:
-                    try:
-                        await setpoint.write_value(ua.Variant(value, ua.VariantType.Double))
-                    except ua.uaerrors.BadOutOfRange:  # rate limit
-                        return False
-                    return True
-
-                await wait_until(accepted, 30, poll_s=0.2, what=f"jacket setpoint {value} accepted")
+                await wait_until(lambda: write_accepted(setpoint, value), 30, poll_s=0.2,
+                                 what=f"jacket setpoint {value} accepted")
 
             async def call(method: ua.NodeId, comment: str) -> None:
                 await client.get_node(ua.NodeId(CONDITION, ns)).call_method(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from asyncua import ua
 
-from tests.conftest import wait_until
+from tests.conftest import wait_until, write_accepted
 from tests.security_helpers import OPERATOR, client_as
 from tests.twin_server.alarms.alarm_line import EventRecorder, subscribe_events
 from tests.twin_server.line_fixture import NAMESPACE, live_pilot_line
@@ -31,16 +31,10 @@ async def test_the_write_the_readme_suggests_raises_the_level_alarm(repo_root):
             node, value = README_WRITE
             setpoint = client.get_node(ua.NodeId(node, ns))
 
-            async def written() -> bool:
-                # the step 2.04 -> 1.0 m3/h is within max_rate x 1 s once the PLC has held its value for 0.52 s:
-                # right after the twin's first scan the guard still refuses it (BadOutOfRange), a user never sees that
-                try:
-                    await setpoint.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Double)))
-                except ua.uaerrors.BadOutOfRange:
-                    return False
-                return True
-
-            await wait_until(written, 10, poll_s=0.2, what="the README's write accepted")
+            # the step 2.04 -> 1.0 m3/h is within max_rate x 1 s once the PLC has held its value for 0.52 s: right
+            # after the twin's first scan the guard still refuses it (BadOutOfRange), a user never sees that
+            await wait_until(lambda: write_accepted(setpoint, value), 10, poll_s=0.2,
+                             what="the README's write accepted")
             await wait_until(lambda: any(e["ActiveState/Id"] for e in events.of(LEVEL)), 90,
                              what="the feed tank's level alarm after the README's write")
             active = [e for e in events.of(LEVEL) if e["ActiveState/Id"]][0]

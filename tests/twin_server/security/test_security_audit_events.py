@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from asyncua import ua
 
-from tests.conftest import wait_until
+from tests.conftest import wait_until, write_accepted
 from tests.security_helpers import OPERATOR, add_operator, client_as
 from tests.twin_server.line_fixture import NAMESPACE
 from tests.twin_server.security.test_security_roles import SETPOINT, twin_line
@@ -41,7 +41,7 @@ async def test_write_call_and_login_are_published_as_audit_events():
         before = await setpoint.read_value()
         # the rate rule (max_rate × time since the PLC's value was first seen) may refuse the step if the write
         # arrives within ~0.1 s of the first scan: write until accepted (each refusal is audited too)
-        await wait_until(lambda: _write_accepted(setpoint, before + 2.0), what="+2 °C write accepted")
+        await wait_until(lambda: write_accepted(setpoint, before + 2.0), what="+2 °C write accepted")
         await wait_until(lambda: [e for e in events.of_type(ua.ObjectIds.AuditWriteUpdateEventType) if e.Status],
                          what=f"AuditWriteUpdateEvent (got {events.received})")
         write = [e for e in events.of_type(ua.ObjectIds.AuditWriteUpdateEventType) if e.Status][-1]
@@ -69,9 +69,3 @@ async def _good(node) -> bool:
     return (await node.read_data_value(raise_on_bad_status=False)).StatusCode.is_good()
 
 
-async def _write_accepted(node, value: float) -> bool:
-    try:
-        await node.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Double)))
-    except ua.uaerrors.BadOutOfRange:
-        return False
-    return True

@@ -11,7 +11,7 @@ import sys
 import pytest
 from asyncua import ua
 
-from tests.conftest import REPO_ROOT, free_tcp_port, wait_until
+from tests.conftest import REPO_ROOT, free_tcp_port, wait_until, write_accepted
 from tests.security_helpers import Credentials, client_as
 
 SETPOINT = "pilot_line.feed_tank.jacket_temperature_setpoint"
@@ -46,15 +46,9 @@ async def test_demo_prints_operator_login_that_may_write_a_setpoint(tmp_path):
 
             await wait_until(good, timeout_s=30, what="setpoint read back")
             target = await setpoint.read_value() + 1.0
-
-            async def accepted() -> bool:  # the rate rule bounds a step by the time since the PLC took its value
-                try:  # (20 °C/s: a 1 °C step within 50 ms of the first read-back is refused; a moment later it is not)
-                    await setpoint.write_value(ua.DataValue(ua.Variant(target, ua.VariantType.Double)))
-                except ua.uaerrors.BadOutOfRange:
-                    return False
-                return True
-
-            await wait_until(accepted, timeout_s=10, what=f"the write of {target} accepted")
+            # 20 °C/s: a 1 °C step within 50 ms of the first read-back is refused; a moment later it is not
+            await wait_until(lambda: write_accepted(setpoint, target), timeout_s=10,
+                             what=f"the write of {target} accepted")
 
             async def written() -> bool:  # a scan that read the PLC before the write may still mirror the old value
                 return await setpoint.read_value() == pytest.approx(target)
