@@ -143,7 +143,7 @@ def _gauss_newton_hessian(nlp: dict, residual: ca.SX) -> ca.Function:
                        ["x", "p", "lam_f", "lam_g"], ["hess_gamma_x_x"])
 
 
-DERIVATIVES = {"hess_lag": "nlp_hess_l", "jac_g": "nlp_jac_g", "grad_f": "nlp_grad_f"}
+_DERIVATIVES = {"hess_lag": "nlp_hess_l", "jac_g": "nlp_jac_g", "grad_f": "nlp_grad_f"}
 """nlpsol's options for the derivative functions of an NLP → the names under which a built solver holds them."""
 
 
@@ -152,10 +152,10 @@ def _derivatives_of(built: ca.Function, solver: SolverOptions) -> dict[str, ca.F
     algorithmic differentiation for ``built``, as nlpsol options: a second IPOPT solver of the same NLP (the warm
     one, which differs only in IPOPT's options) takes them instead of differentiating the NLP again — the same
     functions, so the same iterates, and 0.30 → 0.05 CPU s for the second build of the pilot crystallizer's NMPC.
-    None for a code-generated solver (its functions are compiled under other names)."""
+    Nothing (an empty mapping) for a code-generated solver: its functions are compiled under other names."""
     if solver.codegen:
         return {}
-    return {option: built.get_function(name) for option, name in DERIVATIVES.items()}
+    return {option: built.get_function(name) for option, name in _DERIVATIVES.items()}
 
 
 def _build(name: str, plugin: str, nlp: dict, options: dict, solver: SolverOptions,
