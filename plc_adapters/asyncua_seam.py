@@ -47,8 +47,9 @@ client, and a signature check against :data:`HOOKED_SIGNATURES`):
   nodes (:meth:`AddressSpaceView.write`; :meth:`AddressSpaceView.publish` keeps a value beside a Bad status).
 - **session expiry** (:func:`close_client_sessions`): every client session ends, its TCP connection stays.
 - **server start-up** (:func:`init_server`): ``Server.init`` with asyncua's standard address space filled by its
-  generated code for the first two servers of a process only; later servers get an independent copy of a pickled
-  snapshot of it (1.35 → 0.75 CPU s a server; the suite starts ~160), the rest of asyncua's init unchanged.
+  generated code for the first two servers of a process only; later servers copy each standard node from a pickled
+  snapshot of it when the node is first read (1.48 → 0.03 CPU s a server; the suite starts ~110), the rest of
+  asyncua's init unchanged.
 - **release at stop** (:func:`release_address_space`): a stopped server's nodes dropped at once, freed by reference
   counting instead of by the cyclic collector.
 - **listening port** (:func:`listening_port`): the port a started server listens on (bound to port 0).
@@ -91,6 +92,7 @@ from asyncua.server.monitored_item_service import MonitoredItemService, Monitore
 from asyncua.server.subscription_service import SubscriptionService
 from asyncua.server.user_managers import UserManager
 
+from plc_adapters.copied_on_first_read import CopiedOnFirstRead, pickled_entries
 from plc_adapters.long_lived_objects import collector_paused
 
 log = logging.getLogger("linetwin.asyncua_seam")
@@ -774,16 +776,18 @@ class StandardSpaceCounts(NamedTuple):
     copies: int
     """Servers given a copy of the snapshot instead."""
     snapshot_bytes: int
-    """Size of the snapshot (0: none taken yet)."""
+    """Size of the snapshot, all nodes' pickles together (0: none taken yet)."""
 
 
 class _StandardSpace:
-    """The process's snapshot of asyncua's standard address space (pickled ``NodeId → NodeData``, taken right after
-    asyncua filled a server's space, before anything else touched it) and what :func:`init_server` did. Bytes, not
-    objects: the cyclic collector never traverses a snapshot, and every copy is a new, independent object graph."""
+    """The process's snapshot of asyncua's standard address space (each node's ``NodeData`` pickled on its own,
+    taken right after asyncua filled a server's space, before anything else touched it) and what :func:`init_server`
+    did. Bytes, not objects: the cyclic collector never traverses a snapshot, and every node copied from it is a new,
+    independent object graph."""
 
     def __init__(self) -> None:
-        self.snapshot: bytes | None = None
+        self.snapshot: dict[ua.NodeId, bytes] | None = None
+        """Node id → that node's ``NodeData`` pickled (shared by every copy: bytes never change)."""
         self.fills = 0
         self.copies = 0
         self.not_picklable: str | None = None
@@ -801,19 +805,24 @@ async def init_server(server: Server) -> None:
     ``Server.init``'s application URI, ServerArray, ServiceLevel, build info) — except that the standard address
     space (6,174 nodes, ~480,000 Python objects, asyncua's generated code with the cyclic collector running over
     them) is filled by asyncua only for the first two servers of a process, the collector paused. The second's is
-    pickled right after the fill (~0.65 CPU s, once); each later server gets its own unpickled copy of that
-    snapshot (~0.3 CPU s, the collector paused: see ``long_lived_objects``), node for node what asyncua fills,
-    sharing no object with another server. A server's whole init, one full collection after it counted: 1.35 CPU s
-    as asyncua does it, 0.75 s from the snapshot (``benchmarks/server_startup.py``; ``docs/performance.md``,
-    "Server start-up"). A process that starts one server (``linetwin serve``) takes no snapshot: pickling costs
-    as much as a fill and would never be used.
+    pickled right after the fill, node by node (~0.5 CPU s, once). A later server's address space is a
+    :class:`~plc_adapters.copied_on_first_read.CopiedOnFirstRead` table over that snapshot: a standard node is
+    unpickled into the server's own table when asyncua first reads it (Read, Browse, a write, a reference added),
+    node for node what asyncua fills, sharing no object with another server; nodes no one reads stay bytes. Init
+    reads 27 of the 6,174 nodes, a pilot twin's start-up ~60. A server's whole init, one full collection after it
+    counted: 1.48 CPU s as asyncua does it, 0.03 s from the snapshot (it was 0.75 s with a whole unpickled copy;
+    ``benchmarks/server_startup.py``; ``docs/performance.md``, "Server start-up"). A process that starts one server
+    (``linetwin serve``) takes no snapshot: pickling costs as much as a fill and would never be used.
 
     How: ``InternalServer.init`` calls ``self.load_standard_address_space(shelf_file)``; for the duration of the
-    call that name is this server's own function (an instance attribute, removed afterwards). asyncua's shelf
-    (``Server.init(shelf_file)``) is not used: its lazy dict iterates only the nodes read so far, keeps a file open
-    per server and writes a file. Two inits that overlap (one loop or several threads) are each served correctly:
-    both may fill, a snapshot is taken once. Contract tests: a copied space equals a filled one node for node, two
-    servers share no node object, and a copy is what a later server gets."""
+    call that name is this server's own function (an instance attribute, removed afterwards), which puts the table
+    in ``AddressSpace._nodes``, the one dict asyncua keeps its nodes in (every ``AddressSpace`` read and write goes
+    through it). asyncua's shelf (``Server.init(shelf_file)``) is not used: its lazy dict iterates only the nodes
+    read so far, keeps a file open per server and writes a file. Two inits that overlap (one loop or several
+    threads) are each served correctly: both may fill, a snapshot is taken once. Contract tests: a copied space
+    equals a filled one node for node, init copies under 200 nodes, a real client's Read and Browse of unread
+    standard nodes answer as a filled server's, two servers share no node object, and a copy is what a later server
+    gets."""
     iserver: InternalServer = server.iserver
 
     async def load_standard_address_space(shelf_file: Any = None) -> None:
@@ -845,17 +854,17 @@ def release_address_space(server: Server) -> int:
 def standard_space_counts() -> StandardSpaceCounts:
     """How many servers :func:`init_server` filled and copied in this process, and the snapshot's size."""
     cache = _standard_space
-    return StandardSpaceCounts(cache.fills, cache.copies, len(cache.snapshot or b""))
+    return StandardSpaceCounts(cache.fills, cache.copies, sum(map(len, (cache.snapshot or {}).values())))
 
 
 async def _load_standard_space(iserver: InternalServer) -> None:
     cache = _standard_space
     snapshot = cache.snapshot
     if snapshot is not None:
-        nodes: dict[ua.NodeId, NodeData] = await asyncio.to_thread(_unpickled, snapshot)
         aspace = iserver.aspace
-        for node_id, data in nodes.items():
-            aspace[node_id] = data
+        nodes: CopiedOnFirstRead[ua.NodeId, NodeData] = CopiedOnFirstRead(snapshot)
+        nodes.update(aspace._nodes)  # noqa: SLF001 - none yet: asyncua loads the standard space first
+        aspace._nodes = nodes  # noqa: SLF001 - the one table asyncua keeps its nodes in (AddressSpace.__init__)
         with cache.lock:
             cache.copies += 1
         return
@@ -878,16 +887,20 @@ async def _load_standard_space(iserver: InternalServer) -> None:
             cache.snapshot = taken
 
 
-def _pickled(aspace: AddressSpace) -> bytes:
-    """The filled standard space (no node of the server's own yet: ``init_server`` is still running) as bytes."""
+def _pickled(aspace: AddressSpace) -> dict[ua.NodeId, bytes]:
+    """The filled standard space (no node of the server's own yet: ``init_server`` is still running), each node
+    pickled on its own."""
     with collector_paused():
-        return pickle.dumps({node_id: aspace[node_id] for node_id in aspace.keys()}, pickle.HIGHEST_PROTOCOL)
+        return pickled_entries({node_id: aspace[node_id] for node_id in aspace.keys()})
 
 
-def _unpickled(snapshot: bytes) -> dict[ua.NodeId, NodeData]:
-    with collector_paused():  # ~480,000 new objects: ~2.5 CPU s with the collector running, ~0.3 s without
-        nodes: dict[ua.NodeId, NodeData] = pickle.loads(snapshot)  # noqa: S301 - our own bytes, never read from outside
-        return nodes
+def copied_node_counts(server: Server) -> tuple[int, int]:
+    """``(nodes held as objects, standard nodes still pickled)`` of a server's address space: a server started from
+    the snapshot copies a standard node when it is first read (``(n, 0)`` for a server asyncua filled)."""
+    nodes = server.iserver.aspace._nodes  # noqa: SLF001 - see _load_standard_space
+    if isinstance(nodes, CopiedOnFirstRead):
+        return nodes.copied, nodes.still_pickled
+    return len(nodes), 0
 
 
 # --- write hook -------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Keeping CPython's cyclic garbage collector off the twin's long-lived objects (issue 20: start-up of a 10,000-tag
-line in < 5 s) and off the standard address space every asyncua server copies (issue 14: the suite's ~160 servers).
+line in < 5 s) and off the standard address space asyncua fills (issue 14: the suite's ~110 servers).
 
 A 10,000-tag line with a limit alarm on every tag is ~170,000 nodes: some 2 million Python objects (asyncua's
 ``NodeData``, ``AttributeValue``, ``DataValue``, ``Variant``, ``ReferenceDescription`` …) made in one burst and kept
@@ -12,9 +12,9 @@ server runs) and hold the scan loop for as long as each takes.
 
 - :func:`collector_paused`: no automatic collection while the address space is built (pauses nest, from any thread;
   the collector runs again when the last one ends, unless it was off before the first). The twin's build and the
-  asyncua seam's copy of the standard address space (``asyncua_seam.init_server``: ~480,000 objects unpickled in a
-  burst cost ~10× more CPU with the collector running) pause it; it lives here, in ``plc_adapters``, so that both
-  stand on one pause.
+  asyncua seam's fill and snapshot of the standard address space (``asyncua_seam.init_server``: ~480,000 objects
+  made or pickled in a burst cost 2–10× more CPU with the collector running) pause it; it lives here, in
+  ``plc_adapters``, so that both stand on one pause.
 - :func:`freeze_long_lived`, once the twin is built: every object alive moves to the collector's permanent
   generation (``gc.freeze``, Python ≥ 3.7; constant time): reference counting still frees them, the cyclic
   collector no longer traverses them. No collection first: one full collection of the new heap costs as much as

@@ -951,6 +951,8 @@ async def test_a_server_initialised_from_the_snapshot_has_the_address_space_asyn
     copied, = await _started(1)
     assert seam.standard_space_counts()[:2] == (2, 1)  # asyncua called the hooked method: the copy was used
     assert "load_standard_address_space" not in vars(copied.iserver)
+    held, still_pickled = seam.copied_node_counts(copied)
+    assert still_pickled > 5900 and held < 200, "init read more than the few nodes asyncua's start-up needs"
     expected = _whole_space(plain)
     assert len(expected) > 6000
     # the copy is what the hook makes; the two servers before it are asyncua's own fill (their node count is checked)
@@ -959,6 +961,39 @@ async def test_a_server_initialised_from_the_snapshot_has_the_address_space_asyn
     assert got.keys() == expected.keys()
     differing = [n for n in expected if got[n] != expected[n]]
     assert differing == [], f"{len(differing)} nodes differ from asyncua's, e.g. {differing[:3]}"
+
+
+async def test_a_client_reads_and_browses_standard_nodes_of_a_copied_space_as_of_a_filled_one(
+        fresh_standard_space: None):
+    """Server start-up: asyncua's services read a copied server's nodes through the table the hook installs, so
+    standard nodes no one has read yet answer a real client's Read and Browse as a filled server's do (and are
+    copied then); an id in neither space is BadNodeIdUnknown in both."""
+    filled, _, copied = await _started(3)
+    assert seam.standard_space_counts()[:2] == (2, 1)
+    answers = []
+    for server in (filled, copied):
+        server.set_endpoint(f"opc.tcp://127.0.0.1:{free_tcp_port()}/copied")
+        await server.start()
+        try:
+            if server is copied:
+                before = seam.copied_node_counts(copied)[0]
+            async with Client(server.endpoint.geturl(), timeout=10) as client:
+                types = client.get_node(ua.ObjectIds.BaseDataVariableType)
+                children = sorted([(await c.read_browse_name()).Name for c in await types.get_children()])
+                names = [(await client.get_node(i).read_display_name()).Text
+                         for i in (ua.ObjectIds.AnalogItemType, ua.ObjectIds.HasEventSource, ua.ObjectIds.Server)]
+                try:
+                    await client.get_node(ua.NodeId(987654, 0)).read_display_name()
+                    missing = ua.StatusCodes.Good
+                except ua.UaStatusCodeError as refused:
+                    missing = refused.code
+                answers.append((children, names, missing))
+        finally:
+            await server.stop()
+    assert answers[0] == answers[1]
+    assert len(answers[1][0]) > 10 and answers[1][1] == ["AnalogItemType", "HasEventSource", "Server"]
+    assert answers[1][2] == ua.StatusCodes.BadNodeIdUnknown
+    assert seam.copied_node_counts(copied)[0] > before  # the client's reads copied the nodes they reached
 
 
 async def test_servers_from_the_snapshot_share_no_node_object_and_one_changed_leaves_the_others(
