@@ -19,6 +19,13 @@ $(STAMP): pyproject.toml
 	@echo "set-up: installing linetwin and its dependencies (asyncua, pymodbus, casadi, ...) with the dev extra" \
 		"(pytest, ruff, do-mpc) into $(VENV)"
 	$(PY) -m pip install -q -e '.[dev]'
+	@echo "set-up: byte-compiling the installed packages and linetwin into $(VENV)/pycache, the bytecode cache of" \
+		"make test (PYTEST_ENV below), so that the suite's first run does not compile them in every process"
+	$(PYTEST_ENV) $(PY) -m compileall -q -j 0 -x '/torch/testing/_internal/' \
+		"$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+		twin_server process_models controllers plc_adapters hil linetwin_cli linetwin_examples linetwin_lazy benchmarks \
+		> $(VENV)/compileall.log 2>&1 \
+		|| echo "set-up: some files could not be byte-compiled (see $(VENV)/compileall.log); they compile when imported"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +40,10 @@ PYTEST_WORKERS ?= 4
 # clusters it tests), and where the environment sets PYTHONDONTWRITEBYTECODE (this machine does) every one of them,
 # and every xdist worker, compiled linetwin's modules (and pytest its rewritten tests) from source again: ~45 CPU s
 # of a run. The compiled files go to $(VENV)/pycache (PYTHONPYCACHEPREFIX, absolute: the processes run from many
-# folders), never beside the sources; `make clean` removes them with the venv.
+# folders), never beside the sources; `make clean` removes them with the venv. The venv's set-up fills it once
+# (compileall, ~30 CPU s; pip's own compiled files sit beside the sources, where this prefix does not look), so that a
+# fresh clone's first `make test` does not compile the same modules in four workers at once. torch's internal test
+# helpers are left out (one is Python 3.12 syntax; nothing imports them).
 PYTEST_ENV := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache
 
 test: $(STAMP)
