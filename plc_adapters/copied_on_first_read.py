@@ -2,15 +2,18 @@
 
 Every asyncua server of a process holds the same standard address space: 6,174 nodes, ~480,000 Python objects.
 ``asyncua_seam.init_server`` used to give each server after the second a whole unpickled copy of it (~0.3–0.5 CPU s
-a server, most of a server's start-up), although a server reads only a few hundred of those nodes in its life: the
-Server object and its status, the types its own nodes are instances of, the reference types a browse walks.
+a server, most of a server's start-up), although a server reads only a few dozen of those nodes in its life (27 at
+init, ~60 for a pilot twin's start-up): the Server object and its status, the types its own nodes are instances of,
+the reference types a browse walks.
 
-:class:`CopiedOnFirstRead` is a ``dict`` that starts empty beside a table of pickled entries (one ``bytes`` per
-key, shared by every copy: bytes cannot change). Reading a key that is still pickled unpickles that one entry, stores
-it, and from then on the entry is the table's own, as in a plain dict; an entry written or deleted before it was
-read replaces or removes the pickled one. Keys, length, iteration and membership cover both kinds of entries, so
-the table answers every question a dict answers, with the same result as a dict holding a whole copy would. Each
-copy's entries are independent objects: nothing one table changes is seen by another.
+:class:`CopiedOnFirstRead` is a ``dict`` that starts empty beside a table of pickled entries (one ``bytes`` per key,
+the key and its value pickled together, shared by every copy: bytes cannot change). Reading a key that is still
+pickled unpickles that one entry, stores it under its own copy of the key, and from then on the entry is the
+table's own, as in a plain dict; an entry written or deleted before it was read replaces or removes the pickled
+one. Keys, length, iteration and membership cover both kinds of entries, so the table answers every question a
+dict answers, with the same result as a dict holding a whole copy would (the keys of entries not read yet are the
+snapshot's, shared and never changed). Each copy's entries are independent objects: nothing one table changes is
+seen by another.
 
 Reads of entries already copied are plain ``dict`` look-ups in C (``__getitem__`` is not overridden; a miss calls
 :meth:`__missing__`); ``get``, ``in``, writes and deletes are one Python call each. Copying an entry and writing one
@@ -31,13 +34,19 @@ _ABSENT: Any = object()
 
 
 def pickled_entries(table: Mapping[K, Any]) -> dict[K, bytes]:
-    """Each entry of ``table`` pickled on its own (an entry shares no object with another after unpickling)."""
-    return {key: pickle.dumps(value, pickle.HIGHEST_PROTOCOL) for key, value in table.items()}
+    """Each entry of ``table`` — its key and value — pickled on its own (an entry unpickled shares no object with
+    another, nor with the snapshot's keys)."""
+    return {key: pickle.dumps((key, value), pickle.HIGHEST_PROTOCOL) for key, value in table.items()}
+
+
+def _unpickled(blob: bytes) -> tuple[Any, Any]:
+    return pickle.loads(blob)  # type: ignore[no-any-return]  # noqa: S301 - pickled by pickled_entries in this process
 
 
 class CopiedOnFirstRead(dict[K, V], Generic[K, V]):
-    """A dict over ``pickled`` (key → ``pickle.dumps(value)``, shared, never changed): an entry is unpickled into
-    this table when first read. See the module docstring."""
+    """A dict over ``pickled`` (key → ``pickle.dumps((key, value))``, from :func:`pickled_entries`; shared, never
+    changed): an entry is unpickled into this table, under its own copy of the key, when first read. See the module
+    docstring."""
 
     __slots__ = ("_lock", "_pickled")
 
@@ -63,8 +72,8 @@ class CopiedOnFirstRead(dict[K, V], Generic[K, V]):
             if value is not _ABSENT:  # another thread copied it meanwhile
                 return value  # type: ignore[no-any-return]
             blob = self._pickled.pop(key)  # KeyError: no such entry, as a dict says
-            value = pickle.loads(blob)  # noqa: S301 - bytes pickled by this process (pickled_entries), never read from outside
-            dict.__setitem__(self, key, value)
+            own_key, value = _unpickled(blob)
+            dict.__setitem__(self, own_key, value)  # under its own copy of the key: the table's entries are its own
             return value  # type: ignore[no-any-return]
 
     def get(self, key: K, default: Any = None) -> Any:  # type: ignore[override]
@@ -100,7 +109,7 @@ class CopiedOnFirstRead(dict[K, V], Generic[K, V]):
                     return dict.pop(self, key)
                 blob = self._pickled.pop(key, None)
             if blob is not None:
-                return pickle.loads(blob)  # noqa: S301 - see __missing__
+                return _unpickled(blob)[1]
         if default is _ABSENT:
             raise KeyError(key)
         return default

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+from dataclasses import dataclass
 
 import pytest
 
@@ -93,3 +94,22 @@ def test_iterating_while_entries_are_read_sees_each_key_once(shared: dict[str, b
         seen.append(key)
         table[key]  # moves the entry from the pickled table to the dict while iterating
     assert sorted(seen) == sorted(SOURCE)
+
+
+@dataclass(unsafe_hash=True)
+class _NodeKey:
+    """A key object that could be changed (as asyncua's NodeId could): a copied entry must not share it."""
+
+    number: int
+
+
+def test_a_read_entry_is_kept_under_the_tables_own_copy_of_its_key():
+    keys = [_NodeKey(i) for i in range(3)]
+    shared = pickled_entries({k: [k.number] for k in keys})
+    first: CopiedOnFirstRead[_NodeKey, list[int]] = CopiedOnFirstRead(shared)
+    second: CopiedOnFirstRead[_NodeKey, list[int]] = CopiedOnFirstRead(shared)
+    assert first[_NodeKey(1)] == [1] and second[_NodeKey(1)] == [1]
+    own_first = next(k for k in dict.keys(first))
+    own_second = next(k for k in dict.keys(second))
+    assert own_first == own_second == keys[1]
+    assert own_first is not own_second and own_first is not keys[1] and own_second is not keys[1]
