@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
-
 from hil.scenario_kpis import TimelineSample
 
 
@@ -72,6 +70,8 @@ def _series(timeline: Sequence[TimelineSample], source: str, name: str) -> list[
 
 def plot_report(report: ScenarioReport, path: Path) -> None:
     """Write the four-panel trajectory PNG (see the module docstring)."""
+    from matplotlib.figure import Figure  # here, not at import: batches run without a plot (campaigns, benches)
+
     timeline = report.timeline
     minutes = [s.batch_time_s / 60.0 for s in timeline]
     fig = Figure(figsize=(9, 11))  # no pyplot: no global backend or figure state is touched
