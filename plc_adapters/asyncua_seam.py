@@ -48,7 +48,7 @@ client, and a signature check against :data:`HOOKED_SIGNATURES`):
 - **session expiry** (:func:`close_client_sessions`): every client session ends, its TCP connection stays.
 - **server start-up** (:func:`init_server`): ``Server.init`` with asyncua's standard address space filled by its
   generated code for the first two servers of a process only; later servers copy each standard node from a pickled
-  snapshot of it when the node is first read (1.48 → 0.03 CPU s a server; the suite starts ~110), the rest of
+  snapshot of it when the node is first read (1.45 → 0.02 CPU s a server; the suite starts ~110), the rest of
   asyncua's init unchanged.
 - **release at stop** (:func:`release_address_space`): a stopped server's nodes dropped at once, freed by reference
   counting instead of by the cyclic collector.
@@ -810,7 +810,7 @@ async def init_server(server: Server) -> None:
     unpickled into the server's own table when asyncua first reads it (Read, Browse, a write, a reference added),
     node for node what asyncua fills, sharing no object with another server; nodes no one reads stay bytes. Init
     reads 27 of the 6,174 nodes, a pilot twin's start-up ~60. A server's whole init, one full collection after it
-    counted: 1.48 CPU s as asyncua does it, 0.03 s from the snapshot (it was 0.75 s with a whole unpickled copy;
+    counted: 1.45 CPU s as asyncua does it, 0.02 s from the snapshot (it was 0.75 s with a whole unpickled copy;
     ``benchmarks/server_startup.py``; ``docs/performance.md``, "Server start-up"). A process that starts one server
     (``linetwin serve``) takes no snapshot: pickling costs as much as a fill and would never be used.
 
