@@ -170,6 +170,9 @@ class CopiedOnFirstRead(dict[K, V], Generic[K, V]):
             other.copy_all()
         return dict.__eq__(self, other)
 
+    def __ne__(self, other: object) -> bool:  # dict's own would compare the copied entries only
+        return not self == other
+
     __hash__ = None  # type: ignore[assignment]
 
     def __or__(self, other: Any) -> dict[K, V]:

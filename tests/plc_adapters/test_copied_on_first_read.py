@@ -31,6 +31,7 @@ def test_it_answers_every_question_a_dict_with_a_whole_copy_answers(shared: dict
         table["nodeX"]
     assert (table.copied, table.still_pickled) == (2, 48)
     assert len(table) == 50 and set(table.keys()) == set(SOURCE)
+    assert not table != SOURCE and not SOURCE != CopiedOnFirstRead(shared)  # both ways, before any entry is read
     assert table == SOURCE and dict(table.items()) == SOURCE  # equality and items copy every entry
     assert (table.copied, table.still_pickled) == (50, 0)
     assert pickle.loads(pickle.dumps(table)) == SOURCE
@@ -65,6 +66,9 @@ def test_writes_and_deletes_replace_or_remove_the_pickled_entry(shared: dict[str
     table.update(node10=10)
     assert table["node9"] == 9 and table["node10"] == 10 and len(table) == 50
     assert sorted(table) == sorted({*SOURCE, "new", "other"} - {"node2", "node5"})
+    assert (CopiedOnFirstRead(shared) | {"x": 1}) == {**SOURCE, "x": 1}
+    drained: CopiedOnFirstRead[str, object] = CopiedOnFirstRead(shared)
+    assert dict(drained.popitem() for _ in range(50)) == SOURCE and len(drained) == 0
     table.clear()
     assert len(table) == 0 and list(table) == [] and "node11" not in table
 
