@@ -53,9 +53,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
-import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +63,7 @@ import casadi as ca
 import numpy as np
 
 from process_models.declaration import CompiledModel, DeclarationError
+from process_models.model_functions import PerModelFunctions
 
 __all__ = [
     "InputProgram",
@@ -348,7 +347,9 @@ class _Propagator:
         return self._jacobians[key]
 
 
-_CACHE: weakref.WeakKeyDictionary[CompiledModel, dict[tuple, _Propagator]] = weakref.WeakKeyDictionary()
+_PROPAGATORS: PerModelFunctions[_Propagator] = PerModelFunctions(per_model=32)
+"""Propagators kept per model and thread (:mod:`process_models.model_functions`): one per integrator, tolerance
+set and options in use."""
 
 
 def _propagator(model: CompiledModel, integrator: str, rtol: float, atol: float,
@@ -358,13 +359,8 @@ def _propagator(model: CompiledModel, integrator: str, rtol: float, atol: float,
     if not (rtol > 0 and atol > 0):
         raise SimulationError(f"rtol and atol must be > 0, got rtol={rtol}, atol={atol}")
     opts = dict(options or {})
-    # per thread: a casadi Function must not be evaluated from two threads at once
-    key = (threading.get_ident(), integrator, float(rtol), float(atol),
-           tuple(sorted((k, repr(v)) for k, v in opts.items())))
-    per_model = _CACHE.setdefault(model, {})
-    if key not in per_model:
-        per_model[key] = _Propagator(model, integrator, rtol, atol, opts)
-    return per_model[key]
+    key = (integrator, float(rtol), float(atol), tuple(sorted((k, repr(v)) for k, v in opts.items())))
+    return _PROPAGATORS.get(model, key, lambda: _Propagator(model, integrator, rtol, atol, opts))
 
 
 # ----------------------------------------------------------------------------------------------

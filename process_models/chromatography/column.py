@@ -35,11 +35,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-import threading
 import time
 import tomllib
-import weakref
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +69,7 @@ from process_models.chromatography.transport import (
     column_layout,
 )
 from process_models.declaration import CompiledModel, DeclarationError, ModelDeclaration, compile_model
+from process_models.model_functions import PerModelFunctions
 from process_models.simulator import InputProgram, SimulationError, SimulationResult
 
 if TYPE_CHECKING:
@@ -388,35 +386,22 @@ def _section_dae(model: CompiledModel, ncomp: int, order: np.ndarray) -> dict[st
     return {"x": z, "p": ca.vertcat(model.p_sym, *coeff, t_start), "t": model.t_sym, "ode": ode}
 
 
-_SECTION_INTEGRATORS: weakref.WeakKeyDictionary[CompiledModel, OrderedDict[tuple, ca.Function]] = \
-    weakref.WeakKeyDictionary()
-_SECTION_INTEGRATORS_PER_MODEL = 64
-"""Integrators kept per model (least recently used dropped first): a run's sections on its grid, for a few grids."""
-_SECTION_INTEGRATORS_LOCK = threading.Lock()
+_SECTION_INTEGRATORS: PerModelFunctions[ca.Function] = PerModelFunctions(per_model=64)
+"""Integrators kept per model and thread (least recently used dropped first): a run's sections on its grid, for a
+few grids."""
 
 
 def _section_integrator(model: CompiledModel, ncomp: int, order: np.ndarray, name: str, t_start: float,
                         grid: np.ndarray, opts: Mapping[str, Any]) -> ca.Function:
     """The CVODES integrator of one inlet section from ``t_start`` reporting at ``grid``, made once per (model,
-    thread, section span and grid, options) and reused: building it (the DAE, its Jacobian's sparsity, CVODES's
-    set-up) costs more than integrating a short section, and the pooling estimator runs the same sections on the
-    same grid for every evaluation of its fit (the initial state and the parameters are the call's inputs, so a
-    reused integrator gives the same result as a new one). Per thread, as in :mod:`process_models.simulator` (a
-    casadi Function must not be evaluated from two threads at once); weakly keyed by the model."""
-    key = (threading.get_ident(), ncomp, order.tobytes(), name, float(t_start), grid.tobytes(),
+    thread, section span and grid, options) and reused (:mod:`process_models.model_functions`): building it costs
+    more than integrating a short section, and the pooling estimator runs the same sections on the same grid for
+    every evaluation of its fit (the initial state and the parameters are the call's inputs, so a reused integrator
+    gives the same result as a new one)."""
+    key = (ncomp, order.tobytes(), name, float(t_start), grid.tobytes(),
            tuple(sorted((k, repr(v)) for k, v in opts.items())))
-    with _SECTION_INTEGRATORS_LOCK:
-        per_model = _SECTION_INTEGRATORS.setdefault(model, OrderedDict())
-        found = per_model.get(key)
-        if found is not None:
-            per_model.move_to_end(key)
-            return found
-    built = ca.integrator(name, "cvodes", _section_dae(model, ncomp, order), float(t_start), list(grid), dict(opts))
-    with _SECTION_INTEGRATORS_LOCK:
-        per_model[key] = built
-        while len(per_model) > _SECTION_INTEGRATORS_PER_MODEL:
-            per_model.popitem(last=False)
-    return built
+    return _SECTION_INTEGRATORS.get(model, key, lambda: ca.integrator(
+        name, "cvodes", _section_dae(model, ncomp, order), float(t_start), list(grid), dict(opts)))
 
 
 def simulate_column(column: ChromatographyColumn, program: InletProgram, times_s: Sequence[float],
