@@ -56,7 +56,7 @@ from plc_adapters.asyncua_seam import (
     init_server,
     install_write_hook,
     listening_port,
-    release_address_space,
+    stop_server,
 )
 from plc_adapters.opcua_spec import OpcUaConnection, OpcUaTagSpec
 from plc_adapters.tag_map import Direction
@@ -210,10 +210,9 @@ class VirtualOpcUaPlc(VirtualPlcBase):
         server, self._server, self._nodes = self._server, None, None
         if server is not None:
             try:
-                await server.stop()
+                await stop_server(server)  # its nodes freed now, not by a full collection later
             except Exception:  # noqa: BLE001 - stopping must not fail the bench
                 logger.debug("virtual OPC UA PLC '%s': server stop raised", self.unit, exc_info=True)
-            release_address_space(server)  # its nodes freed now, not by a full collection later
             await asyncio.sleep(0)
 
     def _show_held(self, tag: OpcUaTagSpec) -> None:

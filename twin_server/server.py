@@ -15,8 +15,8 @@ from plc_adapters.asyncua_seam import (
     address_space,
     init_server,
     install_write_hook,
-    release_address_space,
     release_subscription_loggers,
+    stop_server,
 )
 from plc_adapters.long_lived_objects import collector_paused, freeze_long_lived, thaw
 from process_models.plant_clock import PlantClock, WallPacedClock
@@ -298,8 +298,7 @@ class TwinServer:
         if self.runtime is not None:
             await self.runtime.stop()
         if self._server is not None:
-            await self._server.stop()
-            release_address_space(self._server)  # its nodes freed now by reference counting (see the seam)
+            await stop_server(self._server)  # its nodes freed at once by reference counting (see the seam)
             self._server = None
             thaw()  # what is left of this twin (cycles) may be collected once it is garbage
         if was_serving:

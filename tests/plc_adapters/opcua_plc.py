@@ -20,7 +20,7 @@ from plc_adapters.asyncua_seam import (
     close_client_sessions,
     init_server,
     listening_port,
-    release_address_space,
+    stop_server,
 )
 
 VENDOR_URI = "http://linetwin.test/plc"
@@ -88,8 +88,7 @@ class PlcServer:
         if server is not None:
             for ident in self.nodes:
                 self.memory[ident] = address_space(server).read(self.nodes[ident], ua.AttributeIds.Value)
-            await server.stop()
-            release_address_space(server)
+            await stop_server(server)
 
     async def set(self, ident: str, value: float | None, status: int = ua.StatusCodes.Good,
                   source_timestamp: datetime | None = None, vtype: ua.VariantType = ua.VariantType.Float) -> None:

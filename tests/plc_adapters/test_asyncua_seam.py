@@ -1051,6 +1051,31 @@ async def test_a_stopped_server_released_frees_its_nodes_without_the_collector(c
     assert ua.NodeId(ua.ObjectIds.Server) not in aspace
 
 
+async def test_stop_server_stops_and_releases_even_when_the_stop_raises(collector_off: None):
+    """stop_server: a started server stops (its port is free again) and its nodes are released; a stop that raises
+    still releases them, and the error reaches the caller."""
+    server = Server()
+    await seam.init_server(server)
+    port = free_tcp_port()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/stop")
+    await server.start()
+    await seam.stop_server(server)
+    assert seam.address_space(server).node_ids() == []
+    reopened = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
+    reopened.close()
+
+    failing = Server()
+    await seam.init_server(failing)
+
+    async def refuse() -> None:
+        raise RuntimeError("stop failed")
+
+    failing.stop = refuse  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="stop failed"):
+        await seam.stop_server(failing)
+    assert seam.address_space(failing).node_ids() == []
+
+
 async def test_overlapping_server_inits_each_get_the_whole_standard_space(fresh_standard_space: None):
     """Server start-up: inits that overlap — three on one event loop, one on another loop in another thread — each
     end with the whole standard address space; one snapshot is taken; later servers are copies of it."""
