@@ -146,6 +146,72 @@ def _check_times(times_s: np.ndarray) -> np.ndarray:
     return times
 
 
+_CHUNK_ENTRIES = 1 << 17  # members x starts x stops that plan_cuts evaluates at once (1 MiB per float array)
+
+
+def _with_time(grid: np.ndarray, arr: np.ndarray, time_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The grid with ``time_s`` added and the curves ``arr`` (..., T) on it: ``np.interp``'s value at ``time_s``,
+    the grid's own values elsewhere (so nothing changes when ``time_s`` is a grid time)."""
+    times = np.unique(np.concatenate([grid, [time_s]]))
+    if times.size == grid.size:
+        return times, arr
+    k = int(np.searchsorted(grid, time_s))
+    at = np.array([np.interp(time_s, grid, row) for row in arr.reshape(-1, grid.size)]).reshape(arr.shape[:-1])
+    return times, np.concatenate([arr[..., :k], at[..., None], arr[..., k:]], axis=-1)
+
+
+def _pools(by_time_product: np.ndarray, by_time_impurity: np.ndarray, chunk: np.ndarray, stops: np.ndarray,
+           valid: np.ndarray, purity_min: float, floats: np.ndarray, flags: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each member's pool from each start in ``chunk`` to each of ``stops`` (time indices; ``valid``, (I, J): the
+    stops each start may use), from the (T, S) cumulative amounts: the (I, J, S) product, impurities, whether the
+    pool is on spec, and a spare float array. All are views into the scratch buffers ``floats`` (4, n) and
+    ``flags`` (2, n, bool), n >= I J S: fresh arrays of that size for every chunk would cost more than the
+    arithmetic. Members are the last, contiguous axis, so a mean over them is numpy's pairwise sum per pool, as
+    over the members of one start's (S, J) arrays (contiguous too: column-wise fancy indexing)."""
+    shape = (chunk.size, stops.size, by_time_product.shape[1])
+    n = math.prod(shape)
+    product, impurity, lhs, rhs = (buffer[:n].reshape(shape) for buffer in floats)
+    on_spec, positive = (buffer[:n].reshape(shape) for buffer in flags)
+    np.subtract(by_time_product[None, stops, :], by_time_product[chunk, None, :], out=product)
+    np.subtract(by_time_impurity[None, stops, :], by_time_impurity[chunk, None, :], out=impurity)
+    np.greater_equal(np.multiply(product, 1.0 - purity_min, out=lhs), np.multiply(purity_min, impurity, out=rhs),
+                     out=on_spec)
+    on_spec &= np.greater(product, 0.0, out=positive)
+    on_spec &= valid[:, :, None]
+    return product, impurity, on_spec, lhs
+
+
+def _feasible_means(values: np.ndarray, feasible: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per row of the (I, S) ``values`` selected by ``rows``, the mean over its ``feasible`` entries, bit for bit
+    ``values[a, feasible[a]].mean()`` (the rows with as many entries are compacted and summed together); -inf
+    for the other rows."""
+    means = np.full(values.shape[0], -np.inf)
+    counts = feasible.sum(axis=1)
+    for n in np.unique(counts[rows]):
+        group = np.flatnonzero(rows & (counts == n))
+        means[group] = values[group][feasible[group]].reshape(group.size, n).mean(axis=1)
+    return means
+
+
+def _most_probable(probability: np.ndarray, purity: np.ndarray, valid: np.ndarray) -> tuple[int, int] | None:
+    """(start, stop) indices of the largest (probability, purity) pair over the (I, J) candidates ``valid``: per
+    start the last such stop (as the last of ``np.lexsort``), then the first start; None without candidates."""
+    eligible = valid.any(axis=1)
+    if not eligible.any():
+        return None
+    p = np.where(valid, probability, -np.inf)
+    top_p = p.max(axis=1)
+    q = np.where(p == top_p[:, None], purity, -np.inf)
+    top_q = q.max(axis=1)
+    ties = (p == top_p[:, None]) & (q == top_q[:, None])
+    last = ties.shape[1] - 1 - np.argmax(ties[:, ::-1], axis=1)
+    best_p = top_p[eligible].max()
+    best_q = top_q[eligible & (top_p == best_p)].max()
+    a = int(np.argmax(eligible & (top_p == best_p) & (top_q == best_q)))
+    return a, int(last[a])
+
+
 def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: PoolingSpec, *,
               earliest_start_s: float | None = None, fixed_start_s: float | None = None,
               earliest_stop_s: float | None = None, stop_with_recourse: bool = False, best_effort: bool = False,
@@ -168,6 +234,10 @@ def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: Poo
     ``best_effort``: when no candidate meets the constraint, return the one with the highest probability (then
     the highest mean purity) instead of None — for a pool already in progress, whose valve must close somewhere.
 
+    The starts are evaluated in vectorised chunks (members x starts x stops arrays of about ``_CHUNK_ENTRIES``
+    entries), with the same candidates, sums and ties as one start at a time: the earliest start with the largest
+    objective wins, and within a start the earliest stop.
+
     Raises :class:`PoolingError` for malformed curves or pins outside the window.
     """
     times = _check_times(times_s)
@@ -177,9 +247,7 @@ def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: Poo
     if fixed_start_s is not None and not (w0 - 1e-9 <= fixed_start_s <= w1):
         raise PoolingError(f"pooling: fixed_start_s = {fixed_start_s} s outside the window [{w0}, {w1}] s")
     if fixed_start_s is not None:
-        grid = times
-        times = np.unique(np.concatenate([grid, [fixed_start_s]]))
-        arr = np.stack([np.stack([np.interp(times, grid, m) for m in member]) for member in arr])
+        times, arr = _with_time(times, arr, fixed_start_s)
     cum = _cumulative(times, arr)  # (S, C, T)
     cum_product, cum_impurity = cum[:, 0, :], cum[:, 1:, :].sum(axis=1)  # (S, T) each
     totals = cum_product[:, -1]  # whole predicted product peak per member
@@ -188,41 +256,67 @@ def plan_cuts(times_s: np.ndarray, ensemble: Mapping[str, np.ndarray], spec: Poo
     if fixed_start_s is not None:
         starts = np.flatnonzero(np.isclose(times, fixed_start_s, rtol=0.0, atol=1e-9))
     stop_ok = inside & (times >= (earliest_stop_s if earliest_stop_s is not None else -np.inf))
-    best: tuple[float, int, int] | None = None
+    min_duration = max(spec.min_pool_duration_s, 1e-12)
+    threshold = spec.confidence - 1e-12
+    has_total = totals > 0
+    divisor = np.where(has_total, totals, 1.0)
+    by_time = np.ascontiguousarray(cum_product.T), np.ascontiguousarray(cum_impurity.T)  # (T, S) each
+    most_stops = int(np.count_nonzero(stop_ok & (times >= times[starts[0]] + min_duration))) if starts.size else 0
+    scratch = min(max(_CHUNK_ENTRIES, n_members * most_stops), starts.size * n_members * most_stops)
+    floats, flags = np.empty((4, scratch)), np.empty((2, scratch), dtype=bool)
+    best: tuple[float, int, int] | None = None  # (objective, i, j)
     fallback: tuple[float, float, int, int] | None = None  # (probability, purity, i, j) for best_effort
     recourse_stops: np.ndarray | None = None
-    for i in starts:
-        j = np.flatnonzero(stop_ok & (times >= times[i] + max(spec.min_pool_duration_s, 1e-12)))
-        if j.size == 0:
+    member_best = np.full((starts.size, n_members), -np.inf)  # recourse: each member's best on-spec yield
+    has_stop = np.zeros(starts.size, dtype=bool)
+    position = 0
+    while position < starts.size:
+        # a chunk of starts (ascending) against the stops of its first start, which include those of the others
+        stops = np.flatnonzero(stop_ok & (times >= times[starts[position]] + min_duration))
+        if stops.size == 0:
+            break  # the later starts have no stop either
+        rows = slice(position, position + max(1, _CHUNK_ENTRIES // (n_members * stops.size)))
+        chunk = starts[rows]
+        position += chunk.size
+        valid = times[stops][None, :] >= (times[chunk] + min_duration)[:, None]
+        product, impurity, on_spec, spare = _pools(*by_time, chunk, stops, valid, spec.purity_min, floats, flags)
+        has_stop[rows] = valid.any(axis=1)
+        if stop_with_recourse:  # the largest on-spec yield (product / total) is at the largest on-spec product
+            largest = np.max(np.multiply(product, on_spec, out=spare), axis=1)  # (I, S); on spec: > 0, else 0
+            member_best[rows] = np.where(largest > 0, np.where(has_total, largest / divisor, 0.0), -np.inf)
             continue
-        product = cum_product[:, j] - cum_product[:, i, None]  # (S, J)
-        impurity = cum_impurity[:, j] - cum_impurity[:, i, None]
-        on_spec = product * (1.0 - spec.purity_min) >= spec.purity_min * impurity
-        on_spec &= product > 0
-        yields = np.where(totals[:, None] > 0, product / np.where(totals[:, None] > 0, totals[:, None], 1.0), 0.0)
-        if stop_with_recourse:
-            member_yields = np.where(on_spec, yields, -np.inf)
-            member_best = np.max(member_yields, axis=1)
-            feasible = np.isfinite(member_best)
-            if feasible.mean() >= spec.confidence - 1e-12:
-                value = float(member_best[feasible].mean())
-                if best is None or value > best[0]:
-                    stops = np.full(n_members, -1)
-                    stops[feasible] = j[np.argmax(member_yields[feasible], axis=1)]
-                    best, recourse_stops = (value, int(i), int(np.median(stops[feasible]))), stops
-            continue
-        probability = on_spec.mean(axis=0)
-        mean_yield = np.where(probability >= spec.confidence - 1e-12, yields.mean(axis=0), -np.inf)
-        k = int(np.argmax(mean_yield))
-        if np.isfinite(mean_yield[k]) and (best is None or mean_yield[k] > best[0]):
-            best = (float(mean_yield[k]), int(i), int(j[k]))
-        if best_effort and best is None:
+        yields = np.divide(product, divisor, out=spare)
+        yields[:, :, ~has_total] = 0.0
+        probability = on_spec.mean(axis=2)  # (I, J)
+        mean_yield = np.where(valid & (probability >= threshold), yields.mean(axis=2), -np.inf)
+        k = np.argmax(mean_yield, axis=1)  # each start's first best stop
+        values = mean_yield[np.arange(chunk.size), k]
+        a = int(np.argmax(values))  # the chunk's first start with the largest objective
+        if np.isfinite(values[a]) and (best is None or values[a] > best[0]):
+            best = (float(values[a]), int(chunk[a]), int(stops[k[a]]))
+        if best_effort and best is None:  # only while no start is feasible: a feasible one discards the fallback
             counted = product + impurity
-            purity = np.where(counted > 0, product / np.where(counted > 0, counted, 1.0), 0.0).mean(axis=0)
-            k = int(np.lexsort((purity, probability))[-1])
-            candidate = (float(probability[k]), float(purity[k]), int(i), int(j[k]))
-            if fallback is None or candidate[:2] > fallback[:2]:
-                fallback = candidate
+            purity = np.where(counted > 0, product / np.where(counted > 0, counted, 1.0), 0.0).mean(axis=2)
+            pick = _most_probable(probability, purity, valid)
+            if pick is not None:
+                candidate = (float(probability[pick]), float(purity[pick]), int(chunk[pick[0]]), int(stops[pick[1]]))
+                if fallback is None or candidate[:2] > fallback[:2]:
+                    fallback = candidate
+    if stop_with_recourse:
+        feasible = np.isfinite(member_best)
+        values = _feasible_means(member_best, feasible, (feasible.mean(axis=1) >= threshold) & has_stop)
+        a = int(np.argmax(values)) if values.size else 0  # the first start with the largest objective
+        if values.size and np.isfinite(values[a]):
+            i, members = int(starts[a]), feasible[a]
+            stops = np.flatnonzero(stop_ok & (times >= times[i] + min_duration))
+            product, _, on_spec, spare = _pools(*by_time, starts[a:a + 1], stops, np.ones((1, stops.size), dtype=bool),
+                                                spec.purity_min, floats, flags)
+            yields = np.divide(product[0], divisor, out=spare[0])  # (J, S)
+            yields[:, ~has_total] = 0.0
+            member_yields = np.where(on_spec[0], yields, -np.inf)
+            recourse_stops = np.full(n_members, -1)  # each member's first stop with its best on-spec yield
+            recourse_stops[members] = stops[np.argmax(member_yields[:, members], axis=0)]
+            best = (float(values[a]), i, int(np.median(recourse_stops[members])))
     if best is None and fallback is not None:
         best = (fallback[1], fallback[2], fallback[3])
     if best is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from controllers.chromatography import pooling_decision
 from controllers.chromatography.pooling_decision import (
     PoolingError,
     PoolingSpec,
@@ -183,3 +184,104 @@ def test_tuned_thresholds_meet_the_spec_on_every_reference_run() -> None:
         tune_uv_thresholds(TIMES, [(uv_of(curves), curves)], SPEC, purity_margin=0.0499)
     with pytest.raises(PoolingError, match="at least one reference"):
         tune_uv_thresholds(TIMES, [], SPEC)
+
+
+GRID = np.arange(0.0, 400.0 + 1e-9, 2.0)
+
+
+def gapped_ensemble(rng: np.random.Generator, members: int) -> dict[str, np.ndarray]:
+    """Peaks with compact support (a Gaussian less 5 % of its top, clipped at 0) and zero gaps between them: many
+    starts (stops) in a gap pool the very same amounts, ties that the earliest start (stop) must win."""
+    def peaks(centre_s: float, width_s: float, height: float) -> np.ndarray:
+        centres = centre_s + rng.normal(0.0, 4.0, (members, 1))
+        heights = height * np.exp(rng.normal(0.0, 0.1, (members, 1)))
+        return np.maximum(heights * (np.exp(-0.5 * ((GRID - centres) / width_s) ** 2) - 0.05), 0.0)
+
+    return {"early": peaks(120.0, 12.0, 0.5), "product": peaks(200.0, 15.0, 1.0), "late": peaks(280.0, 12.0, 0.5)}
+
+
+def cumulative_amounts(curves: dict[str, np.ndarray], spec: PoolingSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(S, T) trapezoid integrals from the first time of the product and of the impurities together."""
+    amounts = np.stack([curves[c] for c in spec.components], axis=1)  # (S, C, T)
+    steps = 0.5 * (amounts[..., 1:] + amounts[..., :-1]) * np.diff(GRID)
+    cum = np.concatenate([np.zeros(amounts.shape[:-1] + (1,)), np.cumsum(steps, axis=-1)], axis=-1)
+    return cum[:, 0, :], cum[:, 1:, :].sum(axis=1)
+
+
+def per_start_cuts(curves: dict[str, np.ndarray], spec: PoolingSpec, earliest_start_s: float = -np.inf,
+                   earliest_stop_s: float = -np.inf, stop_with_recourse: bool = False,
+                   best_effort: bool = False) -> tuple[int, int, np.ndarray | None] | None:
+    """plan_cuts written out one start at a time: (start index, stop index, with recourse each member's own stop
+    or -1), None when no pool qualifies. Every member has a product peak (totals > 0)."""
+    cum_product, cum_impurity = cumulative_amounts(curves, spec)
+    inside = (GRID >= spec.window_start_s - 1e-9) & (GRID <= spec.window_end_s + 1e-9)
+    best, fallback = None, None
+    for i in np.flatnonzero(inside & (GRID >= earliest_start_s)):
+        stops = np.flatnonzero(inside & (GRID >= earliest_stop_s)
+                               & (GRID >= GRID[i] + max(spec.min_pool_duration_s, 1e-12)))
+        if stops.size == 0:
+            continue
+        product = cum_product[:, stops] - cum_product[:, i, None]  # (S, J)
+        impurity = cum_impurity[:, stops] - cum_impurity[:, i, None]
+        on_spec = (product * (1.0 - spec.purity_min) >= spec.purity_min * impurity) & (product > 0)
+        yields = product / cum_product[:, -1:]
+        if stop_with_recourse:
+            member_yields = np.where(on_spec, yields, -np.inf)
+            feasible = on_spec.any(axis=1)
+            if feasible.mean() >= spec.confidence - 1e-12:
+                value = member_yields.max(axis=1)[feasible].mean()
+                if best is None or value > best[0]:  # the earliest best start
+                    own = np.where(feasible, stops[np.argmax(member_yields, axis=1)], -1)  # earliest best stop
+                    best = (value, i, int(np.median(own[feasible])), own)
+            continue
+        probability = on_spec.mean(axis=0)
+        objective = np.where(probability >= spec.confidence - 1e-12, yields.mean(axis=0), -np.inf)
+        k = np.argmax(objective)  # the earliest best stop
+        if np.isfinite(objective[k]) and (best is None or objective[k] > best[0]):  # the earliest best start
+            best = (objective[k], i, stops[k], None)
+        if best_effort and best is None:
+            counted = product + impurity
+            purity = np.where(counted > 0, product / np.where(counted > 0, counted, 1.0), 0.0).mean(axis=0)
+            k = np.lexsort((purity, probability))[-1]  # the most probable, then the purest: its latest stop
+            if fallback is None or (probability[k], purity[k]) > fallback[:2]:  # then the earliest start
+                fallback = (probability[k], purity[k], i, stops[k], None)
+    best = best if best is not None else fallback and fallback[1:]
+    return None if best is None else tuple(best[-3:])
+
+
+@pytest.mark.parametrize("chunk_entries", [None, 1, 5000])  # default chunks, one start per chunk, a few
+def test_the_vectorised_plan_makes_the_per_start_choice_ties_included(monkeypatch: pytest.MonkeyPatch,
+                                                                      chunk_entries: int | None) -> None:
+    if chunk_entries is not None:
+        monkeypatch.setattr(pooling_decision, "_CHUNK_ENTRIES", chunk_entries)
+    spec = PoolingSpec("product", ("early", "late"), purity_min=0.97, window_start_s=60.0, window_end_s=360.0,
+                       confidence=0.9)
+    pinned = PoolingSpec(**{**spec.__dict__, "min_pool_duration_s": 50.0})  # binds: a stop at start + 50 s
+    too_long = PoolingSpec(**{**spec.__dict__, "min_pool_duration_s": 200.0})  # takes in a whole impurity peak
+    cases = [
+        ({}, spec),
+        ({"stop_with_recourse": True}, spec),
+        ({"earliest_start_s": 200.0}, pinned),
+        ({"earliest_start_s": 200.0, "stop_with_recourse": True}, pinned),
+        ({"earliest_start_s": 150.0, "earliest_stop_s": 215.0, "stop_with_recourse": True}, spec),
+        ({"best_effort": True}, too_long),  # nothing qualifies: the most probable, purest pool
+        ({"best_effort": True, "earliest_stop_s": 355.0}, too_long),
+        ({"stop_with_recourse": True}, too_long),
+    ]
+    fallbacks = 0
+    for seed in range(3):
+        curves = gapped_ensemble(np.random.default_rng(seed), 8 + 7 * seed)
+        for kwargs, case_spec in cases:
+            expected = per_start_cuts(curves, case_spec, **kwargs)
+            plan = plan_cuts(GRID, curves, case_spec, **kwargs)
+            assert (plan is None) == (expected is None), (seed, kwargs)
+            if plan is None or expected is None:
+                continue
+            i, j, own = expected
+            assert (plan.start_s, plan.stop_s) == (GRID[i], GRID[j]), (seed, kwargs)
+            fallbacks += plan.probability_on_spec == 0.0
+            if own is not None:  # recourse: each member pooled to its own stop (the plan's stop without one)
+                cum_product = cumulative_amounts(curves, case_spec)[0]
+                pooled = cum_product[np.arange(own.size), np.where(own >= 0, own, j)] - cum_product[:, i]
+                assert plan.expected_yield == pytest.approx(np.mean(pooled / cum_product[:, -1]), rel=1e-12)
+    assert fallbacks == 6  # best_effort answered each time nothing qualified
