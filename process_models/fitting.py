@@ -172,13 +172,15 @@ def fit_parameters(model: CompiledModel, data: FitData | Sequence[FitData], esti
                    initial_guess: Mapping[str, float] | None = None, weights: Mapping[str, float] | None = None,
                    bounds: Mapping[str, tuple[float, float]] | None = None, absolute_sigma: bool = False,
                    max_evaluations: int = 100, progress: bool = False, integrator: str = "cvodes",
-                   rtol: float = 1e-8, atol: float = 1e-10) -> FitResult:
+                   rtol: float = 1e-8, atol: float = 1e-10, tolerance: float = 1e-10) -> FitResult:
     """Estimate the parameters ``estimate`` of ``model`` from one or more experiments.
 
     ``initial_guess``: starting values (default: the declared values); ``weights``: per measured name,
     the factor applied to its residuals, normally ``1/sigma`` in the measurement's unit (default:
     ``1/std`` of the measured values); ``bounds``: per parameter (default: the declared bounds).
-    ``progress`` prints one line per model evaluation to stderr.
+    ``progress`` prints one line per model evaluation to stderr. ``tolerance``: least_squares' ``xtol``, ``ftol``
+    and ``gtol`` (relative; the default polishes far below the data's information, a profile's re-fits take a
+    looser one: :data:`process_models.fit_diagnostics.PROFILE_REFIT_TOLERANCE`).
 
     An experiment's ``estimate_initial`` states are estimated too, as nuisance parameters of that experiment
     (starting from its ``initial_state``, within the states' declared bounds; their sensitivities by central
@@ -330,7 +332,7 @@ def fit_parameters(model: CompiledModel, data: FitData | Sequence[FitData], esti
     try:
         solution = optimize.least_squares(fun, theta0 / scale, jac=jac, bounds=(lower / scale, upper / scale),
                                           method="trf", x_scale="jac", max_nfev=max_evaluations,
-                                          xtol=1e-10, ftol=1e-10, gtol=1e-10)
+                                          xtol=tolerance, ftol=tolerance, gtol=tolerance)
     except SimulationError as exc:
         raise FitError(f"fit_parameters: model evaluation failed: {exc}") from exc
     theta_hat = params_of(solution.x)
