@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from asyncua import Client
 
 from twin_server.data_dir import SECURITY_DIR
+from twin_server.security.passwords import hash_password
 from twin_server.security.roles import Role
 from twin_server.security.setup import USERS_FILE
 from twin_server.security.users_file import UserRecord, UsersFile
@@ -35,9 +36,15 @@ def data_dir() -> Path:
     return line_root() / SECURITY_DIR
 
 
+TEST_USER_SCRYPT_N = 2**10
+"""scrypt cost of the users these helpers add: 16 times cheaper than a real user's (``passwords.SCRYPT_N``, ~60 ms
+a login), so the suite's logins cost ~4 ms each. The cost is stored in the hash and a login verifies at the stored
+cost, so the login path is the twin's own; the cost ``linetwin user add`` stores is checked in
+test_security_users.py."""
+
 _hashed: dict[tuple[str, Role, str], UserRecord] = {}
-"""Users already hashed in this session: scrypt costs ~60 ms a user (passwords.py), and most tests add the same
-operator; a later test reuses the record (same salt and hash — the tests check logins, not salts)."""
+"""Users already hashed in this session: most tests add the same operator; a later test reuses the record (same
+salt and hash — the tests check logins, not salts)."""
 
 
 def add_user(name: str, role: Role, password: str, directory: Path | None = None) -> Credentials:
@@ -47,7 +54,8 @@ def add_user(name: str, role: Role, password: str, directory: Path | None = None
     key = (name, role, password)
     cached = _hashed.get(key)
     if cached is None or name in users.users:
-        _hashed[key] = users.add(name, role, password, replace_existing=True)
+        record = users.add(name, role, None, replace_existing=True)
+        users.users[name] = _hashed[key] = replace(record, password=hash_password(password, TEST_USER_SCRYPT_N))
     else:
         users.users[name] = cached
     users.save()

@@ -47,9 +47,11 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
                           dklen=KEY_BYTES)
 
 
-def hash_password(password: str) -> PasswordHash:
+def hash_password(password: str, n: int = SCRYPT_N) -> PasswordHash:
+    """A new salt and the scrypt digest of ``password`` at cost ``n`` (a power of 2; default :data:`SCRYPT_N`), the
+    cost stored with it."""
     salt = secrets.token_bytes(16)
-    return PasswordHash(SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P))
+    return PasswordHash(n, SCRYPT_R, SCRYPT_P, salt, _scrypt(password, salt, n, SCRYPT_R, SCRYPT_P))
 
 
 def verify_password(password: str, stored: PasswordHash) -> bool:

@@ -65,6 +65,12 @@ async def test_admin_with_any_password_gets_nothing_before_and_after_a_users_fil
     assert logins[0]["client"].startswith("urn:") and "127.0.0.1:" in logins[0]["client"]
 
 
+STEP = 0.1
+"""°C: what every role tries to write on top of the setpoint. The setpoint's rate limit (20 °C/s) allows it 5 ms
+after the PLC took its value; the operator writes after two other sessions and logins (a step of 1 °C needed 50 ms,
+which a fast start-up did not always leave)."""
+
+
 async def test_viewer_write_refused_operator_write_accepted_both_audited_with_old_and_new_value():
     add_operator()
     add_user("vera", Role.VIEWER, "viewer-password")
@@ -75,11 +81,11 @@ async def test_viewer_write_refused_operator_write_accepted_both_audited_with_ol
             await wait_until(lambda: _good(setpoint), what="setpoint read back")
             before = await setpoint.read_value()
             with pytest.raises(ua.uaerrors.BadUserAccessDenied):
-                await setpoint.write_value(ua.DataValue(ua.Variant(before + 1.0, ua.VariantType.Double)))
+                await setpoint.write_value(ua.DataValue(ua.Variant(before + STEP, ua.VariantType.Double)))
         async with client_as(twin.endpoint, _cred("vera", "viewer-password")) as viewer:
             setpoint = viewer.get_node(ua.NodeId(SETPOINT, idx))
             with pytest.raises(ua.uaerrors.BadUserAccessDenied):
-                await setpoint.write_value(ua.DataValue(ua.Variant(before + 1.0, ua.VariantType.Double)))
+                await setpoint.write_value(ua.DataValue(ua.Variant(before + STEP, ua.VariantType.Double)))
             access = (await setpoint.read_attribute(ua.AttributeIds.UserAccessLevel)).Value.Value
             assert not access & ua.AccessLevel.CurrentWrite.mask
             perms = (await setpoint.read_attribute(ua.AttributeIds.UserRolePermissions)).Value.Value
@@ -93,8 +99,8 @@ async def test_viewer_write_refused_operator_write_accepted_both_audited_with_ol
             all_perms = (await setpoint.read_attribute(ua.AttributeIds.RolePermissions)).Value.Value
             writers = {p.RoleId for p in all_perms if p.Permissions & ua.PermissionType.Write}
             assert writers == {WELL_KNOWN_ROLE_IDS[r] for r in (Role.OPERATOR, Role.ENGINEER, Role.ADMIN)}
-            await setpoint.write_value(ua.DataValue(ua.Variant(before + 1.0, ua.VariantType.Double)))
-            assert await setpoint.read_value() == pytest.approx(before + 1.0)
+            await setpoint.write_value(ua.DataValue(ua.Variant(before + STEP, ua.VariantType.Double)))
+            assert await setpoint.read_value() == pytest.approx(before + STEP)
             assert plc is not None
     writes = [r for r in audit_rows("write") if r["node"] == SETPOINT]
     assert [(r["user"], r["role"], r["outcome"], r["status"]) for r in writes] == [
@@ -103,7 +109,7 @@ async def test_viewer_write_refused_operator_write_accepted_both_audited_with_ol
         ("operator", "operator", "accepted", "Good"),
     ]
     for r in writes:
-        assert r["old_value"] == pytest.approx(before) and r["new_value"] == pytest.approx(before + 1.0)
+        assert r["old_value"] == pytest.approx(before) and r["new_value"] == pytest.approx(before + STEP)
     assert "viewer" in writes[0]["reason"]
     assert verify_chain(data_dir() / "audit.sqlite").ok
 
