@@ -160,8 +160,9 @@ class ExtendedKalmanFilter:
         integrator (CVODES's staggered corrector; Hindmarsh et al., ACM TOMS 31 (2005) 363) in ``nx + n_theta``
         directions, forced (``ad_weight`` 0): left to choose, casadi took the state columns forward and the columns
         of *every* declared parameter by an adjoint run (one more integration, and ~6e-4 relative error in those
-        columns against a 1e-12 reference, where the forward ones agree to ~3e-7); on the pilot crystallizer
-        (7 states, 2 estimated of 27 parameters) a step's transition costs 1.9 ms instead of 2.6 ms."""
+        columns against a 1e-12 reference, where the forward ones agree to ~1e-7); on the pilot crystallizer
+        (7 states, 2 estimated of 27 parameters) a step's transition costs 1.9 ms instead of 2.7 ms
+        (``benchmarks/estimator.py``)."""
         m = self.model
         tau = ca.SX.sym("tau")
         t_start = ca.SX.sym("t_start")
