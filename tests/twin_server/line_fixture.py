@@ -61,14 +61,22 @@ async def live_line(config: LineConfig, speed: float, step_s: float = 1.0, data_
 @asynccontextmanager
 async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0,
                           data_dir: Path | None = None,
-                          metrics: MetricsSettings | None = None, step_s: float = 1.0) -> AsyncIterator[LiveLine]:
+                          metrics: MetricsSettings | None = None, step_s: float = 1.0,
+                          without: tuple[str, ...] = ()) -> AsyncIterator[LiveLine]:
     """The pilot line (:func:`live_line`) with an ``operator`` user (tests.security_helpers.OPERATOR) in this test's
     data dir, or in ``data_dir`` (users file, PKI, audit store) — a module- or session-scoped line, which outlives the
     per-test ``LINETWIN_DATA_DIR`` of tests/conftest.py, must name its own — and ``metrics``: its ``[metrics]``
     endpoint. ``step_s``: the virtual PLCs' plant step (plant s; 1 s as the HIL scenarios: at 20× that is 20 steps
-    per wall second and plant, a tenth of the CPU of 0.1 s steps, and still several new values per scan)."""
+    per wall second and plant, a tenth of the CPU of 0.1 s steps, and still several new values per scan).
+    ``without``: units left out, for a test of one unit at a high speed (the capture column's plant integrates every
+    plant second, ~3 ms a step: a quarter of a core at 100x)."""
     add_operator(data_dir)
-    config = dataclasses.replace(load_line_config(PILOT), scan_period_s=scan_period_s)
+    base = load_line_config(PILOT)
+    unknown = set(without) - {u.name for u in base.units}
+    if unknown:
+        raise ValueError(f"live_pilot_line: without names no unit of the pilot line: {sorted(unknown)}")
+    config = dataclasses.replace(base, scan_period_s=scan_period_s,
+                                 units=tuple(u for u in base.units if u.name not in without))
     if data_dir is not None:
         config = dataclasses.replace(config, security=dataclasses.replace(config.security, data_dir=data_dir))
     if metrics is not None:
