@@ -31,7 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
-from process_models.estimator import ExtendedKalmanFilter  # noqa: E402
+from process_models.estimator import (  # noqa: E402
+    EKF_CVODES_OPTIONS,
+    ExtendedKalmanFilter,
+    sample_period_integrator,
+)
 
 SCENARIO = ROOT / "examples" / "scenarios" / "nominal_mpc.toml"
 
@@ -40,10 +44,7 @@ def _every_parameter_transition(ekf: ExtendedKalmanFilter, options: dict[str, ob
     """The transition as the EKF built it before 2026-12-07: Jacobians with respect to the state and to the vector of
     every declared parameter, modes left to casadi unless ``options`` force them; the estimated columns taken."""
     m = ekf.model
-    tau, t_start = ca.SX.sym("tau"), ca.SX.sym("t_start")
-    ode = ca.substitute(m.xdot_expr, m.t_sym, t_start + tau)
-    dae = {"x": m.x_sym, "p": ca.vertcat(m.u_sym, m.p_sym, t_start), "t": tau, "ode": ode}
-    integrator = ca.integrator("ekf_integrator", "cvodes", dae, 0.0, ekf.sample_period_s, options)
+    integrator = sample_period_integrator(m, ekf.sample_period_s, "cvodes", options)
     x0, u, p, t0 = ca.MX.sym("x0", m.nx), ca.MX.sym("u", m.nu), ca.MX.sym("p", m.np), ca.MX.sym("t0")
     xf = integrator(x0=x0, p=ca.vertcat(u, p, t0))["xf"]
     theta = ekf._theta_index  # noqa: SLF001 - the columns the filter uses
@@ -111,7 +112,7 @@ def main() -> None:
     print(f"recording the EKF of a {args.batch_s:g} s stepped nominal MPC batch ...", file=sys.stderr, flush=True)
     ekf, now, calls = _recorded_steps(args.batch_s)
     variants = {"now": now,
-                "before": _every_parameter_transition(ekf, {"abstol": 1e-10, "reltol": 1e-8, "max_num_steps": 20000})}
+                "before": _every_parameter_transition(ekf, EKF_CVODES_OPTIONS)}
     reference = _every_parameter_transition(ekf, {"abstol": 1e-14, "reltol": 1e-12, "max_num_steps": 200000,
                                                   "ad_weight": 0.0})
     rows = []

@@ -73,6 +73,21 @@ def _scalar_or_array(values: np.ndarray) -> float | np.ndarray:
     return float(values[0]) if values.size == 1 else values.copy()
 
 
+EKF_CVODES_OPTIONS: dict[str, object] = {"abstol": 1e-10, "reltol": 1e-8, "max_num_steps": 20000}
+"""The tolerances of the EKF's CVODES integration over a sample period."""
+
+
+def sample_period_integrator(model: CompiledModel, sample_period_s: float, plugin: str,
+                             options: Mapping[str, object]) -> ca.Function:
+    """casadi integrator of ``model`` over one sample period (s) from ``t_start``, inputs held:
+    ``(x0, p = [u; p; t_start]) -> xf``; what the EKF's transition differentiates."""
+    tau = ca.SX.sym("tau")
+    t_start = ca.SX.sym("t_start")
+    ode = ca.substitute(model.xdot_expr, model.t_sym, t_start + tau)
+    dae = {"x": model.x_sym, "p": ca.vertcat(model.u_sym, model.p_sym, t_start), "t": tau, "ode": ode}
+    return ca.integrator("ekf_integrator", plugin, dae, 0.0, sample_period_s, dict(options))
+
+
 class ExtendedKalmanFilter:
     """Discrete-time EKF over one sample period of a :class:`CompiledModel`.
 
@@ -164,15 +179,10 @@ class ExtendedKalmanFilter:
         (7 states, 2 estimated of 27 parameters) a step's transition costs 1.9 ms instead of 2.7 ms
         (``benchmarks/estimator.py``)."""
         m = self.model
-        tau = ca.SX.sym("tau")
-        t_start = ca.SX.sym("t_start")
-        p_int = ca.vertcat(m.u_sym, m.p_sym, t_start)
-        ode = ca.substitute(m.xdot_expr, m.t_sym, t_start + tau)
-        dae = {"x": m.x_sym, "p": p_int, "t": tau, "ode": ode}
         opts: dict[str, object] = {"ad_weight": 0.0}  # forward sensitivities (docstring)
         if plugin == "cvodes":
-            opts.update(abstol=1e-10, reltol=1e-8, max_num_steps=20000)
-        integ = ca.integrator("ekf_integrator", plugin, dae, 0.0, self.sample_period_s, opts)
+            opts.update(EKF_CVODES_OPTIONS)
+        integ = sample_period_integrator(m, self.sample_period_s, plugin, opts)
         x0 = ca.MX.sym("x0", m.nx)
         u = ca.MX.sym("u", m.nu)
         parameters = [ca.MX.sym(name) for name in m.parameter_names]
