@@ -35,7 +35,7 @@ from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 from modbus_peer import float_tags as _tags  # noqa: E402
 from modbus_peer import modbus_peer as _modbus_peer  # noqa: E402
 
-from plc_adapters.asyncua_seam import address_space, init_server, install_history_reader  # noqa: E402
+from plc_adapters.asyncua_seam import address_space, init_server, install_history_reader, stop_server  # noqa: E402
 from plc_adapters.quality import Quality  # noqa: E402
 from plc_adapters.sample import Sample  # noqa: E402
 from plc_adapters.tag_map import ModbusConnection  # noqa: E402
@@ -150,7 +150,7 @@ async def read_latency(data_dir: Path, values: int = DAY) -> dict:
                 out[label] = time.perf_counter() - t0
                 assert len(res.HistoryData.DataValues) == expected
     finally:
-        await server.stop()
+        await stop_server(server)
         store.close()
     return out
 

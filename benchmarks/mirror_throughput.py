@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cli import add_run_options, parse_args, write_results  # noqa: E402
 
-from plc_adapters.asyncua_seam import address_space, init_server  # noqa: E402
+from plc_adapters.asyncua_seam import address_space, init_server, stop_server  # noqa: E402
 from plc_adapters.opcua_spec import NodeAddress, OpcUaConnection, OpcUaTagSpec  # noqa: E402
 from plc_adapters.tag_map import DataType, Direction, ModbusConnection, Range, RegisterTable, TagSpec  # noqa: E402
 from tests.ports import free_tcp_port  # noqa: E402
@@ -428,7 +428,7 @@ async def measure_bare(n: int, seconds: float, security: BenchSecurity) -> dict:
         stop.set()
         await task
         await world.stop()
-        await server.stop()
+        await stop_server(server)
 
 
 PLC_URI = "http://linetwin.example/bench-plc"
@@ -498,7 +498,7 @@ async def measure_twin_opcua(n: int, seconds: float, scan_period_s: float, secur
         await world.stop()
         stop.set()
         task.cancel()
-        await plc.stop()
+        await stop_server(plc)
 
 
 async def measure_startup(n: int, security: BenchSecurity) -> dict:

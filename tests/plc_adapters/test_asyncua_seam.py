@@ -1028,6 +1028,7 @@ async def test_a_client_reads_and_browses_standard_nodes_of_a_copied_space_as_of
                     missing = refused.code
                 answers.append((children, names, missing))
         finally:
+            await seam.stop_server_clock(server)  # not stop_server: the module's servers are not released
             await server.stop()
     assert answers[0] == answers[1]
     assert len(answers[1][0]) > 10 and answers[1][1] == ["AnalogItemType", "HasEventSource", "Server"]
@@ -1081,6 +1082,7 @@ async def test_a_stopped_server_released_frees_its_nodes_without_the_collector(c
     await seam.init_server(server)
     server.set_endpoint(f"opc.tcp://127.0.0.1:{free_tcp_port()}/release")
     await server.start()
+    await seam.stop_server_clock(server)
     await server.stop()
     aspace = server.iserver.aspace
     nodes = [weakref.ref(aspace.get(ua.NodeId(i))) for i in (ua.ObjectIds.Server, ua.ObjectIds.ObjectsFolder,
@@ -1114,6 +1116,30 @@ async def test_stop_server_stops_and_releases_even_when_the_stop_raises(collecto
     with pytest.raises(RuntimeError, match="stop failed"):
         await seam.stop_server(failing)
     assert seam.address_space(failing).node_ids() == []
+
+
+async def test_stop_server_cancels_the_server_clock_instead_of_waiting_out_its_sleep():
+    """Clock at stop (stop_server_clock): a started server's clock task is asyncua's CurrentTime loop and advances
+    the server's CurrentTime while it serves; stop_server cancels that task (asyncua's stop alone waits for the
+    task's 1 s sleep to end), so asyncua's stop finds none to wait for. A server never started has no clock."""
+    server = Server()
+    await seam.init_server(server)
+    assert await seam.stop_server_clock(server) is False  # not started: no clock task yet
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{free_tcp_port()}/clock")
+    await server.start()
+    task = server.iserver.time_task
+    assert isinstance(task, asyncio.Task) and not task.done()
+    assert task.get_coro().__qualname__ == "InternalServer._set_current_time_loop"
+    current_time = server.get_node(ua.ObjectIds.Server_ServerStatus_CurrentTime)
+    first = await current_time.read_value()
+
+    async def advanced() -> bool:
+        return await current_time.read_value() > first
+
+    await wait_until(advanced, timeout_s=5.0, what="the server clock to advance CurrentTime")
+    await seam.stop_server(server)
+    assert task.cancelled(), "the clock task was waited for, not cancelled"
+    assert server.iserver.time_task is None
 
 
 async def test_overlapping_server_inits_each_get_the_whole_standard_space(fresh_standard_space: None):

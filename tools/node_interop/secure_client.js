@@ -65,7 +65,9 @@ async function main() {
     await session.close();
     await client.disconnect();
   }
-  process.stdout.write(JSON.stringify(out) + "\n");
+  // exit once the result is out: node-opcua leaves a timer behind that kept node running ~15 s after the client
+  // had closed its session and disconnected
+  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
 }
 
 main().catch((err) => { process.stderr.write(String(err && err.stack || err) + "\n"); process.exit(1); });
