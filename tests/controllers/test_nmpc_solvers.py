@@ -124,13 +124,73 @@ def test_the_warm_solver_takes_the_cold_solvers_derivatives_and_steps_the_same(c
         return taken[-1]
 
     monkeypatch.setattr(nmpc_solvers, "_derivatives_of", recorded)
-    shared = _two_steps(model, x0, config, {"d43": TARGET_D43_M}, BATCH_END_S)
-    assert [sorted(t) for t in taken] == [["grad_f", "hess_lag", "jac_g"]]
+    monkeypatch.setattr(nmpc_solvers, "SHARED_DERIVATIVES", nmpc_solvers.DerivativeCache())  # a cold build that
+    shared = _two_steps(model, x0, config, {"d43": TARGET_D43_M}, BATCH_END_S)  # differentiates: kept, then taken
+    assert [sorted(t) for t in taken] == [["grad_f", "hess_lag", "jac_g"]] * 2  # for the process, for the warm
     monkeypatch.setattr(nmpc_solvers, "_derivatives_of", lambda built, solver: {})
     own = _two_steps(model, x0, config, {"d43": TARGET_D43_M}, BATCH_END_S)
     assert shared.success and own.success, (shared.status, own.status)
     assert shared.iterations == own.iterations and shared.objective == own.objective
     np.testing.assert_array_equal(shared.trajectory.inputs[JACKET], own.trajectory.inputs[JACKET])
+
+
+def test_an_nmpc_built_again_takes_the_shared_derivatives_and_steps_bit_for_bit(crystallizer, monkeypatch):
+    """Derivatives shared in a process (SHARED_DERIVATIVES): a second NMPC of the same NLP differentiates nothing —
+    its cold solver takes the first one's derivative functions — and its two steps are the first NMPC's, bit for
+    bit; an NLP of another horizon is differentiated on its own; the cache keeps the last ``capacity`` NLPs."""
+    import controllers.nmpc_solvers as nmpc_solvers
+
+    model, x0 = crystallizer
+    cache = nmpc_solvers.DerivativeCache(capacity=2)
+    monkeypatch.setattr(nmpc_solvers, "SHARED_DERIVATIVES", cache)
+    config = _batch_config(x0)
+    first = _two_steps(model, x0, config, {"d43": TARGET_D43_M}, BATCH_END_S)
+    assert (cache.hits, cache.misses, len(cache)) == (0, 1, 1)
+    again = _two_steps(model, x0, config, {"d43": TARGET_D43_M}, BATCH_END_S)
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert first.success and again.success, (first.status, again.status)
+    assert again.iterations == first.iterations and again.objective == first.objective
+    np.testing.assert_array_equal(again.trajectory.inputs[JACKET], first.trajectory.inputs[JACKET])
+    for horizon in (11, 12):  # two other NLPs: each differentiated; the first one's entry is the oldest, dropped
+        NonlinearMpc(model, _batch_config(x0, horizon=horizon))
+    assert (cache.hits, cache.misses, len(cache)) == (1, 3, 2)
+    NonlinearMpc(model, config)
+    assert (cache.hits, cache.misses) == (1, 4)
+    with pytest.raises(ValueError, match="capacity must be >= 1"):
+        nmpc_solvers.DerivativeCache(capacity=0)
+
+
+def test_nmpcs_sharing_derivatives_solve_at_once_in_two_threads_as_one_after_the_other(crystallizer, monkeypatch):
+    """Two NMPCs of one NLP (their cold solvers on the same shared derivative functions) stepped at the same time
+    from two threads (casadi releases the GIL while it solves) give what each gives alone."""
+    import threading
+
+    import controllers.nmpc_solvers as nmpc_solvers
+
+    model, x0 = crystallizer
+    monkeypatch.setattr(nmpc_solvers, "SHARED_DERIVATIVES", nmpc_solvers.DerivativeCache())
+    config = _batch_config(x0)
+    mpcs = [NonlinearMpc(model, config) for _ in range(2)]
+    assert nmpc_solvers.SHARED_DERIVATIVES.hits == 1
+    starts = [START_K - 0.5 * k for k in range(4)]
+
+    def steps(mpc: NonlinearMpc) -> list[float]:
+        out = []
+        for start in starts:
+            mpc.reset()  # every step cold: the solver on the shared derivatives
+            result = mpc.step(0.0, x0, {JACKET: start}, {"d43": TARGET_D43_M}, batch_end_s=BATCH_END_S)
+            assert result.success, result.status
+            out.append(result.commands[0].value)
+        return out
+
+    alone = steps(mpcs[0])
+    together: dict[int, list[float]] = {}
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, steps(mpcs[i]))) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert together == {0: alone, 1: alone}
 
 
 def test_rti_converges_to_the_ipopt_solution_over_a_few_samples(crystallizer):
