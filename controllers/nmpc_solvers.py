@@ -27,12 +27,13 @@ warm, every method continues from the same solution.
 Derivatives shared in a process: building an IPOPT solver differentiates the NLP (Lagrangian Hessian, constraint
 Jacobian, objective gradient: ~0.25 of the ~0.3 CPU s a cold build of the pilot crystallizer's NMPC takes). The
 NLP depends on the model, horizon and objective, not on parameter values (those are NLP parameters), so NMPCs of
-one plan built again — a twin restarted, a parameter set deployed, every batch of a campaign on a Dask worker —
-differentiate the same NLP. :data:`SHARED_DERIVATIVES` keeps the derivative functions of the last few NLPs, keyed
-by a hash of the NLP's serialised expression graph; a cold IPOPT solver of the same NLP takes them instead of
-differentiating again (0.30 → 0.05 CPU s), as the warm solver takes its cold one's. The same functions give the same
-iterates, bit for bit. Solvers sharing them may solve at the same time in different threads (casadi evaluates a
-function in the memory of the calling solver); one solver is still never called from two threads at once.
+one plan built again — a twin started again in the process, a stepped batch's plan for other options, a
+commissioning run's plans — differentiate the same NLP. :data:`SHARED_DERIVATIVES` keeps the derivative
+functions of the last few NLPs, keyed by a hash of the NLP's serialised expression graph; a cold IPOPT solver of
+the same NLP takes them instead of differentiating again (0.30 → 0.05 CPU s), as the warm solver takes its cold
+one's. The same functions give the same iterates, bit for bit. Solvers sharing them may solve at the same time
+in different threads (casadi evaluates a function in the memory of the calling solver); one solver is still
+never called from two threads at once.
 """
 
 from __future__ import annotations
