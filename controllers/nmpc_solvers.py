@@ -29,7 +29,7 @@ Jacobian, objective gradient: ~0.25 of the ~0.3 CPU s a cold build of the pilot 
 NLP depends on the model, horizon and objective, not on parameter values (those are NLP parameters), so NMPCs of
 one plan built again — a twin started again in the process, a stepped batch's plan for other options, a
 commissioning run's plans — differentiate the same NLP. :data:`SHARED_DERIVATIVES` keeps the derivative
-functions of the last few NLPs, keyed by a hash of the NLP's serialised expression graph; a cold IPOPT solver of
+functions of the last two NLPs, keyed by a hash of the NLP's serialised expression graph; a cold IPOPT solver of
 the same NLP takes them instead of differentiating again (0.30 → 0.05 CPU s), as the warm solver takes its cold
 one's. The same functions give the same iterates, bit for bit. Solvers sharing them may solve at the same time
 in different threads (casadi evaluates a function in the memory of the calling solver); one solver is still
@@ -168,8 +168,11 @@ def _derivatives_of(built: ca.Function, solver: SolverOptions) -> dict[str, ca.F
     one, which differs only in IPOPT's options) takes them instead of differentiating the NLP again — the same
     functions, so the same iterates, and 0.30 → 0.05 CPU s for the second build of the pilot crystallizer's NMPC.
     Nothing (an empty mapping) for a code-generated solver: its functions are compiled under other names."""
-    if solver.codegen:
-        return {}
+    return {} if solver.codegen else _interpreted_derivatives(built)
+
+
+def _interpreted_derivatives(built: ca.Function) -> dict[str, ca.Function]:
+    """The derivative functions an interpreted (not code-generated) solver ``built`` holds, as nlpsol options."""
     return {option: built.get_function(name) for option, name in _DERIVATIVES.items()}
 
 
@@ -178,7 +181,7 @@ class DerivativeCache:
     :func:`nlp_key` (see the module docstring); least recently used out first. Thread-safe. ``hits`` / ``misses``
     count the look-ups."""
 
-    def __init__(self, capacity: int = 8) -> None:
+    def __init__(self, capacity: int = 2) -> None:
         if capacity < 1:
             raise ValueError(f"DerivativeCache: capacity must be >= 1, got {capacity}")
         self.capacity = capacity
@@ -207,14 +210,11 @@ class DerivativeCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self.hits = self.misses = 0
-
 
 SHARED_DERIVATIVES = DerivativeCache()
-"""The process's :class:`DerivativeCache` (eight NLPs: a few MB)."""
+"""The process's :class:`DerivativeCache`: two NLPs. An entry of the pilot crystallizer's NLP holds ~40 MB (its
+Lagrangian Hessian alone is ~380,000 SX instructions) — the same functions its live NMPCs hold, so it costs memory
+only once no NMPC of that NLP is left."""
 
 
 def nlp_key(nlp: Mapping[str, ca.SX]) -> str:
@@ -224,17 +224,15 @@ def nlp_key(nlp: Mapping[str, ca.SX]) -> str:
     return hashlib.sha256(function.serialize().encode()).hexdigest()
 
 
-def _cold_ipopt(nlp: dict, options: dict, solver: SolverOptions, outcomes: list[CodegenOutcome]) -> ca.Function:
-    """The cold IPOPT solver of ``nlp``, on the derivative functions of :data:`SHARED_DERIVATIVES` when an NLP
-    like it was differentiated before in this process (code-generated solvers: built as before)."""
-    if solver.codegen:
-        return _build("nmpc", "ipopt", nlp, options, solver, outcomes)
+def _cold_ipopt(nlp: dict, options: dict) -> ca.Function:
+    """The interpreted cold IPOPT solver of ``nlp``, on the derivative functions of :data:`SHARED_DERIVATIVES` when
+    an NLP like it was differentiated before in this process."""
     key = nlp_key(nlp)
     derivatives = SHARED_DERIVATIVES.get(key)
     if derivatives is not None:
         return ca.nlpsol("nmpc", "ipopt", nlp, {**options, **derivatives})
     cold = ca.nlpsol("nmpc", "ipopt", nlp, options)
-    SHARED_DERIVATIVES.put(key, _derivatives_of(cold, solver))
+    SHARED_DERIVATIVES.put(key, _interpreted_derivatives(cold))
     return cold
 
 
@@ -261,7 +259,8 @@ def build_solvers(nlp: dict, residual: ca.SX, solver: SolverOptions, structure: 
     warm_ipopt = {**ipopt, "warm_start_init_point": "yes", "warm_start_bound_push": 1e-6,
                   "warm_start_mult_bound_push": 1e-6, "mu_init": 1e-4}
     if solver.method is SolverMethod.IPOPT:
-        cold = _cold_ipopt(nlp, ipopt_opts, solver, outcomes)
+        cold = (_build("nmpc", "ipopt", nlp, ipopt_opts, solver, outcomes) if solver.codegen
+                else _cold_ipopt(nlp, ipopt_opts))
         warm = (_build("nmpc_warm", "ipopt", nlp, {"ipopt": warm_ipopt, **common, **_derivatives_of(cold, solver)},
                        solver, outcomes)
                 if warm_start_duals else cold)
@@ -270,8 +269,8 @@ def build_solvers(nlp: dict, residual: ca.SX, solver: SolverOptions, structure: 
         fatrop = {**common, "structure_detection": "auto", "equality": [bool(e) for e in equality],
                   "fatrop": {"print_level": 0, "tol": float(tolerance), "max_iter": int(ipopt.get("max_iter", 200))}}
         built = _build("nmpc_fatrop", "fatrop", nlp, fatrop, solver, outcomes)
-        return NlpSolvers(_cold_ipopt(nlp, ipopt_opts, SolverOptions(), outcomes), built, codegen=outcomes)
-    cold = _cold_ipopt(nlp, ipopt_opts, SolverOptions(), outcomes)
+        return NlpSolvers(_cold_ipopt(nlp, ipopt_opts), built, codegen=outcomes)
+    cold = _cold_ipopt(nlp, ipopt_opts)
     sqp: dict[str, object] = {**common, "print_header": False, "print_iteration": False, "print_status": False,
                               "max_iter": 1 if solver.rti else int(solver.max_sqp_iter),
                               "tol_pr": float(tolerance), "tol_du": float(tolerance)}
