@@ -58,6 +58,18 @@ async def live_line(config: LineConfig, speed: float, step_s: float = 1.0, data_
         await bench.stop()
 
 
+def pilot_config(scan_period_s: float, without: tuple[str, ...] = (), **security: object) -> LineConfig:
+    """The pilot line's config with the twin's scan period ``scan_period_s`` (s), the units named in ``without``
+    left out, and ``security`` settings replaced."""
+    base = load_line_config(PILOT)
+    unknown = set(without) - {u.name for u in base.units}
+    if unknown:
+        raise ValueError(f"pilot_config: without names no unit of the pilot line: {sorted(unknown)}")
+    return dataclasses.replace(base, scan_period_s=scan_period_s,
+                               units=tuple(u for u in base.units if u.name not in without),
+                               security=dataclasses.replace(base.security, **security))
+
+
 @asynccontextmanager
 async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0,
                           data_dir: Path | None = None,
@@ -71,12 +83,7 @@ async def live_pilot_line(scan_period_s: float = 0.1, speed: float = 20.0,
     ``without``: units left out, for a test of one unit at a high speed (the capture column's plant integrates every
     plant second, ~3 ms a step: a quarter of a core at 100x)."""
     add_operator(data_dir)
-    base = load_line_config(PILOT)
-    unknown = set(without) - {u.name for u in base.units}
-    if unknown:
-        raise ValueError(f"live_pilot_line: without names no unit of the pilot line: {sorted(unknown)}")
-    config = dataclasses.replace(base, scan_period_s=scan_period_s,
-                                 units=tuple(u for u in base.units if u.name not in without))
+    config = pilot_config(scan_period_s, without)
     if data_dir is not None:
         config = dataclasses.replace(config, security=dataclasses.replace(config.security, data_dir=data_dir))
     if metrics is not None:

@@ -18,8 +18,7 @@ from asyncua import Client, ua
 
 from tests.conftest import wait_until
 from tests.security_helpers import OPERATOR, Credentials, add_operator, add_user, client_as, data_dir
-from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
-from twin_server.config import load_line_config
+from tests.twin_server.line_fixture import NAMESPACE, live_line, pilot_config
 from twin_server.security.audit_store import export_entries
 from twin_server.security.request_limits import RequestLimits
 from twin_server.security.roles import Role
@@ -38,10 +37,7 @@ async def twin_line(scan_period_s: float = 0.1, **security: Any) -> AsyncIterato
     add_operator()
     add_user(ENGINEER.user, Role.ENGINEER, ENGINEER.password)
     add_user(VIEWER.user, Role.VIEWER, VIEWER.password)
-    base = load_line_config(PILOT)
-    units = tuple(u for u in base.units if u.name != "capture_column")
-    config = dataclasses.replace(base, scan_period_s=scan_period_s, units=units,
-                                 security=dataclasses.replace(base.security, **security))
+    config = pilot_config(scan_period_s, ("capture_column",), **security)
     async with live_line(config, 20.0) as line:
         twin = line.twin
         await wait_until(lambda: all(h.connected for h in twin.runtime.health.values()), 30.0, what="PLC links")

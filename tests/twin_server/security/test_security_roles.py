@@ -4,7 +4,6 @@ logins lock out, and every decision lands in the hash-chained audit store with o
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,8 +12,7 @@ from asyncua import ua
 
 from tests.conftest import wait_until
 from tests.security_helpers import add_operator, add_user, client_as, data_dir
-from tests.twin_server.line_fixture import NAMESPACE, PILOT, live_line
-from twin_server.config import load_line_config
+from tests.twin_server.line_fixture import NAMESPACE, live_line, pilot_config
 from twin_server.security.audit_store import export_entries, verify_chain
 from twin_server.security.node_access import WELL_KNOWN_ROLE_IDS
 from twin_server.security.roles import Role
@@ -25,10 +23,7 @@ SETPOINT = "pilot_line.feed_tank.jacket_temperature_setpoint"
 
 @asynccontextmanager
 async def twin_line(**security: object) -> AsyncIterator[TwinServer]:
-    base = load_line_config(PILOT)
-    units = tuple(u for u in base.units if u.name != "capture_column")
-    config = dataclasses.replace(base, scan_period_s=0.1, units=units,
-                                 security=dataclasses.replace(base.security, **security))
+    config = pilot_config(0.1, ("capture_column",), **security)
     async with live_line(config, 20.0) as line:
         line.twin.bench = line.bench  # type: ignore[attr-defined]  # for tests that stop a PLC
         yield line.twin
